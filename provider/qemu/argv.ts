@@ -1,0 +1,375 @@
+/**
+ * The QEMU command line for a domain: the job of libvirt's QEMU driver
+ * (`src/qemu/qemu_command.c`), done by us for the direct-QEMU backend and for `qemu-argv`.
+ *
+ * One orchestrator ({@link buildQemuArgv}) calls small builders in libvirt's order; device
+ * builders return property objects (JSON `-device`/`-blockdev`, accepted by QEMU >= 7.2), and
+ * aliases are deterministic (`virtio-disk0`, `hostnet0`, `net0`). `-uuid` is the hwuuid when it
+ * is valid, else the uuid, exactly as libvirt >= 11.7. What cannot be expressed without libvirt
+ * is a {@link DomainXmlError} naming the element.
+ *
+ * Pure: no I/O.
+ */
+import { DomainDef, DomainDisk, DomainInterface, readDomain, DomainView } from "../xml/domain";
+import { DomainXmlError } from "../xml/errors";
+import { DomainIdentity, resolveIdentity } from "../xml/identity";
+import { firstChild } from "../xml/tree";
+
+/** Where the per-domain runtime files go; all paths are passed as they are. */
+export interface QemuArgvOptions {
+  /** Path of the QMP monitor socket. @default `/run/libvirt-domain/<name>/qmp.sock` */
+  readonly qmpSocketPath?: string;
+  /** A pid file QEMU writes (`-pidfile`). @default none */
+  readonly pidFilePath?: string;
+  /** Replaces `<emulator>` (e.g. a QEMU inside a chroot). @default `<emulator>`, else `qemu-system-<arch>` */
+  readonly emulator?: string;
+  /** Start paused (`-S`), as libvirt does. @default false */
+  readonly startPaused?: boolean;
+  /** Run QEMU daemonized (`-daemonize`). @default false */
+  readonly daemonize?: boolean;
+}
+
+/** The command line and the environment for QEMU. */
+export interface QemuCommand {
+  /** argv[0] is the emulator. */
+  readonly argv: string[];
+  /** `<qemu:commandline><qemu:env>` values. */
+  readonly env: Record<string, string>;
+  /** The identity the command line carries. */
+  readonly identity: DomainIdentity;
+}
+
+/** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
+export function qemuOptEscape(s: string): string {
+  return s.replace(/,/g, ",,");
+}
+
+function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
+  return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
+    path,
+    value,
+    category: "unsupported configuration",
+    fix,
+  });
+}
+
+/** Builds the QEMU command line for a domain (libvirt's `qemuBuildCommandLine`, the subset we model). */
+export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuCommand {
+  const identity = resolveIdentity(def);
+  checkDevicesSupported(def);
+  const v = readDomain(def);
+  if (identity.uuid === null && identity.guestUuid === null) {
+    throw new DomainXmlError("domain has no uuid", {
+      path: "/domain/uuid",
+      fix: "set <uuid> (libvirt generates one at define; the direct backend does too)",
+    });
+  }
+  const args: string[] = [];
+  const add = (...a: string[]) => args.push(...a);
+  const arch = v.os.arch ?? "x86_64";
+  const emulator = opts.emulator ?? v.emulator ?? `qemu-system-${arch}`;
+  add(emulator);
+  add("-name", `guest=${qemuOptEscape(identity.name)},debug-threads=on`);
+  if (opts.startPaused) add("-S");
+  buildMachine(v, add);
+  buildCpu(v, add);
+  buildMemory(v, add);
+  buildSmp(v, add);
+  // libvirt >= 11.7: the guest sees the hwuuid when it is valid, else the domain uuid.
+  add("-uuid", (identity.guestUuid ?? identity.uuid)!);
+  buildSmbios(v, add);
+  if (v.graphics.length === 0) add("-display", "none");
+  add("-no-user-config", "-nodefaults");
+  const qmp = opts.qmpSocketPath ?? `/run/libvirt-domain/${identity.name}/qmp.sock`;
+  add("-chardev", `socket,id=charmonitor,path=${qemuOptEscape(qmp)},server=on,wait=off`);
+  add("-mon", "chardev=charmonitor,id=monitor,mode=control");
+  buildClock(v, add);
+  add("-boot", "strict=on");
+  buildControllers(v, add);
+  buildDisks(v, add);
+  buildInterfaces(v, add);
+  buildChardevs(v, add);
+  buildGraphics(v, add);
+  buildMisc(v, add);
+  if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
+  if (opts.daemonize) add("-daemonize");
+  add("-msg", "timestamp=on");
+  // <qemu:commandline> passthrough comes last, as in libvirt; QEMU takes the last -uuid.
+  add(...v.qemuArgs);
+  const env: Record<string, string> = {};
+  for (const e of v.qemuEnv) env[e.name] = e.value;
+  return { argv: args, env, identity };
+}
+
+type Add = (...a: string[]) => void;
+
+function buildMachine(v: DomainView, add: Add): void {
+  const machine = v.os.machine ?? "pc";
+  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off"];
+  if (!v.features.includes("acpi")) parts.push("acpi=off");
+  add("-machine", parts.join(","));
+  if (v.type === "kvm") add("-accel", "kvm");
+  else if (v.type === "qemu" || v.type === undefined) add("-accel", "tcg");
+  else throw unsupported("/domain/@type", v.type, "use type='qemu' (TCG) or type='kvm'");
+}
+
+function buildCpu(v: DomainView, add: Add): void {
+  const mode = v.cpu?.mode ?? "custom";
+  if (mode === "host-passthrough") add("-cpu", "host");
+  else if (mode === "host-model") add("-cpu", v.type === "kvm" ? "host" : "max");
+  else if (mode === "maximum") add("-cpu", "max");
+  else if (mode === "custom") add("-cpu", v.cpu?.model ?? (v.os.arch === undefined || v.os.arch === "x86_64" ? "qemu64" : "max"));
+  else throw unsupported("/domain/cpu/@mode", mode, "use custom, host-model, host-passthrough or maximum");
+}
+
+function buildMemory(v: DomainView, add: Add): void {
+  if (v.memoryKiB === undefined) {
+    throw new DomainXmlError("missing memory", { path: "/domain/memory", fix: "add <memory unit='MiB'>...</memory>" });
+  }
+  add("-m", `size=${v.memoryKiB}k`);
+  add("-overcommit", "mem-lock=off");
+}
+
+function buildSmp(v: DomainView, add: Add): void {
+  const max = Number(v.vcpus ?? "1");
+  if (!Number.isInteger(max) || max < 1) {
+    throw new DomainXmlError("invalid vcpu count", { path: "/domain/vcpu", value: v.vcpus, allowed: "a positive integer", fix: "write e.g. <vcpu>2</vcpu>" });
+  }
+  const cur = v.vcpuCurrent !== undefined ? Number(v.vcpuCurrent) : max;
+  let s = `${cur}`;
+  if (cur !== max) s += `,maxcpus=${max}`;
+  const sockets = v.cpu?.sockets ?? String(max);
+  const dies = v.cpu?.dies;
+  const cores = v.cpu?.cores ?? "1";
+  const threads = v.cpu?.threads ?? "1";
+  s += `,sockets=${sockets}`;
+  if (dies !== undefined && dies !== "1") s += `,dies=${dies}`;
+  s += `,cores=${cores},threads=${threads}`;
+  add("-smp", s);
+}
+
+const SMBIOS_SYSTEM_KEYS = ["manufacturer", "product", "version", "serial", "uuid", "sku", "family"];
+
+function buildSmbios(v: DomainView, add: Add): void {
+  const mode = v.os.smbiosMode;
+  if (mode === undefined || mode === "emulate") return;
+  if (mode === "host") throw unsupported("/domain/os/smbios/@mode", mode, "use mode='sysinfo' with a <sysinfo type='smbios'> block");
+  const si = v.sysinfo.find((s) => s.type === "smbios");
+  if (!si) return;
+  const fields = SMBIOS_SYSTEM_KEYS.filter((k) => si.system[k] !== undefined && si.system[k] !== "");
+  if (fields.length === 0) return;
+  const parts = fields.map((k) => `${k}=${qemuOptEscape(k === "uuid" ? normalizeSmbiosUuid(si.system[k]) : si.system[k])}`);
+  add("-smbios", ["type=1", ...parts].join(","));
+}
+
+function normalizeSmbiosUuid(s: string): string {
+  // resolveIdentity already parsed it; format as libvirt does.
+  const h = s.replace(/[\s-]/g, "").toLowerCase();
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function buildClock(v: DomainView, add: Add): void {
+  const off = v.clockOffset ?? "utc";
+  if (off === "utc") add("-rtc", "base=utc");
+  else if (off === "localtime") add("-rtc", "base=localtime");
+  else throw unsupported("/domain/clock/@offset", off, "use offset='utc' or offset='localtime'");
+}
+
+function buildControllers(v: DomainView, add: Add): void {
+  v.controllers.forEach((c, i) => {
+    const path = `/domain/devices/controller[${i + 1}]`;
+    if (c.type === "pci" || c.type === "ide" || c.type === "sata" || c.type === "fdc") return; // built into the machine
+    if (c.type === "usb") {
+      if (c.model === "none") return;
+      const driver = { "piix3-uhci": "piix3-usb-uhci", "qemu-xhci": "qemu-xhci", "nec-xhci": "nec-usb-xhci", "ich9-ehci1": "ich9-usb-ehci1" }[c.model ?? "piix3-uhci"];
+      if (!driver) throw unsupported(`${path}/@model`, c.model, "use a usb model of piix3-uhci, qemu-xhci, nec-xhci or none");
+      add("-device", JSON.stringify({ driver, id: c.index && c.index !== "0" ? `usb${c.index}` : "usb" }));
+      return;
+    }
+    if (c.type === "virtio-serial") {
+      add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: `virtio-serial${c.index ?? "0"}` }));
+      return;
+    }
+    if (c.type === "scsi") {
+      if (c.model !== undefined && c.model !== "virtio-scsi") throw unsupported(`${path}/@model`, c.model, "use model='virtio-scsi'");
+      add("-device", JSON.stringify({ driver: "virtio-scsi-pci", id: `scsi${c.index ?? "0"}` }));
+      return;
+    }
+    throw unsupported(path, c.type, "remove the controller or apply through libvirt");
+  });
+}
+
+function bootIndexes(v: DomainView): Map<object, number> {
+  const m = new Map<object, number>();
+  const explicit = [...v.disks, ...v.interfaces].some((d) => d.bootOrder !== undefined);
+  if (explicit) {
+    for (const d of [...v.disks, ...v.interfaces]) if (d.bootOrder !== undefined) m.set(d, Number(d.bootOrder));
+    return m;
+  }
+  let n = 1;
+  for (const dev of v.os.boot) {
+    const target =
+      dev === "hd" ? v.disks.find((d) => d.device === "disk") :
+      dev === "cdrom" ? v.disks.find((d) => d.device === "cdrom") :
+      dev === "network" ? v.interfaces[0] :
+      dev === "fd" ? v.disks.find((d) => d.device === "floppy") : undefined;
+    if (target && !m.has(target)) m.set(target, n++);
+  }
+  return m;
+}
+
+function buildDisks(v: DomainView, add: Add): void {
+  const boot = bootIndexes(v);
+  const counters: Record<string, number> = {};
+  v.disks.forEach((d, i) => {
+    const path = `/domain/devices/disk[${i + 1}]`;
+    const node = `libvirt-${v.disks.length - i}`;
+    const bus = d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : d.targetDev?.startsWith("sd") ? "scsi" : "ide");
+    const unit = (counters[bus] = (counters[bus] ?? -1) + 1);
+    let drive: string | undefined;
+    const src = diskSource(d, path);
+    if (src) {
+      add("-blockdev", JSON.stringify({ driver: src.driver, filename: src.filename, "node-name": `${node}-storage`, "read-only": d.readonly || d.device === "cdrom" }));
+      const fmt = d.driverType ?? "raw";
+      if (!["raw", "qcow2"].includes(fmt)) throw unsupported(`${path}/driver/@type`, fmt, "use a raw or qcow2 image");
+      add("-blockdev", JSON.stringify({ "node-name": `${node}-format`, "read-only": d.readonly || d.device === "cdrom", driver: fmt, file: `${node}-storage` }));
+      drive = `${node}-format`;
+    }
+    const bi = boot.get(d);
+    const dev: Record<string, unknown> = {};
+    if (bus === "virtio") {
+      if (d.device !== "disk") throw unsupported(`${path}/@device`, d.device, "a virtio disk must be device='disk'");
+      Object.assign(dev, { driver: "virtio-blk-pci", drive, id: `virtio-disk${unit}` });
+    } else if (bus === "ide" || bus === "sata") {
+      const driver = d.device === "cdrom" ? "ide-cd" : "ide-hd";
+      const busName = bus === "ide" ? `ide.${Math.floor(unit / 2)}` : `ide.${unit}`;
+      Object.assign(dev, { driver, bus: busName, unit: bus === "ide" ? unit % 2 : 0, drive, id: `${bus}0-0-${unit}` });
+    } else if (bus === "scsi") {
+      if (!v.controllers.some((c) => c.type === "scsi")) throw unsupported(`${path}/target/@bus`, bus, "add <controller type='scsi' model='virtio-scsi'/>");
+      Object.assign(dev, { driver: d.device === "cdrom" ? "scsi-cd" : "scsi-hd", bus: "scsi0.0", "scsi-id": unit, drive, id: `scsi0-0-0-${unit}` });
+    } else {
+      throw unsupported(`${path}/target/@bus`, bus, "use bus virtio, ide, sata or scsi");
+    }
+    if (d.serial !== undefined) dev.serial = d.serial;
+    if (bi !== undefined) dev.bootindex = bi;
+    if (drive === undefined) delete dev.drive;
+    add("-device", JSON.stringify(dev));
+  });
+}
+
+function diskSource(d: DomainDisk, path: string): { driver: string; filename: string } | undefined {
+  if (d.type === "file" || d.type === undefined) return d.sourceFile !== undefined ? { driver: "file", filename: d.sourceFile } : undefined;
+  if (d.type === "block") return d.sourceDev !== undefined ? { driver: "host_device", filename: d.sourceDev } : undefined;
+  throw unsupported(`${path}/@type`, d.type, "storage pools and network disks need libvirt; use type='file' or type='block'");
+}
+
+const NIC_DRIVERS: Record<string, string> = {
+  virtio: "virtio-net-pci",
+  e1000: "e1000",
+  e1000e: "e1000e",
+  rtl8139: "rtl8139",
+};
+
+function buildInterfaces(v: DomainView, add: Add): void {
+  const boot = bootIndexes(v);
+  v.interfaces.forEach((n: DomainInterface, i) => {
+    const path = `/domain/devices/interface[${i + 1}]`;
+    const id = `hostnet${i}`;
+    if (n.type === "user") add("-netdev", JSON.stringify({ type: "user", id }));
+    else if (n.type === "bridge") add("-netdev", JSON.stringify({ type: "bridge", br: n.sourceBridge, id }));
+    else if (n.type === "ethernet") add("-netdev", JSON.stringify({ type: "tap", ifname: n.targetDev, script: "no", downscript: "no", id }));
+    else throw unsupported(`${path}/@type`, n.type, "libvirt networks need libvirt; use type='user', 'bridge' or 'ethernet'");
+    const driver = NIC_DRIVERS[n.model ?? "e1000"];
+    if (!driver) throw unsupported(`${path}/model/@type`, n.model, `use one of ${Object.keys(NIC_DRIVERS).join(", ")}`);
+    const dev: Record<string, unknown> = { driver, netdev: id, id: `net${i}` };
+    if (n.mac !== undefined) dev.mac = n.mac.toLowerCase();
+    const bi = boot.get(n);
+    if (bi !== undefined) dev.bootindex = bi;
+    add("-device", JSON.stringify(dev));
+  });
+}
+
+function chardevBackend(type: string | undefined, id: string, sourcePath: string | undefined, path: string): string {
+  switch (type) {
+    case "pty":
+      return `pty,id=${id}`;
+    case "null":
+      return `null,id=${id}`;
+    case "file":
+      return `file,id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
+    case "unix":
+      return `socket,id=${id},path=${qemuOptEscape(sourcePath ?? "")},server=on,wait=off`;
+    default:
+      throw unsupported(`${path}/@type`, type, "use a pty, null, file or unix character device");
+  }
+}
+
+function buildChardevs(v: DomainView, add: Add): void {
+  const serials = v.chardevs.filter((c) => c.kind === "serial");
+  serials.forEach((c, i) => {
+    const id = `charserial${i}`;
+    add("-chardev", chardevBackend(c.type, id, c.sourcePath, `/domain/devices/serial[${i + 1}]`));
+    add("-device", JSON.stringify({ driver: "isa-serial", chardev: id, id: `serial${i}`, index: i }));
+  });
+  v.chardevs.filter((c) => c.kind === "console").forEach((c, i) => {
+    // A console with a serial target is the first serial port itself (libvirt merges them).
+    if ((c.targetType ?? "serial") === "serial" && serials.length > 0) return;
+    throw unsupported(`/domain/devices/console[${i + 1}]`, c.targetType, "add a <serial type='pty'/> and let the console be its alias");
+  });
+  v.chardevs.filter((c) => c.kind === "channel").forEach((c, i) => {
+    const path = `/domain/devices/channel[${i + 1}]`;
+    if (c.targetType !== "virtio") throw unsupported(`${path}/target/@type`, c.targetType, "use a virtio channel");
+    if (!v.controllers.some((x) => x.type === "virtio-serial")) add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: "virtio-serial0" }));
+    const id = `charchannel${i}`;
+    add("-chardev", chardevBackend(c.type, id, c.sourcePath, path));
+    add("-device", JSON.stringify({ driver: "virtserialport", bus: "virtio-serial0.0", nr: i + 1, chardev: id, id: `channel${i}`, name: c.targetName }));
+  });
+}
+
+function buildGraphics(v: DomainView, add: Add): void {
+  v.graphics.forEach((g, i) => {
+    const path = `/domain/devices/graphics[${i + 1}]`;
+    if (g.type !== "vnc") throw unsupported(`${path}/@type`, g.type, "use <graphics type='vnc'/> or no graphics");
+    const listen = g.listen ?? "127.0.0.1";
+    const port = g.port !== undefined && g.port !== "-1" && g.autoport !== "yes" ? Number(g.port) : undefined;
+    add("-vnc", port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`);
+  });
+  v.videoModels.forEach((m, i) => {
+    const driver = { vga: "VGA", cirrus: "cirrus-vga", virtio: "virtio-vga", bochs: "bochs-display", none: "" }[m];
+    if (driver === undefined) throw unsupported(`/domain/devices/video[${i + 1}]/model/@type`, m, "use vga, cirrus, virtio, bochs or none");
+    if (driver) add("-device", JSON.stringify({ driver, id: `video${i}` }));
+  });
+}
+
+function buildMisc(v: DomainView, add: Add): void {
+  v.rngModels.forEach((m, i) => {
+    if (m !== "virtio") throw unsupported(`/domain/devices/rng[${i + 1}]/@model`, m, "use model='virtio'");
+    add("-object", JSON.stringify({ "qom-type": "rng-random", id: `objrng${i}`, filename: "/dev/urandom" }));
+    add("-device", JSON.stringify({ driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}` }));
+  });
+  if (v.memballoonModel === "virtio") add("-device", JSON.stringify({ driver: "virtio-balloon-pci", id: "balloon0" }));
+  else if (v.memballoonModel !== undefined && v.memballoonModel !== "none") {
+    throw unsupported("/domain/devices/memballoon/@model", v.memballoonModel, "use model='virtio' or 'none'");
+  }
+  if (v.tpmModels.length > 0) throw unsupported("/domain/devices/tpm", v.tpmModels[0], "a TPM needs swtpm, managed by libvirt");
+}
+
+/** Device element names the builder understands; any other child of `<devices>` is refused. */
+export const SUPPORTED_DEVICES = new Set([
+  "emulator", "disk", "interface", "serial", "console", "channel", "graphics", "video", "controller",
+  "rng", "memballoon", "tpm", "input", "audio",
+]);
+
+/** Refuses devices the builder cannot express, naming the first one. */
+export function checkDevicesSupported(def: DomainDef): void {
+  const d = firstChild(def.root, "devices");
+  if (!d) return;
+  const seen: Record<string, number> = {};
+  for (const c of d.children) {
+    if (c.kind !== "element") continue;
+    seen[c.name] = (seen[c.name] ?? 0) + 1;
+    if (!SUPPORTED_DEVICES.has(c.name)) {
+      throw unsupported(`/domain/devices/${c.name}[${seen[c.name]}]`, c.name, "remove it or apply through libvirt");
+    }
+  }
+}

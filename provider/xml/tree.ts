@@ -1,0 +1,365 @@
+/**
+ * The ordered XML tree: the source of truth for every document the project touches.
+ *
+ * Parsing keeps element order, attribute order, namespace prefixes, comments, CDATA and
+ * processing instructions; every value stays a string. Formatting writes libvirt's style
+ * (two-space indent, single-quoted attributes) so that what we do not model round-trips.
+ * Whitespace-only text between elements is layout, not content: it is dropped on parse and
+ * re-created on format.
+ *
+ * Pure: no I/O, no Pulumi.
+ */
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { DomainXmlError } from "./errors";
+
+/** An element: name (with its prefix, e.g. `qemu:arg`), ordered attributes and children. */
+export interface XmlElement {
+  readonly kind: "element";
+  name: string;
+  /** Attributes in document order; values decoded (no entities). */
+  attrs: XmlAttr[];
+  children: XmlNode[];
+}
+
+/** One attribute of an {@link XmlElement}. */
+export interface XmlAttr {
+  name: string;
+  value: string;
+}
+
+/** Character data (entities decoded). */
+export interface XmlText {
+  readonly kind: "text";
+  value: string;
+}
+
+/** A comment, kept verbatim. */
+export interface XmlComment {
+  readonly kind: "comment";
+  value: string;
+}
+
+/** A CDATA section, kept as CDATA. */
+export interface XmlCData {
+  readonly kind: "cdata";
+  value: string;
+}
+
+/** Any node of the tree. */
+export type XmlNode = XmlElement | XmlText | XmlComment | XmlCData;
+
+/** A parsed document: the root element and any comments before or after it. */
+export interface XmlDocument {
+  /** Comments before the root element. */
+  prolog: XmlComment[];
+  root: XmlElement;
+  /** Comments after the root element. */
+  epilog: XmlComment[];
+}
+
+/** Largest document we read, in bytes: virsh's own limit for XML files (10 MiB). */
+export const MAX_XML_BYTES = 10 * 1024 * 1024;
+
+const PARSER_OPTIONS = {
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: "",
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  commentPropName: "#comment",
+  cdataPropName: "#cdata",
+  processEntities: false,
+  htmlEntities: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  allowBooleanAttributes: false,
+  removeNSPrefix: false,
+} as const;
+
+/**
+ * Parses an XML document into an {@link XmlDocument}.
+ *
+ * Refuses (with a {@link DomainXmlError} at `path`): more than {@link MAX_XML_BYTES}, NUL bytes
+ * or other binary data, DOCTYPE and entity declarations (never expanded), undefined entities,
+ * and anything that is not well formed.
+ */
+export function parseXml(text: string, path = "/"): XmlDocument {
+  if (Buffer.byteLength(text, "utf8") > MAX_XML_BYTES) {
+    throw new DomainXmlError("document too large", {
+      path,
+      value: `${Buffer.byteLength(text, "utf8")} bytes`,
+      allowed: `at most ${MAX_XML_BYTES} bytes (10 MiB)`,
+      fix: "pass a domain XML document, not an image or an archive",
+    });
+  }
+  // eslint-disable-next-line no-control-regex
+  const bad = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffd\ufffe\uffff]/.exec(text);
+  if (bad) {
+    throw new DomainXmlError("not an XML text document", {
+      path,
+      value: `character U+${bad[0].charCodeAt(0).toString(16).padStart(4, "0")} at offset ${bad.index}`,
+      allowed: "UTF-8 text without control characters",
+      fix: "pass a domain XML document (is this a binary file?)",
+    });
+  }
+  const markup = stripCommentsAndCData(text);
+  if (/<!DOCTYPE/i.test(markup) || /<!ENTITY/i.test(markup)) {
+    throw new DomainXmlError("DOCTYPE and entity declarations are not allowed", {
+      path,
+      value: (/<!(DOCTYPE|ENTITY)[^>]{0,60}/i.exec(markup) ?? [""])[0],
+      allowed: "a plain document whose root is <domain>",
+      fix: "remove the <!DOCTYPE ...> block; libvirt domain XML never needs one",
+    });
+  }
+  const valid = XMLValidator.validate(text, { allowBooleanAttributes: false });
+  if (valid !== true) {
+    throw new DomainXmlError("XML is not well formed", {
+      path,
+      value: `line ${valid.err.line}, column ${valid.err.col}: ${valid.err.msg}`,
+      fix: "correct the XML syntax at that position",
+    });
+  }
+  const raw = new XMLParser(PARSER_OPTIONS).parse(text) as RawNode[];
+  const prolog: XmlComment[] = [];
+  const epilog: XmlComment[] = [];
+  let root: XmlElement | undefined;
+  for (const n of raw) {
+    const node = convert(n, path);
+    if (!node) continue;
+    if (node.kind === "element") {
+      if (root) throw new DomainXmlError("more than one root element", { path, value: node.name });
+      root = node;
+    } else if (node.kind === "comment") {
+      (root ? epilog : prolog).push(node);
+    } else if (node.kind === "text" && node.value.trim() !== "") {
+      throw new DomainXmlError("text outside the root element", { path, value: node.value.trim() });
+    }
+  }
+  if (!root) {
+    throw new DomainXmlError("empty document", { path, allowed: "a document whose root is <domain>", fix: "pass a domain XML document" });
+  }
+  return { prolog, root, epilog };
+}
+
+type RawNode = Record<string, unknown>;
+
+function convert(n: RawNode, path: string): XmlNode | undefined {
+  const attrsRaw = (n[":@"] ?? {}) as Record<string, string>;
+  for (const key of Object.keys(n)) {
+    if (key === ":@") continue;
+    const val = n[key];
+    if (key === "#text") {
+      return { kind: "text", value: decodeEntities(String(val), path) };
+    }
+    if (key === "#comment") {
+      return { kind: "comment", value: textOf(val as RawNode[]) };
+    }
+    if (key === "#cdata") {
+      return { kind: "cdata", value: textOf(val as RawNode[]) };
+    }
+    if (key.startsWith("?")) return undefined;
+    const children: XmlNode[] = [];
+    for (const c of val as RawNode[]) {
+      const cn = convert(c, path);
+      if (cn) children.push(cn);
+    }
+    const attrs = Object.keys(attrsRaw).map((name) => ({ name, value: decodeEntities(String(attrsRaw[name]), path) }));
+    const el: XmlElement = { kind: "element", name: key, attrs, children };
+    dropLayoutWhitespace(el);
+    return el;
+  }
+  return undefined;
+}
+
+function textOf(list: RawNode[]): string {
+  return list.map((x) => String(x["#text"] ?? "")).join("");
+}
+
+function dropLayoutWhitespace(el: XmlElement): void {
+  const hasStructure = el.children.some((c) => c.kind !== "text");
+  if (!hasStructure) return;
+  el.children = el.children.filter((c) => !(c.kind === "text" && c.value.trim() === ""));
+}
+
+function stripCommentsAndCData(text: string): string {
+  return text.replace(/<!--[\s\S]*?-->/g, "").replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, "");
+}
+
+const NAMED: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+
+/** Decodes the five XML entities and character references; anything else is an error. */
+function decodeEntities(s: string, path: string): string {
+  if (!s.includes("&")) return s;
+  return s.replace(/&([^;&\s]*);?/g, (whole, body: string) => {
+    if (!whole.endsWith(";")) {
+      throw new DomainXmlError("unterminated entity reference", { path, value: whole, fix: "write & as &amp;" });
+    }
+    if (body in NAMED) return NAMED[body];
+    const m = /^#(x[0-9a-fA-F]+|[0-9]+)$/.exec(body);
+    if (m) {
+      const cp = m[1][0] === "x" ? parseInt(m[1].slice(1), 16) : parseInt(m[1], 10);
+      if (cp > 0 && cp <= 0x10ffff) return String.fromCodePoint(cp);
+    }
+    throw new DomainXmlError("undefined entity", {
+      path,
+      value: whole,
+      allowed: "&lt; &gt; &amp; &quot; &apos; and character references",
+      fix: "entities are never expanded here; write the text itself",
+    });
+  });
+}
+
+/** Escapes character data for an element's text. */
+export function escapeText(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** Escapes an attribute value for a single-quoted attribute. */
+export function escapeAttr(s: string): string {
+  return s
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/'/g, "&apos;")
+    .replace(/"/g, "&quot;")
+    .replace(/\n/g, "&#10;")
+    .replace(/\r/g, "&#13;")
+    .replace(/\t/g, "&#9;");
+}
+
+/** Formats a document in libvirt's style: two-space indent, single-quoted attributes, trailing newline. */
+export function formatXml(doc: XmlDocument): string {
+  const out: string[] = [];
+  for (const c of doc.prolog) out.push(`<!--${c.value}-->\n`);
+  formatElement(doc.root, "", out);
+  for (const c of doc.epilog) out.push(`<!--${c.value}-->\n`);
+  return out.join("");
+}
+
+/** Formats one element (and its subtree) at the given indent. */
+export function formatElement(el: XmlElement, indent: string, out: string[]): void {
+  const attrs = el.attrs.map((a) => ` ${a.name}='${escapeAttr(a.value)}'`).join("");
+  if (el.children.length === 0) {
+    out.push(`${indent}<${el.name}${attrs}/>\n`);
+    return;
+  }
+  const structured = el.children.some((c) => c.kind === "element" || c.kind === "comment");
+  const mixed = el.children.some((c) => c.kind === "text" && c.value.trim() !== "");
+  if (!structured || mixed) {
+    const inner = el.children.map(inlineNode).join("");
+    out.push(`${indent}<${el.name}${attrs}>${inner}</${el.name}>\n`);
+    return;
+  }
+  out.push(`${indent}<${el.name}${attrs}>\n`);
+  const inner = indent + "  ";
+  for (const c of el.children) {
+    if (c.kind === "element") formatElement(c, inner, out);
+    else out.push(inner + inlineNode(c) + "\n");
+  }
+  out.push(`${indent}</${el.name}>\n`);
+}
+
+function inlineNode(n: XmlNode): string {
+  switch (n.kind) {
+    case "text":
+      return escapeText(n.value);
+    case "cdata":
+      return `<![CDATA[${n.value}]]>`;
+    case "comment":
+      return `<!--${n.value}-->`;
+    case "element": {
+      const out: string[] = [];
+      formatElement(n, "", out);
+      return out.join("").replace(/\n$/, "");
+    }
+  }
+}
+
+/** A new element with attributes given in order. */
+export function element(name: string, attrs: Record<string, string> = {}, children: XmlNode[] = []): XmlElement {
+  return { kind: "element", name, attrs: Object.entries(attrs).map(([n, v]) => ({ name: n, value: v })), children };
+}
+
+/** The element children of `el`, optionally only those named `name`. */
+export function childElements(el: XmlElement, name?: string): XmlElement[] {
+  return el.children.filter((c): c is XmlElement => c.kind === "element" && (name === undefined || c.name === name));
+}
+
+/** The first element child named `name`. */
+export function firstChild(el: XmlElement, name: string): XmlElement | undefined {
+  return el.children.find((c): c is XmlElement => c.kind === "element" && c.name === name);
+}
+
+/** Follows a `/`-separated chain of first children (`os/type`). */
+export function findPath(el: XmlElement, path: string): XmlElement | undefined {
+  let cur: XmlElement | undefined = el;
+  for (const part of path.split("/")) {
+    if (!cur) return undefined;
+    cur = firstChild(cur, part);
+  }
+  return cur;
+}
+
+/** An attribute's value, or undefined when absent. */
+export function getAttr(el: XmlElement | undefined, name: string): string | undefined {
+  return el?.attrs.find((a) => a.name === name)?.value;
+}
+
+/** Sets (in place, keeping its position) or adds an attribute; `undefined` removes it. */
+export function setAttr(el: XmlElement, name: string, value: string | undefined): void {
+  const i = el.attrs.findIndex((a) => a.name === name);
+  if (value === undefined) {
+    if (i >= 0) el.attrs.splice(i, 1);
+  } else if (i >= 0) {
+    el.attrs[i].value = value;
+  } else {
+    el.attrs.push({ name, value });
+  }
+}
+
+/** The text content of an element (text and CDATA of its subtree), as XPath `string()` gives it. */
+export function textContent(el: XmlElement | undefined): string | undefined {
+  if (!el) return undefined;
+  return el.children
+    .map((c) => (c.kind === "element" ? textContent(c) ?? "" : c.kind === "comment" ? "" : c.value))
+    .join("");
+}
+
+/** Replaces the children of `el` with one text node. */
+export function setTextContent(el: XmlElement, value: string): void {
+  el.children = value === "" ? [] : [{ kind: "text", value }];
+}
+
+/** Removes `child` from `parent`; returns whether it was there. */
+export function removeChild(parent: XmlElement, child: XmlElement): boolean {
+  const i = parent.children.indexOf(child);
+  if (i < 0) return false;
+  parent.children.splice(i, 1);
+  return true;
+}
+
+/**
+ * Inserts `child` into `parent` at the place `order` gives it: after the last existing child
+ * whose name comes earlier in `order`. Names not in `order` keep their place.
+ */
+export function insertOrdered(parent: XmlElement, child: XmlElement, order: readonly string[]): void {
+  const rank = order.indexOf(child.name);
+  if (rank < 0) {
+    parent.children.push(child);
+    return;
+  }
+  let at = 0;
+  parent.children.forEach((c, i) => {
+    if (c.kind === "element") {
+      const r = order.indexOf(c.name);
+      if (r >= 0 && r <= rank) at = i + 1;
+    }
+  });
+  parent.children.splice(at, 0, child);
+}
+
+/** Deep copy of an element. */
+export function cloneElement(el: XmlElement): XmlElement {
+  return JSON.parse(JSON.stringify(el)) as XmlElement;
+}
