@@ -241,9 +241,11 @@ function buildDisks(v: DomainView, add: Add): void {
       if (d.device !== "disk") throw unsupported(`${path}/@device`, d.device, "a virtio disk must be device='disk'");
       Object.assign(dev, { driver: "virtio-blk-pci", drive, id: `virtio-disk${unit}` });
     } else if (bus === "ide" || bus === "sata") {
+      // The target letter is the position: hda = bus 0 unit 0, hdc = bus 1 unit 0 (libvirt's rule).
+      const idx = driveIndex(d.targetDev) ?? unit;
       const driver = d.device === "cdrom" ? "ide-cd" : "ide-hd";
-      const busName = bus === "ide" ? `ide.${Math.floor(unit / 2)}` : `ide.${unit}`;
-      Object.assign(dev, { driver, bus: busName, unit: bus === "ide" ? unit % 2 : 0, drive, id: `${bus}0-0-${unit}` });
+      const [b, u] = bus === "ide" ? [Math.floor(idx / 2), idx % 2] : [idx, 0];
+      Object.assign(dev, { driver, bus: `ide.${b}`, unit: u, drive, id: `${bus}0-${b}-${u}` });
     } else if (bus === "scsi") {
       if (!v.controllers.some((c) => c.type === "scsi")) throw unsupported(`${path}/target/@bus`, bus, "add <controller type='scsi' model='virtio-scsi'/>");
       Object.assign(dev, { driver: d.device === "cdrom" ? "scsi-cd" : "scsi-hd", bus: "scsi0.0", "scsi-id": unit, drive, id: `scsi0-0-0-${unit}` });
@@ -255,6 +257,12 @@ function buildDisks(v: DomainView, add: Add): void {
     if (drive === undefined) delete dev.drive;
     add("-device", JSON.stringify(dev));
   });
+}
+
+/** `hda` -> 0, `hdc` -> 2, `sdb` -> 1: libvirt's virDiskNameToIndex for one-letter suffixes. */
+function driveIndex(dev: string | undefined): number | undefined {
+  const m = dev ? /^(?:hd|sd|vd|xvd|fd)([a-z])$/.exec(dev) : null;
+  return m ? m[1].charCodeAt(0) - 97 : undefined;
 }
 
 function diskSource(d: DomainDisk, path: string): { driver: string; filename: string } | undefined {

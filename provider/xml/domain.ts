@@ -52,7 +52,7 @@ export class DomainDef {
   }
 
   /** Parses domain XML; the root must be `<domain>`. */
-  public static parse(text: string, path = "/domain"): DomainDef {
+  public static parse(text: string, path = "/"): DomainDef {
     const doc = parseXml(text, path);
     if (doc.root.name !== "domain") {
       throw new DomainXmlError("unexpected root element", {
