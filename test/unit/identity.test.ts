@@ -1,0 +1,110 @@
+/** libvirt's identity rules (hwuuid-rules.md), one test per rule, on small documents. */
+import { expect } from "chai";
+import { DomainDef } from "../../provider/xml/domain";
+import { DomainXmlError } from "../../provider/xml/errors";
+import { normalizeIdentity, resolveIdentity } from "../../provider/xml/identity";
+import { buildQemuArgv } from "../../provider/qemu/argv";
+import { firstChild } from "../../provider/xml/tree";
+
+const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
+const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
+
+function doc(ids: string, sysinfoUuid?: string): DomainDef {
+  const si = sysinfoUuid === undefined ? "" : `<sysinfo type='smbios'><system><entry name='uuid'>${sysinfoUuid}</entry></system></sysinfo>`;
+  return DomainDef.parse(`<domain type='qemu'><name>d</name>${ids}<memory>65536</memory>${si}<os><type>hvm</type><smbios mode='sysinfo'/></os></domain>`);
+}
+
+function reason(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (DomainXmlError.isInstance(e)) return e.libvirtMessage;
+    throw e;
+  }
+  return "no error";
+}
+
+function uuidArg(def: DomainDef): string {
+  const a = buildQemuArgv(def).argv;
+  return a[a.indexOf("-uuid") + 1];
+}
+
+describe("identity rules (libvirt >= 11.7)", () => {
+  it("libvirt's own case: -uuid is the hwuuid, format keeps both, hwuuid right after uuid", () => {
+    const d = doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid>`);
+    expect(resolveIdentity(d)).to.include({ uuid: U, hwuuid: H, guestUuid: H });
+    expect(uuidArg(d)).to.equal(H);
+    expect(d.format()).to.contain(`<uuid>${U}</uuid>\n  <hwuuid>${H}</hwuuid>`);
+  });
+  it("no hwuuid: the guest sees the uuid", () => {
+    expect(uuidArg(doc(`<uuid>${U}</uuid>`))).to.equal(U);
+  });
+  it("malformed hwuuid: libvirt's internal error text", () => {
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>not-a-uuid</hwuuid>`)))).to.equal("internal error: malformed hwuuid element");
+  });
+  it("malformed uuid: libvirt's internal error text", () => {
+    expect(reason(() => resolveIdentity(doc(`<uuid>xyz</uuid>`)))).to.equal("internal error: malformed uuid element");
+  });
+  it("empty <hwuuid></hwuuid> reads as absent and is dropped", () => {
+    const d = doc(`<uuid>${U}</uuid><hwuuid></hwuuid>`);
+    expect(normalizeIdentity(d).hwuuid).to.equal(null);
+    expect(firstChild(d.root, "hwuuid")).to.equal(undefined);
+  });
+  for (const allEqual of ["00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "11".repeat(16)]) {
+    it(`all-equal hwuuid ${allEqual.slice(0, 8)}... is unset: not formatted back, -uuid falls back to uuid`, () => {
+      const d = doc(`<uuid>${U}</uuid><hwuuid>${allEqual}</hwuuid>`);
+      expect(normalizeIdentity(d).hwuuid).to.equal(null);
+      expect(d.format()).to.not.contain("hwuuid");
+      expect(uuidArg(d)).to.equal(U);
+    });
+  }
+  it("only the first <hwuuid> counts; the others are dropped", () => {
+    const d = doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid><hwuuid>aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee</hwuuid>`);
+    expect(normalizeIdentity(d).hwuuid).to.equal(H);
+    expect(d.format().match(/<hwuuid>/g)).to.have.length(1);
+  });
+  it("uppercase, undashed or space-padded hwuuid is normalized to lowercase dashed", () => {
+    for (const t of [H.toUpperCase(), H.replace(/-/g, ""), `  ${H}\n`]) {
+      const d = doc(`<uuid>${U}</uuid><hwuuid>${t}</hwuuid>`);
+      normalizeIdentity(d);
+      expect(d.childText("hwuuid")).to.equal(H);
+    }
+  });
+  it("hwuuid set: sysinfo uuid must equal the hwuuid", () => {
+    expect(resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid>`, H)).guestUuid).to.equal(H);
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid>`, U)))).to.equal("XML error: UUID mismatch between <hwuuid> and <sysinfo>");
+  });
+  it("hwuuid not set: sysinfo uuid must equal the uuid", () => {
+    expect(resolveIdentity(doc(`<uuid>${U}</uuid>`, U.toUpperCase())).sysinfoUuid).to.equal(U);
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, H)))).to.equal("XML error: UUID mismatch between <uuid> and <sysinfo>");
+  });
+  it("all-equal hwuuid counts as not set for the sysinfo rule", () => {
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${"00".repeat(16)}</hwuuid>`, H)))).to.equal("XML error: UUID mismatch between <uuid> and <sysinfo>");
+  });
+  it("no <uuid>: the uuid takes the sysinfo uuid", () => {
+    const d = doc("", U);
+    expect(normalizeIdentity(d).uuid).to.equal(U);
+    expect(d.childText("uuid")).to.equal(U);
+  });
+  it("no <uuid>, sysinfo uuid and a different hwuuid: rejected up front (our deliberate difference)", () => {
+    expect(reason(() => resolveIdentity(doc(`<hwuuid>${H}</hwuuid>`, U)))).to.equal("XML error: UUID mismatch between <hwuuid> and <sysinfo>");
+  });
+  it("no <uuid> and no sysinfo: uuid null (libvirt generates one), guestUuid the hwuuid or null", () => {
+    expect(resolveIdentity(doc(""))).to.include({ uuid: null, guestUuid: null });
+    expect(resolveIdentity(doc(`<hwuuid>${H}</hwuuid>`))).to.include({ uuid: null, guestUuid: H });
+  });
+  it("malformed sysinfo uuid: libvirt's XML error text", () => {
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, "nope")))).to.equal("XML error: malformed <sysinfo> uuid element");
+  });
+  it("errors name the path, the value and the fix", () => {
+    try {
+      resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>12-34</hwuuid>`));
+      expect.fail("no error");
+    } catch (e) {
+      const x = e as DomainXmlError;
+      expect(x.path).to.equal("/domain/hwuuid");
+      expect(x.value).to.equal("12-34");
+      expect(x.message).to.contain("fix:");
+    }
+  });
+});
