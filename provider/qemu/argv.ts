@@ -126,7 +126,9 @@ function buildMemory(v: DomainView, add: Add): void {
   if (v.memoryKiB === undefined) {
     throw new DomainXmlError("missing memory", { path: "/domain/memory", fix: "add <memory unit='MiB'>...</memory>" });
   }
-  add("-m", `size=${v.memoryKiB}k`);
+  // libvirt aligns the initial memory up to 1 MiB on x86 (qemuDomainAlignMemorySizes).
+  const aligned = ((v.memoryKiB + 1023n) / 1024n) * 1024n;
+  add("-m", `size=${aligned}k`);
   add("-overcommit", "mem-lock=off");
 }
 
@@ -138,13 +140,13 @@ function buildSmp(v: DomainView, add: Add): void {
   const cur = v.vcpuCurrent !== undefined ? Number(v.vcpuCurrent) : max;
   let s = `${cur}`;
   if (cur !== max) s += `,maxcpus=${max}`;
-  const sockets = v.cpu?.sockets ?? String(max);
-  const dies = v.cpu?.dies;
-  const cores = v.cpu?.cores ?? "1";
-  const threads = v.cpu?.threads ?? "1";
-  s += `,sockets=${sockets}`;
-  if (dies !== undefined && dies !== "1") s += `,dies=${dies}`;
-  s += `,cores=${cores},threads=${threads}`;
+  if (v.cpu?.sockets !== undefined) {
+    // An explicit topology: libvirt writes dies and clusters too (QEMU >= 7.0 knows both).
+    s += `,sockets=${v.cpu.sockets},dies=${v.cpu.dies ?? "1"},clusters=${v.cpu.clusters ?? "1"}`;
+    s += `,cores=${v.cpu.cores ?? "1"},threads=${v.cpu.threads ?? "1"}`;
+  } else {
+    s += `,sockets=${max},cores=1,threads=1`;
+  }
   add("-smp", s);
 }
 

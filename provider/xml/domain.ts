@@ -283,6 +283,7 @@ export interface DomainView {
     model: string | undefined;
     sockets: string | undefined;
     dies: string | undefined;
+    clusters: string | undefined;
     cores: string | undefined;
     threads: string | undefined;
   } | undefined;
@@ -354,6 +355,7 @@ export function readDomain(def: DomainDef): DomainView {
           model: textContent(firstChild(cpuEl, "model"))?.trim() || undefined,
           sockets: getAttr(topo, "sockets"),
           dies: getAttr(topo, "dies"),
+          clusters: getAttr(topo, "clusters"),
           cores: getAttr(topo, "cores"),
           threads: getAttr(topo, "threads"),
         }

@@ -7,8 +7,12 @@
  * module (the dynamic provider runs from a serialized closure).
  */
 
-/** libvirt's error categories, as virsh prints them before the message. */
-export type LibvirtErrorCategory = "internal error" | "XML error" | "unsupported configuration" | "invalid argument";
+/**
+ * libvirt's error categories, as virsh prints them before the message. XML detail errors
+ * (VIR_ERR_XML_DETAIL, e.g. the sysinfo UUID mismatches) have no category: virsh prints the
+ * bare text.
+ */
+export type LibvirtErrorCategory = "internal error" | "unsupported configuration" | "invalid argument";
 
 /** Details of a {@link DomainXmlError}. */
 export interface DomainXmlErrorDetails {
@@ -22,6 +26,8 @@ export interface DomainXmlErrorDetails {
   readonly fix?: string;
   /** libvirt's category, when the message mirrors a libvirt error. */
   readonly category?: LibvirtErrorCategory;
+  /** The reason is libvirt's own text for the same input (identity rules). @default false */
+  readonly mirrorsLibvirt?: boolean;
 }
 
 const BRAND = "__pulumiLibvirtDomainXmlError";
@@ -48,6 +54,8 @@ export class DomainXmlError extends Error {
   public readonly fix?: string;
   /** libvirt's category, when mirroring a libvirt error. */
   public readonly category?: LibvirtErrorCategory;
+  /** The reason is libvirt's own text for the same input. */
+  public readonly mirrorsLibvirt: boolean;
 
   /** Builds the error from its bare reason and details. */
   constructor(reason: string, details: DomainXmlErrorDetails) {
@@ -59,6 +67,7 @@ export class DomainXmlError extends Error {
     this.allowed = details.allowed;
     this.fix = details.fix;
     this.category = details.category;
+    this.mirrorsLibvirt = details.mirrorsLibvirt ?? false;
   }
 
   /** The one line virsh would print for this error, e.g. `internal error: malformed hwuuid element`. */

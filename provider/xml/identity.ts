@@ -31,6 +31,7 @@ function internal(reason: string, path: string, value: string, fix: string): Dom
     path,
     value,
     category: "internal error",
+    mirrorsLibvirt: true,
     allowed: "32 hex digits, optionally dashed as 8-4-4-4-12 (e.g. 5d5b0f1d-128b-4517-8e65-b258a8734c1d)",
     fix,
   });
@@ -44,7 +45,7 @@ function parseOrThrow(text: string, reason: string, path: string, xmlDetail = fa
     throw new DomainXmlError(reason, {
       path,
       value: text,
-      category: "XML error",
+      mirrorsLibvirt: true,
       allowed: "32 hex digits, optionally dashed as 8-4-4-4-12",
       fix,
     });
@@ -62,6 +63,7 @@ export function resolveIdentity(def: DomainDef): DomainIdentity {
   if (name === undefined) {
     throw new DomainXmlError("missing name information", {
       path: "/domain/name",
+      mirrorsLibvirt: true,
       allowed: "a non-empty <name>",
       fix: "add <name>...</name> to the domain",
     });
@@ -89,7 +91,7 @@ export function resolveIdentity(def: DomainDef): DomainIdentity {
       throw new DomainXmlError("UUID mismatch between <uuid> and <sysinfo>", {
         path,
         value: view.system.uuid,
-        category: "XML error",
+        mirrorsLibvirt: true,
         allowed: `the domain <uuid> (${formatUuid(uuid!)})`,
         fix: "make the sysinfo uuid entry equal to <uuid>, or remove it",
       });
@@ -98,7 +100,7 @@ export function resolveIdentity(def: DomainDef): DomainIdentity {
       throw new DomainXmlError("UUID mismatch between <hwuuid> and <sysinfo>", {
         path,
         value: view.system.uuid,
-        category: "XML error",
+        mirrorsLibvirt: true,
         allowed: `the <hwuuid> (${formatUuid(hw!)})`,
         fix: "make the sysinfo uuid entry equal to <hwuuid>, or remove it",
       });

@@ -22,8 +22,7 @@ export type GoldenOutputs = Partial<Record<OutputSuffix, string>>;
 function errText(e: unknown): string {
   // libvirt's own errors as libvirt prints them; ours name the element too.
   if (DomainXmlError.isInstance(e)) {
-    const mirrored = e.category === "internal error" || e.category === "XML error";
-    return (mirrored ? e.libvirtMessage : `${e.libvirtMessage}: ${e.path}`) + "\n";
+    return (e.mirrorsLibvirt ? e.libvirtMessage : `${e.libvirtMessage}: ${e.path}`) + "\n";
   }
   throw e;
 }

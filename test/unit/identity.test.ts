@@ -72,14 +72,14 @@ describe("identity rules (libvirt >= 11.7)", () => {
   });
   it("hwuuid set: sysinfo uuid must equal the hwuuid", () => {
     expect(resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid>`, H)).guestUuid).to.equal(H);
-    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid>`, U)))).to.equal("XML error: UUID mismatch between <hwuuid> and <sysinfo>");
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid>`, U)))).to.equal("UUID mismatch between <hwuuid> and <sysinfo>");
   });
   it("hwuuid not set: sysinfo uuid must equal the uuid", () => {
     expect(resolveIdentity(doc(`<uuid>${U}</uuid>`, U.toUpperCase())).sysinfoUuid).to.equal(U);
-    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, H)))).to.equal("XML error: UUID mismatch between <uuid> and <sysinfo>");
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, H)))).to.equal("UUID mismatch between <uuid> and <sysinfo>");
   });
   it("all-equal hwuuid counts as not set for the sysinfo rule", () => {
-    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${"00".repeat(16)}</hwuuid>`, H)))).to.equal("XML error: UUID mismatch between <uuid> and <sysinfo>");
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${"00".repeat(16)}</hwuuid>`, H)))).to.equal("UUID mismatch between <uuid> and <sysinfo>");
   });
   it("no <uuid>: the uuid takes the sysinfo uuid", () => {
     const d = doc("", U);
@@ -87,14 +87,14 @@ describe("identity rules (libvirt >= 11.7)", () => {
     expect(d.childText("uuid")).to.equal(U);
   });
   it("no <uuid>, sysinfo uuid and a different hwuuid: rejected up front (our deliberate difference)", () => {
-    expect(reason(() => resolveIdentity(doc(`<hwuuid>${H}</hwuuid>`, U)))).to.equal("XML error: UUID mismatch between <hwuuid> and <sysinfo>");
+    expect(reason(() => resolveIdentity(doc(`<hwuuid>${H}</hwuuid>`, U)))).to.equal("UUID mismatch between <hwuuid> and <sysinfo>");
   });
   it("no <uuid> and no sysinfo: uuid null (libvirt generates one), guestUuid the hwuuid or null", () => {
     expect(resolveIdentity(doc(""))).to.include({ uuid: null, guestUuid: null });
     expect(resolveIdentity(doc(`<hwuuid>${H}</hwuuid>`))).to.include({ uuid: null, guestUuid: H });
   });
-  it("malformed sysinfo uuid: libvirt's XML error text", () => {
-    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, "nope")))).to.equal("XML error: malformed <sysinfo> uuid element");
+  it("malformed sysinfo uuid: libvirt's XML detail text", () => {
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, "nope")))).to.equal("malformed <sysinfo> uuid element");
   });
   it("errors name the path, the value and the fix", () => {
     try {

@@ -1,0 +1,86 @@
+/**
+ * Running `virsh`: always an argument array, never a shell. Failures become {@link VirshError}
+ * with libvirt's own message kept (the `error: ...` lines virsh prints).
+ */
+import { execFile } from "node:child_process";
+
+/** The result of one virsh process. */
+export interface VirshResult {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Options for {@link runVirsh}. */
+export interface VirshRunOptions {
+  /** Kill virsh after this long. @default 120000 */
+  readonly timeoutMs?: number;
+  /** The virsh binary. @default `virsh` (or `$VIRSH`) */
+  readonly virsh?: string;
+}
+
+const BRAND = "__pulumiLibvirtDomainVirshError";
+
+/** {@link VirshError}: virsh exited non-zero; `libvirtMessage` is libvirt's text without `error: `. */
+export class VirshError extends Error {
+  /** Brand for {@link VirshError.isInstance}. */
+  public readonly [BRAND] = true;
+  /** libvirt's message, e.g. `internal error: malformed hwuuid element`. */
+  public readonly libvirtMessage: string;
+  /** The connection URI. */
+  public readonly uri: string;
+  /** The virsh arguments after `-c URI`. */
+  public readonly args: readonly string[];
+  /** virsh's exit status (or the signal). */
+  public readonly exitCode: number | string | null;
+  /** Everything virsh wrote to stdout before failing. */
+  public readonly stdout: string;
+
+  /** Builds the error from the failed process. */
+  constructor(uri: string, args: readonly string[], exitCode: number | string | null, stderr: string, stdout: string) {
+    const msg = extractLibvirtMessage(stderr) || `virsh exited with ${exitCode}`;
+    super(`virsh ${args[0] ?? ""} on ${uri}: ${msg}`);
+    this.name = "VirshError";
+    this.libvirtMessage = msg;
+    this.uri = uri;
+    this.args = args;
+    this.exitCode = exitCode;
+    this.stdout = stdout;
+  }
+
+  /** True for any {@link VirshError}, whichever copy of this module made it. */
+  public static isInstance(e: unknown): e is VirshError {
+    return typeof e === "object" && e !== null && (e as Record<string, unknown>)[BRAND] === true;
+  }
+}
+
+/** libvirt's message from virsh's stderr: the `error: ` lines, prefix removed, joined. */
+export function extractLibvirtMessage(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const errs = lines.filter((l) => l.startsWith("error: ")).map((l) => l.slice("error: ".length));
+  // virsh prints "failed to ..." then the libvirt error; the last one is the cause.
+  return (errs.length ? errs[errs.length - 1] : lines.join(" ")).trim();
+}
+
+/** Runs `virsh -q -c URI ARGS...`; resolves with its output or rejects with a {@link VirshError}. */
+export function runVirsh(uri: string, args: readonly string[], opts: VirshRunOptions = {}): Promise<VirshResult> {
+  const bin = opts.virsh ?? process.env.VIRSH ?? "virsh";
+  return new Promise((resolve, reject) => {
+    execFile(
+      bin,
+      ["-q", "-c", uri, ...args],
+      { timeout: opts.timeoutMs ?? 120000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } },
+      (err, stdout, stderr) => {
+        if (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === "ENOENT") {
+            reject(new VirshError(uri, args, null, `error: virsh not found ('${bin}'): install libvirt-clients`, ""));
+            return;
+          }
+          reject(new VirshError(uri, args, (err as { code?: number }).code ?? (err as { signal?: string }).signal ?? null, stderr, stdout));
+          return;
+        }
+        resolve({ stdout, stderr });
+      },
+    );
+  });
+}

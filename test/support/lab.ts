@@ -1,0 +1,77 @@
+/**
+ * Finding the labs (scripts/lab.sh). A test that needs a lab fails, never skips, when the lab
+ * is missing: `npm run lab -- up` (or `.ci/run`) starts both.
+ */
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { runVirsh } from "../../provider/backends/virsh/exec";
+import { REPO_ROOT } from "./paths";
+
+/** One lab. */
+export interface Lab {
+  readonly name: "host" | "new";
+  readonly uri: string;
+  /** Where images live, the same path for both labs. */
+  readonly imageDir: string;
+}
+
+let cachedEnv: Record<string, string> | undefined;
+
+function labEnv(): Record<string, string> {
+  if (cachedEnv) return cachedEnv;
+  const env: Record<string, string> = {};
+  const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
+  for (const m of out.matchAll(/^export (\w+)='([^']*)'$/gm)) env[m[1]] = m[2];
+  for (const k of Object.keys(env)) if (process.env[k]) env[k] = process.env[k]!;
+  cachedEnv = env;
+  return env;
+}
+
+/** The lab, checked to answer; throws with how to start it otherwise. */
+export async function requireLab(name: Lab["name"]): Promise<Lab> {
+  const env = labEnv();
+  const uri = name === "host" ? env.LAB_HOST_URI : env.LAB_NEW_URI;
+  try {
+    await runVirsh(uri, ["version", "--daemon"], { timeoutMs: 15000 });
+  } catch (e) {
+    throw new Error(`the ${name} lab does not answer at ${uri} (${(e as Error).message}); start it with: npm run lab -- up`);
+  }
+  return { name, uri, imageDir: env.LAB_IMAGE_DIR };
+}
+
+/** Splits a shell-quoted command line as `virsh domxml-to-native` prints it. */
+export function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let cur = "";
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      cur += line.slice(i + 1, end);
+      i = end;
+      inWord = true;
+    } else if (c === "\\" && i + 1 < line.length) {
+      cur += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = "";
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return words;
+}
+
+/** The value after each occurrence of `flag` in an argv. */
+export function argValues(argv: string[], flag: string): string[] {
+  const out: string[] = [];
+  argv.forEach((a, i) => {
+    if (a === flag && i + 1 < argv.length) out.push(argv[i + 1]);
+  });
+  return out;
+}
