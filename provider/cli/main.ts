@@ -14,6 +14,7 @@ import { DomainXmlError } from "../xml/errors";
 import { normalizeIdentity, resolveIdentity } from "../xml/identity";
 import { MAX_XML_BYTES } from "../xml/tree";
 import { buildQemuArgv } from "../qemu/argv";
+import { diffDomains, formatDiffText } from "../diff/semantic";
 
 /** A subcommand: its usage text and its action. */
 export interface CliCommand {
@@ -89,6 +90,19 @@ export const COMMANDS: Record<string, CliCommand> = {
       return 0;
     },
   },
+  diff: {
+    usage: "libvirt-domain diff DESIRED.xml ACTUAL.xml [--json]",
+    summary: "Semantic diff: what DESIRED states that ACTUAL lacks or has otherwise. Exit 0 same, 1 differ, 2 error.",
+    run(args, io) {
+      const files = args.filter((a) => !a.startsWith("-"));
+      if (files.length !== 2) throw new UsageError(`usage: ${this.usage}`);
+      const desired = DomainDef.parse(readXmlFile(files[0]));
+      const actual = DomainDef.parse(readXmlFile(files[1]));
+      const d = diffDomains(desired, actual);
+      io.out(args.includes("--json") ? JSON.stringify(d, null, 2) + "\n" : formatDiffText(d));
+      return d.changes.length === 0 ? 0 : 1;
+    },
+  },
 };
 
 function help(): string {
@@ -120,12 +134,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.err(`error: ${e.message}\n`);
       return 2;
     }
+    // `diff` uses 1 for "they differ", so its errors are 2.
+    const failure = name === "diff" ? 2 : 1;
     if (DomainXmlError.isInstance(e)) {
       io.err(`error: ${e.libvirtMessage}\n${e.message}\n`);
-      return 1;
+      return failure;
     }
     io.err(`error: ${(e as Error).message}\n`);
-    return 1;
+    return failure;
   }
 }
 
