@@ -216,6 +216,7 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
   }
   const dm = keyed(path, d);
   const am = keyed(path, a);
+  if (path === "/domain/devices") pairInterfacesWithoutMac(dm, am);
   for (const [key, dc] of dm) {
     const cp = `${path}/${key}`;
     const ac = am.get(key);
@@ -227,9 +228,36 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
   }
   for (const [key, ac] of am) {
     if (dm.has(key)) continue;
-    const removable = (path === "/domain/devices" && USER_DEVICES.has(ac.name)) || (path === "/domain" && USER_TOP.has(ac.name));
+    const removable =
+      (path === "/domain/devices" && USER_DEVICES.has(ac.name) && !libvirtAdded(ac, d)) || (path === "/domain" && USER_TOP.has(ac.name));
     if (removable) push(changes, { path: `${path}/${key}`, kind: "remove", old: xmlOf(ac) });
   }
+}
+
+/**
+ * Devices libvirt adds by itself, so their presence in actual alone is no removal: the ICH9
+ * watchdog of q35 machines, and a video device beside graphics when desired states none.
+ */
+function libvirtAdded(el: XmlElement, desiredDevices: XmlElement): boolean {
+  if (el.name === "watchdog") return getAttr(el, "model") === "itco";
+  if (el.name === "video") return childElements(desiredDevices, "video").length === 0;
+  return false;
+}
+
+/**
+ * Interfaces the desired XML gives without a MAC get one from libvirt: pair them, in order,
+ * with the actual interfaces no desired MAC claims (re-keying the actual ones).
+ */
+function pairInterfacesWithoutMac(dm: Map<string, XmlElement>, am: Map<string, XmlElement>): void {
+  const desiredLoose = [...dm.keys()].filter((k) => /^interface(\[\d+\])?$/.test(k));
+  const actualFree = [...am.keys()].filter((k) => k.startsWith("interface[mac=") && !dm.has(k));
+  desiredLoose.forEach((dk, i) => {
+    const ak = actualFree[i];
+    if (ak === undefined) return;
+    const el = am.get(ak)!;
+    am.delete(ak);
+    am.set(dk, el);
+  });
 }
 
 /** Formats a diff as readable text, one change a line: `~ path: old -> new`. */

@@ -82,3 +82,15 @@ describe("semantic diff", () => {
     expect(formatDiffText(r)).to.equal('~ /domain/vcpu: "1" -> "2"  [restart]\n1 change(s); apply: restart\n');
   });
 });
+
+describe("semantic diff: libvirt-assigned values", () => {
+  it("an interface without a MAC pairs with the one libvirt gave a MAC", () => {
+    const desired = base(DESIRED_DEVICES + "<interface type='user'><model type='e1000'/></interface>");
+    const actual = ACTUAL.replace("<serial", "<interface type='user'><mac address='52:54:00:8b:40:68'/><model type='e1000'/></interface><serial");
+    expect(diff(desired, actual).changes).to.deep.equal([]);
+  });
+  it("q35's built-in itco watchdog and the video libvirt adds beside graphics are not removals", () => {
+    const actual = ACTUAL.replace("<memballoon", "<watchdog model='itco' action='reset'/><video><model type='vga'/></video><memballoon");
+    expect(diff(base(DESIRED_DEVICES), actual).changes).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * The virsh backend: everything the Domain resource does to libvirt, through `virsh` processes
+ * with argument arrays. Several commands share one virsh process where that saves a process
+ * start (`;`-separated, each command its own argv element, quoted for virsh's own parser).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runVirsh, VirshError, VirshRunOptions } from "./exec";
+
+/** How the guest-visible hwuuid is carried: libvirt's `<hwuuid>` or the `<qemu:commandline>` `-uuid` passthrough. */
+export type HwuuidMode = "native" | "passthrough";
+
+/** What a connection offers. */
+export interface LibvirtCapabilities {
+  /** The daemon's libvirt version, e.g. `12.9.0`. */
+  readonly libvirtVersion: string;
+  /** The hypervisor driver name as virsh reports it (`QEMU`, `Test`, ...). */
+  readonly hypervisor: string;
+  /** The hypervisor version (QEMU's), e.g. `11.1.3`. */
+  readonly hypervisorVersion: string;
+  /** The best hwuuid mode this connection supports, or undefined when none. */
+  readonly hwuuidMode: HwuuidMode | undefined;
+  /** Why no hwuuid mode is available, when none is. */
+  readonly hwuuidUnsupportedReason?: string;
+}
+
+/** The first libvirt release with `<hwuuid>`. */
+export const HWUUID_MIN_LIBVIRT = "11.7.0";
+
+/** Compares dotted versions numerically. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(".").map(Number);
+  const pb = b.split(".").map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
+
+/** Parses `virsh version --daemon` output. */
+export function parseVersionOutput(out: string): Omit<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason"> {
+  const daemon = /Running against daemon:\s*([0-9.]+)/.exec(out)?.[1] ?? /Using library: libvirt ([0-9.]+)/.exec(out)?.[1] ?? "0";
+  const hv = /Running hypervisor:\s*(\S+)\s+([0-9.]+)/.exec(out);
+  return { libvirtVersion: daemon, hypervisor: hv?.[1] ?? "unknown", hypervisorVersion: hv?.[2] ?? "0" };
+}
+
+/** Decides the hwuuid mode from the versions. */
+export function hwuuidModeFor(caps: Omit<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason">): Pick<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason"> {
+  if (compareVersions(caps.libvirtVersion, HWUUID_MIN_LIBVIRT) >= 0) return { hwuuidMode: "native" };
+  if (caps.hypervisor === "QEMU") return { hwuuidMode: "passthrough" };
+  return {
+    hwuuidMode: undefined,
+    hwuuidUnsupportedReason: `libvirt ${caps.libvirtVersion} with the ${caps.hypervisor} driver has neither <hwuuid> (libvirt >= ${HWUUID_MIN_LIBVIRT}) nor the QEMU command-line passthrough`,
+  };
+}
+
+/** A domain's power state as `virsh domstate` names it. */
+export type DomainState = "running" | "shut off" | "paused" | "blocked" | "in shutdown" | "crashed" | "pmsuspended" | "idle";
+
+/** Quotes one argument for virsh's own command parser (used inside `;`-joined batches). */
+export function virshQuote(arg: string): string {
+  if (/^[A-Za-z0-9_./:=,+@%-]+$/.test(arg)) return arg;
+  return "'" + arg.replace(/\\/g, "\\\\").replace(/'/g, "'\\''") + "'";
+}
+
+/** One libvirt connection, driven through virsh. */
+export class VirshBackend {
+  /** The libvirt URI. */
+  public readonly uri: string;
+  private readonly opts: VirshRunOptions;
+
+  /** A backend for `uri`. */
+  constructor(uri: string, opts: VirshRunOptions = {}) {
+    this.uri = uri;
+    this.opts = opts;
+  }
+
+  /** Runs one virsh command. */
+  public async run(args: readonly string[]): Promise<string> {
+    return (await runVirsh(this.uri, args, this.opts)).stdout;
+  }
+
+  /**
+   * Runs several virsh commands in one process. virsh runs every command whatever fails and
+   * exits with the last one's status, so any `error:` line on stderr fails the batch.
+   */
+  public async batch(commands: readonly (readonly string[])[]): Promise<string> {
+    const args = [commands.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
+    const r = await runVirsh(this.uri, args, this.opts);
+    if (/^error: /m.test(r.stderr)) throw new VirshError(this.uri, args, 0, r.stderr, r.stdout);
+    return r.stdout;
+  }
+
+  /** Versions and the hwuuid mode of this connection. */
+  public async probe(): Promise<LibvirtCapabilities> {
+    const base = parseVersionOutput(await this.run(["version", "--daemon"]));
+    return { ...base, ...hwuuidModeFor(base) };
+  }
+
+  /** Whether a domain of that name exists. */
+  public async exists(name: string): Promise<boolean> {
+    try {
+      await this.run(["domuuid", name]);
+      return true;
+    } catch (e) {
+      if (VirshError.isInstance(e) && /failed to get domain|Domain not found/i.test(e.libvirtMessage)) return false;
+      throw e;
+    }
+  }
+
+  /** Defines (or redefines) a domain from XML, validated against libvirt's schema so nothing is silently dropped. */
+  public async define(xml: string, validate = true): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), "lvd-define-"));
+    try {
+      const file = join(dir, "domain.xml");
+      writeFileSync(file, xml, { mode: 0o600 });
+      await this.run(validate ? ["define", "--validate", file] : ["define", file]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The inactive (persistent) XML. */
+  public async dumpxmlInactive(name: string): Promise<string> {
+    return this.run(["dumpxml", "--inactive", name]);
+  }
+
+  /** The domain uuid. */
+  public async domuuid(name: string): Promise<string> {
+    return (await this.run(["domuuid", name])).trim();
+  }
+
+  /** The power state. */
+  public async domstate(name: string): Promise<DomainState> {
+    return (await this.run(["domstate", name])).trim() as DomainState;
+  }
+
+  /** The inactive XML and the state in one virsh process; undefined when the domain is gone. */
+  public async read(name: string): Promise<{ xml: string; state: DomainState } | undefined> {
+    let out: string;
+    try {
+      out = await this.batch([["domstate", name], ["dumpxml", "--inactive", name]]);
+    } catch (e) {
+      if (VirshError.isInstance(e) && /failed to get domain|Domain not found/i.test(e.libvirtMessage)) return undefined;
+      throw e;
+    }
+    const at = out.indexOf("<domain");
+    return { state: out.slice(0, at).trim() as DomainState, xml: out.slice(at) };
+  }
+
+  /** Starts a defined domain. */
+  public async start(name: string): Promise<void> {
+    await this.run(["start", name]);
+  }
+
+  /** Stops a domain at once (pulls the plug). */
+  public async destroy(name: string): Promise<void> {
+    try {
+      await this.run(["destroy", name]);
+    } catch (e) {
+      if (VirshError.isInstance(e) && /not running/i.test(e.libvirtMessage)) return;
+      throw e;
+    }
+  }
+
+  /**
+   * Graceful stop: ACPI shutdown, wait up to `timeoutSeconds` for `shut off`, then destroy.
+   * Returns how it ended.
+   */
+  public async shutdown(name: string, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running"> {
+    if ((await this.domstate(name)) === "shut off") return "not-running";
+    if (timeoutSeconds > 0) {
+      try {
+        await this.run(["shutdown", name]);
+      } catch (e) {
+        if (!VirshError.isInstance(e)) throw e;
+      }
+      const deadline = Date.now() + timeoutSeconds * 1000;
+      while (Date.now() < deadline) {
+        if ((await this.domstate(name)) === "shut off") return "shutdown";
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    await this.destroy(name);
+    return "destroyed";
+  }
+
+  /** Undefines a (stopped) domain with its NVRAM, managed save and snapshot metadata. */
+  public async undefine(name: string): Promise<void> {
+    await this.run(["undefine", "--nvram", "--managed-save", "--snapshots-metadata", name]);
+  }
+
+  /** The UUID the guest sees, asked over QMP (`query-uuid`). */
+  public async queryGuestUuid(name: string): Promise<string> {
+    const out = await this.run(["qemu-monitor-command", name, JSON.stringify({ execute: "query-uuid" })]);
+    return (JSON.parse(out) as { return: { UUID: string } }).return.UUID;
+  }
+
+  /** Names of all domains (active and inactive). */
+  public async listNames(): Promise<string[]> {
+    return (await this.run(["list", "--all", "--name"])).split("\n").map((s) => s.trim()).filter(Boolean);
+  }
+}

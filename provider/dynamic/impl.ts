@@ -1,0 +1,321 @@
+/**
+ * The Domain resource's provider: check, diff, create, read, update, delete over the virsh
+ * backend. The dynamic-provider shim in `sdk/` loads this compiled module by path; nothing here
+ * is serialized, and nothing keeps state between calls except a per-process probe cache.
+ *
+ * Lifecycle contracts:
+ * - `check` runs every validation and identity rule and probes the connection, so
+ *   `pulumi preview` reports bad input per property before anything is touched. The checked
+ *   `xml` input is the canonical desired XML.
+ * - `create` is transactional: on failure it removes what it made; if that also fails, the
+ *   error carries the id so the engine records the domain and nothing leaks.
+ * - `delete` never touches a domain without our ownership mark, nor one whose uuid is not the
+ *   one we recorded, and never deletes disks (the Domain creates none).
+ */
+import { diffDomains, DomainChange, maxClass } from "../diff/semantic";
+import { VirshBackend, LibvirtCapabilities, HWUUID_MIN_LIBVIRT, compareVersions, DomainState } from "../backends/virsh/backend";
+import { VirshError } from "../backends/virsh/exec";
+import { DomainDef, readDomain } from "../xml/domain";
+import { composeDomain, ComposeError, ownerMark, uuidPassthrough } from "../spec/compose";
+import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DEFAULT_URI, DomainInputs, InputFailure, validateInputs } from "../spec/inputs";
+
+/** The provider's view of a Domain's state (outputs include the checked inputs). */
+export interface DomainOutputs extends Record<string, unknown> {
+  name: string;
+  xml: string;
+  uuid: string;
+  guestUuid: string;
+  state: string;
+  macAddresses: string[];
+  libvirtVersion: string;
+  hwuuidMode: string;
+  pendingRestart: boolean;
+  /** Paths where the actual XML no longer matches the desired one (found by `read`). */
+  drift: string[];
+  desiredXml: string;
+}
+
+const probes = new Map<string, Promise<LibvirtCapabilities>>();
+
+/** Probes a connection once per process. */
+function probe(uri: string): Promise<LibvirtCapabilities> {
+  let p = probes.get(uri);
+  if (!p) {
+    p = new VirshBackend(uri).probe();
+    probes.set(uri, p);
+    p.catch(() => probes.delete(uri));
+  }
+  return p;
+}
+
+/** The connection URI of some inputs. */
+export function uriOf(i: { connection?: { uri?: string } }): string {
+  return i.connection?.uri ?? DEFAULT_URI;
+}
+
+/** Drops `undefined` values (protobuf refuses them), deeply. */
+export function plain<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+function stripEngineKeys(o: Record<string, unknown>): Record<string, unknown> {
+  const r: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (!k.startsWith("__")) r[k] = v;
+  return r;
+}
+
+/** Resolves `auto` to a mode, or explains why the requested mode cannot be had. */
+export function resolveMode(requested: string | undefined, caps: LibvirtCapabilities, uri: string): { mode?: "native" | "passthrough"; failure?: InputFailure } {
+  const r = requested ?? "auto";
+  if (r === "auto") {
+    if (caps.hwuuidMode) return { mode: caps.hwuuidMode };
+    return { failure: { property: "hwuuidMode", reason: `hwuuidMode: ${caps.hwuuidUnsupportedReason}; fix: connect to a QEMU/KVM libvirt` } };
+  }
+  if (r === "native" && compareVersions(caps.libvirtVersion, HWUUID_MIN_LIBVIRT) < 0) {
+    return {
+      failure: {
+        property: "hwuuidMode",
+        reason: `hwuuidMode: "native" needs libvirt >= ${HWUUID_MIN_LIBVIRT}, but the daemon at ${uri} runs libvirt ${caps.libvirtVersion}; fix: use hwuuidMode "auto" or "passthrough" (the <qemu:commandline> -uuid fallback), or upgrade libvirt`,
+      },
+    };
+  }
+  if (r === "passthrough" && caps.hypervisor !== "QEMU") {
+    return { failure: { property: "hwuuidMode", reason: `hwuuidMode: "passthrough" needs the QEMU driver; ${uri} runs ${caps.hypervisor}; fix: use "auto"` } };
+  }
+  return { mode: r as "native" | "passthrough" };
+}
+
+/** `check`: validate, probe, compose; the checked `xml` is the canonical desired XML. */
+export async function check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ inputs: Record<string, unknown>; failures: InputFailure[] }> {
+  const inputs = stripEngineKeys(news) as unknown as DomainInputs & Record<string, unknown>;
+  const failures = validateInputs(inputs);
+  if (failures.some((f) => f.property === "connection.uri" || f.property === "name")) return { inputs: news, failures };
+  const uri = uriOf(inputs);
+  let caps: LibvirtCapabilities;
+  try {
+    caps = await probe(uri);
+  } catch (e) {
+    const msg = VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
+    failures.push({ property: "connection.uri", reason: `connection.uri: cannot reach libvirt at ${JSON.stringify(uri)}: ${msg}; fix: start the daemon or correct the URI (stack config libvirt:uri)` });
+    return { inputs: news, failures };
+  }
+  const { mode, failure } = resolveMode(inputs.hwuuidMode, caps, uri);
+  if (failure) failures.push(failure);
+  if (failures.length || !mode) return { inputs: news, failures };
+  try {
+    const composed = composeDomain(inputs, mode, inputs.adopt === true);
+    return { inputs: { ...news, xml: composed.xml, resolvedHwuuidMode: mode }, failures: [] };
+  } catch (e) {
+    if (e instanceof ComposeError || (e as ComposeError).failures) return { inputs: news, failures: (e as ComposeError).failures };
+    throw e;
+  }
+}
+
+const REPLACE_KEYS = ["name", "replaceTrigger"];
+
+function domainType(xml: unknown): string | undefined {
+  try {
+    return typeof xml === "string" ? DomainDef.parse(xml).type : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The semantic changes from `actualXml` to `desiredXml` (desired must be contained in actual). */
+export function xmlChanges(desiredXml: string, actualXml: string | undefined): DomainChange[] {
+  if (!actualXml) return [];
+  return diffDomains(DomainDef.parse(desiredXml), DomainDef.parse(actualXml)).changes.filter((c) => c.path !== "/domain/uuid");
+}
+
+/** `diff`: replaces only for name, domain type, connection or the explicit trigger. */
+export async function diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
+  const replaces = REPLACE_KEYS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+  if (uriOf(olds) !== uriOf(news)) replaces.push("connection");
+  if (domainType(olds.xml) !== domainType(news.xml) && domainType(news.xml) !== undefined) replaces.push("xml");
+  const o = stripEngineKeys(olds);
+  const n = stripEngineKeys(news);
+  const inputKeys = new Set(Object.keys(n));
+  let changes = replaces.length > 0;
+  // An input that changed (the desired XML text included).
+  // `xml` and `hwuuidMode` are inputs and outputs at once (desired vs actual, requested vs
+  // resolved): they are compared through desiredXml and resolvedHwuuidMode instead.
+  for (const k of inputKeys) {
+    if (OUTPUT_SHADOWED.has(k)) continue;
+    if (JSON.stringify(o[k]) !== JSON.stringify(n[k])) changes = true;
+  }
+  for (const k of Object.keys(o)) if (!inputKeys.has(k) && isInputKey(k) && !OUTPUT_SHADOWED.has(k)) changes = true;
+  const desiredNow = typeof n.xml === "string" ? n.xml : undefined;
+  if (desiredNow && desiredNow !== o.desiredXml) changes = true;
+  // Drift: the actual XML (from the last create/update/refresh) lacks what is desired.
+  if (desiredNow && typeof o.xml === "string" && xmlChanges(desiredNow, o.xml).length) changes = true;
+  const wantRunning = n.running !== false;
+  if (typeof o.state === "string" && (o.state === "running") !== wantRunning) changes = true;
+  const nameStays = !replaces.includes("name");
+  return { changes, replaces, deleteBeforeReplace: replaces.length > 0 && nameStays };
+}
+
+/** Inputs whose output of the same name means something else. */
+const OUTPUT_SHADOWED = new Set(["xml", "hwuuidMode"]);
+
+const INPUT_KEYS = new Set(["name", "hwuuid", "xml", "memory", "vcpus", "machine", "firmware", "disks", "interfaces", "connection", "running", "shutdownTimeoutSeconds", "restartOnChange", "adopt", "hwuuidMode", "replaceTrigger"]);
+function isInputKey(k: string): boolean {
+  return INPUT_KEYS.has(k);
+}
+
+async function outputsFor(backend: VirshBackend, inputs: Record<string, unknown>, extra: { pendingRestart: boolean }): Promise<DomainOutputs> {
+  const name = inputs.name as string;
+  const [read, caps] = await Promise.all([backend.read(name), probe(backend.uri)]);
+  if (!read) throw new Error(`domain ${name} vanished from ${backend.uri} while it was being applied`);
+  return buildOutputs(inputs, read, caps, extra.pendingRestart);
+}
+
+function buildOutputs(inputs: Record<string, unknown>, read: { xml: string; state: DomainState }, caps: LibvirtCapabilities, pendingRestart: boolean): DomainOutputs {
+  const actual = DomainDef.parse(read.xml);
+  const view = readDomain(actual);
+  const hw = view.hwuuid ?? uuidPassthrough(actual);
+  const uuid = actual.childText("uuid") ?? "";
+  const desiredXml = inputs.xml as string;
+  return plain({
+    ...stripEngineKeys(inputs),
+    name: inputs.name as string,
+    desiredXml,
+    xml: read.xml,
+    uuid,
+    guestUuid: hw ?? uuid,
+    state: read.state,
+    macAddresses: view.interfaces.map((i) => (i.mac ?? "").toLowerCase()).filter(Boolean),
+    libvirtVersion: caps.libvirtVersion,
+    hwuuidMode: (inputs.resolvedHwuuidMode as string) ?? caps.hwuuidMode ?? "",
+    pendingRestart,
+    drift: xmlChanges(desiredXml, read.xml).map((c) => c.path),
+  });
+}
+
+/** An error that records a half-made domain in the state (the engine's ErrorResourceInitFailed). */
+export class DomainInitError extends Error {
+  /** The domain name: the resource id. */
+  public readonly id: string;
+  /** What is known of it. */
+  public readonly properties: Record<string, unknown>;
+  /** Why it failed. */
+  public readonly reasons: string[];
+  /** Builds it. */
+  constructor(message: string, id: string, properties: Record<string, unknown>) {
+    super(message);
+    this.id = id;
+    this.properties = properties;
+    this.reasons = [message];
+  }
+}
+
+/** `create`: define (validated), start when running; on failure remove what it made. */
+export async function create(inputs: Record<string, unknown>): Promise<{ id: string; outs: DomainOutputs }> {
+  const name = inputs.name as string;
+  const uri = uriOf(inputs);
+  const backend = new VirshBackend(uri);
+  const adopt = inputs.adopt === true;
+  const exists = await backend.exists(name);
+  if (exists && !adopt) {
+    throw new Error(`name: a domain named ${JSON.stringify(name)} already exists on ${uri}; fix: choose another name, or set adopt: true to take it over`);
+  }
+  if (!exists && adopt) {
+    throw new Error(`adopt: no domain named ${JSON.stringify(name)} exists on ${uri} to adopt; fix: correct the name, or remove adopt to create it`);
+  }
+  const desired = DomainDef.parse(inputs.xml as string);
+  if (adopt) {
+    // Keep the adopted domain's uuid: it is the same domain, now ours.
+    desired.setChildText("uuid", await backend.domuuid(name));
+  }
+  try {
+    await backend.define(desired.format());
+  } catch (e) {
+    throw new Error(`define ${name} on ${uri} failed: ${VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message}`);
+  }
+  try {
+    if (inputs.running !== false && (await backend.domstate(name)) !== "running") await backend.start(name);
+    return { id: name, outs: await outputsFor(backend, inputs, { pendingRestart: false }) };
+  } catch (e) {
+    const why = VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
+    if (adopt) throw new DomainInitError(`adopted ${name} but could not start it: ${why}`, name, plain(stripEngineKeys(inputs)));
+    try {
+      await backend.destroy(name);
+      await backend.undefine(name);
+    } catch (cleanup) {
+      throw new DomainInitError(`start ${name} failed (${why}) and removing it failed too (${(cleanup as Error).message}); it stays in the state for the next up or destroy`, name, plain(stripEngineKeys(inputs)));
+    }
+    throw new Error(`start ${name} on ${uri} failed: ${why}; the domain was removed again`);
+  }
+}
+
+/** `read`: the actual state; a vanished domain (or another domain under the same name) gives an empty id. */
+export async function read(id: string, props: Record<string, unknown>): Promise<{ id: string; props: Record<string, unknown> }> {
+  const backend = new VirshBackend(uriOf(props));
+  const r = await backend.read(id);
+  if (!r) return { id: "", props: {} };
+  const actual = DomainDef.parse(r.xml);
+  if (typeof props.uuid === "string" && props.uuid && actual.childText("uuid") !== props.uuid) return { id: "", props: {} };
+  if (!ownerMark(actual)) return { id: "", props: {} };
+  const caps = await probe(backend.uri);
+  const outs = buildOutputs({ ...props, xml: props.desiredXml ?? props.xml }, r, caps, props.pendingRestart === true);
+  // Drift shows in the refresh diff: the actual XML, the power state and `running`.
+  return { id, props: { ...outs, running: r.state === "running" ? (props.running ?? true) : false } };
+}
+
+/** `update`: redefine keeping the uuid; start/stop to match `running`; restart only when needed and allowed. */
+export async function update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: DomainOutputs }> {
+  const backend = new VirshBackend(uriOf(news));
+  const current = await backend.read(id);
+  if (!current) throw new Error(`domain ${id} no longer exists on ${backend.uri}; fix: run \`pulumi refresh\`, then \`pulumi up\` re-creates it`);
+  const desired = DomainDef.parse(news.xml as string);
+  desired.setChildText("uuid", DomainDef.parse(current.xml).childText("uuid"));
+  const changes = xmlChanges(news.xml as string, current.xml);
+  const textChanged = news.xml !== olds.desiredXml;
+  if (changes.length || textChanged) {
+    try {
+      await backend.define(desired.format());
+    } catch (e) {
+      throw new Error(`redefine ${id} failed: ${VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message}; the domain keeps its previous definition`);
+    }
+  }
+  const needsRestart = maxClass(changes.map((c) => c.class)) === "restart" || (textChanged && changes.length === 0 && olds.desiredXml !== undefined && xmlChanges(olds.desiredXml as string, news.xml as string).some((c) => c.class === "restart"));
+  const timeout = (news.shutdownTimeoutSeconds as number | undefined) ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
+  let pendingRestart = olds.pendingRestart === true;
+  const state = await backend.domstate(id);
+  const wantRunning = news.running !== false;
+  if (!wantRunning) {
+    if (state !== "shut off") await backend.shutdown(id, timeout);
+    pendingRestart = false;
+  } else if (state !== "running") {
+    await backend.start(id);
+    pendingRestart = false;
+  } else if (needsRestart || pendingRestart) {
+    if (news.restartOnChange === true) {
+      await backend.shutdown(id, timeout);
+      await backend.start(id);
+      pendingRestart = false;
+    } else {
+      pendingRestart = true;
+    }
+  }
+  return { outs: await outputsFor(backend, news, { pendingRestart }) };
+}
+
+/** `delete`: graceful shutdown, then undefine with NVRAM; refuses domains that are not ours. */
+export async function remove(id: string, props: Record<string, unknown>): Promise<void> {
+  const backend = new VirshBackend(uriOf(props));
+  const r = await backend.read(id);
+  if (!r) return;
+  const actual = DomainDef.parse(r.xml);
+  if (!ownerMark(actual)) {
+    throw new Error(`refusing to delete domain ${id} on ${backend.uri}: it has no pulumi-libvirt-domain ownership mark, so this stack did not create or adopt it; fix: remove it from the state with \`pulumi state delete\``);
+  }
+  if (typeof props.uuid === "string" && props.uuid && actual.childText("uuid") !== props.uuid) {
+    throw new Error(`refusing to delete domain ${id} on ${backend.uri}: its uuid ${actual.childText("uuid")} is not the recorded ${props.uuid} (another domain took the name); fix: \`pulumi refresh\``);
+  }
+  const timeout = (props.shutdownTimeoutSeconds as number | undefined) ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
+  if (r.state !== "shut off") await backend.shutdown(id, timeout);
+  await backend.undefine(id);
+}
+
+/** The provider object the shim forwards to (DynamicProvider's method names). */
+export const provider = { check, diff, create, read, update, delete: remove };

@@ -1,0 +1,231 @@
+/**
+ * Composing the desired domain XML from a Domain's inputs: the `xml` template (the full escape
+ * hatch), then the typed fields (which win), then the hwuuid in the form the connection
+ * understands (`<hwuuid>` or the `<qemu:commandline>` passthrough), then our ownership mark in
+ * `<metadata>`. The result is canonical: identity normalized, formatted as libvirt does.
+ *
+ * Pure: no I/O, no Pulumi.
+ */
+import { DomainDef } from "../xml/domain";
+import { DomainXmlError } from "../xml/errors";
+import { DomainIdentity, normalizeIdentity } from "../xml/identity";
+import { childElements, element, firstChild, getAttr, insertOrdered, removeChild, setAttr, setTextContent, XmlElement } from "../xml/tree";
+import { toKiB } from "../xml/units";
+import { normalizeUuid } from "../xml/uuid";
+import { DiskSpec, DomainInputs, InputFailure, InterfaceSpec } from "./inputs";
+
+/** Our metadata namespace: marks domains this provider created or adopted. */
+export const OWNER_NAMESPACE = "urn:pulumi-libvirt-domain:owner:1";
+/** The element name (with its prefix) of our ownership mark. */
+export const OWNER_ELEMENT = "lvd:owner";
+
+/** The template used when no `xml` input is given: a small, disk-less guest. */
+export const DEFAULT_TEMPLATE = `<domain type='qemu'>
+  <name>unnamed</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+  </os>
+  <devices>
+    <serial type='pty'/>
+    <console type='pty'/>
+  </devices>
+</domain>
+`;
+
+/** The composed desired state. */
+export interface ComposedDomain {
+  readonly def: DomainDef;
+  /** The canonical desired XML (what `check` returns as `xml`). */
+  readonly xml: string;
+  readonly identity: DomainIdentity;
+  /** The hwuuid in effect (input, else the template's), normalized; undefined when none. */
+  readonly hwuuid: string | undefined;
+}
+
+/** {@link ComposeError}: the inputs cannot be composed; carries per-property failures. */
+export class ComposeError extends Error {
+  /** The failures, per property. */
+  public readonly failures: InputFailure[];
+  /** Builds it from failures. */
+  constructor(failures: InputFailure[]) {
+    super(failures.map((f) => f.reason).join("\n"));
+    this.name = "ComposeError";
+    this.failures = failures;
+  }
+}
+
+function xmlFailure(property: string, e: DomainXmlError): InputFailure {
+  return { property, reason: `${property}: ${e.message}` };
+}
+
+/** Reads the ownership mark, if any. */
+export function ownerMark(def: DomainDef): { adopted: boolean } | undefined {
+  const md = firstChild(def.root, "metadata");
+  const mark = md && childElements(md).find((e) => e.name.endsWith(":owner") && e.attrs.some((a) => a.name.startsWith("xmlns") && a.value === OWNER_NAMESPACE));
+  return mark ? { adopted: getAttr(mark, "adopted") === "yes" } : undefined;
+}
+
+/** Writes the ownership mark into `<metadata>`. */
+export function setOwnerMark(def: DomainDef, adopted: boolean): void {
+  const md = def.ensureChild("metadata");
+  for (const e of childElements(md)) {
+    if (e.attrs.some((a) => a.name.startsWith("xmlns") && a.value === OWNER_NAMESPACE)) removeChild(md, e);
+  }
+  md.children.push(element(OWNER_ELEMENT, { "xmlns:lvd": OWNER_NAMESPACE, adopted: adopted ? "yes" : "no" }));
+}
+
+/** Default disk target for the n-th typed disk: vda, vdb, ... (sda for sata/scsi, hda for ide). */
+function defaultTarget(d: DiskSpec, n: number): string {
+  const prefix = d.bus === "sata" || d.bus === "scsi" ? "sd" : d.bus === "ide" ? "hd" : "vd";
+  return prefix + String.fromCharCode(97 + n);
+}
+
+function diskElement(d: DiskSpec, n: number): XmlElement {
+  const format = d.format ?? (d.file.endsWith(".qcow2") ? "qcow2" : "raw");
+  const disk = element("disk", { type: "file", device: d.device ?? "disk" }, [
+    element("driver", { name: "qemu", type: format }),
+    element("source", { file: d.file }),
+    element("target", { dev: d.target ?? defaultTarget(d, n), bus: d.bus ?? "virtio" }),
+  ]);
+  if (d.serial !== undefined) {
+    const s = element("serial");
+    setTextContent(s, d.serial);
+    disk.children.push(s);
+  }
+  if (d.bootOrder !== undefined) disk.children.push(element("boot", { order: String(d.bootOrder) }));
+  if (d.readonly) disk.children.push(element("readonly"));
+  return disk;
+}
+
+function interfaceElement(n: InterfaceSpec): XmlElement {
+  const el = element("interface", { type: n.type });
+  if (n.mac !== undefined) el.children.push(element("mac", { address: n.mac.toLowerCase() }));
+  if (n.type === "network") el.children.push(element("source", { network: n.source! }));
+  if (n.type === "bridge") el.children.push(element("source", { bridge: n.source! }));
+  if (n.type === "direct") el.children.push(element("source", { dev: n.source!, mode: "bridge" }));
+  el.children.push(element("model", { type: n.model ?? "virtio" }));
+  return el;
+}
+
+/** Removes every `-uuid VALUE` pair from `<qemu:commandline>`; drops the element when empty. */
+function removeUuidPassthrough(def: DomainDef): void {
+  const cmd = firstChild(def.root, "qemu:commandline");
+  if (!cmd) return;
+  const args = childElements(cmd, "qemu:arg");
+  for (let i = 0; i < args.length; i++) {
+    if (getAttr(args[i], "value") === "-uuid") {
+      removeChild(cmd, args[i]);
+      if (args[i + 1]) removeChild(cmd, args[i + 1]);
+      i++;
+    }
+  }
+  if (childElements(cmd).length === 0) removeChild(def.root, cmd);
+}
+
+/** Reads the `-uuid` passthrough value, if any. */
+export function uuidPassthrough(def: DomainDef): string | undefined {
+  const cmd = firstChild(def.root, "qemu:commandline");
+  if (!cmd) return undefined;
+  const args = childElements(cmd, "qemu:arg").map((a) => getAttr(a, "value") ?? "");
+  const i = args.lastIndexOf("-uuid");
+  return i >= 0 && i + 1 < args.length ? normalizeUuid(args[i + 1]) ?? args[i + 1] : undefined;
+}
+
+/**
+ * Composes the desired XML. `mode` is the resolved hwuuid mode; `adopted` marks an adopted
+ * domain. Throws a {@link ComposeError} with per-property failures.
+ */
+export function composeDomain(inputs: DomainInputs, mode: "native" | "passthrough", adopted = false): ComposedDomain {
+  let def: DomainDef;
+  try {
+    def = DomainDef.parse(inputs.xml ?? DEFAULT_TEMPLATE, "xml");
+  } catch (e) {
+    if (DomainXmlError.isInstance(e)) throw new ComposeError([xmlFailure("xml", e)]);
+    throw e;
+  }
+  const failures: InputFailure[] = [];
+  if (inputs.xml !== undefined && def.childText("uuid") !== undefined) {
+    failures.push({
+      property: "xml",
+      reason: "xml: the template sets <uuid>, but the libvirt uuid is an output (new on every re-create); fix: remove <uuid> from the template and set hwuuid for a stable guest-visible identity",
+    });
+  }
+  def.name = inputs.name;
+  try {
+    if (inputs.memory !== undefined) {
+      const m = /^\s*([0-9]+)\s*([A-Za-z]+)\s*$/.exec(inputs.memory)!;
+      const kib = toKiB(m[1], m[2], "memory");
+      def.setMemoryKiB(kib, "memory");
+      def.setMemoryKiB(kib, "currentMemory");
+    }
+  } catch (e) {
+    if (DomainXmlError.isInstance(e)) failures.push(xmlFailure("memory", e));
+    else throw e;
+  }
+  if (inputs.vcpus !== undefined) def.setChildText("vcpu", String(inputs.vcpus));
+  if (inputs.machine !== undefined || inputs.firmware !== undefined) {
+    const os = def.ensureChild("os");
+    let type = firstChild(os, "type");
+    if (!type) {
+      type = element("type", { arch: "x86_64" }, [{ kind: "text", value: "hvm" }]);
+      os.children.unshift(type);
+    }
+    if (inputs.machine !== undefined) setAttr(type, "machine", inputs.machine);
+    if (inputs.firmware !== undefined) setAttr(os, "firmware", inputs.firmware === "efi" ? "efi" : undefined);
+  }
+  if (inputs.disks?.length || inputs.interfaces?.length) {
+    const devices = def.devices();
+    (inputs.disks ?? []).forEach((d, n) => {
+      const el = diskElement(d, n);
+      const dev = getAttr(firstChild(el, "target"), "dev");
+      for (const old of childElements(devices, "disk")) if (getAttr(firstChild(old, "target"), "dev") === dev) removeChild(devices, old);
+      insertOrdered(devices, el, ["emulator", "disk"]);
+    });
+    for (const n of inputs.interfaces ?? []) {
+      const el = interfaceElement(n);
+      if (n.mac) {
+        for (const old of childElements(devices, "interface")) {
+          if (getAttr(firstChild(old, "mac"), "address")?.toLowerCase() === n.mac.toLowerCase()) removeChild(devices, old);
+        }
+      }
+      insertOrdered(devices, el, ["emulator", "disk", "controller", "lease", "filesystem", "interface"]);
+    }
+  }
+  // The hwuuid: the input wins over the template's, in the form this connection understands.
+  const hwuuid = inputs.hwuuid !== undefined ? normalizeUuid(inputs.hwuuid) : normalizeUuid(def.childText("hwuuid") ?? "") ?? uuidPassthrough(def);
+  def.setChildText("hwuuid", undefined);
+  removeUuidPassthrough(def);
+  if (hwuuid !== undefined) {
+    if (mode === "native") {
+      def.setChildText("hwuuid", hwuuid);
+    } else {
+      def.ensureQemuNamespace();
+      const cmd = def.ensureChild("qemu:commandline");
+      cmd.children.push(element("qemu:arg", { value: "-uuid" }), element("qemu:arg", { value: hwuuid }));
+    }
+  }
+  setOwnerMark(def, adopted);
+  let identity: DomainIdentity;
+  try {
+    identity = normalizeIdentity(def);
+  } catch (e) {
+    if (!DomainXmlError.isInstance(e)) throw e;
+    const property = /hwuuid/.test(e.reason) && inputs.hwuuid !== undefined ? "hwuuid" : "xml";
+    throw new ComposeError([...failures, xmlFailure(property, e)]);
+  }
+  if (mode === "passthrough" && hwuuid !== undefined && identity.sysinfoUuid !== null && identity.sysinfoUuid !== hwuuid) {
+    failures.push({
+      property: "xml",
+      reason: `xml: the sysinfo uuid entry (${identity.sysinfoUuid}) cannot differ from the hwuuid (${hwuuid}) on libvirt < 11.7, where sysinfo must equal the domain uuid; fix: remove the <entry name='uuid'> from <sysinfo>`,
+    });
+  }
+  if (failures.length) throw new ComposeError(failures);
+  return {
+    def,
+    xml: def.format(),
+    identity: { ...identity, hwuuid: hwuuid ?? null, guestUuid: hwuuid ?? identity.guestUuid },
+    hwuuid,
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * {@link Domain}: a libvirt domain whose `hwuuid` (what the guest sees) is a stable input while
+ * the libvirt `uuid` is an output, new on every re-create.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { domainProvider } from "./provider";
+
+/** A disk attached to a {@link Domain}. */
+export interface DomainDiskArgs {
+  /** Absolute image path on the hypervisor host. The Domain never creates or deletes it. */
+  readonly file: pulumi.Input<string>;
+  /** @default from the extension: `.qcow2` -> qcow2, else raw */
+  readonly format?: pulumi.Input<"qcow2" | "raw">;
+  /** @default `vda`, `vdb`, ... in order */
+  readonly target?: pulumi.Input<string>;
+  /** @default `virtio` */
+  readonly bus?: pulumi.Input<"virtio" | "sata" | "ide" | "scsi">;
+  /** @default `disk` */
+  readonly device?: pulumi.Input<"disk" | "cdrom">;
+  /** @default false */
+  readonly readonly?: pulumi.Input<boolean>;
+  /** @default none */
+  readonly serial?: pulumi.Input<string>;
+  /** @default none */
+  readonly bootOrder?: pulumi.Input<number>;
+}
+
+/** A network interface of a {@link Domain}. */
+export interface DomainInterfaceArgs {
+  /** `user`, `network`, `bridge` or `direct`. */
+  readonly type: pulumi.Input<"user" | "network" | "bridge" | "direct">;
+  /** The network, bridge or host device (not for `user`). */
+  readonly source?: pulumi.Input<string>;
+  /** @default assigned by libvirt */
+  readonly mac?: pulumi.Input<string>;
+  /** @default `virtio` */
+  readonly model?: pulumi.Input<string>;
+}
+
+/** Where the domain lives. */
+export interface DomainConnectionArgs {
+  /** A libvirt URI. @default stack config `libvirt:uri`, then `qemu:///system` */
+  readonly uri?: pulumi.Input<string>;
+}
+
+/** The inputs of a {@link Domain}. */
+export interface DomainArgs {
+  /** The libvirt domain name; changing it re-creates the domain (new uuid, same guest UUID). */
+  readonly name: pulumi.Input<string>;
+  /** The guest-visible hardware UUID; stable across re-creates. @default none: the guest sees the libvirt uuid */
+  readonly hwuuid?: pulumi.Input<string>;
+  /** A domain XML template: everything the typed fields do not cover. It must not set `<uuid>`. @default a small disk-less guest */
+  readonly xml?: pulumi.Input<string>;
+  /** Memory with a unit, e.g. `"512 MiB"`. @default the template's */
+  readonly memory?: pulumi.Input<string>;
+  /** @default the template's */
+  readonly vcpus?: pulumi.Input<number>;
+  /** QEMU machine type, e.g. `q35`. @default the template's */
+  readonly machine?: pulumi.Input<string>;
+  /** @default the template's */
+  readonly firmware?: pulumi.Input<"bios" | "efi">;
+  /** Disks; they win over the template's disks with the same target. @default none */
+  readonly disks?: pulumi.Input<pulumi.Input<DomainDiskArgs>[]>;
+  /** Interfaces; they win over the template's with the same MAC. @default none */
+  readonly interfaces?: pulumi.Input<pulumi.Input<DomainInterfaceArgs>[]>;
+  /** @default `{ uri: config libvirt:uri ?? "qemu:///system" }` */
+  readonly connection?: pulumi.Input<DomainConnectionArgs>;
+  /** @default true */
+  readonly running?: pulumi.Input<boolean>;
+  /** ACPI shutdown wait before a hard stop. @default 60 */
+  readonly shutdownTimeoutSeconds?: pulumi.Input<number>;
+  /** Restart a running domain when a change needs it; otherwise `pendingRestart` is set. @default false */
+  readonly restartOnChange?: pulumi.Input<boolean>;
+  /** Take over an existing domain of this name instead of failing. @default false */
+  readonly adopt?: pulumi.Input<boolean>;
+  /** `auto` picks `native` (libvirt >= 11.7) or `passthrough` (older libvirt + QEMU). @default "auto" */
+  readonly hwuuidMode?: pulumi.Input<"auto" | "native" | "passthrough">;
+  /** Any change re-creates the domain. @default none */
+  readonly replaceTrigger?: pulumi.Input<string>;
+}
+
+/**
+ * {@link Domain} is a libvirt domain managed through virsh. The desired XML (template + typed
+ * fields + hwuuid) is compared semantically with libvirt's; changes are applied by redefining,
+ * restarting only when needed and allowed, and re-creating only for a new name or domain type.
+ */
+export class Domain extends pulumi.dynamic.Resource {
+  /** The libvirt domain uuid: new on every re-create. */
+  public declare readonly uuid: pulumi.Output<string>;
+  /** The UUID the guest sees (the hwuuid when set, else the uuid). */
+  public declare readonly guestUuid: pulumi.Output<string>;
+  /** The actual inactive XML, as libvirt reports it. */
+  public declare readonly xml: pulumi.Output<string>;
+  /** The desired XML the provider applied. */
+  public declare readonly desiredXml: pulumi.Output<string>;
+  /** `running`, `shut off`, ... */
+  public declare readonly state: pulumi.Output<string>;
+  /** The interfaces' MAC addresses (lowercase). */
+  public declare readonly macAddresses: pulumi.Output<string[]>;
+  /** The daemon's libvirt version. */
+  public declare readonly libvirtVersion: pulumi.Output<string>;
+  /** `native` or `passthrough`. */
+  public declare readonly hwuuidMode: pulumi.Output<string>;
+  /** A change waits for a restart (restartOnChange is false). */
+  public declare readonly pendingRestart: pulumi.Output<boolean>;
+  /** Paths where the actual XML differs from the desired one (seen by refresh). */
+  public declare readonly drift: pulumi.Output<string[]>;
+
+  /** Declares a domain. */
+  constructor(name: string, args: DomainArgs, opts?: pulumi.CustomResourceOptions) {
+    const cfg = new pulumi.Config("libvirt");
+    const connection = pulumi.output(args.connection).apply((c) => ({ uri: c?.uri ?? cfg.get("uri") ?? "qemu:///system" }));
+    super(
+      domainProvider,
+      name,
+      {
+        ...args,
+        connection,
+        uuid: undefined,
+        guestUuid: undefined,
+        desiredXml: undefined,
+        state: undefined,
+        macAddresses: undefined,
+        libvirtVersion: undefined,
+        hwuuidMode: undefined,
+        pendingRestart: undefined,
+        drift: undefined,
+      },
+      opts,
+      "libvirt-domain",
+    );
+  }
+}

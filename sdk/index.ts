@@ -1,0 +1,2 @@
+/** pulumi-libvirt-domain: Pulumi resources for libvirt/QEMU domains that keep their identity. */
+export { Domain, DomainArgs, DomainDiskArgs, DomainInterfaceArgs, DomainConnectionArgs } from "./domain";
