@@ -8,7 +8,7 @@
  */
 import { DomainDef } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
-import { DomainIdentity, normalizeIdentity } from "../xml/identity";
+import { DomainIdentity, normalizeIdentity, resolveIdentity } from "../xml/identity";
 import { childElements, element, firstChild, getAttr, insertOrdered, removeChild, setAttr, setTextContent, XmlElement } from "../xml/tree";
 import { toKiB } from "../xml/units";
 import { normalizeUuid } from "../xml/uuid";
@@ -193,8 +193,18 @@ export function composeDomain(inputs: DomainInputs, mode: "native" | "passthroug
       insertOrdered(devices, el, ["emulator", "disk", "controller", "lease", "filesystem", "interface"]);
     }
   }
-  // The hwuuid: the input wins over the template's, in the form this connection understands.
-  const hwuuid = inputs.hwuuid !== undefined ? normalizeUuid(inputs.hwuuid) : normalizeUuid(def.childText("hwuuid") ?? "") ?? uuidPassthrough(def);
+  // The hwuuid: the input wins over the template's (read by libvirt's rules, so a malformed one
+  // is refused and an all-equal one is unset), in the form this connection understands.
+  let templateHwuuid: string | undefined;
+  if (inputs.hwuuid === undefined) {
+    try {
+      templateHwuuid = resolveIdentity(def).hwuuid ?? uuidPassthrough(def);
+    } catch (e) {
+      if (DomainXmlError.isInstance(e)) throw new ComposeError([...failures, xmlFailure("xml", e)]);
+      throw e;
+    }
+  }
+  const hwuuid = inputs.hwuuid !== undefined ? normalizeUuid(inputs.hwuuid) : templateHwuuid;
   def.setChildText("hwuuid", undefined);
   removeUuidPassthrough(def);
   if (hwuuid !== undefined) {
