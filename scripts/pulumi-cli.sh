@@ -64,6 +64,21 @@ resolve_bindir() {
   if [ -f "$shim" ] && [ ! -e "$bindir/pulumi-resource-pulumi-nodejs" ]; then
     cp "$shim" "$bindir/" && chmod +x "$bindir/pulumi-resource-pulumi-nodejs"
   fi
+  # Without the official Node language host, a shim beside the CLI starts the project's own
+  # (tools/language-host.ts), found from the program's directory like any dependency.
+  if [ ! -x "$bindir/pulumi-language-nodejs" ] || grep -q 'pulumi-libvirt-domain' "$bindir/pulumi-language-nodejs" 2>/dev/null; then
+    cat > "$bindir/pulumi-language-nodejs" <<'SHIM'
+#!/bin/sh
+# Starts pulumi-libvirt-domain's Node language host, resolved from the program's directory.
+host=$(node -e 'try { process.stdout.write(require.resolve("pulumi-libvirt-domain/dist/tools/language-host.js", { paths: [process.cwd()] })) } catch (e) {}')
+if [ -z "$host" ]; then
+  echo "pulumi-language-nodejs: no language host found from $(pwd): run npm install (and npm run build) in the project" >&2
+  exit 1
+fi
+exec node "$host" "$@"
+SHIM
+    chmod +x "$bindir/pulumi-language-nodejs"
+  fi
   echo "$bindir"
 }
 

@@ -85,6 +85,8 @@ export interface DomainArgs {
  * restarting only when needed and allowed, and re-creating only for a new name or domain type.
  */
 export class Domain extends pulumi.dynamic.Resource {
+  /** The libvirt domain name. */
+  public declare readonly name: pulumi.Output<string>;
   /** The libvirt domain uuid: new on every re-create. */
   public declare readonly uuid: pulumi.Output<string>;
   /** The UUID the guest sees (the hwuuid when set, else the uuid). */
