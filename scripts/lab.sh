@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real libvirt + QEMU for the project's tests (TCG, no KVM needed).
 #
-#   scripts/lab.sh up      install (once) and start both labs; prints the env lines tests read
+#   scripts/lab.sh up [host|new|all]   install (once) and start the labs (default all); prints the env lines tests read
 #   scripts/lab.sh env     print the env lines (export statements) without starting anything
 #   scripts/lab.sh status  say which labs answer
 #   scripts/lab.sh down    stop the daemons this script started (by recorded PID, never by name)
@@ -142,12 +142,15 @@ stop_one() { # name
 
 case "${1:-}" in
   up)
+    which=${2:-all}
     install_host
     mkdir -p "$IMAGES"
-    build_chroot
-    configure_chroot
     start_host
-    start_new
+    if [ "$which" != host ]; then
+      build_chroot
+      configure_chroot
+      start_new
+    fi
     log "host lab: $(virsh -c "$(host_uri)" version --daemon 2>/dev/null | grep -m1 -i 'running' || true)"
     log "new lab:  $(virsh -c "$(new_uri)" version --daemon 2>/dev/null | grep -m1 -i 'running' || true)"
     print_env

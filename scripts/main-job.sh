@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The main job: `pulumi up` of the root stack (Pulumi.yaml -> examples/main) on the local
+# hypervisor, from a fresh machine. Installs dependencies, starts the host lab (libvirt 9.0 +
+# QEMU 7.2), builds the Pulumi CLI when missing, runs `pulumi up`, then prints each domain's
+# uuid and the UUID its guest reports over QMP.
+#
+#   scripts/main-job.sh up      (npm run up)
+#   scripts/main-job.sh down    (npm run down): destroy the stack, stop the lab
+#
+# State: a local file backend in ${PULUMI_BACKEND_URL:-file://$HOME/.pulumi-libvirt-domain/state};
+# secrets passphrase from PULUMI_CONFIG_PASSPHRASE (empty when unset). Stack: ${STACK:-main}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n=== %s\n' "$*"; }
+state_dir=$HOME/.pulumi-libvirt-domain/state
+export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$state_dir}
+export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE-}
+export PULUMI_SKIP_UPDATE_CHECK=true
+stack=${STACK:-main}
+mkdir -p "$state_dir"
+pulumi() { bash scripts/pulumi-cli.sh "$@"; }
+
+case "${1:-up}" in
+  up)
+    step "npm dependencies"
+    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+    step "build"
+    npm run -s build
+    step "the local hypervisor (libvirt 9.0 + QEMU 7.2)"
+    eval "$(bash scripts/lab.sh up host)"
+    step "the Pulumi CLI"
+    pulumi version
+    step "pulumi up (stack $stack)"
+    pulumi stack select --create "$stack"
+    pulumi config set libvirt:uri "${LIBVIRT_URI:-$LAB_HOST_URI}"
+    pulumi up --yes
+    step "what the guests see"
+    pulumi stack output domains --json | node -e '
+      const { execFileSync } = require("node:child_process");
+      const uri = process.argv[1];
+      const domains = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
+      for (const d of domains) {
+        const out = execFileSync("virsh", ["-q", "-c", uri, "qemu-monitor-command", d.name, JSON.stringify({ execute: "query-uuid" })], { encoding: "utf8" });
+        const guest = JSON.parse(out).return.UUID;
+        console.log(`${d.name}: uuid ${d.uuid}  guest UUID over QMP ${guest}  (${d.hwuuidMode}, libvirt ${d.libvirtVersion})`);
+      }' "${LIBVIRT_URI:-$LAB_HOST_URI}"
+    ;;
+  down)
+    step "pulumi destroy (stack $stack)"
+    npm run -s build
+    pulumi stack select "$stack"
+    pulumi destroy --yes
+    step "stop the lab"
+    bash scripts/lab.sh down
+    ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
+esac
