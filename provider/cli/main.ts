@@ -15,6 +15,7 @@ import { normalizeIdentity, resolveIdentity } from "../xml/identity";
 import { MAX_XML_BYTES } from "../xml/tree";
 import { buildQemuArgv } from "../qemu/argv";
 import { diffDomains, formatDiffText } from "../diff/semantic";
+import { previewReport } from "../report/preview";
 
 /** A subcommand: its usage text and its action. */
 export interface CliCommand {
@@ -101,6 +102,24 @@ export const COMMANDS: Record<string, CliCommand> = {
       const d = diffDomains(desired, actual);
       io.out(args.includes("--json") ? JSON.stringify(d, null, 2) + "\n" : formatDiffText(d));
       return d.changes.length === 0 ? 0 : 1;
+    },
+  },
+  "preview-report": {
+    usage: "libvirt-domain preview-report [PREVIEW.json]   (stdin when no file)",
+    summary: "Markdown from `pulumi preview --json`: per domain the action, XML changes by path, restarts, guest UUID before -> after.",
+    run(args, io) {
+      const files = args.filter((a) => !a.startsWith("-"));
+      if (files.length > 1) throw new UsageError(`usage: ${this.usage}`);
+      const text = files.length ? readFileSync(files[0], "utf8") : io.stdin();
+      let out: string;
+      try {
+        out = previewReport(text);
+      } catch (e) {
+        if (e instanceof SyntaxError) throw new UsageError(`the input is not pulumi preview --json output: ${e.message}`);
+        throw e;
+      }
+      io.out(out);
+      return 0;
     },
   },
 };

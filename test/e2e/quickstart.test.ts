@@ -5,6 +5,7 @@
  * `.e2e-work/previews/` (RECORD_PREVIEWS=1 also copies them into test/data/previews/).
  */
 import { expect } from "chai";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { VirshBackend } from "../../provider/backends/virsh/backend";
@@ -16,9 +17,20 @@ import { PulumiStack } from "../support/pulumi";
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
 const PREVIEWS = path.join(REPO_ROOT, ".e2e-work", "previews");
 
+/** Drops what is machine-specific and large (the serialized provider, stack traces). */
+function scrub(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(scrub);
+  if (v && typeof v === "object") {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (k !== "__provider" && k !== "stackTrace" && k !== "sourcePosition") o[k] = scrub(x);
+    return o;
+  }
+  return v;
+}
+
 function record(name: string, json: unknown): void {
   fs.mkdirSync(PREVIEWS, { recursive: true });
-  const text = JSON.stringify(json, null, 2) + "\n";
+  const text = JSON.stringify(scrub(json), null, 2) + "\n";
   fs.writeFileSync(path.join(PREVIEWS, `${name}.json`), text);
   if (process.env.RECORD_PREVIEWS === "1") {
     const dir = path.join(REPO_ROOT, "test", "data", "previews");
@@ -49,6 +61,10 @@ for (const labName of ["new", "host"] as const) {
     });
 
     let firstUuid: string;
+    it("preview before the first up shows a create", () => {
+      record(`${labName}-create`, s.previewJson());
+    });
+
     it("up creates the domain: the guest sees the hwuuid over QMP, libvirt keeps its own uuid", async () => {
       s.ok("up", "--yes");
       const out = s.outputs();
@@ -69,6 +85,14 @@ for (const labName of ["new", "host"] as const) {
       expect(p.stdout).to.match(/memory\s*:\s*"64 MiB" => "96 MiB"/);
       expect(p.stdout).to.contain("98304");
       record(`${labName}-update-memory`, s.previewJson());
+      // examples/ci-preview runs against this stack: the report names the change and the restart.
+      const ci = spawnSync("bash", [path.join(REPO_ROOT, "examples", "ci-preview", "ci-preview.sh"), "e2e"], {
+        cwd: s.dir,
+        env: { ...s.env(), LIBVIRT_DOMAIN_CLI: `node ${path.join(REPO_ROOT, "bin", "libvirt-domain.js")}` },
+        encoding: "utf8",
+      });
+      expect(ci.status, ci.stderr).to.equal(0);
+      expect(ci.stdout).to.contain(`| \`${prefix}qs\` | update | needed |`).and.contain("| `/domain/memory` | `65536 KiB` | `98304 KiB` | restart |");
       s.ok("up", "--yes");
       expect(s.outputs().pendingRestart).to.equal(true);
       expect(await virsh.dumpxmlInactive(`${prefix}qs`)).to.contain("<memory unit='KiB'>98304</memory>");
@@ -148,6 +172,8 @@ describe("pulumi CLI end to end: a failure in the middle of up converges on the 
     s.ok("up", "--yes");
     expect((s.outputs().uuids as string[]).every((u) => /^[0-9a-f-]{36}$/.test(u))).to.equal(true);
     s.ok("preview", "--expect-no-changes");
+    s.setConfig("dropB", "true");
+    record("new-delete", s.previewJson());
     s.ok("destroy", "--yes");
     expect(await domainsWithPrefix(lab.uri, prefix)).to.deep.equal([]);
   });
