@@ -1,0 +1,340 @@
+/**
+ * The fleet planner: from a template domain's XML and the fleet's options, a plan per member:
+ * its name, hwuuid (by policy), MACs, cleared per-domain fields, a fresh genid, and what to do
+ * with each disk (overlay, copy or share). Deterministic: the same inputs give the same plan,
+ * and a member's plan depends only on its key, so scaling up or down leaves the other members
+ * untouched. What cannot be cloned comes back as a refusal, never as an exception half-way.
+ *
+ * Pure: no I/O, no Pulumi.
+ */
+import { createHash } from "node:crypto";
+import * as posix from "node:path/posix";
+import { DomainDef } from "../xml/domain";
+import { DomainXmlError } from "../xml/errors";
+import { resolveIdentity } from "../xml/identity";
+import { childElements, element, firstChild, getAttr, removeChild, setAttr, setTextContent, textContent, XmlElement } from "../xml/tree";
+import { isValidUuid, NAMESPACE_URL, normalizeUuid, parseUuid, uuidV5 } from "../xml/uuid";
+import { uuidPassthrough } from "../spec/compose";
+import { NAME_RE } from "../spec/inputs";
+
+/** How members get their hardware UUID. */
+export type HwuuidPolicy =
+  /** The template's guest-visible UUID (one member only: the single-replacement case). */
+  | { readonly kind: "keep" }
+  /** UUIDv5 from project, stack, fleet name and member key: stable across re-creation, distinct across stacks and fleets. */
+  | { readonly kind: "derive" }
+  /** Given per member key. */
+  | { readonly kind: "explicit"; readonly hwuuids: Readonly<Record<string, string>> };
+
+/** What to do with a writable disk. */
+export type DiskMode = "overlay" | "copy" | "share";
+
+/** The planner's inputs. */
+export interface FleetOptions {
+  /** The fleet's (component's) name. */
+  readonly fleetName: string;
+  /** The Pulumi project and stack: part of the derive namespace. */
+  readonly project: string;
+  readonly stack: string;
+  /** The template's inactive XML (`virsh dumpxml --inactive`). */
+  readonly templateXml: string;
+  /** Member keys, in order (e.g. `["1", "2", "3"]`). */
+  readonly keys: readonly string[];
+  /** Member names: `{fleet}`, `{key}` and `{index}` (1-based position) are replaced. @default `{fleet}-{key}` */
+  readonly namePattern?: string;
+  readonly hwuuidPolicy: HwuuidPolicy;
+  /** Mode for writable disks. @default `overlay` */
+  readonly diskMode?: DiskMode;
+  /** Where member disks and NVRAM go. @default the template disk's own directory */
+  readonly imageDir?: string;
+}
+
+/** One disk of a member. */
+export interface DiskPlan {
+  /** Guest target (`vda`). */
+  readonly target: string;
+  readonly mode: DiskMode;
+  /** The template's image. */
+  readonly source: string;
+  /** The template image's format. */
+  readonly sourceFormat: string;
+  /** The member's image (equals `source` for `share`). */
+  readonly path: string;
+  /** The member image's format: qcow2 for overlays, the source format for copies. */
+  readonly format: string;
+}
+
+/** The plan of one member. */
+export interface MemberPlan {
+  readonly key: string;
+  /** 1-based position in the key list. */
+  readonly index: number;
+  readonly name: string;
+  /** The guest-visible UUID, or undefined when the guest sees the (new) libvirt uuid. */
+  readonly hwuuid: string | undefined;
+  readonly macs: string[];
+  readonly disks: DiskPlan[];
+  /** NVRAM to copy: template path -> member path. */
+  readonly nvram: { readonly source: string; readonly path: string } | undefined;
+  /** The member's domain XML (no `<uuid>`: libvirt gives each member a new one; no hwuuid: set by the Domain). */
+  readonly xml: string;
+}
+
+/** Something the planner will not do, and why. */
+export interface PlanRefusal {
+  /** The member key, when it concerns one member. */
+  readonly key?: string;
+  /** Where: an XML path or an option. */
+  readonly path: string;
+  readonly reason: string;
+}
+
+/** The plan. */
+export interface FleetPlan {
+  readonly members: MemberPlan[];
+  readonly refusals: PlanRefusal[];
+  /** A digest of the template XML: members are re-created when it changes. */
+  readonly templateDigest: string;
+}
+
+/** The namespace of a fleet's derived UUIDs and MACs. */
+export function fleetNamespace(project: string, stack: string, fleetName: string): string {
+  return uuidV5(NAMESPACE_URL, `urn:pulumi-libvirt-domain:fleet:${project}/${stack}/${fleetName}`);
+}
+
+/** A locally administered unicast MAC with QEMU's 52:54:00 prefix, derived from a seed. */
+export function deriveMac(seed: string): string {
+  const h = createHash("sha256").update(seed).digest();
+  return `52:54:00:${[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, "0")).join(":")}`;
+}
+
+function expandName(pattern: string, fleet: string, key: string, index: number): string {
+  return pattern.replace(/\{fleet\}/g, fleet).replace(/\{key\}/g, key).replace(/\{index\}/g, String(index));
+}
+
+/** Plans a fleet. */
+export function planFleet(o: FleetOptions): FleetPlan {
+  const refusals: PlanRefusal[] = [];
+  const templateDigest = createHash("sha256").update(o.templateXml).digest("hex").slice(0, 16);
+  let template: DomainDef;
+  let templateGuestUuid: string | null;
+  try {
+    template = DomainDef.parse(o.templateXml, "template");
+    const id = resolveIdentity(template);
+    templateGuestUuid = id.hwuuid ?? uuidPassthrough(template) ?? id.uuid;
+  } catch (e) {
+    if (!DomainXmlError.isInstance(e)) throw e;
+    return { members: [], refusals: [{ path: "template", reason: e.message }], templateDigest };
+  }
+  const ns = fleetNamespace(o.project, o.stack, o.fleetName);
+  const pattern = o.namePattern ?? "{fleet}-{key}";
+  const seenKeys = new Set<string>();
+  for (const k of o.keys) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/.test(k)) refusals.push({ key: k, path: "keys", reason: `member key ${JSON.stringify(k)} is not allowed: 1-32 letters, digits, '_' or '-'` });
+    if (seenKeys.has(k)) refusals.push({ key: k, path: "keys", reason: `member key ${JSON.stringify(k)} is given twice` });
+    seenKeys.add(k);
+  }
+  const policy = o.hwuuidPolicy;
+  if (policy.kind === "keep" && o.keys.length > 1) {
+    refusals.push({ path: "hwuuidPolicy", reason: `"keep" gives every member the template's guest UUID (${templateGuestUuid}); with ${o.keys.length} members they would share it. Use "derive" or "explicit", or one member` });
+  }
+  if (policy.kind === "explicit") {
+    for (const k of Object.keys(policy.hwuuids)) {
+      if (!seenKeys.has(k)) refusals.push({ key: k, path: `hwuuidPolicy.hwuuids.${k}`, reason: `no member has the key ${JSON.stringify(k)}` });
+    }
+  }
+
+  const members: MemberPlan[] = [];
+  const usedNames = new Map<string, string>();
+  const usedHw = new Map<string, string>();
+  const usedMacs = new Map<string, string>();
+  o.keys.forEach((key, i) => {
+    const index = i + 1;
+    const name = expandName(pattern, o.fleetName, key, index);
+    if (!NAME_RE.test(name) || name.includes("..")) refusals.push({ key, path: "namePattern", reason: `member name ${JSON.stringify(name)} is not a valid domain name` });
+    if (usedNames.has(name)) refusals.push({ key, path: "namePattern", reason: `members ${usedNames.get(name)} and ${key} would both be named ${name}` });
+    usedNames.set(name, key);
+
+    let hwuuid: string | undefined;
+    if (policy.kind === "keep") hwuuid = templateGuestUuid ?? undefined;
+    else if (policy.kind === "derive") hwuuid = uuidV5(ns, `member:${key}`);
+    else {
+      const given = policy.hwuuids[key];
+      const b = given === undefined ? undefined : parseUuid(given);
+      if (given === undefined) refusals.push({ key, path: `hwuuidPolicy.hwuuids.${key}`, reason: `no hwuuid given for member ${key}` });
+      else if (!b || !isValidUuid(b)) refusals.push({ key, path: `hwuuidPolicy.hwuuids.${key}`, reason: `${JSON.stringify(given)} is not a usable UUID (malformed, or all bytes equal)` });
+      else hwuuid = normalizeUuid(given);
+    }
+    if (hwuuid !== undefined) {
+      if (usedHw.has(hwuuid) && policy.kind !== "keep") refusals.push({ key, path: "hwuuidPolicy", reason: `members ${usedHw.get(hwuuid)} and ${key} would share the hwuuid ${hwuuid}` });
+      usedHw.set(hwuuid, key);
+    }
+
+    const def = template.clone();
+    const memberRefusals: PlanRefusal[] = [];
+    const macs = prepareMember(def, { name, key, ns, usedMacs, imageDir: o.imageDir });
+    const disks = planDisks(def, { name, key, mode: o.diskMode ?? "overlay", imageDir: o.imageDir, refusals: memberRefusals });
+    const nvram = planNvram(def, name, o.imageDir);
+    refusals.push(...memberRefusals);
+    members.push({ key, index, name, hwuuid, macs, disks, nvram, xml: def.format() });
+  });
+  return { members, refusals, templateDigest };
+}
+
+interface PrepareContext {
+  name: string;
+  key: string;
+  ns: string;
+  usedMacs: Map<string, string>;
+  imageDir?: string;
+}
+
+/** Clears and renews per-domain fields in place (virt-clone's list, plus what it gets wrong). */
+function prepareMember(def: DomainDef, c: PrepareContext): string[] {
+  def.name = c.name;
+  def.setChildText("uuid", undefined);
+  def.setChildText("hwuuid", undefined);
+  // QEMU passthrough -uuid is the Domain's to set, per member.
+  const cmd = firstChild(def.root, "qemu:commandline");
+  if (cmd) {
+    const args = childElements(cmd, "qemu:arg");
+    args.forEach((a, i) => {
+      if (getAttr(a, "value") === "-uuid") {
+        removeChild(cmd, a);
+        if (args[i + 1]) removeChild(cmd, args[i + 1]);
+      }
+    });
+    if (childElements(cmd).length === 0) removeChild(def.root, cmd);
+  }
+  // A fresh genid: the guest must learn it was cloned (libvirt generates one for <genid/>).
+  const genid = firstChild(def.root, "genid");
+  if (genid) genid.children = [];
+  // The sysinfo uuid entry would contradict the new identity.
+  for (const si of childElements(def.root, "sysinfo")) {
+    const sys = firstChild(si, "system");
+    for (const e of sys ? childElements(sys, "entry") : []) if (getAttr(e, "name") === "uuid") removeChild(sys!, e);
+  }
+  const md = firstChild(def.root, "metadata");
+  if (md) for (const e of childElements(md)) if (e.attrs.some((a) => a.value === "urn:pulumi-libvirt-domain:owner:1")) removeChild(md, e);
+  if (firstChild(def.root, "seclabel")) for (const s of childElements(def.root, "seclabel")) removeChild(def.root, s);
+  const devices = firstChild(def.root, "devices");
+  const macs: string[] = [];
+  if (!devices) return macs;
+  childElements(devices, "interface").forEach((nic, n) => {
+    let mac = deriveMac(`${c.ns}/${c.key}/nic${n}`);
+    for (let k = 1; c.usedMacs.has(mac); k++) mac = deriveMac(`${c.ns}/${c.key}/nic${n}/${k}`);
+    c.usedMacs.set(mac, c.key);
+    let m = firstChild(nic, "mac");
+    if (!m) {
+      m = element("mac");
+      nic.children.unshift(m);
+    }
+    setAttr(m, "address", mac);
+    const t = firstChild(nic, "target");
+    if (t) removeChild(nic, t);
+    macs.push(mac);
+  });
+  for (const g of childElements(devices, "graphics")) {
+    if (getAttr(g, "port") !== undefined && getAttr(g, "port") !== "-1") {
+      setAttr(g, "port", "-1");
+      setAttr(g, "autoport", "yes");
+    }
+    setAttr(g, "websocket", undefined);
+  }
+  for (const kind of ["serial", "console", "channel", "parallel"]) {
+    for (const ch of childElements(devices, kind)) {
+      const src = firstChild(ch, "source");
+      const p = getAttr(src, "path");
+      if (!src || p === undefined) continue;
+      const type = getAttr(ch, "type");
+      if (type === "pty") removeChild(ch, src);
+      else if (kind === "channel" && type === "unix") setAttr(src, "path", undefined); // libvirt picks one per domain
+      else setAttr(src, "path", posix.join(c.imageDir ?? posix.dirname(p), `${c.name}-${posix.basename(p)}`));
+    }
+  }
+  for (const el of allElements(devices)) {
+    for (const a of childElements(el, "alias")) removeChild(el, a);
+  }
+  return macs;
+}
+
+function allElements(el: XmlElement): XmlElement[] {
+  return [el, ...childElements(el).flatMap(allElements)];
+}
+
+interface DiskContext {
+  name: string;
+  key: string;
+  mode: DiskMode;
+  imageDir?: string;
+  refusals: PlanRefusal[];
+}
+
+function planDisks(def: DomainDef, c: DiskContext): DiskPlan[] {
+  const devices = firstChild(def.root, "devices");
+  const plans: DiskPlan[] = [];
+  if (!devices) return plans;
+  childElements(devices, "disk").forEach((disk, n) => {
+    const target = getAttr(firstChild(disk, "target"), "dev") ?? `disk${n}`;
+    const path = `/domain/devices/disk[target=${target}]`;
+    const type = getAttr(disk, "type") ?? "file";
+    const device = getAttr(disk, "device") ?? "disk";
+    const src = firstChild(disk, "source");
+    const sourceFile = getAttr(src, "file") ?? getAttr(src, "dev");
+    const drv = firstChild(disk, "driver");
+    const sourceFormat = getAttr(drv, "type") ?? "raw";
+    const shared = device === "cdrom" || device === "floppy" || firstChild(disk, "readonly") !== undefined || firstChild(disk, "shareable") !== undefined;
+    const serial = firstChild(disk, "serial");
+    if (serial && !shared) {
+      // virt-clone leaves serials equal across clones; each member gets its own.
+      const s = textContent(serial) ?? "";
+      setTextContent(serial, `${s.slice(0, Math.max(0, 20 - c.key.length - 1))}-${c.key}`.replace(/^-/, ""));
+    }
+    for (const a of childElements(disk, "backingStore")) removeChild(disk, a);
+    if (!shared && type !== "file" && type !== "block") {
+      c.refusals.push({ key: c.key, path, reason: `a ${type} disk cannot be cloned here (storage pools and network disks need libvirt's storage API); use a file disk, or mark it <readonly/> to share it` });
+      return;
+    }
+    if (shared || c.mode === "share" || sourceFile === undefined) {
+      if (sourceFile !== undefined) plans.push({ target, mode: "share", source: sourceFile, sourceFormat, path: sourceFile, format: sourceFormat });
+      if (c.mode === "share" && !shared && sourceFile !== undefined && firstChild(disk, "shareable") === undefined) {
+        c.refusals.push({ key: c.key, path, reason: `diskMode "share" would let several members write ${sourceFile} at once; mark the disk <readonly/> or <shareable/>, or use "overlay"` });
+      }
+      return;
+    }
+    if (type === "block" && c.mode === "copy") {
+      c.refusals.push({ key: c.key, path, reason: `copying the raw block device ${sourceFile} is refused; use diskMode "overlay" (a qcow2 file backed by it)` });
+      return;
+    }
+    if (!["qcow2", "raw"].includes(sourceFormat)) {
+      c.refusals.push({ key: c.key, path, reason: `image format ${sourceFormat} is not supported; use qcow2 or raw` });
+      return;
+    }
+    const dir = c.imageDir ?? posix.dirname(sourceFile);
+    const format = c.mode === "overlay" ? "qcow2" : sourceFormat;
+    const memberPath = posix.join(dir, `${c.name}-${target}.${format === "qcow2" ? "qcow2" : "img"}`);
+    if (memberPath === sourceFile) {
+      c.refusals.push({ key: c.key, path, reason: `the member image would overwrite the template image ${sourceFile}; choose another imageDir or namePattern` });
+      return;
+    }
+    plans.push({ target, mode: c.mode, source: sourceFile, sourceFormat, path: memberPath, format });
+    setAttr(disk, "type", "file");
+    if (src) {
+      setAttr(src, "dev", undefined);
+      setAttr(src, "file", memberPath);
+    }
+    if (drv) setAttr(drv, "type", format);
+    else disk.children.unshift(element("driver", { name: "qemu", type: format }));
+  });
+  return plans;
+}
+
+function planNvram(def: DomainDef, name: string, imageDir: string | undefined): MemberPlan["nvram"] {
+  const os = firstChild(def.root, "os");
+  const nv = os && firstChild(os, "nvram");
+  const p = nv ? (textContent(nv) ?? "").trim() : "";
+  if (!nv || p === "") return undefined;
+  const path = posix.join(imageDir ?? posix.dirname(p), `${name}_VARS.fd`);
+  setTextContent(nv, path);
+  return { source: p, path };
+}
