@@ -1,19 +1,20 @@
 /**
- * The dynamic-provider shim for the Domain resource. Pulumi serializes this object by value into
- * the state; it must stay tiny and stateless: each method loads the compiled implementation
- * (`dist/provider/dynamic/impl.js`) at call time, by the absolute path this program used, else by
+ * The dynamic-provider shims for Domain and DomainDisk. Pulumi serializes these objects by value
+ * into the state; they stay tiny and stateless: each method loads the compiled implementation
+ * (`dist/provider/dynamic/*.js`) at call time, by the absolute path this program used, else by
  * package name (a state moved to another machine), and forwards the call.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 
-/** Where the compiled provider implementation lives, as this program sees it. */
-export const IMPL_PATH = path.join(__dirname, "..", "provider", "dynamic", "impl.js");
+/** Where the compiled provider implementations live, as this program sees them. */
+const DYNAMIC_DIR = path.join(__dirname, "..", "provider", "dynamic");
 
-const implPath = IMPL_PATH;
-
-/** Builds the shim for a provider module exported as `provider` from `modulePath`. */
-function makeShim(modulePath: string): pulumi.dynamic.ResourceProvider {
+/**
+ * Builds the shim for the provider exported as `provider` from `dist/provider/dynamic/<file>.js`:
+ * loaded by absolute path, else by package name.
+ */
+function makeShim(modulePath: string, packagePath: string): pulumi.dynamic.ResourceProvider {
   // Everything below runs in the dynamic-provider host, from the serialized closure.
   const load = (): pulumi.dynamic.ResourceProvider => {
     let mod: { provider: pulumi.dynamic.ResourceProvider };
@@ -21,7 +22,7 @@ function makeShim(modulePath: string): pulumi.dynamic.ResourceProvider {
       mod = require(modulePath);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw e;
-      mod = require("pulumi-libvirt-domain/dist/provider/dynamic/impl");
+      mod = require(packagePath);
     }
     return mod.provider;
   };
@@ -36,4 +37,7 @@ function makeShim(modulePath: string): pulumi.dynamic.ResourceProvider {
 }
 
 /** The shim for {@link Domain}'s provider. */
-export const domainProvider: pulumi.dynamic.ResourceProvider = makeShim(implPath);
+export const domainProvider: pulumi.dynamic.ResourceProvider = makeShim(path.join(DYNAMIC_DIR, "impl.js"), "pulumi-libvirt-domain/dist/provider/dynamic/impl");
+
+/** The shim for {@link DomainDisk}'s provider. */
+export const diskProvider: pulumi.dynamic.ResourceProvider = makeShim(path.join(DYNAMIC_DIR, "disk.js"), "pulumi-libvirt-domain/dist/provider/dynamic/disk");

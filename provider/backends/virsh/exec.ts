@@ -2,7 +2,7 @@
  * Running `virsh`: always an argument array, never a shell. Failures become {@link VirshError}
  * with libvirt's own message kept (the `error: ...` lines virsh prints).
  */
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 
 /** The result of one virsh process. */
 export interface VirshResult {
@@ -83,4 +83,16 @@ export function runVirsh(uri: string, args: readonly string[], opts: VirshRunOpt
       },
     );
   });
+}
+
+/**
+ * Runs `virsh -q -c URI ARGS...` synchronously (for a program that must know a template before it
+ * declares resources); throws a {@link VirshError}.
+ */
+export function runVirshSync(uri: string, args: readonly string[], opts: VirshRunOptions = {}): string {
+  const bin = opts.virsh ?? process.env.VIRSH ?? "virsh";
+  const r = spawnSync(bin, ["-q", "-c", uri, ...args], { timeout: opts.timeoutMs ?? 120000, encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, maxBuffer: 64 * 1024 * 1024 });
+  if (r.error) throw new VirshError(uri, args, null, `error: ${(r.error as NodeJS.ErrnoException).code === "ENOENT" ? `virsh not found ('${bin}'): install libvirt-clients` : r.error.message}`, "");
+  if (r.status !== 0 || /^error: /m.test(r.stderr)) throw new VirshError(uri, args, r.status, r.stderr, r.stdout);
+  return r.stdout;
 }

@@ -1,0 +1,33 @@
+/** {@link DomainDisk}: an image a fleet member owns, made from the template's image. */
+import * as pulumi from "@pulumi/pulumi";
+import { diskProvider } from "./provider";
+
+/** The inputs of a {@link DomainDisk}. */
+export interface DomainDiskResourceArgs {
+  /** The image to make (absolute path on the hypervisor host). It must not exist yet. */
+  readonly path: pulumi.Input<string>;
+  /** The template's image; only ever read. */
+  readonly source: pulumi.Input<string>;
+  /** The template image's format: `qcow2` or `raw`. */
+  readonly sourceFormat: pulumi.Input<string>;
+  /** `overlay`: a qcow2 backed by the source (copy-on-write); `copy`: a full copy. */
+  readonly mode: pulumi.Input<"overlay" | "copy">;
+  /** Any change re-creates the image. @default none */
+  readonly replaceTrigger?: pulumi.Input<string>;
+}
+
+/**
+ * {@link DomainDisk} is a disk image created for a domain: made atomically (never half-written,
+ * never over an existing file), deleted only while it is still the file it made.
+ */
+export class DomainDisk extends pulumi.dynamic.Resource {
+  /** The image path. */
+  public declare readonly path: pulumi.Output<string>;
+  /** Its size on disk when made, in bytes. */
+  public declare readonly sizeBytes: pulumi.Output<number>;
+
+  /** Declares a disk image. */
+  constructor(name: string, args: DomainDiskResourceArgs, opts?: pulumi.CustomResourceOptions) {
+    super(diskProvider, name, { ...args, sizeBytes: undefined, inode: undefined }, opts, "libvirt-domain-disk");
+  }
+}
