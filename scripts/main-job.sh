@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job: `pulumi up` of the root stack (Pulumi.yaml -> examples/main) on the local
-# hypervisor, from a fresh machine. Installs dependencies, starts the host lab (libvirt 9.0 +
-# QEMU 7.2), builds the Pulumi CLI when missing, runs `pulumi up`, then prints each domain's
-# uuid and the UUID its guest reports over QMP.
+# The main job: `pulumi up` of the root stack (Pulumi.yaml -> examples/main: a Domain and a
+# 2-member fleet) on the local hypervisor, from a fresh machine. Installs dependencies, starts
+# the host lab (libvirt 9.0 + QEMU 7.2), makes the fleet's template when missing, builds the
+# Pulumi CLI when missing, runs `pulumi up`, then prints each domain's uuid and the UUID its
+# guest reports over QMP.
 #
 #   scripts/main-job.sh up      (npm run up)
 #   scripts/main-job.sh down    (npm run down): destroy the stack, stop the lab
@@ -30,6 +31,30 @@ case "${1:-up}" in
     eval "$(bash scripts/lab.sh up host)"
     step "the Pulumi CLI"
     pulumi version
+    step "the fleet's template (a shut-off domain with a small image)"
+    uri=${LIBVIRT_URI:-$LAB_HOST_URI}
+    if ! virsh -q -c "$uri" domstate lvd-main-template >/dev/null 2>&1; then
+      img=$LAB_IMAGE_DIR/lvd-main-template.qcow2
+      [ -f "$img" ] || qemu-img create -q -f qcow2 "$img" 256M
+      xml=$(mktemp)
+      cat > "$xml" <<XML
+<domain type='qemu'>
+  <name>lvd-main-template</name>
+  <title>Template of the main job's fleet</title>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$img'/><target dev='vda' bus='virtio'/></disk>
+    <interface type='user'><model type='virtio'/></interface>
+    <serial type='pty'/>
+  </devices>
+</domain>
+XML
+      virsh -q -c "$uri" define "$xml"
+      rm -f "$xml"
+    fi
+    echo "lvd-main-template: $(virsh -q -c "$uri" domstate lvd-main-template)"
     step "pulumi up (stack $stack)"
     pulumi stack select --create "$stack"
     pulumi config set libvirt:uri "${LIBVIRT_URI:-$LAB_HOST_URI}"
@@ -50,6 +75,11 @@ case "${1:-up}" in
     npm run -s build
     pulumi stack select "$stack"
     pulumi destroy --yes
+    eval "$(bash scripts/lab.sh env)"
+    if virsh -q -c "${LIBVIRT_URI:-$LAB_HOST_URI}" domstate lvd-main-template >/dev/null 2>&1; then
+      virsh -q -c "${LIBVIRT_URI:-$LAB_HOST_URI}" undefine lvd-main-template
+      rm -f "$LAB_IMAGE_DIR/lvd-main-template.qcow2"
+    fi
     step "stop the lab"
     bash scripts/lab.sh down
     ;;
