@@ -1,0 +1,51 @@
+/**
+ * Benchmark helpers: repeat a measurement, report the median and the spread, and express each
+ * figure as a ratio against a baseline measured in the same run (these machines are shared and
+ * noisy: absolute times mean little, ratios within one run do).
+ */
+
+/** Several timings of one thing, in milliseconds. */
+export interface Sample {
+  readonly label: string;
+  readonly ms: number[];
+}
+
+/** Median of numbers. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Times `fn` `reps` times (after `setup` each time, untimed); returns the sample. */
+export async function measure(label: string, reps: number, fn: (rep: number) => Promise<void>, setup?: (rep: number) => Promise<void>, teardown?: (rep: number) => Promise<void>): Promise<Sample> {
+  const ms: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    if (setup) await setup(r);
+    const t0 = process.hrtime.bigint();
+    await fn(r);
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (teardown) await teardown(r);
+  }
+  return { label, ms };
+}
+
+/** `123 ms (110-140)`. */
+export function describe(s: Sample): string {
+  const lo = Math.min(...s.ms);
+  const hi = Math.max(...s.ms);
+  return `${median(s.ms).toFixed(0)} ms (${lo.toFixed(0)}-${hi.toFixed(0)})`;
+}
+
+/** `0.42x (0.38-0.47)`: the sample's median over the baseline's median, with the spread of rep-by-rep ratios. */
+export function ratio(s: Sample, baseline: Sample): string {
+  const base = median(baseline.ms);
+  const rs = s.ms.map((x) => x / base);
+  return `${(median(s.ms) / base).toFixed(2)}x (${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
+}
+
+/** A Markdown table: label, median (spread), ratio against the baseline. */
+export function table(title: string, baseline: Sample, samples: Sample[]): string {
+  const rows = [baseline, ...samples].map((s) => `| ${s.label} | ${describe(s)} | ${s === baseline ? "1.00x (baseline)" : ratio(s, baseline)} |`);
+  return [`### ${title}`, "", "| what | median (min-max), ms | ratio to baseline (spread) |", "|---|---|---|", ...rows, ""].join("\n");
+}

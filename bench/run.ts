@@ -1,0 +1,36 @@
+/**
+ * `npm run bench [-- NAME...]`: runs the benchmarks against the labs (scripts/lab.sh up first)
+ * and prints Markdown tables; `bench/README.md` explains them and keeps the last figures.
+ *
+ * Names: clone. Env: BENCH_REPS (default 5), BENCH_CLONE_GIB (default "1,4").
+ */
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { benchClone } from "./clone";
+
+const REPO = path.resolve(__dirname, "..", "..");
+
+function labEnv(): Record<string, string> {
+  const out = execFileSync("bash", [path.join(REPO, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
+  const env: Record<string, string> = {};
+  for (const m of out.matchAll(/^export (\w+)='([^']*)'$/gm)) env[m[1]] = process.env[m[1]] ?? m[2];
+  return env;
+}
+
+async function main(): Promise<void> {
+  const names = process.argv.slice(2);
+  const want = (n: string) => names.length === 0 || names.includes(n);
+  const reps = Number(process.env.BENCH_REPS ?? "5");
+  const env = labEnv();
+  const sections: string[] = [`Run ${new Date().toISOString()} on ${require("node:os").hostname()}, ${reps} repetitions.`, ""];
+  if (want("clone")) {
+    const sizes = (process.env.BENCH_CLONE_GIB ?? "1,4").split(",").map(Number);
+    sections.push(await benchClone(env.LAB_HOST_URI, env.LAB_IMAGE_DIR, reps, sizes));
+  }
+  process.stdout.write(sections.join("\n") + "\n");
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+});
