@@ -41,6 +41,7 @@ print_env() {
   echo "export LAB_IMAGE_DIR='$IMAGES'"
   echo "export LAB_CHROOT='$ROOT'"
   echo "export LAB_HOST_QEMU='/usr/bin/qemu-system-x86_64'"
+  echo "export LAB_NEW_QEMU='$LAB_DIR/bin/qemu-system-x86_64-new'"
 }
 
 install_host() {
@@ -83,8 +84,17 @@ build_chroot() {
 }
 
 configure_chroot() {
-  mkdir -p "$ROOT/etc/libvirt" "$ROOT$IMAGES"
+  mkdir -p "$ROOT/etc/libvirt" "$ROOT$IMAGES" "$LAB_DIR/bin"
   printf '%s' "$QEMU_CONF" > "$ROOT/etc/libvirt/qemu.conf"
+  # The chroot's QEMU (11.x) run on the host, without libvirt: for the QEMU-direct backend.
+  # Its own loader and libraries, its firmware (-L) and its modules, never the host's 7.2 ones.
+  cat > "$LAB_DIR/bin/qemu-system-x86_64-new" <<WRAP
+#!/bin/sh
+R='$ROOT'
+export QEMU_MODULE_DIR="\$R/usr/lib/x86_64-linux-gnu/qemu"
+exec "\$R/lib64/ld-linux-x86-64.so.2" --library-path "\$R/usr/lib/x86_64-linux-gnu:\$R/lib/x86_64-linux-gnu" "\$R/usr/bin/qemu-system-x86_64" -L "\$R/usr/share/qemu" "\$@"
+WRAP
+  chmod +x "$LAB_DIR/bin/qemu-system-x86_64-new"
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { DiskMode, FleetPlan, planFleet } from "../provider/fleet/plan";
-import { runVirshSync, VirshError } from "../provider/backends/virsh/exec";
+import { readDomainSync } from "../provider/backends/backend";
 import { Domain } from "./domain";
 import { DomainDisk } from "./disk";
 
@@ -106,15 +106,15 @@ export class DomainFleet extends pulumi.ComponentResource {
 
 /** The template's inactive XML; a clear error when it is missing or not shut off. */
 function readShutOffTemplate(uri: string, name: string, parent: pulumi.Resource): string {
-  let state: string;
+  let t: { xml: string; state: string };
   try {
-    state = runVirshSync(uri, ["domstate", name]).trim();
+    t = readDomainSync(uri, name);
   } catch (e) {
-    const msg = VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
-    throw new FleetPlanError(`template.name: cannot read the template domain ${JSON.stringify(name)} on ${uri}: ${msg}; fix: name an existing, shut-off domain`, parent);
+    const m = (e as { libvirtMessage?: string }).libvirtMessage ?? (e as Error).message;
+    throw new FleetPlanError(`template.name: cannot read the template domain ${JSON.stringify(name)} on ${uri}: ${m}; fix: name an existing, shut-off domain`, parent);
   }
-  if (state !== "shut off") {
-    throw new FleetPlanError(`template.name: the template ${JSON.stringify(name)} is ${state}; it must be shut off to be cloned (its disks must not change under the clones). Fix: virsh -c ${uri} shutdown ${name}`, parent);
+  if (t.state !== "shut off") {
+    throw new FleetPlanError(`template.name: the template ${JSON.stringify(name)} is ${t.state}; it must be shut off to be cloned (its disks must not change under the clones). Fix: virsh -c ${uri} shutdown ${name}`, parent);
   }
-  return runVirshSync(uri, ["dumpxml", "--inactive", name]);
+  return t.xml;
 }

@@ -13,8 +13,11 @@
  *   one we recorded, and never deletes disks (the Domain creates none).
  */
 import { diffDomains, DomainChange, maxClass } from "../diff/semantic";
-import { VirshBackend, LibvirtCapabilities, HWUUID_MIN_LIBVIRT, compareVersions, DomainState } from "../backends/virsh/backend";
-import { VirshError } from "../backends/virsh/exec";
+import { LibvirtCapabilities, HWUUID_MIN_LIBVIRT, compareVersions, DomainState } from "../backends/virsh/backend";
+import { DomainBackend, backendFor } from "../backends/backend";
+import { isDirectUri } from "../backends/qemu/direct";
+import { buildQemuArgv } from "../qemu/argv";
+import { DomainXmlError } from "../xml/errors";
 import { DomainDef, readDomain } from "../xml/domain";
 import { composeDomain, ComposeError, ownerMark, uuidPassthrough } from "../spec/compose";
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DEFAULT_URI, DomainInputs, InputFailure, validateInputs } from "../spec/inputs";
@@ -41,7 +44,7 @@ const probes = new Map<string, Promise<LibvirtCapabilities>>();
 function probe(uri: string): Promise<LibvirtCapabilities> {
   let p = probes.get(uri);
   if (!p) {
-    p = new VirshBackend(uri).probe();
+    p = backendFor(uri).probe();
     probes.set(uri, p);
     p.catch(() => probes.delete(uri));
   }
@@ -95,7 +98,7 @@ export async function check(_olds: Record<string, unknown>, news: Record<string,
   try {
     caps = await probe(uri);
   } catch (e) {
-    const msg = VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
+    const msg = errorText(e);
     failures.push({ property: "connection.uri", reason: `connection.uri: cannot reach libvirt at ${JSON.stringify(uri)}: ${msg}; fix: start the daemon or correct the URI (stack config libvirt:uri)` });
     return { inputs: news, failures };
   }
@@ -104,11 +107,33 @@ export async function check(_olds: Record<string, unknown>, news: Record<string,
   if (failures.length || !mode) return { inputs: news, failures };
   try {
     const composed = composeDomain(inputs, mode, inputs.adopt === true);
+    if (isDirectUri(uri)) {
+      // Without libvirt, what our command line builder cannot express is refused here, at preview.
+      try {
+        buildQemuArgv(ensureUuid(composed.def));
+      } catch (e) {
+        if (DomainXmlError.isInstance(e)) return { inputs: news, failures: [{ property: "xml", reason: `xml: ${e.message}` }] };
+        throw e;
+      }
+    }
     return { inputs: { ...news, xml: composed.xml, resolvedHwuuidMode: mode }, failures: [] };
   } catch (e) {
     if (e instanceof ComposeError || (e as ComposeError).failures) return { inputs: news, failures: (e as ComposeError).failures };
     throw e;
   }
+}
+
+/** A copy with a placeholder uuid, for checking that a command line can be built. */
+function ensureUuid(def: DomainDef): DomainDef {
+  const d = def.clone();
+  if (!d.childText("uuid")) d.setChildText("uuid", "00000000-0000-4000-8000-000000000001");
+  return d;
+}
+
+/** The message of a backend error: libvirt's text where there is one. */
+function errorText(e: unknown): string {
+  const m = (e as { libvirtMessage?: unknown }).libvirtMessage;
+  return typeof m === "string" ? m : (e as Error).message;
 }
 
 const REPLACE_KEYS = ["name", "replaceTrigger"];
@@ -162,7 +187,7 @@ function isInputKey(k: string): boolean {
   return INPUT_KEYS.has(k);
 }
 
-async function outputsFor(backend: VirshBackend, inputs: Record<string, unknown>, extra: { pendingRestart: boolean }): Promise<DomainOutputs> {
+async function outputsFor(backend: DomainBackend, inputs: Record<string, unknown>, extra: { pendingRestart: boolean }): Promise<DomainOutputs> {
   const name = inputs.name as string;
   const [read, caps] = await Promise.all([backend.read(name), probe(backend.uri)]);
   if (!read) throw new Error(`domain ${name} vanished from ${backend.uri} while it was being applied`);
@@ -212,7 +237,13 @@ export class DomainInitError extends Error {
 export async function create(inputs: Record<string, unknown>): Promise<{ id: string; outs: DomainOutputs }> {
   const name = inputs.name as string;
   const uri = uriOf(inputs);
-  const backend = new VirshBackend(uri);
+  const backend = backendFor(uri);
+  return backend.withLock(name, () => createLocked(backend, inputs));
+}
+
+async function createLocked(backend: DomainBackend, inputs: Record<string, unknown>): Promise<{ id: string; outs: DomainOutputs }> {
+  const name = inputs.name as string;
+  const uri = backend.uri;
   const adopt = inputs.adopt === true;
   const exists = await backend.exists(name);
   if (exists && !adopt) {
@@ -229,13 +260,13 @@ export async function create(inputs: Record<string, unknown>): Promise<{ id: str
   try {
     await backend.define(desired.format());
   } catch (e) {
-    throw new Error(`define ${name} on ${uri} failed: ${VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message}`);
+    throw new Error(`define ${name} on ${uri} failed: ${errorText(e)}`);
   }
   try {
     if (inputs.running !== false && (await backend.domstate(name)) !== "running") await backend.start(name);
     return { id: name, outs: await outputsFor(backend, inputs, { pendingRestart: false }) };
   } catch (e) {
-    const why = VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
+    const why = errorText(e);
     if (adopt) throw new DomainInitError(`adopted ${name} but could not start it: ${why}`, name, plain(stripEngineKeys(inputs)));
     try {
       await backend.destroy(name);
@@ -249,7 +280,7 @@ export async function create(inputs: Record<string, unknown>): Promise<{ id: str
 
 /** `read`: the actual state; a vanished domain (or another domain under the same name) gives an empty id. */
 export async function read(id: string, props: Record<string, unknown>): Promise<{ id: string; props: Record<string, unknown> }> {
-  const backend = new VirshBackend(uriOf(props));
+  const backend = backendFor(uriOf(props));
   const r = await backend.read(id);
   if (!r) return { id: "", props: {} };
   const actual = DomainDef.parse(r.xml);
@@ -263,7 +294,11 @@ export async function read(id: string, props: Record<string, unknown>): Promise<
 
 /** `update`: redefine keeping the uuid; start/stop to match `running`; restart only when needed and allowed. */
 export async function update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: DomainOutputs }> {
-  const backend = new VirshBackend(uriOf(news));
+  const backend = backendFor(uriOf(news));
+  return backend.withLock(id, () => updateLocked(backend, id, olds, news));
+}
+
+async function updateLocked(backend: DomainBackend, id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: DomainOutputs }> {
   const current = await backend.read(id);
   if (!current) throw new Error(`domain ${id} no longer exists on ${backend.uri}; fix: run \`pulumi refresh\`, then \`pulumi up\` re-creates it`);
   const desired = DomainDef.parse(news.xml as string);
@@ -274,7 +309,7 @@ export async function update(id: string, olds: Record<string, unknown>, news: Re
     try {
       await backend.define(desired.format());
     } catch (e) {
-      throw new Error(`redefine ${id} failed: ${VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message}; the domain keeps its previous definition`);
+      throw new Error(`redefine ${id} failed: ${errorText(e)}; the domain keeps its previous definition`);
     }
   }
   const needsRestart = maxClass(changes.map((c) => c.class)) === "restart" || (textChanged && changes.length === 0 && olds.desiredXml !== undefined && xmlChanges(olds.desiredXml as string, news.xml as string).some((c) => c.class === "restart"));
@@ -302,7 +337,11 @@ export async function update(id: string, olds: Record<string, unknown>, news: Re
 
 /** `delete`: graceful shutdown, then undefine with NVRAM; refuses domains that are not ours. */
 export async function remove(id: string, props: Record<string, unknown>): Promise<void> {
-  const backend = new VirshBackend(uriOf(props));
+  const backend = backendFor(uriOf(props));
+  return backend.withLock(id, () => removeLocked(backend, id, props));
+}
+
+async function removeLocked(backend: DomainBackend, id: string, props: Record<string, unknown>): Promise<void> {
   const r = await backend.read(id);
   if (!r) return;
   const actual = DomainDef.parse(r.xml);

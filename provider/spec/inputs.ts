@@ -78,7 +78,7 @@ export const DEFAULT_URI = "qemu:///system";
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 60;
 
 /** URI schemes (driver[+transport]) we accept. */
-const URI_RE = /^(qemu|test)(\+(unix|ssh|tcp|tls|libssh|libssh2|ext))?:\/\/[^\s]*$/;
+const URI_RE = /^((qemu|test)(\+(unix|ssh|tcp|tls|libssh|libssh2|ext))?:\/\/[^\s]*|qemu-direct:\/\/\/[^\s?]+[^\s]*)$/;
 
 /** Builds a failure message: what is wrong, the value, what is allowed, the fix. */
 export function failure(property: string, what: string, value: unknown, allowed: string, fix: string): InputFailure {
@@ -154,7 +154,7 @@ export function validateInputs(i: DomainInputs): InputFailure[] {
   });
   const uri = i.connection?.uri;
   if (uri !== undefined && !URI_RE.test(uri)) {
-    f.push(failure("connection.uri", "is not a libvirt URI this provider drives", uri, "qemu:///system, qemu+unix:///system?socket=..., qemu+ssh://host/system, test:///default", 'write e.g. "qemu:///system"'));
+    f.push(failure("connection.uri", "is not a libvirt URI this provider drives", uri, "qemu:///system, qemu+unix:///system?socket=..., qemu+ssh://host/system, test:///default, qemu-direct:///STATE_DIR (no libvirt)", 'write e.g. "qemu:///system"'));
   }
   if (i.running !== undefined && typeof i.running !== "boolean") f.push(failure("running", "must be true or false", i.running, "true, false", "write running: true"));
   if (i.shutdownTimeoutSeconds !== undefined && !(Number.isFinite(i.shutdownTimeoutSeconds) && i.shutdownTimeoutSeconds >= 0 && i.shutdownTimeoutSeconds <= 3600)) {

@@ -1,0 +1,279 @@
+/**
+ * The QEMU-direct backend: domains without libvirt. The domain XML stays the source of truth; we
+ * do the QEMU driver's job: build the command line (`-uuid` from hwuuid, as libvirt does), run
+ * QEMU detached, and talk QMP.
+ *
+ * URI: `qemu-direct:///STATE_DIR[?emulator=/path/to/qemu-system-x86_64]`. Per domain,
+ * `STATE_DIR/NAME/` holds `domain.xml`, `qemu.pid`, `qmp.sock`, `qemu.log` and a lock. A pid
+ * whose process is gone (QEMU killed) reads as shut off. Undefine removes the whole directory.
+ */
+import { execFile, spawn } from "node:child_process";
+import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
+import * as path from "node:path";
+import { buildQemuArgv } from "../../qemu/argv";
+import { DomainDef } from "../../xml/domain";
+import { firstChild, element, getAttr } from "../../xml/tree";
+import { randomUuid } from "../../xml/uuid";
+import { randomBytes } from "node:crypto";
+import type { DomainState, LibvirtCapabilities } from "../virsh/backend";
+import { qmpOnce } from "./qmp";
+import { DirectLock } from "./lock";
+
+/** The URI scheme of the QEMU-direct backend. */
+export const DIRECT_SCHEME = "qemu-direct:";
+
+/** True for `qemu-direct://` URIs. */
+export function isDirectUri(uri: string): boolean {
+  return uri.startsWith(`${DIRECT_SCHEME}//`);
+}
+
+/** Parses `qemu-direct:///STATE_DIR?emulator=...`. */
+export function parseDirectUri(uri: string): { stateDir: string; emulator?: string } {
+  const u = new URL(uri);
+  if (u.protocol !== DIRECT_SCHEME || u.host !== "" || !u.pathname.startsWith("/") || u.pathname === "/") {
+    throw new Error(`connection.uri: ${JSON.stringify(uri)} is not qemu-direct:///ABSOLUTE_STATE_DIR[?emulator=PATH]; fix: write e.g. qemu-direct:///var/lib/pulumi-libvirt-domain/direct`);
+  }
+  return { stateDir: decodeURIComponent(u.pathname), emulator: u.searchParams.get("emulator") ?? undefined };
+}
+
+/** {@link DirectError}: a QEMU-direct operation failed; message in libvirt's style. */
+export class DirectError extends Error {
+  /** libvirt-style text (what virsh would print after `error: `). */
+  public readonly libvirtMessage: string;
+  /** Builds it. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DirectError";
+    this.libvirtMessage = message;
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 60000 }, (err, stdout, stderr) => resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 }));
+  });
+}
+
+/** QEMU without libvirt. */
+export class QemuDirectBackend {
+  /** The connection URI. */
+  public readonly uri: string;
+  private readonly stateDir: string;
+  private readonly emulator?: string;
+
+  /** A backend for `qemu-direct:///STATE_DIR`. */
+  constructor(uri: string) {
+    this.uri = uri;
+    const p = parseDirectUri(uri);
+    this.stateDir = p.stateDir;
+    this.emulator = p.emulator;
+  }
+
+  private dir(name: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(name) || name.includes("..")) throw new DirectError(`invalid domain name ${JSON.stringify(name)}`);
+    return path.join(this.stateDir, name);
+  }
+  private files(name: string) {
+    const d = this.dir(name);
+    return { dir: d, xml: path.join(d, "domain.xml"), pid: path.join(d, "qemu.pid"), qmp: path.join(d, "qmp.sock"), log: path.join(d, "qemu.log") };
+  }
+
+  /** Runs `fn` holding the domain's lock (two operations on one domain never race). */
+  public async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    await fs.mkdir(this.stateDir, { recursive: true });
+    const lock = new DirectLock(path.join(this.stateDir, `.${name}.lock`));
+    await lock.acquire();
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** The QEMU binary's version; hwuuid is always native here (we build `-uuid` ourselves). */
+  public async probe(): Promise<LibvirtCapabilities> {
+    const bin = this.emulator ?? "qemu-system-x86_64";
+    const r = await run(bin, ["--version"]);
+    const v = /version ([0-9.]+)/.exec(r.stdout)?.[1];
+    if (r.code !== 0 || !v) throw new DirectError(`cannot run ${bin} --version: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
+    return { libvirtVersion: "none (QEMU direct)", hypervisor: "QEMU", hypervisorVersion: v, hwuuidMode: "native" };
+  }
+
+  /** Whether the domain is defined. */
+  public async exists(name: string): Promise<boolean> {
+    return existsSync(this.files(name).xml);
+  }
+
+  /**
+   * Defines or redefines. Like libvirt: a missing `<uuid>` gets a new one (an existing domain
+   * keeps its own), interfaces without a MAC get one, and the command line must be buildable.
+   */
+  public async define(xml: string): Promise<void> {
+    const def = DomainDef.parse(xml);
+    const name = def.name;
+    if (!name) throw new DirectError("missing name information");
+    const f = this.files(name);
+    let current: DomainDef | undefined;
+    if (existsSync(f.xml)) current = DomainDef.parse(readFileSync(f.xml, "utf8"));
+    const given = def.childText("uuid");
+    const have = current?.childText("uuid");
+    if (given && have && given !== have) throw new DirectError(`domain '${name}' already exists with uuid ${have}`);
+    if (!given) def.setChildText("uuid", have ?? randomUuid());
+    assignMacs(def, current);
+    buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator }); // refuses what QEMU cannot be told
+    await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
+    const tmp = `${f.xml}.tmp-${process.pid}`;
+    await fs.writeFile(tmp, def.format(), { mode: 0o600 });
+    await fs.rename(tmp, f.xml);
+  }
+
+  /** The stored XML. */
+  public async dumpxmlInactive(name: string): Promise<string> {
+    try {
+      return await fs.readFile(this.files(name).xml, "utf8");
+    } catch {
+      throw new DirectError(`failed to get domain '${name}'`);
+    }
+  }
+
+  /** The domain uuid. */
+  public async domuuid(name: string): Promise<string> {
+    return DomainDef.parse(await this.dumpxmlInactive(name)).childText("uuid") ?? "";
+  }
+
+  /** The pid of this domain's live QEMU, or undefined (a stale pid file reads as not running). */
+  private livePid(name: string): number | undefined {
+    const f = this.files(name);
+    let pid: number;
+    try {
+      pid = Number(readFileSync(f.pid, "utf8").trim());
+    } catch {
+      return undefined;
+    }
+    if (!Number.isInteger(pid) || pid <= 1) return undefined;
+    try {
+      // Our QEMU, not a recycled pid: its command line names our QMP socket.
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (!cmdline.includes(f.qmp)) return undefined;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (/\) Z /.test(stat)) return undefined; // a zombie is dead
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** `running`, `paused` or `shut off`. */
+  public async domstate(name: string): Promise<DomainState> {
+    if (!(await this.exists(name))) throw new DirectError(`failed to get domain '${name}'`);
+    if (this.livePid(name) === undefined) return "shut off";
+    try {
+      const st = (await qmpOnce(this.files(name).qmp, "query-status")) as { status: string };
+      return st.status === "paused" || st.status === "prelaunch" ? "paused" : "running";
+    } catch {
+      return "running";
+    }
+  }
+
+  /** XML and state, or undefined when not defined. */
+  public async read(name: string): Promise<{ xml: string; state: DomainState } | undefined> {
+    if (!(await this.exists(name))) return undefined;
+    return { xml: await this.dumpxmlInactive(name), state: await this.domstate(name) };
+  }
+
+  /** Starts QEMU detached (`-daemonize`); its errors come back as the message. */
+  public async start(name: string): Promise<void> {
+    const f = this.files(name);
+    if (this.livePid(name) !== undefined) throw new DirectError(`Requested operation is not valid: domain is already running`);
+    const def = DomainDef.parse(await this.dumpxmlInactive(name));
+    await fs.rm(f.pid, { force: true });
+    await fs.rm(f.qmp, { force: true });
+    const cmd = buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator, daemonize: true });
+    const logFd = openSync(f.log, "a", 0o600);
+    try {
+      const code: number = await new Promise((resolve, reject) => {
+        const child = spawn(cmd.argv[0], cmd.argv.slice(1), { cwd: f.dir, env: { ...process.env, ...cmd.env }, stdio: ["ignore", logFd, logFd] });
+        child.on("error", reject);
+        child.on("exit", (c) => resolve(c ?? 1));
+      });
+      if (code !== 0) {
+        const log = readFileSync(f.log, "utf8").trim().split("\n").slice(-3).join(" ");
+        throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${log}`);
+      }
+    } finally {
+      closeSync(logFd);
+    }
+    if (this.livePid(name) === undefined) throw new DirectError(`internal error: QEMU for ${name} started but left no live pid (see ${f.log})`);
+  }
+
+  /** Stops at once: QMP `quit`, else SIGKILL. */
+  public async destroy(name: string): Promise<void> {
+    const pid = this.livePid(name);
+    if (pid === undefined) return;
+    await qmpOnce(this.files(name).qmp, "quit").catch(() => process.kill(pid, "SIGKILL"));
+    if (!(await this.waitGone(name, 10000))) {
+      process.kill(pid, "SIGKILL");
+      await this.waitGone(name, 10000);
+    }
+    await fs.rm(this.files(name).pid, { force: true });
+  }
+
+  private async waitGone(name: string, ms: number): Promise<boolean> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (this.livePid(name) === undefined) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return this.livePid(name) === undefined;
+  }
+
+  /** Graceful stop: QMP `system_powerdown`, wait up to the timeout, then `quit`. */
+  public async shutdown(name: string, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running"> {
+    if (this.livePid(name) === undefined) return "not-running";
+    if (timeoutSeconds > 0) {
+      await qmpOnce(this.files(name).qmp, "system_powerdown").catch(() => undefined);
+      if (await this.waitGone(name, timeoutSeconds * 1000)) {
+        await fs.rm(this.files(name).pid, { force: true });
+        return "shutdown";
+      }
+    }
+    await this.destroy(name);
+    return "destroyed";
+  }
+
+  /** Removes the domain and everything of it (XML, pid, socket, log). */
+  public async undefine(name: string): Promise<void> {
+    if (this.livePid(name) !== undefined) throw new DirectError(`Requested operation is not valid: cannot undefine a running domain`);
+    if (!(await this.exists(name))) throw new DirectError(`failed to get domain '${name}'`);
+    await fs.rm(this.files(name).dir, { recursive: true, force: true });
+  }
+
+  /** QMP `query-uuid`. */
+  public async queryGuestUuid(name: string): Promise<string> {
+    if (this.livePid(name) === undefined) throw new DirectError(`Requested operation is not valid: domain is not running`);
+    return ((await qmpOnce(this.files(name).qmp, "query-uuid")) as { UUID: string }).UUID;
+  }
+
+  /** The stored XML and whether QEMU runs, synchronously (a program reading a template). */
+  public readSync(name: string): { xml: string; state: DomainState } | undefined {
+    const f = this.files(name);
+    if (!existsSync(f.xml)) return undefined;
+    return { xml: readFileSync(f.xml, "utf8"), state: this.livePid(name) === undefined ? "shut off" : "running" };
+  }
+
+  /** Defined domains. */
+  public async listNames(): Promise<string[]> {
+    const entries = await fs.readdir(this.stateDir, { withFileTypes: true }).catch(() => []);
+    return entries.filter((e) => e.isDirectory() && existsSync(path.join(this.stateDir, e.name, "domain.xml"))).map((e) => e.name).sort();
+  }
+}
+
+/** Gives interfaces without a MAC one: the current definition's, else a random 52:54:00 one. */
+function assignMacs(def: DomainDef, current: DomainDef | undefined): void {
+  const old = current ? current.deviceElements("interface").map((n) => getAttr(firstChild(n, "mac"), "address")) : [];
+  def.deviceElements("interface").forEach((nic, i) => {
+    if (getAttr(firstChild(nic, "mac"), "address")) return;
+    const mac = old[i] ?? `52:54:00:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, "0")).join(":")}`;
+    nic.children.unshift(element("mac", { address: mac }));
+  });
+}
