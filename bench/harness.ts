@@ -30,11 +30,14 @@ export async function measure(label: string, reps: number, fn: (rep: number) => 
   return { label, ms };
 }
 
+/** Milliseconds with the precision the size calls for (`123`, `4.56`, `0.083`). */
+function fmt(ms: number): string {
+  return ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
+}
+
 /** `123 ms (110-140)`. */
 export function describe(s: Sample): string {
-  const lo = Math.min(...s.ms);
-  const hi = Math.max(...s.ms);
-  return `${median(s.ms).toFixed(0)} ms (${lo.toFixed(0)}-${hi.toFixed(0)})`;
+  return `${fmt(median(s.ms))} ms (${fmt(Math.min(...s.ms))}-${fmt(Math.max(...s.ms))})`;
 }
 
 /** `0.42x (0.38-0.47)`: the sample's median over the baseline's median, with the spread of rep-by-rep ratios. */

@@ -2,11 +2,15 @@
  * `npm run bench [-- NAME...]`: runs the benchmarks against the labs (scripts/lab.sh up first)
  * and prints Markdown tables; `bench/README.md` explains them and keeps the last figures.
  *
- * Names: clone. Env: BENCH_REPS (default 5), BENCH_CLONE_GIB (default "1,4").
+ * Names: xml, crud, fleet, clone. Env: BENCH_REPS (default 5), BENCH_CLONE_GIB (default "1,4"),
+ * BENCH_CRUD_N (default 10), BENCH_REFRESH_N (default 50), BENCH_FLEET_SIZES (default "1,5,10,20").
  */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { benchClone } from "./clone";
+import { benchCrud } from "./crud";
+import { benchFleet } from "./fleet";
+import { benchXml } from "./xml";
 
 const REPO = path.resolve(__dirname, "..", "..");
 
@@ -23,6 +27,9 @@ async function main(): Promise<void> {
   const reps = Number(process.env.BENCH_REPS ?? "5");
   const env = labEnv();
   const sections: string[] = [`Run ${new Date().toISOString()} on ${require("node:os").hostname()}, ${reps} repetitions.`, ""];
+  if (want("xml")) sections.push(await benchXml(REPO, reps));
+  if (want("crud")) sections.push(await benchCrud(env.LAB_NEW_URI, reps, Number(process.env.BENCH_CRUD_N ?? "10"), Number(process.env.BENCH_REFRESH_N ?? "50")));
+  if (want("fleet")) sections.push(await benchFleet(env.LAB_NEW_URI, env.LAB_IMAGE_DIR, reps, (process.env.BENCH_FLEET_SIZES ?? "1,5,10,20").split(",").map(Number)));
   if (want("clone")) {
     const sizes = (process.env.BENCH_CLONE_GIB ?? "1,4").split(",").map(Number);
     sections.push(await benchClone(env.LAB_HOST_URI, env.LAB_IMAGE_DIR, reps, sizes));

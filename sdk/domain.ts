@@ -118,6 +118,8 @@ export class Domain extends pulumi.dynamic.Resource {
       {
         ...args,
         connection,
+        // Lets a re-run recognize a domain an interrupted run defined but never recorded.
+        ownerId: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
         uuid: undefined,
         guestUuid: undefined,
         desiredXml: undefined,

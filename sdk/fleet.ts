@@ -23,7 +23,7 @@ export interface DomainFleetArgs {
   readonly template: { readonly name: string; readonly uri?: string };
   /** How many members (keys "1".."N"), or their keys. Keys are stable: scaling keeps the others. */
   readonly members: number | readonly string[];
-  /** Member names; `{fleet}`, `{key}`, `{index}` are replaced. @default `{fleet}-{key}` */
+  /** Member names; `{stack}`, `{fleet}`, `{key}`, `{index}` are replaced. @default `{stack}-{fleet}-{key}` */
   readonly namePattern?: string;
   /** @default "derive" */
   readonly hwuuidPolicy?: FleetHwuuidPolicy;

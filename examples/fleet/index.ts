@@ -13,7 +13,7 @@ const cfg = new pulumi.Config();
 const fleet = new DomainFleet("web", {
   template: { name: cfg.require("template") },
   members: cfg.getNumber("size") ?? 3,
-  namePattern: cfg.get("namePattern") ?? "{fleet}-{key}",
+  namePattern: cfg.get("namePattern") ?? "{stack}-{fleet}-{key}",
   hwuuidPolicy: "derive",
   diskMode: "overlay",
   imageDir: cfg.get("imageDir"),

@@ -21,6 +21,10 @@ export interface DomainBackend {
   /** XML and state, or undefined when the domain does not exist. */
   read(name: string): Promise<{ xml: string; state: DomainState } | undefined>;
   start(name: string): Promise<void>;
+  /** Starts and reads back (one process where the backend can). */
+  startAndRead(name: string): Promise<{ xml: string; state: DomainState }>;
+  /** Stops at once (if running) and undefines (one process where the backend can). */
+  destroyAndUndefine(name: string): Promise<void>;
   destroy(name: string): Promise<void>;
   shutdown(name: string, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running">;
   undefine(name: string): Promise<void>;

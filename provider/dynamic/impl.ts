@@ -182,7 +182,7 @@ export async function diff(_id: string, olds: Record<string, unknown>, news: Rec
 /** Inputs whose output of the same name means something else. */
 const OUTPUT_SHADOWED = new Set(["xml", "hwuuidMode"]);
 
-const INPUT_KEYS = new Set(["name", "hwuuid", "xml", "memory", "vcpus", "machine", "firmware", "disks", "interfaces", "connection", "running", "shutdownTimeoutSeconds", "restartOnChange", "adopt", "hwuuidMode", "replaceTrigger"]);
+const INPUT_KEYS = new Set(["name", "hwuuid", "xml", "memory", "vcpus", "machine", "firmware", "disks", "interfaces", "connection", "running", "shutdownTimeoutSeconds", "restartOnChange", "adopt", "hwuuidMode", "replaceTrigger", "ownerId"]);
 function isInputKey(k: string): boolean {
   return INPUT_KEYS.has(k);
 }
@@ -245,32 +245,43 @@ async function createLocked(backend: DomainBackend, inputs: Record<string, unkno
   const name = inputs.name as string;
   const uri = backend.uri;
   const adopt = inputs.adopt === true;
-  const exists = await backend.exists(name);
-  if (exists && !adopt) {
-    throw new Error(`name: a domain named ${JSON.stringify(name)} already exists on ${uri}; fix: choose another name, or set adopt: true to take it over`);
-  }
-  if (!exists && adopt) {
-    throw new Error(`adopt: no domain named ${JSON.stringify(name)} exists on ${uri} to adopt; fix: correct the name, or remove adopt to create it`);
-  }
   const desired = DomainDef.parse(inputs.xml as string);
   if (adopt) {
+    if (!(await backend.exists(name))) {
+      throw new Error(`adopt: no domain named ${JSON.stringify(name)} exists on ${uri} to adopt; fix: correct the name, or remove adopt to create it`);
+    }
     // Keep the adopted domain's uuid: it is the same domain, now ours.
     desired.setChildText("uuid", await backend.domuuid(name));
   }
   try {
+    // Without a <uuid>, libvirt itself refuses a name in use: no separate (racy) existence check.
     await backend.define(desired.format());
   } catch (e) {
-    throw new Error(`define ${name} on ${uri} failed: ${errorText(e)}`);
+    const why = errorText(e);
+    if (!/already exists with uuid/.test(why)) throw new Error(`define ${name} on ${uri} failed: ${why}`);
+    // Our own domain from an interrupted run (defined, never recorded): take it back.
+    const existing = await backend.read(name);
+    const mark = existing && ownerMark(DomainDef.parse(existing.xml));
+    if (!existing || !mark?.ownerId || mark.ownerId !== inputs.ownerId) {
+      throw new Error(`name: a domain named ${JSON.stringify(name)} already exists on ${uri}; fix: choose another name, or set adopt: true to take it over`);
+    }
+    desired.setChildText("uuid", DomainDef.parse(existing.xml).childText("uuid"));
+    await backend.define(desired.format());
   }
   try {
-    if (inputs.running !== false && (await backend.domstate(name)) !== "running") await backend.start(name);
-    return { id: name, outs: await outputsFor(backend, inputs, { pendingRestart: false }) };
+    const wantRunning = inputs.running !== false;
+    const read = wantRunning && !adopt ? await backend.startAndRead(name) : await backend.read(name);
+    if (!read) throw new Error(`domain ${name} vanished from ${uri} right after define`);
+    if (wantRunning && read.state !== "running") {
+      await backend.start(name);
+      return { id: name, outs: await outputsFor(backend, inputs, { pendingRestart: false }) };
+    }
+    return { id: name, outs: buildOutputs(inputs, read, await probe(uri), false) };
   } catch (e) {
     const why = errorText(e);
     if (adopt) throw new DomainInitError(`adopted ${name} but could not start it: ${why}`, name, plain(stripEngineKeys(inputs)));
     try {
-      await backend.destroy(name);
-      await backend.undefine(name);
+      await backend.destroyAndUndefine(name);
     } catch (cleanup) {
       throw new DomainInitError(`start ${name} failed (${why}) and removing it failed too (${(cleanup as Error).message}); it stays in the state for the next up or destroy`, name, plain(stripEngineKeys(inputs)));
     }
@@ -300,7 +311,11 @@ export async function update(id: string, olds: Record<string, unknown>, news: Re
 
 async function updateLocked(backend: DomainBackend, id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: DomainOutputs }> {
   const current = await backend.read(id);
-  if (!current) throw new Error(`domain ${id} no longer exists on ${backend.uri}; fix: run \`pulumi refresh\`, then \`pulumi up\` re-creates it`);
+  if (!current) {
+    // Recorded by a create that failed before the domain existed: finish creating it.
+    if (olds.uuid === undefined) return { outs: (await createLocked(backend, news)).outs };
+    throw new Error(`domain ${id} no longer exists on ${backend.uri}; fix: run \`pulumi refresh\`, then \`pulumi up\` re-creates it`);
+  }
   const desired = DomainDef.parse(news.xml as string);
   desired.setChildText("uuid", DomainDef.parse(current.xml).childText("uuid"));
   const changes = xmlChanges(news.xml as string, current.xml);
@@ -352,8 +367,8 @@ async function removeLocked(backend: DomainBackend, id: string, props: Record<st
     throw new Error(`refusing to delete domain ${id} on ${backend.uri}: its uuid ${actual.childText("uuid")} is not the recorded ${props.uuid} (another domain took the name); fix: \`pulumi refresh\``);
   }
   const timeout = (props.shutdownTimeoutSeconds as number | undefined) ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
-  if (r.state !== "shut off") await backend.shutdown(id, timeout);
-  await backend.undefine(id);
+  if (r.state !== "shut off" && timeout > 0) await backend.shutdown(id, timeout);
+  await backend.destroyAndUndefine(id);
 }
 
 /** The provider object the shim forwards to (DynamicProvider's method names). */

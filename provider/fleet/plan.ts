@@ -40,7 +40,10 @@ export interface FleetOptions {
   readonly templateXml: string;
   /** Member keys, in order (e.g. `["1", "2", "3"]`). */
   readonly keys: readonly string[];
-  /** Member names: `{fleet}`, `{key}` and `{index}` (1-based position) are replaced. @default `{fleet}-{key}` */
+  /**
+   * Member names: `{stack}`, `{fleet}`, `{key}` and `{index}` (1-based position) are replaced.
+   * @default `{stack}-{fleet}-{key}` (two stacks of one program never collide on a host)
+   */
   readonly namePattern?: string;
   readonly hwuuidPolicy: HwuuidPolicy;
   /** Mode for writable disks. @default `overlay` */
@@ -108,8 +111,8 @@ export function deriveMac(seed: string): string {
   return `52:54:00:${[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, "0")).join(":")}`;
 }
 
-function expandName(pattern: string, fleet: string, key: string, index: number): string {
-  return pattern.replace(/\{fleet\}/g, fleet).replace(/\{key\}/g, key).replace(/\{index\}/g, String(index));
+function expandName(pattern: string, stack: string, fleet: string, key: string, index: number): string {
+  return pattern.replace(/\{stack\}/g, stack).replace(/\{fleet\}/g, fleet).replace(/\{key\}/g, key).replace(/\{index\}/g, String(index));
 }
 
 /** Plans a fleet. */
@@ -127,7 +130,7 @@ export function planFleet(o: FleetOptions): FleetPlan {
     return { members: [], refusals: [{ path: "template", reason: e.message }], templateDigest };
   }
   const ns = fleetNamespace(o.project, o.stack, o.fleetName);
-  const pattern = o.namePattern ?? "{fleet}-{key}";
+  const pattern = o.namePattern ?? "{stack}-{fleet}-{key}";
   const seenKeys = new Set<string>();
   for (const k of o.keys) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/.test(k)) refusals.push({ key: k, path: "keys", reason: `member key ${JSON.stringify(k)} is not allowed: 1-32 letters, digits, '_' or '-'` });
@@ -150,7 +153,7 @@ export function planFleet(o: FleetOptions): FleetPlan {
   const usedMacs = new Map<string, string>();
   o.keys.forEach((key, i) => {
     const index = i + 1;
-    const name = expandName(pattern, o.fleetName, key, index);
+    const name = expandName(pattern, o.stack, o.fleetName, key, index);
     if (!NAME_RE.test(name) || name.includes("..")) refusals.push({ key, path: "namePattern", reason: `member name ${JSON.stringify(name)} is not a valid domain name` });
     if (usedNames.has(name)) refusals.push({ key, path: "namePattern", reason: `members ${usedNames.get(name)} and ${key} would both be named ${name}` });
     usedNames.set(name, key);

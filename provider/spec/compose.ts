@@ -60,20 +60,22 @@ function xmlFailure(property: string, e: DomainXmlError): InputFailure {
   return { property, reason: `${property}: ${e.message}` };
 }
 
-/** Reads the ownership mark, if any. */
-export function ownerMark(def: DomainDef): { adopted: boolean } | undefined {
+/** Reads the ownership mark, if any. `ownerId` names the resource (project/stack/name) that made it. */
+export function ownerMark(def: DomainDef): { adopted: boolean; ownerId?: string } | undefined {
   const md = firstChild(def.root, "metadata");
   const mark = md && childElements(md).find((e) => e.name.endsWith(":owner") && e.attrs.some((a) => a.name.startsWith("xmlns") && a.value === OWNER_NAMESPACE));
-  return mark ? { adopted: getAttr(mark, "adopted") === "yes" } : undefined;
+  return mark ? { adopted: getAttr(mark, "adopted") === "yes", ownerId: getAttr(mark, "resource") } : undefined;
 }
 
 /** Writes the ownership mark into `<metadata>`. */
-export function setOwnerMark(def: DomainDef, adopted: boolean): void {
+export function setOwnerMark(def: DomainDef, adopted: boolean, ownerId?: string): void {
   const md = def.ensureChild("metadata");
   for (const e of childElements(md)) {
     if (e.attrs.some((a) => a.name.startsWith("xmlns") && a.value === OWNER_NAMESPACE)) removeChild(md, e);
   }
-  md.children.push(element(OWNER_ELEMENT, { "xmlns:lvd": OWNER_NAMESPACE, adopted: adopted ? "yes" : "no" }));
+  const attrs: Record<string, string> = { "xmlns:lvd": OWNER_NAMESPACE, adopted: adopted ? "yes" : "no" };
+  if (ownerId !== undefined) attrs.resource = ownerId;
+  md.children.push(element(OWNER_ELEMENT, attrs));
 }
 
 /** Default disk target for the n-th typed disk: vda, vdb, ... (sda for sata/scsi, hda for ide). */
@@ -216,7 +218,7 @@ export function composeDomain(inputs: DomainInputs, mode: "native" | "passthroug
       cmd.children.push(element("qemu:arg", { value: "-uuid" }), element("qemu:arg", { value: hwuuid }));
     }
   }
-  setOwnerMark(def, adopted);
+  setOwnerMark(def, adopted, inputs.ownerId);
   let identity: DomainIdentity;
   try {
     identity = normalizeIdentity(def);

@@ -64,6 +64,8 @@ export interface DomainInputs {
   readonly hwuuidMode?: HwuuidModeInput;
   /** Any change to this value re-creates the domain. */
   readonly replaceTrigger?: string;
+  /** Which resource owns the domain (`project/stack/name`), written into the ownership mark. Set by the SDK. */
+  readonly ownerId?: string;
 }
 
 /** One per-property failure, as `check` reports it. */

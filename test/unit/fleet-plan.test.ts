@@ -25,12 +25,16 @@ const TEMPLATE = `<domain type='qemu'>
 </domain>`;
 
 function opts(extra: Partial<FleetOptions> = {}): FleetOptions {
-  return { fleetName: "web", project: "infra", stack: "prod", templateXml: TEMPLATE, keys: ["1", "2", "3"], hwuuidPolicy: { kind: "derive" }, ...extra };
+  return { fleetName: "web", project: "infra", stack: "prod", templateXml: TEMPLATE, keys: ["1", "2", "3"], hwuuidPolicy: { kind: "derive" }, namePattern: "{fleet}-{key}", ...extra };
 }
 
 describe("fleet planner", () => {
   it("is deterministic", () => {
     expect(planFleet(opts())).to.deep.equal(planFleet(opts()));
+  });
+  it("names members {stack}-{fleet}-{key} by default, so two stacks never collide", () => {
+    expect(planFleet(opts({ namePattern: undefined })).members.map((m) => m.name)).to.deep.equal(["prod-web-1", "prod-web-2", "prod-web-3"]);
+    expect(planFleet(opts({ namePattern: undefined, stack: "dev" })).members[0].name).to.equal("dev-web-1");
   });
   it("names members from the pattern and gives each a unique hwuuid and MAC", () => {
     const p = planFleet(opts({ namePattern: "{fleet}-{index}" }));

@@ -117,7 +117,8 @@ export class QemuDirectBackend {
     if (existsSync(f.xml)) current = DomainDef.parse(readFileSync(f.xml, "utf8"));
     const given = def.childText("uuid");
     const have = current?.childText("uuid");
-    if (given && have && given !== have) throw new DirectError(`domain '${name}' already exists with uuid ${have}`);
+    // As libvirt: a definition without a uuid may not take a name in use.
+    if (have && given !== have) throw new DirectError(`operation failed: domain '${name}' already exists with uuid ${have}`);
     if (!given) def.setChildText("uuid", have ?? randomUuid());
     assignMacs(def, current);
     buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator }); // refuses what QEMU cannot be told
@@ -204,6 +205,18 @@ export class QemuDirectBackend {
       closeSync(logFd);
     }
     if (this.livePid(name) === undefined) throw new DirectError(`internal error: QEMU for ${name} started but left no live pid (see ${f.log})`);
+  }
+
+  /** Starts and reads back. */
+  public async startAndRead(name: string): Promise<{ xml: string; state: DomainState }> {
+    await this.start(name);
+    return (await this.read(name))!;
+  }
+
+  /** Stops at once (if running) and undefines. */
+  public async destroyAndUndefine(name: string): Promise<void> {
+    await this.destroy(name);
+    await this.undefine(name);
   }
 
   /** Stops at once: QMP `quit`, else SIGKILL. */

@@ -59,10 +59,37 @@ export function hwuuidModeFor(caps: Omit<LibvirtCapabilities, "hwuuidMode" | "hw
 /** A domain's power state as `virsh domstate` names it. */
 export type DomainState = "running" | "shut off" | "paused" | "blocked" | "in shutdown" | "crashed" | "pmsuspended" | "idle";
 
-/** Quotes one argument for virsh's own command parser (used inside `;`-joined batches). */
+/**
+ * Quotes one argument for virsh's own command parser (used inside `;`-joined batches). Inside
+ * single quotes virsh takes every character literally (backslashes too); a quote is closed,
+ * escaped and reopened.
+ */
 export function virshQuote(arg: string): string {
   if (/^[A-Za-z0-9_./:=,+@%-]+$/.test(arg)) return arg;
-  return "'" + arg.replace(/\\/g, "\\\\").replace(/'/g, "'\\''") + "'";
+  return "'" + arg.replace(/'/g, "'\\''") + "'";
+}
+
+/**
+ * virsh's `error:` lines, less those `tolerate` excuses: a tolerated cause excuses itself and
+ * the "Failed to ..." line virsh prints just before it.
+ */
+export function unexcusedErrors(stderr: string, tolerate?: RegExp): string[] {
+  const lines = stderr.split("\n").filter((l) => l.startsWith("error: "));
+  const excused = new Set<number>();
+  lines.forEach((l, i) => {
+    if (tolerate && tolerate.test(l)) {
+      excused.add(i);
+      if (i > 0 && /^error: Failed to /i.test(lines[i - 1])) excused.add(i - 1);
+    }
+  });
+  return lines.filter((_, i) => !excused.has(i));
+}
+
+/** Splits `domstate` + `dumpxml` output (`start` may print before them). */
+function splitStateAndXml(out: string): { xml: string; state: DomainState } {
+  const at = out.indexOf("<domain");
+  const head = out.slice(0, at).trim().split("\n");
+  return { state: head[head.length - 1].trim() as DomainState, xml: out.slice(at) };
 }
 
 /** One libvirt connection, driven through virsh. */
@@ -86,10 +113,10 @@ export class VirshBackend {
    * Runs several virsh commands in one process. virsh runs every command whatever fails and
    * exits with the last one's status, so any `error:` line on stderr fails the batch.
    */
-  public async batch(commands: readonly (readonly string[])[]): Promise<string> {
+  public async batch(commands: readonly (readonly string[])[], tolerate?: RegExp): Promise<string> {
     const args = [commands.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
     const r = await runVirsh(this.uri, args, this.opts);
-    if (/^error: /m.test(r.stderr)) throw new VirshError(this.uri, args, 0, r.stderr, r.stdout);
+    if (unexcusedErrors(r.stderr, tolerate).length > 0) throw new VirshError(this.uri, args, 0, r.stderr, r.stdout);
     return r.stdout;
   }
 
@@ -146,8 +173,17 @@ export class VirshBackend {
       if (VirshError.isInstance(e) && /failed to get domain|Domain not found/i.test(e.libvirtMessage)) return undefined;
       throw e;
     }
-    const at = out.indexOf("<domain");
-    return { state: out.slice(0, at).trim() as DomainState, xml: out.slice(at) };
+    return splitStateAndXml(out);
+  }
+
+  /** Starts a domain and reads it back, in one virsh process. */
+  public async startAndRead(name: string): Promise<{ xml: string; state: DomainState }> {
+    return splitStateAndXml(await this.batch([["start", name], ["domstate", name], ["dumpxml", "--inactive", name]]));
+  }
+
+  /** Pulls the plug (if running) and undefines, in one virsh process. */
+  public async destroyAndUndefine(name: string): Promise<void> {
+    await this.batch([["destroy", name], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", name]], /domain is not running/);
   }
 
   /** Starts a defined domain. */
