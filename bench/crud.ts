@@ -2,11 +2,14 @@
  * Domain create / read / delete through the provider against the same virsh commands run by a
  * shell loop (define+start, dumpxml, destroy+undefine), N domains per phase, per domain.
  * And refresh: the provider's read of 50 domains against `virsh dumpxml` of the same 50.
+ * Provider creates and deletes run one after another; reads run concurrently, as
+ * `pulumi refresh` calls them (the loop stays a plain sequential loop).
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { VirshBackend } from "../provider/backends/virsh/backend";
 import * as impl from "../provider/dynamic/impl";
 import { measure, table } from "./harness";
 
@@ -22,6 +25,11 @@ function loop(uri: string, body: string, names: string[], dir: string): void {
 
 /** Runs crud and refresh; returns Markdown. */
 export async function benchCrud(uri: string, reps: number, n: number, refreshN: number): Promise<string> {
+  // Leftovers of an interrupted run of this benchmark (its own names only).
+  const v = new VirshBackend(uri);
+  for (const n of await v.listNames()) {
+    if (/^bench-(crud|refresh)-\d+$/.test(n)) await v.destroyAndUndefine(n);
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-bench-"));
   const names = Array.from({ length: n }, (_, i) => `bench-crud-${i}`);
   for (const name of names) fs.writeFileSync(path.join(dir, `${name}.xml`), domainXml(name));
@@ -49,14 +57,15 @@ export async function benchCrud(uri: string, reps: number, n: number, refreshN: 
         for (const i of inputs) outs[i.name as string] = (await impl.create(i)).outs;
       }, pc)();
       await time(async () => {
-        for (const name of names) await impl.read(name, outs[name]);
+        // As `pulumi refresh` calls them: concurrently.
+        await Promise.all(names.map((name) => impl.read(name, outs[name])));
       }, pr)();
       await time(async () => {
         for (const name of names) await impl.remove(name, outs[name]);
       }, pd)();
     }
     out.push(table(`Create (define + start), per domain, ${n} domains (${reps} reps)`, { label: "shell loop: virsh define; virsh start", ms: lc }, [{ label: "provider create", ms: pc }]));
-    out.push(table(`Read, per domain, ${n} domains (${reps} reps)`, { label: "shell loop: virsh dumpxml", ms: lr }, [{ label: "provider read (state + XML + drift)", ms: pr }]));
+    out.push(table(`Read, per domain, ${n} domains (${reps} reps)`, { label: "shell loop: virsh dumpxml", ms: lr }, [{ label: "provider read: state + XML + drift (concurrent, as pulumi refresh calls it)", ms: pr }]));
     out.push(table(`Delete (destroy + undefine), per domain, ${n} domains (${reps} reps)`, { label: "shell loop: virsh destroy; virsh undefine", ms: ld }, [{ label: "provider delete (ownership checked)", ms: pd }]));
 
     // Refresh of many defined domains.
@@ -68,8 +77,8 @@ export async function benchCrud(uri: string, reps: number, n: number, refreshN: 
     }
     try {
       const base = await measure(`shell loop: virsh dumpxml x ${refreshN}`, reps, async () => loop(uri, `virsh -q -c "$URI" dumpxml --inactive "$n" >/dev/null`, rnames, dir));
-      const prov = await measure(`provider read x ${refreshN}`, reps, async () => {
-        for (const name of rnames) await impl.read(name, routs[name]);
+      const prov = await measure(`provider read x ${refreshN} (concurrent, as pulumi refresh calls it)`, reps, async () => {
+        await Promise.all(rnames.map((name) => impl.read(name, routs[name])));
       });
       out.push(table(`Refresh of ${refreshN} domains, whole refresh (${reps} reps)`, base, [prov]));
     } finally {

@@ -19,12 +19,16 @@ export interface DomainBackend {
   domuuid(name: string): Promise<string>;
   domstate(name: string): Promise<DomainState>;
   /** XML and state, or undefined when the domain does not exist. */
-  read(name: string): Promise<{ xml: string; state: DomainState } | undefined>;
+  read(name: string, opts?: { fresh?: boolean }): Promise<{ xml: string; state: DomainState } | undefined>;
   start(name: string): Promise<void>;
   /** Starts and reads back (one process where the backend can). */
   startAndRead(name: string): Promise<{ xml: string; state: DomainState }>;
   /** Stops at once (if running) and undefines (one process where the backend can). */
   destroyAndUndefine(name: string): Promise<void>;
+  /** Defines a new domain (its XML carries `uuid`), starts it if asked, reads it back (one process where the backend can). */
+  defineStartRead(xml: string, uuid: string, start: boolean): Promise<{ xml: string; state: DomainState }>;
+  /** Stops and undefines the domain with this uuid; a domain already gone is fine. */
+  destroyAndUndefineByUuid(uuid: string, name: string): Promise<void>;
   destroy(name: string): Promise<void>;
   shutdown(name: string, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running">;
   undefine(name: string): Promise<void>;

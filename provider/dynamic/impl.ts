@@ -20,6 +20,7 @@ import { buildQemuArgv } from "../qemu/argv";
 import { DomainXmlError } from "../xml/errors";
 import { DomainDef, readDomain } from "../xml/domain";
 import { composeDomain, ComposeError, ownerMark, uuidPassthrough } from "../spec/compose";
+import { randomUuid } from "../xml/uuid";
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DEFAULT_URI, DomainInputs, InputFailure, validateInputs } from "../spec/inputs";
 
 /** The provider's view of a Domain's state (outputs include the checked inputs). */
@@ -253,40 +254,40 @@ async function createLocked(backend: DomainBackend, inputs: Record<string, unkno
     // Keep the adopted domain's uuid: it is the same domain, now ours.
     desired.setChildText("uuid", await backend.domuuid(name));
   }
+  // The new domain's uuid, chosen here (random v4, as libvirt would) so that every later command
+  // of the same virsh process addresses this domain and no other.
+  if (!adopt) desired.setChildText("uuid", randomUuid());
+  const uuid = desired.childText("uuid")!;
+  const wantRunning = inputs.running !== false;
+  let read: { xml: string; state: DomainState };
   try {
-    // Without a <uuid>, libvirt itself refuses a name in use: no separate (racy) existence check.
-    await backend.define(desired.format());
+    // libvirt itself refuses a name in use (no separate, racy existence check).
+    read = await backend.defineStartRead(desired.format(), uuid, wantRunning);
   } catch (e) {
     const why = errorText(e);
-    if (!/already exists with uuid/.test(why)) throw new Error(`define ${name} on ${uri} failed: ${why}`);
-    // Our own domain from an interrupted run (defined, never recorded): take it back.
-    const existing = await backend.read(name);
-    const mark = existing && ownerMark(DomainDef.parse(existing.xml));
-    if (!existing || !mark?.ownerId || mark.ownerId !== inputs.ownerId) {
-      throw new Error(`name: a domain named ${JSON.stringify(name)} already exists on ${uri}; fix: choose another name, or set adopt: true to take it over`);
-    }
-    desired.setChildText("uuid", DomainDef.parse(existing.xml).childText("uuid"));
-    await backend.define(desired.format());
-  }
-  try {
-    const wantRunning = inputs.running !== false;
-    const read = wantRunning && !adopt ? await backend.startAndRead(name) : await backend.read(name);
-    if (!read) throw new Error(`domain ${name} vanished from ${uri} right after define`);
-    if (wantRunning && read.state !== "running") {
-      await backend.start(name);
+    const failedAt = (e as { step?: string }).step;
+    if (failedAt !== "start") {
+      if (!/already exists with uuid/.test(why)) throw new Error(`define ${name} on ${uri} failed: ${why}`);
+      // Our own domain from an interrupted run (defined, never recorded): take it back.
+      const existing = await backend.read(name, { fresh: true });
+      const mark = existing && ownerMark(DomainDef.parse(existing.xml));
+      if (!existing || !mark?.ownerId || mark.ownerId !== inputs.ownerId) {
+        throw new Error(`name: a domain named ${JSON.stringify(name)} already exists on ${uri}; fix: choose another name, or set adopt: true to take it over`);
+      }
+      desired.setChildText("uuid", DomainDef.parse(existing.xml).childText("uuid"));
+      await backend.define(desired.format());
+      if (wantRunning && existing.state !== "running") await backend.start(name);
       return { id: name, outs: await outputsFor(backend, inputs, { pendingRestart: false }) };
     }
-    return { id: name, outs: buildOutputs(inputs, read, await probe(uri), false) };
-  } catch (e) {
-    const why = errorText(e);
     if (adopt) throw new DomainInitError(`adopted ${name} but could not start it: ${why}`, name, plain(stripEngineKeys(inputs)));
     try {
-      await backend.destroyAndUndefine(name);
+      await backend.destroyAndUndefineByUuid(uuid, name);
     } catch (cleanup) {
       throw new DomainInitError(`start ${name} failed (${why}) and removing it failed too (${(cleanup as Error).message}); it stays in the state for the next up or destroy`, name, plain(stripEngineKeys(inputs)));
     }
     throw new Error(`start ${name} on ${uri} failed: ${why}; the domain was removed again`);
   }
+  return { id: name, outs: buildOutputs(inputs, read, await probe(uri), false) };
 }
 
 /** `read`: the actual state; a vanished domain (or another domain under the same name) gives an empty id. */
@@ -310,7 +311,7 @@ export async function update(id: string, olds: Record<string, unknown>, news: Re
 }
 
 async function updateLocked(backend: DomainBackend, id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: DomainOutputs }> {
-  const current = await backend.read(id);
+  const current = await backend.read(id, { fresh: true });
   if (!current) {
     // Recorded by a create that failed before the domain existed: finish creating it.
     if (olds.uuid === undefined) return { outs: (await createLocked(backend, news)).outs };
@@ -357,7 +358,14 @@ export async function remove(id: string, props: Record<string, unknown>): Promis
 }
 
 async function removeLocked(backend: DomainBackend, id: string, props: Record<string, unknown>): Promise<void> {
-  const r = await backend.read(id);
+  const timeout = (props.shutdownTimeoutSeconds as number | undefined) ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
+  if (timeout === 0 && typeof props.uuid === "string" && props.uuid) {
+    // No graceful wait: address the domain by the uuid we recorded (by definition the domain we
+    // made or adopted) and remove it in one step.
+    await backend.destroyAndUndefineByUuid(props.uuid, id);
+    return;
+  }
+  const r = await backend.read(id, { fresh: true });
   if (!r) return;
   const actual = DomainDef.parse(r.xml);
   if (!ownerMark(actual)) {
@@ -366,7 +374,6 @@ async function removeLocked(backend: DomainBackend, id: string, props: Record<st
   if (typeof props.uuid === "string" && props.uuid && actual.childText("uuid") !== props.uuid) {
     throw new Error(`refusing to delete domain ${id} on ${backend.uri}: its uuid ${actual.childText("uuid")} is not the recorded ${props.uuid} (another domain took the name); fix: \`pulumi refresh\``);
   }
-  const timeout = (props.shutdownTimeoutSeconds as number | undefined) ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
   if (r.state !== "shut off" && timeout > 0) await backend.shutdown(id, timeout);
   await backend.destroyAndUndefine(id);
 }

@@ -40,6 +40,8 @@ export function parseDirectUri(uri: string): { stateDir: string; emulator?: stri
 export class DirectError extends Error {
   /** libvirt-style text (what virsh would print after `error: `). */
   public readonly libvirtMessage: string;
+  /** For multi-step operations: the step that failed. */
+  public step?: string;
   /** Builds it. */
   constructor(message: string) {
     super(message);
@@ -205,6 +207,29 @@ export class QemuDirectBackend {
       closeSync(logFd);
     }
     if (this.livePid(name) === undefined) throw new DirectError(`internal error: QEMU for ${name} started but left no live pid (see ${f.log})`);
+  }
+
+  /** Defines, starts if asked, reads back. */
+  public async defineStartRead(xml: string, _uuid: string, start: boolean): Promise<{ xml: string; state: DomainState }> {
+    const step = async (name: string, f: () => Promise<void>) => {
+      try {
+        await f();
+      } catch (e) {
+        const err = e instanceof DirectError ? e : new DirectError((e as Error).message);
+        err.step = name;
+        throw err;
+      }
+    };
+    await step("define", () => this.define(xml));
+    const name = DomainDef.parse(xml).name!;
+    if (start) await step("start", () => this.start(name));
+    return (await this.read(name))!;
+  }
+
+  /** Stops and undefines, if the domain still has this uuid. */
+  public async destroyAndUndefineByUuid(uuid: string, name: string): Promise<void> {
+    if (!(await this.exists(name)) || (await this.domuuid(name)) !== uuid) return;
+    await this.destroyAndUndefine(name);
   }
 
   /** Starts and reads back. */

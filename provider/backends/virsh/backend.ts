@@ -3,6 +3,7 @@
  * with argument arrays. Several commands share one virsh process where that saves a process
  * start (`;`-separated, each command its own argv element, quoted for virsh's own parser).
  */
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,6 +93,16 @@ function splitStateAndXml(out: string): { xml: string; state: DomainState } {
   return { state: head[head.length - 1].trim() as DomainState, xml: out.slice(at) };
 }
 
+/** A read waiting for its turn's batch. */
+interface PendingRead {
+  name: string;
+  resolve: (r: { xml: string; state: DomainState } | undefined) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Per-process queue of reads to send together, by connection URI. */
+const pendingReads = new Map<string, PendingRead[]>();
+
 /** One libvirt connection, driven through virsh. */
 export class VirshBackend {
   /** The libvirt URI. */
@@ -115,8 +126,9 @@ export class VirshBackend {
    */
   public async batch(commands: readonly (readonly string[])[], tolerate?: RegExp): Promise<string> {
     const args = [commands.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
-    const r = await runVirsh(this.uri, args, this.opts);
-    if (unexcusedErrors(r.stderr, tolerate).length > 0) throw new VirshError(this.uri, args, 0, r.stderr, r.stdout);
+    const r = await runVirsh(this.uri, args, { ...this.opts, allowFailure: true });
+    const errors = unexcusedErrors(r.stderr, tolerate);
+    if (errors.length > 0 || (r.code !== 0 && !/^error: /m.test(r.stderr))) throw new VirshError(this.uri, args, r.code, errors.join("\n") || r.stderr, r.stdout);
     return r.stdout;
   }
 
@@ -143,7 +155,7 @@ export class VirshBackend {
     try {
       const file = join(dir, "domain.xml");
       writeFileSync(file, xml, { mode: 0o600 });
-      await this.run(validate ? ["define", "--validate", file] : ["define", file]);
+        await this.run(validate ? ["define", "--validate", file] : ["define", file]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -164,21 +176,96 @@ export class VirshBackend {
     return (await this.run(["domstate", name])).trim() as DomainState;
   }
 
-  /** The inactive XML and the state in one virsh process; undefined when the domain is gone. */
-  public async read(name: string): Promise<{ xml: string; state: DomainState } | undefined> {
-    let out: string;
+  /**
+   * The inactive XML and the state; undefined when the domain is gone. Reads requested in the same
+   * turn of the event loop (a refresh reads its domains concurrently) share one virsh process:
+   * the domain states (three `list` commands) and every `dumpxml`, so each read costs a fraction
+   * of a process. `fresh` asks for this domain alone (`domstate` + `dumpxml`).
+   */
+  public async read(name: string, opts: { fresh?: boolean } = {}): Promise<{ xml: string; state: DomainState } | undefined> {
+    if (!opts.fresh) return this.readCoalesced(name);
     try {
-      out = await this.batch([["domstate", name], ["dumpxml", "--inactive", name]]);
+      return splitStateAndXml(await this.batch([["domstate", name], ["dumpxml", "--inactive", name]]));
     } catch (e) {
       if (VirshError.isInstance(e) && /failed to get domain|Domain not found/i.test(e.libvirtMessage)) return undefined;
       throw e;
     }
-    return splitStateAndXml(out);
   }
 
-  /** Starts a domain and reads it back, in one virsh process. */
+  private readCoalesced(name: string): Promise<{ xml: string; state: DomainState } | undefined> {
+    let q = pendingReads.get(this.uri);
+    if (!q) {
+      const queue: PendingRead[] = [];
+      q = queue;
+      pendingReads.set(this.uri, queue);
+      setImmediate(() => {
+        pendingReads.delete(this.uri);
+        this.flushReads(queue).catch((e) => queue.forEach((p) => p.reject(e)));
+      });
+    }
+    return new Promise((resolve, reject) => q!.push({ name, resolve, reject }));
+  }
+
+  private async flushReads(queue: PendingRead[]): Promise<void> {
+    const sep = `==pulumi-libvirt-domain-${randomBytes(8).toString("hex")}==`;
+    const cmds: string[][] = [["list", "--all", "--name"], ["echo", sep], ["list", "--name", "--state-running"], ["echo", sep], ["list", "--name", "--state-paused"]];
+    for (const p of queue) cmds.push(["echo", sep], ["dumpxml", "--inactive", p.name]);
+    // A domain that vanished fails its own dumpxml only; its empty part says it is gone.
+    const out = await this.batch(cmds, /failed to get domain|Domain not found/i);
+    const parts = out.split(sep);
+    const lines = (i: number) => (parts[i] ?? "").split("\n").map((l) => l.trim()).filter(Boolean);
+    const all = new Set(lines(0));
+    const running = new Set(lines(1));
+    const paused = new Set(lines(2));
+    queue.forEach((p, i) => {
+      const part = parts[3 + i] ?? "";
+      const at = part.indexOf("<domain");
+      if (!all.has(p.name) || at < 0) {
+        p.resolve(undefined);
+        return;
+      }
+      p.resolve({ state: running.has(p.name) ? "running" : paused.has(p.name) ? "paused" : "shut off", xml: part.slice(at).replace(/\n+$/, "\n") });
+    });
+  }
+
+  /**
+   * Defines a new domain whose XML carries `uuid`, starts it when asked and reads it back, all in
+   * one virsh process. Later commands address the domain by uuid, so a refused define (its name
+   * taken by another domain) can never start or read that other domain. Rejects with a
+   * {@link VirshError} whose `step` says what failed: `define` or `start`.
+   */
+  public async defineStartRead(xml: string, uuid: string, start: boolean): Promise<{ xml: string; state: DomainState }> {
+    const dir = mkdtempSync(join(tmpdir(), "lvd-define-"));
+    try {
+      const file = join(dir, "domain.xml");
+      writeFileSync(file, xml, { mode: 0o600 });
+      const cmds = [["define", "--validate", file], ...(start ? [["start", uuid]] : []), ["dumpxml", "--inactive", uuid]];
+      const args = [cmds.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
+      const r = await runVirsh(this.uri, args, { ...this.opts, allowFailure: true });
+      const errors = unexcusedErrors(r.stderr);
+      if (errors.length) {
+        // Report the first failure's cause: define's, else start's.
+        const i = errors.findIndex((l) => /^error: Failed to (define|start) domain/i.test(l));
+        const cause = i >= 0 && errors[i + 1] ? errors[i + 1] : errors[errors.length - 1];
+        const err = new VirshError(this.uri, args, 1, `${cause}\n`, r.stdout);
+        err.step = i >= 0 && /define/i.test(errors[i]) ? "define" : "start";
+        throw err;
+      }
+      return { state: start ? "running" : "shut off", xml: r.stdout.slice(r.stdout.indexOf("<domain")) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Pulls the plug (if running) and undefines the domain with this uuid, in one virsh process; gone is fine. */
+  public async destroyAndUndefineByUuid(uuid: string): Promise<void> {
+    await this.batch([["destroy", uuid], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", uuid]], /domain is not running|failed to get domain|Domain not found/i);
+  }
+
+  /** Starts a domain and reads it back, in one virsh process (a start without error is running). */
   public async startAndRead(name: string): Promise<{ xml: string; state: DomainState }> {
-    return splitStateAndXml(await this.batch([["start", name], ["domstate", name], ["dumpxml", "--inactive", name]]));
+    const out = await this.batch([["start", name], ["dumpxml", "--inactive", name]]);
+    return { state: "running", xml: out.slice(out.indexOf("<domain")) };
   }
 
   /** Pulls the plug (if running) and undefines, in one virsh process. */

@@ -8,6 +8,8 @@ import { execFile, spawnSync } from "node:child_process";
 export interface VirshResult {
   readonly stdout: string;
   readonly stderr: string;
+  /** The exit status (0 unless `allowFailure`). */
+  readonly code: number;
 }
 
 /** Options for {@link runVirsh}. */
@@ -16,6 +18,8 @@ export interface VirshRunOptions {
   readonly timeoutMs?: number;
   /** The virsh binary. @default `virsh` (or `$VIRSH`) */
   readonly virsh?: string;
+  /** Resolve with the output and status even when virsh exits non-zero (batches judge stderr themselves). @default false */
+  readonly allowFailure?: boolean;
 }
 
 const BRAND = "__pulumiLibvirtDomainVirshError";
@@ -34,6 +38,8 @@ export class VirshError extends Error {
   public readonly exitCode: number | string | null;
   /** Everything virsh wrote to stdout before failing. */
   public readonly stdout: string;
+  /** For multi-step operations: the step that failed (e.g. `define`, `start`). */
+  public step?: string;
 
   /** Builds the error from the failed process. */
   constructor(uri: string, args: readonly string[], exitCode: number | string | null, stderr: string, stdout: string) {
@@ -71,15 +77,19 @@ export function runVirsh(uri: string, args: readonly string[], opts: VirshRunOpt
       { timeout: opts.timeoutMs ?? 120000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } },
       (err, stdout, stderr) => {
         if (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === "ENOENT") {
+          if ((err as NodeJS.ErrnoException).code === "ENOENT") {
             reject(new VirshError(uri, args, null, `error: virsh not found ('${bin}'): install libvirt-clients`, ""));
             return;
           }
-          reject(new VirshError(uri, args, (err as { code?: number }).code ?? (err as { signal?: string }).signal ?? null, stderr, stdout));
+          const code = (err as { code?: unknown }).code;
+          if (opts.allowFailure && typeof code === "number") {
+            resolve({ stdout, stderr, code });
+            return;
+          }
+          reject(new VirshError(uri, args, typeof code === "number" ? code : (err as { signal?: string }).signal ?? null, stderr, stdout));
           return;
         }
-        resolve({ stdout, stderr });
+        resolve({ stdout, stderr, code: 0 });
       },
     );
   });
