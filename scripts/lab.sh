@@ -4,7 +4,8 @@
 #   scripts/lab.sh up [host|new|all]   install (once) and start the labs (default all); prints the env lines tests read
 #   scripts/lab.sh env     print the env lines (export statements) without starting anything
 #   scripts/lab.sh status  say which labs answer
-#   scripts/lab.sh down    stop the daemons this script started (by recorded PID, never by name)
+#   scripts/lab.sh down [host|new|all]    stop the daemons this script started (by recorded PID, never by name)
+#   scripts/lab.sh crash host|new          SIGKILL that lab's libvirtd (the child of its recorded tini), as a crash would
 #
 # Labs:
 #   host: Debian 12's libvirt 9.0 + QEMU 7.2 (no <hwuuid>: the passthrough fallback path)
@@ -171,6 +172,21 @@ case "${1:-}" in
       if virsh -c "$u" version >/dev/null 2>&1; then echo "up   $u"; else echo "down $u"; fi
     done
     ;;
-  down) stop_one new; stop_one host ;;
+  down)
+    case "${2:-all}" in
+      host) stop_one host ;;
+      new) stop_one new ;;
+      *) stop_one new; stop_one host ;;
+    esac
+    ;;
+  crash)
+    f=$RUN/${2:?host or new}.pid
+    [ -f "$f" ] || { log "the $2 lab was not started by this script"; exit 1; }
+    tini_pid=$(cat "$f")
+    # tini's only child is libvirtd (unshare, sh and chroot exec into it).
+    for child in $(cat "/proc/$tini_pid/task/$tini_pid/children" 2>/dev/null); do kill -KILL "$child"; done
+    for _ in $(seq 1 50); do kill -0 "$tini_pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$f"
+    ;;
   *) sed -n '2,13p' "$0"; exit 2 ;;
 esac

@@ -126,7 +126,8 @@ export class Domain extends pulumi.dynamic.Resource {
         state: undefined,
         macAddresses: undefined,
         libvirtVersion: undefined,
-        hwuuidMode: undefined,
+        // An input and an output: the requested mode goes in, the resolved one comes out.
+        hwuuidMode: args.hwuuidMode,
         pendingRestart: undefined,
         drift: undefined,
       },

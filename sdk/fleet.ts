@@ -37,8 +37,13 @@ export interface DomainFleetArgs {
   readonly shutdownTimeoutSeconds?: number;
 }
 
-/** A refusal to plan the fleet, shown at preview. */
-export class FleetPlanError extends pulumi.ResourceError {}
+/** A refusal to plan the fleet, shown at preview as its message alone (no stack trace). */
+export class FleetPlanError extends pulumi.ResourceError {
+  /** Builds it for the fleet `resource`. */
+  constructor(message: string, resource: pulumi.Resource) {
+    super(message, resource, true);
+  }
+}
 
 /**
  * {@link DomainFleet} clones a shut-off template into members. Members are created in parallel;
@@ -57,6 +62,9 @@ export class DomainFleet extends pulumi.ComponentResource {
     super("libvirt-domain:index:DomainFleet", name, {}, opts);
     const uri = args.template.uri ?? new pulumi.Config("libvirt").get("uri") ?? "qemu:///system";
     const templateXml = readShutOffTemplate(uri, args.template.name, this);
+    if (typeof args.members === "number" && !(Number.isInteger(args.members) && args.members >= 0 && args.members <= 1000)) {
+      throw new FleetPlanError(`members: must be a whole number from 0 to 1000, or a list of member keys; got ${JSON.stringify(args.members)}; fix: write e.g. members: 3`, this);
+    }
     const keys = typeof args.members === "number" ? Array.from({ length: args.members }, (_, i) => String(i + 1)) : [...args.members];
     const policy = args.hwuuidPolicy ?? "derive";
     this.plan = planFleet({

@@ -137,6 +137,9 @@ export function planFleet(o: FleetOptions): FleetPlan {
     if (seenKeys.has(k)) refusals.push({ key: k, path: "keys", reason: `member key ${JSON.stringify(k)} is given twice` });
     seenKeys.add(k);
   }
+  if (o.imageDir !== undefined && (!posix.isAbsolute(o.imageDir) || o.imageDir.split("/").includes(".."))) {
+    refusals.push({ path: "imageDir", reason: `imageDir ${JSON.stringify(o.imageDir)} must be a normalized absolute path on the hypervisor host` });
+  }
   const policy = o.hwuuidPolicy;
   if (policy.kind === "keep" && o.keys.length > 1) {
     refusals.push({ path: "hwuuidPolicy", reason: `"keep" gives every member the template's guest UUID (${templateGuestUuid}); with ${o.keys.length} members they would share it. Use "derive" or "explicit", or one member` });
