@@ -5,6 +5,7 @@
  * overwritten.
  */
 import { execFile } from "node:child_process";
+import { hasBrand } from "../xml/errors";
 import { constants as fsc, promises as fs } from "node:fs";
 import * as path from "node:path";
 
@@ -24,7 +25,7 @@ export class ImageError extends Error {
   }
   /** True for any {@link ImageError}. */
   public static isInstance(e: unknown): e is ImageError {
-    return typeof e === "object" && e !== null && (e as Record<string, unknown>)[BRAND] === true;
+    return hasBrand(e, BRAND);
   }
 }
 

@@ -30,6 +30,14 @@ export interface DomainXmlErrorDetails {
   readonly mirrorsLibvirt?: boolean;
 }
 
+/**
+ * True when `e` is an object carrying `brand` set to true: the `isInstance` check of this
+ * project's error classes, which works across copies of a module (where `instanceof` fails).
+ */
+export function hasBrand(e: unknown, brand: string): boolean {
+  return typeof e === "object" && e !== null && (e as Record<string, unknown>)[brand] === true;
+}
+
 const BRAND = "__pulumiLibvirtDomainXmlError";
 
 /**
@@ -77,7 +85,7 @@ export class DomainXmlError extends Error {
 
   /** True for any {@link DomainXmlError}, whichever copy of this module made it. */
   public static isInstance(e: unknown): e is DomainXmlError {
-    return typeof e === "object" && e !== null && (e as Record<string, unknown>)[BRAND] === true;
+    return hasBrand(e, BRAND);
   }
 
   private static compose(reason: string, d: DomainXmlErrorDetails): string {

@@ -3,6 +3,7 @@
  * with libvirt's own message kept (the `error: ...` lines virsh prints).
  */
 import { execFile, spawnSync } from "node:child_process";
+import { hasBrand } from "../../xml/errors";
 
 /** The result of one virsh process. */
 export interface VirshResult {
@@ -55,7 +56,7 @@ export class VirshError extends Error {
 
   /** True for any {@link VirshError}, whichever copy of this module made it. */
   public static isInstance(e: unknown): e is VirshError {
-    return typeof e === "object" && e !== null && (e as Record<string, unknown>)[BRAND] === true;
+    return hasBrand(e, BRAND);
   }
 }
 
