@@ -14,6 +14,7 @@ import { DomainDef, DomainDisk, DomainInterface, readDomain, DomainView } from "
 import { DomainXmlError } from "../xml/errors";
 import { DomainIdentity, resolveIdentity } from "../xml/identity";
 import { firstChild } from "../xml/tree";
+import { normalizeUuid } from "../xml/uuid";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -160,14 +161,8 @@ function buildSmbios(v: DomainView, add: Add): void {
   if (!si) return;
   const fields = SMBIOS_SYSTEM_KEYS.filter((k) => si.system[k] !== undefined && si.system[k] !== "");
   if (fields.length === 0) return;
-  const parts = fields.map((k) => `${k}=${qemuOptEscape(k === "uuid" ? normalizeSmbiosUuid(si.system[k]) : si.system[k])}`);
+  const parts = fields.map((k) => `${k}=${qemuOptEscape(k === "uuid" ? normalizeUuid(si.system[k]) ?? si.system[k] : si.system[k])}`);
   add("-smbios", ["type=1", ...parts].join(","));
-}
-
-function normalizeSmbiosUuid(s: string): string {
-  // resolveIdentity already parsed it; format as libvirt does.
-  const h = s.replace(/[\s-]/g, "").toLowerCase();
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 function buildClock(v: DomainView, add: Add): void {
