@@ -79,8 +79,7 @@ build_chroot() {
     rm -rf "$tmp"
   done
   [ -x "$tmp/usr/sbin/libvirtd" ] || { log "could not build the chroot"; exit 1; }
-  getent_chroot() { chroot "$tmp" getent passwd libvirt-qemu >/dev/null; }
-  getent_chroot || chroot "$tmp" useradd --system --no-create-home --shell /usr/sbin/nologin libvirt-qemu
+  chroot "$tmp" getent passwd libvirt-qemu >/dev/null || chroot "$tmp" useradd --system --no-create-home --shell /usr/sbin/nologin libvirt-qemu
   mv "$tmp" "$ROOT"
 }
 

@@ -21,8 +21,6 @@ export interface DomainBackend {
   /** XML and state, or undefined when the domain does not exist. */
   read(name: string, opts?: { fresh?: boolean }): Promise<{ xml: string; state: DomainState } | undefined>;
   start(name: string): Promise<void>;
-  /** Starts and reads back (one process where the backend can). */
-  startAndRead(name: string): Promise<{ xml: string; state: DomainState }>;
   /** Stops at once (if running) and undefines (one process where the backend can). */
   destroyAndUndefine(name: string): Promise<void>;
   /** Defines a new domain (its XML carries `uuid`), starts it if asked, reads it back (one process where the backend can). */

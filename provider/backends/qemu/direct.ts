@@ -232,12 +232,6 @@ export class QemuDirectBackend {
     await this.destroyAndUndefine(name);
   }
 
-  /** Starts and reads back. */
-  public async startAndRead(name: string): Promise<{ xml: string; state: DomainState }> {
-    await this.start(name);
-    return (await this.read(name))!;
-  }
-
   /** Stops at once (if running) and undefines. */
   public async destroyAndUndefine(name: string): Promise<void> {
     await this.destroy(name);

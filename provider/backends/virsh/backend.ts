@@ -262,12 +262,6 @@ export class VirshBackend {
     await this.batch([["destroy", uuid], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", uuid]], /domain is not running|failed to get domain|Domain not found/i);
   }
 
-  /** Starts a domain and reads it back, in one virsh process (a start without error is running). */
-  public async startAndRead(name: string): Promise<{ xml: string; state: DomainState }> {
-    const out = await this.batch([["start", name], ["dumpxml", "--inactive", name]]);
-    return { state: "running", xml: out.slice(out.indexOf("<domain")) };
-  }
-
   /** Pulls the plug (if running) and undefines, in one virsh process. */
   public async destroyAndUndefine(name: string): Promise<void> {
     await this.batch([["destroy", name], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", name]], /domain is not running/);
