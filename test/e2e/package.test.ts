@@ -149,6 +149,15 @@ describe("the npm package as users install it: npm pack, then the README's user 
     expect(r.stdout + r.stderr).to.contain(`+ ${PKG.name}@${PKG.version}`);
   });
 
+  it("npm refuses @pulumi/pulumi 3.51.1 beside it (below the peer range: its dynamic resources have no type tokens of their own, so other URNs)", () => {
+    const dir = path.join(tmp, "too-old");
+    fs.mkdirSync(dir);
+    npm(["init", "-y"], dir);
+    const r = spawnSync("npm", ["install", "@pulumi/pulumi@3.51.1", tarball], { cwd: dir, env: userEnv(), encoding: "utf8", timeout: 600000 });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).to.not.equal(0);
+    expect(r.stderr).to.contain("ERESOLVE").and.to.contain(`peer @pulumi/pulumi@"^${OLDEST_PULUMI}" from ${PKG.name}@${PKG.version}`);
+  });
+
   describe("on the host lab (libvirt 9.0), a template domain for the fleets", () => {
     let lab: Lab;
     let v: VirshBackend;
@@ -189,6 +198,8 @@ describe("the npm package as users install it: npm pack, then the README's user 
         let s: PulumiStack;
         let steps: ReadmeStep[];
         let next = 0;
+        /** The README line of a step that failed: the steps after it are not run. */
+        let failedAt: number | undefined;
         const used = new Set<string>();
 
         /** The README's words with this run's values: each rule must apply somewhere. */
@@ -213,19 +224,21 @@ describe("the npm package as users install it: npm pack, then the README's user 
         /** Runs the README's steps up to and including the first one `until` matches. */
         function runUntil(what: string, until: (st: ReadmeStep) => boolean): void {
           const end = steps.findIndex((st, i) => i >= next && until(st));
+          if (failedAt !== undefined) throw new Error(`not run: README.md line ${failedAt} failed before "${what}"`);
           if (end < 0) throw new Error(`README.md's user section has no step "${what}" after line ${steps[next - 1]?.line ?? 0}`);
           for (; next <= end; next++) {
             const st = steps[next];
-            if (st.kind === "file") {
-              fs.writeFileSync(path.join(s.dir, st.name), st.content);
-              continue;
+            failedAt = st.line;
+            if (st.kind === "file") fs.writeFileSync(path.join(s.dir, st.name), st.content);
+            else {
+              const words = adapt(st.words);
+              if (words[0] === "npm") npm(words.slice(1), s.dir);
+              else if (words[0] === "pulumi") {
+                const r = s.runAsWritten(words.slice(1));
+                if (r.code !== 0) throw new Error(`README.md line ${st.line}: ${words.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+              } else throw new Error(`README.md line ${st.line}: "${words[0]}" is neither npm nor pulumi; the test runs only those`);
             }
-            const words = adapt(st.words);
-            if (words[0] === "npm") npm(words.slice(1), s.dir);
-            else if (words[0] === "pulumi") {
-              const r = s.runAsWritten(words.slice(1));
-              if (r.code !== 0) throw new Error(`README.md line ${st.line}: ${words.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-            } else throw new Error(`README.md line ${st.line}: "${words[0]}" is neither npm nor pulumi; the test runs only those`);
+            failedAt = undefined;
           }
         }
         const isCommand = (prefixWords: string) => (st: ReadmeStep) => st.kind === "command" && st.words.join(" ").startsWith(prefixWords);
