@@ -374,6 +374,11 @@ function vncAuth(g: DomainGraphics, i: number, path: string, add: Add, secrets: 
   if (g.passwdValidTo !== undefined) throw unsupported(`${path}/@passwdValidTo`, g.passwdValidTo, "remove passwdValidTo (an expiring password needs libvirt)");
   if (g.passwd === undefined) return "";
   if (g.passwd === "") return ",password=on";
+  // libvirt's own rule (qemu_validate.c): VNC authentication uses 8 bytes, QEMU would drop the rest.
+  const bytes = Buffer.byteLength(g.passwd, "utf8");
+  if (bytes > 8) {
+    throw new DomainXmlError(`VNC password is ${bytes} characters long, only 8 permitted`, { path: `${path}/@passwd`, category: "unsupported configuration", mirrorsLibvirt: true, fix: "use a VNC password of at most 8 characters" });
+  }
   const id = `vnc${i}-secret`;
   const file = `${secrets.dir}/${id}`;
   secrets.files.push({ path: file, data: g.passwd });

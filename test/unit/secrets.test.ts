@@ -26,6 +26,7 @@ import { previewReport, readPreview } from "../../provider/report/preview";
 import { main } from "../../provider/cli/main";
 import { isSecret, markSecretXml, reveal, secret, SECRET_SIG, SECRET_SIG_KEY, withSecrets } from "../../provider/dynamic/secrets";
 import { planFleet } from "../../provider/fleet/plan";
+import { buildQemuArgv } from "../../provider/qemu/argv";
 
 const PW = "Vnc&Pw'7";
 const PW2 = "other-Pw9";
@@ -237,6 +238,28 @@ describe("the provider's secrets boundary", () => {
     expect(isSecret(r.props.xml) && isSecret(r.props.desiredXml)).to.equal(true);
     expect(isSecret((await p.update("d", {}, { xml })).outs.xml)).to.equal(true);
     expect(((await p.delete("d", { xml }).catch((e) => e)) as Error).message).to.not.contain(PW);
+  });
+});
+
+describe("QEMU command line with a VNC password", () => {
+  const withUuid = (devices: string) => DomainDef.parse(dom(devices).replace("<name>d</name>", "<name>d</name><uuid>33721861-ccee-4dc2-858c-5f1e4629771f</uuid>"));
+
+  it("refers to a secret object reading a file in the secret directory; the password is only in the file list", () => {
+    const cmd = buildQemuArgv(withUuid(vnc(PW)), { secretDir: "/state/d" });
+    expect(cmd.argv.join(" ")).to.not.contain(PW);
+    expect(cmd.argv).to.include(JSON.stringify({ "qom-type": "secret", id: "vnc0-secret", file: "/state/d/vnc0-secret", format: "raw" }));
+    expect(cmd.argv).to.include("127.0.0.1:0,to=99,password-secret=vnc0-secret");
+    expect(cmd.secretFiles).to.deep.equal([{ path: "/state/d/vnc0-secret", data: PW }]);
+  });
+
+  it("refuses a password longer than 8 bytes with libvirt's text, without quoting it", () => {
+    let err: Error | undefined;
+    try {
+      buildQemuArgv(withUuid(vnc("nine-char")));
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).to.equal("/domain/devices/graphics[1]/@passwd: VNC password is 9 characters long, only 8 permitted; fix: use a VNC password of at most 8 characters");
   });
 });
 
