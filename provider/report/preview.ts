@@ -30,6 +30,18 @@ export interface DomainPreview {
   readonly replaceReasons: string[];
   /** The XML is a secret in the preview (it holds a password): its changes (or guest UUID) cannot be shown. */
   readonly xmlHidden: boolean;
+  /** With the XML hidden: the other inputs that change (typed fields, which are not secret), as JSON. */
+  readonly inputChanges: { readonly input: string; readonly old: string | null; readonly new: string | null }[];
+}
+
+/** Typed inputs whose change needs a restart of a running domain. */
+const RESTART_INPUTS = new Set(["memory", "vcpus", "machine", "firmware", "disks", "interfaces", "hwuuid", "resolvedHwuuidMode"]);
+
+/** Inputs that change between two input sets, leaving out the XML and the engine's keys. */
+function changedInputs(olds: Record<string, unknown>, news: Record<string, unknown>): DomainPreview["inputChanges"] {
+  const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])].filter((k) => k !== "xml" && k !== "desiredXml" && !k.startsWith("__")).sort();
+  const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+  return keys.filter((k) => json(olds[k]) !== json(news[k])).map((k) => ({ input: k, old: json(olds[k]), new: json(news[k]) }));
 }
 
 /** The part of `pulumi preview --json` we read. */
@@ -99,6 +111,7 @@ export function readPreview(json: unknown): DomainPreview[] {
     if ((action === "update" || action === "replace") && desired instanceof DomainDef && actual instanceof DomainDef) {
       changes = diffDomains(desired, actual).changes.filter((c) => c.path !== "/domain/uuid");
     }
+    const inputChanges = xmlHidden && (action === "update" || action === "replace") ? changedInputs(s.oldState?.inputs ?? {}, newIn) : [];
     const before = action === "create" ? null : (oldOut.guestUuid as string | undefined) ?? null;
     // A hidden XML still has its hwuuid input beside it.
     const after = action === "delete" ? null : guestUuidOf(desired) ?? (desired === "hidden" && typeof newIn.hwuuid === "string" ? normalizeUuid(newIn.hwuuid) ?? null : null);
@@ -106,11 +119,12 @@ export function readPreview(json: unknown): DomainPreview[] {
       name,
       action,
       changes,
-      restart: action === "replace" || maxClass(changes.map((c) => c.class)) === "restart",
+      restart: action === "replace" || maxClass(changes.map((c) => c.class)) === "restart" || inputChanges.some((c) => RESTART_INPUTS.has(c.input)),
       guestUuidBefore: before,
       guestUuidAfter: after,
       replaceReasons: s.replaceReasons ?? [],
       xmlHidden,
+      inputChanges,
     });
   }
   return out;
@@ -147,6 +161,10 @@ export function formatPreviewReport(previews: DomainPreview[], summary?: Record<
   }
   for (const p of previews.filter((x) => x.xmlHidden && (x.action === "update" || x.action === "replace"))) {
     lines.push("", `### ${p.name}: ${p.action}`, "", "The XML changes of this domain are hidden: its XML holds secrets (a graphics password), which the preview shows only as `[secret]`.");
+    if (p.inputChanges.length) {
+      lines.push("", "| input | old | new |", "|---|---|---|");
+      for (const c of p.inputChanges) lines.push(`| ${cell(c.input)} | ${cell(c.old)} | ${cell(c.new)} |`);
+    }
   }
   for (const p of previews.filter((x) => x.changes.length > 0)) {
     lines.push("", `### ${p.name}: ${p.action}`, "", "| path | old | new | applies |", "|---|---|---|---|");

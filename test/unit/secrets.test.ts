@@ -149,14 +149,14 @@ describe("semantic diff never carries security info", () => {
 });
 
 /** A `pulumi preview --json` document with one Domain update. */
-function preview(newXml: unknown, oldXml: unknown, extra: Record<string, unknown> = {}, op = "update"): string {
+function preview(newXml: unknown, oldXml: unknown, extra: Record<string, unknown> = {}, op = "update", oldInputs: Record<string, unknown> = {}): string {
   const type = "pulumi-nodejs:dynamic/libvirt-domain:Resource";
   return JSON.stringify({
     steps: [
       {
         op,
         urn: `urn:pulumi:e2e::p::${type}::web`,
-        oldState: op === "create" ? undefined : { type, inputs: {}, outputs: { name: "web-1", xml: oldXml, guestUuid: "5d5b0f1d-128b-4517-8e65-b258a8734c1d" } },
+        oldState: op === "create" ? undefined : { type, inputs: { name: "web-1", xml: oldXml, ...extra, ...oldInputs }, outputs: { name: "web-1", xml: oldXml, guestUuid: "5d5b0f1d-128b-4517-8e65-b258a8734c1d" } },
         newState: { type, inputs: { name: "web-1", xml: newXml, ...extra }, outputs: {} },
       },
     ],
@@ -170,6 +170,12 @@ describe("preview report with secrets", () => {
     expect(md).to.contain("| `web-1` | update | unknown (secret XML) | `5d5b0f1d-128b-4517-8e65-b258a8734c1d` (unchanged) |");
     expect(md).to.contain("### web-1: update").and.contain("The XML changes of this domain are hidden: its XML holds secrets");
     expect(readPreview(JSON.parse(preview("[secret]", "[secret]")))[0].xmlHidden).to.equal(true);
+  });
+
+  it("with the XML hidden, the typed inputs that change are listed, and one that needs a restart says so", () => {
+    const md = previewReport(preview("[secret]", "[secret]", { memory: "96 MiB" }, "update", { memory: "64 MiB" }));
+    expect(md).to.contain("| `web-1` | update | needed |");
+    expect(md).to.contain('| input | old | new |\n|---|---|---|\n| `memory` | `"64 MiB"` | `"96 MiB"` |');
   });
 
   it("a create with [secret] XML and no hwuuid input does not guess the guest UUID", () => {
