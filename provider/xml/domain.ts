@@ -231,6 +231,7 @@ export interface DomainGraphics {
   listen: string | undefined;
   /** The password (security info: never log it); `""` allows no login. */
   passwd: string | undefined;
+  /** When the password expires (libvirt's `passwdValidTo`). */
   passwdValidTo: string | undefined;
 }
 
