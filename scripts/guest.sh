@@ -16,7 +16,7 @@
 # Cache: ${LVD_GUEST_CACHE:-$HOME/.cache/pulumi-libvirt-domain}/guest-KERNELRELEASE/, holding
 # the .deb files, vmlinuz, initrd.img and guest.lock (the package versions apt resolved, with
 # their SHA256 and URI). The initramfs is rebuilt when its inputs change (this script,
-# scripts/guest/init, scripts/guest/modules, the busybox package). Progress goes to stderr.
+# scripts/guest/init, scripts/guest/modules, the package versions). Progress goes to stderr.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -55,9 +55,9 @@ resolve() {
   DIR=$cache_root/guest-$KREL
 }
 
-# inputs_id: a hash of everything the initramfs is made from.
+# inputs_id: a hash of everything the kernel and initramfs are made from.
 inputs_id() {
-  cat "$here/guest.sh" "$here/guest/init" "$here/guest/modules" | sha256sum | cut -c1-12
+  { cat "$here/guest.sh" "$here/guest/init" "$here/guest/modules"; echo "$KPKG $KVER busybox-static $BVER"; } | sha256sum | cut -c1-12
 }
 
 print_env() {

@@ -6,6 +6,11 @@
  *
  * This module builds or locates it, gives domain XML and QEMU arguments that boot it with its
  * console in a file, starts it under plain QEMU, and reads its console.
+ *
+ * Under TCG it is ready about 6-7 s after QEMU starts (bench/README.md). Send an ACPI shutdown
+ * after its `ready` line: a press before that is lost. Prefer virtio disks: with a SATA disk on
+ * machine q35, QEMU 11.x's SeaBIOS alone takes about 30 s under TCG before the kernel starts
+ * (QEMU 7.2: no delay).
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
