@@ -192,7 +192,7 @@ build_initrd() {
   mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || log "cannot mknod dev/console (not root?): init opens it later"
   # Same inputs, same bytes: fixed times and owner, sorted names, no gzip timestamp.
   find "$root" -exec touch -h -d @0 {} +
-  (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | "$busybox" cpio -o -H newc 2>/dev/null) | gzip -9 -n >"$work/initrd.img"
+  (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | "$busybox" cpio -o -H newc -R 0:0 --ignore-devno --renumber-inodes 2>/dev/null) | gzip -9 -n >"$work/initrd.img"
   [ -s "$work/initrd.img" ] || die "could not pack the initramfs"
 
   cp "$kdir/boot/vmlinuz-$KREL" "$work/vmlinuz"
