@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test from a fresh machine: dependencies, both labs, the Pulumi CLI, then the unit,
-# lab and end-to-end suites. The labs this script started are stopped at the end.
+# Runs every test from a fresh machine: dependencies, both labs, the Pulumi CLI, libvirt's test
+# corpus, then the unit, corpus, lab and end-to-end suites. The labs this script started are
+# stopped at the end.
 # A suite that needs a real part (a lab, QEMU, the Pulumi CLI) fails when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,12 +27,16 @@ PULUMI_BIN_DIR=$(bash scripts/pulumi-cli.sh bindir)
 export PULUMI_BIN_DIR
 "$PULUMI_BIN_DIR/pulumi" version
 
+step "corpus: libvirt's tests/qemuxmlconfdata (pinned release, cached)"
+# When it cannot be had the corpus suite fails (with this reason); the other suites still run.
+bash scripts/corpus.sh || echo "the corpus could not be fetched: the corpus suite will fail"
+
 step "build"
 npm run -s build
 
 status=0 passed=0 failed=0 pending=0
 log=$(mktemp)
-for suite in unit lab e2e; do
+for suite in unit corpus lab e2e; do
   [ -f "test/.mocharc.$suite.json" ] || continue
   step "tests: $suite"
   npx mocha --config "test/.mocharc.$suite.json" 2>&1 | tee "$log" || status=1

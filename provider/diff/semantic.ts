@@ -8,12 +8,17 @@
  * `/domain/devices/interface[mac=52:54:00:12:34:56]/model/@type` and classified by
  * {@link classifyChange}.
  *
+ * Security info (graphics passwords, see `xml/security.ts`) is compared like any value, so a
+ * changed password is a change, but a change never carries it: its old and new values, and the
+ * XML of an added or removed element, show the redaction marker instead.
+ *
  * Pure: no I/O, no Pulumi.
  */
 import { DomainDef } from "../xml/domain";
 import { XmlElement, childElements, firstChild, getAttr, textContent, formatElement } from "../xml/tree";
 import { normalizeUuid } from "../xml/uuid";
 import { toKiB } from "../xml/units";
+import { isSecurityInfoPath, redactElement, REDACTED } from "../xml/security";
 
 /** How disruptive a change is, least first. */
 export type ChangeClass = "none" | "next-boot" | "restart" | "replace";
@@ -88,12 +93,17 @@ export function diffDomains(desired: DomainDef, actual: DomainDef): DomainDiff {
 }
 
 function push(changes: DomainChange[], c: Omit<DomainChange, "class">): void {
+  // A value at a security-info path (an element added or removed already shows redacted XML).
+  if (isSecurityInfoPath(c.path) && (c.kind === "modify" || c.path.includes("/@"))) {
+    c = { ...c, old: c.old === undefined ? undefined : REDACTED, new: c.new === undefined ? undefined : REDACTED };
+  }
   changes.push({ ...c, class: classifyChange(c.path) });
 }
 
-function xmlOf(el: XmlElement): string {
+/** The XML of an element found at `path`, its security info redacted. */
+function xmlOf(el: XmlElement, path: string): string {
   const out: string[] = [];
-  formatElement(el, "", out);
+  formatElement(redactElement(el, path), "", out);
   return out.join("").trim();
 }
 
@@ -209,8 +219,8 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
     if (!sameValue(path, dt, at)) push(changes, { path, kind: "modify", old: at.trim(), new: dt });
   }
   if (ORDERED.has(d.name)) {
-    const ds = childElements(d).map(xmlOf).join("\n");
-    const as = childElements(a).map(xmlOf).join("\n");
+    const ds = childElements(d).map((c) => xmlOf(c, `${path}/${c.name}`)).join("\n");
+    const as = childElements(a).map((c) => xmlOf(c, `${path}/${c.name}`)).join("\n");
     if (ds !== as) push(changes, { path, kind: "modify", old: as, new: ds });
     return;
   }
@@ -221,7 +231,7 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
     const cp = `${path}/${key}`;
     const ac = am.get(key);
     if (!ac) {
-      push(changes, { path: cp, kind: "add", new: xmlOf(dc) });
+      push(changes, { path: cp, kind: "add", new: xmlOf(dc, cp) });
       continue;
     }
     compareElement(dc, ac, cp, changes);
@@ -230,7 +240,7 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
     if (dm.has(key)) continue;
     const removable =
       (path === "/domain/devices" && USER_DEVICES.has(ac.name) && !libvirtAdded(ac, d)) || (path === "/domain" && USER_TOP.has(ac.name));
-    if (removable) push(changes, { path: `${path}/${key}`, kind: "remove", old: xmlOf(ac) });
+    if (removable) push(changes, { path: `${path}/${key}`, kind: "remove", old: xmlOf(ac, `${path}/${key}`) });
   }
 }
 

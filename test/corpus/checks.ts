@@ -1,0 +1,546 @@
+/**
+ * The five corpus checks, run in-process on the project's compiled modules (as the
+ * `libvirt-domain` CLI calls them: DomainDef.parse/format, resolveIdentity, diffDomains,
+ * buildQemuArgv). Each returns, per case, the classes of difference found (none: same), so the
+ * suite can hold them against test/corpus/known-differences.txt.
+ *
+ * Each difference is put in a class by the rules below (cause, not symptom); the reason for each
+ * class is data, in the known-differences file.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { DomainDef } from "../../provider/xml/domain";
+import { DomainXmlError } from "../../provider/xml/errors";
+import { resolveIdentity } from "../../provider/xml/identity";
+import { DomainChange, diffDomains } from "../../provider/diff/semantic";
+import { buildQemuArgv } from "../../provider/qemu/argv";
+import { XmlElement, childElements, firstChild, getAttr, textContent } from "../../provider/xml/tree";
+import { toKiB } from "../../provider/xml/units";
+import { canonicalXml, firstDifference } from "./canonical";
+import { compareArgv, parseArgsFile } from "./argv";
+import { Corpus } from "./cases";
+
+/** The checks, by the name the known-differences file uses. */
+export type CheckName = "roundtrip" | "identity" | "diff" | "qemu-argv" | "silent-drop";
+
+/** One difference of one case: its class and a line of detail for the report. */
+export interface Finding {
+  cls: string;
+  detail: string;
+}
+
+/** The result of one check over the corpus. */
+export interface CheckResult {
+  check: CheckName;
+  /** What was compared (files, pairs, accepted cases, paths). */
+  population: number;
+  /** Keyed by case (or, for silent drops, by element path): the findings; absent when same. */
+  findings: Map<string, Finding[]>;
+  /** Extra counts for the count line (e.g. refused, accepted). */
+  extra: Record<string, number>;
+}
+
+function read(file: string): string {
+  return fs.readFileSync(file, "utf8");
+}
+
+function caseOf(file: string): string {
+  return path.basename(file).replace(/\.xml$/, "");
+}
+
+function add(m: Map<string, Finding[]>, key: string, f: Finding): void {
+  const list = m.get(key) ?? [];
+  if (!list.some((x) => x.cls === f.cls)) list.push(f);
+  m.set(key, list);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Round trip: parse + format is lossless (see canonical.ts for the definition) and a fixed
+//    point (formatting the formatted document again gives the same bytes).
+
+/** Round trip over every domain XML file of the corpus. */
+export function checkRoundTrip(corpus: Corpus): CheckResult {
+  const findings = new Map<string, Finding[]>();
+  for (const file of corpus.xmlFiles) {
+    const text = read(file);
+    const key = caseOf(file);
+    let once: string;
+    try {
+      once = DomainDef.parse(text).format();
+    } catch (e) {
+      const msg = DomainXmlError.isInstance(e) ? e.message : String(e);
+      add(findings, key, { cls: /not well formed|unexpected root/.test(msg) ? "not-well-formed" : "parse-refused", detail: msg });
+      continue;
+    }
+    let before: string;
+    try {
+      before = canonicalXml(text);
+    } catch (e) {
+      add(findings, key, { cls: "not-well-formed", detail: String(e) });
+      continue;
+    }
+    const after = canonicalXml(once);
+    if (before !== after) add(findings, key, { cls: "lossy", detail: firstDifference(before, after) });
+    const twice = DomainDef.parse(once).format();
+    if (twice !== once) add(findings, key, { cls: "not-a-fixed-point", detail: firstDifference(once, twice) });
+  }
+  return { check: "roundtrip", population: corpus.xmlFiles.length, findings, extra: {} };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Identity: name and uuid as libvirt would read them.
+//    Expected uuid: for an input libvirt defined, the <uuid> libvirt wrote in NAME.x86_64-latest.xml;
+//    otherwise the <uuid> as written, read as libvirt's virUUIDParse does (32 hex digits, dashes
+//    between them ignored, surrounding spaces ignored) and written as virUUIDFormat does
+//    (lowercase 8-4-4-4-12); without <uuid>, the sysinfo system uuid (libvirt copies it);
+//    without either, none (libvirt generates one).
+
+function uuidAsLibvirtReads(text: string): string | undefined {
+  const hex = text.trim().replace(/-/g, "");
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) return undefined;
+  const h = hex.toLowerCase();
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function writtenUuid(root: XmlElement): string | null | undefined {
+  const u = textContent(firstChild(root, "uuid"));
+  if (u !== undefined && u !== "") return uuidAsLibvirtReads(u) ?? undefined;
+  for (const si of childElements(root, "sysinfo")) {
+    const sys = firstChild(si, "system");
+    const e = sys && childElements(sys, "entry").find((x) => getAttr(x, "name") === "uuid");
+    if (getAttr(si, "type") === "smbios" && e && textContent(e)) return uuidAsLibvirtReads(textContent(e)!) ?? undefined;
+  }
+  return null;
+}
+
+/** Identity over every domain XML file of the corpus. */
+export function checkIdentity(corpus: Corpus): CheckResult {
+  const findings = new Map<string, Finding[]>();
+  const libvirtUuid = new Map<string, string>();
+  const libvirtError = new Map<string, string>();
+  for (const c of corpus.cases) {
+    if (c.err) libvirtError.set(c.input, read(c.err).trim());
+    if (!c.outputXml) continue;
+    const u = textContent(firstChild(DomainDef.parse(read(c.outputXml)).root, "uuid"));
+    if (u) libvirtUuid.set(c.input, u.trim());
+  }
+  let generated = 0;
+  let refusedAsLibvirt = 0;
+  let documents = 0;
+  for (const file of corpus.xmlFiles) {
+    const key = caseOf(file);
+    let def: DomainDef;
+    try {
+      def = DomainDef.parse(read(file));
+    } catch {
+      continue; // not a document: the round trip counts it
+    }
+    documents++;
+    const expected = libvirtUuid.get(file) ?? writtenUuid(def.root);
+    if (expected === null) generated++;
+    const expectedName = textContent(firstChild(def.root, "name"))?.trim();
+    try {
+      const id = resolveIdentity(def);
+      if (expected === undefined) {
+        add(findings, key, { cls: "malformed-uuid-accepted", detail: `libvirt refuses the uuid, we read ${id.uuid}` });
+      } else if (id.uuid !== expected) {
+        add(findings, key, { cls: "uuid", detail: `expected ${expected}, got ${id.uuid}` });
+      }
+      if (id.name !== expectedName) add(findings, key, { cls: "name", detail: `expected ${expectedName}, got ${id.name}` });
+    } catch (e) {
+      const msg = DomainXmlError.isInstance(e) ? e.libvirtMessage : String(e);
+      const reason = DomainXmlError.isInstance(e) ? e.reason : msg;
+      // Refused as libvirt refuses it: a uuid virUUIDParse rejects, or libvirt's own error text.
+      if ((expected === undefined && /malformed uuid/.test(msg)) || libvirtError.get(file)?.includes(reason)) {
+        refusedAsLibvirt++;
+        continue;
+      }
+      add(findings, key, { cls: "refused", detail: msg });
+    }
+  }
+  return { check: "identity", population: documents, findings, extra: { "refused as libvirt refuses": refusedAsLibvirt, "without uuid (libvirt generates one)": generated } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. diff NAME.xml NAME.x86_64-latest.xml: libvirt's own normalization of the input must be no
+//    change. Each change is put in a class by the first rule that explains it.
+
+/** libvirt's bitmap syntax (virBitmapParse): `0-3,^2,8`. */
+export function parseBitmap(s: string): Set<number> | undefined {
+  const set = new Set<number>();
+  const excl: number[] = [];
+  for (const part of s.split(",").map((p) => p.trim())) {
+    const m = /^(\^)?(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) return undefined;
+    const lo = Number(m[2]);
+    const hi = m[3] !== undefined ? Number(m[3]) : lo;
+    for (let i = lo; i <= hi; i++) (m[1] ? excl : (set.add(i), [])).push(i);
+  }
+  for (const i of excl) set.delete(i);
+  return set;
+}
+
+function sameSet(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  const x = parseBitmap(a);
+  const y = parseBitmap(b);
+  return !!x && !!y && x.size === y.size && [...x].every((i) => y.has(i));
+}
+
+interface DiffContext {
+  desired: DomainDef;
+  actual: DomainDef;
+  changes: DomainChange[];
+}
+
+type DiffRule = [cls: string, explains: (c: DomainChange, ctx: DiffContext) => boolean];
+
+const BITMAP_ATTRS = /\/@(cpuset|nodeset|cpus|vcpus|iothreads)$/;
+
+/** The diff classes, first match wins; the order puts specific causes before general ones. */
+const DIFF_RULES: DiffRule[] = [
+  ["namespace-prefix", (c) => /^\/domain\/([A-Za-z0-9_.-]+:)?commandline(\/|$)/.test(c.path)],
+  ["bootmenu-timeout", (c) => c.path === "/domain/os/bootmenu/@timeout"],
+  ["numa-cell-order", (c, ctx) => {
+    if (!c.path.startsWith("/domain/cpu/numa/cell")) return false;
+    if (/distances\/sibling/.test(c.path) || c.path.endsWith("/@id")) return true;
+    const cell = c.path.replace(/\/@[^/]+$/, "");
+    return ctx.changes.some((o) => o.path === `${cell}/@id`);
+  }],
+  ["bitmap-spelling", (c) => BITMAP_ATTRS.test(c.path) && c.kind === "modify" && sameSet(c.old, c.new)],
+  ["scheduler-split", (c) => /^\/domain\/cputune\/(vcpusched|iothreadsched)/.test(c.path)],
+  ["units", (c, ctx) => {
+    if (c.path.endsWith("/@unit")) return true;
+    const el = c.path.replace(/\/@[^/]+$/, "");
+    return ctx.changes.some((o) => o.path === `${c.path}/@unit` || o.path === `${el}/@unit`);
+  }],
+  ["usb-companions", (c, ctx) => /^\/domain\/devices\/controller/.test(c.path) && usbCompanions(ctx.desired)],
+  ["controller-index", (c, ctx) => /^\/domain\/devices\/controller/.test(c.path) && controllersWithoutIndex(ctx.desired)],
+  ["serial-from-console", (c) =>
+    (c.kind === "remove" && /^\/domain\/devices\/serial/.test(c.path)) || /^\/domain\/devices\/console.*\/target\/@type$/.test(c.path)],
+  ["video-primary-first", (c, ctx) => /^\/domain\/devices\/video/.test(c.path) && ctx.changes.some((o) => /^\/domain\/devices\/video\[\d+\]\/model\/@primary$/.test(o.path) && o.new === "yes")],
+  ["runtime-state", (c) =>
+    /\/target\/@state$/.test(c.path) ||
+    /\/(source|backingStore)\/@index$/.test(c.path) ||
+    /\/disk\[[^\]]*\]\/mirror$/.test(c.path) ||
+    /\/interface\[[^\]]*\]\/source\/@portid$/.test(c.path) ||
+    /\/graphics\[[^\]]*\]\/@socket$/.test(c.path) ||
+    (/\/channel\[[^\]]*\]\/source$/.test(c.path) && c.kind === "add" && /^<source( mode='bind')?( path='\/var\/(lib|run)\/libvirt\/qemu\/channel\/[^']*')?\/>$/.test(c.new ?? ""))],
+  ["default-dropped", (c) =>
+    (/\/model\/@primary$/.test(c.path) && c.new === "no") ||
+    (/\/driver\/@cache$/.test(c.path) && c.new === "default") ||
+    (/\/protocol$/.test(c.path) && c.kind === "add" && /^<protocol type='raw'\/>$/.test(c.new ?? "")) ||
+    (/\/target\/@tray$/.test(c.path) && c.new === "closed") ||
+    (/\/graphics\[[^\]]*\]\/@autoport$/.test(c.path) && c.new === "no") ||
+    (c.path === "/domain/cpu/model" && c.kind === "add" && /^<model fallback='(allow|forbid)'\/>$/.test(c.new ?? "")) ||
+    (/\/usbdev(\[\d+\])?\/@(class|vendor|product|version)$/.test(c.path) && c.new === "-1") ||
+    (/\/disk\[[^\]]*\]\/@snapshot$/.test(c.path) && c.new === "no") ||
+    (c.path === "/domain/memtune" && c.kind === "add" && /9007199254740991/.test(c.new ?? "")) ||
+    (/\/interface\[[^\]]*\]\/coalesce$/.test(c.path) && c.kind === "add" && !/max='[1-9]/.test(c.new ?? ""))],
+  ["value-spelling", (c) =>
+    (c.kind === "modify" && /\/model\/@type$/.test(c.path) && c.old?.toLowerCase() === c.new?.toLowerCase()) ||
+    (c.kind === "modify" && /\/usbdev(\[\d+\])?\/@version$/.test(c.path)) ||
+    (c.kind === "modify" && /\/source\/@name$/.test(c.path) && c.old === `${c.new}/0`)],
+  ["drops-inapplicable", (c) =>
+    c.kind === "add" && (/\/interface\[[^\]]*\]\/(filterref|driver(\/@queues)?|backend\/@vhost)$/.test(c.path) || /\/target\/@removable$/.test(c.path))],
+  ["metadata-one-per-namespace", (c) => c.path.startsWith("/domain/metadata/")],
+  ["libvirt-rewrites", (c) =>
+    [
+      /^\/domain\/vcpu\/@placement$/, // placement follows <numatune placement='auto'>
+      /^\/domain\/numatune\/memory\/@nodeset$/, // nodeset dropped with placement='auto'
+      /^\/domain\/cpu\/numa\/cell(\[\d+\])?\/@cpus$/, // vCPUs in no cell put in cell 0
+      /^\/domain\/os\/nvram\/@format$/, // firmware autoselection picks the nvram template's format
+      /^\/domain\/devices\/disk\[[^\]]*\]\/@type$/, // empty network cdrom -> file; pool volume resolved
+      /^\/domain\/devices\/controller\[[^\]]*\]\/@model$/, // model='auto' replaced by the chosen model
+      /^\/domain\/devices\/channel\[[^\]]*\]\/address\/@bus$/, // virtio-serial has only bus 0
+    ].some((r) => r.test(c.path))],
+];
+
+function controllersWithoutIndex(def: DomainDef): boolean {
+  return def.deviceElements("controller").some((c) => getAttr(c, "index") === undefined);
+}
+
+function usbCompanions(def: DomainDef): boolean {
+  const usb = def.deviceElements("controller").filter((c) => getAttr(c, "type") === "usb");
+  const seen = new Set<string>();
+  for (const c of usb) {
+    const i = getAttr(c, "index") ?? "";
+    if (i !== "" && seen.has(i)) return true;
+    seen.add(i);
+  }
+  return false;
+}
+
+/** Diff over every input libvirt defined (NAME.xml with NAME.x86_64-latest.xml). */
+export function checkDiff(corpus: Corpus): CheckResult {
+  const findings = new Map<string, Finding[]>();
+  let pairs = 0;
+  for (const c of corpus.cases) {
+    if (!c.outputXml) continue;
+    pairs++;
+    let desired: DomainDef;
+    try {
+      desired = DomainDef.parse(read(c.input));
+    } catch (e) {
+      add(findings, c.name, { cls: "parse-refused", detail: String((e as Error).message) });
+      continue;
+    }
+    const actual = DomainDef.parse(read(c.outputXml));
+    const changes = diffDomains(desired, actual).changes;
+    const ctx: DiffContext = { desired, actual, changes };
+    for (const ch of changes) {
+      const rule = DIFF_RULES.find(([, explains]) => explains(ch, ctx));
+      add(findings, c.name, { cls: rule ? rule[0] : "unclassified", detail: `${ch.kind} ${ch.path}: ${ch.old ?? ""} -> ${ch.new ?? ""}` });
+    }
+  }
+  return { check: "diff", population: pairs, findings, extra: {} };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. qemu-argv NAME.xml against NAME.x86_64-latest.args, for the inputs the builder accepts.
+
+/** The argv classes, by option, from what the input states. */
+function argvClass(option: string, def: DomainDef): string {
+  const r = def.root;
+  const cpu = firstChild(r, "cpu");
+  if (option === "-m") {
+    if (cpu && firstChild(cpu, "numa")) return "m-numa-cells";
+    if (firstChild(r, "maxMemory")) return "m-maxmem-slots";
+  }
+  if (option === "-smp" && firstChild(r, "vcpus")) return "smp-hotplug-vcpus";
+  if (option === "-smbios") {
+    const other = childElements(r, "sysinfo").some((s) => childElements(s).some((e) => e.name !== "system"));
+    if (other) return "smbios-other-types";
+  }
+  return "argv-unclassified";
+}
+
+/** The result of {@link checkQemuArgv}, with what silent-drop needs. */
+export interface ArgvRun extends CheckResult {
+  /** Inputs the builder accepted, by name. */
+  accepted: Map<string, DomainDef>;
+}
+
+/** qemu-argv over every input libvirt built a command line for. */
+export function checkQemuArgv(corpus: Corpus): ArgvRun {
+  const findings = new Map<string, Finding[]>();
+  const accepted = new Map<string, DomainDef>();
+  let withArgs = 0;
+  let refused = 0;
+  let libvirtRefuses = 0;
+  let acceptedWhatLibvirtRefuses = 0;
+  for (const c of corpus.cases) {
+    let def: DomainDef | undefined;
+    try {
+      def = DomainDef.parse(read(c.input));
+    } catch {
+      def = undefined;
+    }
+    if (!c.args) {
+      if (c.err && def) {
+        libvirtRefuses++;
+        try {
+          buildQemuArgv(def);
+          acceptedWhatLibvirtRefuses++;
+        } catch {
+          /* refused as libvirt refuses */
+        }
+      }
+      continue;
+    }
+    withArgs++;
+    if (!def) {
+      add(findings, c.name, { cls: "parse-refused", detail: "the input does not parse" });
+      continue;
+    }
+    let ours: string[];
+    try {
+      ours = buildQemuArgv(def).argv;
+    } catch (e) {
+      if (DomainXmlError.isInstance(e)) {
+        refused++;
+        continue;
+      }
+      add(findings, c.name, { cls: "builder-crash", detail: String((e as Error).stack ?? e) });
+      continue;
+    }
+    accepted.set(c.name, def);
+    const libvirt = parseArgsFile(read(c.args)).argv;
+    for (const d of compareArgv(libvirt, ours)) {
+      add(findings, c.name, { cls: argvClass(d.option, def), detail: `${d.option}: libvirt ${JSON.stringify(d.libvirt)}, ours ${JSON.stringify(d.ours)}` });
+    }
+  }
+  return {
+    check: "qemu-argv",
+    population: accepted.size,
+    findings,
+    accepted,
+    extra: {
+      "libvirt command lines": withArgs,
+      refused,
+      "libvirt refuses (.err)": libvirtRefuses,
+      "of which the builder accepts": acceptedWhatLibvirtRefuses,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Silent drops: what an accepted input states that the builder neither expresses on the
+//    command line nor refuses. EXPRESSED lists, from provider/qemu/argv.ts, the element and
+//    attribute paths the builder reads into the command line (plus what is no command-line
+//    matter: title, description, metadata, namespace declarations). Every other path present in
+//    an accepted input is a silent drop, reported at its top-most unexpressed element or
+//    attribute, without positions; a few are qualified by the attribute that decides how they are
+//    built (`controller[@type='pci']/@model='pcie-root-port'`).
+
+const EXPRESSED = new Set<string>([
+  "/domain", "/domain/@type", "/domain/@id",
+  "/domain/name", "/domain/uuid", "/domain/hwuuid", "/domain/title", "/domain/description", "/domain/metadata",
+  "/domain/memory", "/domain/memory/@unit",
+  "/domain/vcpu", "/domain/vcpu/@current",
+  "/domain/os", "/domain/os/type", "/domain/os/type/@arch", "/domain/os/type/@machine",
+  "/domain/os/boot", "/domain/os/boot/@dev", "/domain/os/smbios", "/domain/os/smbios/@mode",
+  "/domain/sysinfo[@type='smbios']", "/domain/sysinfo/@type", "/domain/sysinfo/system", "/domain/sysinfo/system/entry/@name",
+  ...["manufacturer", "product", "version", "serial", "uuid", "sku", "family"].map((n) => `/domain/sysinfo/system/entry[@name='${n}']`),
+  "/domain/features", "/domain/features/acpi",
+  "/domain/cpu", "/domain/cpu/@mode", "/domain/cpu/model",
+  "/domain/cpu/topology", ...["sockets", "dies", "clusters", "cores", "threads"].map((a) => `/domain/cpu/topology/@${a}`),
+  "/domain/clock", "/domain/clock/@offset",
+  "/domain/devices", "/domain/devices/emulator",
+  "/domain/devices/disk", "/domain/devices/disk/@type", "/domain/devices/disk/@device",
+  "/domain/devices/disk/driver", "/domain/devices/disk/driver/@name", "/domain/devices/disk/driver/@type",
+  "/domain/devices/disk/source", "/domain/devices/disk/source/@file", "/domain/devices/disk/source/@dev",
+  "/domain/devices/disk/target", "/domain/devices/disk/target/@dev", "/domain/devices/disk/target/@bus",
+  "/domain/devices/disk/readonly", "/domain/devices/disk/serial", "/domain/devices/disk/boot", "/domain/devices/disk/boot/@order",
+  "/domain/devices/interface", "/domain/devices/interface/@type", "/domain/devices/interface/mac", "/domain/devices/interface/mac/@address",
+  "/domain/devices/interface/model", "/domain/devices/interface/model/@type", "/domain/devices/interface/source",
+  "/domain/devices/interface/source/@bridge", "/domain/devices/interface/target", "/domain/devices/interface/target/@dev",
+  "/domain/devices/interface/boot", "/domain/devices/interface/boot/@order",
+  ...["serial", "console", "channel"].flatMap((k) => [
+    `/domain/devices/${k}`, `/domain/devices/${k}/@type`, `/domain/devices/${k}/source`, `/domain/devices/${k}/source/@path`,
+    `/domain/devices/${k}/target`, `/domain/devices/${k}/target/@type`, `/domain/devices/${k}/target/@port`,
+  ]),
+  "/domain/devices/channel/target/@name",
+  "/domain/devices/graphics", "/domain/devices/graphics/@type", "/domain/devices/graphics/@port",
+  "/domain/devices/graphics/@autoport", "/domain/devices/graphics/@listen",
+  "/domain/devices/video", "/domain/devices/video/model", "/domain/devices/video/model/@type",
+  "/domain/devices/controller", "/domain/devices/controller/@type", "/domain/devices/controller/@index", "/domain/devices/controller/@model",
+  "/domain/devices/controller[@type='pci']/@model='pci-root'", "/domain/devices/controller[@type='pci']/@model='pcie-root'",
+  "/domain/devices/input[@bus='ps2']", "/domain/devices/input/@type", "/domain/devices/input/@bus",
+  "/domain/devices/rng", "/domain/devices/rng/@model",
+  "/domain/devices/memballoon", "/domain/devices/memballoon/@model",
+  "/domain/qemu:commandline", "/domain/qemu:commandline/qemu:arg", "/domain/qemu:commandline/qemu:arg/@value",
+  "/domain/qemu:commandline/qemu:env", "/domain/qemu:commandline/qemu:env/@name", "/domain/qemu:commandline/qemu:env/@value",
+]);
+
+/**
+ * Values that are libvirt's documented default, stated explicitly: they ask for nothing the
+ * builder does not already do, so they are no drop. (The seed of the defaults table the diff
+ * needs too: libvirt's defaults as data in one place.)
+ */
+const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: string) => boolean>> = {
+  "/domain/vcpu/@placement": (_, v) => v === "static",
+  "/domain/on_poweroff": (el) => textContent(el)?.trim() === "destroy",
+  "/domain/on_reboot": (el) => textContent(el)?.trim() === "restart",
+  "/domain/on_crash": (el) => textContent(el)?.trim() === "destroy",
+  "/domain/cpu/@match": (_, v) => v === "exact",
+  "/domain/cpu/@check": (_, v) => v === "none",
+  "/domain/cpu/model/@fallback": (_, v) => v === "allow",
+  "/domain/devices/memballoon/@autodeflate": (_, v) => v === "off",
+  "/domain/devices/disk/driver/@cache": (_, v) => v === "default",
+};
+
+/** `<currentMemory>` equal to `<memory>` sets no balloon target. */
+function currentMemoryIsMemory(domain: XmlElement): boolean {
+  const kib = (name: string) => {
+    const el = firstChild(domain, name);
+    if (!el) return undefined;
+    try {
+      return toKiB(textContent(el) ?? "", getAttr(el, "unit"), `/domain/${name}`);
+    } catch {
+      return undefined;
+    }
+  };
+  const cur = kib("currentMemory");
+  return cur !== undefined && cur === kib("memory");
+}
+
+/** The path of an element, qualified where the builder decides on an attribute. */
+function qualified(p: string, el: XmlElement): string {
+  if (p === "/domain/sysinfo") return `${p}[@type='${getAttr(el, "type") ?? ""}']`;
+  if (p === "/domain/sysinfo/system/entry") return `${p}[@name='${getAttr(el, "name") ?? ""}']`;
+  if (p === "/domain/devices/input") return `${p}[@bus='${getAttr(el, "bus") ?? ""}']`;
+  return p;
+}
+
+function droppedPaths(el: XmlElement, p: string, out: Set<string>): void {
+  for (const a of el.attrs) {
+    if (a.name === "xmlns" || a.name.startsWith("xmlns:")) continue;
+    if (p === "/domain/devices/controller" && a.name === "model" && getAttr(el, "type") === "pci") {
+      const q = `${p}[@type='pci']/@model='${a.value}'`;
+      if (!EXPRESSED.has(q)) out.add(q);
+      continue;
+    }
+    const ap = `${p}/@${a.name}`;
+    if (EXPRESSED.has(ap) || DEFAULT_VALUED[ap]?.(el, a.value)) continue;
+    out.add(ap);
+  }
+  if (p === "/domain/metadata") return;
+  for (const c of childElements(el)) {
+    const cp = `${p}/${c.name}`;
+    const q = qualified(cp, c);
+    if (DEFAULT_VALUED[cp]?.(c, "") || (cp === "/domain/currentMemory" && currentMemoryIsMemory(el))) continue;
+    if (!EXPRESSED.has(q)) {
+      out.add(q);
+      continue;
+    }
+    droppedPaths(c, cp, out);
+  }
+}
+
+/** Silent drops over the inputs the builder accepted (from {@link checkQemuArgv}). */
+export function checkSilentDrops(argv: ArgvRun): CheckResult {
+  const byPath = new Map<string, string[]>();
+  let casesWithDrops = 0;
+  for (const [name, def] of argv.accepted) {
+    const out = new Set<string>();
+    droppedPaths(def.root, "/domain", out);
+    if (out.size) casesWithDrops++;
+    for (const p of out) byPath.set(p, [...(byPath.get(p) ?? []), name]);
+  }
+  const findings = new Map<string, Finding[]>();
+  for (const [p, names] of byPath) {
+    findings.set(p, [{ cls: silentDropClass(p), detail: `${names.length} case(s), e.g. ${names.slice(0, 2).join(", ")}` }]);
+  }
+  return {
+    check: "silent-drop",
+    population: argv.accepted.size,
+    findings,
+    extra: { "accepted cases with a drop": casesWithDrops, "cases per path": [...byPath.values()].reduce((n, v) => n + v.length, 0) },
+  };
+}
+
+/** The silent-drop classes, by path; first match wins. */
+const SILENT_DROP_RULES: [string, RegExp][] = [
+  ["firmware", /^\/domain\/os(\/@firmware|\/(loader|nvram|firmware|bios|acpi|shim))/],
+  ["direct-kernel-boot", /^\/domain\/os\/(kernel|initrd|cmdline|dtb)/],
+  ["boot-options", /^\/domain\/os\/(bootmenu|boot\/)/],
+  ["numa", /^\/domain\/(cpu\/numa|numatune)/],
+  ["smbios-other-types", /^\/domain\/sysinfo/],
+  ["vm-generation-and-confidential", /^\/domain\/(genid|launchSecurity)/],
+  ["memory", /^\/domain\/(currentMemory|maxMemory|memoryBacking|memory\/)/],
+  ["host-tuning", /^\/domain\/(cputune|memtune|blkiotune|iothreads|iothreadids|resource|seclabel|throttlegroups|vcpus|vcpu\/@(placement|cpuset))/],
+  ["cpu-details", /^\/domain\/cpu\//],
+  ["machine-features", /^\/domain\/features\//],
+  ["clock", /^\/domain\/clock\//],
+  ["lifecycle", /^\/domain\/(on_poweroff|on_reboot|on_crash|on_lockfailure|pm)/],
+  ["qemu-namespace", /^\/domain\/(qemu:(capabilities|override|deprecation)|[A-Za-z0-9_.-]+:commandline|commandline)/],
+  ["device-addresses", /^\/domain\/devices\/[^/]+\/(address|alias|acpi)$/],
+  ["pci-topology", /^\/domain\/devices\/controller\[@type='pci'\]/],
+  ["devices-ignored", /^\/domain\/devices\/(input|audio)/],
+  ["device-details", /^\/domain\/devices\//],
+];
+
+function silentDropClass(p: string): string {
+  return SILENT_DROP_RULES.find(([, r]) => r.test(p))?.[0] ?? "unclassified";
+}
