@@ -248,7 +248,7 @@ how_to_start() {
     if [ -e /lib/systemd/system/virtqemud.socket ] || [ -e /usr/lib/systemd/system/virtqemud.socket ]; then echo "systemctl start virtqemud.socket"
     else echo "systemctl start libvirtd"; fi
   elif [ -e /etc/init.d/libvirtd ]; then echo "service libvirtd start"
-  else echo "systemctl start libvirtd (or: service libvirtd start, as this host's init does it)"
+  else echo "systemctl start libvirtd, or service libvirtd start, as this host's init does it"
   fi
 }
 

@@ -235,10 +235,10 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
     const daemons = libvirtdPids();
 
     const up = ok(labSh(["up", "host"], dir), "lab.sh up host");
-    expect(up.stdout).to.include(`export LAB_HOST_URI='${HOST_URI}'`);
-    expect(up.stderr).to.match(/did not start: using it as it is/);
     expect(etcChanges(etc, etcSnapshot()), "changes under /etc after up").to.deep.equal([]);
     expect(libvirtdPids(), "libvirtd processes").to.deep.equal(daemons);
+    expect(up.stdout).to.include(`export LAB_HOST_URI='${HOST_URI}'`);
+    expect(up.stderr).to.match(/did not start: using it as it is/);
     expect(fs.existsSync(path.join(dir, "run", "host.pid")), "no daemon recorded").to.equal(false);
 
     ok(labSh(["down", "host"], dir), "lab.sh down host");
@@ -257,13 +257,13 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
     try {
       const etc = etcSnapshot();
       const up = labSh(["up", "host"], dir);
+      expect(etcChanges(etc, etcSnapshot()), "changes under /etc").to.deep.equal([]);
+      expect(libvirtdPids(), "no libvirtd started").to.deep.equal(daemons);
+      expect(answers(HOST_URI), "still nothing answers").to.equal(false);
+      expect(fs.existsSync(path.join(dir, "run", "host.pid")), "no daemon recorded").to.equal(false);
       expect(up.status, "up fails").to.not.equal(0);
       expect(up.stderr).to.include(`libvirt is set up on this host (the socket ${HOST_SOCKET} exists) but nothing answers at ${HOST_URI}`);
-      expect(up.stderr).to.match(/start it \((systemctl|service) [^)]*\) and run this again/);
-      expect(libvirtdPids(), "no libvirtd started").to.deep.equal(daemons);
-      expect(fs.existsSync(path.join(dir, "run", "host.pid")), "no daemon recorded").to.equal(false);
-      expect(answers(HOST_URI), "still nothing answers").to.equal(false);
-      expect(etcChanges(etc, etcSnapshot()), "changes under /etc").to.deep.equal([]);
+      expect(up.stderr).to.match(/start it \((systemctl|service) [^()]*\) and run this again/);
     } finally {
       fs.rmSync(HOST_SOCKET, { force: true });
     }
@@ -277,6 +277,7 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
     const daemons = libvirtdPids();
 
     const up = ok(labSh(["up", "host"], dir), "lab.sh up host");
+    expect(etcChanges(etc, etcSnapshot()), "changes under /etc after up").to.deep.equal([]);
     expect(up.stderr).to.not.match(/using it as it is/);
     expect(answers(HOST_URI)).to.equal(true);
     const tini = Number(fs.readFileSync(path.join(dir, "run", "host.pid"), "utf8"));
