@@ -165,6 +165,14 @@ record_pid() { # NAME PID : waits for tini's exec, then writes NAME.id and NAME.
   echo "$2" > "$RUN/$1.pid"
 }
 
+close_inherited_fds() { # a daemon keeps none of our descriptors but 0-2: not the lab lock a caller's flock holds
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] && [ "$fd" != 255 ]; then eval "exec $fd>&-"; fi
+  done
+}
+
 stale() { # NAME WHY
   log "stale pid file $RUN/$1.pid: $2; removed it, signalled nothing"
   rm -f "$RUN/$1.pid" "$RUN/$1.id"
@@ -289,13 +297,13 @@ start_host() {
   fi
   remove_lab_sockets
   manifest_add daemon host
-  setsid tini -s -- unshare --mount --propagation private -- sh -c '
+  (close_inherited_fds; exec setsid tini -s -- unshare --mount --propagation private -- sh -c '
     set -e
     cfg=$1
     mount --bind "$cfg/etc-libvirt" /etc/libvirt
     if [ -f "$cfg/passwd" ]; then mount --bind "$cfg/passwd" /etc/passwd; mount --bind "$cfg/group" /etc/group; fi
     exec libvirtd
-  ' lab "$HOSTCFG" > "$RUN/host.log" 2>&1 < /dev/null &
+  ' lab "$HOSTCFG") > "$RUN/host.log" 2>&1 < /dev/null &
   record_pid host $!
   wait_for "$(host_uri)"
 }
@@ -333,7 +341,7 @@ start_new() {
   mkdir -p "$RUN"
   rm -f "$ROOT/run/libvirt/libvirt-sock"
   # A private mount namespace: the mounts vanish with the daemon.
-  setsid tini -s -- unshare --mount --propagation private -- sh -c '
+  (close_inherited_fds; exec setsid tini -s -- unshare --mount --propagation private -- sh -c '
     set -e
     root=$1; images=$2
     mount -t proc proc "$root/proc"
@@ -342,7 +350,7 @@ start_new() {
     mount --bind "$images" "$root$images"
     mkdir -p "$root/run" "$root/tmp"
     exec chroot "$root" /usr/sbin/libvirtd
-  ' lab "$ROOT" "$IMAGES" > "$RUN/new.log" 2>&1 < /dev/null &
+  ' lab "$ROOT" "$IMAGES") > "$RUN/new.log" 2>&1 < /dev/null &
   record_pid new $!
   wait_for "$(new_uri)"
 }

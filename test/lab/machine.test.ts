@@ -29,12 +29,33 @@ interface Run {
   readonly stderr: string;
 }
 
-/** `scripts/lab.sh ARGS`, with `LAB_DIR` when given (a lab of its own, as on another machine). */
-function labSh(args: string[], labDir?: string): Run {
+/**
+ * `scripts/lab.sh ARGS`, with `LAB_DIR` when given (a lab of its own, as on another machine) and
+ * `extraFd` open as its descriptor 3 (as `flock LOCK lab.sh ...` passes the lock's descriptor).
+ */
+function labSh(args: string[], labDir?: string, extraFd?: number): Run {
   const env = { ...process.env };
   if (labDir) env.LAB_DIR = labDir;
-  const r = spawnSync("bash", [LAB_SH, ...args], { env, encoding: "utf8", timeout: 300000 });
+  const stdio: Array<"ignore" | "pipe" | number> = ["ignore", "pipe", "pipe"];
+  if (extraFd !== undefined) stdio.push(extraFd);
+  const r = spawnSync("bash", [LAB_SH, ...args], { env, encoding: "utf8", timeout: 300000, stdio });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The files a process and its children hold open. */
+function openFiles(pid: number): string[] {
+  const out: string[] = [];
+  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  for (const p of [pid, ...kids]) {
+    for (const fd of fs.readdirSync(`/proc/${p}/fd`)) {
+      try {
+        out.push(fs.readlinkSync(`/proc/${p}/fd/${fd}`));
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return out;
 }
 
 function ok(r: Run, what: string): Run {
@@ -276,11 +297,17 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
     const etc = etcSnapshot();
     const daemons = libvirtdPids();
 
-    const up = ok(labSh(["up", "host"], dir), "lab.sh up host");
+    // A descriptor of the caller, as the lab lock of `flock LOCK lab.sh up` is: the daemon must not
+    // keep it (it would hold the lock for as long as it runs).
+    const callerFile = path.join(dir, "caller-descriptor");
+    const callerFd = fs.openSync(callerFile, "w");
+    const up = ok(labSh(["up", "host"], dir, callerFd), "lab.sh up host");
+    fs.closeSync(callerFd);
     expect(etcChanges(etc, etcSnapshot()), "changes under /etc after up").to.deep.equal([]);
     expect(up.stderr).to.not.match(/using it as it is/);
     expect(answers(HOST_URI)).to.equal(true);
     const tini = Number(fs.readFileSync(path.join(dir, "run", "host.pid"), "utf8"));
+    expect(openFiles(tini), "files the lab's tini and libvirtd hold").to.not.include(callerFile);
     expect(fs.readFileSync(path.join(dir, "run", "host.id"), "utf8")).to.include(`start ${startTime(tini)}\n`);
     // A persistent domain that starts: stdio_handler = "file" (no virtlogd here) is in effect,
     // and its definition lands in the lab's directory, not in /etc/libvirt/qemu.
