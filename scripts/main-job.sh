@@ -85,5 +85,5 @@ XML
     step "stop the lab (only a daemon lab.sh started; a host's own libvirt keeps running)"
     bash scripts/lab.sh down host
     ;;
-  *) sed -n '2,14p' "$0"; exit 2 ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
 esac
