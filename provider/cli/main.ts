@@ -8,7 +8,7 @@
  * Errors go to stderr as virsh prints them (`error: internal error: malformed hwuuid element`),
  * followed by a line with the details; exit status 1 for bad input, 2 for bad usage.
  */
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, constants as fsc, fstatSync, openSync, readSync, Stats, statSync } from "node:fs";
 import { DomainDef } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
 import { normalizeIdentity, resolveIdentity } from "../xml/identity";
@@ -35,22 +35,118 @@ export interface CliIo {
 /** A usage error: exit status 2. */
 export class UsageError extends Error {}
 
-/** Reads a domain XML file with a size limit and a clear error for a missing file. */
-export function readXmlFile(path: string): string {
-  let size: number;
+/** Largest `pulumi preview --json` document `preview-report` reads, in bytes. */
+export const MAX_PREVIEW_BYTES = 256 * 1024 * 1024;
+
+/** What a non-regular file is, for the error message. */
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+function notRegular(path: string, st: Stats): DomainXmlError {
+  return new DomainXmlError(`'${path}' is not a regular file`, {
+    path,
+    value: fileKind(st),
+    allowed: "a regular file (or a symbolic link to one)",
+    fix: "pass the XML file itself; to read a device or a pipe, copy it into a file first",
+  });
+}
+
+function tooLarge(path: string, bytes: number, maxBytes: number): DomainXmlError {
+  return new DomainXmlError("document too large", { path, value: `${bytes} bytes`, allowed: `at most ${maxBytes} bytes` });
+}
+
+/** Decodes UTF-8, refusing invalid sequences (a binary file) rather than turning them into U+FFFD. */
+function decodeUtf8(buf: Buffer, path: string): string {
   try {
-    size = statSync(path).size;
-  } catch (e) {
+    return new TextDecoder("utf-8", { fatal: true }).decode(buf);
+  } catch {
+    throw new DomainXmlError("not an XML text document", {
+      path,
+      value: "invalid UTF-8",
+      allowed: "UTF-8 text",
+      fix: "pass a domain XML document in UTF-8 (is this a binary file, or in another encoding?)",
+    });
+  }
+}
+
+/**
+ * Reads a text file: regular files only (a device, a FIFO or a directory is refused before it
+ * is opened for reading, so nothing blocks and nothing grows), size checked before reading and
+ * again while reading, UTF-8 checked. Errors are {@link DomainXmlError}s naming the file.
+ */
+export function readTextFile(path: string, maxBytes: number): string {
+  const failedToOpen = (e: unknown) => {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new DomainXmlError(`failed to open '${path}': ${code === "ENOENT" ? "No such file or directory" : String(code)}`, {
+    return new DomainXmlError(`failed to open '${path}': ${code === "ENOENT" ? "No such file or directory" : code === "EACCES" ? "Permission denied" : String(code)}`, {
       path,
       fix: "check the file name",
     });
+  };
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw failedToOpen(e);
   }
-  if (size > MAX_XML_BYTES) {
-    throw new DomainXmlError("document too large", { path, value: `${size} bytes`, allowed: `at most ${MAX_XML_BYTES} bytes (10 MiB)` });
+  if (!st.isFile()) throw notRegular(path, st);
+  if (st.size > maxBytes) throw tooLarge(path, st.size, maxBytes);
+  let fd: number;
+  try {
+    // O_NONBLOCK: should the name have become a FIFO since the stat, opening it cannot block.
+    fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+  } catch (e) {
+    throw failedToOpen(e);
   }
-  return readFileSync(path, "utf8");
+  try {
+    const again = fstatSync(fd);
+    if (!again.isFile()) throw notRegular(path, again);
+    if (again.size > maxBytes) throw tooLarge(path, again.size, maxBytes);
+    // Read at most one byte more than allowed: a file growing meanwhile is caught, not followed.
+    const buf = Buffer.alloc(Math.min(again.size, maxBytes) + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    if (n > maxBytes) throw tooLarge(path, n, maxBytes);
+    return decodeUtf8(buf.subarray(0, n), path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a domain XML file: regular files only, at most {@link MAX_XML_BYTES}, UTF-8. */
+export function readXmlFile(path: string): string {
+  return readTextFile(path, MAX_XML_BYTES);
+}
+
+/** Reads standard input whole, at most `maxBytes` (`< /dev/zero` stops at the limit). */
+export function readStdin(maxBytes: number): string {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const buf = Buffer.alloc(64 * 1024);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN") {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // a non-blocking pipe: wait for data
+        continue;
+      }
+      if (code === "EOF") break;
+      throw e;
+    }
+    if (n === 0) break;
+    total += n;
+    if (total > maxBytes) throw new UsageError(`standard input is larger than ${maxBytes} bytes; fix: pass the output of pulumi preview --json, or a file`);
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return decodeUtf8(Buffer.concat(chunks), "standard input");
 }
 
 function oneFile(args: string[], usage: string): string {
@@ -110,7 +206,7 @@ export const COMMANDS: Record<string, CliCommand> = {
     run(args, io) {
       const files = args.filter((a) => !a.startsWith("-"));
       if (files.length > 1) throw new UsageError(`usage: ${this.usage}`);
-      const text = files.length ? readFileSync(files[0], "utf8") : io.stdin();
+      const text = files.length ? readTextFile(files[0], MAX_PREVIEW_BYTES) : io.stdin();
       let out: string;
       try {
         out = previewReport(text);
@@ -169,7 +265,7 @@ export function run(): void {
   const io: CliIo = {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
-    stdin: () => readFileSync(0, "utf8"),
+    stdin: () => readStdin(MAX_PREVIEW_BYTES),
   };
   main(process.argv.slice(2), io).then(
     (code) => {

@@ -6,7 +6,7 @@
 import { constants as fsc, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { copyImage, createOverlay, ImageError, ImageStamp, removeImage, statImage } from "../backends/image";
-import { InputFailure } from "../spec/inputs";
+import { failure, InputFailure, wrongType } from "../spec/inputs";
 
 /** The inputs of a DomainDisk. */
 export interface DiskInputs {
@@ -19,17 +19,30 @@ export interface DiskInputs {
 }
 
 function abs(property: string, v: unknown): InputFailure | undefined {
-  if (typeof v !== "string" || !path.isAbsolute(v) || v.split("/").includes("..") || /[\0\n]/.test(v)) {
-    return { property, reason: `${property}: must be a normalized absolute path; got ${JSON.stringify(v)}; fix: write the full path` };
+  if (typeof v !== "string") return wrongType(property, "a string", v, "a normalized absolute path on the hypervisor host", "write the full path");
+  if (!path.isAbsolute(v) || v.split("/").includes("..") || /[\0\n]/.test(v)) {
+    return failure(property, "must be a normalized absolute path", v, "an absolute path without '..', newlines or NUL", "write the full path");
   }
   return undefined;
 }
 
-/** `check`: paths, mode, and a readable source image. */
+/** The JSON type each DomainDisk input takes; `check` checks every one before using it. */
+export const DISK_INPUT_TYPES: { readonly [K in keyof Required<DiskInputs>]: "string" } = {
+  path: "string",
+  source: "string",
+  sourceFormat: "string",
+  mode: "string",
+  replaceTrigger: "string",
+};
+
+/** `check`: every input's type, paths, mode, and a readable source image. Never throws for bad input. */
 export async function check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ inputs: Record<string, unknown>; failures: InputFailure[] }> {
   const failures = [abs("path", news.path), abs("source", news.source)].filter((f): f is InputFailure => f !== undefined);
-  if (news.mode !== "overlay" && news.mode !== "copy") failures.push({ property: "mode", reason: `mode: got ${JSON.stringify(news.mode)}; allowed: "overlay", "copy"; fix: write "overlay"` });
-  if (!["qcow2", "raw"].includes(String(news.sourceFormat))) failures.push({ property: "sourceFormat", reason: `sourceFormat: got ${JSON.stringify(news.sourceFormat)}; allowed: qcow2, raw` });
+  if (news.mode !== "overlay" && news.mode !== "copy") failures.push(failure("mode", "is not a disk mode", news.mode, '"overlay", "copy"', 'write "overlay"'));
+  if (news.sourceFormat !== "qcow2" && news.sourceFormat !== "raw") failures.push(failure("sourceFormat", "is not an image format", news.sourceFormat, '"qcow2", "raw"', "write the template image's format"));
+  if (news.replaceTrigger !== undefined && typeof news.replaceTrigger !== "string") {
+    failures.push(wrongType("replaceTrigger", "a string", news.replaceTrigger, "any string; a change re-creates the image", "convert the value to a string, e.g. String(x)"));
+  }
   if (failures.length === 0) {
     try {
       await fs.access(news.source as string, fsc.R_OK);

@@ -94,7 +94,8 @@ export function resolveMode(requested: string | undefined, caps: LibvirtCapabili
 export async function check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ inputs: Record<string, unknown>; failures: InputFailure[] }> {
   const inputs = stripEngineKeys(news) as unknown as DomainInputs & Record<string, unknown>;
   const failures = validateInputs(inputs);
-  if (failures.some((f) => f.property === "connection.uri" || f.property === "name")) return { inputs: news, failures };
+  // No usable connection or name: report without probing (a probe of the default URI would be a guess).
+  if (failures.some((f) => f.property.startsWith("connection") || f.property === "name")) return { inputs: news, failures };
   const uri = uriOf(inputs);
   let caps: LibvirtCapabilities;
   try {

@@ -61,6 +61,18 @@ export function qemuOptEscape(s: string): string {
   return s.replace(/,/g, ",,");
 }
 
+/**
+ * A decimal whole number from an XML value, from `min` to `max`; anything else (`abc`, `0x10`,
+ * `1,maxcpus=9`, empty) is a {@link DomainXmlError} naming the path, never a `NaN` on the command line.
+ */
+export function xmlWholeNumber(path: string, value: string | undefined, min: number, max: number, fix: string, reason = "not a whole number in range"): number {
+  const n = value !== undefined && /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new DomainXmlError(reason, { path, value: value ?? "", allowed: `a whole number from ${min} to ${max}`, fix });
+  }
+  return n;
+}
+
 function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
   return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
     path,
@@ -136,7 +148,7 @@ function buildCpu(v: DomainView, add: Add): void {
   if (mode === "host-passthrough") add("-cpu", "host");
   else if (mode === "host-model") add("-cpu", v.type === "kvm" ? "host" : "max");
   else if (mode === "maximum") add("-cpu", "max");
-  else if (mode === "custom") add("-cpu", v.cpu?.model ?? (v.os.arch === undefined || v.os.arch === "x86_64" ? "qemu64" : "max"));
+  else if (mode === "custom") add("-cpu", qemuOptEscape(v.cpu?.model ?? (v.os.arch === undefined || v.os.arch === "x86_64" ? "qemu64" : "max")));
   else throw unsupported("/domain/cpu/@mode", mode, "use custom, host-model, host-passthrough or maximum");
 }
 
@@ -151,22 +163,24 @@ function buildMemory(v: DomainView, add: Add): void {
 }
 
 function buildSmp(v: DomainView, add: Add): void {
-  const max = Number(v.vcpus ?? "1");
-  if (!Number.isInteger(max) || max < 1) {
-    throw new DomainXmlError("invalid vcpu count", { path: "/domain/vcpu", value: v.vcpus, allowed: "a positive integer", fix: "write e.g. <vcpu>2</vcpu>" });
-  }
-  const cur = v.vcpuCurrent !== undefined ? Number(v.vcpuCurrent) : max;
+  const max = xmlWholeNumber("/domain/vcpu", v.vcpus ?? "1", 1, MAX_VCPUS, "write e.g. <vcpu>2</vcpu>", "invalid vcpu count");
+  const cur = v.vcpuCurrent !== undefined ? xmlWholeNumber("/domain/vcpu/@current", v.vcpuCurrent, 1, max, `write at most the vcpu count, e.g. <vcpu current='1'>${max}</vcpu>, or remove current`) : max;
   let s = `${cur}`;
   if (cur !== max) s += `,maxcpus=${max}`;
   if (v.cpu?.sockets !== undefined) {
     // An explicit topology: libvirt writes dies and clusters too (QEMU >= 7.0 knows both).
-    s += `,sockets=${v.cpu.sockets},dies=${v.cpu.dies ?? "1"},clusters=${v.cpu.clusters ?? "1"}`;
-    s += `,cores=${v.cpu.cores ?? "1"},threads=${v.cpu.threads ?? "1"}`;
+    const topo = (attr: "sockets" | "dies" | "clusters" | "cores" | "threads") =>
+      xmlWholeNumber(`/domain/cpu/topology/@${attr}`, v.cpu![attr] ?? "1", 1, MAX_VCPUS, `write e.g. <topology sockets='1' cores='${max}' threads='1'/>`);
+    s += `,sockets=${topo("sockets")},dies=${topo("dies")},clusters=${topo("clusters")}`;
+    s += `,cores=${topo("cores")},threads=${topo("threads")}`;
   } else {
     s += `,sockets=${max},cores=1,threads=1`;
   }
   add("-smp", s);
 }
+
+/** Most vCPUs a command line carries (QEMU's largest machine limit). */
+const MAX_VCPUS = 16384;
 
 const SMBIOS_SYSTEM_KEYS = ["manufacturer", "product", "version", "serial", "uuid", "sku", "family"];
 
@@ -192,6 +206,7 @@ function buildClock(v: DomainView, add: Add): void {
 function buildControllers(v: DomainView, add: Add): void {
   v.controllers.forEach((c, i) => {
     const path = `/domain/devices/controller[${i + 1}]`;
+    if (c.index !== undefined) xmlWholeNumber(`${path}/@index`, c.index, 0, 65535, "write e.g. index='0'");
     if (c.type === "pci" || c.type === "ide" || c.type === "sata" || c.type === "fdc") return; // built into the machine
     if (c.type === "usb") {
       if (c.model === "none") return;
@@ -217,7 +232,9 @@ function bootIndexes(v: DomainView): Map<object, number> {
   const m = new Map<object, number>();
   const explicit = [...v.disks, ...v.interfaces].some((d) => d.bootOrder !== undefined);
   if (explicit) {
-    for (const d of [...v.disks, ...v.interfaces]) if (d.bootOrder !== undefined) m.set(d, Number(d.bootOrder));
+    const order = (kind: string, i: number, value: string) => xmlWholeNumber(`/domain/devices/${kind}[${i + 1}]/boot/@order`, value, 1, 65535, "write e.g. <boot order='1'/>");
+    v.disks.forEach((d, i) => d.bootOrder !== undefined && m.set(d, order("disk", i, d.bootOrder)));
+    v.interfaces.forEach((d, i) => d.bootOrder !== undefined && m.set(d, order("interface", i, d.bootOrder)));
     return m;
   }
   let n = 1;
@@ -352,8 +369,8 @@ function buildGraphics(v: DomainView, add: Add, secrets: { dir: string; files: Q
   v.graphics.forEach((g, i) => {
     const path = `/domain/devices/graphics[${i + 1}]`;
     if (g.type !== "vnc") throw unsupported(`${path}/@type`, g.type, "use <graphics type='vnc'/> or no graphics");
-    const listen = g.listen ?? "127.0.0.1";
-    const port = g.port !== undefined && g.port !== "-1" && g.autoport !== "yes" ? Number(g.port) : undefined;
+    const listen = qemuOptEscape((g.listen ?? "127.0.0.1").includes(":") ? `[${g.listen}]` : g.listen ?? "127.0.0.1");
+    const port = g.port !== undefined && g.port !== "-1" && g.autoport !== "yes" ? xmlWholeNumber(`${path}/@port`, g.port, 5900, 65535, "write a port from 5900 (display :0) up, or port='-1' autoport='yes'") : undefined;
     const auth = vncAuth(g, i, path, add, secrets);
     add("-vnc", (port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`) + auth);
   });

@@ -75,7 +75,27 @@ const PARSER_OPTIONS = {
   ignorePiTags: true,
   allowBooleanAttributes: false,
   removeNSPrefix: false,
-} as const;
+  // Names are kept as written: fast-xml-parser renames `toString`, `valueOf`, `hasOwnProperty`...
+  // (to `__toString`...) unless told not to, and refuses `__proto__`, `constructor`, `prototype`
+  // unless they are mapped first. The three are mapped to a key no XML name can be (it starts
+  // with `#`) and mapped back in `convert`; the raw tree is only read with `Object.keys`.
+  onDangerousProperty: (name: string) => name,
+  transformTagName: guardName,
+  transformAttributeName: guardName,
+};
+
+/** Names fast-xml-parser refuses as object keys (prototype pollution); we map them, never refuse them. */
+const CRITICAL_NAMES = new Set(["__proto__", "constructor", "prototype"]);
+/** Marks a mapped name; `#` cannot start an XML name, so no real name carries it. */
+const NAME_GUARD = "#name:";
+
+function guardName(name: string): string {
+  return CRITICAL_NAMES.has(name) ? NAME_GUARD + name : name;
+}
+
+function unguardName(key: string): string {
+  return key.startsWith(NAME_GUARD) ? key.slice(NAME_GUARD.length) : key;
+}
 
 /**
  * Parses an XML document into an {@link XmlDocument}.
@@ -93,13 +113,14 @@ export function parseXml(text: string, path = "/"): XmlDocument {
       fix: "pass a domain XML document, not an image or an archive",
     });
   }
+  // XML 1.0 characters only (U+FFFD is one); a lone surrogate cannot even be written as UTF-8.
   // eslint-disable-next-line no-control-regex
-  const bad = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffd\ufffe\uffff]/.exec(text);
+  const bad = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.exec(text);
   if (bad) {
     throw new DomainXmlError("not an XML text document", {
       path,
       value: `character U+${bad[0].charCodeAt(0).toString(16).padStart(4, "0")} at offset ${bad.index}`,
-      allowed: "UTF-8 text without control characters",
+      allowed: "UTF-8 text of XML 1.0 characters (no control characters other than tab, newline, carriage return)",
       fix: "pass a domain XML document (is this a binary file?)",
     });
   }
@@ -120,6 +141,7 @@ export function parseXml(text: string, path = "/"): XmlDocument {
       fix: "correct the XML syntax at that position",
     });
   }
+  checkLikeLibxml2(text, path);
   const raw = new XMLParser(PARSER_OPTIONS).parse(text) as RawNode[];
   const prolog: XmlComment[] = [];
   const epilog: XmlComment[] = [];
@@ -164,8 +186,8 @@ function convert(n: RawNode, path: string): XmlNode | undefined {
       const cn = convert(c, path);
       if (cn) children.push(cn);
     }
-    const attrs = Object.keys(attrsRaw).map((name) => ({ name, value: decodeEntities(String(attrsRaw[name]), path) }));
-    const el: XmlElement = { kind: "element", name: key, attrs, children };
+    const attrs = Object.keys(attrsRaw).map((name) => ({ name: unguardName(name), value: decodeEntities(String(attrsRaw[name]), path) }));
+    const el: XmlElement = { kind: "element", name: unguardName(key), attrs, children };
     dropLayoutWhitespace(el);
     return el;
   }
@@ -199,7 +221,13 @@ function decodeEntities(s: string, path: string): string {
     const m = /^#(x[0-9a-fA-F]+|[0-9]+)$/.exec(body);
     if (m) {
       const cp = m[1][0] === "x" ? parseInt(m[1].slice(1), 16) : parseInt(m[1], 10);
-      if (cp > 0 && cp <= 0x10ffff) return String.fromCodePoint(cp);
+      if (isXmlChar(cp)) return String.fromCodePoint(cp);
+      throw new DomainXmlError("character reference to a character XML 1.0 forbids", {
+        path,
+        value: whole,
+        allowed: "&#9; &#10; &#13;, U+0020-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF (libxml2 refuses the others)",
+        fix: "remove the reference; control characters cannot be carried in XML",
+      });
     }
     throw new DomainXmlError("undefined entity", {
       path,
@@ -208,6 +236,85 @@ function decodeEntities(s: string, path: string): string {
       fix: "entities are never expanded here; write the text itself",
     });
   });
+}
+
+/** XML 1.0's `Char` production: what a character reference may name. */
+function isXmlChar(cp: number): boolean {
+  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+/**
+ * Refuses what libxml2 (and so libvirt) refuses but fast-xml-parser's validator lets through,
+ * so that a bad document fails at preview, not at define: `--` inside a comment, `]]>` in
+ * text, text after a self-closed root, `<` in an attribute value, an XML declaration anywhere
+ * but at the start (or without a version, or with a bad `standalone`), a processing
+ * instruction named `xml` in any case or without a target, markup declarations, and CDATA
+ * outside the root. An encoding other than UTF-8 is refused too: the text is passed on as
+ * UTF-8. Runs on a document the validator has accepted, so tags, comments, CDATA and quotes
+ * are balanced.
+ */
+function checkLikeLibxml2(text: string, path: string): void {
+  const refuse = (reason: string, at: number, fix: string): never => {
+    const line = text.slice(0, at).split("\n").length;
+    throw new DomainXmlError(reason, { path, value: `line ${line}: ${text.slice(at, at + 40)}`, fix });
+  };
+  let depth = 0;
+  let i = 0;
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  while (i < text.length) {
+    const lt = text.indexOf("<", i);
+    const chars = text.slice(i, lt < 0 ? text.length : lt);
+    const cdataEnd = chars.indexOf("]]>");
+    if (cdataEnd >= 0) refuse('"]]>" in text', i + cdataEnd, 'write "]]&gt;"');
+    if (depth === 0 && /[^ \t\r\n]/.test(chars.slice(i === 0 ? start : 0))) refuse("text outside the root element", i, "remove the text before or after the root element");
+    if (lt < 0) break;
+    if (text.startsWith("<!--", lt)) {
+      const end = text.indexOf("-->", lt + 4);
+      if (end < 0) break;
+      const body = text.slice(lt + 4, end);
+      if (body.includes("--") || body.endsWith("-")) refuse('"--" inside a comment', lt, 'XML forbids "--" in comments; write "- -" or remove the comment');
+      i = end + 3;
+    } else if (text.startsWith("<![CDATA[", lt)) {
+      if (depth === 0) refuse("CDATA outside the root element", lt, "move the CDATA section inside <domain>");
+      const end = text.indexOf("]]>", lt + 9);
+      if (end < 0) break;
+      i = end + 3;
+    } else if (text.startsWith("<!", lt)) {
+      refuse("markup declarations are not allowed", lt, "remove the <!...> declaration; libvirt domain XML never needs one");
+    } else if (text.startsWith("<?", lt)) {
+      const end = text.indexOf("?>", lt + 2);
+      if (end < 0) break;
+      const body = text.slice(lt + 2, end);
+      const target = /^[^\s?]*/.exec(body)![0];
+      if (target === "") refuse("processing instruction without a target", lt, "name the target, e.g. <?app data?>, or remove it");
+      if (target.toLowerCase() === "xml") {
+        if (target !== "xml" || lt !== start) refuse("XML declaration allowed only at the start of the document", lt, "move <?xml ...?> to the very start, or remove it");
+        if (!/^\s+version\s*=\s*(['"])1\.[0-9]+\1/.test(body.slice(3))) refuse("XML declaration without a version", lt, "write <?xml version='1.0'?>");
+        const sa = /\sstandalone\s*=\s*(['"])(.*?)\1/.exec(body);
+        if (sa && sa[2] !== "yes" && sa[2] !== "no") refuse("standalone accepts only 'yes' or 'no'", lt, "write standalone='yes', or remove it");
+        // The text is handed on as UTF-8: another declared encoding would be decoded wrongly (or refused).
+        const enc = /\sencoding\s*=\s*(['"])(.*?)\1/.exec(body);
+        if (enc && !/^utf-?8$/i.test(enc[2])) refuse(`encoding ${JSON.stringify(enc[2])} is not UTF-8`, lt, "write encoding='UTF-8', or remove the encoding");
+      }
+      i = end + 2;
+    } else {
+      // A tag: skip to its '>' honouring quoted attribute values.
+      let k = lt + 1;
+      while (k < text.length && text[k] !== ">") {
+        const c = text[k];
+        if (c === "'" || c === '"') {
+          const e = text.indexOf(c, k + 1);
+          if (e < 0) return;
+          const lessThan = text.slice(k + 1, e).indexOf("<");
+          if (lessThan >= 0) refuse('"<" in an attribute value', k + 1 + lessThan, 'write "&lt;"');
+          k = e + 1;
+        } else k++;
+      }
+      if (text[lt + 1] === "/") depth--;
+      else if (text[k - 1] !== "/") depth++;
+      i = k + 1;
+    }
+  }
 }
 
 /** Escapes character data for an element's text. */

@@ -47,6 +47,18 @@ export function domainBadInputs(prefix: string): BadInput[] {
     ["network interface without source", { interfaces: [{ type: "network" }] }, "interfaces[0].source", /default/],
     ["bad hwuuidMode", { hwuuidMode: "magic" }, "hwuuidMode", /auto/],
     ["negative shutdown timeout", { shutdownTimeoutSeconds: -1 }, "shutdownTimeoutSeconds", /60/],
+    // Wrong JSON types: a per-property failure, never a TypeError.
+    ["disks not an array", { disks: "oops" }, "disks", /must be an array of disks, not a string/],
+    ["a null disk", { disks: [null] }, "disks[0]", /must be an object, not null/],
+    ["disk file not a string", { disks: [{ file: 42 }] }, "disks[0].file", /not a number/],
+    ["a null interface", { interfaces: [null] }, "interfaces[0]", /must be an object, not null/],
+    ["xml not a string", { xml: 42 }, "xml", /must be a string, not a number/],
+    ["memory not a string", { memory: 512 }, "memory", /must be a string, not a number.*512 MiB/],
+    ["running not a boolean", { running: "yes" }, "running", /true or false/],
+    // What libxml2 refuses fails at preview, not at define.
+    ["XML with a character reference XML forbids", { xml: T("<description>a&#1;b</description>") }, "xml", /character XML 1.0 forbids/],
+    ["XML with -- inside a comment", { xml: T("<!-- a -- b -->") }, "xml", /"--" inside a comment/],
+    ["XML with ]]> in text", { xml: T("<description>a]]>b</description>") }, "xml", /in text/],
   ] as BadInput[]
   ).map(([t, extra, p, fix]) => [t, { name: `${prefix}bad`, ...extra }, p, fix]);
 }
@@ -88,5 +100,13 @@ export function fleetBadInputs(prefix: string, uri: string): BadInput[] {
     ["fleet: negative member count", { members: -1 }, "members", /whole number from 0 to 1000/],
     ["fleet: fractional member count", { members: 2.5 }, "members", /whole number from 0 to 1000/],
     ["fleet: relative image directory", { imageDir: "images" }, "imageDir", /normalized absolute path/],
+    // Arguments are type-checked before the template is read.
+    ["fleet: members as a string", { members: "12" }, "members", /not a string.*members: 12/],
+    ["fleet: too many members", { members: 1001 }, "members", /whole number from 0 to 1000/],
+    ["fleet: too many member keys", { members: Array.from({ length: 1001 }, (_, i) => `k${i}`) }, "members", /at most 1000 members/],
+    ["fleet: a member key not a string", { members: ["a", 2] }, "members[1]", /must be a string, not a number/],
+    ["fleet: template name not a string", { template: { name: 42, uri } }, "template.name", /must be a domain name, not a number/],
+    ["fleet: unknown hwuuid policy", { hwuuidPolicy: "random" }, "hwuuidPolicy", /"keep", "derive"/],
+    ["fleet: running not a boolean", { running: "yes" }, "running", /true or false/],
   ] as BadInput[]).map(([title, extra, p, re]) => [title, { ...base, ...extra }, p, re]);
 }

@@ -58,19 +58,56 @@ function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: str
   });
 }
 
+/** @default bound of a QEMU start: QEMU must have opened its monitor and daemonized within it. */
+export const DEFAULT_START_TIMEOUT_MS = 60000;
+
+/** After QEMU daemonized: how long its pid file and monitor socket may take to show. */
+const POST_DAEMONIZE_GRACE_MS = 2000;
+
+/** Options of a {@link QemuDirectBackend}. */
+export interface QemuDirectOptions {
+  /** How long `start` waits for QEMU to open its monitor and daemonize. @default {@link DEFAULT_START_TIMEOUT_MS} */
+  readonly startTimeoutMs?: number;
+}
+
+/** SIGKILL to a process group (a detached child leads its own), else to the process. */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** The last lines of a log, on one line, for an error message. */
+function logTail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim().split("\n").slice(-3).join(" ") || "(empty)";
+  } catch {
+    return "(no log)";
+  }
+}
+
 /** QEMU without libvirt. */
 export class QemuDirectBackend {
   /** The connection URI. */
   public readonly uri: string;
   private readonly stateDir: string;
   private readonly emulator?: string;
+  private readonly startTimeoutMs: number;
 
   /** A backend for `qemu-direct:///STATE_DIR`. */
-  constructor(uri: string) {
+  constructor(uri: string, options: QemuDirectOptions = {}) {
     this.uri = uri;
     const p = parseDirectUri(uri);
     this.stateDir = p.stateDir;
     this.emulator = p.emulator;
+    this.startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   }
 
   private dir(name: string): string {
@@ -197,25 +234,52 @@ export class QemuDirectBackend {
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
     // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
     const logFd = openSync(f.log, "a", 0o600);
+    // With -daemonize, QEMU's first process exits once the monitor socket is open and the pid
+    // file written: that exit is what we wait for, at most startTimeoutMs.
+    const deadline = Date.now() + this.startTimeoutMs;
+    const seconds = `${this.startTimeoutMs / 1000} s`;
     try {
       for (const s of cmd.secretFiles) {
         await fs.rm(s.path, { force: true });
         await fs.writeFile(s.path, s.data, { mode: 0o600, flag: "wx" });
       }
-      const code: number = await new Promise((resolve, reject) => {
-        const child = spawn(cmd.argv[0], cmd.argv.slice(1), { cwd: f.dir, env: { ...process.env, ...cmd.env }, stdio: ["ignore", logFd, logFd] });
-        child.on("error", reject);
-        child.on("exit", (c) => resolve(c ?? 1));
+      const code: number | "timeout" = await new Promise((resolve, reject) => {
+        // Its own process group, so that a QEMU that hangs can be killed with all it started.
+        const child = spawn(cmd.argv[0], cmd.argv.slice(1), { cwd: f.dir, env: { ...process.env, ...cmd.env }, stdio: ["ignore", logFd, logFd], detached: true });
+        const timer = setTimeout(() => {
+          killGroup(child.pid);
+          resolve("timeout");
+        }, this.startTimeoutMs);
+        child.on("error", (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+        child.on("exit", (c) => {
+          clearTimeout(timer);
+          resolve(c ?? 1);
+        });
       });
+      if (code === "timeout") {
+        const stray = this.livePid(name);
+        if (stray !== undefined) killGroup(stray);
+        throw new DirectError(`internal error: QEMU for ${name} did not open its monitor socket ${f.qmp} within ${seconds} (it never daemonized) and was killed; see ${f.log}: ${logTail(f.log)}`);
+      }
       if (code !== 0) {
-        const log = readFileSync(f.log, "utf8").trim().split("\n").slice(-3).join(" ");
-        throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${log}`);
+        throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${logTail(f.log)}`);
       }
     } finally {
       closeSync(logFd);
       for (const s of cmd.secretFiles) await fs.rm(s.path, { force: true });
     }
-    if (this.livePid(name) === undefined) throw new DirectError(`internal error: QEMU for ${name} started but left no live pid (see ${f.log})`);
+    // Both exist once the daemonizing process has exited; a short grace covers a slow file system.
+    const graceMs = Math.max(0, Math.min(deadline - Date.now(), POST_DAEMONIZE_GRACE_MS));
+    const graceEnd = Date.now() + graceMs;
+    while (this.livePid(name) === undefined || !existsSync(f.qmp)) {
+      if (Date.now() >= graceEnd) {
+        throw new DirectError(`internal error: QEMU for ${name} exited 0 but left no live QEMU with its pid file ${f.pid} and monitor socket ${f.qmp} (waited ${graceMs / 1000} s more); see ${f.log}: ${logTail(f.log)}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Defines, starts if asked, reads back. */
