@@ -248,7 +248,7 @@ const DIFF_RULES: DiffRule[] = [
     [
       /^\/domain\/vcpu\/@placement$/, // placement follows <numatune placement='auto'>
       /^\/domain\/numatune\/memory\/@nodeset$/, // nodeset dropped with placement='auto'
-      /^\/domain\/cpu\/numa\/cell(\[\d+\])?\/@cpus$/, // vCPUs in no cell put in cell 0
+      /^\/domain\/cpu\/numa\/cell(\[[^\]]*\])?\/@cpus$/, // vCPUs in no cell put in cell 0
       /^\/domain\/os\/nvram\/@format$/, // firmware autoselection picks the nvram template's format
       /^\/domain\/devices\/disk\[[^\]]*\]\/@type$/, // empty network cdrom -> file; pool volume resolved
       /^\/domain\/devices\/controller\[[^\]]*\]\/@model$/, // model='auto' replaced by the chosen model
