@@ -13,7 +13,8 @@
 import { DomainDef, DomainDisk, DomainInterface, readDomain, DomainView } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
 import { DomainIdentity, resolveIdentity } from "../xml/identity";
-import { firstChild } from "../xml/tree";
+import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
+import { toKiB } from "../xml/units";
 import { normalizeUuid } from "../xml/uuid";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
@@ -74,11 +75,11 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   if (opts.startPaused) add("-S");
   buildMachine(v, add);
   buildCpu(v, add);
-  buildMemory(v, add);
-  buildSmp(v, add);
+  buildMemory(v, add, def.root);
+  buildSmp(v, add, def.root);
   // libvirt >= 11.7: the guest sees the hwuuid when it is valid, else the domain uuid.
   add("-uuid", (identity.guestUuid ?? identity.uuid)!);
-  buildSmbios(v, add);
+  buildSmbios(v, add, def.root);
   if (v.graphics.length === 0) add("-display", "none");
   add("-no-user-config", "-nodefaults");
   const qmp = opts.qmpSocketPath ?? `/run/libvirt-domain/${identity.name}/qmp.sock`;
@@ -86,12 +87,14 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add("-mon", "chardev=charmonitor,id=monitor,mode=control");
   buildClock(v, add);
   add("-boot", "strict=on");
+  buildKernelBoot(def.root, add);
   buildControllers(v, add);
   buildDisks(v, add);
   buildInterfaces(v, add);
   buildChardevs(v, add);
   buildGraphics(v, add);
   buildMisc(v, add);
+  buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
   add("-msg", "timestamp=on");
@@ -123,22 +126,53 @@ function buildCpu(v: DomainView, add: Add): void {
   else throw unsupported("/domain/cpu/@mode", mode, "use custom, host-model, host-passthrough or maximum");
 }
 
-function buildMemory(v: DomainView, add: Add): void {
+/** x86 memory alignment of libvirt (qemuDomainAlignMemorySizes): 1 MiB. */
+const MEMORY_ALIGN_KIB = 1024n;
+
+const alignKiB = (kib: bigint) => ((kib + MEMORY_ALIGN_KIB - 1n) / MEMORY_ALIGN_KIB) * MEMORY_ALIGN_KIB;
+
+/** A scaled size in KiB, or a refusal naming `path`. */
+function sizeKiB(value: string | undefined, unit: string | undefined, path: string): bigint {
+  if (value === undefined) throw new DomainXmlError("missing size", { path, fix: "state the size, e.g. memory='1048576' unit='KiB'" });
+  return toKiB(value, unit, path);
+}
+
+/**
+ * `-m`: the initial memory as libvirt sizes it (virDomainDefGetMemoryInitial): with NUMA cells
+ * the sum of the cells, each aligned to 1 MiB (qemuDomainAlignMemorySizes), else `<memory>`
+ * aligned; `<maxMemory slots=>` adds `slots` and `maxmem` (qemuBuildMemCommandLine).
+ */
+function buildMemory(v: DomainView, add: Add, root: XmlElement): void {
   if (v.memoryKiB === undefined) {
     throw new DomainXmlError("missing memory", { path: "/domain/memory", fix: "add <memory unit='MiB'>...</memory>" });
   }
-  // libvirt aligns the initial memory up to 1 MiB on x86 (qemuDomainAlignMemorySizes).
-  const aligned = ((v.memoryKiB + 1023n) / 1024n) * 1024n;
-  add("-m", `size=${aligned}k`);
+  const cpu = firstChild(root, "cpu");
+  const numa = cpu && firstChild(cpu, "numa");
+  const cells = numa ? childElements(numa, "cell") : [];
+  const initial = cells.length > 0
+    ? cells.reduce((sum, c, i) => sum + alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `/domain/cpu/numa/cell[${i + 1}]/@memory`)), 0n)
+    : alignKiB(v.memoryKiB);
+  let m = `size=${initial}k`;
+  const max = firstChild(root, "maxMemory");
+  if (max) {
+    const slots = getAttr(max, "slots");
+    const maxKiB = alignKiB(sizeKiB(textContent(max), getAttr(max, "unit"), "/domain/maxMemory"));
+    if (slots !== undefined && !/^[0-9]+$/.test(slots)) {
+      throw new DomainXmlError("invalid memory slot count", { path: "/domain/maxMemory/@slots", value: slots, allowed: "a non-negative integer", fix: "write e.g. slots='16'" });
+    }
+    if (slots !== undefined && slots !== "0") m += `,slots=${slots}`;
+    m += `,maxmem=${maxKiB}k`;
+  }
+  add("-m", m);
   add("-overcommit", "mem-lock=off");
 }
 
-function buildSmp(v: DomainView, add: Add): void {
+function buildSmp(v: DomainView, add: Add, root: XmlElement): void {
   const max = Number(v.vcpus ?? "1");
   if (!Number.isInteger(max) || max < 1) {
     throw new DomainXmlError("invalid vcpu count", { path: "/domain/vcpu", value: v.vcpus, allowed: "a positive integer", fix: "write e.g. <vcpu>2</vcpu>" });
   }
-  const cur = v.vcpuCurrent !== undefined ? Number(v.vcpuCurrent) : max;
+  const cur = onlineAtStart(v, max, root);
   let s = `${cur}`;
   if (cur !== max) s += `,maxcpus=${max}`;
   if (v.cpu?.sockets !== undefined) {
@@ -151,18 +185,131 @@ function buildSmp(v: DomainView, add: Add): void {
   add("-smp", s);
 }
 
+/**
+ * The vCPUs on `-smp`: `<vcpu current=>`, or with `<vcpus>` the enabled non-hotpluggable ones
+ * (libvirt plugs the hotpluggable enabled vCPUs after start, qemuProcessSetupHotpluggableVcpus;
+ * the QEMU-direct backend does not, so it refuses them).
+ */
+function onlineAtStart(v: DomainView, max: number, root: XmlElement): number {
+  const vcpus = firstChild(root, "vcpus");
+  if (!vcpus) return v.vcpuCurrent !== undefined ? Number(v.vcpuCurrent) : max;
+  let online = 0;
+  childElements(vcpus, "vcpu").forEach((c, i) => {
+    if (getAttr(c, "enabled") !== "yes") return;
+    if (getAttr(c, "hotpluggable") === "yes") {
+      throw unsupported(`/domain/vcpus/vcpu[${i + 1}]/@hotpluggable`, "yes", "libvirt plugs enabled hotpluggable vCPUs after start; the QEMU-direct backend does not: set hotpluggable='no' or apply through libvirt");
+    }
+    online++;
+  });
+  return online;
+}
+
 const SMBIOS_SYSTEM_KEYS = ["manufacturer", "product", "version", "serial", "uuid", "sku", "family"];
 
-function buildSmbios(v: DomainView, add: Add): void {
+/** The `<sysinfo type='smbios'>` blocks libvirt writes, their SMBIOS type and fields in libvirt's order (qemuBuildSmbiosCommandLine). */
+const SMBIOS_BLOCKS: Record<string, { type: number; keys: readonly string[] }> = {
+  bios: { type: 0, keys: ["vendor", "version", "date", "release"] },
+  system: { type: 1, keys: SMBIOS_SYSTEM_KEYS },
+  baseBoard: { type: 2, keys: ["manufacturer", "product", "version", "serial", "asset", "location"] },
+  chassis: { type: 3, keys: ["manufacturer", "version", "serial", "asset", "sku"] },
+};
+
+/** One `-smbios type=N,...` from a block's entries (none when it has no known entry). */
+function smbiosArg(block: XmlElement, path: string, type: number, keys: readonly string[]): string | undefined {
+  const entries = new Map<string, string>();
+  childElements(block, "entry").forEach((e, i) => {
+    const n = getAttr(e, "name") ?? "";
+    if (!keys.includes(n)) throw unsupported(`${path}/entry[${i + 1}]/@name`, n, `use one of ${keys.join(", ")}`);
+    if (!entries.has(n)) entries.set(n, textContent(e) ?? "");
+  });
+  const fields = keys.filter((k) => entries.get(k) !== undefined && entries.get(k) !== "");
+  if (fields.length === 0) return undefined;
+  const value = (k: string) => (type === 1 && k === "uuid" ? normalizeUuid(entries.get(k)!) ?? entries.get(k)! : entries.get(k)!);
+  return [`type=${type}`, ...fields.map((k) => `${k}=${qemuOptEscape(value(k))}`)].join(",");
+}
+
+/**
+ * `-smbios` for `<os><smbios mode='sysinfo'/>` (types 0, 1, 2, 3 and 11, as libvirt writes them)
+ * and `-fw_cfg` for `<sysinfo type='fwcfg'>`; any other SMBIOS block is refused.
+ */
+function buildSmbios(v: DomainView, add: Add, root: XmlElement): void {
   const mode = v.os.smbiosMode;
-  if (mode === undefined || mode === "emulate") return;
   if (mode === "host") throw unsupported("/domain/os/smbios/@mode", mode, "use mode='sysinfo' with a <sysinfo type='smbios'> block");
-  const si = v.sysinfo.find((s) => s.type === "smbios");
-  if (!si) return;
-  const fields = SMBIOS_SYSTEM_KEYS.filter((k) => si.system[k] !== undefined && si.system[k] !== "");
-  if (fields.length === 0) return;
-  const parts = fields.map((k) => `${k}=${qemuOptEscape(k === "uuid" ? normalizeUuid(si.system[k]) ?? si.system[k] : si.system[k])}`);
-  add("-smbios", ["type=1", ...parts].join(","));
+  const sysinfos = childElements(root, "sysinfo");
+  sysinfos.forEach((si, i) => {
+    const path = `/domain/sysinfo[${i + 1}]`;
+    const type = getAttr(si, "type");
+    if (type === "smbios") {
+      if (mode !== "sysinfo") return; // libvirt uses the block only with <smbios mode='sysinfo'/>
+      const seen: Record<string, number> = {};
+      for (const block of childElements(si)) {
+        seen[block.name] = (seen[block.name] ?? 0) + 1;
+        const bp = `${path}/${block.name}[${seen[block.name]}]`;
+        const known = SMBIOS_BLOCKS[block.name];
+        if (known) {
+          if (known.type !== 2 && seen[block.name] > 1) continue; // libvirt keeps the first
+          const arg = smbiosArg(block, bp, known.type, known.keys);
+          if (arg) add("-smbios", arg);
+        } else if (block.name === "oemStrings") {
+          const values = childElements(block, "entry").map((e) => `,value=${qemuOptEscape(textContent(e) ?? "")}`);
+          if (values.length > 0) add("-smbios", `type=11${values.join("")}`);
+        } else {
+          throw unsupported(bp, block.name, "the QEMU command line carries SMBIOS bios, system, baseBoard, chassis and oemStrings only; remove it");
+        }
+      }
+    } else if (type === "fwcfg") {
+      childElements(si).forEach((e, j) => {
+        const ep = `${path}/${e.name}[${j + 1}]`;
+        const name = getAttr(e, "name");
+        if (e.name !== "entry" || name === undefined) throw unsupported(ep, e.name, "write <entry name='opt/...'>value</entry>");
+        const file = getAttr(e, "file");
+        add("-fw_cfg", `name=${qemuOptEscape(name)},${file !== undefined ? `file=${qemuOptEscape(file)}` : `string=${qemuOptEscape(textContent(e) ?? "")}`}`);
+      });
+    } else {
+      throw unsupported(`${path}/@type`, type, "use type='smbios' or type='fwcfg'");
+    }
+  });
+}
+
+/** Direct kernel boot: `<os><kernel>`, `<initrd>`, `<cmdline>`, `<dtb>` (libvirt's qemuBuildBootCommandLine). */
+function buildKernelBoot(root: XmlElement, add: Add): void {
+  const os = firstChild(root, "os");
+  if (!os) return;
+  const text = (n: string) => {
+    const el = firstChild(os, n);
+    return el ? (textContent(el) ?? "") : undefined;
+  };
+  const kernel = text("kernel");
+  const flags: [string, string][] = [["initrd", "-initrd"], ["cmdline", "-append"], ["dtb", "-dtb"]];
+  if (kernel === undefined) {
+    const other = flags.find(([n]) => text(n) !== undefined);
+    if (other) throw unsupported(`/domain/os/${other[0]}`, text(other[0]), "add <kernel> (direct kernel boot) or remove it");
+    return;
+  }
+  add("-kernel", kernel);
+  for (const [n, flag] of flags) {
+    const t = text(n);
+    if (t !== undefined) add(flag, t);
+  }
+}
+
+/**
+ * `<genid>`: the VM generation ID (`-device vmgenid`), as libvirt writes it; for an empty
+ * `<genid/>` libvirt generates a random one, QEMU does the same with `guid=auto`.
+ */
+function buildGenid(v: DomainView, add: Add): void {
+  if (!v.hasGenid) return;
+  const text = (v.genid ?? "").trim();
+  const guid = text === "" ? "auto" : normalizeUuid(text);
+  if (guid === undefined) {
+    throw new DomainXmlError("invalid generation ID", {
+      path: "/domain/genid",
+      value: v.genid,
+      allowed: "a UUID, or empty (<genid/>) for a generated one",
+      fix: "write <genid>UUID</genid> (e.g. from uuidgen) or <genid/>",
+    });
+  }
+  add("-device", JSON.stringify({ driver: "vmgenid", guid, id: "vmgenid0" }));
 }
 
 function buildClock(v: DomainView, add: Add): void {

@@ -300,8 +300,9 @@ export function checkDiff(corpus: Corpus): CheckResult {
 // 4. qemu-argv NAME.xml against NAME.x86_64-latest.args, for the inputs the builder accepts.
 
 /** The argv classes, by option, from what the input states. */
-function argvClass(option: string, def: DomainDef): string {
+function argvClass(option: string, def: DomainDef, libvirt: string[]): string {
   const r = def.root;
+  if (libvirt.includes("-incoming")) return "incoming-migration";
   const cpu = firstChild(r, "cpu");
   if (option === "-m") {
     if (cpu && firstChild(cpu, "numa")) return "m-numa-cells";
@@ -367,7 +368,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     accepted.set(c.name, def);
     const libvirt = parseArgsFile(read(c.args)).argv;
     for (const d of compareArgv(libvirt, ours)) {
-      add(findings, c.name, { cls: argvClass(d.option, def), detail: `${d.option}: libvirt ${JSON.stringify(d.libvirt)}, ours ${JSON.stringify(d.ours)}` });
+      add(findings, c.name, { cls: argvClass(d.option, def, libvirt), detail: `${d.option}: libvirt ${JSON.stringify(d.libvirt)}, ours ${JSON.stringify(d.ours)}` });
     }
   }
   return {
@@ -402,6 +403,16 @@ const EXPRESSED = new Set<string>([
   "/domain/os/boot", "/domain/os/boot/@dev", "/domain/os/smbios", "/domain/os/smbios/@mode",
   "/domain/sysinfo[@type='smbios']", "/domain/sysinfo/@type", "/domain/sysinfo/system", "/domain/sysinfo/system/entry/@name",
   ...["manufacturer", "product", "version", "serial", "uuid", "sku", "family"].map((n) => `/domain/sysinfo/system/entry[@name='${n}']`),
+  "/domain/genid", "/domain/maxMemory", "/domain/maxMemory/@unit", "/domain/maxMemory/@slots",
+  "/domain/vcpus", "/domain/vcpus/vcpu", "/domain/vcpus/vcpu/@id", "/domain/vcpus/vcpu/@enabled", "/domain/vcpus/vcpu/@hotpluggable",
+  "/domain/os/kernel", "/domain/os/initrd", "/domain/os/cmdline", "/domain/os/dtb",
+  "/domain/sysinfo/bios", "/domain/sysinfo/baseBoard", "/domain/sysinfo/chassis", "/domain/sysinfo/oemStrings", "/domain/sysinfo/oemStrings/entry",
+  ...Object.entries({
+    bios: ["vendor", "version", "date", "release"],
+    baseBoard: ["manufacturer", "product", "version", "serial", "asset", "location"],
+    chassis: ["manufacturer", "version", "serial", "asset", "sku"],
+  }).flatMap(([b, keys]) => [`/domain/sysinfo/${b}/entry/@name`, ...keys.map((n) => `/domain/sysinfo/${b}/entry[@name='${n}']`)]),
+  "/domain/sysinfo[@type='fwcfg']", "/domain/sysinfo/entry", "/domain/sysinfo/entry/@name", "/domain/sysinfo/entry/@file",
   "/domain/features", "/domain/features/acpi",
   "/domain/cpu", "/domain/cpu/@mode", "/domain/cpu/model",
   "/domain/cpu/topology", ...["sockets", "dies", "clusters", "cores", "threads"].map((a) => `/domain/cpu/topology/@${a}`),
@@ -468,7 +479,7 @@ function currentMemoryIsMemory(domain: XmlElement): boolean {
 /** The path of an element, qualified where the builder decides on an attribute. */
 function qualified(p: string, el: XmlElement): string {
   if (p === "/domain/sysinfo") return `${p}[@type='${getAttr(el, "type") ?? ""}']`;
-  if (p === "/domain/sysinfo/system/entry") return `${p}[@name='${getAttr(el, "name") ?? ""}']`;
+  if (/^\/domain\/sysinfo\/(system|bios|baseBoard|chassis)\/entry$/.test(p)) return `${p}[@name='${getAttr(el, "name") ?? ""}']`;
   if (p === "/domain/devices/input") return `${p}[@bus='${getAttr(el, "bus") ?? ""}']`;
   return p;
 }

@@ -1,0 +1,70 @@
+/**
+ * The QEMU command line expresses what libvirt expresses, or refuses it naming the element
+ * (issue 12): <genid>, -m from NUMA cells and <maxMemory>, SMBIOS types 0/1/2/3/11 and fw_cfg,
+ * direct kernel boot, the vCPUs online at start.
+ */
+import { expect } from "chai";
+import { DomainDef } from "../../provider/xml/domain";
+import { DomainXmlError } from "../../provider/xml/errors";
+import { buildQemuArgv } from "../../provider/qemu/argv";
+
+const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
+
+const doc = (top = "", os = "", memory = "<memory unit='KiB'>219100</memory>") =>
+  DomainDef.parse(`<domain type='qemu'><name>d</name><uuid>${U}</uuid>${memory}<vcpu>4</vcpu>${top}<os><type arch='x86_64' machine='pc'>hvm</type>${os}</os><devices/></domain>`);
+
+const argv = (d: DomainDef) => buildQemuArgv(d).argv;
+/** The values of every occurrence of an option. */
+const values = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt ? [a[i + 1]] : []));
+
+function refusal(d: DomainDef): string {
+  try {
+    buildQemuArgv(d);
+  } catch (e) {
+    if (DomainXmlError.isInstance(e)) return e.message;
+    throw e;
+  }
+  return "accepted";
+}
+
+describe("QEMU command line: what libvirt expresses", () => {
+  it("<genid> is -device vmgenid with the guid, an empty <genid/> guid=auto", () => {
+    const G = "43DC0CF8-809B-4ADB-9BEA-A9ABB5F3D90D";
+    expect(values(argv(doc(`<genid>${G}</genid>`)), "-device")).to.include(JSON.stringify({ driver: "vmgenid", guid: G.toLowerCase(), id: "vmgenid0" }));
+    expect(values(argv(doc("<genid/>")), "-device")).to.include(JSON.stringify({ driver: "vmgenid", guid: "auto", id: "vmgenid0" }));
+    expect(refusal(doc("<genid>not-a-uuid</genid>"))).to.match(/\/domain\/genid/);
+    expect(values(argv(doc()), "-device").some((d) => d.includes("vmgenid"))).to.equal(false);
+  });
+  it("-m is the sum of the NUMA cells, each aligned to 1 MiB, with slots and maxmem of <maxMemory>", () => {
+    const numa = "<cpu><numa><cell id='0' cpus='0-1' memory='109550' unit='KiB'/><cell id='1' cpus='2-3' memory='109550' unit='KiB'/></numa></cpu>";
+    expect(values(argv(doc(numa)), "-m")).to.deep.equal(["size=219136k"]);
+    expect(values(argv(doc(`<maxMemory slots='16' unit='KiB'>1099511627776</maxMemory>`)), "-m")).to.deep.equal(["size=219136k,slots=16,maxmem=1099511627776k"]);
+    expect(values(argv(doc()), "-m")).to.deep.equal(["size=219136k"]);
+  });
+  it("SMBIOS types 0, 1, 2, 3 and 11 as libvirt writes them, and -fw_cfg", () => {
+    const si =
+      "<sysinfo type='smbios'><bios><entry name='vendor'>LENOVO</entry></bios><system><entry name='manufacturer'>Fedora</entry></system>" +
+      "<baseBoard><entry name='product'>0B4Ch</entry><entry name='location'>Upside down</entry></baseBoard>" +
+      "<chassis><entry name='sku'>Type3Sku1</entry></chassis><oemStrings><entry>Hello</entry><entry>a, b</entry></oemStrings></sysinfo>" +
+      "<sysinfo type='fwcfg'><entry name='opt/com.example/name'>example value</entry></sysinfo>";
+    const a = argv(doc(si, "<smbios mode='sysinfo'/>"));
+    expect(values(a, "-smbios")).to.deep.equal([
+      "type=0,vendor=LENOVO", "type=1,manufacturer=Fedora", "type=2,product=0B4Ch,location=Upside down", "type=3,sku=Type3Sku1", "type=11,value=Hello,value=a,, b",
+    ]);
+    expect(values(a, "-fw_cfg")).to.deep.equal(["name=opt/com.example/name,string=example value"]);
+  });
+  it("an SMBIOS block or entry the command line does not carry is refused, naming it", () => {
+    expect(refusal(doc("<sysinfo type='smbios'><processor><entry name='family'>x</entry></processor></sysinfo>", "<smbios mode='sysinfo'/>"))).to.match(/\/domain\/sysinfo\[1\]\/processor\[1\]/);
+    expect(refusal(doc("<sysinfo type='smbios'><chassis><entry name='product'>x</entry></chassis></sysinfo>", "<smbios mode='sysinfo'/>"))).to.match(/chassis\[1\]\/entry\[1\]\/@name/);
+  });
+  it("direct kernel boot: -kernel, -initrd, -append", () => {
+    const a = argv(doc("", "<kernel>/boot/vmlinuz</kernel><initrd>/boot/initrd</initrd><cmdline>console=ttyS0 root=/dev/vda</cmdline>"));
+    expect([values(a, "-kernel"), values(a, "-initrd"), values(a, "-append")]).to.deep.equal([["/boot/vmlinuz"], ["/boot/initrd"], ["console=ttyS0 root=/dev/vda"]]);
+    expect(refusal(doc("", "<initrd>/boot/initrd</initrd>"))).to.match(/\/domain\/os\/initrd/);
+  });
+  it("-smp counts the enabled vCPUs of <vcpus>; enabled hotpluggable ones are refused", () => {
+    const vcpus = (hp: string) => `<vcpus><vcpu id='0' enabled='yes' hotpluggable='no'/><vcpu id='1' enabled='yes' hotpluggable='${hp}'/><vcpu id='2' enabled='no' hotpluggable='yes'/><vcpu id='3' enabled='no' hotpluggable='yes'/></vcpus>`;
+    expect(values(argv(doc(vcpus("no"))), "-smp")).to.deep.equal(["2,maxcpus=4,sockets=4,cores=1,threads=1"]);
+    expect(refusal(doc(vcpus("yes")))).to.match(/\/domain\/vcpus\/vcpu\[2\]\/@hotpluggable/);
+  });
+});
