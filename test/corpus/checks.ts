@@ -484,7 +484,24 @@ function qualified(p: string, el: XmlElement): string {
   return p;
 }
 
-function droppedPaths(el: XmlElement, p: string, out: Set<string>): void {
+/** The QEMU driver's namespace: its elements count by URI, whatever their prefix (as libvirt reads them). */
+const QEMU_NS_URI = "http://libvirt.org/schemas/domain/qemu/1.0";
+
+function withNs(el: XmlElement, scope: ReadonlyMap<string, string>): Map<string, string> {
+  const m = new Map(scope);
+  for (const a of el.attrs) if (a.name === "xmlns" || a.name.startsWith("xmlns:")) m.set(a.name === "xmlns" ? "" : a.name.slice(6), a.value);
+  return m;
+}
+
+/** `qemu:LOCAL` for an element of the QEMU namespace under any prefix, else its name. */
+function nameByUri(el: XmlElement, scope: ReadonlyMap<string, string>): string {
+  const i = el.name.indexOf(":");
+  const local = i < 0 ? el.name : el.name.slice(i + 1);
+  return withNs(el, scope).get(i < 0 ? "" : el.name.slice(0, i)) === QEMU_NS_URI ? `qemu:${local}` : el.name;
+}
+
+function droppedPaths(el: XmlElement, p: string, out: Set<string>, scope: ReadonlyMap<string, string> = new Map()): void {
+  const inner = withNs(el, scope);
   for (const a of el.attrs) {
     if (a.name === "xmlns" || a.name.startsWith("xmlns:")) continue;
     if (p === "/domain/devices/controller" && a.name === "model" && getAttr(el, "type") === "pci") {
@@ -498,14 +515,14 @@ function droppedPaths(el: XmlElement, p: string, out: Set<string>): void {
   }
   if (p === "/domain/metadata") return;
   for (const c of childElements(el)) {
-    const cp = `${p}/${c.name}`;
+    const cp = `${p}/${nameByUri(c, inner)}`;
     const q = qualified(cp, c);
     if (DEFAULT_VALUED[cp]?.(c, "") || (cp === "/domain/currentMemory" && currentMemoryIsMemory(el))) continue;
     if (!EXPRESSED.has(q)) {
       out.add(q);
       continue;
     }
-    droppedPaths(c, cp, out);
+    droppedPaths(c, cp, out, inner);
   }
 }
 

@@ -67,4 +67,14 @@ describe("QEMU command line: what libvirt expresses", () => {
     expect(values(argv(doc(vcpus("no"))), "-smp")).to.deep.equal(["2,maxcpus=4,sockets=4,cores=1,threads=1"]);
     expect(refusal(doc(vcpus("yes")))).to.match(/\/domain\/vcpus\/vcpu\[2\]\/@hotpluggable/);
   });
+  it("<qemu:commandline> is read by namespace URI: ns0:commandline and a default-namespace <commandline> pass their -uuid", () => {
+    const NS = "http://libvirt.org/schemas/domain/qemu/1.0";
+    const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
+    const ns0 = DomainDef.parse(doc().format().replace("</domain>", `<ns0:commandline xmlns:ns0='${NS}'><ns0:arg value='-uuid'/><ns0:arg value='${H}'/><ns0:env name='A' value='b'/></ns0:commandline></domain>`));
+    const dflt = DomainDef.parse(doc().format().replace("</domain>", `<commandline xmlns='${NS}'><arg value='-uuid'/><arg value='${H}'/></commandline></domain>`));
+    const other = DomainDef.parse(doc().format().replace("</domain>", `<x:commandline xmlns:x='urn:other'><x:arg value='-uuid'/></x:commandline></domain>`));
+    for (const d of [ns0, dflt]) expect(argv(d).slice(-2)).to.deep.equal(["-uuid", H]);
+    expect(buildQemuArgv(ns0).env).to.deep.equal({ A: "b" });
+    expect(argv(other)).to.not.include(H);
+  });
 });
