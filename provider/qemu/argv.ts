@@ -15,6 +15,7 @@ import { DomainXmlError } from "../xml/errors";
 import { DomainIdentity, resolveIdentity } from "../xml/identity";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { toKiB } from "../xml/units";
+import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
@@ -59,6 +60,7 @@ function unsupported(path: string, value: string | undefined, fix: string): Doma
 export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuCommand {
   const identity = resolveIdentity(def);
   checkDevicesSupported(def);
+  checkRefusedPaths(def);
   const v = readDomain(def);
   if (identity.uuid === null && identity.guestUuid === null) {
     throw new DomainXmlError("domain has no uuid", {
@@ -77,6 +79,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildCpu(v, add);
   buildMemory(v, add, def.root);
   buildSmp(v, add, def.root);
+  buildNuma(add, def.root);
   // libvirt >= 11.7: the guest sees the hwuuid when it is valid, else the domain uuid.
   add("-uuid", (identity.guestUuid ?? identity.uuid)!);
   buildSmbios(v, add, def.root);
@@ -204,6 +207,56 @@ function onlineAtStart(v: DomainView, max: number, root: XmlElement): number {
   return online;
 }
 
+/** What a NUMA cell may state for the builder: the rest (memAccess, discard, caches, HMAT) is refused. */
+const NUMA_CELL_ATTRS = new Set(["id", "cpus", "memory", "unit"]);
+
+/**
+ * Guest NUMA as libvirt writes it without host binding (qemuBuildNumaCommandLine): per cell, in
+ * id order, a RAM backend of the cell's aligned size and `-numa node,nodeid=,cpus=...,memdev=`
+ * (one `cpus=` per range), then `-numa dist` for every stated sibling distance.
+ */
+function buildNuma(add: Add, root: XmlElement): void {
+  const cpu = firstChild(root, "cpu");
+  const numa = cpu && firstChild(cpu, "numa");
+  if (!numa) return;
+  const cells = childElements(numa).map((c, i) => {
+    const path = `/domain/cpu/numa/${c.name}[${i + 1}]`;
+    if (c.name !== "cell") throw unsupported(path, c.name, "HMAT (<interconnects>) is not built: remove it or apply through libvirt");
+    for (const a of c.attrs) if (!NUMA_CELL_ATTRS.has(a.name)) throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
+    for (const k of childElements(c)) if (k.name !== "distances") throw unsupported(`${path}/${k.name}`, k.name, "remove it or apply through libvirt");
+    const id = Number(getAttr(c, "id") ?? i);
+    const cpus = getAttr(c, "cpus");
+    const ranges = cpus === undefined ? [] : canonicalBitmap(cpus)?.split(",");
+    if (ranges === undefined) throw new DomainXmlError("invalid CPU list", { path: `${path}/@cpus`, value: cpus, allowed: "a libvirt bitmap such as 0-3,^2,8", fix: "write e.g. cpus='0-1'" });
+    const kib = alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `${path}/@memory`));
+    return { id, ranges: ranges.filter((r) => r !== ""), bytes: kib * 1024n, el: c };
+  }).sort((a, b) => a.id - b.id);
+  // machine types before 5.1 keep the legacy `mem=` (MiB) for migration compatibility
+  const machine = firstChild(firstChild(root, "os") ?? root, "type");
+  const mv = /^pc-(?:i440fx|q35)-(\d+)\.(\d+)$/.exec(getAttr(machine, "machine") ?? "");
+  const legacy = mv !== null && (Number(mv[1]) < 5 || (Number(mv[1]) === 5 && Number(mv[2]) < 1));
+  for (const c of cells) {
+    if (!legacy) add("-object", `{"qom-type":"memory-backend-ram","id":"ram-node${c.id}","size":${c.bytes}}`);
+    const mem = legacy ? `mem=${c.bytes / 1048576n}` : `memdev=ram-node${c.id}`;
+    add("-numa", [`node,nodeid=${c.id}`, ...c.ranges.map((r) => `cpus=${r}`), mem].join(","));
+  }
+  // distances as libvirt completes them: symmetric, and 10 to itself (virDomainNumaDefParseXML)
+  const dist = new Map<string, string>();
+  for (const c of cells) {
+    const d = firstChild(c.el, "distances");
+    for (const sib of d ? childElements(d, "sibling") : []) dist.set(`${c.id},${Number(getAttr(sib, "id"))}`, getAttr(sib, "value") ?? "");
+  }
+  for (const [k, val] of [...dist]) {
+    const [a, b] = k.split(",");
+    if (!dist.has(`${b},${a}`)) dist.set(`${b},${a}`, val);
+  }
+  for (const c of cells) if ([...dist.keys()].some((k) => k.startsWith(`${c.id},`)) && !dist.has(`${c.id},${c.id}`)) dist.set(`${c.id},${c.id}`, "10");
+  for (const a of cells) for (const b of cells) {
+    const val = dist.get(`${a.id},${b.id}`);
+    if (val !== undefined) add("-numa", `dist,src=${a.id},dst=${b.id},val=${val}`);
+  }
+}
+
 const SMBIOS_SYSTEM_KEYS = ["manufacturer", "product", "version", "serial", "uuid", "sku", "family"];
 
 /** The `<sysinfo type='smbios'>` blocks libvirt writes, their SMBIOS type and fields in libvirt's order (qemuBuildSmbiosCommandLine). */
@@ -322,6 +375,9 @@ function buildClock(v: DomainView, add: Add): void {
 function buildControllers(v: DomainView, add: Add): void {
   v.controllers.forEach((c, i) => {
     const path = `/domain/devices/controller[${i + 1}]`;
+    if (c.type === "pci" && c.model !== undefined && c.model !== "pci-root" && c.model !== "pcie-root") {
+      throw unsupported(`${path}/@model`, c.model, "the builder lays out no PCI topology of its own: remove the controller (devices go on the root bus) or apply through libvirt");
+    }
     if (c.type === "pci" || c.type === "ide" || c.type === "sata" || c.type === "fdc") return; // built into the machine
     if (c.type === "usb") {
       if (c.model === "none") return;
@@ -504,6 +560,48 @@ function buildMisc(v: DomainView, add: Add): void {
     throw unsupported("/domain/devices/memballoon/@model", v.memballoonModel, "use model='virtio' or 'none'");
   }
   if (v.tpmModels.length > 0) throw unsupported("/domain/devices/tpm", v.tpmModels[0], "a TPM needs swtpm, managed by libvirt");
+}
+
+/**
+ * What the builder does not express (yet) outside `<devices>`, refused at preview naming it,
+ * so that nothing the definition asks for is dropped without a word (issue 12). Each entry is a
+ * path (element names from `<domain>`, a final `@name` for an attribute; a `qemu:` name matches
+ * the QEMU namespace under any prefix) and how to fix the definition.
+ */
+export const REFUSED_PATHS: readonly { readonly path: string; readonly fix: string }[] = [
+  { path: "/domain/launchSecurity", fix: "confidential guests (SEV, SEV-SNP, TDX, s390 PV) need libvirt: apply through libvirt" },
+  { path: "/domain/os/@firmware", fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt, or remove it to boot SeaBIOS" },
+  { path: "/domain/os/firmware", fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt" },
+  { path: "/domain/os/loader", fix: "UEFI/pflash firmware is not built by the QEMU-direct backend: apply through libvirt, or remove it to boot SeaBIOS" },
+  { path: "/domain/os/nvram", fix: "UEFI variables (pflash1) are not built by the QEMU-direct backend: apply through libvirt" },
+  { path: "/domain/os/bios", fix: "SeaBIOS options (useserial, rebootTimeout) are not built: remove <bios> or apply through libvirt" },
+  { path: "/domain/os/acpi", fix: "extra ACPI tables (-acpitable) are not built: remove <acpi> or apply through libvirt" },
+  { path: "/domain/os/shim", fix: "a Secure Boot shim needs libvirt's firmware handling: apply through libvirt" },
+  { path: "/domain/numatune", fix: "host NUMA binding is not applied by the QEMU-direct backend: remove <numatune> or apply through libvirt" },
+  { path: "/domain/qemu:capabilities", fix: "QEMU capability overrides need libvirt: remove it or apply through libvirt" },
+  { path: "/domain/qemu:override", fix: "QEMU device property overrides need libvirt: remove it or apply through libvirt" },
+  { path: "/domain/qemu:deprecation", fix: "the QEMU deprecation behavior is set by libvirt: remove it or apply through libvirt" },
+];
+
+/** Whether `el` is named `name` (`qemu:LOCAL` matching the QEMU namespace under any prefix). */
+function namedAs(el: XmlElement, name: string): boolean {
+  if (!name.startsWith("qemu:")) return el.name === name;
+  const i = el.name.indexOf(":");
+  return (i < 0 ? el.name : el.name.slice(i + 1)) === name.slice(5) && (i < 0 || el.name.slice(0, i) !== "");
+}
+
+/** Refuses the first {@link REFUSED_PATHS} entry the definition states. */
+export function checkRefusedPaths(def: DomainDef): void {
+  for (const r of REFUSED_PATHS) {
+    const steps = r.path.split("/").slice(2);
+    const attr = steps[steps.length - 1].startsWith("@") ? steps.pop()!.slice(1) : undefined;
+    let el: XmlElement | undefined = def.root;
+    for (const s of steps) el = el && childElements(el).find((c) => namedAs(c, s));
+    if (!el) continue;
+    if (attr === undefined) throw unsupported(r.path, undefined, r.fix);
+    const value = getAttr(el, attr);
+    if (value !== undefined) throw unsupported(r.path, value, r.fix);
+  }
 }
 
 /** Device element names the builder understands; any other child of `<devices>` is refused. */

@@ -77,4 +77,29 @@ describe("QEMU command line: what libvirt expresses", () => {
     expect(buildQemuArgv(ns0).env).to.deep.equal({ A: "b" });
     expect(argv(other)).to.not.include(H);
   });
+  it("guest NUMA as libvirt writes it: a RAM backend and -numa node per cell in id order, distances completed", () => {
+    const numa = "<cpu><numa><cell id='1' cpus='2-3' memory='1024' unit='KiB'/><cell id='0' cpus='0,4-5' memory='1' unit='MiB'><distances><sibling id='1' value='21'/></distances></cell></numa></cpu>";
+    const a = argv(doc(numa));
+    expect(values(a, "-object")).to.deep.equal(['{"qom-type":"memory-backend-ram","id":"ram-node0","size":1048576}', '{"qom-type":"memory-backend-ram","id":"ram-node1","size":1048576}']);
+    expect(values(a, "-numa")).to.deep.equal([
+      "node,nodeid=0,cpus=0,cpus=4-5,memdev=ram-node0", "node,nodeid=1,cpus=2-3,memdev=ram-node1",
+      "dist,src=0,dst=0,val=10", "dist,src=0,dst=1,val=21", "dist,src=1,dst=0,val=21", "dist,src=1,dst=1,val=10",
+    ]);
+    const old = DomainDef.parse(doc(numa).format().replace("machine='pc'", "machine='pc-i440fx-5.0'"));
+    expect(values(argv(old), "-numa").slice(0, 2)).to.deep.equal(["node,nodeid=0,cpus=0,cpus=4-5,mem=1", "node,nodeid=1,cpus=2-3,mem=1"]);
+    expect(refusal(doc("<cpu><numa><cell id='0' cpus='0-3' memory='1024' memAccess='shared'/></numa></cpu>"))).to.match(/\/domain\/cpu\/numa\/cell\[1\]\/@memAccess/);
+  });
+  it("what the builder does not express is refused naming it: launchSecurity, firmware, numatune, PCI topology, qemu:override", () => {
+    const NS = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'";
+    const cases: [DomainDef, RegExp][] = [
+      [doc("<launchSecurity type='sev'><policy>0x0003</policy></launchSecurity>"), /\/domain\/launchSecurity/],
+      [doc("", "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"), /\/domain\/os\/loader/],
+      [doc("", "<nvram>/var/lib/nvram/d_VARS.fd</nvram>"), /\/domain\/os\/nvram/],
+      [DomainDef.parse(doc().format().replace("<os>", "<os firmware='efi'>")), /\/domain\/os\/@firmware/],
+      [doc("<numatune><memory mode='strict' nodeset='0'/></numatune>"), /\/domain\/numatune/],
+      [DomainDef.parse(doc().format().replace("<devices/>", "<devices><controller type='pci' index='1' model='pcie-root-port'/></devices>")), /controller\[1\]\/@model/],
+      [DomainDef.parse(doc().format().replace("<domain type='qemu'>", `<domain type='qemu' ${NS}>`).replace("</domain>", "<qemu:override><qemu:device alias='x'/></qemu:override></domain>")), /\/domain\/qemu:override/],
+    ];
+    for (const [d, re] of cases) expect(refusal(d)).to.match(re);
+  });
 });
