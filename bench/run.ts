@@ -2,7 +2,7 @@
  * `npm run bench [-- NAME...]`: runs the benchmarks against the labs (scripts/lab.sh up first)
  * and prints Markdown tables; `bench/README.md` explains them and keeps the last figures.
  *
- * Names: xml, crud, fleet, clone. Env: BENCH_REPS (default 5), BENCH_CLONE_GIB (default "1,4"),
+ * Names: xml, crud, fleet, clone, guest. Env: BENCH_REPS (default 5), BENCH_CLONE_GIB (default "1,4"),
  * BENCH_CRUD_N (default 10), BENCH_REFRESH_N (default 50), BENCH_FLEET_SIZES (default "1,5,10,20").
  */
 import { execFileSync } from "node:child_process";
@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { benchClone } from "./clone";
 import { benchCrud } from "./crud";
 import { benchFleet } from "./fleet";
+import { benchGuest } from "./guest";
 import { benchXml } from "./xml";
 
 const REPO = path.resolve(__dirname, "..", "..");
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
     const sizes = (process.env.BENCH_CLONE_GIB ?? "1,4").split(",").map(Number);
     sections.push(await benchClone(env.LAB_HOST_URI, env.LAB_IMAGE_DIR, reps, sizes));
   }
+  if (want("guest")) sections.push(await benchGuest(env.LAB_HOST_QEMU, env.LAB_NEW_QEMU, reps));
   process.stdout.write(sections.join("\n") + "\n");
 }
 

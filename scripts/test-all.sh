@@ -19,6 +19,9 @@ eval "$lab_env"
 echo "$lab_env"
 trap 'bash scripts/lab.sh down || true' EXIT
 
+step "the tiny guest: Debian's kernel + a busybox initramfs (scripts/guest.sh, cached)"
+bash scripts/guest.sh build || echo "the tiny guest could not be built: the tests that boot it will fail"
+
 step "Pulumi CLI"
 PULUMI_BIN_DIR=$(bash scripts/pulumi-cli.sh bindir)
 export PULUMI_BIN_DIR

@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { domainProvider } from "./provider";
+import { xmlHasSecurityInfo } from "../provider/xml/security";
 
 /** A disk attached to a {@link Domain}. */
 export interface DomainDiskArgs {
@@ -49,7 +50,11 @@ export interface DomainArgs {
   readonly name: pulumi.Input<string>;
   /** The guest-visible hardware UUID; stable across re-creates. @default none: the guest sees the libvirt uuid */
   readonly hwuuid?: pulumi.Input<string>;
-  /** A domain XML template: everything the typed fields do not cover. It must not set `<uuid>`. @default a small disk-less guest */
+  /**
+   * A domain XML template: everything the typed fields do not cover. It must not set `<uuid>`.
+   * When it holds security info (a `<graphics passwd=...>`), it is made a secret, and so are the
+   * `xml` and `desiredXml` outputs. @default a small disk-less guest
+   */
   readonly xml?: pulumi.Input<string>;
   /** Memory with a unit, e.g. `"512 MiB"`. @default the template's */
   readonly memory?: pulumi.Input<string>;
@@ -79,6 +84,11 @@ export interface DomainArgs {
   readonly replaceTrigger?: pulumi.Input<string>;
 }
 
+/** The XML as a secret when it holds security info (a graphics password), else as it is. */
+function secretWhenSecure(xml: pulumi.Input<string>): pulumi.Output<string> {
+  return pulumi.output(xml).apply((x) => (typeof x === "string" && xmlHasSecurityInfo(x) ? pulumi.secret(x) : pulumi.output(x)));
+}
+
 /**
  * {@link Domain} is a libvirt domain managed through virsh. The desired XML (template + typed
  * fields + hwuuid) is compared semantically with libvirt's; changes are applied by redefining,
@@ -91,9 +101,9 @@ export class Domain extends pulumi.dynamic.Resource {
   public declare readonly uuid: pulumi.Output<string>;
   /** The UUID the guest sees (the hwuuid when set, else the uuid). */
   public declare readonly guestUuid: pulumi.Output<string>;
-  /** The actual inactive XML, as libvirt reports it. */
+  /** The actual inactive XML, as libvirt reports it (security info included); a secret when it holds a password. */
   public declare readonly xml: pulumi.Output<string>;
-  /** The desired XML the provider applied. */
+  /** The desired XML the provider applied; a secret when it holds a password. */
   public declare readonly desiredXml: pulumi.Output<string>;
   /** `running`, `shut off`, ... */
   public declare readonly state: pulumi.Output<string>;
@@ -117,6 +127,7 @@ export class Domain extends pulumi.dynamic.Resource {
       name,
       {
         ...args,
+        xml: args.xml === undefined ? undefined : secretWhenSecure(args.xml),
         connection,
         // Lets a re-run recognize a domain an interrupted run defined but never recorded.
         ownerId: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,

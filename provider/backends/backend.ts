@@ -43,7 +43,7 @@ export function backendFor(uri: string): DomainBackend {
 }
 
 /**
- * A domain's inactive XML and state, synchronously (a program must know a fleet's template
+ * A domain's inactive XML (security info included) and state, synchronously (a program must know a fleet's template
  * before it declares resources). Throws with libvirt's wording when it does not exist.
  */
 export function readDomainSync(uri: string, name: string): { xml: string; state: string } {
@@ -53,5 +53,6 @@ export function readDomainSync(uri: string, name: string): { xml: string; state:
     return r;
   }
   const state = runVirshSync(uri, ["domstate", name]).trim();
-  return { xml: runVirshSync(uri, ["dumpxml", "--inactive", name]), state };
+  // Security info included: a fleet member keeps the template's graphics password.
+  return { xml: runVirshSync(uri, ["dumpxml", "--inactive", "--security-info", name]), state };
 }

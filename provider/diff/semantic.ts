@@ -8,6 +8,10 @@
  * `/domain/devices/interface[mac=52:54:00:12:34:56]/model/@type` and classified by
  * {@link classifyChange}.
  *
+ * Security info (graphics passwords, see `xml/security.ts`) is compared like any value, so a
+ * changed password is a change, but a change never carries it: its old and new values, and the
+ * XML of an added or removed element, show the redaction marker instead.
+ *
  * Pure: no I/O, no Pulumi.
  */
 import { DomainDef } from "../xml/domain";
@@ -18,6 +22,7 @@ import { canonicalBitmap, parseBitmap } from "../xml/bitmap";
 import {
   BITMAP_ATTRIBUTES, ScaledValue, isDefaultOnly, isLibvirtDefault, isRuntimeOnlyValue, respell, scaledEntry,
 } from "./libvirt-normalization";
+import { isSecurityInfoPath, redactElement, REDACTED } from "../xml/security";
 
 /** How disruptive a change is, least first. */
 export type ChangeClass = "none" | "next-boot" | "restart" | "replace";
@@ -92,12 +97,17 @@ export function diffDomains(desired: DomainDef, actual: DomainDef): DomainDiff {
 }
 
 function push(changes: DomainChange[], c: Omit<DomainChange, "class">): void {
+  // A value at a security-info path (an element added or removed already shows redacted XML).
+  if (isSecurityInfoPath(c.path) && (c.kind === "modify" || c.path.includes("/@"))) {
+    c = { ...c, old: c.old === undefined ? undefined : REDACTED, new: c.new === undefined ? undefined : REDACTED };
+  }
   changes.push({ ...c, class: classifyChange(c.path) });
 }
 
-function xmlOf(el: XmlElement): string {
+/** The XML of an element found at `path`, its security info redacted. */
+function xmlOf(el: XmlElement, path: string): string {
   const out: string[] = [];
-  formatElement(el, "", out);
+  formatElement(redactElement(el, path), "", out);
   return out.join("").trim();
 }
 
@@ -400,7 +410,8 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
   if (ORDERED.has(name)) {
     const ds = childElements(d).map((c) => canonicalXml(c, dNs)).join("\n");
     const as = childElements(a).map((c) => canonicalXml(c, aNs)).join("\n");
-    if (ds !== as) push(changes, { path, kind: "modify", old: childElements(a).map(xmlOf).join("\n"), new: childElements(d).map(xmlOf).join("\n") });
+    const shown = (el: XmlElement) => childElements(el).map((c) => xmlOf(c, `${path}/${c.name}`)).join("\n");
+    if (ds !== as) push(changes, { path, kind: "modify", old: shown(a), new: shown(d) });
     return;
   }
   const dm = keyed(path, d, dNs, "desired", scope.root);
@@ -418,7 +429,7 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
     const ac = am.get(key);
     if (!ac) {
       if (isDefaultOnly(dc, cp, scope.root, scaledText)) continue;
-      push(changes, { path: cp, kind: "add", new: xmlOf(dc) });
+      push(changes, { path: cp, kind: "add", new: xmlOf(dc, cp) });
       continue;
     }
     compareElement(dc, ac, cp, changes, inner);
@@ -427,7 +438,7 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
     if (dm.has(key)) continue;
     const removable =
       (path === "/domain/devices" && USER_DEVICES.has(ac.name) && !libvirtAdded(ac, d)) || (path === "/domain" && USER_TOP.has(canonicalName(ac, aNs)));
-    if (removable) push(changes, { path: `${path}/${key}`, kind: "remove", old: xmlOf(ac) });
+    if (removable) push(changes, { path: `${path}/${key}`, kind: "remove", old: xmlOf(ac, `${path}/${key}`) });
   }
 }
 

@@ -22,6 +22,7 @@ import { DomainDef, readDomain } from "../xml/domain";
 import { composeDomain, ComposeError, ownerMark, uuidPassthrough } from "../spec/compose";
 import { randomUuid } from "../xml/uuid";
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DEFAULT_URI, DomainInputs, InputFailure, validateInputs } from "../spec/inputs";
+import { withSecrets } from "./secrets";
 
 /** The provider's view of a Domain's state (outputs include the checked inputs). */
 export interface DomainOutputs extends Record<string, unknown> {
@@ -378,5 +379,9 @@ async function removeLocked(backend: DomainBackend, id: string, props: Record<st
   await backend.destroyAndUndefine(id);
 }
 
-/** The provider object the shim forwards to (DynamicProvider's method names). */
-export const provider = { check, diff, create, read, update, delete: remove };
+/**
+ * The provider object the shim forwards to (DynamicProvider's method names), behind the secrets
+ * boundary: domain XML holding a password goes back to the engine as a secret, and no error or
+ * check failure quotes a password.
+ */
+export const provider = withSecrets({ check, diff, create, read, update, delete: remove });

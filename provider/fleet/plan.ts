@@ -12,6 +12,7 @@ import * as posix from "node:path/posix";
 import { DomainDef } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
 import { resolveIdentity } from "../xml/identity";
+import { redactSecurityInfoXml, xmlHasSecurityInfo } from "../xml/security";
 import { childElements, element, firstChild, getAttr, removeChild, setAttr, setTextContent, textContent, XmlElement } from "../xml/tree";
 import { isValidUuid, NAMESPACE_URL, normalizeUuid, parseUuid, uuidV5 } from "../xml/uuid";
 import { uuidPassthrough } from "../spec/compose";
@@ -36,7 +37,7 @@ export interface FleetOptions {
   /** The Pulumi project and stack: part of the derive namespace. */
   readonly project: string;
   readonly stack: string;
-  /** The template's inactive XML (`virsh dumpxml --inactive`). */
+  /** The template's inactive XML with its security info (`virsh dumpxml --inactive --security-info`): members keep its graphics password. */
   readonly templateXml: string;
   /** Member keys, in order (e.g. `["1", "2", "3"]`). */
   readonly keys: readonly string[];
@@ -96,7 +97,11 @@ export interface PlanRefusal {
 export interface FleetPlan {
   readonly members: MemberPlan[];
   readonly refusals: PlanRefusal[];
-  /** A digest of the template XML: members are re-created when it changes. */
+  /**
+   * A digest of the template XML with its security info redacted: members are re-created when it
+   * changes. It goes into the state in clear, so it never covers a password (a new template
+   * password reaches the members as an update of their XML).
+   */
   readonly templateDigest: string;
 }
 
@@ -118,7 +123,9 @@ function expandName(pattern: string, stack: string, fleet: string, key: string, 
 /** Plans a fleet. */
 export function planFleet(o: FleetOptions): FleetPlan {
   const refusals: PlanRefusal[] = [];
-  const templateDigest = createHash("sha256").update(o.templateXml).digest("hex").slice(0, 16);
+  // A template without security info is digested as it is, so existing fleets keep their digest.
+  const digested = xmlHasSecurityInfo(o.templateXml) ? redactSecurityInfoXml(o.templateXml) : o.templateXml;
+  const templateDigest = createHash("sha256").update(digested).digest("hex").slice(0, 16);
   let template: DomainDef;
   let templateGuestUuid: string | null;
   try {

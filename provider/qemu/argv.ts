@@ -10,7 +10,7 @@
  *
  * Pure: no I/O.
  */
-import { DomainDef, DomainDisk, DomainInterface, readDomain, DomainView } from "../xml/domain";
+import { DomainDef, DomainDisk, DomainGraphics, DomainInterface, readDomain, DomainView } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
 import { DomainIdentity, resolveIdentity } from "../xml/identity";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
@@ -30,6 +30,20 @@ export interface QemuArgvOptions {
   readonly startPaused?: boolean;
   /** Run QEMU daemonized (`-daemonize`). @default false */
   readonly daemonize?: boolean;
+  /**
+   * Where the files holding secrets (a VNC password) go; QEMU reads each once, at start, through
+   * `-object secret,file=...`, so the password is never on the command line.
+   * @default `/run/libvirt-domain/<name>`
+   */
+  readonly secretDir?: string;
+}
+
+/** A file QEMU reads a secret from: the caller writes it (mode 0600) before starting QEMU and may remove it once QEMU runs. */
+export interface QemuSecretFile {
+  /** Where `-object secret,file=` points. */
+  readonly path: string;
+  /** What to write there (the password itself: never log it). */
+  readonly data: string;
 }
 
 /** The command line and the environment for QEMU. */
@@ -40,6 +54,8 @@ export interface QemuCommand {
   readonly env: Record<string, string>;
   /** The identity the command line carries. */
   readonly identity: DomainIdentity;
+  /** Secret files the command line refers to (`-object secret,file=...`). */
+  readonly secretFiles: QemuSecretFile[];
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -95,7 +111,8 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildDisks(v, add);
   buildInterfaces(v, add);
   buildChardevs(v, add);
-  buildGraphics(v, add);
+  const secretFiles: QemuSecretFile[] = [];
+  buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles });
   buildMisc(v, add);
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
@@ -105,7 +122,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add(...v.qemuArgs);
   const env: Record<string, string> = {};
   for (const e of v.qemuEnv) env[e.name] = e.value;
-  return { argv: args, env, identity };
+  return { argv: args, env, identity, secretFiles };
 }
 
 type Add = (...a: string[]) => void;
@@ -534,19 +551,42 @@ function buildChardevs(v: DomainView, add: Add): void {
   });
 }
 
-function buildGraphics(v: DomainView, add: Add): void {
+function buildGraphics(v: DomainView, add: Add, secrets: { dir: string; files: QemuSecretFile[] }): void {
   v.graphics.forEach((g, i) => {
     const path = `/domain/devices/graphics[${i + 1}]`;
     if (g.type !== "vnc") throw unsupported(`${path}/@type`, g.type, "use <graphics type='vnc'/> or no graphics");
     const listen = g.listen ?? "127.0.0.1";
     const port = g.port !== undefined && g.port !== "-1" && g.autoport !== "yes" ? Number(g.port) : undefined;
-    add("-vnc", port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`);
+    const auth = vncAuth(g, i, path, add, secrets);
+    add("-vnc", (port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`) + auth);
   });
   v.videoModels.forEach((m, i) => {
     const driver = { vga: "VGA", cirrus: "cirrus-vga", virtio: "virtio-vga", bochs: "bochs-display", none: "" }[m];
     if (driver === undefined) throw unsupported(`/domain/devices/video[${i + 1}]/model/@type`, m, "use vga, cirrus, virtio, bochs or none");
     if (driver) add("-device", JSON.stringify({ driver, id: `video${i}` }));
   });
+}
+
+/**
+ * VNC authentication for `passwd` (libvirt sets it over QMP after start; we give it at start): a
+ * password comes from a secret object reading a file (never the command line, where
+ * /proc/PID/cmdline shows it); an empty one allows no login at all (libvirt expires it at once).
+ * Returns the `-vnc` options to append.
+ */
+function vncAuth(g: DomainGraphics, i: number, path: string, add: Add, secrets: { dir: string; files: QemuSecretFile[] }): string {
+  if (g.passwdValidTo !== undefined) throw unsupported(`${path}/@passwdValidTo`, g.passwdValidTo, "remove passwdValidTo (an expiring password needs libvirt)");
+  if (g.passwd === undefined) return "";
+  if (g.passwd === "") return ",password=on";
+  // libvirt's own rule (qemu_validate.c): VNC authentication uses 8 bytes, QEMU would drop the rest.
+  const bytes = Buffer.byteLength(g.passwd, "utf8");
+  if (bytes > 8) {
+    throw new DomainXmlError(`VNC password is ${bytes} characters long, only 8 permitted`, { path: `${path}/@passwd`, category: "unsupported configuration", mirrorsLibvirt: true, fix: "use a VNC password of at most 8 characters" });
+  }
+  const id = `vnc${i}-secret`;
+  const file = `${secrets.dir}/${id}`;
+  secrets.files.push({ path: file, data: g.passwd });
+  add("-object", JSON.stringify({ "qom-type": "secret", id, file, format: "raw" }));
+  return `,password-secret=${id}`;
 }
 
 function buildMisc(v: DomainView, add: Add): void {

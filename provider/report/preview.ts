@@ -3,12 +3,19 @@
  * (create, update, replace, delete), the semantic XML changes by path (old -> new), which need a
  * restart, and the guest UUID before -> after.
  *
+ * Secrets: `pulumi preview --json` shows a secret value as `"[secret]"`; the Domain's XML is a
+ * secret when it holds security info (a graphics password), so the report says that the XML
+ * changes of that domain are hidden. Where the XML is readable anyway (a state written before
+ * the XML was made secret, or a preview run with secrets shown), the semantic diff redacts the
+ * passwords at the source, so the report never carries one.
+ *
  * Pure: no I/O, no Pulumi.
  */
 import { diffDomains, DomainChange, maxClass } from "../diff/semantic";
 import { DomainDef } from "../xml/domain";
 import { resolveIdentity } from "../xml/identity";
 import { uuidPassthrough } from "../spec/compose";
+import { normalizeUuid } from "../xml/uuid";
 
 /** What one domain's preview step means. */
 export interface DomainPreview {
@@ -21,6 +28,20 @@ export interface DomainPreview {
   readonly guestUuidAfter: string | null;
   /** Why the engine replaces it (property names), for replace. */
   readonly replaceReasons: string[];
+  /** The XML is a secret in the preview (it holds a password): its changes (or guest UUID) cannot be shown. */
+  readonly xmlHidden: boolean;
+  /** With the XML hidden: the other inputs that change (typed fields, which are not secret), as JSON. */
+  readonly inputChanges: { readonly input: string; readonly old: string | null; readonly new: string | null }[];
+}
+
+/** Typed inputs whose change needs a restart of a running domain. */
+const RESTART_INPUTS = new Set(["memory", "vcpus", "machine", "firmware", "disks", "interfaces", "hwuuid", "resolvedHwuuidMode"]);
+
+/** Inputs that change between two input sets, leaving out the XML and the engine's keys. */
+function changedInputs(olds: Record<string, unknown>, news: Record<string, unknown>): DomainPreview["inputChanges"] {
+  const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])].filter((k) => k !== "xml" && k !== "desiredXml" && !k.startsWith("__")).sort();
+  const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+  return keys.filter((k) => json(olds[k]) !== json(news[k])).map((k) => ({ input: k, old: json(olds[k]), new: json(news[k]) }));
 }
 
 /** The part of `pulumi preview --json` we read. */
@@ -46,10 +67,25 @@ function isDomain(s: PreviewStep): boolean {
   return t.includes("dynamic/libvirt-domain:Resource") || t.endsWith("libvirt-domain:Domain");
 }
 
-function guestUuidOf(xml: unknown): string | null {
-  if (typeof xml !== "string") return null;
+/** Pulumi's secret sentinel (`specialSigKey`, `specialSecretSig`), as it may appear in JSON. */
+const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/**
+ * A domain XML value of a preview: the parsed domain, `hidden` when it is a secret (`"[secret]"`,
+ * or a wrapped secret without its plaintext), or undefined when absent.
+ */
+function xmlValue(v: unknown): DomainDef | "hidden" | undefined {
+  if (typeof v === "object" && v !== null && (v as Record<string, unknown>)[SECRET_SIG_KEY] === SECRET_SIG) {
+    return xmlValue((v as Record<string, unknown>).value) ?? "hidden";
+  }
+  if (typeof v !== "string") return undefined;
+  return v === "[secret]" ? "hidden" : DomainDef.parse(v);
+}
+
+function guestUuidOf(def: DomainDef | "hidden" | undefined): string | null {
+  if (def === undefined || def === "hidden") return null;
   try {
-    const def = DomainDef.parse(xml);
     return resolveIdentity(def).hwuuid ?? uuidPassthrough(def) ?? null;
   } catch {
     return null;
@@ -69,19 +105,26 @@ export function readPreview(json: unknown): DomainPreview[] {
     const newIn = s.newState?.inputs ?? {};
     const name = String(newIn.name ?? oldOut.name ?? s.urn.split("::").pop());
     let changes: DomainChange[] = [];
-    if ((action === "update" || action === "replace") && typeof newIn.xml === "string" && typeof oldOut.xml === "string") {
-      changes = diffDomains(DomainDef.parse(newIn.xml), DomainDef.parse(oldOut.xml)).changes.filter((c) => c.path !== "/domain/uuid");
+    const desired = xmlValue(newIn.xml);
+    const actual = xmlValue(oldOut.xml);
+    const xmlHidden = (action !== "delete" && desired === "hidden") || ((action === "update" || action === "replace") && actual === "hidden");
+    if ((action === "update" || action === "replace") && desired instanceof DomainDef && actual instanceof DomainDef) {
+      changes = diffDomains(desired, actual).changes.filter((c) => c.path !== "/domain/uuid");
     }
+    const inputChanges = xmlHidden && (action === "update" || action === "replace") ? changedInputs(s.oldState?.inputs ?? {}, newIn) : [];
     const before = action === "create" ? null : (oldOut.guestUuid as string | undefined) ?? null;
-    const after = action === "delete" ? null : guestUuidOf(newIn.xml);
+    // A hidden XML still has its hwuuid input beside it.
+    const after = action === "delete" ? null : guestUuidOf(desired) ?? (desired === "hidden" && typeof newIn.hwuuid === "string" ? normalizeUuid(newIn.hwuuid) ?? null : null);
     out.push({
       name,
       action,
       changes,
-      restart: action === "replace" || maxClass(changes.map((c) => c.class)) === "restart",
+      restart: action === "replace" || maxClass(changes.map((c) => c.class)) === "restart" || inputChanges.some((c) => RESTART_INPUTS.has(c.input)),
       guestUuidBefore: before,
       guestUuidAfter: after,
       replaceReasons: s.replaceReasons ?? [],
+      xmlHidden,
+      inputChanges,
     });
   }
   return out;
@@ -96,8 +139,9 @@ function cell(s: string | null | undefined): string {
 function guestCell(p: DomainPreview): string {
   const b = p.guestUuidBefore;
   const a = p.guestUuidAfter;
-  if (p.action === "create") return a ? `new: ${cell(a)}` : "new (the libvirt uuid)";
+  if (p.action === "create") return a ? `new: ${cell(a)}` : p.xmlHidden ? "new (not shown: secret XML)" : "new (the libvirt uuid)";
   if (p.action === "delete") return `${cell(b)} -> gone`;
+  if (a === null && p.xmlHidden) return `${cell(b)} -> not shown (secret XML)`;
   if (a === null && p.action === "replace") return `${cell(b)} -> a new libvirt uuid (no hwuuid)`;
   if (b === a || (a === null && p.action === "update")) return `${cell(b)} (unchanged)`;
   return `${cell(b)} -> ${cell(a)}`;
@@ -112,8 +156,15 @@ export function formatPreviewReport(previews: DomainPreview[], summary?: Record<
   }
   lines.push("| domain | action | restart | guest UUID |", "|---|---|---|---|");
   for (const p of previews) {
-    const restart = p.action === "replace" ? "re-created" : p.action === "update" ? (p.restart ? "needed" : "no") : "-";
+    const restart = p.action === "replace" ? "re-created" : p.action === "update" ? (p.restart ? "needed" : p.xmlHidden ? "unknown (secret XML)" : "no") : "-";
     lines.push(`| ${cell(p.name)} | ${p.action}${p.replaceReasons.length ? ` (${p.replaceReasons.join(", ")})` : ""} | ${restart} | ${guestCell(p)} |`);
+  }
+  for (const p of previews.filter((x) => x.xmlHidden && (x.action === "update" || x.action === "replace"))) {
+    lines.push("", `### ${p.name}: ${p.action}`, "", "The XML changes of this domain are hidden: its XML holds secrets (a graphics password), which the preview shows only as `[secret]`.");
+    if (p.inputChanges.length) {
+      lines.push("", "| input | old | new |", "|---|---|---|");
+      for (const c of p.inputChanges) lines.push(`| ${cell(c.input)} | ${cell(c.old)} | ${cell(c.new)} |`);
+    }
   }
   for (const p of previews.filter((x) => x.changes.length > 0)) {
     lines.push("", `### ${p.name}: ${p.action}`, "", "| path | old | new | applies |", "|---|---|---|---|");

@@ -229,6 +229,10 @@ export interface DomainGraphics {
   port: string | undefined;
   autoport: string | undefined;
   listen: string | undefined;
+  /** The password (security info: never log it); `""` allows no login. */
+  passwd: string | undefined;
+  /** When the password expires (libvirt's `passwdValidTo`). */
+  passwdValidTo: string | undefined;
 }
 
 /** A `<controller>` as read. */
@@ -374,6 +378,8 @@ export function readDomain(def: DomainDef): DomainView {
       port: getAttr(g, "port"),
       autoport: getAttr(g, "autoport"),
       listen: getAttr(g, "listen"),
+      passwd: getAttr(g, "passwd"),
+      passwdValidTo: getAttr(g, "passwdValidTo"),
     })),
     videoModels: dev("video").map((v) => getAttr(firstChild(v, "model"), "type") ?? ""),
     controllers: dev("controller").map((c) => ({ type: getAttr(c, "type"), index: getAttr(c, "index"), model: getAttr(c, "model") })),

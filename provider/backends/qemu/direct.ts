@@ -4,7 +4,9 @@
  * QEMU detached, and talk QMP.
  *
  * URI: `qemu-direct:///STATE_DIR[?emulator=/path/to/qemu-system-x86_64]`. Per domain,
- * `STATE_DIR/NAME/` holds `domain.xml`, `qemu.pid`, `qmp.sock`, `qemu.log` and a lock. A pid
+ * `STATE_DIR/NAME/` (mode 0700) holds `domain.xml` (0600, security info included: it is the
+ * domain's definition), `qemu.pid`, `qmp.sock`, `qemu.log` and a lock; while QEMU starts, also
+ * the files its secrets are read from (a VNC password), removed once it runs. A pid
  * whose process is gone (QEMU killed) reads as shut off. Undefine removes the whole directory.
  */
 import { execFile, spawn } from "node:child_process";
@@ -191,9 +193,15 @@ export class QemuDirectBackend {
     const def = DomainDef.parse(await this.dumpxmlInactive(name));
     await fs.rm(f.pid, { force: true });
     await fs.rm(f.qmp, { force: true });
-    const cmd = buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator, daemonize: true });
+    const cmd = buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator, daemonize: true, secretDir: f.dir });
+    // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
+    // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
     const logFd = openSync(f.log, "a", 0o600);
     try {
+      for (const s of cmd.secretFiles) {
+        await fs.rm(s.path, { force: true });
+        await fs.writeFile(s.path, s.data, { mode: 0o600, flag: "wx" });
+      }
       const code: number = await new Promise((resolve, reject) => {
         const child = spawn(cmd.argv[0], cmd.argv.slice(1), { cwd: f.dir, env: { ...process.env, ...cmd.env }, stdio: ["ignore", logFd, logFd] });
         child.on("error", reject);
@@ -205,6 +213,7 @@ export class QemuDirectBackend {
       }
     } finally {
       closeSync(logFd);
+      for (const s of cmd.secretFiles) await fs.rm(s.path, { force: true });
     }
     if (this.livePid(name) === undefined) throw new DirectError(`internal error: QEMU for ${name} started but left no live pid (see ${f.log})`);
   }

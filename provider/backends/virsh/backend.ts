@@ -161,9 +161,13 @@ export class VirshBackend {
     }
   }
 
-  /** The inactive (persistent) XML. */
+  /**
+   * The inactive (persistent) XML, security info included (`--security-info`: graphics
+   * passwords), so that it holds everything libvirt keeps. Every dumpxml of this backend asks
+   * for it: what is compared with the desired XML must have what the desired XML states.
+   */
   public async dumpxmlInactive(name: string): Promise<string> {
-    return this.run(["dumpxml", "--inactive", name]);
+    return this.run(["dumpxml", "--inactive", "--security-info", name]);
   }
 
   /** The domain uuid. */
@@ -185,7 +189,7 @@ export class VirshBackend {
   public async read(name: string, opts: { fresh?: boolean } = {}): Promise<{ xml: string; state: DomainState } | undefined> {
     if (!opts.fresh) return this.readCoalesced(name);
     try {
-      return splitStateAndXml(await this.batch([["domstate", name], ["dumpxml", "--inactive", name]]));
+      return splitStateAndXml(await this.batch([["domstate", name], ["dumpxml", "--inactive", "--security-info", name]]));
     } catch (e) {
       if (VirshError.isInstance(e) && /failed to get domain|Domain not found/i.test(e.libvirtMessage)) return undefined;
       throw e;
@@ -209,7 +213,7 @@ export class VirshBackend {
   private async flushReads(queue: PendingRead[]): Promise<void> {
     const sep = `==pulumi-libvirt-domain-${randomBytes(8).toString("hex")}==`;
     const cmds: string[][] = [["list", "--all", "--name"], ["echo", sep], ["list", "--name", "--state-running"], ["echo", sep], ["list", "--name", "--state-paused"]];
-    for (const p of queue) cmds.push(["echo", sep], ["dumpxml", "--inactive", p.name]);
+    for (const p of queue) cmds.push(["echo", sep], ["dumpxml", "--inactive", "--security-info", p.name]);
     // A domain that vanished fails its own dumpxml only; its empty part says it is gone.
     const out = await this.batch(cmds, /failed to get domain|Domain not found/i);
     const parts = out.split(sep);
@@ -239,7 +243,7 @@ export class VirshBackend {
     try {
       const file = join(dir, "domain.xml");
       writeFileSync(file, xml, { mode: 0o600 });
-      const cmds = [["define", "--validate", file], ...(start ? [["start", uuid]] : []), ["dumpxml", "--inactive", uuid]];
+      const cmds = [["define", "--validate", file], ...(start ? [["start", uuid]] : []), ["dumpxml", "--inactive", "--security-info", uuid]];
       const args = [cmds.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
       const r = await runVirsh(this.uri, args, { ...this.opts, allowFailure: true });
       const errors = unexcusedErrors(r.stderr);
