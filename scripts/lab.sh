@@ -1,29 +1,51 @@
 #!/usr/bin/env bash
 # Real libvirt + QEMU for the project's tests (TCG, no KVM needed).
 #
-#   scripts/lab.sh up [host|new|all]   install (once) and start the labs (default all); prints the env lines tests read
+#   scripts/lab.sh up [host|new|all]   install what is missing and start the labs (default all); prints the env lines tests read
 #   scripts/lab.sh env     print the env lines (export statements) without starting anything
 #   scripts/lab.sh status  say which labs answer
-#   scripts/lab.sh down [host|new|all]    stop the daemons this script started (by recorded PID, never by name)
+#   scripts/lab.sh down [host|new|all]    stop the daemons this script started and undo what it changed on the machine
 #   scripts/lab.sh crash host|new          SIGKILL that lab's libvirtd (the child of its recorded tini), as a crash would
 #
 # Labs:
-#   host: Debian 12's libvirt 9.0 + QEMU 7.2 (no <hwuuid>: the passthrough fallback path)
+#   host: qemu:///system. A libvirt this host already has (a libvirtd answering that this script did
+#         not start) is used as it is: nothing is written under /etc and no daemon is started. A host
+#         libvirt that is set up but not running is an error naming how to start it. Otherwise the
+#         lab runs Debian 12's libvirt 9.0 + QEMU 7.2 itself (no <hwuuid>: the passthrough path).
 #   new:  libvirt 12.x + QEMU 11.x in a chroot (trixie-backports, else sid): native <hwuuid>
 #
-# Everything lives under $LAB_DIR (default /var/lib/pulumi-libvirt-domain-lab). Images shared
-# by both labs go in $LAB_DIR/images, bound at the same path inside the chroot.
+# The lab never writes its settings into /etc. Its libvirtd runs in a private mount namespace where
+# $LAB_DIR/host/etc-libvirt is bound on /etc/libvirt (its qemu.conf, and the domains it defines) and,
+# when this host has no `libvirt-qemu` user, copies of /etc/passwd and /etc/group that add one are
+# bound on those files; the binds vanish with the daemon. What the lab changes outside $LAB_DIR is
+# listed in $LAB_DIR/manifest: the packages it installed (`down` leaves them installed), the daemon
+# it runs (with its sockets in /run/libvirt), /etc/libvirt when it had to create that mount point.
+#
+# Everything else lives under $LAB_DIR (default /var/lib/pulumi-libvirt-domain-lab). Images shared
+# by both labs go in $LAB_DIR/images, bound at the same path inside the chroot. A daemon's pid file
+# ($LAB_DIR/run/NAME.pid) comes with NAME.id: its start time (field 22 of /proc/PID/stat) and
+# command line. `down` and `crash` signal a pid only while it is still that process; a stale pid
+# file (the process is gone, or its pid was reused, e.g. after a reboot) is removed with a message.
 set -euo pipefail
 
 LAB_DIR=${LAB_DIR:-/var/lib/pulumi-libvirt-domain-lab}
 ROOT=$LAB_DIR/chroot
 IMAGES=$LAB_DIR/images
 RUN=$LAB_DIR/run
+HOSTCFG=$LAB_DIR/host
+MANIFEST=$LAB_DIR/manifest
 MIRROR=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-HOST_PKGS=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils libxml2-utils tini mmdebstrap debian-archive-keyring)
+# What each part needs on the host: virsh and qemu-img always; the lab's own libvirtd; the chroot
+# lab (the test suites also run the host's QEMU directly, without libvirt).
+CLIENT_PKGS=(libvirt-clients qemu-utils)
+DAEMON_PKGS=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 tini)
+NEW_PKGS=(tini mmdebstrap debian-archive-keyring qemu-system-x86 libxml2-utils)
 CHROOT_PKGS=libvirt-daemon,libvirt-daemon-driver-qemu,libvirt-clients,qemu-system-x86,qemu-utils,libxml2-utils
+# The sockets a libvirt for qemu:///system listens on.
+SYSTEM_SOCKETS=(/run/libvirt/libvirt-sock /run/libvirt/virtqemud-sock)
 
 log() { printf '[lab] %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
 
 QEMU_CONF='user = "root"
 group = "root"
@@ -45,17 +67,36 @@ print_env() {
   echo "export LAB_NEW_QEMU='$LAB_DIR/bin/qemu-system-x86_64-new'"
 }
 
-install_host() {
-  local missing=()
-  for p in "${HOST_PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing host packages: ${missing[*]}"
-    apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-  fi
-  getent passwd libvirt-qemu >/dev/null || useradd --system --no-create-home --shell /usr/sbin/nologin libvirt-qemu
-  mkdir -p /etc/libvirt
-  printf '%s' "$QEMU_CONF" > /etc/libvirt/qemu.conf
+# ---- the manifest: what the lab changed outside $LAB_DIR, one "KIND<TAB>WHAT" a line ----------
+manifest_has() { [ -f "$MANIFEST" ] && grep -qxF "$1	$2" "$MANIFEST"; }
+manifest_add() {
+  manifest_has "$1" "$2" && return 0
+  mkdir -p "$LAB_DIR"
+  [ -f "$MANIFEST" ] || printf '# What scripts/lab.sh changed on this machine outside %s; `lab.sh down` undoes all but the packages.\n' "$LAB_DIR" > "$MANIFEST"
+  printf '%s\t%s\n' "$1" "$2" >> "$MANIFEST"
+}
+manifest_del() {
+  [ -f "$MANIFEST" ] || return 0
+  grep -vxF "$1	$2" "$MANIFEST" > "$MANIFEST.tmp" || true
+  mv "$MANIFEST.tmp" "$MANIFEST"
+}
+manifest_list() { [ -f "$MANIFEST" ] && sed -n "s/^$1	//p" "$MANIFEST" || true; }
+
+# ---- packages --------------------------------------------------------------------------------
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+
+ensure_pkgs() { # PKG... : installs the missing ones, says which, records every package that came in
+  local missing=() p before after new
+  for p in "$@"; do installed "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "installing missing packages: ${missing[*]}"
+  before=$(dpkg-query -W -f='${Package}:${Architecture} ${Status}\n' | sed -n 's/ install ok installed$//p' | sort)
+  apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  after=$(dpkg-query -W -f='${Package}:${Architecture} ${Status}\n' | sed -n 's/ install ok installed$//p' | sort)
+  new=$(comm -13 <(echo "$before") <(echo "$after"))
+  for p in $new; do manifest_add package "$p"; done
+  log "installed $(echo "$new" | wc -w) packages (listed in $MANIFEST; \`down\` leaves them installed): $(echo $new)"
 }
 
 build_chroot() {
@@ -97,7 +138,85 @@ WRAP
   chmod +x "$LAB_DIR/bin/qemu-system-x86_64-new"
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# ---- our processes: pid file + identity ------------------------------------------------------
+proc_start() { # PID -> field 22 of /proc/PID/stat (start time, clock ticks after boot)
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  set -f
+  # shellcheck disable=SC2086
+  set -- ${stat##*) }
+  set +f
+  echo "${20}"
+}
+proc_cmdsum() { sha256sum < "/proc/$1/cmdline" 2>/dev/null | cut -d' ' -f1; }
+proc_cmd() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | sed 's/ $//' | cut -c1-160; }
+same_process() { [ "$(proc_start "$1" 2>/dev/null)" = "$2" ]; } # PID START
+
+record_pid() { # NAME PID : waits for tini's exec, then writes NAME.id and NAME.pid
+  local i
+  for i in $(seq 1 100); do
+    [ "$(tr '\0' '\n' < "/proc/$2/cmdline" 2>/dev/null | head -n1)" = tini ] && break
+    [ -d "/proc/$2" ] || die "the $1 lab's daemon (pid $2) exited at once; see $RUN/$1.log"
+    sleep 0.05
+  done
+  [ "$(tr '\0' '\n' < "/proc/$2/cmdline" 2>/dev/null | head -n1)" = tini ] || die "the $1 lab's daemon (pid $2) did not exec tini in 5 s; see $RUN/$1.log"
+  printf 'pid %s\nstart %s\ncmdline-sha256 %s\ncmdline %s\n' "$2" "$(proc_start "$2")" "$(proc_cmdsum "$2")" "$(proc_cmd "$2")" > "$RUN/$1.id"
+  # The pid file holds the pid alone, as it always did.
+  echo "$2" > "$RUN/$1.pid"
+}
+
+close_inherited_fds() { # a daemon keeps none of our descriptors but 0-2: not the lab lock a caller's flock holds
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] && [ "$fd" != 255 ]; then eval "exec $fd>&-"; fi
+  done
+}
+
+stale() { # NAME WHY
+  log "stale pid file $RUN/$1.pid: $2; removed it, signalled nothing"
+  rm -f "$RUN/$1.pid" "$RUN/$1.id"
+}
+
+legacy_match() { # NAME PID : the exact process an earlier lab.sh (pid file without NAME.id) started
+  local cmd
+  cmd=$(tr '\0' ' ' < "/proc/$2/cmdline" 2>/dev/null) || return 1
+  case $1 in
+    host) [ "$cmd" = "tini -s -- libvirtd " ] ;;
+    new) [[ $cmd == "tini -s -- unshare --mount --propagation private -- sh -c "*"chroot \"\$root\" /usr/sbin/libvirtd"*" lab $ROOT $IMAGES " ]] ;;
+  esac
+}
+
+own_pid() { # NAME : prints the pid when $RUN/NAME.pid is still the process this script started
+  local f=$RUN/$1.pid id=$RUN/$1.id pid
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  [[ $pid =~ ^[0-9]+$ ]] || { stale "$1" "it holds '$pid', not a pid"; return 1; }
+  [ -d "/proc/$pid" ] || { stale "$1" "no process $pid runs (it stopped, crashed, or the machine rebooted)"; return 1; }
+  if [ -f "$id" ] && [ "$(sed -n 's/^pid //p' "$id")" = "$pid" ]; then
+    if [ "$(proc_start "$pid")" != "$(sed -n 's/^start //p' "$id")" ] || [ "$(proc_cmdsum "$pid")" != "$(sed -n 's/^cmdline-sha256 //p' "$id")" ]; then
+      stale "$1" "pid $pid now belongs to another process ($(proc_cmd "$pid")), not the one the lab started ($(sed -n 's/^cmdline //p' "$id" | cut -c1-60)...)"
+      return 1
+    fi
+  elif legacy_match "$1" "$pid"; then
+    record_pid "$1" "$pid" # a pid file written by an earlier lab.sh: record the identity now
+  else
+    stale "$1" "pid $pid now belongs to another process ($(proc_cmd "$pid")), not a libvirtd the lab started"
+    return 1
+  fi
+  echo "$pid"
+}
+
+stop_pid() { # NAME PID : TERM, then KILL after 5 s, each only while PID is still that process
+  local start
+  start=$(proc_start "$2") || return 0
+  kill -TERM "$2" 2>/dev/null || true
+  for _ in $(seq 1 50); do same_process "$2" "$start" || return 0; sleep 0.1; done
+  log "the $1 lab's daemon (pid $2) did not stop in 5 s after SIGTERM; sending SIGKILL"
+  same_process "$2" "$start" && kill -KILL "$2" 2>/dev/null || true
+  for _ in $(seq 1 50); do same_process "$2" "$start" || return 0; sleep 0.1; done
+  die "the $1 lab's daemon (pid $2) did not exit after SIGKILL"
+}
 
 wait_for() { # uri
   local i
@@ -108,23 +227,121 @@ wait_for() { # uri
   log "libvirt at $1 did not answer in 20 s"; return 1
 }
 
-start_host() {
-  if pid_alive "$RUN/host.pid" && virsh -c "$(host_uri)" version >/dev/null 2>&1; then return 0; fi
-  if [ -S /run/libvirt/libvirt-sock ] && virsh -c "$(host_uri)" version >/dev/null 2>&1; then
-    log "a libvirtd not started by this script already serves $(host_uri); using it"; return 0
+answers() { virsh -c "$1" version >/dev/null 2>&1; }
+
+# ---- the host lab ------------------------------------------------------------------------------
+system_libvirt() { # prints why this host has a libvirt set-up of its own, or nothing
+  local f d n
+  if installed libvirt-daemon-system; then echo "the package libvirt-daemon-system is installed"; return; fi
+  for f in /etc/libvirt/libvirtd.conf /etc/libvirt/virtqemud.conf; do
+    [ -e "$f" ] && { echo "$f exists"; return; }
+  done
+  if [ -e /etc/libvirt/qemu.conf ] && ! printf '%s' "$QEMU_CONF" | cmp -s - /etc/libvirt/qemu.conf; then
+    echo "/etc/libvirt/qemu.conf exists and is not the lab's"; return
   fi
-  mkdir -p "$RUN"
-  setsid tini -s -- libvirtd > "$RUN/host.log" 2>&1 < /dev/null &
-  echo $! > "$RUN/host.pid"
+  for d in /etc/systemd/system /lib/systemd/system /usr/lib/systemd/system; do
+    for n in libvirtd.service libvirtd.socket virtqemud.service virtqemud.socket; do
+      [ -e "$d/$n" ] && { echo "$d/$n exists"; return; }
+    done
+  done
+  [ -e /etc/init.d/libvirtd ] && { echo "/etc/init.d/libvirtd exists"; return; }
+  if ! manifest_has daemon host; then
+    for f in "${SYSTEM_SOCKETS[@]}"; do [ -S "$f" ] && { echo "the socket $f exists"; return; }; done
+  fi
+  return 0
+}
+
+how_to_start() {
+  if [ -d /run/systemd/system ]; then
+    if [ -e /lib/systemd/system/virtqemud.socket ] || [ -e /usr/lib/systemd/system/virtqemud.socket ]; then echo "systemctl start virtqemud.socket"
+    else echo "systemctl start libvirtd"; fi
+  elif [ -e /etc/init.d/libvirtd ]; then echo "service libvirtd start"
+  else echo "systemctl start libvirtd, or service libvirtd start, as this host's init does it"
+  fi
+}
+
+start_host() {
+  local pid why
+  if pid=$(own_pid host); then
+    wait_for "$(host_uri)" || die "the host lab's libvirtd (pid $pid) runs but does not answer; see $RUN/host.log"
+    return 0
+  fi
+  if answers "$(host_uri)"; then
+    log "$(host_uri) is served by a libvirtd this script did not start: using it as it is (nothing written under /etc, no daemon started)"
+    return 0
+  fi
+  why=$(system_libvirt)
+  if [ -n "$why" ]; then
+    die "libvirt is set up on this host ($why) but nothing answers at $(host_uri). The lab uses a host's own libvirt as it is and starts no second daemon: start it ($(how_to_start)) and run this again."
+  fi
+  if [ -e /etc/libvirt/qemu.conf ]; then
+    log "note: /etc/libvirt/qemu.conf holds the settings an earlier lab.sh wrote there; the lab no longer reads it (rm /etc/libvirt/qemu.conf gives Debian's /etc back)"
+  fi
+  ensure_pkgs "${DAEMON_PKGS[@]}"
+  # The lab's settings, seen by the lab's libvirtd only (bound in its private mount namespace).
+  mkdir -p "$RUN" "$HOSTCFG/etc-libvirt"
+  printf '%s' "$QEMU_CONF" > "$HOSTCFG/etc-libvirt/qemu.conf"
+  rm -f "$HOSTCFG/passwd" "$HOSTCFG/group"
+  if ! getent passwd libvirt-qemu >/dev/null || ! getent group libvirt-qemu >/dev/null; then
+    # libvirtd resolves its default user before it reads qemu.conf: it must exist in its view.
+    local id=999
+    while [ "$id" -gt 100 ] && { getent passwd "$id" >/dev/null || getent group "$id" >/dev/null; }; do id=$((id - 1)); done
+    cp /etc/passwd "$HOSTCFG/passwd"
+    cp /etc/group "$HOSTCFG/group"
+    getent passwd libvirt-qemu >/dev/null || echo "libvirt-qemu:x:$id:$id:Libvirt Qemu (lab):/nonexistent:/usr/sbin/nologin" >> "$HOSTCFG/passwd"
+    getent group libvirt-qemu >/dev/null || echo "libvirt-qemu:x:$id:" >> "$HOSTCFG/group"
+  fi
+  if [ ! -d /etc/libvirt ]; then
+    mkdir /etc/libvirt # a mount point only; nothing is written in it
+    manifest_add mkdir /etc/libvirt
+  fi
+  remove_lab_sockets
+  manifest_add daemon host
+  (close_inherited_fds; exec setsid tini -s -- unshare --mount --propagation private -- sh -c '
+    set -e
+    cfg=$1
+    mount --bind "$cfg/etc-libvirt" /etc/libvirt
+    if [ -f "$cfg/passwd" ]; then mount --bind "$cfg/passwd" /etc/passwd; mount --bind "$cfg/group" /etc/group; fi
+    exec libvirtd
+  ' lab "$HOSTCFG") > "$RUN/host.log" 2>&1 < /dev/null &
+  record_pid host $!
   wait_for "$(host_uri)"
 }
 
+remove_lab_sockets() { # the sockets a crashed lab libvirtd left in /run/libvirt (nothing answers on them)
+  local s
+  manifest_has daemon host && ! answers "$(host_uri)" || return 0
+  for s in /run/libvirt/libvirt-sock /run/libvirt/libvirt-sock-ro /run/libvirt/libvirt-admin-sock; do
+    if [ -S "$s" ]; then rm -f "$s"; log "removed $s (left by the lab's libvirtd)"; fi
+  done
+}
+
+stop_host() {
+  local pid
+  if pid=$(own_pid host); then stop_pid host "$pid"; fi
+  rm -f "$RUN/host.pid" "$RUN/host.id"
+  # libvirtd removes its sockets when it stops; a crash leaves them.
+  remove_lab_sockets
+  manifest_del daemon host
+  if manifest_has mkdir /etc/libvirt; then
+    if rmdir /etc/libvirt 2>/dev/null; then log "removed /etc/libvirt (the lab had created it)"; manifest_del mkdir /etc/libvirt
+    else log "/etc/libvirt (created by the lab) is not empty any more: left in place"; fi
+  fi
+  local pkgs
+  pkgs=$(manifest_list package)
+  [ -z "$pkgs" ] || log "packages the lab installed stay installed (listed in $MANIFEST): $(echo $pkgs)"
+}
+
 start_new() {
-  if pid_alive "$RUN/new.pid" && virsh -c "$(new_uri)" version >/dev/null 2>&1; then return 0; fi
+  local pid
+  if pid=$(own_pid new); then
+    wait_for "$(new_uri)" || die "the new lab's libvirtd (pid $pid) runs but does not answer; see $RUN/new.log"
+    return 0
+  fi
   mkdir -p "$RUN"
   rm -f "$ROOT/run/libvirt/libvirt-sock"
   # A private mount namespace: the mounts vanish with the daemon.
-  setsid tini -s -- unshare --mount --propagation private -- sh -c '
+  (close_inherited_fds; exec setsid tini -s -- unshare --mount --propagation private -- sh -c '
     set -e
     root=$1; images=$2
     mount -t proc proc "$root/proc"
@@ -133,30 +350,25 @@ start_new() {
     mount --bind "$images" "$root$images"
     mkdir -p "$root/run" "$root/tmp"
     exec chroot "$root" /usr/sbin/libvirtd
-  ' lab "$ROOT" "$IMAGES" > "$RUN/new.log" 2>&1 < /dev/null &
-  echo $! > "$RUN/new.pid"
+  ' lab "$ROOT" "$IMAGES") > "$RUN/new.log" 2>&1 < /dev/null &
+  record_pid new $!
   wait_for "$(new_uri)"
 }
 
-stop_one() { # name
-  local f=$RUN/$1.pid pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
+stop_new() {
+  local pid
+  if pid=$(own_pid new); then stop_pid new "$pid"; fi
+  rm -f "$RUN/new.pid" "$RUN/new.id"
 }
 
 case "${1:-}" in
   up)
     which=${2:-all}
-    install_host
+    ensure_pkgs "${CLIENT_PKGS[@]}"
     mkdir -p "$IMAGES"
     start_host
     if [ "$which" != host ]; then
+      ensure_pkgs "${NEW_PKGS[@]}"
       build_chroot
       configure_chroot
       start_new
@@ -168,24 +380,24 @@ case "${1:-}" in
   env) print_env ;;
   status)
     for u in "$(host_uri)" "$(new_uri)"; do
-      if virsh -c "$u" version >/dev/null 2>&1; then echo "up   $u"; else echo "down $u"; fi
+      if answers "$u"; then echo "up   $u"; else echo "down $u"; fi
     done
     ;;
   down)
     case "${2:-all}" in
-      host) stop_one host ;;
-      new) stop_one new ;;
-      *) stop_one new; stop_one host ;;
+      host) stop_host ;;
+      new) stop_new ;;
+      *) stop_new; stop_host ;;
     esac
     ;;
   crash)
-    f=$RUN/${2:?host or new}.pid
-    [ -f "$f" ] || { log "the $2 lab was not started by this script"; exit 1; }
-    tini_pid=$(cat "$f")
+    name=${2:?host or new}
+    tini_pid=$(own_pid "$name") || die "the $name lab's daemon is not running as started by this script: nothing signalled"
+    tini_start=$(proc_start "$tini_pid")
     # tini's only child is libvirtd (unshare, sh and chroot exec into it).
     for child in $(cat "/proc/$tini_pid/task/$tini_pid/children" 2>/dev/null); do kill -KILL "$child"; done
-    for _ in $(seq 1 50); do kill -0 "$tini_pid" 2>/dev/null || break; sleep 0.1; done
-    rm -f "$f"
+    for _ in $(seq 1 50); do same_process "$tini_pid" "$tini_start" || break; sleep 0.1; done
+    rm -f "$RUN/$name.pid" "$RUN/$name.id"
     ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,28p' "$0"; exit 2 ;;
 esac

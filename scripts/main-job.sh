@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The main job: `pulumi up` of the root stack (Pulumi.yaml -> examples/main: a Domain and a
-# 2-member fleet) on the local hypervisor, from a fresh machine. Installs dependencies, starts
-# the host lab (libvirt 9.0 + QEMU 7.2), makes the fleet's template when missing, builds the
-# Pulumi CLI when missing, runs `pulumi up`, then prints each domain's uuid and the UUID its
-# guest reports over QMP.
+# 2-member fleet) on the local hypervisor, from a fresh machine. Installs missing dependencies,
+# brings up the host lab (`scripts/lab.sh up host`: this host's own libvirt as it is when one is
+# set up, else the lab's libvirt 9.0 + QEMU 7.2, which writes nothing under /etc), makes the
+# fleet's template when missing, builds the Pulumi CLI when missing, runs `pulumi up`, then prints
+# each domain's uuid and the UUID its guest reports over QMP.
 #
 #   scripts/main-job.sh up      (npm run up)
-#   scripts/main-job.sh down    (npm run down): destroy the stack, stop the lab
+#   scripts/main-job.sh down    (npm run down): destroy the stack, stop what `up` started (lab.sh down host)
 #
 # State: a local file backend in ${PULUMI_BACKEND_URL:-file://$HOME/.pulumi-libvirt-domain/state};
 # secrets passphrase from PULUMI_CONFIG_PASSPHRASE (empty when unset). Stack: ${STACK:-main}.
@@ -27,8 +28,9 @@ case "${1:-up}" in
     if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
     step "build"
     npm run -s build
-    step "the local hypervisor (libvirt 9.0 + QEMU 7.2)"
-    eval "$(bash scripts/lab.sh up host)"
+    step "the local hypervisor (this host's libvirt when set up, else the lab's libvirt 9.0 + QEMU 7.2)"
+    lab_env=$(bash scripts/lab.sh up host) # fails the job when lab.sh fails
+    eval "$lab_env"
     step "the Pulumi CLI"
     pulumi version
     step "the fleet's template (a shut-off domain with a small image)"
@@ -80,8 +82,8 @@ XML
       virsh -q -c "${LIBVIRT_URI:-$LAB_HOST_URI}" undefine lvd-main-template
       rm -f "$LAB_IMAGE_DIR/lvd-main-template.qcow2"
     fi
-    step "stop the lab"
-    bash scripts/lab.sh down
+    step "stop the lab (only a daemon lab.sh started; a host's own libvirt keeps running)"
+    bash scripts/lab.sh down host
     ;;
   *) sed -n '2,13p' "$0"; exit 2 ;;
 esac
