@@ -91,7 +91,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add(emulator);
   add("-name", `guest=${qemuOptEscape(identity.name)},debug-threads=on`);
   if (opts.startPaused) add("-S");
-  buildMachine(v, add);
+  buildMachine(v, add, buildFirmware(def.root, add));
   buildCpu(v, add);
   buildMemory(v, add, def.root);
   buildSmp(v, add, def.root);
@@ -127,14 +127,59 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
 
 type Add = (...a: string[]) => void;
 
-function buildMachine(v: DomainView, add: Add): void {
+function buildMachine(v: DomainView, add: Add, pflash: string[] = []): void {
   const machine = v.os.machine ?? "pc";
-  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off"];
+  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...pflash];
   if (!v.features.includes("acpi")) parts.push("acpi=off");
   add("-machine", parts.join(","));
   if (v.type === "kvm") add("-accel", "kvm");
   else if (v.type === "qemu" || v.type === undefined) add("-accel", "tcg");
   else throw unsupported("/domain/@type", v.type, "use type='qemu' (TCG) or type='kvm'");
+}
+
+/**
+ * `<os><loader>`/`<nvram>` as libvirt writes them (qemuBuildPflashBlockdevCommandLine): a ROM
+ * loader is `-bios`; a pflash loader a file + raw blockdev on pflash0 and the `<nvram>` file on
+ * pflash1. Returns the `-machine` options (`pflash0=`, `pflash1=`), written before the machine
+ * options that follow. What needs libvirt is refused: secure boot (SMM and a secure flash),
+ * an NVRAM libvirt would create from its template, a network or typed NVRAM source.
+ */
+function buildFirmware(root: XmlElement, add: Add): string[] {
+  const os = firstChild(root, "os");
+  const loader = os && firstChild(os, "loader");
+  const nvram = os && firstChild(os, "nvram");
+  if (!loader) {
+    if (nvram) throw unsupported("/domain/os/nvram", undefined, "add the pflash <loader> the NVRAM belongs to, or remove <nvram>");
+    return [];
+  }
+  const file = (textContent(loader) ?? "").trim();
+  if (file === "") throw unsupported("/domain/os/loader", undefined, "write the firmware path: <loader readonly='yes' type='pflash'>/path/OVMF_CODE.fd</loader>");
+  const type = getAttr(loader, "type") ?? "rom";
+  for (const a of loader.attrs) {
+    const ok = a.name === "type" || a.name === "readonly" || (a.name === "stateless" && type === "rom") || (a.name === "secure" && a.value === "no");
+    if (!ok) throw unsupported(`/domain/os/loader/@${a.name}`, a.value, "secure boot and firmware options need libvirt: apply through libvirt");
+  }
+  if (type === "rom") {
+    if (nvram) throw unsupported("/domain/os/nvram", undefined, "a ROM loader has no NVRAM: remove <nvram>");
+    add("-bios", file);
+    return [];
+  }
+  if (type !== "pflash") throw unsupported("/domain/os/loader/@type", type, "use type='rom' or type='pflash'");
+  const readonly = getAttr(loader, "readonly") === "yes";
+  add("-blockdev", JSON.stringify({ driver: "file", filename: file, "node-name": "libvirt-pflash0-storage", "auto-read-only": true, discard: "unmap" }));
+  add("-blockdev", JSON.stringify({ "node-name": "libvirt-pflash0-format", "read-only": readonly, driver: "raw", file: "libvirt-pflash0-storage" }));
+  const machine = ["pflash0=libvirt-pflash0-format"];
+  if (!readonly) {
+    if (nvram) throw unsupported("/domain/os/nvram", undefined, "a writable pflash loader holds its own variables: remove <nvram>");
+    return machine;
+  }
+  const vars = nvram && (textContent(nvram) ?? "").trim();
+  if (!nvram || !vars || childElements(nvram).length > 0 || getAttr(nvram, "type") !== undefined) {
+    throw unsupported("/domain/os/nvram", vars || undefined, "libvirt creates the NVRAM from its template; the QEMU-direct backend does not: write an existing file, <nvram>/path/guest_VARS.fd</nvram>");
+  }
+  add("-blockdev", JSON.stringify({ driver: "file", filename: vars, "node-name": "libvirt-pflash1-storage", "read-only": false }));
+  machine.push("pflash1=libvirt-pflash1-storage");
+  return machine;
 }
 
 function buildCpu(v: DomainView, add: Add): void {
@@ -612,8 +657,6 @@ export const REFUSED_PATHS: readonly { readonly path: string; readonly fix: stri
   { path: "/domain/launchSecurity", fix: "confidential guests (SEV, SEV-SNP, TDX, s390 PV) need libvirt: apply through libvirt" },
   { path: "/domain/os/@firmware", fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt, or remove it to boot SeaBIOS" },
   { path: "/domain/os/firmware", fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt" },
-  { path: "/domain/os/loader", fix: "UEFI/pflash firmware is not built by the QEMU-direct backend: apply through libvirt, or remove it to boot SeaBIOS" },
-  { path: "/domain/os/nvram", fix: "UEFI variables (pflash1) are not built by the QEMU-direct backend: apply through libvirt" },
   { path: "/domain/os/bios", fix: "SeaBIOS options (useserial, rebootTimeout) are not built: remove <bios> or apply through libvirt" },
   { path: "/domain/os/acpi", fix: "extra ACPI tables (-acpitable) are not built: remove <acpi> or apply through libvirt" },
   { path: "/domain/os/shim", fix: "a Secure Boot shim needs libvirt's firmware handling: apply through libvirt" },

@@ -405,6 +405,8 @@ const EXPRESSED = new Set<string>([
   ...["manufacturer", "product", "version", "serial", "uuid", "sku", "family"].map((n) => `/domain/sysinfo/system/entry[@name='${n}']`),
   "/domain/genid", "/domain/maxMemory", "/domain/maxMemory/@unit", "/domain/maxMemory/@slots",
   "/domain/vcpus", "/domain/vcpus/vcpu", "/domain/vcpus/vcpu/@id", "/domain/vcpus/vcpu/@enabled", "/domain/vcpus/vcpu/@hotpluggable",
+  "/domain/os/loader", "/domain/os/loader/@type", "/domain/os/loader/@readonly", "/domain/os/loader/@stateless", "/domain/os/loader/@secure",
+  "/domain/os/nvram", "/domain/os/nvram/@template",
   "/domain/os/kernel", "/domain/os/initrd", "/domain/os/cmdline", "/domain/os/dtb",
   "/domain/sysinfo/bios", "/domain/sysinfo/baseBoard", "/domain/sysinfo/chassis", "/domain/sysinfo/oemStrings", "/domain/sysinfo/oemStrings/entry",
   ...Object.entries({

@@ -89,11 +89,11 @@ describe("QEMU command line: what libvirt expresses", () => {
     expect(values(argv(old), "-numa").slice(0, 2)).to.deep.equal(["node,nodeid=0,cpus=0,cpus=4-5,mem=1", "node,nodeid=1,cpus=2-3,mem=1"]);
     expect(refusal(doc("<cpu><numa><cell id='0' cpus='0-3' memory='1024' memAccess='shared'/></numa></cpu>"))).to.match(/\/domain\/cpu\/numa\/cell\[1\]\/@memAccess/);
   });
-  it("what the builder does not express is refused naming it: launchSecurity, firmware, numatune, PCI topology, qemu:override", () => {
+  it("what the builder does not express is refused naming it: launchSecurity, firmware autoselection and generated NVRAM, numatune, PCI topology, qemu:override", () => {
     const NS = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'";
     const cases: [DomainDef, RegExp][] = [
       [doc("<launchSecurity type='sev'><policy>0x0003</policy></launchSecurity>"), /\/domain\/launchSecurity/],
-      [doc("", "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"), /\/domain\/os\/loader/],
+      [doc("", "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"), /\/domain\/os\/nvram/], // libvirt would create it
       [doc("", "<nvram>/var/lib/nvram/d_VARS.fd</nvram>"), /\/domain\/os\/nvram/],
       [DomainDef.parse(doc().format().replace("<os>", "<os firmware='efi'>")), /\/domain\/os\/@firmware/],
       [doc("<numatune><memory mode='strict' nodeset='0'/></numatune>"), /\/domain\/numatune/],
@@ -101,5 +101,17 @@ describe("QEMU command line: what libvirt expresses", () => {
       [DomainDef.parse(doc().format().replace("<domain type='qemu'>", `<domain type='qemu' ${NS}>`).replace("</domain>", "<qemu:override><qemu:device alias='x'/></qemu:override></domain>")), /\/domain\/qemu:override/],
     ];
     for (const [d, re] of cases) expect(refusal(d)).to.match(re);
+  });
+  it("firmware as libvirt writes it: a ROM loader is -bios, a pflash loader and its NVRAM file pflash0/pflash1; what needs libvirt is refused", () => {
+    expect(values(argv(doc("", "<loader>/usr/share/seabios/bios.bin</loader>")), "-bios")).to.deep.equal(["/usr/share/seabios/bios.bin"]);
+    const a = argv(doc("", "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram>/v.fd</nvram>"));
+    expect(values(a, "-blockdev")).to.deep.equal([
+      '{"driver":"file","filename":"/c.fd","node-name":"libvirt-pflash0-storage","auto-read-only":true,"discard":"unmap"}',
+      '{"node-name":"libvirt-pflash0-format","read-only":true,"driver":"raw","file":"libvirt-pflash0-storage"}',
+      '{"driver":"file","filename":"/v.fd","node-name":"libvirt-pflash1-storage","read-only":false}',
+    ]);
+    expect(values(a, "-machine")[0]).to.match(/^pc,usb=off,dump-guest-core=off,pflash0=libvirt-pflash0-format,pflash1=libvirt-pflash1-storage/);
+    expect(refusal(doc("", "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram template='/t.fd'/>"))).to.match(/\/domain\/os\/nvram/);
+    expect(refusal(doc("", "<loader readonly='yes' secure='yes' type='pflash'>/c.fd</loader><nvram>/v.fd</nvram>"))).to.match(/\/domain\/os\/loader\/@secure/);
   });
 });
