@@ -10,12 +10,29 @@
  * no provider plugin but the dynamic one, which ships in `@pulumi/pulumi`), and dependency
  * installation is left to npm.
  *
- * Started by the CLI as `pulumi-language-nodejs [-flag=value ...] ENGINE_ADDRESS`
- * (`bin/pulumi-language-nodejs`).
+ * Started by the CLI as `pulumi-language-nodejs [-flag=value ...] ENGINE_ADDRESS` (the shim
+ * `scripts/pulumi-cli.sh` puts beside the CLI resolves this file from the program's directory:
+ * it ships in the npm package, so a user's project outside this repository finds it too).
+ * gRPC and protobuf are the copies `@pulumi/pulumi` itself loads: the package does not depend
+ * on them, and a second copy would not match the SDK's generated service definitions.
  */
-import * as grpc from "@grpc/grpc-js";
+import type * as GrpcModule from "@grpc/grpc-js";
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
 import * as path from "node:path";
+
+/** `require` as `@pulumi/pulumi` sees it: its gRPC and protobuf, wherever npm put them. */
+const sdkRequire = createRequire(require.resolve("@pulumi/pulumi/package.json"));
+const grpc: typeof GrpcModule = sdkRequire("@grpc/grpc-js");
+
+/**
+ * gRPC before 1.10 (older `@pulumi/pulumi` releases bring one: 3.52 has 1.3.8) serves nothing until `start()`
+ * is called after binding; later versions start on their own and deprecate `start()`.
+ */
+function needsStart(): boolean {
+  const [major, minor] = String(sdkRequire("@grpc/grpc-js/package.json").version).split(".").map(Number);
+  return major < 1 || (major === 1 && minor < 10);
+}
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const langproto = require("@pulumi/pulumi/proto/language_pb.js");
@@ -56,12 +73,12 @@ function parseArgs(argv: string[]): HostOptions {
   return o;
 }
 
-type Callback = (err: grpc.ServiceError | null, resp?: unknown) => void;
+type Callback = (err: GrpcModule.ServiceError | null, resp?: unknown) => void;
 type Call = { request: any };
 
 function unimplemented(name: string) {
   return (_call: unknown, cb: Callback) =>
-    cb({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented by this language host`, name, message: name } as grpc.ServiceError);
+    cb({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented by this language host`, name, message: name } as GrpcModule.ServiceError);
 }
 
 /** Runs the program; resolves with the RunResponse fields. */
@@ -137,9 +154,9 @@ export function main(argv: string[]): void {
         resp.setError(r.error);
         resp.setBail(r.bail);
         cb(null, resp);
-      }, (e: Error) => cb({ code: grpc.status.INTERNAL, details: e.message, name: "RunError", message: e.message } as grpc.ServiceError));
+      }, (e: Error) => cb({ code: grpc.status.INTERNAL, details: e.message, name: "RunError", message: e.message } as GrpcModule.ServiceError));
     },
-    installDependencies: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
+    installDependencies: (call: GrpcModule.ServerWritableStream<unknown, unknown>) => call.end(),
     runtimeOptionsPrompts: (_call: Call, cb: Callback) => cb(null, new langproto.RuntimeOptionsResponse()),
     about: (_call: Call, cb: Callback) => {
       const r = new langproto.AboutResponse();
@@ -155,13 +172,14 @@ export function main(argv: string[]): void {
     pack: unimplemented("Pack"),
     link: unimplemented("Link"),
     template: unimplemented("Template"),
-    cancel: (_call: Call, cb: Callback) => cb(null, new (require("google-protobuf/google/protobuf/empty_pb.js").Empty)()),
+    cancel: (_call: Call, cb: Callback) => cb(null, new (sdkRequire("google-protobuf/google/protobuf/empty_pb.js").Empty)()),
   });
   server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
     if (err) {
       process.stderr.write(`could not start the language host: ${err.message}\n`);
       process.exit(1);
     }
+    if (needsStart()) server.start();
     process.stdout.write(`${port}\n`);
   });
 }

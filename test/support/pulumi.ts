@@ -1,8 +1,9 @@
 /**
  * Driving the real Pulumi CLI for end-to-end tests: a project copied into `.e2e-work/` (inside
- * the repository, so `@pulumi/pulumi` and `pulumi-libvirt-domain` resolve as for a user), a
- * local file backend and a temporary PULUMI_HOME. The CLI comes from PULUMI_BIN_DIR or
- * `scripts/pulumi-cli.sh bindir`; a missing CLI fails the test.
+ * the repository, so `@pulumi/pulumi` and `pulumi-libvirt-domain` resolve as for a user), or
+ * written anywhere else (a temporary directory outside the repository, with its own
+ * `node_modules`), a local file backend and a temporary PULUMI_HOME. The CLI comes from
+ * PULUMI_BIN_DIR or `scripts/pulumi-cli.sh bindir`; a missing CLI fails the test.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -28,40 +29,60 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/** Where a {@link PulumiStack} lives and how its CLI runs. */
+export interface PulumiStackOptions {
+  /** The folder that holds `<label>/` (project, state, home). @default `.e2e-work/` in the repository */
+  readonly workRoot?: string;
+  /** The environment the CLI starts from. @default process.env */
+  readonly baseEnv?: NodeJS.ProcessEnv;
+  /** Type-check TypeScript programs, as a user's runs do. @default false (transpile only: faster) */
+  readonly typeCheck?: boolean;
+}
+
 /** One project + stack in a work directory. */
 export class PulumiStack {
   /** Where the project files are. */
   public readonly dir: string;
   private readonly home: string;
 
-  /** Copies `source` (a folder with Pulumi.yaml) into `.e2e-work/<label>` and inits `stack`. */
-  constructor(source: string, label: string, public readonly stack: string) {
-    const work = path.join(REPO_ROOT, ".e2e-work", label);
+  /**
+   * Copies `source` (a folder with Pulumi.yaml) into `<workRoot>/<label>/project`, or makes that
+   * folder empty when `source` is null (the test writes the project).
+   */
+  constructor(source: string | null, label: string, public readonly stack: string, private readonly options: PulumiStackOptions = {}) {
+    const work = path.join(options.workRoot ?? path.join(REPO_ROOT, ".e2e-work"), label);
     fs.rmSync(work, { recursive: true, force: true });
     fs.mkdirSync(path.join(work, "state"), { recursive: true });
     this.dir = path.join(work, "project");
     this.home = path.join(work, "home");
-    fs.cpSync(source, this.dir, { recursive: true });
+    if (source === null) fs.mkdirSync(this.dir);
+    else fs.cpSync(source, this.dir, { recursive: true });
   }
 
   /** Environment for the CLI. */
   public env(): NodeJS.ProcessEnv {
+    const base = this.options.baseEnv ?? process.env;
     return {
-      ...process.env,
-      PATH: `${pulumiBinDir()}:${process.env.PATH}`,
+      ...base,
+      PATH: `${pulumiBinDir()}:${base.PATH}`,
       PULUMI_HOME: this.home,
       PULUMI_BACKEND_URL: `file://${path.join(path.dirname(this.dir), "state")}`,
       PULUMI_CONFIG_PASSPHRASE: "",
       PULUMI_SKIP_UPDATE_CHECK: "true",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+      PULUMI_NODEJS_TRANSPILE_ONLY: this.options.typeCheck ? undefined : "true",
       NO_COLOR: "1",
     };
   }
 
   /** Runs `pulumi ARGS` in the project; never throws. */
   public run(...args: string[]): CliResult {
-    const r = spawnSync(path.join(pulumiBinDir(), "pulumi"), [...args, "--non-interactive"], { cwd: this.dir, env: this.env(), encoding: "utf8", timeout: 300000 });
+    return this.runAsWritten([...args, "--non-interactive"]);
+  }
+
+  /** Runs `pulumi ARGS` exactly as given (no `--non-interactive`: there is no terminal anyway); never throws. */
+  public runAsWritten(args: readonly string[]): CliResult {
+    const r = spawnSync(path.join(pulumiBinDir(), "pulumi"), args, { cwd: this.dir, env: this.env(), encoding: "utf8", timeout: 300000 });
     return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   }
 
