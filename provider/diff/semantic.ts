@@ -15,9 +15,13 @@
  * Pure: no I/O, no Pulumi.
  */
 import { DomainDef } from "../xml/domain";
-import { XmlElement, childElements, firstChild, getAttr, textContent, formatElement } from "../xml/tree";
+import { XmlElement, childElements, firstChild, getAttr, textContent, formatElement, element } from "../xml/tree";
 import { normalizeUuid } from "../xml/uuid";
-import { toKiB } from "../xml/units";
+import { scaledBytes } from "../xml/units";
+import { canonicalBitmap, parseBitmap } from "../xml/bitmap";
+import {
+  BITMAP_ATTRIBUTES, ScaledValue, isDefaultOnly, isLibvirtDefault, isRuntimeOnlyValue, respell, scaledEntry,
+} from "./libvirt-normalization";
 import { isSecurityInfoPath, redactElement, REDACTED } from "../xml/security";
 
 /** How disruptive a change is, least first. */
@@ -88,7 +92,7 @@ export function maxClass(classes: Iterable<ChangeClass>): ChangeClass {
  */
 export function diffDomains(desired: DomainDef, actual: DomainDef): DomainDiff {
   const changes: DomainChange[] = [];
-  compareElement(desired.root, actual.root, "/domain", changes);
+  compareElement(desired.root, actual.root, "/domain", changes, { root: desired.root, dNs: new Map(), aNs: new Map() });
   return { changes, class: maxClass(changes.map((c) => c.class)) };
 }
 
@@ -109,39 +113,83 @@ function xmlOf(el: XmlElement, path: string): string {
 
 const INT = /^(0x[0-9a-f]+|[0-9]+)$/i;
 
-/** Normalizes a value for comparison, knowing where it is. */
-function normalizeValue(path: string, v: string): string {
-  const t = v.trim();
+/** The namespace URI of the QEMU driver's elements (`<qemu:commandline>`), whatever the prefix. */
+export const QEMU_NAMESPACE_URI = "http://libvirt.org/schemas/domain/qemu/1.0";
+
+/** In-scope namespace declarations: prefix (`""` for the default namespace) -> URI. */
+type NsScope = ReadonlyMap<string, string>;
+
+/** The scope inside `el`: its `xmlns`/`xmlns:p` declarations over the parent's. */
+function scopeOf(el: XmlElement, parent: NsScope): NsScope {
+  const decls = el.attrs.filter((a) => a.name === "xmlns" || a.name.startsWith("xmlns:"));
+  if (decls.length === 0) return parent;
+  const m = new Map(parent);
+  for (const a of decls) m.set(a.name === "xmlns" ? "" : a.name.slice(6), a.value);
+  return m;
+}
+
+/**
+ * The name of an element as libvirt reads it: by namespace URI, not prefix (libvirt's QEMU
+ * driver reads its elements by URI and writes them as `qemu:`). Elements of the QEMU namespace
+ * are `qemu:LOCAL` whatever their prefix; of another namespace `{URI}LOCAL`; of none, the name.
+ */
+function canonicalName(el: XmlElement, scope: NsScope): string {
+  const i = el.name.indexOf(":");
+  const prefix = i < 0 ? "" : el.name.slice(0, i);
+  const local = i < 0 ? el.name : el.name.slice(i + 1);
+  const uri = scopeOf(el, scope).get(prefix);
+  if (uri === undefined || uri === "") return el.name;
+  if (uri === QEMU_NAMESPACE_URI) return `qemu:${local}`;
+  return `{${uri}}${local}`;
+}
+
+/** The element in canonical form (names by URI, no namespace declarations), for ordered comparison. */
+function canonicalXml(el: XmlElement, scope: NsScope): string {
+  const inner = scopeOf(el, scope);
+  const attrs = el.attrs.filter((a) => !a.name.startsWith("xmlns")).map((a) => ` ${a.name}='${a.value}'`).join("");
+  const kids = childElements(el).map((c) => canonicalXml(c, inner)).join("");
+  const text = kids === "" ? (textContent(el) ?? "").trim() : "";
+  return `<${canonicalName(el, scope)}${attrs}>${kids}${text}</>`;
+}
+
+/** Normalizes a value for comparison, knowing where it is and on which element. */
+function normalizeValue(path: string, v: string, el: XmlElement): string {
+  const t = respell(path, v.trim(), el);
   if (/\/mac\/@address$/.test(path)) return t.toLowerCase();
   if (/^\/domain\/(uuid|hwuuid|genid)$/.test(path) || /entry\[name=uuid\]$/.test(path)) return normalizeUuid(t) ?? t;
+  if (BITMAP_ATTRIBUTES.test(path)) return canonicalBitmap(t) ?? t;
   if (INT.test(t) && !/\/(name|serial|title|description)$/.test(path)) return BigInt(t.toLowerCase()).toString();
   return t;
 }
 
-function sameValue(path: string, desired: string, actual: string | undefined): boolean {
+function sameValue(path: string, desired: string, actual: string | undefined, d: XmlElement, a: XmlElement): boolean {
   if (actual === undefined) return false;
-  const d = normalizeValue(path, desired);
-  const a = normalizeValue(path, actual);
-  if (d === a) return true;
-  if (path === "/domain/os/type/@machine" && MACHINE_ALIASES[d] && a.startsWith(MACHINE_ALIASES[d])) return true;
+  const dn = normalizeValue(path, desired, d);
+  const an = normalizeValue(path, actual, a);
+  if (dn === an) return true;
+  if (path === "/domain/os/type/@machine" && MACHINE_ALIASES[dn] && an.startsWith(MACHINE_ALIASES[dn])) return true;
   return false;
 }
 
-/** Scaled elements (value + unit) compared in KiB. */
-const SCALED = new Set(["/domain/memory", "/domain/currentMemory", "/domain/maxMemory"]);
+/** A scaled value in its base unit (KiB rounded up, or bytes), as text; undefined when unreadable. */
+function scaledValue(entry: ScaledValue, el: XmlElement): string | undefined {
+  const raw = entry.attr ? getAttr(el, entry.attr) : textContent(el);
+  if (raw === undefined) return undefined;
+  const bytes = scaledBytes(raw, getAttr(el, "unit"), entry.defaultUnit);
+  if (bytes === undefined) return undefined;
+  return (entry.base === "KiB" ? (bytes + 1023n) / 1024n : bytes).toString();
+}
 
-function scaledKiB(el: XmlElement, path: string): string | undefined {
-  try {
-    return toKiB(textContent(el) ?? "", getAttr(el, "unit"), path).toString();
-  } catch {
-    return undefined;
-  }
+/** The text of a scaled element in its base unit (for the defaults table). */
+function scaledText(el: XmlElement, path: string): string | undefined {
+  const entry = scaledEntry(path);
+  return entry && !entry.attr ? scaledValue(entry, el) : undefined;
 }
 
 /** The identity key of a child, used to match desired children to actual ones. */
-function childKey(parentPath: string, el: XmlElement, ordinal: number): string {
+function childKey(parentPath: string, el: XmlElement, name: string, ordinal: number): string {
   if (parentPath === "/domain/devices") {
-    switch (el.name) {
+    switch (name) {
       case "disk": {
         const dev = getAttr(firstChild(el, "target"), "dev");
         if (dev) return `disk[target=${dev}]`;
@@ -163,28 +211,130 @@ function childKey(parentPath: string, el: XmlElement, ordinal: number): string {
       }
     }
   }
-  if (el.name === "entry" && getAttr(el, "name") !== undefined) return `entry[name=${getAttr(el, "name")}]`;
-  if (el.name === "timer" && getAttr(el, "name") !== undefined) return `timer[name=${getAttr(el, "name")}]`;
-  if (el.name === "feature" && getAttr(el, "name") !== undefined) return `feature[name=${getAttr(el, "name")}]`;
-  if (el.name === "sysinfo") return `sysinfo[type=${getAttr(el, "type") ?? ""}]`;
-  return ordinal === 0 ? el.name : `${el.name}[${ordinal + 1}]`;
+  if (/^\/domain\/cpu\/numa\/cell[^/]*\/distances$/.test(parentPath) && name === "sibling" && getAttr(el, "id") !== undefined) {
+    return `sibling[id=${Number(getAttr(el, "id"))}]`;
+  }
+  if (name === "entry" && getAttr(el, "name") !== undefined) return `entry[name=${getAttr(el, "name")}]`;
+  if (name === "timer" && getAttr(el, "name") !== undefined) return `timer[name=${getAttr(el, "name")}]`;
+  if (name === "feature" && getAttr(el, "name") !== undefined) return `feature[name=${getAttr(el, "name")}]`;
+  if (name === "sysinfo") return `sysinfo[type=${getAttr(el, "type") ?? ""}]`;
+  return ordinal === 0 ? name : `${name}[${ordinal + 1}]`;
+}
+
+/** The USB2 controllers: an EHCI master and its UHCI companions, which share one index. */
+const USB2_MODELS = new Set(["ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3"]);
+
+/**
+ * Gives controllers without an index the one libvirt assigns (virDomainAssignControllerIndexes,
+ * src/conf/domain_postparse.c): a USB2 controller joins the group (index) of the USB2 controller
+ * before it unless that group already has its model; pci-root/pcie-root get 0; every other the
+ * lowest index unused among controllers of its type. Returns the indexes by element.
+ */
+function assignControllerIndexes(controllers: XmlElement[]): Map<XmlElement, string> {
+  const out = new Map<XmlElement, string>();
+  const used = new Map<string, Set<number>>();
+  const usedOf = (t: string) => used.get(t) ?? used.set(t, new Set()).get(t)!;
+  for (const c of controllers) {
+    const i = getAttr(c, "index");
+    if (i !== undefined && /^\d+$/.test(i.trim())) usedOf(getAttr(c, "type") ?? "").add(Number(i));
+  }
+  const usb2Groups = new Map<string, Set<string>>();
+  let prevUsb2: XmlElement | undefined;
+  for (const c of controllers) {
+    const type = getAttr(c, "type") ?? "";
+    const model = getAttr(c, "model") ?? "";
+    const usb2 = type === "usb" && USB2_MODELS.has(model);
+    let idx = getAttr(c, "index");
+    if (idx === undefined) {
+      const prevGroup = prevUsb2 && usb2Groups.get(out.get(prevUsb2)!);
+      if (usb2 && prevUsb2 && prevGroup && !prevGroup.has(model)) idx = out.get(prevUsb2)!;
+      else if (type === "pci" && (model === "pci-root" || model === "pcie-root")) idx = "0";
+      else {
+        let n = 0;
+        while (usedOf(type).has(n)) n++;
+        idx = String(n);
+      }
+      usedOf(type).add(Number(idx));
+    }
+    const index = String(Number(idx));
+    out.set(c, index);
+    if (usb2) {
+      const g = usb2Groups.get(index) ?? usb2Groups.set(index, new Set()).get(index)!;
+      g.add(model);
+      prevUsb2 = c;
+    } else if (type === "usb") {
+      prevUsb2 = undefined;
+    }
+  }
+  return out;
+}
+
+/**
+ * The devices as libvirt sees them after its console compat rule (virDomainDefAddConsoleCompat,
+ * src/conf/domain_conf.c), for an HVM guest: a first <console> of target type serial (or none)
+ * without any <serial> stands for a <serial> libvirt adds; with serials, a first console of
+ * another target type gets a serial console put before it.
+ */
+function consoleCompat(devices: XmlElement[], root: XmlElement): XmlElement[] {
+  const os = firstChild(root, "os");
+  if ((textContent(os && firstChild(os, "type")) ?? "").trim() !== "hvm") return devices;
+  const serials = devices.filter((c) => c.name === "serial");
+  const consoles = devices.filter((c) => c.name === "console");
+  if (consoles.length === 0) return devices;
+  const firstTarget = getAttr(firstChild(consoles[0], "target"), "type");
+  const at = devices.indexOf(consoles[0]);
+  if (serials.length === 0 && (firstTarget === undefined || firstTarget === "serial")) {
+    const type = getAttr(consoles[0], "type");
+    return [...devices.slice(0, at), element("serial", type ? { type } : {}), ...devices.slice(at)];
+  }
+  if (serials.length > 0 && firstTarget !== undefined && firstTarget !== "serial") {
+    const type = getAttr(serials[0], "type");
+    return [...devices.slice(0, at), element("console", type ? { type } : {}), ...devices.slice(at)];
+  }
+  return devices;
 }
 
 /** Keys for all element children; interfaces without a MAC are keyed by their order among such. */
-function keyed(parentPath: string, el: XmlElement): Map<string, XmlElement> {
+function keyed(parentPath: string, el: XmlElement, scope: NsScope, side: "desired" | "actual", root: XmlElement): Map<string, XmlElement> {
   const m = new Map<string, XmlElement>();
   const counts: Record<string, number> = {};
-  for (const c of childElements(el)) {
-    if (IGNORED_ELEMENTS.has(c.name)) continue;
-    const base = childKey(parentPath, c, 0);
+  let kids = childElements(el).filter((c) => !IGNORED_ELEMENTS.has(c.name));
+  let controllerKey: ((c: XmlElement) => string) | undefined;
+  if (parentPath === "/domain/devices") {
+    if (side === "desired") kids = consoleCompat(kids, root);
+    // the primary video first (the parser inserts it first; virDomainDefPostParseVideo)
+    const videos = kids.filter((c) => c.name === "video");
+    const primary = videos.find((v) => getAttr(firstChild(v, "model"), "primary") === "yes");
+    if (primary && videos[0] !== primary) {
+      const ordered = [primary, ...videos.filter((v) => v !== primary)];
+      let vi = 0;
+      kids = kids.map((c) => (c.name === "video" ? ordered[vi++] : c));
+    }
+    const controllers = kids.filter((c) => c.name === "controller");
+    const indexes = assignControllerIndexes(controllers);
+    const base = (c: XmlElement) => `type=${getAttr(c, "type") ?? ""},index=${indexes.get(c)}`;
+    const seen = new Map<string, number>();
+    for (const c of controllers) seen.set(base(c), (seen.get(base(c)) ?? 0) + 1);
+    // USB2 companions share their master's index: they are told apart by model
+    controllerKey = (c) => `controller[${base(c)}${(seen.get(base(c)) ?? 0) > 1 ? `,model=${getAttr(c, "model") ?? ""}` : ""}]`;
+  }
+  // NUMA cells by id; a cell without one has its position as id (virDomainNumaDefParseXML)
+  const cells = parentPath === "/domain/cpu/numa" ? kids.filter((c) => c.name === "cell") : [];
+  const cellKey = (c: XmlElement) => `cell[id=${Number(getAttr(c, "id") ?? cells.indexOf(c))}]`;
+  for (const c of kids) {
+    const name = canonicalName(c, scope);
+    const base =
+      name === "controller" && controllerKey ? controllerKey(c) :
+      name === "cell" && cells.length > 0 ? cellKey(c) :
+      childKey(parentPath, c, name, 0);
     const isIdentity = base.includes("[");
     let key: string;
     if (isIdentity && !m.has(base)) {
       key = base;
     } else {
-      const n = (counts[c.name] = (counts[c.name] ?? -1) + 1);
-      key = n === 0 ? c.name : `${c.name}[${n + 1}]`;
-      if (m.has(key)) key = `${c.name}[#${n + 1}]`;
+      const n = (counts[name] = (counts[name] ?? -1) + 1);
+      key = n === 0 ? name : `${name}[${n + 1}]`;
+      if (m.has(key)) key = `${name}[#${n + 1}]`;
     }
     m.set(key, c);
   }
@@ -195,51 +345,99 @@ function isRuntimeOnly(path: string, el: XmlElement, attr: string): boolean {
   if (el.name === "target" && attr === "dev" && /\/interface/.test(path) && /^(vnet|macvtap|tap)\d+$/.test(getAttr(el, "dev") ?? "")) return true;
   if (el.name === "graphics" && (attr === "port" || attr === "websocket") && getAttr(el, "autoport") === "yes") return true;
   if (path === "/domain" && attr === "id") return true;
-  return false;
+  return isRuntimeOnlyValue(`${path}/@${attr}`, getAttr(el, attr) ?? "");
 }
 
-function compareElement(d: XmlElement, a: XmlElement, path: string, changes: DomainChange[]): void {
-  if (SCALED.has(path)) {
-    const dv = scaledKiB(d, path);
-    const av = scaledKiB(a, path);
-    if (dv !== av) push(changes, { path, kind: "modify", old: av === undefined ? undefined : `${av} KiB`, new: dv === undefined ? undefined : `${dv} KiB` });
+/** Per-thread scheduler elements of <cputune> (one element covers the threads of its bitmap). */
+const SCHEDULERS: Record<string, string> = { vcpusched: "vcpus", iothreadsched: "iothreads", emulatorsched: "" };
+
+/**
+ * <vcpusched>/<iothreadsched> as libvirt holds them (virDomainSchedulerParse): one scheduler
+ * per thread; the formatter regroups them, so only the per-thread map is compared.
+ */
+function schedulerMap(cputune: XmlElement): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const c of childElements(cputune)) {
+    const attr = SCHEDULERS[c.name];
+    if (!attr) continue;
+    const threads = parseBitmap(getAttr(c, attr) ?? "") ?? [];
+    const value = c.attrs.filter((a) => a.name !== attr).map((a) => `${a.name}=${a.value}`).join(",");
+    for (const t of threads) m.set(`${c.name}[${attr.replace(/s$/, "")}=${t}]`, value);
+  }
+  return m;
+}
+
+interface DiffScope {
+  /** The desired document's root (for conditional defaults). */
+  readonly root: XmlElement;
+  readonly dNs: NsScope;
+  readonly aNs: NsScope;
+}
+
+function compareElement(d: XmlElement, a: XmlElement, path: string, changes: DomainChange[], scope: DiffScope): void {
+  const dNs = scopeOf(d, scope.dNs);
+  const aNs = scopeOf(a, scope.aNs);
+  const inner: DiffScope = { root: scope.root, dNs, aNs };
+  const scaled = scaledEntry(path);
+  if (scaled && !scaled.attr) {
+    const dv = scaledValue(scaled, d);
+    const av = scaledValue(scaled, a);
+    if (dv !== av) push(changes, { path, kind: "modify", old: av === undefined ? undefined : `${av} ${scaled.base}`, new: dv === undefined ? undefined : `${dv} ${scaled.base}` });
     return;
   }
   for (const attr of d.attrs) {
     if (attr.name.startsWith("xmlns")) continue;
     if (isRuntimeOnly(path, d, attr.name)) continue;
     const ap = `${path}/@${attr.name}`;
+    if (scaled && (attr.name === scaled.attr || attr.name === "unit")) {
+      if (attr.name === "unit") continue;
+      const dv = scaledValue(scaled, d);
+      const av = scaledValue(scaled, a);
+      if (dv !== av) push(changes, { path: ap, kind: av === undefined ? "add" : "modify", old: av === undefined ? undefined : `${av} ${scaled.base}`, new: `${dv ?? attr.value} ${scaled.base}` });
+      continue;
+    }
     const av = getAttr(a, attr.name);
-    if (!sameValue(ap, attr.value, av)) push(changes, { path: ap, kind: av === undefined ? "add" : "modify", old: av, new: attr.value });
+    if (av === undefined && isLibvirtDefault(ap, attr.value, d, scope.root)) continue;
+    if (!sameValue(ap, attr.value, av, d, a)) push(changes, { path: ap, kind: av === undefined ? "add" : "modify", old: av, new: attr.value });
   }
   const hasChildren = childElements(d).length > 0 || childElements(a).length > 0;
   const dt = (textContent(d) ?? "").trim();
   if (!hasChildren && dt !== "") {
     const at = textContent(a) ?? "";
-    if (!sameValue(path, dt, at)) push(changes, { path, kind: "modify", old: at.trim(), new: dt });
+    if (!sameValue(path, dt, at, d, a)) push(changes, { path, kind: "modify", old: at.trim(), new: dt });
   }
-  if (ORDERED.has(d.name)) {
-    const ds = childElements(d).map((c) => xmlOf(c, `${path}/${c.name}`)).join("\n");
-    const as = childElements(a).map((c) => xmlOf(c, `${path}/${c.name}`)).join("\n");
-    if (ds !== as) push(changes, { path, kind: "modify", old: as, new: ds });
+  const name = canonicalName(d, scope.dNs);
+  if (ORDERED.has(name)) {
+    const ds = childElements(d).map((c) => canonicalXml(c, dNs)).join("\n");
+    const as = childElements(a).map((c) => canonicalXml(c, aNs)).join("\n");
+    const shown = (el: XmlElement) => childElements(el).map((c) => xmlOf(c, `${path}/${c.name}`)).join("\n");
+    if (ds !== as) push(changes, { path, kind: "modify", old: shown(a), new: shown(d) });
     return;
   }
-  const dm = keyed(path, d);
-  const am = keyed(path, a);
+  const dm = keyed(path, d, dNs, "desired", scope.root);
+  const am = keyed(path, a, aNs, "actual", scope.root);
+  if (path === "/domain/cputune") {
+    const ds = schedulerMap(d);
+    const as = schedulerMap(a);
+    for (const [k, v] of ds) if (as.get(k) !== v) push(changes, { path: `${path}/${k}`, kind: as.has(k) ? "modify" : "add", old: as.get(k), new: v });
+    for (const [k, v] of as) if (!ds.has(k)) push(changes, { path: `${path}/${k}`, kind: "remove", old: v });
+    for (const m of [dm, am]) for (const [k, el] of m) if (el.name in SCHEDULERS) m.delete(k);
+  }
   if (path === "/domain/devices") pairInterfacesWithoutMac(dm, am);
   for (const [key, dc] of dm) {
     const cp = `${path}/${key}`;
     const ac = am.get(key);
     if (!ac) {
+      if (isDefaultOnly(dc, cp, scope.root, scaledText)) continue;
       push(changes, { path: cp, kind: "add", new: xmlOf(dc, cp) });
       continue;
     }
-    compareElement(dc, ac, cp, changes);
+    compareElement(dc, ac, cp, changes, inner);
   }
   for (const [key, ac] of am) {
     if (dm.has(key)) continue;
     const removable =
-      (path === "/domain/devices" && USER_DEVICES.has(ac.name) && !libvirtAdded(ac, d)) || (path === "/domain" && USER_TOP.has(ac.name));
+      (path === "/domain/devices" && USER_DEVICES.has(ac.name) && !libvirtAdded(ac, d)) || (path === "/domain" && USER_TOP.has(canonicalName(ac, aNs)));
     if (removable) push(changes, { path: `${path}/${key}`, kind: "remove", old: xmlOf(ac, `${path}/${key}`) });
   }
 }

@@ -322,7 +322,8 @@ export function readDomain(def: DomainDef): DomainView {
   const vcpu = firstChild(r, "vcpu");
   const devices = firstChild(r, "devices");
   const dev = (k: string) => (devices ? childElements(devices, k) : []);
-  const qemuCmd = firstChild(r, "qemu:commandline");
+  const qemuCmd = qemuNamespaceChildren(r, "commandline", new Map());
+  const qemuCmdScope = nsScope(r, new Map());
   return {
     type: def.type,
     name: def.name,
@@ -385,11 +386,36 @@ export function readDomain(def: DomainDef): DomainView {
     rngModels: dev("rng").map((e) => getAttr(e, "model") ?? ""),
     memballoonModel: getAttr(dev("memballoon")[0], "model"),
     tpmModels: dev("tpm").map((e) => getAttr(e, "model") ?? ""),
-    qemuArgs: qemuCmd ? childElements(qemuCmd, "qemu:arg").map((a) => getAttr(a, "value") ?? "") : [],
+    qemuArgs: qemuCmd.flatMap((cmd) => qemuNamespaceChildren(cmd, "arg", qemuCmdScope)).map((a) => getAttr(a, "value") ?? ""),
     qemuEnv: qemuCmd
-      ? childElements(qemuCmd, "qemu:env").map((a) => ({ name: getAttr(a, "name") ?? "", value: getAttr(a, "value") ?? "" }))
-      : [],
+      .flatMap((cmd) => qemuNamespaceChildren(cmd, "env", qemuCmdScope))
+      .map((a) => ({ name: getAttr(a, "name") ?? "", value: getAttr(a, "value") ?? "" })),
   };
+}
+
+/** In-scope namespace declarations (prefix, `""` for the default namespace -> URI) inside `el`. */
+function nsScope(el: XmlElement, parent: ReadonlyMap<string, string>): Map<string, string> {
+  const m = new Map(parent);
+  for (const a of el.attrs) {
+    if (a.name === "xmlns") m.set("", a.value);
+    else if (a.name.startsWith("xmlns:")) m.set(a.name.slice(6), a.value);
+  }
+  return m;
+}
+
+/**
+ * The children of `parent` named `local` in the QEMU namespace, whatever their prefix: libvirt
+ * reads its QEMU elements by namespace URI (qemuDomainDefNamespaceParse), so `ns0:commandline`
+ * or `<commandline xmlns='...qemu/1.0'>` is `<qemu:commandline>`. `scope` is the namespace
+ * scope outside `parent` (for the domain root: empty).
+ */
+function qemuNamespaceChildren(parent: XmlElement, local: string, scope: ReadonlyMap<string, string>): XmlElement[] {
+  const inner = nsScope(parent, scope);
+  return childElements(parent).filter((c) => {
+    const i = c.name.indexOf(":");
+    if ((i < 0 ? c.name : c.name.slice(i + 1)) !== local) return false;
+    return nsScope(c, inner).get(i < 0 ? "" : c.name.slice(0, i)) === QEMU_NAMESPACE;
+  });
 }
 
 /** Reads one `<sysinfo>`. */

@@ -48,3 +48,15 @@ export function toKiB(value: string, unit: string | undefined, path: string): bi
   const bytes = BigInt(v) * scale;
   return (bytes + 1023n) / 1024n;
 }
+
+/**
+ * Converts a scaled integer (libvirt's `virScaleInteger`) to bytes: `value` in `unit`, or in
+ * `defaultUnit` when the unit is absent. Returns undefined for a non-decimal value or an unknown
+ * unit (the caller compares such values as text).
+ */
+export function scaledBytes(value: string, unit: string | undefined, defaultUnit: string): bigint | undefined {
+  const v = value.trim();
+  if (!/^[0-9]+$/.test(v)) return undefined;
+  const scale = UNIT_BYTES[(unit ?? defaultUnit).trim().toLowerCase()];
+  return scale === undefined ? undefined : BigInt(v) * scale;
+}

@@ -76,7 +76,7 @@ export function parseArgsFile(text: string): LibvirtArgs {
  * `-smbios` per SMBIOS structure type). The target is the whole argument list; until then an
  * option missing here is not compared at all (it is neither same nor different).
  */
-export const COMPARED_OPTIONS: readonly string[] = ["-uuid", "-name", "-m", "-smp", "-smbios"];
+export const COMPARED_OPTIONS: readonly string[] = ["-uuid", "-name", "-m", "-smp", "-smbios", "-numa"];
 
 /**
  * Options libvirt writes that are libvirt's own plumbing, not the guest: they will be dropped

@@ -248,7 +248,7 @@ const DIFF_RULES: DiffRule[] = [
     [
       /^\/domain\/vcpu\/@placement$/, // placement follows <numatune placement='auto'>
       /^\/domain\/numatune\/memory\/@nodeset$/, // nodeset dropped with placement='auto'
-      /^\/domain\/cpu\/numa\/cell(\[\d+\])?\/@cpus$/, // vCPUs in no cell put in cell 0
+      /^\/domain\/cpu\/numa\/cell(\[[^\]]*\])?\/@cpus$/, // vCPUs in no cell put in cell 0
       /^\/domain\/os\/nvram\/@format$/, // firmware autoselection picks the nvram template's format
       /^\/domain\/devices\/disk\[[^\]]*\]\/@type$/, // empty network cdrom -> file; pool volume resolved
       /^\/domain\/devices\/controller\[[^\]]*\]\/@model$/, // model='auto' replaced by the chosen model
@@ -300,8 +300,9 @@ export function checkDiff(corpus: Corpus): CheckResult {
 // 4. qemu-argv NAME.xml against NAME.x86_64-latest.args, for the inputs the builder accepts.
 
 /** The argv classes, by option, from what the input states. */
-function argvClass(option: string, def: DomainDef): string {
+function argvClass(option: string, def: DomainDef, libvirt: string[]): string {
   const r = def.root;
+  if (libvirt.includes("-incoming")) return "incoming-migration";
   const cpu = firstChild(r, "cpu");
   if (option === "-m") {
     if (cpu && firstChild(cpu, "numa")) return "m-numa-cells";
@@ -367,7 +368,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     accepted.set(c.name, def);
     const libvirt = parseArgsFile(read(c.args)).argv;
     for (const d of compareArgv(libvirt, ours)) {
-      add(findings, c.name, { cls: argvClass(d.option, def), detail: `${d.option}: libvirt ${JSON.stringify(d.libvirt)}, ours ${JSON.stringify(d.ours)}` });
+      add(findings, c.name, { cls: argvClass(d.option, def, libvirt), detail: `${d.option}: libvirt ${JSON.stringify(d.libvirt)}, ours ${JSON.stringify(d.ours)}` });
     }
   }
   return {
@@ -402,6 +403,21 @@ const EXPRESSED = new Set<string>([
   "/domain/os/boot", "/domain/os/boot/@dev", "/domain/os/smbios", "/domain/os/smbios/@mode",
   "/domain/sysinfo[@type='smbios']", "/domain/sysinfo/@type", "/domain/sysinfo/system", "/domain/sysinfo/system/entry/@name",
   ...["manufacturer", "product", "version", "serial", "uuid", "sku", "family"].map((n) => `/domain/sysinfo/system/entry[@name='${n}']`),
+  "/domain/genid", "/domain/maxMemory", "/domain/maxMemory/@unit", "/domain/maxMemory/@slots",
+  "/domain/vcpus", "/domain/vcpus/vcpu", "/domain/vcpus/vcpu/@id", "/domain/vcpus/vcpu/@enabled", "/domain/vcpus/vcpu/@hotpluggable",
+  "/domain/os/loader", "/domain/os/loader/@type", "/domain/os/loader/@readonly", "/domain/os/loader/@stateless", "/domain/os/loader/@secure",
+  "/domain/os/nvram", "/domain/os/nvram/@template",
+  "/domain/os/kernel", "/domain/os/initrd", "/domain/os/cmdline", "/domain/os/dtb",
+  "/domain/sysinfo/bios", "/domain/sysinfo/baseBoard", "/domain/sysinfo/chassis", "/domain/sysinfo/oemStrings", "/domain/sysinfo/oemStrings/entry",
+  ...Object.entries({
+    bios: ["vendor", "version", "date", "release"],
+    baseBoard: ["manufacturer", "product", "version", "serial", "asset", "location"],
+    chassis: ["manufacturer", "version", "serial", "asset", "sku"],
+  }).flatMap(([b, keys]) => [`/domain/sysinfo/${b}/entry/@name`, ...keys.map((n) => `/domain/sysinfo/${b}/entry[@name='${n}']`)]),
+  "/domain/sysinfo[@type='fwcfg']", "/domain/sysinfo/entry", "/domain/sysinfo/entry/@name", "/domain/sysinfo/entry/@file",
+  "/domain/cpu/numa", "/domain/cpu/numa/cell", ...["id", "cpus", "memory", "unit"].map((a) => `/domain/cpu/numa/cell/@${a}`),
+  "/domain/cpu/numa/cell/distances", "/domain/cpu/numa/cell/distances/sibling", "/domain/cpu/numa/cell/distances/sibling/@id",
+  "/domain/cpu/numa/cell/distances/sibling/@value",
   "/domain/features", "/domain/features/acpi",
   "/domain/cpu", "/domain/cpu/@mode", "/domain/cpu/model",
   "/domain/cpu/topology", ...["sockets", "dies", "clusters", "cores", "threads"].map((a) => `/domain/cpu/topology/@${a}`),
@@ -468,12 +484,29 @@ function currentMemoryIsMemory(domain: XmlElement): boolean {
 /** The path of an element, qualified where the builder decides on an attribute. */
 function qualified(p: string, el: XmlElement): string {
   if (p === "/domain/sysinfo") return `${p}[@type='${getAttr(el, "type") ?? ""}']`;
-  if (p === "/domain/sysinfo/system/entry") return `${p}[@name='${getAttr(el, "name") ?? ""}']`;
+  if (/^\/domain\/sysinfo\/(system|bios|baseBoard|chassis)\/entry$/.test(p)) return `${p}[@name='${getAttr(el, "name") ?? ""}']`;
   if (p === "/domain/devices/input") return `${p}[@bus='${getAttr(el, "bus") ?? ""}']`;
   return p;
 }
 
-function droppedPaths(el: XmlElement, p: string, out: Set<string>): void {
+/** The QEMU driver's namespace: its elements count by URI, whatever their prefix (as libvirt reads them). */
+const QEMU_NS_URI = "http://libvirt.org/schemas/domain/qemu/1.0";
+
+function withNs(el: XmlElement, scope: ReadonlyMap<string, string>): Map<string, string> {
+  const m = new Map(scope);
+  for (const a of el.attrs) if (a.name === "xmlns" || a.name.startsWith("xmlns:")) m.set(a.name === "xmlns" ? "" : a.name.slice(6), a.value);
+  return m;
+}
+
+/** `qemu:LOCAL` for an element of the QEMU namespace under any prefix, else its name. */
+function nameByUri(el: XmlElement, scope: ReadonlyMap<string, string>): string {
+  const i = el.name.indexOf(":");
+  const local = i < 0 ? el.name : el.name.slice(i + 1);
+  return withNs(el, scope).get(i < 0 ? "" : el.name.slice(0, i)) === QEMU_NS_URI ? `qemu:${local}` : el.name;
+}
+
+function droppedPaths(el: XmlElement, p: string, out: Set<string>, scope: ReadonlyMap<string, string> = new Map()): void {
+  const inner = withNs(el, scope);
   for (const a of el.attrs) {
     if (a.name === "xmlns" || a.name.startsWith("xmlns:")) continue;
     if (p === "/domain/devices/controller" && a.name === "model" && getAttr(el, "type") === "pci") {
@@ -487,14 +520,14 @@ function droppedPaths(el: XmlElement, p: string, out: Set<string>): void {
   }
   if (p === "/domain/metadata") return;
   for (const c of childElements(el)) {
-    const cp = `${p}/${c.name}`;
+    const cp = `${p}/${nameByUri(c, inner)}`;
     const q = qualified(cp, c);
     if (DEFAULT_VALUED[cp]?.(c, "") || (cp === "/domain/currentMemory" && currentMemoryIsMemory(el))) continue;
     if (!EXPRESSED.has(q)) {
       out.add(q);
       continue;
     }
-    droppedPaths(c, cp, out);
+    droppedPaths(c, cp, out, inner);
   }
 }
 

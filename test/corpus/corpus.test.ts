@@ -8,7 +8,7 @@
  *   exactly what that means) and a fixed point;
  * - identity: name and uuid as libvirt reads them (libvirt's own output when it has one);
  * - diff: `diff NAME.xml NAME.x86_64-latest.xml` is no change;
- * - qemu-argv: for every input the builder accepts, `-uuid -name -m -smp -smbios` equal
+ * - qemu-argv: for every input the builder accepts, `-uuid -name -m -smp -smbios -numa` equal
  *   libvirt's NAME.x86_64-latest.args (test/corpus/argv.ts defines the comparison);
  * - silent-drop: what an accepted input states that the builder neither expresses nor refuses.
  *

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
+import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import { DirectLock } from "../../provider/backends/qemu/lock";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
@@ -96,6 +97,16 @@ for (const which of ["host", "new"] as const) {
       const u = await impl.update("killed", r.props, c.inputs);
       expect(u.outs.state).to.equal("running");
       await impl.remove("killed", u.outs);
+    });
+
+    it("<genid> reaches the guest: QMP query-vm-generation-id returns it (issue 12)", async () => {
+      const G = "43dc0cf8-809b-4adb-9bea-a9abb5f3d90d";
+      const xml = `<domain type='qemu'><name>genid</name><genid>${G.toUpperCase()}</genid><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>`;
+      const a = await checkAndCreate({ name: "genid", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const r = (await qmpOnce(path.join(state, "genid", "qmp.sock"), "query-vm-generation-id")) as { guid: string };
+      expect(r.guid.toLowerCase()).to.equal(G);
+      await impl.remove("genid", a.outs);
     });
 
     it("the state survives a restart of the provider process", async () => {
