@@ -40,10 +40,11 @@ async function makeDisk(p: string, source: string, mode: "overlay" | "copy" = "o
 }
 
 /**
- * Twenty rounds of: we make the image; the user removes it and writes their own file at the same
- * path (ext4 hands the freed inode straight back); refresh reads it; we delete it.
+ * Twenty rounds of: we make the image; the user removes it (and `alsoRemoved` of ours, if any)
+ * and writes their own file at the same path (ext4 hands the freed inode straight back);
+ * refresh reads it; we delete it.
  */
-async function replaceThenDelete(p: string, source: string): Promise<{ reused: number; readAsOurs: number; userFileLost: number }> {
+async function replaceThenDelete(p: string, source: string, alsoRemoved: (outs: Record<string, unknown>) => string[] = () => []): Promise<{ reused: number; readAsOurs: number; userFileLost: number }> {
   let reused = 0;
   let readAsOurs = 0;
   let userFileLost = 0;
@@ -51,6 +52,7 @@ async function replaceThenDelete(p: string, source: string): Promise<{ reused: n
     const outs = await makeDisk(p, source);
     const ours = fs.statSync(p).ino;
     fs.rmSync(p);
+    for (const f of alsoRemoved(outs)) fs.rmSync(f);
     const userData = `the user's own file, round ${i + 1}\n`;
     fs.writeFileSync(p, userData);
     if (fs.statSync(p).ino === ours) reused++;
@@ -110,7 +112,7 @@ describe("DomainDisk deletes only its own image (ext4 lab image dir)", function 
       err = e as Error;
     }
     expect(fs.existsSync(p), "the file is left in place").to.equal(true);
-    expect(err?.message).to.contain(p).and.contain("inode").and.contain("fix:");
+    expect(err?.message).to.contain(p).and.contain("inode").and.match(/fix:/i);
     // Another file there (another inode): certainly not ours; left alone without an error.
     const other = `${p}.user`;
     fs.writeFileSync(other, "user");
@@ -172,10 +174,18 @@ describe("DomainDisk on a file system without birth times (ext4 with 128-byte in
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  it("replace-then-delete, 20 times: the user's file survives; our own image is deleted with its pin", async () => {
-    const p = path.join(mnt, "member.qcow2");
-    const r = await replaceThenDelete(p, tmpl);
+  it("replace-then-delete, 20 times: our pin keeps our inode from being reused, and the user's file survives", async () => {
+    const r = await replaceThenDelete(path.join(mnt, "member.qcow2"), tmpl);
+    expect(r, "reused: rounds where the user's file got our inode back").to.deep.equal({ reused: 0, readAsOurs: 0, userFileLost: 0 });
+  });
+
+  it("replace-then-delete, 20 times, the user removing our pin too: our inode is reused, and the user's file still survives", async () => {
+    const r = await replaceThenDelete(path.join(mnt, "member.qcow2"), tmpl, (outs) => (typeof outs.pin === "string" ? [outs.pin] : []));
     expect({ ...r, reused: r.reused > 0 }, `${r.reused} of 20 rounds reused our inode`).to.deep.equal({ reused: true, readAsOurs: 0, userFileLost: 0 });
+  });
+
+  it("records birth time 0 and a pin; our own image is deleted with its pin, nothing left", async () => {
+    const p = path.join(mnt, "member.qcow2");
     const outs = await makeDisk(p, tmpl);
     expect(outs.birthtimeNs).to.equal("0");
     expect(outs.pin, "a hidden hard link pins our inode").to.be.a("string");
