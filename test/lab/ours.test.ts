@@ -398,3 +398,48 @@ for (const labName of ["new", "host"] as const) {
     });
   });
 }
+
+describe("addressing by uuid and proving ownership cost no extra virsh process (new lab)", function () {
+  this.timeout(120000);
+  let lab: Lab;
+  let dir: string;
+  let log: string;
+  const prefix = `${RUN_PREFIX}-pc-`;
+  const saved = process.env.VIRSH;
+  before(async () => {
+    lab = await requireLab("new");
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-count-"));
+    log = path.join(dir, "calls");
+    // Counts the virsh processes the provider starts, then runs the real virsh.
+    fs.writeFileSync(path.join(dir, "virsh"), `#!/bin/sh\necho "$*" >> '${log}'\nexec virsh "$@"\n`, { mode: 0o755 });
+  });
+  after(async () => {
+    process.env.VIRSH = saved;
+    if (saved === undefined) delete process.env.VIRSH;
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (lab) await removeDomains(lab.uri, prefix);
+  });
+
+  it("create: 1 process; 5 concurrent reads (a refresh): 1; delete without a graceful wait, ownership proven: 1", async () => {
+    const names = [1, 2, 3, 4, 5].map((i) => `${prefix}${i}`);
+    const checked = await Promise.all(names.map(async (name) => (await impl.check({}, { name, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0, ownerId: OWNER })).inputs));
+    const calls = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean).length : 0);
+    process.env.VIRSH = path.join(dir, "virsh");
+    const outs: Record<string, impl.DomainOutputs> = {};
+    for (const i of checked) {
+      const before = calls();
+      outs[i.name as string] = (await impl.create(i)).outs;
+      expect(calls() - before, "create").to.equal(1);
+    }
+    let before = calls();
+    const reads = await Promise.all(names.map((n) => impl.read(n, outs[n])));
+    expect(reads.map((r) => r.id)).to.deep.equal(names);
+    expect(calls() - before, "5 reads").to.equal(1);
+    for (const n of names) {
+      before = calls();
+      await impl.remove(n, outs[n]);
+      expect(calls() - before, "delete").to.equal(1);
+    }
+    expect(await uuidsOn(new VirshBackend(lab.uri))).to.not.include.members(names.map((n) => outs[n].uuid));
+  });
+});
