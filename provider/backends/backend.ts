@@ -19,7 +19,10 @@ export interface DomainRef {
   readonly uuid?: string;
 }
 
-/** A {@link DomainRef}, or a bare virsh argument (a name, id or uuid, taken as virsh takes it). */
+/**
+ * A {@link DomainRef}, or a bare string: virsh takes it as it takes any argument (id, then uuid,
+ * then name), except `read`, which looks it up as a name.
+ */
 export type DomainAddress = DomainRef | string;
 
 /** The operations on domains the provider uses. */
