@@ -4,10 +4,11 @@
  * directory, then linked into place; on failure the temporary file is removed. An existing file
  * is never overwritten.
  *
- * Modes: a new image gets its template's permission bits, never looser, at every moment. The
- * temporary file is created empty with those bits (the umask can only narrow them; a chmod then
- * sets them exactly) before `qemu-img` or `cp` writes into it, and both keep an existing file's
- * mode.
+ * Modes: a new image gets its template's permission bits for group and others, never looser, at
+ * every moment, and read-write for its owner (the guest writes it; a read-only 0444 golden image
+ * gives a 0644 overlay). The temporary file is created empty with those bits (the umask can only
+ * narrow them; a chmod then sets them exactly) before `qemu-img` or `cp` writes into it, and
+ * both keep an existing file's mode.
  *
  * Identity: an image is ours only while the file at its path is the one we made: same device,
  * same inode and same birth time (`statx`, nanoseconds). The inode alone proves nothing: ext4
@@ -153,21 +154,27 @@ export async function writeImageAtomically(target: string, mode: number, make: (
 }
 
 /** The permission bits of `p` (a template image). */
+/** The mode of an image made from a template of mode `templateMode`: its bits, and read-write for the owner. */
+export function imageModeFor(templateMode: number): number {
+  return (templateMode & 0o777) | 0o600;
+}
+
+/** The mode for an image made from the template `p` ({@link imageModeFor}). */
 async function permissionBits(p: string): Promise<number> {
   try {
-    return (await fs.stat(p)).mode & 0o777;
+    return imageModeFor((await fs.stat(p)).mode);
   } catch (e) {
     throw new ImageError(`cannot read the template image ${p}: ${(e as Error).message}. Fix: check the template's disk path`, p);
   }
 }
 
-/** Creates a qcow2 overlay at `target` backed by `backing` (read-only for the guest of the overlay), with the backing image's mode. */
+/** Creates a qcow2 overlay at `target` backed by `backing` (read-only for the guest of the overlay), with the backing image's mode ({@link imageModeFor}). */
 export async function createOverlay(target: string, backing: string, backingFormat: string): Promise<ImageStamp> {
   const mode = await permissionBits(backing);
   return writeImageAtomically(target, mode, (tmp) => run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", backingFormat, tmp]).then(() => undefined));
 }
 
-/** Copies `source` to `target` in full (sparse where the source is), with the source's mode. */
+/** Copies `source` to `target` in full (sparse where the source is), with the source's mode ({@link imageModeFor}). */
 export async function copyImage(target: string, source: string): Promise<ImageStamp> {
   const mode = await permissionBits(source);
   return writeImageAtomically(target, mode, (tmp) => run("cp", ["--sparse=always", "--reflink=auto", "--", source, tmp]).then(() => undefined));

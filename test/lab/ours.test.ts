@@ -124,13 +124,16 @@ describe("DomainDisk deletes only its own image (ext4 lab image dir)", function 
     await disk.remove(p, legacy);
   });
 
-  it("new images get the template's mode, never looser: 0600 template -> 0600 overlay, copy and NVRAM copy (umask 022)", async () => {
+  it("new images get the template's mode, never looser: 0600 template -> 0600 overlay, copy and NVRAM copy (umask 022); read-write for the owner", async () => {
     const nvram = path.join(dir, `${prefix}VARS.fd`);
     fs.writeFileSync(nvram, Buffer.alloc(128 * 1024));
     fs.chmodSync(nvram, 0o600);
     const tmpl640 = path.join(dir, `${prefix}tmpl640.qcow2`);
     makeQcow2(tmpl640);
     fs.chmodSync(tmpl640, 0o640);
+    const tmpl444 = path.join(dir, `${prefix}tmpl444.qcow2`);
+    makeQcow2(tmpl444);
+    fs.chmodSync(tmpl444, 0o444);
     const old = process.umask(0o022);
     try {
       const cases: [string, string, "overlay" | "copy", string, number][] = [
@@ -138,6 +141,8 @@ describe("DomainDisk deletes only its own image (ext4 lab image dir)", function 
         [`${prefix}m-copy.qcow2`, tmpl, "copy", "qcow2", 0o600],
         [`${prefix}m_VARS.fd`, nvram, "copy", "raw", 0o600],
         [`${prefix}m640-overlay.qcow2`, tmpl640, "overlay", "qcow2", 0o640],
+        // A read-only golden image: the overlay must stay writable by its owner (the guest writes it).
+        [`${prefix}m444-overlay.qcow2`, tmpl444, "overlay", "qcow2", 0o644],
       ];
       for (const [name, source, mode, format, want] of cases) {
         const p = path.join(dir, name);

@@ -8,7 +8,7 @@ import { expect } from "chai";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { isSameImage, ImageStamp, writeImageAtomically } from "../../provider/backends/image";
+import { imageModeFor, isSameImage, ImageStamp, writeImageAtomically } from "../../provider/backends/image";
 import { domainArg, parseUuidNameList, xmlUuid } from "../../provider/backends/virsh/backend";
 import { composeDomain, notOwnedReason, ownerMark, OWNER_NAMESPACE, setOwnerMark } from "../../provider/spec/compose";
 import { DomainDef } from "../../provider/xml/domain";
@@ -100,6 +100,10 @@ describe("image identity", () => {
     expect(isSameImage(z, n0, undefined), "pin gone: the inode may have been reused").to.equal(false);
     expect(isSameImage(z, n0, { ...n0, inode: "1" })).to.equal(false);
     expect(isSameImage({ ...z, pin: undefined }, n0, n0), "no pin recorded").to.equal(false);
+  });
+
+  it("a new image has the template's bits for group and others, read-write for its owner", () => {
+    expect([0o600, 0o640, 0o644, 0o444, 0o400, 0o100600].map((m) => imageModeFor(m).toString(8))).to.deep.equal(["600", "640", "644", "644", "600", "600"]);
   });
 
   it("the temporary file exists with the final mode before anything writes into it, whatever the umask", async () => {
