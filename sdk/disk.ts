@@ -18,16 +18,29 @@ export interface DomainDiskResourceArgs {
 
 /**
  * {@link DomainDisk} is a disk image created for a domain: made atomically (never half-written,
- * never over an existing file), deleted only while it is still the file it made.
+ * never over an existing file) with the template image's mode, deleted only while it is still
+ * the file it made (same device, inode and birth time; see {@link DomainDisk.pin}).
  */
 export class DomainDisk extends pulumi.dynamic.Resource {
   /** The image path. */
   public declare readonly path: pulumi.Output<string>;
   /** Its size on disk when made, in bytes. */
   public declare readonly sizeBytes: pulumi.Output<number>;
+  /** The file system's device number (`st_dev`), decimal. */
+  public declare readonly device: pulumi.Output<string>;
+  /** The image's inode number, decimal. */
+  public declare readonly inode: pulumi.Output<string>;
+  /** The image's birth time in nanoseconds since the epoch, decimal; `"0"` where the file system keeps none. */
+  public declare readonly birthtimeNs: pulumi.Output<string>;
+  /**
+   * Only where the file system keeps no birth time: a hidden hard link beside the image
+   * (`.NAME.lvd-pin-RANDOM`) that holds its inode, so the inode cannot be reused by another file.
+   * Removed with the image.
+   */
+  public declare readonly pin: pulumi.Output<string | undefined>;
 
   /** Declares a disk image. */
   constructor(name: string, args: DomainDiskResourceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(diskProvider, name, { ...args, sizeBytes: undefined, inode: undefined }, opts, "libvirt-domain-disk");
+    super(diskProvider, name, { ...args, sizeBytes: undefined, device: undefined, inode: undefined, birthtimeNs: undefined, pin: undefined }, opts, "libvirt-domain-disk");
   }
 }

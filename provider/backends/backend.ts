@@ -4,34 +4,59 @@
  * picks one from the connection URI.
  */
 import type { DomainState, LibvirtCapabilities } from "./virsh/backend";
-import { VirshBackend } from "./virsh/backend";
+import { parseUuidNameList, splitStateAndXml, VirshBackend, virshQuote } from "./virsh/backend";
 import { QemuDirectBackend, isDirectUri, DirectError } from "./qemu/direct";
-import { runVirshSync } from "./virsh/exec";
+import { runVirshSync, VirshError } from "./virsh/exec";
+
+/**
+ * How the provider addresses a domain: by the uuid it recorded wherever it has one, else by name.
+ * virsh takes a bare argument for a domain id first, then a uuid, then a name, so a name that is
+ * all digits or shaped like a uuid can address another domain; a uuid cannot.
+ */
+export interface DomainRef {
+  readonly name: string;
+  /** The recorded uuid; when given, only the domain with this uuid is addressed. */
+  readonly uuid?: string;
+}
+
+/**
+ * A {@link DomainRef}, or a bare string: virsh takes it as it takes any argument (id, then uuid,
+ * then name), except `read`, which looks it up as a name.
+ */
+export type DomainAddress = DomainRef | string;
 
 /** The operations on domains the provider uses. */
 export interface DomainBackend {
   readonly uri: string;
   probe(): Promise<LibvirtCapabilities>;
+  /** Whether a domain of this name exists (looked up by name only). */
   exists(name: string): Promise<boolean>;
   /** Defines or redefines; validates so nothing is silently dropped. */
   define(xml: string, validate?: boolean): Promise<void>;
-  dumpxmlInactive(name: string): Promise<string>;
+  dumpxmlInactive(ref: DomainAddress): Promise<string>;
+  /** The uuid of the domain of this name (looked up by name only). */
   domuuid(name: string): Promise<string>;
-  domstate(name: string): Promise<DomainState>;
-  /** XML and state, or undefined when the domain does not exist. */
-  read(name: string, opts?: { fresh?: boolean }): Promise<{ xml: string; state: DomainState } | undefined>;
-  start(name: string): Promise<void>;
+  domstate(ref: DomainAddress): Promise<DomainState>;
+  /** XML and state, or undefined when the domain does not exist (with a uuid: when no domain has it). */
+  read(ref: DomainAddress, opts?: { fresh?: boolean }): Promise<{ xml: string; state: DomainState } | undefined>;
+  start(ref: DomainAddress): Promise<void>;
   /** Stops at once (if running) and undefines (one process where the backend can). */
-  destroyAndUndefine(name: string): Promise<void>;
+  destroyAndUndefine(ref: DomainAddress): Promise<void>;
+  /**
+   * Reads the domain with this uuid, lets `judge` decide (it throws to refuse), then stops it at
+   * once and undefines it (one process where the backend can). `gone` when no domain has the
+   * uuid or `judge` says so; nothing is touched then.
+   */
+  destroyAndUndefineIf(ref: DomainRef & { readonly uuid: string }, judge: (r: { xml: string; state: DomainState }) => "remove" | "gone"): Promise<"removed" | "gone">;
   /** Defines a new domain (its XML carries `uuid`), starts it if asked, reads it back (one process where the backend can). */
   defineStartRead(xml: string, uuid: string, start: boolean): Promise<{ xml: string; state: DomainState }>;
   /** Stops and undefines the domain with this uuid; a domain already gone is fine. */
   destroyAndUndefineByUuid(uuid: string, name: string): Promise<void>;
-  destroy(name: string): Promise<void>;
-  shutdown(name: string, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running">;
-  undefine(name: string): Promise<void>;
+  destroy(ref: DomainAddress): Promise<void>;
+  shutdown(ref: DomainAddress, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running">;
+  undefine(ref: DomainAddress): Promise<void>;
   /** The guest-visible UUID over QMP `query-uuid`. */
-  queryGuestUuid(name: string): Promise<string>;
+  queryGuestUuid(ref: DomainAddress): Promise<string>;
   listNames(): Promise<string[]>;
   /** Runs `fn` holding this domain's lock where the backend needs one (QEMU-direct). */
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
@@ -52,7 +77,10 @@ export function readDomainSync(uri: string, name: string): { xml: string; state:
     if (!r) throw new DirectError(`failed to get domain '${name}'`);
     return r;
   }
-  const state = runVirshSync(uri, ["domstate", name]).trim();
   // Security info included: a fleet member keeps the template's graphics password.
-  return { xml: runVirshSync(uri, ["dumpxml", "--inactive", "--security-info", name]), state };
+  // By name in the name list, then by that uuid: a name that is another domain's id or uuid
+  // cannot make us read (and clone) that other domain.
+  const uuid = parseUuidNameList(runVirshSync(uri, ["list", "--all", "--uuid", "--name"])).get(name);
+  if (!uuid) throw new VirshError(uri, ["dumpxml", name], 1, `error: failed to get domain '${name}'\n`, "");
+  return splitStateAndXml(runVirshSync(uri, [[["domstate", uuid], ["dumpxml", "--inactive", "--security-info", uuid]].map((c) => c.map(virshQuote).join(" ")).join(" ; ")]));
 }

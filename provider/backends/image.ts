@@ -1,10 +1,26 @@
 /**
  * Disk images on the local hypervisor host: qcow2 overlays (`qemu-img create -b`) and full copies.
  * Nothing is left half-made: each image is written under a temporary name in its final
- * directory, then renamed; on failure the temporary file is removed. An existing file is never
- * overwritten.
+ * directory, then linked into place; on failure the temporary file is removed. An existing file
+ * is never overwritten.
+ *
+ * Modes: a new image gets its template's permission bits for group and others, never looser, at
+ * every moment, and read-write for its owner (the guest writes it; a read-only 0444 golden image
+ * gives a 0644 overlay). The temporary file is created empty with those bits (the umask can only
+ * narrow them; a chmod then sets them exactly) before `qemu-img` or `cp` writes into it, and
+ * both keep an existing file's mode.
+ *
+ * Identity: an image is ours only while the file at its path is the one we made: same device,
+ * same inode and same birth time (`statx`, nanoseconds). The inode alone proves nothing: ext4
+ * hands a freed inode straight to the next new file, so a user's file put at our path after
+ * removing ours usually gets our inode back. Where the file system keeps no birth time (`statx`
+ * reports none: ext4 with 128-byte inodes, some network file systems), a hidden hard link beside
+ * the image, `.NAME.lvd-pin-RANDOM`, pins our inode instead: while the link exists the inode
+ * cannot be freed, so it cannot be reused, and the same device and inode at the path prove the
+ * file is ours. The pin is removed with the image.
  */
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { hasBrand } from "../xml/errors";
 import { constants as fsc, promises as fs } from "node:fs";
 import * as path from "node:path";
@@ -29,11 +45,23 @@ export class ImageError extends Error {
   }
 }
 
-/** What we record of an image we made, to recognize it later. */
-export interface ImageStamp {
-  readonly path: string;
-  readonly inode: number;
+/** Who a file is, as `stat` sees it; big numbers as decimal strings (exact). */
+export interface FileIdentity {
+  /** `st_dev`. */
+  readonly device: string;
+  /** `st_ino`. */
+  readonly inode: string;
+  /** Birth time in nanoseconds since the epoch; `"0"` where the file system keeps none. */
+  readonly birthtimeNs: string;
+  /** Apparent size in bytes. */
   readonly sizeBytes: number;
+}
+
+/** What we record of an image we made, to recognize it later. */
+export interface ImageStamp extends FileIdentity {
+  readonly path: string;
+  /** Where the file system keeps no birth time: the hidden hard link that pins our inode. */
+  readonly pin?: string;
 }
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -45,23 +73,59 @@ function run(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-async function stamp(p: string): Promise<ImageStamp> {
-  const st = await fs.stat(p);
-  return { path: p, inode: st.ino, sizeBytes: st.size };
+/** The identity of the file at `p`; undefined when there is none. Other errors throw. */
+export async function fileIdentity(p: string): Promise<FileIdentity | undefined> {
+  let st;
+  try {
+    st = await fs.stat(p, { bigint: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw e;
+  }
+  return { device: String(st.dev), inode: String(st.ino), birthtimeNs: String(st.birthtimeNs), sizeBytes: Number(st.size) };
+}
+
+/**
+ * Whether `now` (the file at the image's path) is the image `s` recorded: same device and inode,
+ * and the same birth time, or, without birth times, our pin (`pinNow`) still holding that inode.
+ */
+export function isSameImage(s: ImageStamp, now: FileIdentity | undefined, pinNow: FileIdentity | undefined): boolean {
+  if (!now || now.device !== s.device || now.inode !== s.inode) return false;
+  if (s.birthtimeNs !== "0") return now.birthtimeNs === s.birthtimeNs;
+  return s.pin !== undefined && pinNow !== undefined && pinNow.device === s.device && pinNow.inode === s.inode;
 }
 
 async function exists(p: string): Promise<boolean> {
   return fs.access(p, fsc.F_OK).then(() => true, () => false);
 }
 
-/** Writes an image through `make(tmp)`, then renames it into place; cleans up on failure. */
-async function writeAtomically(target: string, make: (tmp: string) => Promise<void>): Promise<ImageStamp> {
+/** A hidden name beside `target`, unused so far: `.NAME.KIND-RANDOM`. */
+function besideName(target: string, kind: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${kind}-${randomBytes(6).toString("hex")}`);
+}
+
+/**
+ * Writes an image through `make(tmp)` into a temporary file created with `mode`, then links it
+ * into place (never over an existing file); pins its inode where there is no birth time; cleans
+ * up on failure.
+ */
+export async function writeImageAtomically(target: string, mode: number, make: (tmp: string) => Promise<void>): Promise<ImageStamp> {
   if (await exists(target)) {
     throw new ImageError(`${target} already exists; it is never overwritten. Fix: remove it, or choose another imageDir`, target);
   }
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.partial-${process.pid}-${Date.now()}`);
+  const tmp = besideName(target, "partial");
+  let made: FileIdentity;
   try {
+    // Empty, with the template's bits, before anything writes into it.
+    const fh = await fs.open(tmp, "wx", mode);
+    try {
+      await fh.chmod(mode);
+    } finally {
+      await fh.close();
+    }
     await make(tmp);
+    made = (await fileIdentity(tmp))!;
     await fs.link(tmp, target).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code === "EEXIST") throw new ImageError(`${target} appeared while it was being written; it is never overwritten`, target);
       throw e;
@@ -71,29 +135,70 @@ async function writeAtomically(target: string, make: (tmp: string) => Promise<vo
     if (ImageError.isInstance(e)) throw e;
     throw new ImageError(`cannot write ${target}: ${(e as Error).message}. Fix: check that ${path.dirname(target)} exists, is writable and has room`, target);
   }
-  await fs.rm(tmp, { force: true });
-  return stamp(target);
+  let pin: string | undefined;
+  try {
+    if (made.birthtimeNs === "0") {
+      // No birth time here: a hard link we keep pins the inode (it can never be reused under us).
+      pin = besideName(target, "lvd-pin");
+      await fs.link(tmp, pin);
+    }
+  } catch (e) {
+    // The image cannot be proven ours later: take it back out (it is still our inode) and fail.
+    const now = await fileIdentity(target).catch(() => undefined);
+    if (now && now.device === made.device && now.inode === made.inode) await fs.unlink(target).catch(() => undefined);
+    throw new ImageError(`cannot pin ${target} (this file system keeps no birth time, so a hidden hard link ${pin} must hold the image's inode): ${(e as Error).message}. Fix: check that ${path.dirname(target)} is writable`, target);
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+  return { path: target, ...made, ...(pin ? { pin } : {}) };
 }
 
-/** Creates a qcow2 overlay at `target` backed by `backing` (read-only for the guest of the overlay). */
-export function createOverlay(target: string, backing: string, backingFormat: string): Promise<ImageStamp> {
-  return writeAtomically(target, (tmp) => run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", backingFormat, tmp]).then(() => undefined));
+/** The permission bits of `p` (a template image). */
+/** The mode of an image made from a template of mode `templateMode`: its bits, and read-write for the owner. */
+export function imageModeFor(templateMode: number): number {
+  return (templateMode & 0o777) | 0o600;
 }
 
-/** Copies `source` to `target` in full (sparse where the source is). */
-export function copyImage(target: string, source: string): Promise<ImageStamp> {
-  return writeAtomically(target, (tmp) => run("cp", ["--sparse=always", "--reflink=auto", "--", source, tmp]).then(() => undefined));
+/** The mode for an image made from the template `p` ({@link imageModeFor}). */
+async function permissionBits(p: string): Promise<number> {
+  try {
+    return imageModeFor((await fs.stat(p)).mode);
+  } catch (e) {
+    throw new ImageError(`cannot read the template image ${p}: ${(e as Error).message}. Fix: check the template's disk path`, p);
+  }
 }
 
-/** The stamp of an existing image, or undefined. */
-export async function statImage(p: string): Promise<ImageStamp | undefined> {
-  return stamp(p).catch(() => undefined);
+/** Creates a qcow2 overlay at `target` backed by `backing` (read-only for the guest of the overlay), with the backing image's mode ({@link imageModeFor}). */
+export async function createOverlay(target: string, backing: string, backingFormat: string): Promise<ImageStamp> {
+  const mode = await permissionBits(backing);
+  return writeImageAtomically(target, mode, (tmp) => run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", backingFormat, tmp]).then(() => undefined));
 }
 
-/** Removes an image only when it is still the one we made (same inode); returns whether it did. */
+/** Copies `source` to `target` in full (sparse where the source is), with the source's mode ({@link imageModeFor}). */
+export async function copyImage(target: string, source: string): Promise<ImageStamp> {
+  const mode = await permissionBits(source);
+  return writeImageAtomically(target, mode, (tmp) => run("cp", ["--sparse=always", "--reflink=auto", "--", source, tmp]).then(() => undefined));
+}
+
+/** The identity of an existing image, or undefined. */
+export async function statImage(p: string): Promise<FileIdentity | undefined> {
+  return fileIdentity(p).catch(() => undefined);
+}
+
+/** Whether the file at `s.path` is still the image `s` recorded. */
+export async function isOurImage(s: ImageStamp): Promise<boolean> {
+  return isSameImage(s, await fileIdentity(s.path), s.pin ? await fileIdentity(s.pin) : undefined);
+}
+
+/**
+ * Removes an image only while it is still the one we made ({@link isSameImage}), and our pin
+ * while it still holds our inode; returns whether the image was removed. Anything else at the
+ * path is left alone.
+ */
 export async function removeImage(s: ImageStamp): Promise<boolean> {
-  const now = await statImage(s.path);
-  if (!now || now.inode !== s.inode) return false;
-  await fs.rm(s.path);
-  return true;
+  const pinNow = s.pin ? await fileIdentity(s.pin) : undefined;
+  const ours = isSameImage(s, await fileIdentity(s.path), pinNow);
+  if (ours) await fs.unlink(s.path);
+  if (s.pin && pinNow && pinNow.device === s.device && pinNow.inode === s.inode) await fs.unlink(s.pin);
+  return ours;
 }

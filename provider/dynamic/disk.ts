@@ -1,11 +1,12 @@
 /**
  * The DomainDisk resource's provider: an image a fleet member owns (a qcow2 overlay of the
- * template's image, or a full copy). Created atomically; deleted only while it is still the file
- * it made (same inode). The template image is only ever read.
+ * template's image, or a full copy). Created atomically with the template's mode; deleted only
+ * while it is still the file it made (same device, inode and birth time, or our pin still
+ * holding its inode: see `backends/image.ts`). The template image is only ever read.
  */
 import { constants as fsc, promises as fs } from "node:fs";
 import * as path from "node:path";
-import { copyImage, createOverlay, ImageError, ImageStamp, removeImage, statImage } from "../backends/image";
+import { copyImage, createOverlay, fileIdentity, ImageError, ImageStamp, isOurImage, removeImage, statImage } from "../backends/image";
 import { failure, InputFailure, wrongType } from "../spec/inputs";
 
 /** The inputs of a DomainDisk. */
@@ -24,6 +25,23 @@ function abs(property: string, v: unknown): InputFailure | undefined {
     return failure(property, "must be a normalized absolute path", v, "an absolute path without '..', newlines or NUL", "write the full path");
   }
   return undefined;
+}
+
+/** The stamp a state records (this version), or undefined. */
+function stampOf(props: Record<string, unknown>): ImageStamp | undefined {
+  const { device, inode, birthtimeNs, pin } = props;
+  if (typeof device !== "string" || typeof inode !== "string" || typeof birthtimeNs !== "string") return undefined;
+  return { path: props.path as string, device, inode, birthtimeNs, sizeBytes: Number(props.sizeBytes ?? 0), ...(typeof pin === "string" ? { pin } : {}) };
+}
+
+/** A state of the previous version: the inode number alone. */
+function isLegacy(props: Record<string, unknown>): boolean {
+  return typeof props.inode === "number" && stampOf(props) === undefined;
+}
+
+/** The outputs that identify the image (the pin only where there is one). */
+function identityOutputs(s: ImageStamp): Record<string, unknown> {
+  return { device: s.device, inode: s.inode, birthtimeNs: s.birthtimeNs, sizeBytes: s.sizeBytes, ...(s.pin ? { pin: s.pin } : {}) };
 }
 
 /** The JSON type each DomainDisk input takes; `check` checks every one before using it. */
@@ -56,11 +74,12 @@ export async function check(_olds: Record<string, unknown>, news: Record<string,
 /** `diff`: every input change re-creates the image (delete first when the path stays). */
 export async function diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
   const replaces = ["path", "source", "sourceFormat", "mode", "replaceTrigger"].filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
-  const gone = typeof olds.inode === "number" && !(await statImage(olds.path as string));
+  const made = stampOf(olds) !== undefined || isLegacy(olds);
+  const gone = made && !(await statImage(olds.path as string));
   return { changes: replaces.length > 0 || gone, replaces, deleteBeforeReplace: replaces.length > 0 && olds.path === news.path };
 }
 
-/** `create`: the overlay or the copy, atomically. */
+/** `create`: the overlay or the copy, atomically, with the template's mode. */
 export async function create(inputs: Record<string, unknown>): Promise<{ id: string; outs: Record<string, unknown> }> {
   const i = inputs as unknown as DiskInputs;
   let s: ImageStamp;
@@ -70,27 +89,59 @@ export async function create(inputs: Record<string, unknown>): Promise<{ id: str
     if (ImageError.isInstance(e)) throw new Error(`path: ${e.message}`);
     throw e;
   }
-  return { id: i.path, outs: { ...inputs, inode: s.inode, sizeBytes: s.sizeBytes } };
+  return { id: i.path, outs: { ...stripIdentity(inputs), ...identityOutputs(s) } };
+}
+
+/** The inputs without identity outputs (the engine passes them back as `undefined` placeholders). */
+function stripIdentity(o: Record<string, unknown>): Record<string, unknown> {
+  const { device: _d, inode: _i, birthtimeNs: _b, pin: _p, sizeBytes: _s, ...rest } = o;
+  return rest;
 }
 
 /** `read`: gone (empty id) when the file is missing or is not the one we made. */
 export async function read(id: string, props: Record<string, unknown>): Promise<{ id: string; props: Record<string, unknown> }> {
-  const s = await statImage(id);
-  if (!s || (typeof props.inode === "number" && s.inode !== props.inode)) return { id: "", props: {} };
-  return { id, props: { ...props, sizeBytes: s.sizeBytes } };
+  const now = await statImage(id);
+  if (!now) return { id: "", props: {} };
+  const s = stampOf(props);
+  if (s && !(await isOurImage({ ...s, path: id }))) return { id: "", props: {} };
+  // A state of the previous version can only compare the inode (see `remove`).
+  if (!s && typeof props.inode === "number" && Number(now.inode) !== props.inode) return { id: "", props: {} };
+  return { id, props: { ...props, sizeBytes: now.sizeBytes } };
 }
 
 /** `update`: every input change replaces, so only a file removed behind our back is made again. */
 export async function update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: Record<string, unknown> }> {
-  const s = await statImage(news.path as string);
-  if (!s) return { outs: (await create(news)).outs };
-  return { outs: { ...news, inode: olds.inode, sizeBytes: s.sizeBytes } };
+  const now = await statImage(news.path as string);
+  if (!now) {
+    const made = (await create(news)).outs;
+    // The old image is gone; our pin of it (if any) goes too, freeing its space.
+    const old = stampOf(olds);
+    if (old?.pin) await removeImage(old);
+    return { outs: made };
+  }
+  const keep = isLegacy(olds) ? { inode: olds.inode } : { device: olds.device, inode: olds.inode, birthtimeNs: olds.birthtimeNs, ...(typeof olds.pin === "string" ? { pin: olds.pin } : {}) };
+  return { outs: { ...stripIdentity(news), ...keep, sizeBytes: now.sizeBytes } };
 }
 
-/** `delete`: removes the image if it is still ours. */
+/**
+ * `delete`: removes the image if it is still ours; anything else at the path is left alone. A
+ * state of the previous version recorded only the inode number, which proves nothing (ext4
+ * reuses inodes at once): a file there with that inode is left in place, and delete fails
+ * naming the path and what to do.
+ */
 export async function remove(_id: string, props: Record<string, unknown>): Promise<void> {
-  if (typeof props.inode !== "number") return;
-  await removeImage({ path: props.path as string, inode: props.inode, sizeBytes: 0 });
+  const s = stampOf(props);
+  if (s) {
+    await removeImage(s);
+    return;
+  }
+  if (!isLegacy(props)) return; // nothing was made (the create failed)
+  const p = props.path as string;
+  const now = await fileIdentity(p);
+  if (!now || Number(now.inode) !== props.inode) return; // gone, or certainly another file
+  throw new Error(
+    `path: ${p} was recorded by an earlier version of pulumi-libvirt-domain by its inode number (${props.inode}) alone; the file there has that inode, but inode numbers are reused, so it cannot be proven to be the image this stack made, and it was left in place. fix: if ${p} is that image, remove it yourself (rm ${p}) and run the command again; if it is not, drop the resource from the state with \`pulumi state delete <urn>\``,
+  );
 }
 
 /** The provider object the shim forwards to. */

@@ -9,17 +9,21 @@
  *   `xml` input is the canonical desired XML.
  * - `create` is transactional: on failure it removes what it made; if that also fails, the
  *   error carries the id so the engine records the domain and nothing leaks.
- * - `delete` never touches a domain without our ownership mark, nor one whose uuid is not the
- *   one we recorded, and never deletes disks (the Domain creates none).
+ * - Every command addresses the domain by the uuid we recorded wherever we have one (virsh
+ *   takes a bare name for an id or a uuid first, so a name like `1` could address another domain).
+ * - `read`, `update` and `delete` touch a domain only while it carries our ownership mark with
+ *   our whole owner identity (project/stack/resource and the connection URI) and the recorded
+ *   uuid; a create takes back only a domain with that mark. `delete` never deletes disks (the
+ *   Domain creates none).
  */
 import { diffDomains, DomainChange, maxClass } from "../diff/semantic";
 import { LibvirtCapabilities, HWUUID_MIN_LIBVIRT, compareVersions, DomainState } from "../backends/virsh/backend";
-import { DomainBackend, backendFor } from "../backends/backend";
+import { DomainBackend, DomainRef, backendFor } from "../backends/backend";
 import { isDirectUri } from "../backends/qemu/direct";
 import { buildQemuArgv } from "../qemu/argv";
 import { DomainXmlError } from "../xml/errors";
 import { DomainDef, readDomain } from "../xml/domain";
-import { composeDomain, ComposeError, ownerMark, uuidPassthrough } from "../spec/compose";
+import { composeDomain, ComposeError, notOwnedReason, OwnerIdentity, uuidPassthrough } from "../spec/compose";
 import { randomUuid } from "../xml/uuid";
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DEFAULT_URI, DomainInputs, InputFailure, validateInputs } from "../spec/inputs";
 import { withSecrets } from "./secrets";
@@ -56,6 +60,16 @@ function probe(uri: string): Promise<LibvirtCapabilities> {
 /** The connection URI of some inputs. */
 export function uriOf(i: { connection?: { uri?: string } }): string {
   return i.connection?.uri ?? DEFAULT_URI;
+}
+
+/** The owner identity of some inputs or state: the resource (`project/stack/name`) and the connection URI. */
+export function ownerOf(i: Record<string, unknown>): OwnerIdentity {
+  return { ownerId: typeof i.ownerId === "string" ? i.ownerId : undefined, connection: uriOf(i as { connection?: { uri?: string } }) };
+}
+
+/** The uuid a state recorded, if any. */
+function recordedUuid(props: Record<string, unknown>): string | undefined {
+  return typeof props.uuid === "string" && props.uuid !== "" ? props.uuid.toLowerCase() : undefined;
 }
 
 /** Drops `undefined` values (protobuf refuses them), deeply. */
@@ -190,9 +204,9 @@ function isInputKey(k: string): boolean {
   return INPUT_KEYS.has(k);
 }
 
-async function outputsFor(backend: DomainBackend, inputs: Record<string, unknown>, extra: { pendingRestart: boolean }): Promise<DomainOutputs> {
+async function outputsFor(backend: DomainBackend, inputs: Record<string, unknown>, ref: DomainRef, extra: { pendingRestart: boolean }): Promise<DomainOutputs> {
   const name = inputs.name as string;
-  const [read, caps] = await Promise.all([backend.read(name), probe(backend.uri)]);
+  const [read, caps] = await Promise.all([backend.read(ref), probe(backend.uri)]);
   if (!read) throw new Error(`domain ${name} vanished from ${backend.uri} while it was being applied`);
   return buildOutputs(inputs, read, caps, extra.pendingRestart);
 }
@@ -269,17 +283,21 @@ async function createLocked(backend: DomainBackend, inputs: Record<string, unkno
     const why = errorText(e);
     const failedAt = (e as { step?: string }).step;
     if (failedAt !== "start") {
-      if (!/already exists with uuid/.test(why)) throw new Error(`define ${name} on ${uri} failed: ${why}`);
-      // Our own domain from an interrupted run (defined, never recorded): take it back.
-      const existing = await backend.read(name, { fresh: true });
-      const mark = existing && ownerMark(DomainDef.parse(existing.xml));
-      if (!existing || !mark?.ownerId || mark.ownerId !== inputs.ownerId) {
-        throw new Error(`name: a domain named ${JSON.stringify(name)} already exists on ${uri}; fix: choose another name, or set adopt: true to take it over`);
+      const taken = /already exists with uuid ([0-9a-fA-F-]{36})/.exec(why)?.[1]?.toLowerCase();
+      if (!taken) throw new Error(`define ${name} on ${uri} failed: ${why}`);
+      // Our own domain from an interrupted run (defined, never recorded): take it back. It is
+      // read by the uuid libvirt named, and must carry our mark with our whole owner identity.
+      const existing = await backend.read({ name, uuid: taken }, { fresh: true });
+      const existingDef = existing && DomainDef.parse(existing.xml);
+      const notOurs = !existingDef || existingDef.name !== name ? "it is gone or renamed" : inputs.ownerId === undefined ? "no owner id was given" : notOwnedReason(existingDef, ownerOf(inputs));
+      if (!existing || notOurs) {
+        throw new Error(`name: a domain named ${JSON.stringify(name)} already exists on ${uri} (uuid ${taken}) and is not one this resource left behind: ${notOurs}; fix: choose another name, or set adopt: true to take it over`);
       }
-      desired.setChildText("uuid", DomainDef.parse(existing.xml).childText("uuid"));
+      const ref = { name, uuid: taken };
+      desired.setChildText("uuid", taken);
       await backend.define(desired.format());
-      if (wantRunning && existing.state !== "running") await backend.start(name);
-      return { id: name, outs: await outputsFor(backend, inputs, { pendingRestart: false }) };
+      if (wantRunning && existing.state !== "running") await backend.start(ref);
+      return { id: name, outs: await outputsFor(backend, inputs, ref, { pendingRestart: false }) };
     }
     if (adopt) throw new DomainInitError(`adopted ${name} but could not start it: ${why}`, name, plain(stripEngineKeys(inputs)));
     try {
@@ -292,14 +310,18 @@ async function createLocked(backend: DomainBackend, inputs: Record<string, unkno
   return { id: name, outs: buildOutputs(inputs, read, await probe(uri), false) };
 }
 
-/** `read`: the actual state; a vanished domain (or another domain under the same name) gives an empty id. */
+/**
+ * `read`: the actual state, read by the recorded uuid. A vanished domain, one renamed, or one
+ * without our mark and whole owner identity gives an empty id (not ours: nothing of it is shown).
+ */
 export async function read(id: string, props: Record<string, unknown>): Promise<{ id: string; props: Record<string, unknown> }> {
   const backend = backendFor(uriOf(props));
-  const r = await backend.read(id);
+  const uuid = recordedUuid(props);
+  const r = await backend.read({ name: id, uuid });
   if (!r) return { id: "", props: {} };
   const actual = DomainDef.parse(r.xml);
-  if (typeof props.uuid === "string" && props.uuid && actual.childText("uuid") !== props.uuid) return { id: "", props: {} };
-  if (!ownerMark(actual)) return { id: "", props: {} };
+  if (uuid && actual.childText("uuid")?.toLowerCase() !== uuid) return { id: "", props: {} };
+  if (actual.name !== id || notOwnedReason(actual, ownerOf(props))) return { id: "", props: {} };
   const caps = await probe(backend.uri);
   const outs = buildOutputs({ ...props, xml: props.desiredXml ?? props.xml }, r, caps, props.pendingRestart === true);
   // Drift shows in the refresh diff: the actual XML, the power state and `running`.
@@ -313,14 +335,18 @@ export async function update(id: string, olds: Record<string, unknown>, news: Re
 }
 
 async function updateLocked(backend: DomainBackend, id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: DomainOutputs }> {
-  const current = await backend.read(id, { fresh: true });
+  const current = await backend.read({ name: id, uuid: recordedUuid(olds) }, { fresh: true });
   if (!current) {
     // Recorded by a create that failed before the domain existed: finish creating it.
     if (olds.uuid === undefined) return { outs: (await createLocked(backend, news)).outs };
     throw new Error(`domain ${id} no longer exists on ${backend.uri}; fix: run \`pulumi refresh\`, then \`pulumi up\` re-creates it`);
   }
+  const currentDef = DomainDef.parse(current.xml);
+  const notOurs = currentDef.name !== id ? `it is now named ${JSON.stringify(currentDef.name)}` : notOwnedReason(currentDef, ownerOf(olds));
+  if (notOurs) throw new Error(`refusing to update domain ${id} on ${backend.uri}: ${notOurs}; fix: run \`pulumi refresh\``);
+  const ref = { name: id, uuid: currentDef.childText("uuid")!.toLowerCase() };
   const desired = DomainDef.parse(news.xml as string);
-  desired.setChildText("uuid", DomainDef.parse(current.xml).childText("uuid"));
+  desired.setChildText("uuid", ref.uuid);
   const changes = xmlChanges(news.xml as string, current.xml);
   const textChanged = news.xml !== olds.desiredXml;
   if (changes.length || textChanged) {
@@ -333,24 +359,24 @@ async function updateLocked(backend: DomainBackend, id: string, olds: Record<str
   const needsRestart = maxClass(changes.map((c) => c.class)) === "restart" || (textChanged && changes.length === 0 && olds.desiredXml !== undefined && xmlChanges(olds.desiredXml as string, news.xml as string).some((c) => c.class === "restart"));
   const timeout = (news.shutdownTimeoutSeconds as number | undefined) ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
   let pendingRestart = olds.pendingRestart === true;
-  const state = await backend.domstate(id);
+  const state = await backend.domstate(ref);
   const wantRunning = news.running !== false;
   if (!wantRunning) {
-    if (state !== "shut off") await backend.shutdown(id, timeout);
+    if (state !== "shut off") await backend.shutdown(ref, timeout);
     pendingRestart = false;
   } else if (state !== "running") {
-    await backend.start(id);
+    await backend.start(ref);
     pendingRestart = false;
   } else if (needsRestart || pendingRestart) {
     if (news.restartOnChange === true) {
-      await backend.shutdown(id, timeout);
-      await backend.start(id);
+      await backend.shutdown(ref, timeout);
+      await backend.start(ref);
       pendingRestart = false;
     } else {
       pendingRestart = true;
     }
   }
-  return { outs: await outputsFor(backend, news, { pendingRestart }) };
+  return { outs: await outputsFor(backend, news, ref, { pendingRestart }) };
 }
 
 /** `delete`: graceful shutdown, then undefine with NVRAM; refuses domains that are not ours. */
@@ -361,23 +387,29 @@ export async function remove(id: string, props: Record<string, unknown>): Promis
 
 async function removeLocked(backend: DomainBackend, id: string, props: Record<string, unknown>): Promise<void> {
   const timeout = (props.shutdownTimeoutSeconds as number | undefined) ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
-  if (timeout === 0 && typeof props.uuid === "string" && props.uuid) {
-    // No graceful wait: address the domain by the uuid we recorded (by definition the domain we
-    // made or adopted) and remove it in one step.
-    await backend.destroyAndUndefineByUuid(props.uuid, id);
+  const uuid = recordedUuid(props);
+  // Ours only with our mark and whole owner identity, and the recorded uuid; a domain renamed
+  // behind our back is no longer the one this resource names, and is left alone (as a gone one).
+  const judge = (r: { xml: string }): "remove" | "gone" => {
+    const actual = DomainDef.parse(r.xml);
+    if (uuid && actual.childText("uuid")?.toLowerCase() !== uuid) {
+      throw new Error(`refusing to delete domain ${id} on ${backend.uri}: its uuid ${actual.childText("uuid")} is not the recorded ${uuid} (another domain took the name); fix: \`pulumi refresh\``);
+    }
+    if (actual.name !== id) return "gone";
+    const notOurs = notOwnedReason(actual, ownerOf(props));
+    if (notOurs) throw new Error(`refusing to delete domain ${id} on ${backend.uri}: ${notOurs}; fix: remove it from the state with \`pulumi state delete\``);
+    return "remove";
+  };
+  if (timeout === 0 && uuid) {
+    // No graceful wait: read, judge and remove in one step (one virsh process).
+    await backend.destroyAndUndefineIf({ name: id, uuid }, judge);
     return;
   }
-  const r = await backend.read(id, { fresh: true });
-  if (!r) return;
-  const actual = DomainDef.parse(r.xml);
-  if (!ownerMark(actual)) {
-    throw new Error(`refusing to delete domain ${id} on ${backend.uri}: it has no pulumi-libvirt-domain ownership mark, so this stack did not create or adopt it; fix: remove it from the state with \`pulumi state delete\``);
-  }
-  if (typeof props.uuid === "string" && props.uuid && actual.childText("uuid") !== props.uuid) {
-    throw new Error(`refusing to delete domain ${id} on ${backend.uri}: its uuid ${actual.childText("uuid")} is not the recorded ${props.uuid} (another domain took the name); fix: \`pulumi refresh\``);
-  }
-  if (r.state !== "shut off" && timeout > 0) await backend.shutdown(id, timeout);
-  await backend.destroyAndUndefine(id);
+  const r = await backend.read({ name: id, uuid }, { fresh: true });
+  if (!r || judge(r) === "gone") return;
+  const ref = { name: id, uuid: DomainDef.parse(r.xml).childText("uuid")!.toLowerCase() };
+  if (r.state !== "shut off" && timeout > 0) await backend.shutdown(ref, timeout);
+  await backend.destroyAndUndefine(ref);
 }
 
 /**

@@ -12,7 +12,7 @@ import { DomainIdentity, normalizeIdentity, resolveIdentity } from "../xml/ident
 import { childElements, element, firstChild, getAttr, insertOrdered, removeChild, setAttr, setTextContent, XmlElement } from "../xml/tree";
 import { toKiB } from "../xml/units";
 import { normalizeUuid } from "../xml/uuid";
-import { DiskSpec, DomainInputs, InputFailure, InterfaceSpec } from "./inputs";
+import { DEFAULT_URI, DiskSpec, DomainInputs, InputFailure, InterfaceSpec } from "./inputs";
 
 /** Our metadata namespace: marks domains this provider created or adopted. */
 export const OWNER_NAMESPACE = "urn:pulumi-libvirt-domain:owner:1";
@@ -60,22 +60,57 @@ function xmlFailure(property: string, e: DomainXmlError): InputFailure {
   return { property, reason: `${property}: ${e.message}` };
 }
 
-/** Reads the ownership mark, if any. `ownerId` names the resource (project/stack/name) that made it. */
-export function ownerMark(def: DomainDef): { adopted: boolean; ownerId?: string } | undefined {
-  const md = firstChild(def.root, "metadata");
-  const mark = md && childElements(md).find((e) => e.name.endsWith(":owner") && e.attrs.some((a) => a.name.startsWith("xmlns") && a.value === OWNER_NAMESPACE));
-  return mark ? { adopted: getAttr(mark, "adopted") === "yes", ownerId: getAttr(mark, "resource") } : undefined;
+/** An ownership mark, as read from `<metadata>`. */
+export interface OwnerMark {
+  /** The domain existed before and was adopted. */
+  readonly adopted: boolean;
+  /** The resource that made or adopted it: `project/stack/name` (absent when none was given). */
+  readonly ownerId?: string;
+  /** The connection URI as the provider was given it; absent in marks of earlier versions. */
+  readonly connection?: string;
 }
 
-/** Writes the ownership mark into `<metadata>`. */
-export function setOwnerMark(def: DomainDef, adopted: boolean, ownerId?: string): void {
+/** Who owns a domain: the resource (`project/stack/name`) and the connection URI it was given. */
+export interface OwnerIdentity {
+  readonly ownerId?: string;
+  readonly connection: string;
+}
+
+/** Reads the ownership mark, if any. */
+export function ownerMark(def: DomainDef): OwnerMark | undefined {
+  const md = firstChild(def.root, "metadata");
+  const mark = md && childElements(md).find((e) => e.name.endsWith(":owner") && e.attrs.some((a) => a.name.startsWith("xmlns") && a.value === OWNER_NAMESPACE));
+  return mark ? { adopted: getAttr(mark, "adopted") === "yes", ownerId: getAttr(mark, "resource"), connection: getAttr(mark, "connection") } : undefined;
+}
+
+/** Writes the ownership mark into `<metadata>`: the resource and the connection that own the domain. */
+export function setOwnerMark(def: DomainDef, adopted: boolean, ownerId?: string, connection?: string): void {
   const md = def.ensureChild("metadata");
   for (const e of childElements(md)) {
     if (e.attrs.some((a) => a.name.startsWith("xmlns") && a.value === OWNER_NAMESPACE)) removeChild(md, e);
   }
   const attrs: Record<string, string> = { "xmlns:lvd": OWNER_NAMESPACE, adopted: adopted ? "yes" : "no" };
   if (ownerId !== undefined) attrs.resource = ownerId;
+  if (connection !== undefined) attrs.connection = connection;
   md.children.push(element(OWNER_ELEMENT, attrs));
+}
+
+/**
+ * Why the domain `def` is not owned by `owner`, or undefined when it is. The mark must name the
+ * same resource (`project/stack/name`; absent on both sides only when no owner id was given) and
+ * the same connection URI, compared as written. A mark of an earlier version, which names no
+ * connection, is compared on what it has: the resource.
+ */
+export function notOwnedReason(def: DomainDef, owner: OwnerIdentity): string | undefined {
+  const m = ownerMark(def);
+  if (!m) return "it has no pulumi-libvirt-domain ownership mark, so this stack did not create or adopt it";
+  if (m.ownerId !== owner.ownerId) {
+    return `its pulumi-libvirt-domain ownership mark names the resource ${JSON.stringify(m.ownerId ?? null)}, not ${JSON.stringify(owner.ownerId ?? null)}: another project, stack or resource created or adopted it`;
+  }
+  if (m.connection !== undefined && m.connection !== owner.connection) {
+    return `its pulumi-libvirt-domain ownership mark names the connection ${JSON.stringify(m.connection)}, not ${JSON.stringify(owner.connection)}: it was created or adopted through another connection`;
+  }
+  return undefined;
 }
 
 /** Default disk target for the n-th typed disk: vda, vdb, ... (sda for sata/scsi, hda for ide). */
@@ -218,7 +253,7 @@ export function composeDomain(inputs: DomainInputs, mode: "native" | "passthroug
       cmd.children.push(element("qemu:arg", { value: "-uuid" }), element("qemu:arg", { value: hwuuid }));
     }
   }
-  setOwnerMark(def, adopted, inputs.ownerId);
+  setOwnerMark(def, adopted, inputs.ownerId, inputs.connection?.uri ?? DEFAULT_URI);
   let identity: DomainIdentity;
   try {
     identity = normalizeIdentity(def);

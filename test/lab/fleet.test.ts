@@ -106,7 +106,7 @@ describe("fleet of 5 from a template with a 1 GiB image (new lab)", function () 
     const results = await Promise.allSettled([plan.members[0], bad, plan.members[2]].map((m) => applyMember(m, lab.uri, plan.templateDigest)));
     expect(results.map((r) => r.status)).to.deep.equal(["fulfilled", "rejected", "fulfilled"]);
     const err = (results[1] as PromiseRejectedResult).reason as Error;
-    expect(err.message).to.match(/^path: cannot write .*Read-only file system.*Fix: check that/);
+    expect(err.message).to.match(/^path: cannot write .*read-only file system.*Fix: check that/i);
     expect(fs.readdirSync(roDir)).to.deep.equal([]);
     expect(await v.exists(bad.name)).to.equal(false);
     for (const i of [0, 2]) expect(await v.queryGuestUuid(plan.members[i].name)).to.equal(plan.members[i].hwuuid);

@@ -6,8 +6,9 @@
  * URI: `qemu-direct:///STATE_DIR[?emulator=/path/to/qemu-system-x86_64]`. Per domain,
  * `STATE_DIR/NAME/` (mode 0700) holds `domain.xml` (0600, security info included: it is the
  * domain's definition), `qemu.pid`, `qmp.sock`, `qemu.log` and a lock; while QEMU starts, also
- * the files its secrets are read from (a VNC password), removed once it runs. A pid
- * whose process is gone (QEMU killed) reads as shut off. Undefine removes the whole directory.
+ * the files its secrets are read from (a VNC password), removed once it runs. A pid whose
+ * process is gone (QEMU killed) reads as shut off. Undefine removes those files, and the
+ * directory only when nothing else is in it.
  */
 import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
@@ -18,6 +19,7 @@ import { firstChild, element, getAttr } from "../../xml/tree";
 import { randomUuid } from "../../xml/uuid";
 import { randomBytes } from "node:crypto";
 import type { DomainState, LibvirtCapabilities } from "../virsh/backend";
+import type { DomainAddress, DomainRef } from "../backend";
 import { qmpOnce } from "./qmp";
 import { DirectLock } from "./lock";
 
@@ -146,6 +148,22 @@ export class QemuDirectBackend {
   }
 
   /**
+   * The name of the domain `ref` addresses. Domains live under their name here (no ids), but a
+   * recorded uuid must still be the stored one: otherwise the domain is not the one asked for.
+   */
+  private async nameOf(ref: DomainAddress): Promise<string> {
+    if (typeof ref === "string") return ref;
+    if (ref.uuid !== undefined && (await this.storedUuid(ref.name)) !== ref.uuid.toLowerCase()) throw new DirectError(`failed to get domain '${ref.uuid}'`);
+    return ref.name;
+  }
+
+  private async storedUuid(name: string): Promise<string | undefined> {
+    const f = this.files(name).xml;
+    if (!existsSync(f)) return undefined;
+    return DomainDef.parse(await fs.readFile(f, "utf8")).childText("uuid")?.toLowerCase();
+  }
+
+  /**
    * Defines or redefines. Like libvirt: a missing `<uuid>` gets a new one (an existing domain
    * keeps its own), interfaces without a MAC get one, and the command line must be buildable.
    */
@@ -170,7 +188,8 @@ export class QemuDirectBackend {
   }
 
   /** The stored XML. */
-  public async dumpxmlInactive(name: string): Promise<string> {
+  public async dumpxmlInactive(ref: DomainAddress): Promise<string> {
+    const name = await this.nameOf(ref);
     try {
       return await fs.readFile(this.files(name).xml, "utf8");
     } catch {
@@ -206,7 +225,8 @@ export class QemuDirectBackend {
   }
 
   /** `running`, `paused` or `shut off`. */
-  public async domstate(name: string): Promise<DomainState> {
+  public async domstate(ref: DomainAddress): Promise<DomainState> {
+    const name = await this.nameOf(ref);
     if (!(await this.exists(name))) throw new DirectError(`failed to get domain '${name}'`);
     if (this.livePid(name) === undefined) return "shut off";
     try {
@@ -217,14 +237,18 @@ export class QemuDirectBackend {
     }
   }
 
-  /** XML and state, or undefined when not defined. */
-  public async read(name: string): Promise<{ xml: string; state: DomainState } | undefined> {
+  /** XML and state, or undefined when not defined (or, with a uuid, when the stored one differs). */
+  public async read(ref: DomainAddress): Promise<{ xml: string; state: DomainState } | undefined> {
+    const name = typeof ref === "string" ? ref : ref.name;
     if (!(await this.exists(name))) return undefined;
-    return { xml: await this.dumpxmlInactive(name), state: await this.domstate(name) };
+    const xml = await this.dumpxmlInactive(name);
+    if (typeof ref !== "string" && ref.uuid !== undefined && DomainDef.parse(xml).childText("uuid")?.toLowerCase() !== ref.uuid.toLowerCase()) return undefined;
+    return { xml, state: await this.domstate(name) };
   }
 
   /** Starts QEMU detached (`-daemonize`); its errors come back as the message. */
-  public async start(name: string): Promise<void> {
+  public async start(ref: DomainAddress): Promise<void> {
+    const name = await this.nameOf(ref);
     const f = this.files(name);
     if (this.livePid(name) !== undefined) throw new DirectError(`Requested operation is not valid: domain is already running`);
     const def = DomainDef.parse(await this.dumpxmlInactive(name));
@@ -306,13 +330,23 @@ export class QemuDirectBackend {
   }
 
   /** Stops at once (if running) and undefines. */
-  public async destroyAndUndefine(name: string): Promise<void> {
+  public async destroyAndUndefine(ref: DomainAddress): Promise<void> {
+    const name = await this.nameOf(ref);
     await this.destroy(name);
     await this.undefine(name);
   }
 
+  /** Reads the domain with this uuid, lets `judge` decide (it throws to refuse), then stops and undefines it (the caller holds the lock). */
+  public async destroyAndUndefineIf(ref: DomainRef & { readonly uuid: string }, judge: (r: { xml: string; state: DomainState }) => "remove" | "gone"): Promise<"removed" | "gone"> {
+    const r = await this.read(ref);
+    if (!r || judge(r) === "gone") return "gone";
+    await this.destroyAndUndefine(ref);
+    return "removed";
+  }
+
   /** Stops at once: QMP `quit`, else SIGKILL. */
-  public async destroy(name: string): Promise<void> {
+  public async destroy(ref: DomainAddress): Promise<void> {
+    const name = await this.nameOf(ref);
     const pid = this.livePid(name);
     if (pid === undefined) return;
     await qmpOnce(this.files(name).qmp, "quit").catch(() => process.kill(pid, "SIGKILL"));
@@ -333,7 +367,8 @@ export class QemuDirectBackend {
   }
 
   /** Graceful stop: QMP `system_powerdown`, wait up to the timeout, then `quit`. */
-  public async shutdown(name: string, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running"> {
+  public async shutdown(ref: DomainAddress, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running"> {
+    const name = await this.nameOf(ref);
     if (this.livePid(name) === undefined) return "not-running";
     if (timeoutSeconds > 0) {
       await qmpOnce(this.files(name).qmp, "system_powerdown").catch(() => undefined);
@@ -346,15 +381,26 @@ export class QemuDirectBackend {
     return "destroyed";
   }
 
-  /** Removes the domain and everything of it (XML, pid, socket, log). */
-  public async undefine(name: string): Promise<void> {
+  /**
+   * Removes the domain: the files this backend wrote (XML, pid, socket, log, a define's leftover
+   * temporary XML), then the directory if nothing else is in it. Anything else there (a user's
+   * disk image, a serial log the XML names) stays, and so does the directory holding it.
+   */
+  public async undefine(ref: DomainAddress): Promise<void> {
+    const name = await this.nameOf(ref);
     if (this.livePid(name) !== undefined) throw new DirectError(`Requested operation is not valid: cannot undefine a running domain`);
     if (!(await this.exists(name))) throw new DirectError(`failed to get domain '${name}'`);
-    await fs.rm(this.files(name).dir, { recursive: true, force: true });
+    const f = this.files(name);
+    const leftovers = (await fs.readdir(f.dir)).filter((e) => /^domain\.xml\.tmp-[0-9]+$/.test(e)).map((e) => path.join(f.dir, e));
+    for (const file of [f.pid, f.qmp, f.log, ...leftovers, f.xml]) await fs.rm(file, { force: true });
+    await fs.rmdir(f.dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST" && e.code !== "ENOENT") throw e;
+    });
   }
 
   /** QMP `query-uuid`. */
-  public async queryGuestUuid(name: string): Promise<string> {
+  public async queryGuestUuid(ref: DomainAddress): Promise<string> {
+    const name = await this.nameOf(ref);
     if (this.livePid(name) === undefined) throw new DirectError(`Requested operation is not valid: domain is not running`);
     return ((await qmpOnce(this.files(name).qmp, "query-uuid")) as { UUID: string }).UUID;
   }

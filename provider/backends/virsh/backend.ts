@@ -3,10 +3,12 @@
  * with argument arrays. Several commands share one virsh process where that saves a process
  * start (`;`-separated, each command its own argv element, quoted for virsh's own parser).
  */
+import { ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { DomainAddress, DomainRef } from "../backend";
 import { runVirsh, VirshError, VirshRunOptions } from "./exec";
 
 /** How the guest-visible hwuuid is carried: libvirt's `<hwuuid>` or the `<qemu:commandline>` `-uuid` passthrough. */
@@ -86,16 +88,142 @@ export function unexcusedErrors(stderr: string, tolerate?: RegExp): string[] {
   return lines.filter((_, i) => !excused.has(i));
 }
 
+/** Every state `virsh domstate` prints. */
+const DOMAIN_STATES: readonly DomainState[] = ["running", "shut off", "paused", "blocked", "in shutdown", "crashed", "pmsuspended", "idle"];
+
+/**
+ * One interactive virsh process fed over pipes: each {@link VirshSession.send} writes one line
+ * of `;`-separated commands and waits (bounded) for its output, so what is sent next can depend
+ * on what came back, still in one process. Outputs are cut at echoed random marks, each written
+ * as two quoted halves (`echo 0123''4567`) so that the input line virsh echoes back never holds
+ * the mark itself.
+ */
+class VirshSession {
+  /** The lines sent so far. */
+  public readonly sent: string[] = [];
+  private readonly child: ChildProcess;
+  private readonly home: string;
+  private readonly timer: NodeJS.Timeout;
+  private stdout = "";
+  private stderr = "";
+  private ended: string | undefined;
+  private closed = false;
+  private waiters: (() => void)[] = [];
+
+  /** Starts `virsh -q -c URI` with no command: its interactive mode, reading lines from stdin. */
+  constructor(private readonly uri: string, virsh: string | undefined, private readonly timeoutMs: number) {
+    // virsh writes its history under $XDG_CACHE_HOME on exit: a private directory, never the user's.
+    this.home = mkdtempSync(join(tmpdir(), "lvd-virsh-"));
+    const bin = virsh ?? process.env.VIRSH ?? "virsh";
+    this.child = spawn(bin, ["-q", "-c", uri], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C", TERM: "dumb", XDG_CACHE_HOME: this.home } });
+    this.child.stdout!.setEncoding("utf8").on("data", (d: string) => this.wake((this.stdout += d)));
+    this.child.stderr!.setEncoding("utf8").on("data", (d: string) => this.wake((this.stderr += d)));
+    this.child.stdin!.on("error", () => undefined); // a virsh that died is reported by its exit
+    this.child.on("error", (e: NodeJS.ErrnoException) => this.end(e.code === "ENOENT" ? `virsh not found ('${bin}'): install libvirt-clients` : e.message));
+    // `close`: exited and every output read to its end.
+    this.child.on("close", (code, signal) => {
+      this.closed = true;
+      this.end(`virsh exited (${code ?? signal})`);
+    });
+    this.timer = setTimeout(() => {
+      this.end(`timed out after ${timeoutMs} ms waiting for virsh on ${uri} to answer ${JSON.stringify(this.sent[this.sent.length - 1] ?? "")}`);
+      this.child.kill("SIGKILL");
+    }, timeoutMs);
+  }
+
+  private wake(_?: unknown): void {
+    const w = this.waiters;
+    this.waiters = [];
+    w.forEach((f) => f());
+  }
+
+  private end(why: string): void {
+    if (this.ended === undefined) this.ended = why;
+    this.wake();
+  }
+
+  private async until(done: () => boolean): Promise<void> {
+    while (!done()) {
+      if (this.ended !== undefined) throw new VirshError(this.uri, this.sent, null, this.stderr.trim() ? this.stderr : `error: ${this.ended}`, this.stdout);
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+
+  /** Sends one line; resolves with the output between `"mark"` entries, and after the last one. */
+  public async send(cmds: readonly (readonly string[] | "mark")[]): Promise<string[]> {
+    const marks: string[] = [];
+    const text = [...cmds, "mark" as const]
+      .map((c) => {
+        if (c !== "mark") return c.map(virshQuote).join(" ");
+        const m = randomBytes(8).toString("hex");
+        marks.push(m);
+        return `echo ${m.slice(0, 8)}''${m.slice(8)}`;
+      })
+      .join(" ; ");
+    const from = this.stdout.length;
+    this.sent.push(text);
+    this.child.stdin!.write(`${text}\n`);
+    await this.until(() => this.stdout.indexOf(marks[marks.length - 1], from) >= 0);
+    const parts: string[] = [];
+    let at = from;
+    for (const m of marks) {
+      const end = this.stdout.indexOf(m, at);
+      parts.push(this.stdout.slice(at, end).replace(/^(virsh # )+/gm, ""));
+      at = end + m.length;
+    }
+    return parts;
+  }
+
+  /** Ends the session; resolves with everything virsh wrote to stderr. */
+  public async quit(): Promise<string> {
+    this.child.stdin!.end("quit\n");
+    await this.until(() => this.closed).catch((e) => {
+      if (!this.closed) throw e;
+    });
+    return this.stderr;
+  }
+
+  /** Stops the timer, kills virsh if it still runs, removes the private directory. */
+  public close(): void {
+    clearTimeout(this.timer);
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+    rmSync(this.home, { recursive: true, force: true });
+  }
+}
+
 /** Splits `domstate` + `dumpxml` output (`start` may print before them). */
-function splitStateAndXml(out: string): { xml: string; state: DomainState } {
+export function splitStateAndXml(out: string): { xml: string; state: DomainState } {
   const at = out.indexOf("<domain");
   const head = out.slice(0, at).trim().split("\n");
   return { state: head[head.length - 1].trim() as DomainState, xml: out.slice(at) };
 }
 
-/** A read waiting for its turn's batch. */
+/**
+ * The virsh argument for a domain: the recorded uuid where there is one (virsh would take a bare
+ * name for an id or a uuid first), else the name.
+ */
+export function domainArg(ref: DomainAddress): string {
+  return typeof ref === "string" ? ref : ref.uuid || ref.name;
+}
+
+/** The `<uuid>` of a domain XML (the first one: the domain's own), lowercase. */
+export function xmlUuid(xml: string): string | undefined {
+  return /<uuid>\s*([0-9A-Fa-f-]+)\s*<\/uuid>/.exec(xml)?.[1].toLowerCase();
+}
+
+/** Parses `virsh list --uuid --name` (one `UUID NAME` a line) into name -> uuid. */
+export function parseUuidNameList(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of out.split("\n")) {
+    const r = /^\s*([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\s+(.+?)\s*$/.exec(line);
+    if (r) m.set(r[2], r[1].toLowerCase());
+  }
+  return m;
+}
+
+/** A read waiting for its turn's batch (always by uuid). */
 interface PendingRead {
-  name: string;
+  uuid: string;
   resolve: (r: { xml: string; state: DomainState } | undefined) => void;
   reject: (e: unknown) => void;
 }
@@ -138,15 +266,17 @@ export class VirshBackend {
     return { ...base, ...hwuuidModeFor(base) };
   }
 
-  /** Whether a domain of that name exists. */
+  /**
+   * The uuid of the domain of this name, from the name list (`list --all --uuid --name`): a name
+   * that is another domain's id or uuid cannot make virsh pick that domain. Undefined when none.
+   */
+  public async lookupUuid(name: string): Promise<string | undefined> {
+    return parseUuidNameList(await this.run(["list", "--all", "--uuid", "--name"])).get(name);
+  }
+
+  /** Whether a domain of that name exists (by name only). */
   public async exists(name: string): Promise<boolean> {
-    try {
-      await this.run(["domuuid", name]);
-      return true;
-    } catch (e) {
-      if (VirshError.isInstance(e) && /failed to get domain|Domain not found/i.test(e.libvirtMessage)) return false;
-      throw e;
-    }
+    return (await this.lookupUuid(name)) !== undefined;
   }
 
   /** Defines (or redefines) a domain from XML, validated against libvirt's schema so nothing is silently dropped. */
@@ -166,37 +296,49 @@ export class VirshBackend {
    * passwords), so that it holds everything libvirt keeps. Every dumpxml of this backend asks
    * for it: what is compared with the desired XML must have what the desired XML states.
    */
-  public async dumpxmlInactive(name: string): Promise<string> {
-    return this.run(["dumpxml", "--inactive", "--security-info", name]);
+  public async dumpxmlInactive(ref: DomainAddress): Promise<string> {
+    return this.run(["dumpxml", "--inactive", "--security-info", domainArg(ref)]);
   }
 
-  /** The domain uuid. */
+  /** The uuid of the domain of this name (by name only); fails as virsh does when there is none. */
   public async domuuid(name: string): Promise<string> {
-    return (await this.run(["domuuid", name])).trim();
+    const uuid = await this.lookupUuid(name);
+    if (!uuid) throw new VirshError(this.uri, ["domuuid", name], 1, `error: failed to get domain '${name}'\n`, "");
+    return uuid;
   }
 
   /** The power state. */
-  public async domstate(name: string): Promise<DomainState> {
-    return (await this.run(["domstate", name])).trim() as DomainState;
+  public async domstate(ref: DomainAddress): Promise<DomainState> {
+    return (await this.run(["domstate", domainArg(ref)])).trim() as DomainState;
   }
 
   /**
    * The inactive XML and the state; undefined when the domain is gone. Reads requested in the same
    * turn of the event loop (a refresh reads its domains concurrently) share one virsh process:
    * the domain states (three `list` commands) and every `dumpxml`, so each read costs a fraction
-   * of a process. `fresh` asks for this domain alone (`domstate` + `dumpxml`).
+   * of a process. `fresh` asks for this domain alone (`domstate` + `dumpxml`). Reads go by uuid:
+   * a reference without one is first looked up in the name list (one more process), and a
+   * domain whose XML does not carry the uuid asked for (virsh falls back to a name lookup) is
+   * not the one asked for.
    */
-  public async read(name: string, opts: { fresh?: boolean } = {}): Promise<{ xml: string; state: DomainState } | undefined> {
-    if (!opts.fresh) return this.readCoalesced(name);
+  public async read(ref: DomainAddress, opts: { fresh?: boolean } = {}): Promise<{ xml: string; state: DomainState } | undefined> {
+    let uuid = typeof ref === "string" ? undefined : ref.uuid?.toLowerCase();
+    if (!uuid) {
+      uuid = await this.lookupUuid(typeof ref === "string" ? ref : ref.name);
+      if (!uuid) return undefined;
+    } else if (!opts.fresh) {
+      return this.readCoalesced(uuid);
+    }
     try {
-      return splitStateAndXml(await this.batch([["domstate", name], ["dumpxml", "--inactive", "--security-info", name]]));
+      const r = splitStateAndXml(await this.batch([["domstate", uuid], ["dumpxml", "--inactive", "--security-info", uuid]]));
+      return xmlUuid(r.xml) === uuid ? r : undefined;
     } catch (e) {
       if (VirshError.isInstance(e) && /failed to get domain|Domain not found/i.test(e.libvirtMessage)) return undefined;
       throw e;
     }
   }
 
-  private readCoalesced(name: string): Promise<{ xml: string; state: DomainState } | undefined> {
+  private readCoalesced(uuid: string): Promise<{ xml: string; state: DomainState } | undefined> {
     let q = pendingReads.get(this.uri);
     if (!q) {
       const queue: PendingRead[] = [];
@@ -207,28 +349,29 @@ export class VirshBackend {
         this.flushReads(queue).catch((e) => queue.forEach((p) => p.reject(e)));
       });
     }
-    return new Promise((resolve, reject) => q!.push({ name, resolve, reject }));
+    return new Promise((resolve, reject) => q!.push({ uuid, resolve, reject }));
   }
 
   private async flushReads(queue: PendingRead[]): Promise<void> {
     const sep = `==pulumi-libvirt-domain-${randomBytes(8).toString("hex")}==`;
-    const cmds: string[][] = [["list", "--all", "--name"], ["echo", sep], ["list", "--name", "--state-running"], ["echo", sep], ["list", "--name", "--state-paused"]];
-    for (const p of queue) cmds.push(["echo", sep], ["dumpxml", "--inactive", "--security-info", p.name]);
+    const cmds: string[][] = [["list", "--all", "--uuid"], ["echo", sep], ["list", "--uuid", "--state-running"], ["echo", sep], ["list", "--uuid", "--state-paused"]];
+    for (const p of queue) cmds.push(["echo", sep], ["dumpxml", "--inactive", "--security-info", p.uuid]);
     // A domain that vanished fails its own dumpxml only; its empty part says it is gone.
     const out = await this.batch(cmds, /failed to get domain|Domain not found/i);
     const parts = out.split(sep);
-    const lines = (i: number) => (parts[i] ?? "").split("\n").map((l) => l.trim()).filter(Boolean);
+    const lines = (i: number) => (parts[i] ?? "").split("\n").map((l) => l.trim().toLowerCase()).filter(Boolean);
     const all = new Set(lines(0));
     const running = new Set(lines(1));
     const paused = new Set(lines(2));
     queue.forEach((p, i) => {
       const part = parts[3 + i] ?? "";
       const at = part.indexOf("<domain");
-      if (!all.has(p.name) || at < 0) {
+      const xml = at < 0 ? "" : part.slice(at).replace(/\n+$/, "\n");
+      if (!all.has(p.uuid) || at < 0 || xmlUuid(xml) !== p.uuid) {
         p.resolve(undefined);
         return;
       }
-      p.resolve({ state: running.has(p.name) ? "running" : paused.has(p.name) ? "paused" : "shut off", xml: part.slice(at).replace(/\n+$/, "\n") });
+      p.resolve({ state: running.has(p.uuid) ? "running" : paused.has(p.uuid) ? "paused" : "shut off", xml });
     });
   }
 
@@ -267,17 +410,45 @@ export class VirshBackend {
   }
 
   /** Pulls the plug (if running) and undefines, in one virsh process. */
-  public async destroyAndUndefine(name: string): Promise<void> {
+  public async destroyAndUndefine(ref: DomainAddress): Promise<void> {
+    const name = domainArg(ref);
     await this.batch([["destroy", name], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", name]], /domain is not running/);
   }
 
+  /**
+   * Reads the domain with this uuid, lets `judge` decide, then pulls the plug and undefines it,
+   * in one virsh process: an interactive virsh session over pipes, so the later commands are
+   * sent only once the read was judged. A domain already gone is fine. The session keeps virsh's
+   * command history in a private directory, removed afterwards (never the user's history).
+   */
+  public async destroyAndUndefineIf(ref: DomainRef & { readonly uuid: string }, judge: (r: { xml: string; state: DomainState }) => "remove" | "gone"): Promise<"removed" | "gone"> {
+    const uuid = ref.uuid.toLowerCase();
+    const session = new VirshSession(this.uri, this.opts.virsh, this.opts.timeoutMs ?? 120000);
+    try {
+      const out = await session.send([["domstate", uuid], "mark", ["dumpxml", "--inactive", uuid]]);
+      const state = out[0].split("\n").map((l) => l.trim()).filter((l) => DOMAIN_STATES.includes(l as DomainState)).pop() as DomainState | undefined;
+      const at = out[1].indexOf("<domain");
+      const xml = at < 0 ? "" : out[1].slice(at, out[1].lastIndexOf("</domain>") + "</domain>".length) + "\n";
+      let verdict: "remove" | "gone" = "gone";
+      if (state && at >= 0 && xmlUuid(xml) === uuid) verdict = judge({ xml, state }); // throws to refuse
+      if (verdict === "remove") await session.send([["destroy", uuid], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", uuid]]);
+      const stderr = await session.quit();
+      const errors = unexcusedErrors(stderr, /domain is not running|failed to get domain|Domain not found/i);
+      if (errors.length) throw new VirshError(this.uri, session.sent, 1, errors.join("\n"), "");
+      return verdict === "remove" ? "removed" : "gone";
+    } finally {
+      session.close();
+    }
+  }
+
   /** Starts a defined domain. */
-  public async start(name: string): Promise<void> {
-    await this.run(["start", name]);
+  public async start(ref: DomainAddress): Promise<void> {
+    await this.run(["start", domainArg(ref)]);
   }
 
   /** Stops a domain at once (pulls the plug). */
-  public async destroy(name: string): Promise<void> {
+  public async destroy(ref: DomainAddress): Promise<void> {
+    const name = domainArg(ref);
     try {
       await this.run(["destroy", name]);
     } catch (e) {
@@ -290,7 +461,8 @@ export class VirshBackend {
    * Graceful stop: ACPI shutdown, wait up to `timeoutSeconds` for `shut off`, then destroy.
    * Returns how it ended.
    */
-  public async shutdown(name: string, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running"> {
+  public async shutdown(ref: DomainAddress, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running"> {
+    const name = domainArg(ref);
     if ((await this.domstate(name)) === "shut off") return "not-running";
     if (timeoutSeconds > 0) {
       try {
@@ -309,13 +481,13 @@ export class VirshBackend {
   }
 
   /** Undefines a (stopped) domain with its NVRAM, managed save and snapshot metadata. */
-  public async undefine(name: string): Promise<void> {
-    await this.run(["undefine", "--nvram", "--managed-save", "--snapshots-metadata", name]);
+  public async undefine(ref: DomainAddress): Promise<void> {
+    await this.run(["undefine", "--nvram", "--managed-save", "--snapshots-metadata", domainArg(ref)]);
   }
 
   /** The UUID the guest sees, asked over QMP (`query-uuid`). */
-  public async queryGuestUuid(name: string): Promise<string> {
-    const out = await this.run(["qemu-monitor-command", name, JSON.stringify({ execute: "query-uuid" })]);
+  public async queryGuestUuid(ref: DomainAddress): Promise<string> {
+    const out = await this.run(["qemu-monitor-command", domainArg(ref), JSON.stringify({ execute: "query-uuid" })]);
     return (JSON.parse(out) as { return: { UUID: string } }).return.UUID;
   }
 
