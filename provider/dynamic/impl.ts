@@ -324,8 +324,12 @@ export async function read(id: string, props: Record<string, unknown>): Promise<
   if (actual.name !== id || notOwnedReason(actual, ownerOf(props))) return { id: "", props: {} };
   const caps = await probe(backend.uri);
   const outs = buildOutputs({ ...props, xml: props.desiredXml ?? props.xml }, r, caps, props.pendingRestart === true);
-  // Drift shows in the refresh diff: the actual XML, the power state and `running`.
-  return { id, props: { ...outs, running: r.state === "running" ? (props.running ?? true) : false } };
+  // Drift shows in the refresh diff: the actual XML, the power state and `running`. A running
+  // domain keeps `running` as the program gave it (absent stays absent: an added key would be a
+  // change on every later preview); a stopped one reads `running: false`, which is drift unless
+  // the program asked for it.
+  const running = r.state === "running" ? props.running : false;
+  return { id, props: running === undefined ? outs : { ...outs, running } };
 }
 
 /** `update`: redefine keeping the uuid; start/stop to match `running`; restart only when needed and allowed. */

@@ -69,6 +69,16 @@ describe("Domain provider on libvirt 12.x (native hwuuid)", function () {
     await impl.remove(a.id, u2.outs);
   });
 
+  it("a program that leaves out running: refresh adds nothing that shows as a change (no perpetual diff after refresh)", async () => {
+    const inputs = { name: `${prefix}norun`, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 };
+    const a = await checkAndCreate(inputs);
+    const r = await impl.read(a.id, a.outs);
+    expect(r.props).to.not.have.property("running");
+    const c = await impl.check(r.props, inputs);
+    expect((await impl.diff(a.id, r.props, c.inputs)).changes, "no change after a refresh").to.equal(false);
+    await impl.remove(a.id, a.outs);
+  });
+
   it("sees an out-of-band stop and an out-of-band delete", async () => {
     const inputs = { name: `${prefix}oob`, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 };
     const a = await checkAndCreate(inputs);
