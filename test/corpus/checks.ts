@@ -16,6 +16,7 @@ import { DomainChange, diffDomains } from "../../provider/diff/semantic";
 import { buildQemuArgv } from "../../provider/qemu/argv";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../../provider/xml/tree";
 import { toKiB } from "../../provider/xml/units";
+import { parseBitmap } from "../../provider/xml/bitmap";
 import { canonicalXml, firstDifference } from "./canonical";
 import { compareArgv, parseArgsFile } from "./argv";
 import { Corpus } from "./cases";
@@ -165,26 +166,11 @@ export function checkIdentity(corpus: Corpus): CheckResult {
 // 3. diff NAME.xml NAME.x86_64-latest.xml: libvirt's own normalization of the input must be no
 //    change. Each change is put in a class by the first rule that explains it.
 
-/** libvirt's bitmap syntax (virBitmapParse): `0-3,^2,8`. */
-export function parseBitmap(s: string): Set<number> | undefined {
-  const set = new Set<number>();
-  const excl: number[] = [];
-  for (const part of s.split(",").map((p) => p.trim())) {
-    const m = /^(\^)?(\d+)(?:-(\d+))?$/.exec(part);
-    if (!m) return undefined;
-    const lo = Number(m[2]);
-    const hi = m[3] !== undefined ? Number(m[3]) : lo;
-    for (let i = lo; i <= hi; i++) (m[1] ? excl : (set.add(i), [])).push(i);
-  }
-  for (const i of excl) set.delete(i);
-  return set;
-}
-
 function sameSet(a: string | undefined, b: string | undefined): boolean {
   if (a === undefined || b === undefined) return false;
   const x = parseBitmap(a);
   const y = parseBitmap(b);
-  return !!x && !!y && x.size === y.size && [...x].every((i) => y.has(i));
+  return !!x && !!y && x.join(",") === y.join(",");
 }
 
 interface DiffContext {

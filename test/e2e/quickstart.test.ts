@@ -12,32 +12,10 @@ import { VirshBackend } from "../../provider/backends/virsh/backend";
 import { domainsWithPrefix, listFiles, removeDomains, RUN_PREFIX } from "../support/domains";
 import { Lab, requireLab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";
+import { recordPreview } from "../support/previews";
 import { PulumiStack } from "../support/pulumi";
 
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
-const PREVIEWS = path.join(REPO_ROOT, ".e2e-work", "previews");
-
-/** Drops what is machine-specific and large (the serialized provider, stack traces). */
-function scrub(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(scrub);
-  if (v && typeof v === "object") {
-    const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (k !== "__provider" && k !== "stackTrace" && k !== "sourcePosition") o[k] = scrub(x);
-    return o;
-  }
-  return v;
-}
-
-function record(name: string, json: unknown): void {
-  fs.mkdirSync(PREVIEWS, { recursive: true });
-  const text = JSON.stringify(scrub(json), null, 2) + "\n";
-  fs.writeFileSync(path.join(PREVIEWS, `${name}.json`), text);
-  if (process.env.RECORD_PREVIEWS === "1") {
-    const dir = path.join(REPO_ROOT, "test", "data", "previews");
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, `${name}.json`), text);
-  }
-}
 
 for (const labName of ["new", "host"] as const) {
   describe(`pulumi CLI end to end: examples/quickstart (${labName} lab)`, function () {
@@ -62,7 +40,7 @@ for (const labName of ["new", "host"] as const) {
 
     let firstUuid: string;
     it("preview before the first up shows a create", () => {
-      record(`${labName}-create`, s.previewJson());
+      recordPreview(`${labName}-create`, s.previewJson());
     });
 
     it("up creates the domain: the guest sees the hwuuid over QMP, libvirt keeps its own uuid", async () => {
@@ -84,7 +62,7 @@ for (const labName of ["new", "host"] as const) {
       const p = s.ok("preview", "--diff");
       expect(p.stdout).to.match(/memory\s*:\s*"64 MiB" => "96 MiB"/);
       expect(p.stdout).to.contain("98304");
-      record(`${labName}-update-memory`, s.previewJson());
+      recordPreview(`${labName}-update-memory`, s.previewJson());
       // examples/ci-preview runs against this stack: the report names the change and the restart.
       const ci = spawnSync("bash", [path.join(REPO_ROOT, "examples", "ci-preview", "ci-preview.sh"), "e2e"], {
         cwd: s.dir,
@@ -108,7 +86,7 @@ for (const labName of ["new", "host"] as const) {
       // refresh updates the resource's state (stack outputs change on the next up): the next
       // preview must want to repair it.
       expect(s.run("preview", "--expect-no-changes").code, "preview sees the drift").to.not.equal(0);
-      record(`${labName}-drift-repair`, s.previewJson());
+      recordPreview(`${labName}-drift-repair`, s.previewJson());
       s.ok("up", "--yes");
       expect(s.outputs().drift).to.deep.equal([]);
       expect(await virsh.dumpxmlInactive(name)).to.contain("<model type='virtio'/>");
@@ -126,7 +104,7 @@ for (const labName of ["new", "host"] as const) {
 
     it("a rename re-creates: new uuid, same guest UUID over QMP", async () => {
       s.setConfig("name", `${prefix}qs2`);
-      record(`${labName}-rename`, s.previewJson());
+      recordPreview(`${labName}-rename`, s.previewJson());
       s.ok("up", "--yes");
       const out = s.outputs();
       expect(out.uuid).to.not.equal(firstUuid);
@@ -137,7 +115,7 @@ for (const labName of ["new", "host"] as const) {
 
     it("destroy leaves no domain and no file the stack created", async () => {
       s.setConfig("hwuuid", H);
-      record(`${labName}-no-changes`, JSON.parse(s.run("preview", "--json", "--diff").stdout));
+      recordPreview(`${labName}-no-changes`, JSON.parse(s.run("preview", "--json", "--diff").stdout));
       s.ok("destroy", "--yes");
       expect(await domainsWithPrefix(lab.uri, prefix)).to.deep.equal([]);
       expect(listFiles(lab.imageDir)).to.deep.equal(filesBefore);
@@ -173,7 +151,7 @@ describe("pulumi CLI end to end: a failure in the middle of up converges on the 
     expect((s.outputs().uuids as string[]).every((u) => /^[0-9a-f-]{36}$/.test(u))).to.equal(true);
     s.ok("preview", "--expect-no-changes");
     s.setConfig("dropB", "true");
-    record("new-delete", s.previewJson());
+    recordPreview("new-delete", s.previewJson());
     s.ok("destroy", "--yes");
     expect(await domainsWithPrefix(lab.uri, prefix)).to.deep.equal([]);
   });

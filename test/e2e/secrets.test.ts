@@ -20,31 +20,13 @@ import { runVirsh } from "../../provider/backends/virsh/exec";
 import { removeDomains, RUN_PREFIX } from "../support/domains";
 import { Lab, requireLab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";
+import { recordPreview } from "../support/previews";
 import { CliResult, PulumiStack } from "../support/pulumi";
 import { rfbHandshake } from "../support/vnc";
 
-const PREVIEWS = path.join(REPO_ROOT, ".e2e-work", "previews");
 /** Pulumi's secret sentinel (`specialSigKey`, `specialSecretSig`). */
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SIG = "1b47061264138c4ac30d75fd1eb44270";
-
-/** Drops what is machine-specific and large (the serialized provider, stack traces), as quickstart's recordings do. */
-function scrub(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(scrub);
-  if (v && typeof v === "object") {
-    const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (k !== "__provider" && k !== "stackTrace" && k !== "sourcePosition") o[k] = scrub(x);
-    return o;
-  }
-  return v;
-}
-
-function record(name: string, json: unknown): void {
-  fs.mkdirSync(PREVIEWS, { recursive: true });
-  const text = JSON.stringify(scrub(json), null, 2) + "\n";
-  fs.writeFileSync(path.join(PREVIEWS, `${name}.json`), text);
-  if (process.env.RECORD_PREVIEWS === "1") fs.writeFileSync(path.join(REPO_ROOT, "test", "data", "previews", `${name}.json`), text);
-}
 
 /** The forms a password can take in text: as given, and XML-escaped. */
 function forms(pw: string): string[] {
@@ -139,7 +121,7 @@ for (const labName of ["new", "host"] as const) {
       const step = json.steps.find((x: { urn: string }) => x.urn.includes("libvirt-domain:Resource"));
       expect(step.op).to.equal("update");
       expect(step.newState.inputs.xml).to.equal("[secret]");
-      record(`${labName}-secret-update`, json);
+      recordPreview(`${labName}-secret-update`, json);
       const ci = spawnSync("bash", [path.join(REPO_ROOT, "examples", "ci-preview", "ci-preview.sh"), "e2e"], {
         cwd: s.dir,
         env: { ...s.env(), LIBVIRT_DOMAIN_CLI: `node ${path.join(REPO_ROOT, "bin", "libvirt-domain.js")}` },

@@ -5,7 +5,6 @@
 import { expect } from "chai";
 import { canonicalXml } from "../corpus/canonical";
 import { compareArgv, parseArgsFile, shellWords } from "../corpus/argv";
-import { parseBitmap } from "../corpus/checks";
 
 describe("corpus harness", () => {
   describe("canonicalXml (the meaning of a lossless round trip)", () => {
@@ -48,11 +47,5 @@ describe("corpus harness", () => {
       expect(compareArgv(l, ["q", "-uuid", "u", "-smbios", "type=1,uuid=u"]).map((d) => d.option)).to.deep.equal(["-smbios"]);
       expect(compareArgv(l, l)).to.deep.equal([]);
     });
-  });
-
-  it("reads libvirt bitmaps as sets", () => {
-    expect([...parseBitmap("0-2,^1")!]).to.deep.equal([0, 2]);
-    expect([...parseBitmap("0,2")!]).to.deep.equal([0, 2]);
-    expect(parseBitmap("a-b")).to.equal(undefined);
   });
 });
