@@ -99,6 +99,16 @@ ensure_pkgs() { # PKG... : installs the missing ones, says which, records every 
   log "installed $(echo "$new" | wc -w) packages (listed in $MANIFEST; \`down\` leaves them installed): $(echo $new)"
 }
 
+ensure_client_pkgs() { # virsh and qemu-img; on a host whose libvirt is set up, only said, never installed
+  local missing=() p
+  for p in "${CLIENT_PKGS[@]}"; do installed "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  if ! own_pid host >/dev/null && { [ -n "$(system_libvirt)" ] || { [ -S /run/libvirt/libvirt-sock ] && ! manifest_has daemon host; }; }; then
+    die "libvirt is set up on this host, and the lab installs nothing on such a host (a package install writes under /etc): install what is missing yourself (apt-get install --no-install-recommends ${missing[*]}) and run this again"
+  fi
+  ensure_pkgs "${CLIENT_PKGS[@]}"
+}
+
 build_chroot() {
   if [ -x "$ROOT/usr/sbin/libvirtd" ]; then return 0; fi
   local tmp=$ROOT.partial suite
@@ -364,7 +374,7 @@ stop_new() {
 case "${1:-}" in
   up)
     which=${2:-all}
-    ensure_pkgs "${CLIENT_PKGS[@]}"
+    ensure_client_pkgs
     mkdir -p "$IMAGES"
     start_host
     if [ "$which" != host ]; then

@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DiskMode, FleetPlan, planFleet } from "../provider/fleet/plan";
 import { readDomainSync } from "../provider/backends/backend";
+import { redactSecurityInfoXml } from "../provider/xml/security";
 import { Domain } from "./domain";
 import { DomainDisk } from "./disk";
 
@@ -159,7 +160,11 @@ export class FleetPlanError extends pulumi.ResourceError {
 export class DomainFleet extends pulumi.ComponentResource {
   /** The members' Domains, by key. */
   public readonly members: Record<string, Domain>;
-  /** The plan (names, hwuuids, MACs, disks). */
+  /**
+   * The plan (names, hwuuids, MACs, disks). Member XML here has security info (a graphics
+   * password from the template) replaced by `[redacted]`: a program may export the plan, and
+   * outputs are not secret. The members' Domains get the real XML, as secrets.
+   */
   public readonly plan: FleetPlan;
   /** Member name -> guest-visible UUID. */
   public readonly hwuuids: Record<string, string | undefined>;
@@ -175,7 +180,7 @@ export class DomainFleet extends pulumi.ComponentResource {
     const templateXml = readShutOffTemplate(uri, args.template.name, this);
     const keys = typeof args.members === "number" ? Array.from({ length: args.members }, (_, i) => String(i + 1)) : [...args.members];
     const policy = args.hwuuidPolicy ?? "derive";
-    this.plan = planFleet({
+    const plan = planFleet({
       fleetName: name,
       project: pulumi.getProject(),
       stack: pulumi.getStack(),
@@ -186,13 +191,14 @@ export class DomainFleet extends pulumi.ComponentResource {
       diskMode: args.diskMode,
       imageDir: args.imageDir,
     });
-    if (this.plan.refusals.length) {
-      const lines = this.plan.refusals.map((r) => `- ${r.key !== undefined ? `member ${r.key}: ` : ""}${r.path}: ${r.reason}`);
+    this.plan = { ...plan, members: plan.members.map((m) => ({ ...m, xml: redactSecurityInfoXml(m.xml) })) };
+    if (plan.refusals.length) {
+      const lines = plan.refusals.map((r) => `- ${r.key !== undefined ? `member ${r.key}: ` : ""}${r.path}: ${r.reason}`);
       throw new FleetPlanError(`fleet ${name} cannot be planned from template ${args.template.name}:\n${lines.join("\n")}`, this);
     }
     this.members = {};
     this.hwuuids = {};
-    for (const m of this.plan.members) {
+    for (const m of plan.members) {
       const disks: pulumi.Resource[] = [];
       for (const d of m.disks) {
         if (d.mode === "share") continue;

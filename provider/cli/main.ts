@@ -13,6 +13,7 @@ import { DomainDef } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
 import { normalizeIdentity, resolveIdentity } from "../xml/identity";
 import { MAX_XML_BYTES } from "../xml/tree";
+import { scrubSecurityInfo, xmlSecurityInfoValues } from "../xml/security";
 import { buildQemuArgv } from "../qemu/argv";
 import { diffDomains, formatDiffText } from "../diff/semantic";
 import { previewReport } from "../report/preview";
@@ -120,8 +121,13 @@ export function readTextFile(path: string, maxBytes: number): string {
 
 /** Reads a domain XML file: regular files only, at most {@link MAX_XML_BYTES}, UTF-8. */
 export function readXmlFile(path: string): string {
-  return readTextFile(path, MAX_XML_BYTES);
+  const text = readTextFile(path, MAX_XML_BYTES);
+  secretValuesRead.push(...xmlSecurityInfoValues(text));
+  return text;
 }
+
+/** The security-info values of every XML file read in this process: scrubbed from error output. */
+const secretValuesRead: string[] = [];
 
 /** Reads standard input whole, at most `maxBytes` (`< /dev/zero` stops at the limit). */
 export function readStdin(maxBytes: number): string {
@@ -251,11 +257,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     }
     // `diff` uses 1 for "they differ", so its errors are 2.
     const failure = name === "diff" ? 2 : 1;
+    // Never a password in an error: by pattern, and every value the files read hold.
+    const scrub = (t: string) => scrubSecurityInfo(t, secretValuesRead);
     if (DomainXmlError.isInstance(e)) {
-      io.err(`error: ${e.libvirtMessage}\n${e.message}\n`);
+      io.err(scrub(`error: ${e.libvirtMessage}\n${e.message}\n`));
       return failure;
     }
-    io.err(`error: ${(e as Error).message}\n`);
+    io.err(scrub(`error: ${(e as Error).message}\n`));
     return failure;
   }
 }

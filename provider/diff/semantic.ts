@@ -186,27 +186,36 @@ function scaledText(el: XmlElement, path: string): string | undefined {
   return entry && !entry.attr ? scaledValue(entry, el) : undefined;
 }
 
+/**
+ * A value as it stands in a path key: `[`, `]`, `/` and `%` percent-encoded, so a value can never
+ * end its key early or add a path segment (the path decides, for instance, what is redacted as
+ * security info).
+ */
+function k(v: string): string {
+  return v.replace(/[%[\]/]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+}
+
 /** The identity key of a child, used to match desired children to actual ones. */
 function childKey(parentPath: string, el: XmlElement, name: string, ordinal: number): string {
   if (parentPath === "/domain/devices") {
     switch (name) {
       case "disk": {
         const dev = getAttr(firstChild(el, "target"), "dev");
-        if (dev) return `disk[target=${dev}]`;
+        if (dev) return `disk[target=${k(dev)}]`;
         break;
       }
       case "interface": {
         const mac = getAttr(firstChild(el, "mac"), "address");
-        if (mac) return `interface[mac=${mac.toLowerCase()}]`;
+        if (mac) return `interface[mac=${k(mac.toLowerCase())}]`;
         break;
       }
       case "controller":
-        return `controller[type=${getAttr(el, "type") ?? ""},index=${getAttr(el, "index") ?? "0"}]`;
+        return `controller[type=${k(getAttr(el, "type") ?? "")},index=${k(getAttr(el, "index") ?? "0")}]`;
       case "graphics":
-        return `graphics[type=${getAttr(el, "type") ?? ""}]`;
+        return `graphics[type=${k(getAttr(el, "type") ?? "")}]`;
       case "channel": {
         const n = getAttr(firstChild(el, "target"), "name");
-        if (n) return `channel[name=${n}]`;
+        if (n) return `channel[name=${k(n)}]`;
         break;
       }
     }
@@ -214,10 +223,10 @@ function childKey(parentPath: string, el: XmlElement, name: string, ordinal: num
   if (/^\/domain\/cpu\/numa\/cell[^/]*\/distances$/.test(parentPath) && name === "sibling" && getAttr(el, "id") !== undefined) {
     return `sibling[id=${Number(getAttr(el, "id"))}]`;
   }
-  if (name === "entry" && getAttr(el, "name") !== undefined) return `entry[name=${getAttr(el, "name")}]`;
-  if (name === "timer" && getAttr(el, "name") !== undefined) return `timer[name=${getAttr(el, "name")}]`;
-  if (name === "feature" && getAttr(el, "name") !== undefined) return `feature[name=${getAttr(el, "name")}]`;
-  if (name === "sysinfo") return `sysinfo[type=${getAttr(el, "type") ?? ""}]`;
+  if (name === "entry" && getAttr(el, "name") !== undefined) return `entry[name=${k(getAttr(el, "name")!)}]`;
+  if (name === "timer" && getAttr(el, "name") !== undefined) return `timer[name=${k(getAttr(el, "name")!)}]`;
+  if (name === "feature" && getAttr(el, "name") !== undefined) return `feature[name=${k(getAttr(el, "name")!)}]`;
+  if (name === "sysinfo") return `sysinfo[type=${k(getAttr(el, "type") ?? "")}]`;
   return ordinal === 0 ? name : `${name}[${ordinal + 1}]`;
 }
 

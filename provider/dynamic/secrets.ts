@@ -75,11 +75,10 @@ function secretsOf(args: unknown[]): string[] {
 function scrubError(e: unknown, values: string[]): unknown {
   if (typeof e !== "object" || e === null) return e;
   const err = e as { message?: unknown; stack?: unknown; reasons?: unknown; properties?: unknown };
-  if (values.length) {
-    if (typeof err.message === "string") err.message = scrubSecurityInfo(err.message, values);
-    if (typeof err.stack === "string") err.stack = scrubSecurityInfo(err.stack, values);
-    if (Array.isArray(err.reasons)) err.reasons = err.reasons.map((r) => (typeof r === "string" ? scrubSecurityInfo(r, values) : r));
-  }
+  // Always: the pattern pass covers values no argument holds (a password changed behind our back).
+  if (typeof err.message === "string") err.message = scrubSecurityInfo(err.message, values);
+  if (typeof err.stack === "string") err.stack = scrubSecurityInfo(err.stack, values);
+  if (Array.isArray(err.reasons)) err.reasons = err.reasons.map((r) => (typeof r === "string" ? scrubSecurityInfo(r, values) : r));
   if (typeof err.properties === "object" && err.properties !== null) err.properties = markSecretXml(err.properties);
   return e;
 }

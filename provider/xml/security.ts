@@ -230,15 +230,32 @@ export function xmlSecurityInfoValues(xml: string): string[] {
   return [...values];
 }
 
+/** Values shorter than this are replaced only where they stand quoted or after `=`. */
+const SHORT_VALUE = 4;
+
 /**
- * `text` with every occurrence of the given secret values replaced by {@link REDACTED}, longest
- * first. A quoted entity fragment (`"&..."`) that is part of one is replaced too: an error about
- * a malformed entity inside a password quotes that part of it.
+ * `text` with security info replaced by {@link REDACTED}: first by pattern (any `passwd='...'`
+ * attribute and `<cookie>` text, whatever the value: covers values the caller does not know,
+ * such as a password changed behind our back), then every occurrence of the given values,
+ * longest first. A short value (under 4 characters) is replaced only where it stands quoted or
+ * after `=`: replacing each bare occurrence of a one-letter password would show where its
+ * letters are in the rest of the text. A quoted entity fragment (`"&..."`) that is part of a
+ * value is replaced too: an error about a malformed entity inside a password quotes that part.
  */
-export function scrubSecurityInfo(text: string, values: readonly string[]): string {
+export function scrubSecurityInfo(text: string, values: readonly string[] = []): string {
+  const p = textPatterns();
+  let out = text
+    .replace(p.attr, (_w, head: string, sq?: string) => `${head}${sq !== undefined ? `'${REDACTED}'` : `"${REDACTED}"`}`)
+    .replace(p.elem, (_w, open: string, _v: string, close: string) => `${open}${REDACTED}${close}`);
   const vs = [...new Set(values)].filter((v) => v !== "").sort((a, b) => b.length - a.length);
-  if (vs.length === 0) return text;
-  let out = text;
-  for (const v of vs) out = out.split(v).join(REDACTED);
+  if (vs.length === 0) return out;
+  for (const v of vs) {
+    if (v.length >= SHORT_VALUE) {
+      out = out.split(v).join(REDACTED);
+    } else {
+      const e = v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      out = out.replace(new RegExp(`(['"])${e}\\1|=${e}(?=[\\s,;)>/]|$)`, "g"), (w) => (w.startsWith("=") ? `=${REDACTED}` : `${w[0]}${REDACTED}${w[0]}`));
+    }
+  }
   return out.replace(/"(&[^"]*)"/g, (whole, fragment: string) => (vs.some((v) => v.includes(fragment)) ? `"${REDACTED}"` : whole));
 }

@@ -255,8 +255,11 @@ function isXmlChar(cp: number): boolean {
  */
 function checkLikeLibxml2(text: string, path: string): void {
   const refuse = (reason: string, at: number, fix: string): never => {
-    const line = text.slice(0, at).split("\n").length;
-    throw new DomainXmlError(reason, { path, value: `line ${line}: ${text.slice(at, at + 40)}`, fix });
+    // Where, never what: the text there may be inside an attribute value (a graphics password).
+    const before = text.slice(0, at);
+    const line = before.split("\n").length;
+    const column = at - before.lastIndexOf("\n");
+    throw new DomainXmlError(reason, { path, value: `line ${line}, column ${column}`, fix });
   };
   let depth = 0;
   let i = 0;

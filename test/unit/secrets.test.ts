@@ -148,6 +148,50 @@ describe("semantic diff never carries security info", () => {
   });
 });
 
+describe("no password through the gaps a review found", () => {
+  const run = async (args: string[], files: Record<string, string>): Promise<string> => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-secrets-"));
+    try {
+      for (const [n, t] of Object.entries(files)) fs.writeFileSync(path.join(dir, n), t);
+      let out = "";
+      const io = { out: (x: string) => (out += x), err: (x: string) => (out += x), stdin: () => "" };
+      await main(args.map((a) => (a in files ? path.join(dir, a) : a)), io);
+      return out;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("a syntax error inside a password (`<`, `]]>`) names line and column, never the text there: parser, CLI", async () => {
+    for (const text of [dom(`<graphics type='vnc' passwd='Xy<Secret99'/>`), dom(`<graphics type='vnc' passwd="Xy<Secret99"/>`)]) {
+      let err: unknown;
+      try {
+        DomainDef.parse(text);
+      } catch (e) {
+        err = e;
+      }
+      expect(String((err as Error).message)).to.match(/line 2, column \d+/).and.not.contain("Secret99");
+      for (const cmd of ["qemu-argv", "identity", "format"]) expect(await run([cmd, "d.xml"], { "d.xml": text })).to.contain("error:").and.not.contain("Secret99");
+    }
+  });
+
+  it("a graphics type holding `]` or `/` cannot move the password out of the redacted path", async () => {
+    const weird = (pw: string) => dom(`<graphics type='vnc]/x' passwd='${pw}'/>`);
+    const d = diffDomains(DomainDef.parse(weird("hunter22")), DomainDef.parse(dom("")));
+    expect(formatDiffText(d)).to.not.contain("hunter22");
+    const m = diffDomains(DomainDef.parse(weird("hunter22")), DomainDef.parse(weird("other999")));
+    expect(JSON.stringify(m.changes)).to.not.contain("hunter22").and.not.contain("other999");
+    expect(await run(["diff", "a.xml", "b.xml"], { "a.xml": weird("hunter22"), "b.xml": weird("other999") })).to.not.contain("hunter22").and.not.contain("other999");
+  });
+
+  it("scrubbing: a password no caller knows is removed by pattern; a short one is replaced only where it stands as a value", () => {
+    expect(scrubSecurityInfo(`bad: <graphics passwd='changed-behind-our-back'/>`)).to.not.contain("changed-behind-our-back");
+    const msg = `fix: correct the XML syntax; got passwd="x" near =x,`;
+    const out = scrubSecurityInfo(msg, ["x"]);
+    expect(out).to.contain("correct the XML syntax").and.not.contain(`"x"`).and.not.contain("=x,");
+  });
+});
+
 /** A `pulumi preview --json` document with one Domain update. */
 function preview(newXml: unknown, oldXml: unknown, extra: Record<string, unknown> = {}, op = "update", oldInputs: Record<string, unknown> = {}): string {
   const type = "pulumi-nodejs:dynamic/libvirt-domain:Resource";

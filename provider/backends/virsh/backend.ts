@@ -425,7 +425,7 @@ export class VirshBackend {
     const uuid = ref.uuid.toLowerCase();
     const session = new VirshSession(this.uri, this.opts.virsh, this.opts.timeoutMs ?? 120000);
     try {
-      const out = await session.send([["domstate", uuid], "mark", ["dumpxml", "--inactive", uuid]]);
+      const out = await session.send([["domstate", uuid], "mark", ["dumpxml", "--inactive", "--security-info", uuid]]);
       const state = out[0].split("\n").map((l) => l.trim()).filter((l) => DOMAIN_STATES.includes(l as DomainState)).pop() as DomainState | undefined;
       const at = out[1].indexOf("<domain");
       const xml = at < 0 ? "" : out[1].slice(at, out[1].lastIndexOf("</domain>") + "</domain>".length) + "\n";
