@@ -4,49 +4,7 @@
  * compared, and which arguments only libvirt writes (with the reason), so that widening the
  * comparison to the whole argument list is a change here and nowhere else.
  */
-
-/**
- * Splits one line of an `.args` file into words as a POSIX shell would: libvirt writes them with
- * virCommandToString, quoting with single quotes (and `\` escapes outside quotes) only where
- * needed.
- */
-export function shellWords(line: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let started = false;
-  let quote: "'" | '"' | undefined;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote === "'") {
-      if (c === "'") quote = undefined;
-      else cur += c;
-      continue;
-    }
-    if (quote === '"') {
-      if (c === '"') quote = undefined;
-      else if (c === "\\" && i + 1 < line.length && '"\\$`'.includes(line[i + 1])) cur += line[++i];
-      else cur += c;
-      continue;
-    }
-    if (c === "'" || c === '"') {
-      quote = c;
-      started = true;
-    } else if (c === "\\" && i + 1 < line.length) {
-      cur += line[++i];
-      started = true;
-    } else if (c === " " || c === "\t") {
-      if (started) out.push(cur);
-      cur = "";
-      started = false;
-    } else {
-      cur += c;
-      started = true;
-    }
-  }
-  if (quote) throw new Error(`unterminated quote in: ${line}`);
-  if (started) out.push(cur);
-  return out;
-}
+import { shellWords } from "../support/shell";
 
 /** An `.args` file: the environment libvirt sets and the argument vector (argv[0] the emulator). */
 export interface LibvirtArgs {

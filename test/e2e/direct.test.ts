@@ -10,17 +10,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { listFiles } from "../support/domains";
+import { labQemu } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";
 import { PulumiStack } from "../support/pulumi";
 
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
-
-function newQemu(): string {
-  const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
-  const bin = /^export LAB_NEW_QEMU='([^']*)'/m.exec(out)![1];
-  execFileSync(bin, ["--version"]); // fails when the lab's QEMU is missing
-  return bin;
-}
 
 describe("pulumi CLI end to end on the QEMU-direct backend (no libvirt)", function () {
   this.timeout(600000);
@@ -30,7 +24,7 @@ describe("pulumi CLI end to end on the QEMU-direct backend (no libvirt)", functi
   before(() => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-e2e-direct-"));
     imageDir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-e2e-direct-img-"));
-    uri = `qemu-direct://${stateDir}?emulator=${encodeURIComponent(newQemu())}`;
+    uri = `qemu-direct://${stateDir}?emulator=${encodeURIComponent(labQemu("new"))}`;
   });
   after(async () => {
     const b = new QemuDirectBackend(uri);

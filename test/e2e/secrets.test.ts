@@ -9,7 +9,7 @@
  * test/data/previews/).
  */
 import { expect } from "chai";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -18,7 +18,7 @@ import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import { VirshBackend } from "../../provider/backends/virsh/backend";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import { removeDomains, RUN_PREFIX } from "../support/domains";
-import { Lab, requireLab } from "../support/lab";
+import { Lab, labQemu, requireLab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";
 import { recordPreview } from "../support/previews";
 import { CliResult, PulumiStack } from "../support/pulumi";
@@ -161,13 +161,6 @@ function templateXml(name: string): string {
     <devices><serial type='pty'/><graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' passwd='${forms(TEMPLATE_PW)[1]}'/><video><model type='vga'/></video></devices></domain>`;
 }
 
-function newQemu(): string {
-  const outp = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
-  const bin = /^export LAB_NEW_QEMU='([^']*)'/m.exec(outp)![1];
-  execFileSync(bin, ["--version"]); // fails when the lab's QEMU is missing
-  return bin;
-}
-
 for (const where of ["host", "direct"] as const) {
   describe(`pulumi CLI end to end: a fleet from a template with a VNC password (${where === "host" ? "libvirt 9.0" : "QEMU-direct, QEMU 11.x"})`, function () {
     this.timeout(600000);
@@ -184,7 +177,7 @@ for (const where of ["host", "direct"] as const) {
         await new VirshBackend(uri).define(templateXml(template));
       } else {
         stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-e2e-fleetpw-"));
-        uri = `qemu-direct://${stateDir}?emulator=${encodeURIComponent(newQemu())}`;
+        uri = `qemu-direct://${stateDir}?emulator=${encodeURIComponent(labQemu("new"))}`;
         await new QemuDirectBackend(uri).define(templateXml(template));
       }
       s = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), `fleet-password-${where}`, "e2e");

@@ -13,7 +13,8 @@ import { DomainXmlError } from "../../provider/xml/errors";
 import { resolveIdentity } from "../../provider/xml/identity";
 import { buildQemuArgv } from "../../provider/qemu/argv";
 import { goldenCases, readCase } from "../support/golden";
-import { argValues, Lab, requireLab, shellWords } from "../support/lab";
+import { argValues, Lab, requireLab } from "../support/lab";
+import { shellWords } from "../support/shell";
 
 /** Cases where we differ from libvirt on purpose, with the reason (also in docs/hwuuid.md). */
 const KNOWN_DIFFERENCES: Record<string, string> = {

@@ -4,7 +4,7 @@
  * the identity arguments of the running QEMU beside libvirt 12.x's own command line.
  */
 import { expect } from "chai";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,17 +14,11 @@ import { DirectLock } from "../../provider/backends/qemu/lock";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate } from "../support/domains";
-import { argValues, requireLab, shellWords } from "../support/lab";
+import { argValues, labQemu, requireLab } from "../support/lab";
+import { shellWords } from "../support/shell";
 import { REPO_ROOT } from "../support/paths";
 
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
-
-function labQemu(which: "host" | "new"): string {
-  const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
-  const bin = new RegExp(`^export LAB_${which === "host" ? "HOST" : "NEW"}_QEMU='([^']*)'`, "m").exec(out)![1];
-  execFileSync(bin, ["--version"]); // fails the test when this QEMU is missing
-  return bin;
-}
 
 /** Runs a provider call in a fresh node process (a restarted provider). */
 function inFreshProcess(fn: string, args: unknown[]): Promise<unknown> {

@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import { RUN_PREFIX } from "../support/domains";
 import { GuestConsole, guestDomainXml, guestImage, GuestImage, GuestLine, GuestQemu, startGuestQemu } from "../support/guest";
-import { requireLab } from "../support/lab";
+import { labQemu, requireLab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";
 
 const UUID = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
@@ -22,13 +22,6 @@ const GENID = "8f2d1c3e-4b5a-4697-a8b9-c0d1e2f3a4b5";
 const MAC = "52:54:00:5d:5b:01";
 const DISK_SERIAL = "lvd-disk-1";
 const DISK_BYTES = 64 * 1024 * 1024;
-
-function labQemu(which: "host" | "new"): string {
-  const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
-  const bin = new RegExp(`^export LAB_${which === "host" ? "HOST" : "NEW"}_QEMU='([^']*)'`, "m").exec(out)![1];
-  execFileSync(bin, ["--version"]); // fails the test when this QEMU is missing
-  return bin;
-}
 
 /** Waits (bounded) for QEMU to exit; returns the seconds it took. */
 async function exitWithin(g: GuestQemu, seconds: number, after: string): Promise<number> {

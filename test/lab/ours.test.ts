@@ -21,8 +21,7 @@ import { VirshBackend } from "../../provider/backends/virsh/backend";
 import * as disk from "../../provider/dynamic/disk";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, makeQcow2, removeDomains, RUN_PREFIX } from "../support/domains";
-import { Lab, requireLab } from "../support/lab";
-import { REPO_ROOT } from "../support/paths";
+import { Lab, labQemu, requireLab } from "../support/lab";
 
 /** The owner identity the SDK would give a Domain `web` of stack `test` in project `lab`. */
 const OWNER = "lab/test/web";
@@ -199,13 +198,6 @@ describe("DomainDisk on a file system without birth times (ext4 with 128-byte in
     expect(fs.readdirSync(mnt).filter((f) => f !== "lost+found")).to.deep.equal(["tmpl.qcow2"]);
   });
 });
-
-function labQemu(which: "host" | "new"): string {
-  const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
-  const bin = new RegExp(`^export LAB_${which === "host" ? "HOST" : "NEW"}_QEMU='([^']*)'`, "m").exec(out)![1];
-  execFileSync(bin, ["--version"]); // fails the test when this QEMU is missing
-  return bin;
-}
 
 describe("QEMU-direct undefine removes only what the backend wrote (QEMU 7.2)", function () {
   this.timeout(120000);

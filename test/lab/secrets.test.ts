@@ -8,7 +8,6 @@
  * password is neither on QEMU's command line nor left in a file.
  */
 import { expect } from "chai";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -18,8 +17,7 @@ import { VirshBackend } from "../../provider/backends/virsh/backend";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, removeDomains, RUN_PREFIX } from "../support/domains";
-import { Lab, requireLab } from "../support/lab";
-import { REPO_ROOT } from "../support/paths";
+import { Lab, labQemu, requireLab } from "../support/lab";
 import { rfbHandshake } from "../support/vnc";
 
 /** At most 8 characters (VNC authentication uses 8), with characters XML must escape. */
@@ -142,13 +140,6 @@ for (const labName of ["new", "host"] as const) {
       await p.delete!(name, reveal(u.outs!));
     });
   });
-}
-
-function labQemu(which: "host" | "new"): string {
-  const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
-  const bin = new RegExp(`^export LAB_${which === "host" ? "HOST" : "NEW"}_QEMU='([^']*)'`, "m").exec(out)![1];
-  execFileSync(bin, ["--version"]); // fails the test when this QEMU is missing
-  return bin;
 }
 
 for (const which of ["host", "new"] as const) {

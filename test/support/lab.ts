@@ -39,32 +39,15 @@ export async function requireLab(name: Lab["name"]): Promise<Lab> {
   return { name, uri, imageDir: env.LAB_IMAGE_DIR };
 }
 
-/** Splits a shell-quoted command line as `virsh domxml-to-native` prints it. */
-export function shellWords(line: string): string[] {
-  const words: string[] = [];
-  let cur = "";
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      cur += line.slice(i + 1, end);
-      i = end;
-      inWord = true;
-    } else if (c === "\\" && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(cur);
-  return words;
+/**
+ * A lab's QEMU binary for the QEMU-direct backend (`LAB_HOST_QEMU`: the host's 7.2,
+ * `LAB_NEW_QEMU`: the chroot's 11.x), checked to run; a missing one fails the test.
+ */
+export function labQemu(which: Lab["name"]): string {
+  const env = labEnv();
+  const bin = which === "host" ? env.LAB_HOST_QEMU : env.LAB_NEW_QEMU;
+  execFileSync(bin, ["--version"]);
+  return bin;
 }
 
 /** The value after each occurrence of `flag` in an argv. */

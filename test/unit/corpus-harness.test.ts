@@ -4,7 +4,8 @@
  */
 import { expect } from "chai";
 import { canonicalXml } from "../corpus/canonical";
-import { compareArgv, parseArgsFile, shellWords } from "../corpus/argv";
+import { compareArgv, parseArgsFile } from "../corpus/argv";
+import { shellWords } from "../support/shell";
 
 describe("corpus harness", () => {
   describe("canonicalXml (the meaning of a lossless round trip)", () => {
