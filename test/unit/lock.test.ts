@@ -8,15 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DirectLock } from "../../provider/backends/qemu/lock";
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a rejection");
-}
+import { rejection } from "../support/async";
 
 describe("QEMU-direct lock", function () {
   this.timeout(20000);

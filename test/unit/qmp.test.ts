@@ -9,6 +9,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { QmpError, QmpSession, qmpOnce } from "../../provider/backends/qemu/qmp";
+import { rejection } from "../support/async";
 
 const GREETING = JSON.stringify({ QMP: { version: { qemu: { major: 9, minor: 2, micro: 0 } }, capabilities: [] } }) + "\n";
 
@@ -52,15 +53,6 @@ function answering(reply: (s: net.Socket, msg: Record<string, unknown>) => void)
     if (msg.execute === "qmp_capabilities") s.write(JSON.stringify({ return: {} }) + "\n");
     else reply(s, msg);
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a rejection");
 }
 
 function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {

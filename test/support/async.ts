@@ -1,0 +1,11 @@
+/** Promise helpers for tests. */
+
+/** The error a promise rejects with; throws when it resolves instead. */
+export async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected a rejection");
+}
