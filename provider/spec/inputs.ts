@@ -229,18 +229,27 @@ const DISK_BUSES = ["virtio", "sata", "ide", "scsi"];
 const DISK_DEVICES = ["disk", "cdrom"];
 const INTERFACE_TYPES = ["user", "network", "bridge", "direct"];
 
+/**
+ * A typed list input (`disks`, `interfaces`): absent, or an array of at most `max` items. Returns
+ * the items to check one by one, or undefined after pushing the failure.
+ */
+function listInput(property: string, noun: string, value: unknown, max: number, example: string, fix: string, f: (InputFailure | undefined)[]): unknown[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) {
+    f.push(wrongType(property, `an array of ${noun}`, value, example, fix));
+    return undefined;
+  }
+  if (value.length > max) {
+    f.push(failure(property, `has ${value.length} ${noun}, more than ${max}`, `${value.length} ${noun}`, `at most ${max}`, `put fewer ${noun} on one domain`));
+    return undefined;
+  }
+  return value;
+}
+
 /** `disks`: an array of at most {@link MAX_DISKS} objects, each field of its type. */
 function validateDisks(disks: unknown, f: (InputFailure | undefined)[]): void {
-  if (disks === undefined) return;
-  if (!Array.isArray(disks)) {
-    f.push(wrongType("disks", "an array of disks", disks, '[{ file: "/var/lib/libvirt/images/vm.qcow2" }]', 'write disks: [{ file: "/path/to/image.qcow2" }], or leave disks out'));
-    return;
-  }
-  if (disks.length > MAX_DISKS) {
-    f.push(failure("disks", `has ${disks.length} disks, more than ${MAX_DISKS}`, `${disks.length} disks`, `at most ${MAX_DISKS}`, "put fewer disks on one domain"));
-    return;
-  }
-  disks.forEach((d: unknown, n) => {
+  const list = listInput("disks", "disks", disks, MAX_DISKS, '[{ file: "/var/lib/libvirt/images/vm.qcow2" }]', 'write disks: [{ file: "/path/to/image.qcow2" }], or leave disks out', f);
+  list?.forEach((d: unknown, n) => {
     const p = `disks[${n}]`;
     if (!isObject(d)) {
       f.push(wrongType(p, "an object", d, '{ file: "/path/to/image.qcow2", ... }', `write ${p} as { file: "/path/to/image.qcow2" }, or remove it`));
@@ -265,16 +274,8 @@ function validateDisks(disks: unknown, f: (InputFailure | undefined)[]): void {
 
 /** `interfaces`: an array of at most {@link MAX_INTERFACES} objects, each field of its type. */
 function validateInterfaces(nics: unknown, f: (InputFailure | undefined)[]): void {
-  if (nics === undefined) return;
-  if (!Array.isArray(nics)) {
-    f.push(wrongType("interfaces", "an array of interfaces", nics, '[{ type: "network", source: "default" }]', 'write interfaces: [{ type: "user" }], or leave interfaces out'));
-    return;
-  }
-  if (nics.length > MAX_INTERFACES) {
-    f.push(failure("interfaces", `has ${nics.length} interfaces, more than ${MAX_INTERFACES}`, `${nics.length} interfaces`, `at most ${MAX_INTERFACES}`, "put fewer interfaces on one domain"));
-    return;
-  }
-  nics.forEach((n: unknown, k) => {
+  const list = listInput("interfaces", "interfaces", nics, MAX_INTERFACES, '[{ type: "network", source: "default" }]', 'write interfaces: [{ type: "user" }], or leave interfaces out', f);
+  list?.forEach((n: unknown, k) => {
     const p = `interfaces[${k}]`;
     if (!isObject(n)) {
       f.push(wrongType(p, "an object", n, '{ type: "network", source: "default", ... }', `write ${p} as { type: "user" }, or remove it`));
