@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { VirshBackend } from "../provider/backends/virsh/backend";
+import { VirshBackend } from "../provider/backends/virsh/virsh-backend";
 import * as impl from "../provider/dynamic/impl";
 import { measure, table } from "./harness";
 

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { VirshBackend } from "../provider/backends/virsh/backend";
+import { VirshBackend } from "../provider/backends/virsh/virsh-backend";
 import * as disk from "../provider/dynamic/disk";
 import * as impl from "../provider/dynamic/impl";
 import { planFleet } from "../provider/fleet/plan";

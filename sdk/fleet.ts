@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { DiskMode, FleetPlan, planFleet } from "../provider/fleet/plan";
-import { readDomainSync } from "../provider/backends/backend";
+import { readDomainSync } from "../provider/backends/domain-backend";
 import { redactSecurityInfoXml } from "../provider/xml/security";
 import { Domain } from "./domain";
 import { DomainDisk } from "./disk";

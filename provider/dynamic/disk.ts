@@ -7,7 +7,7 @@
 import { constants as fsc, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { copyImage, createOverlay, fileIdentity, ImageError, ImageStamp, isOurImage, removeImage, statImage } from "../backends/image";
-import { failure, InputFailure, wrongType } from "../spec/inputs";
+import { failure, InputFailure, wrongType } from "../desired/inputs";
 
 /** The inputs of a DomainDisk. */
 export interface DiskInputs {

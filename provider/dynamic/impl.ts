@@ -17,15 +17,15 @@
  *   Domain creates none).
  */
 import { diffDomains, DomainChange, maxClass } from "../diff/semantic";
-import { LibvirtCapabilities, HWUUID_MIN_LIBVIRT, compareVersions, DomainState } from "../backends/virsh/backend";
-import { DomainBackend, DomainRef, backendFor } from "../backends/backend";
+import { LibvirtCapabilities, HWUUID_MIN_LIBVIRT, compareVersions, DomainState } from "../backends/virsh/virsh-backend";
+import { DomainBackend, DomainRef, backendFor } from "../backends/domain-backend";
 import { isDirectUri } from "../backends/qemu/direct";
 import { buildQemuArgv } from "../qemu/argv";
 import { DomainXmlError } from "../xml/errors";
 import { DomainDef, readDomain } from "../xml/domain";
-import { composeDomain, ComposeError, notOwnedReason, OwnerIdentity, uuidPassthrough } from "../spec/compose";
+import { composeDomain, ComposeError, notOwnedReason, OwnerIdentity, uuidPassthrough } from "../desired/compose";
 import { randomUuid } from "../xml/uuid";
-import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DEFAULT_URI, DomainInputs, InputFailure, validateInputs } from "../spec/inputs";
+import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DEFAULT_URI, DomainInputs, InputFailure, validateInputs } from "../desired/inputs";
 import { withSecrets } from "./secrets";
 
 /** The provider's view of a Domain's state (outputs include the checked inputs). */

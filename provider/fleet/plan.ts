@@ -15,8 +15,8 @@ import { resolveIdentity } from "../xml/identity";
 import { redactSecurityInfoXml, xmlHasSecurityInfo } from "../xml/security";
 import { childElements, element, firstChild, getAttr, removeChild, setAttr, setTextContent, textContent, XmlElement } from "../xml/tree";
 import { isValidUuid, NAMESPACE_URL, normalizeUuid, parseUuid, uuidV5 } from "../xml/uuid";
-import { uuidPassthrough } from "../spec/compose";
-import { NAME_RE } from "../spec/inputs";
+import { uuidPassthrough } from "../desired/compose";
+import { NAME_RE } from "../desired/inputs";
 
 /** How members get their hardware UUID. */
 export type HwuuidPolicy =

@@ -14,7 +14,7 @@
 import { diffDomains, DomainChange, maxClass } from "../diff/semantic";
 import { DomainDef } from "../xml/domain";
 import { resolveIdentity } from "../xml/identity";
-import { uuidPassthrough } from "../spec/compose";
+import { uuidPassthrough } from "../desired/compose";
 import { normalizeUuid } from "../xml/uuid";
 
 /** What one domain's preview step means. */

@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { VirshBackend } from "../../provider/backends/virsh/backend";
+import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { domainsWithPrefix, removeDomains, RUN_PREFIX } from "../support/domains";
 import { Lab, requireLab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";

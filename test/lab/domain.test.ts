@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { VirshBackend } from "../../provider/backends/virsh/backend";
+import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, removeDomains, RUN_PREFIX, makeQcow2 } from "../support/domains";
 import { Lab, requireLab } from "../support/lab";

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { VirshBackend } from "../../provider/backends/virsh/backend";
+import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import * as disk from "../../provider/dynamic/disk";
 import * as impl from "../../provider/dynamic/impl";
 import { MemberPlan, planFleet } from "../../provider/fleet/plan";

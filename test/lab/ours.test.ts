@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
-import { VirshBackend } from "../../provider/backends/virsh/backend";
+import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import * as disk from "../../provider/dynamic/disk";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, makeQcow2, removeDomains, RUN_PREFIX } from "../support/domains";

@@ -8,7 +8,7 @@ import { expect } from "chai";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { VirshBackend } from "../../provider/backends/virsh/backend";
+import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { runVirsh, VirshError } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, removeDomains, RUN_PREFIX } from "../support/domains";

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
-import { VirshBackend } from "../../provider/backends/virsh/backend";
+import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, removeDomains, RUN_PREFIX } from "../support/domains";

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { domainProvider } from "../../sdk/provider";
-import { VirshBackend } from "../../provider/backends/virsh/backend";
+import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { RUN_PREFIX, removeDomains } from "../support/domains";
 import { requireLab, Lab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";

@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import { VirshBackend } from "../../provider/backends/virsh/backend";
+import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import * as impl from "../../provider/dynamic/impl";
 
 /** A unique prefix for this test run's domain names. */

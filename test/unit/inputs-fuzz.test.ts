@@ -12,7 +12,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as impl from "../../provider/dynamic/impl";
 import * as disk from "../../provider/dynamic/disk";
-import { DOMAIN_INPUT_TYPES, InputFailure, validateInputs } from "../../provider/spec/inputs";
+import { DOMAIN_INPUT_TYPES, InputFailure, validateInputs } from "../../provider/desired/inputs";
 import { DomainArgs, DomainDiskArgs, DomainInterfaceArgs } from "../../sdk/domain";
 import { DomainDiskResourceArgs } from "../../sdk/disk";
 import { DomainFleet, DomainFleetArgs, FLEET_ARG_TYPES, MAX_FLEET_MEMBERS, validateFleetArgs } from "../../sdk/fleet";

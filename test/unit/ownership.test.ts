@@ -9,8 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { imageModeFor, isSameImage, ImageStamp, writeImageAtomically } from "../../provider/backends/image";
-import { domainArg, parseUuidNameList, xmlUuid } from "../../provider/backends/virsh/backend";
-import { composeDomain, notOwnedReason, ownerMark, OWNER_NAMESPACE, setOwnerMark } from "../../provider/spec/compose";
+import { domainArg, parseUuidNameList, xmlUuid } from "../../provider/backends/virsh/virsh-backend";
+import { composeDomain, notOwnedReason, ownerMark, OWNER_NAMESPACE, setOwnerMark } from "../../provider/desired/compose";
 import { DomainDef } from "../../provider/xml/domain";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";

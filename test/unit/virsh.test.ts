@@ -1,6 +1,6 @@
 /** virsh output handling that needs no daemon: batch error lines, version parsing, quoting. */
 import { expect } from "chai";
-import { hwuuidModeFor, parseVersionOutput, unexcusedErrors, virshQuote } from "../../provider/backends/virsh/backend";
+import { hwuuidModeFor, parseVersionOutput, unexcusedErrors, virshQuote } from "../../provider/backends/virsh/virsh-backend";
 
 describe("virsh batch errors", () => {
   it("a tolerated cause excuses itself and its 'Failed to' preface, nothing else", () => {

@@ -18,8 +18,8 @@ import { DomainDef } from "../../xml/domain";
 import { firstChild, element, getAttr } from "../../xml/tree";
 import { randomUuid } from "../../xml/uuid";
 import { randomBytes } from "node:crypto";
-import type { DomainState, LibvirtCapabilities } from "../virsh/backend";
-import type { DomainAddress, DomainRef } from "../backend";
+import type { DomainState, LibvirtCapabilities } from "../virsh/virsh-backend";
+import type { DomainAddress, DomainRef } from "../domain-backend";
 import { qmpOnce } from "./qmp";
 import { DirectLock } from "./lock";
 

@@ -3,8 +3,8 @@
  * (any libvirt URI) and by QEMU directly (`qemu-direct:///STATE_DIR`). {@link backendFor}
  * picks one from the connection URI.
  */
-import type { DomainState, LibvirtCapabilities } from "./virsh/backend";
-import { parseUuidNameList, splitStateAndXml, VirshBackend, virshQuote } from "./virsh/backend";
+import type { DomainState, LibvirtCapabilities } from "./virsh/virsh-backend";
+import { parseUuidNameList, splitStateAndXml, VirshBackend, virshQuote } from "./virsh/virsh-backend";
 import { QemuDirectBackend, isDirectUri, DirectError } from "./qemu/direct";
 import { runVirshSync, VirshError } from "./virsh/exec";
 

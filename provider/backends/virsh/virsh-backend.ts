@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DomainAddress, DomainRef } from "../backend";
+import type { DomainAddress, DomainRef } from "../domain-backend";
 import { runVirsh, VirshError, VirshRunOptions } from "./exec";
 
 /** How the guest-visible hwuuid is carried: libvirt's `<hwuuid>` or the `<qemu:commandline>` `-uuid` passthrough. */
