@@ -14,28 +14,90 @@
  */
 export type LibvirtErrorCategory = "internal error" | "unsupported configuration" | "invalid argument";
 
-/** Details of a {@link DomainXmlError}. */
-export interface DomainXmlErrorDetails {
-  /** Where in the document (an XPath-like path, e.g. `/domain/hwuuid`) or which input. */
-  readonly path: string;
-  /** The value received, when there is one (shown quoted). */
-  readonly value?: string;
-  /** What is allowed there. */
-  readonly allowed?: string;
-  /** How to fix it. */
-  readonly fix?: string;
-  /** libvirt's category, when the message mirrors a libvirt error. */
-  readonly category?: LibvirtErrorCategory;
-  /** The reason is libvirt's own text for the same input (identity rules). @default false */
-  readonly mirrorsLibvirt?: boolean;
-}
-
 /**
  * True when `e` is an object carrying `brand` set to true: the `isInstance` check of this
  * project's error classes, which works across copies of a module (where `instanceof` fails).
  */
 export function hasBrand(e: unknown, brand: string): boolean {
   return typeof e === "object" && e !== null && (e as Record<string, unknown>)[brand] === true;
+}
+
+/** What every {@link LibvirtDomainError} says besides its reason. */
+export interface ErrorDetails {
+  /** Where: an XPath-like path in a document (`/domain/hwuuid`), an input property, a file, a domain. */
+  readonly path: string;
+  /** The value received, when there is one (shown quoted, truncated to 120 characters). */
+  readonly value?: string;
+  /** What is allowed there. */
+  readonly allowed?: string;
+  /** How to fix it: always present on errors the provider raises (a unit test holds this). */
+  readonly fix?: string;
+}
+
+const FAMILY_BRAND = "__pulumiLibvirtDomainError";
+
+/**
+ * The one message format of every error this project raises:
+ * `PATH: REASON; got "VALUE"; allowed: ALLOWED; fix: FIX` (absent parts left out).
+ */
+export function formatErrorMessage(reason: string, d: ErrorDetails): string {
+  const parts = [d.path ? `${d.path}: ${reason}` : reason];
+  if (d.value !== undefined) parts.push(`got ${JSON.stringify(truncate(d.value))}`);
+  if (d.allowed) parts.push(`allowed: ${d.allowed}`);
+  if (d.fix) parts.push(`fix: ${d.fix}`);
+  return parts.join("; ");
+}
+
+/**
+ * The base of every error class in this project: the bare `reason`, where it happened (`path`),
+ * the value received, what is allowed and how to fix it, in one message format
+ * ({@link formatErrorMessage}). Each subclass passes its own brand so that its `isInstance`
+ * works across copies of a module (the dynamic provider runs from a serialized closure, where
+ * `instanceof` fails); {@link LibvirtDomainError.isInstance} recognises the whole family.
+ */
+export class LibvirtDomainError extends Error {
+  /** Brand of the whole family, for {@link LibvirtDomainError.isInstance}. */
+  public readonly [FAMILY_BRAND] = true;
+  /** The bare reason, without path, value or fix. */
+  public readonly reason: string;
+  /** Where it happened, or which input. */
+  public readonly path: string;
+  /** The value received, if any. */
+  public readonly value?: string;
+  /** What is allowed. */
+  public readonly allowed?: string;
+  /** How to fix it. */
+  public readonly fix?: string;
+
+  /**
+   * @param reason the bare reason
+   * @param details path, value, allowed, fix
+   * @param brand the subclass's own brand property, set to true on the instance
+   * @param message the full message, when the subclass composes its own (e.g. virsh's text)
+   */
+  constructor(reason: string, details: ErrorDetails, brand?: string, message?: string) {
+    super(message ?? formatErrorMessage(reason, details));
+    this.name = new.target.name;
+    this.reason = reason;
+    this.path = details.path;
+    this.value = details.value;
+    this.allowed = details.allowed;
+    this.fix = details.fix;
+    if (brand) Object.defineProperty(this, brand, { value: true, enumerable: false });
+  }
+
+  /** True for any error of this project's family, whichever copy of the module made it. */
+  public static isInstance(e: unknown): e is LibvirtDomainError {
+    return hasBrand(e, FAMILY_BRAND);
+  }
+}
+
+/** Details of a {@link DomainXmlError}. */
+export interface DomainXmlErrorDetails extends ErrorDetails {
+  /** libvirt's category, when the message mirrors a libvirt error. */
+  readonly category?: LibvirtErrorCategory;
+  /** The reason is libvirt's own text for the same input (identity rules). @default false */
+  readonly mirrorsLibvirt?: boolean;
 }
 
 const BRAND = "__pulumiLibvirtDomainXmlError";
@@ -47,19 +109,7 @@ const BRAND = "__pulumiLibvirtDomainXmlError";
  * `reason` is the bare text (for libvirt rules, libvirt's exact text, e.g.
  * `malformed hwuuid element`); `message` adds the value, what is allowed and the fix.
  */
-export class DomainXmlError extends Error {
-  /** Brand for {@link DomainXmlError.isInstance}. */
-  public readonly [BRAND] = true;
-  /** The bare reason, libvirt's exact text where libvirt has one. */
-  public readonly reason: string;
-  /** Where in the document, or which input. */
-  public readonly path: string;
-  /** The value received, if any. */
-  public readonly value?: string;
-  /** What is allowed. */
-  public readonly allowed?: string;
-  /** How to fix it. */
-  public readonly fix?: string;
+export class DomainXmlError extends LibvirtDomainError {
   /** libvirt's category, when mirroring a libvirt error. */
   public readonly category?: LibvirtErrorCategory;
   /** The reason is libvirt's own text for the same input. */
@@ -67,13 +117,7 @@ export class DomainXmlError extends Error {
 
   /** Builds the error from its bare reason and details. */
   constructor(reason: string, details: DomainXmlErrorDetails) {
-    super(DomainXmlError.compose(reason, details));
-    this.name = "DomainXmlError";
-    this.reason = reason;
-    this.path = details.path;
-    this.value = details.value;
-    this.allowed = details.allowed;
-    this.fix = details.fix;
+    super(reason, details, BRAND);
     this.category = details.category;
     this.mirrorsLibvirt = details.mirrorsLibvirt ?? false;
   }
@@ -84,16 +128,8 @@ export class DomainXmlError extends Error {
   }
 
   /** True for any {@link DomainXmlError}, whichever copy of this module made it. */
-  public static isInstance(e: unknown): e is DomainXmlError {
+  public static override isInstance(e: unknown): e is DomainXmlError {
     return hasBrand(e, BRAND);
-  }
-
-  private static compose(reason: string, d: DomainXmlErrorDetails): string {
-    const parts = [`${d.path}: ${reason}`];
-    if (d.value !== undefined) parts.push(`got ${JSON.stringify(truncate(d.value))}`);
-    if (d.allowed) parts.push(`allowed: ${d.allowed}`);
-    if (d.fix) parts.push(`fix: ${d.fix}`);
-    return parts.join("; ");
   }
 }
 
