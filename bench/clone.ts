@@ -42,7 +42,8 @@ export async function benchClone(uri: string, imageDir: string, reps: number, si
       const ov = await measure(`overlay + define (this project), ${gib} GiB`, reps, async (r) => {
         const plan = planFleet({ fleetName: "bench-ov", project: "bench", stack: "bench", templateXml, keys: [String(r)], hwuuidPolicy: { kind: "derive" } });
         const m = plan.members[0];
-        const d = m.disks[0];
+        const d = m?.disks[0];
+        if (!m || !d) throw new Error(`bench clone: the fleet plan has no member with a disk (refusals: ${JSON.stringify(plan.refusals)})`);
         const dc = await disk.check({}, { path: d.path, source: d.source, sourceFormat: d.sourceFormat, mode: "overlay" });
         const dout = (await disk.create(dc.inputs)).outs;
         const c = await impl.check({}, { name: m.name, xml: m.xml, hwuuid: m.hwuuid, running: false, connection: { uri } });

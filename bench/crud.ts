@@ -23,6 +23,13 @@ function loop(uri: string, body: string, names: string[], dir: string): void {
   execFileSync("bash", ["-c", script], { env: { ...process.env, URI: uri, DIR: dir }, stdio: ["ignore", "ignore", "inherit"] });
 }
 
+/** The provider outputs recorded for `name` (throws when its create did not record them). */
+function outsOf(outs: Record<string, Record<string, unknown>>, name: string): Record<string, unknown> {
+  const o = outs[name];
+  if (!o) throw new Error(`bench crud: no provider outputs recorded for ${name}`);
+  return o;
+}
+
 /** Runs crud and refresh; returns Markdown. */
 export async function benchCrud(uri: string, reps: number, n: number, refreshN: number): Promise<string> {
   // Leftovers of an interrupted run of this benchmark (its own names only).
@@ -58,10 +65,10 @@ export async function benchCrud(uri: string, reps: number, n: number, refreshN: 
       }, pc)();
       await time(async () => {
         // As `pulumi refresh` calls them: concurrently.
-        await Promise.all(names.map((name) => impl.read(name, outs[name])));
+        await Promise.all(names.map((name) => impl.read(name, outsOf(outs, name))));
       }, pr)();
       await time(async () => {
-        for (const name of names) await impl.remove(name, outs[name]);
+        for (const name of names) await impl.remove(name, outsOf(outs, name));
       }, pd)();
     }
     out.push(table(`Create (define + start), per domain, ${n} domains (${reps} reps)`, { label: "shell loop: virsh define; virsh start", ms: lc }, [{ label: "provider create", ms: pc }]));
@@ -78,11 +85,11 @@ export async function benchCrud(uri: string, reps: number, n: number, refreshN: 
     try {
       const base = await measure(`shell loop: virsh dumpxml x ${refreshN}`, reps, async () => loop(uri, `virsh -q -c "$URI" dumpxml --inactive "$n" >/dev/null`, rnames, dir));
       const prov = await measure(`provider read x ${refreshN} (concurrent, as pulumi refresh calls it)`, reps, async () => {
-        await Promise.all(rnames.map((name) => impl.read(name, routs[name])));
+        await Promise.all(rnames.map((name) => impl.read(name, outsOf(routs, name))));
       });
       out.push(table(`Refresh of ${refreshN} domains, whole refresh (${reps} reps)`, base, [prov]));
     } finally {
-      for (const name of rnames) await impl.remove(name, routs[name]).catch(() => undefined);
+      for (const [name, o] of Object.entries(routs)) await impl.remove(name, o).catch(() => undefined);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -33,6 +33,7 @@ export async function benchFleet(uri: string, imageDir: string, reps: number, si
         const plan = planFleet({ fleetName: `bench-fl${size}`, project: "bench", stack: "bench", templateXml, keys, hwuuidPolicy: { kind: "derive" } });
         made = await Promise.all(plan.members.map(async (m) => {
           const dd = m.disks[0];
+          if (!dd) throw new Error(`bench fleet: member ${m.name} has no disk in the plan`);
           const dc = await disk.check({}, { path: dd.path, source: dd.source, sourceFormat: dd.sourceFormat, mode: "overlay" });
           const d = (await disk.create(dc.inputs)).outs;
           const c = await impl.check({}, { name: m.name, xml: m.xml, hwuuid: m.hwuuid, running: false, connection: { uri } });
@@ -50,5 +51,7 @@ export async function benchFleet(uri: string, imageDir: string, reps: number, si
     await v.undefine(tmpl).catch(() => undefined);
     fs.rmSync(image, { force: true });
   }
-  return table(`Fleet creation, provider time per member (${reps} reps; baseline: the 1-member fleet)`, samples[0], samples.slice(1));
+  const [baseline, ...rest] = samples;
+  if (!baseline) throw new Error("bench fleet: no fleet sizes were measured (BENCH_FLEET_SIZES is empty)");
+  return table(`Fleet creation, provider time per member (${reps} reps; baseline: the 1-member fleet)`, baseline, rest);
 }

@@ -18,8 +18,17 @@ const REPO = path.resolve(__dirname, "..", "..");
 function labEnv(): Record<string, string> {
   const out = execFileSync("bash", [path.join(REPO, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
   const env: Record<string, string> = {};
-  for (const m of out.matchAll(/^export (\w+)='([^']*)'$/gm)) env[m[1]] = process.env[m[1]] ?? m[2];
+  for (const [, key, value] of out.matchAll(/^export (\w+)='([^']*)'$/gm)) {
+    if (key !== undefined && value !== undefined) env[key] = process.env[key] ?? value;
+  }
   return env;
+}
+
+/** The lab variable `key` from {@link labEnv}'s result (throws when `scripts/lab.sh env` did not print it). */
+function labVar(env: Record<string, string>, key: string): string {
+  const value = env[key];
+  if (value === undefined) throw new Error(`bench: \`scripts/lab.sh env\` did not print ${key}; is the lab up (scripts/lab.sh up)?`);
+  return value;
 }
 
 async function main(): Promise<void> {
@@ -29,13 +38,13 @@ async function main(): Promise<void> {
   const env = labEnv();
   const sections: string[] = [`Run ${new Date().toISOString()} on ${require("node:os").hostname()}, ${reps} repetitions.`, ""];
   if (want("xml")) sections.push(await benchXml(REPO, reps));
-  if (want("crud")) sections.push(await benchCrud(env.LAB_NEW_URI, reps, Number(process.env.BENCH_CRUD_N ?? "10"), Number(process.env.BENCH_REFRESH_N ?? "50")));
-  if (want("fleet")) sections.push(await benchFleet(env.LAB_NEW_URI, env.LAB_IMAGE_DIR, reps, (process.env.BENCH_FLEET_SIZES ?? "1,5,10,20").split(",").map(Number)));
+  if (want("crud")) sections.push(await benchCrud(labVar(env, "LAB_NEW_URI"), reps, Number(process.env.BENCH_CRUD_N ?? "10"), Number(process.env.BENCH_REFRESH_N ?? "50")));
+  if (want("fleet")) sections.push(await benchFleet(labVar(env, "LAB_NEW_URI"), labVar(env, "LAB_IMAGE_DIR"), reps, (process.env.BENCH_FLEET_SIZES ?? "1,5,10,20").split(",").map(Number)));
   if (want("clone")) {
     const sizes = (process.env.BENCH_CLONE_GIB ?? "1,4").split(",").map(Number);
-    sections.push(await benchClone(env.LAB_HOST_URI, env.LAB_IMAGE_DIR, reps, sizes));
+    sections.push(await benchClone(labVar(env, "LAB_HOST_URI"), labVar(env, "LAB_IMAGE_DIR"), reps, sizes));
   }
-  if (want("guest")) sections.push(await benchGuest(env.LAB_HOST_QEMU, env.LAB_NEW_QEMU, reps));
+  if (want("guest")) sections.push(await benchGuest(labVar(env, "LAB_HOST_QEMU"), labVar(env, "LAB_NEW_QEMU"), reps));
   process.stdout.write(sections.join("\n") + "\n");
 }
 

@@ -174,7 +174,7 @@ export class DomainFleet extends pulumi.ComponentResource {
     super("libvirt-domain:index:DomainFleet", name, {}, opts);
     // Every argument is checked before anything is read: a bad one fails alone and at once.
     const problems = validateFleetArgs(args);
-    if (problems.length === 1) throw new FleetPlanError(problems[0].reason, this);
+    if (problems.length === 1) throw new FleetPlanError(problems[0]!.reason, this);
     if (problems.length) throw new FleetPlanError(`fleet ${name}: invalid arguments:\n${problems.map((p) => `- ${p.reason}`).join("\n")}`, this);
     const uri = args.template.uri ?? new pulumi.Config("libvirt").get("uri") ?? "qemu:///system";
     const templateXml = readShutOffTemplate(uri, args.template.name, this);

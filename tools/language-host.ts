@@ -30,7 +30,7 @@ const grpc: typeof GrpcModule = sdkRequire("@grpc/grpc-js");
  * is called after binding; later versions start on their own and deprecate `start()`.
  */
 function needsStart(): boolean {
-  const [major, minor] = String(sdkRequire("@grpc/grpc-js/package.json").version).split(".").map(Number);
+  const [major = 0, minor = 0] = String(sdkRequire("@grpc/grpc-js/package.json").version).split(".").map(Number);
   return major < 1 || (major === 1 && minor < 10);
 }
 

@@ -156,9 +156,9 @@ export function readStdin(maxBytes: number): string {
 }
 
 function oneFile(args: string[], usage: string): string {
-  const files = args.filter((a) => !a.startsWith("-"));
-  if (files.length !== 1) throw new UsageError(`usage: ${usage}`);
-  return files[0];
+  const [file, ...extra] = args.filter((a) => !a.startsWith("-"));
+  if (file === undefined || extra.length) throw new UsageError(`usage: ${usage}`);
+  return file;
 }
 
 /** The subcommands of `libvirt-domain`; later modules add theirs. */
@@ -197,10 +197,10 @@ export const COMMANDS: Record<string, CliCommand> = {
     usage: "libvirt-domain diff DESIRED.xml ACTUAL.xml [--json]",
     summary: "Semantic diff: what DESIRED states that ACTUAL lacks or has otherwise. Exit 0 same, 1 differ, 2 error.",
     run(args, io) {
-      const files = args.filter((a) => !a.startsWith("-"));
-      if (files.length !== 2) throw new UsageError(`usage: ${this.usage}`);
-      const desired = DomainDef.parse(readXmlFile(files[0]));
-      const actual = DomainDef.parse(readXmlFile(files[1]));
+      const [desiredFile, actualFile, ...extra] = args.filter((a) => !a.startsWith("-"));
+      if (desiredFile === undefined || actualFile === undefined || extra.length) throw new UsageError(`usage: ${this.usage}`);
+      const desired = DomainDef.parse(readXmlFile(desiredFile));
+      const actual = DomainDef.parse(readXmlFile(actualFile));
       const d = diffDomains(desired, actual);
       io.out(args.includes("--json") ? JSON.stringify(d, null, 2) + "\n" : formatDiffText(d));
       return d.changes.length === 0 ? 0 : 1;
@@ -210,9 +210,9 @@ export const COMMANDS: Record<string, CliCommand> = {
     usage: "libvirt-domain preview-report [PREVIEW.json]   (stdin when no file)",
     summary: "Markdown from `pulumi preview --json`: per domain the action, XML changes by path, restarts, guest UUID before -> after.",
     run(args, io) {
-      const files = args.filter((a) => !a.startsWith("-"));
-      if (files.length > 1) throw new UsageError(`usage: ${this.usage}`);
-      const text = files.length ? readTextFile(files[0], MAX_PREVIEW_BYTES) : io.stdin();
+      const [file, ...extra] = args.filter((a) => !a.startsWith("-"));
+      if (extra.length) throw new UsageError(`usage: ${this.usage}`);
+      const text = file !== undefined ? readTextFile(file, MAX_PREVIEW_BYTES) : io.stdin();
       let out: string;
       try {
         out = previewReport(text);

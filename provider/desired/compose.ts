@@ -152,9 +152,11 @@ function removeUuidPassthrough(def: DomainDef): void {
   if (!cmd) return;
   const args = childElements(cmd, "qemu:arg");
   for (let i = 0; i < args.length; i++) {
-    if (getAttr(args[i], "value") === "-uuid") {
-      removeChild(cmd, args[i]);
-      if (args[i + 1]) removeChild(cmd, args[i + 1]);
+    const arg = args[i]!;
+    if (getAttr(arg, "value") === "-uuid") {
+      removeChild(cmd, arg);
+      const value = args[i + 1];
+      if (value) removeChild(cmd, value);
       i++;
     }
   }
@@ -167,7 +169,8 @@ export function uuidPassthrough(def: DomainDef): string | undefined {
   if (!cmd) return undefined;
   const args = childElements(cmd, "qemu:arg").map((a) => getAttr(a, "value") ?? "");
   const i = args.lastIndexOf("-uuid");
-  return i >= 0 && i + 1 < args.length ? normalizeUuid(args[i + 1]) ?? args[i + 1] : undefined;
+  const value = i >= 0 ? args[i + 1] : undefined;
+  return value !== undefined ? normalizeUuid(value) ?? value : undefined;
 }
 
 /**
@@ -192,8 +195,9 @@ export function composeDomain(inputs: DomainInputs, mode: "native" | "passthroug
   def.name = inputs.name;
   try {
     if (inputs.memory !== undefined) {
-      const m = /^\s*([0-9]+)\s*([A-Za-z]+)\s*$/.exec(inputs.memory)!;
-      const kib = toKiB(m[1], m[2], "memory");
+      // validateInputs already refused any other shape; were one to come here, toKiB refuses "".
+      const [, amount = "", unit] = /^\s*([0-9]+)\s*([A-Za-z]+)\s*$/.exec(inputs.memory) ?? [];
+      const kib = toKiB(amount, unit, "memory");
       def.setMemoryKiB(kib, "memory");
       def.setMemoryKiB(kib, "currentMemory");
     }

@@ -184,7 +184,7 @@ export function validateInputs(inputs: DomainInputs): InputFailure[] {
     const mem = i.memory as string;
     const m = /^\s*([0-9]+)\s*([A-Za-z]+)\s*$/.exec(mem);
     const units = "KiB, MiB, GiB, TiB (or KB, MB, GB, TB)";
-    if (!m) f.push(failure("memory", "must be a positive whole number with a unit", mem, units, 'write e.g. "512 MiB" or "2 GiB"'));
+    if (!m?.[1] || !m[2]) f.push(failure("memory", "must be a positive whole number with a unit", mem, units, 'write e.g. "512 MiB" or "2 GiB"'));
     else if (!SCALED_UNITS.includes(m[2].toLowerCase())) f.push(failure("memory", `unknown unit ${JSON.stringify(m[2])}`, mem, units, 'write e.g. "512 MiB"'));
     else if (BigInt(m[1]) === 0n) f.push(failure("memory", "must be more than zero", mem, "at least 1 MiB", 'write e.g. "512 MiB"'));
   }

@@ -149,7 +149,7 @@ export const RESPELLINGS: readonly Respelling[] = [
     path: /^\/domain\/devices\/redirfilter\/usbdev\/@version$/,
     normalize: (v) => {
       const m = /^(\d+)\.(\d{1,2})$/.exec(v);
-      return m ? `${Number(m[1])}.${m[2].padEnd(2, "0")}` : v;
+      return m?.[1] && m[2] ? `${Number(m[1])}.${m[2].padEnd(2, "0")}` : v;
     },
     source: "a redirfilter version is a BCD number: '9.4' is written '9.40'",
   },

@@ -82,7 +82,7 @@ export function classifyChange(path: string): ChangeClass {
 export function maxClass(classes: Iterable<ChangeClass>): ChangeClass {
   let best = 0;
   for (const c of classes) best = Math.max(best, CHANGE_CLASS_ORDER.indexOf(c));
-  return CHANGE_CLASS_ORDER[best];
+  return CHANGE_CLASS_ORDER[best]!; // 0, or the index of a class found in it
 }
 
 /**
@@ -287,17 +287,17 @@ function assignControllerIndexes(controllers: XmlElement[]): Map<XmlElement, str
 function consoleCompat(devices: XmlElement[], root: XmlElement): XmlElement[] {
   const os = firstChild(root, "os");
   if ((textContent(os && firstChild(os, "type")) ?? "").trim() !== "hvm") return devices;
-  const serials = devices.filter((c) => c.name === "serial");
-  const consoles = devices.filter((c) => c.name === "console");
-  if (consoles.length === 0) return devices;
-  const firstTarget = getAttr(firstChild(consoles[0], "target"), "type");
-  const at = devices.indexOf(consoles[0]);
-  if (serials.length === 0 && (firstTarget === undefined || firstTarget === "serial")) {
-    const type = getAttr(consoles[0], "type");
+  const firstSerial = devices.find((c) => c.name === "serial");
+  const firstConsole = devices.find((c) => c.name === "console");
+  if (!firstConsole) return devices;
+  const firstTarget = getAttr(firstChild(firstConsole, "target"), "type");
+  const at = devices.indexOf(firstConsole);
+  if (!firstSerial && (firstTarget === undefined || firstTarget === "serial")) {
+    const type = getAttr(firstConsole, "type");
     return [...devices.slice(0, at), element("serial", type ? { type } : {}), ...devices.slice(at)];
   }
-  if (serials.length > 0 && firstTarget !== undefined && firstTarget !== "serial") {
-    const type = getAttr(serials[0], "type");
+  if (firstSerial && firstTarget !== undefined && firstTarget !== "serial") {
+    const type = getAttr(firstSerial, "type");
     return [...devices.slice(0, at), element("console", type ? { type } : {}), ...devices.slice(at)];
   }
   return devices;
@@ -317,7 +317,7 @@ function keyed(parentPath: string, el: XmlElement, scope: NsScope, side: "desire
     if (primary && videos[0] !== primary) {
       const ordered = [primary, ...videos.filter((v) => v !== primary)];
       let vi = 0;
-      kids = kids.map((c) => (c.name === "video" ? ordered[vi++] : c));
+      kids = kids.map((c) => (c.name === "video" ? (ordered[vi++] ?? c) : c));
     }
     const controllers = kids.filter((c) => c.name === "controller");
     const indexes = assignControllerIndexes(controllers);

@@ -113,7 +113,7 @@ export function fleetNamespace(project: string, stack: string, fleetName: string
 /** A locally administered unicast MAC with QEMU's 52:54:00 prefix, derived from a seed. */
 export function deriveMac(seed: string): string {
   const h = createHash("sha256").update(seed).digest();
-  return `52:54:00:${[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, "0")).join(":")}`;
+  return `52:54:00:${Array.from(h.subarray(0, 3), (b) => b.toString(16).padStart(2, "0")).join(":")}`;
 }
 
 function expandName(pattern: string, stack: string, fleet: string, key: string, index: number): string {
@@ -214,7 +214,8 @@ function prepareMember(def: DomainDef, c: PrepareContext): string[] {
     args.forEach((a, i) => {
       if (getAttr(a, "value") === "-uuid") {
         removeChild(cmd, a);
-        if (args[i + 1]) removeChild(cmd, args[i + 1]);
+        const value = args[i + 1];
+        if (value) removeChild(cmd, value);
       }
     });
     if (childElements(cmd).length === 0) removeChild(def.root, cmd);

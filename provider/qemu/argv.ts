@@ -374,11 +374,12 @@ function buildSmbios(v: DomainView, add: Add, root: XmlElement): void {
       if (mode !== "sysinfo") return; // libvirt uses the block only with <smbios mode='sysinfo'/>
       const seen: Record<string, number> = {};
       for (const block of childElements(si)) {
-        seen[block.name] = (seen[block.name] ?? 0) + 1;
-        const bp = `${path}/${block.name}[${seen[block.name]}]`;
+        const nth = (seen[block.name] ?? 0) + 1;
+        seen[block.name] = nth;
+        const bp = `${path}/${block.name}[${nth}]`;
         const known = SMBIOS_BLOCKS[block.name];
         if (known) {
-          if (known.type !== 2 && seen[block.name] > 1) continue; // libvirt keeps the first
+          if (known.type !== 2 && nth > 1) continue; // libvirt keeps the first
           const arg = smbiosArg(block, bp, known.type, known.keys);
           if (arg) add("-smbios", arg);
         } else if (block.name === "oemStrings") {
@@ -543,7 +544,7 @@ function buildDisks(v: DomainView, add: Add): void {
 /** `hda` -> 0, `hdc` -> 2, `sdb` -> 1: libvirt's virDiskNameToIndex for one-letter suffixes. */
 function driveIndex(dev: string | undefined): number | undefined {
   const m = dev ? /^(?:hd|sd|vd|xvd|fd)([a-z])$/.exec(dev) : null;
-  return m ? m[1].charCodeAt(0) - 97 : undefined;
+  return m?.[1] ? m[1].charCodeAt(0) - 97 : undefined;
 }
 
 function diskSource(d: DomainDisk, path: string): { driver: string; filename: string } | undefined {
@@ -696,7 +697,7 @@ function namedAs(el: XmlElement, name: string): boolean {
 export function checkRefusedPaths(def: DomainDef): void {
   for (const r of REFUSED_PATHS) {
     const steps = r.path.split("/").slice(2);
-    const attr = steps[steps.length - 1].startsWith("@") ? steps.pop()!.slice(1) : undefined;
+    const attr = steps.at(-1)?.startsWith("@") ? steps.pop()!.slice(1) : undefined;
     let el: XmlElement | undefined = def.root;
     for (const s of steps) el = el && childElements(el).find((c) => namedAs(c, s));
     if (!el) continue;

@@ -29,7 +29,7 @@ export function canonicalBitmap(s: string): string | undefined {
   const out: string[] = [];
   for (let i = 0; i < members.length; ) {
     let j = i;
-    while (j + 1 < members.length && members[j + 1] === members[j] + 1) j++;
+    while (j + 1 < members.length && members[j + 1] === members[j]! + 1) j++;
     out.push(i === j ? `${members[i]}` : `${members[i]}-${members[j]}`);
     i = j + 1;
   }

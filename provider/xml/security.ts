@@ -54,7 +54,7 @@ interface CompiledRule {
 const RULES: readonly CompiledRule[] = SECURITY_INFO.map((r) => {
   const parts = r.path.split("/").filter(Boolean);
   const last = parts[parts.length - 1];
-  return last.startsWith("@") ? { elements: parts.slice(0, -1), attribute: last.slice(1) } : { elements: parts, attribute: undefined };
+  return last?.startsWith("@") ? { elements: parts.slice(0, -1), attribute: last.slice(1) } : { elements: parts, attribute: undefined };
 });
 
 /** Whether the element-name chain `names` matches `pattern` (`**` matches any run, empty too). */
@@ -224,7 +224,7 @@ export function xmlSecurityInfoValues(xml: string): string[] {
   }
   const p = textPatterns();
   for (const m of xml.matchAll(p.attr)) values.add(m[2] ?? m[3] ?? "");
-  for (const m of xml.matchAll(p.elem)) values.add(m[2]);
+  for (const m of xml.matchAll(p.elem)) values.add(m[2] ?? "");
   for (const v of [...values]) values.add(escapeAttr(v)).add(escapeText(v));
   values.delete("");
   return [...values];

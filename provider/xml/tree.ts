@@ -217,10 +217,11 @@ function decodeEntities(s: string, path: string): string {
     if (!whole.endsWith(";")) {
       throw new DomainXmlError("unterminated entity reference", { path, value: whole, fix: "write & as &amp;" });
     }
-    if (body in NAMED) return NAMED[body];
-    const m = /^#(x[0-9a-fA-F]+|[0-9]+)$/.exec(body);
-    if (m) {
-      const cp = m[1][0] === "x" ? parseInt(m[1].slice(1), 16) : parseInt(m[1], 10);
+    const named = NAMED[body];
+    if (named !== undefined) return named;
+    const ref = /^#(x[0-9a-fA-F]+|[0-9]+)$/.exec(body)?.[1];
+    if (ref !== undefined) {
+      const cp = ref.startsWith("x") ? parseInt(ref.slice(1), 16) : parseInt(ref, 10);
       if (isXmlChar(cp)) return String.fromCodePoint(cp);
       throw new DomainXmlError("character reference to a character XML 1.0 forbids", {
         path,
@@ -296,8 +297,8 @@ function checkLikeLibxml2(text: string, path: string): void {
         const sa = /\sstandalone\s*=\s*(['"])(.*?)\1/.exec(body);
         if (sa && sa[2] !== "yes" && sa[2] !== "no") refuse("standalone accepts only 'yes' or 'no'", lt, "write standalone='yes', or remove it");
         // The text is handed on as UTF-8: another declared encoding would be decoded wrongly (or refused).
-        const enc = /\sencoding\s*=\s*(['"])(.*?)\1/.exec(body);
-        if (enc && !/^utf-?8$/i.test(enc[2])) refuse(`encoding ${JSON.stringify(enc[2])} is not UTF-8`, lt, "write encoding='UTF-8', or remove the encoding");
+        const encoding = /\sencoding\s*=\s*(['"])(.*?)\1/.exec(body)?.[2];
+        if (encoding !== undefined && !/^utf-?8$/i.test(encoding)) refuse(`encoding ${JSON.stringify(encoding)} is not UTF-8`, lt, "write encoding='UTF-8', or remove the encoding");
       }
       i = end + 2;
     } else {
@@ -422,7 +423,7 @@ export function setAttr(el: XmlElement, name: string, value: string | undefined)
   if (value === undefined) {
     if (i >= 0) el.attrs.splice(i, 1);
   } else if (i >= 0) {
-    el.attrs[i].value = value;
+    el.attrs[i]!.value = value;
   } else {
     el.attrs.push({ name, value });
   }

@@ -23,10 +23,10 @@ const HEX = /^[0-9a-fA-F]$/;
 export function parseUuid(text: string): UuidBytes | undefined {
   const out = new Uint8Array(16);
   let cur = 0;
-  while (cur < text.length && SPACE.has(text[cur])) cur++;
+  while (cur < text.length && SPACE.has(text.charAt(cur))) cur++;
   for (let i = 0; i < 16; ) {
     if (cur >= text.length) return undefined;
-    const c = text[cur];
+    const c = text.charAt(cur);
     if (c === "-" || c === " ") {
       cur++;
       continue;
@@ -36,7 +36,7 @@ export function parseUuid(text: string): UuidBytes | undefined {
     out[i++] = parseInt(c + d, 16);
     cur += 2;
   }
-  for (; cur < text.length; cur++) if (!SPACE.has(text[cur])) return undefined;
+  for (; cur < text.length; cur++) if (!SPACE.has(text.charAt(cur))) return undefined;
   return out;
 }
 
@@ -65,8 +65,8 @@ export function matchesUuidSchema(text: string): boolean {
 /** A random version-4 UUID, formatted. */
 export function randomUuid(): string {
   const b = randomBytes(16);
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
   return formatUuid(b);
 }
 
@@ -79,8 +79,8 @@ export function uuidV5(namespace: string, name: string): string {
   if (!ns) throw new TypeError(`uuidV5: namespace ${JSON.stringify(namespace)} is not a UUID`);
   const h = createHash("sha1").update(ns).update(Buffer.from(name, "utf8")).digest();
   const b = h.subarray(0, 16);
-  b[6] = (b[6] & 0x0f) | 0x50;
-  b[8] = (b[8] & 0x3f) | 0x80;
+  b[6] = (b[6]! & 0x0f) | 0x50;
+  b[8] = (b[8]! & 0x3f) | 0x80;
   return formatUuid(b);
 }
 

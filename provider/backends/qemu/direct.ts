@@ -267,9 +267,11 @@ export class QemuDirectBackend {
         await fs.rm(s.path, { force: true });
         await fs.writeFile(s.path, s.data, { mode: 0o600, flag: "wx" });
       }
+      const [emulator, ...args] = cmd.argv;
+      if (emulator === undefined) throw new DirectError(`internal error: the QEMU command line for ${name} is empty (no emulator); fix: report this bug (buildQemuArgv puts the emulator first)`);
       const code: number | "timeout" = await new Promise((resolve, reject) => {
         // Its own process group, so that a QEMU that hangs can be killed with all it started.
-        const child = spawn(cmd.argv[0], cmd.argv.slice(1), { cwd: f.dir, env: { ...process.env, ...cmd.env }, stdio: ["ignore", logFd, logFd], detached: true });
+        const child = spawn(emulator, args, { cwd: f.dir, env: { ...process.env, ...cmd.env }, stdio: ["ignore", logFd, logFd], detached: true });
         const timer = setTimeout(() => {
           killGroup(child.pid);
           resolve("timeout");

@@ -65,7 +65,7 @@ export function extractLibvirtMessage(stderr: string): string {
   const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
   const errs = lines.filter((l) => l.startsWith("error: ")).map((l) => l.slice("error: ".length));
   // virsh prints "failed to ..." then the libvirt error; the last one is the cause.
-  return (errs.length ? errs[errs.length - 1] : lines.join(" ")).trim();
+  return (errs.at(-1) ?? lines.join(" ")).trim();
 }
 
 /** Runs `virsh -q -c URI ARGS...`; resolves with its output or rejects with a {@link VirshError}. */

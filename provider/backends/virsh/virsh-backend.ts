@@ -82,7 +82,8 @@ export function unexcusedErrors(stderr: string, tolerate?: RegExp): string[] {
   lines.forEach((l, i) => {
     if (tolerate && tolerate.test(l)) {
       excused.add(i);
-      if (i > 0 && /^error: Failed to /i.test(lines[i - 1])) excused.add(i - 1);
+      const before = lines[i - 1];
+      if (before !== undefined && /^error: Failed to /i.test(before)) excused.add(i - 1);
     }
   });
   return lines.filter((_, i) => !excused.has(i));
@@ -111,7 +112,7 @@ class VirshSession {
   private waiters: (() => void)[] = [];
 
   /** Starts `virsh -q -c URI` with no command: its interactive mode, reading lines from stdin. */
-  constructor(private readonly uri: string, virsh: string | undefined, private readonly timeoutMs: number) {
+  constructor(private readonly uri: string, virsh: string | undefined, timeoutMs: number) {
     // virsh writes its history under $XDG_CACHE_HOME on exit: a private directory, never the user's.
     this.home = mkdtempSync(join(tmpdir(), "lvd-virsh-"));
     const bin = virsh ?? process.env.VIRSH ?? "virsh";
@@ -163,7 +164,8 @@ class VirshSession {
     const from = this.stdout.length;
     this.sent.push(text);
     this.child.stdin!.write(`${text}\n`);
-    await this.until(() => this.stdout.indexOf(marks[marks.length - 1], from) >= 0);
+    const last = marks[marks.length - 1]!; // the closing mark, always added above
+    await this.until(() => this.stdout.indexOf(last, from) >= 0);
     const parts: string[] = [];
     let at = from;
     for (const m of marks) {
@@ -195,7 +197,7 @@ class VirshSession {
 export function splitStateAndXml(out: string): { xml: string; state: DomainState } {
   const at = out.indexOf("<domain");
   const head = out.slice(0, at).trim().split("\n");
-  return { state: head[head.length - 1].trim() as DomainState, xml: out.slice(at) };
+  return { state: head[head.length - 1]!.trim() as DomainState, xml: out.slice(at) }; // split() returns at least one line
 }
 
 /**
@@ -208,15 +210,15 @@ export function domainArg(ref: DomainAddress): string {
 
 /** The `<uuid>` of a domain XML (the first one: the domain's own), lowercase. */
 export function xmlUuid(xml: string): string | undefined {
-  return /<uuid>\s*([0-9A-Fa-f-]+)\s*<\/uuid>/.exec(xml)?.[1].toLowerCase();
+  return /<uuid>\s*([0-9A-Fa-f-]+)\s*<\/uuid>/.exec(xml)?.[1]?.toLowerCase();
 }
 
 /** Parses `virsh list --uuid --name` (one `UUID NAME` a line) into name -> uuid. */
 export function parseUuidNameList(out: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const line of out.split("\n")) {
-    const r = /^\s*([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\s+(.+?)\s*$/.exec(line);
-    if (r) m.set(r[2], r[1].toLowerCase());
+    const [, uuid, name] = /^\s*([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\s+(.+?)\s*$/.exec(line) ?? [];
+    if (uuid && name) m.set(name, uuid.toLowerCase());
   }
   return m;
 }
@@ -395,7 +397,7 @@ export class VirshBackend {
         const i = errors.findIndex((l) => /^error: Failed to (define|start) domain/i.test(l));
         const cause = i >= 0 && errors[i + 1] ? errors[i + 1] : errors[errors.length - 1];
         const err = new VirshError(this.uri, args, 1, `${cause}\n`, r.stdout);
-        err.step = i >= 0 && /define/i.test(errors[i]) ? "define" : "start";
+        err.step = i >= 0 && /define/i.test(errors[i]!) ? "define" : "start";
         throw err;
       }
       return { state: start ? "running" : "shut off", xml: r.stdout.slice(r.stdout.indexOf("<domain")) };
@@ -425,10 +427,10 @@ export class VirshBackend {
     const uuid = ref.uuid.toLowerCase();
     const session = new VirshSession(this.uri, this.opts.virsh, this.opts.timeoutMs ?? 120000);
     try {
-      const out = await session.send([["domstate", uuid], "mark", ["dumpxml", "--inactive", "--security-info", uuid]]);
-      const state = out[0].split("\n").map((l) => l.trim()).filter((l) => DOMAIN_STATES.includes(l as DomainState)).pop() as DomainState | undefined;
-      const at = out[1].indexOf("<domain");
-      const xml = at < 0 ? "" : out[1].slice(at, out[1].lastIndexOf("</domain>") + "</domain>".length) + "\n";
+      const [stateOut = "", xmlOut = ""] = await session.send([["domstate", uuid], "mark", ["dumpxml", "--inactive", "--security-info", uuid]]);
+      const state = stateOut.split("\n").map((l) => l.trim()).filter((l) => DOMAIN_STATES.includes(l as DomainState)).pop() as DomainState | undefined;
+      const at = xmlOut.indexOf("<domain");
+      const xml = at < 0 ? "" : xmlOut.slice(at, xmlOut.lastIndexOf("</domain>") + "</domain>".length) + "\n";
       let verdict: "remove" | "gone" = "gone";
       if (state && at >= 0 && xmlUuid(xml) === uuid) verdict = judge({ xml, state }); // throws to refuse
       if (verdict === "remove") await session.send([["destroy", uuid], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", uuid]]);
