@@ -19,9 +19,10 @@ export function parseArgsFile(text: string): LibvirtArgs {
   const argv: string[] = [];
   for (const line of lines) {
     const words = shellWords(line);
-    if (argv.length === 0 && words.length === 1 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0])) {
-      const i = words[0].indexOf("=");
-      env[words[0].slice(0, i)] = words[0].slice(i + 1);
+    const [only] = words;
+    if (argv.length === 0 && words.length === 1 && only !== undefined && /^[A-Za-z_][A-Za-z0-9_]*=/.test(only)) {
+      const i = only.indexOf("=");
+      env[only.slice(0, i)] = only.slice(i + 1);
       continue;
     }
     argv.push(...words);
@@ -56,7 +57,7 @@ export function optionValues(argv: readonly string[], option: string): string[] 
   const out: string[] = [];
   for (let i = 1; i < argv.length; i++) {
     if (argv[i] === option && i + 1 < argv.length) {
-      out.push(argv[i + 1]);
+      out.push(argv[i + 1]!);
       i++;
     }
   }

@@ -70,7 +70,7 @@ describe("libvirt corpus (tests/qemuxmlconfdata)", function () {
     if (regenerate) return;
     const detail = (k: string) => {
       const [, key, cls] = k.split("\t");
-      const f = result.findings.get(key)?.find((x) => x.cls === cls);
+      const f = key === undefined ? undefined : result.findings.get(key)?.find((x) => x.cls === cls);
       return `${k.replace(/\t/g, " ")}${f ? `: ${f.detail.replace(/\s*\n\s*/g, " ").slice(0, 300)}` : ""}`;
     };
     const problems = [

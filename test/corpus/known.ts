@@ -51,10 +51,10 @@ export function readKnown(file: string): KnownDifferences {
         if (w.length < 5 || (w[3] !== "gap" && w[3] !== "genuine")) {
           throw new Error(`${file}:${i + 1}: expected "class CHECK CLASS gap|genuine REASON...", got: ${t}`);
         }
-        known.classes.set(classKey(w[1], w[2]), { check: w[1] as CheckName, cls: w[2], kind: w[3], reason: w.slice(4).join(" ") });
+        known.classes.set(classKey(w[1]!, w[2]!), { check: w[1] as CheckName, cls: w[2]!, kind: w[3], reason: w.slice(4).join(" ") });
       } else {
         if (w.length !== 3) throw new Error(`${file}:${i + 1}: expected "CHECK CASE CLASS", got: ${t}`);
-        known.entries.add(entryKey(w[0], w[1], w[2]));
+        known.entries.add(entryKey(w[0]!, w[1]!, w[2]!));
       }
     });
   return known;

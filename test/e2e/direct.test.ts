@@ -65,7 +65,7 @@ describe("pulumi CLI end to end on the QEMU-direct backend (no libvirt)", functi
       const members = s.outputs().members as { name: string; guestUuid: string }[];
       expect(members.map((m) => m.name)).to.deep.equal(["fd-1", "fd-2"]);
       for (const m of members) expect(await b.queryGuestUuid(m.name)).to.equal(m.guestUuid);
-      expect(members[0].guestUuid).to.not.equal(members[1].guestUuid);
+      expect(members[0]!.guestUuid).to.not.equal(members[1]!.guestUuid);
       s.ok("destroy", "--yes");
       expect(await b.listNames()).to.deep.equal(["tmpl"]);
       expect(listFiles(imageDir)).to.deep.equal(before);

@@ -200,7 +200,7 @@ describe("fault tolerance (real CLI, labs)", function () {
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < cases.length; i = next++) {
-        const c = cases[i];
+        const c = cases[i]!;
         const stack = `c${i}`;
         s.ok("stack", "init", stack);
         s.ok("config", "set", "--stack", stack, "case", JSON.stringify({ kind: c.kind, args: c.args }));

@@ -126,7 +126,7 @@ describe("the npm package as users install it: npm pack, then the README's user 
     for (const f of packed.filter((p) => p.endsWith(".js"))) {
       const text = fs.readFileSync(path.join(root, f), "utf8");
       const m = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(text);
-      if (!m) continue;
+      if (!m?.[1]) continue;
       const mapFile = path.join(path.dirname(f), m[1]);
       expect(packed, `${f} points at ${mapFile}`).to.include(mapFile);
     }
@@ -227,7 +227,7 @@ describe("the npm package as users install it: npm pack, then the README's user 
           if (failedAt !== undefined) throw new Error(`not run: README.md line ${failedAt} failed before "${what}"`);
           if (end < 0) throw new Error(`README.md's user section has no step "${what}" after line ${steps[next - 1]?.line ?? 0}`);
           for (; next <= end; next++) {
-            const st = steps[next];
+            const st = steps[next]!;
             failedAt = st.line;
             if (st.kind === "file") fs.writeFileSync(path.join(s.dir, st.name), st.content);
             else {

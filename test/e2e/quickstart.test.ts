@@ -6,7 +6,6 @@
  */
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { domainsWithPrefix, listFiles, removeDomains, RUN_PREFIX } from "../support/domains";

@@ -107,6 +107,7 @@ for (const labName of ["new", "host"] as const) {
 
     it("the state holds the XML only as secrets: stack export shows ciphertext, stack output shows [secret]", () => {
       const [d] = exportedDomains(s);
+      if (!d) throw new Error("pulumi stack export holds no libvirt-domain:Resource");
       expect(isStateSecret(d.inputs.xml), "inputs.xml").to.equal(true);
       expect(isStateSecret(d.outputs.xml), "outputs.xml").to.equal(true);
       expect(isStateSecret(d.outputs.desiredXml), "outputs.desiredXml").to.equal(true);

@@ -134,7 +134,7 @@ for (const which of ["host", "new"] as const) {
       await lock.release();
       await waiting;
       // Two updates at once, from two processes: both finish, one after the other.
-      const [x, y] = (await Promise.all([inFreshProcess("update", ["race", a.outs, c96.inputs]), inFreshProcess("update", ["race", a.outs, c128.inputs])])) as { outs: Record<string, unknown> }[];
+      const [x, y] = (await Promise.all([inFreshProcess("update", ["race", a.outs, c96.inputs]), inFreshProcess("update", ["race", a.outs, c128.inputs])])) as [{ outs: Record<string, unknown> }, { outs: Record<string, unknown> }];
       expect([x.outs.state, y.outs.state]).to.deep.equal(["running", "running"]);
       const final = await new QemuDirectBackend(uri).dumpxmlInactive("race");
       expect(final).to.match(/<memory unit='KiB'>(98304|131072)<\/memory>/);

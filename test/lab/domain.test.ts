@@ -140,8 +140,8 @@ describe("Domain provider on libvirt 9.0 (passthrough fallback)", function () {
   it("native fails in check, naming the version found and the version needed", async () => {
     const c = await impl.check({}, { name: `${prefix}nat`, hwuuid: H, hwuuidMode: "native", connection: { uri: lab.uri } });
     expect(c.failures).to.have.length(1);
-    expect(c.failures[0].property).to.equal("hwuuidMode");
-    expect(c.failures[0].reason).to.contain("libvirt 9.0.0").and.contain(">= 11.7.0");
+    expect(c.failures[0]!.property).to.equal("hwuuidMode");
+    expect(c.failures[0]!.reason).to.contain("libvirt 9.0.0").and.contain(">= 11.7.0");
   });
 });
 

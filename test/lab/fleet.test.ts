@@ -80,15 +80,15 @@ describe("fleet of 5 from a template with a 1 GiB image (new lab)", function () 
       const u = await v.domuuid(m.name);
       expect(u).to.not.equal(templateUuid);
       uuids.add(u);
-      expect(made[i].disks[0].sizeBytes as number, "an overlay, not a copy").to.be.below(16 * 1024 * 1024);
-      expect(made[i].dom.outs.macAddresses).to.deep.equal(m.macs);
+      expect(made[i]!.disks[0]!.sizeBytes as number, "an overlay, not a copy").to.be.below(16 * 1024 * 1024);
+      expect(made[i]!.dom.outs.macAddresses).to.deep.equal(m.macs);
     }
     expect(uuids.size).to.equal(5);
     expect(new Set(plan.members.map((m) => m.hwuuid)).size).to.equal(5);
     expect(await v.domstate(`${prefix}tmpl`)).to.equal("shut off");
     for (const [i, m] of plan.members.entries()) {
-      await impl.remove(m.name, made[i].dom.outs);
-      for (const d of made[i].disks) await disk.remove(d.path as string, d);
+      await impl.remove(m.name, made[i]!.dom.outs);
+      for (const d of made[i]!.disks) await disk.remove(d.path as string, d);
     }
     expect(fs.readdirSync(lab.imageDir).filter((f) => f.startsWith(`${prefix}web`))).to.deep.equal([]);
     expect(await domainsWithPrefix(lab.uri, `${prefix}web`)).to.deep.equal([]);
@@ -101,15 +101,17 @@ describe("fleet of 5 from a template with a 1 GiB image (new lab)", function () 
       fleetName: `${prefix}db`, project: "lab", stack: "test", keys: ["1", "2", "3"], hwuuidPolicy: { kind: "derive" },
       templateXml: await v.dumpxmlInactive(`${prefix}tmpl`),
     });
+    const [first, second, third] = plan.members;
+    if (!first || !second || !third) throw new Error(`planFleet gave ${plan.members.length} members for 3 keys`);
     // Member 2's images go to a read-only file system.
-    const bad: MemberPlan = { ...plan.members[1], disks: plan.members[1].disks.map((d) => ({ ...d, path: path.join(roDir, path.basename(d.path)) })) };
-    const results = await Promise.allSettled([plan.members[0], bad, plan.members[2]].map((m) => applyMember(m, lab.uri, plan.templateDigest)));
+    const bad: MemberPlan = { ...second, disks: second.disks.map((d) => ({ ...d, path: path.join(roDir, path.basename(d.path)) })) };
+    const results = await Promise.allSettled([first, bad, third].map((m) => applyMember(m, lab.uri, plan.templateDigest)));
     expect(results.map((r) => r.status)).to.deep.equal(["fulfilled", "rejected", "fulfilled"]);
     const err = (results[1] as PromiseRejectedResult).reason as Error;
     expect(err.message).to.match(/^path: cannot write .*read-only file system.*Fix: check that/i);
     expect(fs.readdirSync(roDir)).to.deep.equal([]);
     expect(await v.exists(bad.name)).to.equal(false);
-    for (const i of [0, 2]) expect(await v.queryGuestUuid(plan.members[i].name)).to.equal(plan.members[i].hwuuid);
+    for (const m of [first, third]) expect(await v.queryGuestUuid(m.name)).to.equal(m.hwuuid);
     for (const r of results) {
       if (r.status !== "fulfilled") continue;
       await impl.remove(r.value.dom.id, r.value.dom.outs);

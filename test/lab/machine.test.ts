@@ -137,7 +137,9 @@ function alive(pid: number): boolean {
 /** Field 22 of /proc/PID/stat: the start time. */
 function startTime(pid: number): string {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  if (start === undefined) throw new Error(`/proc/${pid}/stat has no field 22 (start time): ${stat}`);
+  return start;
 }
 
 /** A pid no process has now (as a pid file from before a reboot holds). */
@@ -227,7 +229,9 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
     release = await holdLabLock(1800000);
     envBefore = ok(labSh(["env"]), "lab.sh env").stdout;
     hostWasUp = answers(HOST_URI);
-    newWasUp = answers(/LAB_NEW_URI='([^']*)'/.exec(envBefore)![1]);
+    const newUri = /LAB_NEW_URI='([^']*)'/.exec(envBefore)?.[1];
+    if (newUri === undefined) throw new Error(`lab.sh env printed no LAB_NEW_URI='...':\n${envBefore}`);
+    newWasUp = answers(newUri);
   });
 
   // The host lab as the tests found it, after every test that stops it.

@@ -423,20 +423,25 @@ describe("addressing by uuid and proving ownership cost no extra virsh process (
     const calls = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean).length : 0);
     process.env.VIRSH = path.join(dir, "virsh");
     const outs: Record<string, impl.DomainOutputs> = {};
+    const outsOf = (n: string): impl.DomainOutputs => {
+      const o = outs[n];
+      if (!o) throw new Error(`no outputs recorded for ${n}`);
+      return o;
+    };
     for (const i of checked) {
       const before = calls();
       outs[i.name as string] = (await impl.create(i)).outs;
       expect(calls() - before, "create").to.equal(1);
     }
     let before = calls();
-    const reads = await Promise.all(names.map((n) => impl.read(n, outs[n])));
+    const reads = await Promise.all(names.map((n) => impl.read(n, outsOf(n))));
     expect(reads.map((r) => r.id)).to.deep.equal(names);
     expect(calls() - before, "5 reads").to.equal(1);
     for (const n of names) {
       before = calls();
-      await impl.remove(n, outs[n]);
+      await impl.remove(n, outsOf(n));
       expect(calls() - before, "delete").to.equal(1);
     }
-    expect(await uuidsOn(new VirshBackend(lab.uri))).to.not.include.members(names.map((n) => outs[n].uuid));
+    expect(await uuidsOn(new VirshBackend(lab.uri))).to.not.include.members(names.map((n) => outsOf(n).uuid));
   });
 });

@@ -58,7 +58,9 @@ function qemuProcess(name: string): { pid: number; startTicks: string } | undefi
     const i = argv.indexOf("-name");
     if (i < 0 || !argv[i + 1]?.startsWith(`guest=${name},`)) continue;
     const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-    return { pid: Number(d), startTicks: stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] };
+    const startTicks = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    if (startTicks === undefined) throw new Error(`/proc/${d}/stat has no field 22 (start time): ${stat}`);
+    return { pid: Number(d), startTicks };
   }
   return undefined;
 }

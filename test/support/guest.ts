@@ -55,11 +55,13 @@ export function guestImage(dir?: string): GuestImage {
       throw new Error(`scripts/guest.sh build failed: ${(err.stderr ?? "").trim() || err.message}`);
     }
     const env: Record<string, string> = {};
-    for (const m of out.matchAll(/^export (\w+)='([^']*)'$/gm)) env[m[1]] = m[2];
-    for (const k of ["GUEST_KERNEL", "GUEST_INITRD", "GUEST_CMDLINE", "GUEST_ID"]) {
-      if (!env[k]) throw new Error(`scripts/guest.sh build printed no ${k}; it printed: ${out}`);
-    }
-    built = { kernel: env.GUEST_KERNEL, initrd: env.GUEST_INITRD, cmdline: env.GUEST_CMDLINE, id: env.GUEST_ID };
+    for (const [, k, v] of out.matchAll(/^export (\w+)='([^']*)'$/gm)) if (k !== undefined && v !== undefined) env[k] = v;
+    const need = (k: string): string => {
+      const v = env[k];
+      if (!v) throw new Error(`scripts/guest.sh build printed no ${k}; it printed: ${out}`);
+      return v;
+    };
+    built = { kernel: need("GUEST_KERNEL"), initrd: need("GUEST_INITRD"), cmdline: need("GUEST_CMDLINE"), id: need("GUEST_ID") };
   }
   if (dir === undefined) return built;
   const target = path.join(dir, "lvd-guest", built.id);
@@ -279,7 +281,7 @@ export interface GuestLine {
 /** {@link parseGuestLine}: splits the text after `LVD-GUEST ` into its event word and fields. */
 export function parseGuestLine(text: string): GuestLine {
   const words = text.split(" ").filter(Boolean);
-  const event = words.length > 0 && !words[0].includes("=") ? words.shift()! : "";
+  const event = words.length > 0 && !words[0]!.includes("=") ? words.shift()! : "";
   const fields: Record<string, string> = {};
   for (const w of words) {
     const eq = w.indexOf("=");
@@ -404,9 +406,9 @@ export class GuestConsole {
     const upto = lines.indexOf("ready");
     const first = lines.slice(0, upto).map(parseGuestLine);
     const value = (k: string): string => {
-      const l = first.find((x) => x.event === "" && k in x.fields);
-      if (!l) throw new Error(`the guest console ${this.path} has no "${GUEST_LINE_PREFIX}${k}=" line before "ready"`);
-      return l.fields[k];
+      const v = first.find((x) => x.event === "" && k in x.fields)?.fields[k];
+      if (v === undefined) throw new Error(`the guest console ${this.path} has no "${GUEST_LINE_PREFIX}${k}=" line before "ready"`);
+      return v;
     };
     return {
       productUuid: value("product_uuid"),

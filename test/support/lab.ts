@@ -21,22 +21,29 @@ function labEnv(): Record<string, string> {
   if (cachedEnv) return cachedEnv;
   const env: Record<string, string> = {};
   const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "env"], { encoding: "utf8" });
-  for (const m of out.matchAll(/^export (\w+)='([^']*)'$/gm)) env[m[1]] = m[2];
+  for (const [, k, v] of out.matchAll(/^export (\w+)='([^']*)'$/gm)) if (k !== undefined && v !== undefined) env[k] = v;
   for (const k of Object.keys(env)) if (process.env[k]) env[k] = process.env[k]!;
   cachedEnv = env;
   return env;
 }
 
+/** The value `scripts/lab.sh env` printed for `name`; throws naming it when it printed none. */
+function labVar(env: Record<string, string>, name: string): string {
+  const v = env[name];
+  if (v === undefined) throw new Error(`scripts/lab.sh env printed no ${name}; start the labs with: npm run lab -- up`);
+  return v;
+}
+
 /** The lab, checked to answer; throws with how to start it otherwise. */
 export async function requireLab(name: Lab["name"]): Promise<Lab> {
   const env = labEnv();
-  const uri = name === "host" ? env.LAB_HOST_URI : env.LAB_NEW_URI;
+  const uri = labVar(env, name === "host" ? "LAB_HOST_URI" : "LAB_NEW_URI");
   try {
     await runVirsh(uri, ["version", "--daemon"], { timeoutMs: 15000 });
   } catch (e) {
     throw new Error(`the ${name} lab does not answer at ${uri} (${(e as Error).message}); start it with: npm run lab -- up`);
   }
-  return { name, uri, imageDir: env.LAB_IMAGE_DIR };
+  return { name, uri, imageDir: labVar(env, "LAB_IMAGE_DIR") };
 }
 
 /**
@@ -45,7 +52,7 @@ export async function requireLab(name: Lab["name"]): Promise<Lab> {
  */
 export function labQemu(which: Lab["name"]): string {
   const env = labEnv();
-  const bin = which === "host" ? env.LAB_HOST_QEMU : env.LAB_NEW_QEMU;
+  const bin = labVar(env, which === "host" ? "LAB_HOST_QEMU" : "LAB_NEW_QEMU");
   execFileSync(bin, ["--version"]);
   return bin;
 }
@@ -54,7 +61,7 @@ export function labQemu(which: Lab["name"]): string {
 export function argValues(argv: string[], flag: string): string[] {
   const out: string[] = [];
   argv.forEach((a, i) => {
-    if (a === flag && i + 1 < argv.length) out.push(argv[i + 1]);
+    if (a === flag && i + 1 < argv.length) out.push(argv[i + 1]!);
   });
   return out;
 }

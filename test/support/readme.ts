@@ -41,15 +41,15 @@ export function parseSteps(section: string, firstLine = 1): ReadmeStep[] {
   const steps: ReadmeStep[] = [];
   const lines = section.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    const open = /^```(.*)$/.exec(lines[i]);
-    if (!open) continue;
+    const open = /^```(.*)$/.exec(lines[i]!);
+    if (open?.[1] === undefined) continue;
     const where = `README.md line ${firstLine + i}`;
     const [lang, ...attrWords] = open[1].trim().split(/\s+/);
     const attrs: Record<string, string> = {};
     for (const w of attrWords) {
-      const m = /^(\w+)=(.+)$/.exec(w);
-      if (!m) throw new Error(`${where}: "${w}" in the block's info string is not key=value`);
-      attrs[m[1]] = m[2];
+      const [, key, value] = /^(\w+)=(.+)$/.exec(w) ?? [];
+      if (key === undefined || value === undefined) throw new Error(`${where}: "${w}" in the block's info string is not key=value`);
+      attrs[key] = value;
     }
     const end = lines.findIndex((l, j) => j > i && l === "```");
     if (end < 0) throw new Error(`${where}: the code block is not closed`);

@@ -11,7 +11,7 @@ export function shellWords(line: string): string[] {
   let started = false;
   let quote: "'" | '"' | undefined;
   for (let i = 0; i < line.length; i++) {
-    const c = line[i];
+    const c = line[i]!;
     if (quote === "'") {
       if (c === "'") quote = undefined;
       else cur += c;
@@ -19,7 +19,7 @@ export function shellWords(line: string): string[] {
     }
     if (quote === '"') {
       if (c === '"') quote = undefined;
-      else if (c === "\\" && i + 1 < line.length && '"\\$`'.includes(line[i + 1])) cur += line[++i];
+      else if (c === "\\" && i + 1 < line.length && '"\\$`'.includes(line[i + 1]!)) cur += line[++i];
       else cur += c;
       continue;
     }

@@ -60,9 +60,10 @@ export function rfbHandshake(host: string, port: number, password?: string, time
           s.write("RFB 003.008\n");
           step = "types";
         } else if (step === "types") {
-          if (buf.length < 1 || buf.length < 1 + buf[0]) return;
-          types = [...buf.subarray(1, 1 + buf[0])];
-          buf = buf.subarray(1 + buf[0]);
+          const count = buf[0];
+          if (count === undefined || buf.length < 1 + count) return;
+          types = [...buf.subarray(1, 1 + count)];
+          buf = buf.subarray(1 + count);
           if (password === undefined || !types.includes(2)) return done({ version, securityTypes: types });
           s.write(Buffer.from([2]));
           step = "challenge";

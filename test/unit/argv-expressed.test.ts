@@ -15,7 +15,7 @@ const doc = (top = "", os = "", memory = "<memory unit='KiB'>219100</memory>") =
 
 const argv = (d: DomainDef) => buildQemuArgv(d).argv;
 /** The values of every occurrence of an option. */
-const values = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt ? [a[i + 1]] : []));
+const values = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt && i + 1 < a.length ? [a[i + 1]!] : []));
 
 function refusal(d: DomainDef): string {
   try {

@@ -59,7 +59,7 @@ function refusal(def: DomainDef): DomainXmlError {
 }
 
 function after(argv: string[], flag: string): string[] {
-  return argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+  return argv.flatMap((a, i) => (a === flag && i + 1 < argv.length ? [argv[i + 1]!] : []));
 }
 
 describe("QEMU argv: commas", () => {

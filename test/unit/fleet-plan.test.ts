@@ -2,7 +2,7 @@
 import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
 import { resolveIdentity } from "../../provider/xml/identity";
-import { FleetOptions, fleetNamespace, planFleet } from "../../provider/fleet/plan";
+import { FleetOptions, FleetPlan, fleetNamespace, MemberPlan, planFleet } from "../../provider/fleet/plan";
 
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
 const TEMPLATE = `<domain type='qemu'>
@@ -28,13 +28,20 @@ function opts(extra: Partial<FleetOptions> = {}): FleetOptions {
   return { fleetName: "web", project: "infra", stack: "prod", templateXml: TEMPLATE, keys: ["1", "2", "3"], hwuuidPolicy: { kind: "derive" }, namePattern: "{fleet}-{key}", ...extra };
 }
 
+/** Member `i` of a plan; fails the test naming the plan's size and refusals when it has fewer. */
+function member(p: FleetPlan, i: number): MemberPlan {
+  const m = p.members[i];
+  if (!m) throw new Error(`the plan has ${p.members.length} members, no member ${i}; refusals: ${JSON.stringify(p.refusals)}`);
+  return m;
+}
+
 describe("fleet planner", () => {
   it("is deterministic", () => {
     expect(planFleet(opts())).to.deep.equal(planFleet(opts()));
   });
   it("names members {stack}-{fleet}-{key} by default, so two stacks never collide", () => {
     expect(planFleet(opts({ namePattern: undefined })).members.map((m) => m.name)).to.deep.equal(["prod-web-1", "prod-web-2", "prod-web-3"]);
-    expect(planFleet(opts({ namePattern: undefined, stack: "dev" })).members[0].name).to.equal("dev-web-1");
+    expect(member(planFleet(opts({ namePattern: undefined, stack: "dev" })), 0).name).to.equal("dev-web-1");
   });
   it("names members from the pattern and gives each a unique hwuuid and MAC", () => {
     const p = planFleet(opts({ namePattern: "{fleet}-{index}" }));
@@ -50,16 +57,16 @@ describe("fleet planner", () => {
     expect(five.members.slice(0, 3)).to.deep.equal(three.members);
   });
   it("derive: stable, distinct across stacks and fleets", () => {
-    const a = planFleet(opts()).members[0].hwuuid;
-    expect(planFleet(opts({ stack: "dev" })).members[0].hwuuid).to.not.equal(a);
-    expect(planFleet(opts({ fleetName: "db" })).members[0].hwuuid).to.not.equal(a);
+    const a = member(planFleet(opts()), 0).hwuuid;
+    expect(member(planFleet(opts({ stack: "dev" })), 0).hwuuid).to.not.equal(a);
+    expect(member(planFleet(opts({ fleetName: "db" })), 0).hwuuid).to.not.equal(a);
     expect(fleetNamespace("infra", "prod", "web")).to.equal(fleetNamespace("infra", "prod", "web"));
   });
   it("keep: one member keeps the template's guest UUID; several are refused", () => {
-    expect(planFleet(opts({ keys: ["1"], hwuuidPolicy: { kind: "keep" } })).members[0].hwuuid).to.equal(H);
+    expect(member(planFleet(opts({ keys: ["1"], hwuuidPolicy: { kind: "keep" } })), 0).hwuuid).to.equal(H);
     const r = planFleet(opts({ hwuuidPolicy: { kind: "keep" } })).refusals;
     expect(r.map((x) => x.path)).to.deep.equal(["hwuuidPolicy"]);
-    expect(r[0].reason).to.contain("share it");
+    expect(r[0]?.reason).to.contain("share it");
   });
   it("explicit: uses the map; refuses missing, malformed, all-equal, duplicate and unknown keys", () => {
     const U2 = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
@@ -69,10 +76,10 @@ describe("fleet planner", () => {
     const bad = planFleet(opts({ keys: ["a", "b", "c", "d"], hwuuidPolicy: { kind: "explicit", hwuuids: { a: H, b: "nope", c: "0".repeat(32), zz: U2 } } }));
     expect(bad.refusals.map((r) => r.path).sort()).to.deep.equal(["hwuuidPolicy.hwuuids.b", "hwuuidPolicy.hwuuids.c", "hwuuidPolicy.hwuuids.d", "hwuuidPolicy.hwuuids.zz"]);
     const dup = planFleet(opts({ keys: ["a", "b"], hwuuidPolicy: { kind: "explicit", hwuuids: { a: H, b: H } } }));
-    expect(dup.refusals[0].reason).to.contain("would share the hwuuid");
+    expect(dup.refusals[0]?.reason).to.contain("would share the hwuuid");
   });
   it("clears per-domain fields as virt-clone does, keeps the title, renews genid and disk serials", () => {
-    const m = planFleet(opts()).members[1];
+    const m = member(planFleet(opts()), 1);
     const d = DomainDef.parse(m.xml);
     expect(d.name).to.equal("web-2");
     expect(d.childText("uuid")).to.equal(undefined);
@@ -88,7 +95,7 @@ describe("fleet planner", () => {
     expect(resolveIdentity(d).uuid).to.equal(null);
   });
   it("overlay (default): a qcow2 per member backed by the template image; read-only disks shared", () => {
-    const m = planFleet(opts()).members[0];
+    const m = member(planFleet(opts()), 0);
     expect(m.disks).to.deep.equal([
       { target: "vda", mode: "overlay", source: "/img/tmpl.qcow2", sourceFormat: "qcow2", path: "/img/web-1-vda.qcow2", format: "qcow2" },
       { target: "sda", mode: "share", source: "/img/seed.iso", sourceFormat: "raw", path: "/img/seed.iso", format: "raw" },
@@ -98,24 +105,24 @@ describe("fleet planner", () => {
   });
   it("copy: a full copy in the source format, in imageDir", () => {
     const raw = TEMPLATE.replace("type='qcow2'/><source file='/img/tmpl.qcow2'", "type='raw'/><source file='/img/tmpl.img'");
-    const m = planFleet(opts({ templateXml: raw, diskMode: "copy", imageDir: "/fleet" })).members[0];
+    const m = member(planFleet(opts({ templateXml: raw, diskMode: "copy", imageDir: "/fleet" })), 0);
     expect(m.disks[0]).to.deep.equal({ target: "vda", mode: "copy", source: "/img/tmpl.img", sourceFormat: "raw", path: "/fleet/web-1-vda.img", format: "raw" });
   });
   it("refuses: share of a writable disk, a raw block device to copy, a pool volume, a bad key, a bad name, a colliding name", () => {
-    expect(planFleet(opts({ diskMode: "share" })).refusals[0].reason).to.contain("several members write");
+    expect(planFleet(opts({ diskMode: "share" })).refusals[0]?.reason).to.contain("several members write");
     const block = TEMPLATE.replace("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/tmpl.qcow2'/>", "<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/vg/tmpl'/>");
-    expect(planFleet(opts({ templateXml: block, diskMode: "copy" })).refusals[0].reason).to.contain("raw block device");
+    expect(planFleet(opts({ templateXml: block, diskMode: "copy" })).refusals[0]?.reason).to.contain("raw block device");
     expect(planFleet(opts({ templateXml: block })).refusals).to.deep.equal([]);
     const vol = TEMPLATE.replace("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/tmpl.qcow2'/>", "<disk type='volume' device='disk'><source pool='default' volume='tmpl'/>");
-    expect(planFleet(opts({ templateXml: vol })).refusals[0].reason).to.contain("storage API");
-    expect(planFleet(opts({ keys: ["a/b"] })).refusals[0].path).to.equal("keys");
-    expect(planFleet(opts({ namePattern: "{fleet}/{key}" })).refusals[0].path).to.equal("namePattern");
+    expect(planFleet(opts({ templateXml: vol })).refusals[0]?.reason).to.contain("storage API");
+    expect(planFleet(opts({ keys: ["a/b"] })).refusals[0]?.path).to.equal("keys");
+    expect(planFleet(opts({ namePattern: "{fleet}/{key}" })).refusals[0]?.path).to.equal("namePattern");
     expect(planFleet(opts({ namePattern: "same" })).refusals.some((r) => r.reason.includes("would both be named"))).to.equal(true);
     expect(planFleet(opts({ keys: ["1", "1"] })).refusals.some((r) => r.reason.includes("given twice"))).to.equal(true);
   });
   it("refuses a template libvirt would refuse, without throwing", () => {
     const p = planFleet(opts({ templateXml: TEMPLATE.replace(`<hwuuid>${H}</hwuuid>`, "<hwuuid>bad</hwuuid>") }));
     expect(p.members).to.deep.equal([]);
-    expect(p.refusals[0].reason).to.contain("malformed hwuuid element");
+    expect(p.refusals[0]?.reason).to.contain("malformed hwuuid element");
   });
 });

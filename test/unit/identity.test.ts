@@ -26,7 +26,9 @@ function reason(f: () => unknown): string {
 
 function uuidArg(def: DomainDef): string {
   const a = buildQemuArgv(def).argv;
-  return a[a.indexOf("-uuid") + 1];
+  const uuid = a[a.indexOf("-uuid") + 1];
+  if (uuid === undefined) throw new Error(`the QEMU argv has no value after -uuid: ${a.join(" ")}`);
+  return uuid;
 }
 
 describe("identity rules (libvirt >= 11.7)", () => {

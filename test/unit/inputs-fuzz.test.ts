@@ -42,12 +42,6 @@ const WRONG: [JsonKind, unknown][] = [
   ["object", { x: null }],
 ];
 
-function kindOf(v: unknown): JsonKind {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "array";
-  return typeof v as JsonKind;
-}
-
 /** Values of every JSON kind but the ones allowed. */
 function wrongValues(allowed: JsonKind[]): unknown[] {
   return WRONG.filter(([k]) => !allowed.includes(k)).map(([, v]) => v);
@@ -215,7 +209,9 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       shutdownTimeoutSeconds: ["number"],
     };
     function fleetCases(key: string): unknown[] {
-      const out = wrongValues(FLEET_KINDS[key]);
+      const kinds = FLEET_KINDS[key];
+      if (!kinds) throw new Error(`FLEET_KINDS has no JSON kinds for the fleet argument ${key}; add them`);
+      const out = wrongValues(kinds);
       if (key === "template") out.push({ name: null }, { name: 42 }, { name: ["t"] }, { name: "t", uri: 42 }, { name: "t", uri: null }, {});
       if (key === "members") out.push([null], [1, 2], [{}], "12", "3");
       if (key === "hwuuidPolicy") out.push("oops", { explicit: null }, { explicit: "x" }, { explicit: { "1": 42 } }, { explicit: { "1": null } }, { other: {} });

@@ -110,7 +110,7 @@ describe("image identity", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-unit-img-"));
     const old = process.umask();
     try {
-      for (const [umask, mode] of [[0o022, 0o600], [0o077, 0o640], [0o000, 0o600]]) {
+      for (const [umask, mode] of [[0o022, 0o600], [0o077, 0o640], [0o000, 0o600]] as const) {
         process.umask(umask);
         const target = path.join(dir, `m-${umask}-${mode}.img`);
         let seen: number | undefined;

@@ -122,9 +122,9 @@ describe("semantic diff never carries security info", () => {
   it("an added or removed graphics device and a changed cookie show redacted values only", () => {
     const added = diffDomains(DomainDef.parse(dom(vnc(PW))), DomainDef.parse(dom("")));
     expect(added.changes.map((c) => [c.path, c.kind])).to.deep.equal([["/domain/devices/graphics[type=vnc]", "add"]]);
-    expect(added.changes[0].new).to.contain(`passwd='${REDACTED}'`);
+    expect(added.changes[0]?.new).to.contain(`passwd='${REDACTED}'`);
     const removed = diffDomains(DomainDef.parse(dom("")), DomainDef.parse(dom(vnc(PW))));
-    expect(removed.changes[0].old).to.contain(`passwd='${REDACTED}'`);
+    expect(removed.changes[0]?.old).to.contain(`passwd='${REDACTED}'`);
     const cookie = diffDomains(DomainDef.parse(dom(cdrom(COOKIE))), DomainDef.parse(dom(cdrom("old-cookie"))));
     expect(cookie.changes).to.deep.equal([{ path: "/domain/devices/disk[target=hdc]/source/cookies/cookie", kind: "modify", old: REDACTED, new: REDACTED, class: "restart" }]);
     for (const d of [added, removed, cookie]) for (const secret of ["Pw", "c00kie", "old-cookie"]) expect(text(d) + formatDiffText(d)).to.not.contain(secret);
@@ -213,7 +213,7 @@ describe("preview report with secrets", () => {
     const md = previewReport(preview("[secret]", "[secret]", { hwuuid: "5D5B0F1D-128B-4517-8E65-B258A8734C1D" }));
     expect(md).to.contain("| `web-1` | update | unknown (secret XML) | `5d5b0f1d-128b-4517-8e65-b258a8734c1d` (unchanged) |");
     expect(md).to.contain("### web-1: update").and.contain("The XML changes of this domain are hidden: its XML holds secrets");
-    expect(readPreview(JSON.parse(preview("[secret]", "[secret]")))[0].xmlHidden).to.equal(true);
+    expect(readPreview(JSON.parse(preview("[secret]", "[secret]")))[0]?.xmlHidden).to.equal(true);
   });
 
   it("with the XML hidden, the typed inputs that change are listed, and one that needs a restart says so", () => {
@@ -237,7 +237,7 @@ describe("preview report with secrets", () => {
   });
 
   it("a secret without its plaintext (a state's ciphertext) counts as hidden", () => {
-    expect(readPreview(JSON.parse(preview({ [SECRET_SIG_KEY]: SECRET_SIG, ciphertext: "v1:abc" }, dom(""))))[0].xmlHidden).to.equal(true);
+    expect(readPreview(JSON.parse(preview({ [SECRET_SIG_KEY]: SECRET_SIG, ciphertext: "v1:abc" }, dom(""))))[0]?.xmlHidden).to.equal(true);
   });
 });
 
@@ -321,8 +321,8 @@ describe("fleet plans keep the template's password", () => {
   it("each member's XML carries the password (its port reset)", () => {
     for (const m of plan(PW).members) {
       const g = DomainDef.parse(m.xml).deviceElements("graphics")[0];
-      expect(g.attrs.find((a) => a.name === "passwd")?.value).to.equal(PW);
-      expect(g.attrs.find((a) => a.name === "port")?.value).to.equal("-1");
+      expect(g?.attrs.find((a) => a.name === "passwd")?.value).to.equal(PW);
+      expect(g?.attrs.find((a) => a.name === "port")?.value).to.equal("-1");
     }
   });
 

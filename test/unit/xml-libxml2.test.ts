@@ -113,7 +113,7 @@ describe("xml tree: names and characters kept as written", () => {
     const src = "<domain><metadata><toString valueOf='1' hasOwnProperty='2'/><__proto__ constructor='3'>t</__proto__><prototype prototype='4'/></metadata></domain>";
     const doc = parseXml(src);
     const md = doc.root.children[0];
-    if (md.kind !== "element") throw new Error("metadata");
+    if (md?.kind !== "element") throw new Error("metadata");
     const els = md.children.filter((c) => c.kind === "element");
     expect(els.map((e) => e.kind === "element" && e.name)).to.deep.equal(["toString", "__proto__", "prototype"]);
     const again = formatXml(doc);
