@@ -217,7 +217,7 @@ function decodeEntities(s: string, path: string): string {
     if (!whole.endsWith(";")) {
       throw new DomainXmlError("unterminated entity reference", { path, value: whole, fix: "write & as &amp;" });
     }
-    const named = NAMED[body];
+    const named = Object.hasOwn(NAMED, body) ? NAMED[body] : undefined;
     if (named !== undefined) return named;
     const ref = /^#(x[0-9a-fA-F]+|[0-9]+)$/.exec(body)?.[1];
     if (ref !== undefined) {
