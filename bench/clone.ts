@@ -31,30 +31,68 @@ export async function benchClone(uri: string, imageDir: string, reps: number, si
       <interface type='user'><model type='virtio'/></interface></devices></domain>`);
     const templateXml = await v.dumpxmlInactive(tmpl);
     try {
-      const vc = await measure(`virt-clone full copy, ${gib} GiB`, reps, async (r) => {
-        process.stderr.write(`[bench clone] virt-clone ${gib} GiB #${r + 1}\n`);
-        execFileSync("virt-clone", ["--connect", uri, "--original", tmpl, "--name", `bench-vc-${r}`, "--file", path.join(imageDir, `bench-vc-${r}.qcow2`), "--quiet"]);
-      }, undefined, async (r) => {
-        await v.undefine(`bench-vc-${r}`);
-        fs.rmSync(path.join(imageDir, `bench-vc-${r}.qcow2`), { force: true });
-      });
+      const vc = await measure(
+        `virt-clone full copy, ${gib} GiB`,
+        reps,
+        async (r) => {
+          process.stderr.write(`[bench clone] virt-clone ${gib} GiB #${r + 1}\n`);
+          execFileSync("virt-clone", [
+            "--connect",
+            uri,
+            "--original",
+            tmpl,
+            "--name",
+            `bench-vc-${r}`,
+            "--file",
+            path.join(imageDir, `bench-vc-${r}.qcow2`),
+            "--quiet",
+          ]);
+        },
+        undefined,
+        async (r) => {
+          await v.undefine(`bench-vc-${r}`);
+          fs.rmSync(path.join(imageDir, `bench-vc-${r}.qcow2`), { force: true });
+        },
+      );
       const made: Record<string, unknown>[] = [];
-      const ov = await measure(`overlay + define (this project), ${gib} GiB`, reps, async (r) => {
-        const plan = planFleet({ fleetName: "bench-ov", project: "bench", stack: "bench", templateXml, keys: [String(r)], hwuuidPolicy: { kind: "derive" } });
-        const m = plan.members[0];
-        const d = m?.disks[0];
-        if (!m || !d) throw new Error(`bench clone: the fleet plan has no member with a disk (refusals: ${JSON.stringify(plan.refusals)})`);
-        const dc = await disk.check({}, { path: d.path, source: d.source, sourceFormat: d.sourceFormat, mode: "overlay" });
-        const dout = (await disk.create(dc.inputs)).outs;
-        const c = await impl.check({}, { name: m.name, xml: m.xml, hwuuid: m.hwuuid, running: false, connection: { uri } });
-        const dom = await impl.create(c.inputs);
-        made.push(dout, dom.outs);
-      }, undefined, async () => {
-        const dom = made.pop()!;
-        const dout = made.pop()!;
-        await impl.remove(dom.name as string, dom);
-        await disk.remove(dout.path as string, dout);
-      });
+      const ov = await measure(
+        `overlay + define (this project), ${gib} GiB`,
+        reps,
+        async (r) => {
+          const plan = planFleet({
+            fleetName: "bench-ov",
+            project: "bench",
+            stack: "bench",
+            templateXml,
+            keys: [String(r)],
+            hwuuidPolicy: { kind: "derive" },
+          });
+          const m = plan.members[0];
+          const d = m?.disks[0];
+          if (!m || !d)
+            throw new Error(
+              `bench clone: the fleet plan has no member with a disk (refusals: ${JSON.stringify(plan.refusals)})`,
+            );
+          const dc = await disk.check(
+            {},
+            { path: d.path, source: d.source, sourceFormat: d.sourceFormat, mode: "overlay" },
+          );
+          const dout = (await disk.create(dc.inputs)).outs;
+          const c = await impl.check(
+            {},
+            { name: m.name, xml: m.xml, hwuuid: m.hwuuid, running: false, connection: { uri } },
+          );
+          const dom = await impl.create(c.inputs);
+          made.push(dout, dom.outs);
+        },
+        undefined,
+        async () => {
+          const dom = made.pop()!;
+          const dout = made.pop()!;
+          await impl.remove(dom.name as string, dom);
+          await disk.remove(dout.path as string, dout);
+        },
+      );
       out.push(table(`Per-member clone, ${gib} GiB written in the template image (${reps} reps)`, vc, [ov]));
     } finally {
       await v.undefine(tmpl).catch(() => undefined);

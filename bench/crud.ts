@@ -20,7 +20,10 @@ function domainXml(name: string): string {
 function loop(uri: string, body: string, names: string[], dir: string): void {
   // The baseline: a plain shell loop of virsh processes, one command each.
   const script = `for n in ${names.join(" ")}; do ${body}; done`;
-  execFileSync("bash", ["-c", script], { env: { ...process.env, URI: uri, DIR: dir }, stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync("bash", ["-c", script], {
+    env: { ...process.env, URI: uri, DIR: dir },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
 }
 
 /** The provider outputs recorded for `name` (throws when its create did not record them). */
@@ -40,7 +43,12 @@ export async function benchCrud(uri: string, reps: number, n: number, refreshN: 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-bench-"));
   const names = Array.from({ length: n }, (_, i) => `bench-crud-${i}`);
   for (const name of names) fs.writeFileSync(path.join(dir, `${name}.xml`), domainXml(name));
-  const inputs = await Promise.all(names.map(async (name) => (await impl.check({}, { name, connection: { uri }, shutdownTimeoutSeconds: 0, xml: domainXml(name) })).inputs));
+  const inputs = await Promise.all(
+    names.map(
+      async (name) =>
+        (await impl.check({}, { name, connection: { uri }, shutdownTimeoutSeconds: 0, xml: domainXml(name) })).inputs,
+    ),
+  );
   const outs: Record<string, Record<string, unknown>> = {};
   const out: string[] = [];
   try {
@@ -57,9 +65,27 @@ export async function benchCrud(uri: string, reps: number, n: number, refreshN: 
     };
     for (let r = 0; r < reps; r++) {
       process.stderr.write(`[bench crud] rep ${r + 1}/${reps}\n`);
-      await time(() => loop(uri, `virsh -q -c "$URI" define "$DIR/$n.xml" >/dev/null && virsh -q -c "$URI" start "$n" >/dev/null`, names, dir), lc)();
+      await time(
+        () =>
+          loop(
+            uri,
+            `virsh -q -c "$URI" define "$DIR/$n.xml" >/dev/null && virsh -q -c "$URI" start "$n" >/dev/null`,
+            names,
+            dir,
+          ),
+        lc,
+      )();
       await time(() => loop(uri, `virsh -q -c "$URI" dumpxml --inactive "$n" >/dev/null`, names, dir), lr)();
-      await time(() => loop(uri, `virsh -q -c "$URI" destroy "$n" >/dev/null && virsh -q -c "$URI" undefine --nvram "$n" >/dev/null`, names, dir), ld)();
+      await time(
+        () =>
+          loop(
+            uri,
+            `virsh -q -c "$URI" destroy "$n" >/dev/null && virsh -q -c "$URI" undefine --nvram "$n" >/dev/null`,
+            names,
+            dir,
+          ),
+        ld,
+      )();
       await time(async () => {
         for (const i of inputs) outs[i.name as string] = (await impl.create(i)).outs;
       }, pc)();
@@ -71,9 +97,25 @@ export async function benchCrud(uri: string, reps: number, n: number, refreshN: 
         for (const name of names) await impl.remove(name, outsOf(outs, name));
       }, pd)();
     }
-    out.push(table(`Create (define + start), per domain, ${n} domains (${reps} reps)`, { label: "shell loop: virsh define; virsh start", ms: lc }, [{ label: "provider create", ms: pc }]));
-    out.push(table(`Read, per domain, ${n} domains (${reps} reps)`, { label: "shell loop: virsh dumpxml", ms: lr }, [{ label: "provider read: state + XML + drift (concurrent, as pulumi refresh calls it)", ms: pr }]));
-    out.push(table(`Delete (destroy + undefine), per domain, ${n} domains (${reps} reps)`, { label: "shell loop: virsh destroy; virsh undefine", ms: ld }, [{ label: "provider delete (ownership checked)", ms: pd }]));
+    out.push(
+      table(
+        `Create (define + start), per domain, ${n} domains (${reps} reps)`,
+        { label: "shell loop: virsh define; virsh start", ms: lc },
+        [{ label: "provider create", ms: pc }],
+      ),
+    );
+    out.push(
+      table(`Read, per domain, ${n} domains (${reps} reps)`, { label: "shell loop: virsh dumpxml", ms: lr }, [
+        { label: "provider read: state + XML + drift (concurrent, as pulumi refresh calls it)", ms: pr },
+      ]),
+    );
+    out.push(
+      table(
+        `Delete (destroy + undefine), per domain, ${n} domains (${reps} reps)`,
+        { label: "shell loop: virsh destroy; virsh undefine", ms: ld },
+        [{ label: "provider delete (ownership checked)", ms: pd }],
+      ),
+    );
 
     // Refresh of many defined domains.
     const rnames = Array.from({ length: refreshN }, (_, i) => `bench-refresh-${i}`);
@@ -83,10 +125,16 @@ export async function benchCrud(uri: string, reps: number, n: number, refreshN: 
       routs[name] = (await impl.create(c.inputs)).outs;
     }
     try {
-      const base = await measure(`shell loop: virsh dumpxml x ${refreshN}`, reps, async () => loop(uri, `virsh -q -c "$URI" dumpxml --inactive "$n" >/dev/null`, rnames, dir));
-      const prov = await measure(`provider read x ${refreshN} (concurrent, as pulumi refresh calls it)`, reps, async () => {
-        await Promise.all(rnames.map((name) => impl.read(name, outsOf(routs, name))));
-      });
+      const base = await measure(`shell loop: virsh dumpxml x ${refreshN}`, reps, async () =>
+        loop(uri, `virsh -q -c "$URI" dumpxml --inactive "$n" >/dev/null`, rnames, dir),
+      );
+      const prov = await measure(
+        `provider read x ${refreshN} (concurrent, as pulumi refresh calls it)`,
+        reps,
+        async () => {
+          await Promise.all(rnames.map((name) => impl.read(name, outsOf(routs, name))));
+        },
+      );
       out.push(table(`Refresh of ${refreshN} domains, whole refresh (${reps} reps)`, base, [prov]));
     } finally {
       for (const [name, o] of Object.entries(routs)) await impl.remove(name, o).catch(() => undefined);

@@ -28,23 +28,44 @@ export async function benchFleet(uri: string, imageDir: string, reps: number, si
     for (const size of sizes) {
       const keys = Array.from({ length: size }, (_, i) => String(i + 1));
       let made: { d: Record<string, unknown>; m: Record<string, unknown> }[] = [];
-      const s = await measure(`fleet of ${size}, per member`, reps, async () => {
-        process.stderr.write(`[bench fleet] ${size} members\n`);
-        const plan = planFleet({ fleetName: `bench-fl${size}`, project: "bench", stack: "bench", templateXml, keys, hwuuidPolicy: { kind: "derive" } });
-        made = await Promise.all(plan.members.map(async (m) => {
-          const dd = m.disks[0];
-          if (!dd) throw new Error(`bench fleet: member ${m.name} has no disk in the plan`);
-          const dc = await disk.check({}, { path: dd.path, source: dd.source, sourceFormat: dd.sourceFormat, mode: "overlay" });
-          const d = (await disk.create(dc.inputs)).outs;
-          const c = await impl.check({}, { name: m.name, xml: m.xml, hwuuid: m.hwuuid, running: false, connection: { uri } });
-          return { d, m: (await impl.create(c.inputs)).outs as Record<string, unknown> };
-        }));
-      }, undefined, async () => {
-        for (const x of made) {
-          await impl.remove(x.m.name as string, x.m);
-          await disk.remove(x.d.path as string, x.d);
-        }
-      });
+      const s = await measure(
+        `fleet of ${size}, per member`,
+        reps,
+        async () => {
+          process.stderr.write(`[bench fleet] ${size} members\n`);
+          const plan = planFleet({
+            fleetName: `bench-fl${size}`,
+            project: "bench",
+            stack: "bench",
+            templateXml,
+            keys,
+            hwuuidPolicy: { kind: "derive" },
+          });
+          made = await Promise.all(
+            plan.members.map(async (m) => {
+              const dd = m.disks[0];
+              if (!dd) throw new Error(`bench fleet: member ${m.name} has no disk in the plan`);
+              const dc = await disk.check(
+                {},
+                { path: dd.path, source: dd.source, sourceFormat: dd.sourceFormat, mode: "overlay" },
+              );
+              const d = (await disk.create(dc.inputs)).outs;
+              const c = await impl.check(
+                {},
+                { name: m.name, xml: m.xml, hwuuid: m.hwuuid, running: false, connection: { uri } },
+              );
+              return { d, m: (await impl.create(c.inputs)).outs as Record<string, unknown> };
+            }),
+          );
+        },
+        undefined,
+        async () => {
+          for (const x of made) {
+            await impl.remove(x.m.name as string, x.m);
+            await disk.remove(x.d.path as string, x.d);
+          }
+        },
+      );
       samples.push({ label: s.label, ms: s.ms.map((x) => x / size) });
     }
   } finally {

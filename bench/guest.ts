@@ -19,7 +19,10 @@ export async function benchGuest(hostQemu: string, newQemu: string, reps: number
   fs.truncateSync(disk, 64 * 1024 * 1024);
   const samples: Sample[] = [];
   try {
-    for (const [label, qemu] of [["QEMU 7.2", hostQemu], ["QEMU 11.x", newQemu]] as const) {
+    for (const [label, qemu] of [
+      ["QEMU 7.2", hostQemu],
+      ["QEMU 11.x", newQemu],
+    ] as const) {
       const ready: number[] = [];
       const uptime: number[] = [];
       const off: number[] = [];
@@ -30,12 +33,18 @@ export async function benchGuest(hostQemu: string, newQemu: string, reps: number
           image,
           dir: path.join(work, `${label.replace(/\W/g, "")}-${r}`),
           args: [
-            "-uuid", "5d5b0f1d-128b-4517-8e65-b258a8734c1d",
-            "-device", "vmgenid,guid=8f2d1c3e-4b5a-4697-a8b9-c0d1e2f3a4b5",
-            "-netdev", "user,id=n0,restrict=on",
-            "-device", "virtio-net-pci,netdev=n0",
-            "-drive", `file=${disk},format=raw,if=none,id=d0,readonly=on`,
-            "-device", "virtio-blk-pci,drive=d0",
+            "-uuid",
+            "5d5b0f1d-128b-4517-8e65-b258a8734c1d",
+            "-device",
+            "vmgenid,guid=8f2d1c3e-4b5a-4697-a8b9-c0d1e2f3a4b5",
+            "-netdev",
+            "user,id=n0,restrict=on",
+            "-device",
+            "virtio-net-pci,netdev=n0",
+            "-drive",
+            `file=${disk},format=raw,if=none,id=d0,readonly=on`,
+            "-device",
+            "virtio-blk-pci,drive=d0",
           ],
         });
         try {
@@ -46,8 +55,14 @@ export async function benchGuest(hostQemu: string, newQemu: string, reps: number
           const t0 = performance.now();
           await q.execute("system_powerdown");
           q.close();
-          const code = await Promise.race([g.exited, new Promise<string>((res) => setTimeout(() => res("timeout"), 60000))]);
-          if (code !== 0) throw new Error(`${label}: QEMU did not exit cleanly within 60 s of system_powerdown (${code}); ${g.stderr()}`);
+          const code = await Promise.race([
+            g.exited,
+            new Promise<string>((res) => setTimeout(() => res("timeout"), 60000)),
+          ]);
+          if (code !== 0)
+            throw new Error(
+              `${label}: QEMU did not exit cleanly within 60 s of system_powerdown (${code}); ${g.stderr()}`,
+            );
           off.push(performance.now() - t0);
         } finally {
           await g.kill();
@@ -66,5 +81,9 @@ export async function benchGuest(hostQemu: string, newQemu: string, reps: number
   const kernelKiB = Math.round(fs.statSync(image.kernel).size / 1024);
   const [baseline, ...rest] = samples;
   if (!baseline) throw new Error("bench guest: no sample was measured");
-  return table(`Tiny guest (${image.id}: vmlinuz ${kernelKiB} KiB, initramfs ${initrdKiB} KiB), TCG, ${reps} boots each`, baseline, rest);
+  return table(
+    `Tiny guest (${image.id}: vmlinuz ${kernelKiB} KiB, initramfs ${initrdKiB} KiB), TCG, ${reps} boots each`,
+    baseline,
+    rest,
+  );
 }

@@ -19,7 +19,13 @@ export function median(xs: number[]): number {
 }
 
 /** Times `fn` `reps` times (after `setup` each time, untimed); returns the sample. */
-export async function measure(label: string, reps: number, fn: (rep: number) => Promise<void>, setup?: (rep: number) => Promise<void>, teardown?: (rep: number) => Promise<void>): Promise<Sample> {
+export async function measure(
+  label: string,
+  reps: number,
+  fn: (rep: number) => Promise<void>,
+  setup?: (rep: number) => Promise<void>,
+  teardown?: (rep: number) => Promise<void>,
+): Promise<Sample> {
   const ms: number[] = [];
   for (let r = 0; r < reps; r++) {
     if (setup) await setup(r);
@@ -50,6 +56,15 @@ export function ratio(s: Sample, baseline: Sample): string {
 
 /** A Markdown table: label, median (spread), ratio against the baseline. */
 export function table(title: string, baseline: Sample, samples: Sample[]): string {
-  const rows = [baseline, ...samples].map((s) => `| ${s.label} | ${describe(s)} | ${s === baseline ? "1.00x (baseline)" : ratio(s, baseline)} |`);
-  return [`### ${title}`, "", "| what | median (min-max), ms | ratio to baseline (spread) |", "|---|---|---|", ...rows, ""].join("\n");
+  const rows = [baseline, ...samples].map(
+    (s) => `| ${s.label} | ${describe(s)} | ${s === baseline ? "1.00x (baseline)" : ratio(s, baseline)} |`,
+  );
+  return [
+    `### ${title}`,
+    "",
+    "| what | median (min-max), ms | ratio to baseline (spread) |",
+    "|---|---|---|",
+    ...rows,
+    "",
+  ].join("\n");
 }

@@ -27,7 +27,8 @@ function labEnv(): Record<string, string> {
 /** The lab variable `key` from {@link labEnv}'s result (throws when `scripts/lab.sh env` did not print it). */
 function labVar(env: Record<string, string>, key: string): string {
   const value = env[key];
-  if (value === undefined) throw new Error(`bench: \`scripts/lab.sh env\` did not print ${key}; is the lab up (scripts/lab.sh up)?`);
+  if (value === undefined)
+    throw new Error(`bench: \`scripts/lab.sh env\` did not print ${key}; is the lab up (scripts/lab.sh up)?`);
   return value;
 }
 
@@ -36,10 +37,29 @@ async function main(): Promise<void> {
   const want = (n: string) => names.length === 0 || names.includes(n);
   const reps = Number(process.env.BENCH_REPS ?? "5");
   const env = labEnv();
-  const sections: string[] = [`Run ${new Date().toISOString()} on ${require("node:os").hostname()}, ${reps} repetitions.`, ""];
+  const sections: string[] = [
+    `Run ${new Date().toISOString()} on ${require("node:os").hostname()}, ${reps} repetitions.`,
+    "",
+  ];
   if (want("xml")) sections.push(await benchXml(REPO, reps));
-  if (want("crud")) sections.push(await benchCrud(labVar(env, "LAB_NEW_URI"), reps, Number(process.env.BENCH_CRUD_N ?? "10"), Number(process.env.BENCH_REFRESH_N ?? "50")));
-  if (want("fleet")) sections.push(await benchFleet(labVar(env, "LAB_NEW_URI"), labVar(env, "LAB_IMAGE_DIR"), reps, (process.env.BENCH_FLEET_SIZES ?? "1,5,10,20").split(",").map(Number)));
+  if (want("crud"))
+    sections.push(
+      await benchCrud(
+        labVar(env, "LAB_NEW_URI"),
+        reps,
+        Number(process.env.BENCH_CRUD_N ?? "10"),
+        Number(process.env.BENCH_REFRESH_N ?? "50"),
+      ),
+    );
+  if (want("fleet"))
+    sections.push(
+      await benchFleet(
+        labVar(env, "LAB_NEW_URI"),
+        labVar(env, "LAB_IMAGE_DIR"),
+        reps,
+        (process.env.BENCH_FLEET_SIZES ?? "1,5,10,20").split(",").map(Number),
+      ),
+    );
   if (want("clone")) {
     const sizes = (process.env.BENCH_CLONE_GIB ?? "1,4").split(",").map(Number);
     sections.push(await benchClone(labVar(env, "LAB_HOST_URI"), labVar(env, "LAB_IMAGE_DIR"), reps, sizes));

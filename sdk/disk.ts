@@ -23,24 +23,30 @@ export interface DomainDiskResourceArgs {
  */
 export class DomainDisk extends pulumi.dynamic.Resource {
   /** The image path. */
-  public declare readonly path: pulumi.Output<string>;
+  declare public readonly path: pulumi.Output<string>;
   /** Its size on disk when made, in bytes. */
-  public declare readonly sizeBytes: pulumi.Output<number>;
+  declare public readonly sizeBytes: pulumi.Output<number>;
   /** The file system's device number (`st_dev`), decimal. */
-  public declare readonly device: pulumi.Output<string>;
+  declare public readonly device: pulumi.Output<string>;
   /** The image's inode number, decimal. */
-  public declare readonly inode: pulumi.Output<string>;
+  declare public readonly inode: pulumi.Output<string>;
   /** The image's birth time in nanoseconds since the epoch, decimal; `"0"` where the file system keeps none. */
-  public declare readonly birthtimeNs: pulumi.Output<string>;
+  declare public readonly birthtimeNs: pulumi.Output<string>;
   /**
    * Only where the file system keeps no birth time: a hidden hard link beside the image
    * (`.NAME.lvd-pin-RANDOM`) that holds its inode, so the inode cannot be reused by another file.
    * Removed with the image.
    */
-  public declare readonly pin: pulumi.Output<string | undefined>;
+  declare public readonly pin: pulumi.Output<string | undefined>;
 
   /** Declares a disk image. */
   constructor(name: string, args: DomainDiskResourceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(diskProvider, name, { ...args, sizeBytes: undefined, device: undefined, inode: undefined, birthtimeNs: undefined, pin: undefined }, opts, "libvirt-domain-disk");
+    super(
+      diskProvider,
+      name,
+      { ...args, sizeBytes: undefined, device: undefined, inode: undefined, birthtimeNs: undefined, pin: undefined },
+      opts,
+      "libvirt-domain-disk",
+    );
   }
 }

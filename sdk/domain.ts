@@ -86,7 +86,9 @@ export interface DomainArgs {
 
 /** The XML as a secret when it holds security info (a graphics password), else as it is. */
 function secretWhenSecure(xml: pulumi.Input<string>): pulumi.Output<string> {
-  return pulumi.output(xml).apply((x) => (typeof x === "string" && xmlHasSecurityInfo(x) ? pulumi.secret(x) : pulumi.output(x)));
+  return pulumi
+    .output(xml)
+    .apply((x) => (typeof x === "string" && xmlHasSecurityInfo(x) ? pulumi.secret(x) : pulumi.output(x)));
 }
 
 /**
@@ -96,32 +98,34 @@ function secretWhenSecure(xml: pulumi.Input<string>): pulumi.Output<string> {
  */
 export class Domain extends pulumi.dynamic.Resource {
   /** The libvirt domain name. */
-  public declare readonly name: pulumi.Output<string>;
+  declare public readonly name: pulumi.Output<string>;
   /** The libvirt domain uuid: new on every re-create. */
-  public declare readonly uuid: pulumi.Output<string>;
+  declare public readonly uuid: pulumi.Output<string>;
   /** The UUID the guest sees (the hwuuid when set, else the uuid). */
-  public declare readonly guestUuid: pulumi.Output<string>;
+  declare public readonly guestUuid: pulumi.Output<string>;
   /** The actual inactive XML, as libvirt reports it (security info included); a secret when it holds a password. */
-  public declare readonly xml: pulumi.Output<string>;
+  declare public readonly xml: pulumi.Output<string>;
   /** The desired XML the provider applied; a secret when it holds a password. */
-  public declare readonly desiredXml: pulumi.Output<string>;
+  declare public readonly desiredXml: pulumi.Output<string>;
   /** `running`, `shut off`, ... */
-  public declare readonly state: pulumi.Output<string>;
+  declare public readonly state: pulumi.Output<string>;
   /** The interfaces' MAC addresses (lowercase). */
-  public declare readonly macAddresses: pulumi.Output<string[]>;
+  declare public readonly macAddresses: pulumi.Output<string[]>;
   /** The daemon's libvirt version. */
-  public declare readonly libvirtVersion: pulumi.Output<string>;
+  declare public readonly libvirtVersion: pulumi.Output<string>;
   /** `native` or `passthrough`. */
-  public declare readonly hwuuidMode: pulumi.Output<string>;
+  declare public readonly hwuuidMode: pulumi.Output<string>;
   /** A change waits for a restart (restartOnChange is false). */
-  public declare readonly pendingRestart: pulumi.Output<boolean>;
+  declare public readonly pendingRestart: pulumi.Output<boolean>;
   /** Paths where the actual XML differs from the desired one (seen by refresh). */
-  public declare readonly drift: pulumi.Output<string[]>;
+  declare public readonly drift: pulumi.Output<string[]>;
 
   /** Declares a domain. */
   constructor(name: string, args: DomainArgs, opts?: pulumi.CustomResourceOptions) {
     const cfg = new pulumi.Config("libvirt");
-    const connection = pulumi.output(args.connection).apply((c) => ({ uri: c?.uri ?? cfg.get("uri") ?? "qemu:///system" }));
+    const connection = pulumi
+      .output(args.connection)
+      .apply((c) => ({ uri: c?.uri ?? cfg.get("uri") ?? "qemu:///system" }));
     super(
       domainProvider,
       name,

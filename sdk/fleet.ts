@@ -90,57 +90,151 @@ function isObj(v: unknown): v is Record<string, unknown> {
  */
 export function validateFleetArgs(args: unknown): FleetArgFailure[] {
   const out: FleetArgFailure[] = [];
-  const bad = (argument: string, what: string, v: unknown, fix: string) => out.push({ argument, reason: `${argument}: ${what}; got ${shown(v)}; fix: ${fix}` });
-  const plainNote = (v: unknown) => (pulumi.Output.isInstance(v) ? " (DomainFleet arguments must be known while the program runs: pass plain values, e.g. from config.require...)" : "");
+  const bad = (argument: string, what: string, v: unknown, fix: string) =>
+    out.push({ argument, reason: `${argument}: ${what}; got ${shown(v)}; fix: ${fix}` });
+  const plainNote = (v: unknown) =>
+    pulumi.Output.isInstance(v)
+      ? " (DomainFleet arguments must be known while the program runs: pass plain values, e.g. from config.require...)"
+      : "";
   if (!isObj(args)) {
-    bad("args", `must be an object, not ${typeName(args)}`, args, 'write new DomainFleet("web", { template: { name: "web-template" }, members: 3 })');
+    bad(
+      "args",
+      `must be an object, not ${typeName(args)}`,
+      args,
+      'write new DomainFleet("web", { template: { name: "web-template" }, members: 3 })',
+    );
     return out;
   }
   const t = args.template;
-  if (!isObj(t)) bad("template", `must be an object, not ${typeName(t)}${plainNote(t)}`, t, 'write template: { name: "web-template" } (an existing, shut-off domain)');
+  if (!isObj(t))
+    bad(
+      "template",
+      `must be an object, not ${typeName(t)}${plainNote(t)}`,
+      t,
+      'write template: { name: "web-template" } (an existing, shut-off domain)',
+    );
   else {
-    if (typeof t.name !== "string" || t.name === "") bad("template.name", `must be a domain name, not ${t.name === "" ? "empty" : typeName(t.name)}${plainNote(t.name)}`, t.name, 'write template: { name: "web-template" }');
-    if (t.uri !== undefined && typeof t.uri !== "string") bad("template.uri", `must be a libvirt URI string, not ${typeName(t.uri)}${plainNote(t.uri)}`, t.uri, 'write e.g. uri: "qemu:///system", or leave it out');
+    if (typeof t.name !== "string" || t.name === "")
+      bad(
+        "template.name",
+        `must be a domain name, not ${t.name === "" ? "empty" : typeName(t.name)}${plainNote(t.name)}`,
+        t.name,
+        'write template: { name: "web-template" }',
+      );
+    if (t.uri !== undefined && typeof t.uri !== "string")
+      bad(
+        "template.uri",
+        `must be a libvirt URI string, not ${typeName(t.uri)}${plainNote(t.uri)}`,
+        t.uri,
+        'write e.g. uri: "qemu:///system", or leave it out',
+      );
   }
   const m = args.members;
   if (typeof m === "number") {
-    if (!(Number.isInteger(m) && m >= 0 && m <= MAX_FLEET_MEMBERS)) bad("members", `must be a whole number from 0 to ${MAX_FLEET_MEMBERS}, or a list of member keys`, m, "write e.g. members: 3");
+    if (!(Number.isInteger(m) && m >= 0 && m <= MAX_FLEET_MEMBERS))
+      bad(
+        "members",
+        `must be a whole number from 0 to ${MAX_FLEET_MEMBERS}, or a list of member keys`,
+        m,
+        "write e.g. members: 3",
+      );
   } else if (Array.isArray(m)) {
-    if (m.length > MAX_FLEET_MEMBERS) bad("members", `lists ${m.length} keys; at most ${MAX_FLEET_MEMBERS} members`, `${m.length} keys`, `split the fleet, or list at most ${MAX_FLEET_MEMBERS} keys`);
+    if (m.length > MAX_FLEET_MEMBERS)
+      bad(
+        "members",
+        `lists ${m.length} keys; at most ${MAX_FLEET_MEMBERS} members`,
+        `${m.length} keys`,
+        `split the fleet, or list at most ${MAX_FLEET_MEMBERS} keys`,
+      );
     else {
       const i = m.findIndex((k) => typeof k !== "string");
-      if (i >= 0) bad(`members[${i}]`, `a member key must be a string, not ${typeName(m[i])}`, m[i], `write the key in quotes, e.g. members: ["${i + 1}"]`);
+      if (i >= 0)
+        bad(
+          `members[${i}]`,
+          `a member key must be a string, not ${typeName(m[i])}`,
+          m[i],
+          `write the key in quotes, e.g. members: ["${i + 1}"]`,
+        );
     }
   } else if (typeof m === "string") {
-    bad("members", "must be a count (a number) or a list of keys, not a string (a string would be read as one key per character)", m, `write members: ${/^[0-9]+$/.test(m) ? Number(m) : 3} for a count, or members: [${JSON.stringify(m)}] for one member keyed ${JSON.stringify(m)}; from config use config.requireNumber`);
+    bad(
+      "members",
+      "must be a count (a number) or a list of keys, not a string (a string would be read as one key per character)",
+      m,
+      `write members: ${/^[0-9]+$/.test(m) ? Number(m) : 3} for a count, or members: [${JSON.stringify(m)}] for one member keyed ${JSON.stringify(m)}; from config use config.requireNumber`,
+    );
   } else {
-    bad("members", `must be a count (a number) or a list of keys, not ${typeName(m)}${plainNote(m)}`, m, 'write e.g. members: 3 or members: ["a", "b"]');
+    bad(
+      "members",
+      `must be a count (a number) or a list of keys, not ${typeName(m)}${plainNote(m)}`,
+      m,
+      'write e.g. members: 3 or members: ["a", "b"]',
+    );
   }
   const str = (k: "namePattern" | "imageDir", fix: string) => {
-    if (args[k] !== undefined && typeof args[k] !== "string") bad(k, `must be a string, not ${typeName(args[k])}${plainNote(args[k])}`, args[k], fix);
+    if (args[k] !== undefined && typeof args[k] !== "string")
+      bad(k, `must be a string, not ${typeName(args[k])}${plainNote(args[k])}`, args[k], fix);
   };
   str("namePattern", 'write e.g. namePattern: "{stack}-{fleet}-{key}", or leave it out');
   str("imageDir", 'write an absolute directory, e.g. imageDir: "/var/lib/libvirt/images", or leave it out');
   const p = args.hwuuidPolicy;
   if (p !== undefined && p !== "keep" && p !== "derive") {
     if (!isObj(p) || Object.keys(p).length !== 1 || !("explicit" in p)) {
-      bad("hwuuidPolicy", `must be "keep", "derive" or { explicit: { KEY: UUID, ... } }, not ${typeof p === "string" ? JSON.stringify(p) : typeName(p)}`, p, 'write hwuuidPolicy: "derive", or leave it out');
+      bad(
+        "hwuuidPolicy",
+        `must be "keep", "derive" or { explicit: { KEY: UUID, ... } }, not ${typeof p === "string" ? JSON.stringify(p) : typeName(p)}`,
+        p,
+        'write hwuuidPolicy: "derive", or leave it out',
+      );
     } else if (!isObj(p.explicit)) {
-      bad("hwuuidPolicy.explicit", `must be an object of member key -> UUID, not ${typeName(p.explicit)}`, p.explicit, 'write hwuuidPolicy: { explicit: { "1": "5d5b0f1d-128b-4517-8e65-b258a8734c1d" } }');
+      bad(
+        "hwuuidPolicy.explicit",
+        `must be an object of member key -> UUID, not ${typeName(p.explicit)}`,
+        p.explicit,
+        'write hwuuidPolicy: { explicit: { "1": "5d5b0f1d-128b-4517-8e65-b258a8734c1d" } }',
+      );
     } else {
       const entries = Object.entries(p.explicit);
-      if (entries.length > MAX_FLEET_MEMBERS) bad("hwuuidPolicy.explicit", `has ${entries.length} entries; at most ${MAX_FLEET_MEMBERS} members`, `${entries.length} entries`, "give one UUID per member");
+      if (entries.length > MAX_FLEET_MEMBERS)
+        bad(
+          "hwuuidPolicy.explicit",
+          `has ${entries.length} entries; at most ${MAX_FLEET_MEMBERS} members`,
+          `${entries.length} entries`,
+          "give one UUID per member",
+        );
       const e = entries.find(([, u]) => typeof u !== "string");
-      if (e) bad(`hwuuidPolicy.explicit.${e[0]}`, `must be a UUID string, not ${typeName(e[1])}`, e[1], 'write e.g. "5d5b0f1d-128b-4517-8e65-b258a8734c1d"');
+      if (e)
+        bad(
+          `hwuuidPolicy.explicit.${e[0]}`,
+          `must be a UUID string, not ${typeName(e[1])}`,
+          e[1],
+          'write e.g. "5d5b0f1d-128b-4517-8e65-b258a8734c1d"',
+        );
     }
   }
   if (args.diskMode !== undefined && !["overlay", "copy", "share"].includes(args.diskMode as string)) {
-    bad("diskMode", `must be "overlay", "copy" or "share", not ${typeof args.diskMode === "string" ? JSON.stringify(args.diskMode) : typeName(args.diskMode)}`, args.diskMode, 'write diskMode: "overlay", or leave it out');
+    bad(
+      "diskMode",
+      `must be "overlay", "copy" or "share", not ${typeof args.diskMode === "string" ? JSON.stringify(args.diskMode) : typeName(args.diskMode)}`,
+      args.diskMode,
+      'write diskMode: "overlay", or leave it out',
+    );
   }
-  if (args.running !== undefined && typeof args.running !== "boolean") bad("running", `must be true or false, not ${typeName(args.running)}${plainNote(args.running)}`, args.running, "write running: true, or leave it out");
+  if (args.running !== undefined && typeof args.running !== "boolean")
+    bad(
+      "running",
+      `must be true or false, not ${typeName(args.running)}${plainNote(args.running)}`,
+      args.running,
+      "write running: true, or leave it out",
+    );
   const s = args.shutdownTimeoutSeconds;
   if (s !== undefined && !(typeof s === "number" && Number.isFinite(s) && s >= 0 && s <= 3600)) {
-    bad("shutdownTimeoutSeconds", `must be 0 to 3600 seconds${typeof s === "number" ? "" : `, not ${typeName(s)}`}`, s, "write e.g. shutdownTimeoutSeconds: 60, or leave it out");
+    bad(
+      "shutdownTimeoutSeconds",
+      `must be 0 to 3600 seconds${typeof s === "number" ? "" : `, not ${typeName(s)}`}`,
+      s,
+      "write e.g. shutdownTimeoutSeconds: 60, or leave it out",
+    );
   }
   return out;
 }
@@ -175,10 +269,17 @@ export class DomainFleet extends pulumi.ComponentResource {
     // Every argument is checked before anything is read: a bad one fails alone and at once.
     const problems = validateFleetArgs(args);
     if (problems.length === 1) throw new FleetPlanError(problems[0]!.reason, this);
-    if (problems.length) throw new FleetPlanError(`fleet ${name}: invalid arguments:\n${problems.map((p) => `- ${p.reason}`).join("\n")}`, this);
+    if (problems.length)
+      throw new FleetPlanError(
+        `fleet ${name}: invalid arguments:\n${problems.map((p) => `- ${p.reason}`).join("\n")}`,
+        this,
+      );
     const uri = args.template.uri ?? new pulumi.Config("libvirt").get("uri") ?? "qemu:///system";
     const templateXml = readShutOffTemplate(uri, args.template.name, this);
-    const keys = typeof args.members === "number" ? Array.from({ length: args.members }, (_, i) => String(i + 1)) : [...args.members];
+    const keys =
+      typeof args.members === "number"
+        ? Array.from({ length: args.members }, (_, i) => String(i + 1))
+        : [...args.members];
     const policy = args.hwuuidPolicy ?? "derive";
     const plan = planFleet({
       fleetName: name,
@@ -187,14 +288,24 @@ export class DomainFleet extends pulumi.ComponentResource {
       templateXml,
       keys,
       namePattern: args.namePattern,
-      hwuuidPolicy: policy === "keep" ? { kind: "keep" } : policy === "derive" ? { kind: "derive" } : { kind: "explicit", hwuuids: policy.explicit },
+      hwuuidPolicy:
+        policy === "keep"
+          ? { kind: "keep" }
+          : policy === "derive"
+            ? { kind: "derive" }
+            : { kind: "explicit", hwuuids: policy.explicit },
       diskMode: args.diskMode,
       imageDir: args.imageDir,
     });
     this.plan = { ...plan, members: plan.members.map((m) => ({ ...m, xml: redactSecurityInfoXml(m.xml) })) };
     if (plan.refusals.length) {
-      const lines = plan.refusals.map((r) => `- ${r.key !== undefined ? `member ${r.key}: ` : ""}${r.path}: ${r.reason}`);
-      throw new FleetPlanError(`fleet ${name} cannot be planned from template ${args.template.name}:\n${lines.join("\n")}`, this);
+      const lines = plan.refusals.map(
+        (r) => `- ${r.key !== undefined ? `member ${r.key}: ` : ""}${r.path}: ${r.reason}`,
+      );
+      throw new FleetPlanError(
+        `fleet ${name} cannot be planned from template ${args.template.name}:\n${lines.join("\n")}`,
+        this,
+      );
     }
     this.members = {};
     this.hwuuids = {};
@@ -202,10 +313,34 @@ export class DomainFleet extends pulumi.ComponentResource {
       const disks: pulumi.Resource[] = [];
       for (const d of m.disks) {
         if (d.mode === "share") continue;
-        disks.push(new DomainDisk(`${name}-${m.key}-${d.target}`, { path: d.path, source: d.source, sourceFormat: d.sourceFormat, mode: d.mode, replaceTrigger: this.plan.templateDigest }, { parent: this }));
+        disks.push(
+          new DomainDisk(
+            `${name}-${m.key}-${d.target}`,
+            {
+              path: d.path,
+              source: d.source,
+              sourceFormat: d.sourceFormat,
+              mode: d.mode,
+              replaceTrigger: this.plan.templateDigest,
+            },
+            { parent: this },
+          ),
+        );
       }
       if (m.nvram) {
-        disks.push(new DomainDisk(`${name}-${m.key}-nvram`, { path: m.nvram.path, source: m.nvram.source, sourceFormat: "raw", mode: "copy", replaceTrigger: this.plan.templateDigest }, { parent: this }));
+        disks.push(
+          new DomainDisk(
+            `${name}-${m.key}-nvram`,
+            {
+              path: m.nvram.path,
+              source: m.nvram.source,
+              sourceFormat: "raw",
+              mode: "copy",
+              replaceTrigger: this.plan.templateDigest,
+            },
+            { parent: this },
+          ),
+        );
       }
       this.members[m.key] = new Domain(
         `${name}-${m.key}`,
@@ -233,10 +368,16 @@ function readShutOffTemplate(uri: string, name: string, parent: pulumi.Resource)
     t = readDomainSync(uri, name);
   } catch (e) {
     const m = (e as { libvirtMessage?: string }).libvirtMessage ?? (e as Error).message;
-    throw new FleetPlanError(`template.name: cannot read the template domain ${JSON.stringify(name)} on ${uri}: ${m}; fix: name an existing, shut-off domain`, parent);
+    throw new FleetPlanError(
+      `template.name: cannot read the template domain ${JSON.stringify(name)} on ${uri}: ${m}; fix: name an existing, shut-off domain`,
+      parent,
+    );
   }
   if (t.state !== "shut off") {
-    throw new FleetPlanError(`template.name: the template ${JSON.stringify(name)} is ${t.state}; it must be shut off to be cloned (its disks must not change under the clones). Fix: virsh -c ${uri} shutdown ${name}`, parent);
+    throw new FleetPlanError(
+      `template.name: the template ${JSON.stringify(name)} is ${t.state}; it must be shut off to be cloned (its disks must not change under the clones). Fix: virsh -c ${uri} shutdown ${name}`,
+      parent,
+    );
   }
   return t.xml;
 }

@@ -37,7 +37,13 @@ function makeShim(modulePath: string, packagePath: string): pulumi.dynamic.Resou
 }
 
 /** The shim for {@link Domain}'s provider. */
-export const domainProvider: pulumi.dynamic.ResourceProvider = makeShim(path.join(DYNAMIC_DIR, "impl.js"), "pulumi-libvirt-domain/dist/provider/dynamic/impl");
+export const domainProvider: pulumi.dynamic.ResourceProvider = makeShim(
+  path.join(DYNAMIC_DIR, "impl.js"),
+  "pulumi-libvirt-domain/dist/provider/dynamic/impl",
+);
 
 /** The shim for {@link DomainDisk}'s provider. */
-export const diskProvider: pulumi.dynamic.ResourceProvider = makeShim(path.join(DYNAMIC_DIR, "disk.js"), "pulumi-libvirt-domain/dist/provider/dynamic/disk");
+export const diskProvider: pulumi.dynamic.ResourceProvider = makeShim(
+  path.join(DYNAMIC_DIR, "disk.js"),
+  "pulumi-libvirt-domain/dist/provider/dynamic/disk",
+);

@@ -78,7 +78,12 @@ type Call = { request: any };
 
 function unimplemented(name: string) {
   return (_call: unknown, cb: Callback) =>
-    cb({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented by this language host`, name, message: name } as GrpcModule.ServiceError);
+    cb({
+      code: grpc.status.UNIMPLEMENTED,
+      details: `${name} is not implemented by this language host`,
+      name,
+      message: name,
+    } as GrpcModule.ServiceError);
 }
 
 /** Runs the program; resolves with the RunResponse fields. */
@@ -91,7 +96,10 @@ function runProgram(opts: HostOptions, req: any): Promise<{ error: string; bail:
   try {
     runPath = require.resolve("@pulumi/pulumi/cmd/run", { paths: [programDir, rootDir] });
   } catch {
-    return Promise.resolve({ error: "It looks like the Pulumi SDK has not been installed. Have you run npm install?", bail: false });
+    return Promise.resolve({
+      error: "It looks like the Pulumi SDK has not been installed. Have you run npm install?",
+      bail: false,
+    });
   }
   const args: string[] = [];
   if (opts.nodeargs) args.push(...opts.nodeargs.split(/\s+/).filter(Boolean));
@@ -124,13 +132,23 @@ function runProgram(opts: HostOptions, req: any): Promise<{ error: string; bail:
   if (opts.tsconfig) env.PULUMI_NODEJS_TSCONFIG_PATH = opts.tsconfig;
 
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: req.getPwd() || programDir, env, stdio: ["ignore", "inherit", "inherit"] });
-    child.on("error", (e) => resolve({ error: `Problem executing program (could not run node): ${e.message}`, bail: false }));
+    const child = spawn(process.execPath, args, {
+      cwd: req.getPwd() || programDir,
+      env,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    child.on("error", (e) =>
+      resolve({ error: `Problem executing program (could not run node): ${e.message}`, bail: false }),
+    );
     child.on("exit", (code, signal) => {
       if (code === 0) resolve({ error: "", bail: false });
       // 32: the program already showed the user an actionable message.
       else if (code === 32) resolve({ error: "", bail: true });
-      else resolve({ error: signal ? `Program exited with signal ${signal}` : `Program exited with non-zero exit code: ${code}`, bail: false });
+      else
+        resolve({
+          error: signal ? `Program exited with signal ${signal}` : `Program exited with non-zero exit code: ${code}`,
+          bail: false,
+        });
     });
   });
 }
@@ -149,12 +167,21 @@ export function main(argv: string[]): void {
       cb(null, r);
     },
     run: (call: Call, cb: Callback) => {
-      runProgram(opts, call.request).then((r) => {
-        const resp = new langproto.RunResponse();
-        resp.setError(r.error);
-        resp.setBail(r.bail);
-        cb(null, resp);
-      }, (e: Error) => cb({ code: grpc.status.INTERNAL, details: e.message, name: "RunError", message: e.message } as GrpcModule.ServiceError));
+      runProgram(opts, call.request).then(
+        (r) => {
+          const resp = new langproto.RunResponse();
+          resp.setError(r.error);
+          resp.setBail(r.bail);
+          cb(null, resp);
+        },
+        (e: Error) =>
+          cb({
+            code: grpc.status.INTERNAL,
+            details: e.message,
+            name: "RunError",
+            message: e.message,
+          } as GrpcModule.ServiceError),
+      );
     },
     installDependencies: (call: GrpcModule.ServerWritableStream<unknown, unknown>) => call.end(),
     runtimeOptionsPrompts: (_call: Call, cb: Callback) => cb(null, new langproto.RuntimeOptionsResponse()),
@@ -172,7 +199,8 @@ export function main(argv: string[]): void {
     pack: unimplemented("Pack"),
     link: unimplemented("Link"),
     template: unimplemented("Template"),
-    cancel: (_call: Call, cb: Callback) => cb(null, new (sdkRequire("google-protobuf/google/protobuf/empty_pb.js").Empty)()),
+    cancel: (_call: Call, cb: Callback) =>
+      cb(null, new (sdkRequire("google-protobuf/google/protobuf/empty_pb.js").Empty)()),
   });
   server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
     if (err) {

@@ -20,4 +20,8 @@ const fleet = new DomainFleet("web", {
   shutdownTimeoutSeconds: cfg.getNumber("shutdownTimeoutSeconds") ?? 30,
 });
 
-export const members = Object.values(fleet.members).map((d) => ({ name: d.name, uuid: d.uuid, guestUuid: d.guestUuid }));
+export const members = Object.values(fleet.members).map((d) => ({
+  name: d.name,
+  uuid: d.uuid,
+  guestUuid: d.guestUuid,
+}));

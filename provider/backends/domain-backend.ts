@@ -47,7 +47,10 @@ export interface DomainBackend {
    * once and undefines it (one process where the backend can). `gone` when no domain has the
    * uuid or `judge` says so; nothing is touched then.
    */
-  destroyAndUndefineIf(ref: DomainRef & { readonly uuid: string }, judge: (r: { xml: string; state: DomainState }) => "remove" | "gone"): Promise<"removed" | "gone">;
+  destroyAndUndefineIf(
+    ref: DomainRef & { readonly uuid: string },
+    judge: (r: { xml: string; state: DomainState }) => "remove" | "gone",
+  ): Promise<"removed" | "gone">;
   /** Defines a new domain (its XML carries `uuid`), starts it if asked, reads it back (one process where the backend can). */
   defineStartRead(xml: string, uuid: string, start: boolean): Promise<{ xml: string; state: DomainState }>;
   /** Stops and undefines the domain with this uuid; a domain already gone is fine. */
@@ -82,5 +85,14 @@ export function readDomainSync(uri: string, name: string): { xml: string; state:
   // cannot make us read (and clone) that other domain.
   const uuid = parseUuidNameList(runVirshSync(uri, ["list", "--all", "--uuid", "--name"])).get(name);
   if (!uuid) throw new VirshError(uri, ["dumpxml", name], 1, `error: failed to get domain '${name}'\n`, "");
-  return splitStateAndXml(runVirshSync(uri, [[["domstate", uuid], ["dumpxml", "--inactive", "--security-info", uuid]].map((c) => c.map(virshQuote).join(" ")).join(" ; ")]));
+  return splitStateAndXml(
+    runVirshSync(uri, [
+      [
+        ["domstate", uuid],
+        ["dumpxml", "--inactive", "--security-info", uuid],
+      ]
+        .map((c) => c.map(virshQuote).join(" "))
+        .join(" ; "),
+    ]),
+  );
 }

@@ -83,7 +83,12 @@ export async function fileIdentity(p: string): Promise<FileIdentity | undefined>
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw e;
   }
-  return { device: String(st.dev), inode: String(st.ino), birthtimeNs: String(st.birthtimeNs), sizeBytes: Number(st.size) };
+  return {
+    device: String(st.dev),
+    inode: String(st.ino),
+    birthtimeNs: String(st.birthtimeNs),
+    sizeBytes: Number(st.size),
+  };
 }
 
 /**
@@ -97,7 +102,10 @@ export function isSameImage(s: ImageStamp, now: FileIdentity | undefined, pinNow
 }
 
 async function exists(p: string): Promise<boolean> {
-  return fs.access(p, fsc.F_OK).then(() => true, () => false);
+  return fs.access(p, fsc.F_OK).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** A hidden name beside `target`, unused so far: `.NAME.KIND-RANDOM`. */
@@ -110,9 +118,16 @@ function besideName(target: string, kind: string): string {
  * into place (never over an existing file); pins its inode where there is no birth time; cleans
  * up on failure.
  */
-export async function writeImageAtomically(target: string, mode: number, make: (tmp: string) => Promise<void>): Promise<ImageStamp> {
+export async function writeImageAtomically(
+  target: string,
+  mode: number,
+  make: (tmp: string) => Promise<void>,
+): Promise<ImageStamp> {
   if (await exists(target)) {
-    throw new ImageError(`${target} already exists; it is never overwritten. Fix: remove it, or choose another imageDir`, target);
+    throw new ImageError(
+      `${target} already exists; it is never overwritten. Fix: remove it, or choose another imageDir`,
+      target,
+    );
   }
   const tmp = besideName(target, "partial");
   let made: FileIdentity;
@@ -127,13 +142,17 @@ export async function writeImageAtomically(target: string, mode: number, make: (
     await make(tmp);
     made = (await fileIdentity(tmp))!;
     await fs.link(tmp, target).catch(async (e: NodeJS.ErrnoException) => {
-      if (e.code === "EEXIST") throw new ImageError(`${target} appeared while it was being written; it is never overwritten`, target);
+      if (e.code === "EEXIST")
+        throw new ImageError(`${target} appeared while it was being written; it is never overwritten`, target);
       throw e;
     });
   } catch (e) {
     await fs.rm(tmp, { force: true }).catch(() => undefined);
     if (ImageError.isInstance(e)) throw e;
-    throw new ImageError(`cannot write ${target}: ${(e as Error).message}. Fix: check that ${path.dirname(target)} exists, is writable and has room`, target);
+    throw new ImageError(
+      `cannot write ${target}: ${(e as Error).message}. Fix: check that ${path.dirname(target)} exists, is writable and has room`,
+      target,
+    );
   }
   let pin: string | undefined;
   try {
@@ -146,7 +165,10 @@ export async function writeImageAtomically(target: string, mode: number, make: (
     // The image cannot be proven ours later: take it back out (it is still our inode) and fail.
     const now = await fileIdentity(target).catch(() => undefined);
     if (now && now.device === made.device && now.inode === made.inode) await fs.unlink(target).catch(() => undefined);
-    throw new ImageError(`cannot pin ${target} (this file system keeps no birth time, so a hidden hard link ${pin} must hold the image's inode): ${(e as Error).message}. Fix: check that ${path.dirname(target)} is writable`, target);
+    throw new ImageError(
+      `cannot pin ${target} (this file system keeps no birth time, so a hidden hard link ${pin} must hold the image's inode): ${(e as Error).message}. Fix: check that ${path.dirname(target)} is writable`,
+      target,
+    );
   } finally {
     await fs.rm(tmp, { force: true });
   }
@@ -164,20 +186,27 @@ async function permissionBits(p: string): Promise<number> {
   try {
     return imageModeFor((await fs.stat(p)).mode);
   } catch (e) {
-    throw new ImageError(`cannot read the template image ${p}: ${(e as Error).message}. Fix: check the template's disk path`, p);
+    throw new ImageError(
+      `cannot read the template image ${p}: ${(e as Error).message}. Fix: check the template's disk path`,
+      p,
+    );
   }
 }
 
 /** Creates a qcow2 overlay at `target` backed by `backing` (read-only for the guest of the overlay), with the backing image's mode ({@link imageModeFor}). */
 export async function createOverlay(target: string, backing: string, backingFormat: string): Promise<ImageStamp> {
   const mode = await permissionBits(backing);
-  return writeImageAtomically(target, mode, (tmp) => run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", backingFormat, tmp]).then(() => undefined));
+  return writeImageAtomically(target, mode, (tmp) =>
+    run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", backingFormat, tmp]).then(() => undefined),
+  );
 }
 
 /** Copies `source` to `target` in full (sparse where the source is), with the source's mode ({@link imageModeFor}). */
 export async function copyImage(target: string, source: string): Promise<ImageStamp> {
   const mode = await permissionBits(source);
-  return writeImageAtomically(target, mode, (tmp) => run("cp", ["--sparse=always", "--reflink=auto", "--", source, tmp]).then(() => undefined));
+  return writeImageAtomically(target, mode, (tmp) =>
+    run("cp", ["--sparse=always", "--reflink=auto", "--", source, tmp]).then(() => undefined),
+  );
 }
 
 /** The identity of an existing image, or undefined. */

@@ -59,7 +59,11 @@ function notRegular(path: string, st: Stats): DomainXmlError {
 }
 
 function tooLarge(path: string, bytes: number, maxBytes: number): DomainXmlError {
-  return new DomainXmlError("document too large", { path, value: `${bytes} bytes`, allowed: `at most ${maxBytes} bytes` });
+  return new DomainXmlError("document too large", {
+    path,
+    value: `${bytes} bytes`,
+    allowed: `at most ${maxBytes} bytes`,
+  });
 }
 
 /** Decodes UTF-8, refusing invalid sequences (a binary file) rather than turning them into U+FFFD. */
@@ -84,10 +88,13 @@ function decodeUtf8(buf: Buffer, path: string): string {
 export function readTextFile(path: string, maxBytes: number): string {
   const failedToOpen = (e: unknown) => {
     const code = (e as NodeJS.ErrnoException).code;
-    return new DomainXmlError(`failed to open '${path}': ${code === "ENOENT" ? "No such file or directory" : code === "EACCES" ? "Permission denied" : String(code)}`, {
-      path,
-      fix: "check the file name",
-    });
+    return new DomainXmlError(
+      `failed to open '${path}': ${code === "ENOENT" ? "No such file or directory" : code === "EACCES" ? "Permission denied" : String(code)}`,
+      {
+        path,
+        fix: "check the file name",
+      },
+    );
   };
   let st: Stats;
   try {
@@ -111,7 +118,7 @@ export function readTextFile(path: string, maxBytes: number): string {
     // Read at most one byte more than allowed: a file growing meanwhile is caught, not followed.
     const buf = Buffer.alloc(Math.min(again.size, maxBytes) + 1);
     let n = 0;
-    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r;
     if (n > maxBytes) throw tooLarge(path, n, maxBytes);
     return decodeUtf8(buf.subarray(0, n), path);
   } finally {
@@ -149,7 +156,10 @@ export function readStdin(maxBytes: number): string {
     }
     if (n === 0) break;
     total += n;
-    if (total > maxBytes) throw new UsageError(`standard input is larger than ${maxBytes} bytes; fix: pass the output of pulumi preview --json, or a file`);
+    if (total > maxBytes)
+      throw new UsageError(
+        `standard input is larger than ${maxBytes} bytes; fix: pass the output of pulumi preview --json, or a file`,
+      );
     chunks.push(Buffer.from(buf.subarray(0, n)));
   }
   return decodeUtf8(Buffer.concat(chunks), "standard input");
@@ -198,7 +208,8 @@ export const COMMANDS: Record<string, CliCommand> = {
     summary: "Semantic diff: what DESIRED states that ACTUAL lacks or has otherwise. Exit 0 same, 1 differ, 2 error.",
     run(args, io) {
       const [desiredFile, actualFile, ...extra] = args.filter((a) => !a.startsWith("-"));
-      if (desiredFile === undefined || actualFile === undefined || extra.length) throw new UsageError(`usage: ${this.usage}`);
+      if (desiredFile === undefined || actualFile === undefined || extra.length)
+        throw new UsageError(`usage: ${this.usage}`);
       const desired = DomainDef.parse(readXmlFile(desiredFile));
       const actual = DomainDef.parse(readXmlFile(actualFile));
       const d = diffDomains(desired, actual);
@@ -208,7 +219,8 @@ export const COMMANDS: Record<string, CliCommand> = {
   },
   "preview-report": {
     usage: "libvirt-domain preview-report [PREVIEW.json]   (stdin when no file)",
-    summary: "Markdown from `pulumi preview --json`: per domain the action, XML changes by path, restarts, guest UUID before -> after.",
+    summary:
+      "Markdown from `pulumi preview --json`: per domain the action, XML changes by path, restarts, guest UUID before -> after.",
     run(args, io) {
       const [file, ...extra] = args.filter((a) => !a.startsWith("-"));
       if (extra.length) throw new UsageError(`usage: ${this.usage}`);
@@ -217,7 +229,8 @@ export const COMMANDS: Record<string, CliCommand> = {
       try {
         out = previewReport(text);
       } catch (e) {
-        if (e instanceof SyntaxError) throw new UsageError(`the input is not pulumi preview --json output: ${e.message}`);
+        if (e instanceof SyntaxError)
+          throw new UsageError(`the input is not pulumi preview --json output: ${e.message}`);
         throw e;
       }
       io.out(out);

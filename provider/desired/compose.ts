@@ -9,7 +9,17 @@
 import { DomainDef } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
 import { DomainIdentity, normalizeIdentity, resolveIdentity } from "../xml/identity";
-import { childElements, element, firstChild, getAttr, insertOrdered, removeChild, setAttr, setTextContent, XmlElement } from "../xml/tree";
+import {
+  childElements,
+  element,
+  firstChild,
+  getAttr,
+  insertOrdered,
+  removeChild,
+  setAttr,
+  setTextContent,
+  XmlElement,
+} from "../xml/tree";
 import { toKiB } from "../xml/units";
 import { normalizeUuid } from "../xml/uuid";
 import { DEFAULT_URI, DiskSpec, DomainInputs, InputFailure, InterfaceSpec } from "./inputs";
@@ -79,8 +89,19 @@ export interface OwnerIdentity {
 /** Reads the ownership mark, if any. */
 export function ownerMark(def: DomainDef): OwnerMark | undefined {
   const md = firstChild(def.root, "metadata");
-  const mark = md && childElements(md).find((e) => e.name.endsWith(":owner") && e.attrs.some((a) => a.name.startsWith("xmlns") && a.value === OWNER_NAMESPACE));
-  return mark ? { adopted: getAttr(mark, "adopted") === "yes", ownerId: getAttr(mark, "resource"), connection: getAttr(mark, "connection") } : undefined;
+  const mark =
+    md &&
+    childElements(md).find(
+      (e) =>
+        e.name.endsWith(":owner") && e.attrs.some((a) => a.name.startsWith("xmlns") && a.value === OWNER_NAMESPACE),
+    );
+  return mark
+    ? {
+        adopted: getAttr(mark, "adopted") === "yes",
+        ownerId: getAttr(mark, "resource"),
+        connection: getAttr(mark, "connection"),
+      }
+    : undefined;
 }
 
 /** Writes the ownership mark into `<metadata>`: the resource and the connection that own the domain. */
@@ -170,7 +191,7 @@ export function uuidPassthrough(def: DomainDef): string | undefined {
   const args = childElements(cmd, "qemu:arg").map((a) => getAttr(a, "value") ?? "");
   const i = args.lastIndexOf("-uuid");
   const value = i >= 0 ? args[i + 1] : undefined;
-  return value !== undefined ? normalizeUuid(value) ?? value : undefined;
+  return value !== undefined ? (normalizeUuid(value) ?? value) : undefined;
 }
 
 /**
@@ -189,7 +210,8 @@ export function composeDomain(inputs: DomainInputs, mode: "native" | "passthroug
   if (inputs.xml !== undefined && def.childText("uuid") !== undefined) {
     failures.push({
       property: "xml",
-      reason: "xml: the template sets <uuid>, but the libvirt uuid is an output (new on every re-create); fix: remove <uuid> from the template and set hwuuid for a stable guest-visible identity",
+      reason:
+        "xml: the template sets <uuid>, but the libvirt uuid is an output (new on every re-create); fix: remove <uuid> from the template and set hwuuid for a stable guest-visible identity",
     });
   }
   def.name = inputs.name;
@@ -221,14 +243,16 @@ export function composeDomain(inputs: DomainInputs, mode: "native" | "passthroug
     (inputs.disks ?? []).forEach((d, n) => {
       const el = diskElement(d, n);
       const dev = getAttr(firstChild(el, "target"), "dev");
-      for (const old of childElements(devices, "disk")) if (getAttr(firstChild(old, "target"), "dev") === dev) removeChild(devices, old);
+      for (const old of childElements(devices, "disk"))
+        if (getAttr(firstChild(old, "target"), "dev") === dev) removeChild(devices, old);
       insertOrdered(devices, el, ["emulator", "disk"]);
     });
     for (const n of inputs.interfaces ?? []) {
       const el = interfaceElement(n);
       if (n.mac) {
         for (const old of childElements(devices, "interface")) {
-          if (getAttr(firstChild(old, "mac"), "address")?.toLowerCase() === n.mac.toLowerCase()) removeChild(devices, old);
+          if (getAttr(firstChild(old, "mac"), "address")?.toLowerCase() === n.mac.toLowerCase())
+            removeChild(devices, old);
         }
       }
       insertOrdered(devices, el, ["emulator", "disk", "controller", "lease", "filesystem", "interface"]);
@@ -266,7 +290,12 @@ export function composeDomain(inputs: DomainInputs, mode: "native" | "passthroug
     const property = /hwuuid/.test(e.reason) && inputs.hwuuid !== undefined ? "hwuuid" : "xml";
     throw new ComposeError([...failures, xmlFailure(property, e)]);
   }
-  if (mode === "passthrough" && hwuuid !== undefined && identity.sysinfoUuid !== null && identity.sysinfoUuid !== hwuuid) {
+  if (
+    mode === "passthrough" &&
+    hwuuid !== undefined &&
+    identity.sysinfoUuid !== null &&
+    identity.sysinfoUuid !== hwuuid
+  ) {
     failures.push({
       property: "xml",
       reason: `xml: the sysinfo uuid entry (${identity.sysinfoUuid}) cannot differ from the hwuuid (${hwuuid}) on libvirt < 11.7, where sysinfo must equal the domain uuid; fix: remove the <entry name='uuid'> from <sysinfo>`,

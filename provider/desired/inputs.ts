@@ -106,12 +106,20 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** A failure for a value of the wrong JSON type: "must be a string, not a number". */
-export function wrongType(property: string, expected: string, value: unknown, allowed: string, fix: string): InputFailure {
+export function wrongType(
+  property: string,
+  expected: string,
+  value: unknown,
+  allowed: string,
+  fix: string,
+): InputFailure {
   return failure(property, `must be ${expected}, not ${jsonTypeOf(value)}`, value, allowed, fix);
 }
 
 /** The JSON type each Domain input takes; `validateInputs` checks every one before using it. */
-export const DOMAIN_INPUT_TYPES: { readonly [K in keyof Required<DomainInputs>]: "string" | "number" | "boolean" | "array" | "object" } = {
+export const DOMAIN_INPUT_TYPES: {
+  readonly [K in keyof Required<DomainInputs>]: "string" | "number" | "boolean" | "array" | "object";
+} = {
   name: "string",
   hwuuid: "string",
   xml: "string",
@@ -144,9 +152,17 @@ export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/;
 /** Validates a domain name; returns a failure or undefined. */
 export function validateName(property: string, name: unknown): InputFailure | undefined {
   const allowed = "1-100 characters: letters, digits, '.', '_', '+', '-', starting with a letter or digit, no '..'";
-  if (typeof name !== "string" || name === "") return failure(property, "a domain name is required", name, allowed, 'set name, e.g. "web-1"');
+  if (typeof name !== "string" || name === "")
+    return failure(property, "a domain name is required", name, allowed, 'set name, e.g. "web-1"');
   const bad = /[/\\'"<>&\s]/.exec(name);
-  if (bad) return failure(property, `contains ${JSON.stringify(bad[0])}`, name, allowed, `remove ${JSON.stringify(bad[0])}, e.g. "${name.replace(/[^A-Za-z0-9._+-]/g, "-").replace(/^[^A-Za-z0-9]+/, "") || "web-1"}"`);
+  if (bad)
+    return failure(
+      property,
+      `contains ${JSON.stringify(bad[0])}`,
+      name,
+      allowed,
+      `remove ${JSON.stringify(bad[0])}, e.g. "${name.replace(/[^A-Za-z0-9._+-]/g, "-").replace(/^[^A-Za-z0-9]+/, "") || "web-1"}"`,
+    );
   if (name.includes("..")) return failure(property, 'contains ".."', name, allowed, 'use a single "." or "-"');
   if (!NAME_RE.test(name)) return failure(property, "is not a valid domain name", name, allowed, 'use e.g. "web-1"');
   return undefined;
@@ -159,7 +175,13 @@ export function validateHwuuid(property: string, v: unknown): InputFailure | und
   const b = parseUuid(v);
   if (!b) return failure(property, "is not a UUID", v, allowed, "generate one with `uuidgen` and keep it fixed");
   if (!isValidUuid(b)) {
-    return failure(property, "has all 16 bytes equal, which libvirt treats as unset (the guest would see the domain uuid instead)", v, allowed, "use a real UUID, e.g. from `uuidgen`");
+    return failure(
+      property,
+      "has all 16 bytes equal, which libvirt treats as unset (the guest would see the domain uuid instead)",
+      v,
+      allowed,
+      "use a real UUID, e.g. from `uuidgen`",
+    );
   }
   return undefined;
 }
@@ -175,24 +197,56 @@ export function validateInputs(inputs: DomainInputs): InputFailure[] {
     return false;
   };
   const bool = (k: string, fix: string): void => {
-    if (i[k] !== undefined && typeof i[k] !== "boolean") f.push(wrongType(k, "true or false", i[k], "true, false", fix));
+    if (i[k] !== undefined && typeof i[k] !== "boolean")
+      f.push(wrongType(k, "true or false", i[k], "true, false", fix));
   };
   f.push(validateName("name", i.name));
   if (i.hwuuid !== undefined) f.push(validateHwuuid("hwuuid", i.hwuuid));
-  str("xml", "a domain XML document (text)", 'pass the XML text, e.g. fs.readFileSync("domain.xml", "utf8"), or leave xml out');
-  if (str("memory", "a whole number with a unit, e.g. \"512 MiB\"", 'write e.g. memory: "512 MiB"')) {
+  str(
+    "xml",
+    "a domain XML document (text)",
+    'pass the XML text, e.g. fs.readFileSync("domain.xml", "utf8"), or leave xml out',
+  );
+  if (str("memory", 'a whole number with a unit, e.g. "512 MiB"', 'write e.g. memory: "512 MiB"')) {
     const mem = i.memory as string;
     const m = /^\s*([0-9]+)\s*([A-Za-z]+)\s*$/.exec(mem);
     const units = "KiB, MiB, GiB, TiB (or KB, MB, GB, TB)";
-    if (!m?.[1] || !m[2]) f.push(failure("memory", "must be a positive whole number with a unit", mem, units, 'write e.g. "512 MiB" or "2 GiB"'));
-    else if (!SCALED_UNITS.includes(m[2].toLowerCase())) f.push(failure("memory", `unknown unit ${JSON.stringify(m[2])}`, mem, units, 'write e.g. "512 MiB"'));
-    else if (BigInt(m[1]) === 0n) f.push(failure("memory", "must be more than zero", mem, "at least 1 MiB", 'write e.g. "512 MiB"'));
+    if (!m?.[1] || !m[2])
+      f.push(
+        failure("memory", "must be a positive whole number with a unit", mem, units, 'write e.g. "512 MiB" or "2 GiB"'),
+      );
+    else if (!SCALED_UNITS.includes(m[2].toLowerCase()))
+      f.push(failure("memory", `unknown unit ${JSON.stringify(m[2])}`, mem, units, 'write e.g. "512 MiB"'));
+    else if (BigInt(m[1]) === 0n)
+      f.push(failure("memory", "must be more than zero", mem, "at least 1 MiB", 'write e.g. "512 MiB"'));
   }
-  if (i.vcpus !== undefined && !(typeof i.vcpus === "number" && Number.isInteger(i.vcpus) && i.vcpus >= 1 && i.vcpus <= 4096)) {
-    f.push(failure("vcpus", `must be a whole number from 1 to 4096${typeof i.vcpus === "number" ? "" : `, not ${jsonTypeOf(i.vcpus)}`}`, i.vcpus, "1..4096", "write e.g. vcpus: 2"));
+  if (
+    i.vcpus !== undefined &&
+    !(typeof i.vcpus === "number" && Number.isInteger(i.vcpus) && i.vcpus >= 1 && i.vcpus <= 4096)
+  ) {
+    f.push(
+      failure(
+        "vcpus",
+        `must be a whole number from 1 to 4096${typeof i.vcpus === "number" ? "" : `, not ${jsonTypeOf(i.vcpus)}`}`,
+        i.vcpus,
+        "1..4096",
+        "write e.g. vcpus: 2",
+      ),
+    );
   }
-  if (str("machine", "a QEMU machine name such as pc, q35, pc-q35-9.2", 'write e.g. "q35"') && !/^[A-Za-z0-9._-]{1,100}$/.test(i.machine as string)) {
-    f.push(failure("machine", "is not a machine type", i.machine, "a QEMU machine name such as pc, q35, pc-q35-9.2", 'write e.g. "q35"'));
+  if (
+    str("machine", "a QEMU machine name such as pc, q35, pc-q35-9.2", 'write e.g. "q35"') &&
+    !/^[A-Za-z0-9._-]{1,100}$/.test(i.machine as string)
+  ) {
+    f.push(
+      failure(
+        "machine",
+        "is not a machine type",
+        i.machine,
+        "a QEMU machine name such as pc, q35, pc-q35-9.2",
+        'write e.g. "q35"',
+      ),
+    );
   }
   if (i.firmware !== undefined && i.firmware !== "bios" && i.firmware !== "efi") {
     f.push(failure("firmware", "is not a firmware kind", i.firmware, '"bios" or "efi"', 'write "efi" for UEFI'));
@@ -200,12 +254,31 @@ export function validateInputs(inputs: DomainInputs): InputFailure[] {
   validateDisks(i.disks, f);
   validateInterfaces(i.interfaces, f);
   if (i.connection !== undefined && !isObject(i.connection)) {
-    f.push(wrongType("connection", "an object", i.connection, '{ uri: "qemu:///system" }', 'write connection: { uri: "qemu:///system" }, or leave it out'));
+    f.push(
+      wrongType(
+        "connection",
+        "an object",
+        i.connection,
+        '{ uri: "qemu:///system" }',
+        'write connection: { uri: "qemu:///system" }, or leave it out',
+      ),
+    );
   } else if (i.connection !== undefined) {
     const uri = (i.connection as Record<string, unknown>).uri;
-    const uris = "qemu:///system, qemu+unix:///system?socket=..., qemu+ssh://host/system, test:///default, qemu-direct:///STATE_DIR (no libvirt)";
-    if (uri !== undefined && typeof uri !== "string") f.push(wrongType("connection.uri", "a string", uri, uris, 'write e.g. "qemu:///system"'));
-    else if (uri !== undefined && !URI_RE.test(uri)) f.push(failure("connection.uri", "is not a libvirt URI this provider drives", uri, uris, 'write e.g. "qemu:///system"'));
+    const uris =
+      "qemu:///system, qemu+unix:///system?socket=..., qemu+ssh://host/system, test:///default, qemu-direct:///STATE_DIR (no libvirt)";
+    if (uri !== undefined && typeof uri !== "string")
+      f.push(wrongType("connection.uri", "a string", uri, uris, 'write e.g. "qemu:///system"'));
+    else if (uri !== undefined && !URI_RE.test(uri))
+      f.push(
+        failure(
+          "connection.uri",
+          "is not a libvirt URI this provider drives",
+          uri,
+          uris,
+          'write e.g. "qemu:///system"',
+        ),
+      );
   }
   bool("running", "write running: true");
   bool("restartOnChange", "write restartOnChange: true, or leave it out");
@@ -213,13 +286,25 @@ export function validateInputs(inputs: DomainInputs): InputFailure[] {
   if (i.shutdownTimeoutSeconds !== undefined) {
     const t = i.shutdownTimeoutSeconds;
     if (!(typeof t === "number" && Number.isFinite(t) && t >= 0 && t <= 3600)) {
-      f.push(failure("shutdownTimeoutSeconds", `must be 0 to 3600 seconds${typeof t === "number" ? "" : `, not ${jsonTypeOf(t)}`}`, t, "0..3600 (0 = destroy at once)", "write e.g. shutdownTimeoutSeconds: 60"));
+      f.push(
+        failure(
+          "shutdownTimeoutSeconds",
+          `must be 0 to 3600 seconds${typeof t === "number" ? "" : `, not ${jsonTypeOf(t)}`}`,
+          t,
+          "0..3600 (0 = destroy at once)",
+          "write e.g. shutdownTimeoutSeconds: 60",
+        ),
+      );
     }
   }
   if (i.hwuuidMode !== undefined && !["auto", "native", "passthrough"].includes(i.hwuuidMode as string)) {
     f.push(failure("hwuuidMode", "is not a mode", i.hwuuidMode, '"auto", "native", "passthrough"', 'write "auto"'));
   }
-  str("replaceTrigger", "a string; any change re-creates the domain", "convert the value to a string, e.g. String(x) or JSON.stringify(x)");
+  str(
+    "replaceTrigger",
+    "a string; any change re-creates the domain",
+    "convert the value to a string, e.g. String(x) or JSON.stringify(x)",
+  );
   str("ownerId", "project/stack/name (set by the SDK)", "leave ownerId to the Domain resource");
   return f.filter((x): x is InputFailure => x !== undefined);
 }
@@ -233,14 +318,30 @@ const INTERFACE_TYPES = ["user", "network", "bridge", "direct"];
  * A typed list input (`disks`, `interfaces`): absent, or an array of at most `max` items. Returns
  * the items to check one by one, or undefined after pushing the failure.
  */
-function listInput(property: string, noun: string, value: unknown, max: number, example: string, fix: string, f: (InputFailure | undefined)[]): unknown[] | undefined {
+function listInput(
+  property: string,
+  noun: string,
+  value: unknown,
+  max: number,
+  example: string,
+  fix: string,
+  f: (InputFailure | undefined)[],
+): unknown[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value)) {
     f.push(wrongType(property, `an array of ${noun}`, value, example, fix));
     return undefined;
   }
   if (value.length > max) {
-    f.push(failure(property, `has ${value.length} ${noun}, more than ${max}`, `${value.length} ${noun}`, `at most ${max}`, `put fewer ${noun} on one domain`));
+    f.push(
+      failure(
+        property,
+        `has ${value.length} ${noun}, more than ${max}`,
+        `${value.length} ${noun}`,
+        `at most ${max}`,
+        `put fewer ${noun} on one domain`,
+      ),
+    );
     return undefined;
   }
   return value;
@@ -248,47 +349,170 @@ function listInput(property: string, noun: string, value: unknown, max: number, 
 
 /** `disks`: an array of at most {@link MAX_DISKS} objects, each field of its type. */
 function validateDisks(disks: unknown, f: (InputFailure | undefined)[]): void {
-  const list = listInput("disks", "disks", disks, MAX_DISKS, '[{ file: "/var/lib/libvirt/images/vm.qcow2" }]', 'write disks: [{ file: "/path/to/image.qcow2" }], or leave disks out', f);
+  const list = listInput(
+    "disks",
+    "disks",
+    disks,
+    MAX_DISKS,
+    '[{ file: "/var/lib/libvirt/images/vm.qcow2" }]',
+    'write disks: [{ file: "/path/to/image.qcow2" }], or leave disks out',
+    f,
+  );
   list?.forEach((d: unknown, n) => {
     const p = `disks[${n}]`;
     if (!isObject(d)) {
-      f.push(wrongType(p, "an object", d, '{ file: "/path/to/image.qcow2", ... }', `write ${p} as { file: "/path/to/image.qcow2" }, or remove it`));
+      f.push(
+        wrongType(
+          p,
+          "an object",
+          d,
+          '{ file: "/path/to/image.qcow2", ... }',
+          `write ${p} as { file: "/path/to/image.qcow2" }, or remove it`,
+        ),
+      );
       return;
     }
-    if (typeof d.file !== "string" || !d.file.startsWith("/")) f.push(failure(`${p}.file`, typeof d.file === "string" ? "must be an absolute path" : `must be an absolute path, not ${jsonTypeOf(d.file)}`, d.file, "an absolute path on the hypervisor host", "write the full path of the image"));
-    else if (/[\0\n]/.test(d.file) || d.file.split("/").includes("..")) f.push(failure(`${p}.file`, "must not contain '..', newlines or NUL", d.file, "a normalized absolute path", "write the path without '..'"));
-    if (d.format !== undefined && !DISK_FORMATS.includes(d.format as string)) f.push(failure(`${p}.format`, "is not a format", d.format, '"qcow2" or "raw"', 'write "qcow2"'));
-    if (d.target !== undefined && !(typeof d.target === "string" && /^(vd|sd|hd|xvd)[a-z]{1,2}$/.test(d.target))) f.push(failure(`${p}.target`, "is not a disk target", d.target, "vda, vdb, sda, hdc, ...", 'write e.g. "vdb"'));
-    if (d.target === undefined && n >= DEFAULT_TARGETS) f.push(failure(`${p}.target`, `is needed from disk ${DEFAULT_TARGETS + 1} on (default targets run from vda to vdz)`, d.target, "vdaa, vdab, sdaa, ...", 'write e.g. target: "vdaa"'));
-    if (d.bus !== undefined && !DISK_BUSES.includes(d.bus as string)) f.push(failure(`${p}.bus`, "is not a bus", d.bus, "virtio, sata, ide, scsi", 'write "virtio"'));
-    if (d.device !== undefined && !DISK_DEVICES.includes(d.device as string)) f.push(failure(`${p}.device`, "is not a device kind", d.device, '"disk" or "cdrom"', 'write "disk"'));
-    if (d.readonly !== undefined && typeof d.readonly !== "boolean") f.push(wrongType(`${p}.readonly`, "true or false", d.readonly, "true, false", "write readonly: true"));
+    if (typeof d.file !== "string" || !d.file.startsWith("/"))
+      f.push(
+        failure(
+          `${p}.file`,
+          typeof d.file === "string"
+            ? "must be an absolute path"
+            : `must be an absolute path, not ${jsonTypeOf(d.file)}`,
+          d.file,
+          "an absolute path on the hypervisor host",
+          "write the full path of the image",
+        ),
+      );
+    else if (/[\0\n]/.test(d.file) || d.file.split("/").includes(".."))
+      f.push(
+        failure(
+          `${p}.file`,
+          "must not contain '..', newlines or NUL",
+          d.file,
+          "a normalized absolute path",
+          "write the path without '..'",
+        ),
+      );
+    if (d.format !== undefined && !DISK_FORMATS.includes(d.format as string))
+      f.push(failure(`${p}.format`, "is not a format", d.format, '"qcow2" or "raw"', 'write "qcow2"'));
+    if (d.target !== undefined && !(typeof d.target === "string" && /^(vd|sd|hd|xvd)[a-z]{1,2}$/.test(d.target)))
+      f.push(failure(`${p}.target`, "is not a disk target", d.target, "vda, vdb, sda, hdc, ...", 'write e.g. "vdb"'));
+    if (d.target === undefined && n >= DEFAULT_TARGETS)
+      f.push(
+        failure(
+          `${p}.target`,
+          `is needed from disk ${DEFAULT_TARGETS + 1} on (default targets run from vda to vdz)`,
+          d.target,
+          "vdaa, vdab, sdaa, ...",
+          'write e.g. target: "vdaa"',
+        ),
+      );
+    if (d.bus !== undefined && !DISK_BUSES.includes(d.bus as string))
+      f.push(failure(`${p}.bus`, "is not a bus", d.bus, "virtio, sata, ide, scsi", 'write "virtio"'));
+    if (d.device !== undefined && !DISK_DEVICES.includes(d.device as string))
+      f.push(failure(`${p}.device`, "is not a device kind", d.device, '"disk" or "cdrom"', 'write "disk"'));
+    if (d.readonly !== undefined && typeof d.readonly !== "boolean")
+      f.push(wrongType(`${p}.readonly`, "true or false", d.readonly, "true, false", "write readonly: true"));
     if (d.serial !== undefined && !(typeof d.serial === "string" && /^[A-Za-z0-9_. +-]{1,100}$/.test(d.serial))) {
-      f.push(failure(`${p}.serial`, "is not a disk serial", d.serial, "1-100 letters, digits, spaces, '_', '.', '+', '-'", 'write e.g. serial: "disk-0001"'));
+      f.push(
+        failure(
+          `${p}.serial`,
+          "is not a disk serial",
+          d.serial,
+          "1-100 letters, digits, spaces, '_', '.', '+', '-'",
+          'write e.g. serial: "disk-0001"',
+        ),
+      );
     }
-    if (d.bootOrder !== undefined && !(typeof d.bootOrder === "number" && Number.isInteger(d.bootOrder) && d.bootOrder >= 1 && d.bootOrder <= 9999)) {
-      f.push(failure(`${p}.bootOrder`, "must be a whole number from 1", d.bootOrder, "1, 2, ... 9999", "write bootOrder: 1"));
+    if (
+      d.bootOrder !== undefined &&
+      !(typeof d.bootOrder === "number" && Number.isInteger(d.bootOrder) && d.bootOrder >= 1 && d.bootOrder <= 9999)
+    ) {
+      f.push(
+        failure(`${p}.bootOrder`, "must be a whole number from 1", d.bootOrder, "1, 2, ... 9999", "write bootOrder: 1"),
+      );
     }
   });
 }
 
 /** `interfaces`: an array of at most {@link MAX_INTERFACES} objects, each field of its type. */
 function validateInterfaces(nics: unknown, f: (InputFailure | undefined)[]): void {
-  const list = listInput("interfaces", "interfaces", nics, MAX_INTERFACES, '[{ type: "network", source: "default" }]', 'write interfaces: [{ type: "user" }], or leave interfaces out', f);
+  const list = listInput(
+    "interfaces",
+    "interfaces",
+    nics,
+    MAX_INTERFACES,
+    '[{ type: "network", source: "default" }]',
+    'write interfaces: [{ type: "user" }], or leave interfaces out',
+    f,
+  );
   list?.forEach((n: unknown, k) => {
     const p = `interfaces[${k}]`;
     if (!isObject(n)) {
-      f.push(wrongType(p, "an object", n, '{ type: "network", source: "default", ... }', `write ${p} as { type: "user" }, or remove it`));
+      f.push(
+        wrongType(
+          p,
+          "an object",
+          n,
+          '{ type: "network", source: "default", ... }',
+          `write ${p} as { type: "user" }, or remove it`,
+        ),
+      );
       return;
     }
-    if (!INTERFACE_TYPES.includes(n.type as string)) f.push(failure(`${p}.type`, "is not an interface type", n.type, "user, network, bridge, direct", 'write "user" for QEMU user networking'));
+    if (!INTERFACE_TYPES.includes(n.type as string))
+      f.push(
+        failure(
+          `${p}.type`,
+          "is not an interface type",
+          n.type,
+          "user, network, bridge, direct",
+          'write "user" for QEMU user networking',
+        ),
+      );
     if (n.type === "user" && n.source !== undefined && typeof n.source !== "string") {
-      f.push(wrongType(`${p}.source`, "a string", n.source, "a network, bridge or device name", "leave source out for type user"));
+      f.push(
+        wrongType(
+          `${p}.source`,
+          "a string",
+          n.source,
+          "a network, bridge or device name",
+          "leave source out for type user",
+        ),
+      );
     } else if (n.type !== "user" && (typeof n.source !== "string" || !/^[A-Za-z0-9._-]{1,100}$/.test(n.source))) {
-      f.push(failure(`${p}.source`, `is required for type ${JSON.stringify(n.type)}`, n.source, "a network, bridge or device name", 'write e.g. source: "default"'));
+      f.push(
+        failure(
+          `${p}.source`,
+          `is required for type ${JSON.stringify(n.type)}`,
+          n.source,
+          "a network, bridge or device name",
+          'write e.g. source: "default"',
+        ),
+      );
     }
-    if (n.mac !== undefined && !(typeof n.mac === "string" && /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(n.mac))) f.push(failure(`${p}.mac`, "is not a MAC address", n.mac, "six hex pairs, e.g. 52:54:00:12:34:56", "write e.g. 52:54:00:12:34:56"));
-    else if (typeof n.mac === "string" && parseInt(n.mac.slice(0, 2), 16) & 1) f.push(failure(`${p}.mac`, "is a multicast address", n.mac, "a unicast MAC (first byte even)", "use the 52:54:00 prefix"));
-    if (n.model !== undefined && !(typeof n.model === "string" && /^[A-Za-z0-9_-]{1,40}$/.test(n.model))) f.push(failure(`${p}.model`, "is not a model name", n.model, "virtio, e1000, e1000e, rtl8139", 'write "virtio"'));
+    if (n.mac !== undefined && !(typeof n.mac === "string" && /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(n.mac)))
+      f.push(
+        failure(
+          `${p}.mac`,
+          "is not a MAC address",
+          n.mac,
+          "six hex pairs, e.g. 52:54:00:12:34:56",
+          "write e.g. 52:54:00:12:34:56",
+        ),
+      );
+    else if (typeof n.mac === "string" && parseInt(n.mac.slice(0, 2), 16) & 1)
+      f.push(
+        failure(
+          `${p}.mac`,
+          "is a multicast address",
+          n.mac,
+          "a unicast MAC (first byte even)",
+          "use the 52:54:00 prefix",
+        ),
+      );
+    if (n.model !== undefined && !(typeof n.model === "string" && /^[A-Za-z0-9_-]{1,40}$/.test(n.model)))
+      f.push(failure(`${p}.model`, "is not a model name", n.model, "virtio, e1000, e1000e, rtl8139", 'write "virtio"'));
   });
 }

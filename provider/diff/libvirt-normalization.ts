@@ -31,26 +31,60 @@ const hostModelCpu = (_el: XmlElement, root: XmlElement) => {
 
 /** libvirt's documented defaults, the values its formatters omit. */
 export const LIBVIRT_DEFAULTS: readonly LibvirtDefault[] = [
-  { path: /^\/domain\/devices\/video\/model\/@primary$/, value: "no", source: "virDomainVideoDefFormat writes only primary='yes'" },
-  { path: /^\/domain\/devices\/disk\/driver\/@cache$/, value: "default", source: "the disk driver formatter skips cache 'default'" },
-  { path: /^\/domain\/devices\/disk\/target\/@tray$/, value: "closed", source: "the disk target formatter writes only tray='open'" },
+  {
+    path: /^\/domain\/devices\/video\/model\/@primary$/,
+    value: "no",
+    source: "virDomainVideoDefFormat writes only primary='yes'",
+  },
+  {
+    path: /^\/domain\/devices\/disk\/driver\/@cache$/,
+    value: "default",
+    source: "the disk driver formatter skips cache 'default'",
+  },
+  {
+    path: /^\/domain\/devices\/disk\/target\/@tray$/,
+    value: "closed",
+    source: "the disk target formatter writes only tray='open'",
+  },
   {
     path: /^\/domain\/devices\/disk\/@snapshot$/,
     value: "no",
     when: (el) => firstChild(el, "readonly") !== undefined,
     source: "virDomainDiskDefPostParse sets snapshot 'no' on readonly disks, the formatter omits it",
   },
-  { path: /^\/domain\/devices\/.*\/protocol\/@type$/, value: "raw", source: "the chardev source formatter skips protocol 'raw'" },
+  {
+    path: /^\/domain\/devices\/.*\/protocol\/@type$/,
+    value: "raw",
+    source: "the chardev source formatter skips protocol 'raw'",
+  },
   {
     path: /^\/domain\/devices\/graphics\/@autoport$/,
     value: "no",
-    when: (el) => getAttr(el, "type") === "spice" && getAttr(el, "port") === undefined && getAttr(el, "tlsPort") === undefined,
+    when: (el) =>
+      getAttr(el, "type") === "spice" && getAttr(el, "port") === undefined && getAttr(el, "tlsPort") === undefined,
     source: "virDomainDefPostParseGraphics turns spice without ports into <listen type='none'>",
   },
-  { path: /^\/domain\/cpu\/model\/@fallback$/, value: null, when: (el, root) => hostModelCpu(el, root), source: "a host-model CPU without a model name is formatted without <model>" },
-  { path: /^\/domain\/devices\/redirfilter\/usbdev\/@(class|vendor|product|version)$/, value: "-1", source: "virDomainRedirFilterUSBDevDefFormat skips -1 (any)" },
-  { path: /^\/domain\/memtune\/(hard_limit|soft_limit|swap_hard_limit)$/, value: "9007199254740991", source: "VIR_DOMAIN_MEMORY_PARAM_UNLIMITED (KiB) is not formatted" },
-  { path: /^\/domain\/devices\/interface\/coalesce\/rx\/frames\/@max$/, value: "0", source: "virDomainNetDefCoalesceFormatXML skips max 0" },
+  {
+    path: /^\/domain\/cpu\/model\/@fallback$/,
+    value: null,
+    when: (el, root) => hostModelCpu(el, root),
+    source: "a host-model CPU without a model name is formatted without <model>",
+  },
+  {
+    path: /^\/domain\/devices\/redirfilter\/usbdev\/@(class|vendor|product|version)$/,
+    value: "-1",
+    source: "virDomainRedirFilterUSBDevDefFormat skips -1 (any)",
+  },
+  {
+    path: /^\/domain\/memtune\/(hard_limit|soft_limit|swap_hard_limit)$/,
+    value: "9007199254740991",
+    source: "VIR_DOMAIN_MEMORY_PARAM_UNLIMITED (KiB) is not formatted",
+  },
+  {
+    path: /^\/domain\/devices\/interface\/coalesce\/rx\/frames\/@max$/,
+    value: "0",
+    source: "virDomainNetDefCoalesceFormatXML skips max 0",
+  },
   {
     path: /^\/domain\/os\/bootmenu\/@timeout$/,
     value: null,
@@ -61,7 +95,8 @@ export const LIBVIRT_DEFAULTS: readonly LibvirtDefault[] = [
     path: /^\/domain\/devices\/channel\/source\/@mode$/,
     value: "bind",
     when: (el) => isGeneratedChannelPath(getAttr(el, "path")),
-    source: "the QEMU driver generates the socket of a unix channel without a path, and drops it from the inactive definition",
+    source:
+      "the QEMU driver generates the socket of a unix channel without a path, and drops it from the inactive definition",
   },
 ];
 
@@ -114,10 +149,18 @@ export interface ScaledValue {
 /** Every libvirt scaled integer of a domain (virDomainParseScaledValue, virScaleInteger). */
 export const SCALED_VALUES: readonly ScaledValue[] = [
   { path: /^\/domain\/(memory|currentMemory|maxMemory)$/, defaultUnit: "KiB", base: "KiB" },
-  { path: /^\/domain\/memtune\/(hard_limit|soft_limit|swap_hard_limit|min_guarantee)$/, defaultUnit: "KiB", base: "KiB" },
+  {
+    path: /^\/domain\/memtune\/(hard_limit|soft_limit|swap_hard_limit|min_guarantee)$/,
+    defaultUnit: "KiB",
+    base: "KiB",
+  },
   { path: /^\/domain\/devices\/controller\/pcihole64$/, defaultUnit: "KiB", base: "KiB" },
   { path: /\/metadata_cache\/max_size$/, defaultUnit: "bytes", base: "bytes" },
-  { path: /^\/domain\/devices\/memory\/(source|target)\/(size|requested|block|current|alignsize|pagesize)$/, defaultUnit: "KiB", base: "KiB" },
+  {
+    path: /^\/domain\/devices\/memory\/(source|target)\/(size|requested|block|current|alignsize|pagesize)$/,
+    defaultUnit: "KiB",
+    base: "KiB",
+  },
   { path: /^\/domain\/devices\/memory\/target\/label\/size$/, defaultUnit: "KiB", base: "KiB" },
   { path: /^\/domain\/memoryBacking\/hugepages\/page$/, attr: "size", defaultUnit: "KiB", base: "KiB" },
   { path: /^\/domain\/cpu\/numa\/cell$/, attr: "memory", defaultUnit: "KiB", base: "KiB" },
@@ -163,7 +206,9 @@ export function genericPath(path: string): string {
 /** Whether a desired value at `path` (on element `el`) equals libvirt's default there. */
 export function isLibvirtDefault(path: string, value: string, el: XmlElement, root: XmlElement): boolean {
   const gp = genericPath(path);
-  return LIBVIRT_DEFAULTS.some((d) => d.path.test(gp) && (d.value === null || d.value === value.trim()) && (!d.when || d.when(el, root)));
+  return LIBVIRT_DEFAULTS.some(
+    (d) => d.path.test(gp) && (d.value === null || d.value === value.trim()) && (!d.when || d.when(el, root)),
+  );
 }
 
 /** Whether the value at `path` is runtime-only or derived by libvirt ({@link RUNTIME_ONLY}, {@link DERIVED_VALUES}). */
@@ -185,7 +230,12 @@ export function respell(path: string, value: string, el: XmlElement): string {
 }
 
 /** Whether a desired element holds only libvirt defaults or runtime-only values (libvirt writes none of it). */
-export function isDefaultOnly(el: XmlElement, path: string, root: XmlElement, scaledText?: (el: XmlElement, path: string) => string | undefined): boolean {
+export function isDefaultOnly(
+  el: XmlElement,
+  path: string,
+  root: XmlElement,
+  scaledText?: (el: XmlElement, path: string) => string | undefined,
+): boolean {
   if (isRuntimeOnlyValue(path, "")) return true;
   const scaled = scaledEntry(path);
   for (const a of el.attrs) {
@@ -197,7 +247,7 @@ export function isDefaultOnly(el: XmlElement, path: string, root: XmlElement, sc
   const text = (textContent(el) ?? "").trim();
   const kids = childElements(el);
   if (kids.length === 0 && text !== "") {
-    const v = scaled && scaledText ? scaledText(el, path) ?? text : text;
+    const v = scaled && scaledText ? (scaledText(el, path) ?? text) : text;
     if (!isLibvirtDefault(path, v, el, root)) return false;
   }
   return kids.every((k) => isDefaultOnly(k, `${path}/${k.name}`, root, scaledText));

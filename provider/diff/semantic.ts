@@ -20,7 +20,13 @@ import { normalizeUuid } from "../xml/uuid";
 import { scaledBytes } from "../xml/units";
 import { canonicalBitmap, parseBitmap } from "../xml/bitmap";
 import {
-  BITMAP_ATTRIBUTES, ScaledValue, isDefaultOnly, isLibvirtDefault, isRuntimeOnlyValue, respell, scaledEntry,
+  BITMAP_ATTRIBUTES,
+  ScaledValue,
+  isDefaultOnly,
+  isLibvirtDefault,
+  isRuntimeOnlyValue,
+  respell,
+  scaledEntry,
 } from "./libvirt-normalization";
 import { isSecurityInfoPath, redactElement, REDACTED } from "../xml/security";
 
@@ -53,8 +59,22 @@ export interface DomainDiff {
 
 /** Device kinds a user manages: an actual device of these kinds that desired lacks is a removal. */
 const USER_DEVICES = new Set([
-  "disk", "interface", "hostdev", "filesystem", "rng", "tpm", "channel", "graphics", "serial",
-  "redirdev", "smartcard", "sound", "watchdog", "shmem", "vsock", "video",
+  "disk",
+  "interface",
+  "hostdev",
+  "filesystem",
+  "rng",
+  "tpm",
+  "channel",
+  "graphics",
+  "serial",
+  "redirdev",
+  "smartcard",
+  "sound",
+  "watchdog",
+  "shmem",
+  "vsock",
+  "video",
 ]);
 
 /** Top-level elements whose presence in actual but not in desired is a change. */
@@ -146,8 +166,13 @@ function canonicalName(el: XmlElement, scope: NsScope): string {
 /** The element in canonical form (names by URI, no namespace declarations), for ordered comparison. */
 function canonicalXml(el: XmlElement, scope: NsScope): string {
   const inner = scopeOf(el, scope);
-  const attrs = el.attrs.filter((a) => !a.name.startsWith("xmlns")).map((a) => ` ${a.name}='${a.value}'`).join("");
-  const kids = childElements(el).map((c) => canonicalXml(c, inner)).join("");
+  const attrs = el.attrs
+    .filter((a) => !a.name.startsWith("xmlns"))
+    .map((a) => ` ${a.name}='${a.value}'`)
+    .join("");
+  const kids = childElements(el)
+    .map((c) => canonicalXml(c, inner))
+    .join("");
   const text = kids === "" ? (textContent(el) ?? "").trim() : "";
   return `<${canonicalName(el, scope)}${attrs}>${kids}${text}</>`;
 }
@@ -220,7 +245,11 @@ function childKey(parentPath: string, el: XmlElement, name: string, ordinal: num
       }
     }
   }
-  if (/^\/domain\/cpu\/numa\/cell[^/]*\/distances$/.test(parentPath) && name === "sibling" && getAttr(el, "id") !== undefined) {
+  if (
+    /^\/domain\/cpu\/numa\/cell[^/]*\/distances$/.test(parentPath) &&
+    name === "sibling" &&
+    getAttr(el, "id") !== undefined
+  ) {
     return `sibling[id=${Number(getAttr(el, "id"))}]`;
   }
   if (name === "entry" && getAttr(el, "name") !== undefined) return `entry[name=${k(getAttr(el, "name")!)}]`;
@@ -304,7 +333,13 @@ function consoleCompat(devices: XmlElement[], root: XmlElement): XmlElement[] {
 }
 
 /** Keys for all element children; interfaces without a MAC are keyed by their order among such. */
-function keyed(parentPath: string, el: XmlElement, scope: NsScope, side: "desired" | "actual", root: XmlElement): Map<string, XmlElement> {
+function keyed(
+  parentPath: string,
+  el: XmlElement,
+  scope: NsScope,
+  side: "desired" | "actual",
+  root: XmlElement,
+): Map<string, XmlElement> {
   const m = new Map<string, XmlElement>();
   const counts: Record<string, number> = {};
   let kids = childElements(el).filter((c) => !IGNORED_ELEMENTS.has(c.name));
@@ -325,7 +360,8 @@ function keyed(parentPath: string, el: XmlElement, scope: NsScope, side: "desire
     const seen = new Map<string, number>();
     for (const c of controllers) seen.set(base(c), (seen.get(base(c)) ?? 0) + 1);
     // USB2 companions share their master's index: they are told apart by model
-    controllerKey = (c) => `controller[${base(c)}${(seen.get(base(c)) ?? 0) > 1 ? `,model=${getAttr(c, "model") ?? ""}` : ""}]`;
+    controllerKey = (c) =>
+      `controller[${base(c)}${(seen.get(base(c)) ?? 0) > 1 ? `,model=${getAttr(c, "model") ?? ""}` : ""}]`;
   }
   // NUMA cells by id; a cell without one has its position as id (virDomainNumaDefParseXML)
   const cells = parentPath === "/domain/cpu/numa" ? kids.filter((c) => c.name === "cell") : [];
@@ -333,9 +369,11 @@ function keyed(parentPath: string, el: XmlElement, scope: NsScope, side: "desire
   for (const c of kids) {
     const name = canonicalName(c, scope);
     const base =
-      name === "controller" && controllerKey ? controllerKey(c) :
-      name === "cell" && cells.length > 0 ? cellKey(c) :
-      childKey(parentPath, c, name, 0);
+      name === "controller" && controllerKey
+        ? controllerKey(c)
+        : name === "cell" && cells.length > 0
+          ? cellKey(c)
+          : childKey(parentPath, c, name, 0);
     const isIdentity = base.includes("[");
     let key: string;
     if (isIdentity && !m.has(base)) {
@@ -351,8 +389,15 @@ function keyed(parentPath: string, el: XmlElement, scope: NsScope, side: "desire
 }
 
 function isRuntimeOnly(path: string, el: XmlElement, attr: string): boolean {
-  if (el.name === "target" && attr === "dev" && /\/interface/.test(path) && /^(vnet|macvtap|tap)\d+$/.test(getAttr(el, "dev") ?? "")) return true;
-  if (el.name === "graphics" && (attr === "port" || attr === "websocket") && getAttr(el, "autoport") === "yes") return true;
+  if (
+    el.name === "target" &&
+    attr === "dev" &&
+    /\/interface/.test(path) &&
+    /^(vnet|macvtap|tap)\d+$/.test(getAttr(el, "dev") ?? "")
+  )
+    return true;
+  if (el.name === "graphics" && (attr === "port" || attr === "websocket") && getAttr(el, "autoport") === "yes")
+    return true;
   if (path === "/domain" && attr === "id") return true;
   return isRuntimeOnlyValue(`${path}/@${attr}`, getAttr(el, attr) ?? "");
 }
@@ -370,7 +415,10 @@ function schedulerMap(cputune: XmlElement): Map<string, string> {
     const attr = SCHEDULERS[c.name];
     if (!attr) continue;
     const threads = parseBitmap(getAttr(c, attr) ?? "") ?? [];
-    const value = c.attrs.filter((a) => a.name !== attr).map((a) => `${a.name}=${a.value}`).join(",");
+    const value = c.attrs
+      .filter((a) => a.name !== attr)
+      .map((a) => `${a.name}=${a.value}`)
+      .join(",");
     for (const t of threads) m.set(`${c.name}[${attr.replace(/s$/, "")}=${t}]`, value);
   }
   return m;
@@ -391,7 +439,13 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
   if (scaled && !scaled.attr) {
     const dv = scaledValue(scaled, d);
     const av = scaledValue(scaled, a);
-    if (dv !== av) push(changes, { path, kind: "modify", old: av === undefined ? undefined : `${av} ${scaled.base}`, new: dv === undefined ? undefined : `${dv} ${scaled.base}` });
+    if (dv !== av)
+      push(changes, {
+        path,
+        kind: "modify",
+        old: av === undefined ? undefined : `${av} ${scaled.base}`,
+        new: dv === undefined ? undefined : `${dv} ${scaled.base}`,
+      });
     return;
   }
   for (const attr of d.attrs) {
@@ -402,12 +456,19 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
       if (attr.name === "unit") continue;
       const dv = scaledValue(scaled, d);
       const av = scaledValue(scaled, a);
-      if (dv !== av) push(changes, { path: ap, kind: av === undefined ? "add" : "modify", old: av === undefined ? undefined : `${av} ${scaled.base}`, new: `${dv ?? attr.value} ${scaled.base}` });
+      if (dv !== av)
+        push(changes, {
+          path: ap,
+          kind: av === undefined ? "add" : "modify",
+          old: av === undefined ? undefined : `${av} ${scaled.base}`,
+          new: `${dv ?? attr.value} ${scaled.base}`,
+        });
       continue;
     }
     const av = getAttr(a, attr.name);
     if (av === undefined && isLibvirtDefault(ap, attr.value, d, scope.root)) continue;
-    if (!sameValue(ap, attr.value, av, d, a)) push(changes, { path: ap, kind: av === undefined ? "add" : "modify", old: av, new: attr.value });
+    if (!sameValue(ap, attr.value, av, d, a))
+      push(changes, { path: ap, kind: av === undefined ? "add" : "modify", old: av, new: attr.value });
   }
   const hasChildren = childElements(d).length > 0 || childElements(a).length > 0;
   const dt = (textContent(d) ?? "").trim();
@@ -417,9 +478,16 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
   }
   const name = canonicalName(d, scope.dNs);
   if (ORDERED.has(name)) {
-    const ds = childElements(d).map((c) => canonicalXml(c, dNs)).join("\n");
-    const as = childElements(a).map((c) => canonicalXml(c, aNs)).join("\n");
-    const shown = (el: XmlElement) => childElements(el).map((c) => xmlOf(c, `${path}/${c.name}`)).join("\n");
+    const ds = childElements(d)
+      .map((c) => canonicalXml(c, dNs))
+      .join("\n");
+    const as = childElements(a)
+      .map((c) => canonicalXml(c, aNs))
+      .join("\n");
+    const shown = (el: XmlElement) =>
+      childElements(el)
+        .map((c) => xmlOf(c, `${path}/${c.name}`))
+        .join("\n");
     if (ds !== as) push(changes, { path, kind: "modify", old: shown(a), new: shown(d) });
     return;
   }
@@ -428,7 +496,9 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
   if (path === "/domain/cputune") {
     const ds = schedulerMap(d);
     const as = schedulerMap(a);
-    for (const [k, v] of ds) if (as.get(k) !== v) push(changes, { path: `${path}/${k}`, kind: as.has(k) ? "modify" : "add", old: as.get(k), new: v });
+    for (const [k, v] of ds)
+      if (as.get(k) !== v)
+        push(changes, { path: `${path}/${k}`, kind: as.has(k) ? "modify" : "add", old: as.get(k), new: v });
     for (const [k, v] of as) if (!ds.has(k)) push(changes, { path: `${path}/${k}`, kind: "remove", old: v });
     for (const m of [dm, am]) for (const [k, el] of m) if (el.name in SCHEDULERS) m.delete(k);
   }
@@ -446,7 +516,8 @@ function compareElement(d: XmlElement, a: XmlElement, path: string, changes: Dom
   for (const [key, ac] of am) {
     if (dm.has(key)) continue;
     const removable =
-      (path === "/domain/devices" && USER_DEVICES.has(ac.name) && !libvirtAdded(ac, d)) || (path === "/domain" && USER_TOP.has(canonicalName(ac, aNs)));
+      (path === "/domain/devices" && USER_DEVICES.has(ac.name) && !libvirtAdded(ac, d)) ||
+      (path === "/domain" && USER_TOP.has(canonicalName(ac, aNs)));
     if (removable) push(changes, { path: `${path}/${key}`, kind: "remove", old: xmlOf(ac, `${path}/${key}`) });
   }
 }
@@ -483,8 +554,11 @@ export function formatDiffText(diff: DomainDiff): string {
   const sign = { add: "+", remove: "-", modify: "~" } as const;
   const lines = diff.changes.map((c) => {
     const val =
-      c.kind === "modify" ? `${JSON.stringify(c.old ?? null)} -> ${JSON.stringify(c.new ?? null)}` :
-      c.kind === "add" ? oneLine(c.new) : oneLine(c.old);
+      c.kind === "modify"
+        ? `${JSON.stringify(c.old ?? null)} -> ${JSON.stringify(c.new ?? null)}`
+        : c.kind === "add"
+          ? oneLine(c.new)
+          : oneLine(c.old);
     return `${sign[c.kind]} ${c.path}: ${val}  [${c.class}]`;
   });
   lines.push(`${diff.changes.length} change(s); apply: ${diff.class}`);

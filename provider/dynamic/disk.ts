@@ -6,7 +6,16 @@
  */
 import { constants as fsc, promises as fs } from "node:fs";
 import * as path from "node:path";
-import { copyImage, createOverlay, fileIdentity, ImageError, ImageStamp, isOurImage, removeImage, statImage } from "../backends/image";
+import {
+  copyImage,
+  createOverlay,
+  fileIdentity,
+  ImageError,
+  ImageStamp,
+  isOurImage,
+  removeImage,
+  statImage,
+} from "../backends/image";
 import { failure, InputFailure, wrongType } from "../desired/inputs";
 
 /** The inputs of a DomainDisk. */
@@ -20,9 +29,22 @@ export interface DiskInputs {
 }
 
 function abs(property: string, v: unknown): InputFailure | undefined {
-  if (typeof v !== "string") return wrongType(property, "a string", v, "a normalized absolute path on the hypervisor host", "write the full path");
+  if (typeof v !== "string")
+    return wrongType(
+      property,
+      "a string",
+      v,
+      "a normalized absolute path on the hypervisor host",
+      "write the full path",
+    );
   if (!path.isAbsolute(v) || v.split("/").includes("..") || /[\0\n]/.test(v)) {
-    return failure(property, "must be a normalized absolute path", v, "an absolute path without '..', newlines or NUL", "write the full path");
+    return failure(
+      property,
+      "must be a normalized absolute path",
+      v,
+      "an absolute path without '..', newlines or NUL",
+      "write the full path",
+    );
   }
   return undefined;
 }
@@ -31,7 +53,14 @@ function abs(property: string, v: unknown): InputFailure | undefined {
 function stampOf(props: Record<string, unknown>): ImageStamp | undefined {
   const { device, inode, birthtimeNs, pin } = props;
   if (typeof device !== "string" || typeof inode !== "string" || typeof birthtimeNs !== "string") return undefined;
-  return { path: props.path as string, device, inode, birthtimeNs, sizeBytes: Number(props.sizeBytes ?? 0), ...(typeof pin === "string" ? { pin } : {}) };
+  return {
+    path: props.path as string,
+    device,
+    inode,
+    birthtimeNs,
+    sizeBytes: Number(props.sizeBytes ?? 0),
+    ...(typeof pin === "string" ? { pin } : {}),
+  };
 }
 
 /** A state of the previous version: the inode number alone. */
@@ -41,7 +70,13 @@ function isLegacy(props: Record<string, unknown>): boolean {
 
 /** The outputs that identify the image (the pin only where there is one). */
 function identityOutputs(s: ImageStamp): Record<string, unknown> {
-  return { device: s.device, inode: s.inode, birthtimeNs: s.birthtimeNs, sizeBytes: s.sizeBytes, ...(s.pin ? { pin: s.pin } : {}) };
+  return {
+    device: s.device,
+    inode: s.inode,
+    birthtimeNs: s.birthtimeNs,
+    sizeBytes: s.sizeBytes,
+    ...(s.pin ? { pin: s.pin } : {}),
+  };
 }
 
 /** The JSON type each DomainDisk input takes; `check` checks every one before using it. */
@@ -54,29 +89,65 @@ export const DISK_INPUT_TYPES: { readonly [K in keyof Required<DiskInputs>]: "st
 };
 
 /** `check`: every input's type, paths, mode, and a readable source image. Never throws for bad input. */
-export async function check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ inputs: Record<string, unknown>; failures: InputFailure[] }> {
-  const failures = [abs("path", news.path), abs("source", news.source)].filter((f): f is InputFailure => f !== undefined);
-  if (news.mode !== "overlay" && news.mode !== "copy") failures.push(failure("mode", "is not a disk mode", news.mode, '"overlay", "copy"', 'write "overlay"'));
-  if (news.sourceFormat !== "qcow2" && news.sourceFormat !== "raw") failures.push(failure("sourceFormat", "is not an image format", news.sourceFormat, '"qcow2", "raw"', "write the template image's format"));
+export async function check(
+  _olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<{ inputs: Record<string, unknown>; failures: InputFailure[] }> {
+  const failures = [abs("path", news.path), abs("source", news.source)].filter(
+    (f): f is InputFailure => f !== undefined,
+  );
+  if (news.mode !== "overlay" && news.mode !== "copy")
+    failures.push(failure("mode", "is not a disk mode", news.mode, '"overlay", "copy"', 'write "overlay"'));
+  if (news.sourceFormat !== "qcow2" && news.sourceFormat !== "raw")
+    failures.push(
+      failure(
+        "sourceFormat",
+        "is not an image format",
+        news.sourceFormat,
+        '"qcow2", "raw"',
+        "write the template image's format",
+      ),
+    );
   if (news.replaceTrigger !== undefined && typeof news.replaceTrigger !== "string") {
-    failures.push(wrongType("replaceTrigger", "a string", news.replaceTrigger, "any string; a change re-creates the image", "convert the value to a string, e.g. String(x)"));
+    failures.push(
+      wrongType(
+        "replaceTrigger",
+        "a string",
+        news.replaceTrigger,
+        "any string; a change re-creates the image",
+        "convert the value to a string, e.g. String(x)",
+      ),
+    );
   }
   if (failures.length === 0) {
     try {
       await fs.access(news.source as string, fsc.R_OK);
     } catch {
-      failures.push({ property: "source", reason: `source: the template image ${news.source} cannot be read on this host; fix: check the template's disk path (disks are cloned on the local hypervisor host)` });
+      failures.push({
+        property: "source",
+        reason: `source: the template image ${news.source} cannot be read on this host; fix: check the template's disk path (disks are cloned on the local hypervisor host)`,
+      });
     }
   }
   return { inputs: news, failures };
 }
 
 /** `diff`: every input change re-creates the image (delete first when the path stays). */
-export async function diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
-  const replaces = ["path", "source", "sourceFormat", "mode", "replaceTrigger"].filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+export async function diff(
+  _id: string,
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
+  const replaces = ["path", "source", "sourceFormat", "mode", "replaceTrigger"].filter(
+    (k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]),
+  );
   const made = stampOf(olds) !== undefined || isLegacy(olds);
   const gone = made && !(await statImage(olds.path as string));
-  return { changes: replaces.length > 0 || gone, replaces, deleteBeforeReplace: replaces.length > 0 && olds.path === news.path };
+  return {
+    changes: replaces.length > 0 || gone,
+    replaces,
+    deleteBeforeReplace: replaces.length > 0 && olds.path === news.path,
+  };
 }
 
 /** `create`: the overlay or the copy, atomically, with the template's mode. */
@@ -84,7 +155,8 @@ export async function create(inputs: Record<string, unknown>): Promise<{ id: str
   const i = inputs as unknown as DiskInputs;
   let s: ImageStamp;
   try {
-    s = i.mode === "overlay" ? await createOverlay(i.path, i.source, i.sourceFormat) : await copyImage(i.path, i.source);
+    s =
+      i.mode === "overlay" ? await createOverlay(i.path, i.source, i.sourceFormat) : await copyImage(i.path, i.source);
   } catch (e) {
     if (ImageError.isInstance(e)) throw new Error(`path: ${e.message}`);
     throw e;
@@ -99,7 +171,10 @@ function stripIdentity(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** `read`: gone (empty id) when the file is missing or is not the one we made. */
-export async function read(id: string, props: Record<string, unknown>): Promise<{ id: string; props: Record<string, unknown> }> {
+export async function read(
+  id: string,
+  props: Record<string, unknown>,
+): Promise<{ id: string; props: Record<string, unknown> }> {
   const now = await statImage(id);
   if (!now) return { id: "", props: {} };
   const s = stampOf(props);
@@ -110,7 +185,11 @@ export async function read(id: string, props: Record<string, unknown>): Promise<
 }
 
 /** `update`: every input change replaces, so only a file removed behind our back is made again. */
-export async function update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: Record<string, unknown> }> {
+export async function update(
+  _id: string,
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<{ outs: Record<string, unknown> }> {
   const now = await statImage(news.path as string);
   if (!now) {
     const made = (await create(news)).outs;
@@ -119,7 +198,14 @@ export async function update(_id: string, olds: Record<string, unknown>, news: R
     if (old?.pin) await removeImage(old);
     return { outs: made };
   }
-  const keep = isLegacy(olds) ? { inode: olds.inode } : { device: olds.device, inode: olds.inode, birthtimeNs: olds.birthtimeNs, ...(typeof olds.pin === "string" ? { pin: olds.pin } : {}) };
+  const keep = isLegacy(olds)
+    ? { inode: olds.inode }
+    : {
+        device: olds.device,
+        inode: olds.inode,
+        birthtimeNs: olds.birthtimeNs,
+        ...(typeof olds.pin === "string" ? { pin: olds.pin } : {}),
+      };
   return { outs: { ...stripIdentity(news), ...keep, sizeBytes: now.sizeBytes } };
 }
 

@@ -25,7 +25,13 @@ import { DomainXmlError } from "../xml/errors";
 import { DomainDef, readDomain } from "../xml/domain";
 import { composeDomain, ComposeError, notOwnedReason, OwnerIdentity, uuidPassthrough } from "../desired/compose";
 import { randomUuid } from "../xml/uuid";
-import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DEFAULT_URI, DomainInputs, InputFailure, validateInputs } from "../desired/inputs";
+import {
+  DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+  DEFAULT_URI,
+  DomainInputs,
+  InputFailure,
+  validateInputs,
+} from "../desired/inputs";
 import { withSecrets } from "./secrets";
 
 /** The provider's view of a Domain's state (outputs include the checked inputs). */
@@ -64,7 +70,10 @@ export function uriOf(i: { connection?: { uri?: string } }): string {
 
 /** The owner identity of some inputs or state: the resource (`project/stack/name`) and the connection URI. */
 export function ownerOf(i: Record<string, unknown>): OwnerIdentity {
-  return { ownerId: typeof i.ownerId === "string" ? i.ownerId : undefined, connection: uriOf(i as { connection?: { uri?: string } }) };
+  return {
+    ownerId: typeof i.ownerId === "string" ? i.ownerId : undefined,
+    connection: uriOf(i as { connection?: { uri?: string } }),
+  };
 }
 
 /** The uuid a state recorded, if any. */
@@ -84,11 +93,20 @@ function stripEngineKeys(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** Resolves `auto` to a mode, or explains why the requested mode cannot be had. */
-export function resolveMode(requested: string | undefined, caps: LibvirtCapabilities, uri: string): { mode?: "native" | "passthrough"; failure?: InputFailure } {
+export function resolveMode(
+  requested: string | undefined,
+  caps: LibvirtCapabilities,
+  uri: string,
+): { mode?: "native" | "passthrough"; failure?: InputFailure } {
   const r = requested ?? "auto";
   if (r === "auto") {
     if (caps.hwuuidMode) return { mode: caps.hwuuidMode };
-    return { failure: { property: "hwuuidMode", reason: `hwuuidMode: ${caps.hwuuidUnsupportedReason}; fix: connect to a QEMU/KVM libvirt` } };
+    return {
+      failure: {
+        property: "hwuuidMode",
+        reason: `hwuuidMode: ${caps.hwuuidUnsupportedReason}; fix: connect to a QEMU/KVM libvirt`,
+      },
+    };
   }
   if (r === "native" && compareVersions(caps.libvirtVersion, HWUUID_MIN_LIBVIRT) < 0) {
     return {
@@ -99,24 +117,36 @@ export function resolveMode(requested: string | undefined, caps: LibvirtCapabili
     };
   }
   if (r === "passthrough" && caps.hypervisor !== "QEMU") {
-    return { failure: { property: "hwuuidMode", reason: `hwuuidMode: "passthrough" needs the QEMU driver; ${uri} runs ${caps.hypervisor}; fix: use "auto"` } };
+    return {
+      failure: {
+        property: "hwuuidMode",
+        reason: `hwuuidMode: "passthrough" needs the QEMU driver; ${uri} runs ${caps.hypervisor}; fix: use "auto"`,
+      },
+    };
   }
   return { mode: r as "native" | "passthrough" };
 }
 
 /** `check`: validate, probe, compose; the checked `xml` is the canonical desired XML. */
-export async function check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ inputs: Record<string, unknown>; failures: InputFailure[] }> {
+export async function check(
+  _olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<{ inputs: Record<string, unknown>; failures: InputFailure[] }> {
   const inputs = stripEngineKeys(news) as unknown as DomainInputs & Record<string, unknown>;
   const failures = validateInputs(inputs);
   // No usable connection or name: report without probing (a probe of the default URI would be a guess).
-  if (failures.some((f) => f.property.startsWith("connection") || f.property === "name")) return { inputs: news, failures };
+  if (failures.some((f) => f.property.startsWith("connection") || f.property === "name"))
+    return { inputs: news, failures };
   const uri = uriOf(inputs);
   let caps: LibvirtCapabilities;
   try {
     caps = await probe(uri);
   } catch (e) {
     const msg = errorText(e);
-    failures.push({ property: "connection.uri", reason: `connection.uri: cannot reach libvirt at ${JSON.stringify(uri)}: ${msg}; fix: start the daemon or correct the URI (stack config libvirt:uri)` });
+    failures.push({
+      property: "connection.uri",
+      reason: `connection.uri: cannot reach libvirt at ${JSON.stringify(uri)}: ${msg}; fix: start the daemon or correct the URI (stack config libvirt:uri)`,
+    });
     return { inputs: news, failures };
   }
   const { mode, failure } = resolveMode(inputs.hwuuidMode, caps, uri);
@@ -129,13 +159,15 @@ export async function check(_olds: Record<string, unknown>, news: Record<string,
       try {
         buildQemuArgv(ensureUuid(composed.def));
       } catch (e) {
-        if (DomainXmlError.isInstance(e)) return { inputs: news, failures: [{ property: "xml", reason: `xml: ${e.message}` }] };
+        if (DomainXmlError.isInstance(e))
+          return { inputs: news, failures: [{ property: "xml", reason: `xml: ${e.message}` }] };
         throw e;
       }
     }
     return { inputs: { ...news, xml: composed.xml, resolvedHwuuidMode: mode }, failures: [] };
   } catch (e) {
-    if (e instanceof ComposeError || (e as ComposeError).failures) return { inputs: news, failures: (e as ComposeError).failures };
+    if (e instanceof ComposeError || (e as ComposeError).failures)
+      return { inputs: news, failures: (e as ComposeError).failures };
     throw e;
   }
 }
@@ -166,11 +198,17 @@ function domainType(xml: unknown): string | undefined {
 /** The semantic changes from `actualXml` to `desiredXml` (desired must be contained in actual). */
 export function xmlChanges(desiredXml: string, actualXml: string | undefined): DomainChange[] {
   if (!actualXml) return [];
-  return diffDomains(DomainDef.parse(desiredXml), DomainDef.parse(actualXml)).changes.filter((c) => c.path !== "/domain/uuid");
+  return diffDomains(DomainDef.parse(desiredXml), DomainDef.parse(actualXml)).changes.filter(
+    (c) => c.path !== "/domain/uuid",
+  );
 }
 
 /** `diff`: replaces only for name, domain type, connection or the explicit trigger. */
-export async function diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
+export async function diff(
+  _id: string,
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
   const replaces = REPLACE_KEYS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
   if (uriOf(olds) !== uriOf(news)) replaces.push("connection");
   if (domainType(olds.xml) !== domainType(news.xml) && domainType(news.xml) !== undefined) replaces.push("xml");
@@ -199,19 +237,47 @@ export async function diff(_id: string, olds: Record<string, unknown>, news: Rec
 /** Inputs whose output of the same name means something else. */
 const OUTPUT_SHADOWED = new Set(["xml", "hwuuidMode"]);
 
-const INPUT_KEYS = new Set(["name", "hwuuid", "xml", "memory", "vcpus", "machine", "firmware", "disks", "interfaces", "connection", "running", "shutdownTimeoutSeconds", "restartOnChange", "adopt", "hwuuidMode", "replaceTrigger", "ownerId"]);
+const INPUT_KEYS = new Set([
+  "name",
+  "hwuuid",
+  "xml",
+  "memory",
+  "vcpus",
+  "machine",
+  "firmware",
+  "disks",
+  "interfaces",
+  "connection",
+  "running",
+  "shutdownTimeoutSeconds",
+  "restartOnChange",
+  "adopt",
+  "hwuuidMode",
+  "replaceTrigger",
+  "ownerId",
+]);
 function isInputKey(k: string): boolean {
   return INPUT_KEYS.has(k);
 }
 
-async function outputsFor(backend: DomainBackend, inputs: Record<string, unknown>, ref: DomainRef, extra: { pendingRestart: boolean }): Promise<DomainOutputs> {
+async function outputsFor(
+  backend: DomainBackend,
+  inputs: Record<string, unknown>,
+  ref: DomainRef,
+  extra: { pendingRestart: boolean },
+): Promise<DomainOutputs> {
   const name = inputs.name as string;
   const [read, caps] = await Promise.all([backend.read(ref), probe(backend.uri)]);
   if (!read) throw new Error(`domain ${name} vanished from ${backend.uri} while it was being applied`);
   return buildOutputs(inputs, read, caps, extra.pendingRestart);
 }
 
-function buildOutputs(inputs: Record<string, unknown>, read: { xml: string; state: DomainState }, caps: LibvirtCapabilities, pendingRestart: boolean): DomainOutputs {
+function buildOutputs(
+  inputs: Record<string, unknown>,
+  read: { xml: string; state: DomainState },
+  caps: LibvirtCapabilities,
+  pendingRestart: boolean,
+): DomainOutputs {
   const actual = DomainDef.parse(read.xml);
   const view = readDomain(actual);
   const hw = view.hwuuid ?? uuidPassthrough(actual);
@@ -258,14 +324,19 @@ export async function create(inputs: Record<string, unknown>): Promise<{ id: str
   return backend.withLock(name, () => createLocked(backend, inputs));
 }
 
-async function createLocked(backend: DomainBackend, inputs: Record<string, unknown>): Promise<{ id: string; outs: DomainOutputs }> {
+async function createLocked(
+  backend: DomainBackend,
+  inputs: Record<string, unknown>,
+): Promise<{ id: string; outs: DomainOutputs }> {
   const name = inputs.name as string;
   const uri = backend.uri;
   const adopt = inputs.adopt === true;
   const desired = DomainDef.parse(inputs.xml as string);
   if (adopt) {
     if (!(await backend.exists(name))) {
-      throw new Error(`adopt: no domain named ${JSON.stringify(name)} exists on ${uri} to adopt; fix: correct the name, or remove adopt to create it`);
+      throw new Error(
+        `adopt: no domain named ${JSON.stringify(name)} exists on ${uri} to adopt; fix: correct the name, or remove adopt to create it`,
+      );
     }
     // Keep the adopted domain's uuid: it is the same domain, now ours.
     desired.setChildText("uuid", await backend.domuuid(name));
@@ -289,9 +360,16 @@ async function createLocked(backend: DomainBackend, inputs: Record<string, unkno
       // read by the uuid libvirt named, and must carry our mark with our whole owner identity.
       const existing = await backend.read({ name, uuid: taken }, { fresh: true });
       const existingDef = existing && DomainDef.parse(existing.xml);
-      const notOurs = !existingDef || existingDef.name !== name ? "it is gone or renamed" : inputs.ownerId === undefined ? "no owner id was given" : notOwnedReason(existingDef, ownerOf(inputs));
+      const notOurs =
+        !existingDef || existingDef.name !== name
+          ? "it is gone or renamed"
+          : inputs.ownerId === undefined
+            ? "no owner id was given"
+            : notOwnedReason(existingDef, ownerOf(inputs));
       if (!existing || notOurs) {
-        throw new Error(`name: a domain named ${JSON.stringify(name)} already exists on ${uri} (uuid ${taken}) and is not one this resource left behind: ${notOurs}; fix: choose another name, or set adopt: true to take it over`);
+        throw new Error(
+          `name: a domain named ${JSON.stringify(name)} already exists on ${uri} (uuid ${taken}) and is not one this resource left behind: ${notOurs}; fix: choose another name, or set adopt: true to take it over`,
+        );
       }
       const ref = { name, uuid: taken };
       desired.setChildText("uuid", taken);
@@ -299,11 +377,16 @@ async function createLocked(backend: DomainBackend, inputs: Record<string, unkno
       if (wantRunning && existing.state !== "running") await backend.start(ref);
       return { id: name, outs: await outputsFor(backend, inputs, ref, { pendingRestart: false }) };
     }
-    if (adopt) throw new DomainInitError(`adopted ${name} but could not start it: ${why}`, name, plain(stripEngineKeys(inputs)));
+    if (adopt)
+      throw new DomainInitError(`adopted ${name} but could not start it: ${why}`, name, plain(stripEngineKeys(inputs)));
     try {
       await backend.destroyAndUndefineByUuid(uuid, name);
     } catch (cleanup) {
-      throw new DomainInitError(`start ${name} failed (${why}) and removing it failed too (${(cleanup as Error).message}); it stays in the state for the next up or destroy`, name, plain(stripEngineKeys(inputs)));
+      throw new DomainInitError(
+        `start ${name} failed (${why}) and removing it failed too (${(cleanup as Error).message}); it stays in the state for the next up or destroy`,
+        name,
+        plain(stripEngineKeys(inputs)),
+      );
     }
     throw new Error(`start ${name} on ${uri} failed: ${why}; the domain was removed again`);
   }
@@ -314,7 +397,10 @@ async function createLocked(backend: DomainBackend, inputs: Record<string, unkno
  * `read`: the actual state, read by the recorded uuid. A vanished domain, one renamed, or one
  * without our mark and whole owner identity gives an empty id (not ours: nothing of it is shown).
  */
-export async function read(id: string, props: Record<string, unknown>): Promise<{ id: string; props: Record<string, unknown> }> {
+export async function read(
+  id: string,
+  props: Record<string, unknown>,
+): Promise<{ id: string; props: Record<string, unknown> }> {
   const backend = backendFor(uriOf(props));
   const uuid = recordedUuid(props);
   const r = await backend.read({ name: id, uuid });
@@ -333,21 +419,36 @@ export async function read(id: string, props: Record<string, unknown>): Promise<
 }
 
 /** `update`: redefine keeping the uuid; start/stop to match `running`; restart only when needed and allowed. */
-export async function update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: DomainOutputs }> {
+export async function update(
+  id: string,
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<{ outs: DomainOutputs }> {
   const backend = backendFor(uriOf(news));
   return backend.withLock(id, () => updateLocked(backend, id, olds, news));
 }
 
-async function updateLocked(backend: DomainBackend, id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: DomainOutputs }> {
+async function updateLocked(
+  backend: DomainBackend,
+  id: string,
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<{ outs: DomainOutputs }> {
   const current = await backend.read({ name: id, uuid: recordedUuid(olds) }, { fresh: true });
   if (!current) {
     // Recorded by a create that failed before the domain existed: finish creating it.
     if (olds.uuid === undefined) return { outs: (await createLocked(backend, news)).outs };
-    throw new Error(`domain ${id} no longer exists on ${backend.uri}; fix: run \`pulumi refresh\`, then \`pulumi up\` re-creates it`);
+    throw new Error(
+      `domain ${id} no longer exists on ${backend.uri}; fix: run \`pulumi refresh\`, then \`pulumi up\` re-creates it`,
+    );
   }
   const currentDef = DomainDef.parse(current.xml);
-  const notOurs = currentDef.name !== id ? `it is now named ${JSON.stringify(currentDef.name)}` : notOwnedReason(currentDef, ownerOf(olds));
-  if (notOurs) throw new Error(`refusing to update domain ${id} on ${backend.uri}: ${notOurs}; fix: run \`pulumi refresh\``);
+  const notOurs =
+    currentDef.name !== id
+      ? `it is now named ${JSON.stringify(currentDef.name)}`
+      : notOwnedReason(currentDef, ownerOf(olds));
+  if (notOurs)
+    throw new Error(`refusing to update domain ${id} on ${backend.uri}: ${notOurs}; fix: run \`pulumi refresh\``);
   const ref = { name: id, uuid: currentDef.childText("uuid")!.toLowerCase() };
   const desired = DomainDef.parse(news.xml as string);
   desired.setChildText("uuid", ref.uuid);
@@ -360,7 +461,12 @@ async function updateLocked(backend: DomainBackend, id: string, olds: Record<str
       throw new Error(`redefine ${id} failed: ${errorText(e)}; the domain keeps its previous definition`);
     }
   }
-  const needsRestart = maxClass(changes.map((c) => c.class)) === "restart" || (textChanged && changes.length === 0 && olds.desiredXml !== undefined && xmlChanges(olds.desiredXml as string, news.xml as string).some((c) => c.class === "restart"));
+  const needsRestart =
+    maxClass(changes.map((c) => c.class)) === "restart" ||
+    (textChanged &&
+      changes.length === 0 &&
+      olds.desiredXml !== undefined &&
+      xmlChanges(olds.desiredXml as string, news.xml as string).some((c) => c.class === "restart"));
   const timeout = (news.shutdownTimeoutSeconds as number | undefined) ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS;
   let pendingRestart = olds.pendingRestart === true;
   const state = await backend.domstate(ref);
@@ -397,11 +503,16 @@ async function removeLocked(backend: DomainBackend, id: string, props: Record<st
   const judge = (r: { xml: string }): "remove" | "gone" => {
     const actual = DomainDef.parse(r.xml);
     if (uuid && actual.childText("uuid")?.toLowerCase() !== uuid) {
-      throw new Error(`refusing to delete domain ${id} on ${backend.uri}: its uuid ${actual.childText("uuid")} is not the recorded ${uuid} (another domain took the name); fix: \`pulumi refresh\``);
+      throw new Error(
+        `refusing to delete domain ${id} on ${backend.uri}: its uuid ${actual.childText("uuid")} is not the recorded ${uuid} (another domain took the name); fix: \`pulumi refresh\``,
+      );
     }
     if (actual.name !== id) return "gone";
     const notOurs = notOwnedReason(actual, ownerOf(props));
-    if (notOurs) throw new Error(`refusing to delete domain ${id} on ${backend.uri}: ${notOurs}; fix: remove it from the state with \`pulumi state delete\``);
+    if (notOurs)
+      throw new Error(
+        `refusing to delete domain ${id} on ${backend.uri}: ${notOurs}; fix: remove it from the state with \`pulumi state delete\``,
+      );
     return "remove";
   };
   if (timeout === 0 && uuid) {

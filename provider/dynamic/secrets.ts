@@ -52,7 +52,9 @@ export function reveal<T>(v: T): T {
 /** The XML strings of an object at {@link XML_KEYS}. */
 function xmlStrings(o: unknown): string[] {
   if (typeof o !== "object" || o === null) return [];
-  return XML_KEYS.map((k) => reveal((o as Record<string, unknown>)[k])).filter((x): x is string => typeof x === "string");
+  return XML_KEYS.map((k) => reveal((o as Record<string, unknown>)[k])).filter(
+    (x): x is string => typeof x === "string",
+  );
 }
 
 /**
@@ -78,7 +80,8 @@ function scrubError(e: unknown, values: string[]): unknown {
   // Always: the pattern pass covers values no argument holds (a password changed behind our back).
   if (typeof err.message === "string") err.message = scrubSecurityInfo(err.message, values);
   if (typeof err.stack === "string") err.stack = scrubSecurityInfo(err.stack, values);
-  if (Array.isArray(err.reasons)) err.reasons = err.reasons.map((r) => (typeof r === "string" ? scrubSecurityInfo(r, values) : r));
+  if (Array.isArray(err.reasons))
+    err.reasons = err.reasons.map((r) => (typeof r === "string" ? scrubSecurityInfo(r, values) : r));
   if (typeof err.properties === "object" && err.properties !== null) err.properties = markSecretXml(err.properties);
   return e;
 }
@@ -91,11 +94,22 @@ interface Failure {
 
 /** The provider methods the boundary wraps (DynamicProvider's names). */
 export interface DomainProviderMethods {
-  check(olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ inputs: Record<string, unknown>; failures: Failure[] }>;
-  diff(id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }>;
+  check(
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+  ): Promise<{ inputs: Record<string, unknown>; failures: Failure[] }>;
+  diff(
+    id: string,
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+  ): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }>;
   create(inputs: Record<string, unknown>): Promise<{ id: string; outs: Record<string, unknown> }>;
   read(id: string, props: Record<string, unknown>): Promise<{ id: string; props: Record<string, unknown> }>;
-  update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ outs: Record<string, unknown> }>;
+  update(
+    id: string,
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+  ): Promise<{ outs: Record<string, unknown> }>;
   delete(id: string, props: Record<string, unknown>): Promise<void>;
 }
 
@@ -118,7 +132,10 @@ export function withSecrets(p: DomainProviderMethods): DomainProviderMethods {
       return guard([o, n], async () => {
         const r = await p.check(o, n);
         const values = secretsOf([o, n]);
-        return { inputs: markSecretXml(r.inputs), failures: r.failures.map((f) => ({ ...f, reason: scrubSecurityInfo(f.reason, values) })) };
+        return {
+          inputs: markSecretXml(r.inputs),
+          failures: r.failures.map((f) => ({ ...f, reason: scrubSecurityInfo(f.reason, values) })),
+        };
       });
     },
     diff: (id, olds, news) => {

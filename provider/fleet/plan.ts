@@ -13,7 +13,17 @@ import { DomainDef } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
 import { resolveIdentity } from "../xml/identity";
 import { redactSecurityInfoXml, xmlHasSecurityInfo } from "../xml/security";
-import { childElements, element, firstChild, getAttr, removeChild, setAttr, setTextContent, textContent, XmlElement } from "../xml/tree";
+import {
+  childElements,
+  element,
+  firstChild,
+  getAttr,
+  removeChild,
+  setAttr,
+  setTextContent,
+  textContent,
+  XmlElement,
+} from "../xml/tree";
 import { isValidUuid, NAMESPACE_URL, normalizeUuid, parseUuid, uuidV5 } from "../xml/uuid";
 import { uuidPassthrough } from "../desired/compose";
 import { NAME_RE } from "../desired/inputs";
@@ -117,7 +127,11 @@ export function deriveMac(seed: string): string {
 }
 
 function expandName(pattern: string, stack: string, fleet: string, key: string, index: number): string {
-  return pattern.replace(/\{stack\}/g, stack).replace(/\{fleet\}/g, fleet).replace(/\{key\}/g, key).replace(/\{index\}/g, String(index));
+  return pattern
+    .replace(/\{stack\}/g, stack)
+    .replace(/\{fleet\}/g, fleet)
+    .replace(/\{key\}/g, key)
+    .replace(/\{index\}/g, String(index));
 }
 
 /** Plans a fleet. */
@@ -140,20 +154,37 @@ export function planFleet(o: FleetOptions): FleetPlan {
   const pattern = o.namePattern ?? "{stack}-{fleet}-{key}";
   const seenKeys = new Set<string>();
   for (const k of o.keys) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/.test(k)) refusals.push({ key: k, path: "keys", reason: `member key ${JSON.stringify(k)} is not allowed: 1-32 letters, digits, '_' or '-'` });
-    if (seenKeys.has(k)) refusals.push({ key: k, path: "keys", reason: `member key ${JSON.stringify(k)} is given twice` });
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/.test(k))
+      refusals.push({
+        key: k,
+        path: "keys",
+        reason: `member key ${JSON.stringify(k)} is not allowed: 1-32 letters, digits, '_' or '-'`,
+      });
+    if (seenKeys.has(k))
+      refusals.push({ key: k, path: "keys", reason: `member key ${JSON.stringify(k)} is given twice` });
     seenKeys.add(k);
   }
   if (o.imageDir !== undefined && (!posix.isAbsolute(o.imageDir) || o.imageDir.split("/").includes(".."))) {
-    refusals.push({ path: "imageDir", reason: `imageDir ${JSON.stringify(o.imageDir)} must be a normalized absolute path on the hypervisor host` });
+    refusals.push({
+      path: "imageDir",
+      reason: `imageDir ${JSON.stringify(o.imageDir)} must be a normalized absolute path on the hypervisor host`,
+    });
   }
   const policy = o.hwuuidPolicy;
   if (policy.kind === "keep" && o.keys.length > 1) {
-    refusals.push({ path: "hwuuidPolicy", reason: `"keep" gives every member the template's guest UUID (${templateGuestUuid}); with ${o.keys.length} members they would share it. Use "derive" or "explicit", or one member` });
+    refusals.push({
+      path: "hwuuidPolicy",
+      reason: `"keep" gives every member the template's guest UUID (${templateGuestUuid}); with ${o.keys.length} members they would share it. Use "derive" or "explicit", or one member`,
+    });
   }
   if (policy.kind === "explicit") {
     for (const k of Object.keys(policy.hwuuids)) {
-      if (!seenKeys.has(k)) refusals.push({ key: k, path: `hwuuidPolicy.hwuuids.${k}`, reason: `no member has the key ${JSON.stringify(k)}` });
+      if (!seenKeys.has(k))
+        refusals.push({
+          key: k,
+          path: `hwuuidPolicy.hwuuids.${k}`,
+          reason: `no member has the key ${JSON.stringify(k)}`,
+        });
     }
   }
 
@@ -164,8 +195,18 @@ export function planFleet(o: FleetOptions): FleetPlan {
   o.keys.forEach((key, i) => {
     const index = i + 1;
     const name = expandName(pattern, o.stack, o.fleetName, key, index);
-    if (!NAME_RE.test(name) || name.includes("..")) refusals.push({ key, path: "namePattern", reason: `member name ${JSON.stringify(name)} is not a valid domain name` });
-    if (usedNames.has(name)) refusals.push({ key, path: "namePattern", reason: `members ${usedNames.get(name)} and ${key} would both be named ${name}` });
+    if (!NAME_RE.test(name) || name.includes(".."))
+      refusals.push({
+        key,
+        path: "namePattern",
+        reason: `member name ${JSON.stringify(name)} is not a valid domain name`,
+      });
+    if (usedNames.has(name))
+      refusals.push({
+        key,
+        path: "namePattern",
+        reason: `members ${usedNames.get(name)} and ${key} would both be named ${name}`,
+      });
     usedNames.set(name, key);
 
     let hwuuid: string | undefined;
@@ -174,19 +215,36 @@ export function planFleet(o: FleetOptions): FleetPlan {
     else {
       const given = policy.hwuuids[key];
       const b = given === undefined ? undefined : parseUuid(given);
-      if (given === undefined) refusals.push({ key, path: `hwuuidPolicy.hwuuids.${key}`, reason: `no hwuuid given for member ${key}` });
-      else if (!b || !isValidUuid(b)) refusals.push({ key, path: `hwuuidPolicy.hwuuids.${key}`, reason: `${JSON.stringify(given)} is not a usable UUID (malformed, or all bytes equal)` });
+      if (given === undefined)
+        refusals.push({ key, path: `hwuuidPolicy.hwuuids.${key}`, reason: `no hwuuid given for member ${key}` });
+      else if (!b || !isValidUuid(b))
+        refusals.push({
+          key,
+          path: `hwuuidPolicy.hwuuids.${key}`,
+          reason: `${JSON.stringify(given)} is not a usable UUID (malformed, or all bytes equal)`,
+        });
       else hwuuid = normalizeUuid(given);
     }
     if (hwuuid !== undefined) {
-      if (usedHw.has(hwuuid) && policy.kind !== "keep") refusals.push({ key, path: "hwuuidPolicy", reason: `members ${usedHw.get(hwuuid)} and ${key} would share the hwuuid ${hwuuid}` });
+      if (usedHw.has(hwuuid) && policy.kind !== "keep")
+        refusals.push({
+          key,
+          path: "hwuuidPolicy",
+          reason: `members ${usedHw.get(hwuuid)} and ${key} would share the hwuuid ${hwuuid}`,
+        });
       usedHw.set(hwuuid, key);
     }
 
     const def = template.clone();
     const memberRefusals: PlanRefusal[] = [];
     const macs = prepareMember(def, { name, key, ns, usedMacs, imageDir: o.imageDir });
-    const disks = planDisks(def, { name, key, mode: o.diskMode ?? "overlay", imageDir: o.imageDir, refusals: memberRefusals });
+    const disks = planDisks(def, {
+      name,
+      key,
+      mode: o.diskMode ?? "overlay",
+      imageDir: o.imageDir,
+      refusals: memberRefusals,
+    });
     const nvram = planNvram(def, name, o.imageDir);
     refusals.push(...memberRefusals);
     members.push({ key, index, name, hwuuid, macs, disks, nvram, xml: def.format() });
@@ -229,7 +287,9 @@ function prepareMember(def: DomainDef, c: PrepareContext): string[] {
     for (const e of sys ? childElements(sys, "entry") : []) if (getAttr(e, "name") === "uuid") removeChild(sys!, e);
   }
   const md = firstChild(def.root, "metadata");
-  if (md) for (const e of childElements(md)) if (e.attrs.some((a) => a.value === "urn:pulumi-libvirt-domain:owner:1")) removeChild(md, e);
+  if (md)
+    for (const e of childElements(md))
+      if (e.attrs.some((a) => a.value === "urn:pulumi-libvirt-domain:owner:1")) removeChild(md, e);
   if (firstChild(def.root, "seclabel")) for (const s of childElements(def.root, "seclabel")) removeChild(def.root, s);
   const devices = firstChild(def.root, "devices");
   const macs: string[] = [];
@@ -262,7 +322,8 @@ function prepareMember(def: DomainDef, c: PrepareContext): string[] {
       if (!src || p === undefined) continue;
       const type = getAttr(ch, "type");
       if (type === "pty") removeChild(ch, src);
-      else if (kind === "channel" && type === "unix") setAttr(src, "path", undefined); // libvirt picks one per domain
+      else if (kind === "channel" && type === "unix")
+        setAttr(src, "path", undefined); // libvirt picks one per domain
       else setAttr(src, "path", posix.join(c.imageDir ?? posix.dirname(p), `${c.name}-${posix.basename(p)}`));
     }
   }
@@ -297,7 +358,11 @@ function planDisks(def: DomainDef, c: DiskContext): DiskPlan[] {
     const sourceFile = getAttr(src, "file") ?? getAttr(src, "dev");
     const drv = firstChild(disk, "driver");
     const sourceFormat = getAttr(drv, "type") ?? "raw";
-    const shared = device === "cdrom" || device === "floppy" || firstChild(disk, "readonly") !== undefined || firstChild(disk, "shareable") !== undefined;
+    const shared =
+      device === "cdrom" ||
+      device === "floppy" ||
+      firstChild(disk, "readonly") !== undefined ||
+      firstChild(disk, "shareable") !== undefined;
     const serial = firstChild(disk, "serial");
     if (serial && !shared) {
       // virt-clone leaves serials equal across clones; each member gets its own.
@@ -306,18 +371,31 @@ function planDisks(def: DomainDef, c: DiskContext): DiskPlan[] {
     }
     for (const a of childElements(disk, "backingStore")) removeChild(disk, a);
     if (!shared && type !== "file" && type !== "block") {
-      c.refusals.push({ key: c.key, path, reason: `a ${type} disk cannot be cloned here (storage pools and network disks need libvirt's storage API); use a file disk, or mark it <readonly/> to share it` });
+      c.refusals.push({
+        key: c.key,
+        path,
+        reason: `a ${type} disk cannot be cloned here (storage pools and network disks need libvirt's storage API); use a file disk, or mark it <readonly/> to share it`,
+      });
       return;
     }
     if (shared || c.mode === "share" || sourceFile === undefined) {
-      if (sourceFile !== undefined) plans.push({ target, mode: "share", source: sourceFile, sourceFormat, path: sourceFile, format: sourceFormat });
+      if (sourceFile !== undefined)
+        plans.push({ target, mode: "share", source: sourceFile, sourceFormat, path: sourceFile, format: sourceFormat });
       if (c.mode === "share" && !shared && sourceFile !== undefined && firstChild(disk, "shareable") === undefined) {
-        c.refusals.push({ key: c.key, path, reason: `diskMode "share" would let several members write ${sourceFile} at once; mark the disk <readonly/> or <shareable/>, or use "overlay"` });
+        c.refusals.push({
+          key: c.key,
+          path,
+          reason: `diskMode "share" would let several members write ${sourceFile} at once; mark the disk <readonly/> or <shareable/>, or use "overlay"`,
+        });
       }
       return;
     }
     if (type === "block" && c.mode === "copy") {
-      c.refusals.push({ key: c.key, path, reason: `copying the raw block device ${sourceFile} is refused; use diskMode "overlay" (a qcow2 file backed by it)` });
+      c.refusals.push({
+        key: c.key,
+        path,
+        reason: `copying the raw block device ${sourceFile} is refused; use diskMode "overlay" (a qcow2 file backed by it)`,
+      });
       return;
     }
     if (!["qcow2", "raw"].includes(sourceFormat)) {
@@ -328,7 +406,11 @@ function planDisks(def: DomainDef, c: DiskContext): DiskPlan[] {
     const format = c.mode === "overlay" ? "qcow2" : sourceFormat;
     const memberPath = posix.join(dir, `${c.name}-${target}.${format === "qcow2" ? "qcow2" : "img"}`);
     if (memberPath === sourceFile) {
-      c.refusals.push({ key: c.key, path, reason: `the member image would overwrite the template image ${sourceFile}; choose another imageDir or namePattern` });
+      c.refusals.push({
+        key: c.key,
+        path,
+        reason: `the member image would overwrite the template image ${sourceFile}; choose another imageDir or namePattern`,
+      });
       return;
     }
     plans.push({ target, mode: c.mode, source: sourceFile, sourceFormat, path: memberPath, format });

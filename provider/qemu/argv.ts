@@ -67,10 +67,22 @@ export function qemuOptEscape(s: string): string {
  * A decimal whole number from an XML value, from `min` to `max`; anything else (`abc`, `0x10`,
  * `1,maxcpus=9`, empty) is a {@link DomainXmlError} naming the path, never a `NaN` on the command line.
  */
-export function xmlWholeNumber(path: string, value: string | undefined, min: number, max: number, fix: string, reason = "not a whole number in range"): number {
+export function xmlWholeNumber(
+  path: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+  fix: string,
+  reason = "not a whole number in range",
+): number {
   const n = value !== undefined && /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new DomainXmlError(reason, { path, value: value ?? "", allowed: `a whole number from ${min} to ${max}`, fix });
+    throw new DomainXmlError(reason, {
+      path,
+      value: value ?? "",
+      allowed: `a whole number from ${min} to ${max}`,
+      fix,
+    });
   }
   return n;
 }
@@ -161,15 +173,34 @@ function buildFirmware(root: XmlElement, add: Add): string[] {
   const loader = os && firstChild(os, "loader");
   const nvram = os && firstChild(os, "nvram");
   if (!loader) {
-    if (nvram) throw unsupported("/domain/os/nvram", undefined, "add the pflash <loader> the NVRAM belongs to, or remove <nvram>");
+    if (nvram)
+      throw unsupported(
+        "/domain/os/nvram",
+        undefined,
+        "add the pflash <loader> the NVRAM belongs to, or remove <nvram>",
+      );
     return [];
   }
   const file = (textContent(loader) ?? "").trim();
-  if (file === "") throw unsupported("/domain/os/loader", undefined, "write the firmware path: <loader readonly='yes' type='pflash'>/path/OVMF_CODE.fd</loader>");
+  if (file === "")
+    throw unsupported(
+      "/domain/os/loader",
+      undefined,
+      "write the firmware path: <loader readonly='yes' type='pflash'>/path/OVMF_CODE.fd</loader>",
+    );
   const type = getAttr(loader, "type") ?? "rom";
   for (const a of loader.attrs) {
-    const ok = a.name === "type" || a.name === "readonly" || (a.name === "stateless" && type === "rom") || (a.name === "secure" && a.value === "no");
-    if (!ok) throw unsupported(`/domain/os/loader/@${a.name}`, a.value, "secure boot and firmware options need libvirt: apply through libvirt");
+    const ok =
+      a.name === "type" ||
+      a.name === "readonly" ||
+      (a.name === "stateless" && type === "rom") ||
+      (a.name === "secure" && a.value === "no");
+    if (!ok)
+      throw unsupported(
+        `/domain/os/loader/@${a.name}`,
+        a.value,
+        "secure boot and firmware options need libvirt: apply through libvirt",
+      );
   }
   if (type === "rom") {
     if (nvram) throw unsupported("/domain/os/nvram", undefined, "a ROM loader has no NVRAM: remove <nvram>");
@@ -178,18 +209,47 @@ function buildFirmware(root: XmlElement, add: Add): string[] {
   }
   if (type !== "pflash") throw unsupported("/domain/os/loader/@type", type, "use type='rom' or type='pflash'");
   const readonly = getAttr(loader, "readonly") === "yes";
-  add("-blockdev", JSON.stringify({ driver: "file", filename: file, "node-name": "libvirt-pflash0-storage", "auto-read-only": true, discard: "unmap" }));
-  add("-blockdev", JSON.stringify({ "node-name": "libvirt-pflash0-format", "read-only": readonly, driver: "raw", file: "libvirt-pflash0-storage" }));
+  add(
+    "-blockdev",
+    JSON.stringify({
+      driver: "file",
+      filename: file,
+      "node-name": "libvirt-pflash0-storage",
+      "auto-read-only": true,
+      discard: "unmap",
+    }),
+  );
+  add(
+    "-blockdev",
+    JSON.stringify({
+      "node-name": "libvirt-pflash0-format",
+      "read-only": readonly,
+      driver: "raw",
+      file: "libvirt-pflash0-storage",
+    }),
+  );
   const machine = ["pflash0=libvirt-pflash0-format"];
   if (!readonly) {
-    if (nvram) throw unsupported("/domain/os/nvram", undefined, "a writable pflash loader holds its own variables: remove <nvram>");
+    if (nvram)
+      throw unsupported(
+        "/domain/os/nvram",
+        undefined,
+        "a writable pflash loader holds its own variables: remove <nvram>",
+      );
     return machine;
   }
   const vars = nvram && (textContent(nvram) ?? "").trim();
   if (!nvram || !vars || childElements(nvram).length > 0 || getAttr(nvram, "type") !== undefined) {
-    throw unsupported("/domain/os/nvram", vars || undefined, "libvirt creates the NVRAM from its template; the QEMU-direct backend does not: write an existing file, <nvram>/path/guest_VARS.fd</nvram>");
+    throw unsupported(
+      "/domain/os/nvram",
+      vars || undefined,
+      "libvirt creates the NVRAM from its template; the QEMU-direct backend does not: write an existing file, <nvram>/path/guest_VARS.fd</nvram>",
+    );
   }
-  add("-blockdev", JSON.stringify({ driver: "file", filename: vars, "node-name": "libvirt-pflash1-storage", "read-only": false }));
+  add(
+    "-blockdev",
+    JSON.stringify({ driver: "file", filename: vars, "node-name": "libvirt-pflash1-storage", "read-only": false }),
+  );
   machine.push("pflash1=libvirt-pflash1-storage");
   return machine;
 }
@@ -199,7 +259,8 @@ function buildCpu(v: DomainView, add: Add): void {
   if (mode === "host-passthrough") add("-cpu", "host");
   else if (mode === "host-model") add("-cpu", v.type === "kvm" ? "host" : "max");
   else if (mode === "maximum") add("-cpu", "max");
-  else if (mode === "custom") add("-cpu", qemuOptEscape(v.cpu?.model ?? (v.os.arch === undefined || v.os.arch === "x86_64" ? "qemu64" : "max")));
+  else if (mode === "custom")
+    add("-cpu", qemuOptEscape(v.cpu?.model ?? (v.os.arch === undefined || v.os.arch === "x86_64" ? "qemu64" : "max")));
   else throw unsupported("/domain/cpu/@mode", mode, "use custom, host-model, host-passthrough or maximum");
 }
 
@@ -210,7 +271,8 @@ const alignKiB = (kib: bigint) => ((kib + MEMORY_ALIGN_KIB - 1n) / MEMORY_ALIGN_
 
 /** A scaled size in KiB, or a refusal naming `path`. */
 function sizeKiB(value: string | undefined, unit: string | undefined, path: string): bigint {
-  if (value === undefined) throw new DomainXmlError("missing size", { path, fix: "state the size, e.g. memory='1048576' unit='KiB'" });
+  if (value === undefined)
+    throw new DomainXmlError("missing size", { path, fix: "state the size, e.g. memory='1048576' unit='KiB'" });
   return toKiB(value, unit, path);
 }
 
@@ -226,16 +288,27 @@ function buildMemory(v: DomainView, add: Add, root: XmlElement): void {
   const cpu = firstChild(root, "cpu");
   const numa = cpu && firstChild(cpu, "numa");
   const cells = numa ? childElements(numa, "cell") : [];
-  const initial = cells.length > 0
-    ? cells.reduce((sum, c, i) => sum + alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `/domain/cpu/numa/cell[${i + 1}]/@memory`)), 0n)
-    : alignKiB(v.memoryKiB);
+  const initial =
+    cells.length > 0
+      ? cells.reduce(
+          (sum, c, i) =>
+            sum +
+            alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `/domain/cpu/numa/cell[${i + 1}]/@memory`)),
+          0n,
+        )
+      : alignKiB(v.memoryKiB);
   let m = `size=${initial}k`;
   const max = firstChild(root, "maxMemory");
   if (max) {
     const slots = getAttr(max, "slots");
     const maxKiB = alignKiB(sizeKiB(textContent(max), getAttr(max, "unit"), "/domain/maxMemory"));
     if (slots !== undefined && !/^[0-9]+$/.test(slots)) {
-      throw new DomainXmlError("invalid memory slot count", { path: "/domain/maxMemory/@slots", value: slots, allowed: "a non-negative integer", fix: "write e.g. slots='16'" });
+      throw new DomainXmlError("invalid memory slot count", {
+        path: "/domain/maxMemory/@slots",
+        value: slots,
+        allowed: "a non-negative integer",
+        fix: "write e.g. slots='16'",
+      });
     }
     if (slots !== undefined && slots !== "0") m += `,slots=${slots}`;
     m += `,maxmem=${maxKiB}k`;
@@ -245,14 +318,27 @@ function buildMemory(v: DomainView, add: Add, root: XmlElement): void {
 }
 
 function buildSmp(v: DomainView, add: Add, root: XmlElement): void {
-  const max = xmlWholeNumber("/domain/vcpu", v.vcpus ?? "1", 1, MAX_VCPUS, "write e.g. <vcpu>2</vcpu>", "invalid vcpu count");
+  const max = xmlWholeNumber(
+    "/domain/vcpu",
+    v.vcpus ?? "1",
+    1,
+    MAX_VCPUS,
+    "write e.g. <vcpu>2</vcpu>",
+    "invalid vcpu count",
+  );
   const cur = onlineAtStart(v, max, root);
   let s = `${cur}`;
   if (cur !== max) s += `,maxcpus=${max}`;
   if (v.cpu?.sockets !== undefined) {
     // An explicit topology: libvirt writes dies and clusters too (QEMU >= 7.0 knows both).
     const topo = (attr: "sockets" | "dies" | "clusters" | "cores" | "threads") =>
-      xmlWholeNumber(`/domain/cpu/topology/@${attr}`, v.cpu![attr] ?? "1", 1, MAX_VCPUS, `write e.g. <topology sockets='1' cores='${max}' threads='1'/>`);
+      xmlWholeNumber(
+        `/domain/cpu/topology/@${attr}`,
+        v.cpu![attr] ?? "1",
+        1,
+        MAX_VCPUS,
+        `write e.g. <topology sockets='1' cores='${max}' threads='1'/>`,
+      );
     s += `,sockets=${topo("sockets")},dies=${topo("dies")},clusters=${topo("clusters")}`;
     s += `,cores=${topo("cores")},threads=${topo("threads")}`;
   } else {
@@ -272,13 +358,25 @@ const MAX_VCPUS = 16384;
 function onlineAtStart(v: DomainView, max: number, root: XmlElement): number {
   const vcpus = firstChild(root, "vcpus");
   if (!vcpus) {
-    return v.vcpuCurrent !== undefined ? xmlWholeNumber("/domain/vcpu/@current", v.vcpuCurrent, 1, max, `write at most the vcpu count, e.g. <vcpu current='1'>${max}</vcpu>, or remove current`) : max;
+    return v.vcpuCurrent !== undefined
+      ? xmlWholeNumber(
+          "/domain/vcpu/@current",
+          v.vcpuCurrent,
+          1,
+          max,
+          `write at most the vcpu count, e.g. <vcpu current='1'>${max}</vcpu>, or remove current`,
+        )
+      : max;
   }
   let online = 0;
   childElements(vcpus, "vcpu").forEach((c, i) => {
     if (getAttr(c, "enabled") !== "yes") return;
     if (getAttr(c, "hotpluggable") === "yes") {
-      throw unsupported(`/domain/vcpus/vcpu[${i + 1}]/@hotpluggable`, "yes", "libvirt plugs enabled hotpluggable vCPUs after start; the QEMU-direct backend does not: set hotpluggable='no' or apply through libvirt");
+      throw unsupported(
+        `/domain/vcpus/vcpu[${i + 1}]/@hotpluggable`,
+        "yes",
+        "libvirt plugs enabled hotpluggable vCPUs after start; the QEMU-direct backend does not: set hotpluggable='no' or apply through libvirt",
+      );
     }
     online++;
   });
@@ -297,18 +395,31 @@ function buildNuma(add: Add, root: XmlElement): void {
   const cpu = firstChild(root, "cpu");
   const numa = cpu && firstChild(cpu, "numa");
   if (!numa) return;
-  const cells = childElements(numa).map((c, i) => {
-    const path = `/domain/cpu/numa/${c.name}[${i + 1}]`;
-    if (c.name !== "cell") throw unsupported(path, c.name, "HMAT (<interconnects>) is not built: remove it or apply through libvirt");
-    for (const a of c.attrs) if (!NUMA_CELL_ATTRS.has(a.name)) throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
-    for (const k of childElements(c)) if (k.name !== "distances") throw unsupported(`${path}/${k.name}`, k.name, "remove it or apply through libvirt");
-    const id = Number(getAttr(c, "id") ?? i);
-    const cpus = getAttr(c, "cpus");
-    const ranges = cpus === undefined ? [] : canonicalBitmap(cpus)?.split(",");
-    if (ranges === undefined) throw new DomainXmlError("invalid CPU list", { path: `${path}/@cpus`, value: cpus, allowed: "a libvirt bitmap such as 0-3,^2,8", fix: "write e.g. cpus='0-1'" });
-    const kib = alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `${path}/@memory`));
-    return { id, ranges: ranges.filter((r) => r !== ""), bytes: kib * 1024n, el: c };
-  }).sort((a, b) => a.id - b.id);
+  const cells = childElements(numa)
+    .map((c, i) => {
+      const path = `/domain/cpu/numa/${c.name}[${i + 1}]`;
+      if (c.name !== "cell")
+        throw unsupported(path, c.name, "HMAT (<interconnects>) is not built: remove it or apply through libvirt");
+      for (const a of c.attrs)
+        if (!NUMA_CELL_ATTRS.has(a.name))
+          throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
+      for (const k of childElements(c))
+        if (k.name !== "distances")
+          throw unsupported(`${path}/${k.name}`, k.name, "remove it or apply through libvirt");
+      const id = Number(getAttr(c, "id") ?? i);
+      const cpus = getAttr(c, "cpus");
+      const ranges = cpus === undefined ? [] : canonicalBitmap(cpus)?.split(",");
+      if (ranges === undefined)
+        throw new DomainXmlError("invalid CPU list", {
+          path: `${path}/@cpus`,
+          value: cpus,
+          allowed: "a libvirt bitmap such as 0-3,^2,8",
+          fix: "write e.g. cpus='0-1'",
+        });
+      const kib = alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `${path}/@memory`));
+      return { id, ranges: ranges.filter((r) => r !== ""), bytes: kib * 1024n, el: c };
+    })
+    .sort((a, b) => a.id - b.id);
   // machine types before 5.1 keep the legacy `mem=` (MiB) for migration compatibility
   const machine = firstChild(firstChild(root, "os") ?? root, "type");
   const mv = /^pc-(?:i440fx|q35)-(\d+)\.(\d+)$/.exec(getAttr(machine, "machine") ?? "");
@@ -322,17 +433,21 @@ function buildNuma(add: Add, root: XmlElement): void {
   const dist = new Map<string, string>();
   for (const c of cells) {
     const d = firstChild(c.el, "distances");
-    for (const sib of d ? childElements(d, "sibling") : []) dist.set(`${c.id},${Number(getAttr(sib, "id"))}`, getAttr(sib, "value") ?? "");
+    for (const sib of d ? childElements(d, "sibling") : [])
+      dist.set(`${c.id},${Number(getAttr(sib, "id"))}`, getAttr(sib, "value") ?? "");
   }
   for (const [k, val] of [...dist]) {
     const [a, b] = k.split(",");
     if (!dist.has(`${b},${a}`)) dist.set(`${b},${a}`, val);
   }
-  for (const c of cells) if ([...dist.keys()].some((k) => k.startsWith(`${c.id},`)) && !dist.has(`${c.id},${c.id}`)) dist.set(`${c.id},${c.id}`, "10");
-  for (const a of cells) for (const b of cells) {
-    const val = dist.get(`${a.id},${b.id}`);
-    if (val !== undefined) add("-numa", `dist,src=${a.id},dst=${b.id},val=${val}`);
-  }
+  for (const c of cells)
+    if ([...dist.keys()].some((k) => k.startsWith(`${c.id},`)) && !dist.has(`${c.id},${c.id}`))
+      dist.set(`${c.id},${c.id}`, "10");
+  for (const a of cells)
+    for (const b of cells) {
+      const val = dist.get(`${a.id},${b.id}`);
+      if (val !== undefined) add("-numa", `dist,src=${a.id},dst=${b.id},val=${val}`);
+    }
 }
 
 const SMBIOS_SYSTEM_KEYS = ["manufacturer", "product", "version", "serial", "uuid", "sku", "family"];
@@ -355,7 +470,8 @@ function smbiosArg(block: XmlElement, path: string, type: number, keys: readonly
   });
   const fields = keys.filter((k) => entries.get(k) !== undefined && entries.get(k) !== "");
   if (fields.length === 0) return undefined;
-  const value = (k: string) => (type === 1 && k === "uuid" ? normalizeUuid(entries.get(k)!) ?? entries.get(k)! : entries.get(k)!);
+  const value = (k: string) =>
+    type === 1 && k === "uuid" ? (normalizeUuid(entries.get(k)!) ?? entries.get(k)!) : entries.get(k)!;
   return [`type=${type}`, ...fields.map((k) => `${k}=${qemuOptEscape(value(k))}`)].join(",");
 }
 
@@ -365,7 +481,8 @@ function smbiosArg(block: XmlElement, path: string, type: number, keys: readonly
  */
 function buildSmbios(v: DomainView, add: Add, root: XmlElement): void {
   const mode = v.os.smbiosMode;
-  if (mode === "host") throw unsupported("/domain/os/smbios/@mode", mode, "use mode='sysinfo' with a <sysinfo type='smbios'> block");
+  if (mode === "host")
+    throw unsupported("/domain/os/smbios/@mode", mode, "use mode='sysinfo' with a <sysinfo type='smbios'> block");
   const sysinfos = childElements(root, "sysinfo");
   sysinfos.forEach((si, i) => {
     const path = `/domain/sysinfo[${i + 1}]`;
@@ -386,16 +503,24 @@ function buildSmbios(v: DomainView, add: Add, root: XmlElement): void {
           const values = childElements(block, "entry").map((e) => `,value=${qemuOptEscape(textContent(e) ?? "")}`);
           if (values.length > 0) add("-smbios", `type=11${values.join("")}`);
         } else {
-          throw unsupported(bp, block.name, "the QEMU command line carries SMBIOS bios, system, baseBoard, chassis and oemStrings only; remove it");
+          throw unsupported(
+            bp,
+            block.name,
+            "the QEMU command line carries SMBIOS bios, system, baseBoard, chassis and oemStrings only; remove it",
+          );
         }
       }
     } else if (type === "fwcfg") {
       childElements(si).forEach((e, j) => {
         const ep = `${path}/${e.name}[${j + 1}]`;
         const name = getAttr(e, "name");
-        if (e.name !== "entry" || name === undefined) throw unsupported(ep, e.name, "write <entry name='opt/...'>value</entry>");
+        if (e.name !== "entry" || name === undefined)
+          throw unsupported(ep, e.name, "write <entry name='opt/...'>value</entry>");
         const file = getAttr(e, "file");
-        add("-fw_cfg", `name=${qemuOptEscape(name)},${file !== undefined ? `file=${qemuOptEscape(file)}` : `string=${qemuOptEscape(textContent(e) ?? "")}`}`);
+        add(
+          "-fw_cfg",
+          `name=${qemuOptEscape(name)},${file !== undefined ? `file=${qemuOptEscape(file)}` : `string=${qemuOptEscape(textContent(e) ?? "")}`}`,
+        );
       });
     } else {
       throw unsupported(`${path}/@type`, type, "use type='smbios' or type='fwcfg'");
@@ -412,10 +537,15 @@ function buildKernelBoot(root: XmlElement, add: Add): void {
     return el ? (textContent(el) ?? "") : undefined;
   };
   const kernel = text("kernel");
-  const flags: [string, string][] = [["initrd", "-initrd"], ["cmdline", "-append"], ["dtb", "-dtb"]];
+  const flags: [string, string][] = [
+    ["initrd", "-initrd"],
+    ["cmdline", "-append"],
+    ["dtb", "-dtb"],
+  ];
   if (kernel === undefined) {
     const other = flags.find(([n]) => text(n) !== undefined);
-    if (other) throw unsupported(`/domain/os/${other[0]}`, text(other[0]), "add <kernel> (direct kernel boot) or remove it");
+    if (other)
+      throw unsupported(`/domain/os/${other[0]}`, text(other[0]), "add <kernel> (direct kernel boot) or remove it");
     return;
   }
   add("-kernel", kernel);
@@ -456,13 +586,23 @@ function buildControllers(v: DomainView, add: Add): void {
     const path = `/domain/devices/controller[${i + 1}]`;
     if (c.index !== undefined) xmlWholeNumber(`${path}/@index`, c.index, 0, 65535, "write e.g. index='0'");
     if (c.type === "pci" && c.model !== undefined && c.model !== "pci-root" && c.model !== "pcie-root") {
-      throw unsupported(`${path}/@model`, c.model, "the builder lays out no PCI topology of its own: remove the controller (devices go on the root bus) or apply through libvirt");
+      throw unsupported(
+        `${path}/@model`,
+        c.model,
+        "the builder lays out no PCI topology of its own: remove the controller (devices go on the root bus) or apply through libvirt",
+      );
     }
     if (c.type === "pci" || c.type === "ide" || c.type === "sata" || c.type === "fdc") return; // built into the machine
     if (c.type === "usb") {
       if (c.model === "none") return;
-      const driver = { "piix3-uhci": "piix3-usb-uhci", "qemu-xhci": "qemu-xhci", "nec-xhci": "nec-usb-xhci", "ich9-ehci1": "ich9-usb-ehci1" }[c.model ?? "piix3-uhci"];
-      if (!driver) throw unsupported(`${path}/@model`, c.model, "use a usb model of piix3-uhci, qemu-xhci, nec-xhci or none");
+      const driver = {
+        "piix3-uhci": "piix3-usb-uhci",
+        "qemu-xhci": "qemu-xhci",
+        "nec-xhci": "nec-usb-xhci",
+        "ich9-ehci1": "ich9-usb-ehci1",
+      }[c.model ?? "piix3-uhci"];
+      if (!driver)
+        throw unsupported(`${path}/@model`, c.model, "use a usb model of piix3-uhci, qemu-xhci, nec-xhci or none");
       add("-device", JSON.stringify({ driver, id: c.index && c.index !== "0" ? `usb${c.index}` : "usb" }));
       return;
     }
@@ -471,7 +611,8 @@ function buildControllers(v: DomainView, add: Add): void {
       return;
     }
     if (c.type === "scsi") {
-      if (c.model !== undefined && c.model !== "virtio-scsi") throw unsupported(`${path}/@model`, c.model, "use model='virtio-scsi'");
+      if (c.model !== undefined && c.model !== "virtio-scsi")
+        throw unsupported(`${path}/@model`, c.model, "use model='virtio-scsi'");
       add("-device", JSON.stringify({ driver: "virtio-scsi-pci", id: `scsi${c.index ?? "0"}` }));
       return;
     }
@@ -483,7 +624,8 @@ function bootIndexes(v: DomainView): Map<object, number> {
   const m = new Map<object, number>();
   const explicit = [...v.disks, ...v.interfaces].some((d) => d.bootOrder !== undefined);
   if (explicit) {
-    const order = (kind: string, i: number, value: string) => xmlWholeNumber(`/domain/devices/${kind}[${i + 1}]/boot/@order`, value, 1, 65535, "write e.g. <boot order='1'/>");
+    const order = (kind: string, i: number, value: string) =>
+      xmlWholeNumber(`/domain/devices/${kind}[${i + 1}]/boot/@order`, value, 1, 65535, "write e.g. <boot order='1'/>");
     v.disks.forEach((d, i) => d.bootOrder !== undefined && m.set(d, order("disk", i, d.bootOrder)));
     v.interfaces.forEach((d, i) => d.bootOrder !== undefined && m.set(d, order("interface", i, d.bootOrder)));
     return m;
@@ -491,10 +633,15 @@ function bootIndexes(v: DomainView): Map<object, number> {
   let n = 1;
   for (const dev of v.os.boot) {
     const target =
-      dev === "hd" ? v.disks.find((d) => d.device === "disk") :
-      dev === "cdrom" ? v.disks.find((d) => d.device === "cdrom") :
-      dev === "network" ? v.interfaces[0] :
-      dev === "fd" ? v.disks.find((d) => d.device === "floppy") : undefined;
+      dev === "hd"
+        ? v.disks.find((d) => d.device === "disk")
+        : dev === "cdrom"
+          ? v.disks.find((d) => d.device === "cdrom")
+          : dev === "network"
+            ? v.interfaces[0]
+            : dev === "fd"
+              ? v.disks.find((d) => d.device === "floppy")
+              : undefined;
     if (target && !m.has(target)) m.set(target, n++);
   }
   return m;
@@ -506,15 +653,32 @@ function buildDisks(v: DomainView, add: Add): void {
   v.disks.forEach((d, i) => {
     const path = `/domain/devices/disk[${i + 1}]`;
     const node = `libvirt-${v.disks.length - i}`;
-    const bus = d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : d.targetDev?.startsWith("sd") ? "scsi" : "ide");
+    const bus =
+      d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : d.targetDev?.startsWith("sd") ? "scsi" : "ide");
     const unit = (counters[bus] = (counters[bus] ?? -1) + 1);
     let drive: string | undefined;
     const src = diskSource(d, path);
     if (src) {
-      add("-blockdev", JSON.stringify({ driver: src.driver, filename: src.filename, "node-name": `${node}-storage`, "read-only": d.readonly || d.device === "cdrom" }));
+      add(
+        "-blockdev",
+        JSON.stringify({
+          driver: src.driver,
+          filename: src.filename,
+          "node-name": `${node}-storage`,
+          "read-only": d.readonly || d.device === "cdrom",
+        }),
+      );
       const fmt = d.driverType ?? "raw";
       if (!["raw", "qcow2"].includes(fmt)) throw unsupported(`${path}/driver/@type`, fmt, "use a raw or qcow2 image");
-      add("-blockdev", JSON.stringify({ "node-name": `${node}-format`, "read-only": d.readonly || d.device === "cdrom", driver: fmt, file: `${node}-storage` }));
+      add(
+        "-blockdev",
+        JSON.stringify({
+          "node-name": `${node}-format`,
+          "read-only": d.readonly || d.device === "cdrom",
+          driver: fmt,
+          file: `${node}-storage`,
+        }),
+      );
       drive = `${node}-format`;
     }
     const bi = boot.get(d);
@@ -529,8 +693,15 @@ function buildDisks(v: DomainView, add: Add): void {
       const [b, u] = bus === "ide" ? [Math.floor(idx / 2), idx % 2] : [idx, 0];
       Object.assign(dev, { driver, bus: `ide.${b}`, unit: u, drive, id: `${bus}0-${b}-${u}` });
     } else if (bus === "scsi") {
-      if (!v.controllers.some((c) => c.type === "scsi")) throw unsupported(`${path}/target/@bus`, bus, "add <controller type='scsi' model='virtio-scsi'/>");
-      Object.assign(dev, { driver: d.device === "cdrom" ? "scsi-cd" : "scsi-hd", bus: "scsi0.0", "scsi-id": unit, drive, id: `scsi0-0-0-${unit}` });
+      if (!v.controllers.some((c) => c.type === "scsi"))
+        throw unsupported(`${path}/target/@bus`, bus, "add <controller type='scsi' model='virtio-scsi'/>");
+      Object.assign(dev, {
+        driver: d.device === "cdrom" ? "scsi-cd" : "scsi-hd",
+        bus: "scsi0.0",
+        "scsi-id": unit,
+        drive,
+        id: `scsi0-0-0-${unit}`,
+      });
     } else {
       throw unsupported(`${path}/target/@bus`, bus, "use bus virtio, ide, sata or scsi");
     }
@@ -548,9 +719,15 @@ function driveIndex(dev: string | undefined): number | undefined {
 }
 
 function diskSource(d: DomainDisk, path: string): { driver: string; filename: string } | undefined {
-  if (d.type === "file" || d.type === undefined) return d.sourceFile !== undefined ? { driver: "file", filename: d.sourceFile } : undefined;
-  if (d.type === "block") return d.sourceDev !== undefined ? { driver: "host_device", filename: d.sourceDev } : undefined;
-  throw unsupported(`${path}/@type`, d.type, "storage pools and network disks need libvirt; use type='file' or type='block'");
+  if (d.type === "file" || d.type === undefined)
+    return d.sourceFile !== undefined ? { driver: "file", filename: d.sourceFile } : undefined;
+  if (d.type === "block")
+    return d.sourceDev !== undefined ? { driver: "host_device", filename: d.sourceDev } : undefined;
+  throw unsupported(
+    `${path}/@type`,
+    d.type,
+    "storage pools and network disks need libvirt; use type='file' or type='block'",
+  );
 }
 
 const NIC_DRIVERS: Record<string, string> = {
@@ -567,8 +744,14 @@ function buildInterfaces(v: DomainView, add: Add): void {
     const id = `hostnet${i}`;
     if (n.type === "user") add("-netdev", JSON.stringify({ type: "user", id }));
     else if (n.type === "bridge") add("-netdev", JSON.stringify({ type: "bridge", br: n.sourceBridge, id }));
-    else if (n.type === "ethernet") add("-netdev", JSON.stringify({ type: "tap", ifname: n.targetDev, script: "no", downscript: "no", id }));
-    else throw unsupported(`${path}/@type`, n.type, "libvirt networks need libvirt; use type='user', 'bridge' or 'ethernet'");
+    else if (n.type === "ethernet")
+      add("-netdev", JSON.stringify({ type: "tap", ifname: n.targetDev, script: "no", downscript: "no", id }));
+    else
+      throw unsupported(
+        `${path}/@type`,
+        n.type,
+        "libvirt networks need libvirt; use type='user', 'bridge' or 'ethernet'",
+      );
     const driver = NIC_DRIVERS[n.model ?? "e1000"];
     if (!driver) throw unsupported(`${path}/model/@type`, n.model, `use one of ${Object.keys(NIC_DRIVERS).join(", ")}`);
     const dev: Record<string, unknown> = { driver, netdev: id, id: `net${i}` };
@@ -601,33 +784,62 @@ function buildChardevs(v: DomainView, add: Add): void {
     add("-chardev", chardevBackend(c.type, id, c.sourcePath, `/domain/devices/serial[${i + 1}]`));
     add("-device", JSON.stringify({ driver: "isa-serial", chardev: id, id: `serial${i}`, index: i }));
   });
-  v.chardevs.filter((c) => c.kind === "console").forEach((c, i) => {
-    // A console with a serial target is the first serial port itself (libvirt merges them).
-    if ((c.targetType ?? "serial") === "serial" && serials.length > 0) return;
-    throw unsupported(`/domain/devices/console[${i + 1}]`, c.targetType, "add a <serial type='pty'/> and let the console be its alias");
-  });
-  v.chardevs.filter((c) => c.kind === "channel").forEach((c, i) => {
-    const path = `/domain/devices/channel[${i + 1}]`;
-    if (c.targetType !== "virtio") throw unsupported(`${path}/target/@type`, c.targetType, "use a virtio channel");
-    if (!v.controllers.some((x) => x.type === "virtio-serial")) add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: "virtio-serial0" }));
-    const id = `charchannel${i}`;
-    add("-chardev", chardevBackend(c.type, id, c.sourcePath, path));
-    add("-device", JSON.stringify({ driver: "virtserialport", bus: "virtio-serial0.0", nr: i + 1, chardev: id, id: `channel${i}`, name: c.targetName }));
-  });
+  v.chardevs
+    .filter((c) => c.kind === "console")
+    .forEach((c, i) => {
+      // A console with a serial target is the first serial port itself (libvirt merges them).
+      if ((c.targetType ?? "serial") === "serial" && serials.length > 0) return;
+      throw unsupported(
+        `/domain/devices/console[${i + 1}]`,
+        c.targetType,
+        "add a <serial type='pty'/> and let the console be its alias",
+      );
+    });
+  v.chardevs
+    .filter((c) => c.kind === "channel")
+    .forEach((c, i) => {
+      const path = `/domain/devices/channel[${i + 1}]`;
+      if (c.targetType !== "virtio") throw unsupported(`${path}/target/@type`, c.targetType, "use a virtio channel");
+      if (!v.controllers.some((x) => x.type === "virtio-serial"))
+        add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: "virtio-serial0" }));
+      const id = `charchannel${i}`;
+      add("-chardev", chardevBackend(c.type, id, c.sourcePath, path));
+      add(
+        "-device",
+        JSON.stringify({
+          driver: "virtserialport",
+          bus: "virtio-serial0.0",
+          nr: i + 1,
+          chardev: id,
+          id: `channel${i}`,
+          name: c.targetName,
+        }),
+      );
+    });
 }
 
 function buildGraphics(v: DomainView, add: Add, secrets: { dir: string; files: QemuSecretFile[] }): void {
   v.graphics.forEach((g, i) => {
     const path = `/domain/devices/graphics[${i + 1}]`;
     if (g.type !== "vnc") throw unsupported(`${path}/@type`, g.type, "use <graphics type='vnc'/> or no graphics");
-    const listen = qemuOptEscape((g.listen ?? "127.0.0.1").includes(":") ? `[${g.listen}]` : g.listen ?? "127.0.0.1");
-    const port = g.port !== undefined && g.port !== "-1" && g.autoport !== "yes" ? xmlWholeNumber(`${path}/@port`, g.port, 5900, 65535, "write a port from 5900 (display :0) up, or port='-1' autoport='yes'") : undefined;
+    const listen = qemuOptEscape((g.listen ?? "127.0.0.1").includes(":") ? `[${g.listen}]` : (g.listen ?? "127.0.0.1"));
+    const port =
+      g.port !== undefined && g.port !== "-1" && g.autoport !== "yes"
+        ? xmlWholeNumber(
+            `${path}/@port`,
+            g.port,
+            5900,
+            65535,
+            "write a port from 5900 (display :0) up, or port='-1' autoport='yes'",
+          )
+        : undefined;
     const auth = vncAuth(g, i, path, add, secrets);
     add("-vnc", (port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`) + auth);
   });
   v.videoModels.forEach((m, i) => {
     const driver = { vga: "VGA", cirrus: "cirrus-vga", virtio: "virtio-vga", bochs: "bochs-display", none: "" }[m];
-    if (driver === undefined) throw unsupported(`/domain/devices/video[${i + 1}]/model/@type`, m, "use vga, cirrus, virtio, bochs or none");
+    if (driver === undefined)
+      throw unsupported(`/domain/devices/video[${i + 1}]/model/@type`, m, "use vga, cirrus, virtio, bochs or none");
     if (driver) add("-device", JSON.stringify({ driver, id: `video${i}` }));
   });
 }
@@ -638,14 +850,30 @@ function buildGraphics(v: DomainView, add: Add, secrets: { dir: string; files: Q
  * /proc/PID/cmdline shows it); an empty one allows no login at all (libvirt expires it at once).
  * Returns the `-vnc` options to append.
  */
-function vncAuth(g: DomainGraphics, i: number, path: string, add: Add, secrets: { dir: string; files: QemuSecretFile[] }): string {
-  if (g.passwdValidTo !== undefined) throw unsupported(`${path}/@passwdValidTo`, g.passwdValidTo, "remove passwdValidTo (an expiring password needs libvirt)");
+function vncAuth(
+  g: DomainGraphics,
+  i: number,
+  path: string,
+  add: Add,
+  secrets: { dir: string; files: QemuSecretFile[] },
+): string {
+  if (g.passwdValidTo !== undefined)
+    throw unsupported(
+      `${path}/@passwdValidTo`,
+      g.passwdValidTo,
+      "remove passwdValidTo (an expiring password needs libvirt)",
+    );
   if (g.passwd === undefined) return "";
   if (g.passwd === "") return ",password=on";
   // libvirt's own rule (qemu_validate.c): VNC authentication uses 8 bytes, QEMU would drop the rest.
   const bytes = Buffer.byteLength(g.passwd, "utf8");
   if (bytes > 8) {
-    throw new DomainXmlError(`VNC password is ${bytes} characters long, only 8 permitted`, { path: `${path}/@passwd`, category: "unsupported configuration", mirrorsLibvirt: true, fix: "use a VNC password of at most 8 characters" });
+    throw new DomainXmlError(`VNC password is ${bytes} characters long, only 8 permitted`, {
+      path: `${path}/@passwd`,
+      category: "unsupported configuration",
+      mirrorsLibvirt: true,
+      fix: "use a VNC password of at most 8 characters",
+    });
   }
   const id = `vnc${i}-secret`;
   const file = `${secrets.dir}/${id}`;
@@ -664,7 +892,8 @@ function buildMisc(v: DomainView, add: Add): void {
   else if (v.memballoonModel !== undefined && v.memballoonModel !== "none") {
     throw unsupported("/domain/devices/memballoon/@model", v.memballoonModel, "use model='virtio' or 'none'");
   }
-  if (v.tpmModels.length > 0) throw unsupported("/domain/devices/tpm", v.tpmModels[0], "a TPM needs swtpm, managed by libvirt");
+  if (v.tpmModels.length > 0)
+    throw unsupported("/domain/devices/tpm", v.tpmModels[0], "a TPM needs swtpm, managed by libvirt");
 }
 
 /**
@@ -674,16 +903,43 @@ function buildMisc(v: DomainView, add: Add): void {
  * the QEMU namespace under any prefix) and how to fix the definition.
  */
 export const REFUSED_PATHS: readonly { readonly path: string; readonly fix: string }[] = [
-  { path: "/domain/launchSecurity", fix: "confidential guests (SEV, SEV-SNP, TDX, s390 PV) need libvirt: apply through libvirt" },
-  { path: "/domain/os/@firmware", fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt, or remove it to boot SeaBIOS" },
-  { path: "/domain/os/firmware", fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt" },
-  { path: "/domain/os/bios", fix: "SeaBIOS options (useserial, rebootTimeout) are not built: remove <bios> or apply through libvirt" },
-  { path: "/domain/os/acpi", fix: "extra ACPI tables (-acpitable) are not built: remove <acpi> or apply through libvirt" },
+  {
+    path: "/domain/launchSecurity",
+    fix: "confidential guests (SEV, SEV-SNP, TDX, s390 PV) need libvirt: apply through libvirt",
+  },
+  {
+    path: "/domain/os/@firmware",
+    fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt, or remove it to boot SeaBIOS",
+  },
+  {
+    path: "/domain/os/firmware",
+    fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt",
+  },
+  {
+    path: "/domain/os/bios",
+    fix: "SeaBIOS options (useserial, rebootTimeout) are not built: remove <bios> or apply through libvirt",
+  },
+  {
+    path: "/domain/os/acpi",
+    fix: "extra ACPI tables (-acpitable) are not built: remove <acpi> or apply through libvirt",
+  },
   { path: "/domain/os/shim", fix: "a Secure Boot shim needs libvirt's firmware handling: apply through libvirt" },
-  { path: "/domain/numatune", fix: "host NUMA binding is not applied by the QEMU-direct backend: remove <numatune> or apply through libvirt" },
-  { path: "/domain/qemu:capabilities", fix: "QEMU capability overrides need libvirt: remove it or apply through libvirt" },
-  { path: "/domain/qemu:override", fix: "QEMU device property overrides need libvirt: remove it or apply through libvirt" },
-  { path: "/domain/qemu:deprecation", fix: "the QEMU deprecation behavior is set by libvirt: remove it or apply through libvirt" },
+  {
+    path: "/domain/numatune",
+    fix: "host NUMA binding is not applied by the QEMU-direct backend: remove <numatune> or apply through libvirt",
+  },
+  {
+    path: "/domain/qemu:capabilities",
+    fix: "QEMU capability overrides need libvirt: remove it or apply through libvirt",
+  },
+  {
+    path: "/domain/qemu:override",
+    fix: "QEMU device property overrides need libvirt: remove it or apply through libvirt",
+  },
+  {
+    path: "/domain/qemu:deprecation",
+    fix: "the QEMU deprecation behavior is set by libvirt: remove it or apply through libvirt",
+  },
 ];
 
 /** Whether `el` is named `name` (`qemu:LOCAL` matching the QEMU namespace under any prefix). */
@@ -709,8 +965,20 @@ export function checkRefusedPaths(def: DomainDef): void {
 
 /** Device element names the builder understands; any other child of `<devices>` is refused. */
 export const SUPPORTED_DEVICES = new Set([
-  "emulator", "disk", "interface", "serial", "console", "channel", "graphics", "video", "controller",
-  "rng", "memballoon", "tpm", "input", "audio",
+  "emulator",
+  "disk",
+  "interface",
+  "serial",
+  "console",
+  "channel",
+  "graphics",
+  "video",
+  "controller",
+  "rng",
+  "memballoon",
+  "tpm",
+  "input",
+  "audio",
 ]);
 
 /** Refuses devices the builder cannot express, naming the first one. */

@@ -35,13 +35,26 @@ export interface DomainPreview {
 }
 
 /** Typed inputs whose change needs a restart of a running domain. */
-const RESTART_INPUTS = new Set(["memory", "vcpus", "machine", "firmware", "disks", "interfaces", "hwuuid", "resolvedHwuuidMode"]);
+const RESTART_INPUTS = new Set([
+  "memory",
+  "vcpus",
+  "machine",
+  "firmware",
+  "disks",
+  "interfaces",
+  "hwuuid",
+  "resolvedHwuuidMode",
+]);
 
 /** Inputs that change between two input sets, leaving out the XML and the engine's keys. */
 function changedInputs(olds: Record<string, unknown>, news: Record<string, unknown>): DomainPreview["inputChanges"] {
-  const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])].filter((k) => k !== "xml" && k !== "desiredXml" && !k.startsWith("__")).sort();
+  const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])]
+    .filter((k) => k !== "xml" && k !== "desiredXml" && !k.startsWith("__"))
+    .sort();
   const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
-  return keys.filter((k) => json(olds[k]) !== json(news[k])).map((k) => ({ input: k, old: json(olds[k]), new: json(news[k]) }));
+  return keys
+    .filter((k) => json(olds[k]) !== json(news[k]))
+    .map((k) => ({ input: k, old: json(olds[k]), new: json(news[k]) }));
 }
 
 /** The part of `pulumi preview --json` we read. */
@@ -107,19 +120,29 @@ export function readPreview(json: unknown): DomainPreview[] {
     let changes: DomainChange[] = [];
     const desired = xmlValue(newIn.xml);
     const actual = xmlValue(oldOut.xml);
-    const xmlHidden = (action !== "delete" && desired === "hidden") || ((action === "update" || action === "replace") && actual === "hidden");
+    const xmlHidden =
+      (action !== "delete" && desired === "hidden") ||
+      ((action === "update" || action === "replace") && actual === "hidden");
     if ((action === "update" || action === "replace") && desired instanceof DomainDef && actual instanceof DomainDef) {
       changes = diffDomains(desired, actual).changes.filter((c) => c.path !== "/domain/uuid");
     }
-    const inputChanges = xmlHidden && (action === "update" || action === "replace") ? changedInputs(s.oldState?.inputs ?? {}, newIn) : [];
-    const before = action === "create" ? null : (oldOut.guestUuid as string | undefined) ?? null;
+    const inputChanges =
+      xmlHidden && (action === "update" || action === "replace") ? changedInputs(s.oldState?.inputs ?? {}, newIn) : [];
+    const before = action === "create" ? null : ((oldOut.guestUuid as string | undefined) ?? null);
     // A hidden XML still has its hwuuid input beside it.
-    const after = action === "delete" ? null : guestUuidOf(desired) ?? (desired === "hidden" && typeof newIn.hwuuid === "string" ? normalizeUuid(newIn.hwuuid) ?? null : null);
+    const after =
+      action === "delete"
+        ? null
+        : (guestUuidOf(desired) ??
+          (desired === "hidden" && typeof newIn.hwuuid === "string" ? (normalizeUuid(newIn.hwuuid) ?? null) : null));
     out.push({
       name,
       action,
       changes,
-      restart: action === "replace" || maxClass(changes.map((c) => c.class)) === "restart" || inputChanges.some((c) => RESTART_INPUTS.has(c.input)),
+      restart:
+        action === "replace" ||
+        maxClass(changes.map((c) => c.class)) === "restart" ||
+        inputChanges.some((c) => RESTART_INPUTS.has(c.input)),
       guestUuidBefore: before,
       guestUuidAfter: after,
       replaceReasons: s.replaceReasons ?? [],
@@ -139,7 +162,8 @@ function cell(s: string | null | undefined): string {
 function guestCell(p: DomainPreview): string {
   const b = p.guestUuidBefore;
   const a = p.guestUuidAfter;
-  if (p.action === "create") return a ? `new: ${cell(a)}` : p.xmlHidden ? "new (not shown: secret XML)" : "new (the libvirt uuid)";
+  if (p.action === "create")
+    return a ? `new: ${cell(a)}` : p.xmlHidden ? "new (not shown: secret XML)" : "new (the libvirt uuid)";
   if (p.action === "delete") return `${cell(b)} -> gone`;
   if (a === null && p.xmlHidden) return `${cell(b)} -> not shown (secret XML)`;
   if (a === null && p.action === "replace") return `${cell(b)} -> a new libvirt uuid (no hwuuid)`;
@@ -156,11 +180,27 @@ export function formatPreviewReport(previews: DomainPreview[], summary?: Record<
   }
   lines.push("| domain | action | restart | guest UUID |", "|---|---|---|---|");
   for (const p of previews) {
-    const restart = p.action === "replace" ? "re-created" : p.action === "update" ? (p.restart ? "needed" : p.xmlHidden ? "unknown (secret XML)" : "no") : "-";
-    lines.push(`| ${cell(p.name)} | ${p.action}${p.replaceReasons.length ? ` (${p.replaceReasons.join(", ")})` : ""} | ${restart} | ${guestCell(p)} |`);
+    const restart =
+      p.action === "replace"
+        ? "re-created"
+        : p.action === "update"
+          ? p.restart
+            ? "needed"
+            : p.xmlHidden
+              ? "unknown (secret XML)"
+              : "no"
+          : "-";
+    lines.push(
+      `| ${cell(p.name)} | ${p.action}${p.replaceReasons.length ? ` (${p.replaceReasons.join(", ")})` : ""} | ${restart} | ${guestCell(p)} |`,
+    );
   }
   for (const p of previews.filter((x) => x.xmlHidden && (x.action === "update" || x.action === "replace"))) {
-    lines.push("", `### ${p.name}: ${p.action}`, "", "The XML changes of this domain are hidden: its XML holds secrets (a graphics password), which the preview shows only as `[secret]`.");
+    lines.push(
+      "",
+      `### ${p.name}: ${p.action}`,
+      "",
+      "The XML changes of this domain are hidden: its XML holds secrets (a graphics password), which the preview shows only as `[secret]`.",
+    );
     if (p.inputChanges.length) {
       lines.push("", "| input | old | new |", "|---|---|---|");
       for (const c of p.inputChanges) lines.push(`| ${cell(c.input)} | ${cell(c.old)} | ${cell(c.new)} |`);

@@ -16,7 +16,7 @@ export function parseBitmap(s: string): number[] | undefined {
     const lo = Number(m[2]);
     const hi = m[3] !== undefined ? Number(m[3]) : lo;
     if (hi < lo || hi - lo > 1 << 16) return undefined;
-    for (let i = lo; i <= hi; i++) (m[1] ? excl.push(i) : set.add(i));
+    for (let i = lo; i <= hi; i++) m[1] ? excl.push(i) : set.add(i);
   }
   for (const i of excl) set.delete(i);
   return [...set].sort((a, b) => a - b);
@@ -27,7 +27,7 @@ export function canonicalBitmap(s: string): string | undefined {
   const members = parseBitmap(s);
   if (!members) return undefined;
   const out: string[] = [];
-  for (let i = 0; i < members.length; ) {
+  for (let i = 0; i < members.length;) {
     let j = i;
     while (j + 1 < members.length && members[j + 1] === members[j]! + 1) j++;
     out.push(i === j ? `${members[i]}` : `${members[i]}-${members[j]}`);

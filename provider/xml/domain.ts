@@ -31,12 +31,48 @@ import { toKiB } from "./units";
 
 /** The order in which libvirt formats the children of `<domain>` (virDomainDefFormatInternal). */
 export const DOMAIN_CHILD_ORDER: readonly string[] = [
-  "name", "uuid", "hwuuid", "genid", "title", "description", "metadata", "maxMemory", "memory",
-  "currentMemory", "blkiotune", "memtune", "memoryBacking", "vcpu", "vcpus", "iothreads",
-  "iothreadids", "cputune", "numatune", "resource", "sysinfo", "bootloader", "bootloader_args",
-  "os", "idmap", "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash",
-  "on_lockfailure", "pm", "perf", "devices", "seclabel", "keywrap", "launchSecurity",
-  "qemu:commandline", "qemu:capabilities", "qemu:override", "qemu:deprecation",
+  "name",
+  "uuid",
+  "hwuuid",
+  "genid",
+  "title",
+  "description",
+  "metadata",
+  "maxMemory",
+  "memory",
+  "currentMemory",
+  "blkiotune",
+  "memtune",
+  "memoryBacking",
+  "vcpu",
+  "vcpus",
+  "iothreads",
+  "iothreadids",
+  "cputune",
+  "numatune",
+  "resource",
+  "sysinfo",
+  "bootloader",
+  "bootloader_args",
+  "os",
+  "idmap",
+  "features",
+  "cpu",
+  "clock",
+  "on_poweroff",
+  "on_reboot",
+  "on_crash",
+  "on_lockfailure",
+  "pm",
+  "perf",
+  "devices",
+  "seclabel",
+  "keywrap",
+  "launchSecurity",
+  "qemu:commandline",
+  "qemu:capabilities",
+  "qemu:override",
+  "qemu:deprecation",
 ];
 
 /** The libvirt QEMU namespace URI, for `<qemu:commandline>`. */
@@ -282,15 +318,17 @@ export interface DomainView {
   };
   sysinfo: DomainSysinfo[];
   features: string[];
-  cpu: {
-    mode: string | undefined;
-    model: string | undefined;
-    sockets: string | undefined;
-    dies: string | undefined;
-    clusters: string | undefined;
-    cores: string | undefined;
-    threads: string | undefined;
-  } | undefined;
+  cpu:
+    | {
+        mode: string | undefined;
+        model: string | undefined;
+        sockets: string | undefined;
+        dies: string | undefined;
+        clusters: string | undefined;
+        cores: string | undefined;
+        threads: string | undefined;
+      }
+    | undefined;
   clockOffset: string | undefined;
   onPoweroff: string | undefined;
   onReboot: string | undefined;
@@ -382,11 +420,17 @@ export function readDomain(def: DomainDef): DomainView {
       passwdValidTo: getAttr(g, "passwdValidTo"),
     })),
     videoModels: dev("video").map((v) => getAttr(firstChild(v, "model"), "type") ?? ""),
-    controllers: dev("controller").map((c) => ({ type: getAttr(c, "type"), index: getAttr(c, "index"), model: getAttr(c, "model") })),
+    controllers: dev("controller").map((c) => ({
+      type: getAttr(c, "type"),
+      index: getAttr(c, "index"),
+      model: getAttr(c, "model"),
+    })),
     rngModels: dev("rng").map((e) => getAttr(e, "model") ?? ""),
     memballoonModel: getAttr(dev("memballoon")[0], "model"),
     tpmModels: dev("tpm").map((e) => getAttr(e, "model") ?? ""),
-    qemuArgs: qemuCmd.flatMap((cmd) => qemuNamespaceChildren(cmd, "arg", qemuCmdScope)).map((a) => getAttr(a, "value") ?? ""),
+    qemuArgs: qemuCmd
+      .flatMap((cmd) => qemuNamespaceChildren(cmd, "arg", qemuCmdScope))
+      .map((a) => getAttr(a, "value") ?? ""),
     qemuEnv: qemuCmd
       .flatMap((cmd) => qemuNamespaceChildren(cmd, "env", qemuCmdScope))
       .map((a) => ({ name: getAttr(a, "name") ?? "", value: getAttr(a, "value") ?? "" })),

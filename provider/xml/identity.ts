@@ -69,7 +69,8 @@ export function resolveIdentity(def: DomainDef): DomainIdentity {
     });
   }
   const uuidText = def.childText("uuid");
-  let uuid: UuidBytes | undefined = uuidText !== undefined ? parseOrThrow(uuidText, "malformed uuid element", "/domain/uuid") : undefined;
+  let uuid: UuidBytes | undefined =
+    uuidText !== undefined ? parseOrThrow(uuidText, "malformed uuid element", "/domain/uuid") : undefined;
   const uuidGenerated = uuid === undefined;
 
   const hwText = def.childText("hwuuid");
@@ -77,7 +78,8 @@ export function resolveIdentity(def: DomainDef): DomainIdentity {
   const hwValid = hw !== undefined && isValidUuid(hw);
 
   const genidText = def.childText("genid");
-  const genid = genidText !== undefined ? parseOrThrow(genidText, "malformed genid element", "/domain/genid") : undefined;
+  const genid =
+    genidText !== undefined ? parseOrThrow(genidText, "malformed genid element", "/domain/genid") : undefined;
 
   let sysinfoUuid: UuidBytes | undefined;
   for (const si of childElements(def.root, "sysinfo")) {

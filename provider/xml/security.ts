@@ -10,7 +10,17 @@
  * Pure: no I/O, no Pulumi.
  */
 import { DomainDef } from "./domain";
-import { childElements, cloneElement, escapeAttr, escapeText, getAttr, setAttr, setTextContent, textContent, XmlElement } from "./tree";
+import {
+  childElements,
+  cloneElement,
+  escapeAttr,
+  escapeText,
+  getAttr,
+  setAttr,
+  setTextContent,
+  textContent,
+  XmlElement,
+} from "./tree";
 
 /** What replaces a security-info value wherever it would be shown. */
 export const REDACTED = "[redacted]";
@@ -54,7 +64,9 @@ interface CompiledRule {
 const RULES: readonly CompiledRule[] = SECURITY_INFO.map((r) => {
   const parts = r.path.split("/").filter(Boolean);
   const last = parts[parts.length - 1];
-  return last?.startsWith("@") ? { elements: parts.slice(0, -1), attribute: last.slice(1) } : { elements: parts, attribute: undefined };
+  return last?.startsWith("@")
+    ? { elements: parts.slice(0, -1), attribute: last.slice(1) }
+    : { elements: parts, attribute: undefined };
 });
 
 /** Whether the element-name chain `names` matches `pattern` (`**` matches any run, empty too). */
@@ -178,12 +190,17 @@ export function redactElement(el: XmlElement, path: string): XmlElement {
 
 /** Attribute and element names the text fallback knows (from {@link SECURITY_INFO}). */
 const TEXT_ATTRIBUTES = [...new Set(RULES.map((r) => r.attribute).filter((a): a is string => a !== undefined))];
-const TEXT_ELEMENTS = [...new Set(RULES.filter((r) => r.attribute === undefined).map((r) => r.elements[r.elements.length - 1]))];
+const TEXT_ELEMENTS = [
+  ...new Set(RULES.filter((r) => r.attribute === undefined).map((r) => r.elements[r.elements.length - 1])),
+];
 
 function textPatterns(): { attr: RegExp; elem: RegExp } {
   return {
     attr: new RegExp(`(\\s(?:${TEXT_ATTRIBUTES.join("|")})\\s*=\\s*)(?:'([^']*)'|"([^"]*)")`, "g"),
-    elem: new RegExp(`(<(?:${TEXT_ELEMENTS.join("|")})(?:\\s[^>]*)?>)([\\s\\S]*?)(</(?:${TEXT_ELEMENTS.join("|")})\\s*>)`, "g"),
+    elem: new RegExp(
+      `(<(?:${TEXT_ELEMENTS.join("|")})(?:\\s[^>]*)?>)([\\s\\S]*?)(</(?:${TEXT_ELEMENTS.join("|")})\\s*>)`,
+      "g",
+    ),
   };
 }
 
@@ -197,7 +214,12 @@ export function redactSecurityInfoXml(xml: string): string {
     return redactSecurityInfo(DomainDef.parse(xml)).format();
   } catch {
     const p = textPatterns();
-    return xml.replace(p.attr, (_w, head: string, sq?: string) => `${head}${sq !== undefined ? `'${escapeAttr(REDACTED)}'` : `"${REDACTED}"`}`).replace(p.elem, (_w, open: string, _v: string, close: string) => `${open}${escapeText(REDACTED)}${close}`);
+    return xml
+      .replace(
+        p.attr,
+        (_w, head: string, sq?: string) => `${head}${sq !== undefined ? `'${escapeAttr(REDACTED)}'` : `"${REDACTED}"`}`,
+      )
+      .replace(p.elem, (_w, open: string, _v: string, close: string) => `${open}${escapeText(REDACTED)}${close}`);
   }
 }
 
@@ -245,7 +267,10 @@ const SHORT_VALUE = 4;
 export function scrubSecurityInfo(text: string, values: readonly string[] = []): string {
   const p = textPatterns();
   let out = text
-    .replace(p.attr, (_w, head: string, sq?: string) => `${head}${sq !== undefined ? `'${REDACTED}'` : `"${REDACTED}"`}`)
+    .replace(
+      p.attr,
+      (_w, head: string, sq?: string) => `${head}${sq !== undefined ? `'${REDACTED}'` : `"${REDACTED}"`}`,
+    )
     .replace(p.elem, (_w, open: string, _v: string, close: string) => `${open}${REDACTED}${close}`);
   const vs = [...new Set(values)].filter((v) => v !== "").sort((a, b) => b.length - a.length);
   if (vs.length === 0) return out;
@@ -254,8 +279,12 @@ export function scrubSecurityInfo(text: string, values: readonly string[] = []):
       out = out.split(v).join(REDACTED);
     } else {
       const e = v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-      out = out.replace(new RegExp(`(['"])${e}\\1|=${e}(?=[\\s,;)>/]|$)`, "g"), (w) => (w.startsWith("=") ? `=${REDACTED}` : `${w[0]}${REDACTED}${w[0]}`));
+      out = out.replace(new RegExp(`(['"])${e}\\1|=${e}(?=[\\s,;)>/]|$)`, "g"), (w) =>
+        w.startsWith("=") ? `=${REDACTED}` : `${w[0]}${REDACTED}${w[0]}`,
+      );
     }
   }
-  return out.replace(/"(&[^"]*)"/g, (whole, fragment: string) => (vs.some((v) => v.includes(fragment)) ? `"${REDACTED}"` : whole));
+  return out.replace(/"(&[^"]*)"/g, (whole, fragment: string) =>
+    vs.some((v) => v.includes(fragment)) ? `"${REDACTED}"` : whole,
+  );
 }

@@ -115,7 +115,10 @@ export function parseXml(text: string, path = "/"): XmlDocument {
   }
   // XML 1.0 characters only (U+FFFD is one); a lone surrogate cannot even be written as UTF-8.
   // eslint-disable-next-line no-control-regex
-  const bad = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.exec(text);
+  const bad =
+    /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.exec(
+      text,
+    );
   if (bad) {
     throw new DomainXmlError("not an XML text document", {
       path,
@@ -159,7 +162,11 @@ export function parseXml(text: string, path = "/"): XmlDocument {
     }
   }
   if (!root) {
-    throw new DomainXmlError("empty document", { path, allowed: "a document whose root is <domain>", fix: "pass a domain XML document" });
+    throw new DomainXmlError("empty document", {
+      path,
+      allowed: "a document whose root is <domain>",
+      fix: "pass a domain XML document",
+    });
   }
   return { prolog, root, epilog };
 }
@@ -186,7 +193,10 @@ function convert(n: RawNode, path: string): XmlNode | undefined {
       const cn = convert(c, path);
       if (cn) children.push(cn);
     }
-    const attrs = Object.keys(attrsRaw).map((name) => ({ name: unguardName(name), value: decodeEntities(String(attrsRaw[name]), path) }));
+    const attrs = Object.keys(attrsRaw).map((name) => ({
+      name: unguardName(name),
+      value: decodeEntities(String(attrsRaw[name]), path),
+    }));
     const el: XmlElement = { kind: "element", name: unguardName(key), attrs, children };
     dropLayoutWhitespace(el);
     return el;
@@ -241,7 +251,14 @@ function decodeEntities(s: string, path: string): string {
 
 /** XML 1.0's `Char` production: what a character reference may name. */
 function isXmlChar(cp: number): boolean {
-  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+  return (
+    cp === 0x9 ||
+    cp === 0xa ||
+    cp === 0xd ||
+    (cp >= 0x20 && cp <= 0xd7ff) ||
+    (cp >= 0xe000 && cp <= 0xfffd) ||
+    (cp >= 0x10000 && cp <= 0x10ffff)
+  );
 }
 
 /**
@@ -270,13 +287,15 @@ function checkLikeLibxml2(text: string, path: string): void {
     const chars = text.slice(i, lt < 0 ? text.length : lt);
     const cdataEnd = chars.indexOf("]]>");
     if (cdataEnd >= 0) refuse('"]]>" in text', i + cdataEnd, 'write "]]&gt;"');
-    if (depth === 0 && /[^ \t\r\n]/.test(chars.slice(i === 0 ? start : 0))) refuse("text outside the root element", i, "remove the text before or after the root element");
+    if (depth === 0 && /[^ \t\r\n]/.test(chars.slice(i === 0 ? start : 0)))
+      refuse("text outside the root element", i, "remove the text before or after the root element");
     if (lt < 0) break;
     if (text.startsWith("<!--", lt)) {
       const end = text.indexOf("-->", lt + 4);
       if (end < 0) break;
       const body = text.slice(lt + 4, end);
-      if (body.includes("--") || body.endsWith("-")) refuse('"--" inside a comment', lt, 'XML forbids "--" in comments; write "- -" or remove the comment');
+      if (body.includes("--") || body.endsWith("-"))
+        refuse('"--" inside a comment', lt, 'XML forbids "--" in comments; write "- -" or remove the comment');
       i = end + 3;
     } else if (text.startsWith("<![CDATA[", lt)) {
       if (depth === 0) refuse("CDATA outside the root element", lt, "move the CDATA section inside <domain>");
@@ -284,21 +303,38 @@ function checkLikeLibxml2(text: string, path: string): void {
       if (end < 0) break;
       i = end + 3;
     } else if (text.startsWith("<!", lt)) {
-      refuse("markup declarations are not allowed", lt, "remove the <!...> declaration; libvirt domain XML never needs one");
+      refuse(
+        "markup declarations are not allowed",
+        lt,
+        "remove the <!...> declaration; libvirt domain XML never needs one",
+      );
     } else if (text.startsWith("<?", lt)) {
       const end = text.indexOf("?>", lt + 2);
       if (end < 0) break;
       const body = text.slice(lt + 2, end);
       const target = /^[^\s?]*/.exec(body)![0];
-      if (target === "") refuse("processing instruction without a target", lt, "name the target, e.g. <?app data?>, or remove it");
+      if (target === "")
+        refuse("processing instruction without a target", lt, "name the target, e.g. <?app data?>, or remove it");
       if (target.toLowerCase() === "xml") {
-        if (target !== "xml" || lt !== start) refuse("XML declaration allowed only at the start of the document", lt, "move <?xml ...?> to the very start, or remove it");
-        if (!/^\s+version\s*=\s*(['"])1\.[0-9]+\1/.test(body.slice(3))) refuse("XML declaration without a version", lt, "write <?xml version='1.0'?>");
+        if (target !== "xml" || lt !== start)
+          refuse(
+            "XML declaration allowed only at the start of the document",
+            lt,
+            "move <?xml ...?> to the very start, or remove it",
+          );
+        if (!/^\s+version\s*=\s*(['"])1\.[0-9]+\1/.test(body.slice(3)))
+          refuse("XML declaration without a version", lt, "write <?xml version='1.0'?>");
         const sa = /\sstandalone\s*=\s*(['"])(.*?)\1/.exec(body);
-        if (sa && sa[2] !== "yes" && sa[2] !== "no") refuse("standalone accepts only 'yes' or 'no'", lt, "write standalone='yes', or remove it");
+        if (sa && sa[2] !== "yes" && sa[2] !== "no")
+          refuse("standalone accepts only 'yes' or 'no'", lt, "write standalone='yes', or remove it");
         // The text is handed on as UTF-8: another declared encoding would be decoded wrongly (or refused).
         const encoding = /\sencoding\s*=\s*(['"])(.*?)\1/.exec(body)?.[2];
-        if (encoding !== undefined && !/^utf-?8$/i.test(encoding)) refuse(`encoding ${JSON.stringify(encoding)} is not UTF-8`, lt, "write encoding='UTF-8', or remove the encoding");
+        if (encoding !== undefined && !/^utf-?8$/i.test(encoding))
+          refuse(
+            `encoding ${JSON.stringify(encoding)} is not UTF-8`,
+            lt,
+            "write encoding='UTF-8', or remove the encoding",
+          );
       }
       i = end + 2;
     } else {
@@ -433,7 +469,7 @@ export function setAttr(el: XmlElement, name: string, value: string | undefined)
 export function textContent(el: XmlElement | undefined): string | undefined {
   if (!el) return undefined;
   return el.children
-    .map((c) => (c.kind === "element" ? textContent(c) ?? "" : c.kind === "comment" ? "" : c.value))
+    .map((c) => (c.kind === "element" ? (textContent(c) ?? "") : c.kind === "comment" ? "" : c.value))
     .join("");
 }
 

@@ -41,7 +41,8 @@ export function toKiB(value: string, unit: string | undefined, path: string): bi
     throw new DomainXmlError("unknown unit", {
       path: `${path}/@unit`,
       value: unit,
-      allowed: "b, bytes, KiB, MiB, GiB, TiB, PiB, EiB (powers of 1024), KB, MB, GB, TB, PB, EB (powers of 1000), k, m, g, t, p, e",
+      allowed:
+        "b, bytes, KiB, MiB, GiB, TiB, PiB, EiB (powers of 1024), KB, MB, GB, TB, PB, EB (powers of 1000), k, m, g, t, p, e",
       fix: "use MiB or GiB",
     });
   }

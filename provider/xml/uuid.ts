@@ -24,7 +24,7 @@ export function parseUuid(text: string): UuidBytes | undefined {
   const out = new Uint8Array(16);
   let cur = 0;
   while (cur < text.length && SPACE.has(text.charAt(cur))) cur++;
-  for (let i = 0; i < 16; ) {
+  for (let i = 0; i < 16;) {
     if (cur >= text.length) return undefined;
     const c = text.charAt(cur);
     if (c === "-" || c === " ") {
@@ -59,7 +59,10 @@ export function normalizeUuid(text: string): string | undefined {
 
 /** True when the text matches libvirt's RNG schema for UUIDs (used by `virsh define --validate`). */
 export function matchesUuidSchema(text: string): boolean {
-  return /^[a-fA-F0-9]{32}$/.test(text) || /^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$/.test(text);
+  return (
+    /^[a-fA-F0-9]{32}$/.test(text) ||
+    /^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$/.test(text)
+  );
 }
 
 /** A random version-4 UUID, formatted. */

@@ -14,7 +14,10 @@ export interface LibvirtArgs {
 
 /** Parses an `.args` file: `VAR=value \` lines, then the emulator and one option a line, joined by ` \`. */
 export function parseArgsFile(text: string): LibvirtArgs {
-  const lines = text.replace(/ \\\n/g, "\n").split("\n").filter((l) => l.trim() !== "");
+  const lines = text
+    .replace(/ \\\n/g, "\n")
+    .split("\n")
+    .filter((l) => l.trim() !== "");
   const env: Record<string, string> = {};
   const argv: string[] = [];
   for (const line of lines) {
@@ -49,7 +52,7 @@ export const LIBVIRT_ONLY: Readonly<Record<string, string>> = {
   "-object secret masterKey0": "libvirt's master key file for secrets, a libvirtd runtime file",
   "-chardev charmonitor": "the monitor socket: libvirt passes an inherited fd (fd=1729 in the tests), we a path",
   "-audiodev": "libvirt adds <audio type='none'> by default (its post-parse), the builder none",
-  "env": "LC_ALL, PATH, HOME, USER, LOGNAME, XDG_* of libvirt's per-domain directory",
+  env: "LC_ALL, PATH, HOME, USER, LOGNAME, XDG_* of libvirt's per-domain directory",
 };
 
 /** The values of one option, in order; `undefined` when absent. */

@@ -46,7 +46,9 @@ const NAMED: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', a
 
 function decode(s: string): string {
   return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, (_, body: string) =>
-    body[0] === "#" ? String.fromCodePoint(body[1] === "x" ? parseInt(body.slice(2), 16) : parseInt(body.slice(1), 10)) : (NAMED[body] ?? `&${body};`),
+    body[0] === "#"
+      ? String.fromCodePoint(body[1] === "x" ? parseInt(body.slice(2), 16) : parseInt(body.slice(1), 10))
+      : (NAMED[body] ?? `&${body};`),
   );
 }
 

@@ -59,11 +59,17 @@ export function loadCorpus(): Corpus {
   let dir: string;
   let version: string;
   try {
-    dir = execFileSync("bash", [script], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 15 * 60_000 }).trim();
+    dir = execFileSync("bash", [script], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 15 * 60_000,
+    }).trim();
     version = execFileSync("bash", [script, "version"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`the corpus (libvirt's tests/qemuxmlconfdata) cannot be had: scripts/corpus.sh failed:\n${err.stderr || err.message}`);
+    throw new Error(
+      `the corpus (libvirt's tests/qemuxmlconfdata) cannot be had: scripts/corpus.sh failed:\n${err.stderr || err.message}`,
+    );
   }
   const files = fs.readdirSync(dir).sort();
   const have = new Set(files);
@@ -71,7 +77,8 @@ export function loadCorpus(): Corpus {
   for (const f of files) {
     if (!f.endsWith(".xml") || OUTPUT_SUFFIX.test(f)) continue;
     const name = f.slice(0, -".xml".length);
-    const out = (ext: string) => (have.has(`${name}.${COMPARED_OUTPUT}.${ext}`) ? path.join(dir, `${name}.${COMPARED_OUTPUT}.${ext}`) : undefined);
+    const out = (ext: string) =>
+      have.has(`${name}.${COMPARED_OUTPUT}.${ext}`) ? path.join(dir, `${name}.${COMPARED_OUTPUT}.${ext}`) : undefined;
     cases.push({ name, input: path.join(dir, f), outputXml: out("xml"), args: out("args"), err: out("err") });
   }
   return { dir, version, cases, xmlFiles: files.filter((f) => f.endsWith(".xml")).map((f) => path.join(dir, f)) };

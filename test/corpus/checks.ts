@@ -70,7 +70,10 @@ export function checkRoundTrip(corpus: Corpus): CheckResult {
       once = DomainDef.parse(text).format();
     } catch (e) {
       const msg = DomainXmlError.isInstance(e) ? e.message : String(e);
-      add(findings, key, { cls: /not well formed|unexpected root/.test(msg) ? "not-well-formed" : "parse-refused", detail: msg });
+      add(findings, key, {
+        cls: /not well formed|unexpected root/.test(msg) ? "not-well-formed" : "parse-refused",
+        detail: msg,
+      });
       continue;
     }
     let before: string;
@@ -109,7 +112,8 @@ function writtenUuid(root: XmlElement): string | null | undefined {
   for (const si of childElements(root, "sysinfo")) {
     const sys = firstChild(si, "system");
     const e = sys && childElements(sys, "entry").find((x) => getAttr(x, "name") === "uuid");
-    if (getAttr(si, "type") === "smbios" && e && textContent(e)) return uuidAsLibvirtReads(textContent(e)!) ?? undefined;
+    if (getAttr(si, "type") === "smbios" && e && textContent(e))
+      return uuidAsLibvirtReads(textContent(e)!) ?? undefined;
   }
   return null;
 }
@@ -147,7 +151,8 @@ export function checkIdentity(corpus: Corpus): CheckResult {
       } else if (id.uuid !== expected) {
         add(findings, key, { cls: "uuid", detail: `expected ${expected}, got ${id.uuid}` });
       }
-      if (id.name !== expectedName) add(findings, key, { cls: "name", detail: `expected ${expectedName}, got ${id.name}` });
+      if (id.name !== expectedName)
+        add(findings, key, { cls: "name", detail: `expected ${expectedName}, got ${id.name}` });
     } catch (e) {
       const msg = DomainXmlError.isInstance(e) ? e.libvirtMessage : String(e);
       const reason = DomainXmlError.isInstance(e) ? e.reason : msg;
@@ -159,7 +164,12 @@ export function checkIdentity(corpus: Corpus): CheckResult {
       add(findings, key, { cls: "refused", detail: msg });
     }
   }
-  return { check: "identity", population: documents, findings, extra: { "refused as libvirt refuses": refusedAsLibvirt, "without uuid (libvirt generates one)": generated } };
+  return {
+    check: "identity",
+    population: documents,
+    findings,
+    extra: { "refused as libvirt refuses": refusedAsLibvirt, "without uuid (libvirt generates one)": generated },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,59 +197,98 @@ const BITMAP_ATTRS = /\/@(cpuset|nodeset|cpus|vcpus|iothreads)$/;
 const DIFF_RULES: DiffRule[] = [
   ["namespace-prefix", (c) => /^\/domain\/([A-Za-z0-9_.-]+:)?commandline(\/|$)/.test(c.path)],
   ["bootmenu-timeout", (c) => c.path === "/domain/os/bootmenu/@timeout"],
-  ["numa-cell-order", (c, ctx) => {
-    if (!c.path.startsWith("/domain/cpu/numa/cell")) return false;
-    if (/distances\/sibling/.test(c.path) || c.path.endsWith("/@id")) return true;
-    const cell = c.path.replace(/\/@[^/]+$/, "");
-    return ctx.changes.some((o) => o.path === `${cell}/@id`);
-  }],
+  [
+    "numa-cell-order",
+    (c, ctx) => {
+      if (!c.path.startsWith("/domain/cpu/numa/cell")) return false;
+      if (/distances\/sibling/.test(c.path) || c.path.endsWith("/@id")) return true;
+      const cell = c.path.replace(/\/@[^/]+$/, "");
+      return ctx.changes.some((o) => o.path === `${cell}/@id`);
+    },
+  ],
   ["bitmap-spelling", (c) => BITMAP_ATTRS.test(c.path) && c.kind === "modify" && sameSet(c.old, c.new)],
   ["scheduler-split", (c) => /^\/domain\/cputune\/(vcpusched|iothreadsched)/.test(c.path)],
-  ["units", (c, ctx) => {
-    if (c.path.endsWith("/@unit")) return true;
-    const el = c.path.replace(/\/@[^/]+$/, "");
-    return ctx.changes.some((o) => o.path === `${c.path}/@unit` || o.path === `${el}/@unit`);
-  }],
+  [
+    "units",
+    (c, ctx) => {
+      if (c.path.endsWith("/@unit")) return true;
+      const el = c.path.replace(/\/@[^/]+$/, "");
+      return ctx.changes.some((o) => o.path === `${c.path}/@unit` || o.path === `${el}/@unit`);
+    },
+  ],
   ["usb-companions", (c, ctx) => /^\/domain\/devices\/controller/.test(c.path) && usbCompanions(ctx.desired)],
-  ["controller-index", (c, ctx) => /^\/domain\/devices\/controller/.test(c.path) && controllersWithoutIndex(ctx.desired)],
-  ["serial-from-console", (c) =>
-    (c.kind === "remove" && /^\/domain\/devices\/serial/.test(c.path)) || /^\/domain\/devices\/console.*\/target\/@type$/.test(c.path)],
-  ["video-primary-first", (c, ctx) => /^\/domain\/devices\/video/.test(c.path) && ctx.changes.some((o) => /^\/domain\/devices\/video\[\d+\]\/model\/@primary$/.test(o.path) && o.new === "yes")],
-  ["runtime-state", (c) =>
-    /\/target\/@state$/.test(c.path) ||
-    /\/(source|backingStore)\/@index$/.test(c.path) ||
-    /\/disk\[[^\]]*\]\/mirror$/.test(c.path) ||
-    /\/interface\[[^\]]*\]\/source\/@portid$/.test(c.path) ||
-    /\/graphics\[[^\]]*\]\/@socket$/.test(c.path) ||
-    (/\/channel\[[^\]]*\]\/source$/.test(c.path) && c.kind === "add" && /^<source( mode='bind')?( path='\/var\/(lib|run)\/libvirt\/qemu\/channel\/[^']*')?\/>$/.test(c.new ?? ""))],
-  ["default-dropped", (c) =>
-    (/\/model\/@primary$/.test(c.path) && c.new === "no") ||
-    (/\/driver\/@cache$/.test(c.path) && c.new === "default") ||
-    (/\/protocol$/.test(c.path) && c.kind === "add" && /^<protocol type='raw'\/>$/.test(c.new ?? "")) ||
-    (/\/target\/@tray$/.test(c.path) && c.new === "closed") ||
-    (/\/graphics\[[^\]]*\]\/@autoport$/.test(c.path) && c.new === "no") ||
-    (c.path === "/domain/cpu/model" && c.kind === "add" && /^<model fallback='(allow|forbid)'\/>$/.test(c.new ?? "")) ||
-    (/\/usbdev(\[\d+\])?\/@(class|vendor|product|version)$/.test(c.path) && c.new === "-1") ||
-    (/\/disk\[[^\]]*\]\/@snapshot$/.test(c.path) && c.new === "no") ||
-    (c.path === "/domain/memtune" && c.kind === "add" && /9007199254740991/.test(c.new ?? "")) ||
-    (/\/interface\[[^\]]*\]\/coalesce$/.test(c.path) && c.kind === "add" && !/max='[1-9]/.test(c.new ?? ""))],
-  ["value-spelling", (c) =>
-    (c.kind === "modify" && /\/model\/@type$/.test(c.path) && c.old?.toLowerCase() === c.new?.toLowerCase()) ||
-    (c.kind === "modify" && /\/usbdev(\[\d+\])?\/@version$/.test(c.path)) ||
-    (c.kind === "modify" && /\/source\/@name$/.test(c.path) && c.old === `${c.new}/0`)],
-  ["drops-inapplicable", (c) =>
-    c.kind === "add" && (/\/interface\[[^\]]*\]\/(filterref|driver(\/@queues)?|backend\/@vhost)$/.test(c.path) || /\/target\/@removable$/.test(c.path))],
+  [
+    "controller-index",
+    (c, ctx) => /^\/domain\/devices\/controller/.test(c.path) && controllersWithoutIndex(ctx.desired),
+  ],
+  [
+    "serial-from-console",
+    (c) =>
+      (c.kind === "remove" && /^\/domain\/devices\/serial/.test(c.path)) ||
+      /^\/domain\/devices\/console.*\/target\/@type$/.test(c.path),
+  ],
+  [
+    "video-primary-first",
+    (c, ctx) =>
+      /^\/domain\/devices\/video/.test(c.path) &&
+      ctx.changes.some((o) => /^\/domain\/devices\/video\[\d+\]\/model\/@primary$/.test(o.path) && o.new === "yes"),
+  ],
+  [
+    "runtime-state",
+    (c) =>
+      /\/target\/@state$/.test(c.path) ||
+      /\/(source|backingStore)\/@index$/.test(c.path) ||
+      /\/disk\[[^\]]*\]\/mirror$/.test(c.path) ||
+      /\/interface\[[^\]]*\]\/source\/@portid$/.test(c.path) ||
+      /\/graphics\[[^\]]*\]\/@socket$/.test(c.path) ||
+      (/\/channel\[[^\]]*\]\/source$/.test(c.path) &&
+        c.kind === "add" &&
+        /^<source( mode='bind')?( path='\/var\/(lib|run)\/libvirt\/qemu\/channel\/[^']*')?\/>$/.test(c.new ?? "")),
+  ],
+  [
+    "default-dropped",
+    (c) =>
+      (/\/model\/@primary$/.test(c.path) && c.new === "no") ||
+      (/\/driver\/@cache$/.test(c.path) && c.new === "default") ||
+      (/\/protocol$/.test(c.path) && c.kind === "add" && /^<protocol type='raw'\/>$/.test(c.new ?? "")) ||
+      (/\/target\/@tray$/.test(c.path) && c.new === "closed") ||
+      (/\/graphics\[[^\]]*\]\/@autoport$/.test(c.path) && c.new === "no") ||
+      (c.path === "/domain/cpu/model" &&
+        c.kind === "add" &&
+        /^<model fallback='(allow|forbid)'\/>$/.test(c.new ?? "")) ||
+      (/\/usbdev(\[\d+\])?\/@(class|vendor|product|version)$/.test(c.path) && c.new === "-1") ||
+      (/\/disk\[[^\]]*\]\/@snapshot$/.test(c.path) && c.new === "no") ||
+      (c.path === "/domain/memtune" && c.kind === "add" && /9007199254740991/.test(c.new ?? "")) ||
+      (/\/interface\[[^\]]*\]\/coalesce$/.test(c.path) && c.kind === "add" && !/max='[1-9]/.test(c.new ?? "")),
+  ],
+  [
+    "value-spelling",
+    (c) =>
+      (c.kind === "modify" && /\/model\/@type$/.test(c.path) && c.old?.toLowerCase() === c.new?.toLowerCase()) ||
+      (c.kind === "modify" && /\/usbdev(\[\d+\])?\/@version$/.test(c.path)) ||
+      (c.kind === "modify" && /\/source\/@name$/.test(c.path) && c.old === `${c.new}/0`),
+  ],
+  [
+    "drops-inapplicable",
+    (c) =>
+      c.kind === "add" &&
+      (/\/interface\[[^\]]*\]\/(filterref|driver(\/@queues)?|backend\/@vhost)$/.test(c.path) ||
+        /\/target\/@removable$/.test(c.path)),
+  ],
   ["metadata-one-per-namespace", (c) => c.path.startsWith("/domain/metadata/")],
-  ["libvirt-rewrites", (c) =>
-    [
-      /^\/domain\/vcpu\/@placement$/, // placement follows <numatune placement='auto'>
-      /^\/domain\/numatune\/memory\/@nodeset$/, // nodeset dropped with placement='auto'
-      /^\/domain\/cpu\/numa\/cell(\[[^\]]*\])?\/@cpus$/, // vCPUs in no cell put in cell 0
-      /^\/domain\/os\/nvram\/@format$/, // firmware autoselection picks the nvram template's format
-      /^\/domain\/devices\/disk\[[^\]]*\]\/@type$/, // empty network cdrom -> file; pool volume resolved
-      /^\/domain\/devices\/controller\[[^\]]*\]\/@model$/, // model='auto' replaced by the chosen model
-      /^\/domain\/devices\/channel\[[^\]]*\]\/address\/@bus$/, // virtio-serial has only bus 0
-    ].some((r) => r.test(c.path))],
+  [
+    "libvirt-rewrites",
+    (c) =>
+      [
+        /^\/domain\/vcpu\/@placement$/, // placement follows <numatune placement='auto'>
+        /^\/domain\/numatune\/memory\/@nodeset$/, // nodeset dropped with placement='auto'
+        /^\/domain\/cpu\/numa\/cell(\[[^\]]*\])?\/@cpus$/, // vCPUs in no cell put in cell 0
+        /^\/domain\/os\/nvram\/@format$/, // firmware autoselection picks the nvram template's format
+        /^\/domain\/devices\/disk\[[^\]]*\]\/@type$/, // empty network cdrom -> file; pool volume resolved
+        /^\/domain\/devices\/controller\[[^\]]*\]\/@model$/, // model='auto' replaced by the chosen model
+        /^\/domain\/devices\/channel\[[^\]]*\]\/address\/@bus$/, // virtio-serial has only bus 0
+      ].some((r) => r.test(c.path)),
+  ],
 ];
 
 function controllersWithoutIndex(def: DomainDef): boolean {
@@ -276,7 +325,10 @@ export function checkDiff(corpus: Corpus): CheckResult {
     const ctx: DiffContext = { desired, actual, changes };
     for (const ch of changes) {
       const rule = DIFF_RULES.find(([, explains]) => explains(ch, ctx));
-      add(findings, c.name, { cls: rule ? rule[0] : "unclassified", detail: `${ch.kind} ${ch.path}: ${ch.old ?? ""} -> ${ch.new ?? ""}` });
+      add(findings, c.name, {
+        cls: rule ? rule[0] : "unclassified",
+        detail: `${ch.kind} ${ch.path}: ${ch.old ?? ""} -> ${ch.new ?? ""}`,
+      });
     }
   }
   return { check: "diff", population: pairs, findings, extra: {} };
@@ -354,7 +406,10 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     accepted.set(c.name, def);
     const libvirt = parseArgsFile(read(c.args)).argv;
     for (const d of compareArgv(libvirt, ours)) {
-      add(findings, c.name, { cls: argvClass(d.option, def, libvirt), detail: `${d.option}: libvirt ${JSON.stringify(d.libvirt)}, ours ${JSON.stringify(d.ours)}` });
+      add(findings, c.name, {
+        cls: argvClass(d.option, def, libvirt),
+        detail: `${d.option}: libvirt ${JSON.stringify(d.libvirt)}, ours ${JSON.stringify(d.ours)}`,
+      });
     }
   }
   return {
@@ -381,58 +436,154 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
 //    built (`controller[@type='pci']/@model='pcie-root-port'`).
 
 const EXPRESSED = new Set<string>([
-  "/domain", "/domain/@type", "/domain/@id",
-  "/domain/name", "/domain/uuid", "/domain/hwuuid", "/domain/title", "/domain/description", "/domain/metadata",
-  "/domain/memory", "/domain/memory/@unit",
-  "/domain/vcpu", "/domain/vcpu/@current",
-  "/domain/os", "/domain/os/type", "/domain/os/type/@arch", "/domain/os/type/@machine",
-  "/domain/os/boot", "/domain/os/boot/@dev", "/domain/os/smbios", "/domain/os/smbios/@mode",
-  "/domain/sysinfo[@type='smbios']", "/domain/sysinfo/@type", "/domain/sysinfo/system", "/domain/sysinfo/system/entry/@name",
-  ...["manufacturer", "product", "version", "serial", "uuid", "sku", "family"].map((n) => `/domain/sysinfo/system/entry[@name='${n}']`),
-  "/domain/genid", "/domain/maxMemory", "/domain/maxMemory/@unit", "/domain/maxMemory/@slots",
-  "/domain/vcpus", "/domain/vcpus/vcpu", "/domain/vcpus/vcpu/@id", "/domain/vcpus/vcpu/@enabled", "/domain/vcpus/vcpu/@hotpluggable",
-  "/domain/os/loader", "/domain/os/loader/@type", "/domain/os/loader/@readonly", "/domain/os/loader/@stateless", "/domain/os/loader/@secure",
-  "/domain/os/nvram", "/domain/os/nvram/@template",
-  "/domain/os/kernel", "/domain/os/initrd", "/domain/os/cmdline", "/domain/os/dtb",
-  "/domain/sysinfo/bios", "/domain/sysinfo/baseBoard", "/domain/sysinfo/chassis", "/domain/sysinfo/oemStrings", "/domain/sysinfo/oemStrings/entry",
+  "/domain",
+  "/domain/@type",
+  "/domain/@id",
+  "/domain/name",
+  "/domain/uuid",
+  "/domain/hwuuid",
+  "/domain/title",
+  "/domain/description",
+  "/domain/metadata",
+  "/domain/memory",
+  "/domain/memory/@unit",
+  "/domain/vcpu",
+  "/domain/vcpu/@current",
+  "/domain/os",
+  "/domain/os/type",
+  "/domain/os/type/@arch",
+  "/domain/os/type/@machine",
+  "/domain/os/boot",
+  "/domain/os/boot/@dev",
+  "/domain/os/smbios",
+  "/domain/os/smbios/@mode",
+  "/domain/sysinfo[@type='smbios']",
+  "/domain/sysinfo/@type",
+  "/domain/sysinfo/system",
+  "/domain/sysinfo/system/entry/@name",
+  ...["manufacturer", "product", "version", "serial", "uuid", "sku", "family"].map(
+    (n) => `/domain/sysinfo/system/entry[@name='${n}']`,
+  ),
+  "/domain/genid",
+  "/domain/maxMemory",
+  "/domain/maxMemory/@unit",
+  "/domain/maxMemory/@slots",
+  "/domain/vcpus",
+  "/domain/vcpus/vcpu",
+  "/domain/vcpus/vcpu/@id",
+  "/domain/vcpus/vcpu/@enabled",
+  "/domain/vcpus/vcpu/@hotpluggable",
+  "/domain/os/loader",
+  "/domain/os/loader/@type",
+  "/domain/os/loader/@readonly",
+  "/domain/os/loader/@stateless",
+  "/domain/os/loader/@secure",
+  "/domain/os/nvram",
+  "/domain/os/nvram/@template",
+  "/domain/os/kernel",
+  "/domain/os/initrd",
+  "/domain/os/cmdline",
+  "/domain/os/dtb",
+  "/domain/sysinfo/bios",
+  "/domain/sysinfo/baseBoard",
+  "/domain/sysinfo/chassis",
+  "/domain/sysinfo/oemStrings",
+  "/domain/sysinfo/oemStrings/entry",
   ...Object.entries({
     bios: ["vendor", "version", "date", "release"],
     baseBoard: ["manufacturer", "product", "version", "serial", "asset", "location"],
     chassis: ["manufacturer", "version", "serial", "asset", "sku"],
-  }).flatMap(([b, keys]) => [`/domain/sysinfo/${b}/entry/@name`, ...keys.map((n) => `/domain/sysinfo/${b}/entry[@name='${n}']`)]),
-  "/domain/sysinfo[@type='fwcfg']", "/domain/sysinfo/entry", "/domain/sysinfo/entry/@name", "/domain/sysinfo/entry/@file",
-  "/domain/cpu/numa", "/domain/cpu/numa/cell", ...["id", "cpus", "memory", "unit"].map((a) => `/domain/cpu/numa/cell/@${a}`),
-  "/domain/cpu/numa/cell/distances", "/domain/cpu/numa/cell/distances/sibling", "/domain/cpu/numa/cell/distances/sibling/@id",
+  }).flatMap(([b, keys]) => [
+    `/domain/sysinfo/${b}/entry/@name`,
+    ...keys.map((n) => `/domain/sysinfo/${b}/entry[@name='${n}']`),
+  ]),
+  "/domain/sysinfo[@type='fwcfg']",
+  "/domain/sysinfo/entry",
+  "/domain/sysinfo/entry/@name",
+  "/domain/sysinfo/entry/@file",
+  "/domain/cpu/numa",
+  "/domain/cpu/numa/cell",
+  ...["id", "cpus", "memory", "unit"].map((a) => `/domain/cpu/numa/cell/@${a}`),
+  "/domain/cpu/numa/cell/distances",
+  "/domain/cpu/numa/cell/distances/sibling",
+  "/domain/cpu/numa/cell/distances/sibling/@id",
   "/domain/cpu/numa/cell/distances/sibling/@value",
-  "/domain/features", "/domain/features/acpi",
-  "/domain/cpu", "/domain/cpu/@mode", "/domain/cpu/model",
-  "/domain/cpu/topology", ...["sockets", "dies", "clusters", "cores", "threads"].map((a) => `/domain/cpu/topology/@${a}`),
-  "/domain/clock", "/domain/clock/@offset",
-  "/domain/devices", "/domain/devices/emulator",
-  "/domain/devices/disk", "/domain/devices/disk/@type", "/domain/devices/disk/@device",
-  "/domain/devices/disk/driver", "/domain/devices/disk/driver/@name", "/domain/devices/disk/driver/@type",
-  "/domain/devices/disk/source", "/domain/devices/disk/source/@file", "/domain/devices/disk/source/@dev",
-  "/domain/devices/disk/target", "/domain/devices/disk/target/@dev", "/domain/devices/disk/target/@bus",
-  "/domain/devices/disk/readonly", "/domain/devices/disk/serial", "/domain/devices/disk/boot", "/domain/devices/disk/boot/@order",
-  "/domain/devices/interface", "/domain/devices/interface/@type", "/domain/devices/interface/mac", "/domain/devices/interface/mac/@address",
-  "/domain/devices/interface/model", "/domain/devices/interface/model/@type", "/domain/devices/interface/source",
-  "/domain/devices/interface/source/@bridge", "/domain/devices/interface/target", "/domain/devices/interface/target/@dev",
-  "/domain/devices/interface/boot", "/domain/devices/interface/boot/@order",
+  "/domain/features",
+  "/domain/features/acpi",
+  "/domain/cpu",
+  "/domain/cpu/@mode",
+  "/domain/cpu/model",
+  "/domain/cpu/topology",
+  ...["sockets", "dies", "clusters", "cores", "threads"].map((a) => `/domain/cpu/topology/@${a}`),
+  "/domain/clock",
+  "/domain/clock/@offset",
+  "/domain/devices",
+  "/domain/devices/emulator",
+  "/domain/devices/disk",
+  "/domain/devices/disk/@type",
+  "/domain/devices/disk/@device",
+  "/domain/devices/disk/driver",
+  "/domain/devices/disk/driver/@name",
+  "/domain/devices/disk/driver/@type",
+  "/domain/devices/disk/source",
+  "/domain/devices/disk/source/@file",
+  "/domain/devices/disk/source/@dev",
+  "/domain/devices/disk/target",
+  "/domain/devices/disk/target/@dev",
+  "/domain/devices/disk/target/@bus",
+  "/domain/devices/disk/readonly",
+  "/domain/devices/disk/serial",
+  "/domain/devices/disk/boot",
+  "/domain/devices/disk/boot/@order",
+  "/domain/devices/interface",
+  "/domain/devices/interface/@type",
+  "/domain/devices/interface/mac",
+  "/domain/devices/interface/mac/@address",
+  "/domain/devices/interface/model",
+  "/domain/devices/interface/model/@type",
+  "/domain/devices/interface/source",
+  "/domain/devices/interface/source/@bridge",
+  "/domain/devices/interface/target",
+  "/domain/devices/interface/target/@dev",
+  "/domain/devices/interface/boot",
+  "/domain/devices/interface/boot/@order",
   ...["serial", "console", "channel"].flatMap((k) => [
-    `/domain/devices/${k}`, `/domain/devices/${k}/@type`, `/domain/devices/${k}/source`, `/domain/devices/${k}/source/@path`,
-    `/domain/devices/${k}/target`, `/domain/devices/${k}/target/@type`, `/domain/devices/${k}/target/@port`,
+    `/domain/devices/${k}`,
+    `/domain/devices/${k}/@type`,
+    `/domain/devices/${k}/source`,
+    `/domain/devices/${k}/source/@path`,
+    `/domain/devices/${k}/target`,
+    `/domain/devices/${k}/target/@type`,
+    `/domain/devices/${k}/target/@port`,
   ]),
   "/domain/devices/channel/target/@name",
-  "/domain/devices/graphics", "/domain/devices/graphics/@type", "/domain/devices/graphics/@port",
-  "/domain/devices/graphics/@autoport", "/domain/devices/graphics/@listen",
-  "/domain/devices/video", "/domain/devices/video/model", "/domain/devices/video/model/@type",
-  "/domain/devices/controller", "/domain/devices/controller/@type", "/domain/devices/controller/@index", "/domain/devices/controller/@model",
-  "/domain/devices/controller[@type='pci']/@model='pci-root'", "/domain/devices/controller[@type='pci']/@model='pcie-root'",
-  "/domain/devices/input[@bus='ps2']", "/domain/devices/input/@type", "/domain/devices/input/@bus",
-  "/domain/devices/rng", "/domain/devices/rng/@model",
-  "/domain/devices/memballoon", "/domain/devices/memballoon/@model",
-  "/domain/qemu:commandline", "/domain/qemu:commandline/qemu:arg", "/domain/qemu:commandline/qemu:arg/@value",
-  "/domain/qemu:commandline/qemu:env", "/domain/qemu:commandline/qemu:env/@name", "/domain/qemu:commandline/qemu:env/@value",
+  "/domain/devices/graphics",
+  "/domain/devices/graphics/@type",
+  "/domain/devices/graphics/@port",
+  "/domain/devices/graphics/@autoport",
+  "/domain/devices/graphics/@listen",
+  "/domain/devices/video",
+  "/domain/devices/video/model",
+  "/domain/devices/video/model/@type",
+  "/domain/devices/controller",
+  "/domain/devices/controller/@type",
+  "/domain/devices/controller/@index",
+  "/domain/devices/controller/@model",
+  "/domain/devices/controller[@type='pci']/@model='pci-root'",
+  "/domain/devices/controller[@type='pci']/@model='pcie-root'",
+  "/domain/devices/input[@bus='ps2']",
+  "/domain/devices/input/@type",
+  "/domain/devices/input/@bus",
+  "/domain/devices/rng",
+  "/domain/devices/rng/@model",
+  "/domain/devices/memballoon",
+  "/domain/devices/memballoon/@model",
+  "/domain/qemu:commandline",
+  "/domain/qemu:commandline/qemu:arg",
+  "/domain/qemu:commandline/qemu:arg/@value",
+  "/domain/qemu:commandline/qemu:env",
+  "/domain/qemu:commandline/qemu:env/@name",
+  "/domain/qemu:commandline/qemu:env/@value",
 ]);
 
 /**
@@ -470,7 +621,8 @@ function currentMemoryIsMemory(domain: XmlElement): boolean {
 /** The path of an element, qualified where the builder decides on an attribute. */
 function qualified(p: string, el: XmlElement): string {
   if (p === "/domain/sysinfo") return `${p}[@type='${getAttr(el, "type") ?? ""}']`;
-  if (/^\/domain\/sysinfo\/(system|bios|baseBoard|chassis)\/entry$/.test(p)) return `${p}[@name='${getAttr(el, "name") ?? ""}']`;
+  if (/^\/domain\/sysinfo\/(system|bios|baseBoard|chassis)\/entry$/.test(p))
+    return `${p}[@name='${getAttr(el, "name") ?? ""}']`;
   if (p === "/domain/devices/input") return `${p}[@bus='${getAttr(el, "bus") ?? ""}']`;
   return p;
 }
@@ -480,7 +632,8 @@ const QEMU_NS_URI = "http://libvirt.org/schemas/domain/qemu/1.0";
 
 function withNs(el: XmlElement, scope: ReadonlyMap<string, string>): Map<string, string> {
   const m = new Map(scope);
-  for (const a of el.attrs) if (a.name === "xmlns" || a.name.startsWith("xmlns:")) m.set(a.name === "xmlns" ? "" : a.name.slice(6), a.value);
+  for (const a of el.attrs)
+    if (a.name === "xmlns" || a.name.startsWith("xmlns:")) m.set(a.name === "xmlns" ? "" : a.name.slice(6), a.value);
   return m;
 }
 
@@ -491,7 +644,12 @@ function nameByUri(el: XmlElement, scope: ReadonlyMap<string, string>): string {
   return withNs(el, scope).get(i < 0 ? "" : el.name.slice(0, i)) === QEMU_NS_URI ? `qemu:${local}` : el.name;
 }
 
-function droppedPaths(el: XmlElement, p: string, out: Set<string>, scope: ReadonlyMap<string, string> = new Map()): void {
+function droppedPaths(
+  el: XmlElement,
+  p: string,
+  out: Set<string>,
+  scope: ReadonlyMap<string, string> = new Map(),
+): void {
   const inner = withNs(el, scope);
   for (const a of el.attrs) {
     if (a.name === "xmlns" || a.name.startsWith("xmlns:")) continue;
@@ -529,13 +687,18 @@ export function checkSilentDrops(argv: ArgvRun): CheckResult {
   }
   const findings = new Map<string, Finding[]>();
   for (const [p, names] of byPath) {
-    findings.set(p, [{ cls: silentDropClass(p), detail: `${names.length} case(s), e.g. ${names.slice(0, 2).join(", ")}` }]);
+    findings.set(p, [
+      { cls: silentDropClass(p), detail: `${names.length} case(s), e.g. ${names.slice(0, 2).join(", ")}` },
+    ]);
   }
   return {
     check: "silent-drop",
     population: argv.accepted.size,
     findings,
-    extra: { "accepted cases with a drop": casesWithDrops, "cases per path": [...byPath.values()].reduce((n, v) => n + v.length, 0) },
+    extra: {
+      "accepted cases with a drop": casesWithDrops,
+      "cases per path": [...byPath.values()].reduce((n, v) => n + v.length, 0),
+    },
   };
 }
 
@@ -548,7 +711,10 @@ const SILENT_DROP_RULES: [string, RegExp][] = [
   ["smbios-other-types", /^\/domain\/sysinfo/],
   ["vm-generation-and-confidential", /^\/domain\/(genid|launchSecurity)/],
   ["memory", /^\/domain\/(currentMemory|maxMemory|memoryBacking|memory\/)/],
-  ["host-tuning", /^\/domain\/(cputune|memtune|blkiotune|iothreads|iothreadids|resource|seclabel|throttlegroups|vcpus|vcpu\/@(placement|cpuset))/],
+  [
+    "host-tuning",
+    /^\/domain\/(cputune|memtune|blkiotune|iothreads|iothreadids|resource|seclabel|throttlegroups|vcpus|vcpu\/@(placement|cpuset))/,
+  ],
   ["cpu-details", /^\/domain\/cpu\//],
   ["machine-features", /^\/domain\/features\//],
   ["clock", /^\/domain\/clock\//],

@@ -22,7 +22,15 @@ import * as path from "node:path";
 import { REPO_ROOT } from "../support/paths";
 import { COMPARED_OPTIONS } from "./argv";
 import { Corpus, loadCorpus } from "./cases";
-import { CheckResult, checkDiff, checkIdentity, checkQemuArgv, checkRoundTrip, checkSilentDrops, ArgvRun } from "./checks";
+import {
+  CheckResult,
+  checkDiff,
+  checkIdentity,
+  checkQemuArgv,
+  checkRoundTrip,
+  checkSilentDrops,
+  ArgvRun,
+} from "./checks";
 import { KnownDifferences, knownClass, readKnown, reconcile, writeKnown } from "./known";
 
 const KNOWN_FILE = path.join(REPO_ROOT, "test", "corpus", "known-differences.txt");
@@ -51,7 +59,9 @@ describe("libvirt corpus (tests/qemuxmlconfdata)", function () {
 
   after(function () {
     if (countLines.length === 0) return;
-    console.log(`\n  corpus: libvirt ${corpus?.version} tests/qemuxmlconfdata (${corpus?.cases.length} inputs), ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `\n  corpus: libvirt ${corpus?.version} tests/qemuxmlconfdata (${corpus?.cases.length} inputs), ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
     for (const l of countLines) console.log("  " + l);
   });
 
@@ -62,7 +72,10 @@ describe("libvirt corpus (tests/qemuxmlconfdata)", function () {
     const differ = result.findings.size;
     const classes = [...r.perClass.entries()]
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-      .map(([c, n]) => `${c} ${n}${knownClass(known, result.check, c) ? ` (${knownClass(known, result.check, c)!.kind})` : ""}`)
+      .map(
+        ([c, n]) =>
+          `${c} ${n}${knownClass(known, result.check, c) ? ` (${knownClass(known, result.check, c)!.kind})` : ""}`,
+      )
       .join(", ");
     const text = line(differ, r.listed) + (classes ? `\n    classes: ${classes}` : "");
     countLines.push(text);
@@ -90,7 +103,11 @@ describe("libvirt corpus (tests/qemuxmlconfdata)", function () {
 
   it("roundtrip: parse + format is lossless for every domain XML", function () {
     const r = checkRoundTrip(corpus);
-    hold(r, (d, l) => `corpus roundtrip: ${r.population - d} lossless, ${d} differ (${l} listed as known), ${r.population} files`);
+    hold(
+      r,
+      (d, l) =>
+        `corpus roundtrip: ${r.population - d} lossless, ${d} differ (${l} listed as known), ${r.population} files`,
+    );
   });
 
   it("identity: name and uuid as libvirt reads them, for every domain XML", function () {
@@ -105,7 +122,10 @@ describe("libvirt corpus (tests/qemuxmlconfdata)", function () {
 
   it("diff: NAME.xml against libvirt's NAME.x86_64-latest.xml is no change", function () {
     const r = checkDiff(corpus);
-    hold(r, (d, l) => `corpus diff: ${r.population - d} same, ${d} differ (${l} listed as known), ${r.population} pairs`);
+    hold(
+      r,
+      (d, l) => `corpus diff: ${r.population - d} same, ${d} differ (${l} listed as known), ${r.population} pairs`,
+    );
   });
 
   it(`qemu-argv: ${COMPARED_OPTIONS.join(" ")} equal libvirt's NAME.x86_64-latest.args for every accepted input`, function () {

@@ -51,7 +51,12 @@ export function readKnown(file: string): KnownDifferences {
         if (w.length < 5 || (w[3] !== "gap" && w[3] !== "genuine")) {
           throw new Error(`${file}:${i + 1}: expected "class CHECK CLASS gap|genuine REASON...", got: ${t}`);
         }
-        known.classes.set(classKey(w[1]!, w[2]!), { check: w[1] as CheckName, cls: w[2]!, kind: w[3], reason: w.slice(4).join(" ") });
+        known.classes.set(classKey(w[1]!, w[2]!), {
+          check: w[1] as CheckName,
+          cls: w[2]!,
+          kind: w[3],
+          reason: w.slice(4).join(" "),
+        });
       } else {
         if (w.length !== 3) throw new Error(`${file}:${i + 1}: expected "CHECK CASE CLASS", got: ${t}`);
         known.entries.add(entryKey(w[0]!, w[1]!, w[2]!));
@@ -104,7 +109,13 @@ export function reconcile(result: CheckResult, known: KnownDifferences): Reconci
  * Writes the list anew from the results: every finding an entry, the class lines kept from the
  * old file (a class without one gets a `TODO` reason, which the suite refuses).
  */
-export function writeKnown(file: string, version: string, results: CheckResult[], old: KnownDifferences, header: string): void {
+export function writeKnown(
+  file: string,
+  version: string,
+  results: CheckResult[],
+  old: KnownDifferences,
+  header: string,
+): void {
   const lines: string[] = [header.trimEnd(), "", `corpus libvirt ${version}`, ""];
   for (const r of results) {
     const classes = new Map<string, number>();
@@ -113,7 +124,9 @@ export function writeKnown(file: string, version: string, results: CheckResult[]
     lines.push(`# ---- ${r.check} ----`);
     for (const cls of [...classes.keys()].sort()) {
       const k = knownClass(old, r.check, cls);
-      lines.push(`class ${r.check} ${cls} ${k?.kind ?? "gap"} ${k?.reason ?? "TODO: the cause of this class, and where libvirt does it"}`);
+      lines.push(
+        `class ${r.check} ${cls} ${k?.kind ?? "gap"} ${k?.reason ?? "TODO: the cause of this class, and where libvirt does it"}`,
+      );
     }
     const entries: string[] = [];
     for (const [key, fs_] of r.findings) for (const f of fs_) entries.push(`${r.check} ${key} ${f.cls}`);

@@ -49,7 +49,9 @@ async function makeTemplate(v: VirshBackend, name: string, image: string): Promi
 /** Resource ids of one type in the stack's state. */
 function stateIds(s: PulumiStack, type: string): string[] {
   const state = JSON.parse(s.ok("stack", "export").stdout);
-  return (state.deployment.resources ?? []).filter((r: { type: string }) => r.type.includes(type)).map((r: { id: string }) => r.id);
+  return (state.deployment.resources ?? [])
+    .filter((r: { type: string }) => r.type.includes(type))
+    .map((r: { id: string }) => r.id);
 }
 
 describe("fault tolerance (real CLI, labs)", function () {
@@ -63,12 +65,14 @@ describe("fault tolerance (real CLI, labs)", function () {
     fresh = await requireLab("new");
   });
   afterEach(() => {
-    for (const [file, sum] of Object.entries(templates)) expect(sha256(file), `template image ${file} unchanged`).to.equal(sum);
+    for (const [file, sum] of Object.entries(templates))
+      expect(sha256(file), `template image ${file} unchanged`).to.equal(sum);
   });
   after(async () => {
     lab("up", "all");
     for (const l of [host, fresh]) if (l) await removeDomains(l.uri, prefix);
-    for (const f of fs.readdirSync(host.imageDir)) if (f.startsWith(prefix)) fs.rmSync(path.join(host.imageDir, f), { force: true });
+    for (const f of fs.readdirSync(host.imageDir))
+      if (f.startsWith(prefix)) fs.rmSync(path.join(host.imageDir, f), { force: true });
   });
 
   it("libvirtd killed in the middle of a fleet up: a clear error; after a restart the next up converges, leaving nothing the state does not know", async () => {
@@ -77,24 +81,41 @@ describe("fault tolerance (real CLI, labs)", function () {
     await makeTemplate(v, `${prefix}kill-tmpl`, image);
     templates[image] = sha256(image);
     const s = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), "faults-kill", "e2e");
-    s.init({ "libvirt:uri": fresh.uri, template: `${prefix}kill-tmpl`, size: "8", namePattern: `${prefix}k{key}`, shutdownTimeoutSeconds: "0" });
+    s.init({
+      "libvirt:uri": fresh.uri,
+      template: `${prefix}kill-tmpl`,
+      size: "8",
+      namePattern: `${prefix}k{key}`,
+      shutdownTimeoutSeconds: "0",
+    });
     try {
       const up = runAsync(s, "up", "--yes");
       // Kill the daemon as soon as the first member is defined.
       const deadline = Date.now() + 120000;
-      while (Date.now() < deadline && (await domainsWithPrefix(fresh.uri, `${prefix}k`).catch(() => [])).length === 0) await new Promise((r) => setTimeout(r, 20));
+      while (Date.now() < deadline && (await domainsWithPrefix(fresh.uri, `${prefix}k`).catch(() => [])).length === 0)
+        await new Promise((r) => setTimeout(r, 20));
       lab("crash", "new");
       const r = await up;
       expect(r.code, "up fails").to.not.equal(0);
-      expect(r.stdout + r.stderr).to.match(/Failed to connect socket|End of file while reading data|Cannot recv data|failed to connect to the hypervisor|Connection reset/i);
+      expect(r.stdout + r.stderr).to.match(
+        /Failed to connect socket|End of file while reading data|Cannot recv data|failed to connect to the hypervisor|Connection reset/i,
+      );
       lab("up", "new");
       s.ok("up", "--yes");
-      const inState = stateIds(s, "libvirt-domain:Resource").filter((id) => id.startsWith(`${prefix}k`) && id !== `${prefix}kill-tmpl`).sort();
-      const onHost = (await domainsWithPrefix(fresh.uri, `${prefix}k`)).filter((n) => n !== `${prefix}kill-tmpl`).sort();
+      const inState = stateIds(s, "libvirt-domain:Resource")
+        .filter((id) => id.startsWith(`${prefix}k`) && id !== `${prefix}kill-tmpl`)
+        .sort();
+      const onHost = (await domainsWithPrefix(fresh.uri, `${prefix}k`))
+        .filter((n) => n !== `${prefix}kill-tmpl`)
+        .sort();
       expect(onHost).to.have.length(8);
       expect(onHost).to.deep.equal(inState);
       const disks = stateIds(s, "libvirt-domain-disk:Resource").sort();
-      const files = fs.readdirSync(fresh.imageDir).filter((f) => f.startsWith(`${prefix}k`) && f !== `${prefix}kill-tmpl.qcow2`).map((f) => path.join(fresh.imageDir, f)).sort();
+      const files = fs
+        .readdirSync(fresh.imageDir)
+        .filter((f) => f.startsWith(`${prefix}k`) && f !== `${prefix}kill-tmpl.qcow2`)
+        .map((f) => path.join(fresh.imageDir, f))
+        .sort();
       expect(files).to.deep.equal(disks);
       s.ok("preview", "--expect-no-changes");
       s.ok("destroy", "--yes");
@@ -113,7 +134,8 @@ describe("fault tolerance (real CLI, labs)", function () {
       const pid = Number(fs.readFileSync(`/run/libvirt/qemu/${prefix}q.pid`, "utf8"));
       process.kill(pid, "SIGKILL");
       const v = new VirshBackend(host.uri);
-      for (let i = 0; i < 100 && (await v.domstate(`${prefix}q`)) !== "shut off"; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 100 && (await v.domstate(`${prefix}q`)) !== "shut off"; i++)
+        await new Promise((r) => setTimeout(r, 100));
       const r = s.ok("refresh", "--yes", "--diff");
       expect(r.stdout).to.match(/state\s*:\s*"running" => "shut off"/);
       s.ok("up", "--yes");
@@ -133,14 +155,30 @@ describe("fault tolerance (real CLI, labs)", function () {
     const small = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-full-"));
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=640k", "tmpfs", small]);
     const s = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), "faults-full", "e2e");
-    s.init({ "libvirt:uri": host.uri, template: `${prefix}full-tmpl`, size: "6", namePattern: `${prefix}f{key}`, imageDir: small, shutdownTimeoutSeconds: "0" });
+    s.init({
+      "libvirt:uri": host.uri,
+      template: `${prefix}full-tmpl`,
+      size: "6",
+      namePattern: `${prefix}f{key}`,
+      imageDir: small,
+      shutdownTimeoutSeconds: "0",
+    });
     try {
       const r = s.run("up", "--yes");
       expect(r.code).to.not.equal(0);
-      expect(r.stdout + r.stderr).to.contain("No space left on device").and.contain("has room");
+      expect(r.stdout + r.stderr)
+        .to.contain("No space left on device")
+        .and.contain("has room");
       const left = fs.readdirSync(small);
-      expect(left.filter((f) => f.includes(".partial")), "no partial files").to.deep.equal([]);
-      expect(left.sort()).to.deep.equal(stateIds(s, "libvirt-domain-disk:Resource").map((p) => path.basename(p)).sort());
+      expect(
+        left.filter((f) => f.includes(".partial")),
+        "no partial files",
+      ).to.deep.equal([]);
+      expect(left.sort()).to.deep.equal(
+        stateIds(s, "libvirt-domain-disk:Resource")
+          .map((p) => path.basename(p))
+          .sort(),
+      );
       s.ok("destroy", "--yes");
       expect(fs.readdirSync(small)).to.deep.equal([]);
     } finally {
@@ -157,7 +195,8 @@ describe("fault tolerance (real CLI, labs)", function () {
     templates[image] = sha256(image);
     const a = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), "faults-race-a", `${prefix}a`);
     const b = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), "faults-race-b", `${prefix}b`);
-    for (const s of [a, b]) s.init({ "libvirt:uri": host.uri, template: `${prefix}race-tmpl`, size: "3", shutdownTimeoutSeconds: "0" });
+    for (const s of [a, b])
+      s.init({ "libvirt:uri": host.uri, template: `${prefix}race-tmpl`, size: "3", shutdownTimeoutSeconds: "0" });
     try {
       const [ra, rb] = await Promise.all([runAsync(a, "up", "--yes"), runAsync(b, "up", "--yes")]);
       expect(ra.code, ra.stdout + ra.stderr).to.equal(0);
@@ -189,7 +228,13 @@ describe("fault tolerance (real CLI, labs)", function () {
     for (const xml of Object.values(defs)) await v.define(xml);
     await v.start(`${tp}running`);
     const cases = [
-      ...domainBadInputs(`${prefix}d`).map(([t, args, p, re]) => ({ title: t, kind: "domain", args: { connection: { uri: fresh.uri }, ...args }, p, re })),
+      ...domainBadInputs(`${prefix}d`).map(([t, args, p, re]) => ({
+        title: t,
+        kind: "domain",
+        args: { connection: { uri: fresh.uri }, ...args },
+        p,
+        re,
+      })),
       ...fleetBadInputs(tp, fresh.uri).map(([t, args, p, re]) => ({ title: t, kind: "fleet", args, p, re })),
     ];
     expect(cases.length).to.be.at.least(50);
@@ -206,7 +251,8 @@ describe("fault tolerance (real CLI, labs)", function () {
         s.ok("config", "set", "--stack", stack, "case", JSON.stringify({ kind: c.kind, args: c.args }));
         const r = await runAsync(s, "preview", "--stack", stack);
         const text = r.stdout + r.stderr;
-        if (r.code === 0 || !text.includes(c.p) || !c.re.test(text)) failures.push(`${c.title}: exit ${r.code}, wanted ${c.p} and ${c.re}\n${text.slice(-600)}`);
+        if (r.code === 0 || !text.includes(c.p) || !c.re.test(text))
+          failures.push(`${c.title}: exit ${r.code}, wanted ${c.p} and ${c.re}\n${text.slice(-600)}`);
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);

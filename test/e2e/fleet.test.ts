@@ -43,7 +43,13 @@ for (const labName of ["new", "host"] as const) {
         <interface type='user'><mac address='52:54:00:00:bb:01'/><model type='virtio'/></interface><serial type='pty'/></devices></domain>`);
       templateXml = await v.dumpxmlInactive(template);
       s = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), `fleet-${labName}`, "e2e");
-      s.init({ "libvirt:uri": lab.uri, template, size: "3", namePattern: `${prefix}{key}`, shutdownTimeoutSeconds: "0" });
+      s.init({
+        "libvirt:uri": lab.uri,
+        template,
+        size: "3",
+        namePattern: `${prefix}{key}`,
+        shutdownTimeoutSeconds: "0",
+      });
     });
     after(async () => {
       s?.run("destroy", "--yes");
@@ -67,7 +73,9 @@ for (const labName of ["new", "host"] as const) {
         uuids[m.name] = m.uuid;
       }
       expect(new Set(ms.map((m) => m.guestUuid)).size).to.equal(3);
-      expect(fs.readdirSync(lab.imageDir).filter((f) => f.startsWith(prefix) && f.endsWith("-vda.qcow2")).length).to.equal(3);
+      expect(
+        fs.readdirSync(lab.imageDir).filter((f) => f.startsWith(prefix) && f.endsWith("-vda.qcow2")).length,
+      ).to.equal(3);
     });
 
     it("scale to 5 adds two members and leaves the three alone", async () => {
@@ -84,8 +92,15 @@ for (const labName of ["new", "host"] as const) {
       s.ok("up", "--yes");
       const ms = members();
       expect(ms.map((m) => m.uuid)).to.deep.equal([uuids[`${prefix}1`], uuids[`${prefix}2`]]);
-      expect((await domainsWithPrefix(lab.uri, prefix)).sort()).to.deep.equal([`${prefix}1`, `${prefix}2`, template].sort());
-      expect(fs.readdirSync(lab.imageDir).filter((f) => f.startsWith(prefix)).sort()).to.deep.equal([`${prefix}1-vda.qcow2`, `${prefix}2-vda.qcow2`, `${template}.qcow2`]);
+      expect((await domainsWithPrefix(lab.uri, prefix)).sort()).to.deep.equal(
+        [`${prefix}1`, `${prefix}2`, template].sort(),
+      );
+      expect(
+        fs
+          .readdirSync(lab.imageDir)
+          .filter((f) => f.startsWith(prefix))
+          .sort(),
+      ).to.deep.equal([`${prefix}1-vda.qcow2`, `${prefix}2-vda.qcow2`, `${template}.qcow2`]);
       s.ok("preview", "--expect-no-changes");
     });
 
@@ -102,7 +117,9 @@ for (const labName of ["new", "host"] as const) {
       try {
         const r = s.run("preview");
         expect(r.code).to.not.equal(0);
-        expect(r.stdout + r.stderr).to.contain("is running; it must be shut off").and.contain(`shutdown ${template}`);
+        expect(r.stdout + r.stderr)
+          .to.contain("is running; it must be shut off")
+          .and.contain(`shutdown ${template}`);
       } finally {
         await v.destroy(template);
       }

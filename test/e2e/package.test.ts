@@ -44,7 +44,8 @@ function userEnv(): NodeJS.ProcessEnv {
 /** Runs npm; throws with its output when it fails. */
 function npm(args: readonly string[], cwd: string): string {
   const r = spawnSync("npm", args, { cwd, env: userEnv(), encoding: "utf8", timeout: 600000 });
-  if (r.status !== 0) throw new Error(`npm ${args.join(" ")} (in ${cwd}) exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`npm ${args.join(" ")} (in ${cwd}) exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
@@ -59,9 +60,14 @@ function pulumiCopies(projectDir: string): string[] {
     if (!fs.existsSync(nm)) return;
     for (const e of fs.readdirSync(nm)) {
       if (e.startsWith(".")) continue;
-      const dirs = e.startsWith("@") ? fs.readdirSync(path.join(nm, e)).map((s) => path.join(nm, e, s)) : [path.join(nm, e)];
+      const dirs = e.startsWith("@")
+        ? fs.readdirSync(path.join(nm, e)).map((s) => path.join(nm, e, s))
+        : [path.join(nm, e)];
       for (const d of dirs) {
-        if (path.relative(nm, d) === path.join("@pulumi", "pulumi")) found.push(`${path.relative(projectDir, d)}@${JSON.parse(fs.readFileSync(path.join(d, "package.json"), "utf8")).version}`);
+        if (path.relative(nm, d) === path.join("@pulumi", "pulumi"))
+          found.push(
+            `${path.relative(projectDir, d)}@${JSON.parse(fs.readFileSync(path.join(d, "package.json"), "utf8")).version}`,
+          );
         walk(path.join(d, "node_modules"));
       }
     }
@@ -90,10 +96,22 @@ describe("the npm package as users install it: npm pack, then the README's user 
   });
 
   it("the tarball holds the compiled SDK, provider, CLI, language host, their type declarations, README and CHANGELOG, and nothing else", () => {
-    const allowed = [/^package\.json$/, /^README\.md$/, /^CHANGELOG\.md$/, /^LICENSE$/, /^bin\/[\w-]+\.js$/, /^dist\/(sdk|provider|tools)\/[\w/.-]+\.(js|d\.ts|js\.map)$/];
+    const allowed = [
+      /^package\.json$/,
+      /^README\.md$/,
+      /^CHANGELOG\.md$/,
+      /^LICENSE$/,
+      /^bin\/[\w-]+\.js$/,
+      /^dist\/(sdk|provider|tools)\/[\w/.-]+\.(js|d\.ts|js\.map)$/,
+    ];
     const stray = packed.filter((f) => !allowed.some((re) => re.test(f)));
-    expect(stray, "files that are not part of the package (tests, labs, examples, sources, benchmarks)").to.deep.equal([]);
-    for (const f of packed) expect(f, "no tests, labs, examples or benchmarks").to.not.match(/(^|\/)(test|tests|bench|examples|scripts|\.ci|\.e2e-work)\//);
+    expect(stray, "files that are not part of the package (tests, labs, examples, sources, benchmarks)").to.deep.equal(
+      [],
+    );
+    for (const f of packed)
+      expect(f, "no tests, labs, examples or benchmarks").to.not.match(
+        /(^|\/)(test|tests|bench|examples|scripts|\.ci|\.e2e-work)\//,
+      );
     const required = [
       "package.json",
       "README.md",
@@ -112,13 +130,22 @@ describe("the npm package as users install it: npm pack, then the README's user 
       // Found by the language host shim beside the CLI (scripts/pulumi-cli.sh).
       "dist/tools/language-host.js",
     ].map((f) => f.replace(/^\.\//, ""));
-    expect(required.filter((f) => !packed.includes(f)), "missing from the tarball").to.deep.equal([]);
+    expect(
+      required.filter((f) => !packed.includes(f)),
+      "missing from the tarball",
+    ).to.deep.equal([]);
     const js = packed.filter((f) => f.startsWith("dist/") && f.endsWith(".js"));
-    expect(js.filter((f) => !packed.includes(f.replace(/\.js$/, ".d.ts"))), "JavaScript without type declarations").to.deep.equal([]);
+    expect(
+      js.filter((f) => !packed.includes(f.replace(/\.js$/, ".d.ts"))),
+      "JavaScript without type declarations",
+    ).to.deep.equal([]);
     expect(PKG.types).to.equal(PKG.main.replace(/\.js$/, ".d.ts"));
     expect(PKG.peerDependencies?.["@pulumi/pulumi"]).to.equal(`^${OLDEST_PULUMI}`);
-    expect(PKG.dependencies?.["@pulumi/pulumi"], "@pulumi/pulumi is a peer dependency, never a dependency").to.equal(undefined);
-    for (const k of ["repository", "keywords", "license", "homepage", "bugs", "engines"]) expect(PKG[k], k).to.not.equal(undefined);
+    expect(PKG.dependencies?.["@pulumi/pulumi"], "@pulumi/pulumi is a peer dependency, never a dependency").to.equal(
+      undefined,
+    );
+    for (const k of ["repository", "keywords", "license", "homepage", "bugs", "engines"])
+      expect(PKG[k], k).to.not.equal(undefined);
   });
 
   it("every source map carries its sources (the tarball has no TypeScript) and names a file of this checkout: no stale output", () => {
@@ -133,10 +160,16 @@ describe("the npm package as users install it: npm pack, then the README's user 
     for (const f of packed.filter((p) => p.endsWith(".js.map"))) {
       const map = JSON.parse(fs.readFileSync(path.join(root, f), "utf8"));
       expect(map.sourcesContent?.length, `${f}: sourcesContent`).to.equal(map.sources.length);
-      expect(map.sourcesContent.every((c: unknown) => typeof c === "string" && c.length > 0), `${f}: every source inlined`).to.equal(true);
+      expect(
+        map.sourcesContent.every((c: unknown) => typeof c === "string" && c.length > 0),
+        `${f}: every source inlined`,
+      ).to.equal(true);
       for (const s of map.sources as string[]) {
         const source = path.resolve(REPO_ROOT, path.dirname(f), s);
-        expect(fs.existsSync(source), `${f} was compiled from ${path.relative(REPO_ROOT, source)}, which no longer exists: rm -rf dist && npm run build`).to.equal(true);
+        expect(
+          fs.existsSync(source),
+          `${f} was compiled from ${path.relative(REPO_ROOT, source)}, which no longer exists: rm -rf dist && npm run build`,
+        ).to.equal(true);
       }
     }
   });
@@ -144,7 +177,12 @@ describe("the npm package as users install it: npm pack, then the README's user 
   it("npm publish --dry-run accepts the tarball", () => {
     const dir = path.join(tmp, "publish");
     fs.mkdirSync(dir);
-    const r = spawnSync("npm", ["publish", "--dry-run", tarball], { cwd: dir, env: userEnv(), encoding: "utf8", timeout: 300000 });
+    const r = spawnSync("npm", ["publish", "--dry-run", tarball], {
+      cwd: dir,
+      env: userEnv(),
+      encoding: "utf8",
+      timeout: 300000,
+    });
     expect(r.status, `${r.stdout}\n${r.stderr}`).to.equal(0);
     expect(r.stdout + r.stderr).to.contain(`+ ${PKG.name}@${PKG.version}`);
   });
@@ -153,9 +191,16 @@ describe("the npm package as users install it: npm pack, then the README's user 
     const dir = path.join(tmp, "too-old");
     fs.mkdirSync(dir);
     npm(["init", "-y"], dir);
-    const r = spawnSync("npm", ["install", "@pulumi/pulumi@3.51.1", tarball], { cwd: dir, env: userEnv(), encoding: "utf8", timeout: 600000 });
+    const r = spawnSync("npm", ["install", "@pulumi/pulumi@3.51.1", tarball], {
+      cwd: dir,
+      env: userEnv(),
+      encoding: "utf8",
+      timeout: 600000,
+    });
     expect(r.status, `${r.stdout}\n${r.stderr}`).to.not.equal(0);
-    expect(r.stderr).to.contain("ERESOLVE").and.to.contain(`peer @pulumi/pulumi@"^${OLDEST_PULUMI}" from ${PKG.name}@${PKG.version}`);
+    expect(r.stderr)
+      .to.contain("ERESOLVE")
+      .and.to.contain(`peer @pulumi/pulumi@"^${OLDEST_PULUMI}" from ${PKG.name}@${PKG.version}`);
   });
 
   describe("on the host lab (libvirt 9.0), a template domain for the fleets", () => {
@@ -225,7 +270,8 @@ describe("the npm package as users install it: npm pack, then the README's user 
         function runUntil(what: string, until: (st: ReadmeStep) => boolean): void {
           const end = steps.findIndex((st, i) => i >= next && until(st));
           if (failedAt !== undefined) throw new Error(`not run: README.md line ${failedAt} failed before "${what}"`);
-          if (end < 0) throw new Error(`README.md's user section has no step "${what}" after line ${steps[next - 1]?.line ?? 0}`);
+          if (end < 0)
+            throw new Error(`README.md's user section has no step "${what}" after line ${steps[next - 1]?.line ?? 0}`);
           for (; next <= end; next++) {
             const st = steps[next]!;
             failedAt = st.line;
@@ -235,13 +281,20 @@ describe("the npm package as users install it: npm pack, then the README's user 
               if (words[0] === "npm") npm(words.slice(1), s.dir);
               else if (words[0] === "pulumi") {
                 const r = s.runAsWritten(words.slice(1));
-                if (r.code !== 0) throw new Error(`README.md line ${st.line}: ${words.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-              } else throw new Error(`README.md line ${st.line}: "${words[0]}" is neither npm nor pulumi; the test runs only those`);
+                if (r.code !== 0)
+                  throw new Error(
+                    `README.md line ${st.line}: ${words.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`,
+                  );
+              } else
+                throw new Error(
+                  `README.md line ${st.line}: "${words[0]}" is neither npm nor pulumi; the test runs only those`,
+                );
             }
             failedAt = undefined;
           }
         }
-        const isCommand = (prefixWords: string) => (st: ReadmeStep) => st.kind === "command" && st.words.join(" ").startsWith(prefixWords);
+        const isCommand = (prefixWords: string) => (st: ReadmeStep) =>
+          st.kind === "command" && st.words.join(" ").startsWith(prefixWords);
 
         before(() => {
           steps = installSteps(c.lang);
@@ -254,16 +307,24 @@ describe("the npm package as users install it: npm pack, then the README's user 
           expect(pulumiCopies(s.dir)).to.deep.equal([`node_modules/@pulumi/pulumi@${c.pulumi}`]);
           const installed = path.join(s.dir, "node_modules", PKG.name);
           expect(fs.lstatSync(installed).isSymbolicLink(), "installed, not linked").to.equal(false);
-          expect(JSON.parse(fs.readFileSync(path.join(installed, "package.json"), "utf8")).version).to.equal(PKG.version);
-          expect(require.resolve(PKG.name, { paths: [s.dir] })).to.equal(path.join(installed, "dist", "sdk", "index.js"));
+          expect(JSON.parse(fs.readFileSync(path.join(installed, "package.json"), "utf8")).version).to.equal(
+            PKG.version,
+          );
+          expect(require.resolve(PKG.name, { paths: [s.dir] })).to.equal(
+            path.join(installed, "dist", "sdk", "index.js"),
+          );
           expect(fs.existsSync(path.join(s.dir, c.lang === "ts" ? "index.ts" : "index.js"))).to.equal(true);
         });
 
         it("pulumi up: the Domain and both fleet members run, and QMP reports each guest's hwuuid", async () => {
           runUntil("pulumi up", isCommand("pulumi up"));
           const out = s.outputs();
-          expect(await v.queryGuestUuid(`${stack}-web`)).to.equal(WEB_HWUUID).and.to.equal(out.webGuestUuid);
-          expect(await v.domuuid(`${stack}-web`)).to.equal(out.webUuid).and.to.not.equal(WEB_HWUUID);
+          expect(await v.queryGuestUuid(`${stack}-web`))
+            .to.equal(WEB_HWUUID)
+            .and.to.equal(out.webGuestUuid);
+          expect(await v.domuuid(`${stack}-web`))
+            .to.equal(out.webUuid)
+            .and.to.not.equal(WEB_HWUUID);
           const members = Object.keys(out.appHwuuids).sort();
           expect(members).to.deep.equal([`${stack}-app-1`, `${stack}-app-2`]);
           for (const m of members) expect(await v.queryGuestUuid(m), m).to.equal(out.appHwuuids[m]);
@@ -281,7 +342,13 @@ describe("the npm package as users install it: npm pack, then the README's user 
           expect(fs.readdirSync(lab.imageDir).filter((f) => f.startsWith(`${stack}-`))).to.deep.equal([]);
           expect(await v.dumpxmlInactive(template)).to.equal(templateXml);
           expect(sha256(image)).to.equal(checksum);
-          expect([...used].sort(), "substitutions that found nothing to replace in the README").to.deep.equal(["pulumi version", "stack", "tarball", "template", "uri"]);
+          expect([...used].sort(), "substitutions that found nothing to replace in the README").to.deep.equal([
+            "pulumi version",
+            "stack",
+            "tarball",
+            "template",
+            "uri",
+          ]);
         });
       });
     }

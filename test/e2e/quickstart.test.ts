@@ -69,7 +69,9 @@ for (const labName of ["new", "host"] as const) {
         encoding: "utf8",
       });
       expect(ci.status, ci.stderr).to.equal(0);
-      expect(ci.stdout).to.contain(`| \`${prefix}qs\` | update | needed |`).and.contain("| `/domain/memory` | `65536 KiB` | `98304 KiB` | restart |");
+      expect(ci.stdout)
+        .to.contain(`| \`${prefix}qs\` | update | needed |`)
+        .and.contain("| `/domain/memory` | `65536 KiB` | `98304 KiB` | restart |");
       s.ok("up", "--yes");
       expect(s.outputs().pendingRestart).to.equal(true);
       expect(await virsh.dumpxmlInactive(`${prefix}qs`)).to.contain("<memory unit='KiB'>98304</memory>");
@@ -139,10 +141,14 @@ describe("pulumi CLI end to end: a failure in the middle of up converges on the 
 
   it("b fails (its name is taken by a domain we do not own), a stays; after the obstacle goes, up converges", async () => {
     const virsh = new VirshBackend(lab.uri);
-    await virsh.define(`<domain type='qemu'><name>${prefix}b</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>`);
+    await virsh.define(
+      `<domain type='qemu'><name>${prefix}b</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>`,
+    );
     const r = s.run("up", "--yes");
     expect(r.code).to.not.equal(0);
-    expect(r.stdout + r.stderr).to.contain("already exists").and.contain("adopt: true");
+    expect(r.stdout + r.stderr)
+      .to.contain("already exists")
+      .and.contain("adopt: true");
     expect(await virsh.exists(`${prefix}a`)).to.equal(true);
     expect(s.ok("stack", "export").stdout).to.contain(`${prefix}a`);
     await virsh.undefine(`${prefix}b`);

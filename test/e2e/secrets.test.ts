@@ -35,7 +35,8 @@ function forms(pw: string): string[] {
 
 /** Fails when any of the passwords shows in `text`. */
 function expectNoPassword(what: string, text: string, passwords: string[]): void {
-  for (const pw of passwords) for (const f of forms(pw)) expect(text.includes(f), `${what} contains the password`).to.equal(false);
+  for (const pw of passwords)
+    for (const f of forms(pw)) expect(text.includes(f), `${what} contains the password`).to.equal(false);
 }
 
 function out(r: CliResult): string {
@@ -56,13 +57,22 @@ function filesHolding(s: PulumiStack, passwords: string[]): string[] {
 }
 
 function isStateSecret(v: unknown): boolean {
-  return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SIG && typeof (v as Record<string, unknown>).ciphertext === "string";
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    (v as Record<string, unknown>)[SIG_KEY] === SIG &&
+    typeof (v as Record<string, unknown>).ciphertext === "string"
+  );
 }
 
 /** The Domain resources of `pulumi stack export`. */
-function exportedDomains(s: PulumiStack): { urn: string; inputs: Record<string, unknown>; outputs: Record<string, unknown> }[] {
+function exportedDomains(
+  s: PulumiStack,
+): { urn: string; inputs: Record<string, unknown>; outputs: Record<string, unknown> }[] {
   const text = s.ok("stack", "export").stdout;
-  return JSON.parse(text).deployment.resources.filter((r: { type: string }) => r.type.includes("libvirt-domain:Resource"));
+  return JSON.parse(text).deployment.resources.filter((r: { type: string }) =>
+    r.type.includes("libvirt-domain:Resource"),
+  );
 }
 
 for (const labName of ["new", "host"] as const) {
@@ -77,7 +87,11 @@ for (const labName of ["new", "host"] as const) {
 
     before(async () => {
       lab = await requireLab(labName);
-      s = new PulumiStack(path.join(REPO_ROOT, "test", "e2e", "programs", "graphics-password"), `graphics-password-${labName}`, "e2e");
+      s = new PulumiStack(
+        path.join(REPO_ROOT, "test", "e2e", "programs", "graphics-password"),
+        `graphics-password-${labName}`,
+        "e2e",
+      );
       s.init({ "libvirt:uri": lab.uri, name });
       // The program reads it in clear (see its comment); the XML must be secret anyway.
       process.env.VNC_PASSWORD = PW;
@@ -91,8 +105,12 @@ for (const labName of ["new", "host"] as const) {
     let domid: string;
     it("up: libvirt keeps the password (--security-info), VNC asks for it; the CLI prints it nowhere", async () => {
       expectNoPassword("pulumi up", out(s.ok("up", "--yes")), [PW]);
-      expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", "--security-info", name])).stdout).to.contain(`passwd='${forms(PW)[1]}'`);
-      const vnc = JSON.parse((await runVirsh(lab.uri, ["qemu-monitor-command", name, JSON.stringify({ execute: "query-vnc" })])).stdout).return;
+      expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", "--security-info", name])).stdout).to.contain(
+        `passwd='${forms(PW)[1]}'`,
+      );
+      const vnc = JSON.parse(
+        (await runVirsh(lab.uri, ["qemu-monitor-command", name, JSON.stringify({ execute: "query-vnc" })])).stdout,
+      ).return;
       expect(vnc.auth).to.equal("vnc");
       domid = (await runVirsh(lab.uri, ["domid", name])).stdout.trim();
     });
@@ -102,7 +120,10 @@ for (const labName of ["new", "host"] as const) {
       expectNoPassword("pulumi refresh", out(s.ok("refresh", "--yes", "--diff")), [PW]);
       s.ok("preview", "--expect-no-changes");
       expectNoPassword("pulumi up (nothing to do)", out(s.ok("up", "--yes", "--expect-no-changes")), [PW]);
-      expect((await runVirsh(lab.uri, ["domid", name])).stdout.trim(), "domain id (a restart gives a new one)").to.equal(domid);
+      expect(
+        (await runVirsh(lab.uri, ["domid", name])).stdout.trim(),
+        "domain id (a restart gives a new one)",
+      ).to.equal(domid);
     });
 
     it("the state holds the XML only as secrets: stack export shows ciphertext, stack output shows [secret]", () => {
@@ -129,11 +150,15 @@ for (const labName of ["new", "host"] as const) {
         encoding: "utf8",
       });
       expect(ci.status, ci.stderr).to.equal(0);
-      expect(ci.stdout).to.contain(`| \`${name}\` | update | needed |`).and.contain("The XML changes of this domain are hidden: its XML holds secrets");
+      expect(ci.stdout)
+        .to.contain(`| \`${name}\` | update | needed |`)
+        .and.contain("The XML changes of this domain are hidden: its XML holds secrets");
       expect(ci.stdout).to.contain('| `memory` | `"64 MiB"` | `"96 MiB"` |');
       expectNoPassword("the CI preview report", ci.stdout + ci.stderr, [PW]);
       expectNoPassword("pulumi up", out(s.ok("up", "--yes")), [PW]);
-      expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", name])).stdout).to.contain("<memory unit='KiB'>98304</memory>");
+      expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", name])).stdout).to.contain(
+        "<memory unit='KiB'>98304</memory>",
+      );
       s.ok("preview", "--expect-no-changes");
     });
 
@@ -141,8 +166,13 @@ for (const labName of ["new", "host"] as const) {
       process.env.VNC_PASSWORD = PW2;
       expectNoPassword("pulumi preview --diff", out(s.run("preview", "--diff")), [PW, PW2]);
       expectNoPassword("pulumi up", out(s.ok("up", "--yes")), [PW, PW2]);
-      expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", "--security-info", name])).stdout).to.contain(`passwd='${PW2}'`);
-      expect((await runVirsh(lab.uri, ["dumpxml", "--security-info", name])).stdout, "the running guest has it").to.contain(`passwd='${PW2}'`);
+      expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", "--security-info", name])).stdout).to.contain(
+        `passwd='${PW2}'`,
+      );
+      expect(
+        (await runVirsh(lab.uri, ["dumpxml", "--security-info", name])).stdout,
+        "the running guest has it",
+      ).to.contain(`passwd='${PW2}'`);
       s.ok("preview", "--expect-no-changes");
       expectNoPassword("pulumi stack export", s.ok("stack", "export").stdout, [PW, PW2]);
     });
@@ -199,13 +229,24 @@ for (const where of ["host", "direct"] as const) {
       expectNoPassword("pulumi up", out(s.ok("up", "--yes")), [TEMPLATE_PW]);
       for (const m of members) {
         if (where === "host") {
-          expect((await runVirsh(uri, ["dumpxml", "--inactive", "--security-info", m])).stdout, m).to.contain(`passwd='${forms(TEMPLATE_PW)[1]}'`);
-          const vnc = JSON.parse((await runVirsh(uri, ["qemu-monitor-command", m, JSON.stringify({ execute: "query-vnc" })])).stdout).return;
+          expect((await runVirsh(uri, ["dumpxml", "--inactive", "--security-info", m])).stdout, m).to.contain(
+            `passwd='${forms(TEMPLATE_PW)[1]}'`,
+          );
+          const vnc = JSON.parse(
+            (await runVirsh(uri, ["qemu-monitor-command", m, JSON.stringify({ execute: "query-vnc" })])).stdout,
+          ).return;
           expect(vnc.auth, m).to.equal("vnc");
         } else {
-          const vnc = (await qmpOnce(path.join(stateDir!, m, "qmp.sock"), "query-vnc")) as { auth: string; host: string; service: string };
+          const vnc = (await qmpOnce(path.join(stateDir!, m, "qmp.sock"), "query-vnc")) as {
+            auth: string;
+            host: string;
+            service: string;
+          };
           expect(vnc.auth, m).to.equal("vnc");
-          expect((await rfbHandshake(vnc.host, Number(vnc.service), TEMPLATE_PW)).authResult, `${m}: the template's password logs in`).to.equal(0);
+          expect(
+            (await rfbHandshake(vnc.host, Number(vnc.service), TEMPLATE_PW)).authResult,
+            `${m}: the template's password logs in`,
+          ).to.equal(0);
         }
       }
     });

@@ -29,7 +29,10 @@ describe("bad inputs fail at check, naming the property and the fix, leaving not
   for (const [title, extra, property, fix] of CASES) {
     it(title, async () => {
       const c = await impl.check({}, { connection: { uri: lab.uri }, ...extra });
-      expect(c.failures.map((f) => f.property), title).to.include(property);
+      expect(
+        c.failures.map((f) => f.property),
+        title,
+      ).to.include(property);
       const f = c.failures.find((x) => x.property === property)!;
       expect(f.reason, title).to.match(/fix: /).and.match(fix);
       expect(f.reason.startsWith(`${property}: `), "names the property first").to.equal(true);
@@ -50,7 +53,9 @@ describe("bad inputs fail at check, naming the property and the fix, leaving not
     const c = await impl.check({}, { name: `${prefix}ghost`, adopt: true, connection: { uri: lab.uri } });
     let err: Error | undefined;
     await impl.create(c.inputs).catch((e: Error) => (err = e));
-    expect(err?.message).to.match(/^adopt: no domain named/).and.contain("fix:");
+    expect(err?.message)
+      .to.match(/^adopt: no domain named/)
+      .and.contain("fix:");
   });
 
   it("left no domain and no file behind", async () => {

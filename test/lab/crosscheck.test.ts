@@ -18,7 +18,8 @@ import { shellWords } from "../support/shell";
 
 /** Cases where we differ from libvirt on purpose, with the reason (also in docs/hwuuid.md). */
 const KNOWN_DIFFERENCES: Record<string, string> = {
-  "sysinfo-no-uuid-hwuuid-mismatch": "libvirt defines it, then the guest sees a -smbios uuid that is not its hwuuid; we reject it up front",
+  "sysinfo-no-uuid-hwuuid-mismatch":
+    "libvirt defines it, then the guest sees a -smbios uuid that is not its hwuuid; we reject it up front",
   "unsupported-tpm": "libvirt refuses it too, for want of swtpm in the lab",
   "bad-doctype": "libvirt expands internal entities; we never do",
   "bad-undefined-entity": "checked by our parser only",
@@ -29,7 +30,13 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
 
 const COMPARED_FLAGS = ["-uuid", "-name", "-m", "-smp", "-smbios"];
 
-function ours(text: string): { error?: string; uuid?: string | null; hwuuid?: string | null; argv?: string[]; argvError?: string } {
+function ours(text: string): {
+  error?: string;
+  uuid?: string | null;
+  hwuuid?: string | null;
+  argv?: string[];
+  argvError?: string;
+} {
   let def: DomainDef;
   let id;
   try {

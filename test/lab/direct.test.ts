@@ -70,7 +70,11 @@ for (const which of ["host", "new"] as const) {
       const on = await impl.update("life", off.outs, (await impl.check(off.outs, inputs)).inputs);
       expect(on.outs.state).to.equal("running");
       expect(on.outs.uuid).to.equal(a.outs.uuid);
-      const mem = await impl.update("life", on.outs, (await impl.check(on.outs, { ...inputs, memory: "96 MiB", restartOnChange: true })).inputs);
+      const mem = await impl.update(
+        "life",
+        on.outs,
+        (await impl.check(on.outs, { ...inputs, memory: "96 MiB", restartOnChange: true })).inputs,
+      );
       expect(mem.outs.xml).to.contain("<memory unit='KiB'>98304</memory>");
       expect(mem.outs.pendingRestart).to.equal(false);
       expect(await b.queryGuestUuid("life")).to.equal(H);
@@ -107,7 +111,10 @@ for (const which of ["host", "new"] as const) {
       const inputs = { name: "persist", hwuuid: H, connection: { uri }, shutdownTimeoutSeconds: 0 };
       const c = await impl.check({}, inputs);
       const created = (await inFreshProcess("create", [c.inputs])) as { id: string; outs: Record<string, unknown> };
-      const read = (await inFreshProcess("read", ["persist", created.outs])) as { id: string; props: Record<string, unknown> };
+      const read = (await inFreshProcess("read", ["persist", created.outs])) as {
+        id: string;
+        props: Record<string, unknown>;
+      };
       expect(read.id).to.equal("persist");
       expect(read.props.state).to.equal("running");
       expect(read.props.uuid).to.equal(created.outs.uuid);
@@ -117,7 +124,13 @@ for (const which of ["host", "new"] as const) {
     });
 
     it("two concurrent updates of one domain are serialized", async () => {
-      const inputs = { name: "race", connection: { uri }, shutdownTimeoutSeconds: 0, restartOnChange: true, memory: "64 MiB" };
+      const inputs = {
+        name: "race",
+        connection: { uri },
+        shutdownTimeoutSeconds: 0,
+        restartOnChange: true,
+        memory: "64 MiB",
+      };
       const a = await checkAndCreate(inputs);
       const c96 = await impl.check(a.outs, { ...inputs, memory: "96 MiB" });
       const c128 = await impl.check(a.outs, { ...inputs, memory: "128 MiB" });
@@ -134,7 +147,10 @@ for (const which of ["host", "new"] as const) {
       await lock.release();
       await waiting;
       // Two updates at once, from two processes: both finish, one after the other.
-      const [x, y] = (await Promise.all([inFreshProcess("update", ["race", a.outs, c96.inputs]), inFreshProcess("update", ["race", a.outs, c128.inputs])])) as [{ outs: Record<string, unknown> }, { outs: Record<string, unknown> }];
+      const [x, y] = (await Promise.all([
+        inFreshProcess("update", ["race", a.outs, c96.inputs]),
+        inFreshProcess("update", ["race", a.outs, c128.inputs]),
+      ])) as [{ outs: Record<string, unknown> }, { outs: Record<string, unknown> }];
       expect([x.outs.state, y.outs.state]).to.deep.equal(["running", "running"]);
       const final = await new QemuDirectBackend(uri).dumpxmlInactive("race");
       expect(final).to.match(/<memory unit='KiB'>(98304|131072)<\/memory>/);
@@ -153,7 +169,8 @@ for (const which of ["host", "new"] as const) {
       const file = path.join(state, "ident-native.xml");
       fs.writeFileSync(file, a.outs.xml);
       const theirs = shellWords((await runVirsh(lab.uri, ["domxml-to-native", "qemu-argv", file])).stdout.trim());
-      for (const flag of ["-uuid", "-smbios"]) expect(argValues(ours, flag), flag).to.deep.equal(argValues(theirs, flag));
+      for (const flag of ["-uuid", "-smbios"])
+        expect(argValues(ours, flag), flag).to.deep.equal(argValues(theirs, flag));
       expect(argValues(ours, "-uuid")).to.deep.equal([H]);
       await impl.remove("ident", a.outs);
     });

@@ -13,7 +13,11 @@ import { Lab, requireLab } from "../support/lab";
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
 const QEMU_NS = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'";
 
-function template(body: string, devices = "<serial type='pty'/><console type='pty'/>", head = "<domain type='qemu'>"): string {
+function template(
+  body: string,
+  devices = "<serial type='pty'/><console type='pty'/>",
+  head = "<domain type='qemu'>",
+): string {
   return `${head}<name>x</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>${body}<devices>${devices}</devices></domain>`;
 }
 const OS = "<os><type arch='x86_64' machine='pc'>hvm</type></os>";
@@ -27,7 +31,12 @@ describe("Domain provider on libvirt 12.x (native hwuuid)", function () {
   after(async () => removeDomains(lab.uri, prefix));
 
   it("create with a hwuuid: QMP query-uuid gives the hwuuid, domuuid the uuid; a rename re-creates with a new uuid, same guest UUID", async () => {
-    const inputs = { name: `${prefix}web`, hwuuid: H.toUpperCase(), connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 };
+    const inputs = {
+      name: `${prefix}web`,
+      hwuuid: H.toUpperCase(),
+      connection: { uri: lab.uri },
+      shutdownTimeoutSeconds: 0,
+    };
     const a = await checkAndCreate(inputs);
     const b = new VirshBackend(lab.uri);
     expect(a.outs.hwuuidMode).to.equal("native");
@@ -52,7 +61,13 @@ describe("Domain provider on libvirt 12.x (native hwuuid)", function () {
   });
 
   it("update: memory change redefines keeping the uuid and sets pendingRestart; restartOnChange restarts", async () => {
-    const inputs = { name: `${prefix}upd`, hwuuid: H, memory: "64 MiB", connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 };
+    const inputs = {
+      name: `${prefix}upd`,
+      hwuuid: H,
+      memory: "64 MiB",
+      connection: { uri: lab.uri },
+      shutdownTimeoutSeconds: 0,
+    };
     const a = await checkAndCreate(inputs);
     const c = await impl.check(a.outs, { ...inputs, memory: "96 MiB" });
     expect((await impl.diff(a.id, a.outs, c.inputs)).changes).to.equal(true);
@@ -110,7 +125,13 @@ describe("Domain provider on libvirt 12.x (native hwuuid)", function () {
     expect(await b.exists(name)).to.equal(true);
     // adopt takes it over, keeping its uuid
     const uuid = await b.domuuid(name);
-    const a = await checkAndCreate({ name, adopt: true, hwuuid: H, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 });
+    const a = await checkAndCreate({
+      name,
+      adopt: true,
+      hwuuid: H,
+      connection: { uri: lab.uri },
+      shutdownTimeoutSeconds: 0,
+    });
     expect(a.outs.uuid).to.equal(uuid);
     expect(await b.queryGuestUuid(name)).to.equal(H);
     await impl.remove(name, a.outs);
@@ -127,7 +148,12 @@ describe("Domain provider on libvirt 9.0 (passthrough fallback)", function () {
   after(async () => removeDomains(lab.uri, prefix));
 
   it("auto picks passthrough; QMP query-uuid gives the hwuuid", async () => {
-    const a = await checkAndCreate({ name: `${prefix}pt`, hwuuid: H, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 });
+    const a = await checkAndCreate({
+      name: `${prefix}pt`,
+      hwuuid: H,
+      connection: { uri: lab.uri },
+      shutdownTimeoutSeconds: 0,
+    });
     expect(a.outs.hwuuidMode).to.equal("passthrough");
     expect(a.outs.libvirtVersion).to.equal("9.0.0");
     const b = new VirshBackend(lab.uri);
@@ -138,7 +164,10 @@ describe("Domain provider on libvirt 9.0 (passthrough fallback)", function () {
   });
 
   it("native fails in check, naming the version found and the version needed", async () => {
-    const c = await impl.check({}, { name: `${prefix}nat`, hwuuid: H, hwuuidMode: "native", connection: { uri: lab.uri } });
+    const c = await impl.check(
+      {},
+      { name: `${prefix}nat`, hwuuid: H, hwuuidMode: "native", connection: { uri: lab.uri } },
+    );
     expect(c.failures).to.have.length(1);
     expect(c.failures[0]!.property).to.equal("hwuuidMode");
     expect(c.failures[0]!.reason).to.contain("libvirt 9.0.0").and.contain(">= 11.7.0");
@@ -153,15 +182,57 @@ function variedDomains(imageDir: string, mode: "native" | "passthrough"): Record
     minimal: {},
     hwuuid: { hwuuid: H },
     "memory-vcpus": { memory: "1 GiB", vcpus: 2 },
-    "memory-decimal-units": { xml: template(OS).replace("<memory unit='MiB'>64</memory>", "<memory unit='MB'>100</memory>") },
-    disks: { disks: [{ file: img, bus: "virtio", serial: "root-1", bootOrder: 1 }, { file: path.join(imageDir, "nodiff.iso"), format: "raw", device: "cdrom", bus: "sata", readonly: true }] },
-    nics: { interfaces: [{ type: "user", mac: "52:54:00:AA:BB:01", model: "virtio" }, { type: "user", model: "e1000" }] },
-    sysinfo: { hwuuid: H, xml: template(`<sysinfo type='smbios'><system><entry name='manufacturer'>Example</entry>${sysUuid}</system></sysinfo><os><type arch='x86_64' machine='pc'>hvm</type><smbios mode='sysinfo'/></os>`) },
-    topology: { vcpus: 4, xml: template(`${OS}<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model><topology sockets='2' dies='1' cores='2' threads='1'/></cpu>`) },
-    features: { xml: template(`${OS}<features><acpi/><apic/><pae/></features><clock offset='localtime'/><on_reboot>destroy</on_reboot>`) },
-    graphics: { xml: template(OS, "<serial type='pty'/><graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/><video><model type='vga'/></video>") },
-    metadata: { xml: template(`<title>Web &amp; co</title><description>line1\nline2</description><metadata><app:tag xmlns:app='http://example.org/app/1'>0001</app:tag></metadata>${OS}`) },
-    "q35-qemu-args": { hwuuid: H, machine: "q35", xml: template(OS, "<serial type='pty'/>", `<domain type='qemu' ${QEMU_NS}>`).replace("</domain>", "<qemu:commandline><qemu:arg value='-global'/><qemu:arg value='ICH9-LPC.disable_s3=1'/></qemu:commandline></domain>") },
+    "memory-decimal-units": {
+      xml: template(OS).replace("<memory unit='MiB'>64</memory>", "<memory unit='MB'>100</memory>"),
+    },
+    disks: {
+      disks: [
+        { file: img, bus: "virtio", serial: "root-1", bootOrder: 1 },
+        { file: path.join(imageDir, "nodiff.iso"), format: "raw", device: "cdrom", bus: "sata", readonly: true },
+      ],
+    },
+    nics: {
+      interfaces: [
+        { type: "user", mac: "52:54:00:AA:BB:01", model: "virtio" },
+        { type: "user", model: "e1000" },
+      ],
+    },
+    sysinfo: {
+      hwuuid: H,
+      xml: template(
+        `<sysinfo type='smbios'><system><entry name='manufacturer'>Example</entry>${sysUuid}</system></sysinfo><os><type arch='x86_64' machine='pc'>hvm</type><smbios mode='sysinfo'/></os>`,
+      ),
+    },
+    topology: {
+      vcpus: 4,
+      xml: template(
+        `${OS}<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model><topology sockets='2' dies='1' cores='2' threads='1'/></cpu>`,
+      ),
+    },
+    features: {
+      xml: template(
+        `${OS}<features><acpi/><apic/><pae/></features><clock offset='localtime'/><on_reboot>destroy</on_reboot>`,
+      ),
+    },
+    graphics: {
+      xml: template(
+        OS,
+        "<serial type='pty'/><graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/><video><model type='vga'/></video>",
+      ),
+    },
+    metadata: {
+      xml: template(
+        `<title>Web &amp; co</title><description>line1\nline2</description><metadata><app:tag xmlns:app='http://example.org/app/1'>0001</app:tag></metadata>${OS}`,
+      ),
+    },
+    "q35-qemu-args": {
+      hwuuid: H,
+      machine: "q35",
+      xml: template(OS, "<serial type='pty'/>", `<domain type='qemu' ${QEMU_NS}>`).replace(
+        "</domain>",
+        "<qemu:commandline><qemu:arg value='-global'/><qemu:arg value='ICH9-LPC.disable_s3=1'/></qemu:commandline></domain>",
+      ),
+    },
   };
 }
 
@@ -205,10 +276,18 @@ for (const labName of ["new", "host"] as const) {
       const a = await checkAndCreate(inputs);
       const b = new VirshBackend(lab.uri);
       let xml = await b.dumpxmlInactive(a.id);
-      xml = xml.replace(/<memory unit='KiB'>65536<\/memory>/, "<memory unit='KiB'>131072</memory>").replace(/<currentMemory unit='KiB'>65536<\/currentMemory>/, "<currentMemory unit='KiB'>131072</currentMemory>");
+      xml = xml
+        .replace(/<memory unit='KiB'>65536<\/memory>/, "<memory unit='KiB'>131072</memory>")
+        .replace(
+          /<currentMemory unit='KiB'>65536<\/currentMemory>/,
+          "<currentMemory unit='KiB'>131072</currentMemory>",
+        );
       xml = xml.replace("<model type='virtio'/>", "<model type='e1000'/>");
       xml = xml.replace(/<disk type='file' device='disk'>[\s\S]*?<\/disk>/, "");
-      xml = labName === "new" ? xml.replace(/<hwuuid>.*<\/hwuuid>/, "") : xml.replace(/<qemu:commandline>[\s\S]*<\/qemu:commandline>/, "");
+      xml =
+        labName === "new"
+          ? xml.replace(/<hwuuid>.*<\/hwuuid>/, "")
+          : xml.replace(/<qemu:commandline>[\s\S]*<\/qemu:commandline>/, "");
       await b.define(xml, false);
       const r = await impl.read(a.id, a.outs);
       const drift = r.props.drift as string[];

@@ -26,11 +26,21 @@ function sha256(file: string): string {
 async function applyMember(m: MemberPlan, uri: string, digest: string) {
   const disks: Record<string, unknown>[] = [];
   for (const d of m.disks.filter((x) => x.mode !== "share")) {
-    const c = await disk.check({}, { path: d.path, source: d.source, sourceFormat: d.sourceFormat, mode: d.mode, replaceTrigger: digest });
+    const c = await disk.check(
+      {},
+      { path: d.path, source: d.source, sourceFormat: d.sourceFormat, mode: d.mode, replaceTrigger: digest },
+    );
     expect(c.failures).to.deep.equal([]);
     disks.push((await disk.create(c.inputs)).outs);
   }
-  const dom = await checkAndCreate({ name: m.name, xml: m.xml, hwuuid: m.hwuuid, connection: { uri }, shutdownTimeoutSeconds: 0, replaceTrigger: digest });
+  const dom = await checkAndCreate({
+    name: m.name,
+    xml: m.xml,
+    hwuuid: m.hwuuid,
+    connection: { uri },
+    shutdownTimeoutSeconds: 0,
+    replaceTrigger: digest,
+  });
   return { disks, dom };
 }
 
@@ -68,7 +78,11 @@ describe("fleet of 5 from a template with a 1 GiB image (new lab)", function () 
   it("makes 5 members: each guest sees its planned hwuuid, each has its own uuid; overlays are small; destroy removes them; the template image is unchanged", async () => {
     const v = new VirshBackend(lab.uri);
     const plan = planFleet({
-      fleetName: `${prefix}web`, project: "lab", stack: "test", keys: ["1", "2", "3", "4", "5"], hwuuidPolicy: { kind: "derive" },
+      fleetName: `${prefix}web`,
+      project: "lab",
+      stack: "test",
+      keys: ["1", "2", "3", "4", "5"],
+      hwuuidPolicy: { kind: "derive" },
       templateXml: await v.dumpxmlInactive(`${prefix}tmpl`),
     });
     expect(plan.refusals).to.deep.equal([]);
@@ -98,14 +112,23 @@ describe("fleet of 5 from a template with a 1 GiB image (new lab)", function () 
   it("a member whose disk directory is unwritable fails, leaves no debris, and the others stay intact", async () => {
     const v = new VirshBackend(lab.uri);
     const plan = planFleet({
-      fleetName: `${prefix}db`, project: "lab", stack: "test", keys: ["1", "2", "3"], hwuuidPolicy: { kind: "derive" },
+      fleetName: `${prefix}db`,
+      project: "lab",
+      stack: "test",
+      keys: ["1", "2", "3"],
+      hwuuidPolicy: { kind: "derive" },
       templateXml: await v.dumpxmlInactive(`${prefix}tmpl`),
     });
     const [first, second, third] = plan.members;
     if (!first || !second || !third) throw new Error(`planFleet gave ${plan.members.length} members for 3 keys`);
     // Member 2's images go to a read-only file system.
-    const bad: MemberPlan = { ...second, disks: second.disks.map((d) => ({ ...d, path: path.join(roDir, path.basename(d.path)) })) };
-    const results = await Promise.allSettled([first, bad, third].map((m) => applyMember(m, lab.uri, plan.templateDigest)));
+    const bad: MemberPlan = {
+      ...second,
+      disks: second.disks.map((d) => ({ ...d, path: path.join(roDir, path.basename(d.path)) })),
+    };
+    const results = await Promise.allSettled(
+      [first, bad, third].map((m) => applyMember(m, lab.uri, plan.templateDigest)),
+    );
     expect(results.map((r) => r.status)).to.deep.equal(["fulfilled", "rejected", "fulfilled"]);
     const err = (results[1] as PromiseRejectedResult).reason as Error;
     expect(err.message).to.match(/^path: cannot write .*read-only file system.*Fix: check that/i);

@@ -12,7 +12,15 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import { RUN_PREFIX } from "../support/domains";
-import { GuestConsole, guestDomainXml, guestImage, GuestImage, GuestLine, GuestQemu, startGuestQemu } from "../support/guest";
+import {
+  GuestConsole,
+  guestDomainXml,
+  guestImage,
+  GuestImage,
+  GuestLine,
+  GuestQemu,
+  startGuestQemu,
+} from "../support/guest";
 import { labQemu, requireLab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";
 
@@ -26,8 +34,14 @@ const DISK_BYTES = 64 * 1024 * 1024;
 /** Waits (bounded) for QEMU to exit; returns the seconds it took. */
 async function exitWithin(g: GuestQemu, seconds: number, after: string): Promise<number> {
   const t0 = performance.now();
-  const code = await Promise.race([g.exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), seconds * 1000))]);
-  if (code === "timeout") throw new Error(`QEMU did not exit within ${seconds} s of ${after}; console ${g.console.path}:\n${g.console.text().slice(-600)}`);
+  const code = await Promise.race([
+    g.exited,
+    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), seconds * 1000)),
+  ]);
+  if (code === "timeout")
+    throw new Error(
+      `QEMU did not exit within ${seconds} s of ${after}; console ${g.console.path}:\n${g.console.text().slice(-600)}`,
+    );
   expect(code, `QEMU's exit code; stderr: ${g.stderr()}`).to.equal(0);
   return (performance.now() - t0) / 1000;
 }
@@ -50,7 +64,10 @@ describe("the tiny guest", function () {
   it("scripts/guest.sh build is cached: a second run builds nothing and prints the same paths", () => {
     const stamp = (f: string) => `${fs.statSync(f).ino}@${fs.statSync(f).mtimeMs}`;
     const before = [stamp(image.kernel), stamp(image.initrd)];
-    const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "guest.sh"), "build"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "guest.sh"), "build"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     expect([stamp(image.kernel), stamp(image.initrd)], "the files, untouched").to.deep.equal(before);
     expect(out).to.contain(`export GUEST_KERNEL='${image.kernel}'`);
     expect(out).to.contain(`export GUEST_INITRD='${image.initrd}'`);
@@ -80,14 +97,22 @@ describe("the tiny guest", function () {
           image,
           dir,
           args: [
-            "-uuid", UUID,
-            "-smbios", `type=1,serial=${SERIAL}`,
-            "-device", `vmgenid,guid=${GENID}`,
-            "-netdev", "user,id=n0,restrict=on",
-            "-device", `virtio-net-pci,netdev=n0,mac=${MAC}`,
-            "-blockdev", `driver=file,node-name=f0,filename=${disk}`,
-            "-blockdev", "driver=raw,node-name=d0,file=f0",
-            "-device", `virtio-blk-pci,drive=d0,serial=${DISK_SERIAL}`,
+            "-uuid",
+            UUID,
+            "-smbios",
+            `type=1,serial=${SERIAL}`,
+            "-device",
+            `vmgenid,guid=${GENID}`,
+            "-netdev",
+            "user,id=n0,restrict=on",
+            "-device",
+            `virtio-net-pci,netdev=n0,mac=${MAC}`,
+            "-blockdev",
+            `driver=file,node-name=f0,filename=${disk}`,
+            "-blockdev",
+            "driver=raw,node-name=d0,file=f0",
+            "-device",
+            `virtio-blk-pci,drive=d0,serial=${DISK_SERIAL}`,
           ],
         });
         running.push(g);
@@ -130,14 +155,31 @@ describe("the tiny guest", function () {
         try {
           let n = g.console.count();
           await q.execute("netdev_add", { type: "user", id: "n1" });
-          await q.execute("device_add", { driver: "virtio-net-pci", id: "nic1", netdev: "n1", mac: "52:54:00:5d:5b:02" });
-          await g.console.waitFor("nic-added name=eth0 mac=52:54:00:5d:5b:02 driver=virtio_net", { after: n, timeoutMs: 30000 });
+          await q.execute("device_add", {
+            driver: "virtio-net-pci",
+            id: "nic1",
+            netdev: "n1",
+            mac: "52:54:00:5d:5b:02",
+          });
+          await g.console.waitFor("nic-added name=eth0 mac=52:54:00:5d:5b:02 driver=virtio_net", {
+            after: n,
+            timeoutMs: 30000,
+          });
 
           n = g.console.count();
-          await q.execute("blockdev-add", { driver: "raw", "node-name": "hot0", file: { driver: "file", filename: disk } });
+          await q.execute("blockdev-add", {
+            driver: "raw",
+            "node-name": "hot0",
+            file: { driver: "file", filename: disk },
+          });
           await q.execute("device_add", { driver: "virtio-blk-pci", id: "disk1", drive: "hot0", serial: "hot 1" });
           const added = await g.console.waitFor(/^disk-added /, { after: n, timeoutMs: 30000 });
-          expect(added.fields).to.deep.equal({ name: "vda", size_bytes: String(32 * 1024 * 1024), ro: "0", serial: "hot 1" });
+          expect(added.fields).to.deep.equal({
+            name: "vda",
+            size_bytes: String(32 * 1024 * 1024),
+            ro: "0",
+            serial: "hot 1",
+          });
 
           n = g.console.count();
           await q.execute("device_del", { id: "disk1" });
@@ -149,7 +191,9 @@ describe("the tiny guest", function () {
           n = g.console.count();
           await q.execute("object-add", { "qom-type": "memory-backend-ram", id: "mem1", size: 128 * 1024 * 1024 });
           await q.execute("device_add", { driver: "pc-dimm", id: "dimm1", memdev: "mem1" });
-          const grown = Number((await g.console.waitFor(/^memory_kib=/, { after: n, timeoutMs: 30000 })).fields.memory_kib);
+          const grown = Number(
+            (await g.console.waitFor(/^memory_kib=/, { after: n, timeoutMs: 30000 })).fields.memory_kib,
+          );
           expect(grown - r.memoryKiB, "MemTotal growth after a 128 MiB DIMM, KiB").to.be.within(120 * 1024, 128 * 1024);
 
           // The balloon inflates in steps; a poll may see one on the way: wait for the end.
@@ -157,14 +201,23 @@ describe("the tiny guest", function () {
           await q.execute("balloon", { value: 320 * 1024 * 1024 }); // 384 MiB of RAM now: take 64 back
           const target = grown - 64 * 1024;
           await g.console.waitFor(
-            { test: (l: GuestLine) => "memory_kib" in l.fields && Number(l.fields.memory_kib) <= target, what: `a "memory_kib=" line at most ${target} (64 MiB in the balloon)` },
+            {
+              test: (l: GuestLine) => "memory_kib" in l.fields && Number(l.fields.memory_kib) <= target,
+              what: `a "memory_kib=" line at most ${target} (64 MiB in the balloon)`,
+            },
             { after: n, timeoutMs: 30000 },
           );
 
           // CPUs last: QEMU 7.2 aborts ("double free or corruption") on a pc-dimm device_add
           // after a vCPU was unplugged.
           n = g.console.count();
-          await q.execute("device_add", { driver: "qemu64-x86_64-cpu", id: "cpu1", "socket-id": 0, "core-id": 1, "thread-id": 0 });
+          await q.execute("device_add", {
+            driver: "qemu64-x86_64-cpu",
+            id: "cpu1",
+            "socket-id": 0,
+            "core-id": 1,
+            "thread-id": 0,
+          });
           await g.console.waitFor("cpus=2", { after: n, timeoutMs: 30000 });
           n = g.console.count();
           await q.execute("device_del", { id: "cpu1" });
@@ -178,7 +231,8 @@ describe("the tiny guest", function () {
   }
 
   for (const which of ["host", "new"] as const) {
-    const label = which === "host" ? "libvirt 9.0 (passthrough: <qemu:commandline> -uuid)" : "libvirt 12.x (native <hwuuid>)";
+    const label =
+      which === "host" ? "libvirt 9.0 (passthrough: <qemu:commandline> -uuid)" : "libvirt 12.x (native <hwuuid>)";
 
     it(`through ${label}: the guest reads the hwuuid, not the domain uuid; virsh shutdown powers it off`, async () => {
       const lab = await requireLab(which);
@@ -196,7 +250,9 @@ describe("the tiny guest", function () {
         consolePath,
         ...(which === "new"
           ? { hwuuid }
-          : { tailXml: `  <qemu:commandline><qemu:arg value='-uuid'/><qemu:arg value='${hwuuid}'/></qemu:commandline>` }),
+          : {
+              tailXml: `  <qemu:commandline><qemu:arg value='-uuid'/><qemu:arg value='${hwuuid}'/></qemu:commandline>`,
+            }),
       });
       const xmlPath = path.join(work, `${name}.xml`);
       fs.writeFileSync(xmlPath, xml);

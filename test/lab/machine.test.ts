@@ -45,7 +45,12 @@ function labSh(args: string[], labDir?: string, extraFd?: number): Run {
 /** The files a process and its children hold open. */
 function openFiles(pid: number): string[] {
   const out: string[] = [];
-  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  const kids = fs
+    .readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   for (const p of [pid, ...kids]) {
     for (const fd of fs.readdirSync(`/proc/${p}/fd`)) {
       try {
@@ -94,7 +99,8 @@ function etcSnapshot(): Map<string, string> {
       else if (st.isDirectory()) {
         out.set(p, `dir ${meta}`);
         walk(p);
-      } else if (st.isFile()) out.set(p, `file ${meta} sha256 ${createHash("sha256").update(fs.readFileSync(p)).digest("hex")}`);
+      } else if (st.isFile())
+        out.set(p, `file ${meta} sha256 ${createHash("sha256").update(fs.readFileSync(p)).digest("hex")}`);
       else out.set(p, `special ${meta}`);
     }
   };
@@ -181,11 +187,17 @@ function ancestors(): Set<number> {
 async function holdLabLock(waitMs: number): Promise<() => Promise<void>> {
   const mine = ancestors();
   if (lockHolders(LAB_LOCK).some((p) => mine.has(p))) return async () => undefined;
-  const child: ChildProcess = spawn("flock", [LAB_LOCK, "sh", "-c", "echo locked; exec cat >/dev/null"], { stdio: ["pipe", "pipe", "inherit"] });
+  const child: ChildProcess = spawn("flock", [LAB_LOCK, "sh", "-c", "echo locked; exec cat >/dev/null"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill();
-      reject(new Error(`waited ${waitMs / 1000} s for the lab lock ${LAB_LOCK} (held by pid ${lockHolders(LAB_LOCK).join(", ")})`));
+      reject(
+        new Error(
+          `waited ${waitMs / 1000} s for the lab lock ${LAB_LOCK} (held by pid ${lockHolders(LAB_LOCK).join(", ")})`,
+        ),
+      );
     }, waitMs);
     child.stdout!.on("data", (d) => {
       if (String(d).includes("locked")) {
@@ -208,7 +220,10 @@ async function holdLabLock(waitMs: number): Promise<() => Promise<void>> {
 
 /** A unix socket nothing listens on: what a system libvirtd that stopped uncleanly leaves. */
 function leftoverSocket(p: string): void {
-  execFileSync(process.execPath, ["-e", `require("node:net").createServer().listen(${JSON.stringify(p)}, () => process.exit(0))`]);
+  execFileSync(process.execPath, [
+    "-e",
+    `require("node:net").createServer().listen(${JSON.stringify(p)}, () => process.exit(0))`,
+  ]);
 }
 
 describe("the machine the labs run on (scripts/lab.sh)", function () {
@@ -275,7 +290,10 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
 
   it("a host whose libvirt is set up but not running: up host fails naming how to start it, changes nothing, starts nothing", () => {
     ok(labSh(["down", "host"]), "lab.sh down host (the lab's host daemon)");
-    expect(answers(HOST_URI), `nothing answers at ${HOST_URI} once the host lab is down (this test needs a host whose libvirt the lab runs itself)`).to.equal(false);
+    expect(
+      answers(HOST_URI),
+      `nothing answers at ${HOST_URI} once the host lab is down (this test needs a host whose libvirt the lab runs itself)`,
+    ).to.equal(false);
     expect(fs.existsSync(HOST_SOCKET), `${HOST_SOCKET} is gone with the lab's daemon`).to.equal(false);
     const dir = newLabDir();
     const daemons = libvirtdPids();
@@ -288,7 +306,9 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
       expect(answers(HOST_URI), "still nothing answers").to.equal(false);
       expect(fs.existsSync(path.join(dir, "run", "host.pid")), "no daemon recorded").to.equal(false);
       expect(up.status, "up fails").to.not.equal(0);
-      expect(up.stderr).to.include(`libvirt is set up on this host (the socket ${HOST_SOCKET} exists) but nothing answers at ${HOST_URI}`);
+      expect(up.stderr).to.include(
+        `libvirt is set up on this host (the socket ${HOST_SOCKET} exists) but nothing answers at ${HOST_URI}`,
+      );
       expect(up.stderr).to.match(/start it \((systemctl|service) [^()]*\) and run this again/);
     } finally {
       fs.rmSync(HOST_SOCKET, { force: true });
@@ -297,7 +317,10 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
 
   it("a host without a libvirt set-up: the lab's libvirtd sees the lab's settings and keeps its domains in LAB_DIR; /etc is byte-identical while it runs, after a crash and restart, and after down", () => {
     ok(labSh(["down", "host"]), "lab.sh down host (the lab's host daemon)");
-    expect(answers(HOST_URI), `nothing answers at ${HOST_URI} once the host lab is down (this test needs a host whose libvirt the lab runs itself)`).to.equal(false);
+    expect(
+      answers(HOST_URI),
+      `nothing answers at ${HOST_URI} once the host lab is down (this test needs a host whose libvirt the lab runs itself)`,
+    ).to.equal(false);
     const dir = newLabDir();
     const etc = etcSnapshot();
     const daemons = libvirtdPids();
@@ -318,18 +341,26 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
     // and its definition lands in the lab's directory, not in /etc/libvirt/qemu.
     const name = `lvd-machine-${process.pid}`;
     const xml = path.join(dir, "domain.xml");
-    fs.writeFileSync(xml, `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><serial type='pty'/></devices></domain>`);
+    fs.writeFileSync(
+      xml,
+      `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><serial type='pty'/></devices></domain>`,
+    );
     execFileSync("virsh", ["-q", "-c", HOST_URI, "define", xml]);
     execFileSync("virsh", ["-q", "-c", HOST_URI, "start", name]);
     execFileSync("virsh", ["-q", "-c", HOST_URI, "destroy", name]);
-    expect(fs.existsSync(path.join(dir, "host", "etc-libvirt", "qemu", `${name}.xml`)), "the definition is in LAB_DIR").to.equal(true);
+    expect(
+      fs.existsSync(path.join(dir, "host", "etc-libvirt", "qemu", `${name}.xml`)),
+      "the definition is in LAB_DIR",
+    ).to.equal(true);
     expect(etcChanges(etc, etcSnapshot()), "changes under /etc while the lab's libvirtd runs").to.deep.equal([]);
 
     // A crash leaves the daemon's sockets behind: the next up restarts the lab's daemon.
     ok(labSh(["crash", "host"], dir), "lab.sh crash host");
     expect(answers(HOST_URI)).to.equal(false);
     ok(labSh(["up", "host"], dir), "lab.sh up host after a crash");
-    expect(execFileSync("virsh", ["-q", "-c", HOST_URI, "domstate", name], { encoding: "utf8" }).trim()).to.equal("shut off");
+    expect(execFileSync("virsh", ["-q", "-c", HOST_URI, "domstate", name], { encoding: "utf8" }).trim()).to.equal(
+      "shut off",
+    );
 
     ok(labSh(["down", "host"], dir), "lab.sh down host");
     expect(answers(HOST_URI), "the lab's libvirtd is stopped").to.equal(false);
@@ -364,9 +395,15 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
           if (cmd === "down") expect(r.status, `${what}: ${r.stderr}`).to.equal(0);
           else expect(r.stderr, what).to.include("nothing signalled");
           expect(alive(pid), `${what}: the process with that pid is alive`).to.equal(true);
-          expect(r.stderr, what).to.include(`stale pid file ${run}/${c.name}.pid: pid ${pid} now belongs to another process (sleep 300)`);
-          expect(fs.existsSync(path.join(run, `${c.name}.pid`)), `${what}: the stale pid file is removed`).to.equal(false);
-          expect(fs.existsSync(path.join(run, `${c.name}.id`)), `${what}: its identity file is removed`).to.equal(false);
+          expect(r.stderr, what).to.include(
+            `stale pid file ${run}/${c.name}.pid: pid ${pid} now belongs to another process (sleep 300)`,
+          );
+          expect(fs.existsSync(path.join(run, `${c.name}.pid`)), `${what}: the stale pid file is removed`).to.equal(
+            false,
+          );
+          expect(fs.existsSync(path.join(run, `${c.name}.id`)), `${what}: its identity file is removed`).to.equal(
+            false,
+          );
         }
       }
     } finally {
@@ -378,7 +415,13 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
     const dir = newLabDir();
     const run = path.join(dir, "run");
     fs.mkdirSync(run);
-    for (const cmd of [["down", "host"], ["down", "new"], ["crash", "host"], ["crash", "new"], ["up", "host"]]) {
+    for (const cmd of [
+      ["down", "host"],
+      ["down", "new"],
+      ["crash", "host"],
+      ["crash", "new"],
+      ["up", "host"],
+    ]) {
       const pid = unusedPid();
       fs.writeFileSync(path.join(run, `${cmd[1]}.pid`), `${pid}\n`);
       const r = labSh(cmd, dir);

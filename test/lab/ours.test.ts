@@ -32,7 +32,12 @@ function xmlAttr(s: string): string {
 }
 
 /** A DomainDisk made as the engine makes it: check, then create. */
-async function makeDisk(p: string, source: string, mode: "overlay" | "copy" = "overlay", sourceFormat = "qcow2"): Promise<Record<string, unknown>> {
+async function makeDisk(
+  p: string,
+  source: string,
+  mode: "overlay" | "copy" = "overlay",
+  sourceFormat = "qcow2",
+): Promise<Record<string, unknown>> {
   const c = await disk.check({}, { path: p, source, sourceFormat, mode });
   expect(c.failures, "check failures").to.deep.equal([]);
   return (await disk.create(c.inputs)).outs;
@@ -43,7 +48,11 @@ async function makeDisk(p: string, source: string, mode: "overlay" | "copy" = "o
  * and writes their own file at the same path (ext4 hands the freed inode straight back);
  * refresh reads it; we delete it.
  */
-async function replaceThenDelete(p: string, source: string, alsoRemoved: (outs: Record<string, unknown>) => string[] = () => []): Promise<{ reused: number; readAsOurs: number; userFileLost: number }> {
+async function replaceThenDelete(
+  p: string,
+  source: string,
+  alsoRemoved: (outs: Record<string, unknown>) => string[] = () => [],
+): Promise<{ reused: number; readAsOurs: number; userFileLost: number }> {
   let reused = 0;
   let readAsOurs = 0;
   let userFileLost = 0;
@@ -88,7 +97,11 @@ describe("DomainDisk deletes only its own image (ext4 lab image dir)", function 
     const outs = await makeDisk(p, tmpl);
     const st = fs.statSync(p, { bigint: true });
     expect(st.birthtimeNs > 0n, "this file system keeps birth times").to.equal(true);
-    expect({ device: outs.device, inode: outs.inode, birthtimeNs: outs.birthtimeNs }).to.deep.equal({ device: String(st.dev), inode: String(st.ino), birthtimeNs: String(st.birthtimeNs) });
+    expect({ device: outs.device, inode: outs.inode, birthtimeNs: outs.birthtimeNs }).to.deep.equal({
+      device: String(st.dev),
+      inode: String(st.ino),
+      birthtimeNs: String(st.birthtimeNs),
+    });
     expect((await disk.read(p, outs)).id).to.equal(p);
     await disk.remove(p, outs);
     expect(fs.readdirSync(dir).filter(ours)).to.deep.equal([`${prefix}tmpl.qcow2`]);
@@ -97,13 +110,24 @@ describe("DomainDisk deletes only its own image (ext4 lab image dir)", function 
   it("replace-then-delete, 20 times: the user's file at our path survives every delete, with our inode reused", async () => {
     const r = await replaceThenDelete(path.join(dir, `${prefix}member.qcow2`), tmpl);
     // `reused`: rounds where the user's file got our inode back, the case an inode check gets wrong.
-    expect({ ...r, reused: r.reused > 0 }, `${r.reused} of 20 rounds reused our inode`).to.deep.equal({ reused: true, readAsOurs: 0, userFileLost: 0 });
+    expect({ ...r, reused: r.reused > 0 }, `${r.reused} of 20 rounds reused our inode`).to.deep.equal({
+      reused: true,
+      readAsOurs: 0,
+      userFileLost: 0,
+    });
   });
 
   it("a state of the previous version (inode only): delete leaves a file it cannot prove is ours and says how to go on", async () => {
     const p = path.join(dir, `${prefix}legacy.qcow2`);
     const outs = await makeDisk(p, tmpl);
-    const legacy = { path: p, source: tmpl, sourceFormat: "qcow2", mode: "overlay", inode: fs.statSync(p).ino, sizeBytes: outs.sizeBytes };
+    const legacy = {
+      path: p,
+      source: tmpl,
+      sourceFormat: "qcow2",
+      mode: "overlay",
+      inode: fs.statSync(p).ino,
+      sizeBytes: outs.sizeBytes,
+    };
     let err: Error | undefined;
     try {
       await disk.remove(p, legacy);
@@ -180,12 +204,22 @@ describe("DomainDisk on a file system without birth times (ext4 with 128-byte in
 
   it("replace-then-delete, 20 times: our pin keeps our inode from being reused, and the user's file survives", async () => {
     const r = await replaceThenDelete(path.join(mnt, "member.qcow2"), tmpl);
-    expect(r, "reused: rounds where the user's file got our inode back").to.deep.equal({ reused: 0, readAsOurs: 0, userFileLost: 0 });
+    expect(r, "reused: rounds where the user's file got our inode back").to.deep.equal({
+      reused: 0,
+      readAsOurs: 0,
+      userFileLost: 0,
+    });
   });
 
   it("replace-then-delete, 20 times, the user removing our pin too: our inode is reused, and the user's file still survives", async () => {
-    const r = await replaceThenDelete(path.join(mnt, "member.qcow2"), tmpl, (outs) => (typeof outs.pin === "string" ? [outs.pin] : []));
-    expect({ ...r, reused: r.reused > 0 }, `${r.reused} of 20 rounds reused our inode`).to.deep.equal({ reused: true, readAsOurs: 0, userFileLost: 0 });
+    const r = await replaceThenDelete(path.join(mnt, "member.qcow2"), tmpl, (outs) =>
+      typeof outs.pin === "string" ? [outs.pin] : [],
+    );
+    expect({ ...r, reused: r.reused > 0 }, `${r.reused} of 20 rounds reused our inode`).to.deep.equal({
+      reused: true,
+      readAsOurs: 0,
+      userFileLost: 0,
+    });
   });
 
   it("records birth time 0 and a pin; our own image is deleted with its pin, nothing left", async () => {
@@ -227,18 +261,25 @@ describe("QEMU-direct undefine removes only what the backend wrote (QEMU 7.2)", 
 
 /** Another spelling of the lab's URI that reaches the same daemon. */
 function aliasUri(lab: Lab): string {
-  return lab.name === "host" ? "qemu+unix:///system?socket=/run/libvirt/libvirt-sock" : lab.uri.replace("socket=/", "socket=//");
+  return lab.name === "host"
+    ? "qemu+unix:///system?socket=/run/libvirt/libvirt-sock"
+    : lab.uri.replace("socket=/", "socket=//");
 }
 
 /** A domain defined behind the provider's back, with an ownership mark we choose (or none). */
 function markedXml(name: string, uuid: string, mark: { resource?: string; connection?: string } | undefined): string {
-  const attrs = mark ? ` adopted='no'${mark.resource !== undefined ? ` resource='${xmlAttr(mark.resource)}'` : ""}${mark.connection !== undefined ? ` connection='${xmlAttr(mark.connection)}'` : ""}` : "";
+  const attrs = mark
+    ? ` adopted='no'${mark.resource !== undefined ? ` resource='${xmlAttr(mark.resource)}'` : ""}${mark.connection !== undefined ? ` connection='${xmlAttr(mark.connection)}'` : ""}`
+    : "";
   const md = mark ? `<metadata><lvd:owner xmlns:lvd='${OWNER_NS}'${attrs}/></metadata>` : "";
   return `<domain type='qemu'><name>${xmlAttr(name)}</name><uuid>${uuid}</uuid>${md}<memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><serial type='pty'/></devices></domain>`;
 }
 
 async function uuidsOn(v: VirshBackend): Promise<string[]> {
-  return (await v.run(["list", "--all", "--uuid"])).split("\n").map((l) => l.trim()).filter(Boolean);
+  return (await v.run(["list", "--all", "--uuid"]))
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 for (const labName of ["new", "host"] as const) {
@@ -271,7 +312,13 @@ for (const labName of ["new", "host"] as const) {
       it(`named the running domain's ${kind}: create, read, update, take-back and delete touch only ours`, async () => {
         const name = kind === "id" ? other.id : other.uuid;
         const otherXml = await v.run(["dumpxml", "--inactive", other.name]);
-        const inputs = { name, memory: "64 MiB", connection: { uri: lab.uri }, shutdownTimeoutSeconds: 1, ownerId: OWNER };
+        const inputs = {
+          name,
+          memory: "64 MiB",
+          connection: { uri: lab.uri },
+          shutdownTimeoutSeconds: 1,
+          ownerId: OWNER,
+        };
         const a = await checkAndCreate(inputs);
         made.push(a.outs.uuid);
         expect(a.outs.uuid).to.not.equal(other.uuid);
@@ -312,15 +359,30 @@ for (const labName of ["new", "host"] as const) {
     ];
 
     it("the mark names the resource and the connection", async () => {
-      const a = await checkAndCreate({ name: `${prefix}mark`, connection: { uri: lab.uri }, running: false, ownerId: OWNER });
+      const a = await checkAndCreate({
+        name: `${prefix}mark`,
+        connection: { uri: lab.uri },
+        running: false,
+        ownerId: OWNER,
+      });
       // Ours, single-quoted; libvirt writes metadata back with double quotes.
-      expect(a.outs.desiredXml).to.contain(`resource='${OWNER}'`).and.contain(`connection='${xmlAttr(lab.uri)}'`);
-      expect(a.outs.xml).to.match(new RegExp(`resource=["']${OWNER}["']`)).and.contain(`connection="${lab.uri}"`);
+      expect(a.outs.desiredXml)
+        .to.contain(`resource='${OWNER}'`)
+        .and.contain(`connection='${xmlAttr(lab.uri)}'`);
+      expect(a.outs.xml)
+        .to.match(new RegExp(`resource=["']${OWNER}["']`))
+        .and.contain(`connection="${lab.uri}"`);
       await impl.remove(a.id, a.outs);
     });
 
     it("delete refuses a domain marked by another stack, resource or connection, with and without a graceful wait", async () => {
-      const a = await checkAndCreate({ name: `${prefix}del`, connection: { uri: lab.uri }, running: false, shutdownTimeoutSeconds: 0, ownerId: OWNER });
+      const a = await checkAndCreate({
+        name: `${prefix}del`,
+        connection: { uri: lab.uri },
+        running: false,
+        shutdownTimeoutSeconds: 0,
+        ownerId: OWNER,
+      });
       for (const f of foreign(lab)) {
         for (const shutdownTimeoutSeconds of [0, 1]) {
           let err: Error | undefined;
@@ -338,7 +400,12 @@ for (const labName of ["new", "host"] as const) {
     });
 
     it("read takes a domain marked by another stack, resource or connection for gone", async () => {
-      const a = await checkAndCreate({ name: `${prefix}read`, connection: { uri: lab.uri }, running: false, ownerId: OWNER });
+      const a = await checkAndCreate({
+        name: `${prefix}read`,
+        connection: { uri: lab.uri },
+        running: false,
+        ownerId: OWNER,
+      });
       expect((await impl.read(a.id, a.outs)).id).to.equal(a.id);
       for (const f of foreign(lab)) expect((await impl.read(a.id, { ...a.outs, ...f.props })).id, f.what).to.equal("");
       await impl.remove(a.id, a.outs);
@@ -346,8 +413,12 @@ for (const labName of ["new", "host"] as const) {
 
     it("take-back of an interrupted create refuses a mark of another connection (or stack), and takes back its own", async () => {
       const name = `${prefix}tb`;
-      const inputs = (await impl.check({}, { name, connection: { uri: lab.uri }, running: false, ownerId: OWNER })).inputs;
-      for (const mark of [{ resource: OWNER, connection: aliasUri(lab) }, { resource: "lab/prod/web", connection: lab.uri }]) {
+      const inputs = (await impl.check({}, { name, connection: { uri: lab.uri }, running: false, ownerId: OWNER }))
+        .inputs;
+      for (const mark of [
+        { resource: OWNER, connection: aliasUri(lab) },
+        { resource: "lab/prod/web", connection: lab.uri },
+      ]) {
         const uuid = randomUUID();
         await v.define(markedXml(name, uuid, mark));
         const before = await v.run(["dumpxml", "--inactive", uuid]);
@@ -374,7 +445,9 @@ for (const labName of ["new", "host"] as const) {
       const c = await impl.check({}, inputs);
       const uuid = randomUUID();
       // What the previous version defined and recorded: the mark names the resource only.
-      const legacyXml = (c.inputs.xml as string).replace(/ connection='[^']*'/, "").replace("<name>", `<uuid>${uuid}</uuid><name>`);
+      const legacyXml = (c.inputs.xml as string)
+        .replace(/ connection='[^']*'/, "")
+        .replace("<name>", `<uuid>${uuid}</uuid><name>`);
       expect(legacyXml).to.not.contain("connection=");
       await v.define(legacyXml);
       const state = { ...c.inputs, xml: legacyXml, desiredXml: legacyXml, uuid };
@@ -419,7 +492,13 @@ describe("addressing by uuid and proving ownership cost no extra virsh process (
 
   it("create: 1 process; 5 concurrent reads (a refresh): 1; delete without a graceful wait, ownership proven: 1", async () => {
     const names = [1, 2, 3, 4, 5].map((i) => `${prefix}${i}`);
-    const checked = await Promise.all(names.map(async (name) => (await impl.check({}, { name, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0, ownerId: OWNER })).inputs));
+    const checked = await Promise.all(
+      names.map(
+        async (name) =>
+          (await impl.check({}, { name, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0, ownerId: OWNER }))
+            .inputs,
+      ),
+    );
     const calls = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean).length : 0);
     process.env.VIRSH = path.join(dir, "virsh");
     const outs: Record<string, impl.DomainOutputs> = {};

@@ -32,7 +32,10 @@ for (const labName of ["new", "host"] as const) {
     });
 
     it("U+FFFD in the description and elements named constructor, __proto__, toString: create, refresh without drift, destroy", async () => {
-      const xml = BODY("x", "<description>bytes that were not UTF-8: \ufffd\ufffd</description><metadata><constructor xmlns='urn:example:a'><__proto__ toString='1'/></constructor></metadata>");
+      const xml = BODY(
+        "x",
+        "<description>bytes that were not UTF-8: \ufffd\ufffd</description><metadata><constructor xmlns='urn:example:a'><__proto__ toString='1'/></constructor></metadata>",
+      );
       const a = await checkAndCreate({ name: `${prefix}fffd`, xml, running: false, connection: { uri: lab.uri } });
       expect(a.outs.xml).to.contain("\ufffd\ufffd").and.contain("<__proto__ toString=");
       const r = await impl.read(a.id, a.outs);

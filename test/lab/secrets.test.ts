@@ -81,12 +81,23 @@ for (const labName of ["new", "host"] as const) {
       const name = `${prefix}vnc`;
       // running is given: a refresh records running: true, and an input left out that the state has
       // reads as a change (a separate issue, not about passwords).
-      const inputs = { name, xml: vncXml(), running: true, restartOnChange: true, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 };
+      const inputs = {
+        name,
+        xml: vncXml(),
+        running: true,
+        restartOnChange: true,
+        connection: { uri: lab.uri },
+        shutdownTimeoutSeconds: 0,
+      };
       const a = await checkAndCreate(inputs);
       // libvirt keeps the password; only --security-info shows it.
       expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", name])).stdout).to.not.contain("passwd=");
-      expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", "--security-info", name])).stdout).to.contain(`passwd='${PW_ESCAPED}'`);
-      const vnc = JSON.parse((await runVirsh(lab.uri, ["qemu-monitor-command", name, JSON.stringify({ execute: "query-vnc" })])).stdout).return;
+      expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", "--security-info", name])).stdout).to.contain(
+        `passwd='${PW_ESCAPED}'`,
+      );
+      const vnc = JSON.parse(
+        (await runVirsh(lab.uri, ["qemu-monitor-command", name, JSON.stringify({ execute: "query-vnc" })])).stdout,
+      ).return;
       expect(vnc.auth, "libvirt starts VNC with the password").to.equal("vnc");
       const before = { id: (await runVirsh(lab.uri, ["domid", name])).stdout.trim(), qemu: qemuProcess(name) };
       expect(before.qemu, "QEMU of the domain").to.not.equal(undefined);
@@ -109,7 +120,13 @@ for (const labName of ["new", "host"] as const) {
     });
 
     it("a network disk's cookie (security info too) shows no perpetual change", async () => {
-      const inputs = { name: `${prefix}cookie`, xml: cookieXml, running: false, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 };
+      const inputs = {
+        name: `${prefix}cookie`,
+        xml: cookieXml,
+        running: false,
+        connection: { uri: lab.uri },
+        shutdownTimeoutSeconds: 0,
+      };
       const a = await checkAndCreate(inputs);
       const r = await impl.read(a.id, a.outs);
       expect(r.props.drift).to.deep.equal([]);
@@ -138,7 +155,10 @@ for (const labName of ["new", "host"] as const) {
       const c2 = await p.check!(reveal(read.props!), { ...inputs, xml: vncXml("other-pw") });
       const u = await p.update!(name, reveal(read.props!), reveal(c2.inputs!));
       expect(isSecret(u.outs!.xml) && isSecret(u.outs!.desiredXml), "update outputs").to.equal(true);
-      expect((await runVirsh(lab.uri, ["dumpxml", "--inactive", "--security-info", name])).stdout, "the new password is applied").to.contain("passwd='other-pw'");
+      expect(
+        (await runVirsh(lab.uri, ["dumpxml", "--inactive", "--security-info", name])).stdout,
+        "the new password is applied",
+      ).to.contain("passwd='other-pw'");
       await p.delete!(name, reveal(u.outs!));
     });
   });
@@ -162,7 +182,11 @@ for (const which of ["host", "new"] as const) {
     it("VNC starts with authentication: query-vnc says vnc, RFB offers VNC authentication only, the password is accepted and another refused", async () => {
       const a = await checkAndCreate({ name: "vncpw", xml: vncXml(), connection: { uri }, shutdownTimeoutSeconds: 0 });
       expect(a.outs.state).to.equal("running");
-      const vnc = (await qmpOnce(path.join(state, "vncpw", "qmp.sock"), "query-vnc")) as { auth: string; host: string; service: string };
+      const vnc = (await qmpOnce(path.join(state, "vncpw", "qmp.sock"), "query-vnc")) as {
+        auth: string;
+        host: string;
+        service: string;
+      };
       expect(vnc.auth).to.equal("vnc");
       const port = Number(vnc.service);
       const offered = await rfbHandshake(vnc.host, port);
@@ -173,7 +197,13 @@ for (const which of ["host", "new"] as const) {
     });
 
     it("the password is not on QEMU's command line, and no file holds it once QEMU runs (only domain.xml, 0600)", async () => {
-      const a = await checkAndCreate({ name: "cmdline", xml: vncXml(), running: true, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const a = await checkAndCreate({
+        name: "cmdline",
+        xml: vncXml(),
+        running: true,
+        connection: { uri },
+        shutdownTimeoutSeconds: 0,
+      });
       const pid = Number(fs.readFileSync(path.join(state, "cmdline", "qemu.pid"), "utf8"));
       const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
       expect(cmdline).to.contain("password-secret=vnc0-secret");
@@ -188,18 +218,36 @@ for (const which of ["host", "new"] as const) {
       });
       expect(holding, "files holding the password").to.deep.equal(["domain.xml"]);
       expect(fs.statSync(path.join(dir, "domain.xml")).mode & 0o777).to.equal(0o600);
-      expect(fs.readdirSync(dir).filter((f) => /secret/.test(f)), "secret files left").to.deep.equal([]);
+      expect(
+        fs.readdirSync(dir).filter((f) => /secret/.test(f)),
+        "secret files left",
+      ).to.deep.equal([]);
       // No perpetual change either: the stored XML is the definition itself.
       const r = await impl.read("cmdline", a.outs);
       expect(r.props.drift).to.deep.equal([]);
-      const c = await impl.check(r.props, { name: "cmdline", xml: vncXml(), running: true, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const c = await impl.check(r.props, {
+        name: "cmdline",
+        xml: vncXml(),
+        running: true,
+        connection: { uri },
+        shutdownTimeoutSeconds: 0,
+      });
       expect((await impl.diff("cmdline", r.props, c.inputs)).changes).to.equal(false);
       await impl.remove("cmdline", a.outs);
     });
 
     it("an empty password allows no login (as libvirt, which expires it at once)", async () => {
-      const a = await checkAndCreate({ name: "nologin", xml: vncXml(""), connection: { uri }, shutdownTimeoutSeconds: 0 });
-      const vnc = (await qmpOnce(path.join(state, "nologin", "qmp.sock"), "query-vnc")) as { auth: string; host: string; service: string };
+      const a = await checkAndCreate({
+        name: "nologin",
+        xml: vncXml(""),
+        connection: { uri },
+        shutdownTimeoutSeconds: 0,
+      });
+      const vnc = (await qmpOnce(path.join(state, "nologin", "qmp.sock"), "query-vnc")) as {
+        auth: string;
+        host: string;
+        service: string;
+      };
       expect(vnc.auth).to.equal("vnc");
       expect((await rfbHandshake(vnc.host, Number(vnc.service), "")).authResult).to.equal(1);
       await impl.remove("nologin", a.outs);

@@ -52,7 +52,11 @@ describe("the serialized provider in a fresh process (lab)", function () {
         await provider.delete(r.id, rd.props);
       })().catch((e) => { console.error(e); process.exit(1); });
     `;
-    const out = execFileSync(process.execPath, ["-e", script], { cwd: tmp, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+    const out = execFileSync(process.execPath, ["-e", script], {
+      cwd: tmp,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "" },
+    });
     const got = JSON.parse(out);
     expect(got).to.include({ id: name, guestUuid: H, changes: false, readId: name });
     expect(await new VirshBackend(lab.uri).exists(name)).to.equal(false);

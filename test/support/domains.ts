@@ -12,7 +12,9 @@ import * as impl from "../../provider/dynamic/impl";
 export const RUN_PREFIX = `t${process.pid.toString(36)}`;
 
 /** check + create, as `pulumi up` does; fails the test on check failures. */
-export async function checkAndCreate(inputs: Record<string, unknown>): Promise<{ id: string; inputs: Record<string, unknown>; outs: impl.DomainOutputs }> {
+export async function checkAndCreate(
+  inputs: Record<string, unknown>,
+): Promise<{ id: string; inputs: Record<string, unknown>; outs: impl.DomainOutputs }> {
   const c = await impl.check({}, inputs);
   expect(c.failures, "check failures").to.deep.equal([]);
   const r = await impl.create(c.inputs);

@@ -34,7 +34,8 @@ export function computeGolden(text: string): GoldenOutputs {
   try {
     def = DomainDef.parse(text);
     const id = normalizeIdentity(def);
-    out[".identity.json"] = JSON.stringify({ name: id.name, uuid: id.uuid, hwuuid: id.hwuuid, guestUuid: id.guestUuid }) + "\n";
+    out[".identity.json"] =
+      JSON.stringify({ name: id.name, uuid: id.uuid, hwuuid: id.hwuuid, guestUuid: id.guestUuid }) + "\n";
     out[".out.xml"] = def.format();
   } catch (e) {
     out[".err"] = errText(e);

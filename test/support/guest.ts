@@ -55,13 +55,19 @@ export function guestImage(dir?: string): GuestImage {
       throw new Error(`scripts/guest.sh build failed: ${(err.stderr ?? "").trim() || err.message}`);
     }
     const env: Record<string, string> = {};
-    for (const [, k, v] of out.matchAll(/^export (\w+)='([^']*)'$/gm)) if (k !== undefined && v !== undefined) env[k] = v;
+    for (const [, k, v] of out.matchAll(/^export (\w+)='([^']*)'$/gm))
+      if (k !== undefined && v !== undefined) env[k] = v;
     const need = (k: string): string => {
       const v = env[k];
       if (!v) throw new Error(`scripts/guest.sh build printed no ${k}; it printed: ${out}`);
       return v;
     };
-    built = { kernel: need("GUEST_KERNEL"), initrd: need("GUEST_INITRD"), cmdline: need("GUEST_CMDLINE"), id: need("GUEST_ID") };
+    built = {
+      kernel: need("GUEST_KERNEL"),
+      initrd: need("GUEST_INITRD"),
+      cmdline: need("GUEST_CMDLINE"),
+      id: need("GUEST_ID"),
+    };
   }
   if (dir === undefined) return built;
   const target = path.join(dir, "lvd-guest", built.id);
@@ -158,11 +164,16 @@ export function guestDomainXml(o: GuestDomainOptions): string {
 export function guestQemuArgs(image: GuestImage, consolePath: string, opts: GuestXmlOptions = {}): string[] {
   const cmdline = [image.cmdline, opts.extraCmdline].filter(Boolean).join(" ");
   return [
-    "-kernel", image.kernel,
-    "-initrd", image.initrd,
-    "-append", cmdline,
-    "-chardev", `file,id=lvdcon,path=${consolePath.replace(/,/g, ",,")}`,
-    "-serial", "chardev:lvdcon",
+    "-kernel",
+    image.kernel,
+    "-initrd",
+    image.initrd,
+    "-append",
+    cmdline,
+    "-chardev",
+    `file,id=lvdcon,path=${consolePath.replace(/,/g, ",,")}`,
+    "-serial",
+    "chardev:lvdcon",
   ];
 }
 
@@ -214,10 +225,17 @@ export function startGuestQemu(o: StartGuestQemuOptions): GuestQemu {
   fs.rmSync(consolePath, { force: true });
   fs.rmSync(qmpPath, { force: true });
   const argv = [
-    "-machine", `${o.machine ?? "pc"},accel=tcg`,
-    "-m", o.memory ?? "256",
-    "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-    "-qmp", `unix:${qmpPath.replace(/,/g, ",,")},server=on,wait=off`,
+    "-machine",
+    `${o.machine ?? "pc"},accel=tcg`,
+    "-m",
+    o.memory ?? "256",
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-qmp",
+    `unix:${qmpPath.replace(/,/g, ",,")},server=on,wait=off`,
     ...guestQemuArgs(o.image, consolePath, { machine: o.machine }),
     ...(o.args ?? []),
   ];
@@ -238,7 +256,9 @@ export function startGuestQemu(o: StartGuestQemuOptions): GuestQemu {
       resolve(code ?? signal ?? "unknown");
     });
   });
-  const con = new GuestConsole(consolePath, () => (done ? `QEMU exited; its stderr: ${stderr.trim() || "(empty)"}` : undefined));
+  const con = new GuestConsole(consolePath, () =>
+    done ? `QEMU exited; its stderr: ${stderr.trim() || "(empty)"}` : undefined,
+  );
   return {
     process: proc,
     console: con,
@@ -286,7 +306,13 @@ export function parseGuestLine(text: string): GuestLine {
   for (const w of words) {
     const eq = w.indexOf("=");
     const key = eq < 0 ? w : w.slice(0, eq);
-    fields[key] = eq < 0 ? "" : w.slice(eq + 1).replace(/%20/g, " ").replace(/%25/g, "%");
+    fields[key] =
+      eq < 0
+        ? ""
+        : w
+            .slice(eq + 1)
+            .replace(/%20/g, " ")
+            .replace(/%25/g, "%");
   }
   return { text, event, fields };
 }
@@ -379,12 +405,23 @@ export class GuestConsole {
     const timeoutMs = opts.timeoutMs ?? 120000;
     const end = Date.now() + timeoutMs;
     const test: (l: GuestLine) => boolean =
-      typeof match === "string" ? (l) => l.text === match : match instanceof RegExp ? (l) => match.test(l.text) : match.test;
+      typeof match === "string"
+        ? (l) => l.text === match
+        : match instanceof RegExp
+          ? (l) => match.test(l.text)
+          : match.test;
     const what =
-      typeof match === "string" ? `"${GUEST_LINE_PREFIX}${match}"` : match instanceof RegExp ? `a "${GUEST_LINE_PREFIX}" line matching ${match}` : match.what;
+      typeof match === "string"
+        ? `"${GUEST_LINE_PREFIX}${match}"`
+        : match instanceof RegExp
+          ? `a "${GUEST_LINE_PREFIX}" line matching ${match}`
+          : match.what;
     for (;;) {
       const stop = this.stopped(); // read before the file: a line written just before QEMU exited still counts
-      const found = this.lines().slice(opts.after ?? 0).map(parseGuestLine).find(test);
+      const found = this.lines()
+        .slice(opts.after ?? 0)
+        .map(parseGuestLine)
+        .find(test);
       if (found !== undefined) return found;
       const text = this.text();
       let why: string | undefined;
@@ -393,7 +430,9 @@ export class GuestConsole {
       else if (Date.now() > end) why = `timed out after ${Math.round(timeoutMs / 1000)} s`;
       if (why) {
         const tail = text.split("\n").filter(Boolean).slice(-8).join("\n  ");
-        throw new Error(`${why} waiting for ${what} in the guest console ${this.path}; its last lines:\n  ${tail || "(empty)"}`);
+        throw new Error(
+          `${why} waiting for ${what} in the guest console ${this.path}; its last lines:\n  ${tail || "(empty)"}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -407,7 +446,8 @@ export class GuestConsole {
     const first = lines.slice(0, upto).map(parseGuestLine);
     const value = (k: string): string => {
       const v = first.find((x) => x.event === "" && k in x.fields)?.fields[k];
-      if (v === undefined) throw new Error(`the guest console ${this.path} has no "${GUEST_LINE_PREFIX}${k}=" line before "ready"`);
+      if (v === undefined)
+        throw new Error(`the guest console ${this.path} has no "${GUEST_LINE_PREFIX}${k}=" line before "ready"`);
       return v;
     };
     return {

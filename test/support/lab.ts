@@ -41,7 +41,9 @@ export async function requireLab(name: Lab["name"]): Promise<Lab> {
   try {
     await runVirsh(uri, ["version", "--daemon"], { timeoutMs: 15000 });
   } catch (e) {
-    throw new Error(`the ${name} lab does not answer at ${uri} (${(e as Error).message}); start it with: npm run lab -- up`);
+    throw new Error(
+      `the ${name} lab does not answer at ${uri} (${(e as Error).message}); start it with: npm run lab -- up`,
+    );
   }
   return { name, uri, imageDir: labVar(env, "LAB_IMAGE_DIR") };
 }

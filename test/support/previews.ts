@@ -14,7 +14,8 @@ export function scrubPreview(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(scrubPreview);
   if (v && typeof v === "object") {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (k !== "__provider" && k !== "stackTrace" && k !== "sourcePosition") o[k] = scrubPreview(x);
+    for (const [k, x] of Object.entries(v))
+      if (k !== "__provider" && k !== "stackTrace" && k !== "sourcePosition") o[k] = scrubPreview(x);
     return o;
   }
   return v;

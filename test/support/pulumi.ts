@@ -15,9 +15,12 @@ let binDir: string | undefined;
 /** The directory holding the `pulumi` binary (and the language host shim). */
 export function pulumiBinDir(): string {
   if (binDir) return binDir;
-  const dir = process.env.PULUMI_BIN_DIR || execFileSync("bash", [path.join(REPO_ROOT, "scripts", "pulumi-cli.sh"), "bindir"], { encoding: "utf8" }).trim();
+  const dir =
+    process.env.PULUMI_BIN_DIR ||
+    execFileSync("bash", [path.join(REPO_ROOT, "scripts", "pulumi-cli.sh"), "bindir"], { encoding: "utf8" }).trim();
   const version = execFileSync(path.join(dir, "pulumi"), ["version"], { encoding: "utf8" }).trim();
-  if (!version.startsWith("v3.248.")) throw new Error(`the Pulumi CLI in ${dir} is ${version}, not v3.248.x; run: npm run pulumi -- version`);
+  if (!version.startsWith("v3.248."))
+    throw new Error(`the Pulumi CLI in ${dir} is ${version}, not v3.248.x; run: npm run pulumi -- version`);
   binDir = dir;
   return dir;
 }
@@ -49,7 +52,12 @@ export class PulumiStack {
    * Copies `source` (a folder with Pulumi.yaml) into `<workRoot>/<label>/project`, or makes that
    * folder empty when `source` is null (the test writes the project).
    */
-  constructor(source: string | null, label: string, public readonly stack: string, private readonly options: PulumiStackOptions = {}) {
+  constructor(
+    source: string | null,
+    label: string,
+    public readonly stack: string,
+    private readonly options: PulumiStackOptions = {},
+  ) {
     const work = path.join(options.workRoot ?? path.join(REPO_ROOT, ".e2e-work"), label);
     fs.rmSync(work, { recursive: true, force: true });
     fs.mkdirSync(path.join(work, "state"), { recursive: true });
@@ -82,7 +90,12 @@ export class PulumiStack {
 
   /** Runs `pulumi ARGS` exactly as given (no `--non-interactive`: there is no terminal anyway); never throws. */
   public runAsWritten(args: readonly string[]): CliResult {
-    const r = spawnSync(path.join(pulumiBinDir(), "pulumi"), args, { cwd: this.dir, env: this.env(), encoding: "utf8", timeout: 300000 });
+    const r = spawnSync(path.join(pulumiBinDir(), "pulumi"), args, {
+      cwd: this.dir,
+      env: this.env(),
+      encoding: "utf8",
+      timeout: 300000,
+    });
     return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   }
 

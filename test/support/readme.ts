@@ -14,8 +14,19 @@ export type ProgramLanguage = "ts" | "js";
 
 /** One thing the README tells a user to do. */
 export type ReadmeStep =
-  | { readonly kind: "command"; readonly words: readonly string[]; readonly line: number; readonly only?: ProgramLanguage }
-  | { readonly kind: "file"; readonly name: string; readonly content: string; readonly line: number; readonly only?: ProgramLanguage };
+  | {
+      readonly kind: "command";
+      readonly words: readonly string[];
+      readonly line: number;
+      readonly only?: ProgramLanguage;
+    }
+  | {
+      readonly kind: "file";
+      readonly name: string;
+      readonly content: string;
+      readonly line: number;
+      readonly only?: ProgramLanguage;
+    };
 
 /** The heading of the section for users. */
 export const INSTALL_HEADING = "## Install (for users)";
@@ -48,7 +59,8 @@ export function parseSteps(section: string, firstLine = 1): ReadmeStep[] {
     const attrs: Record<string, string> = {};
     for (const w of attrWords) {
       const [, key, value] = /^(\w+)=(.+)$/.exec(w) ?? [];
-      if (key === undefined || value === undefined) throw new Error(`${where}: "${w}" in the block's info string is not key=value`);
+      if (key === undefined || value === undefined)
+        throw new Error(`${where}: "${w}" in the block's info string is not key=value`);
       attrs[key] = value;
     }
     const end = lines.findIndex((l, j) => j > i && l === "```");
@@ -64,11 +76,16 @@ export function parseSteps(section: string, firstLine = 1): ReadmeStep[] {
         const cmd = text.replace(/(^|\s)#.*$/, "").trim();
         if (!cmd) return;
         const lineWhere = `README.md line ${firstLine + i + 1 + k}`;
-        if (/[|&;<>()$`\\"'*?{}[\]~]/.test(cmd)) throw new Error(`${lineWhere}: "${cmd}" uses shell syntax; the test runs commands without a shell: write plain words`);
+        if (/[|&;<>()$`\\"'*?{}[\]~]/.test(cmd))
+          throw new Error(
+            `${lineWhere}: "${cmd}" uses shell syntax; the test runs commands without a shell: write plain words`,
+          );
         steps.push({ kind: "command", words: cmd.split(/\s+/), line: firstLine + i + 1 + k, only });
       });
     } else {
-      throw new Error(`${where}: a \`${lang || "(no language)"}\` block without file=NAME; the test runs only sh blocks and writes only file=NAME blocks`);
+      throw new Error(
+        `${where}: a \`${lang || "(no language)"}\` block without file=NAME; the test runs only sh blocks and writes only file=NAME blocks`,
+      );
     }
     i = end;
   }

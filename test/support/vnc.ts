@@ -24,7 +24,11 @@ function desResponse(challenge: Buffer, password: string): Buffer {
     for (let i = 0; i < 8; i++) { let b = key[i], r = 0; for (let j = 0; j < 8; j++) { r = (r << 1) | (b & 1); b >>= 1; } key[i] = r; }
     const d = c.createCipheriv("des-ecb", key, null); d.setAutoPadding(false);
     process.stdout.write(Buffer.concat([d.update(Buffer.from(ch, "hex")), d.final()]).toString("hex"));`;
-  const r = spawnSync(process.execPath, ["--openssl-legacy-provider", "-e", script], { input: JSON.stringify([password, challenge.toString("hex")]), encoding: "utf8", timeout: 10000 });
+  const r = spawnSync(process.execPath, ["--openssl-legacy-provider", "-e", script], {
+    input: JSON.stringify([password, challenge.toString("hex")]),
+    encoding: "utf8",
+    timeout: 10000,
+  });
   if (r.status !== 0) throw new Error(`DES for VNC authentication failed: ${r.stderr}`);
   return Buffer.from(r.stdout, "hex");
 }

@@ -81,7 +81,9 @@ describe("QEMU argv: commas", () => {
     expect(after(cmd.argv, "-cpu")).to.deep.equal(["qemu64,,injected=on"]);
     expect(after(cmd.argv, "-vnc")).to.deep.equal(["127.0.0.1,,injected=on:1"]);
     expect(after(cmd.argv, "-name")).to.deep.equal(["guest=n,,injected=on,debug-threads=on"]);
-    expect(after(cmd.argv, "-chardev")[0]).to.equal("socket,id=charmonitor,path=/run/q,,injected=on/qmp.sock,server=on,wait=off");
+    expect(after(cmd.argv, "-chardev")[0]).to.equal(
+      "socket,id=charmonitor,path=/run/q,,injected=on/qmp.sock,server=on,wait=off",
+    );
   });
 
   it("an IPv6 VNC listen address is bracketed", () => {
@@ -92,20 +94,75 @@ describe("QEMU argv: commas", () => {
 
 describe("QEMU argv: numbers that are not numbers are refused, naming the path", () => {
   const cases: [string, string, string, string][] = [
-    ["VNC port 'abc'", "<devices><graphics type='vnc' port='abc' autoport='no'/></devices>", "/domain/devices/graphics[1]/@port", "abc"],
-    ["VNC port below 5900", "<devices><graphics type='vnc' port='5899' autoport='no'/></devices>", "/domain/devices/graphics[1]/@port", "5899"],
-    ["VNC port above 65535", "<devices><graphics type='vnc' port='70000'/></devices>", "/domain/devices/graphics[1]/@port", "70000"],
-    ["VNC port '59x1'", "<devices><graphics type='vnc' port='59x1'/></devices>", "/domain/devices/graphics[1]/@port", "59x1"],
+    [
+      "VNC port 'abc'",
+      "<devices><graphics type='vnc' port='abc' autoport='no'/></devices>",
+      "/domain/devices/graphics[1]/@port",
+      "abc",
+    ],
+    [
+      "VNC port below 5900",
+      "<devices><graphics type='vnc' port='5899' autoport='no'/></devices>",
+      "/domain/devices/graphics[1]/@port",
+      "5899",
+    ],
+    [
+      "VNC port above 65535",
+      "<devices><graphics type='vnc' port='70000'/></devices>",
+      "/domain/devices/graphics[1]/@port",
+      "70000",
+    ],
+    [
+      "VNC port '59x1'",
+      "<devices><graphics type='vnc' port='59x1'/></devices>",
+      "/domain/devices/graphics[1]/@port",
+      "59x1",
+    ],
     ["vcpu current 'abc'", "<vcpu current='abc'>2</vcpu>", "/domain/vcpu/@current", "abc"],
     ["vcpu current above the count", "<vcpu current='3'>2</vcpu>", "/domain/vcpu/@current", "3"],
     ["vcpu count in hex", "<vcpu>0x2</vcpu>", "/domain/vcpu", "0x2"],
-    ["topology sockets '1,maxcpus=9'", "<vcpu>2</vcpu><cpu><topology sockets='1,maxcpus=9' cores='2' threads='1'/></cpu>", "/domain/cpu/topology/@sockets", "1,maxcpus=9"],
-    ["topology cores 'two'", "<vcpu>2</vcpu><cpu><topology sockets='1' cores='two' threads='1'/></cpu>", "/domain/cpu/topology/@cores", "two"],
-    ["topology threads ''", "<vcpu>2</vcpu><cpu><topology sockets='2' cores='1' threads=''/></cpu>", "/domain/cpu/topology/@threads", ""],
-    ["topology dies 'x'", "<vcpu>2</vcpu><cpu><topology sockets='2' dies='x' cores='1' threads='1'/></cpu>", "/domain/cpu/topology/@dies", "x"],
-    ["disk boot order 'first'", "<devices><disk type='file' device='disk'><source file='/i/a.img'/><target dev='vda' bus='virtio'/><boot order='first'/></disk></devices>", "/domain/devices/disk[1]/boot/@order", "first"],
-    ["interface boot order '0'", "<devices><interface type='user'><model type='virtio'/><boot order='0'/></interface></devices>", "/domain/devices/interface[1]/boot/@order", "0"],
-    ["controller index 'a'", "<devices><controller type='usb' index='a' model='qemu-xhci'/></devices>", "/domain/devices/controller[1]/@index", "a"],
+    [
+      "topology sockets '1,maxcpus=9'",
+      "<vcpu>2</vcpu><cpu><topology sockets='1,maxcpus=9' cores='2' threads='1'/></cpu>",
+      "/domain/cpu/topology/@sockets",
+      "1,maxcpus=9",
+    ],
+    [
+      "topology cores 'two'",
+      "<vcpu>2</vcpu><cpu><topology sockets='1' cores='two' threads='1'/></cpu>",
+      "/domain/cpu/topology/@cores",
+      "two",
+    ],
+    [
+      "topology threads ''",
+      "<vcpu>2</vcpu><cpu><topology sockets='2' cores='1' threads=''/></cpu>",
+      "/domain/cpu/topology/@threads",
+      "",
+    ],
+    [
+      "topology dies 'x'",
+      "<vcpu>2</vcpu><cpu><topology sockets='2' dies='x' cores='1' threads='1'/></cpu>",
+      "/domain/cpu/topology/@dies",
+      "x",
+    ],
+    [
+      "disk boot order 'first'",
+      "<devices><disk type='file' device='disk'><source file='/i/a.img'/><target dev='vda' bus='virtio'/><boot order='first'/></disk></devices>",
+      "/domain/devices/disk[1]/boot/@order",
+      "first",
+    ],
+    [
+      "interface boot order '0'",
+      "<devices><interface type='user'><model type='virtio'/><boot order='0'/></interface></devices>",
+      "/domain/devices/interface[1]/boot/@order",
+      "0",
+    ],
+    [
+      "controller index 'a'",
+      "<devices><controller type='usb' index='a' model='qemu-xhci'/></devices>",
+      "/domain/devices/controller[1]/@index",
+      "a",
+    ],
   ];
   for (const [title, body, path, value] of cases) {
     it(title, () => {
@@ -118,10 +175,22 @@ describe("QEMU argv: numbers that are not numbers are refused, naming the path",
   }
 
   it("good numbers still work: port 5901 is display 1, autoport ignores the port, topology is kept", () => {
-    expect(after(buildQemuArgv(dom("<devices><graphics type='vnc' port='5901' listen='127.0.0.1'/></devices>")).argv, "-vnc")).to.deep.equal(["127.0.0.1:1"]);
-    expect(after(buildQemuArgv(dom("<devices><graphics type='vnc' port='abc' autoport='yes'/></devices>")).argv, "-vnc")).to.deep.equal(["127.0.0.1:0,to=99"]);
-    expect(after(buildQemuArgv(dom("<vcpu current='1'>4</vcpu><cpu><topology sockets='1' dies='1' cores='2' threads='2'/></cpu>")).argv, "-smp")).to.deep.equal([
-      "1,maxcpus=4,sockets=1,dies=1,clusters=1,cores=2,threads=2",
-    ]);
+    expect(
+      after(
+        buildQemuArgv(dom("<devices><graphics type='vnc' port='5901' listen='127.0.0.1'/></devices>")).argv,
+        "-vnc",
+      ),
+    ).to.deep.equal(["127.0.0.1:1"]);
+    expect(
+      after(buildQemuArgv(dom("<devices><graphics type='vnc' port='abc' autoport='yes'/></devices>")).argv, "-vnc"),
+    ).to.deep.equal(["127.0.0.1:0,to=99"]);
+    expect(
+      after(
+        buildQemuArgv(
+          dom("<vcpu current='1'>4</vcpu><cpu><topology sockets='1' dies='1' cores='2' threads='2'/></cpu>"),
+        ).argv,
+        "-smp",
+      ),
+    ).to.deep.equal(["1,maxcpus=4,sockets=1,dies=1,clusters=1,cores=2,threads=2"]);
   });
 });

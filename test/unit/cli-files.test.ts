@@ -15,10 +15,18 @@ import { MAX_XML_BYTES } from "../../provider/xml/tree";
 const BIN = path.join(REPO_ROOT, "bin", "libvirt-domain.js");
 
 /** Runs the CLI with at most 2 GB of address space and 20 s. */
-function cli(args: string[], stdin: "ignore" | number = "ignore"): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number } {
+function cli(
+  args: string[],
+  stdin: "ignore" | number = "ignore",
+): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number } {
   const t0 = Date.now();
-  const r = spawnSync("prlimit", ["--as=2000000000", "--", process.execPath, BIN, ...args], { encoding: "utf8", timeout: 20000, stdio: [stdin, "pipe", "pipe"] });
-  if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") throw new Error("prlimit (util-linux) is needed");
+  const r = spawnSync("prlimit", ["--as=2000000000", "--", process.execPath, BIN, ...args], {
+    encoding: "utf8",
+    timeout: 20000,
+    stdio: [stdin, "pipe", "pipe"],
+  });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT")
+    throw new Error("prlimit (util-linux) is needed");
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 };
 }
 
@@ -30,7 +38,10 @@ describe("libvirt-domain CLI: regular files only, size checked before reading", 
   it("identity /dev/zero: refused at once, not read", () => {
     const r = cli(["identity", "/dev/zero"]);
     expect(r.status, r.stderr).to.equal(1);
-    expect(r.stderr).to.match(/^error: '\/dev\/zero' is not a regular file/).and.contain("a character device").and.contain("fix:");
+    expect(r.stderr)
+      .to.match(/^error: '\/dev\/zero' is not a regular file/)
+      .and.contain("a character device")
+      .and.contain("fix:");
     expect(r.ms).to.be.below(10000);
   });
 
@@ -91,7 +102,10 @@ describe("libvirt-domain CLI: regular files only, size checked before reading", 
 
   it("a file that is not UTF-8 is refused as not a text document", () => {
     const f = path.join(tmp, "latin1.xml");
-    fs.writeFileSync(f, Buffer.concat([Buffer.from("<domain><name>caf"), Buffer.from([0xe9]), Buffer.from("</name></domain>")]));
+    fs.writeFileSync(
+      f,
+      Buffer.concat([Buffer.from("<domain><name>caf"), Buffer.from([0xe9]), Buffer.from("</name></domain>")]),
+    );
     const r = cli(["identity", f]);
     expect(r.status, r.stderr).to.equal(1);
     expect(r.stderr).to.contain("not an XML text document").and.contain("UTF-8");

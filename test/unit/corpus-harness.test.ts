@@ -33,19 +33,33 @@ describe("corpus harness", () => {
 
   describe(".args files", () => {
     it("splits libvirt's shell quoting", () => {
-      expect(shellWords(`-smbios 'type=11,value=This is,, more' \\`.replace(/ \\$/, ""))).to.deep.equal(["-smbios", "type=11,value=This is,, more"]);
+      expect(shellWords(`-smbios 'type=11,value=This is,, more' \\`.replace(/ \\$/, ""))).to.deep.equal([
+        "-smbios",
+        "type=11,value=This is,, more",
+      ]);
       expect(shellWords(`-device '{"driver":"x"}'`)).to.deep.equal(["-device", '{"driver":"x"}']);
     });
 
     it("separates the environment from the argument vector", () => {
-      const a = parseArgsFile("LC_ALL=C \\\nPATH=/bin \\\n/usr/bin/qemu-system-x86_64 \\\n-name guest=g,debug-threads=on \\\n-uuid 1 \\\n-S\n");
+      const a = parseArgsFile(
+        "LC_ALL=C \\\nPATH=/bin \\\n/usr/bin/qemu-system-x86_64 \\\n-name guest=g,debug-threads=on \\\n-uuid 1 \\\n-S\n",
+      );
       expect(a.env).to.deep.equal({ LC_ALL: "C", PATH: "/bin" });
-      expect(a.argv).to.deep.equal(["/usr/bin/qemu-system-x86_64", "-name", "guest=g,debug-threads=on", "-uuid", "1", "-S"]);
+      expect(a.argv).to.deep.equal([
+        "/usr/bin/qemu-system-x86_64",
+        "-name",
+        "guest=g,debug-threads=on",
+        "-uuid",
+        "1",
+        "-S",
+      ]);
     });
 
     it("compares the chosen options with all their values", () => {
       const l = ["q", "-smbios", "type=0", "-smbios", "type=1,uuid=u", "-uuid", "u"];
-      expect(compareArgv(l, ["q", "-uuid", "u", "-smbios", "type=1,uuid=u"]).map((d) => d.option)).to.deep.equal(["-smbios"]);
+      expect(compareArgv(l, ["q", "-uuid", "u", "-smbios", "type=1,uuid=u"]).map((d) => d.option)).to.deep.equal([
+        "-smbios",
+      ]);
       expect(compareArgv(l, l)).to.deep.equal([]);
     });
   });

@@ -25,7 +25,8 @@ interface Case {
 }
 
 const QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0";
-const disk = (inner: string, attrs = "") => `<disk type='file' device='cdrom'${attrs}><source file='/i/a.iso'/>${inner}</disk>`;
+const disk = (inner: string, attrs = "") =>
+  `<disk type='file' device='cdrom'${attrs}><source file='/i/a.iso'/>${inner}</disk>`;
 
 const CASES: Case[] = [
   {
@@ -51,15 +52,27 @@ const CASES: Case[] = [
   },
   {
     cls: "default-dropped (conditional): snapshot='no' of a readonly disk, fallback of a host-model CPU, memtune unlimited",
-    desired: dom(disk(`<target dev='sda' bus='sata'/><readonly/>`, " snapshot='no'"), "<memtune><hard_limit unit='KiB'>9007199254740991</hard_limit></memtune><cpu mode='host-model'><model fallback='allow'/></cpu>"),
+    desired: dom(
+      disk(`<target dev='sda' bus='sata'/><readonly/>`, " snapshot='no'"),
+      "<memtune><hard_limit unit='KiB'>9007199254740991</hard_limit></memtune><cpu mode='host-model'><model fallback='allow'/></cpu>",
+    ),
     actual: dom(disk(`<target dev='sda' bus='sata'/><readonly/>`), "<cpu mode='host-model'/>"),
-    differs: [dom(disk(`<target dev='sda' bus='sata'/>`, " snapshot='no'"), "<cpu mode='host-model'/>").replace("<readonly/>", ""), ["add /domain/devices/disk[target=sda]/@snapshot"]],
+    differs: [
+      dom(disk(`<target dev='sda' bus='sata'/>`, " snapshot='no'"), "<cpu mode='host-model'/>").replace(
+        "<readonly/>",
+        "",
+      ),
+      ["add /domain/devices/disk[target=sda]/@snapshot"],
+    ],
   },
   {
     cls: "bootmenu timeout dropped when the menu is disabled",
     desired: dom("", "").replace("</os>", "<bootmenu enable='no' timeout='3000'/></os>"),
     actual: dom("", "").replace("</os>", "<bootmenu enable='no'/></os>"),
-    differs: [dom("").replace("</os>", "<bootmenu enable='yes' timeout='3000'/></os>"), ["modify /domain/os/bootmenu/@enable", "add /domain/os/bootmenu/@timeout"]],
+    differs: [
+      dom("").replace("</os>", "<bootmenu enable='yes' timeout='3000'/></os>"),
+      ["modify /domain/os/bootmenu/@enable", "add /domain/os/bootmenu/@timeout"],
+    ],
   },
   {
     cls: "runtime-state: channel state, generated channel path, source index, disk mirror",
@@ -68,9 +81,13 @@ const CASES: Case[] = [
         `<target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel>` +
         `<disk type='file' device='disk'><source file='/i/a.qcow2' index='2'/><mirror type='file' job='copy'><source file='/i/b'/></mirror><target dev='vda' bus='virtio'/></disk>`,
     ),
-    actual: dom(`<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel><disk type='file' device='disk'><source file='/i/a.qcow2'/><target dev='vda' bus='virtio'/></disk>`),
+    actual: dom(
+      `<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel><disk type='file' device='disk'><source file='/i/a.qcow2'/><target dev='vda' bus='virtio'/></disk>`,
+    ),
     differs: [
-      dom(`<channel type='unix'><source mode='bind' path='/srv/ga.sock'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel><disk type='file' device='disk'><source file='/i/a.qcow2'/><target dev='vda' bus='virtio'/></disk>`),
+      dom(
+        `<channel type='unix'><source mode='bind' path='/srv/ga.sock'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel><disk type='file' device='disk'><source file='/i/a.qcow2'/><target dev='vda' bus='virtio'/></disk>`,
+      ),
       ["add /domain/devices/channel[name=org.qemu.guest_agent.0]/source"],
     ],
   },
@@ -85,56 +102,125 @@ const CASES: Case[] = [
       "<memtune><soft_limit unit='KiB'>1024</soft_limit></memtune><memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages></memoryBacking>",
     ),
     differs: [
-      dom(`<controller type='pci' index='0' model='pci-root'><pcihole64 unit='GiB'>2</pcihole64></controller>`, "<memtune><soft_limit unit='KiB'>1024</soft_limit></memtune><memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages></memoryBacking>"),
+      dom(
+        `<controller type='pci' index='0' model='pci-root'><pcihole64 unit='GiB'>2</pcihole64></controller>`,
+        "<memtune><soft_limit unit='KiB'>1024</soft_limit></memtune><memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages></memoryBacking>",
+      ),
       ["modify /domain/devices/controller[type=pci,index=0]/pcihole64"],
     ],
   },
   {
     cls: "namespaces by URI: ns0:commandline and a default-namespace <commandline> are qemu:commandline",
-    desired: dom("", "", ` xmlns:ns0='${QEMU_NS}'`).replace("</domain>", "<ns0:commandline><ns0:arg value='-uuid'/><ns0:arg value='x'/></ns0:commandline></domain>"),
-    actual: dom("", "", ` xmlns:qemu='${QEMU_NS}'`).replace("</domain>", "<qemu:commandline><qemu:arg value='-uuid'/><qemu:arg value='x'/></qemu:commandline></domain>"),
-    differs: [dom("").replace("</domain>", `<commandline xmlns='${QEMU_NS}'><arg value='-uuid'/><arg value='y'/></commandline></domain>`), ["modify /domain/qemu:commandline"]],
+    desired: dom("", "", ` xmlns:ns0='${QEMU_NS}'`).replace(
+      "</domain>",
+      "<ns0:commandline><ns0:arg value='-uuid'/><ns0:arg value='x'/></ns0:commandline></domain>",
+    ),
+    actual: dom("", "", ` xmlns:qemu='${QEMU_NS}'`).replace(
+      "</domain>",
+      "<qemu:commandline><qemu:arg value='-uuid'/><qemu:arg value='x'/></qemu:commandline></domain>",
+    ),
+    differs: [
+      dom("").replace(
+        "</domain>",
+        `<commandline xmlns='${QEMU_NS}'><arg value='-uuid'/><arg value='y'/></commandline></domain>`,
+      ),
+      ["modify /domain/qemu:commandline"],
+    ],
   },
   {
     cls: "NUMA cells and sibling distances by id, a cell without id at its position",
-    desired: dom("", "<cpu><numa><cell id='1' cpus='2-3' memory='1024'><distances><sibling id='1' value='10'/><sibling id='0' value='21'/></distances></cell><cell id='0' cpus='0-1' memory='1024'/></numa></cpu>"),
-    actual: dom("", "<cpu><numa><cell id='0' cpus='0-1' memory='1024' unit='KiB'/><cell id='1' cpus='2-3' memory='1' unit='MiB'><distances><sibling id='0' value='21'/><sibling id='1' value='10'/></distances></cell></numa></cpu>"),
-    differs: [dom("", "<cpu><numa><cell cpus='0-1' memory='1024'/><cell cpus='2' memory='1024'/></numa></cpu>"), ["modify /domain/cpu/numa/cell[id=1]/@cpus"]],
+    desired: dom(
+      "",
+      "<cpu><numa><cell id='1' cpus='2-3' memory='1024'><distances><sibling id='1' value='10'/><sibling id='0' value='21'/></distances></cell><cell id='0' cpus='0-1' memory='1024'/></numa></cpu>",
+    ),
+    actual: dom(
+      "",
+      "<cpu><numa><cell id='0' cpus='0-1' memory='1024' unit='KiB'/><cell id='1' cpus='2-3' memory='1' unit='MiB'><distances><sibling id='0' value='21'/><sibling id='1' value='10'/></distances></cell></numa></cpu>",
+    ),
+    differs: [
+      dom("", "<cpu><numa><cell cpus='0-1' memory='1024'/><cell cpus='2' memory='1024'/></numa></cpu>"),
+      ["modify /domain/cpu/numa/cell[id=1]/@cpus"],
+    ],
   },
   {
     cls: "controllers: the index libvirt assigns, USB2 companions by model",
-    desired: dom(`<controller type='usb' model='ich9-ehci1'/><controller type='usb' model='ich9-uhci1'/><controller type='usb' model='ich9-uhci2'/><controller type='sata'/><controller type='sata'/>`),
-    actual: dom(`<controller type='sata' index='0'/><controller type='sata' index='1'/><controller type='usb' index='0' model='ich9-uhci2'/><controller type='usb' index='0' model='ich9-uhci1'/><controller type='usb' index='0' model='ich9-ehci1'/>`),
-    differs: [dom(`<controller type='usb' index='0' model='ich9-ehci1'/><controller type='usb' index='0' model='ich9-uhci3'/><controller type='sata'/><controller type='sata'/>`), ["add /domain/devices/controller[type=usb,index=0,model=ich9-uhci3]"]],
+    desired: dom(
+      `<controller type='usb' model='ich9-ehci1'/><controller type='usb' model='ich9-uhci1'/><controller type='usb' model='ich9-uhci2'/><controller type='sata'/><controller type='sata'/>`,
+    ),
+    actual: dom(
+      `<controller type='sata' index='0'/><controller type='sata' index='1'/><controller type='usb' index='0' model='ich9-uhci2'/><controller type='usb' index='0' model='ich9-uhci1'/><controller type='usb' index='0' model='ich9-ehci1'/>`,
+    ),
+    differs: [
+      dom(
+        `<controller type='usb' index='0' model='ich9-ehci1'/><controller type='usb' index='0' model='ich9-uhci3'/><controller type='sata'/><controller type='sata'/>`,
+      ),
+      ["add /domain/devices/controller[type=usb,index=0,model=ich9-uhci3]"],
+    ],
   },
   {
     cls: "the primary video first",
     desired: dom(`<video><model type='virtio' heads='1'/></video><video><model type='qxl' primary='yes'/></video>`),
     actual: dom(`<video><model type='qxl' primary='yes'/></video><video><model type='virtio' heads='1'/></video>`),
-    differs: [dom(`<video><model type='virtio' heads='2'/></video><video><model type='qxl' primary='yes'/></video>`), ["modify /domain/devices/video[2]/model/@heads"]],
+    differs: [
+      dom(`<video><model type='virtio' heads='2'/></video><video><model type='qxl' primary='yes'/></video>`),
+      ["modify /domain/devices/video[2]/model/@heads"],
+    ],
   },
   {
     cls: "bitmaps as sets (cpuset, nodeset)",
-    desired: dom("", "<numatune><memnode cellid='0' mode='strict' nodeset='0-2,^1'/></numatune>").replace("<vcpu>4</vcpu>", "<vcpu cpuset='3,0-1'>4</vcpu>"),
-    actual: dom("", "<numatune><memnode cellid='0' mode='strict' nodeset='0,2'/></numatune>").replace("<vcpu>4</vcpu>", "<vcpu cpuset='0-1,3'>4</vcpu>"),
-    differs: [dom("", "<numatune><memnode cellid='0' mode='strict' nodeset='0-2'/></numatune>").replace("<vcpu>4</vcpu>", "<vcpu cpuset='0-1,3'>4</vcpu>"), ["modify /domain/numatune/memnode/@nodeset"]],
+    desired: dom("", "<numatune><memnode cellid='0' mode='strict' nodeset='0-2,^1'/></numatune>").replace(
+      "<vcpu>4</vcpu>",
+      "<vcpu cpuset='3,0-1'>4</vcpu>",
+    ),
+    actual: dom("", "<numatune><memnode cellid='0' mode='strict' nodeset='0,2'/></numatune>").replace(
+      "<vcpu>4</vcpu>",
+      "<vcpu cpuset='0-1,3'>4</vcpu>",
+    ),
+    differs: [
+      dom("", "<numatune><memnode cellid='0' mode='strict' nodeset='0-2'/></numatune>").replace(
+        "<vcpu>4</vcpu>",
+        "<vcpu cpuset='0-1,3'>4</vcpu>",
+      ),
+      ["modify /domain/numatune/memnode/@nodeset"],
+    ],
   },
   {
     cls: "scheduler per thread: vcpus='2-3' is two elements",
-    desired: dom("", "<cputune><vcpusched vcpus='2-3' scheduler='fifo' priority='1'/><vcpusched vcpus='0' scheduler='idle'/></cputune>"),
-    actual: dom("", "<cputune><vcpusched vcpus='0' scheduler='idle'/><vcpusched vcpus='2' scheduler='fifo' priority='1'/><vcpusched vcpus='3' scheduler='fifo' priority='1'/></cputune>"),
-    differs: [dom("", "<cputune><vcpusched vcpus='2-3' scheduler='fifo' priority='2'/><vcpusched vcpus='0' scheduler='idle'/></cputune>"), ["modify /domain/cputune/vcpusched[vcpu=2]", "modify /domain/cputune/vcpusched[vcpu=3]"]],
+    desired: dom(
+      "",
+      "<cputune><vcpusched vcpus='2-3' scheduler='fifo' priority='1'/><vcpusched vcpus='0' scheduler='idle'/></cputune>",
+    ),
+    actual: dom(
+      "",
+      "<cputune><vcpusched vcpus='0' scheduler='idle'/><vcpusched vcpus='2' scheduler='fifo' priority='1'/><vcpusched vcpus='3' scheduler='fifo' priority='1'/></cputune>",
+    ),
+    differs: [
+      dom(
+        "",
+        "<cputune><vcpusched vcpus='2-3' scheduler='fifo' priority='2'/><vcpusched vcpus='0' scheduler='idle'/></cputune>",
+      ),
+      ["modify /domain/cputune/vcpusched[vcpu=2]", "modify /domain/cputune/vcpusched[vcpu=3]"],
+    ],
   },
   {
     cls: "the <serial> libvirt derives from <console>",
     desired: dom(`<console type='pty'><target port='0'/></console>`),
-    actual: dom(`<serial type='pty'><target type='isa-serial' port='0'><model name='isa-serial'/></target></serial><console type='pty'><target type='serial' port='0'/></console>`),
-    differs: [dom(`<console type='pty'><target type='virtio' port='0'/></console>`), ["modify /domain/devices/console/target/@type", "remove /domain/devices/serial"]],
+    actual: dom(
+      `<serial type='pty'><target type='isa-serial' port='0'><model name='isa-serial'/></target></serial><console type='pty'><target type='serial' port='0'/></console>`,
+    ),
+    differs: [
+      dom(`<console type='pty'><target type='virtio' port='0'/></console>`),
+      ["modify /domain/devices/console/target/@type", "remove /domain/devices/serial"],
+    ],
   },
   {
     cls: "a serial console put before a virtio console, console ports renumbered",
-    desired: dom(`<serial type='pty'><target port='0'/></serial><console type='pty'><target type='virtio' port='0'/></console>`),
-    actual: dom(`<serial type='pty'><target type='isa-serial' port='0'/></serial><console type='pty'><target type='serial' port='0'/></console><console type='pty'><target type='virtio' port='1'/></console>`),
+    desired: dom(
+      `<serial type='pty'><target port='0'/></serial><console type='pty'><target type='virtio' port='0'/></console>`,
+    ),
+    actual: dom(
+      `<serial type='pty'><target type='isa-serial' port='0'/></serial><console type='pty'><target type='serial' port='0'/></console><console type='pty'><target type='virtio' port='1'/></console>`,
+    ),
   },
   {
     cls: "respellings: iSCSI LUN /0, NIC model case, BCD redirfilter version",

@@ -3,7 +3,10 @@ import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
 import { diffDomains, formatDiffText } from "../../provider/diff/semantic";
 
-const base = (devices = "", top = "") => `<domain type='qemu'><name>d</name>${top}<memory unit='MiB'>64</memory><vcpu>1</vcpu>
+const base = (
+  devices = "",
+  top = "",
+) => `<domain type='qemu'><name>d</name>${top}<memory unit='MiB'>64</memory><vcpu>1</vcpu>
 <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${devices}</devices></domain>`;
 
 function diff(desired: string, actual: string) {
@@ -38,16 +41,28 @@ describe("semantic diff", () => {
     expect(diff(base(DESIRED_DEVICES), ACTUAL).changes).to.deep.equal([]);
   });
   it("MAC case and hex vs decimal are not changes", () => {
-    const d = base(DESIRED_DEVICES.replace("52:54:00:12:34:56", "52:54:00:12:34:56".toUpperCase()).replace("<target dev='vda' bus='virtio'/>", "<target dev='vda' bus='virtio'/><address type='pci' domain='0' bus='0' slot='4' function='0'/>"));
+    const d = base(
+      DESIRED_DEVICES.replace("52:54:00:12:34:56", "52:54:00:12:34:56".toUpperCase()).replace(
+        "<target dev='vda' bus='virtio'/>",
+        "<target dev='vda' bus='virtio'/><address type='pci' domain='0' bus='0' slot='4' function='0'/>",
+      ),
+    );
     expect(diff(d, ACTUAL).changes).to.deep.equal([]);
   });
   it("memory: reported in KiB at /domain/memory, needs a restart", () => {
-    const r = diff(base(DESIRED_DEVICES).replace("<memory unit='MiB'>64</memory>", "<memory unit='MiB'>128</memory>"), ACTUAL);
-    expect(r.changes).to.deep.equal([{ path: "/domain/memory", kind: "modify", old: "65536 KiB", new: "131072 KiB", class: "restart" }]);
+    const r = diff(
+      base(DESIRED_DEVICES).replace("<memory unit='MiB'>64</memory>", "<memory unit='MiB'>128</memory>"),
+      ACTUAL,
+    );
+    expect(r.changes).to.deep.equal([
+      { path: "/domain/memory", kind: "modify", old: "65536 KiB", new: "131072 KiB", class: "restart" },
+    ]);
   });
   it("a NIC model change is addressed by MAC", () => {
     const r = diff(base(DESIRED_DEVICES.replace("<model type='virtio'/>", "<model type='e1000'/>")), ACTUAL);
-    expect(r.changes.map((c) => c.path)).to.deep.equal(["/domain/devices/interface[mac=52:54:00:12:34:56]/model/@type"]);
+    expect(r.changes.map((c) => c.path)).to.deep.equal([
+      "/domain/devices/interface[mac=52:54:00:12:34:56]/model/@type",
+    ]);
   });
   it("a disk desired but missing is an add, addressed by target", () => {
     const extra = "<disk type='file' device='disk'><source file='/i/b.qcow2'/><target dev='vdb' bus='virtio'/></disk>";
@@ -56,26 +71,47 @@ describe("semantic diff", () => {
   });
   it("a user device present only in actual is a remove", () => {
     const r = diff(base(DESIRED_DEVICES.replace(/<interface[\s\S]*<\/interface>/, "")), ACTUAL);
-    expect(r.changes.map((c) => [c.kind, c.path])).to.deep.equal([["remove", "/domain/devices/interface[mac=52:54:00:12:34:56]"]]);
+    expect(r.changes.map((c) => [c.kind, c.path])).to.deep.equal([
+      ["remove", "/domain/devices/interface[mac=52:54:00:12:34:56]"],
+    ]);
   });
   it("a dropped hwuuid is reported; uuid case is not", () => {
     const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
-    const r = diff(base(DESIRED_DEVICES, `<uuid>33721861-CCEE-4dc2-858c-5f1e4629771f</uuid><hwuuid>${H}</hwuuid>`), ACTUAL);
-    expect(r.changes).to.deep.equal([{ path: "/domain/hwuuid", kind: "add", new: `<hwuuid>${H}</hwuuid>`, class: "restart" }]);
+    const r = diff(
+      base(DESIRED_DEVICES, `<uuid>33721861-CCEE-4dc2-858c-5f1e4629771f</uuid><hwuuid>${H}</hwuuid>`),
+      ACTUAL,
+    );
+    expect(r.changes).to.deep.equal([
+      { path: "/domain/hwuuid", kind: "add", new: `<hwuuid>${H}</hwuuid>`, class: "restart" },
+    ]);
   });
   it("classes: metadata none, on_reboot next-boot, name/type replace", () => {
     const top = "<title>t</title><on_reboot>destroy</on_reboot>";
-    const r = diff(base(DESIRED_DEVICES, top).replace("<name>d</name>", "<name>e</name>").replace("type='qemu'", "type='kvm'"), ACTUAL);
+    const r = diff(
+      base(DESIRED_DEVICES, top).replace("<name>d</name>", "<name>e</name>").replace("type='qemu'", "type='kvm'"),
+      ACTUAL,
+    );
     const byPath = Object.fromEntries(r.changes.map((c) => [c.path, c.class]));
-    expect(byPath).to.deep.equal({ "/domain/@type": "replace", "/domain/name": "replace", "/domain/title": "none", "/domain/on_reboot": "next-boot" });
+    expect(byPath).to.deep.equal({
+      "/domain/@type": "replace",
+      "/domain/name": "replace",
+      "/domain/title": "none",
+      "/domain/on_reboot": "next-boot",
+    });
     expect(r.class).to.equal("replace");
   });
   it("qemu:commandline is compared as an ordered list", () => {
     const ns = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'";
-    const cmd = (a: string, b: string) => `<qemu:commandline><qemu:arg value='${a}'/><qemu:arg value='${b}'/></qemu:commandline>`;
-    const mk = (a: string, b: string) => base(DESIRED_DEVICES).replace("<domain type='qemu'>", `<domain type='qemu' ${ns}>`).replace("</domain>", cmd(a, b) + "</domain>");
+    const cmd = (a: string, b: string) =>
+      `<qemu:commandline><qemu:arg value='${a}'/><qemu:arg value='${b}'/></qemu:commandline>`;
+    const mk = (a: string, b: string) =>
+      base(DESIRED_DEVICES)
+        .replace("<domain type='qemu'>", `<domain type='qemu' ${ns}>`)
+        .replace("</domain>", cmd(a, b) + "</domain>");
     expect(diff(mk("-uuid", "x"), mk("-uuid", "x")).changes).to.deep.equal([]);
-    expect(diff(mk("-uuid", "x"), mk("x", "-uuid")).changes.map((c) => c.path)).to.deep.equal(["/domain/qemu:commandline"]);
+    expect(diff(mk("-uuid", "x"), mk("x", "-uuid")).changes.map((c) => c.path)).to.deep.equal([
+      "/domain/qemu:commandline",
+    ]);
   });
   it("formats as text, one change a line with its class", () => {
     const r = diff(base(DESIRED_DEVICES).replace("<vcpu>1</vcpu>", "<vcpu>2</vcpu>"), ACTUAL);
@@ -86,11 +122,17 @@ describe("semantic diff", () => {
 describe("semantic diff: libvirt-assigned values", () => {
   it("an interface without a MAC pairs with the one libvirt gave a MAC", () => {
     const desired = base(DESIRED_DEVICES + "<interface type='user'><model type='e1000'/></interface>");
-    const actual = ACTUAL.replace("<serial", "<interface type='user'><mac address='52:54:00:8b:40:68'/><model type='e1000'/></interface><serial");
+    const actual = ACTUAL.replace(
+      "<serial",
+      "<interface type='user'><mac address='52:54:00:8b:40:68'/><model type='e1000'/></interface><serial",
+    );
     expect(diff(desired, actual).changes).to.deep.equal([]);
   });
   it("q35's built-in itco watchdog and the video libvirt adds beside graphics are not removals", () => {
-    const actual = ACTUAL.replace("<memballoon", "<watchdog model='itco' action='reset'/><video><model type='vga'/></video><memballoon");
+    const actual = ACTUAL.replace(
+      "<memballoon",
+      "<watchdog model='itco' action='reset'/><video><model type='vga'/></video><memballoon",
+    );
     expect(diff(base(DESIRED_DEVICES), actual).changes).to.deep.equal([]);
   });
 });

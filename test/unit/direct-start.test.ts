@@ -9,7 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { DirectError, QemuDirectBackend } from "../../provider/backends/qemu/direct";
 
-const XML = "<domain type='qemu'><name>NAME</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os><devices><serial type='pty'/></devices></domain>";
+const XML =
+  "<domain type='qemu'><name>NAME</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os><devices><serial type='pty'/></devices></domain>";
 
 function alive(pid: number): boolean {
   try {
@@ -61,7 +62,11 @@ describe("QEMU-direct start with an emulator that misbehaves (fake scripts)", fu
     const took = Date.now() - t0;
     expect(e).to.be.instanceOf(DirectError);
     const state = path.join(dir, "state", "hang");
-    expect(e.message).to.contain(path.join(state, "qmp.sock")).and.contain(path.join(state, "qemu.log")).and.contain("0.8 s").and.contain("fake qemu: hanging");
+    expect(e.message)
+      .to.contain(path.join(state, "qmp.sock"))
+      .and.contain(path.join(state, "qemu.log"))
+      .and.contain("0.8 s")
+      .and.contain("fake qemu: hanging");
     expect(took, "bounded").to.be.below(5000);
     const pid = Number(fs.readFileSync(pidFile, "utf8"));
     expect(await waitFor(3000, () => !alive(pid)), `fake QEMU ${pid} killed`).to.equal(true);

@@ -25,13 +25,25 @@ const TEMPLATE = `<domain type='qemu'>
 </domain>`;
 
 function opts(extra: Partial<FleetOptions> = {}): FleetOptions {
-  return { fleetName: "web", project: "infra", stack: "prod", templateXml: TEMPLATE, keys: ["1", "2", "3"], hwuuidPolicy: { kind: "derive" }, namePattern: "{fleet}-{key}", ...extra };
+  return {
+    fleetName: "web",
+    project: "infra",
+    stack: "prod",
+    templateXml: TEMPLATE,
+    keys: ["1", "2", "3"],
+    hwuuidPolicy: { kind: "derive" },
+    namePattern: "{fleet}-{key}",
+    ...extra,
+  };
 }
 
 /** Member `i` of a plan; fails the test naming the plan's size and refusals when it has fewer. */
 function member(p: FleetPlan, i: number): MemberPlan {
   const m = p.members[i];
-  if (!m) throw new Error(`the plan has ${p.members.length} members, no member ${i}; refusals: ${JSON.stringify(p.refusals)}`);
+  if (!m)
+    throw new Error(
+      `the plan has ${p.members.length} members, no member ${i}; refusals: ${JSON.stringify(p.refusals)}`,
+    );
   return m;
 }
 
@@ -40,7 +52,11 @@ describe("fleet planner", () => {
     expect(planFleet(opts())).to.deep.equal(planFleet(opts()));
   });
   it("names members {stack}-{fleet}-{key} by default, so two stacks never collide", () => {
-    expect(planFleet(opts({ namePattern: undefined })).members.map((m) => m.name)).to.deep.equal(["prod-web-1", "prod-web-2", "prod-web-3"]);
+    expect(planFleet(opts({ namePattern: undefined })).members.map((m) => m.name)).to.deep.equal([
+      "prod-web-1",
+      "prod-web-2",
+      "prod-web-3",
+    ]);
     expect(member(planFleet(opts({ namePattern: undefined, stack: "dev" })), 0).name).to.equal("dev-web-1");
   });
   it("names members from the pattern and gives each a unique hwuuid and MAC", () => {
@@ -70,11 +86,23 @@ describe("fleet planner", () => {
   });
   it("explicit: uses the map; refuses missing, malformed, all-equal, duplicate and unknown keys", () => {
     const U2 = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
-    const ok = planFleet(opts({ keys: ["a", "b"], hwuuidPolicy: { kind: "explicit", hwuuids: { a: H.toUpperCase(), b: U2 } } }));
+    const ok = planFleet(
+      opts({ keys: ["a", "b"], hwuuidPolicy: { kind: "explicit", hwuuids: { a: H.toUpperCase(), b: U2 } } }),
+    );
     expect(ok.refusals).to.deep.equal([]);
     expect(ok.members.map((m) => m.hwuuid)).to.deep.equal([H, U2]);
-    const bad = planFleet(opts({ keys: ["a", "b", "c", "d"], hwuuidPolicy: { kind: "explicit", hwuuids: { a: H, b: "nope", c: "0".repeat(32), zz: U2 } } }));
-    expect(bad.refusals.map((r) => r.path).sort()).to.deep.equal(["hwuuidPolicy.hwuuids.b", "hwuuidPolicy.hwuuids.c", "hwuuidPolicy.hwuuids.d", "hwuuidPolicy.hwuuids.zz"]);
+    const bad = planFleet(
+      opts({
+        keys: ["a", "b", "c", "d"],
+        hwuuidPolicy: { kind: "explicit", hwuuids: { a: H, b: "nope", c: "0".repeat(32), zz: U2 } },
+      }),
+    );
+    expect(bad.refusals.map((r) => r.path).sort()).to.deep.equal([
+      "hwuuidPolicy.hwuuids.b",
+      "hwuuidPolicy.hwuuids.c",
+      "hwuuidPolicy.hwuuids.d",
+      "hwuuidPolicy.hwuuids.zz",
+    ]);
     const dup = planFleet(opts({ keys: ["a", "b"], hwuuidPolicy: { kind: "explicit", hwuuids: { a: H, b: H } } }));
     expect(dup.refusals[0]?.reason).to.contain("would share the hwuuid");
   });
@@ -97,27 +125,61 @@ describe("fleet planner", () => {
   it("overlay (default): a qcow2 per member backed by the template image; read-only disks shared", () => {
     const m = member(planFleet(opts()), 0);
     expect(m.disks).to.deep.equal([
-      { target: "vda", mode: "overlay", source: "/img/tmpl.qcow2", sourceFormat: "qcow2", path: "/img/web-1-vda.qcow2", format: "qcow2" },
-      { target: "sda", mode: "share", source: "/img/seed.iso", sourceFormat: "raw", path: "/img/seed.iso", format: "raw" },
+      {
+        target: "vda",
+        mode: "overlay",
+        source: "/img/tmpl.qcow2",
+        sourceFormat: "qcow2",
+        path: "/img/web-1-vda.qcow2",
+        format: "qcow2",
+      },
+      {
+        target: "sda",
+        mode: "share",
+        source: "/img/seed.iso",
+        sourceFormat: "raw",
+        path: "/img/seed.iso",
+        format: "raw",
+      },
     ]);
     expect(m.xml).to.contain("<source file='/img/web-1-vda.qcow2'/>").and.contain("<source file='/img/seed.iso'/>");
     expect(m.nvram).to.deep.equal({ source: "/img/tmpl_VARS.fd", path: "/img/web-1_VARS.fd" });
   });
   it("copy: a full copy in the source format, in imageDir", () => {
-    const raw = TEMPLATE.replace("type='qcow2'/><source file='/img/tmpl.qcow2'", "type='raw'/><source file='/img/tmpl.img'");
+    const raw = TEMPLATE.replace(
+      "type='qcow2'/><source file='/img/tmpl.qcow2'",
+      "type='raw'/><source file='/img/tmpl.img'",
+    );
     const m = member(planFleet(opts({ templateXml: raw, diskMode: "copy", imageDir: "/fleet" })), 0);
-    expect(m.disks[0]).to.deep.equal({ target: "vda", mode: "copy", source: "/img/tmpl.img", sourceFormat: "raw", path: "/fleet/web-1-vda.img", format: "raw" });
+    expect(m.disks[0]).to.deep.equal({
+      target: "vda",
+      mode: "copy",
+      source: "/img/tmpl.img",
+      sourceFormat: "raw",
+      path: "/fleet/web-1-vda.img",
+      format: "raw",
+    });
   });
   it("refuses: share of a writable disk, a raw block device to copy, a pool volume, a bad key, a bad name, a colliding name", () => {
     expect(planFleet(opts({ diskMode: "share" })).refusals[0]?.reason).to.contain("several members write");
-    const block = TEMPLATE.replace("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/tmpl.qcow2'/>", "<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/vg/tmpl'/>");
-    expect(planFleet(opts({ templateXml: block, diskMode: "copy" })).refusals[0]?.reason).to.contain("raw block device");
+    const block = TEMPLATE.replace(
+      "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/tmpl.qcow2'/>",
+      "<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/vg/tmpl'/>",
+    );
+    expect(planFleet(opts({ templateXml: block, diskMode: "copy" })).refusals[0]?.reason).to.contain(
+      "raw block device",
+    );
     expect(planFleet(opts({ templateXml: block })).refusals).to.deep.equal([]);
-    const vol = TEMPLATE.replace("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/tmpl.qcow2'/>", "<disk type='volume' device='disk'><source pool='default' volume='tmpl'/>");
+    const vol = TEMPLATE.replace(
+      "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/tmpl.qcow2'/>",
+      "<disk type='volume' device='disk'><source pool='default' volume='tmpl'/>",
+    );
     expect(planFleet(opts({ templateXml: vol })).refusals[0]?.reason).to.contain("storage API");
     expect(planFleet(opts({ keys: ["a/b"] })).refusals[0]?.path).to.equal("keys");
     expect(planFleet(opts({ namePattern: "{fleet}/{key}" })).refusals[0]?.path).to.equal("namePattern");
-    expect(planFleet(opts({ namePattern: "same" })).refusals.some((r) => r.reason.includes("would both be named"))).to.equal(true);
+    expect(
+      planFleet(opts({ namePattern: "same" })).refusals.some((r) => r.reason.includes("would both be named")),
+    ).to.equal(true);
     expect(planFleet(opts({ keys: ["1", "1"] })).refusals.some((r) => r.reason.includes("given twice"))).to.equal(true);
   });
   it("refuses a template libvirt would refuse, without throwing", () => {

@@ -38,7 +38,10 @@ describe("golden cases (test/data)", () => {
 
   it("has no unused data files", () => {
     // Subfolders (previews/) are suites of their own, with their own unused-file check.
-    const files = fs.readdirSync(GOLDEN_DIR, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+    const files = fs
+      .readdirSync(GOLDEN_DIR, { withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => e.name);
     const unused = files.filter((f) => !used.has(f));
     expect(unused, "data files no case used").to.deep.equal([]);
   });

@@ -10,8 +10,13 @@ const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
 
 function doc(ids: string, sysinfoUuid?: string): DomainDef {
-  const si = sysinfoUuid === undefined ? "" : `<sysinfo type='smbios'><system><entry name='uuid'>${sysinfoUuid}</entry></system></sysinfo>`;
-  return DomainDef.parse(`<domain type='qemu'><name>d</name>${ids}<memory>65536</memory>${si}<os><type>hvm</type><smbios mode='sysinfo'/></os></domain>`);
+  const si =
+    sysinfoUuid === undefined
+      ? ""
+      : `<sysinfo type='smbios'><system><entry name='uuid'>${sysinfoUuid}</entry></system></sysinfo>`;
+  return DomainDef.parse(
+    `<domain type='qemu'><name>d</name>${ids}<memory>65536</memory>${si}<os><type>hvm</type><smbios mode='sysinfo'/></os></domain>`,
+  );
 }
 
 function reason(f: () => unknown): string {
@@ -42,7 +47,9 @@ describe("identity rules (libvirt >= 11.7)", () => {
     expect(uuidArg(doc(`<uuid>${U}</uuid>`))).to.equal(U);
   });
   it("malformed hwuuid: libvirt's internal error text", () => {
-    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>not-a-uuid</hwuuid>`)))).to.equal("internal error: malformed hwuuid element");
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>not-a-uuid</hwuuid>`)))).to.equal(
+      "internal error: malformed hwuuid element",
+    );
   });
   it("malformed uuid: libvirt's internal error text", () => {
     expect(reason(() => resolveIdentity(doc(`<uuid>xyz</uuid>`)))).to.equal("internal error: malformed uuid element");
@@ -52,7 +59,11 @@ describe("identity rules (libvirt >= 11.7)", () => {
     expect(normalizeIdentity(d).hwuuid).to.equal(null);
     expect(firstChild(d.root, "hwuuid")).to.equal(undefined);
   });
-  for (const allEqual of ["00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "11".repeat(16)]) {
+  for (const allEqual of [
+    "00000000-0000-0000-0000-000000000000",
+    "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    "11".repeat(16),
+  ]) {
     it(`all-equal hwuuid ${allEqual.slice(0, 8)}... is unset: not formatted back, -uuid falls back to uuid`, () => {
       const d = doc(`<uuid>${U}</uuid><hwuuid>${allEqual}</hwuuid>`);
       expect(normalizeIdentity(d).hwuuid).to.equal(null);
@@ -74,14 +85,20 @@ describe("identity rules (libvirt >= 11.7)", () => {
   });
   it("hwuuid set: sysinfo uuid must equal the hwuuid", () => {
     expect(resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid>`, H)).guestUuid).to.equal(H);
-    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid>`, U)))).to.equal("UUID mismatch between <hwuuid> and <sysinfo>");
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${H}</hwuuid>`, U)))).to.equal(
+      "UUID mismatch between <hwuuid> and <sysinfo>",
+    );
   });
   it("hwuuid not set: sysinfo uuid must equal the uuid", () => {
     expect(resolveIdentity(doc(`<uuid>${U}</uuid>`, U.toUpperCase())).sysinfoUuid).to.equal(U);
-    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, H)))).to.equal("UUID mismatch between <uuid> and <sysinfo>");
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, H)))).to.equal(
+      "UUID mismatch between <uuid> and <sysinfo>",
+    );
   });
   it("all-equal hwuuid counts as not set for the sysinfo rule", () => {
-    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${"00".repeat(16)}</hwuuid>`, H)))).to.equal("UUID mismatch between <uuid> and <sysinfo>");
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>${"00".repeat(16)}</hwuuid>`, H)))).to.equal(
+      "UUID mismatch between <uuid> and <sysinfo>",
+    );
   });
   it("no <uuid>: the uuid takes the sysinfo uuid", () => {
     const d = doc("", U);
@@ -89,14 +106,18 @@ describe("identity rules (libvirt >= 11.7)", () => {
     expect(d.childText("uuid")).to.equal(U);
   });
   it("no <uuid>, sysinfo uuid and a different hwuuid: rejected up front (our deliberate difference)", () => {
-    expect(reason(() => resolveIdentity(doc(`<hwuuid>${H}</hwuuid>`, U)))).to.equal("UUID mismatch between <hwuuid> and <sysinfo>");
+    expect(reason(() => resolveIdentity(doc(`<hwuuid>${H}</hwuuid>`, U)))).to.equal(
+      "UUID mismatch between <hwuuid> and <sysinfo>",
+    );
   });
   it("no <uuid> and no sysinfo: uuid null (libvirt generates one), guestUuid the hwuuid or null", () => {
     expect(resolveIdentity(doc(""))).to.include({ uuid: null, guestUuid: null });
     expect(resolveIdentity(doc(`<hwuuid>${H}</hwuuid>`))).to.include({ uuid: null, guestUuid: H });
   });
   it("malformed sysinfo uuid: libvirt's XML detail text", () => {
-    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, "nope")))).to.equal("malformed <sysinfo> uuid element");
+    expect(reason(() => resolveIdentity(doc(`<uuid>${U}</uuid>`, "nope")))).to.equal(
+      "malformed <sysinfo> uuid element",
+    );
   });
   it("errors name the path, the value and the fix", () => {
     try {

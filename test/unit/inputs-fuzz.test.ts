@@ -58,9 +58,32 @@ function expectNamed(failures: readonly InputFailure[], key: string, what: strin
   expect(f!.reason, what).to.match(/fix: /);
 }
 
-const DISK_FIELDS: Record<keyof DomainDiskArgs, JsonKind> = { file: "string", format: "string", target: "string", bus: "string", device: "string", readonly: "boolean", serial: "string", bootOrder: "number" };
-const NIC_FIELDS: Record<keyof DomainInterfaceArgs, JsonKind> = { type: "string", source: "string", mac: "string", model: "string" };
-const GOOD_DISK = { file: "/var/lib/libvirt/images/fuzz.qcow2", format: "qcow2", target: "vda", bus: "virtio", device: "disk", readonly: false, serial: "fuzz-1", bootOrder: 1 };
+const DISK_FIELDS: Record<keyof DomainDiskArgs, JsonKind> = {
+  file: "string",
+  format: "string",
+  target: "string",
+  bus: "string",
+  device: "string",
+  readonly: "boolean",
+  serial: "string",
+  bootOrder: "number",
+};
+const NIC_FIELDS: Record<keyof DomainInterfaceArgs, JsonKind> = {
+  type: "string",
+  source: "string",
+  mac: "string",
+  model: "string",
+};
+const GOOD_DISK = {
+  file: "/var/lib/libvirt/images/fuzz.qcow2",
+  format: "qcow2",
+  target: "vda",
+  bus: "virtio",
+  device: "disk",
+  readonly: false,
+  serial: "fuzz-1",
+  bootOrder: 1,
+};
 const GOOD_NIC = { type: "bridge", source: "br0", mac: "52:54:00:00:00:01", model: "virtio" };
 
 /** Wrong values for one Domain input: the other JSON types, then nested wrong values. */
@@ -69,7 +92,8 @@ function domainCases(key: string): unknown[] {
   const out = wrongValues([kind]);
   const elementCases = (good: Record<string, unknown>, fields: Record<string, JsonKind>) => {
     const els: unknown[] = [null, 42, "x", true, [], [null]];
-    for (const [field, k] of Object.entries(fields)) for (const v of wrongValues([k])) els.push({ ...good, [field]: v });
+    for (const [field, k] of Object.entries(fields))
+      for (const v of wrongValues([k])) els.push({ ...good, [field]: v });
     return els.map((e) => [e]);
   };
   if (key === "disks") out.push(...elementCases(GOOD_DISK, DISK_FIELDS), [GOOD_DISK, null]);
@@ -123,10 +147,18 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
         }
       });
     }
-    it("the issue's cases: disks \"oops\", disks [null], interfaces [null], xml 42", async () => {
-      for (const [key, v, property] of [["disks", "oops", "disks"], ["disks", [null], "disks[0]"], ["interfaces", [null], "interfaces[0]"], ["xml", 42, "xml"]] as const) {
+    it('the issue\'s cases: disks "oops", disks [null], interfaces [null], xml 42', async () => {
+      for (const [key, v, property] of [
+        ["disks", "oops", "disks"],
+        ["disks", [null], "disks[0]"],
+        ["interfaces", [null], "interfaces[0]"],
+        ["xml", 42, "xml"],
+      ] as const) {
         const c = await impl.check({}, { ...base, [key]: v });
-        expect(c.failures.map((f) => f.property), `${key}: ${JSON.stringify(v)}`).to.include(property);
+        expect(
+          c.failures.map((f) => f.property),
+          `${key}: ${JSON.stringify(v)}`,
+        ).to.include(property);
       }
     });
     it("names like __proto__, constructor, prototype: a name, or an element name in xml, never a parser [SECURITY] error", async () => {
@@ -137,25 +169,48 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       }
       const c = await impl.check({}, { ...base, name: "__proto__" });
       expect(c.failures.map((f) => f.property)).to.deep.equal(["name"]);
-      const xml = "<domain type='qemu'><name>x</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os><metadata><__proto__ xmlns='urn:x' constructor='1'><prototype/><toString/></__proto__></metadata><devices><serial type='pty'/></devices></domain>";
+      const xml =
+        "<domain type='qemu'><name>x</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os><metadata><__proto__ xmlns='urn:x' constructor='1'><prototype/><toString/></__proto__></metadata><devices><serial type='pty'/></devices></domain>";
       const m = await impl.check({}, { ...base, xml });
       expect(m.failures).to.deep.equal([]);
-      expect(String(m.inputs.xml)).to.contain("<__proto__ xmlns='urn:x' constructor='1'>").and.contain("<prototype/>").and.contain("<toString/>");
+      expect(String(m.inputs.xml))
+        .to.contain("<__proto__ xmlns='urn:x' constructor='1'>")
+        .and.contain("<prototype/>")
+        .and.contain("<toString/>");
     });
     it("caps the typed lists, saying the cap", () => {
-      const many = Array.from({ length: 257 }, (_, n) => ({ file: `/i/${n}.img`, target: `vd${String.fromCharCode(97 + (n % 26))}${String.fromCharCode(97 + Math.floor(n / 26))}` }));
-      expect(validateInputs({ ...base, disks: many } as never).map((f) => f.reason).join()).to.match(/disks: has 257 disks, more than 256/);
+      const many = Array.from({ length: 257 }, (_, n) => ({
+        file: `/i/${n}.img`,
+        target: `vd${String.fromCharCode(97 + (n % 26))}${String.fromCharCode(97 + Math.floor(n / 26))}`,
+      }));
+      expect(
+        validateInputs({ ...base, disks: many } as never)
+          .map((f) => f.reason)
+          .join(),
+      ).to.match(/disks: has 257 disks, more than 256/);
       const nics = Array.from({ length: 257 }, () => ({ type: "user" }));
-      expect(validateInputs({ ...base, interfaces: nics } as never).map((f) => f.reason).join()).to.match(/interfaces: has 257 interfaces, more than 256/);
+      expect(
+        validateInputs({ ...base, interfaces: nics } as never)
+          .map((f) => f.reason)
+          .join(),
+      ).to.match(/interfaces: has 257 interfaces, more than 256/);
       const d27 = Array.from({ length: 27 }, (_, n) => ({ file: `/i/${n}.img` }));
-      expect(validateInputs({ ...base, disks: d27 } as never).map((f) => f.property)).to.deep.equal(["disks[26].target"]);
+      expect(validateInputs({ ...base, disks: d27 } as never).map((f) => f.property)).to.deep.equal([
+        "disks[26].target",
+      ]);
     });
   });
 
   describe("DomainDisk", () => {
     const src = path.join(tmp, "template.qcow2");
     fs.writeFileSync(src, "");
-    const good = { path: path.join(tmp, "member.qcow2"), source: src, sourceFormat: "qcow2", mode: "overlay", replaceTrigger: "digest" };
+    const good = {
+      path: path.join(tmp, "member.qcow2"),
+      source: src,
+      sourceFormat: "qcow2",
+      mode: "overlay",
+      replaceTrigger: "digest",
+    };
     it("the base sets every input and is valid", async () => {
       expect(Object.keys(good).sort()).to.deep.equal(Object.keys(disk.DISK_INPUT_TYPES).sort());
       expect((await disk.check({}, good)).failures).to.deep.equal([]);
@@ -169,7 +224,9 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       });
     }
     it('sourceFormat ["qcow2"] is not "qcow2"', async () => {
-      expect((await disk.check({}, { ...good, sourceFormat: ["qcow2"] })).failures.map((f) => f.property)).to.deep.equal(["sourceFormat"]);
+      expect(
+        (await disk.check({}, { ...good, sourceFormat: ["qcow2"] })).failures.map((f) => f.property),
+      ).to.deep.equal(["sourceFormat"]);
     });
   });
 
@@ -186,7 +243,12 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       shutdownTimeoutSeconds: 0,
     };
     before(async () => {
-      await pulumi.runtime.setMocks({ newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }), call: () => ({}) }, "proj", "stack", true);
+      await pulumi.runtime.setMocks(
+        { newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }), call: () => ({}) },
+        "proj",
+        "stack",
+        true,
+      );
     });
     /** The constructor's error; it must be a FleetPlanError (a ResourceError without a stack trace). */
     function construct(args: Record<string, unknown>): Error {
@@ -212,9 +274,18 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       const kinds = FLEET_KINDS[key];
       if (!kinds) throw new Error(`FLEET_KINDS has no JSON kinds for the fleet argument ${key}; add them`);
       const out = wrongValues(kinds);
-      if (key === "template") out.push({ name: null }, { name: 42 }, { name: ["t"] }, { name: "t", uri: 42 }, { name: "t", uri: null }, {});
+      if (key === "template")
+        out.push({ name: null }, { name: 42 }, { name: ["t"] }, { name: "t", uri: 42 }, { name: "t", uri: null }, {});
       if (key === "members") out.push([null], [1, 2], [{}], "12", "3");
-      if (key === "hwuuidPolicy") out.push("oops", { explicit: null }, { explicit: "x" }, { explicit: { "1": 42 } }, { explicit: { "1": null } }, { other: {} });
+      if (key === "hwuuidPolicy")
+        out.push(
+          "oops",
+          { explicit: null },
+          { explicit: "x" },
+          { explicit: { "1": 42 } },
+          { explicit: { "1": null } },
+          { other: {} },
+        );
       if (key === "diskMode") out.push("oops");
       return out;
     }
@@ -229,26 +300,40 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
           const what = `${key}: ${JSON.stringify(v)}`;
           const args = { ...good, [key]: v };
           const f = validateFleetArgs(args);
-          expect(f.some((x) => names(x.argument, key)), `${what}: ${JSON.stringify(f)}`).to.equal(true);
+          expect(
+            f.some((x) => names(x.argument, key)),
+            `${what}: ${JSON.stringify(f)}`,
+          ).to.equal(true);
           const m = construct(args).message;
-          expect(m, what).to.match(new RegExp(`(^|- )${key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[.\\[:]`)).and.match(/fix: /);
+          expect(m, what)
+            .to.match(new RegExp(`(^|- )${key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[.\\[:]`))
+            .and.match(/fix: /);
           expect(m, what).to.not.match(/cannot read the template/);
         }
       });
     }
     it('members: "12" is refused before the template is read, with the fix', () => {
       const m = construct({ ...good, members: "12" }).message;
-      expect(m).to.match(/^members: must be a count \(a number\) or a list of keys, not a string/).and.contain("members: 12").and.contain('members: ["12"]');
+      expect(m)
+        .to.match(/^members: must be a count \(a number\) or a list of keys, not a string/)
+        .and.contain("members: 12")
+        .and.contain('members: ["12"]');
     });
     it("caps counts, key lists and explicit maps, saying the cap", () => {
-      expect(construct({ ...good, members: MAX_FLEET_MEMBERS + 1 }).message).to.contain(`whole number from 0 to ${MAX_FLEET_MEMBERS}`);
+      expect(construct({ ...good, members: MAX_FLEET_MEMBERS + 1 }).message).to.contain(
+        `whole number from 0 to ${MAX_FLEET_MEMBERS}`,
+      );
       const keys = Array.from({ length: MAX_FLEET_MEMBERS + 1 }, (_, i) => `k${i}`);
       expect(construct({ ...good, members: keys }).message).to.contain(`at most ${MAX_FLEET_MEMBERS} members`);
       const explicit = Object.fromEntries(keys.map((k) => [k, "5d5b0f1d-128b-4517-8e65-b258a8734c1d"]));
-      expect(construct({ ...good, hwuuidPolicy: { explicit } }).message).to.contain(`at most ${MAX_FLEET_MEMBERS} members`);
+      expect(construct({ ...good, hwuuidPolicy: { explicit } }).message).to.contain(
+        `at most ${MAX_FLEET_MEMBERS} members`,
+      );
     });
     it("an Output where a plain value is needed says so", () => {
-      expect(construct({ ...good, members: pulumi.output(3) }).message).to.match(/^members: .*an Output.*known while the program runs/);
+      expect(construct({ ...good, members: pulumi.output(3) }).message).to.match(
+        /^members: .*an Output.*known while the program runs/,
+      );
     });
     it("several bad arguments are listed together", () => {
       const m = construct({ ...good, members: "12", running: "yes", template: null }).message;

@@ -59,7 +59,9 @@ describe("QEMU-direct lock", function () {
     fs.writeFileSync(path.join(lockDir, "stray"), "x");
     const t0 = Date.now();
     await new DirectLock(lockDir, 8000, 600).acquire();
-    expect(Date.now() - t0).to.be.at.least(500).and.below(4000);
+    expect(Date.now() - t0)
+      .to.be.at.least(500)
+      .and.below(4000);
     expect(fs.readdirSync(lockDir)).to.deep.equal(["owner"]);
   });
 
@@ -67,7 +69,9 @@ describe("QEMU-direct lock", function () {
     fs.mkdirSync(lockDir);
     fs.writeFileSync(path.join(lockDir, "stray"), "x");
     const e = await rejection(new DirectLock(lockDir, 300, 60000).acquire());
-    expect(e.message).to.equal(`timed out after 300 ms waiting for the lock ${lockDir} (it has no usable owner file; broken once 60000 ms old)`);
+    expect(e.message).to.equal(
+      `timed out after 300 ms waiting for the lock ${lockDir} (it has no usable owner file; broken once 60000 ms old)`,
+    );
   });
 
   it("an owner file that is not a pid counts as no owner", async () => {

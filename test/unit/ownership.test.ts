@@ -10,15 +10,24 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { imageModeFor, isSameImage, ImageStamp, writeImageAtomically } from "../../provider/backends/image";
 import { domainArg, parseUuidNameList, xmlUuid } from "../../provider/backends/virsh/virsh-backend";
-import { composeDomain, notOwnedReason, ownerMark, OWNER_NAMESPACE, setOwnerMark } from "../../provider/desired/compose";
+import {
+  composeDomain,
+  notOwnedReason,
+  ownerMark,
+  OWNER_NAMESPACE,
+  setOwnerMark,
+} from "../../provider/desired/compose";
 import { DomainDef } from "../../provider/xml/domain";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 const URI = "qemu+ssh://admin@hv1/system?keyfile=/k&no_verify=1";
 
 function marked(attrs: string | undefined): DomainDef {
-  const md = attrs === undefined ? "" : `<metadata><lvd:owner xmlns:lvd='${OWNER_NAMESPACE}' adopted='no'${attrs}/></metadata>`;
-  return DomainDef.parse(`<domain type='qemu'><name>web-1</name><uuid>${U}</uuid>${md}<memory>65536</memory><os><type>hvm</type></os></domain>`);
+  const md =
+    attrs === undefined ? "" : `<metadata><lvd:owner xmlns:lvd='${OWNER_NAMESPACE}' adopted='no'${attrs}/></metadata>`;
+  return DomainDef.parse(
+    `<domain type='qemu'><name>web-1</name><uuid>${U}</uuid>${md}<memory>65536</memory><os><type>hvm</type></os></domain>`,
+  );
 }
 
 describe("ownership mark: the whole owner identity", () => {
@@ -34,10 +43,16 @@ describe("ownership mark: the whole owner identity", () => {
 
   it("refuses no mark, another project/stack/resource, another connection", () => {
     expect(notOwnedReason(marked(undefined), owner)).to.contain("no pulumi-libvirt-domain ownership mark");
-    expect(notOwnedReason(marked(` resource='proj/prod/web' connection='${URI.replace("&", "&amp;")}'`), owner)).to.contain('"proj/prod/web", not "proj/dev/web"');
-    expect(notOwnedReason(marked(` resource='proj/dev/db' connection='${URI.replace("&", "&amp;")}'`), owner)).to.contain("another project, stack or resource");
+    expect(
+      notOwnedReason(marked(` resource='proj/prod/web' connection='${URI.replace("&", "&amp;")}'`), owner),
+    ).to.contain('"proj/prod/web", not "proj/dev/web"');
+    expect(
+      notOwnedReason(marked(` resource='proj/dev/db' connection='${URI.replace("&", "&amp;")}'`), owner),
+    ).to.contain("another project, stack or resource");
     expect(notOwnedReason(marked(` resource='other/dev/web'`), owner)).to.contain("another project, stack or resource");
-    expect(notOwnedReason(marked(` resource='proj/dev/web' connection='qemu:///system'`), owner)).to.contain('connection "qemu:///system", not');
+    expect(notOwnedReason(marked(` resource='proj/dev/web' connection='qemu:///system'`), owner)).to.contain(
+      'connection "qemu:///system", not',
+    );
     // A mark without a resource is ours only when no owner id is given either.
     expect(notOwnedReason(marked(""), owner)).to.contain("another project, stack or resource");
     expect(notOwnedReason(marked(""), { connection: URI })).to.equal(undefined);
@@ -49,7 +64,9 @@ describe("ownership mark: the whole owner identity", () => {
   });
 
   it("setOwnerMark replaces our mark and leaves other metadata alone", () => {
-    const d = DomainDef.parse(`<domain type='qemu'><name>x</name><metadata><app:tag xmlns:app='http://example.org/app/1'>1</app:tag><lvd:owner xmlns:lvd='${OWNER_NAMESPACE}' adopted='no' resource='a/b/c'/></metadata></domain>`);
+    const d = DomainDef.parse(
+      `<domain type='qemu'><name>x</name><metadata><app:tag xmlns:app='http://example.org/app/1'>1</app:tag><lvd:owner xmlns:lvd='${OWNER_NAMESPACE}' adopted='no' resource='a/b/c'/></metadata></domain>`,
+    );
     setOwnerMark(d, true, "a/b/c", "qemu:///system");
     expect(d.format()).to.contain("<app:tag xmlns:app='http://example.org/app/1'>1</app:tag>");
     expect(d.format().match(/lvd:owner/g)).to.have.length(1);
@@ -76,13 +93,23 @@ describe("virsh addressing by uuid", () => {
   });
 
   it("reads the domain's own uuid from its XML", () => {
-    expect(xmlUuid(`<domain type='kvm'>\n  <name>1</name>\n  <uuid>${U.toUpperCase()}</uuid>\n  <sysinfo><system><entry name='uuid'>x</entry></system></sysinfo></domain>`)).to.equal(U);
+    expect(
+      xmlUuid(
+        `<domain type='kvm'>\n  <name>1</name>\n  <uuid>${U.toUpperCase()}</uuid>\n  <sysinfo><system><entry name='uuid'>x</entry></system></sysinfo></domain>`,
+      ),
+    ).to.equal(U);
     expect(xmlUuid("<domain><name>x</name></domain>")).to.equal(undefined);
   });
 });
 
 describe("image identity", () => {
-  const s: ImageStamp = { path: "/i/m.qcow2", device: "65024", inode: "770097", birthtimeNs: "1795916895897117375", sizeBytes: 1 };
+  const s: ImageStamp = {
+    path: "/i/m.qcow2",
+    device: "65024",
+    inode: "770097",
+    birthtimeNs: "1795916895897117375",
+    sizeBytes: 1,
+  };
   const now = { device: "65024", inode: "770097", birthtimeNs: "1795916895897117375", sizeBytes: 9 };
 
   it("same device, inode and birth time: ours; a reused inode (another birth time), another device, or nothing: not ours", () => {
@@ -103,14 +130,25 @@ describe("image identity", () => {
   });
 
   it("a new image has the template's bits for group and others, read-write for its owner", () => {
-    expect([0o600, 0o640, 0o644, 0o444, 0o400, 0o100600].map((m) => imageModeFor(m).toString(8))).to.deep.equal(["600", "640", "644", "644", "600", "600"]);
+    expect([0o600, 0o640, 0o644, 0o444, 0o400, 0o100600].map((m) => imageModeFor(m).toString(8))).to.deep.equal([
+      "600",
+      "640",
+      "644",
+      "644",
+      "600",
+      "600",
+    ]);
   });
 
   it("the temporary file exists with the final mode before anything writes into it, whatever the umask", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-unit-img-"));
     const old = process.umask();
     try {
-      for (const [umask, mode] of [[0o022, 0o600], [0o077, 0o640], [0o000, 0o600]] as const) {
+      for (const [umask, mode] of [
+        [0o022, 0o600],
+        [0o077, 0o640],
+        [0o000, 0o600],
+      ] as const) {
         process.umask(umask);
         const target = path.join(dir, `m-${umask}-${mode}.img`);
         let seen: number | undefined;

@@ -15,10 +15,18 @@ const regenerate = process.env.REGENERATE_OUTPUT === "1";
 
 describe("preview-report (recorded previews)", () => {
   const used = new Set<string>();
-  const names = fs.readdirSync(DIR).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5)).sort();
+  const names = fs
+    .readdirSync(DIR)
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => f.slice(0, -5))
+    .sort();
 
   it("has recorded previews of every action", () => {
-    const actions = new Set(names.flatMap((n) => readPreview(JSON.parse(fs.readFileSync(path.join(DIR, `${n}.json`), "utf8"))).map((p) => p.action)));
+    const actions = new Set(
+      names.flatMap((n) =>
+        readPreview(JSON.parse(fs.readFileSync(path.join(DIR, `${n}.json`), "utf8"))).map((p) => p.action),
+      ),
+    );
     expect([...actions].sort()).to.deep.equal(["create", "delete", "replace", "update"]);
   });
 
@@ -35,7 +43,11 @@ describe("preview-report (recorded previews)", () => {
   it("reads standard input and refuses what is not preview JSON", async () => {
     let out = "";
     let err = "";
-    const io = (stdin: string) => ({ out: (s: string) => (out += s), err: (s: string) => (err += s), stdin: () => stdin });
+    const io = (stdin: string) => ({
+      out: (s: string) => (out += s),
+      err: (s: string) => (err += s),
+      stdin: () => stdin,
+    });
     expect(await main(["preview-report"], io(fs.readFileSync(path.join(DIR, `${names[0]}.json`), "utf8")))).to.equal(0);
     expect(out).to.contain("## Libvirt domains in this preview");
     expect(await main(["preview-report"], io("not json"))).to.equal(2);

@@ -11,7 +11,8 @@ import * as path from "node:path";
 import { QmpError, QmpSession, qmpOnce } from "../../provider/backends/qemu/qmp";
 import { rejection } from "../support/async";
 
-const GREETING = JSON.stringify({ QMP: { version: { qemu: { major: 9, minor: 2, micro: 0 } }, capabilities: [] } }) + "\n";
+const GREETING =
+  JSON.stringify({ QMP: { version: { qemu: { major: 9, minor: 2, micro: 0 } }, capabilities: [] } }) + "\n";
 
 /** A fake QMP server: `onLine` answers each line the client sends. */
 class FakeQmp {
@@ -19,7 +20,11 @@ class FakeQmp {
   public readonly sockets: net.Socket[] = [];
   public readonly closed: Promise<void>;
   private closedResolve!: () => void;
-  constructor(public readonly socketPath: string, onConnect: (s: net.Socket) => void, onLine: (s: net.Socket, msg: Record<string, unknown>) => void = () => undefined) {
+  constructor(
+    public readonly socketPath: string,
+    onConnect: (s: net.Socket) => void,
+    onLine: (s: net.Socket, msg: Record<string, unknown>) => void = () => undefined,
+  ) {
     this.closed = new Promise((r) => (this.closedResolve = r));
     this.server = net.createServer((s) => {
       this.sockets.push(s);
@@ -56,7 +61,10 @@ function answering(reply: (s: net.Socket, msg: Record<string, unknown>) => void)
 }
 
 function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms))]);
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)),
+  ]);
 }
 
 describe("QMP client (fake QMP server on a unix socket)", function () {
@@ -75,16 +83,24 @@ describe("QMP client (fake QMP server on a unix socket)", function () {
   });
 
   it("greeting, capabilities, a command; events are skipped", async () => {
-    fake = new FakeQmp(sock, (s) => s.write(GREETING), answering((s) => {
-      s.write(JSON.stringify({ event: "RESUME", data: {} }) + "\n");
-      s.write(JSON.stringify({ return: { UUID: "5d5b0f1d-128b-4517-8e65-b258a8734c1d" } }) + "\n");
-    }));
+    fake = new FakeQmp(
+      sock,
+      (s) => s.write(GREETING),
+      answering((s) => {
+        s.write(JSON.stringify({ event: "RESUME", data: {} }) + "\n");
+        s.write(JSON.stringify({ return: { UUID: "5d5b0f1d-128b-4517-8e65-b258a8734c1d" } }) + "\n");
+      }),
+    );
     await fake.listen();
     expect(await qmpOnce(sock, "query-uuid")).to.deep.equal({ UUID: "5d5b0f1d-128b-4517-8e65-b258a8734c1d" });
   });
 
   it("a command's error is a QmpError with QEMU's text", async () => {
-    fake = new FakeQmp(sock, (s) => s.write(GREETING), answering((s) => s.write(JSON.stringify({ error: { class: "GenericError", desc: "no such thing" } }) + "\n")));
+    fake = new FakeQmp(
+      sock,
+      (s) => s.write(GREETING),
+      answering((s) => s.write(JSON.stringify({ error: { class: "GenericError", desc: "no such thing" } }) + "\n")),
+    );
     await fake.listen();
     const e = await rejection(qmpOnce(sock, "query-nothing"));
     expect(QmpError.isInstance(e), e.stack).to.equal(true);
@@ -92,7 +108,11 @@ describe("QMP client (fake QMP server on a unix socket)", function () {
   });
 
   it("a line that is not JSON is a QmpError naming the socket, not a crash; the socket is closed", async () => {
-    fake = new FakeQmp(sock, (s) => s.write(GREETING), answering((s) => s.write("this is not json\n")));
+    fake = new FakeQmp(
+      sock,
+      (s) => s.write(GREETING),
+      answering((s) => s.write("this is not json\n")),
+    );
     await fake.listen();
     const e = await rejection(qmpOnce(sock, "query-status"));
     expect(QmpError.isInstance(e), e.stack).to.equal(true);
@@ -122,7 +142,11 @@ describe("QMP client (fake QMP server on a unix socket)", function () {
   });
 
   it("no reply to a command: a bounded QmpError naming the command, and the socket is closed", async () => {
-    fake = new FakeQmp(sock, (s) => s.write(GREETING), answering(() => undefined));
+    fake = new FakeQmp(
+      sock,
+      (s) => s.write(GREETING),
+      answering(() => undefined),
+    );
     await fake.listen();
     const s = await QmpSession.connect(sock, 2000);
     const e = await rejection(s.execute("query-status", undefined, 300));
@@ -132,7 +156,11 @@ describe("QMP client (fake QMP server on a unix socket)", function () {
   });
 
   it("an over-long line is refused with a QmpError, not buffered without limit", async () => {
-    fake = new FakeQmp(sock, (s) => s.write(GREETING), answering((s) => s.write("x".repeat(64 * 1024))));
+    fake = new FakeQmp(
+      sock,
+      (s) => s.write(GREETING),
+      answering((s) => s.write("x".repeat(64 * 1024))),
+    );
     await fake.listen();
     const s = await QmpSession.connect(sock, 2000, 16 * 1024);
     const e = await rejection(s.execute("query-status"));
@@ -142,14 +170,22 @@ describe("QMP client (fake QMP server on a unix socket)", function () {
   });
 
   it("an over-long line with its newline is refused too", async () => {
-    fake = new FakeQmp(sock, (s) => s.write(GREETING), answering((s) => s.write(JSON.stringify({ return: "y".repeat(32 * 1024) }) + "\n")));
+    fake = new FakeQmp(
+      sock,
+      (s) => s.write(GREETING),
+      answering((s) => s.write(JSON.stringify({ return: "y".repeat(32 * 1024) }) + "\n")),
+    );
     await fake.listen();
     const s = await QmpSession.connect(sock, 2000, 16 * 1024);
     expect((await rejection(s.execute("query-status"))).message).to.contain("longer than 16384 bytes");
   });
 
   it("the server closing mid-command is a QmpError", async () => {
-    fake = new FakeQmp(sock, (s) => s.write(GREETING), answering((s) => s.destroy()));
+    fake = new FakeQmp(
+      sock,
+      (s) => s.write(GREETING),
+      answering((s) => s.destroy()),
+    );
     await fake.listen();
     const e = await rejection(qmpOnce(sock, "query-status"));
     expect(QmpError.isInstance(e)).to.equal(true);

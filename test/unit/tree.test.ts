@@ -27,7 +27,7 @@ describe("xml tree", () => {
     for (const kept of [
       "<!-- managed by an infrastructure repo: do not edit by hand -->",
       "<app2:nested flag='0001'>0001</app2:nested>",
-      "<![CDATA[Free text with <markup> & \"quotes\" kept as CDATA]]>",
+      '<![CDATA[Free text with <markup> & "quotes" kept as CDATA]]>',
       "<title>Round &amp; trip &lt;test&gt;</title>",
       "<!-- boot settings -->",
       "<memory unit='KiB'>0065536</memory>",
@@ -69,7 +69,9 @@ describe("xml tree", () => {
     expect(errorOf(() => parseXml("\u0000\u0001ELF")).reason).to.equal("not an XML text document");
   });
   it("refuses a document over the size limit", () => {
-    expect(errorOf(() => parseXml("<domain>" + " ".repeat(MAX_XML_BYTES) + "</domain>")).reason).to.equal("document too large");
+    expect(errorOf(() => parseXml("<domain>" + " ".repeat(MAX_XML_BYTES) + "</domain>")).reason).to.equal(
+      "document too large",
+    );
   });
   it("refuses XML that is not well formed, with the line", () => {
     expect(errorOf(() => parseXml("<domain>\n<name>x</domain>")).message).to.match(/line \d+/);

@@ -1,6 +1,15 @@
 /** libvirt's UUID rules (virUUIDParse, virUUIDIsValid, virUUIDFormat), one test per rule. */
 import { expect } from "chai";
-import { formatUuid, isValidUuid, matchesUuidSchema, normalizeUuid, parseUuid, randomUuid, uuidV5, NAMESPACE_URL } from "../../provider/xml/uuid";
+import {
+  formatUuid,
+  isValidUuid,
+  matchesUuidSchema,
+  normalizeUuid,
+  parseUuid,
+  randomUuid,
+  uuidV5,
+  NAMESPACE_URL,
+} from "../../provider/xml/uuid";
 
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
 
@@ -37,7 +46,8 @@ describe("uuid: valid and format", () => {
     for (const b of ["00", "ff", "11", "ab"]) expect(isValidUuid(parseUuid(b.repeat(16))!)).to.equal(false);
   });
   it("any differing byte is valid", () => expect(isValidUuid(parseUuid("00".repeat(15) + "01")!)).to.equal(true));
-  it("formats lowercase dashed 8-4-4-4-12", () => expect(formatUuid(parseUuid(H.toUpperCase().replace(/-/g, ""))!)).to.equal(H));
+  it("formats lowercase dashed 8-4-4-4-12", () =>
+    expect(formatUuid(parseUuid(H.toUpperCase().replace(/-/g, ""))!)).to.equal(H));
   it("schema: 32 hex digits or dashed 8-4-4-4-12 only", () => {
     expect(matchesUuidSchema(H)).to.equal(true);
     expect(matchesUuidSchema(H.replace(/-/g, ""))).to.equal(true);
@@ -55,7 +65,9 @@ describe("uuid: generation", () => {
   });
   it("v5 matches Python uuid.uuid5 (URL and DNS namespaces)", () => {
     expect(uuidV5(NAMESPACE_URL, "https://example.org/")).to.equal("527dda32-a0de-5105-a042-cb475b5f7d11");
-    expect(uuidV5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org")).to.equal("886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    expect(uuidV5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org")).to.equal(
+      "886313e1-3b8a-5372-9b90-0c9aee199e5d",
+    );
   });
   it("v5 is deterministic and name-sensitive", () => {
     expect(uuidV5(H, "web-1")).to.equal(uuidV5(H, "web-1"));

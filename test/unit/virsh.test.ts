@@ -1,18 +1,28 @@
 /** virsh output handling that needs no daemon: batch error lines, version parsing, quoting. */
 import { expect } from "chai";
-import { hwuuidModeFor, parseVersionOutput, unexcusedErrors, virshQuote } from "../../provider/backends/virsh/virsh-backend";
+import {
+  hwuuidModeFor,
+  parseVersionOutput,
+  unexcusedErrors,
+  virshQuote,
+} from "../../provider/backends/virsh/virsh-backend";
 
 describe("virsh batch errors", () => {
   it("a tolerated cause excuses itself and its 'Failed to' preface, nothing else", () => {
-    const stderr = "error: Failed to destroy domain 'x'\nerror: Requested operation is not valid: domain is not running\n";
+    const stderr =
+      "error: Failed to destroy domain 'x'\nerror: Requested operation is not valid: domain is not running\n";
     expect(unexcusedErrors(stderr, /domain is not running/)).to.deep.equal([]);
     const worse = stderr + "error: Failed to undefine domain 'x'\nerror: operation failed: busy\n";
-    expect(unexcusedErrors(worse, /domain is not running/)).to.deep.equal(["error: Failed to undefine domain 'x'", "error: operation failed: busy"]);
+    expect(unexcusedErrors(worse, /domain is not running/)).to.deep.equal([
+      "error: Failed to undefine domain 'x'",
+      "error: operation failed: busy",
+    ]);
   });
 });
 
 describe("virsh version and hwuuid mode", () => {
-  const out = (d: string, h: string) => `Compiled against library: libvirt 9.0.0\nUsing library: libvirt 9.0.0\nUsing API: QEMU 9.0.0\nRunning hypervisor: ${h}\nRunning against daemon: ${d}\n`;
+  const out = (d: string, h: string) =>
+    `Compiled against library: libvirt 9.0.0\nUsing library: libvirt 9.0.0\nUsing API: QEMU 9.0.0\nRunning hypervisor: ${h}\nRunning against daemon: ${d}\n`;
   it("libvirt >= 11.7.0 is native; older with QEMU is passthrough; older without QEMU has none", () => {
     expect(hwuuidModeFor(parseVersionOutput(out("12.9.0", "QEMU 11.1.3"))).hwuuidMode).to.equal("native");
     expect(hwuuidModeFor(parseVersionOutput(out("11.7.0", "QEMU 10.0.0"))).hwuuidMode).to.equal("native");

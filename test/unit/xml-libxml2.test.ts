@@ -19,9 +19,18 @@ const CASES: [string, string][] = [
   ["element named __proto__", "<domain><__proto__/></domain>"],
   ["element named constructor", "<domain><constructor a='1'>x</constructor></domain>"],
   ["element named prototype", "<domain><prototype/></domain>"],
-  ["attributes named __proto__, constructor, prototype", "<domain><a __proto__='1' constructor='2' prototype='3'/></domain>"],
-  ["elements and attributes named toString, valueOf, hasOwnProperty", "<domain><toString valueOf='1' hasOwnProperty='2'/><valueOf/><hasOwnProperty/></domain>"],
-  ["elements named __defineGetter__, __lookupSetter__", "<domain><__defineGetter__/><__lookupSetter__ __defineSetter__='1'/></domain>"],
+  [
+    "attributes named __proto__, constructor, prototype",
+    "<domain><a __proto__='1' constructor='2' prototype='3'/></domain>",
+  ],
+  [
+    "elements and attributes named toString, valueOf, hasOwnProperty",
+    "<domain><toString valueOf='1' hasOwnProperty='2'/><valueOf/><hasOwnProperty/></domain>",
+  ],
+  [
+    "elements named __defineGetter__, __lookupSetter__",
+    "<domain><__defineGetter__/><__lookupSetter__ __defineSetter__='1'/></domain>",
+  ],
   // Characters XML 1.0 allows.
   ["U+FFFD as a character", "<domain><description>a\ufffdb</description></domain>"],
   ["U+FFFD as a character reference", "<domain><description>a&#xFFFD;b</description></domain>"],
@@ -73,7 +82,10 @@ const CASES: [string, string][] = [
 
 function xmllintAccepts(file: string): boolean {
   const r = spawnSync("xmllint", ["--noout", file], { encoding: "utf8" });
-  if (r.error) throw new Error(`xmllint is needed (apt-get install libxml2-utils; scripts/lab.sh installs it): ${r.error.message}`);
+  if (r.error)
+    throw new Error(
+      `xmllint is needed (apt-get install libxml2-utils; scripts/lab.sh installs it): ${r.error.message}`,
+    );
   // Exit 0: well formed (namespace warnings, which libvirt tolerates, keep the status 0).
   return r.status === 0;
 }
@@ -104,27 +116,36 @@ describe("xml tree beside libxml2 (xmllint --noout is the oracle)", () => {
   it("the oracle itself: xmllint refuses &#1; and accepts U+FFFD", () => {
     fs.writeFileSync(path.join(dir, "a.xml"), "<a>&#1;</a>");
     fs.writeFileSync(path.join(dir, "b.xml"), "<a>\ufffd</a>");
-    expect([xmllintAccepts(path.join(dir, "a.xml")), xmllintAccepts(path.join(dir, "b.xml"))]).to.deep.equal([false, true]);
+    expect([xmllintAccepts(path.join(dir, "a.xml")), xmllintAccepts(path.join(dir, "b.xml"))]).to.deep.equal([
+      false,
+      true,
+    ]);
   });
 });
 
 describe("xml tree: names and characters kept as written", () => {
   it("keeps toString, valueOf, hasOwnProperty, __proto__, constructor, prototype as written, in order", () => {
-    const src = "<domain><metadata><toString valueOf='1' hasOwnProperty='2'/><__proto__ constructor='3'>t</__proto__><prototype prototype='4'/></metadata></domain>";
+    const src =
+      "<domain><metadata><toString valueOf='1' hasOwnProperty='2'/><__proto__ constructor='3'>t</__proto__><prototype prototype='4'/></metadata></domain>";
     const doc = parseXml(src);
     const md = doc.root.children[0];
     if (md?.kind !== "element") throw new Error("metadata");
     const els = md.children.filter((c) => c.kind === "element");
     expect(els.map((e) => e.kind === "element" && e.name)).to.deep.equal(["toString", "__proto__", "prototype"]);
     const again = formatXml(doc);
-    expect(again).to.contain("<toString valueOf='1' hasOwnProperty='2'/>").and.contain("<__proto__ constructor='3'>t</__proto__>").and.contain("<prototype prototype='4'/>");
+    expect(again)
+      .to.contain("<toString valueOf='1' hasOwnProperty='2'/>")
+      .and.contain("<__proto__ constructor='3'>t</__proto__>")
+      .and.contain("<prototype prototype='4'/>");
     expect(formatXml(parseXml(again))).to.equal(again);
     // Nothing leaked onto Object.prototype.
     expect(({} as Record<string, unknown>).constructor).to.equal(Object);
   });
 
   it("a document with U+FFFD round-trips (a domain whose description holds it can be read back)", () => {
-    const d = DomainDef.parse("<domain><name>x</name><description>bad byte: \ufffd, ref: &#xFFFD;</description></domain>");
+    const d = DomainDef.parse(
+      "<domain><name>x</name><description>bad byte: \ufffd, ref: &#xFFFD;</description></domain>",
+    );
     expect(d.childText("description")).to.equal("bad byte: \ufffd, ref: \ufffd");
     expect(DomainDef.parse(d.format()).childText("description")).to.equal("bad byte: \ufffd, ref: \ufffd");
   });
@@ -145,7 +166,10 @@ describe("xml tree: names and characters kept as written", () => {
       }
       expect(DomainXmlError.isInstance(err), text).to.equal(true);
       const m = (err as DomainXmlError).message;
-      expect(m, text).to.match(/^xml: /).and.match(re).and.match(/fix: /);
+      expect(m, text)
+        .to.match(/^xml: /)
+        .and.match(re)
+        .and.match(/fix: /);
     }
   });
 

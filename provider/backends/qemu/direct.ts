@@ -35,7 +35,9 @@ export function isDirectUri(uri: string): boolean {
 export function parseDirectUri(uri: string): { stateDir: string; emulator?: string } {
   const u = new URL(uri);
   if (u.protocol !== DIRECT_SCHEME || u.host !== "" || !u.pathname.startsWith("/") || u.pathname === "/") {
-    throw new Error(`connection.uri: ${JSON.stringify(uri)} is not qemu-direct:///ABSOLUTE_STATE_DIR[?emulator=PATH]; fix: write e.g. qemu-direct:///var/lib/pulumi-libvirt-domain/direct`);
+    throw new Error(
+      `connection.uri: ${JSON.stringify(uri)} is not qemu-direct:///ABSOLUTE_STATE_DIR[?emulator=PATH]; fix: write e.g. qemu-direct:///var/lib/pulumi-libvirt-domain/direct`,
+    );
   }
   return { stateDir: decodeURIComponent(u.pathname), emulator: u.searchParams.get("emulator") ?? undefined };
 }
@@ -56,7 +58,9 @@ export class DirectError extends Error {
 
 function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 60000 }, (err, stdout, stderr) => resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 }));
+    execFile(cmd, args, { timeout: 60000 }, (err, stdout, stderr) =>
+      resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 }),
+    );
   });
 }
 
@@ -113,12 +117,19 @@ export class QemuDirectBackend {
   }
 
   private dir(name: string): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(name) || name.includes("..")) throw new DirectError(`invalid domain name ${JSON.stringify(name)}`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(name) || name.includes(".."))
+      throw new DirectError(`invalid domain name ${JSON.stringify(name)}`);
     return path.join(this.stateDir, name);
   }
   private files(name: string) {
     const d = this.dir(name);
-    return { dir: d, xml: path.join(d, "domain.xml"), pid: path.join(d, "qemu.pid"), qmp: path.join(d, "qmp.sock"), log: path.join(d, "qemu.log") };
+    return {
+      dir: d,
+      xml: path.join(d, "domain.xml"),
+      pid: path.join(d, "qemu.pid"),
+      qmp: path.join(d, "qmp.sock"),
+      log: path.join(d, "qemu.log"),
+    };
   }
 
   /** Runs `fn` holding the domain's lock (two operations on one domain never race). */
@@ -138,7 +149,8 @@ export class QemuDirectBackend {
     const bin = this.emulator ?? "qemu-system-x86_64";
     const r = await run(bin, ["--version"]);
     const v = /version ([0-9.]+)/.exec(r.stdout)?.[1];
-    if (r.code !== 0 || !v) throw new DirectError(`cannot run ${bin} --version: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
+    if (r.code !== 0 || !v)
+      throw new DirectError(`cannot run ${bin} --version: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
     return { libvirtVersion: "none (QEMU direct)", hypervisor: "QEMU", hypervisorVersion: v, hwuuidMode: "native" };
   }
 
@@ -153,14 +165,17 @@ export class QemuDirectBackend {
    */
   private async nameOf(ref: DomainAddress): Promise<string> {
     if (typeof ref === "string") return ref;
-    if (ref.uuid !== undefined && (await this.storedUuid(ref.name)) !== ref.uuid.toLowerCase()) throw new DirectError(`failed to get domain '${ref.uuid}'`);
+    if (ref.uuid !== undefined && (await this.storedUuid(ref.name)) !== ref.uuid.toLowerCase())
+      throw new DirectError(`failed to get domain '${ref.uuid}'`);
     return ref.name;
   }
 
   private async storedUuid(name: string): Promise<string | undefined> {
     const f = this.files(name).xml;
     if (!existsSync(f)) return undefined;
-    return DomainDef.parse(await fs.readFile(f, "utf8")).childText("uuid")?.toLowerCase();
+    return DomainDef.parse(await fs.readFile(f, "utf8"))
+      .childText("uuid")
+      ?.toLowerCase();
   }
 
   /**
@@ -177,7 +192,8 @@ export class QemuDirectBackend {
     const given = def.childText("uuid");
     const have = current?.childText("uuid");
     // As libvirt: a definition without a uuid may not take a name in use.
-    if (have && given !== have) throw new DirectError(`operation failed: domain '${name}' already exists with uuid ${have}`);
+    if (have && given !== have)
+      throw new DirectError(`operation failed: domain '${name}' already exists with uuid ${have}`);
     if (!given) def.setChildText("uuid", have ?? randomUuid());
     assignMacs(def, current);
     buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator }); // refuses what QEMU cannot be told
@@ -242,7 +258,12 @@ export class QemuDirectBackend {
     const name = typeof ref === "string" ? ref : ref.name;
     if (!(await this.exists(name))) return undefined;
     const xml = await this.dumpxmlInactive(name);
-    if (typeof ref !== "string" && ref.uuid !== undefined && DomainDef.parse(xml).childText("uuid")?.toLowerCase() !== ref.uuid.toLowerCase()) return undefined;
+    if (
+      typeof ref !== "string" &&
+      ref.uuid !== undefined &&
+      DomainDef.parse(xml).childText("uuid")?.toLowerCase() !== ref.uuid.toLowerCase()
+    )
+      return undefined;
     return { xml, state: await this.domstate(name) };
   }
 
@@ -250,11 +271,18 @@ export class QemuDirectBackend {
   public async start(ref: DomainAddress): Promise<void> {
     const name = await this.nameOf(ref);
     const f = this.files(name);
-    if (this.livePid(name) !== undefined) throw new DirectError(`Requested operation is not valid: domain is already running`);
+    if (this.livePid(name) !== undefined)
+      throw new DirectError(`Requested operation is not valid: domain is already running`);
     const def = DomainDef.parse(await this.dumpxmlInactive(name));
     await fs.rm(f.pid, { force: true });
     await fs.rm(f.qmp, { force: true });
-    const cmd = buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator, daemonize: true, secretDir: f.dir });
+    const cmd = buildQemuArgv(def, {
+      qmpSocketPath: f.qmp,
+      pidFilePath: f.pid,
+      emulator: this.emulator,
+      daemonize: true,
+      secretDir: f.dir,
+    });
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
     // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
     const logFd = openSync(f.log, "a", 0o600);
@@ -268,10 +296,18 @@ export class QemuDirectBackend {
         await fs.writeFile(s.path, s.data, { mode: 0o600, flag: "wx" });
       }
       const [emulator, ...args] = cmd.argv;
-      if (emulator === undefined) throw new DirectError(`internal error: the QEMU command line for ${name} is empty (no emulator); fix: report this bug (buildQemuArgv puts the emulator first)`);
+      if (emulator === undefined)
+        throw new DirectError(
+          `internal error: the QEMU command line for ${name} is empty (no emulator); fix: report this bug (buildQemuArgv puts the emulator first)`,
+        );
       const code: number | "timeout" = await new Promise((resolve, reject) => {
         // Its own process group, so that a QEMU that hangs can be killed with all it started.
-        const child = spawn(emulator, args, { cwd: f.dir, env: { ...process.env, ...cmd.env }, stdio: ["ignore", logFd, logFd], detached: true });
+        const child = spawn(emulator, args, {
+          cwd: f.dir,
+          env: { ...process.env, ...cmd.env },
+          stdio: ["ignore", logFd, logFd],
+          detached: true,
+        });
         const timer = setTimeout(() => {
           killGroup(child.pid);
           resolve("timeout");
@@ -288,7 +324,9 @@ export class QemuDirectBackend {
       if (code === "timeout") {
         const stray = this.livePid(name);
         if (stray !== undefined) killGroup(stray);
-        throw new DirectError(`internal error: QEMU for ${name} did not open its monitor socket ${f.qmp} within ${seconds} (it never daemonized) and was killed; see ${f.log}: ${logTail(f.log)}`);
+        throw new DirectError(
+          `internal error: QEMU for ${name} did not open its monitor socket ${f.qmp} within ${seconds} (it never daemonized) and was killed; see ${f.log}: ${logTail(f.log)}`,
+        );
       }
       if (code !== 0) {
         throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${logTail(f.log)}`);
@@ -302,14 +340,20 @@ export class QemuDirectBackend {
     const graceEnd = Date.now() + graceMs;
     while (this.livePid(name) === undefined || !existsSync(f.qmp)) {
       if (Date.now() >= graceEnd) {
-        throw new DirectError(`internal error: QEMU for ${name} exited 0 but left no live QEMU with its pid file ${f.pid} and monitor socket ${f.qmp} (waited ${graceMs / 1000} s more); see ${f.log}: ${logTail(f.log)}`);
+        throw new DirectError(
+          `internal error: QEMU for ${name} exited 0 but left no live QEMU with its pid file ${f.pid} and monitor socket ${f.qmp} (waited ${graceMs / 1000} s more); see ${f.log}: ${logTail(f.log)}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
   /** Defines, starts if asked, reads back. */
-  public async defineStartRead(xml: string, _uuid: string, start: boolean): Promise<{ xml: string; state: DomainState }> {
+  public async defineStartRead(
+    xml: string,
+    _uuid: string,
+    start: boolean,
+  ): Promise<{ xml: string; state: DomainState }> {
     const step = async (name: string, f: () => Promise<void>) => {
       try {
         await f();
@@ -339,7 +383,10 @@ export class QemuDirectBackend {
   }
 
   /** Reads the domain with this uuid, lets `judge` decide (it throws to refuse), then stops and undefines it (the caller holds the lock). */
-  public async destroyAndUndefineIf(ref: DomainRef & { readonly uuid: string }, judge: (r: { xml: string; state: DomainState }) => "remove" | "gone"): Promise<"removed" | "gone"> {
+  public async destroyAndUndefineIf(
+    ref: DomainRef & { readonly uuid: string },
+    judge: (r: { xml: string; state: DomainState }) => "remove" | "gone",
+  ): Promise<"removed" | "gone"> {
     const r = await this.read(ref);
     if (!r || judge(r) === "gone") return "gone";
     await this.destroyAndUndefine(ref);
@@ -390,10 +437,13 @@ export class QemuDirectBackend {
    */
   public async undefine(ref: DomainAddress): Promise<void> {
     const name = await this.nameOf(ref);
-    if (this.livePid(name) !== undefined) throw new DirectError(`Requested operation is not valid: cannot undefine a running domain`);
+    if (this.livePid(name) !== undefined)
+      throw new DirectError(`Requested operation is not valid: cannot undefine a running domain`);
     if (!(await this.exists(name))) throw new DirectError(`failed to get domain '${name}'`);
     const f = this.files(name);
-    const leftovers = (await fs.readdir(f.dir)).filter((e) => /^domain\.xml\.tmp-[0-9]+$/.test(e)).map((e) => path.join(f.dir, e));
+    const leftovers = (await fs.readdir(f.dir))
+      .filter((e) => /^domain\.xml\.tmp-[0-9]+$/.test(e))
+      .map((e) => path.join(f.dir, e));
     for (const file of [f.pid, f.qmp, f.log, ...leftovers, f.xml]) await fs.rm(file, { force: true });
     await fs.rmdir(f.dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST" && e.code !== "ENOENT") throw e;
@@ -403,7 +453,8 @@ export class QemuDirectBackend {
   /** QMP `query-uuid`. */
   public async queryGuestUuid(ref: DomainAddress): Promise<string> {
     const name = await this.nameOf(ref);
-    if (this.livePid(name) === undefined) throw new DirectError(`Requested operation is not valid: domain is not running`);
+    if (this.livePid(name) === undefined)
+      throw new DirectError(`Requested operation is not valid: domain is not running`);
     return ((await qmpOnce(this.files(name).qmp, "query-uuid")) as { UUID: string }).UUID;
   }
 
@@ -417,7 +468,10 @@ export class QemuDirectBackend {
   /** Defined domains. */
   public async listNames(): Promise<string[]> {
     const entries = await fs.readdir(this.stateDir, { withFileTypes: true }).catch(() => []);
-    return entries.filter((e) => e.isDirectory() && existsSync(path.join(this.stateDir, e.name, "domain.xml"))).map((e) => e.name).sort();
+    return entries
+      .filter((e) => e.isDirectory() && existsSync(path.join(this.stateDir, e.name, "domain.xml")))
+      .map((e) => e.name)
+      .sort();
   }
 }
 

@@ -25,7 +25,11 @@ export class DirectLock {
    * Builds a lock at `dir` (which must not exist while free). `timeoutMs` bounds `acquire`;
    * `ownerlessMs` is how old a lock directory without an owner file must be to be broken.
    */
-  constructor(private readonly dir: string, private readonly timeoutMs = DEFAULT_LOCK_TIMEOUT_MS, private readonly ownerlessMs = DEFAULT_OWNERLESS_MS) {}
+  constructor(
+    private readonly dir: string,
+    private readonly timeoutMs = DEFAULT_LOCK_TIMEOUT_MS,
+    private readonly ownerlessMs = DEFAULT_OWNERLESS_MS,
+  ) {}
 
   /** A unique sibling name (same file system, so renames are atomic). */
   private sibling(kind: string): string {
@@ -42,7 +46,10 @@ export class DirectLock {
       const stale = owner.kind === "pid" ? !alive(owner.pid) : owner.ageMs >= this.ownerlessMs;
       if (stale && (await this.breakStale(owner.kind === "pid" ? String(owner.pid) : owner.text))) continue;
       if (Date.now() > end) {
-        const holder = owner.kind === "pid" ? `held by pid ${owner.pid}` : `it has no usable owner file; broken once ${this.ownerlessMs} ms old`;
+        const holder =
+          owner.kind === "pid"
+            ? `held by pid ${owner.pid}`
+            : `it has no usable owner file; broken once ${this.ownerlessMs} ms old`;
         throw new Error(`timed out after ${this.timeoutMs} ms waiting for the lock ${this.dir} (${holder})`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -67,7 +74,8 @@ export class DirectLock {
   }
 
   /** The owner as found: a pid, none usable (its text, the directory's age), or no lock at all. */
-  private owner(): { kind: "pid"; pid: number } | { kind: "none"; text: string | undefined; ageMs: number } | { kind: "gone" } {
+  private owner():
+    { kind: "pid"; pid: number } | { kind: "none"; text: string | undefined; ageMs: number } | { kind: "gone" } {
     let ageMs: number;
     try {
       ageMs = Date.now() - statSync(this.dir).mtimeMs;
@@ -81,7 +89,9 @@ export class DirectLock {
       return { kind: "none", text: undefined, ageMs };
     }
     const pid = Number(text);
-    return /^[0-9]+$/.test(text) && Number.isSafeInteger(pid) && pid > 1 ? { kind: "pid", pid } : { kind: "none", text, ageMs };
+    return /^[0-9]+$/.test(text) && Number.isSafeInteger(pid) && pid > 1
+      ? { kind: "pid", pid }
+      : { kind: "none", text, ageMs };
   }
 
   /**

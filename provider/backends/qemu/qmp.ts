@@ -54,7 +54,11 @@ export class QmpSession {
   private waiters: Waiter[] = [];
   private failure: QmpError | undefined;
 
-  private constructor(private readonly socket: net.Socket, private readonly path: string, private readonly maxMessageBytes: number) {
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly path: string,
+    private readonly maxMessageBytes: number,
+  ) {
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", (e) => this.fail(`QMP at ${path}: ${e.message}`));
     socket.on("close", () => this.fail(`QMP at ${path}: connection closed`));
@@ -64,7 +68,11 @@ export class QmpSession {
    * Connects and negotiates capabilities; each step waits at most `timeoutMs`. On any failure
    * the socket is closed before the error is thrown.
    */
-  public static async connect(path: string, timeoutMs = DEFAULT_QMP_TIMEOUT_MS, maxMessageBytes = MAX_QMP_MESSAGE_BYTES): Promise<QmpSession> {
+  public static async connect(
+    path: string,
+    timeoutMs = DEFAULT_QMP_TIMEOUT_MS,
+    maxMessageBytes = MAX_QMP_MESSAGE_BYTES,
+  ): Promise<QmpSession> {
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.createConnection(path);
       const onError = (e: Error) => {
@@ -89,7 +97,9 @@ export class QmpSession {
     try {
       const greeting = await session.next(timeoutMs, "greeting");
       if (typeof greeting.QMP !== "object" || greeting.QMP === null) {
-        session.fail(`QMP at ${path}: not a QMP greeting: ${excerpt(JSON.stringify(greeting))}; is this socket a QEMU monitor?`);
+        session.fail(
+          `QMP at ${path}: not a QMP greeting: ${excerpt(JSON.stringify(greeting))}; is this socket a QEMU monitor?`,
+        );
         throw session.failure;
       }
       await session.execute("qmp_capabilities", undefined, timeoutMs);
@@ -106,7 +116,9 @@ export class QmpSession {
       const nl = chunk.indexOf(0x0a, start);
       if (nl < 0) break;
       if (this.chunkBytes + (nl - start) > this.maxMessageBytes) return this.tooLong();
-      const line = Buffer.concat([...this.chunks, chunk.subarray(start, nl)]).toString("utf8").trim();
+      const line = Buffer.concat([...this.chunks, chunk.subarray(start, nl)])
+        .toString("utf8")
+        .trim();
       this.chunks = [];
       this.chunkBytes = 0;
       start = nl + 1;
@@ -120,7 +132,9 @@ export class QmpSession {
   }
 
   private tooLong(): void {
-    this.fail(`QMP at ${this.path}: a message longer than ${this.maxMessageBytes} bytes without its newline; closed the connection`);
+    this.fail(
+      `QMP at ${this.path}: a message longer than ${this.maxMessageBytes} bytes without its newline; closed the connection`,
+    );
   }
 
   private onLine(line: string): void {
@@ -128,7 +142,9 @@ export class QmpSession {
     try {
       msg = JSON.parse(line);
     } catch {
-      this.fail(`QMP at ${this.path}: the monitor sent a line that is not JSON: ${excerpt(line)}; is this socket a QEMU monitor?`);
+      this.fail(
+        `QMP at ${this.path}: the monitor sent a line that is not JSON: ${excerpt(line)}; is this socket a QEMU monitor?`,
+      );
       return;
     }
     if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
@@ -163,14 +179,21 @@ export class QmpSession {
   }
 
   /** Runs a command; resolves with its `return`, rejects with its error. Waits at most `timeoutMs`. */
-  public async execute(command: string, args?: Record<string, unknown>, timeoutMs = DEFAULT_QMP_TIMEOUT_MS): Promise<unknown> {
+  public async execute(
+    command: string,
+    args?: Record<string, unknown>,
+    timeoutMs = DEFAULT_QMP_TIMEOUT_MS,
+  ): Promise<unknown> {
     if (this.failure) throw this.failure;
     const reply = this.next(timeoutMs, `reply to ${command}`);
     this.socket.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + "\n");
     const m = await reply;
     if ("error" in m) {
       const err = m.error as { desc?: unknown } | null;
-      throw new QmpError(`QMP ${command} at ${this.path}: ${typeof err?.desc === "string" ? err.desc : JSON.stringify(m.error)}`, this.path);
+      throw new QmpError(
+        `QMP ${command} at ${this.path}: ${typeof err?.desc === "string" ? err.desc : JSON.stringify(m.error)}`,
+        this.path,
+      );
     }
     return m.return;
   }
@@ -182,7 +205,12 @@ export class QmpSession {
 }
 
 /** Connects, runs one command, closes; every step waits at most `timeoutMs`. */
-export async function qmpOnce(path: string, command: string, args?: Record<string, unknown>, timeoutMs = DEFAULT_QMP_TIMEOUT_MS): Promise<unknown> {
+export async function qmpOnce(
+  path: string,
+  command: string,
+  args?: Record<string, unknown>,
+  timeoutMs = DEFAULT_QMP_TIMEOUT_MS,
+): Promise<unknown> {
   const s = await QmpSession.connect(path, timeoutMs);
   try {
     return await s.execute(command, args, timeoutMs);

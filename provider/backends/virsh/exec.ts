@@ -62,7 +62,10 @@ export class VirshError extends Error {
 
 /** libvirt's message from virsh's stderr: the `error: ` lines, prefix removed, joined. */
 export function extractLibvirtMessage(stderr: string): string {
-  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   const errs = lines.filter((l) => l.startsWith("error: ")).map((l) => l.slice("error: ".length));
   // virsh prints "failed to ..." then the libvirt error; the last one is the cause.
   return (errs.at(-1) ?? lines.join(" ")).trim();
@@ -87,7 +90,15 @@ export function runVirsh(uri: string, args: readonly string[], opts: VirshRunOpt
             resolve({ stdout, stderr, code });
             return;
           }
-          reject(new VirshError(uri, args, typeof code === "number" ? code : (err as { signal?: string }).signal ?? null, stderr, stdout));
+          reject(
+            new VirshError(
+              uri,
+              args,
+              typeof code === "number" ? code : ((err as { signal?: string }).signal ?? null),
+              stderr,
+              stdout,
+            ),
+          );
           return;
         }
         resolve({ stdout, stderr, code: 0 });
@@ -102,8 +113,20 @@ export function runVirsh(uri: string, args: readonly string[], opts: VirshRunOpt
  */
 export function runVirshSync(uri: string, args: readonly string[], opts: VirshRunOptions = {}): string {
   const bin = opts.virsh ?? process.env.VIRSH ?? "virsh";
-  const r = spawnSync(bin, ["-q", "-c", uri, ...args], { timeout: opts.timeoutMs ?? 120000, encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, maxBuffer: 64 * 1024 * 1024 });
-  if (r.error) throw new VirshError(uri, args, null, `error: ${(r.error as NodeJS.ErrnoException).code === "ENOENT" ? `virsh not found ('${bin}'): install libvirt-clients` : r.error.message}`, "");
+  const r = spawnSync(bin, ["-q", "-c", uri, ...args], {
+    timeout: opts.timeoutMs ?? 120000,
+    encoding: "utf8",
+    env: { ...process.env, LC_ALL: "C" },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.error)
+    throw new VirshError(
+      uri,
+      args,
+      null,
+      `error: ${(r.error as NodeJS.ErrnoException).code === "ENOENT" ? `virsh not found ('${bin}'): install libvirt-clients` : r.error.message}`,
+      "",
+    );
   if (r.status !== 0 || /^error: /m.test(r.stderr)) throw new VirshError(uri, args, r.status, r.stderr, r.stdout);
   return r.stdout;
 }

@@ -44,13 +44,16 @@ export function compareVersions(a: string, b: string): number {
 
 /** Parses `virsh version --daemon` output. */
 export function parseVersionOutput(out: string): Omit<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason"> {
-  const daemon = /Running against daemon:\s*([0-9.]+)/.exec(out)?.[1] ?? /Using library: libvirt ([0-9.]+)/.exec(out)?.[1] ?? "0";
+  const daemon =
+    /Running against daemon:\s*([0-9.]+)/.exec(out)?.[1] ?? /Using library: libvirt ([0-9.]+)/.exec(out)?.[1] ?? "0";
   const hv = /Running hypervisor:\s*(\S+)\s+([0-9.]+)/.exec(out);
   return { libvirtVersion: daemon, hypervisor: hv?.[1] ?? "unknown", hypervisorVersion: hv?.[2] ?? "0" };
 }
 
 /** Decides the hwuuid mode from the versions. */
-export function hwuuidModeFor(caps: Omit<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason">): Pick<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason"> {
+export function hwuuidModeFor(
+  caps: Omit<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason">,
+): Pick<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason"> {
   if (compareVersions(caps.libvirtVersion, HWUUID_MIN_LIBVIRT) >= 0) return { hwuuidMode: "native" };
   if (caps.hypervisor === "QEMU") return { hwuuidMode: "passthrough" };
   return {
@@ -60,7 +63,8 @@ export function hwuuidModeFor(caps: Omit<LibvirtCapabilities, "hwuuidMode" | "hw
 }
 
 /** A domain's power state as `virsh domstate` names it. */
-export type DomainState = "running" | "shut off" | "paused" | "blocked" | "in shutdown" | "crashed" | "pmsuspended" | "idle";
+export type DomainState =
+  "running" | "shut off" | "paused" | "blocked" | "in shutdown" | "crashed" | "pmsuspended" | "idle";
 
 /**
  * Quotes one argument for virsh's own command parser (used inside `;`-joined batches). Inside
@@ -90,7 +94,16 @@ export function unexcusedErrors(stderr: string, tolerate?: RegExp): string[] {
 }
 
 /** Every state `virsh domstate` prints. */
-const DOMAIN_STATES: readonly DomainState[] = ["running", "shut off", "paused", "blocked", "in shutdown", "crashed", "pmsuspended", "idle"];
+const DOMAIN_STATES: readonly DomainState[] = [
+  "running",
+  "shut off",
+  "paused",
+  "blocked",
+  "in shutdown",
+  "crashed",
+  "pmsuspended",
+  "idle",
+];
 
 /**
  * One interactive virsh process fed over pipes: each {@link VirshSession.send} writes one line
@@ -112,22 +125,33 @@ class VirshSession {
   private waiters: (() => void)[] = [];
 
   /** Starts `virsh -q -c URI` with no command: its interactive mode, reading lines from stdin. */
-  constructor(private readonly uri: string, virsh: string | undefined, timeoutMs: number) {
+  constructor(
+    private readonly uri: string,
+    virsh: string | undefined,
+    timeoutMs: number,
+  ) {
     // virsh writes its history under $XDG_CACHE_HOME on exit: a private directory, never the user's.
     this.home = mkdtempSync(join(tmpdir(), "lvd-virsh-"));
     const bin = virsh ?? process.env.VIRSH ?? "virsh";
-    this.child = spawn(bin, ["-q", "-c", uri], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C", TERM: "dumb", XDG_CACHE_HOME: this.home } });
+    this.child = spawn(bin, ["-q", "-c", uri], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, LC_ALL: "C", TERM: "dumb", XDG_CACHE_HOME: this.home },
+    });
     this.child.stdout!.setEncoding("utf8").on("data", (d: string) => this.wake((this.stdout += d)));
     this.child.stderr!.setEncoding("utf8").on("data", (d: string) => this.wake((this.stderr += d)));
     this.child.stdin!.on("error", () => undefined); // a virsh that died is reported by its exit
-    this.child.on("error", (e: NodeJS.ErrnoException) => this.end(e.code === "ENOENT" ? `virsh not found ('${bin}'): install libvirt-clients` : e.message));
+    this.child.on("error", (e: NodeJS.ErrnoException) =>
+      this.end(e.code === "ENOENT" ? `virsh not found ('${bin}'): install libvirt-clients` : e.message),
+    );
     // `close`: exited and every output read to its end.
     this.child.on("close", (code, signal) => {
       this.closed = true;
       this.end(`virsh exited (${code ?? signal})`);
     });
     this.timer = setTimeout(() => {
-      this.end(`timed out after ${timeoutMs} ms waiting for virsh on ${uri} to answer ${JSON.stringify(this.sent[this.sent.length - 1] ?? "")}`);
+      this.end(
+        `timed out after ${timeoutMs} ms waiting for virsh on ${uri} to answer ${JSON.stringify(this.sent[this.sent.length - 1] ?? "")}`,
+      );
       this.child.kill("SIGKILL");
     }, timeoutMs);
   }
@@ -145,7 +169,14 @@ class VirshSession {
 
   private async until(done: () => boolean): Promise<void> {
     while (!done()) {
-      if (this.ended !== undefined) throw new VirshError(this.uri, this.sent, null, this.stderr.trim() ? this.stderr : `error: ${this.ended}`, this.stdout);
+      if (this.ended !== undefined)
+        throw new VirshError(
+          this.uri,
+          this.sent,
+          null,
+          this.stderr.trim() ? this.stderr : `error: ${this.ended}`,
+          this.stdout,
+        );
       await new Promise<void>((r) => this.waiters.push(r));
     }
   }
@@ -217,7 +248,8 @@ export function xmlUuid(xml: string): string | undefined {
 export function parseUuidNameList(out: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const line of out.split("\n")) {
-    const [, uuid, name] = /^\s*([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\s+(.+?)\s*$/.exec(line) ?? [];
+    const [, uuid, name] =
+      /^\s*([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\s+(.+?)\s*$/.exec(line) ?? [];
     if (uuid && name) m.set(name, uuid.toLowerCase());
   }
   return m;
@@ -258,7 +290,8 @@ export class VirshBackend {
     const args = [commands.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
     const r = await runVirsh(this.uri, args, { ...this.opts, allowFailure: true });
     const errors = unexcusedErrors(r.stderr, tolerate);
-    if (errors.length > 0 || (r.code !== 0 && !/^error: /m.test(r.stderr))) throw new VirshError(this.uri, args, r.code, errors.join("\n") || r.stderr, r.stdout);
+    if (errors.length > 0 || (r.code !== 0 && !/^error: /m.test(r.stderr)))
+      throw new VirshError(this.uri, args, r.code, errors.join("\n") || r.stderr, r.stdout);
     return r.stdout;
   }
 
@@ -287,7 +320,7 @@ export class VirshBackend {
     try {
       const file = join(dir, "domain.xml");
       writeFileSync(file, xml, { mode: 0o600 });
-        await this.run(validate ? ["define", "--validate", file] : ["define", file]);
+      await this.run(validate ? ["define", "--validate", file] : ["define", file]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -323,7 +356,10 @@ export class VirshBackend {
    * domain whose XML does not carry the uuid asked for (virsh falls back to a name lookup) is
    * not the one asked for.
    */
-  public async read(ref: DomainAddress, opts: { fresh?: boolean } = {}): Promise<{ xml: string; state: DomainState } | undefined> {
+  public async read(
+    ref: DomainAddress,
+    opts: { fresh?: boolean } = {},
+  ): Promise<{ xml: string; state: DomainState } | undefined> {
     let uuid = typeof ref === "string" ? undefined : ref.uuid?.toLowerCase();
     if (!uuid) {
       uuid = await this.lookupUuid(typeof ref === "string" ? ref : ref.name);
@@ -332,7 +368,12 @@ export class VirshBackend {
       return this.readCoalesced(uuid);
     }
     try {
-      const r = splitStateAndXml(await this.batch([["domstate", uuid], ["dumpxml", "--inactive", "--security-info", uuid]]));
+      const r = splitStateAndXml(
+        await this.batch([
+          ["domstate", uuid],
+          ["dumpxml", "--inactive", "--security-info", uuid],
+        ]),
+      );
       return xmlUuid(r.xml) === uuid ? r : undefined;
     } catch (e) {
       if (VirshError.isInstance(e) && /failed to get domain|Domain not found/i.test(e.libvirtMessage)) return undefined;
@@ -356,12 +397,22 @@ export class VirshBackend {
 
   private async flushReads(queue: PendingRead[]): Promise<void> {
     const sep = `==pulumi-libvirt-domain-${randomBytes(8).toString("hex")}==`;
-    const cmds: string[][] = [["list", "--all", "--uuid"], ["echo", sep], ["list", "--uuid", "--state-running"], ["echo", sep], ["list", "--uuid", "--state-paused"]];
+    const cmds: string[][] = [
+      ["list", "--all", "--uuid"],
+      ["echo", sep],
+      ["list", "--uuid", "--state-running"],
+      ["echo", sep],
+      ["list", "--uuid", "--state-paused"],
+    ];
     for (const p of queue) cmds.push(["echo", sep], ["dumpxml", "--inactive", "--security-info", p.uuid]);
     // A domain that vanished fails its own dumpxml only; its empty part says it is gone.
     const out = await this.batch(cmds, /failed to get domain|Domain not found/i);
     const parts = out.split(sep);
-    const lines = (i: number) => (parts[i] ?? "").split("\n").map((l) => l.trim().toLowerCase()).filter(Boolean);
+    const lines = (i: number) =>
+      (parts[i] ?? "")
+        .split("\n")
+        .map((l) => l.trim().toLowerCase())
+        .filter(Boolean);
     const all = new Set(lines(0));
     const running = new Set(lines(1));
     const paused = new Set(lines(2));
@@ -383,12 +434,20 @@ export class VirshBackend {
    * taken by another domain) can never start or read that other domain. Rejects with a
    * {@link VirshError} whose `step` says what failed: `define` or `start`.
    */
-  public async defineStartRead(xml: string, uuid: string, start: boolean): Promise<{ xml: string; state: DomainState }> {
+  public async defineStartRead(
+    xml: string,
+    uuid: string,
+    start: boolean,
+  ): Promise<{ xml: string; state: DomainState }> {
     const dir = mkdtempSync(join(tmpdir(), "lvd-define-"));
     try {
       const file = join(dir, "domain.xml");
       writeFileSync(file, xml, { mode: 0o600 });
-      const cmds = [["define", "--validate", file], ...(start ? [["start", uuid]] : []), ["dumpxml", "--inactive", "--security-info", uuid]];
+      const cmds = [
+        ["define", "--validate", file],
+        ...(start ? [["start", uuid]] : []),
+        ["dumpxml", "--inactive", "--security-info", uuid],
+      ];
       const args = [cmds.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
       const r = await runVirsh(this.uri, args, { ...this.opts, allowFailure: true });
       const errors = unexcusedErrors(r.stderr);
@@ -408,13 +467,25 @@ export class VirshBackend {
 
   /** Pulls the plug (if running) and undefines the domain with this uuid, in one virsh process; gone is fine. */
   public async destroyAndUndefineByUuid(uuid: string): Promise<void> {
-    await this.batch([["destroy", uuid], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", uuid]], /domain is not running|failed to get domain|Domain not found/i);
+    await this.batch(
+      [
+        ["destroy", uuid],
+        ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", uuid],
+      ],
+      /domain is not running|failed to get domain|Domain not found/i,
+    );
   }
 
   /** Pulls the plug (if running) and undefines, in one virsh process. */
   public async destroyAndUndefine(ref: DomainAddress): Promise<void> {
     const name = domainArg(ref);
-    await this.batch([["destroy", name], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", name]], /domain is not running/);
+    await this.batch(
+      [
+        ["destroy", name],
+        ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", name],
+      ],
+      /domain is not running/,
+    );
   }
 
   /**
@@ -423,17 +494,32 @@ export class VirshBackend {
    * sent only once the read was judged. A domain already gone is fine. The session keeps virsh's
    * command history in a private directory, removed afterwards (never the user's history).
    */
-  public async destroyAndUndefineIf(ref: DomainRef & { readonly uuid: string }, judge: (r: { xml: string; state: DomainState }) => "remove" | "gone"): Promise<"removed" | "gone"> {
+  public async destroyAndUndefineIf(
+    ref: DomainRef & { readonly uuid: string },
+    judge: (r: { xml: string; state: DomainState }) => "remove" | "gone",
+  ): Promise<"removed" | "gone"> {
     const uuid = ref.uuid.toLowerCase();
     const session = new VirshSession(this.uri, this.opts.virsh, this.opts.timeoutMs ?? 120000);
     try {
-      const [stateOut = "", xmlOut = ""] = await session.send([["domstate", uuid], "mark", ["dumpxml", "--inactive", "--security-info", uuid]]);
-      const state = stateOut.split("\n").map((l) => l.trim()).filter((l) => DOMAIN_STATES.includes(l as DomainState)).pop() as DomainState | undefined;
+      const [stateOut = "", xmlOut = ""] = await session.send([
+        ["domstate", uuid],
+        "mark",
+        ["dumpxml", "--inactive", "--security-info", uuid],
+      ]);
+      const state = stateOut
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => DOMAIN_STATES.includes(l as DomainState))
+        .pop() as DomainState | undefined;
       const at = xmlOut.indexOf("<domain");
       const xml = at < 0 ? "" : xmlOut.slice(at, xmlOut.lastIndexOf("</domain>") + "</domain>".length) + "\n";
       let verdict: "remove" | "gone" = "gone";
       if (state && at >= 0 && xmlUuid(xml) === uuid) verdict = judge({ xml, state }); // throws to refuse
-      if (verdict === "remove") await session.send([["destroy", uuid], ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", uuid]]);
+      if (verdict === "remove")
+        await session.send([
+          ["destroy", uuid],
+          ["undefine", "--nvram", "--managed-save", "--snapshots-metadata", uuid],
+        ]);
       const stderr = await session.quit();
       const errors = unexcusedErrors(stderr, /domain is not running|failed to get domain|Domain not found/i);
       if (errors.length) throw new VirshError(this.uri, session.sent, 1, errors.join("\n"), "");
@@ -500,6 +586,9 @@ export class VirshBackend {
 
   /** Names of all domains (active and inactive). */
   public async listNames(): Promise<string[]> {
-    return (await this.run(["list", "--all", "--name"])).split("\n").map((s) => s.trim()).filter(Boolean);
+    return (await this.run(["list", "--all", "--name"]))
+      .split("\n")
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 }
