@@ -54,7 +54,7 @@ export async function benchFleet(uri: string, imageDir: string, reps: number, si
                 {},
                 { name: m.name, xml: m.xml, hwuuid: m.hwuuid, running: false, connection: { uri } },
               );
-              return { d, m: (await impl.create(c.inputs)).outs as Record<string, unknown> };
+              return { d, m: (await impl.create(c.inputs)).outs };
             }),
           );
         },

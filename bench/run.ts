@@ -5,6 +5,7 @@
  * Names: xml, crud, fleet, clone, guest. Env: BENCH_REPS (default 5), BENCH_CLONE_GIB (default "1,4"),
  * BENCH_CRUD_N (default 10), BENCH_REFRESH_N (default 50), BENCH_FLEET_SIZES (default "1,5,10,20").
  */
+import * as os from "node:os";
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { benchClone } from "./clone";
@@ -37,10 +38,7 @@ async function main(): Promise<void> {
   const want = (n: string) => names.length === 0 || names.includes(n);
   const reps = Number(process.env.BENCH_REPS ?? "5");
   const env = labEnv();
-  const sections: string[] = [
-    `Run ${new Date().toISOString()} on ${require("node:os").hostname()}, ${reps} repetitions.`,
-    "",
-  ];
+  const sections: string[] = [`Run ${new Date().toISOString()} on ${os.hostname()}, ${reps} repetitions.`, ""];
   if (want("xml")) sections.push(await benchXml(REPO, reps));
   if (want("crud"))
     sections.push(

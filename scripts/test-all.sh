@@ -13,6 +13,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
+step "lint and format (ESLint with type information, Prettier)"
+npm run -s lint
+npm run -s format:check
+
 step "labs: libvirt 9.0 + QEMU 7.2 on the host, libvirt 12.x + QEMU 11.x in a chroot"
 lab_env=$(bash scripts/lab.sh up)
 eval "$lab_env"

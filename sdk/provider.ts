@@ -19,10 +19,14 @@ function makeShim(modulePath: string, packagePath: string): pulumi.dynamic.Resou
   const load = (): pulumi.dynamic.ResourceProvider => {
     let mod: { provider: pulumi.dynamic.ResourceProvider };
     try {
-      mod = require(modulePath);
+      // A synchronous require by path: this closure is serialized into the state and must load
+      // the implementation this program used (an `import` would be hoisted out of the closure).
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = require(modulePath) as typeof mod;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw e;
-      mod = require(packagePath);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = require(packagePath) as typeof mod;
     }
     return mod.provider;
   };

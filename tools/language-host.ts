@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-explicit-any --
+ * This file drives Pulumi's generated gRPC stubs (`@pulumi/pulumi/proto/*_pb.js`), which ship
+ * without type declarations: their messages are `any` by nature. */
 /**
  * A minimal Pulumi language host for Node.js programs (`pulumi-language-nodejs`), for machines
  * where the official one cannot be installed: the Go module proxy reachable here does not serve
@@ -43,6 +46,7 @@ const pluginproto = require("@pulumi/pulumi/proto/plugin_pb.js");
 /** The SDK version this host pairs with. */
 const SDK_VERSION: string = (() => {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a JSON file, resolved at run time
     return require("@pulumi/pulumi/package.json").version;
   } catch {
     return "3.248.0";

@@ -264,7 +264,7 @@ export function validateInputs(inputs: DomainInputs): InputFailure[] {
       ),
     );
   } else if (i.connection !== undefined) {
-    const uri = (i.connection as Record<string, unknown>).uri;
+    const uri = i.connection.uri;
     const uris =
       "qemu:///system, qemu+unix:///system?socket=..., qemu+ssh://host/system, test:///default, qemu-direct:///STATE_DIR (no libvirt)";
     if (uri !== undefined && typeof uri !== "string")
@@ -344,7 +344,7 @@ function listInput(
     );
     return undefined;
   }
-  return value;
+  return value as unknown[];
 }
 
 /** `disks`: an array of at most {@link MAX_DISKS} objects, each field of its type. */

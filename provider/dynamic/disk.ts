@@ -125,7 +125,7 @@ export async function check(
     } catch {
       failures.push({
         property: "source",
-        reason: `source: the template image ${news.source} cannot be read on this host; fix: check the template's disk path (disks are cloned on the local hypervisor host)`,
+        reason: `source: the template image ${String(news.source)} cannot be read on this host; fix: check the template's disk path (disks are cloned on the local hypervisor host)`,
       });
     }
   }
@@ -158,7 +158,7 @@ export async function create(inputs: Record<string, unknown>): Promise<{ id: str
     s =
       i.mode === "overlay" ? await createOverlay(i.path, i.source, i.sourceFormat) : await copyImage(i.path, i.source);
   } catch (e) {
-    if (ImageError.isInstance(e)) throw new Error(`path: ${e.message}`);
+    if (ImageError.isInstance(e)) throw new Error(`path: ${e.message}`, { cause: e });
     throw e;
   }
   return { id: i.path, outs: { ...stripIdentity(inputs), ...identityOutputs(s) } };

@@ -72,7 +72,7 @@ export function uriOf(i: { connection?: { uri?: string } }): string {
 export function ownerOf(i: Record<string, unknown>): OwnerIdentity {
   return {
     ownerId: typeof i.ownerId === "string" ? i.ownerId : undefined,
-    connection: uriOf(i as { connection?: { uri?: string } }),
+    connection: uriOf(i),
   };
 }
 
@@ -355,7 +355,7 @@ async function createLocked(
     const failedAt = (e as { step?: string }).step;
     if (failedAt !== "start") {
       const taken = /already exists with uuid ([0-9a-fA-F-]{36})/.exec(why)?.[1]?.toLowerCase();
-      if (!taken) throw new Error(`define ${name} on ${uri} failed: ${why}`);
+      if (!taken) throw new Error(`define ${name} on ${uri} failed: ${why}`, { cause: e });
       // Our own domain from an interrupted run (defined, never recorded): take it back. It is
       // read by the uuid libvirt named, and must carry our mark with our whole owner identity.
       const existing = await backend.read({ name, uuid: taken }, { fresh: true });
@@ -369,6 +369,7 @@ async function createLocked(
       if (!existing || notOurs) {
         throw new Error(
           `name: a domain named ${JSON.stringify(name)} already exists on ${uri} (uuid ${taken}) and is not one this resource left behind: ${notOurs}; fix: choose another name, or set adopt: true to take it over`,
+          { cause: e },
         );
       }
       const ref = { name, uuid: taken };
@@ -388,7 +389,7 @@ async function createLocked(
         plain(stripEngineKeys(inputs)),
       );
     }
-    throw new Error(`start ${name} on ${uri} failed: ${why}; the domain was removed again`);
+    throw new Error(`start ${name} on ${uri} failed: ${why}; the domain was removed again`, { cause: e });
   }
   return { id: name, outs: buildOutputs(inputs, read, await probe(uri), false) };
 }
@@ -458,7 +459,7 @@ async function updateLocked(
     try {
       await backend.define(desired.format());
     } catch (e) {
-      throw new Error(`redefine ${id} failed: ${errorText(e)}; the domain keeps its previous definition`);
+      throw new Error(`redefine ${id} failed: ${errorText(e)}; the domain keeps its previous definition`, { cause: e });
     }
   }
   const needsRestart =

@@ -81,7 +81,7 @@ function scrubError(e: unknown, values: string[]): unknown {
   if (typeof err.message === "string") err.message = scrubSecurityInfo(err.message, values);
   if (typeof err.stack === "string") err.stack = scrubSecurityInfo(err.stack, values);
   if (Array.isArray(err.reasons))
-    err.reasons = err.reasons.map((r) => (typeof r === "string" ? scrubSecurityInfo(r, values) : r));
+    err.reasons = err.reasons.map((r: unknown) => (typeof r === "string" ? scrubSecurityInfo(r, values) : r));
   if (typeof err.properties === "object" && err.properties !== null) err.properties = markSecretXml(err.properties);
   return e;
 }

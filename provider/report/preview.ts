@@ -116,7 +116,8 @@ export function readPreview(json: unknown): DomainPreview[] {
     seen.add(s.urn);
     const oldOut = s.oldState?.outputs ?? {};
     const newIn = s.newState?.inputs ?? {};
-    const name = String(newIn.name ?? oldOut.name ?? s.urn.split("::").pop());
+    const name =
+      [newIn.name, oldOut.name].find((n): n is string => typeof n === "string") ?? s.urn.split("::").pop() ?? "";
     let changes: DomainChange[] = [];
     const desired = xmlValue(newIn.xml);
     const actual = xmlValue(oldOut.xml);

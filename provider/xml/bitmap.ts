@@ -16,7 +16,10 @@ export function parseBitmap(s: string): number[] | undefined {
     const lo = Number(m[2]);
     const hi = m[3] !== undefined ? Number(m[3]) : lo;
     if (hi < lo || hi - lo > 1 << 16) return undefined;
-    for (let i = lo; i <= hi; i++) m[1] ? excl.push(i) : set.add(i);
+    for (let i = lo; i <= hi; i++) {
+      if (m[1]) excl.push(i);
+      else set.add(i);
+    }
   }
   for (const i of excl) set.delete(i);
   return [...set].sort((a, b) => a - b);

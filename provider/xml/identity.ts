@@ -98,12 +98,12 @@ export function resolveIdentity(def: DomainDef): DomainIdentity {
         fix: "make the sysinfo uuid entry equal to <uuid>, or remove it",
       });
     }
-    if (hwValid && !sameBytes(hw!, s)) {
+    if (hwValid && !sameBytes(hw, s)) {
       throw new DomainXmlError("UUID mismatch between <hwuuid> and <sysinfo>", {
         path,
         value: view.system.uuid,
         mirrorsLibvirt: true,
-        allowed: `the <hwuuid> (${formatUuid(hw!)})`,
+        allowed: `the <hwuuid> (${formatUuid(hw)})`,
         fix: "make the sysinfo uuid entry equal to <hwuuid>, or remove it",
       });
     }
@@ -111,7 +111,7 @@ export function resolveIdentity(def: DomainDef): DomainIdentity {
   }
 
   const uuidStr = uuid ? formatUuid(uuid) : null;
-  const hwStr = hwValid ? formatUuid(hw!) : null;
+  const hwStr = hwValid ? formatUuid(hw) : null;
   return {
     name,
     uuid: uuidStr,

@@ -12,6 +12,12 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { DomainXmlError } from "./errors";
 
+/** A character XML 1.0 forbids: C0 controls but tab/LF/CR, U+FFFE/U+FFFF, and lone surrogates. */
+/* eslint-disable no-control-regex -- matching the control characters XML 1.0 forbids is the point */
+const NOT_XML_CHAR =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/* eslint-enable no-control-regex */
+
 /** An element: name (with its prefix, e.g. `qemu:arg`), ordered attributes and children. */
 export interface XmlElement {
   readonly kind: "element";
@@ -114,11 +120,7 @@ export function parseXml(text: string, path = "/"): XmlDocument {
     });
   }
   // XML 1.0 characters only (U+FFFD is one); a lone surrogate cannot even be written as UTF-8.
-  // eslint-disable-next-line no-control-regex
-  const bad =
-    /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.exec(
-      text,
-    );
+  const bad = NOT_XML_CHAR.exec(text);
   if (bad) {
     throw new DomainXmlError("not an XML text document", {
       path,
@@ -205,7 +207,7 @@ function convert(n: RawNode, path: string): XmlNode | undefined {
 }
 
 function textOf(list: RawNode[]): string {
-  return list.map((x) => String(x["#text"] ?? "")).join("");
+  return list.map((x) => String((x["#text"] ?? "") as string | number | boolean)).join("");
 }
 
 function dropLayoutWhitespace(el: XmlElement): void {

@@ -53,7 +53,7 @@ function decode(s: string): string {
 }
 
 function textOf(list: Raw[]): string {
-  return list.map((x) => String(x["#text"] ?? "")).join("");
+  return list.map((x) => String((x["#text"] ?? "") as string | number | boolean)).join("");
 }
 
 /** One canonical node: `E name attrs [children]`, `T text`, `C comment`, `P target data`. */

@@ -69,6 +69,7 @@ export function loadCorpus(): Corpus {
     const err = e as { stderr?: string; message: string };
     throw new Error(
       `the corpus (libvirt's tests/qemuxmlconfdata) cannot be had: scripts/corpus.sh failed:\n${err.stderr || err.message}`,
+      { cause: e },
     );
   }
   const files = fs.readdirSync(dir).sort();

@@ -94,7 +94,7 @@ describe("fleet of 5 from a template with a 1 GiB image (new lab)", function () 
       const u = await v.domuuid(m.name);
       expect(u).to.not.equal(templateUuid);
       uuids.add(u);
-      expect(made[i]!.disks[0]!.sizeBytes as number, "an overlay, not a copy").to.be.below(16 * 1024 * 1024);
+      expect(made[i]!.disks[0]!.sizeBytes, "an overlay, not a copy").to.be.below(16 * 1024 * 1024);
       expect(made[i]!.dom.outs.macAddresses).to.deep.equal(m.macs);
     }
     expect(uuids.size).to.equal(5);

@@ -139,27 +139,27 @@ for (const labName of ["new", "host"] as const) {
       const p = impl.provider;
       const name = `${prefix}sec`;
       const inputs = { name, xml: vncXml(), running: false, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 };
-      const c = await p.check!({}, inputs);
+      const c = await p.check({}, inputs);
       expect(c.failures ?? []).to.deep.equal([]);
-      expect(isSecret(c.inputs!.xml), "checked xml").to.equal(true);
+      expect(isSecret(c.inputs.xml), "checked xml").to.equal(true);
       // The engine sends secrets back as plaintext.
-      const created = await p.create(reveal(c.inputs!));
+      const created = await p.create(reveal(c.inputs));
       for (const k of ["xml", "desiredXml"]) {
         const v = created.outs[k];
         expect(isSecret(v), `create output ${k}`).to.equal(true);
         expect((v as { value: string }).value).to.contain(`passwd='${PW_ESCAPED}'`);
       }
       const outs = reveal(created.outs);
-      const read = await p.read!(name, outs);
-      expect(isSecret(read.props!.xml) && isSecret(read.props!.desiredXml), "read outputs").to.equal(true);
-      const c2 = await p.check!(reveal(read.props!), { ...inputs, xml: vncXml("other-pw") });
-      const u = await p.update!(name, reveal(read.props!), reveal(c2.inputs!));
-      expect(isSecret(u.outs!.xml) && isSecret(u.outs!.desiredXml), "update outputs").to.equal(true);
+      const read = await p.read(name, outs);
+      expect(isSecret(read.props.xml) && isSecret(read.props.desiredXml), "read outputs").to.equal(true);
+      const c2 = await p.check(reveal(read.props), { ...inputs, xml: vncXml("other-pw") });
+      const u = await p.update(name, reveal(read.props), reveal(c2.inputs));
+      expect(isSecret(u.outs.xml) && isSecret(u.outs.desiredXml), "update outputs").to.equal(true);
       expect(
         (await runVirsh(lab.uri, ["dumpxml", "--inactive", "--security-info", name])).stdout,
         "the new password is applied",
       ).to.contain("passwd='other-pw'");
-      await p.delete!(name, reveal(u.outs!));
+      await p.delete(name, reveal(u.outs));
     });
   });
 }

@@ -52,7 +52,7 @@ export function guestImage(dir?: string): GuestImage {
       });
     } catch (e) {
       const err = e as { stderr?: string; message: string };
-      throw new Error(`scripts/guest.sh build failed: ${(err.stderr ?? "").trim() || err.message}`);
+      throw new Error(`scripts/guest.sh build failed: ${(err.stderr ?? "").trim() || err.message}`, { cause: e });
     }
     const env: Record<string, string> = {};
     for (const [, k, v] of out.matchAll(/^export (\w+)='([^']*)'$/gm))
@@ -242,8 +242,8 @@ export function startGuestQemu(o: StartGuestQemuOptions): GuestQemu {
   const startedAtMs = performance.now();
   const proc = spawn(o.qemu, argv, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
-  proc.stderr!.setEncoding("utf8");
-  proc.stderr!.on("data", (d: string) => (stderr += d));
+  proc.stderr.setEncoding("utf8");
+  proc.stderr.on("data", (d: string) => (stderr += d));
   let done = false;
   const exited = new Promise<number | string>((resolve) => {
     proc.on("error", (e) => {

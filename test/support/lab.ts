@@ -43,6 +43,7 @@ export async function requireLab(name: Lab["name"]): Promise<Lab> {
   } catch (e) {
     throw new Error(
       `the ${name} lab does not answer at ${uri} (${(e as Error).message}); start it with: npm run lab -- up`,
+      { cause: e },
     );
   }
   return { name, uri, imageDir: labVar(env, "LAB_IMAGE_DIR") };

@@ -37,7 +37,7 @@ describe("QEMU-direct lock", function () {
   });
 
   it("a lock whose owner is gone is broken at once", async () => {
-    const dead = spawnSync("true").pid!;
+    const dead = spawnSync("true").pid;
     fs.mkdirSync(lockDir);
     fs.writeFileSync(path.join(lockDir, "owner"), String(dead));
     const t0 = Date.now();

@@ -96,7 +96,7 @@ function oursAccepts(text: string): boolean {
     return true;
   } catch (e) {
     if (DomainXmlError.isInstance(e)) return false;
-    throw new Error(`not a DomainXmlError: ${(e as Error).message}`);
+    throw new Error(`not a DomainXmlError: ${(e as Error).message}`, { cause: e });
   }
 }
 

@@ -100,7 +100,7 @@ export class QmpSession {
         session.fail(
           `QMP at ${path}: not a QMP greeting: ${excerpt(JSON.stringify(greeting))}; is this socket a QEMU monitor?`,
         );
-        throw session.failure;
+        throw session.failure ?? new QmpError(`QMP at ${path}: not a QMP greeting`, path);
       }
       await session.execute("qmp_capabilities", undefined, timeoutMs);
     } catch (e) {

@@ -392,7 +392,7 @@ export class VirshBackend {
         this.flushReads(queue).catch((e) => queue.forEach((p) => p.reject(e)));
       });
     }
-    return new Promise((resolve, reject) => q!.push({ uuid, resolve, reject }));
+    return new Promise((resolve, reject) => q.push({ uuid, resolve, reject }));
   }
 
   private async flushReads(queue: PendingRead[]): Promise<void> {
