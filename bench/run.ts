@@ -2,8 +2,10 @@
  * `npm run bench [-- NAME...]`: runs the benchmarks against the labs (scripts/lab.sh up first)
  * and prints Markdown tables; `bench/README.md` explains them and keeps the last figures.
  *
- * Names: xml, crud, fleet, clone, guest. Env: BENCH_REPS (default 5), BENCH_CLONE_GIB (default "1,4"),
- * BENCH_CRUD_N (default 10), BENCH_REFRESH_N (default 50), BENCH_FLEET_SIZES (default "1,5,10,20").
+ * Names: xml, crud, fleet, clone, guest, scale. Env: BENCH_REPS (default 5), BENCH_CLONE_GIB (default "1,4"),
+ * BENCH_CRUD_N (default 10), BENCH_REFRESH_N (default 50), BENCH_FLEET_SIZES (default "1,5,10,20"),
+ * BENCH_SCALE_SIZES (default "1,10,30,100") and
+ * BENCH_SCALE_REPS (default 1); scale runs only when named: it takes minutes.
  */
 import * as os from "node:os";
 import { execFileSync } from "node:child_process";
@@ -12,6 +14,7 @@ import { benchClone } from "./clone";
 import { benchCrud } from "./crud";
 import { benchFleet } from "./fleet";
 import { benchGuest } from "./guest";
+import { benchScale } from "./scale";
 import { benchXml } from "./xml";
 
 const REPO = path.resolve(__dirname, "..", "..");
@@ -63,6 +66,14 @@ async function main(): Promise<void> {
     sections.push(await benchClone(labVar(env, "LAB_HOST_URI"), labVar(env, "LAB_IMAGE_DIR"), reps, sizes));
   }
   if (want("guest")) sections.push(await benchGuest(labVar(env, "LAB_HOST_QEMU"), labVar(env, "LAB_NEW_QEMU"), reps));
+  if (names.includes("scale"))
+    sections.push(
+      await benchScale(
+        labVar(env, "LAB_NEW_URI"),
+        Number(process.env.BENCH_SCALE_REPS ?? "1"),
+        (process.env.BENCH_SCALE_SIZES ?? "1,10,30,100").split(",").map(Number),
+      ),
+    );
   process.stdout.write(sections.join("\n") + "\n");
 }
 
