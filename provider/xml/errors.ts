@@ -37,6 +37,17 @@ export interface ErrorDetails {
 const FAMILY_BRAND = "__pulumiLibvirtDomainError";
 
 /**
+ * Brands `e` as a member of the {@link LibvirtDomainError} family (and, with `brand`, of its own
+ * class), for an error class that cannot extend {@link LibvirtDomainError} because it must extend
+ * another base (`FleetPlanError` extends `pulumi.ResourceError`, which Pulumi prints without a
+ * stack trace). The class declares the {@link ErrorDetails} fields itself and sets them.
+ */
+export function brandErrorFamily(e: Error, brand?: string): void {
+  Object.defineProperty(e, FAMILY_BRAND, { value: true, enumerable: false });
+  if (brand) Object.defineProperty(e, brand, { value: true, enumerable: false });
+}
+
+/**
  * The one message format of every error this project raises:
  * `PATH: REASON; got "VALUE"; allowed: ALLOWED; fix: FIX` (absent parts left out).
  */
@@ -73,10 +84,11 @@ export class LibvirtDomainError extends Error {
    * @param reason the bare reason
    * @param details path, value, allowed, fix
    * @param brand the subclass's own brand property, set to true on the instance
-   * @param message the full message, when the subclass composes its own (e.g. virsh's text)
+   * @param message the full message, when the subclass composes its own (e.g. a list of failures)
+   * @param cause the error this one reports, if any
    */
-  constructor(reason: string, details: ErrorDetails, brand?: string, message?: string) {
-    super(message ?? formatErrorMessage(reason, details));
+  constructor(reason: string, details: ErrorDetails, brand?: string, message?: string, cause?: unknown) {
+    super(message ?? formatErrorMessage(reason, details), cause !== undefined ? { cause } : undefined);
     this.name = new.target.name;
     this.reason = reason;
     this.path = details.path;
@@ -115,7 +127,10 @@ export class DomainXmlError extends LibvirtDomainError {
   /** The reason is libvirt's own text for the same input. */
   public readonly mirrorsLibvirt: boolean;
 
-  /** Builds the error from its bare reason and details. */
+  /**
+   * @param reason the bare reason (libvirt's text when `details.mirrorsLibvirt`)
+   * @param details path, value, allowed, fix, and libvirt's category
+   */
   constructor(reason: string, details: DomainXmlErrorDetails) {
     super(reason, details, BRAND);
     this.category = details.category;

@@ -17,6 +17,7 @@ import { buildQemuArgv } from "../../qemu/argv";
 import { DomainDef } from "../../xml/domain";
 import { firstChild, element, getAttr } from "../../xml/tree";
 import { randomUuid } from "../../xml/uuid";
+import { ErrorDetails, formatErrorMessage, hasBrand, LibvirtDomainError } from "../../xml/errors";
 import { randomBytes } from "node:crypto";
 import type { DomainState, LibvirtCapabilities } from "../virsh/virsh-backend";
 import type { DomainAddress, DomainRef } from "../domain-backend";
@@ -35,25 +36,59 @@ export function isDirectUri(uri: string): boolean {
 export function parseDirectUri(uri: string): { stateDir: string; emulator?: string } {
   const u = new URL(uri);
   if (u.protocol !== DIRECT_SCHEME || u.host !== "" || !u.pathname.startsWith("/") || u.pathname === "/") {
-    throw new Error(
-      `connection.uri: ${JSON.stringify(uri)} is not qemu-direct:///ABSOLUTE_STATE_DIR[?emulator=PATH]; fix: write e.g. qemu-direct:///var/lib/pulumi-libvirt-domain/direct`,
-    );
+    throw new DirectError("is not a QEMU-direct URI with an absolute state directory", {
+      path: "connection.uri",
+      value: uri,
+      allowed: "qemu-direct:///ABSOLUTE_STATE_DIR[?emulator=PATH]",
+      fix: "write e.g. qemu-direct:///var/lib/pulumi-libvirt-domain/direct",
+    });
   }
   return { stateDir: decodeURIComponent(u.pathname), emulator: u.searchParams.get("emulator") ?? undefined };
 }
 
-/** {@link DirectError}: a QEMU-direct operation failed; message in libvirt's style. */
-export class DirectError extends Error {
-  /** libvirt-style text (what virsh would print after `error: `). */
+const BRAND = "__pulumiLibvirtDomainDirectError";
+
+/**
+ * What a {@link DirectError} says besides its reason: `fix` defaults to {@link directFix} of the
+ * reason; `cause` is the error it reports, if any.
+ */
+export type DirectErrorDetails = Partial<ErrorDetails> & { readonly cause?: unknown };
+
+/**
+ * {@link DirectError}: a QEMU-direct operation failed. `reason` (also `libvirtMessage`) is in
+ * libvirt's words where libvirt has the same failure (`failed to get domain 'web'`), so callers
+ * treat both backends alike; the message is `REASON; fix: FIX` (with `PATH: ` first when there is one).
+ */
+export class DirectError extends LibvirtDomainError {
+  /** libvirt-style text (what virsh would print after `error: `): the bare reason. */
   public readonly libvirtMessage: string;
   /** For multi-step operations: the step that failed. */
   public step?: string;
-  /** Builds it. */
-  constructor(message: string) {
-    super(message);
-    this.name = "DirectError";
-    this.libvirtMessage = message;
+
+  /**
+   * @param reason libvirt-style text of the failure
+   * @param details where, the value, what is allowed, how to fix it (@default {@link directFix} of the reason)
+   */
+  constructor(reason: string, details: DirectErrorDetails = {}) {
+    const { cause, ...rest } = details;
+    super(reason, { ...rest, path: rest.path ?? "", fix: rest.fix ?? directFix(reason) }, BRAND, undefined, cause);
+    this.libvirtMessage = reason;
   }
+
+  /** True for any {@link DirectError}, whichever copy of this module made it. */
+  public static override isInstance(e: unknown): e is DirectError {
+    return hasBrand(e, BRAND);
+  }
+}
+
+/** How to fix a QEMU-direct failure that names no fix of its own, from its libvirt-style reason. */
+export function directFix(reason: string): string {
+  if (/^failed to get domain/.test(reason))
+    return "the domain is not defined in this qemu-direct state directory: check its name; if it was removed outside Pulumi, run `pulumi refresh`";
+  if (/domain is already running/.test(reason)) return "stop the domain first, or leave it running";
+  if (/domain is not running|cannot undefine a running domain/.test(reason))
+    return reason.includes("undefine") ? "stop the domain first (destroy or shutdown)" : "start the domain first";
+  return "see the QEMU log in the domain's directory under the qemu-direct state directory";
 }
 
 function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
@@ -62,6 +97,19 @@ function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: str
       resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 }),
     );
   });
+}
+
+/**
+ * A failure of a step that is not a {@link DirectError} (a refused XML, a file error) as one,
+ * keeping its reason, details and fix; the original is the cause.
+ */
+function wrapDirect(e: unknown): DirectError {
+  if (LibvirtDomainError.isInstance(e))
+    return new DirectError(formatErrorMessage(e.reason, { path: e.path, value: e.value, allowed: e.allowed }), {
+      fix: e.fix,
+      cause: e,
+    });
+  return new DirectError((e as Error).message, { cause: e });
 }
 
 /** @default bound of a QEMU start: QEMU must have opened its monitor and daemonized within it. */
@@ -118,7 +166,9 @@ export class QemuDirectBackend {
 
   private dir(name: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(name) || name.includes(".."))
-      throw new DirectError(`invalid domain name ${JSON.stringify(name)}`);
+      throw new DirectError(`invalid domain name ${JSON.stringify(name)}`, {
+        fix: "use a name of letters, digits and . _ + - (starting with a letter or digit) without '..': it names a directory",
+      });
     return path.join(this.stateDir, name);
   }
   private files(name: string) {
@@ -150,7 +200,9 @@ export class QemuDirectBackend {
     const r = await run(bin, ["--version"]);
     const v = /version ([0-9.]+)/.exec(r.stdout)?.[1];
     if (r.code !== 0 || !v)
-      throw new DirectError(`cannot run ${bin} --version: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
+      throw new DirectError(`cannot run ${bin} --version: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`, {
+        fix: "install QEMU (qemu-system-x86_64) on the machine that runs Pulumi, or name its binary with ?emulator=PATH in the URI",
+      });
     return { libvirtVersion: "none (QEMU direct)", hypervisor: "QEMU", hypervisorVersion: v, hwuuidMode: "native" };
   }
 
@@ -185,7 +237,7 @@ export class QemuDirectBackend {
   public async define(xml: string): Promise<void> {
     const def = DomainDef.parse(xml);
     const name = def.name;
-    if (!name) throw new DirectError("missing name information");
+    if (!name) throw new DirectError("missing name information", { fix: "give the domain a <name>" });
     const f = this.files(name);
     let current: DomainDef | undefined;
     if (existsSync(f.xml)) current = DomainDef.parse(readFileSync(f.xml, "utf8"));
@@ -193,7 +245,9 @@ export class QemuDirectBackend {
     const have = current?.childText("uuid");
     // As libvirt: a definition without a uuid may not take a name in use.
     if (have && given !== have)
-      throw new DirectError(`operation failed: domain '${name}' already exists with uuid ${have}`);
+      throw new DirectError(`operation failed: domain '${name}' already exists with uuid ${have}`, {
+        fix: `choose another name, or keep the existing domain's <uuid>${have}</uuid>`,
+      });
     if (!given) def.setChildText("uuid", have ?? randomUuid());
     assignMacs(def, current);
     buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator }); // refuses what QEMU cannot be told
@@ -297,9 +351,9 @@ export class QemuDirectBackend {
       }
       const [emulator, ...args] = cmd.argv;
       if (emulator === undefined)
-        throw new DirectError(
-          `internal error: the QEMU command line for ${name} is empty (no emulator); fix: report this bug (buildQemuArgv puts the emulator first)`,
-        );
+        throw new DirectError(`internal error: the QEMU command line for ${name} is empty (no emulator)`, {
+          fix: "report this bug (buildQemuArgv puts the emulator first)",
+        });
       const code: number | "timeout" = await new Promise((resolve, reject) => {
         // Its own process group, so that a QEMU that hangs can be killed with all it started.
         const child = spawn(emulator, args, {
@@ -326,10 +380,13 @@ export class QemuDirectBackend {
         if (stray !== undefined) killGroup(stray);
         throw new DirectError(
           `internal error: QEMU for ${name} did not open its monitor socket ${f.qmp} within ${seconds} (it never daemonized) and was killed; see ${f.log}: ${logTail(f.log)}`,
+          { fix: `read ${f.log} for what QEMU waited on; on a slow host raise the start bound (startTimeoutMs)` },
         );
       }
       if (code !== 0) {
-        throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${logTail(f.log)}`);
+        throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${logTail(f.log)}`, {
+          fix: `correct what QEMU's message (from ${f.log}) names in the domain XML`,
+        });
       }
     } finally {
       closeSync(logFd);
@@ -342,6 +399,7 @@ export class QemuDirectBackend {
       if (Date.now() >= graceEnd) {
         throw new DirectError(
           `internal error: QEMU for ${name} exited 0 but left no live QEMU with its pid file ${f.pid} and monitor socket ${f.qmp} (waited ${graceMs / 1000} s more); see ${f.log}: ${logTail(f.log)}`,
+          { fix: `read ${f.log}: QEMU stopped right after it daemonized` },
         );
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -358,7 +416,7 @@ export class QemuDirectBackend {
       try {
         await f();
       } catch (e) {
-        const err = e instanceof DirectError ? e : new DirectError((e as Error).message);
+        const err = DirectError.isInstance(e) ? e : wrapDirect(e);
         err.step = name;
         throw err;
       }
