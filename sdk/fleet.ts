@@ -312,7 +312,14 @@ export class DomainFleet extends pulumi.ComponentResource {
   /** Member name -> guest-visible UUID. */
   public readonly hwuuids: Record<string, string | undefined>;
 
-  /** Declares a fleet. */
+  /**
+   * Plans the fleet from its template (read now, while the program runs) and declares a Domain
+   * (and its disk images) per member. Throws a {@link FleetPlanError} when an argument is wrong,
+   * the template cannot be read or is running, or the plan has refusals.
+   * @param name the fleet's name (`{fleet}` in `namePattern`)
+   * @param args the template, the members and how they are made
+   * @param opts Pulumi options of the component
+   */
   constructor(name: string, args: DomainFleetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("libvirt-domain:index:DomainFleet", name, {}, opts);
     // Every argument is checked before anything is read: a bad one fails alone and at once.

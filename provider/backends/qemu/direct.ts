@@ -257,7 +257,7 @@ export class QemuDirectBackend {
     await fs.rename(tmp, f.xml);
   }
 
-  /** The stored XML. */
+  /** The domain's definition as stored in `STATE_DIR/NAME/domain.xml` (security info included). */
   public async dumpxmlInactive(ref: DomainAddress): Promise<string> {
     const name = await this.nameOf(ref);
     try {
@@ -267,7 +267,7 @@ export class QemuDirectBackend {
     }
   }
 
-  /** The domain uuid. */
+  /** The domain's libvirt uuid, from its stored definition. */
   public async domuuid(name: string): Promise<string> {
     return DomainDef.parse(await this.dumpxmlInactive(name)).childText("uuid") ?? "";
   }
