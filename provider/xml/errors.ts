@@ -1,7 +1,11 @@
 /**
- * Error classes of the XML layer. Every error names where it happened (`path`), the value
- * received, what is allowed and how to fix it, so that the provider's `check` can turn it into
- * a per-property failure and the CLI can print libvirt's own wording.
+ * The error family of the whole project: {@link LibvirtDomainError} (the base every error class
+ * extends, or is branded into with {@link brandErrorFamily}) and the XML layer's own
+ * {@link DomainXmlError}. Every error names where it happened (`path`), the value received, what
+ * is allowed and how to fix it, in one message format ({@link formatErrorMessage}), so that the
+ * provider's `check` can turn it into a per-property failure and the CLI can print libvirt's own
+ * wording. The classes of the other layers extend the base in their own modules (the XML layer
+ * imports nothing from them).
  *
  * Errors carry a brand and an `isInstance` check because `instanceof` fails across copies of a
  * module (the dynamic provider runs from a serialized closure).

@@ -171,12 +171,21 @@ export function parseXml(text: string, path = "/"): XmlDocument {
     const node = convert(n, path, pis);
     if (!node) continue;
     if (node.kind === "element") {
-      if (root) throw new DomainXmlError("more than one root element", { path, value: node.name });
+      if (root)
+        throw new DomainXmlError("more than one root element", {
+          path,
+          value: node.name,
+          fix: "keep one root element, <domain>",
+        });
       root = node;
     } else if (node.kind === "comment" || node.kind === "pi") {
       (root ? epilog : prolog).push(node);
     } else if (node.kind === "text" && node.value.trim() !== "") {
-      throw new DomainXmlError("text outside the root element", { path, value: node.value.trim() });
+      throw new DomainXmlError("text outside the root element", {
+        path,
+        value: node.value.trim(),
+        fix: "remove the text before or after the root element",
+      });
     }
   }
   if (!root) {
