@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { DirectError } from "./direct";
+import { DirectError } from "./direct-error";
 
 /** @default bound of a wait for a lock, in milliseconds. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 300000;
