@@ -62,6 +62,7 @@ export interface FileIdentity {
 
 /** What we record of an image we made, to recognize it later. */
 export interface ImageStamp extends FileIdentity {
+  /** Where the image is: the path it was linked into place at. */
   readonly path: string;
   /** Where the file system keeps no birth time: the hidden hard link that pins our inode. */
   readonly pin?: string;
