@@ -42,8 +42,8 @@ function fmt(ms: number): string {
   return ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
 }
 
-/** `123 ms (110-140)`. */
-export function describe(s: Sample): string {
+/** A sample's median and range, as `123 ms (110-140)`. */
+export function formatMedianRange(s: Sample): string {
   return `${fmt(median(s.ms))} ms (${fmt(Math.min(...s.ms))}-${fmt(Math.max(...s.ms))})`;
 }
 
@@ -57,7 +57,7 @@ export function ratio(s: Sample, baseline: Sample): string {
 /** A Markdown table: label, median (spread), ratio against the baseline. */
 export function table(title: string, baseline: Sample, samples: Sample[]): string {
   const rows = [baseline, ...samples].map(
-    (s) => `| ${s.label} | ${describe(s)} | ${s === baseline ? "1.00x (baseline)" : ratio(s, baseline)} |`,
+    (s) => `| ${s.label} | ${formatMedianRange(s)} | ${s === baseline ? "1.00x (baseline)" : ratio(s, baseline)} |`,
   );
   return [
     `### ${title}`,

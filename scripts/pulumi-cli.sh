@@ -34,8 +34,9 @@ build() {
   go get -tool "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@$VERSION"
   go get "github.com/pulumi/pulumi/sdk/v3@$VERSION"
   # The Node language host is optional: the Go module proxy reachable here does not serve it
-  # (403 for every version of .../sdk/nodejs/cmd/pulumi-language-nodejs/v3). Without it the CLI
-  # runs Automation API inline programs, which is how this project drives `pulumi up`.
+  # (403 for every version of .../sdk/nodejs/cmd/pulumi-language-nodejs/v3). Without it,
+  # resolve_bindir puts a shim of that name beside the CLI that starts the project's own host
+  # (tools/language-host.ts), so `pulumi up` runs Node programs as usual.
   local with_host=0
   if go get "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@$NODEJS_HOST_VERSION" 2>"$src/get-nodejs.err"; then
     with_host=1

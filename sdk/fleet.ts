@@ -6,6 +6,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { DiskMode, FleetPlan, planFleet } from "../provider/fleet/plan";
 import { readDomainSync } from "../provider/backends/domain-backend";
 import { redactSecurityInfoXml } from "../provider/xml/security";
+import { brandErrorFamily, ErrorDetails, formatErrorMessage, hasBrand } from "../provider/xml/errors";
+import { VirshError } from "../provider/backends/virsh/exec";
+import { DirectError } from "../provider/backends/qemu/direct";
 import { Domain } from "./domain";
 import { DomainDisk } from "./disk";
 
@@ -59,6 +62,12 @@ export interface FleetArgFailure {
   readonly argument: string;
   /** `argument: what is wrong; got VALUE; fix: ...`. */
   readonly reason: string;
+  /** What is wrong, alone. */
+  readonly what: string;
+  /** The value received, as shown in `reason`. */
+  readonly got: string;
+  /** How to fix it, alone. */
+  readonly fix: string;
 }
 
 function typeName(v: unknown): string {
@@ -91,7 +100,7 @@ function isObj(v: unknown): v is Record<string, unknown> {
 export function validateFleetArgs(args: unknown): FleetArgFailure[] {
   const out: FleetArgFailure[] = [];
   const bad = (argument: string, what: string, v: unknown, fix: string) =>
-    out.push({ argument, reason: `${argument}: ${what}; got ${shown(v)}; fix: ${fix}` });
+    out.push({ argument, reason: `${argument}: ${what}; got ${shown(v)}; fix: ${fix}`, what, got: shown(v), fix });
   const plainNote = (v: unknown) =>
     pulumi.Output.isInstance(v)
       ? " (DomainFleet arguments must be known while the program runs: pass plain values, e.g. from config.require...)"
@@ -239,11 +248,51 @@ export function validateFleetArgs(args: unknown): FleetArgFailure[] {
   return out;
 }
 
-/** A refusal to plan the fleet, shown at preview as its message alone (no stack trace). */
-export class FleetPlanError extends pulumi.ResourceError {
-  /** Builds it for the fleet `resource`. */
-  constructor(message: string, resource: pulumi.Resource) {
-    super(message, resource, true);
+const FLEET_PLAN_BRAND = "__pulumiLibvirtDomainFleetPlanError";
+
+/**
+ * A refusal to plan the fleet, shown at preview as its message alone (no stack trace). It extends
+ * `pulumi.ResourceError` (what Pulumi prints without a stack) and is branded into the
+ * `LibvirtDomainError` family ({@link brandErrorFamily}): the same fields (reason, path, value,
+ * allowed, fix), `LibvirtDomainError.isInstance` is true for it, and the message is in the one
+ * format (several problems: one a line, each in that format).
+ */
+export class FleetPlanError extends pulumi.ResourceError implements ErrorDetails {
+  /** The bare reason, without path, value or fix. */
+  public readonly reason: string;
+  /** The argument or template part it is about, or `fleet NAME` for several. */
+  public readonly path: string;
+  /** The value received, if any. */
+  public readonly value?: string;
+  /** What is allowed. */
+  public readonly allowed?: string;
+  /** How to fix it. */
+  public readonly fix: string;
+
+  /**
+   * @param reason the bare reason
+   * @param details where, the value, what is allowed and how to fix it
+   * @param resource the fleet
+   * @param message the full message, when it lists several problems
+   */
+  constructor(
+    reason: string,
+    details: ErrorDetails & { readonly fix: string },
+    resource: pulumi.Resource,
+    message?: string,
+  ) {
+    super(message ?? formatErrorMessage(reason, details), resource, true);
+    this.reason = reason;
+    this.path = details.path;
+    this.value = details.value;
+    this.allowed = details.allowed;
+    this.fix = details.fix;
+    brandErrorFamily(this, FLEET_PLAN_BRAND);
+  }
+
+  /** True for any {@link FleetPlanError}, whichever copy of this module made it. */
+  public static override isInstance(e: unknown): e is FleetPlanError {
+    return hasBrand(e, FLEET_PLAN_BRAND);
   }
 }
 
@@ -263,16 +312,32 @@ export class DomainFleet extends pulumi.ComponentResource {
   /** Member name -> guest-visible UUID. */
   public readonly hwuuids: Record<string, string | undefined>;
 
-  /** Declares a fleet. */
+  /**
+   * Plans the fleet from its template (read now, while the program runs) and declares a Domain
+   * (and its disk images) per member. Throws a {@link FleetPlanError} when an argument is wrong,
+   * the template cannot be read or is running, or the plan has refusals.
+   * @param name the fleet's name (`{fleet}` in `namePattern`)
+   * @param args the template, the members and how they are made
+   * @param opts Pulumi options of the component
+   */
   constructor(name: string, args: DomainFleetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("libvirt-domain:index:DomainFleet", name, {}, opts);
     // Every argument is checked before anything is read: a bad one fails alone and at once.
     const problems = validateFleetArgs(args);
-    if (problems.length === 1) throw new FleetPlanError(problems[0]!.reason, this);
+    const [first] = problems;
+    if (first && problems.length === 1)
+      throw new FleetPlanError(
+        first.what,
+        { path: first.argument, value: first.got, fix: first.fix },
+        this,
+        first.reason,
+      );
     if (problems.length)
       throw new FleetPlanError(
-        `fleet ${name}: invalid arguments:\n${problems.map((p) => `- ${p.reason}`).join("\n")}`,
+        "invalid arguments",
+        { path: `fleet ${name}`, fix: "correct each argument listed, as its own fix says" },
         this,
+        `fleet ${name}: invalid arguments:\n${problems.map((p) => `- ${p.reason}`).join("\n")}`,
       );
     const uri = args.template.uri ?? new pulumi.Config("libvirt").get("uri") ?? "qemu:///system";
     const templateXml = readShutOffTemplate(uri, args.template.name, this);
@@ -302,9 +367,12 @@ export class DomainFleet extends pulumi.ComponentResource {
       const lines = plan.refusals.map(
         (r) => `- ${r.key !== undefined ? `member ${r.key}: ` : ""}${r.path}: ${r.reason}`,
       );
+      const fix = "change the template domain, or the fleet's arguments, where each line says";
       throw new FleetPlanError(
-        `fleet ${name} cannot be planned from template ${args.template.name}:\n${lines.join("\n")}`,
+        `cannot be planned from template ${args.template.name}`,
+        { path: `fleet ${name}`, fix },
         this,
+        `fleet ${name} cannot be planned from template ${args.template.name}:\n${lines.join("\n")}\nfix: ${fix}`,
       );
     }
     this.members = {};
@@ -367,15 +435,17 @@ function readShutOffTemplate(uri: string, name: string, parent: pulumi.Resource)
   try {
     t = readDomainSync(uri, name);
   } catch (e) {
-    const m = (e as { libvirtMessage?: string }).libvirtMessage ?? (e as Error).message;
+    const m = VirshError.isInstance(e) || DirectError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
     throw new FleetPlanError(
-      `template.name: cannot read the template domain ${JSON.stringify(name)} on ${uri}: ${m}; fix: name an existing, shut-off domain`,
+      `cannot read the template domain ${JSON.stringify(name)} on ${uri}: ${m}`,
+      { path: "template.name", fix: "name an existing, shut-off domain" },
       parent,
     );
   }
   if (t.state !== "shut off") {
     throw new FleetPlanError(
-      `template.name: the template ${JSON.stringify(name)} is ${t.state}; it must be shut off to be cloned (its disks must not change under the clones). Fix: virsh -c ${uri} shutdown ${name}`,
+      `the template ${JSON.stringify(name)} is ${t.state}; it must be shut off to be cloned (its disks must not change under the clones)`,
+      { path: "template.name", fix: `virsh -c ${uri} shutdown ${name}` },
       parent,
     );
   }

@@ -13,9 +13,11 @@
  * no provider plugin but the dynamic one, which ships in `@pulumi/pulumi`), and dependency
  * installation is left to npm.
  *
- * Started by the CLI as `pulumi-language-nodejs [-flag=value ...] ENGINE_ADDRESS` (the shim
- * `scripts/pulumi-cli.sh` puts beside the CLI resolves this file from the program's directory:
- * it ships in the npm package, so a user's project outside this repository finds it too).
+ * The CLI starts its language host as `pulumi-language-nodejs [-flag=value ...] ENGINE_ADDRESS`,
+ * a binary it looks for beside itself. No such binary is in this repository: `scripts/pulumi-cli.sh`
+ * writes a shell shim by that name beside the CLI it builds (in its cache directory), and the
+ * shim resolves this file (`dist/tools/language-host.js`) from the program's directory: it ships
+ * in the npm package, so a user's project outside this repository finds it too.
  * gRPC and protobuf are the copies `@pulumi/pulumi` itself loads: the package does not depend
  * on them, and a second copy would not match the SDK's generated service definitions.
  */

@@ -21,26 +21,29 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { hasBrand } from "../xml/errors";
+import { formatErrorMessage, hasBrand, LibvirtDomainError } from "../xml/errors";
 import { constants as fsc, promises as fs } from "node:fs";
 import * as path from "node:path";
 
 const BRAND = "__pulumiLibvirtDomainImageError";
 
-/** {@link ImageError}: an image operation failed; `path` is the image it was about. */
-export class ImageError extends Error {
-  /** Brand for {@link ImageError.isInstance}. */
-  public readonly [BRAND] = true;
-  /** The image path. */
-  public readonly path: string;
-  /** Builds it. */
-  constructor(message: string, imagePath: string) {
-    super(message);
-    this.name = "ImageError";
-    this.path = imagePath;
+/**
+ * {@link ImageError}: an image operation failed; `path` is the image it was about. The reason
+ * names the image itself, so the message is `REASON; fix: FIX` (the path is not repeated first).
+ */
+export class ImageError extends LibvirtDomainError {
+  /**
+   * @param reason what failed, naming the image
+   * @param imagePath the image it was about
+   * @param fix how to fix it
+   * @param cause the error this one reports, if any
+   */
+  constructor(reason: string, imagePath: string, fix: string, cause?: unknown) {
+    super(reason, { path: imagePath, fix }, BRAND, formatErrorMessage(reason, { path: "", fix }), cause);
   }
-  /** True for any {@link ImageError}. */
-  public static isInstance(e: unknown): e is ImageError {
+
+  /** True for any {@link ImageError}, whichever copy of this module made it. */
+  public static override isInstance(e: unknown): e is ImageError {
     return hasBrand(e, BRAND);
   }
 }
@@ -59,15 +62,25 @@ export interface FileIdentity {
 
 /** What we record of an image we made, to recognize it later. */
 export interface ImageStamp extends FileIdentity {
+  /** Where the image is: the path it was linked into place at. */
   readonly path: string;
   /** Where the file system keeps no birth time: the hidden hard link that pins our inode. */
   readonly pin?: string;
 }
 
-function run(cmd: string, args: string[]): Promise<string> {
+/** Runs `cmd` writing the image `target`; rejects with an {@link ImageError} carrying its stderr. */
+function run(cmd: string, args: string[], target: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error((stderr || err.message).trim()));
+      if (err)
+        reject(
+          new ImageError(
+            (stderr || err.message).trim(),
+            target,
+            `correct what ${cmd} names (the template image, its format, room in ${path.dirname(target)})`,
+            err,
+          ),
+        );
       else resolve(stdout);
     });
   });
@@ -125,12 +138,14 @@ export async function writeImageAtomically(
 ): Promise<ImageStamp> {
   if (await exists(target)) {
     throw new ImageError(
-      `${target} already exists; it is never overwritten. Fix: remove it, or choose another imageDir`,
+      `${target} already exists; it is never overwritten`,
       target,
+      "remove it, or choose another imageDir",
     );
   }
   const tmp = besideName(target, "partial");
   let made: FileIdentity;
+  let raced: ImageError | undefined;
   try {
     // Empty, with the template's bits, before anything writes into it.
     const fh = await fs.open(tmp, "wx", mode);
@@ -143,15 +158,22 @@ export async function writeImageAtomically(
     made = (await fileIdentity(tmp))!;
     await fs.link(tmp, target).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code === "EEXIST")
-        throw new ImageError(`${target} appeared while it was being written; it is never overwritten`, target);
+        throw (raced = new ImageError(
+          `${target} appeared while it was being written; it is never overwritten`,
+          target,
+          "find what else writes there (another stack or fleet with the same imageDir?), move that file away, and run again",
+          e,
+        ));
       throw e;
     });
   } catch (e) {
     await fs.rm(tmp, { force: true }).catch(() => undefined);
-    if (ImageError.isInstance(e)) throw e;
+    if (e === raced) throw e;
     throw new ImageError(
-      `cannot write ${target}: ${(e as Error).message}. Fix: check that ${path.dirname(target)} exists, is writable and has room`,
+      `cannot write ${target}: ${ImageError.isInstance(e) ? e.reason : (e as Error).message}`,
       target,
+      `check that ${path.dirname(target)} exists, is writable and has room`,
+      e,
     );
   }
   let pin: string | undefined;
@@ -166,8 +188,10 @@ export async function writeImageAtomically(
     const now = await fileIdentity(target).catch(() => undefined);
     if (now && now.device === made.device && now.inode === made.inode) await fs.unlink(target).catch(() => undefined);
     throw new ImageError(
-      `cannot pin ${target} (this file system keeps no birth time, so a hidden hard link ${pin} must hold the image's inode): ${(e as Error).message}. Fix: check that ${path.dirname(target)} is writable`,
+      `cannot pin ${target} (this file system keeps no birth time, so a hidden hard link ${pin} must hold the image's inode): ${(e as Error).message}`,
       target,
+      `check that ${path.dirname(target)} is writable`,
+      e,
     );
   } finally {
     await fs.rm(tmp, { force: true });
@@ -187,8 +211,10 @@ async function permissionBits(p: string): Promise<number> {
     return imageModeFor((await fs.stat(p)).mode);
   } catch (e) {
     throw new ImageError(
-      `cannot read the template image ${p}: ${(e as Error).message}. Fix: check the template's disk path`,
+      `cannot read the template image ${p}: ${(e as Error).message}`,
       p,
+      "check the template's disk path",
+      e,
     );
   }
 }
@@ -197,7 +223,9 @@ async function permissionBits(p: string): Promise<number> {
 export async function createOverlay(target: string, backing: string, backingFormat: string): Promise<ImageStamp> {
   const mode = await permissionBits(backing);
   return writeImageAtomically(target, mode, (tmp) =>
-    run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", backingFormat, tmp]).then(() => undefined),
+    run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", backingFormat, tmp], target).then(
+      () => undefined,
+    ),
   );
 }
 
@@ -205,7 +233,7 @@ export async function createOverlay(target: string, backing: string, backingForm
 export async function copyImage(target: string, source: string): Promise<ImageStamp> {
   const mode = await permissionBits(source);
   return writeImageAtomically(target, mode, (tmp) =>
-    run("cp", ["--sparse=always", "--reflink=auto", "--", source, tmp]).then(() => undefined),
+    run("cp", ["--sparse=always", "--reflink=auto", "--", source, tmp], target).then(() => undefined),
   );
 }
 

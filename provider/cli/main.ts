@@ -1,16 +1,18 @@
 /**
- * The `libvirt-domain` command line: offline tools over domain XML files.
+ * The `libvirt-domain` command line: offline tools over domain XML files and Pulumi previews.
  *
- *   libvirt-domain identity FILE     one JSON line: name, uuid, hwuuid, guestUuid
- *   libvirt-domain format FILE       the XML as we would hand it to libvirt
- *   libvirt-domain qemu-argv FILE    the QEMU command line, one argument a line
+ *   libvirt-domain identity FILE                       one JSON line: name, uuid, hwuuid, guestUuid
+ *   libvirt-domain format FILE                         the XML as we would hand it to libvirt
+ *   libvirt-domain qemu-argv FILE                      the QEMU command line, one argument a line
+ *   libvirt-domain diff DESIRED.xml ACTUAL.xml [--json]  the semantic diff; exit 0 same, 1 differ
+ *   libvirt-domain preview-report [PREVIEW.json]       Markdown from `pulumi preview --json` (stdin when no file)
  *
  * Errors go to stderr as virsh prints them (`error: internal error: malformed hwuuid element`),
- * followed by a line with the details; exit status 1 for bad input, 2 for bad usage.
+ * followed by a line with the details; exit status 1 for bad input (2 for `diff`), 2 for bad usage.
  */
 import { closeSync, constants as fsc, fstatSync, openSync, readSync, Stats, statSync } from "node:fs";
 import { DomainDef } from "../xml/domain";
-import { DomainXmlError } from "../xml/errors";
+import { DomainXmlError, hasBrand, LibvirtDomainError } from "../xml/errors";
 import { normalizeIdentity, resolveIdentity } from "../xml/identity";
 import { MAX_XML_BYTES } from "../xml/tree";
 import { scrubSecurityInfo, xmlSecurityInfoValues } from "../xml/security";
@@ -33,8 +35,29 @@ export interface CliIo {
   stdin(): string;
 }
 
-/** A usage error: exit status 2. */
-export class UsageError extends Error {}
+const USAGE_BRAND = "__pulumiLibvirtDomainUsageError";
+
+/** A usage error (wrong arguments, input that is not what the command reads): exit status 2. */
+export class UsageError extends LibvirtDomainError {
+  /**
+   * @param reason what is wrong, e.g. `usage: libvirt-domain identity FILE`
+   * @param fix how to call the command instead
+   */
+  constructor(reason: string, fix: string) {
+    super(reason, { path: "", fix }, USAGE_BRAND);
+  }
+
+  /** True for any {@link UsageError}, whichever copy of this module made it. */
+  public static override isInstance(e: unknown): e is UsageError {
+    return hasBrand(e, USAGE_BRAND);
+  }
+}
+
+/** The {@link UsageError} for arguments that do not fit `usage`. */
+function usageError(usage: string): UsageError {
+  const command = usage.split(" ")[1] ?? "COMMAND";
+  return new UsageError(`usage: ${usage}`, `pass the arguments shown; libvirt-domain ${command} --help says more`);
+}
 
 /** Largest `pulumi preview --json` document `preview-report` reads, in bytes. */
 export const MAX_PREVIEW_BYTES = 256 * 1024 * 1024;
@@ -63,6 +86,7 @@ function tooLarge(path: string, bytes: number, maxBytes: number): DomainXmlError
     path,
     value: `${bytes} bytes`,
     allowed: `at most ${maxBytes} bytes`,
+    fix: "pass a smaller file: virsh reads at most 10 MiB of XML too",
   });
 }
 
@@ -158,7 +182,8 @@ export function readStdin(maxBytes: number): string {
     total += n;
     if (total > maxBytes)
       throw new UsageError(
-        `standard input is larger than ${maxBytes} bytes; fix: pass the output of pulumi preview --json, or a file`,
+        `standard input is larger than ${maxBytes} bytes`,
+        "pass the output of pulumi preview --json, or a file",
       );
     chunks.push(Buffer.from(buf.subarray(0, n)));
   }
@@ -167,7 +192,7 @@ export function readStdin(maxBytes: number): string {
 
 function oneFile(args: string[], usage: string): string {
   const [file, ...extra] = args.filter((a) => !a.startsWith("-"));
-  if (file === undefined || extra.length) throw new UsageError(`usage: ${usage}`);
+  if (file === undefined || extra.length) throw usageError(usage);
   return file;
 }
 
@@ -208,8 +233,7 @@ export const COMMANDS: Record<string, CliCommand> = {
     summary: "Semantic diff: what DESIRED states that ACTUAL lacks or has otherwise. Exit 0 same, 1 differ, 2 error.",
     run(args, io) {
       const [desiredFile, actualFile, ...extra] = args.filter((a) => !a.startsWith("-"));
-      if (desiredFile === undefined || actualFile === undefined || extra.length)
-        throw new UsageError(`usage: ${this.usage}`);
+      if (desiredFile === undefined || actualFile === undefined || extra.length) throw usageError(this.usage);
       const desired = DomainDef.parse(readXmlFile(desiredFile));
       const actual = DomainDef.parse(readXmlFile(actualFile));
       const d = diffDomains(desired, actual);
@@ -223,14 +247,17 @@ export const COMMANDS: Record<string, CliCommand> = {
       "Markdown from `pulumi preview --json`: per domain the action, XML changes by path, restarts, guest UUID before -> after.",
     run(args, io) {
       const [file, ...extra] = args.filter((a) => !a.startsWith("-"));
-      if (extra.length) throw new UsageError(`usage: ${this.usage}`);
+      if (extra.length) throw usageError(this.usage);
       const text = file !== undefined ? readTextFile(file, MAX_PREVIEW_BYTES) : io.stdin();
       let out: string;
       try {
         out = previewReport(text);
       } catch (e) {
         if (e instanceof SyntaxError)
-          throw new UsageError(`the input is not pulumi preview --json output: ${e.message}`);
+          throw new UsageError(
+            `the input is not pulumi preview --json output: ${e.message}`,
+            "pass what `pulumi preview --json` prints (a file, or on standard input)",
+          );
         throw e;
       }
       io.out(out);
@@ -264,7 +291,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   try {
     return await cmd.run(rest, io);
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (UsageError.isInstance(e)) {
       io.err(`error: ${e.message}\n`);
       return 2;
     }

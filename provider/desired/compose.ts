@@ -7,7 +7,7 @@
  * Pure: no I/O, no Pulumi.
  */
 import { DomainDef } from "../xml/domain";
-import { DomainXmlError } from "../xml/errors";
+import { DomainXmlError, hasBrand, LibvirtDomainError } from "../xml/errors";
 import { DomainIdentity, normalizeIdentity, resolveIdentity } from "../xml/identity";
 import {
   childElements,
@@ -54,15 +54,32 @@ export interface ComposedDomain {
   readonly hwuuid: string | undefined;
 }
 
-/** {@link ComposeError}: the inputs cannot be composed; carries per-property failures. */
-export class ComposeError extends Error {
-  /** The failures, per property. */
+const COMPOSE_BRAND = "__pulumiLibvirtDomainComposeError";
+
+/**
+ * {@link ComposeError}: the inputs cannot be composed; carries per-property `failures` (what
+ * `check` returns). `path` lists the properties; the message is the failures' reasons, one a
+ * line, each in the one format (`property: reason; ...; fix: ...`).
+ */
+export class ComposeError extends LibvirtDomainError {
+  /** The failures, per property; each reason carries its own fix. */
   public readonly failures: InputFailure[];
-  /** Builds it from failures. */
+
+  /** @param failures the failures, per property (at least one) */
   constructor(failures: InputFailure[]) {
-    super(failures.map((f) => f.reason).join("\n"));
-    this.name = "ComposeError";
+    const properties = [...new Set(failures.map((f) => f.property))].join(", ");
+    super(
+      "the inputs cannot be composed into a domain XML",
+      { path: properties, fix: `change ${properties || "the inputs"} as each failure's own fix says` },
+      COMPOSE_BRAND,
+      failures.map((f) => f.reason).join("\n"),
+    );
     this.failures = failures;
+  }
+
+  /** True for any {@link ComposeError}, whichever copy of this module made it. */
+  public static override isInstance(e: unknown): e is ComposeError {
+    return hasBrand(e, COMPOSE_BRAND);
   }
 }
 

@@ -103,9 +103,14 @@ export interface PlanRefusal {
   readonly reason: string;
 }
 
-/** The plan. */
+/**
+ * What {@link planFleet} decided: the members to create, or the refusals that stop the fleet
+ * (a plan with refusals is never applied).
+ */
 export interface FleetPlan {
+  /** The members, one per key: name, hwuuid, MACs, disks and XML. */
   readonly members: MemberPlan[];
+  /** What cannot be cloned, with where and why; empty when the plan can be applied. */
   readonly refusals: PlanRefusal[];
   /**
    * A digest of the template XML with its security info redacted: members are re-created when it
@@ -134,7 +139,11 @@ function expandName(pattern: string, stack: string, fleet: string, key: string, 
     .replace(/\{index\}/g, String(index));
 }
 
-/** Plans a fleet. */
+/**
+ * Plans a fleet from its template's XML: each member's name, hwuuid (by policy), MACs, disks
+ * (overlay, copy or share) and XML (without `<uuid>`: libvirt gives each member a new one).
+ * Pure: what cannot be cloned comes back in `refusals`, never as an exception.
+ */
 export function planFleet(o: FleetOptions): FleetPlan {
   const refusals: PlanRefusal[] = [];
   // A template without security info is digested as it is, so existing fleets keep their digest.

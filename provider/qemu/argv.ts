@@ -2,9 +2,9 @@
  * The QEMU command line for a domain: the job of libvirt's QEMU driver
  * (`src/qemu/qemu_command.c`), done by us for the direct-QEMU backend and for `qemu-argv`.
  *
- * One orchestrator ({@link buildQemuArgv}) calls small builders in libvirt's order; device
- * builders return property objects (JSON `-device`/`-blockdev`, accepted by QEMU >= 7.2), and
- * aliases are deterministic (`virtio-disk0`, `hostnet0`, `net0`). `-uuid` is the hwuuid when it
+ * One orchestrator ({@link buildQemuArgv}) calls small builders in libvirt's order; each builder
+ * pushes its arguments as strings through `add` (devices as JSON `-device`/`-blockdev` values,
+ * accepted by QEMU >= 7.2), and aliases are deterministic (`virtio-disk0`, `hostnet0`, `net0`). `-uuid` is the hwuuid when it
  * is valid, else the uuid, exactly as libvirt >= 11.7. What cannot be expressed without libvirt
  * is a {@link DomainXmlError} naming the element.
  *
@@ -963,7 +963,14 @@ export function checkRefusedPaths(def: DomainDef): void {
   }
 }
 
-/** Device element names the builder understands; any other child of `<devices>` is refused. */
+/**
+ * Device element names the builder understands; any other child of `<devices>` is refused.
+ * `input` and `audio` are here only in the forms that need no argument of their own (checked by
+ * {@link checkDevicesSupported}; every other form is refused): a PS/2 mouse or keyboard is part
+ * of the PC machine (libvirt adds both and passes nothing for them either), and
+ * `<audio type='none'>` asks for no sound output, which is what QEMU does with no `-audiodev` and
+ * no sound card (libvirt adds it to every domain and passes `-audiodev driver=none`).
+ */
 export const SUPPORTED_DEVICES = new Set([
   "emulator",
   "disk",
@@ -989,8 +996,27 @@ export function checkDevicesSupported(def: DomainDef): void {
   for (const c of d.children) {
     if (c.kind !== "element") continue;
     seen[c.name] = (seen[c.name] ?? 0) + 1;
+    const at = `/domain/devices/${c.name}[${seen[c.name]}]`;
     if (!SUPPORTED_DEVICES.has(c.name)) {
-      throw unsupported(`/domain/devices/${c.name}[${seen[c.name]}]`, c.name, "remove it or apply through libvirt");
+      throw unsupported(at, c.name, "remove it or apply through libvirt");
     }
+    if (c.name === "input" && (getAttr(c, "bus") ?? "ps2") !== "ps2")
+      throw unsupported(
+        `${at}/@bus`,
+        getAttr(c, "bus"),
+        "only the PS/2 mouse and keyboard of the PC machine are built: remove it or apply through libvirt",
+      );
+    if (c.name === "input" && !["mouse", "keyboard"].includes(getAttr(c, "type") ?? ""))
+      throw unsupported(
+        `${at}/@type`,
+        getAttr(c, "type"),
+        "only the PS/2 mouse and keyboard of the PC machine are built: remove it or apply through libvirt",
+      );
+    if (c.name === "audio" && getAttr(c, "type") !== "none")
+      throw unsupported(
+        `${at}/@type`,
+        getAttr(c, "type"),
+        "only <audio type='none'> (no sound) is built: remove it or apply through libvirt",
+      );
   }
 }

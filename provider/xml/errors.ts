@@ -1,7 +1,11 @@
 /**
- * Error classes of the XML layer. Every error names where it happened (`path`), the value
- * received, what is allowed and how to fix it, so that the provider's `check` can turn it into
- * a per-property failure and the CLI can print libvirt's own wording.
+ * The error family of the whole project: {@link LibvirtDomainError} (the base every error class
+ * extends, or is branded into with {@link brandErrorFamily}) and the XML layer's own
+ * {@link DomainXmlError}. Every error names where it happened (`path`), the value received, what
+ * is allowed and how to fix it, in one message format ({@link formatErrorMessage}), so that the
+ * provider's `check` can turn it into a per-property failure and the CLI can print libvirt's own
+ * wording. The classes of the other layers extend the base in their own modules (the XML layer
+ * imports nothing from them).
  *
  * Errors carry a brand and an `isInstance` check because `instanceof` fails across copies of a
  * module (the dynamic provider runs from a serialized closure).
@@ -35,6 +39,17 @@ export interface ErrorDetails {
 }
 
 const FAMILY_BRAND = "__pulumiLibvirtDomainError";
+
+/**
+ * Brands `e` as a member of the {@link LibvirtDomainError} family (and, with `brand`, of its own
+ * class), for an error class that cannot extend {@link LibvirtDomainError} because it must extend
+ * another base (`FleetPlanError` extends `pulumi.ResourceError`, which Pulumi prints without a
+ * stack trace). The class declares the {@link ErrorDetails} fields itself and sets them.
+ */
+export function brandErrorFamily(e: Error, brand?: string): void {
+  Object.defineProperty(e, FAMILY_BRAND, { value: true, enumerable: false });
+  if (brand) Object.defineProperty(e, brand, { value: true, enumerable: false });
+}
 
 /**
  * The one message format of every error this project raises:
@@ -73,10 +88,11 @@ export class LibvirtDomainError extends Error {
    * @param reason the bare reason
    * @param details path, value, allowed, fix
    * @param brand the subclass's own brand property, set to true on the instance
-   * @param message the full message, when the subclass composes its own (e.g. virsh's text)
+   * @param message the full message, when the subclass composes its own (e.g. a list of failures)
+   * @param cause the error this one reports, if any
    */
-  constructor(reason: string, details: ErrorDetails, brand?: string, message?: string) {
-    super(message ?? formatErrorMessage(reason, details));
+  constructor(reason: string, details: ErrorDetails, brand?: string, message?: string, cause?: unknown) {
+    super(message ?? formatErrorMessage(reason, details), cause !== undefined ? { cause } : undefined);
     this.name = new.target.name;
     this.reason = reason;
     this.path = details.path;
@@ -115,7 +131,10 @@ export class DomainXmlError extends LibvirtDomainError {
   /** The reason is libvirt's own text for the same input. */
   public readonly mirrorsLibvirt: boolean;
 
-  /** Builds the error from its bare reason and details. */
+  /**
+   * @param reason the bare reason (libvirt's text when `details.mirrorsLibvirt`)
+   * @param details path, value, allowed, fix, and libvirt's category
+   */
   constructor(reason: string, details: DomainXmlErrorDetails) {
     super(reason, details, BRAND);
     this.category = details.category;

@@ -2,7 +2,9 @@
  * The ordered XML tree: the source of truth for every document the project touches.
  *
  * Parsing keeps element order, attribute order, namespace prefixes, comments, CDATA and
- * processing instructions; every value stays a string. Formatting writes libvirt's style
+ * processing instructions (`<?target data?>`, inside the root and around it, as libxml2 and so
+ * libvirt keep them); the XML declaration is dropped, as libvirt's formatter writes none. Every
+ * value stays a string. Formatting writes libvirt's style
  * (two-space indent, single-quoted attributes) so that what we do not model round-trips.
  * Whitespace-only text between elements is layout, not content: it is dropped on parse and
  * re-created on format.
@@ -51,16 +53,28 @@ export interface XmlCData {
   value: string;
 }
 
-/** Any node of the tree. */
-export type XmlNode = XmlElement | XmlText | XmlComment | XmlCData;
+/** A processing instruction, `<?target value?>`, kept verbatim. */
+export interface XmlProcessingInstruction {
+  readonly kind: "pi";
+  /** The target, e.g. `xml-stylesheet`. */
+  target: string;
+  /** Everything after the target and the white space that follows it; may be empty. */
+  value: string;
+}
 
-/** A parsed document: the root element and any comments before or after it. */
+/** Any node of the tree. */
+export type XmlNode = XmlElement | XmlText | XmlComment | XmlCData | XmlProcessingInstruction;
+
+/** What may stand before or after the root element: comments and processing instructions. */
+export type XmlMisc = XmlComment | XmlProcessingInstruction;
+
+/** A parsed document: the root element and the comments and processing instructions around it. */
 export interface XmlDocument {
-  /** Comments before the root element. */
-  prolog: XmlComment[];
+  /** Comments and processing instructions before the root element (not the XML declaration). */
+  prolog: XmlMisc[];
   root: XmlElement;
-  /** Comments after the root element. */
-  epilog: XmlComment[];
+  /** Comments and processing instructions after the root element. */
+  epilog: XmlMisc[];
 }
 
 /** Largest document we read, in bytes: virsh's own limit for XML files (10 MiB). */
@@ -78,7 +92,7 @@ const PARSER_OPTIONS = {
   processEntities: false,
   htmlEntities: false,
   ignoreDeclaration: true,
-  ignorePiTags: true,
+  ignorePiTags: false,
   allowBooleanAttributes: false,
   removeNSPrefix: false,
   // Names are kept as written: fast-xml-parser renames `toString`, `valueOf`, `hasOwnProperty`...
@@ -146,21 +160,32 @@ export function parseXml(text: string, path = "/"): XmlDocument {
       fix: "correct the XML syntax at that position",
     });
   }
-  checkLikeLibxml2(text, path);
+  // fast-xml-parser reads a processing instruction's data as attributes (losing anything else):
+  // the text of each comes from our own scan, in document order, which is the order convert() meets them.
+  const pis = checkLikeLibxml2(text, path);
   const raw = new XMLParser(PARSER_OPTIONS).parse(text) as RawNode[];
-  const prolog: XmlComment[] = [];
-  const epilog: XmlComment[] = [];
+  const prolog: XmlMisc[] = [];
+  const epilog: XmlMisc[] = [];
   let root: XmlElement | undefined;
   for (const n of raw) {
-    const node = convert(n, path);
+    const node = convert(n, path, pis);
     if (!node) continue;
     if (node.kind === "element") {
-      if (root) throw new DomainXmlError("more than one root element", { path, value: node.name });
+      if (root)
+        throw new DomainXmlError("more than one root element", {
+          path,
+          value: node.name,
+          fix: "keep one root element, <domain>",
+        });
       root = node;
-    } else if (node.kind === "comment") {
+    } else if (node.kind === "comment" || node.kind === "pi") {
       (root ? epilog : prolog).push(node);
     } else if (node.kind === "text" && node.value.trim() !== "") {
-      throw new DomainXmlError("text outside the root element", { path, value: node.value.trim() });
+      throw new DomainXmlError("text outside the root element", {
+        path,
+        value: node.value.trim(),
+        fix: "remove the text before or after the root element",
+      });
     }
   }
   if (!root) {
@@ -175,7 +200,11 @@ export function parseXml(text: string, path = "/"): XmlDocument {
 
 type RawNode = Record<string, unknown>;
 
-function convert(n: RawNode, path: string): XmlNode | undefined {
+/**
+ * Converts one node of fast-xml-parser's ordered output; `pis` holds the processing instructions
+ * not yet met, in document order (each is taken off as its node is met).
+ */
+function convert(n: RawNode, path: string, pis: XmlProcessingInstruction[]): XmlNode | undefined {
   const attrsRaw = (n[":@"] ?? {}) as Record<string, string>;
   for (const key of Object.keys(n)) {
     if (key === ":@") continue;
@@ -189,10 +218,20 @@ function convert(n: RawNode, path: string): XmlNode | undefined {
     if (key === "#cdata") {
       return { kind: "cdata", value: textOf(val as RawNode[]) };
     }
-    if (key.startsWith("?")) return undefined;
+    if (key.startsWith("?")) {
+      const pi = pis.shift();
+      if (!pi || pi.target !== key.slice(1)) {
+        throw new DomainXmlError("processing instruction out of step with the parser", {
+          path,
+          value: key.slice(1),
+          fix: "report this bug with the document; meanwhile remove the processing instruction",
+        });
+      }
+      return pi;
+    }
     const children: XmlNode[] = [];
     for (const c of val as RawNode[]) {
-      const cn = convert(c, path);
+      const cn = convert(c, path, pis);
       if (cn) children.push(cn);
     }
     const attrs = Object.keys(attrsRaw).map((name) => ({
@@ -271,9 +310,10 @@ function isXmlChar(cp: number): boolean {
  * instruction named `xml` in any case or without a target, markup declarations, and CDATA
  * outside the root. An encoding other than UTF-8 is refused too: the text is passed on as
  * UTF-8. Runs on a document the validator has accepted, so tags, comments, CDATA and quotes
- * are balanced.
+ * are balanced. Returns the processing instructions (but the XML declaration) in document order.
  */
-function checkLikeLibxml2(text: string, path: string): void {
+function checkLikeLibxml2(text: string, path: string): XmlProcessingInstruction[] {
+  const pis: XmlProcessingInstruction[] = [];
   const refuse = (reason: string, at: number, fix: string): never => {
     // Where, never what: the text there may be inside an attribute value (a graphics password).
     const before = text.slice(0, at);
@@ -337,6 +377,8 @@ function checkLikeLibxml2(text: string, path: string): void {
             lt,
             "write encoding='UTF-8', or remove the encoding",
           );
+      } else {
+        pis.push({ kind: "pi", target, value: body.slice(target.length).replace(/^[ \t\r\n]+/, "") });
       }
       i = end + 2;
     } else {
@@ -346,7 +388,7 @@ function checkLikeLibxml2(text: string, path: string): void {
         const c = text[k];
         if (c === "'" || c === '"') {
           const e = text.indexOf(c, k + 1);
-          if (e < 0) return;
+          if (e < 0) return pis;
           const lessThan = text.slice(k + 1, e).indexOf("<");
           if (lessThan >= 0) refuse('"<" in an attribute value', k + 1 + lessThan, 'write "&lt;"');
           k = e + 1;
@@ -357,6 +399,7 @@ function checkLikeLibxml2(text: string, path: string): void {
       i = k + 1;
     }
   }
+  return pis;
 }
 
 /** Escapes character data for an element's text. */
@@ -380,9 +423,9 @@ export function escapeAttr(s: string): string {
 /** Formats a document in libvirt's style: two-space indent, single-quoted attributes, trailing newline. */
 export function formatXml(doc: XmlDocument): string {
   const out: string[] = [];
-  for (const c of doc.prolog) out.push(`<!--${c.value}-->\n`);
+  for (const c of doc.prolog) out.push(inlineNode(c) + "\n");
   formatElement(doc.root, "", out);
-  for (const c of doc.epilog) out.push(`<!--${c.value}-->\n`);
+  for (const c of doc.epilog) out.push(inlineNode(c) + "\n");
   return out.join("");
 }
 
@@ -393,7 +436,7 @@ export function formatElement(el: XmlElement, indent: string, out: string[]): vo
     out.push(`${indent}<${el.name}${attrs}/>\n`);
     return;
   }
-  const structured = el.children.some((c) => c.kind === "element" || c.kind === "comment");
+  const structured = el.children.some((c) => c.kind === "element" || c.kind === "comment" || c.kind === "pi");
   const mixed = el.children.some((c) => c.kind === "text" && c.value.trim() !== "");
   if (!structured || mixed) {
     const inner = el.children.map(inlineNode).join("");
@@ -417,6 +460,8 @@ function inlineNode(n: XmlNode): string {
       return `<![CDATA[${n.value}]]>`;
     case "comment":
       return `<!--${n.value}-->`;
+    case "pi":
+      return `<?${n.target}${n.value ? ` ${n.value}` : ""}?>`;
     case "element": {
       const out: string[] = [];
       formatElement(n, "", out);
@@ -471,7 +516,9 @@ export function setAttr(el: XmlElement, name: string, value: string | undefined)
 export function textContent(el: XmlElement | undefined): string | undefined {
   if (!el) return undefined;
   return el.children
-    .map((c) => (c.kind === "element" ? (textContent(c) ?? "") : c.kind === "comment" ? "" : c.value))
+    .map((c) =>
+      c.kind === "element" ? (textContent(c) ?? "") : c.kind === "comment" || c.kind === "pi" ? "" : c.value,
+    )
     .join("");
 }
 

@@ -1,4 +1,9 @@
-/** libvirt's identity rules (hwuuid-rules.md), one test per rule, on small documents. */
+/**
+ * libvirt's identity rules, one test per rule, on small documents: `<hwuuid>` as libvirt 11.7
+ * parses it (`virDomainDefParseIDs` in `src/conf/domain_conf.c`), UUIDs as `virUUIDParse` and
+ * `virUUIDIsValid` read them (`src/util/viruuid.c`), the `<sysinfo>` uuid checks
+ * (`virSysinfoSystemParseXML`, same file) and `-uuid` (`qemuBuildCommandLine`).
+ */
 import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
 import { DomainXmlError } from "../../provider/xml/errors";

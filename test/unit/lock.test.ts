@@ -70,7 +70,7 @@ describe("QEMU-direct lock", function () {
     fs.writeFileSync(path.join(lockDir, "stray"), "x");
     const e = await rejection(new DirectLock(lockDir, 300, 60000).acquire());
     expect(e.message).to.equal(
-      `timed out after 300 ms waiting for the lock ${lockDir} (it has no usable owner file; broken once 60000 ms old)`,
+      `timed out after 300 ms waiting for the lock ${lockDir} (it has no usable owner file; broken once 60000 ms old); fix: if no Pulumi or provider process works on this domain, remove ${lockDir}`,
     );
   });
 
@@ -84,7 +84,9 @@ describe("QEMU-direct lock", function () {
   it("a live owner is waited for, up to the bound; the error names the lock and the owner", async () => {
     await new DirectLock(lockDir, 5000).acquire();
     const e = await rejection(new DirectLock(lockDir, 400).acquire());
-    expect(e.message).to.equal(`timed out after 400 ms waiting for the lock ${lockDir} (held by pid ${process.pid})`);
+    expect(e.message).to.equal(
+      `timed out after 400 ms waiting for the lock ${lockDir} (held by pid ${process.pid}); fix: wait for the operation of pid ${process.pid} on this domain to end, then run again`,
+    );
   });
 
   it("the directory is never without its owner file while held (made whole, then renamed into place)", async () => {

@@ -1,7 +1,7 @@
 /**
  * The CI preview report on previews recorded from the end-to-end runs
- * (`test/data/previews/NAME.json` -> `NAME.md`; `RECORD_PREVIEWS=1 npm run test:e2e` records
- * them anew, `REGENERATE_OUTPUT=1` rewrites the expected reports).
+ * (`test/data/previews/NAME.json` -> `NAME.md`; `npm run build && RECORD_PREVIEWS=1 npx mocha --config test/.mocharc.e2e.json`
+ * records them anew, `REGENERATE_OUTPUT=1` rewrites the expected reports).
  */
 import { expect } from "chai";
 import * as fs from "node:fs";

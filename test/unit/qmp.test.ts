@@ -11,6 +11,9 @@ import * as path from "node:path";
 import { QmpError, QmpSession, qmpOnce } from "../../provider/backends/qemu/qmp";
 import { rejection } from "../support/async";
 
+/** The fix of a QMP wait that ran out. */
+const NO_ANSWER_FIX = "check that QEMU is running and not paused or overloaded (see its log), then try again";
+
 const GREETING =
   JSON.stringify({ QMP: { version: { qemu: { major: 9, minor: 2, micro: 0 } }, capabilities: [] } }) + "\n";
 
@@ -104,7 +107,9 @@ describe("QMP client (fake QMP server on a unix socket)", function () {
     await fake.listen();
     const e = await rejection(qmpOnce(sock, "query-nothing"));
     expect(QmpError.isInstance(e), e.stack).to.equal(true);
-    expect(e.message).to.equal(`QMP query-nothing at ${sock}: no such thing`);
+    expect(e.message).to.equal(
+      `QMP query-nothing at ${sock}: no such thing; fix: QEMU refused query-nothing: check the command and its arguments against the QMP reference of this QEMU version`,
+    );
   });
 
   it("a line that is not JSON is a QmpError naming the socket, not a crash; the socket is closed", async () => {
@@ -136,7 +141,7 @@ describe("QMP client (fake QMP server on a unix socket)", function () {
     const t0 = Date.now();
     const e = await rejection(QmpSession.connect(sock, 300));
     expect(QmpError.isInstance(e)).to.equal(true);
-    expect(e.message).to.equal(`QMP at ${sock}: no greeting in 300 ms`);
+    expect(e.message).to.equal(`QMP at ${sock}: no greeting in 300 ms; fix: ${NO_ANSWER_FIX}`);
     expect(Date.now() - t0).to.be.below(3000);
     await within(2000, fake.closed, "closing the socket after the greeting timeout");
   });
@@ -150,7 +155,7 @@ describe("QMP client (fake QMP server on a unix socket)", function () {
     await fake.listen();
     const s = await QmpSession.connect(sock, 2000);
     const e = await rejection(s.execute("query-status", undefined, 300));
-    expect(e.message).to.equal(`QMP at ${sock}: no reply to query-status in 300 ms`);
+    expect(e.message).to.equal(`QMP at ${sock}: no reply to query-status in 300 ms; fix: ${NO_ANSWER_FIX}`);
     await within(2000, fake.closed, "closing the socket after the reply timeout");
     expect((await rejection(s.execute("query-status"))).message).to.contain(sock);
   });

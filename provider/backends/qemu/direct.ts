@@ -17,6 +17,10 @@ import { buildQemuArgv } from "../../qemu/argv";
 import { DomainDef } from "../../xml/domain";
 import { firstChild, element, getAttr } from "../../xml/tree";
 import { randomUuid } from "../../xml/uuid";
+import { formatErrorMessage, LibvirtDomainError } from "../../xml/errors";
+import { DirectError } from "./direct-error";
+
+export { DirectError, DirectErrorDetails, directFix } from "./direct-error";
 import { randomBytes } from "node:crypto";
 import type { DomainState, LibvirtCapabilities } from "../virsh/virsh-backend";
 import type { DomainAddress, DomainRef } from "../domain-backend";
@@ -35,25 +39,14 @@ export function isDirectUri(uri: string): boolean {
 export function parseDirectUri(uri: string): { stateDir: string; emulator?: string } {
   const u = new URL(uri);
   if (u.protocol !== DIRECT_SCHEME || u.host !== "" || !u.pathname.startsWith("/") || u.pathname === "/") {
-    throw new Error(
-      `connection.uri: ${JSON.stringify(uri)} is not qemu-direct:///ABSOLUTE_STATE_DIR[?emulator=PATH]; fix: write e.g. qemu-direct:///var/lib/pulumi-libvirt-domain/direct`,
-    );
+    throw new DirectError("is not a QEMU-direct URI with an absolute state directory", {
+      path: "connection.uri",
+      value: uri,
+      allowed: "qemu-direct:///ABSOLUTE_STATE_DIR[?emulator=PATH]",
+      fix: "write e.g. qemu-direct:///var/lib/pulumi-libvirt-domain/direct",
+    });
   }
   return { stateDir: decodeURIComponent(u.pathname), emulator: u.searchParams.get("emulator") ?? undefined };
-}
-
-/** {@link DirectError}: a QEMU-direct operation failed; message in libvirt's style. */
-export class DirectError extends Error {
-  /** libvirt-style text (what virsh would print after `error: `). */
-  public readonly libvirtMessage: string;
-  /** For multi-step operations: the step that failed. */
-  public step?: string;
-  /** Builds it. */
-  constructor(message: string) {
-    super(message);
-    this.name = "DirectError";
-    this.libvirtMessage = message;
-  }
 }
 
 function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
@@ -62,6 +55,19 @@ function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: str
       resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 }),
     );
   });
+}
+
+/**
+ * A failure of a step that is not a {@link DirectError} (a refused XML, a file error) as one,
+ * keeping its reason, details and fix; the original is the cause.
+ */
+function wrapDirect(e: unknown): DirectError {
+  if (LibvirtDomainError.isInstance(e))
+    return new DirectError(formatErrorMessage(e.reason, { path: e.path, value: e.value, allowed: e.allowed }), {
+      fix: e.fix,
+      cause: e,
+    });
+  return new DirectError((e as Error).message, { cause: e });
 }
 
 /** @default bound of a QEMU start: QEMU must have opened its monitor and daemonized within it. */
@@ -118,7 +124,9 @@ export class QemuDirectBackend {
 
   private dir(name: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(name) || name.includes(".."))
-      throw new DirectError(`invalid domain name ${JSON.stringify(name)}`);
+      throw new DirectError(`invalid domain name ${JSON.stringify(name)}`, {
+        fix: "use a name of letters, digits and . _ + - (starting with a letter or digit) without '..': it names a directory",
+      });
     return path.join(this.stateDir, name);
   }
   private files(name: string) {
@@ -150,7 +158,9 @@ export class QemuDirectBackend {
     const r = await run(bin, ["--version"]);
     const v = /version ([0-9.]+)/.exec(r.stdout)?.[1];
     if (r.code !== 0 || !v)
-      throw new DirectError(`cannot run ${bin} --version: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
+      throw new DirectError(`cannot run ${bin} --version: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`, {
+        fix: "install QEMU (qemu-system-x86_64) on the machine that runs Pulumi, or name its binary with ?emulator=PATH in the URI",
+      });
     return { libvirtVersion: "none (QEMU direct)", hypervisor: "QEMU", hypervisorVersion: v, hwuuidMode: "native" };
   }
 
@@ -185,7 +195,7 @@ export class QemuDirectBackend {
   public async define(xml: string): Promise<void> {
     const def = DomainDef.parse(xml);
     const name = def.name;
-    if (!name) throw new DirectError("missing name information");
+    if (!name) throw new DirectError("missing name information", { fix: "give the domain a <name>" });
     const f = this.files(name);
     let current: DomainDef | undefined;
     if (existsSync(f.xml)) current = DomainDef.parse(readFileSync(f.xml, "utf8"));
@@ -193,7 +203,9 @@ export class QemuDirectBackend {
     const have = current?.childText("uuid");
     // As libvirt: a definition without a uuid may not take a name in use.
     if (have && given !== have)
-      throw new DirectError(`operation failed: domain '${name}' already exists with uuid ${have}`);
+      throw new DirectError(`operation failed: domain '${name}' already exists with uuid ${have}`, {
+        fix: `choose another name, or keep the existing domain's <uuid>${have}</uuid>`,
+      });
     if (!given) def.setChildText("uuid", have ?? randomUuid());
     assignMacs(def, current);
     buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator }); // refuses what QEMU cannot be told
@@ -203,7 +215,7 @@ export class QemuDirectBackend {
     await fs.rename(tmp, f.xml);
   }
 
-  /** The stored XML. */
+  /** The domain's definition as stored in `STATE_DIR/NAME/domain.xml` (security info included). */
   public async dumpxmlInactive(ref: DomainAddress): Promise<string> {
     const name = await this.nameOf(ref);
     try {
@@ -213,7 +225,7 @@ export class QemuDirectBackend {
     }
   }
 
-  /** The domain uuid. */
+  /** The domain's libvirt uuid, from its stored definition. */
   public async domuuid(name: string): Promise<string> {
     return DomainDef.parse(await this.dumpxmlInactive(name)).childText("uuid") ?? "";
   }
@@ -297,9 +309,9 @@ export class QemuDirectBackend {
       }
       const [emulator, ...args] = cmd.argv;
       if (emulator === undefined)
-        throw new DirectError(
-          `internal error: the QEMU command line for ${name} is empty (no emulator); fix: report this bug (buildQemuArgv puts the emulator first)`,
-        );
+        throw new DirectError(`internal error: the QEMU command line for ${name} is empty (no emulator)`, {
+          fix: "report this bug (buildQemuArgv puts the emulator first)",
+        });
       const code: number | "timeout" = await new Promise((resolve, reject) => {
         // Its own process group, so that a QEMU that hangs can be killed with all it started.
         const child = spawn(emulator, args, {
@@ -326,10 +338,13 @@ export class QemuDirectBackend {
         if (stray !== undefined) killGroup(stray);
         throw new DirectError(
           `internal error: QEMU for ${name} did not open its monitor socket ${f.qmp} within ${seconds} (it never daemonized) and was killed; see ${f.log}: ${logTail(f.log)}`,
+          { fix: `read ${f.log} for what QEMU waited on; on a slow host raise the start bound (startTimeoutMs)` },
         );
       }
       if (code !== 0) {
-        throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${logTail(f.log)}`);
+        throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${logTail(f.log)}`, {
+          fix: `correct what QEMU's message (from ${f.log}) names in the domain XML`,
+        });
       }
     } finally {
       closeSync(logFd);
@@ -342,6 +357,7 @@ export class QemuDirectBackend {
       if (Date.now() >= graceEnd) {
         throw new DirectError(
           `internal error: QEMU for ${name} exited 0 but left no live QEMU with its pid file ${f.pid} and monitor socket ${f.qmp} (waited ${graceMs / 1000} s more); see ${f.log}: ${logTail(f.log)}`,
+          { fix: `read ${f.log}: QEMU stopped right after it daemonized` },
         );
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -358,7 +374,7 @@ export class QemuDirectBackend {
       try {
         await f();
       } catch (e) {
-        const err = e instanceof DirectError ? e : new DirectError((e as Error).message);
+        const err = DirectError.isInstance(e) ? e : wrapDirect(e);
         err.step = name;
         throw err;
       }

@@ -13,6 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
+import { DirectError } from "./direct-error";
 
 /** @default bound of a wait for a lock, in milliseconds. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 300000;
@@ -50,7 +51,12 @@ export class DirectLock {
           owner.kind === "pid"
             ? `held by pid ${owner.pid}`
             : `it has no usable owner file; broken once ${this.ownerlessMs} ms old`;
-        throw new Error(`timed out after ${this.timeoutMs} ms waiting for the lock ${this.dir} (${holder})`);
+        throw new DirectError(`timed out after ${this.timeoutMs} ms waiting for the lock ${this.dir} (${holder})`, {
+          fix:
+            owner.kind === "pid"
+              ? `wait for the operation of pid ${owner.pid} on this domain to end, then run again`
+              : `if no Pulumi or provider process works on this domain, remove ${this.dir}`,
+        });
       }
       await new Promise((r) => setTimeout(r, 50));
     }

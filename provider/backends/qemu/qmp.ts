@@ -9,7 +9,7 @@
  * late reply could otherwise be taken for the next command's.
  */
 import * as net from "node:net";
-import { hasBrand } from "../../xml/errors";
+import { hasBrand, LibvirtDomainError } from "../../xml/errors";
 
 /** Longest QMP message we buffer, in bytes (QEMU's largest reply, query-qmp-schema, is well under 1 MiB). */
 export const MAX_QMP_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -18,21 +18,37 @@ export const DEFAULT_QMP_TIMEOUT_MS = 10000;
 
 const BRAND = "__pulumiLibvirtDomainQmpError";
 
-/** {@link QmpError}: QMP failed (connect, protocol or a command's error). */
-export class QmpError extends Error {
-  /** Brand for {@link QmpError.isInstance}. */
-  public readonly [BRAND] = true;
+/** How to fix a QMP fault where the socket is not (or no longer) a working QEMU monitor. */
+const FIX_NOT_A_MONITOR =
+  "check that the path is a running QEMU's QMP socket (QEMU's -qmp unix:PATH,server=on); a shut-off domain has none";
+/** How to fix a QMP fault where QEMU did not answer in time. */
+const FIX_NO_ANSWER = "check that QEMU is running and not paused or overloaded (see its log), then try again";
+
+/**
+ * {@link QmpError}: QMP failed (connect, protocol or a command's error). `path` is
+ * `QMP at SOCKET` (or `QMP COMMAND at SOCKET` for a command QEMU refused); the message is
+ * `QMP at SOCKET: REASON; fix: FIX`.
+ */
+export class QmpError extends LibvirtDomainError {
   /** The socket path. */
   public readonly socketPath: string;
-  /** Builds it. */
-  constructor(message: string, socketPath: string) {
-    super(message);
-    this.name = "QmpError";
+  /** The command QEMU refused, when it was a command's error. */
+  public readonly command?: string;
+
+  /**
+   * @param reason what went wrong, without the socket
+   * @param socketPath the monitor socket
+   * @param fix how to fix it
+   * @param command the QMP command, when QEMU refused it
+   */
+  constructor(reason: string, socketPath: string, fix: string, command?: string) {
+    super(reason, { path: `QMP${command ? ` ${command}` : ""} at ${socketPath}`, fix }, BRAND);
     this.socketPath = socketPath;
+    this.command = command;
   }
 
   /** True for any {@link QmpError}, whichever copy of this module made it. */
-  public static isInstance(e: unknown): e is QmpError {
+  public static override isInstance(e: unknown): e is QmpError {
     return hasBrand(e, BRAND);
   }
 }
@@ -60,8 +76,8 @@ export class QmpSession {
     private readonly maxMessageBytes: number,
   ) {
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("error", (e) => this.fail(`QMP at ${path}: ${e.message}`));
-    socket.on("close", () => this.fail(`QMP at ${path}: connection closed`));
+    socket.on("error", (e) => this.fail(e.message, FIX_NOT_A_MONITOR));
+    socket.on("close", () => this.fail("connection closed", "QEMU closed its monitor (did it exit? see its log)"));
   }
 
   /**
@@ -78,13 +94,13 @@ export class QmpSession {
       const onError = (e: Error) => {
         clearTimeout(t);
         s.destroy();
-        reject(new QmpError(`QMP at ${path}: ${e.message}`, path));
+        reject(new QmpError(e.message, path, FIX_NOT_A_MONITOR));
       };
       const t = setTimeout(() => {
         s.off("error", onError);
         s.on("error", () => undefined);
         s.destroy();
-        reject(new QmpError(`QMP at ${path}: no connection in ${timeoutMs} ms`, path));
+        reject(new QmpError(`no connection in ${timeoutMs} ms`, path, FIX_NO_ANSWER));
       }, timeoutMs);
       s.once("error", onError);
       s.once("connect", () => {
@@ -97,10 +113,8 @@ export class QmpSession {
     try {
       const greeting = await session.next(timeoutMs, "greeting");
       if (typeof greeting.QMP !== "object" || greeting.QMP === null) {
-        session.fail(
-          `QMP at ${path}: not a QMP greeting: ${excerpt(JSON.stringify(greeting))}; is this socket a QEMU monitor?`,
-        );
-        throw session.failure ?? new QmpError(`QMP at ${path}: not a QMP greeting`, path);
+        session.fail(`not a QMP greeting: ${excerpt(JSON.stringify(greeting))}`, FIX_NOT_A_MONITOR);
+        throw session.failure ?? new QmpError("not a QMP greeting", path, FIX_NOT_A_MONITOR);
       }
       await session.execute("qmp_capabilities", undefined, timeoutMs);
     } catch (e) {
@@ -133,7 +147,8 @@ export class QmpSession {
 
   private tooLong(): void {
     this.fail(
-      `QMP at ${this.path}: a message longer than ${this.maxMessageBytes} bytes without its newline; closed the connection`,
+      `a message longer than ${this.maxMessageBytes} bytes without its newline; closed the connection`,
+      FIX_NOT_A_MONITOR,
     );
   }
 
@@ -142,13 +157,11 @@ export class QmpSession {
     try {
       msg = JSON.parse(line);
     } catch {
-      this.fail(
-        `QMP at ${this.path}: the monitor sent a line that is not JSON: ${excerpt(line)}; is this socket a QEMU monitor?`,
-      );
+      this.fail(`the monitor sent a line that is not JSON: ${excerpt(line)}`, FIX_NOT_A_MONITOR);
       return;
     }
     if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
-      this.fail(`QMP at ${this.path}: the monitor sent a JSON value that is not a QMP message: ${excerpt(line)}`);
+      this.fail(`the monitor sent a JSON value that is not a QMP message: ${excerpt(line)}`, FIX_NOT_A_MONITOR);
       return;
     }
     if ("event" in msg) return;
@@ -158,10 +171,10 @@ export class QmpSession {
     w.resolve(msg as Record<string, unknown>);
   }
 
-  /** Ends the session with `message`: the socket is closed and every waiter rejected. */
-  private fail(message: string): void {
+  /** Ends the session with a {@link QmpError} (`reason`, `fix`): the socket is closed and every waiter rejected. */
+  private fail(reason: string, fix: string): void {
     if (this.failure) return;
-    this.failure = new QmpError(message, this.path);
+    this.failure = new QmpError(reason, this.path, fix);
     this.socket.destroy();
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
@@ -173,7 +186,7 @@ export class QmpSession {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       // A missed reply leaves the session out of step: it is closed, not reused.
-      const timer = setTimeout(() => this.fail(`QMP at ${this.path}: no ${what} in ${timeoutMs} ms`), timeoutMs);
+      const timer = setTimeout(() => this.fail(`no ${what} in ${timeoutMs} ms`, FIX_NO_ANSWER), timeoutMs);
       this.waiters.push({ resolve, reject, timer });
     });
   }
@@ -191,8 +204,10 @@ export class QmpSession {
     if ("error" in m) {
       const err = m.error as { desc?: unknown } | null;
       throw new QmpError(
-        `QMP ${command} at ${this.path}: ${typeof err?.desc === "string" ? err.desc : JSON.stringify(m.error)}`,
+        typeof err?.desc === "string" ? err.desc : JSON.stringify(m.error),
         this.path,
+        `QEMU refused ${command}: check the command and its arguments against the QMP reference of this QEMU version`,
+        command,
       );
     }
     return m.return;
@@ -200,7 +215,7 @@ export class QmpSession {
 
   /** Closes the connection. */
   public close(): void {
-    this.fail(`QMP at ${this.path}: closed`);
+    this.fail("closed", "open a new session (QmpSession.connect): a closed one is not reused");
   }
 }
 
