@@ -26,8 +26,14 @@ import {
 
 const H = "7c0b3f0e-52a4-4d8e-9d55-1f3e2a6b9c41";
 const KINDS: readonly GuestTargetKind[] = ["libvirt-12", "libvirt-9", "direct-7.2", "direct-11"];
-/** Well under the default (60 s): a boot (about 7 s under TCG, more on a busy machine) and a power-off. */
-const GRACEFUL_BOUND_SECONDS = 30;
+/**
+ * A stop sent while the guest boots: its boot (about 7 s under TCG alone, 20-25 s when this file's
+ * guests boot together on 2 cores) and its power-off, short of the default timeout (60 s): the
+ * console's `poweroff acpi` shows it ended by ACPI, not by the destroy after the timeout.
+ */
+const DURING_BOOT_BOUND_SECONDS = 50;
+/** A stop or delete once the guest is ready: its power-off alone. */
+const READY_BOUND_SECONDS = 15;
 /** The timeout of the guest that ignores ACPI. */
 const IGNORE_TIMEOUT_SECONDS = 6;
 
@@ -38,7 +44,7 @@ async function stateOf(uri: string, name: string): Promise<string | undefined> {
 }
 
 /** Create; stop at once (while it boots); start; delete once it is ready: each by ACPI in seconds. */
-async function gracefulRow(t: GuestTarget, name: string): Promise<void> {
+async function gracefulRow(t: GuestTarget, name: string, timings: string[]): Promise<void> {
   const consolePath = path.join(t.consoleDir, `${name}.console`);
   fs.rmSync(consolePath, { force: true });
   const con = new GuestConsole(consolePath);
@@ -56,8 +62,9 @@ async function gracefulRow(t: GuestTarget, name: string): Promise<void> {
   let t0 = performance.now();
   const off = await impl.update(name, a.outs, (await impl.check(a.outs, { ...inputs, running: false })).inputs);
   const stopSeconds = seconds(t0);
+  timings.push(`stopped during boot in ${stopSeconds.toFixed(1)} s`);
   expect(off.outs.state).to.equal("shut off");
-  expect(stopSeconds, `${t.label}: seconds to stop (the default timeout is 60)`).to.be.below(GRACEFUL_BOUND_SECONDS);
+  expect(stopSeconds, `${t.label}: seconds to stop (the default timeout is 60)`).to.be.below(DURING_BOOT_BOUND_SECONDS);
   await con.waitFor("poweroff acpi", { timeoutMs: 1000 });
 
   // Start again (a fresh console), wait until the guest is ready, then delete.
@@ -68,32 +75,44 @@ async function gracefulRow(t: GuestTarget, name: string): Promise<void> {
   t0 = performance.now();
   await impl.remove(name, on.outs);
   const deleteSeconds = seconds(t0);
-  expect(deleteSeconds, `${t.label}: seconds to delete (the default timeout is 60)`).to.be.below(
-    GRACEFUL_BOUND_SECONDS,
-  );
+  timings.push(`deleted once ready in ${deleteSeconds.toFixed(1)} s`);
+  expect(deleteSeconds, `${t.label}: seconds to delete (the default timeout is 60)`).to.be.below(READY_BOUND_SECONDS);
   await con.waitFor("poweroff acpi", { timeoutMs: 1000 });
   expect(await stateOf(t.uri, name), "the domain after delete").to.equal(undefined);
 }
 
-/** A guest that ignores the button: delete waits the whole timeout, then destroys it. */
-async function ignoringRow(t: GuestTarget, name: string): Promise<void> {
+/** A guest that ignores the button: stop and delete each wait the whole timeout, then destroy it. */
+async function ignoringRow(t: GuestTarget, name: string, timings: string[]): Promise<void> {
   const consolePath = path.join(t.consoleDir, `${name}.console`);
   fs.rmSync(consolePath, { force: true });
   const con = new GuestConsole(consolePath);
-  const a = await checkAndCreate({
+  const inputs = {
     name,
     xml: guestDomainXml({ name, image: t.image, consolePath, extraCmdline: "lvd.acpi=ignore" }),
     connection: { uri: t.uri },
     shutdownTimeoutSeconds: IGNORE_TIMEOUT_SECONDS,
+  };
+  const a = await checkAndCreate(inputs);
+  const forced = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    await con.waitFor("ready");
+    const t0 = performance.now();
+    await fn();
+    const took = seconds(t0);
+    timings.push(`ignoring guest ${what} after ${took.toFixed(1)} s`);
+    expect(took, `${t.label}: seconds to ${what}`).to.be.at.least(IGNORE_TIMEOUT_SECONDS - 0.5);
+    expect(took, `${t.label}: seconds to ${what}`).to.be.below(IGNORE_TIMEOUT_SECONDS + 20);
+    expect(con.lines(), "the guest saw the button and ignored it").to.include("poweroff ignored");
+    expect(con.lines()).to.not.include("poweroff acpi");
+  };
+  let off: impl.DomainOutputs | undefined;
+  await forced("stopped", async () => {
+    off = (await impl.update(name, a.outs, (await impl.check(a.outs, { ...inputs, running: false })).inputs)).outs;
   });
-  await con.waitFor("ready");
-  const t0 = performance.now();
-  await impl.remove(name, a.outs);
-  const took = seconds(t0);
-  expect(took, `${t.label}: seconds to delete`).to.be.at.least(IGNORE_TIMEOUT_SECONDS - 0.5);
-  expect(took, `${t.label}: seconds to delete`).to.be.below(IGNORE_TIMEOUT_SECONDS + 20);
-  expect(con.lines(), "the guest saw the button and ignored it").to.include("poweroff ignored");
-  expect(con.lines()).to.not.include("poweroff acpi");
+  expect(off!.state).to.equal("shut off");
+  fs.rmSync(consolePath, { force: true });
+  const on = await impl.update(name, off!, (await impl.check(off!, inputs)).inputs);
+  expect(on.outs.state).to.equal("running");
+  await forced("deleted", () => impl.remove(name, on.outs));
   expect(await stateOf(t.uri, name), "the domain after delete").to.equal(undefined);
 }
 
@@ -104,6 +123,7 @@ describe("graceful stop and delete of a real guest (Domain provider, default shu
   const targets = new Map<GuestTargetKind, GuestTarget>();
   const made: { uri: string; name: string; consolePath: string }[] = [];
   const results = new Map<string, Promise<void>>();
+  const timings = new Map<GuestTargetKind, string[]>(KINDS.map((k) => [k, []]));
   const rows = KINDS.flatMap((kind) => [
     { kind, title: "ACPI", name: `${prefix}${kind.replace(/\./g, "")}-acpi`, run: gracefulRow },
     { kind, title: "ignored", name: `${prefix}${kind.replace(/\./g, "")}-ign`, run: ignoringRow },
@@ -115,11 +135,13 @@ describe("graceful stop and delete of a real guest (Domain provider, default shu
     const jobs = rows.map((r) => async () => {
       const t = targets.get(r.kind)!;
       made.push({ uri: t.uri, name: r.name, consolePath: path.join(t.consoleDir, `${r.name}.console`) });
-      await r.run(t, r.name);
+      await r.run(t, r.name, timings.get(r.kind)!);
     });
     inParallel(jobs, 4).forEach((p, i) => results.set(`${rows[i]!.kind}/${rows[i]!.title}`, p));
   });
   after(async () => {
+    // One line a target: how long each stop and delete took (the README quotes them).
+    for (const [kind, lines] of timings) console.log(`    ${GUEST_TARGET_LABELS[kind]}: ${lines.join("; ")}`);
     for (const m of made) {
       const b = backendFor(m.uri);
       if (await b.exists(m.name).catch(() => false)) await b.destroyAndUndefine(m.name).catch(() => undefined);
@@ -132,7 +154,7 @@ describe("graceful stop and delete of a real guest (Domain provider, default shu
     describe(GUEST_TARGET_LABELS[kind], () => {
       it("stop and delete power the guest off by ACPI in seconds, a stop during boot too (console: poweroff acpi)", () =>
         results.get(`${kind}/ACPI`));
-      it(`a guest that ignores ACPI is destroyed when the timeout (${IGNORE_TIMEOUT_SECONDS} s) ends`, () =>
+      it(`stop and delete of a guest that ignores ACPI destroy it when the timeout (${IGNORE_TIMEOUT_SECONDS} s) ends (console: poweroff ignored)`, () =>
         results.get(`${kind}/ignored`));
     });
   }
