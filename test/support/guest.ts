@@ -17,6 +17,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { QmpSession } from "../../provider/backends/qemu/qmp";
 import { escapeAttr, escapeText } from "../../provider/xml/tree";
+import { labQemu, requireLab } from "./lab";
 import { REPO_ROOT } from "./paths";
 
 /** {@link GuestImage}: a kernel and initramfs pair, with the command line they boot with. */
@@ -462,4 +463,80 @@ export class GuestConsole {
       uptimeSeconds: Number(value("uptime_s")),
     };
   }
+}
+
+/** {@link GuestTarget}: where a guest runs through the Domain provider: a libvirt lab or QEMU-direct. */
+export interface GuestTarget {
+  /** Names the lab and backend, e.g. `libvirt 12.x (native <hwuuid>)`, `QEMU-direct 7.2`. */
+  readonly label: string;
+  /** The connection URI for the Domain's `connection.uri`. */
+  readonly uri: string;
+  /** The image as the target's QEMU sees it. */
+  readonly image: GuestImage;
+  /** A directory for console files that the target's QEMU can write and the test can read. */
+  readonly consoleDir: string;
+}
+
+/**
+ * {@link inParallel}: runs `jobs` with at most `limit` at a time (guests boot for seconds under
+ * TCG: independent ones boot together). Returns one promise a job, in order, each already
+ * handled (no unhandled rejection while a test has not awaited it yet).
+ */
+export function inParallel(jobs: readonly (() => Promise<void>)[], limit: number): Promise<void>[] {
+  let running = 0;
+  const queue: (() => void)[] = [];
+  return jobs.map((job) => {
+    const p = new Promise<void>((resolve, reject) => {
+      const go = (): void => {
+        running++;
+        job()
+          .then(resolve, reject)
+          .finally(() => {
+            running--;
+            queue.shift()?.();
+          });
+      };
+      if (running < limit) go();
+      else queue.push(go);
+    });
+    p.catch(() => undefined);
+    return p;
+  });
+}
+
+/** {@link GuestTargetKind}: the backends a guest test runs on. */
+export type GuestTargetKind = "libvirt-12" | "libvirt-9" | "direct-7.2" | "direct-11";
+
+/** {@link GUEST_TARGET_LABELS}: each {@link GuestTargetKind} in words (the lab and the backend). */
+export const GUEST_TARGET_LABELS: Readonly<Record<GuestTargetKind, string>> = {
+  "libvirt-12": "libvirt 12.x (native <hwuuid>)",
+  "libvirt-9": "libvirt 9.0 (passthrough)",
+  "direct-7.2": "QEMU-direct, QEMU 7.2",
+  "direct-11": "QEMU-direct, QEMU 11.x",
+};
+
+/**
+ * {@link guestTarget}: a target, checked to answer (a missing lab fails the test). QEMU-direct
+ * keeps its state, and the consoles, in new directories under `work`.
+ */
+export async function guestTarget(kind: GuestTargetKind, work: string): Promise<GuestTarget> {
+  if (kind === "libvirt-12" || kind === "libvirt-9") {
+    const lab = await requireLab(kind === "libvirt-12" ? "new" : "host");
+    const consoleDir = path.join(lab.imageDir, "lvd-guest", "run");
+    fs.mkdirSync(consoleDir, { recursive: true });
+    return {
+      label: GUEST_TARGET_LABELS[kind],
+      uri: lab.uri,
+      image: guestImage(lab.imageDir),
+      consoleDir,
+    };
+  }
+  const qemu = labQemu(kind === "direct-7.2" ? "host" : "new");
+  const state = fs.mkdtempSync(path.join(work, `${kind}-`));
+  return {
+    label: GUEST_TARGET_LABELS[kind],
+    uri: `qemu-direct://${state}?emulator=${encodeURIComponent(qemu)}`,
+    image: guestImage(),
+    consoleDir: fs.mkdtempSync(path.join(work, `${kind}-consoles-`)),
+  };
 }

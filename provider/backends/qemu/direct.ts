@@ -431,15 +431,21 @@ export class QemuDirectBackend {
     return this.livePid(name) === undefined;
   }
 
-  /** Graceful stop: QMP `system_powerdown`, wait up to the timeout, then `quit`. */
+  /**
+   * Graceful stop: QMP `system_powerdown`, pressed again every 2 s (a guest still booting loses
+   * a press, and nothing tells the provider when it is ready), wait up to the timeout, then `quit`.
+   */
   public async shutdown(ref: DomainAddress, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running"> {
     const name = await this.nameOf(ref);
     if (this.livePid(name) === undefined) return "not-running";
     if (timeoutSeconds > 0) {
-      await qmpOnce(this.files(name).qmp, "system_powerdown").catch(() => undefined);
-      if (await this.waitGone(name, timeoutSeconds * 1000)) {
-        await fs.rm(this.files(name).pid, { force: true });
-        return "shutdown";
+      const deadline = Date.now() + timeoutSeconds * 1000;
+      while (Date.now() < deadline) {
+        await qmpOnce(this.files(name).qmp, "system_powerdown").catch(() => undefined);
+        if (await this.waitGone(name, Math.min(2000, Math.max(0, deadline - Date.now())))) {
+          await fs.rm(this.files(name).pid, { force: true });
+          return "shutdown";
+        }
       }
     }
     await this.destroy(name);

@@ -94,6 +94,12 @@ export function unexcusedErrors(stderr: string, tolerate?: RegExp): string[] {
 }
 
 /** Every state `virsh domstate` prints. */
+/**
+ * Seconds between ACPI power-button presses while a graceful stop waits (virsh `shutdown`, QMP
+ * `system_powerdown`): a guest that is still booting loses a press, as on real hardware.
+ */
+const ACPI_RETRY_SECONDS = 2;
+
 const DOMAIN_STATES: readonly DomainState[] = [
   "running",
   "shut off",
@@ -547,20 +553,30 @@ export class VirshBackend {
 
   /**
    * Graceful stop: ACPI shutdown, wait up to `timeoutSeconds` for `shut off`, then destroy.
-   * Returns how it ended.
+   * The power button is pressed again every {@link ACPI_RETRY_SECONDS} s while waiting: a press
+   * before the guest OS watches its button (early in boot) is lost, and nothing tells the
+   * provider when the guest is ready. Returns how it ended.
    */
   public async shutdown(ref: DomainAddress, timeoutSeconds: number): Promise<"shutdown" | "destroyed" | "not-running"> {
     const name = domainArg(ref);
     if ((await this.domstate(name)) === "shut off") return "not-running";
     if (timeoutSeconds > 0) {
-      try {
-        await this.run(["shutdown", name]);
-      } catch (e) {
-        if (!VirshError.isInstance(e)) throw e;
-      }
+      const press = async (): Promise<void> => {
+        try {
+          await this.run(["shutdown", name]);
+        } catch (e) {
+          if (!VirshError.isInstance(e)) throw e;
+        }
+      };
+      await press();
       const deadline = Date.now() + timeoutSeconds * 1000;
+      let nextPress = Date.now() + ACPI_RETRY_SECONDS * 1000;
       while (Date.now() < deadline) {
         if ((await this.domstate(name)) === "shut off") return "shutdown";
+        if (Date.now() >= nextPress) {
+          await press();
+          nextPress = Date.now() + ACPI_RETRY_SECONDS * 1000;
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
     }
