@@ -23,7 +23,8 @@ import { isDirectUri } from "../backends/qemu/direct";
 import { buildQemuArgv } from "../qemu/argv";
 import { DomainXmlError } from "../xml/errors";
 import { DomainDef, readDomain } from "../xml/domain";
-import { composeDomain, ComposeError, notOwnedReason, OwnerIdentity, uuidPassthrough } from "../desired/compose";
+import { composeDomain, ComposeError, notOwnedReason, OwnerIdentity } from "../desired/compose";
+import { uuidPassthrough } from "../xml/identity";
 import { randomUuid } from "../xml/uuid";
 import {
   DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
