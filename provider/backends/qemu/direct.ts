@@ -18,8 +18,7 @@ import { DomainDef } from "../../xml/domain";
 import { firstChild, element, getAttr } from "../../xml/tree";
 import { randomUuid } from "../../xml/uuid";
 import { randomBytes } from "node:crypto";
-import type { DomainState, LibvirtCapabilities } from "../virsh/virsh-backend";
-import type { DomainAddress, DomainRef } from "../domain-backend";
+import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
 import { qmpOnce } from "./qmp";
 import { DirectLock } from "./lock";
 
@@ -100,7 +99,7 @@ function logTail(file: string): string {
 }
 
 /** QEMU without libvirt. */
-export class QemuDirectBackend {
+export class QemuDirectBackend implements DomainBackend {
   /** The connection URI. */
   public readonly uri: string;
   private readonly stateDir: string;
