@@ -3,7 +3,8 @@
  * uuid, name and MACs, copy-on-write disks, and a hardware UUID chosen by policy.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DiskMode, FleetPlan, planFleet } from "../provider/fleet/plan";
+import { FleetPlan, planFleet } from "../provider/fleet/plan";
+import type { FleetHwuuidPolicy as SharedFleetHwuuidPolicy, FleetInputs } from "../provider/dynamic/types";
 import { readDomainSync } from "../provider/backends/domain-backend";
 import { redactSecurityInfoXml } from "../provider/xml/security";
 import { brandErrorFamily, ErrorDetails, formatErrorMessage, hasBrand } from "../provider/xml/errors";
@@ -12,34 +13,14 @@ import { DirectError } from "../provider/backends/qemu/direct";
 import { Domain } from "./domain";
 import { DomainDisk } from "./disk";
 
-/** How fleet members get their hardware UUID. */
-export type FleetHwuuidPolicy =
-  /** The template's guest-visible UUID; one member only (replacing a single machine). */
-  | "keep"
-  /** Stable per member key, distinct across projects, stacks and fleets (UUIDv5). */
-  | "derive"
-  /** Given per member key. */
-  | { readonly explicit: Readonly<Record<string, string>> };
+/** How fleet members get their hardware UUID: `keep`, `derive`, or `{ explicit: { KEY: UUID } }`. */
+export type FleetHwuuidPolicy = SharedFleetHwuuidPolicy;
 
-/** The inputs of a {@link DomainFleet}. Plain values: the plan is made while the program runs. */
-export interface DomainFleetArgs {
-  /** The template domain; it must be shut off, and it is never modified. */
-  readonly template: { readonly name: string; readonly uri?: string };
-  /** How many members (keys "1".."N"), or their keys. Keys are stable: scaling keeps the others. */
-  readonly members: number | readonly string[];
-  /** Member names; `{stack}`, `{fleet}`, `{key}`, `{index}` are replaced. @default `{stack}-{fleet}-{key}` */
-  readonly namePattern?: string;
-  /** @default "derive" */
-  readonly hwuuidPolicy?: FleetHwuuidPolicy;
-  /** Writable disks: `overlay` (qcow2 backed by the template image), `copy`, or `share` (read-only/shareable only). @default "overlay" */
-  readonly diskMode?: DiskMode;
-  /** Where member images go. @default beside the template's image */
-  readonly imageDir?: string;
-  /** @default true */
-  readonly running?: boolean;
-  /** @default 60 */
-  readonly shutdownTimeoutSeconds?: number;
-}
+/**
+ * The inputs of a {@link DomainFleet}: the provider's {@link FleetInputs}, one type shared by the
+ * SDK and the planner. Plain values: the plan is made while the program runs.
+ */
+export type DomainFleetArgs = FleetInputs;
 
 /** Most members a fleet takes (a count, a key list or an explicit hwuuid map). */
 export const MAX_FLEET_MEMBERS = 1000;

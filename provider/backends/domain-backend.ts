@@ -3,10 +3,33 @@
  * (any libvirt URI) and by QEMU directly (`qemu-direct:///STATE_DIR`). {@link backendFor}
  * picks one from the connection URI.
  */
-import type { DomainState, LibvirtCapabilities } from "./virsh/virsh-backend";
 import { parseUuidNameList, splitStateAndXml, VirshBackend, virshQuote } from "./virsh/virsh-backend";
 import { QemuDirectBackend, isDirectUri, DirectError } from "./qemu/direct";
 import { runVirshSync, VirshError } from "./virsh/exec";
+
+/** The first libvirt release with `<hwuuid>`, and the numeric version comparison (defined in `./capabilities`, pure). */
+export { HWUUID_MIN_LIBVIRT, compareVersions } from "./capabilities";
+
+/** How the guest-visible hwuuid is carried: libvirt's `<hwuuid>` or the `<qemu:commandline>` `-uuid` passthrough. */
+export type HwuuidMode = "native" | "passthrough";
+
+/** What a connection offers (both backends' `probe`). */
+export interface LibvirtCapabilities {
+  /** The daemon's libvirt version, e.g. `12.9.0`. */
+  readonly libvirtVersion: string;
+  /** The hypervisor driver name as virsh reports it (`QEMU`, `Test`, ...). */
+  readonly hypervisor: string;
+  /** The hypervisor version (QEMU's), e.g. `11.1.3`. */
+  readonly hypervisorVersion: string;
+  /** The best hwuuid mode this connection supports, or undefined when none. */
+  readonly hwuuidMode: HwuuidMode | undefined;
+  /** Why no hwuuid mode is available, when none is. */
+  readonly hwuuidUnsupportedReason?: string;
+}
+
+/** A domain's power state as `virsh domstate` names it. */
+export type DomainState =
+  "running" | "shut off" | "paused" | "blocked" | "in shutdown" | "crashed" | "pmsuspended" | "idle";
 
 /**
  * How the provider addresses a domain: by the uuid it recorded wherever it has one, else by name.

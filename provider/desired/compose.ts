@@ -8,7 +8,13 @@
  */
 import { DomainDef } from "../xml/domain";
 import { DomainXmlError, hasBrand, LibvirtDomainError } from "../xml/errors";
-import { DomainIdentity, normalizeIdentity, resolveIdentity } from "../xml/identity";
+import {
+  DomainIdentity,
+  normalizeIdentity,
+  removeUuidPassthrough,
+  resolveIdentity,
+  uuidPassthrough,
+} from "../xml/identity";
 import {
   childElements,
   element,
@@ -182,33 +188,6 @@ function interfaceElement(n: InterfaceSpec): XmlElement {
   if (n.type === "direct") el.children.push(element("source", { dev: n.source!, mode: "bridge" }));
   el.children.push(element("model", { type: n.model ?? "virtio" }));
   return el;
-}
-
-/** Removes every `-uuid VALUE` pair from `<qemu:commandline>`; drops the element when empty. */
-function removeUuidPassthrough(def: DomainDef): void {
-  const cmd = firstChild(def.root, "qemu:commandline");
-  if (!cmd) return;
-  const args = childElements(cmd, "qemu:arg");
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (getAttr(arg, "value") === "-uuid") {
-      removeChild(cmd, arg);
-      const value = args[i + 1];
-      if (value) removeChild(cmd, value);
-      i++;
-    }
-  }
-  if (childElements(cmd).length === 0) removeChild(def.root, cmd);
-}
-
-/** Reads the `-uuid` passthrough value, if any. */
-export function uuidPassthrough(def: DomainDef): string | undefined {
-  const cmd = firstChild(def.root, "qemu:commandline");
-  if (!cmd) return undefined;
-  const args = childElements(cmd, "qemu:arg").map((a) => getAttr(a, "value") ?? "");
-  const i = args.lastIndexOf("-uuid");
-  const value = i >= 0 ? args[i + 1] : undefined;
-  return value !== undefined ? (normalizeUuid(value) ?? value) : undefined;
 }
 
 /**

@@ -17,16 +17,14 @@ import {
   statImage,
 } from "../backends/image";
 import { failure, InputFailure, wrongType } from "../desired/inputs";
+import { LifecycleError } from "../lifecycle/errors";
+import { DISK_INPUT_KEYS, DiskInputs, DiskOutputs, DiskRecorded } from "./types";
 
-/** The inputs of a DomainDisk. */
-export interface DiskInputs {
-  readonly path: string;
-  readonly source: string;
-  readonly sourceFormat: string;
-  readonly mode: "overlay" | "copy";
-  /** Any change re-creates the image. */
-  readonly replaceTrigger?: string;
-}
+/** The inputs of a DomainDisk (defined with the other resources' in `./types.ts`). */
+export type { DiskInputs } from "./types";
+
+/** An object as the engine sends it: any keys, engine-private ones (`__provider`) included. */
+type EngineObject = Record<string, unknown>;
 
 function abs(property: string, v: unknown): InputFailure | undefined {
   if (typeof v !== "string")
@@ -50,11 +48,11 @@ function abs(property: string, v: unknown): InputFailure | undefined {
 }
 
 /** The stamp a state records (this version), or undefined. */
-function stampOf(props: Record<string, unknown>): ImageStamp | undefined {
+function stampOf(props: DiskRecorded): ImageStamp | undefined {
   const { device, inode, birthtimeNs, pin } = props;
   if (typeof device !== "string" || typeof inode !== "string" || typeof birthtimeNs !== "string") return undefined;
   return {
-    path: props.path as string,
+    path: props.path ?? "",
     device,
     inode,
     birthtimeNs,
@@ -64,12 +62,12 @@ function stampOf(props: Record<string, unknown>): ImageStamp | undefined {
 }
 
 /** A state of the previous version: the inode number alone. */
-function isLegacy(props: Record<string, unknown>): boolean {
+function isLegacy(props: DiskRecorded): boolean {
   return typeof props.inode === "number" && stampOf(props) === undefined;
 }
 
 /** The outputs that identify the image (the pin only where there is one). */
-function identityOutputs(s: ImageStamp): Record<string, unknown> {
+function identityOutputs(s: ImageStamp): Pick<DiskOutputs, "device" | "inode" | "birthtimeNs" | "sizeBytes" | "pin"> {
   return {
     device: s.device,
     inode: s.inode,
@@ -90,9 +88,9 @@ export const DISK_INPUT_TYPES: { readonly [K in keyof Required<DiskInputs>]: "st
 
 /** `check`: every input's type, paths, mode, and a readable source image. Never throws for bad input. */
 export async function check(
-  _olds: Record<string, unknown>,
-  news: Record<string, unknown>,
-): Promise<{ inputs: Record<string, unknown>; failures: InputFailure[] }> {
+  _olds: EngineObject,
+  news: EngineObject,
+): Promise<{ inputs: EngineObject; failures: InputFailure[] }> {
   const failures = [abs("path", news.path), abs("source", news.source)].filter(
     (f): f is InputFailure => f !== undefined,
   );
@@ -135,14 +133,13 @@ export async function check(
 /** `diff`: every input change re-creates the image (delete first when the path stays). */
 export async function diff(
   _id: string,
-  olds: Record<string, unknown>,
-  news: Record<string, unknown>,
+  olds: EngineObject,
+  news: EngineObject,
 ): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
-  const replaces = ["path", "source", "sourceFormat", "mode", "replaceTrigger"].filter(
-    (k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]),
-  );
-  const made = stampOf(olds) !== undefined || isLegacy(olds);
-  const gone = made && !(await statImage(olds.path as string));
+  const replaces: string[] = DISK_INPUT_KEYS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+  const old = recorded(olds);
+  const made = stampOf(old) !== undefined || isLegacy(old);
+  const gone = made && !(await statImage(old.path ?? ""));
   return {
     changes: replaces.length > 0 || gone,
     replaces,
@@ -151,33 +148,49 @@ export async function diff(
 }
 
 /** `create`: the overlay or the copy, atomically, with the template's mode. */
-export async function create(inputs: Record<string, unknown>): Promise<{ id: string; outs: Record<string, unknown> }> {
+export async function create(inputs: EngineObject): Promise<{ id: string; outs: EngineObject }> {
+  // `check` validated every input before the engine passes them here.
   const i = inputs as unknown as DiskInputs;
   let s: ImageStamp;
   try {
     s =
       i.mode === "overlay" ? await createOverlay(i.path, i.source, i.sourceFormat) : await copyImage(i.path, i.source);
   } catch (e) {
-    if (ImageError.isInstance(e)) throw new Error(`path: ${e.message}`, { cause: e });
+    if (ImageError.isInstance(e))
+      throw new LifecycleError(
+        e.message,
+        { path: "path", value: i.path, fix: imageFix(e.message) },
+        `path: ${e.message}`,
+        e,
+      );
     throw e;
   }
   return { id: i.path, outs: { ...stripIdentity(inputs), ...identityOutputs(s) } };
 }
 
+/** The fix an image error names (its own `fix:` part), else the generic one. */
+function imageFix(message: string): string {
+  return (
+    /\bfix: (.*)$/is.exec(message)?.[1] ?? "check the image path and the template image, then run `pulumi up` again"
+  );
+}
+
+/** A recorded state as the engine hands it back (any key may be missing). */
+function recorded(o: EngineObject): DiskRecorded {
+  return o;
+}
+
 /** The inputs without identity outputs (the engine passes them back as `undefined` placeholders). */
-function stripIdentity(o: Record<string, unknown>): Record<string, unknown> {
+function stripIdentity(o: EngineObject): EngineObject {
   const { device: _d, inode: _i, birthtimeNs: _b, pin: _p, sizeBytes: _s, ...rest } = o;
   return rest;
 }
 
 /** `read`: gone (empty id) when the file is missing or is not the one we made. */
-export async function read(
-  id: string,
-  props: Record<string, unknown>,
-): Promise<{ id: string; props: Record<string, unknown> }> {
+export async function read(id: string, props: EngineObject): Promise<{ id: string; props: EngineObject }> {
   const now = await statImage(id);
   if (!now) return { id: "", props: {} };
-  const s = stampOf(props);
+  const s = stampOf(recorded(props));
   if (s && !(await isOurImage({ ...s, path: id }))) return { id: "", props: {} };
   // A state of the previous version can only compare the inode (see `remove`).
   if (!s && typeof props.inode === "number" && Number(now.inode) !== props.inode) return { id: "", props: {} };
@@ -185,20 +198,16 @@ export async function read(
 }
 
 /** `update`: every input change replaces, so only a file removed behind our back is made again. */
-export async function update(
-  _id: string,
-  olds: Record<string, unknown>,
-  news: Record<string, unknown>,
-): Promise<{ outs: Record<string, unknown> }> {
-  const now = await statImage(news.path as string);
+export async function update(_id: string, olds: EngineObject, news: EngineObject): Promise<{ outs: EngineObject }> {
+  const now = await statImage((news as unknown as DiskInputs).path);
   if (!now) {
     const made = (await create(news)).outs;
     // The old image is gone; our pin of it (if any) goes too, freeing its space.
-    const old = stampOf(olds);
+    const old = stampOf(recorded(olds));
     if (old?.pin) await removeImage(old);
     return { outs: made };
   }
-  const keep = isLegacy(olds)
+  const keep = isLegacy(recorded(olds))
     ? { inode: olds.inode }
     : {
         device: olds.device,
@@ -215,17 +224,21 @@ export async function update(
  * reuses inodes at once): a file there with that inode is left in place, and delete fails
  * naming the path and what to do.
  */
-export async function remove(_id: string, props: Record<string, unknown>): Promise<void> {
+export async function remove(_id: string, engineProps: EngineObject): Promise<void> {
+  const props = recorded(engineProps);
   const s = stampOf(props);
   if (s) {
     await removeImage(s);
     return;
   }
   if (!isLegacy(props)) return; // nothing was made (the create failed)
-  const p = props.path as string;
+  const p = props.path ?? "";
   const now = await fileIdentity(p);
   if (!now || Number(now.inode) !== props.inode) return; // gone, or certainly another file
-  throw new Error(
+  const fix = `if ${p} is that image, remove it yourself (rm ${p}) and run the command again; if it is not, drop the resource from the state with \`pulumi state delete <urn>\``;
+  throw new LifecycleError(
+    `${p} was recorded by an earlier version by its inode number (${props.inode}) alone, and cannot be proven to be the image this stack made; it was left in place`,
+    { path: "path", value: p, fix },
     `path: ${p} was recorded by an earlier version of pulumi-libvirt-domain by its inode number (${props.inode}) alone; the file there has that inode, but inode numbers are reused, so it cannot be proven to be the image this stack made, and it was left in place. fix: if ${p} is that image, remove it yourself (rm ${p}) and run the command again; if it is not, drop the resource from the state with \`pulumi state delete <urn>\``,
   );
 }

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import * as posix from "node:path/posix";
 import { DomainDef } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
-import { resolveIdentity } from "../xml/identity";
+import { removeUuidPassthrough, resolveIdentity, uuidPassthrough } from "../xml/identity";
 import { redactSecurityInfoXml, xmlHasSecurityInfo } from "../xml/security";
 import {
   childElements,
@@ -25,7 +25,6 @@ import {
   XmlElement,
 } from "../xml/tree";
 import { isValidUuid, NAMESPACE_URL, normalizeUuid, parseUuid, uuidV5 } from "../xml/uuid";
-import { uuidPassthrough } from "../desired/compose";
 import { NAME_RE } from "../desired/inputs";
 
 /** How members get their hardware UUID. */
@@ -275,18 +274,7 @@ function prepareMember(def: DomainDef, c: PrepareContext): string[] {
   def.setChildText("uuid", undefined);
   def.setChildText("hwuuid", undefined);
   // QEMU passthrough -uuid is the Domain's to set, per member.
-  const cmd = firstChild(def.root, "qemu:commandline");
-  if (cmd) {
-    const args = childElements(cmd, "qemu:arg");
-    args.forEach((a, i) => {
-      if (getAttr(a, "value") === "-uuid") {
-        removeChild(cmd, a);
-        const value = args[i + 1];
-        if (value) removeChild(cmd, value);
-      }
-    });
-    if (childElements(cmd).length === 0) removeChild(def.root, cmd);
-  }
+  removeUuidPassthrough(def);
   // A fresh genid: the guest must learn it was cloned (libvirt generates one for <genid/>).
   const genid = firstChild(def.root, "genid");
   if (genid) genid.children = [];

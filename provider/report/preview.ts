@@ -13,8 +13,7 @@
  */
 import { diffDomains, DomainChange, maxClass } from "../diff/semantic";
 import { DomainDef } from "../xml/domain";
-import { resolveIdentity } from "../xml/identity";
-import { uuidPassthrough } from "../desired/compose";
+import { resolveIdentity, uuidPassthrough } from "../xml/identity";
 import { normalizeUuid } from "../xml/uuid";
 
 /** What one domain's preview step means. */

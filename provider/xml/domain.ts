@@ -437,6 +437,18 @@ export function readDomain(def: DomainDef): DomainView {
   };
 }
 
+/**
+ * Every `<commandline>` of the QEMU namespace in a domain with its `<arg>` elements, found by
+ * namespace URI whatever the prefix (as libvirt and {@link readDomain} read them).
+ */
+export function qemuCommandlines(root: XmlElement): { commandline: XmlElement; args: XmlElement[] }[] {
+  const scope = nsScope(root, new Map());
+  return qemuNamespaceChildren(root, "commandline", new Map()).map((commandline) => ({
+    commandline,
+    args: qemuNamespaceChildren(commandline, "arg", scope),
+  }));
+}
+
 /** In-scope namespace declarations (prefix, `""` for the default namespace -> URI) inside `el`. */
 function nsScope(el: XmlElement, parent: ReadonlyMap<string, string>): Map<string, string> {
   const m = new Map(parent);

@@ -5,10 +5,10 @@
  *
  * Pure: no I/O, no Pulumi.
  */
-import { DomainDef, readSysinfo } from "./domain";
+import { DomainDef, qemuCommandlines, readSysinfo } from "./domain";
 import { DomainXmlError } from "./errors";
 import { childElements, firstChild, getAttr, setTextContent, removeChild, textContent, XmlElement } from "./tree";
-import { formatUuid, isValidUuid, parseUuid, UuidBytes } from "./uuid";
+import { formatUuid, isValidUuid, normalizeUuid, parseUuid, UuidBytes } from "./uuid";
 
 /** What libvirt would decide about a domain's identity. */
 export interface DomainIdentity {
@@ -150,4 +150,35 @@ export function normalizeIdentity(def: DomainDef): DomainIdentity {
     }
   }
   return id;
+}
+
+/**
+ * The hwuuid carried by the `-uuid` passthrough (`<qemu:commandline><qemu:arg value='-uuid'/>
+ * <qemu:arg value=UUID/>`), if any: the last `-uuid` wins, as on QEMU's command line. The QEMU
+ * elements are found by namespace URI, whatever their prefix.
+ */
+export function uuidPassthrough(def: DomainDef): string | undefined {
+  const args = qemuCommandlines(def.root).flatMap((c) => c.args.map((a) => getAttr(a, "value") ?? ""));
+  const i = args.lastIndexOf("-uuid");
+  const value = i >= 0 ? args[i + 1] : undefined;
+  return value !== undefined ? (normalizeUuid(value) ?? value) : undefined;
+}
+
+/**
+ * Removes every `-uuid VALUE` pair from the domain's QEMU `<commandline>` elements (found by
+ * namespace URI, whatever their prefix), and each such element left without children.
+ */
+export function removeUuidPassthrough(def: DomainDef): void {
+  for (const { commandline, args } of qemuCommandlines(def.root)) {
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i]!;
+      if (getAttr(arg, "value") === "-uuid") {
+        removeChild(commandline, arg);
+        const value = args[i + 1];
+        if (value) removeChild(commandline, value);
+        i++;
+      }
+    }
+    if (childElements(commandline).length === 0) removeChild(def.root, commandline);
+  }
 }

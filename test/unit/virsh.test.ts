@@ -1,11 +1,7 @@
 /** virsh output handling that needs no daemon: batch error lines, version parsing, quoting. */
 import { expect } from "chai";
-import {
-  hwuuidModeFor,
-  parseVersionOutput,
-  unexcusedErrors,
-  virshQuote,
-} from "../../provider/backends/virsh/virsh-backend";
+import { hwuuidModeFor } from "../../provider/backends/capabilities";
+import { parseVersionOutput, unexcusedErrors, virshQuote } from "../../provider/backends/virsh/virsh-backend";
 
 describe("virsh batch errors", () => {
   it("a tolerated cause excuses itself and its 'Failed to' preface, nothing else", () => {

@@ -22,8 +22,7 @@ import { DirectError } from "./direct-error";
 
 export { DirectError, DirectErrorDetails, directFix } from "./direct-error";
 import { randomBytes } from "node:crypto";
-import type { DomainState, LibvirtCapabilities } from "../virsh/virsh-backend";
-import type { DomainAddress, DomainRef } from "../domain-backend";
+import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
 import { qmpOnce } from "./qmp";
 import { DirectLock } from "./lock";
 
@@ -106,7 +105,7 @@ function logTail(file: string): string {
 }
 
 /** QEMU without libvirt. */
-export class QemuDirectBackend {
+export class QemuDirectBackend implements DomainBackend {
   /** The connection URI. */
   public readonly uri: string;
   private readonly stateDir: string;

@@ -8,39 +8,9 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DomainAddress, DomainRef } from "../domain-backend";
+import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
+import { hwuuidModeFor } from "../capabilities";
 import { runVirsh, VirshError, VirshRunOptions } from "./exec";
-
-/** How the guest-visible hwuuid is carried: libvirt's `<hwuuid>` or the `<qemu:commandline>` `-uuid` passthrough. */
-export type HwuuidMode = "native" | "passthrough";
-
-/** What a connection offers. */
-export interface LibvirtCapabilities {
-  /** The daemon's libvirt version, e.g. `12.9.0`. */
-  readonly libvirtVersion: string;
-  /** The hypervisor driver name as virsh reports it (`QEMU`, `Test`, ...). */
-  readonly hypervisor: string;
-  /** The hypervisor version (QEMU's), e.g. `11.1.3`. */
-  readonly hypervisorVersion: string;
-  /** The best hwuuid mode this connection supports, or undefined when none. */
-  readonly hwuuidMode: HwuuidMode | undefined;
-  /** Why no hwuuid mode is available, when none is. */
-  readonly hwuuidUnsupportedReason?: string;
-}
-
-/** The first libvirt release with `<hwuuid>`. */
-export const HWUUID_MIN_LIBVIRT = "11.7.0";
-
-/** Compares dotted versions numerically. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(".").map(Number);
-  const pb = b.split(".").map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
-}
 
 /** Parses `virsh version --daemon` output. */
 export function parseVersionOutput(out: string): Omit<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason"> {
@@ -49,22 +19,6 @@ export function parseVersionOutput(out: string): Omit<LibvirtCapabilities, "hwuu
   const hv = /Running hypervisor:\s*(\S+)\s+([0-9.]+)/.exec(out);
   return { libvirtVersion: daemon, hypervisor: hv?.[1] ?? "unknown", hypervisorVersion: hv?.[2] ?? "0" };
 }
-
-/** Decides the hwuuid mode from the versions. */
-export function hwuuidModeFor(
-  caps: Omit<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason">,
-): Pick<LibvirtCapabilities, "hwuuidMode" | "hwuuidUnsupportedReason"> {
-  if (compareVersions(caps.libvirtVersion, HWUUID_MIN_LIBVIRT) >= 0) return { hwuuidMode: "native" };
-  if (caps.hypervisor === "QEMU") return { hwuuidMode: "passthrough" };
-  return {
-    hwuuidMode: undefined,
-    hwuuidUnsupportedReason: `libvirt ${caps.libvirtVersion} with the ${caps.hypervisor} driver has neither <hwuuid> (libvirt >= ${HWUUID_MIN_LIBVIRT}) nor the QEMU command-line passthrough`,
-  };
-}
-
-/** A domain's power state as `virsh domstate` names it. */
-export type DomainState =
-  "running" | "shut off" | "paused" | "blocked" | "in shutdown" | "crashed" | "pmsuspended" | "idle";
 
 /**
  * Quotes one argument for virsh's own command parser (used inside `;`-joined batches). Inside
@@ -272,7 +226,7 @@ interface PendingRead {
 const pendingReads = new Map<string, PendingRead[]>();
 
 /** One libvirt connection, driven through virsh. */
-export class VirshBackend {
+export class VirshBackend implements DomainBackend {
   /** The libvirt URI. */
   public readonly uri: string;
   private readonly opts: VirshRunOptions;

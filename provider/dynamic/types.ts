@@ -1,0 +1,178 @@
+/**
+ * The typed boundary of each resource: one inputs/outputs pair for Domain, DomainDisk and
+ * DomainFleet, shared by the SDK (its Args are checked against these, see `test/unit/types.test.ts`)
+ * and the provider. The engine hands the provider untyped objects; the adapters
+ * (`domain-provider.ts`, `disk.ts`) view them through these types once, where they come in.
+ *
+ * Types only, and key lists: no I/O, no Pulumi.
+ */
+import type { HwuuidMode } from "../backends/domain-backend";
+import type { DomainInputs } from "../desired/inputs";
+import type { DiskMode } from "../fleet/plan";
+
+export type { DomainInputs } from "../desired/inputs";
+
+/** Every Domain input, in one list: the key type, `diff`'s input keys and the SDK's Args derive from it. */
+export const DOMAIN_INPUT_KEYS = [
+  "name",
+  "hwuuid",
+  "xml",
+  "memory",
+  "vcpus",
+  "machine",
+  "firmware",
+  "disks",
+  "interfaces",
+  "connection",
+  "running",
+  "shutdownTimeoutSeconds",
+  "restartOnChange",
+  "adopt",
+  "hwuuidMode",
+  "replaceTrigger",
+  "ownerId",
+] as const satisfies readonly (keyof DomainInputs)[];
+
+/** A Domain input's name. */
+export type DomainInputKey = (typeof DOMAIN_INPUT_KEYS)[number];
+
+/** True when the two key sets are equal; a compile-time check through {@link Expect}. */
+export type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never]
+  ? true
+  : false;
+
+/** Compiles only for `true`: `type _ = Expect<SameKeys<A, B>>` fails the build when the keys differ. */
+export type Expect<T extends true> = T;
+
+/** Compile-time: {@link DOMAIN_INPUT_KEYS} names every key of {@link DomainInputs}, and only those. */
+export type DomainInputKeysComplete = Expect<SameKeys<Record<DomainInputKey, unknown>, Required<DomainInputs>>>;
+
+/**
+ * One object type from an intersection: a type alias of it takes an index signature, so the
+ * provider's typed objects pass where the engine takes `Record<string, unknown>`.
+ */
+export type Flat<T> = { [K in keyof T]: T[K] };
+
+/** A Domain's inputs after `check`: `xml` is the canonical desired XML, and the mode is resolved. */
+export type DomainCheckedInputs = Flat<
+  DomainInputs & {
+    /** The canonical desired XML (template, typed fields, hwuuid, ownership mark). */
+    readonly xml: string;
+    /** The hwuuid mode `check` resolved `hwuuidMode` to. */
+    readonly resolvedHwuuidMode?: HwuuidMode;
+  }
+>;
+
+/** The provider's view of a Domain's state (outputs include the checked inputs). */
+export type DomainOutputs = Flat<
+  Omit<DomainCheckedInputs, "xml" | "hwuuidMode"> & {
+    readonly name: string;
+    /** The actual inactive XML, as libvirt reports it. */
+    readonly xml: string;
+    /** The libvirt uuid. */
+    readonly uuid: string;
+    /** The UUID the guest sees. */
+    readonly guestUuid: string;
+    /** The power state, as `virsh domstate` names it. */
+    readonly state: string;
+    readonly macAddresses: string[];
+    readonly libvirtVersion: string;
+    /** The resolved mode (`native` or `passthrough`); the input of the same name is the requested one. */
+    readonly hwuuidMode: string;
+    readonly pendingRestart: boolean;
+    /** Paths where the actual XML no longer matches the desired one (found by `read`). */
+    readonly drift: string[];
+    /** The desired XML applied (the checked `xml` input). */
+    readonly desiredXml: string;
+  }
+>;
+
+/**
+ * A Domain's recorded state as the engine hands it back (`olds` of diff/update, `props` of
+ * read/delete): outputs of this or an earlier version, or the inputs of a create that failed
+ * before the domain existed. Any key may be missing.
+ */
+export type DomainRecorded = Partial<DomainOutputs> & {
+  /** The resolved mode (outputs), or the requested one (`auto`, ...: inputs of a failed create). */
+  readonly hwuuidMode?: string;
+};
+
+/** Every DomainDisk input, in one list; every change to one re-creates the image. */
+export const DISK_INPUT_KEYS = ["path", "source", "sourceFormat", "mode", "replaceTrigger"] as const;
+
+/** A DomainDisk input's name. */
+export type DiskInputKey = (typeof DISK_INPUT_KEYS)[number];
+
+/** The inputs of a DomainDisk. */
+export interface DiskInputs {
+  /** The image to make (absolute path on the hypervisor host). */
+  readonly path: string;
+  /** The template's image; only ever read. */
+  readonly source: string;
+  /** The template image's format: `qcow2` or `raw`. */
+  readonly sourceFormat: string;
+  /** `overlay`: a qcow2 backed by the source; `copy`: a full copy. */
+  readonly mode: "overlay" | "copy";
+  /** Any change re-creates the image. */
+  readonly replaceTrigger?: string;
+}
+
+/** Compile-time: {@link DISK_INPUT_KEYS} names every key of {@link DiskInputs}, and only those. */
+export type DiskInputKeysComplete = Expect<SameKeys<Record<DiskInputKey, unknown>, Required<DiskInputs>>>;
+
+/** A DomainDisk's outputs: its inputs and what identifies the image it made. */
+export type DiskOutputs = Flat<
+  DiskInputs & {
+    /** Size on disk in bytes. */
+    readonly sizeBytes: number;
+    /** `st_dev`, decimal. */
+    readonly device: string;
+    /** The inode number, decimal. */
+    readonly inode: string;
+    /** Birth time in ns since the epoch, decimal; `"0"` where the file system keeps none. */
+    readonly birthtimeNs: string;
+    /** The hidden hard link pinning the inode, where there is no birth time. */
+    readonly pin?: string;
+  }
+>;
+
+/**
+ * A DomainDisk's recorded state as the engine hands it back: outputs of this version, of the
+ * previous one (`inode` a number, nothing else identifying), or the inputs of a failed create.
+ */
+export type DiskRecorded = Partial<Omit<DiskOutputs, "inode">> & { readonly inode?: string | number };
+
+/** How fleet members get their hardware UUID. */
+export type FleetHwuuidPolicy =
+  /** The template's guest-visible UUID; one member only (replacing a single machine). */
+  | "keep"
+  /** Stable per member key, distinct across projects, stacks and fleets (UUIDv5). */
+  | "derive"
+  /** Given per member key. */
+  | { readonly explicit: Readonly<Record<string, string>> };
+
+/** The inputs of a DomainFleet. Plain values: the plan is made while the program runs. */
+export interface FleetInputs {
+  /** The template domain; it must be shut off, and it is never modified. */
+  readonly template: { readonly name: string; readonly uri?: string };
+  /** How many members (keys "1".."N"), or their keys. Keys are stable: scaling keeps the others. */
+  readonly members: number | readonly string[];
+  /** Member names; `{stack}`, `{fleet}`, `{key}`, `{index}` are replaced. @default `{stack}-{fleet}-{key}` */
+  readonly namePattern?: string;
+  /** @default "derive" */
+  readonly hwuuidPolicy?: FleetHwuuidPolicy;
+  /** Writable disks: `overlay` (qcow2 backed by the template image), `copy`, or `share` (read-only/shareable only). @default "overlay" */
+  readonly diskMode?: DiskMode;
+  /** Where member images go. @default beside the template's image */
+  readonly imageDir?: string;
+  /** @default true */
+  readonly running?: boolean;
+  /** @default 60 */
+  readonly shutdownTimeoutSeconds?: number;
+}
+
+/** What a DomainFleet gives back: its registered outputs. */
+export interface FleetOutputs {
+  /** Member name -> guest-visible UUID. */
+  readonly hwuuids: Record<string, string | undefined>;
+}
