@@ -26,7 +26,8 @@ export type { DiskInputs } from "./types";
 /** An object as the engine sends it: any keys, engine-private ones (`__provider`) included. */
 type EngineObject = Record<string, unknown>;
 
-function abs(property: string, v: unknown): InputFailure | undefined {
+/** The failure for `property` unless `v` is a normalized absolute path on the hypervisor host. */
+function absolutePathFailure(property: string, v: unknown): InputFailure | undefined {
   if (typeof v !== "string")
     return wrongType(
       property,
@@ -91,7 +92,7 @@ export async function check(
   _olds: EngineObject,
   news: EngineObject,
 ): Promise<{ inputs: EngineObject; failures: InputFailure[] }> {
-  const failures = [abs("path", news.path), abs("source", news.source)].filter(
+  const failures = [absolutePathFailure("path", news.path), absolutePathFailure("source", news.source)].filter(
     (f): f is InputFailure => f !== undefined,
   );
   if (news.mode !== "overlay" && news.mode !== "copy")
