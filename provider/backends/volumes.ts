@@ -38,6 +38,7 @@ import {
   type VolumeStamp,
 } from "../xml/volume";
 import { runVirsh, VirshError, type VirshRunOptions } from "./virsh/exec";
+import { virshQuote } from "./virsh/virsh-backend";
 
 /** libvirt's "no such volume" (VIR_ERR_NO_STORAGE_VOL), as virsh prints it. */
 const NO_VOLUME = /Storage volume not found|no storage vol with matching/i;
@@ -125,18 +126,38 @@ export class VolumeStore {
    * name is unknown, and that other volume is never returned.
    */
   public async volume(pool: string, name: string): Promise<PooledVolume | undefined> {
-    const p = await this.pool(pool);
-    if (!p) return undefined;
-    let xml: string;
-    try {
-      xml = await this.run(["vol-dumpxml", "--pool", pool, "--vol", name]);
-    } catch (e) {
-      if (VirshError.isInstance(e) && NO_VOLUME.test(e.libvirtMessage)) return undefined;
-      throw e;
-    }
-    const v = parseVolumeXml(xml);
+    const r = await this.batch(
+      [
+        ["pool-dumpxml", "--pool", pool],
+        ["vol-dumpxml", "--pool", pool, "--vol", name],
+      ],
+      [NO_POOL, NO_VOLUME],
+    );
+    if (r.missing) return undefined;
+    const at = r.stdout.indexOf("<volume");
+    if (at < 0) return undefined;
+    const p = parsePoolXml(r.stdout.slice(0, at));
+    const v = parseVolumeXml(r.stdout.slice(at));
     if (v.name !== name) return undefined;
     return { ...v, pool: p.name, poolUuid: p.uuid };
+  }
+
+  /**
+   * Several virsh commands in one process (one connection: over ssh, one handshake). An error
+   * matching one of `missing` makes the answer `missing`; any other error throws a {@link VirshError}.
+   */
+  private async batch(
+    commands: readonly (readonly string[])[],
+    missing: readonly RegExp[],
+  ): Promise<{ readonly stdout: string; readonly missing: boolean }> {
+    const args = [commands.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
+    const r = await runVirsh(this.uri, args, { ...this.opts, allowFailure: true });
+    const errors = r.stderr.split("\n").filter((l) => l.startsWith("error: "));
+    const causes = errors.filter((l) => !/^error: (Failed to|failed to) /.test(l));
+    if (causes.some((l) => missing.some((m) => m.test(l)))) return { stdout: r.stdout, missing: true };
+    if (errors.length > 0 || r.code !== 0)
+      throw new VirshError(this.uri, args, r.code, errors.join("\n") || r.stderr, r.stdout);
+    return { stdout: r.stdout, missing: false };
   }
 
   /**
@@ -184,20 +205,30 @@ export class VolumeStore {
     });
   }
 
-  /** `vol-pool` + `vol-dumpxml` by path (libvirt looks the path up as a key, then as a path); undefined when not found. */
+  /** `vol-pool` (name and uuid) + `vol-dumpxml` by path, in one virsh (libvirt looks the path up as a key, then as a path); undefined when not found. */
   private async lookupPath(path: string): Promise<PooledVolume | undefined> {
-    let poolName: string;
-    let xml: string;
-    try {
-      poolName = (await this.run(["vol-pool", "--vol", path])).trim();
-      xml = await this.run(["vol-dumpxml", "--vol", path]);
-    } catch (e) {
-      if (VirshError.isInstance(e) && NO_VOLUME.test(e.libvirtMessage)) return undefined;
-      throw e;
-    }
-    const p = await this.pool(poolName);
-    if (!p) return undefined;
-    return { ...parseVolumeXml(xml), pool: p.name, poolUuid: p.uuid };
+    const r = await this.batch(
+      [
+        ["vol-pool", "--vol", path],
+        ["vol-pool", "--uuid", "--vol", path],
+        ["vol-dumpxml", "--vol", path],
+      ],
+      [NO_VOLUME],
+    );
+    if (r.missing) return undefined;
+    const at = r.stdout.indexOf("<volume");
+    const [pool, poolUuid] = r.stdout
+      .slice(0, Math.max(at, 0))
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
+    if (at < 0 || pool === undefined || poolUuid === undefined)
+      throw new VolumeError("virsh did not name the volume's pool", {
+        path,
+        value: r.stdout.slice(0, 200),
+        fix: "report this: virsh vol-pool printed something unexpected",
+      });
+    return { ...parseVolumeXml(r.stdout.slice(at)), pool, poolUuid };
   }
 
   /**
