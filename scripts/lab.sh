@@ -400,12 +400,14 @@ ensure_chroot_ssh_pkgs() { # installs SSH_CHROOT_PKGS into the chroot from Debia
   [ ${#missing[@]} -gt 0 ] || return 0
   log "installing into the chroot: ${missing[*]}"
   # No package may start a service: the lab starts its sshd itself, on its own port.
-  printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"
-  chmod 755 "$ROOT/usr/sbin/policy-rc.d"
-  local rc=0
+  local policy=$ROOT/usr/sbin/policy-rc.d rc=0
+  [ ! -e "$policy" ] || mv "$policy" "$policy.lab-saved"
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
   { chroot "$ROOT" apt-get update -q >&2 &&
     DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; } || rc=$?
-  rm -f "$ROOT/usr/sbin/policy-rc.d"
+  rm -f "$policy"
+  [ ! -e "$policy.lab-saved" ] || mv "$policy.lab-saved" "$policy"
   [ "$rc" = 0 ] || die "could not install ${missing[*]} into the chroot $ROOT (apt-get exited $rc)"
 }
 
