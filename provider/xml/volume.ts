@@ -412,7 +412,13 @@ export function stampOf(v: PooledVolume): VolumeStamp {
 export function compareVolumeTimes(a: VolumeTime, b: VolumeTime): number {
   const parse = (t: string): bigint => {
     const m = /^([0-9]+)(?:\.([0-9]{1,9}))?$/.exec(t.trim());
-    if (!m) throw new Error(`not a libvirt timestamp: ${t}`);
+    if (!m)
+      throw new VolumeError("not a libvirt timestamp", {
+        path: "volume/target/timestamps",
+        value: t,
+        allowed: "SECONDS.NANOSECONDS as libvirt writes it",
+        fix: "report this: libvirt wrote a time this provider does not read",
+      });
     return BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
   };
   const d = parse(a) - parse(b);

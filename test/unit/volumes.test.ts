@@ -275,5 +275,6 @@ describe("volume identity (judgeVolume)", () => {
     expect(compareVolumeTimes("1.000000001", "1")).to.equal(1);
     expect(compareVolumeTimes("9", "10")).to.equal(-1);
     expect(compareVolumeTimes("1795925573.801367918", "1795925573.801367919")).to.equal(-1);
+    expect(() => compareVolumeTimes("yesterday", "1")).to.throw(VolumeError, /not a libvirt timestamp/);
   });
 });
