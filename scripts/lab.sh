@@ -13,6 +13,10 @@
 #         libvirt that is set up but not running is an error naming how to start it. Otherwise the
 #         lab runs Debian 12's libvirt 9.0 + QEMU 7.2 itself (no <hwuuid>: the passthrough path).
 #   new:  libvirt 12.x + QEMU 11.x in a chroot (trixie-backports, else sid): native <hwuuid>
+#   ssh:  the new lab again, as a remote host: an OpenSSH server from the chroot (Debian's archive) runs
+#         chrooted on 127.0.0.1:$LAB_SSH_PORT (default 2222), key-only, and libvirt's ssh transport
+#         reaches the 12.x libvirtd through it (LAB_SSH_URI). Its storage pool `pld-pool` lives in
+#         /srv/pld-pool inside the chroot, a path that does not exist on the host.
 #
 # The lab never writes its settings into /etc. Its libvirtd runs in a private mount namespace where
 # $LAB_DIR/host/etc-libvirt is bound on /etc/libvirt (its qemu.conf, and the domains it defines) and,
@@ -43,6 +47,15 @@ NEW_PKGS=(tini mmdebstrap debian-archive-keyring qemu-system-x86 libxml2-utils)
 CHROOT_PKGS=libvirt-daemon,libvirt-daemon-driver-qemu,libvirt-clients,qemu-system-x86,qemu-utils,libxml2-utils
 # The sockets a libvirt for qemu:///system listens on.
 SYSTEM_SOCKETS=(/run/libvirt/libvirt-sock /run/libvirt/virtqemud-sock)
+# The ssh lab: what the chroot needs on top of CHROOT_PKGS (an sshd, libvirt's storage driver), the
+# client side on the host ($SSH_DIR: key pair, pinned known_hosts, ssh_config, the ssh wrapper libvirt
+# runs) and the server side inside the chroot ($SSHD_DIR, a path in the chroot's view).
+SSH_CHROOT_PKGS=(openssh-server libvirt-daemon-driver-storage)
+SSH_PORT=${LAB_SSH_PORT:-2222}
+SSH_DIR=$LAB_DIR/ssh
+SSHD_DIR=/var/lib/pld-lab-sshd
+NEW_POOL=pld-pool
+NEW_POOL_DIR=/srv/pld-pool
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -57,6 +70,9 @@ stdio_handler = "file"
 
 host_uri() { echo "qemu:///system"; }
 new_uri() { echo "qemu+unix:///system?socket=$ROOT/run/libvirt/libvirt-sock"; }
+# libvirt's ssh transport has no known_hosts parameter (only libssh/libssh2 have): `command=` names a
+# wrapper that runs ssh with the lab's own ssh_config (-F: no ~/.ssh/config, no /etc/ssh/ssh_config).
+ssh_uri() { echo "qemu+ssh://root@127.0.0.1:$SSH_PORT/system?command=$SSH_DIR/ssh&keyfile=$SSH_DIR/id_ed25519&no_tty=1&no_verify=0"; }
 
 print_env() {
   echo "export LAB_HOST_URI='$(host_uri)'"
@@ -65,6 +81,9 @@ print_env() {
   echo "export LAB_CHROOT='$ROOT'"
   echo "export LAB_HOST_QEMU='/usr/bin/qemu-system-x86_64'"
   echo "export LAB_NEW_QEMU='$LAB_DIR/bin/qemu-system-x86_64-new'"
+  echo "export LAB_SSH_URI='$(ssh_uri)'"
+  echo "export LAB_NEW_POOL='$NEW_POOL'"
+  echo "export LAB_NEW_POOL_DIR='$NEW_POOL_DIR'"
 }
 
 # ---- the manifest: what the lab changed outside $LAB_DIR, one "KIND<TAB>WHAT" a line ----------
@@ -194,6 +213,7 @@ legacy_match() { # NAME PID : the exact process an earlier lab.sh (pid file with
   case $1 in
     host) [ "$cmd" = "tini -s -- libvirtd " ] ;;
     new) [[ $cmd == "tini -s -- unshare --mount --propagation private -- sh -c "*"chroot \"\$root\" /usr/sbin/libvirtd"*" lab $ROOT $IMAGES " ]] ;;
+    *) return 1 ;; # every other daemon (ssh) has always had its NAME.id
   esac
 }
 
@@ -371,6 +391,167 @@ stop_new() {
   rm -f "$RUN/new.pid" "$RUN/new.id"
 }
 
+# ---- the ssh lab: the 12.x libvirtd as a remote host over qemu+ssh:// ----------------------------
+ensure_chroot_ssh_pkgs() { # installs SSH_CHROOT_PKGS into the chroot from Debian's archive, no service started
+  local missing=() p
+  for p in "${SSH_CHROOT_PKGS[@]}"; do
+    chroot "$ROOT" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "installing into the chroot: ${missing[*]}"
+  # No package may start a service: the lab starts its sshd itself, on its own port.
+  local policy=$ROOT/usr/sbin/policy-rc.d rc=0
+  [ ! -e "$policy" ] || mv "$policy" "$policy.lab-saved"
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
+  { chroot "$ROOT" apt-get update -q >&2 &&
+    DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; } || rc=$?
+  rm -f "$policy"
+  [ ! -e "$policy.lab-saved" ] || mv "$policy.lab-saved" "$policy"
+  [ "$rc" = 0 ] || die "could not install ${missing[*]} into the chroot $ROOT (apt-get exited $rc)"
+}
+
+new_has_storage() { # the running 12.x libvirtd has its storage driver (it loads drivers when it starts)
+  local err
+  err=$(virsh -c "$(new_uri)" pool-list --all 2>&1 >/dev/null) || true
+  case $err in *"not supported by the connection driver"*) return 1 ;; esac
+}
+
+ensure_new_pool() { # the persistent dir pool NEW_POOL at NEW_POOL_DIR, inside the chroot only
+  local pid u
+  u=$(new_uri)
+  if ! new_has_storage; then
+    pid=$(own_pid new) || die "the 12.x libvirtd at $u has no storage driver and was not started by this script: restart it after installing libvirt-daemon-driver-storage in $ROOT"
+    log "restarting the new lab's libvirtd (pid $pid): it started before its storage driver was installed (its guests keep running)"
+    stop_pid new "$pid"
+    rm -f "$RUN/new.pid" "$RUN/new.id"
+    start_new
+    new_has_storage || die "the 12.x libvirtd at $u still has no storage driver after a restart; see $RUN/new.log"
+  fi
+  if ! virsh -q -c "$u" pool-info "$NEW_POOL" >/dev/null 2>&1; then
+    virsh -q -c "$u" pool-define-as "$NEW_POOL" dir --target "$NEW_POOL_DIR" >/dev/null
+    virsh -q -c "$u" pool-autostart "$NEW_POOL" >/dev/null
+  fi
+  if [ "$(virsh -q -c "$u" pool-info "$NEW_POOL" | sed -n 's/^State: *//p')" != running ]; then
+    virsh -q -c "$u" pool-build "$NEW_POOL" >/dev/null # mkdir inside the chroot, by libvirt
+    virsh -q -c "$u" pool-start "$NEW_POOL" >/dev/null
+  fi
+}
+
+configure_ssh() { # key pair and pinned known_hosts on the client side; sshd's config, host key, authorized_keys in the chroot
+  local sd=$ROOT$SSHD_DIR
+  mkdir -p "$SSH_DIR" "$sd"
+  chmod 700 "$SSH_DIR" "$sd"
+  [ -f "$SSH_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C pld-lab-client -f "$SSH_DIR/id_ed25519"
+  [ -f "$sd/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C pld-lab-host -f "$sd/ssh_host_ed25519_key"
+  # Only the lab's client key, and it may do nothing but run a command (no pty, no forwarding).
+  printf 'restrict %s\n' "$(cat "$SSH_DIR/id_ed25519.pub")" > "$sd/authorized_keys"
+  chmod 600 "$sd/authorized_keys"
+  # The host key is pinned: the lab wrote it, nothing learns it on first use.
+  printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$sd/ssh_host_ed25519_key.pub")" > "$SSH_DIR/known_hosts"
+  cat > "$sd/sshd_config.new" <<CONF
+# The lab's sshd (scripts/lab.sh), chrooted in $ROOT: key-only root login from 127.0.0.1 for libvirt's ssh transport.
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $SSHD_DIR/ssh_host_ed25519_key
+AuthorizedKeysFile $SSHD_DIR/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowUsers root
+UsePAM no
+PidFile none
+AllowTcpForwarding no
+AllowAgentForwarding no
+X11Forwarding no
+PermitTunnel no
+PrintMotd no
+# Tests open many short connections, some at once: no penalties, no early drops of unauthenticated ones.
+PerSourcePenalties no
+MaxStartups 100
+LogLevel VERBOSE
+CONF
+  if cmp -s "$sd/sshd_config.new" "$sd/sshd_config"; then rm -f "$sd/sshd_config.new"
+  else mv "$sd/sshd_config.new" "$sd/sshd_config"; SSHD_CONFIG_CHANGED=1; fi
+  cat > "$SSH_DIR/ssh_config" <<CONF
+# The lab's ssh client settings (scripts/lab.sh), read instead of ~/.ssh/config and /etc/ssh/ssh_config.
+Host *
+  IdentityFile $SSH_DIR/id_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile $SSH_DIR/known_hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  UpdateHostKeys no
+  BatchMode yes
+  PreferredAuthentications publickey
+  ConnectTimeout 10
+  ServerAliveInterval 15
+  ServerAliveCountMax 4
+CONF
+  cat > "$SSH_DIR/ssh" <<WRAP
+#!/bin/sh
+# What libvirt's ssh transport runs (the command= of LAB_SSH_URI): ssh with the lab's settings only.
+exec ssh -F '$SSH_DIR/ssh_config' "\$@"
+WRAP
+  chmod 755 "$SSH_DIR/ssh"
+  mkdir -p "$ROOT/run/sshd" # sshd's privilege separation directory
+  chmod 755 "$ROOT/run/sshd"
+  chroot "$ROOT" /usr/sbin/sshd -t -f "$SSHD_DIR/sshd_config" || die "the lab's sshd_config ($sd/sshd_config) does not pass sshd -t"
+}
+
+port_listening() { # PORT : a TCP socket listens on it (from /proc/net/tcp*, without connecting)
+  local hex
+  hex=$(printf ':%04X' "$1")
+  awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+start_ssh() {
+  local pid i
+  if pid=$(own_pid ssh); then
+    if [ "${SSHD_CONFIG_CHANGED:-0}" = 1 ]; then
+      log "the lab's sshd_config changed: the running sshd (pid $pid, under tini) re-reads it (SIGHUP)"
+      kill -HUP "$pid"
+      sleep 0.5
+    fi
+    wait_for "$(ssh_uri)" || die "the ssh lab's sshd (pid $pid) runs but libvirt does not answer through it at $(ssh_uri); see $RUN/ssh.log and $RUN/new.log"
+    return 0
+  fi
+  if port_listening "$SSH_PORT"; then
+    die "something the lab did not start listens on 127.0.0.1:$SSH_PORT; choose another port for the lab's sshd: LAB_SSH_PORT=PORT scripts/lab.sh up"
+  fi
+  mkdir -p "$RUN"
+  # Chrooted like the 12.x libvirtd, in a private mount namespace whose mounts vanish with it.
+  (close_inherited_fds; exec setsid tini -s -- unshare --mount --propagation private -- sh -c '
+    set -e
+    root=$1; cfg=$2
+    mount -t proc proc "$root/proc"
+    mount --rbind /dev "$root/dev"
+    exec chroot "$root" /usr/sbin/sshd -D -e -f "$cfg"
+  ' lab-ssh "$ROOT" "$SSHD_DIR/sshd_config") > "$RUN/ssh.log" 2>&1 < /dev/null &
+  record_pid ssh $!
+  for i in $(seq 1 100); do
+    port_listening "$SSH_PORT" && break
+    [ -d "/proc/$(cat "$RUN/ssh.pid")" ] || die "the lab's sshd exited at once; see $RUN/ssh.log"
+    sleep 0.1
+  done
+  wait_for "$(ssh_uri)" || die "libvirt does not answer through the lab's sshd at $(ssh_uri) within 20 s; see $RUN/ssh.log"
+}
+
+stop_ssh() {
+  local pid
+  if pid=$(own_pid ssh); then stop_pid ssh "$pid"; fi
+  rm -f "$RUN/ssh.pid" "$RUN/ssh.id"
+}
+
+up_ssh() { # after start_new: the chroot's sshd and storage driver, the lab pool, the sshd
+  ensure_pkgs openssh-client # ssh and ssh-keygen on the host
+  ensure_chroot_ssh_pkgs
+  ensure_new_pool
+  configure_ssh
+  start_ssh
+}
+
 case "${1:-}" in
   up)
     which=${2:-all}
@@ -382,22 +563,24 @@ case "${1:-}" in
       build_chroot
       configure_chroot
       start_new
+      up_ssh
     fi
     log "host lab: $(virsh -c "$(host_uri)" version --daemon 2>/dev/null | grep -m1 -i 'running' || true)"
     log "new lab:  $(virsh -c "$(new_uri)" version --daemon 2>/dev/null | grep -m1 -i 'running' || true)"
+    [ "$which" = host ] || log "ssh lab:  $(ssh_uri)"
     print_env
     ;;
   env) print_env ;;
   status)
-    for u in "$(host_uri)" "$(new_uri)"; do
+    for u in "$(host_uri)" "$(new_uri)" "$(ssh_uri)"; do
       if answers "$u"; then echo "up   $u"; else echo "down $u"; fi
     done
     ;;
   down)
     case "${2:-all}" in
       host) stop_host ;;
-      new) stop_new ;;
-      *) stop_new; stop_host ;;
+      new) stop_ssh; stop_new ;;
+      *) stop_ssh; stop_new; stop_host ;;
     esac
     ;;
   crash)
@@ -409,5 +592,5 @@ case "${1:-}" in
     for _ in $(seq 1 50); do same_process "$tini_pid" "$tini_start" || break; sleep 0.1; done
     rm -f "$RUN/$name.pid" "$RUN/$name.id"
     ;;
-  *) sed -n '2,28p' "$0"; exit 2 ;;
+  *) sed -n '2,32p' "$0"; exit 2 ;;
 esac

@@ -17,7 +17,8 @@ export interface Lab {
 
 let cachedEnv: Record<string, string> | undefined;
 
-function labEnv(): Record<string, string> {
+/** The variables `scripts/lab.sh env` prints, each overridden by the environment variable of that name. */
+export function labEnv(): Record<string, string> {
   if (cachedEnv) return cachedEnv;
   const env: Record<string, string> = {};
   const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "env"], { encoding: "utf8" });

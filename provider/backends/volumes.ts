@@ -1,0 +1,377 @@
+/**
+ * Disk images as libvirt storage volumes, through virsh over any libvirt URI (local,
+ * `qemu+unix://`, `qemu+ssh://`): nothing here reads or writes the hypervisor's files itself,
+ * so it works where the hypervisor's file system is out of reach (a remote host, a chroot).
+ *
+ * - {@link VolumeStore.resolvePath}: a disk's file path to its pool and volume (`vol-pool`,
+ *   `vol-dumpxml`); a file in a pool's directory that libvirt has not seen yet is found after a
+ *   `pool-refresh`; a file in no pool is refused, naming the pool to define.
+ * - {@link VolumeStore.createOverlay}: a qcow2 volume whose backing store is another volume
+ *   (`vol-create` with `<backingStore>`); {@link VolumeStore.cloneVolume}: a full copy
+ *   (`vol-create-from`, the call behind `vol-clone`, with our name and mode).
+ * - Never over an existing volume: libvirt refuses a name its pool has and a path where a file
+ *   already is, even one it has not listed (`volume target path ... already exists`); we never
+ *   delete first. Atomic as libvirt makes it: a build that fails is removed by libvirt itself,
+ *   and a volume left by a crash in the middle keeps its name taken (create refuses, naming it)
+ *   and is never recorded as ours.
+ * - {@link VolumeStore.deleteVolume}: only while {@link judgeVolume} says the volume is still
+ *   the one we made (pool uuid, key, path, format, capacity, backing store, ctime and mtime as
+ *   recorded at creation).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
+import {
+  copyVolumeXml,
+  judgeVolume,
+  overlayVolumeXml,
+  parsePoolXml,
+  parseVolumeXml,
+  stampOf,
+  checkVolumeName,
+  CONTROL_CHAR,
+  volumeModeFor,
+  VolumeError,
+  type PoolInfo,
+  type PooledVolume,
+  type VolumeJudgement,
+  type VolumeStamp,
+} from "../xml/volume";
+import { runVirsh, VirshError, type VirshRunOptions } from "./virsh/exec";
+import { virshQuote } from "./virsh/virsh-backend";
+
+/** libvirt's "no such volume" (VIR_ERR_NO_STORAGE_VOL), as virsh prints it. */
+const NO_VOLUME = /Storage volume not found|no storage vol with matching/i;
+/** libvirt's "no such pool" (VIR_ERR_NO_STORAGE_POOL). */
+const NO_POOL = /Storage pool not found|no storage pool with matching/i;
+
+/** Where a new volume goes. */
+export interface VolumeTarget {
+  /** The pool's name. */
+  readonly pool: string;
+  /** The new volume's name (a file name in the pool's directory). */
+  readonly name: string;
+}
+
+/** Options of {@link VolumeStore.deleteVolume}. */
+export interface DeleteVolumeOptions {
+  /**
+   * Also delete a volume judged `written` (same pool, key, path, format, capacity and backing,
+   * but later times): only for a caller that knows by other means that nothing else was put in
+   * its place. @default false
+   */
+  readonly acceptWritten?: boolean;
+}
+
+/**
+ * {@link VolumeStore}: storage volumes on one libvirt connection, through virsh (argument arrays,
+ * never a shell; XML passed in a private temporary file).
+ */
+export class VolumeStore {
+  /**
+   * @param uri the libvirt URI (any transport)
+   * @param opts virsh options (binary, timeout: creating a copy of a large image takes a while)
+   */
+  constructor(
+    public readonly uri: string,
+    private readonly opts: VirshRunOptions = {},
+  ) {}
+
+  private async run(args: readonly string[]): Promise<string> {
+    return (await runVirsh(this.uri, args, this.opts)).stdout;
+  }
+
+  /** Runs `args` with `xml` in a 0600 file in a private temporary directory (`--file PATH` is appended). */
+  private async withXmlFile(xml: string, args: readonly string[]): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), "lvd-volume-"));
+    try {
+      const file = join(dir, "volume.xml");
+      writeFileSync(file, xml, { mode: 0o600 });
+      return await this.run([...args, "--file", file]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The pool of that name, or undefined. */
+  public async pool(name: string): Promise<PoolInfo | undefined> {
+    try {
+      return parsePoolXml(await this.run(["pool-dumpxml", "--pool", name]));
+    } catch (e) {
+      if (VirshError.isInstance(e) && NO_POOL.test(e.libvirtMessage)) return undefined;
+      throw e;
+    }
+  }
+
+  /** Every pool of this connection (defined or running), with its state. */
+  public async pools(): Promise<Array<PoolInfo & { readonly active: boolean }>> {
+    const names = (text: string): string[] =>
+      text
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+    const all = names(await this.run(["pool-list", "--all", "--name"]));
+    const active = new Set(names(await this.run(["pool-list", "--name"])));
+    const out: Array<PoolInfo & { active: boolean }> = [];
+    for (const n of all) {
+      const p = await this.pool(n);
+      if (p) out.push({ ...p, active: active.has(n) });
+    }
+    return out;
+  }
+
+  /**
+   * The volume `name` in `pool`, or undefined when there is none (or its file is gone). The
+   * answer is checked to be that volume: virsh falls back to a lookup by key or path when the
+   * name is unknown, and that other volume is never returned.
+   */
+  public async volume(pool: string, name: string): Promise<PooledVolume | undefined> {
+    const r = await this.batch(
+      [
+        ["pool-dumpxml", "--pool", pool],
+        ["vol-dumpxml", "--pool", pool, "--vol", name],
+      ],
+      [NO_POOL, NO_VOLUME],
+    );
+    if (r.missing) return undefined;
+    const at = r.stdout.indexOf("<volume");
+    if (at < 0) return undefined;
+    const p = parsePoolXml(r.stdout.slice(0, at));
+    const v = parseVolumeXml(r.stdout.slice(at));
+    if (v.name !== name) return undefined;
+    return { ...v, pool: p.name, poolUuid: p.uuid };
+  }
+
+  /**
+   * Several virsh commands in one process (one connection: over ssh, one handshake). An error
+   * matching one of `missing` makes the answer `missing`; any other error throws a {@link VirshError}.
+   */
+  private async batch(
+    commands: readonly (readonly string[])[],
+    missing: readonly RegExp[],
+  ): Promise<{ readonly stdout: string; readonly missing: boolean }> {
+    const args = [commands.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
+    const r = await runVirsh(this.uri, args, { ...this.opts, allowFailure: true });
+    const errors = r.stderr.split("\n").filter((l) => l.startsWith("error: "));
+    const causes = errors.filter((l) => !/^error: (Failed to|failed to) /.test(l));
+    if (causes.some((l) => missing.some((m) => m.test(l)))) return { stdout: r.stdout, missing: true };
+    if (errors.length > 0 || r.code !== 0)
+      throw new VirshError(this.uri, args, r.code, errors.join("\n") || r.stderr, r.stdout);
+    return { stdout: r.stdout, missing: false };
+  }
+
+  /**
+   * The pool and volume of the file at `path` (a path on the hypervisor, as the domain XML has
+   * it). A file in the directory of a running pool that libvirt has not listed yet is found
+   * after a `pool-refresh`. Throws a {@link VolumeError} naming the fix: the directory is no
+   * pool's (define one), the pool is not running (start it), or no such file.
+   */
+  public async resolvePath(path: string): Promise<PooledVolume> {
+    if (!posix.isAbsolute(path) || CONTROL_CHAR.test(path))
+      throw new VolumeError("not an absolute file path", {
+        path: "disk",
+        value: path,
+        allowed: "an absolute path on the hypervisor",
+        fix: "give the disk's file path as the domain XML has it",
+      });
+    const found = await this.lookupPath(path);
+    if (found) return found;
+    const dir = posix.dirname(posix.normalize(path));
+    const pools = (await this.pools()).filter((p) => p.targetPath && posix.normalize(p.targetPath) === dir);
+    const running = pools.find((p) => p.active);
+    if (running) {
+      await this.run(["pool-refresh", "--pool", running.name]);
+      const again = await this.lookupPath(path);
+      if (again) return again;
+      throw new VolumeError("no such volume in its pool", {
+        path,
+        value: path,
+        allowed: `a file in pool ${running.name} (${dir})`,
+        fix: `check the path: virsh -c ${this.uri} vol-list ${running.name} lists the volumes libvirt sees there`,
+      });
+    }
+    if (pools[0])
+      throw new VolumeError("the file's pool is not running", {
+        path,
+        value: path,
+        allowed: `a volume of a running pool; ${dir} is the directory of pool ${pools[0].name}, which is inactive`,
+        fix: `start the pool: virsh -c ${this.uri} pool-start ${pools[0].name} (and pool-autostart ${pools[0].name})`,
+      });
+    throw new VolumeError("the file is in no storage pool", {
+      path,
+      value: path,
+      allowed: "a volume of a libvirt storage pool (images are made and removed through libvirt's storage API)",
+      fix: `define the directory as a pool: virsh -c ${this.uri} pool-define-as NAME dir --target ${dir} && virsh -c ${this.uri} pool-start NAME && virsh -c ${this.uri} pool-autostart NAME`,
+    });
+  }
+
+  /** `vol-pool` (name and uuid) + `vol-dumpxml` by path, in one virsh (libvirt looks the path up as a key, then as a path); undefined when not found. */
+  private async lookupPath(path: string): Promise<PooledVolume | undefined> {
+    const r = await this.batch(
+      [
+        ["vol-pool", "--vol", path],
+        ["vol-pool", "--uuid", "--vol", path],
+        ["vol-dumpxml", "--vol", path],
+      ],
+      [NO_VOLUME],
+    );
+    if (r.missing) return undefined;
+    const at = r.stdout.indexOf("<volume");
+    const [pool, poolUuid] = r.stdout
+      .slice(0, Math.max(at, 0))
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
+    if (at < 0 || pool === undefined || poolUuid === undefined)
+      throw new VolumeError("virsh did not name the volume's pool", {
+        path,
+        value: r.stdout.slice(0, 200),
+        fix: "report this: virsh vol-pool printed something unexpected",
+      });
+    return { ...parseVolumeXml(r.stdout.slice(at)), pool, poolUuid };
+  }
+
+  /**
+   * Creates `target` as a qcow2 overlay whose backing store is the volume `backing` (read-only
+   * for the overlay's guest): capacity the backing volume's (or `capacityBytes`), mode the
+   * backing volume's with owner read-write. Never over an existing volume or file. Returns the
+   * stamp that proves later that it is ours.
+   */
+  public async createOverlay(
+    target: VolumeTarget,
+    backing: PooledVolume,
+    opts: { readonly capacityBytes?: string; readonly mode?: string } = {},
+  ): Promise<VolumeStamp> {
+    checkVolumeName(target.name, `${target.pool}/${target.name}`);
+    const xml = overlayVolumeXml({
+      name: target.name,
+      capacityBytes: opts.capacityBytes ?? backing.capacityBytes,
+      backingPath: backing.path,
+      backingFormat: backing.format ?? "raw",
+      mode: opts.mode ?? volumeModeFor(backing.mode),
+    });
+    await this.create(target, () => this.withXmlFile(xml, ["vol-create", "--pool", target.pool]));
+    return this.stampNew(target);
+  }
+
+  /**
+   * Creates `target` as a full copy of `source` (libvirt copies the data on the hypervisor:
+   * `vol-create-from`, what `vol-clone` calls, across pools too): format the source's (or
+   * `format`), mode the source's with owner read-write, no backing store. Never over an
+   * existing volume or file.
+   */
+  public async cloneVolume(
+    target: VolumeTarget,
+    source: PooledVolume,
+    opts: { readonly format?: string; readonly mode?: string } = {},
+  ): Promise<VolumeStamp> {
+    checkVolumeName(target.name, `${target.pool}/${target.name}`);
+    const xml = copyVolumeXml({
+      name: target.name,
+      capacityBytes: source.capacityBytes,
+      format: opts.format ?? source.format ?? "raw",
+      mode: opts.mode ?? volumeModeFor(source.mode),
+    });
+    await this.create(target, () =>
+      this.withXmlFile(xml, [
+        "vol-create-from",
+        "--pool",
+        target.pool,
+        "--vol",
+        source.name,
+        "--inputpool",
+        source.pool,
+      ]),
+    );
+    return this.stampNew(target);
+  }
+
+  /** Runs a create; libvirt's refusals become {@link VolumeError}s naming the fix. */
+  private async create(target: VolumeTarget, go: () => Promise<string>): Promise<void> {
+    const where = `${target.pool}/${target.name}`;
+    try {
+      await go();
+    } catch (e) {
+      if (!VirshError.isInstance(e)) throw e;
+      const m = e.libvirtMessage;
+      if (/exists already|already exists/i.test(m))
+        throw new VolumeError(
+          "a volume or file of that name already exists; it is never overwritten",
+          {
+            path: where,
+            value: m,
+            fix: `choose another name, or remove what is there yourself if it is not needed: virsh -c ${this.uri} vol-delete --pool ${target.pool} ${target.name}`,
+          },
+          { cause: e },
+        );
+      if (NO_POOL.test(m))
+        throw new VolumeError(
+          "no such storage pool",
+          {
+            path: where,
+            value: target.pool,
+            fix: `define and start the pool first: virsh -c ${this.uri} pool-define-as ${target.pool} dir --target DIR && virsh -c ${this.uri} pool-start ${target.pool}`,
+          },
+          { cause: e },
+        );
+      throw new VolumeError(
+        "libvirt could not create the volume",
+        {
+          path: where,
+          value: m,
+          fix: "see libvirt's message; a volume a failed build left behind is removed by libvirt, one left by a crash keeps its name taken until you delete it",
+        },
+        { cause: e },
+      );
+    }
+  }
+
+  /** The stamp of a volume we just created. */
+  private async stampNew(target: VolumeTarget): Promise<VolumeStamp> {
+    const v = await this.volume(target.pool, target.name);
+    if (!v)
+      throw new VolumeError("the volume was created but cannot be read back", {
+        path: `${target.pool}/${target.name}`,
+        fix: `check it and delete it yourself if it is not needed: virsh -c ${this.uri} vol-delete --pool ${target.pool} ${target.name}`,
+      });
+    return stampOf(v);
+  }
+
+  /** Whether the volume `stamp` recorded is still the one we made ({@link judgeVolume}). */
+  public async judge(stamp: VolumeStamp): Promise<VolumeJudgement> {
+    return judgeVolume(stamp, await this.volume(stamp.pool, stamp.name));
+  }
+
+  /**
+   * Deletes the volume `stamp` recorded only while it is still the one we made (`ours`, or
+   * `written` with `acceptWritten`); returns false when it is gone already. Anything else is
+   * left alone and refused with a {@link VolumeError} naming what differs and the fix.
+   */
+  public async deleteVolume(stamp: VolumeStamp, opts: DeleteVolumeOptions = {}): Promise<boolean> {
+    const where = `${stamp.pool}/${stamp.name}`;
+    const j = await this.judge(stamp);
+    if (j.verdict === "gone") return false;
+    if (j.verdict === "other")
+      throw new VolumeError("not the volume this provider made: left alone", {
+        path: where,
+        value: j.differences.join("; "),
+        fix: `leave it, or delete it yourself if it is not needed (virsh -c ${this.uri} vol-delete --pool ${stamp.pool} ${stamp.name}); then refresh the stack so it forgets the volume it made`,
+      });
+    if (j.verdict === "written" && !opts.acceptWritten)
+      throw new VolumeError(
+        "written since it was made: its guest wrote to it, or another volume was put in its place (libvirt cannot tell which): left alone",
+        {
+          path: where,
+          value: j.differences.join("; "),
+          fix: `if it is the volume this stack made, delete it yourself: virsh -c ${this.uri} vol-delete --pool ${stamp.pool} ${stamp.name}`,
+        },
+      );
+    try {
+      await this.run(["vol-delete", "--pool", stamp.pool, "--vol", stamp.name]);
+    } catch (e) {
+      if (VirshError.isInstance(e) && NO_VOLUME.test(e.libvirtMessage)) return false;
+      throw e;
+    }
+    return true;
+  }
+}
