@@ -18,6 +18,7 @@ import { QmpError, QmpSession } from "../../provider/backends/qemu/qmp";
 import { DirectError, parseDirectUri, QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { DirectLock } from "../../provider/backends/qemu/lock";
 import { copyImage, createOverlay, ImageError } from "../../provider/backends/image";
+import { checkVolumeName, VolumeError } from "../../provider/xml/volume";
 import { COMMANDS, UsageError } from "../../provider/cli/main";
 import { DomainFleet, DomainFleetArgs, FleetPlanError } from "../../sdk/fleet";
 import { REPO_ROOT } from "../support/paths";
@@ -166,6 +167,16 @@ describe("one error family: every error the provider raises carries a fix, in on
         "no temporary file left",
       ).to.deep.equal([]);
     });
+  });
+
+  it("VolumeError: a storage volume name that cannot be a file name", () => {
+    let e: unknown;
+    try {
+      checkVolumeName("../escape", "disks[0].volume");
+    } catch (x) {
+      e = x;
+    }
+    expectFamily(e, (x) => VolumeError.isInstance(x));
   });
 
   it("UsageError: wrong arguments to a CLI command", async () => {
