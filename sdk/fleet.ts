@@ -7,7 +7,7 @@ import { DiskMode, FleetPlan, planFleet } from "../provider/fleet/plan";
 import { readDomainSync } from "../provider/backends/domain-backend";
 import { redactSecurityInfoXml } from "../provider/xml/security";
 import { Domain } from "./domain";
-import { DomainDisk } from "./disk";
+import { DiskImage } from "./disk";
 
 /** How fleet members get their hardware UUID. */
 export type FleetHwuuidPolicy =
@@ -314,7 +314,7 @@ export class DomainFleet extends pulumi.ComponentResource {
       for (const d of m.disks) {
         if (d.mode === "share") continue;
         disks.push(
-          new DomainDisk(
+          new DiskImage(
             `${name}-${m.key}-${d.target}`,
             {
               path: d.path,
@@ -329,7 +329,7 @@ export class DomainFleet extends pulumi.ComponentResource {
       }
       if (m.nvram) {
         disks.push(
-          new DomainDisk(
+          new DiskImage(
             `${name}-${m.key}-nvram`,
             {
               path: m.nvram.path,
