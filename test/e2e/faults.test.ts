@@ -54,7 +54,7 @@ function stateIds(s: PulumiStack, type: string): string[] {
     .map((r: { id: string }) => r.id);
 }
 
-describe("fault tolerance (real CLI, labs)", function () {
+describe("fault tolerance (real CLI, labs) — each case its own stack, in any order", function () {
   this.timeout(900000);
   const prefix = `${RUN_PREFIX}-ft-`;
   let host: Lab;

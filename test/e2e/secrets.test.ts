@@ -76,7 +76,7 @@ function exportedDomains(
 }
 
 for (const labName of ["new", "host"] as const) {
-  describe(`pulumi CLI end to end: a Domain with a VNC password (${labName} lab)`, function () {
+  describe(`pulumi CLI end to end: a Domain with a VNC password (${labName} lab) — one stack, its cases run in the order written`, function () {
     this.timeout(600000);
     const PW = "V&n'c7pw";
     const PW2 = "n3w-Pw!x";
@@ -193,7 +193,7 @@ function templateXml(name: string): string {
 }
 
 for (const where of ["host", "direct"] as const) {
-  describe(`pulumi CLI end to end: a fleet from a template with a VNC password (${where === "host" ? "libvirt 9.0" : "QEMU-direct, QEMU 11.x"})`, function () {
+  describe(`pulumi CLI end to end: a fleet from a template with a VNC password (${where === "host" ? "libvirt 9.0" : "QEMU-direct, QEMU 11.x"}) — one stack, its cases run in the order written`, function () {
     this.timeout(600000);
     let s: PulumiStack;
     let uri: string;

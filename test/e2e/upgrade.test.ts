@@ -92,7 +92,7 @@ function ourResources(s: PulumiStack): { type: string; urn: string; id: string }
   return (state.deployment.resources ?? []).filter((r) => r.type.includes("dynamic/libvirt-domain"));
 }
 
-describe(`upgrade from ${PREVIOUS_TAG} (real CLI, host lab): one stack, cases run in order 1-5`, function () {
+describe(`upgrade from ${PREVIOUS_TAG} (real CLI, host lab) — one stack, its cases run in the order written (1-5)`, function () {
   this.timeout(1800000);
   let tmp: string;
   let lab: Lab;
@@ -132,12 +132,11 @@ describe(`upgrade from ${PREVIOUS_TAG} (real CLI, host lab): one stack, cases ru
     s = new PulumiStack(null, "upgrade", `${prefix}stack`, { workRoot: tmp, baseEnv: userEnv(), typeCheck: true });
     fs.writeFileSync(path.join(s.dir, "Pulumi.yaml"), "name: upgrade\nruntime: nodejs\n");
     fs.writeFileSync(path.join(s.dir, "index.ts"), PROGRAM);
-    fs.writeFileSync(
-      path.join(s.dir, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { strict: true, target: "ES2020", module: "commonjs" }, files: ["index.ts"] }),
-    );
     npm(["init", "-y"], s.dir);
-    npm(["install", `@pulumi/pulumi@${PULUMI_VERSION}`, "typescript@5.9.3", "@types/node@20", oldTarball], s.dir);
+    // As the README's install section says, with the 0.1.0 tarball for the registry name.
+    npm(["install", `@pulumi/pulumi@${PULUMI_VERSION}`, oldTarball], s.dir);
+    npm(["install", "--save-dev", "typescript@5", "@types/node@20"], s.dir);
+    npm(["pkg", "set", "main=index.ts"], s.dir);
     s.init({
       "libvirt:uri": lab.uri,
       name,

@@ -73,7 +73,12 @@ describe("golden cases beside libvirt 12.x (lab)", function () {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   for (const name of goldenCases()) {
-    if (name in KNOWN_DIFFERENCES) continue;
+    const known = KNOWN_DIFFERENCES[name];
+    if (known !== undefined) {
+      // Pending (no function): the count shows each case not compared, with its reason.
+      it(`${name} — not compared: ${known}`);
+      continue;
+    }
     it(name, async () => {
       const text = readCase(name);
       const file = path.join(tmp, `${name}.xml`);
