@@ -176,7 +176,10 @@ describe(`upgrade from ${PREVIOUS_TAG} (real CLI, host lab) — one stack, its c
   it("3. pulumi preview --json: nothing to create, replace, delete or update: the stack and both resources are `same`", () => {
     const r = s.run("preview", "--json", "--diff");
     expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
-    const json = JSON.parse(r.stdout) as { steps?: { op: string; urn: string }[]; changeSummary?: Record<string, number> };
+    const json = JSON.parse(r.stdout) as {
+      steps?: { op: string; urn: string }[];
+      changeSummary?: Record<string, number>;
+    };
     expect(
       (json.steps ?? []).filter((x) => x.op !== "same").map((x) => `${x.op} ${x.urn}`),
       "steps that are not `same`",
