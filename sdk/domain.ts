@@ -3,7 +3,7 @@
  * the libvirt `uuid` is an output, new on every re-create.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { domainProvider } from "./provider";
+import { domainProvider, DOMAIN_TYPE_V0_1, DYNAMIC_MODULE } from "./provider";
 import { xmlHasSecurityInfo } from "../provider/xml/security";
 
 /** A disk attached to a {@link Domain}. */
@@ -146,8 +146,9 @@ export class Domain extends pulumi.dynamic.Resource {
         pendingRestart: undefined,
         drift: undefined,
       },
-      opts,
-      "libvirt-domain",
+      pulumi.mergeOptions(opts, { aliases: [{ type: DOMAIN_TYPE_V0_1 }] }),
+      DYNAMIC_MODULE,
+      "Domain",
     );
   }
 }

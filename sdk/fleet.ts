@@ -11,7 +11,7 @@ import { brandErrorFamily, ErrorDetails, formatErrorMessage, hasBrand } from "..
 import { VirshError } from "../provider/backends/virsh/exec";
 import { DirectError } from "../provider/backends/qemu/direct";
 import { Domain } from "./domain";
-import { DomainDisk } from "./disk";
+import { DiskImage } from "./disk";
 
 /** How fleet members get their hardware UUID: `keep`, `derive`, or `{ explicit: { KEY: UUID } }`. */
 export type FleetHwuuidPolicy = SharedFleetHwuuidPolicy;
@@ -363,7 +363,7 @@ export class DomainFleet extends pulumi.ComponentResource {
       for (const d of m.disks) {
         if (d.mode === "share") continue;
         disks.push(
-          new DomainDisk(
+          new DiskImage(
             `${name}-${m.key}-${d.target}`,
             {
               path: d.path,
@@ -378,7 +378,7 @@ export class DomainFleet extends pulumi.ComponentResource {
       }
       if (m.nvram) {
         disks.push(
-          new DomainDisk(
+          new DiskImage(
             `${name}-${m.key}-nvram`,
             {
               path: m.nvram.path,

@@ -1,4 +1,4 @@
 /** pulumi-libvirt-domain: Pulumi resources for libvirt/QEMU domains that keep their identity. */
 export { Domain, DomainArgs, DomainDiskArgs, DomainInterfaceArgs, DomainConnectionArgs } from "./domain";
-export { DomainDisk, DomainDiskResourceArgs } from "./disk";
+export { DiskImage, DiskImageArgs, DomainDisk, DomainDiskResourceArgs } from "./disk";
 export { DomainFleet, DomainFleetArgs, FleetHwuuidPolicy, FleetPlanError } from "./fleet";

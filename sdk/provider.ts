@@ -1,11 +1,23 @@
 /**
- * The dynamic-provider shims for Domain and DomainDisk. Pulumi serializes these objects by value
+ * The dynamic-provider shims for Domain and DiskImage, and the module their type tokens share. Pulumi serializes these objects by value
  * into the state; they stay tiny and stateless: each method loads the compiled implementation
  * (`dist/provider/dynamic/*.js`) at call time, by the absolute path this program used, else by
  * package name (a state moved to another machine), and forwards the call.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
+
+/**
+ * The module of our resources' type tokens: `pulumi-nodejs:dynamic/libvirt-domain:Domain` and
+ * `pulumi-nodejs:dynamic/libvirt-domain:DiskImage`.
+ */
+export const DYNAMIC_MODULE = "libvirt-domain";
+
+/**
+ * The type token version 0.1.0 gave a {@link Domain} (`pulumi-nodejs:dynamic/libvirt-domain:Resource`);
+ * an alias to it keeps the URNs of domains made by that version, so they upgrade in place.
+ */
+export const DOMAIN_TYPE_V0_1 = "pulumi-nodejs:dynamic/libvirt-domain:Resource";
 
 /** Where the compiled provider implementations live, as this program sees them. */
 const DYNAMIC_DIR = path.join(__dirname, "..", "provider", "dynamic");
@@ -46,7 +58,7 @@ export const domainProvider: pulumi.dynamic.ResourceProvider = makeShim(
   "pulumi-libvirt-domain/dist/provider/dynamic/impl",
 );
 
-/** The shim for {@link DomainDisk}'s provider. */
+/** The shim for {@link DiskImage}'s provider. */
 export const diskProvider: pulumi.dynamic.ResourceProvider = makeShim(
   path.join(DYNAMIC_DIR, "disk.js"),
   "pulumi-libvirt-domain/dist/provider/dynamic/disk",

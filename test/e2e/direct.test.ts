@@ -16,7 +16,7 @@ import { PulumiStack } from "../support/pulumi";
 
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
 
-describe("pulumi CLI end to end on the QEMU-direct backend (no libvirt)", function () {
+describe("pulumi CLI end to end on the QEMU-direct backend (no libvirt) — each case its own stack, in any order", function () {
   this.timeout(600000);
   let stateDir: string;
   let imageDir: string;

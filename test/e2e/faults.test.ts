@@ -54,7 +54,7 @@ function stateIds(s: PulumiStack, type: string): string[] {
     .map((r: { id: string }) => r.id);
 }
 
-describe("fault tolerance (real CLI, labs)", function () {
+describe("fault tolerance (real CLI, labs) — each case its own stack, in any order", function () {
   this.timeout(900000);
   const prefix = `${RUN_PREFIX}-ft-`;
   let host: Lab;
@@ -102,7 +102,7 @@ describe("fault tolerance (real CLI, labs)", function () {
       );
       lab("up", "new");
       s.ok("up", "--yes");
-      const inState = stateIds(s, "libvirt-domain:Resource")
+      const inState = stateIds(s, "libvirt-domain:Domain")
         .filter((id) => id.startsWith(`${prefix}k`) && id !== `${prefix}kill-tmpl`)
         .sort();
       const onHost = (await domainsWithPrefix(fresh.uri, `${prefix}k`))
@@ -110,7 +110,7 @@ describe("fault tolerance (real CLI, labs)", function () {
         .sort();
       expect(onHost).to.have.length(8);
       expect(onHost).to.deep.equal(inState);
-      const disks = stateIds(s, "libvirt-domain-disk:Resource").sort();
+      const disks = stateIds(s, "libvirt-domain:DiskImage").sort();
       const files = fs
         .readdirSync(fresh.imageDir)
         .filter((f) => f.startsWith(`${prefix}k`) && f !== `${prefix}kill-tmpl.qcow2`)
@@ -175,7 +175,7 @@ describe("fault tolerance (real CLI, labs)", function () {
         "no partial files",
       ).to.deep.equal([]);
       expect(left.sort()).to.deep.equal(
-        stateIds(s, "libvirt-domain-disk:Resource")
+        stateIds(s, "libvirt-domain:DiskImage")
           .map((p) => path.basename(p))
           .sort(),
       );

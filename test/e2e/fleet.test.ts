@@ -19,7 +19,7 @@ function sha256(file: string): string {
 }
 
 for (const labName of ["new", "host"] as const) {
-  describe(`pulumi CLI end to end: examples/fleet, 3 -> 5 -> 2 -> destroy (${labName} lab)`, function () {
+  describe(`pulumi CLI end to end: examples/fleet, 3 -> 5 -> 2 -> destroy (${labName} lab) — one stack, its cases run in the order written`, function () {
     this.timeout(900000);
     let lab: Lab;
     let s: PulumiStack;

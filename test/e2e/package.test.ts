@@ -238,7 +238,7 @@ describe("the npm package as users install it: npm pack, then the README's user 
     ];
     for (const c of cases) {
       const label = `${c.lang}-${c.pulumi.replace(/\./g, "_")}`;
-      describe(`a ${c.lang === "ts" ? "TypeScript" : "JavaScript"} program with @pulumi/pulumi ${c.pulumi}`, () => {
+      describe(`a ${c.lang === "ts" ? "TypeScript" : "JavaScript"} program with @pulumi/pulumi ${c.pulumi} — one stack, its cases run in the order written (the README's steps in turn)`, () => {
         const stack = `${prefix}${label}`;
         let s: PulumiStack;
         let steps: ReadmeStep[];

@@ -17,7 +17,7 @@ import { PulumiStack } from "../support/pulumi";
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
 
 for (const labName of ["new", "host"] as const) {
-  describe(`pulumi CLI end to end: examples/quickstart (${labName} lab)`, function () {
+  describe(`pulumi CLI end to end: examples/quickstart (${labName} lab) — one stack, its cases run in the order written`, function () {
     this.timeout(600000);
     let lab: Lab;
     let s: PulumiStack;
@@ -39,7 +39,12 @@ for (const labName of ["new", "host"] as const) {
 
     let firstUuid: string;
     it("preview before the first up shows a create", () => {
-      recordPreview(`${labName}-create`, s.previewJson());
+      const json = s.previewJson();
+      const ops = (json.steps as { op: string; urn: string }[])
+        .filter((x) => x.urn.includes("dynamic/libvirt-domain"))
+        .map((x) => `${x.op} ${x.urn.split("::").slice(2).join("::")}`);
+      expect(ops).to.deep.equal(["create pulumi-nodejs:dynamic/libvirt-domain:Domain::web"]);
+      recordPreview(`${labName}-create`, json);
     });
 
     it("up creates the domain: the guest sees the hwuuid over QMP, libvirt keeps its own uuid", async () => {

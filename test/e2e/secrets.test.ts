@@ -71,12 +71,12 @@ function exportedDomains(
 ): { urn: string; inputs: Record<string, unknown>; outputs: Record<string, unknown> }[] {
   const text = s.ok("stack", "export").stdout;
   return JSON.parse(text).deployment.resources.filter((r: { type: string }) =>
-    r.type.includes("libvirt-domain:Resource"),
+    r.type.includes("libvirt-domain:Domain"),
   );
 }
 
 for (const labName of ["new", "host"] as const) {
-  describe(`pulumi CLI end to end: a Domain with a VNC password (${labName} lab)`, function () {
+  describe(`pulumi CLI end to end: a Domain with a VNC password (${labName} lab) — one stack, its cases run in the order written`, function () {
     this.timeout(600000);
     const PW = "V&n'c7pw";
     const PW2 = "n3w-Pw!x";
@@ -128,7 +128,7 @@ for (const labName of ["new", "host"] as const) {
 
     it("the state holds the XML only as secrets: stack export shows ciphertext, stack output shows [secret]", () => {
       const [d] = exportedDomains(s);
-      if (!d) throw new Error("pulumi stack export holds no libvirt-domain:Resource");
+      if (!d) throw new Error("pulumi stack export holds no libvirt-domain:Domain");
       expect(isStateSecret(d.inputs.xml), "inputs.xml").to.equal(true);
       expect(isStateSecret(d.outputs.xml), "outputs.xml").to.equal(true);
       expect(isStateSecret(d.outputs.desiredXml), "outputs.desiredXml").to.equal(true);
@@ -140,7 +140,7 @@ for (const labName of ["new", "host"] as const) {
       s.setConfig("memory", "96 MiB");
       const json = s.previewJson();
       expectNoPassword("pulumi preview --json", JSON.stringify(json), [PW]);
-      const step = json.steps.find((x: { urn: string }) => x.urn.includes("libvirt-domain:Resource"));
+      const step = json.steps.find((x: { urn: string }) => x.urn.includes("libvirt-domain:Domain"));
       expect(step.op).to.equal("update");
       expect(step.newState.inputs.xml).to.equal("[secret]");
       recordPreview(`${labName}-secret-update`, json);
@@ -193,7 +193,7 @@ function templateXml(name: string): string {
 }
 
 for (const where of ["host", "direct"] as const) {
-  describe(`pulumi CLI end to end: a fleet from a template with a VNC password (${where === "host" ? "libvirt 9.0" : "QEMU-direct, QEMU 11.x"})`, function () {
+  describe(`pulumi CLI end to end: a fleet from a template with a VNC password (${where === "host" ? "libvirt 9.0" : "QEMU-direct, QEMU 11.x"}) — one stack, its cases run in the order written`, function () {
     this.timeout(600000);
     let s: PulumiStack;
     let uri: string;

@@ -23,6 +23,8 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
   "unsupported-tpm": "libvirt refuses it too, for want of swtpm in the lab",
   "bad-doctype": "libvirt expands internal entities; we never do",
   "bad-undefined-entity": "checked by our parser only",
+  "bad-prototype-entity":
+    "libvirt refuses it too, in libxml2's words (Entity 'constructor' not defined); our text is checked by our parser only",
   "bad-root": "checked by our parser only",
   "bad-not-well-formed": "checked by our parser only",
   "bad-binary": "checked by our parser only",
@@ -73,7 +75,12 @@ describe("golden cases beside libvirt 12.x (lab)", function () {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   for (const name of goldenCases()) {
-    if (name in KNOWN_DIFFERENCES) continue;
+    const known = KNOWN_DIFFERENCES[name];
+    if (known !== undefined) {
+      // Pending (no function): the count shows each case not compared, with its reason.
+      it(`${name} — not compared: ${known}`);
+      continue;
+    }
     it(name, async () => {
       const text = readCase(name);
       const file = path.join(tmp, `${name}.xml`);

@@ -125,14 +125,17 @@ describe("identity rules (libvirt >= 11.7)", () => {
     );
   });
   it("errors name the path, the value and the fix", () => {
+    let caught: unknown;
     try {
       resolveIdentity(doc(`<uuid>${U}</uuid><hwuuid>12-34</hwuuid>`));
-      expect.fail("no error");
     } catch (e) {
-      const x = e as DomainXmlError;
-      expect(x.path).to.equal("/domain/hwuuid");
-      expect(x.value).to.equal("12-34");
-      expect(x.message).to.contain("fix:");
+      caught = e;
     }
+    // Outside the catch: an expect.fail inside the try would be caught and checked as the error.
+    expect(DomainXmlError.isInstance(caught), `a DomainXmlError, got ${String(caught)}`).to.equal(true);
+    const x = caught as DomainXmlError;
+    expect(x.path).to.equal("/domain/hwuuid");
+    expect(x.value).to.equal("12-34");
+    expect(x.message).to.contain("fix:");
   });
 });

@@ -2,7 +2,8 @@
  * The `libvirt-domain` command reads regular files only, checking the size before reading: a
  * device (`/dev/zero` would grow without end), a FIFO (would block forever) or a directory is
  * refused at once with a clear error. Run as a process (as a user runs it) under an address-space
- * limit and a timeout, so that a regression fails the test instead of eating the machine.
+ * limit and a timeout, so that a regression fails the test instead of eating the machine. In the lab
+ * suite because it needs `prlimit` (util-linux; the unit suite needs npm packages only).
  */
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";

@@ -2,7 +2,8 @@
  * The XML layer beside libxml2 (what libvirt parses with): names are kept as written, every
  * character XML 1.0 allows is accepted, and what libxml2 refuses is refused here too, so a bad
  * document fails at preview instead of at define. `xmllint --noout` (libxml2-utils, installed by
- * `scripts/lab.sh`) is the oracle: a case passes when we and xmllint agree.
+ * `scripts/lab.sh`) is the oracle: a case passes when we and xmllint agree. In the lab suite because
+ * it runs that tool (the unit suite needs npm packages only).
  */
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
