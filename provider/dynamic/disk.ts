@@ -1,5 +1,5 @@
 /**
- * The DomainDisk resource's provider: an image a fleet member owns (a qcow2 overlay of the
+ * The DiskImage resource's provider (0.1.0's DomainDisk): an image a fleet member owns (a qcow2 overlay of the
  * template's image, or a full copy). Created atomically with the template's mode; deleted only
  * while it is still the file it made (same device, inode and birth time, or our pin still
  * holding its inode: see `backends/image.ts`). The template image is only ever read.
@@ -20,7 +20,7 @@ import { failure, InputFailure, wrongType } from "../desired/inputs";
 import { LifecycleError } from "../lifecycle/errors";
 import { DISK_INPUT_KEYS, DiskInputs, DiskOutputs, DiskRecorded } from "./types";
 
-/** The inputs of a DomainDisk (defined with the other resources' in `./types.ts`). */
+/** The inputs of a DiskImage (defined with the other resources' in `./types.ts`). */
 export type { DiskInputs } from "./types";
 
 /** An object as the engine sends it: any keys, engine-private ones (`__provider`) included. */
@@ -78,7 +78,7 @@ function identityOutputs(s: ImageStamp): Pick<DiskOutputs, "device" | "inode" | 
   };
 }
 
-/** The JSON type each DomainDisk input takes; `check` checks every one before using it. */
+/** The JSON type each DiskImage input takes; `check` checks every one before using it. */
 export const DISK_INPUT_TYPES: { readonly [K in keyof Required<DiskInputs>]: "string" } = {
   path: "string",
   source: "string",

@@ -1,5 +1,5 @@
 /**
- * The typed boundary of each resource: one inputs/outputs pair for Domain, DomainDisk and
+ * The typed boundary of each resource: one inputs/outputs pair for Domain, DiskImage and
  * DomainFleet, shared by the SDK (its Args are checked against these, see `test/unit/types.test.ts`)
  * and the provider. The engine hands the provider untyped objects; the adapters
  * (`domain-provider.ts`, `disk.ts`) view them through these types once, where they come in.
@@ -97,13 +97,13 @@ export type DomainRecorded = Partial<DomainOutputs> & {
   readonly hwuuidMode?: string;
 };
 
-/** Every DomainDisk input, in one list; every change to one re-creates the image. */
+/** Every DiskImage input, in one list; every change to one re-creates the image. */
 export const DISK_INPUT_KEYS = ["path", "source", "sourceFormat", "mode", "replaceTrigger"] as const;
 
-/** A DomainDisk input's name. */
+/** A DiskImage input's name. */
 export type DiskInputKey = (typeof DISK_INPUT_KEYS)[number];
 
-/** The inputs of a DomainDisk. */
+/** The inputs of a DiskImage. */
 export interface DiskInputs {
   /** The image to make (absolute path on the hypervisor host). */
   readonly path: string;
@@ -120,7 +120,7 @@ export interface DiskInputs {
 /** Compile-time: {@link DISK_INPUT_KEYS} names every key of {@link DiskInputs}, and only those. */
 export type DiskInputKeysComplete = Expect<SameKeys<Record<DiskInputKey, unknown>, Required<DiskInputs>>>;
 
-/** A DomainDisk's outputs: its inputs and what identifies the image it made. */
+/** A DiskImage's outputs: its inputs and what identifies the image it made. */
 export type DiskOutputs = Flat<
   DiskInputs & {
     /** Size on disk in bytes. */
@@ -137,7 +137,7 @@ export type DiskOutputs = Flat<
 >;
 
 /**
- * A DomainDisk's recorded state as the engine hands it back: outputs of this version, of the
+ * A DiskImage's recorded state as the engine hands it back: outputs of this version, of the
  * previous one (`inode` a number, nothing else identifying), or the inputs of a failed create.
  */
 export type DiskRecorded = Partial<Omit<DiskOutputs, "inode">> & { readonly inode?: string | number };
