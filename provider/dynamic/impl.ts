@@ -33,6 +33,7 @@ import {
   validateInputs,
 } from "../desired/inputs";
 import { withSecrets } from "./secrets";
+import { liveUpdate, pendingLines } from "../lifecycle/live";
 
 /** The provider's view of a Domain's state (outputs include the checked inputs). */
 export interface DomainOutputs extends Record<string, unknown> {
@@ -45,6 +46,8 @@ export interface DomainOutputs extends Record<string, unknown> {
   libvirtVersion: string;
   hwuuidMode: string;
   pendingRestart: boolean;
+  /** What the running guest takes only at its next restart, `PATH: why` (see `lifecycle/live.ts`). */
+  pendingChanges: string[];
   /** Paths where the actual XML no longer matches the desired one (found by `read`). */
   drift: string[];
   desiredXml: string;
@@ -264,12 +267,17 @@ async function outputsFor(
   backend: DomainBackend,
   inputs: Record<string, unknown>,
   ref: DomainRef,
-  extra: { pendingRestart: boolean },
+  extra: { pendingRestart: boolean; pendingChanges?: string[] },
 ): Promise<DomainOutputs> {
   const name = inputs.name as string;
   const [read, caps] = await Promise.all([backend.read(ref), probe(backend.uri)]);
   if (!read) throw new Error(`domain ${name} vanished from ${backend.uri} while it was being applied`);
-  return buildOutputs(inputs, read, caps, extra.pendingRestart);
+  return buildOutputs(inputs, read, caps, extra.pendingRestart, extra.pendingChanges);
+}
+
+/** The strings of a list value (a state's `pendingChanges`), empty for anything else. */
+function stringList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
 }
 
 function buildOutputs(
@@ -277,6 +285,7 @@ function buildOutputs(
   read: { xml: string; state: DomainState },
   caps: LibvirtCapabilities,
   pendingRestart: boolean,
+  pendingChanges: string[] = [],
 ): DomainOutputs {
   const actual = DomainDef.parse(read.xml);
   const view = readDomain(actual);
@@ -295,6 +304,7 @@ function buildOutputs(
     libvirtVersion: caps.libvirtVersion,
     hwuuidMode: (inputs.resolvedHwuuidMode as string) ?? caps.hwuuidMode ?? "",
     pendingRestart,
+    pendingChanges: pendingRestart ? pendingChanges : [],
     drift: xmlChanges(desiredXml, read.xml).map((c) => c.path),
   });
 }
@@ -410,7 +420,13 @@ export async function read(
   if (uuid && actual.childText("uuid")?.toLowerCase() !== uuid) return { id: "", props: {} };
   if (actual.name !== id || notOwnedReason(actual, ownerOf(props))) return { id: "", props: {} };
   const caps = await probe(backend.uri);
-  const outs = buildOutputs({ ...props, xml: props.desiredXml ?? props.xml }, r, caps, props.pendingRestart === true);
+  const outs = buildOutputs(
+    { ...props, xml: props.desiredXml ?? props.xml },
+    r,
+    caps,
+    props.pendingRestart === true,
+    stringList(props.pendingChanges),
+  );
   // Drift shows in the refresh diff: the actual XML, the power state and `running`. A running
   // domain keeps `running` as the program gave it (absent stays absent: an added key would be a
   // change on every later preview); a stopped one reads `running: false`, which is drift unless
@@ -455,15 +471,20 @@ async function updateLocked(
   desired.setChildText("uuid", ref.uuid);
   const changes = xmlChanges(news.xml as string, current.xml);
   const textChanged = news.xml !== olds.desiredXml;
-  if (changes.length || textChanged) {
+  // Classified against the running state; what libvirt can apply live is applied first (lifecycle/live.ts).
+  const live = await liveUpdate(backend, ref, changes, desired, currentDef, current.state);
+  if (live.remaining.length || (textChanged && changes.length === 0)) {
     try {
       await backend.define(desired.format());
     } catch (e) {
-      throw new Error(`redefine ${id} failed: ${errorText(e)}; the domain keeps its previous definition`, { cause: e });
+      const kept = live.applied.length
+        ? `the changes applied live (${live.applied.map((c) => c.path).join(", ")}) stay; the rest of the definition is the previous one`
+        : "the domain keeps its previous definition";
+      throw new Error(`redefine ${id} failed: ${errorText(e)}; ${kept}`, { cause: e });
     }
   }
   const needsRestart =
-    maxClass(changes.map((c) => c.class)) === "restart" ||
+    maxClass(live.remaining.map((c) => c.class)) === "restart" ||
     (textChanged &&
       changes.length === 0 &&
       olds.desiredXml !== undefined &&
@@ -487,7 +508,10 @@ async function updateLocked(
       pendingRestart = true;
     }
   }
-  return { outs: await outputsFor(backend, news, ref, { pendingRestart }) };
+  const pendingChanges = pendingRestart
+    ? [...new Set([...stringList(olds.pendingChanges), ...pendingLines(live.remaining, live.refused)])]
+    : [];
+  return { outs: await outputsFor(backend, news, ref, { pendingRestart, pendingChanges }) };
 }
 
 /** `delete`: graceful shutdown, then undefine with NVRAM; refuses domains that are not ours. */
