@@ -167,9 +167,12 @@ async function waitForUnplug(ops: LiveDomainOps, ref: DomainRef, detached: Domai
 
 /** The lines of the `pendingChanges` output for changes that wait for a restart: `PATH: why`. */
 export function pendingLines(waiting: readonly DomainChange[], refused: readonly RefusedChange[]): string[] {
+  const refusedPaths = new Set(refused.map((r) => r.change.path));
   const lines = [
     ...refused.map((r) => `${r.change.path}: ${r.reason}`),
-    ...waiting.filter((c) => c.class === "restart").map((c) => `${c.path}: needs a restart (${c.kind})`),
+    ...waiting
+      .filter((c) => c.class === "restart" && !refusedPaths.has(c.path))
+      .map((c) => `${c.path}: needs a restart (${c.kind})`),
   ];
   return [...new Set(lines)];
 }
