@@ -12,24 +12,7 @@ import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, removeDomains, RUN_PREFIX } from "../support/domains";
 import { GuestConsole, GuestLine, guestDomainXml, guestImage } from "../support/guest";
 import { requireLab } from "../support/lab";
-
-/** The pid of the QEMU running domain `name` (its `-name guest=NAME` argument), undefined when none. */
-function qemuPid(name: string): number | undefined {
-  const found: number[] = [];
-  for (const d of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    let argv: string[];
-    try {
-      argv = fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
-    } catch {
-      continue;
-    }
-    const i = argv.indexOf("-name");
-    if (i >= 0 && (argv[i + 1] ?? "").split(",").includes(`guest=${name}`)) found.push(Number(d));
-  }
-  expect(found.length, `QEMU processes for ${name}`).to.be.at.most(1);
-  return found[0];
-}
+import { qemuPid } from "../support/qemu-pid";
 
 const NIC_MAC = "52:54:00:5d:5c:11";
 const DISK_SERIAL = "lvd-live-1";
