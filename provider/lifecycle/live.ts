@@ -69,7 +69,7 @@ export function classifyForUpdate(
 /**
  * Applies the `live` changes to the running guest `ref`, each with `--live --config`; returns
  * what was applied and what was not (with libvirt's reason). Unplugs are waited for (bounded by
- * {@link DETACH_WAIT_MS}): one the guest has not completed is returned as refused.
+ * `detachWaitMs`): one the guest has not completed is returned as refused.
  */
 export async function applyLiveChanges(
   ops: LiveDomainOps,
@@ -77,6 +77,7 @@ export async function applyLiveChanges(
   changes: readonly DomainChange[],
   desired: DomainDef,
   actual: DomainDef,
+  detachWaitMs = DETACH_WAIT_MS,
 ): Promise<LiveOutcome> {
   const ctx = { desired, actual };
   const planned = changes
@@ -97,12 +98,12 @@ export async function applyLiveChanges(
     }
   }
   if (detached.length) {
-    const still = await waitForUnplug(ops, ref, detached);
+    const still = await waitForUnplug(ops, ref, detached, detachWaitMs);
     for (const c of detached) {
       if (still.has(c.path))
         refused.push({
           change: c,
-          reason: `the running guest has not released the device within ${DETACH_WAIT_MS / 1000} s (libvirt asked it to; the definition no longer has it)`,
+          reason: `the running guest has not released the device within ${detachWaitMs / 1000} s (libvirt asked it to; the definition no longer has it)`,
         });
       else applied.push(c);
     }
@@ -153,8 +154,13 @@ async function applyOne(
  * Waits (bounded) until the running guest no longer has the unplugged devices; returns the paths
  * of those it still has.
  */
-async function waitForUnplug(ops: LiveDomainOps, ref: DomainRef, detached: DomainChange[]): Promise<Set<string>> {
-  const end = Date.now() + DETACH_WAIT_MS;
+async function waitForUnplug(
+  ops: LiveDomainOps,
+  ref: DomainRef,
+  detached: DomainChange[],
+  waitMs: number,
+): Promise<Set<string>> {
+  const end = Date.now() + waitMs;
   for (;;) {
     const live = DomainDef.parse(await ops.dumpxmlLive(ref));
     const still = new Set(
