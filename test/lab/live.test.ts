@@ -8,6 +8,7 @@
 import { expect } from "chai";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, removeDomains, RUN_PREFIX } from "../support/domains";
 import { GuestConsole, GuestLine, guestDomainXml, guestImage } from "../support/guest";
@@ -136,6 +137,35 @@ for (const which of ["new", "host"] as const) {
       );
       expect(u.outs.xml, "the definition has the disk").to.contain(missing);
       expect(qemuPid(name), "still no restart").to.equal(pid);
+      await impl.remove(name, u.outs);
+    });
+
+    it("CD-ROM media changed live: the running domain and its definition hold the new image, same QEMU pid", async () => {
+      const lab = await requireLab(which);
+      uri = lab.uri;
+      const name = `${prefix}cd`;
+      const run = path.join(lab.imageDir, "lvd-guest", "run");
+      fs.mkdirSync(run, { recursive: true });
+      const isos = ["a", "b"].map((k) => path.join(run, `${name}-${k}.iso`));
+      for (const f of isos) {
+        files.push(f);
+        fs.writeFileSync(f, Buffer.alloc(2048 * 16));
+      }
+      const xml = (iso: string) =>
+        `<domain type='qemu'><name>x</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${iso}'/><target dev='hdc' bus='ide'/><readonly/></disk></devices></domain>`;
+      const base = { name, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 };
+      const a = await checkAndCreate({ ...base, xml: xml(isos[0]!) });
+      const pid = qemuPid(name);
+      expect(pid, "QEMU runs").to.be.a("number");
+      const c = await impl.check(a.outs, { ...base, xml: xml(isos[1]!) });
+      const u = await impl.update(name, a.outs, c.inputs);
+      expect(u.outs.pendingRestart, JSON.stringify(u.outs.pendingChanges)).to.equal(false);
+      expect(u.outs.xml, "the definition").to.contain(isos[1]).and.not.contain(isos[0]);
+      const live = await new VirshBackend(lab.uri).dumpxmlLive({ name, uuid: a.outs.uuid });
+      expect(live, "the running domain").to.contain(isos[1]).and.not.contain(isos[0]);
+      expect(qemuPid(name), "the same QEMU process").to.equal(pid);
+      const c2 = await impl.check(u.outs, { ...base, xml: xml(isos[1]!) });
+      expect((await impl.diff(name, u.outs, c2.inputs)).changes).to.equal(false);
       await impl.remove(name, u.outs);
     });
   });

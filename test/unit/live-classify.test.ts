@@ -7,7 +7,7 @@
  */
 import { expect } from "chai";
 import { CHANGE_CLASS_ORDER, classifyChanges, ClassifyContext, diffDomains } from "../../provider/diff/semantic";
-import type { DomainRef, LiveDomainOps } from "../../provider/backends/domain-backend";
+import { backendFor, type DomainRef, type LiveDomainOps } from "../../provider/backends/domain-backend";
 import { applyLiveChanges, liveUpdate, pendingLines } from "../../provider/lifecycle/live";
 import { formatPreviewReport, readPreview } from "../../provider/report/preview";
 import { DomainDef } from "../../provider/xml/domain";
@@ -100,6 +100,11 @@ describe("live changes: classification against the running state", () => {
       "/domain/devices/interface[mac=52:54:00:00:00:01]": "next-boot",
       "/domain/devices/disk[target=sda]": "next-boot",
     });
+  });
+
+  it("the QEMU-direct backend offers no live changes; the virsh backend does", () => {
+    expect(backendFor("qemu-direct:///var/lib/x").live).to.equal(undefined);
+    expect(backendFor("qemu:///system").live).to.not.equal(undefined);
   });
 
   it("a backend without live changes (QEMU-direct): what would be live is a restart", () => {
