@@ -237,8 +237,36 @@ export function classifyAgainst(
   const base = classifyChange(change.path);
   if (base === "replace" || base === "none") return base;
   if (!ctx.running) return "next-boot";
-  if (base === "restart" && ctx.liveCapable && liveKind(change, ctx, all) !== undefined) return "live";
-  return base;
+  const kind = base === "restart" ? liveKind(change, ctx, all) : undefined;
+  if (kind === undefined) return base;
+  // The running guest has it already (the definition alone differs): a redefine is all it takes.
+  if (ctx.live && runningHasIt(kind, change, ctx.desired, ctx.live)) return "none";
+  return ctx.liveCapable ? "live" : base;
+}
+
+/** Whether the running guest (`live`) already is as desired for a change {@link liveKind} named. */
+function runningHasIt(kind: LiveKind, change: DomainChange, desired: DomainDef, live: DomainDef): boolean {
+  const key = /^\/domain\/devices\/([^/]+)/.exec(change.path)?.[1] ?? "";
+  switch (kind) {
+    case "attach":
+      return deviceAt(live, key, "actual") !== undefined;
+    case "detach":
+      return deviceAt(live, key, "actual") === undefined;
+    case "change-media": {
+      const source = (def: DomainDef, side: "desired" | "actual") => {
+        const disk = deviceAt(def, key, side);
+        return getAttr(disk && firstChild(disk, "source"), "file");
+      };
+      return source(live, "actual") === source(desired, "desired");
+    }
+    case "setvcpus": {
+      const vcpu = firstChild(live.root, "vcpu");
+      const online = Number(getAttr(vcpu, "current") ?? (textContent(vcpu) ?? "").trim());
+      return online === Number(getAttr(firstChild(desired.root, "vcpu"), "current"));
+    }
+    case "setmem":
+      return false; // the live <currentMemory> is what the guest gave back, not the balloon target
+  }
 }
 
 /** The changes, each classified by {@link classifyAgainst} (in the context of all of them). */

@@ -89,6 +89,24 @@ describe("live changes: classification against the running state", () => {
     expect(classes(dom({ vcpu: "<vcpu current='2'>2</vcpu>" }), dom({ vcpu: "<vcpu>2</vcpu>" }))).to.deep.equal({});
   });
 
+  it("what the running guest already has (only the definition differs) is a redefine: none", () => {
+    const live = DomainDef.parse(dom({ vcpu: "<vcpu>2</vcpu>", devices: NIC + CDROM("/i/b.iso") }));
+    expect(
+      classes(
+        dom({ vcpu: "<vcpu current='2'>2</vcpu>", devices: NIC + CDROM("/i/b.iso") }),
+        dom({ devices: VDB + CDROM("/i/a.iso") }),
+        {
+          live,
+        },
+      ),
+    ).to.deep.equal({
+      "/domain/vcpu/@current": "none",
+      "/domain/devices/interface[mac=52:54:00:00:00:01]": "none",
+      "/domain/devices/disk[target=hdc]/source/@file": "none",
+      "/domain/devices/disk[target=vdb]": "none",
+    });
+  });
+
   it("a stopped domain takes everything by a redefine: next-boot (replace stays replace)", () => {
     expect(
       classes(dom({ cur: 192, devices: NIC + SDA_SATA }).replace("<name>d</name>", "<name>e</name>"), dom(), {
@@ -116,7 +134,7 @@ describe("live changes: classification against the running state", () => {
 });
 
 /** Fake live operations: records calls, refuses what `refuse` matches, keeps a live XML. */
-function fakeOps(liveXml: string, refuse?: RegExp): { ops: LiveDomainOps; calls: string[] } {
+function fakeOps(liveXml: string, refuse?: RegExp, afterDetach = liveXml): { ops: LiveDomainOps; calls: string[] } {
   const calls: string[] = [];
   const call = (s: string) => {
     calls.push(s);
@@ -129,7 +147,7 @@ function fakeOps(liveXml: string, refuse?: RegExp): { ops: LiveDomainOps; calls:
     changeMediaLive: (_r: DomainRef, t: string, s: string) => call(`change-media ${t} ${s}`),
     setMemoryLive: (_r: DomainRef, kib: bigint) => call(`setmem ${kib}`),
     setVcpusLive: (_r: DomainRef, n: number) => call(`setvcpus ${n}`),
-    dumpxmlLive: () => Promise.resolve(liveXml),
+    dumpxmlLive: () => Promise.resolve(calls.some((c) => c.startsWith("detach")) ? afterDetach : liveXml),
   };
   return { ops, calls };
 }
@@ -142,7 +160,11 @@ describe("live changes: the live step of an update (fake operations)", () => {
       dom({ cur: 192, vcpu: "<vcpu current='2'>2</vcpu>", devices: VDB + CDROM("/i/b.iso") }),
     );
     const actual = DomainDef.parse(dom({ devices: NIC + CDROM("/i/a.iso") }));
-    const { ops, calls } = fakeOps(dom({ devices: CDROM("/i/a.iso") }));
+    const { ops, calls } = fakeOps(
+      dom({ devices: NIC + CDROM("/i/a.iso") }),
+      undefined,
+      dom({ devices: CDROM("/i/a.iso") }),
+    );
     const changes = diffDomains(desired, actual).changes;
     const r = await liveUpdate({ live: ops }, ref, changes, desired, actual, "running");
     expect(calls.map((c) => c.split(" ")[0])).to.deep.equal(["detach", "attach", "change-media", "setvcpus", "setmem"]);
