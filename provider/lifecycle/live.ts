@@ -209,7 +209,9 @@ export async function liveUpdate(
 ): Promise<LiveUpdate> {
   const running = state !== "shut off";
   const ops = backend.live;
-  const live = running && ops ? DomainDef.parse(await ops.dumpxmlLive(ref)) : undefined;
+  // The live XML is read only when some change could be applied live (one virsh process).
+  const candidates = running && ops && changes.some((c) => liveKind(c, { desired, actual }, changes) !== undefined);
+  const live = candidates ? DomainDef.parse(await ops.dumpxmlLive(ref)) : undefined;
   const classified = classifyForUpdate(changes, backend, { running, desired, actual, live });
   if (!ops || !classified.some((c) => c.class === "live"))
     return { classified, applied: [], refused: [], remaining: classified };
