@@ -117,6 +117,12 @@ export class Domain extends pulumi.dynamic.Resource {
   declare public readonly hwuuidMode: pulumi.Output<string>;
   /** A change waits for a restart (restartOnChange is false). */
   declare public readonly pendingRestart: pulumi.Output<boolean>;
+  /**
+   * What the running guest does not have yet and takes at its next restart, one `PATH: why` a
+   * line: changes that need a restart, and live changes libvirt refused (with libvirt's reason).
+   * Empty when the running guest and the definition agree.
+   */
+  declare public readonly pendingChanges: pulumi.Output<string[]>;
   /** Paths where the actual XML differs from the desired one (seen by refresh). */
   declare public readonly drift: pulumi.Output<string[]>;
 
@@ -144,6 +150,7 @@ export class Domain extends pulumi.dynamic.Resource {
         // An input and an output: the requested mode goes in, the resolved one comes out.
         hwuuidMode: args.hwuuidMode,
         pendingRestart: undefined,
+        pendingChanges: undefined,
         drift: undefined,
       },
       pulumi.mergeOptions(opts, { aliases: [{ type: DOMAIN_TYPE_V0_1 }] }),

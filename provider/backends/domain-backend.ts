@@ -48,6 +48,29 @@ export interface DomainRef {
  */
 export type DomainAddress = DomainRef | string;
 
+/**
+ * Changes to a running guest that libvirt applies live and to the persistent definition at once
+ * (`--live --config`), so the two agree afterwards. Each rejects with libvirt's reason when
+ * libvirt refuses; nothing is changed then.
+ */
+export interface LiveDomainOps {
+  /** Hot-plugs a device (`attach-device --live --config`); `xml` is the device element. */
+  attachDeviceLive(ref: DomainRef, xml: string): Promise<void>;
+  /**
+   * Unplugs a device (`detach-device --live --config`); `xml` is the device element as defined.
+   * The guest releases it asynchronously: see {@link LiveDomainOps.dumpxmlLive}.
+   */
+  detachDeviceLive(ref: DomainRef, xml: string): Promise<void>;
+  /** Changes the media of a CD-ROM or floppy (`change-media --update --live --config`). */
+  changeMediaLive(ref: DomainRef, target: string, source: string): Promise<void>;
+  /** Sets the balloon target, `<currentMemory>` (`setmem --live --config`), within `<memory>`. */
+  setMemoryLive(ref: DomainRef, currentMemoryKiB: bigint): Promise<void>;
+  /** Sets the vCPUs online, `<vcpu current>` (`setvcpus --live --config`), within the maximum. */
+  setVcpusLive(ref: DomainRef, count: number): Promise<void>;
+  /** The running guest's XML (libvirt's live definition, security info included). */
+  dumpxmlLive(ref: DomainRef): Promise<string>;
+}
+
 /** The operations on domains the provider uses. */
 export interface DomainBackend {
   readonly uri: string;
@@ -84,6 +107,11 @@ export interface DomainBackend {
   /** The guest-visible UUID over QMP `query-uuid`. */
   queryGuestUuid(ref: DomainAddress): Promise<string>;
   listNames(): Promise<string[]>;
+  /**
+   * Live changes to a running guest, where the backend can make them (virsh); absent where it
+   * cannot (QEMU-direct: those changes wait for a restart).
+   */
+  readonly live?: LiveDomainOps;
   /** Runs `fn` holding this domain's lock where the backend needs one (QEMU-direct). */
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
 }

@@ -71,6 +71,12 @@ export const LIBVIRT_DEFAULTS: readonly LibvirtDefault[] = [
     source: "a host-model CPU without a model name is formatted without <model>",
   },
   {
+    path: /^\/domain\/vcpu\/@current$/,
+    value: null,
+    when: (el) => Number(getAttr(el, "current")) === Number((textContent(el) ?? "").trim()),
+    source: "virDomainDefFormat writes <vcpu current> only when fewer vCPUs than the maximum are online",
+  },
+  {
     path: /^\/domain\/devices\/redirfilter\/usbdev\/@(class|vendor|product|version)$/,
     value: "-1",
     source: "virDomainRedirFilterUSBDevDefFormat skips -1 (any)",

@@ -30,11 +30,16 @@ import {
 } from "./libvirt-normalization";
 import { isSecurityInfoPath, redactElement, REDACTED } from "../xml/security";
 
-/** How disruptive a change is, least first. */
-export type ChangeClass = "none" | "next-boot" | "restart" | "replace";
+/**
+ * How disruptive a change is, least first: `none` (a redefine, nothing to wait for), `live`
+ * (libvirt applies it to the running guest and to the definition at once), `next-boot` (takes
+ * effect when the guest next boots), `restart` (a running guest must be restarted), `replace`
+ * (the domain is re-created).
+ */
+export type ChangeClass = "none" | "live" | "next-boot" | "restart" | "replace";
 
 /** The order of {@link ChangeClass}, least disruptive first. */
-export const CHANGE_CLASS_ORDER: readonly ChangeClass[] = ["none", "next-boot", "restart", "replace"];
+export const CHANGE_CLASS_ORDER: readonly ChangeClass[] = ["none", "live", "next-boot", "restart", "replace"];
 
 /** One semantic difference between desired and actual. */
 export interface DomainChange {
@@ -89,7 +94,10 @@ const IGNORED_ELEMENTS = new Set(["alias", "seclabel"]);
 /** Machine aliases libvirt expands (`pc` -> `pc-i440fx-11.1`). */
 const MACHINE_ALIASES: Record<string, string> = { pc: "pc-i440fx-", q35: "pc-q35-" };
 
-/** Classifies a change by its path. */
+/**
+ * Classifies a change by its path alone, as for a running domain that cannot take live changes;
+ * {@link classifyAgainst} refines it against the running state.
+ */
 export function classifyChange(path: string): ChangeClass {
   if (/^\/domain\/(@type|name|uuid)(\/|$)/.test(path)) return "replace";
   if (/^\/domain\/(title|description|metadata)(\/|$)/.test(path)) return "none";
@@ -103,6 +111,167 @@ export function maxClass(classes: Iterable<ChangeClass>): ChangeClass {
   let best = 0;
   for (const c of classes) best = Math.max(best, CHANGE_CLASS_ORDER.indexOf(c));
   return CHANGE_CLASS_ORDER[best]!; // 0, or the index of a class found in it
+}
+
+/**
+ * What {@link classifyAgainst} classifies a change against: the domain's power state, whether
+ * the backend can apply changes to a running guest, and the definitions.
+ */
+export interface ClassifyContext {
+  /** The domain runs now (running or paused): a change either reaches the guest live or waits. */
+  readonly running: boolean;
+  /** The backend can apply live changes (virsh: yes; QEMU-direct: no, those wait for a restart). */
+  readonly liveCapable: boolean;
+  /** The desired definition. */
+  readonly desired: DomainDef;
+  /** The definition the change is measured from (libvirt's inactive XML). */
+  readonly actual: DomainDef;
+  /** The running guest's definition (libvirt's live XML), when read: its limits decide. @default actual */
+  readonly live?: DomainDef;
+}
+
+/** Disk buses QEMU can hot-plug a disk on (libvirt refuses ide, sata, fdc). */
+const HOTPLUG_DISK_BUSES = new Set(["virtio", "scsi", "usb"]);
+
+/** The bus of a `<disk>`: its target's `bus`, else what libvirt infers from the target name. */
+function diskBus(disk: XmlElement): string {
+  const target = firstChild(disk, "target");
+  const bus = getAttr(target, "bus");
+  if (bus) return bus;
+  const dev = getAttr(target, "dev") ?? "";
+  if (dev.startsWith("vd")) return "virtio";
+  if (dev.startsWith("sd")) return "scsi";
+  if (dev.startsWith("hd")) return "ide";
+  if (dev.startsWith("fd")) return "fdc";
+  return "";
+}
+
+/** A scaled element in KiB, undefined when absent or unreadable. */
+function kibOf(def: DomainDef, name: "memory" | "currentMemory"): bigint | undefined {
+  try {
+    return name === "memory" ? def.memoryKiB : def.currentMemoryKiB;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `<vcpu>`'s maximum (its text), undefined when absent or not a number. */
+function vcpuMax(def: DomainDef): number | undefined {
+  const t = (textContent(firstChild(def.root, "vcpu")) ?? "").trim();
+  return /^[0-9]+$/.test(t) ? Number(t) : undefined;
+}
+
+/**
+ * A device of `/domain/devices` by the key a change path gives it (`disk[target=vdb]`,
+ * `interface[mac=52:54:00:12:34:56]`, ...), as {@link diffDomains} keys it on that side.
+ */
+export function deviceAt(def: DomainDef, key: string, side: "desired" | "actual"): XmlElement | undefined {
+  const devices = firstChild(def.root, "devices");
+  if (!devices) return undefined;
+  return keyed("/domain/devices", devices, scopeOf(def.root, new Map()), side, def.root).get(key);
+}
+
+/** What a change needs to reach a running guest, when libvirt can apply it live (see {@link classifyAgainst}). */
+export type LiveKind = "attach" | "detach" | "change-media" | "setmem" | "setvcpus";
+
+/**
+ * Whether libvirt can apply a change to the running guest, and how: a whole NIC or disk added
+ * (`attach`, on a bus that hot-plugs) or removed (`detach`), a CD-ROM or floppy's `<source>`
+ * (`change-media`), `<currentMemory>` within `<memory>` (`setmem`), `<vcpu current>` within the
+ * `<vcpu>` maximum (`setvcpus`). Undefined for everything else. The maximums are the running
+ * guest's (`live`, else `actual`) and the desired ones, and must not change in the same update.
+ */
+export function liveKind(
+  change: DomainChange,
+  ctx: Pick<ClassifyContext, "desired" | "actual" | "live">,
+  all: readonly DomainChange[] = [],
+): LiveKind | undefined {
+  const p = change.path;
+  const device = /^\/domain\/devices\/((disk|interface)(\[[^/]*\])?)$/.exec(p);
+  if (device && (change.kind === "add" || change.kind === "remove")) {
+    const [, key = "", kind] = device;
+    const el = change.kind === "add" ? deviceAt(ctx.desired, key, "desired") : deviceAt(ctx.actual, key, "actual");
+    if (!el) return undefined;
+    if (kind === "disk" && !HOTPLUG_DISK_BUSES.has(diskBus(el))) return undefined;
+    return change.kind === "add" ? "attach" : "detach";
+  }
+  const media = /^\/domain\/devices\/(disk\[target=[^\]/]*\])\/source(\/@file)?$/.exec(p);
+  if (media && (change.kind === "add" || change.kind === "modify")) {
+    const disk = deviceAt(ctx.desired, media[1] ?? "", "desired");
+    const device = getAttr(disk, "device");
+    const file = getAttr(disk && firstChild(disk, "source"), "file");
+    if ((device === "cdrom" || device === "floppy") && file !== undefined) return "change-media";
+    return undefined;
+  }
+  const limits = ctx.live ?? ctx.actual;
+  if (p === "/domain/currentMemory" && change.kind === "modify") {
+    if (all.some((c) => c.path === "/domain/memory" || c.path.startsWith("/domain/maxMemory"))) return undefined;
+    const want = kibOf(ctx.desired, "currentMemory");
+    const max = kibOf(ctx.desired, "memory");
+    const runningMax = kibOf(limits, "memory");
+    if (want === undefined || max === undefined || runningMax === undefined) return undefined;
+    return want <= max && want <= runningMax ? "setmem" : undefined;
+  }
+  if (p === "/domain/vcpu/@current" && (change.kind === "modify" || change.kind === "add")) {
+    if (all.some((c) => c.path === "/domain/vcpu")) return undefined;
+    const want = Number(getAttr(firstChild(ctx.desired.root, "vcpu"), "current"));
+    const max = vcpuMax(ctx.desired);
+    const runningMax = vcpuMax(limits);
+    if (!Number.isInteger(want) || want < 1 || max === undefined || runningMax === undefined) return undefined;
+    return want <= max && want <= runningMax ? "setvcpus" : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Classifies a change against the domain's state, before it is applied: a stopped domain takes
+ * every change by a redefine (what would need a restart waits for its next boot: `next-boot`);
+ * on a running domain, what libvirt applies live ({@link liveKind}) is `live` where the backend
+ * can, and stays `restart` where it cannot; the rest keeps its {@link classifyChange} class.
+ */
+export function classifyAgainst(
+  change: DomainChange,
+  ctx: ClassifyContext,
+  all: readonly DomainChange[] = [],
+): ChangeClass {
+  const base = classifyChange(change.path);
+  if (base === "replace" || base === "none") return base;
+  if (!ctx.running) return "next-boot";
+  const kind = base === "restart" ? liveKind(change, ctx, all) : undefined;
+  if (kind === undefined) return base;
+  // The running guest has it already (the definition alone differs): a redefine is all it takes.
+  if (ctx.live && runningHasIt(kind, change, ctx.desired, ctx.live)) return "none";
+  return ctx.liveCapable ? "live" : base;
+}
+
+/** Whether the running guest (`live`) already is as desired for a change {@link liveKind} named. */
+function runningHasIt(kind: LiveKind, change: DomainChange, desired: DomainDef, live: DomainDef): boolean {
+  const key = /^\/domain\/devices\/([^/]+)/.exec(change.path)?.[1] ?? "";
+  switch (kind) {
+    case "attach":
+      return deviceAt(live, key, "actual") !== undefined;
+    case "detach":
+      return deviceAt(live, key, "actual") === undefined;
+    case "change-media": {
+      const source = (def: DomainDef, side: "desired" | "actual") => {
+        const disk = deviceAt(def, key, side);
+        return getAttr(disk && firstChild(disk, "source"), "file");
+      };
+      return source(live, "actual") === source(desired, "desired");
+    }
+    case "setvcpus": {
+      const vcpu = firstChild(live.root, "vcpu");
+      const online = Number(getAttr(vcpu, "current") ?? (textContent(vcpu) ?? "").trim());
+      return online === Number(getAttr(firstChild(desired.root, "vcpu"), "current"));
+    }
+    case "setmem":
+      return false; // the live <currentMemory> is what the guest gave back, not the balloon target
+  }
+}
+
+/** The changes, each classified by {@link classifyAgainst} (in the context of all of them). */
+export function classifyChanges(changes: readonly DomainChange[], ctx: ClassifyContext): DomainChange[] {
+  return changes.map((c) => ({ ...c, class: classifyAgainst(c, ctx, changes) }));
 }
 
 /**

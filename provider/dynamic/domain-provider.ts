@@ -18,7 +18,6 @@ import { composeDomain, ComposeError } from "../desired/compose";
 import { InputFailure, validateInputs } from "../desired/inputs";
 import {
   createDomain,
-  errorText,
   probe,
   readDomainState,
   removeDomain,
@@ -26,6 +25,7 @@ import {
   uriOf,
   xmlChanges,
 } from "../lifecycle/domain";
+import { errorText } from "../lifecycle/errors";
 import { buildQemuArgv } from "../qemu/argv";
 import { DomainDef } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";

@@ -80,6 +80,8 @@ export type DomainOutputs = Flat<
     /** The resolved mode (`native` or `passthrough`); the input of the same name is the requested one. */
     readonly hwuuidMode: string;
     readonly pendingRestart: boolean;
+    /** What the running guest takes only at its next restart, `PATH: why` (see `lifecycle/live.ts`). */
+    readonly pendingChanges: string[];
     /** Paths where the actual XML no longer matches the desired one (found by `read`). */
     readonly drift: string[];
     /** The desired XML applied (the checked `xml` input). */

@@ -18,15 +18,14 @@
  */
 import { diffDomains, DomainChange, maxClass } from "../diff/semantic";
 import { backendFor, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../backends/domain-backend";
-import { DirectError } from "../backends/qemu/direct-error";
-import { VirshError } from "../backends/virsh/exec";
 import { notOwnedReason, OwnerIdentity } from "../desired/compose";
 import { DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DEFAULT_URI } from "../desired/inputs";
 import { DomainDef, readDomain } from "../xml/domain";
 import { uuidPassthrough } from "../xml/identity";
 import { randomUuid } from "../xml/uuid";
 import type { DomainCheckedInputs, DomainOutputs, DomainRecorded } from "../dynamic/types";
-import { DomainInitError, LifecycleError } from "./errors";
+import { DomainInitError, errorText, LifecycleError } from "./errors";
+import { liveUpdate, pendingLines } from "./live";
 
 const probes = new Map<string, Promise<LibvirtCapabilities>>();
 
@@ -67,12 +66,6 @@ export function plain<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
 }
 
-/** The message of a backend error: libvirt's text where there is one. */
-export function errorText(e: unknown): string {
-  if (VirshError.isInstance(e) || DirectError.isInstance(e)) return e.libvirtMessage;
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** The semantic changes from `actualXml` to `desiredXml` (desired must be contained in actual). */
 export function xmlChanges(desiredXml: string, actualXml: string | undefined): DomainChange[] {
   if (!actualXml) return [];
@@ -86,6 +79,7 @@ async function outputsFor(
   inputs: DomainCheckedInputs,
   ref: DomainRef,
   pendingRestart: boolean,
+  pendingChanges: string[] = [],
 ): Promise<DomainOutputs> {
   const [read, caps] = await Promise.all([backend.read(ref), probe(backend.uri)]);
   if (!read)
@@ -94,7 +88,12 @@ async function outputsFor(
       { path: `domain ${inputs.name}`, fix: "run `pulumi refresh`, then `pulumi up` again" },
       `domain ${inputs.name} vanished from ${backend.uri} while it was being applied`,
     );
-  return buildOutputs(inputs, read, caps, pendingRestart);
+  return buildOutputs(inputs, read, caps, pendingRestart, pendingChanges);
+}
+
+/** The strings of a list value (a state's `pendingChanges`), empty for anything else. */
+function stringList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
 }
 
 /** The outputs of a domain: the checked inputs, and what libvirt reports of it now. */
@@ -103,6 +102,7 @@ export function buildOutputs(
   read: { xml: string; state: DomainState },
   caps: LibvirtCapabilities,
   pendingRestart: boolean,
+  pendingChanges: string[] = [],
 ): DomainOutputs {
   const actual = DomainDef.parse(read.xml);
   const view = readDomain(actual);
@@ -121,6 +121,7 @@ export function buildOutputs(
     libvirtVersion: caps.libvirtVersion,
     hwuuidMode: inputs.resolvedHwuuidMode ?? caps.hwuuidMode ?? "",
     pendingRestart,
+    pendingChanges: pendingRestart ? pendingChanges : [],
     drift: xmlChanges(desiredXml, read.xml).map((c) => c.path),
   });
 }
@@ -256,7 +257,7 @@ export async function readDomainState(id: string, props: DomainRecorded): Promis
   const caps = await probe(backend.uri);
   // The recorded state as the inputs it was made from: the desired XML is the checked `xml`.
   const recorded = { ...props, xml: props.desiredXml ?? props.xml } as DomainCheckedInputs;
-  const outs = buildOutputs(recorded, r, caps, props.pendingRestart === true);
+  const outs = buildOutputs(recorded, r, caps, props.pendingRestart === true, stringList(props.pendingChanges));
   const running = r.state === "running" ? props.running : false;
   return running === undefined ? outs : { ...outs, running };
 }
@@ -306,11 +307,16 @@ async function updateLocked(
   desired.setChildText("uuid", ref.uuid);
   const changes = xmlChanges(news.xml, current.xml);
   const textChanged = news.xml !== olds.desiredXml;
-  if (changes.length || textChanged) {
+  // Classified against the running state; what libvirt can apply live is applied first (./live.ts).
+  const live = await liveUpdate(backend, ref, changes, desired, currentDef, current.state);
+  if (live.remaining.length || (textChanged && changes.length === 0)) {
     try {
       await backend.define(desired.format());
     } catch (e) {
-      const message = `redefine ${id} failed: ${errorText(e)}; the domain keeps its previous definition`;
+      const kept = live.applied.length
+        ? `the changes applied live (${live.applied.map((c) => c.path).join(", ")}) stay; the rest of the definition is the previous one`
+        : "the domain keeps its previous definition";
+      const message = `redefine ${id} failed: ${errorText(e)}; ${kept}`;
       throw new LifecycleError(
         message,
         { path: `domain ${id}`, fix: "correct what libvirt refused (its message above), then run `pulumi up` again" },
@@ -320,7 +326,7 @@ async function updateLocked(
     }
   }
   const needsRestart =
-    maxClass(changes.map((c) => c.class)) === "restart" ||
+    maxClass(live.remaining.map((c) => c.class)) === "restart" ||
     (textChanged &&
       changes.length === 0 &&
       olds.desiredXml !== undefined &&
@@ -344,7 +350,10 @@ async function updateLocked(
       pendingRestart = true;
     }
   }
-  return outputsFor(backend, news, ref, pendingRestart);
+  const pendingChanges = pendingRestart
+    ? [...new Set([...stringList(olds.pendingChanges), ...pendingLines(live.remaining, live.refused)])]
+    : [];
+  return outputsFor(backend, news, ref, pendingRestart, pendingChanges);
 }
 
 /** Graceful shutdown, then undefine with NVRAM; refuses domains that are not ours. */

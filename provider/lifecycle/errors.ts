@@ -4,6 +4,8 @@
  * value where there is one, and always a `fix`.
  */
 import { ErrorDetails, hasBrand, LibvirtDomainError } from "../xml/errors";
+import { DirectError } from "../backends/qemu/direct-error";
+import { VirshError } from "../backends/virsh/exec";
 
 const LIFECYCLE_BRAND = "__pulumiLibvirtDomainLifecycleError";
 const INIT_BRAND = "__pulumiLibvirtDomainInitError";
@@ -66,4 +68,14 @@ export class DomainInitError extends LibvirtDomainError {
   public static override isInstance(e: unknown): e is DomainInitError {
     return hasBrand(e, INIT_BRAND);
   }
+}
+
+/**
+ * The text of an error for a message of ours that embeds it: libvirt's own words for a backend
+ * error (virsh, QEMU-direct), the bare reason for a lifecycle error, else the message.
+ */
+export function errorText(e: unknown): string {
+  if (VirshError.isInstance(e) || DirectError.isInstance(e)) return e.libvirtMessage;
+  if (LifecycleError.isInstance(e)) return e.reason;
+  return e instanceof Error ? e.message : String(e);
 }

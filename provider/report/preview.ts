@@ -1,7 +1,8 @@
 /**
  * The CI preview report: `pulumi preview --json` in, Markdown out. Per domain: the action
- * (create, update, replace, delete), the semantic XML changes by path (old -> new), which need a
- * restart, and the guest UUID before -> after.
+ * (create, update, replace, delete), the semantic XML changes by path (old -> new), each with its
+ * class against the domain's state (`live`: applied to the running guest; `next-boot`;
+ * `restart`; `replace`), which need a restart, and the guest UUID before -> after.
  *
  * Secrets: `pulumi preview --json` shows a secret value as `"[secret]"`; the Domain's XML is a
  * secret when it holds security info (a graphics password), so the report says that the XML
@@ -11,7 +12,7 @@
  *
  * Pure: no I/O, no Pulumi.
  */
-import { diffDomains, DomainChange, maxClass } from "../diff/semantic";
+import { classifyChanges, diffDomains, DomainChange, maxClass } from "../diff/semantic";
 import { DomainDef } from "../xml/domain";
 import { resolveIdentity, uuidPassthrough } from "../xml/identity";
 import { normalizeUuid } from "../xml/uuid";
@@ -104,6 +105,18 @@ function guestUuidOf(def: DomainDef | "hidden" | undefined): string | null {
   }
 }
 
+/**
+ * The connection URI of a step (the default when none is given). A `qemu-direct:` URI names the
+ * QEMU-direct backend, which applies no change live.
+ */
+function connectionUri(...props: Record<string, unknown>[]): string {
+  for (const p of props) {
+    const uri = (p.connection as { uri?: unknown } | undefined)?.uri;
+    if (typeof uri === "string") return uri;
+  }
+  return "qemu:///system";
+}
+
 /** Reads the domain steps of a `pulumi preview --json` document. */
 export function readPreview(json: unknown): DomainPreview[] {
   const steps = ((json as { steps?: PreviewStep[] })?.steps ?? []).filter(isDomain);
@@ -124,7 +137,17 @@ export function readPreview(json: unknown): DomainPreview[] {
       (action !== "delete" && desired === "hidden") ||
       ((action === "update" || action === "replace") && actual === "hidden");
     if ((action === "update" || action === "replace") && desired instanceof DomainDef && actual instanceof DomainDef) {
-      changes = diffDomains(desired, actual).changes.filter((c) => c.path !== "/domain/uuid");
+      // Classified against the state the domain was in (as the update will): live where libvirt
+      // applies it to the running guest, next-boot for a stopped domain.
+      changes = classifyChanges(
+        diffDomains(desired, actual).changes.filter((c) => c.path !== "/domain/uuid"),
+        {
+          running: oldOut.state !== "shut off",
+          liveCapable: !connectionUri(newIn, oldOut).startsWith("qemu-direct:"),
+          desired,
+          actual,
+        },
+      );
     }
     const inputChanges =
       xmlHidden && (action === "update" || action === "replace") ? changedInputs(s.oldState?.inputs ?? {}, newIn) : [];

@@ -8,7 +8,14 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
+import type {
+  DomainAddress,
+  DomainBackend,
+  DomainRef,
+  DomainState,
+  LibvirtCapabilities,
+  LiveDomainOps,
+} from "../domain-backend";
 import { hwuuidModeFor } from "../capabilities";
 import { runVirsh, VirshError, VirshRunOptions } from "./exec";
 
@@ -547,6 +554,53 @@ export class VirshBackend implements DomainBackend {
   public async queryGuestUuid(ref: DomainAddress): Promise<string> {
     const out = await this.run(["qemu-monitor-command", domainArg(ref), JSON.stringify({ execute: "query-uuid" })]);
     return (JSON.parse(out) as { return: { UUID: string } }).return.UUID;
+  }
+
+  /** Live changes: this backend makes them (`--live --config`). */
+  public get live(): LiveDomainOps {
+    return this;
+  }
+
+  /** Runs one virsh command with a device XML written to a private 0600 file (it may hold a disk's secret). */
+  private async runWithDeviceFile(args: (file: string) => readonly string[], xml: string): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), "lvd-device-"));
+    try {
+      const file = join(dir, "device.xml");
+      writeFileSync(file, xml, { mode: 0o600 });
+      await this.run(args(file));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Hot-plugs a device into the running guest and its definition (`attach-device --live --config`). */
+  public async attachDeviceLive(ref: DomainRef, xml: string): Promise<void> {
+    await this.runWithDeviceFile((f) => ["attach-device", domainArg(ref), f, "--live", "--config"], xml);
+  }
+
+  /** Unplugs a device from the running guest and its definition (`detach-device --live --config`). */
+  public async detachDeviceLive(ref: DomainRef, xml: string): Promise<void> {
+    await this.runWithDeviceFile((f) => ["detach-device", domainArg(ref), f, "--live", "--config"], xml);
+  }
+
+  /** Changes a CD-ROM's or floppy's media (`change-media --update --live --config`). */
+  public async changeMediaLive(ref: DomainRef, target: string, source: string): Promise<void> {
+    await this.run(["change-media", domainArg(ref), target, "--source", source, "--update", "--live", "--config"]);
+  }
+
+  /** Sets the balloon target (`setmem SIZE_KiB --live --config`). */
+  public async setMemoryLive(ref: DomainRef, currentMemoryKiB: bigint): Promise<void> {
+    await this.run(["setmem", domainArg(ref), `${currentMemoryKiB.toString()}KiB`, "--live", "--config"]);
+  }
+
+  /** Sets the online vCPUs (`setvcpus COUNT --live --config`). */
+  public async setVcpusLive(ref: DomainRef, count: number): Promise<void> {
+    await this.run(["setvcpus", domainArg(ref), String(count), "--live", "--config"]);
+  }
+
+  /** The running guest's XML (security info included). */
+  public async dumpxmlLive(ref: DomainRef): Promise<string> {
+    return this.run(["dumpxml", "--security-info", domainArg(ref)]);
   }
 
   /** libvirt serializes jobs on a domain itself: nothing to hold here. */
