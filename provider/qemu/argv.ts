@@ -17,6 +17,7 @@ import { XmlElement, childElements, firstChild, getAttr, textContent } from "../
 import { toKiB } from "../xml/units";
 import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
+import { checkExpressedPaths } from "./paths";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -146,6 +147,8 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add(...v.qemuArgs);
   const env: Record<string, string> = {};
   for (const e of v.qemuEnv) env[e.name] = e.value;
+  // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
+  checkExpressedPaths(def);
   return { argv: args, env, identity, secretFiles };
 }
 
