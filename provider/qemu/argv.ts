@@ -132,13 +132,15 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildClock(v, add);
   add("-boot", "strict=on");
   buildKernelBoot(def.root, add);
-  buildControllers(v, add);
-  buildDisks(v, add);
-  buildInterfaces(v, add);
+  const devs = deviceElements(def.root, v);
+  buildControllers(v, add, devs);
+  buildDisks(v, add, devs);
+  buildInterfaces(v, add, devs);
   buildChardevs(v, add);
   const secretFiles: QemuSecretFile[] = [];
-  buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles });
-  buildMisc(v, add);
+  buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles }, devs);
+  buildAudio(add, devs);
+  buildMisc(v, add, devs);
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
@@ -584,9 +586,113 @@ function buildClock(v: DomainView, add: Add): void {
   else throw unsupported("/domain/clock/@offset", off, "use offset='utc' or offset='localtime'");
 }
 
-function buildControllers(v: DomainView, add: Add): void {
+/** The `<devices>` children by name, in document order, and the machine's root PCI bus. */
+interface DeviceElements {
+  of(name: string): XmlElement[];
+  /** `pcie.0` on q35, `pci.0` on the PC machine (libvirt's names of the root bus). */
+  readonly rootBus: string;
+}
+
+function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
+  const devices = firstChild(root, "devices");
+  const machine = v.os.machine ?? "pc";
+  return {
+    of: (name) => (devices ? childElements(devices, name) : []),
+    rootBus: /^(q35|pc-q35-)/.test(machine) ? "pcie.0" : "pci.0",
+  };
+}
+
+/** A hex or decimal address component (libvirt's virStrToLong_ui base 0 for PCI addresses). */
+function addressNumber(path: string, value: string | undefined, max: number): number {
+  const n =
+    value === undefined
+      ? 0
+      : /^0x[0-9a-f]+$/i.test(value)
+        ? parseInt(value, 16)
+        : /^[0-9]+$/.test(value)
+          ? Number(value)
+          : NaN;
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) {
+    throw new DomainXmlError("invalid address", {
+      path,
+      value,
+      allowed: `a number from 0 to ${max} (hex 0x.. or decimal)`,
+      fix: "write e.g. <address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>",
+    });
+  }
+  return n;
+}
+
+const PCI_ADDRESS_ATTRS = new Set(["type", "domain", "bus", "slot", "function", "multifunction"]);
+
+/**
+ * A device's `<address type='pci'>` as libvirt writes it on `-device` (qemuBuildDeviceAddressProps):
+ * `bus` the root bus, `addr` slot[.function], `multifunction`. The builder lays out no PCI
+ * topology of its own, so only addresses on the root bus (domain 0, bus 0) are built; any other
+ * address is refused. No address: QEMU assigns the first free slot.
+ */
+function pciAddressProps(dev: XmlElement | undefined, path: string, devs: DeviceElements): Record<string, unknown> {
+  const a = dev && firstChild(dev, "address");
+  if (!a) return {};
+  const ap = `${path}/address`;
+  const type = getAttr(a, "type");
+  if (type !== "pci") throw unsupported(`${ap}/@type`, type, "write a PCI address (type='pci') or remove <address>");
+  for (const at of a.attrs)
+    if (!PCI_ADDRESS_ATTRS.has(at.name))
+      throw unsupported(`${ap}/@${at.name}`, at.value, "remove it or apply through libvirt");
+  const domain = addressNumber(`${ap}/@domain`, getAttr(a, "domain"), 0xffff);
+  const bus = addressNumber(`${ap}/@bus`, getAttr(a, "bus"), 0xff);
+  if (domain !== 0 || bus !== 0)
+    throw unsupported(
+      `${ap}/@bus`,
+      getAttr(a, "bus"),
+      "the builder lays out no PCI bridges: use an address on the root bus (domain 0, bus 0), or remove <address>",
+    );
+  const slot = addressNumber(`${ap}/@slot`, getAttr(a, "slot"), 0x1f);
+  const fn = addressNumber(`${ap}/@function`, getAttr(a, "function"), 7);
+  const props: Record<string, unknown> = {
+    bus: devs.rootBus,
+    addr: fn === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${fn.toString(16)}`,
+  };
+  const mf = getAttr(a, "multifunction");
+  if (mf === "on") props.multifunction = true;
+  else if (mf !== undefined && mf !== "off")
+    throw unsupported(`${ap}/@multifunction`, mf, "write multifunction='on' or 'off'");
+  return props;
+}
+
+/** Where a machine has a controller built in: its PCI address must be that one, or none. */
+function checkBuiltinAddress(
+  el: XmlElement | undefined,
+  path: string,
+  slot: number,
+  fn: number,
+  machine: string,
+): void {
+  const a = el && firstChild(el, "address");
+  if (!a) return;
+  const at = (n: string) => addressNumber(`${path}/address/@${n}`, getAttr(a, n), 0xffff);
+  const ok =
+    getAttr(a, "type") === "pci" &&
+    a.attrs.every((x) => PCI_ADDRESS_ATTRS.has(x.name) && x.name !== "multifunction") &&
+    at("domain") === 0 &&
+    at("bus") === 0 &&
+    at("slot") === slot &&
+    at("function") === fn;
+  if (!ok)
+    throw unsupported(
+      `${path}/address`,
+      undefined,
+      `the ${machine} machine has this controller built in at 0000:00:${slot.toString(16).padStart(2, "0")}.${fn}: write that address or none`,
+    );
+}
+
+function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
+  const els = devs.of("controller");
   v.controllers.forEach((c, i) => {
     const path = `/domain/devices/controller[${i + 1}]`;
+    const el = els[i];
+    const at = () => pciAddressProps(el, path, devs);
     if (c.index !== undefined) xmlWholeNumber(`${path}/@index`, c.index, 0, 65535, "write e.g. index='0'");
     if (c.type === "pci" && c.model !== undefined && c.model !== "pci-root" && c.model !== "pcie-root") {
       throw unsupported(
@@ -595,7 +701,22 @@ function buildControllers(v: DomainView, add: Add): void {
         "the builder lays out no PCI topology of its own: remove the controller (devices go on the root bus) or apply through libvirt",
       );
     }
-    if (c.type === "pci" || c.type === "ide" || c.type === "sata" || c.type === "fdc") return; // built into the machine
+    // built into the machine, where it has them (PIIX3 IDE at 00:01.1 on pc, ICH9 AHCI at 00:1f.2 on q35)
+    if (c.type === "pci") {
+      if (el && firstChild(el, "address"))
+        throw unsupported(`${path}/address`, undefined, "the root bus has no address: remove it");
+      return;
+    }
+    if (c.type === "ide" || c.type === "sata") {
+      const q35 = devs.rootBus === "pcie.0";
+      checkBuiltinAddress(el, path, q35 ? 0x1f : 1, q35 ? 2 : 1, q35 ? "q35" : "pc");
+      return;
+    }
+    if (c.type === "fdc") {
+      if (el && firstChild(el, "address"))
+        throw unsupported(`${path}/address`, undefined, "the floppy controller is on ISA: remove <address>");
+      return;
+    }
     if (c.type === "usb") {
       if (c.model === "none") return;
       const driver = {
@@ -606,17 +727,17 @@ function buildControllers(v: DomainView, add: Add): void {
       }[c.model ?? "piix3-uhci"];
       if (!driver)
         throw unsupported(`${path}/@model`, c.model, "use a usb model of piix3-uhci, qemu-xhci, nec-xhci or none");
-      add("-device", JSON.stringify({ driver, id: c.index && c.index !== "0" ? `usb${c.index}` : "usb" }));
+      add("-device", JSON.stringify({ driver, id: c.index && c.index !== "0" ? `usb${c.index}` : "usb", ...at() }));
       return;
     }
     if (c.type === "virtio-serial") {
-      add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: `virtio-serial${c.index ?? "0"}` }));
+      add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: `virtio-serial${c.index ?? "0"}`, ...at() }));
       return;
     }
     if (c.type === "scsi") {
       if (c.model !== undefined && c.model !== "virtio-scsi")
         throw unsupported(`${path}/@model`, c.model, "use model='virtio-scsi'");
-      add("-device", JSON.stringify({ driver: "virtio-scsi-pci", id: `scsi${c.index ?? "0"}` }));
+      add("-device", JSON.stringify({ driver: "virtio-scsi-pci", id: `scsi${c.index ?? "0"}`, ...at() }));
       return;
     }
     throw unsupported(path, c.type, "remove the controller or apply through libvirt");
@@ -650,11 +771,44 @@ function bootIndexes(v: DomainView): Map<object, number> {
   return m;
 }
 
-function buildDisks(v: DomainView, add: Add): void {
+/**
+ * A disk's `<address type='drive'>` (controller, bus, target, unit), as libvirt reads it; absent,
+ * libvirt's assignment from the target name (virDomainDiskDefAssignAddress): IDE two units a bus,
+ * SATA and SCSI one unit a target name letter. Anything but a drive address is refused.
+ */
+function driveAddress(
+  el: XmlElement | undefined,
+  path: string,
+  fallback: number,
+  bus: string,
+): { controller: number; bus: number; target: number; unit: number } {
+  const a = el && firstChild(el, "address");
+  if (!a)
+    return bus === "ide"
+      ? { controller: 0, bus: Math.floor(fallback / 2), target: 0, unit: fallback % 2 }
+      : { controller: 0, bus: 0, target: 0, unit: fallback };
+  const ap = `${path}/address`;
+  if (getAttr(a, "type") !== "drive")
+    throw unsupported(
+      `${ap}/@type`,
+      getAttr(a, "type"),
+      `a ${bus} disk has a drive address: write type='drive' or remove <address>`,
+    );
+  for (const at of a.attrs)
+    if (!["type", "controller", "bus", "target", "unit"].includes(at.name))
+      throw unsupported(`${ap}/@${at.name}`, at.value, "remove it or apply through libvirt");
+  const n = (name: string) =>
+    xmlWholeNumber(`${ap}/@${name}`, getAttr(a, name) ?? "0", 0, 65535, "write e.g. unit='0'");
+  return { controller: n("controller"), bus: n("bus"), target: n("target"), unit: n("unit") };
+}
+
+function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
   const boot = bootIndexes(v);
   const counters: Record<string, number> = {};
+  const els = devs.of("disk");
   v.disks.forEach((d, i) => {
     const path = `/domain/devices/disk[${i + 1}]`;
+    const el = els[i];
     const node = `libvirt-${v.disks.length - i}`;
     const bus =
       d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : d.targetDev?.startsWith("sd") ? "scsi" : "ide");
@@ -688,22 +842,51 @@ function buildDisks(v: DomainView, add: Add): void {
     const dev: Record<string, unknown> = {};
     if (bus === "virtio") {
       if (d.device !== "disk") throw unsupported(`${path}/@device`, d.device, "a virtio disk must be device='disk'");
-      Object.assign(dev, { driver: "virtio-blk-pci", drive, id: `virtio-disk${unit}` });
+      Object.assign(dev, {
+        driver: "virtio-blk-pci",
+        ...pciAddressProps(el, path, devs),
+        drive,
+        id: `virtio-disk${driveIndex(d.targetDev) ?? unit}`,
+      });
     } else if (bus === "ide" || bus === "sata") {
       // The target letter is the position: hda = bus 0 unit 0, hdc = bus 1 unit 0 (libvirt's rule).
-      const idx = driveIndex(d.targetDev) ?? unit;
+      const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, bus);
+      if (
+        a.controller !== 0 ||
+        a.target !== 0 ||
+        (bus === "ide" && (a.bus > 1 || a.unit > 1)) ||
+        (bus === "sata" && a.bus !== 0)
+      )
+        throw unsupported(
+          `${path}/address`,
+          undefined,
+          bus === "ide"
+            ? "the built-in IDE controller has buses 0-1, units 0-1 (controller 0, target 0)"
+            : "the built-in SATA controller has units 0-5 on controller 0, bus 0, target 0",
+        );
       const driver = d.device === "cdrom" ? "ide-cd" : "ide-hd";
-      const [b, u] = bus === "ide" ? [Math.floor(idx / 2), idx % 2] : [idx, 0];
-      Object.assign(dev, { driver, bus: `ide.${b}`, unit: u, drive, id: `${bus}0-${b}-${u}` });
+      const [b, u] = bus === "ide" ? [a.bus, a.unit] : [a.unit, 0];
+      Object.assign(dev, {
+        driver,
+        bus: `ide.${b}`,
+        unit: u,
+        drive,
+        id: `${bus}0-${bus === "ide" ? b : 0}-${bus === "ide" ? u : b}`,
+      });
     } else if (bus === "scsi") {
       if (!v.controllers.some((c) => c.type === "scsi"))
         throw unsupported(`${path}/target/@bus`, bus, "add <controller type='scsi' model='virtio-scsi'/>");
+      const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, bus);
+      const id = `scsi${a.controller}-${a.bus}-${a.target}-${a.unit}`;
       Object.assign(dev, {
         driver: d.device === "cdrom" ? "scsi-cd" : "scsi-hd",
-        bus: "scsi0.0",
-        "scsi-id": unit,
+        bus: `scsi${a.controller}.0`,
+        channel: a.bus,
+        "scsi-id": a.target,
+        lun: a.unit,
+        device_id: `drive-${id}`,
         drive,
-        id: `scsi0-0-0-${unit}`,
+        id,
       });
     } else {
       throw unsupported(`${path}/target/@bus`, bus, "use bus virtio, ide, sata or scsi");
@@ -740,8 +923,9 @@ const NIC_DRIVERS: Record<string, string> = {
   rtl8139: "rtl8139",
 };
 
-function buildInterfaces(v: DomainView, add: Add): void {
+function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements): void {
   const boot = bootIndexes(v);
+  const els = devs.of("interface");
   v.interfaces.forEach((n: DomainInterface, i) => {
     const path = `/domain/devices/interface[${i + 1}]`;
     const id = `hostnet${i}`;
@@ -757,7 +941,7 @@ function buildInterfaces(v: DomainView, add: Add): void {
       );
     const driver = NIC_DRIVERS[n.model ?? "e1000"];
     if (!driver) throw unsupported(`${path}/model/@type`, n.model, `use one of ${Object.keys(NIC_DRIVERS).join(", ")}`);
-    const dev: Record<string, unknown> = { driver, netdev: id, id: `net${i}` };
+    const dev: Record<string, unknown> = { driver, netdev: id, id: `net${i}`, ...pciAddressProps(els[i], path, devs) };
     if (n.mac !== undefined) dev.mac = n.mac.toLowerCase();
     const bi = boot.get(n);
     if (bi !== undefined) dev.bootindex = bi;
@@ -821,7 +1005,12 @@ function buildChardevs(v: DomainView, add: Add): void {
     });
 }
 
-function buildGraphics(v: DomainView, add: Add, secrets: { dir: string; files: QemuSecretFile[] }): void {
+function buildGraphics(
+  v: DomainView,
+  add: Add,
+  secrets: { dir: string; files: QemuSecretFile[] },
+  devs: DeviceElements,
+): void {
   v.graphics.forEach((g, i) => {
     const path = `/domain/devices/graphics[${i + 1}]`;
     if (g.type !== "vnc") throw unsupported(`${path}/@type`, g.type, "use <graphics type='vnc'/> or no graphics");
@@ -843,7 +1032,11 @@ function buildGraphics(v: DomainView, add: Add, secrets: { dir: string; files: Q
     const driver = { vga: "VGA", cirrus: "cirrus-vga", virtio: "virtio-vga", bochs: "bochs-display", none: "" }[m];
     if (driver === undefined)
       throw unsupported(`/domain/devices/video[${i + 1}]/model/@type`, m, "use vga, cirrus, virtio, bochs or none");
-    if (driver) add("-device", JSON.stringify({ driver, id: `video${i}` }));
+    const path = `/domain/devices/video[${i + 1}]`;
+    const el = devs.of("video")[i];
+    if (driver) add("-device", JSON.stringify({ driver, id: `video${i}`, ...pciAddressProps(el, path, devs) }));
+    else if (el && firstChild(el, "address"))
+      throw unsupported(`${path}/address`, undefined, "a video of model none has no address: remove it");
   });
 }
 
@@ -885,13 +1078,47 @@ function vncAuth(
   return `,password-secret=${id}`;
 }
 
-function buildMisc(v: DomainView, add: Add): void {
+/**
+ * `<audio type='none'>`: the no-output audio backend libvirt writes (`-audiodev`, id `audio<id>`);
+ * any other backend (ALSA, PulseAudio, SPICE, ...) needs the host's sound server: refused.
+ */
+function buildAudio(add: Add, devs: DeviceElements): void {
+  devs.of("audio").forEach((a, i) => {
+    const path = `/domain/devices/audio[${i + 1}]`;
+    const type = getAttr(a, "type");
+    if (type !== "none")
+      throw unsupported(`${path}/@type`, type, "use <audio id='1' type='none'/> or apply through libvirt");
+    const id = xmlWholeNumber(`${path}/@id`, getAttr(a, "id"), 1, 65535, "write e.g. <audio id='1' type='none'/>");
+    add("-audiodev", JSON.stringify({ id: `audio${id}`, driver: "none" }));
+  });
+}
+
+function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
   v.rngModels.forEach((m, i) => {
     if (m !== "virtio") throw unsupported(`/domain/devices/rng[${i + 1}]/@model`, m, "use model='virtio'");
     add("-object", JSON.stringify({ "qom-type": "rng-random", id: `objrng${i}`, filename: "/dev/urandom" }));
-    add("-device", JSON.stringify({ driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}` }));
+    const dev = { driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}` };
+    add(
+      "-device",
+      JSON.stringify({ ...dev, ...pciAddressProps(devs.of("rng")[i], `/domain/devices/rng[${i + 1}]`, devs) }),
+    );
   });
-  if (v.memballoonModel === "virtio") add("-device", JSON.stringify({ driver: "virtio-balloon-pci", id: "balloon0" }));
+  const balloon = devs.of("memballoon")[0];
+  if (v.memballoonModel === "virtio")
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "virtio-balloon-pci",
+        id: "balloon0",
+        ...pciAddressProps(balloon, "/domain/devices/memballoon[1]", devs),
+      }),
+    );
+  else if (balloon && firstChild(balloon, "address"))
+    throw unsupported(
+      "/domain/devices/memballoon[1]/address",
+      undefined,
+      "a memballoon of model none has no address: remove it",
+    );
   else if (v.memballoonModel !== undefined && v.memballoonModel !== "none") {
     throw unsupported("/domain/devices/memballoon/@model", v.memballoonModel, "use model='virtio' or 'none'");
   }

@@ -162,6 +162,23 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/rng/@model",
   "/domain/devices/memballoon",
   "/domain/devices/memballoon/@model",
+  ...["disk", "controller", "interface", "video", "rng", "memballoon"].flatMap((d) =>
+    [
+      "",
+      "/@type",
+      "/@domain",
+      "/@bus",
+      "/@slot",
+      "/@function",
+      "/@multifunction",
+      "/@controller",
+      "/@target",
+      "/@unit",
+    ].map((a) => `/domain/devices/${d}/address${a}`),
+  ),
+  "/domain/devices/audio",
+  "/domain/devices/audio/@id",
+  "/domain/devices/audio/@type",
   "/domain/qemu:commandline",
   "/domain/qemu:commandline/qemu:arg",
   "/domain/qemu:commandline/qemu:arg/@value",
@@ -192,20 +209,19 @@ export const NO_ARGV: Readonly<Record<string, string>> = {
  * stated explicitly they ask for nothing more. The value is the attribute value (for an element,
  * the element is passed and the value is empty).
  */
-export const DEFAULT_VALUED: Readonly<
-  Record<string, (el: XmlElement, value: string, parent: XmlElement) => boolean>
-> = {
-  "/domain/vcpu/@placement": (_, v) => v === "static",
-  "/domain/on_reboot": (el) => textContent(el)?.trim() === "restart",
-  "/domain/cpu/@match": (_, v) => v === "exact",
-  "/domain/cpu/@check": (_, v) => v === "none",
-  "/domain/devices/memballoon/@autodeflate": (_, v) => v === "off",
-  "/domain/devices/disk/driver/@cache": (_, v) => v === "default",
-  "/domain/currentMemory": (el, _, domain) => currentMemoryIsMemory(el, domain),
-  "/domain/currentMemory/@unit": () => true,
-  "/domain/devices/video/model/@heads": (_, v) => v === "1",
-  "/domain/devices/video/model/@primary": (_, v) => v === "yes",
-};
+export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: string, parent: XmlElement) => boolean>> =
+  {
+    "/domain/vcpu/@placement": (_, v) => v === "static",
+    "/domain/on_reboot": (el) => textContent(el)?.trim() === "restart",
+    "/domain/cpu/@match": (_, v) => v === "exact",
+    "/domain/cpu/@check": (_, v) => v === "none",
+    "/domain/devices/memballoon/@autodeflate": (_, v) => v === "off",
+    "/domain/devices/disk/driver/@cache": (_, v) => v === "default",
+    "/domain/currentMemory": (el, _, domain) => currentMemoryIsMemory(el, domain),
+    "/domain/currentMemory/@unit": () => true,
+    "/domain/devices/video/model/@heads": (_, v) => v === "1",
+    "/domain/devices/video/model/@primary": (_, v) => v === "yes",
+  };
 
 /** `<currentMemory>` equal to `<memory>` sets no balloon target (libvirt sets one only below). */
 function currentMemoryIsMemory(cur: XmlElement, domain: XmlElement): boolean {
@@ -279,13 +295,7 @@ export function unexpressedPaths(def: DomainDef): UnexpressedPath[] {
   return out;
 }
 
-function walk(
-  el: XmlElement,
-  p: string,
-  at: string,
-  scope: ReadonlyMap<string, string>,
-  out: UnexpressedPath[],
-): void {
+function walk(el: XmlElement, p: string, at: string, scope: ReadonlyMap<string, string>, out: UnexpressedPath[]): void {
   const inner = withNs(el, scope);
   for (const a of el.attrs) {
     if (a.name === "xmlns" || a.name.startsWith("xmlns:")) continue;
