@@ -130,7 +130,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add("-chardev", `socket,id=charmonitor,path=${qemuOptEscape(qmp)},server=on,wait=off`);
   add("-mon", "chardev=charmonitor,id=monitor,mode=control");
   buildClock(v, add);
-  add("-boot", "strict=on");
+  buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
   const devs = deviceElements(def.root, v);
   buildControllers(v, add, devs);
@@ -687,6 +687,47 @@ function checkBuiltinAddress(
     );
 }
 
+/**
+ * `-boot` as libvirt writes it (qemuBuildBootCommandLine): `<bootmenu enable=>` as `menu=on|off`,
+ * its `timeout` (ms) as `splash-time` only when the menu is on, `<bios rebootTimeout>` is refused
+ * with `<bios>`; always `strict=on` (boot only from the devices given a boot index).
+ */
+function buildBoot(root: XmlElement, add: Add): void {
+  const os = firstChild(root, "os");
+  const menu = os && firstChild(os, "bootmenu");
+  const parts: string[] = [];
+  if (menu) {
+    const enable = getAttr(menu, "enable");
+    if (enable !== "yes" && enable !== "no")
+      throw new DomainXmlError("invalid boot menu setting", {
+        path: "/domain/os/bootmenu/@enable",
+        value: enable,
+        allowed: "yes, no",
+        fix: "write <bootmenu enable='yes'/>",
+      });
+    parts.push(`menu=${enable === "yes" ? "on" : "off"}`);
+    const timeout = getAttr(menu, "timeout");
+    if (timeout !== undefined && enable === "yes")
+      parts.push(
+        `splash-time=${xmlWholeNumber("/domain/os/bootmenu/@timeout", timeout, 0, 65535, "write a timeout in milliseconds, e.g. timeout='3000'")}`,
+      );
+  }
+  parts.push("strict=on");
+  add("-boot", parts.join(","));
+}
+
+/**
+ * The `cache` of a disk `<driver>` as libvirt maps it (qemuDomainDiskCachemodeFlags): the
+ * blockdev `cache` options of both layers and the device's `write-cache`.
+ */
+const DISK_CACHE_MODES: Readonly<Record<string, { direct: boolean; noFlush: boolean; writeCache: boolean }>> = {
+  none: { direct: true, noFlush: false, writeCache: true },
+  writethrough: { direct: false, noFlush: false, writeCache: false },
+  writeback: { direct: false, noFlush: false, writeCache: true },
+  directsync: { direct: true, noFlush: false, writeCache: false },
+  unsafe: { direct: false, noFlush: true, writeCache: true },
+};
+
 function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
   const els = devs.of("controller");
   v.controllers.forEach((c, i) => {
@@ -815,6 +856,16 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
     const unit = (counters[bus] = (counters[bus] ?? -1) + 1);
     let drive: string | undefined;
     const src = diskSource(d, path);
+    const driverEl = el && firstChild(el, "driver");
+    const cacheMode = driverEl && getAttr(driverEl, "cache");
+    const cache = cacheMode === undefined || cacheMode === "default" ? undefined : DISK_CACHE_MODES[cacheMode];
+    if (cacheMode !== undefined && cacheMode !== "default" && !cache)
+      throw unsupported(
+        `${path}/driver/@cache`,
+        cacheMode,
+        `use one of default, ${Object.keys(DISK_CACHE_MODES).join(", ")}`,
+      );
+    const cacheProps = cache ? { cache: { direct: cache.direct, "no-flush": cache.noFlush } } : {};
     if (src) {
       add(
         "-blockdev",
@@ -823,6 +874,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           filename: src.filename,
           "node-name": `${node}-storage`,
           "read-only": d.readonly || d.device === "cdrom",
+          ...cacheProps,
         }),
       );
       const fmt = d.driverType ?? "raw";
@@ -832,6 +884,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
         JSON.stringify({
           "node-name": `${node}-format`,
           "read-only": d.readonly || d.device === "cdrom",
+          ...cacheProps,
           driver: fmt,
           file: `${node}-storage`,
         }),
@@ -893,6 +946,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
     }
     if (d.serial !== undefined) dev.serial = d.serial;
     if (bi !== undefined) dev.bootindex = bi;
+    if (cache) dev["write-cache"] = cache.writeCache ? "on" : "off";
     if (drive === undefined) delete dev.drive;
     add("-device", JSON.stringify(dev));
   });
@@ -1005,6 +1059,35 @@ function buildChardevs(v: DomainView, add: Add): void {
     });
 }
 
+/**
+ * The VNC listen address: `@listen`, or the `<listen type='address' address=>` child libvirt
+ * keeps in step with it (virDomainGraphicsListensParseXML); 127.0.0.1 when neither is given (as
+ * libvirt's default vnc_listen). Other listen types (socket, network, none) are refused.
+ */
+function vncListenAddress(attr: string | undefined, el: XmlElement | undefined, path: string): string {
+  const listens = el ? childElements(el, "listen") : [];
+  if (listens.length > 1)
+    throw unsupported(`${path}/listen[2]`, undefined, "VNC listens on one address: keep one <listen>");
+  const [l] = listens;
+  if (!l) return attr ?? "127.0.0.1";
+  const lp = `${path}/listen[1]`;
+  const type = getAttr(l, "type");
+  if (type !== "address") throw unsupported(`${lp}/@type`, type, "use <listen type='address' address='127.0.0.1'/>");
+  for (const a of l.attrs)
+    if (a.name !== "type" && a.name !== "address")
+      throw unsupported(`${lp}/@${a.name}`, a.value, "remove it or apply through libvirt");
+  const address = getAttr(l, "address");
+  if (attr !== undefined && address !== undefined && attr !== address)
+    throw new DomainXmlError("graphics 'listen' attribute does not match 'address' attribute of first listen element", {
+      path: `${lp}/@address`,
+      value: address,
+      allowed: attr,
+      fix: "write the same address in @listen and <listen address=>, or only one of them",
+      mirrorsLibvirt: true,
+    });
+  return address ?? attr ?? "127.0.0.1";
+}
+
 function buildGraphics(
   v: DomainView,
   add: Add,
@@ -1014,7 +1097,8 @@ function buildGraphics(
   v.graphics.forEach((g, i) => {
     const path = `/domain/devices/graphics[${i + 1}]`;
     if (g.type !== "vnc") throw unsupported(`${path}/@type`, g.type, "use <graphics type='vnc'/> or no graphics");
-    const listen = qemuOptEscape((g.listen ?? "127.0.0.1").includes(":") ? `[${g.listen}]` : (g.listen ?? "127.0.0.1"));
+    const address = vncListenAddress(g.listen, devs.of("graphics")[i], path);
+    const listen = qemuOptEscape(address.includes(":") ? `[${address}]` : address);
     const port =
       g.port !== undefined && g.port !== "-1" && g.autoport !== "yes"
         ? xmlWholeNumber(
@@ -1093,10 +1177,27 @@ function buildAudio(add: Add, devs: DeviceElements): void {
   });
 }
 
+/** The file of `<backend model='random'>` (libvirt's default /dev/urandom); other backends are refused. */
+function rngRandomFile(el: XmlElement | undefined, path: string): string {
+  const b = el && firstChild(el, "backend");
+  if (!b) return "/dev/urandom";
+  const model = getAttr(b, "model");
+  if (model !== "random")
+    throw unsupported(`${path}/backend/@model`, model, "use <backend model='random'>/dev/urandom</backend>");
+  return (textContent(b) ?? "").trim() || "/dev/urandom";
+}
+
 function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
   v.rngModels.forEach((m, i) => {
     if (m !== "virtio") throw unsupported(`/domain/devices/rng[${i + 1}]/@model`, m, "use model='virtio'");
-    add("-object", JSON.stringify({ "qom-type": "rng-random", id: `objrng${i}`, filename: "/dev/urandom" }));
+    add(
+      "-object",
+      JSON.stringify({
+        "qom-type": "rng-random",
+        id: `objrng${i}`,
+        filename: rngRandomFile(devs.of("rng")[i], `/domain/devices/rng[${i + 1}]`),
+      }),
+    );
     const dev = { driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}` };
     add(
       "-device",
