@@ -117,7 +117,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add("-name", `guest=${qemuOptEscape(identity.name)},debug-threads=on`);
   if (opts.startPaused) add("-S");
   buildMachine(v, add, buildFirmware(def.root, add));
-  buildCpu(v, add);
+  buildCpu(v, add, def.root);
   buildMemory(v, add, def.root);
   buildSmp(v, add, def.root);
   buildNuma(add, def.root);
@@ -136,7 +136,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildControllers(v, add, devs);
   buildDisks(v, add, devs);
   buildInterfaces(v, add, devs);
-  buildChardevs(v, add);
+  buildChardevs(v, add, devs);
   const secretFiles: QemuSecretFile[] = [];
   buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles }, devs);
   buildAudio(add, devs);
@@ -144,9 +144,9 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
-  add("-msg", "timestamp=on");
-  // <qemu:commandline> passthrough comes last, as in libvirt; QEMU takes the last -uuid.
+  // <qemu:commandline> passthrough after the devices, as in libvirt; QEMU takes the last -uuid.
   add(...v.qemuArgs);
+  add("-msg", "timestamp=on");
   const env: Record<string, string> = {};
   for (const e of v.qemuEnv) env[e.name] = e.value;
   // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
@@ -159,7 +159,8 @@ type Add = (...a: string[]) => void;
 function buildMachine(v: DomainView, add: Add, pflash: string[] = []): void {
   const machine = v.os.machine ?? "pc";
   const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...pflash];
-  if (!v.features.includes("acpi")) parts.push("acpi=off");
+  // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
+  parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
   if (v.type === "kvm") add("-accel", "kvm");
   else if (v.type === "qemu" || v.type === undefined) add("-accel", "tcg");
@@ -259,10 +260,14 @@ function buildFirmware(root: XmlElement, add: Add): string[] {
   return machine;
 }
 
-function buildCpu(v: DomainView, add: Add): void {
+function buildCpu(v: DomainView, add: Add, root: XmlElement): void {
   const mode = v.cpu?.mode ?? "custom";
-  if (mode === "host-passthrough") add("-cpu", "host");
-  else if (mode === "host-model") add("-cpu", v.type === "kvm" ? "host" : "max");
+  if (mode === "host-passthrough") {
+    // libvirt states whether the host CPU may migrate (`<cpu migratable=>`, default on)
+    const m = getAttr(firstChild(root, "cpu"), "migratable") ?? "on";
+    if (m !== "on" && m !== "off") throw unsupported("/domain/cpu/@migratable", m, "write migratable='on' or 'off'");
+    add("-cpu", `host,migratable=${m}`);
+  } else if (mode === "host-model") add("-cpu", v.type === "kvm" ? "host" : "max");
   else if (mode === "maximum") add("-cpu", "max");
   else if (mode === "custom")
     add("-cpu", qemuOptEscape(v.cpu?.model ?? (v.os.arch === undefined || v.os.arch === "x86_64" ? "qemu64" : "max")));
@@ -591,15 +596,90 @@ interface DeviceElements {
   of(name: string): XmlElement[];
   /** `pcie.0` on q35, `pci.0` on the PC machine (libvirt's names of the root bus). */
   readonly rootBus: string;
+  /** The slot libvirt assigns to a PCI device written without an address (see {@link assignPciSlots}). */
+  readonly slots: Map<object, string>;
 }
+
+/** The key of the virtio balloon libvirt adds when the definition has no `<memballoon>`. */
+export const IMPLICIT_BALLOON = { implicit: "memballoon" };
+/** The key of the AHCI controller libvirt adds on the PC machine for SATA disks when none is written. */
+export const IMPLICIT_SATA = { implicit: "sata" };
+/** The key of the virtio-serial controller added for virtio channels when none is written. */
+export const IMPLICIT_VIRTIO_SERIAL = { implicit: "virtio-serial" };
 
 function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
   const devices = firstChild(root, "devices");
   const machine = v.os.machine ?? "pc";
-  return {
+  const devs: DeviceElements = {
     of: (name) => (devices ? childElements(devices, name) : []),
     rootBus: /^(q35|pc-q35-)/.test(machine) ? "pcie.0" : "pci.0",
+    slots: new Map(),
   };
+  if (devs.rootBus === "pci.0" && machine !== "isapc") assignPciSlots(v, devs);
+  return devs;
+}
+
+/**
+ * PCI slots as libvirt assigns them on the PC machine (qemuDomainAssignPCIAddresses,
+ * src/qemu/qemu_domain_address.c) to devices written without an address: slot 1 is the PIIX3
+ * (IDE 01.1, the PIIX3 USB controller 01.2), slot 2 the primary video, then every other PCI
+ * device in libvirt's order (controllers, network interfaces, virtio disks, secondary videos,
+ * the balloon, RNGs), each the lowest free slot. Written addresses keep their slots. (q35 puts
+ * devices behind pcie-root-ports libvirt adds: not laid out here, QEMU assigns the slots.)
+ */
+/** A SATA disk on a definition without a SATA controller: libvirt adds one (virDomainDefAddDiskControllers). */
+function needsImplicitSata(v: DomainView): boolean {
+  return v.disks.some((d) => d.targetBus === "sata") && !v.controllers.some((c) => c.type === "sata");
+}
+
+function assignPciSlots(v: DomainView, devs: DeviceElements): void {
+  const used = new Set<number>([0, 1]);
+  const has = (el: XmlElement | undefined) => !!el && !!firstChild(el, "address");
+  for (const name of ["controller", "interface", "disk", "video", "memballoon", "rng", "sound", "watchdog"])
+    for (const el of devs.of(name)) {
+      const a = firstChild(el, "address");
+      if (a && getAttr(a, "type") === "pci" && /^(0x0*|0*)$/i.test(getAttr(a, "bus") ?? "0")) {
+        const slot = Number(getAttr(a, "slot"));
+        if (Number.isSafeInteger(slot)) used.add(slot);
+      }
+    }
+  const next = (key: object) => {
+    let slot = 2;
+    while (used.has(slot)) slot++;
+    if (slot > 0x1f) return;
+    used.add(slot);
+    devs.slots.set(key, `0x${slot.toString(16)}`);
+  };
+  const videos = devs.of("video");
+  const [primary] = videos;
+  if (primary && !has(primary) && v.videoModels[0] !== "none") next(primary);
+  const controllers = devs.of("controller");
+  v.controllers.forEach((c, i) => {
+    const el = controllers[i];
+    if (!el || has(el)) return;
+    if (c.type === "usb" && (c.model ?? "piix3-uhci") === "piix3-uhci") devs.slots.set(el, "0x1.0x2");
+    else if (
+      (c.type === "usb" && c.model !== "none") ||
+      c.type === "virtio-serial" ||
+      c.type === "scsi" ||
+      c.type === "sata"
+    )
+      next(el);
+  });
+  if (needsImplicitSata(v)) next(IMPLICIT_SATA);
+  if (v.chardevs.some((c) => c.kind === "channel") && !v.controllers.some((c) => c.type === "virtio-serial"))
+    next(IMPLICIT_VIRTIO_SERIAL);
+  for (const el of devs.of("interface")) if (!has(el)) next(el);
+  v.disks.forEach((d, i) => {
+    const el = devs.of("disk")[i];
+    const bus = d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : undefined);
+    if (el && bus === "virtio" && !has(el)) next(el);
+  });
+  videos.slice(1).forEach((el) => !has(el) && next(el));
+  const balloon = devs.of("memballoon")[0];
+  if (!balloon) next(IMPLICIT_BALLOON);
+  else if (!has(balloon) && getAttr(balloon, "model") === "virtio") next(balloon);
+  for (const el of devs.of("rng")) if (!has(el)) next(el);
 }
 
 /** A hex or decimal address component (libvirt's virStrToLong_ui base 0 for PCI addresses). */
@@ -631,9 +711,17 @@ const PCI_ADDRESS_ATTRS = new Set(["type", "domain", "bus", "slot", "function", 
  * topology of its own, so only addresses on the root bus (domain 0, bus 0) are built; any other
  * address is refused. No address: QEMU assigns the first free slot.
  */
-function pciAddressProps(dev: XmlElement | undefined, path: string, devs: DeviceElements): Record<string, unknown> {
+function pciAddressProps(
+  dev: XmlElement | undefined,
+  path: string,
+  devs: DeviceElements,
+  key: object | undefined = dev,
+): Record<string, unknown> {
   const a = dev && firstChild(dev, "address");
-  if (!a) return {};
+  if (!a) {
+    const slot = key && devs.slots.get(key);
+    return slot ? { bus: devs.rootBus, addr: slot } : {};
+  }
   const ap = `${path}/address`;
   const type = getAttr(a, "type");
   if (type !== "pci") throw unsupported(`${ap}/@type`, type, "write a PCI address (type='pci') or remove <address>");
@@ -728,7 +816,23 @@ const DISK_CACHE_MODES: Readonly<Record<string, { direct: boolean; noFlush: bool
   unsafe: { direct: false, noFlush: true, writeCache: true },
 };
 
+/** SCSI controller models and their devices; without a model libvirt picks lsilogic on x86 (qemuDomainGetSCSIControllerModel). */
+const SCSI_MODELS: Readonly<Record<string, string>> = { lsilogic: "lsi", "virtio-scsi": "virtio-scsi-pci" };
+
 function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
+  // libvirt adds the PIIX3 USB controller (01.2) to a PC machine without one (qemuDomainDefAddDefaultDevices)
+  const pc = devs.rootBus === "pci.0" && v.os.machine !== "isapc";
+  if (pc && !v.controllers.some((c) => c.type === "usb"))
+    add("-device", JSON.stringify({ driver: "piix3-usb-uhci", id: "usb", bus: "pci.0", addr: "0x1.0x2" }));
+  if (pc && needsImplicitSata(v))
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "ahci",
+        id: "sata0",
+        ...pciAddressProps(undefined, "/domain/devices", devs, IMPLICIT_SATA),
+      }),
+    );
   const els = devs.of("controller");
   v.controllers.forEach((c, i) => {
     const path = `/domain/devices/controller[${i + 1}]`;
@@ -748,9 +852,14 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
         throw unsupported(`${path}/address`, undefined, "the root bus has no address: remove it");
       return;
     }
-    if (c.type === "ide" || c.type === "sata") {
-      const q35 = devs.rootBus === "pcie.0";
+    const q35 = devs.rootBus === "pcie.0";
+    if (c.type === "ide" || (c.type === "sata" && q35 && (c.index ?? "0") === "0")) {
       checkBuiltinAddress(el, path, q35 ? 0x1f : 1, q35 ? 2 : 1, q35 ? "q35" : "pc");
+      return;
+    }
+    if (c.type === "sata") {
+      // the PC machine has no SATA: an AHCI controller, as libvirt adds it
+      add("-device", JSON.stringify({ driver: "ahci", id: `sata${c.index ?? "0"}`, ...at() }));
       return;
     }
     if (c.type === "fdc") {
@@ -776,9 +885,9 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
       return;
     }
     if (c.type === "scsi") {
-      if (c.model !== undefined && c.model !== "virtio-scsi")
-        throw unsupported(`${path}/@model`, c.model, "use model='virtio-scsi'");
-      add("-device", JSON.stringify({ driver: "virtio-scsi-pci", id: `scsi${c.index ?? "0"}`, ...at() }));
+      const driver = SCSI_MODELS[c.model ?? "lsilogic"];
+      if (!driver) throw unsupported(`${path}/@model`, c.model, `use model ${Object.keys(SCSI_MODELS).join(" or ")}`);
+      add("-device", JSON.stringify({ driver, id: `scsi${c.index ?? "0"}`, ...at() }));
       return;
     }
     throw unsupported(path, c.type, "remove the controller or apply through libvirt");
@@ -843,6 +952,12 @@ function driveAddress(
   return { controller: n("controller"), bus: n("bus"), target: n("target"), unit: n("unit") };
 }
 
+/**
+ * A host CD-ROM drive, which libvirt opens with `host_cdrom` (it asks the kernel, virFileIsCDROM);
+ * the builder is pure and goes by the kernel's CD-ROM device names.
+ */
+const HOST_CDROM = /^\/dev\/(cdrom\d*|sr\d+|scd\d+)$/;
+
 function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
   const boot = bootIndexes(v);
   const counters: Record<string, number> = {};
@@ -854,6 +969,12 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
     const bus =
       d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : d.targetDev?.startsWith("sd") ? "scsi" : "ide");
     const unit = (counters[bus] = (counters[bus] ?? -1) + 1);
+    if (d.device !== "disk" && d.device !== "cdrom")
+      throw unsupported(
+        `${path}/@device`,
+        d.device,
+        "the builder attaches device='disk' and 'cdrom'; apply others through libvirt",
+      );
     let drive: string | undefined;
     const src = diskSource(d, path);
     const driverEl = el && firstChild(el, "driver");
@@ -867,29 +988,35 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
       );
     const cacheProps = cache ? { cache: { direct: cache.direct, "no-flush": cache.noFlush } } : {};
     if (src) {
-      add(
-        "-blockdev",
-        JSON.stringify({
-          driver: src.driver,
-          filename: src.filename,
-          "node-name": `${node}-storage`,
-          "read-only": d.readonly || d.device === "cdrom",
-          ...cacheProps,
-        }),
-      );
+      const readOnly = d.readonly || d.device === "cdrom";
       const fmt = d.driverType ?? "raw";
       if (!["raw", "qcow2"].includes(fmt)) throw unsupported(`${path}/driver/@type`, fmt, "use a raw or qcow2 image");
-      add(
-        "-blockdev",
-        JSON.stringify({
-          "node-name": `${node}-format`,
-          "read-only": d.readonly || d.device === "cdrom",
-          ...cacheProps,
-          driver: fmt,
-          file: `${node}-storage`,
-        }),
-      );
-      drive = `${node}-format`;
+      const storage = {
+        driver:
+          src.driver === "host_device" && d.device === "cdrom" && HOST_CDROM.test(src.filename)
+            ? "host_cdrom"
+            : src.driver,
+        filename: src.filename,
+        "node-name": `${node}-storage`,
+      };
+      if (fmt === "raw") {
+        // as libvirt (qemuBlockStorageSourceNeedsFormatLayer): a raw image is the storage node itself
+        add("-blockdev", JSON.stringify({ ...storage, "read-only": readOnly, ...cacheProps }));
+        drive = `${node}-storage`;
+      } else {
+        add("-blockdev", JSON.stringify({ ...storage, "auto-read-only": true, discard: "unmap", ...cacheProps }));
+        add(
+          "-blockdev",
+          JSON.stringify({
+            "node-name": `${node}-format`,
+            "read-only": readOnly,
+            ...cacheProps,
+            driver: fmt,
+            file: `${node}-storage`,
+          }),
+        );
+        drive = `${node}-format`;
+      }
     }
     const bi = boot.get(d);
     const dev: Record<string, unknown> = {};
@@ -908,7 +1035,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
         a.controller !== 0 ||
         a.target !== 0 ||
         (bus === "ide" && (a.bus > 1 || a.unit > 1)) ||
-        (bus === "sata" && a.bus !== 0)
+        (bus === "sata" && (a.bus !== 0 || a.unit > 5))
       )
         throw unsupported(
           `${path}/address`,
@@ -918,29 +1045,50 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
             : "the built-in SATA controller has units 0-5 on controller 0, bus 0, target 0",
         );
       const driver = d.device === "cdrom" ? "ide-cd" : "ide-hd";
-      const [b, u] = bus === "ide" ? [a.bus, a.unit] : [a.unit, 0];
-      Object.assign(dev, {
-        driver,
-        bus: `ide.${b}`,
-        unit: u,
-        drive,
-        id: `${bus}0-${bus === "ide" ? b : 0}-${bus === "ide" ? u : b}`,
-      });
+      if (bus === "ide")
+        Object.assign(dev, { driver, bus: `ide.${a.bus}`, unit: a.unit, drive, id: `ide0-${a.bus}-${a.unit}` });
+      // SATA: the q35 machine's built-in AHCI is `ide`, an added AHCI controller `sata0` (libvirt's names)
+      else
+        Object.assign(dev, {
+          driver,
+          bus: devs.rootBus === "pcie.0" ? `ide.${a.unit}` : `sata0.${a.unit}`,
+          drive,
+          id: `sata0-0-${a.unit}`,
+        });
     } else if (bus === "scsi") {
       if (!v.controllers.some((c) => c.type === "scsi"))
         throw unsupported(`${path}/target/@bus`, bus, "add <controller type='scsi' model='virtio-scsi'/>");
       const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, bus);
-      const id = `scsi${a.controller}-${a.bus}-${a.target}-${a.unit}`;
-      Object.assign(dev, {
-        driver: d.device === "cdrom" ? "scsi-cd" : "scsi-hd",
-        bus: `scsi${a.controller}.0`,
-        channel: a.bus,
-        "scsi-id": a.target,
-        lun: a.unit,
-        device_id: `drive-${id}`,
-        drive,
-        id,
-      });
+      const ctrl = v.controllers.find((c) => c.type === "scsi" && Number(c.index ?? "0") === a.controller);
+      if (!ctrl)
+        throw unsupported(`${path}/address/@controller`, `${a.controller}`, "add the SCSI controller of that index");
+      const driver = d.device === "cdrom" ? "scsi-cd" : "scsi-hd";
+      // as libvirt (qemuBuildDeviceAddressProps): lsi has one LUN per target id, virtio-scsi both
+      if ((ctrl.model ?? "lsilogic") === "lsilogic") {
+        const id = `scsi${a.controller}-${a.bus}-${a.unit}`;
+        if (a.target !== 0)
+          throw unsupported(`${path}/address/@target`, `${a.target}`, "an lsilogic controller has target 0 only");
+        Object.assign(dev, {
+          driver,
+          bus: `scsi${a.controller}.${a.bus}`,
+          "scsi-id": a.unit,
+          device_id: `drive-${id}`,
+          drive,
+          id,
+        });
+      } else {
+        const id = `scsi${a.controller}-${a.bus}-${a.target}-${a.unit}`;
+        Object.assign(dev, {
+          driver,
+          bus: `scsi${a.controller}.0`,
+          channel: a.bus,
+          "scsi-id": a.target,
+          lun: a.unit,
+          device_id: `drive-${id}`,
+          drive,
+          id,
+        });
+      }
     } else {
       throw unsupported(`${path}/target/@bus`, bus, "use bus virtio, ide, sata or scsi");
     }
@@ -1018,7 +1166,7 @@ function chardevBackend(type: string | undefined, id: string, sourcePath: string
   }
 }
 
-function buildChardevs(v: DomainView, add: Add): void {
+function buildChardevs(v: DomainView, add: Add, devs: DeviceElements): void {
   const serials = v.chardevs.filter((c) => c.kind === "serial");
   serials.forEach((c, i) => {
     const id = `charserial${i}`;
@@ -1041,8 +1189,15 @@ function buildChardevs(v: DomainView, add: Add): void {
     .forEach((c, i) => {
       const path = `/domain/devices/channel[${i + 1}]`;
       if (c.targetType !== "virtio") throw unsupported(`${path}/target/@type`, c.targetType, "use a virtio channel");
-      if (!v.controllers.some((x) => x.type === "virtio-serial"))
-        add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: "virtio-serial0" }));
+      if (i === 0 && !v.controllers.some((x) => x.type === "virtio-serial"))
+        add(
+          "-device",
+          JSON.stringify({
+            driver: "virtio-serial-pci",
+            id: "virtio-serial0",
+            ...pciAddressProps(undefined, "/domain/devices", devs, IMPLICIT_VIRTIO_SERIAL),
+          }),
+        );
       const id = `charchannel${i}`;
       add("-chardev", chardevBackend(c.type, id, c.sourcePath, path));
       add(
@@ -1113,12 +1268,27 @@ function buildGraphics(
     add("-vnc", (port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`) + auth);
   });
   v.videoModels.forEach((m, i) => {
-    const driver = { vga: "VGA", cirrus: "cirrus-vga", virtio: "virtio-vga", bochs: "bochs-display", none: "" }[m];
+    // a secondary virtio video is a virtio-gpu-pci (no VGA compatibility), as libvirt writes it
+    const driver = {
+      vga: "VGA",
+      cirrus: "cirrus-vga",
+      virtio: i === 0 ? "virtio-vga" : "virtio-gpu-pci",
+      bochs: "bochs-display",
+      none: "",
+    }[m];
     if (driver === undefined)
       throw unsupported(`/domain/devices/video[${i + 1}]/model/@type`, m, "use vga, cirrus, virtio, bochs or none");
     const path = `/domain/devices/video[${i + 1}]`;
     const el = devs.of("video")[i];
-    if (driver) add("-device", JSON.stringify({ driver, id: `video${i}`, ...pciAddressProps(el, path, devs) }));
+    const model = el && firstChild(el, "model");
+    const heads = getAttr(model, "heads");
+    const props: Record<string, unknown> = {};
+    if (m === "virtio")
+      props.max_outputs = xmlWholeNumber(`${path}/model/@heads`, heads ?? "1", 1, 16, "write e.g. heads='1'");
+    else if (heads !== undefined && heads !== "1")
+      throw unsupported(`${path}/model/@heads`, heads, "only a virtio video has several heads: write heads='1'");
+    if (driver)
+      add("-device", JSON.stringify({ driver, id: `video${i}`, ...props, ...pciAddressProps(el, path, devs) }));
     else if (el && firstChild(el, "address"))
       throw unsupported(`${path}/address`, undefined, "a video of model none has no address: remove it");
   });
@@ -1177,6 +1347,15 @@ function buildAudio(add: Add, devs: DeviceElements): void {
   });
 }
 
+/** `<memballoon autodeflate=>` as libvirt writes it (`deflate-on-oom`). */
+function balloonProps(el: XmlElement | undefined): Record<string, unknown> {
+  const a = getAttr(el, "autodeflate");
+  if (a === undefined) return {};
+  if (a !== "on" && a !== "off")
+    throw unsupported("/domain/devices/memballoon[1]/@autodeflate", a, "write 'on' or 'off'");
+  return { "deflate-on-oom": a === "on" };
+}
+
 /** The file of `<backend model='random'>` (libvirt's default /dev/urandom); other backends are refused. */
 function rngRandomFile(el: XmlElement | undefined, path: string): string {
   const b = el && firstChild(el, "backend");
@@ -1205,13 +1384,15 @@ function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
     );
   });
   const balloon = devs.of("memballoon")[0];
-  if (v.memballoonModel === "virtio")
+  // libvirt adds a virtio balloon when the definition has none (virDomainDefAddImplicitDevices)
+  if (v.memballoonModel === "virtio" || !balloon)
     add(
       "-device",
       JSON.stringify({
         driver: "virtio-balloon-pci",
         id: "balloon0",
-        ...pciAddressProps(balloon, "/domain/devices/memballoon[1]", devs),
+        ...balloonProps(balloon),
+        ...pciAddressProps(balloon, "/domain/devices/memballoon[1]", devs, balloon ?? IMPLICIT_BALLOON),
       }),
     );
   else if (balloon && firstChild(balloon, "address"))

@@ -18,11 +18,11 @@ import { unexpressedPaths } from "../../provider/qemu/paths";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../../provider/xml/tree";
 import { parseBitmap } from "../../provider/xml/bitmap";
 import { canonicalXml, firstDifference } from "./canonical";
-import { compareArgv, parseArgsFile } from "./argv";
+import { ArgvItem, compareArgv, compareWholeArgv, itemKey, parseArgsFile } from "./argv";
 import { Corpus } from "./cases";
 
 /** The checks, by the name the known-differences file uses. */
-export type CheckName = "roundtrip" | "identity" | "diff" | "qemu-argv" | "silent-drop";
+export type CheckName = "roundtrip" | "identity" | "diff" | "qemu-argv" | "whole-argv" | "silent-drop";
 
 /** One difference of one case: its class and a line of detail for the report. */
 export interface Finding {
@@ -358,12 +358,15 @@ function argvClass(option: string, def: DomainDef, libvirt: string[]): string {
 export interface ArgvRun extends CheckResult {
   /** Inputs the builder accepted, by name. */
   accepted: Map<string, DomainDef>;
+  /** libvirt's command line and ours, for each accepted input. */
+  argvs: Map<string, { libvirt: string[]; ours: string[] }>;
 }
 
 /** qemu-argv over every input libvirt built a command line for. */
 export function checkQemuArgv(corpus: Corpus): ArgvRun {
   const findings = new Map<string, Finding[]>();
   const accepted = new Map<string, DomainDef>();
+  const argvs = new Map<string, { libvirt: string[]; ours: string[] }>();
   let withArgs = 0;
   let refused = 0;
   let libvirtRefuses = 0;
@@ -405,6 +408,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     }
     accepted.set(c.name, def);
     const libvirt = parseArgsFile(read(c.args)).argv;
+    argvs.set(c.name, { libvirt, ours });
     for (const d of compareArgv(libvirt, ours)) {
       add(findings, c.name, {
         cls: argvClass(d.option, def, libvirt),
@@ -417,6 +421,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     population: accepted.size,
     findings,
     accepted,
+    argvs,
     extra: {
       "libvirt command lines": withArgs,
       refused,
@@ -424,6 +429,62 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
       "of which the builder accepts": acceptedWhatLibvirtRefuses,
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4b. The whole argument list of every accepted input against libvirt's, libvirt's own plumbing
+//     removed (test/corpus/argv.ts LIBVIRT_ONLY). Each difference is put in a class by the rules
+//     below, by the option and device it concerns.
+
+/** What an item is about: `-device DRIVER`, `-object QOM-TYPE`, `-blockdev`, or the option. */
+function itemSubject(i: ArgvItem): string {
+  if (i.value?.startsWith("{")) {
+    try {
+      const j = JSON.parse(i.value) as Record<string, unknown>;
+      if (i.option === "-device" && typeof j.driver === "string") return `-device ${j.driver}`;
+      if (i.option === "-object" && typeof j["qom-type"] === "string") return `-object ${j["qom-type"]}`;
+    } catch {
+      /* as written */
+    }
+  }
+  return i.option;
+}
+
+/** The whole-argv classes, by subject (first match wins). */
+const WHOLE_ARGV_RULES: [string, RegExp][] = [
+  ["implicit-usb-controller", /^-device (piix3-usb-uhci|ich9-usb-|qemu-xhci|nec-usb-xhci)/],
+  ["blockdev-layers", /^-blockdev$/],
+  ["disk-device", /^-device (ide-hd|ide-cd|scsi-hd|scsi-cd|virtio-blk-pci|floppy|isa-fdc)/],
+  ["video-device", /^-device (VGA|cirrus-vga|virtio-vga|bochs-display|qxl)/],
+  ["nic", /^(-netdev|-device (virtio-net-pci|e1000|e1000e|rtl8139))/],
+  ["chardev", /^(-chardev|-device (isa-serial|virtserialport|virtio-serial-pci))/],
+  ["machine", /^-machine$/],
+  ["cpu", /^-cpu$/],
+  ["accel", /^-accel$/],
+  ["other-device", /^-device /],
+  ["other-object", /^-object /],
+];
+
+function wholeArgvClass(subject: string): string {
+  return WHOLE_ARGV_RULES.find(([, r]) => r.test(subject))?.[0] ?? `option${subject.replace(/^-+/, "-")}`;
+}
+
+/** The whole argument list over the accepted inputs (from {@link checkQemuArgv}). */
+export function checkWholeArgv(argv: ArgvRun): CheckResult {
+  const findings = new Map<string, Finding[]>();
+  for (const [name, { libvirt, ours }] of argv.argvs) {
+    const { onlyLibvirt, onlyOurs } = compareWholeArgv(libvirt, ours);
+    const bySubject = new Map<string, string[]>();
+    for (const [side, items] of [
+      ["libvirt", onlyLibvirt],
+      ["ours", onlyOurs],
+    ] as const)
+      for (const i of items)
+        bySubject.set(itemSubject(i), [...(bySubject.get(itemSubject(i)) ?? []), `${side}: ${itemKey(i)}`]);
+    for (const [subject, lines] of bySubject)
+      add(findings, name, { cls: wholeArgvClass(subject), detail: `${subject}: ${lines.join(" | ")}` });
+  }
+  return { check: "whole-argv", population: argv.argvs.size, findings, extra: {} };
 }
 
 // ---------------------------------------------------------------------------------------------
