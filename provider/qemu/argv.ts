@@ -260,6 +260,12 @@ function buildFirmware(root: XmlElement, add: Add): string[] {
   return machine;
 }
 
+/** The CPU model QEMU reports as the machine's default, which libvirt writes when `<cpu>` names none. */
+function defaultCpuModel(v: DomainView): string {
+  if (v.os.machine === "isapc") return "486";
+  return v.os.arch === undefined || v.os.arch === "x86_64" || v.os.arch === "i686" ? "qemu64" : "max";
+}
+
 function buildCpu(v: DomainView, add: Add, root: XmlElement): void {
   const mode = v.cpu?.mode ?? "custom";
   if (mode === "host-passthrough") {
@@ -269,8 +275,7 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement): void {
     add("-cpu", `host,migratable=${m}`);
   } else if (mode === "host-model") add("-cpu", v.type === "kvm" ? "host" : "max");
   else if (mode === "maximum") add("-cpu", "max");
-  else if (mode === "custom")
-    add("-cpu", qemuOptEscape(v.cpu?.model ?? (v.os.arch === undefined || v.os.arch === "x86_64" ? "qemu64" : "max")));
+  else if (mode === "custom") add("-cpu", qemuOptEscape(v.cpu?.model ?? defaultCpuModel(v)));
   else throw unsupported("/domain/cpu/@mode", mode, "use custom, host-model, host-passthrough or maximum");
 }
 
@@ -623,8 +628,8 @@ function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
  * PCI slots as libvirt assigns them on the PC machine (qemuDomainAssignPCIAddresses,
  * src/qemu/qemu_domain_address.c) to devices written without an address: slot 1 is the PIIX3
  * (IDE 01.1, the PIIX3 USB controller 01.2), slot 2 the primary video, then every other PCI
- * device in libvirt's order (controllers, network interfaces, virtio disks, secondary videos,
- * the balloon, RNGs), each the lowest free slot. Written addresses keep their slots. (q35 puts
+ * device in libvirt's order (controllers, network interfaces, virtio disks, the balloon, RNGs,
+ * secondary videos), each the lowest free slot. Written addresses keep their slots. (q35 puts
  * devices behind pcie-root-ports libvirt adds: not laid out here, QEMU assigns the slots.)
  */
 /** A SATA disk on a definition without a SATA controller: libvirt adds one (virDomainDefAddDiskControllers). */
@@ -675,11 +680,11 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
     const bus = d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : undefined);
     if (el && bus === "virtio" && !has(el)) next(el);
   });
-  videos.slice(1).forEach((el) => !has(el) && next(el));
   const balloon = devs.of("memballoon")[0];
   if (!balloon) next(IMPLICIT_BALLOON);
   else if (!has(balloon) && getAttr(balloon, "model") === "virtio") next(balloon);
   for (const el of devs.of("rng")) if (!has(el)) next(el);
+  videos.slice(1).forEach((el) => !has(el) && next(el));
 }
 
 /** A hex or decimal address component (libvirt's virStrToLong_ui base 0 for PCI addresses). */
@@ -743,9 +748,8 @@ function pciAddressProps(
     addr: fn === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${fn.toString(16)}`,
   };
   const mf = getAttr(a, "multifunction");
-  if (mf === "on") props.multifunction = true;
-  else if (mf !== undefined && mf !== "off")
-    throw unsupported(`${ap}/@multifunction`, mf, "write multifunction='on' or 'off'");
+  if (mf === "on" || mf === "off") props.multifunction = mf === "on";
+  else if (mf !== undefined) throw unsupported(`${ap}/@multifunction`, mf, "write multifunction='on' or 'off'");
   return props;
 }
 

@@ -450,23 +450,29 @@ function itemSubject(i: ArgvItem): string {
   return i.option;
 }
 
-/** The whole-argv classes, by subject (first match wins). */
-const WHOLE_ARGV_RULES: [string, RegExp][] = [
-  ["implicit-usb-controller", /^-device (piix3-usb-uhci|ich9-usb-|qemu-xhci|nec-usb-xhci)/],
-  ["blockdev-layers", /^-blockdev$/],
-  ["disk-device", /^-device (ide-hd|ide-cd|scsi-hd|scsi-cd|virtio-blk-pci|floppy|isa-fdc)/],
-  ["video-device", /^-device (VGA|cirrus-vga|virtio-vga|bochs-display|qxl)/],
-  ["nic", /^(-netdev|-device (virtio-net-pci|e1000|e1000e|rtl8139))/],
-  ["chardev", /^(-chardev|-device (isa-serial|virtserialport|virtio-serial-pci))/],
-  ["machine", /^-machine$/],
-  ["cpu", /^-cpu$/],
-  ["accel", /^-accel$/],
-  ["other-device", /^-device /],
-  ["other-object", /^-object /],
+/** The whole-argv classes, by what differs (first match wins); the reasons are in known-differences.txt. */
+const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDef) => boolean][] = [
+  ["incoming-migration", (s) => s === "-incoming"],
+  [
+    "q35-layout",
+    (s, _, def) =>
+      /q35/.test(getAttr(firstChild(firstChild(def.root, "os") ?? def.root, "type"), "machine") ?? "") &&
+      /^(-device|-global|-watchdog-action)/.test(s),
+  ],
+  ["host-model-cpu", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "mode") === "host-model"],
+  ["cpu-check", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "check") !== undefined],
+  ["host-audio-backend", (s) => s === "-audiodev" || s === "-vnc"],
+  [
+    "generated-genid",
+    (s, _, def) => s === "-device vmgenid" && (textContent(firstChild(def.root, "genid")) ?? "").trim() === "",
+  ],
+  ["host-cdrom-probe", (s, d) => s === "-blockdev" && /host_cdrom/.test(d) && !/\/dev\/cdrom"/.test(d)],
+  ["fd-passing", (s, d) => s === "-chardev" && /\/dev\/fdset\//.test(d)],
+  ["blockdev-node-numbering", (s) => s === "-blockdev" || /^-device (ide|scsi|virtio-blk)/.test(s)],
 ];
 
-function wholeArgvClass(subject: string): string {
-  return WHOLE_ARGV_RULES.find(([, r]) => r.test(subject))?.[0] ?? `option${subject.replace(/^-+/, "-")}`;
+function wholeArgvClass(subject: string, detail: string, def: DomainDef): string {
+  return WHOLE_ARGV_RULES.find(([, r]) => r(subject, detail, def))?.[0] ?? "argv-unclassified";
 }
 
 /** The whole argument list over the accepted inputs (from {@link checkQemuArgv}). */
@@ -482,7 +488,10 @@ export function checkWholeArgv(argv: ArgvRun): CheckResult {
       for (const i of items)
         bySubject.set(itemSubject(i), [...(bySubject.get(itemSubject(i)) ?? []), `${side}: ${itemKey(i)}`]);
     for (const [subject, lines] of bySubject)
-      add(findings, name, { cls: wholeArgvClass(subject), detail: `${subject}: ${lines.join(" | ")}` });
+      add(findings, name, {
+        cls: wholeArgvClass(subject, lines.join(" | "), argv.accepted.get(name) ?? DomainDef.parse("<domain/>")),
+        detail: `${subject}: ${lines.join(" | ")}`,
+      });
   }
   return { check: "whole-argv", population: argv.argvs.size, findings, extra: {} };
 }
