@@ -144,9 +144,9 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
-  // <qemu:commandline> passthrough after the devices, as in libvirt; QEMU takes the last -uuid.
-  add(...v.qemuArgs);
   add("-msg", "timestamp=on");
+  // <qemu:commandline> passthrough comes last, as in libvirt; QEMU takes the last -uuid.
+  add(...v.qemuArgs);
   const env: Record<string, string> = {};
   for (const e of v.qemuEnv) env[e.name] = e.value;
   // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).

@@ -232,6 +232,13 @@ export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: str
     "/domain/currentMemory/@unit": () => true,
     "/domain/devices/video/model/@heads": (_, v) => v === "1",
     "/domain/devices/video/model/@primary": (_, v) => v === "yes",
+    // a unix socket the builder listens on (server=on), as libvirt's mode='bind'
+    ...Object.fromEntries(
+      ["serial", "console", "channel"].map((k) => [
+        `/domain/devices/${k}/source/@mode`,
+        (_: XmlElement, v: string) => v === "bind",
+      ]),
+    ),
   };
 
 /** `<currentMemory>` equal to `<memory>` sets no balloon target (libvirt sets one only below). */
@@ -321,10 +328,13 @@ function walk(el: XmlElement, p: string, at: string, scope: ReadonlyMap<string, 
     out.push({ path: ap, at: `${at}/@${a.name}`, value: a.value, expressedHere: expressedChildren(p) });
   }
   const seen: Record<string, number> = {};
-  for (const c of childElements(el)) {
+  const children = childElements(el);
+  for (const c of children) {
     const cp = `${p}/${nameByUri(c, inner)}`;
     const n = (seen[c.name] = (seen[c.name] ?? 0) + 1);
-    const cat = `${at}/${c.name}[${n}]`;
+    // positions as the builder writes them: every device, and any element that has namesakes
+    const indexed = p === "/domain/devices" || children.filter((x) => x.name === c.name).length > 1;
+    const cat = indexed ? `${at}/${c.name}[${n}]` : `${at}/${c.name}`;
     if (cp in NO_ARGV || DEFAULT_VALUED[cp]?.(c, "", el)) continue;
     const q = qualified(cp, c);
     if (!EXPRESSED_PATHS.has(q)) {
