@@ -152,7 +152,7 @@ function canonicalJson(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonicalJson);
   if (v !== null && typeof v === "object")
     return Object.fromEntries(
-      Object.keys(v as object)
+      Object.keys(v)
         .sort()
         .map((k) => [k, canonicalJson((v as Record<string, unknown>)[k])]),
     );
