@@ -141,6 +141,8 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles }, devs);
   buildAudio(add, devs);
   buildMisc(v, add, devs);
+  buildWatchdogs(add, devs);
+  buildInputs(add, devs);
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
@@ -684,6 +686,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   if (!balloon) next(IMPLICIT_BALLOON);
   else if (!has(balloon) && getAttr(balloon, "model") === "virtio") next(balloon);
   for (const el of devs.of("rng")) if (!has(el)) next(el);
+  for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") next(el);
   videos.slice(1).forEach((el) => !has(el) && next(el));
 }
 
@@ -1287,8 +1290,18 @@ function buildGraphics(
     const model = el && firstChild(el, "model");
     const heads = getAttr(model, "heads");
     const props: Record<string, unknown> = {};
+    const vram = getAttr(model, "vram");
     if (m === "virtio")
       props.max_outputs = xmlWholeNumber(`${path}/model/@heads`, heads ?? "1", 1, 16, "write e.g. heads='1'");
+    // VGA memory as libvirt writes it (vgamem_mb from vram, default 16 MiB); other models take none
+    if (m === "vga")
+      props.vgamem_mb =
+        xmlWholeNumber(`${path}/model/@vram`, vram ?? "16384", 1024, 1048576, "write e.g. vram='16384' (KiB)") / 1024;
+    else if (m === "bochs")
+      props.vgamem =
+        xmlWholeNumber(`${path}/model/@vram`, vram ?? "16384", 1024, 1048576, "write e.g. vram='16384' (KiB)") * 1024;
+    else if (vram !== undefined && vram !== "16384")
+      throw unsupported(`${path}/model/@vram`, vram, "only a vga or bochs video takes its memory size: remove vram");
     else if (heads !== undefined && heads !== "1")
       throw unsupported(`${path}/model/@heads`, heads, "only a virtio video has several heads: write heads='1'");
     if (driver)
@@ -1334,6 +1347,90 @@ function vncAuth(
   secrets.files.push({ path: file, data: g.passwd });
   add("-object", JSON.stringify({ "qom-type": "secret", id, file, format: "raw" }));
   return `,password-secret=${id}`;
+}
+
+/** `<watchdog action=>` as `-watchdog-action` (libvirt's mapping); `dump` is done by libvirt itself. */
+const WATCHDOG_ACTIONS: Readonly<Record<string, string>> = {
+  reset: "reset",
+  poweroff: "poweroff",
+  shutdown: "shutdown",
+  pause: "pause",
+  none: "none",
+  "inject-nmi": "inject-nmi",
+};
+
+/**
+ * `<watchdog>` as libvirt writes it (qemuBuildWatchdogCommandLine): i6300esb (PCI) and ib700
+ * (ISA) as `-device`, q35's built-in iTCO as `-global ICH9-LPC.noreboot=off`; the action once,
+ * from the first watchdog. Other models and actions are refused.
+ */
+function buildWatchdogs(add: Add, devs: DeviceElements): void {
+  const list = devs.of("watchdog");
+  list.forEach((w, i) => {
+    const path = `/domain/devices/watchdog[${i + 1}]`;
+    const model = getAttr(w, "model");
+    if (model === "i6300esb")
+      add("-device", JSON.stringify({ driver: "i6300esb", id: `watchdog${i}`, ...pciAddressProps(w, path, devs) }));
+    else if (model === "ib700") {
+      if (firstChild(w, "address"))
+        throw unsupported(`${path}/address`, undefined, "an ib700 watchdog is on ISA: remove <address>");
+      add("-device", JSON.stringify({ driver: "ib700", id: `watchdog${i}` }));
+    } else if (model === "itco" && devs.rootBus === "pcie.0") add("-global", "ICH9-LPC.noreboot=off");
+    else throw unsupported(`${path}/@model`, model, "use model i6300esb or ib700 (itco on q35)");
+  });
+  const [first] = list;
+  if (!first) return;
+  const action = getAttr(first, "action") ?? "reset";
+  const a = WATCHDOG_ACTIONS[action];
+  if (!a)
+    throw unsupported(
+      "/domain/devices/watchdog[1]/@action",
+      action,
+      `use one of ${Object.keys(WATCHDOG_ACTIONS).join(", ")} (a dump is written by libvirt)`,
+    );
+  add("-watchdog-action", a);
+}
+
+const USB_INPUTS: Readonly<Record<string, string>> = { tablet: "usb-tablet", mouse: "usb-mouse", keyboard: "usb-kbd" };
+
+/**
+ * `<input>`: the PS/2 pair the PC machine has built in (no argument), USB tablet, mouse and
+ * keyboard as libvirt writes them (`bus: usb.0`, the USB port from `<address type='usb'>` or
+ * libvirt's next free port). Other buses and types are refused.
+ */
+function buildInputs(add: Add, devs: DeviceElements): void {
+  let port = 0;
+  let n = 0;
+  devs.of("input").forEach((el, i) => {
+    const path = `/domain/devices/input[${i + 1}]`;
+    const bus = getAttr(el, "bus");
+    const type = getAttr(el, "type") ?? "";
+    if (bus === "ps2" && (type === "mouse" || type === "keyboard")) return;
+    const driver = USB_INPUTS[type];
+    if (bus !== "usb" || !driver)
+      throw unsupported(`${path}/@bus`, bus, "use a PS/2 mouse or keyboard, or a USB tablet, mouse or keyboard");
+    const a = firstChild(el, "address");
+    let at: string;
+    if (a) {
+      if (getAttr(a, "type") !== "usb" || (getAttr(a, "bus") ?? "0") !== "0")
+        throw unsupported(`${path}/address`, undefined, "write <address type='usb' bus='0' port='N'/> or none");
+      at = getAttr(a, "port") ?? "";
+      if (!/^[1-9][0-9]*$/.test(at))
+        throw unsupported(`${path}/address/@port`, at, "write a port on the root hub, e.g. port='1'");
+      port = Math.max(port, Number(at));
+    } else at = String(++port);
+    // libvirt adds USB hubs when the root hub is full (the PIIX3 UHCI has 2 ports): not built here
+    const uhci = devs
+      .of("controller")
+      .every((c) => getAttr(c, "type") !== "usb" || (getAttr(c, "model") ?? "piix3-uhci") === "piix3-uhci");
+    if (uhci && Number(at) > 2)
+      throw unsupported(
+        path,
+        type,
+        "the PIIX3 USB controller has 2 ports: use fewer USB devices, a qemu-xhci controller, or libvirt (it adds hubs)",
+      );
+    add("-device", JSON.stringify({ driver, id: `input${n++}`, bus: "usb.0", port: at }));
+  });
 }
 
 /**
@@ -1502,6 +1599,7 @@ export const SUPPORTED_DEVICES = new Set([
   "tpm",
   "input",
   "audio",
+  "watchdog",
 ]);
 
 /** Refuses devices the builder cannot express, naming the first one. */

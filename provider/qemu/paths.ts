@@ -177,6 +177,20 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     ].map((a) => `/domain/devices/${d}/address${a}`),
   ),
   "/domain/devices/audio",
+  "/domain/devices/video/model/@vram",
+  "/domain/devices/video/model/@heads",
+  "/domain/devices/watchdog",
+  "/domain/devices/watchdog/@model",
+  "/domain/devices/watchdog/@action",
+  "/domain/devices/watchdog/address",
+  ...["type", "domain", "bus", "slot", "function", "multifunction"].map(
+    (a) => `/domain/devices/watchdog/address/@${a}`,
+  ),
+  "/domain/devices/input[@bus='usb']",
+  "/domain/devices/input/address",
+  "/domain/devices/input/address/@type",
+  "/domain/devices/input/address/@bus",
+  "/domain/devices/input/address/@port",
   "/domain/devices/disk/driver/@cache",
   "/domain/os/bootmenu",
   "/domain/os/bootmenu/@enable",
@@ -230,7 +244,6 @@ export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: str
     "/domain/features/pae": (el) => el.attrs.length === 0 && childElements(el).length === 0,
     "/domain/currentMemory": (el, _, domain) => currentMemoryIsMemory(el, domain),
     "/domain/currentMemory/@unit": () => true,
-    "/domain/devices/video/model/@heads": (_, v) => v === "1",
     "/domain/devices/video/model/@primary": (_, v) => v === "yes",
     // a unix socket the builder listens on (server=on), as libvirt's mode='bind'
     ...Object.fromEntries(

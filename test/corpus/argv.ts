@@ -119,6 +119,12 @@ const LIBVIRT_VALUE_REWRITES: readonly { option: string; rewrite: (v: string) =>
     rewrite: (v) => v.replace(/,memory-backend=pc\.ram/, ""),
     reason: "the explicit main RAM backend, see `-object memory-backend-ram pc.ram` above",
   },
+  {
+    option: "-vnc",
+    rewrite: (v) => v.replace(/,audiodev=audio1$/, ""),
+    reason:
+      "VNC tied to the audio backend libvirt adds to every definition (<audio id='1' type='none'> unless written otherwise); the -audiodev itself is compared (see `-audiodev none`)",
+  },
 ];
 
 /** Options that take no value. */

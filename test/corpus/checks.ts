@@ -461,6 +461,10 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ],
   ["host-model-cpu", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "mode") === "host-model"],
   ["cpu-check", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "check") !== undefined],
+  [
+    "host-vnc-config",
+    (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),
+  ],
   ["host-audio-backend", (s) => s === "-audiodev" || s === "-vnc"],
   [
     "generated-genid",

@@ -135,6 +135,25 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     expect(refusal(doc("<audio id='1' type='alsa'/>")).path).to.equal("/domain/devices/audio[1]/@type");
   });
 
+  it("watchdogs, USB inputs and VGA memory as libvirt writes them; a third USB device on the 2-port PIIX3 is refused", () => {
+    const d = doc(
+      "<watchdog model='i6300esb' action='poweroff'/><input type='tablet' bus='usb'/><input type='mouse' bus='ps2'/>" +
+        "<video><model type='vga' vram='32768'/></video>",
+    );
+    const a = argv(d);
+    expect(values(a, "-watchdog-action")).to.deep.equal(["poweroff"]);
+    expect(devices(d)).to.deep.include.members([
+      { driver: "i6300esb", id: "watchdog0", bus: "pci.0", addr: "0x3" },
+      { driver: "usb-tablet", id: "input0", bus: "usb.0", port: "1" },
+      { driver: "VGA", id: "video0", vgamem_mb: 32, bus: "pci.0", addr: "0x2" },
+    ]);
+    const usb3 = "<input type='tablet' bus='usb'/><input type='mouse' bus='usb'/><input type='keyboard' bus='usb'/>";
+    expect(refusal(doc(usb3)).path).to.equal("/domain/devices/input[3]");
+    expect(refusal(doc("<watchdog model='i6300esb' action='dump'/>")).path).to.equal(
+      "/domain/devices/watchdog[1]/@action",
+    );
+  });
+
   it("a disk device other than disk and cdrom is refused, not attached as a disk", () => {
     const e = refusal(
       doc(
