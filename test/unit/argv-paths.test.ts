@@ -143,7 +143,7 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     const a = argv(d);
     expect(values(a, "-watchdog-action")).to.deep.equal(["poweroff"]);
     expect(devices(d)).to.deep.include.members([
-      { driver: "i6300esb", id: "watchdog0", bus: "pci.0", addr: "0x3" },
+      { driver: "i6300esb", id: "watchdog0", bus: "pci.0", addr: "0x4" },
       { driver: "usb-tablet", id: "input0", bus: "usb.0", port: "1" },
       { driver: "VGA", id: "video0", vgamem_mb: 32, bus: "pci.0", addr: "0x2" },
     ]);
