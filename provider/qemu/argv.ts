@@ -116,8 +116,9 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add(emulator);
   add("-name", `guest=${qemuOptEscape(identity.name)},debug-threads=on`);
   if (opts.startPaused) add("-S");
-  buildMachine(v, add, buildFirmware(def.root, add));
-  buildCpu(v, add, def.root);
+  const timers = clockTimers(def.root);
+  buildMachine(v, add, buildFirmware(def.root, add), timers.machine);
+  buildCpu(v, add, def.root, timers.cpu);
   buildMemory(v, add, def.root);
   buildSmp(v, add, def.root);
   buildNuma(add, def.root);
@@ -129,7 +130,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const qmp = opts.qmpSocketPath ?? `/run/libvirt-domain/${identity.name}/qmp.sock`;
   add("-chardev", `socket,id=charmonitor,path=${qemuOptEscape(qmp)},server=on,wait=off`);
   add("-mon", "chardev=charmonitor,id=monitor,mode=control");
-  buildClock(v, add);
+  buildClock(v, add, timers);
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
   const devs = deviceElements(def.root, v);
@@ -158,9 +159,9 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
 
 type Add = (...a: string[]) => void;
 
-function buildMachine(v: DomainView, add: Add, pflash: string[] = []): void {
+function buildMachine(v: DomainView, add: Add, pflash: string[] = [], timers: string[] = []): void {
   const machine = v.os.machine ?? "pc";
-  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...pflash];
+  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...pflash, ...timers];
   // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
   parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
@@ -268,7 +269,11 @@ function defaultCpuModel(v: DomainView): string {
   return v.os.arch === undefined || v.os.arch === "x86_64" || v.os.arch === "i686" ? "qemu64" : "max";
 }
 
-function buildCpu(v: DomainView, add: Add, root: XmlElement): void {
+function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = []): void {
+  buildCpuModel(v, (o, value) => add(o, [value, ...timers].join(",")), root);
+}
+
+function buildCpuModel(v: DomainView, add: (option: string, value: string) => void, root: XmlElement): void {
   const mode = v.cpu?.mode ?? "custom";
   if (mode === "host-passthrough") {
     // libvirt states whether the host CPU may migrate (`<cpu migratable=>`, default on)
@@ -591,11 +596,72 @@ function buildGenid(v: DomainView, add: Add): void {
   add("-device", JSON.stringify({ driver: "vmgenid", guid, id: "vmgenid0" }));
 }
 
-function buildClock(v: DomainView, add: Add): void {
+/** The `<clock><timer>` options as libvirt writes them, by the option they go on. */
+interface ClockTimers {
+  rtc: string[];
+  machine: string[];
+  cpu: string[];
+  globals: string[];
+}
+
+const RTC_TRACK: Readonly<Record<string, string>> = { guest: "vm", wall: "host", realtime: "rt" };
+
+/**
+ * `<clock><timer>` as libvirt writes it (qemuBuildClockCommandLine): rtc `tickpolicy='catchup'`
+ * as `-rtc driftfix=slew` and `track` as `clock=`, pit `delay`/`discard` as
+ * `-global kvm-pit.lost_tick_policy=`, `<timer name='hpet' present='no'/>` as `-machine hpet=off`,
+ * `<timer name='kvmclock' present='no'/>` as `-cpu ...,kvmclock=off`; the values libvirt writes
+ * nothing for (rtc/pit/hpet catchup or delay defaults, present='yes') give nothing. The rest
+ * (other timers, frequencies, modes, merge) is refused.
+ */
+function clockTimers(root: XmlElement): ClockTimers {
+  const out: ClockTimers = { rtc: [], machine: [], cpu: [], globals: [] };
+  const clock = firstChild(root, "clock");
+  (clock ? childElements(clock, "timer") : []).forEach((t, i) => {
+    const path = `/domain/clock/timer[${i + 1}]`;
+    const name = getAttr(t, "name");
+    const tick = getAttr(t, "tickpolicy");
+    const present = getAttr(t, "present");
+    const track = getAttr(t, "track");
+    for (const a of t.attrs)
+      if (!["name", "tickpolicy", "present", "track"].includes(a.name) || (a.name === "track" && name !== "rtc"))
+        throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
+    if (childElements(t).length > 0)
+      throw unsupported(`${path}/${childElements(t)[0]!.name}`, undefined, "remove it or apply through libvirt");
+    const refuse = (attr: string, value: string | undefined) =>
+      unsupported(
+        `${path}/@${attr}`,
+        value,
+        "the builder writes rtc catchup/track, pit delay/discard, hpet and kvmclock present='no'",
+      );
+    if (present === "no" && name !== "hpet" && name !== "kvmclock") throw refuse("present", present);
+    if (name === "rtc") {
+      if (tick === "catchup") out.rtc.push("driftfix=slew");
+      else if (tick !== undefined && tick !== "delay") throw refuse("tickpolicy", tick);
+      if (track !== undefined) {
+        const c = RTC_TRACK[track];
+        if (!c) throw refuse("track", track);
+        out.rtc.push(`clock=${c}`);
+      }
+    } else if (name === "pit") {
+      if (tick === "delay" || tick === "discard") out.globals.push(`kvm-pit.lost_tick_policy=${tick}`);
+      else if (tick !== undefined && tick !== "catchup") throw refuse("tickpolicy", tick);
+    } else if (name === "hpet") {
+      if (present === "no") out.machine.push("hpet=off");
+      if (tick !== undefined && tick !== "catchup" && tick !== "delay") throw refuse("tickpolicy", tick);
+    } else if (name === "kvmclock" && tick === undefined) {
+      if (present === "no") out.cpu.push("kvmclock=off");
+    } else throw refuse("name", name);
+  });
+  return out;
+}
+
+function buildClock(v: DomainView, add: Add, timers: ClockTimers): void {
   const off = v.clockOffset ?? "utc";
-  if (off === "utc") add("-rtc", "base=utc");
-  else if (off === "localtime") add("-rtc", "base=localtime");
+  if (off === "utc") add("-rtc", ["base=utc", ...timers.rtc].join(","));
+  else if (off === "localtime") add("-rtc", ["base=localtime", ...timers.rtc].join(","));
   else throw unsupported("/domain/clock/@offset", off, "use offset='utc' or offset='localtime'");
+  for (const g of timers.globals) add("-global", g);
 }
 
 /** The `<devices>` children by name, in document order, and the machine's root PCI bus. */

@@ -177,6 +177,8 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     ].map((a) => `/domain/devices/${d}/address${a}`),
   ),
   "/domain/devices/audio",
+  "/domain/clock/timer",
+  ...["name", "tickpolicy", "present", "track"].map((a) => `/domain/clock/timer/@${a}`),
   "/domain/devices/video/model/@vram",
   "/domain/devices/video/model/@heads",
   "/domain/devices/watchdog",

@@ -46,8 +46,8 @@ describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)",
 
   it("an element the builder does not build is refused, wherever it is (host tuning, clock timers, features)", () => {
     expect(refusal(doc("", "<memtune><hard_limit>1</hard_limit></memtune>")).path).to.equal("/domain/memtune");
-    expect(refusal(doc("", "<clock offset='utc'><timer name='rtc' tickpolicy='catchup'/></clock>")).path).to.equal(
-      "/domain/clock/timer",
+    expect(refusal(doc("", "<clock offset='utc'><timer name='hypervclock' present='yes'/></clock>")).path).to.equal(
+      "/domain/clock/timer[1]/@name",
     );
     expect(refusal(doc("", "<features><acpi/><smm state='on'/></features>")).path).to.equal("/domain/features/smm");
     expect(refusal(doc("", "<currentMemory unit='MiB'>128</currentMemory>")).path).to.equal("/domain/currentMemory");
@@ -152,6 +152,21 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     expect(refusal(doc("<watchdog model='i6300esb' action='dump'/>")).path).to.equal(
       "/domain/devices/watchdog[1]/@action",
     );
+  });
+
+  it("clock timers as libvirt writes them: -rtc driftfix/clock, kvm-pit policy, hpet=off, kvmclock=off; others refused", () => {
+    const d = doc(
+      "",
+      "<clock offset='utc'><timer name='rtc' tickpolicy='catchup' track='guest'/><timer name='pit' tickpolicy='delay'/>" +
+        "<timer name='hpet' present='no'/><timer name='kvmclock' present='no'/></clock>",
+    );
+    const a = argv(d);
+    expect(values(a, "-rtc")).to.deep.equal(["base=utc,driftfix=slew,clock=vm"]);
+    expect(values(a, "-global")).to.deep.equal(["kvm-pit.lost_tick_policy=delay"]);
+    expect(values(a, "-machine")[0]).to.match(/,hpet=off,acpi=off$/);
+    expect(values(a, "-cpu")).to.deep.equal(["qemu64,kvmclock=off"]);
+    const e = refusal(doc("", "<clock offset='utc'><timer name='tsc' frequency='3504000000'/></clock>"));
+    expect(e.path).to.equal("/domain/clock/timer[1]/@frequency");
   });
 
   it("a disk device other than disk and cdrom is refused, not attached as a disk", () => {
