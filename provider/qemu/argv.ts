@@ -270,7 +270,51 @@ function defaultCpuModel(v: DomainView): string {
 }
 
 function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = []): void {
-  buildCpuModel(v, (o, value) => add(o, [value, ...timers].join(",")), root);
+  const features = cpuFeatures(v, root);
+  buildCpuModel(v, (o, value) => add(o, [value, ...features, ...timers].join(",")), root);
+}
+
+/**
+ * `<feature policy=>` as libvirt writes it on `-cpu`: require and force on, disable and forbid
+ * off. `optional` (on only where the host has it) is decided by libvirt against the host CPU:
+ * refused.
+ */
+const CPU_FEATURE_POLICY: Readonly<Record<string, string>> = {
+  require: "on",
+  force: "on",
+  disable: "off",
+  forbid: "off",
+};
+
+/**
+ * The CPU `<feature>`s of a custom or host-passthrough CPU, in document order, with QEMU's
+ * spelling of libvirt's names (`lahf_lm` is `lahf-lm`). A host-model or maximum CPU is expanded
+ * by libvirt from the host's capabilities: its features are refused.
+ */
+function cpuFeatures(v: DomainView, root: XmlElement): string[] {
+  const cpu = firstChild(root, "cpu");
+  const mode = v.cpu?.mode ?? "custom";
+  return (cpu ? childElements(cpu, "feature") : []).map((f, i) => {
+    const path = `/domain/cpu/feature[${i + 1}]`;
+    if (mode !== "custom" && mode !== "host-passthrough")
+      throw unsupported(
+        path,
+        getAttr(f, "name"),
+        "libvirt expands a host-model CPU with its features: apply through libvirt",
+      );
+    const name = getAttr(f, "name") ?? "";
+    if (!/^[a-z0-9_.-]+$/i.test(name))
+      throw new DomainXmlError("invalid CPU feature name", {
+        path: `${path}/@name`,
+        value: name,
+        allowed: "letters, digits, _ . -",
+        fix: "write the feature's name, e.g. name='vmx'",
+      });
+    const policy = getAttr(f, "policy") ?? "require";
+    const on = CPU_FEATURE_POLICY[policy];
+    if (!on) throw unsupported(`${path}/@policy`, policy, `use one of ${Object.keys(CPU_FEATURE_POLICY).join(", ")}`);
+    return `${name.replace(/_/g, "-")}=${on}`;
+  });
 }
 
 function buildCpuModel(v: DomainView, add: (option: string, value: string) => void, root: XmlElement): void {

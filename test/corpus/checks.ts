@@ -460,6 +460,10 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
       /^(-device|-global|-watchdog-action)/.test(s),
   ],
   ["host-model-cpu", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "mode") === "host-model"],
+  [
+    "cpu-feature-map",
+    (s, _, def) => s === "-cpu" && childElements(firstChild(def.root, "cpu") ?? def.root, "feature").length > 0,
+  ],
   ["cpu-check", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "check") !== undefined],
   [
     "host-vnc-config",

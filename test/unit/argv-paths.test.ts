@@ -169,6 +169,14 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     expect(e.path).to.equal("/domain/clock/timer[1]/@frequency");
   });
 
+  it("CPU features on -cpu in document order with QEMU's spelling; optional (decided against the host) refused", () => {
+    const cpu = (f: string) =>
+      doc("", `<cpu mode='custom' match='exact'><model fallback='forbid'>Haswell</model>${f}</cpu>`);
+    const d = cpu("<feature policy='disable' name='hle'/><feature policy='require' name='lahf_lm'/>");
+    expect(values(argv(d), "-cpu")).to.deep.equal(["Haswell,hle=off,lahf-lm=on"]);
+    expect(refusal(cpu("<feature policy='optional' name='tm'/>")).path).to.equal("/domain/cpu/feature[1]/@policy");
+  });
+
   it("a disk device other than disk and cdrom is refused, not attached as a disk", () => {
     const e = refusal(
       doc(
