@@ -787,7 +787,8 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   if (v.chardevs.some((c) => c.kind === "channel") && !v.controllers.some((c) => c.type === "virtio-serial"))
     next(IMPLICIT_VIRTIO_SERIAL);
   for (const el of devs.of("interface")) if (!has(el)) next(el);
-  v.disks.forEach((d, i) => {
+  libvirtDiskOrder(v.disks).forEach((i) => {
+    const d = v.disks[i]!;
     const el = devs.of("disk")[i];
     const bus = d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : undefined);
     if (el && bus === "virtio" && !has(el)) next(el);
@@ -1011,7 +1012,46 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
   });
 }
 
+/** The bus a disk is on, as the builder resolves it (`<target bus>`, else from the target name). */
+function diskBus(d: DomainDisk): string {
+  const t = d.targetDev ?? "";
+  return (
+    d.targetBus ?? (t.startsWith("vd") ? "virtio" : t.startsWith("sd") ? "scsi" : t.startsWith("fd") ? "fdc" : "ide")
+  );
+}
+
+/** libvirt's virDiskNameToIndex: `hda` 0, `hdz` 25, `hdaa` 26 (the letters after the prefix). */
+function diskNameIndex(dev: string | undefined): number {
+  const m = /^(?:hd|sd|vd|xvd|fd|ubd)([a-z]+)/.exec(dev ?? "");
+  if (!m?.[1]) return -1;
+  let idx = 0;
+  [...m[1]].forEach((c, i) => (idx = (idx + (i < 1 ? 0 : 1)) * 26 + (c.charCodeAt(0) - 97)));
+  return idx;
+}
+
+/**
+ * The order libvirt keeps disks in (virDomainDiskInsert): each disk goes before the first disk
+ * of its bus with a later target name, else after the last disk of its bus, else last. Node
+ * names (`libvirt-N`), default units and the legacy `<boot dev=>` follow it. Returns indexes.
+ */
+function libvirtDiskOrder(disks: readonly DomainDisk[]): number[] {
+  const out: number[] = [];
+  disks.forEach((d, i) => {
+    let at = -1;
+    for (let k = out.length - 1; k >= 0; k--) {
+      const o = disks[out[k]!]!;
+      if (diskBus(o) !== diskBus(d)) continue;
+      if (diskNameIndex(o.targetDev) > diskNameIndex(d.targetDev)) at = k;
+      else if (at === -1) at = k + 1;
+    }
+    if (at === -1) out.push(i);
+    else out.splice(at, 0, i);
+  });
+  return out;
+}
+
 function bootIndexes(v: DomainView): Map<object, number> {
+  const sorted = libvirtDiskOrder(v.disks).map((i) => v.disks[i]!);
   const m = new Map<object, number>();
   const explicit = [...v.disks, ...v.interfaces].some((d) => d.bootOrder !== undefined);
   if (explicit) {
@@ -1025,13 +1065,13 @@ function bootIndexes(v: DomainView): Map<object, number> {
   for (const dev of v.os.boot) {
     const target =
       dev === "hd"
-        ? v.disks.find((d) => d.device === "disk")
+        ? sorted.find((d) => d.device === "disk")
         : dev === "cdrom"
-          ? v.disks.find((d) => d.device === "cdrom")
+          ? sorted.find((d) => d.device === "cdrom")
           : dev === "network"
             ? v.interfaces[0]
             : dev === "fd"
-              ? v.disks.find((d) => d.device === "floppy")
+              ? sorted.find((d) => d.device === "floppy")
               : undefined;
     if (target && !m.has(target)) m.set(target, n++);
   }
@@ -1079,18 +1119,27 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
   const boot = bootIndexes(v);
   const counters: Record<string, number> = {};
   const els = devs.of("disk");
-  v.disks.forEach((d, i) => {
+  libvirtDiskOrder(v.disks).forEach((i, pos) => {
+    const d = v.disks[i]!;
     const path = `/domain/devices/disk[${i + 1}]`;
     const el = els[i];
-    const node = `libvirt-${v.disks.length - i}`;
+    const node = `libvirt-${v.disks.length - pos}`;
     const bus =
-      d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : d.targetDev?.startsWith("sd") ? "scsi" : "ide");
+      d.targetBus ??
+      (d.targetDev?.startsWith("vd")
+        ? "virtio"
+        : d.targetDev?.startsWith("sd")
+          ? "scsi"
+          : d.targetDev?.startsWith("fd")
+            ? "fdc"
+            : "ide");
     const unit = (counters[bus] = (counters[bus] ?? -1) + 1);
-    if (d.device !== "disk" && d.device !== "cdrom")
+    const floppy = d.device === "floppy" && bus === "fdc" && devs.rootBus === "pci.0";
+    if (d.device !== "disk" && d.device !== "cdrom" && !floppy)
       throw unsupported(
         `${path}/@device`,
         d.device,
-        "the builder attaches device='disk' and 'cdrom'; apply others through libvirt",
+        "the builder attaches device='disk' and 'cdrom', and floppies on the PC machine's fdc; apply others through libvirt",
       );
     let drive: string | undefined;
     const src = diskSource(d, path);
@@ -1137,6 +1186,22 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
     }
     const bi = boot.get(d);
     const dev: Record<string, unknown> = {};
+    if (floppy) {
+      // the PC machine's built-in floppy controller: its boot index is a property of isa-fdc
+      const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, "fdc");
+      if (a.controller !== 0 || a.bus !== 0 || a.target !== 0 || a.unit > 1)
+        throw unsupported(
+          `${path}/address`,
+          undefined,
+          "the floppy controller has units 0 and 1 (controller 0, bus 0)",
+        );
+      if (bi !== undefined) add("-global", `isa-fdc.bootindex${a.unit === 0 ? "A" : "B"}=${bi}`);
+      const fd: Record<string, unknown> = { driver: "floppy", unit: a.unit, drive, id: `fdc0-0-${a.unit}` };
+      if (drive === undefined) delete fd.drive;
+      if (cache) fd["write-cache"] = cache.writeCache ? "on" : "off";
+      add("-device", JSON.stringify(fd));
+      return;
+    }
     if (bus === "virtio") {
       if (d.device !== "disk") throw unsupported(`${path}/@device`, d.device, "a virtio disk must be device='disk'");
       Object.assign(dev, {

@@ -177,6 +177,21 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     expect(refusal(cpu("<feature policy='optional' name='tm'/>")).path).to.equal("/domain/cpu/feature[1]/@policy");
   });
 
+  it("disks in libvirt's order (by bus, then target name): node names, and <boot dev='fd'> the first floppy; floppies on the fdc", () => {
+    const d = doc(
+      "<disk type='file' device='floppy'><source file='/i/b.img'/><target dev='fdb' bus='fdc'/></disk>" +
+        "<disk type='file' device='floppy'><source file='/i/a.img'/><target dev='fda' bus='fdc'/></disk>",
+      "",
+      "<boot dev='fd'/>",
+    );
+    const a = argv(d);
+    expect(values(a, "-global")).to.deep.equal(["isa-fdc.bootindexA=1"]);
+    expect(devices(d).filter((x) => x.driver === "floppy")).to.deep.equal([
+      { driver: "floppy", unit: 0, drive: "libvirt-2-storage", id: "fdc0-0-0" },
+      { driver: "floppy", unit: 1, drive: "libvirt-1-storage", id: "fdc0-0-1" },
+    ]);
+  });
+
   it("a disk device other than disk and cdrom is refused, not attached as a disk", () => {
     const e = refusal(
       doc(
