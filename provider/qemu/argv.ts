@@ -718,11 +718,11 @@ interface DeviceElements {
 }
 
 /** The key of the virtio balloon libvirt adds when the definition has no `<memballoon>`. */
-export const IMPLICIT_BALLOON = { implicit: "memballoon" };
+const IMPLICIT_BALLOON = { implicit: "memballoon" };
 /** The key of the AHCI controller libvirt adds on the PC machine for SATA disks when none is written. */
-export const IMPLICIT_SATA = { implicit: "sata" };
+const IMPLICIT_SATA = { implicit: "sata" };
 /** The key of the virtio-serial controller added for virtio channels when none is written. */
-export const IMPLICIT_VIRTIO_SERIAL = { implicit: "virtio-serial" };
+const IMPLICIT_VIRTIO_SERIAL = { implicit: "virtio-serial" };
 
 function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
   const devices = firstChild(root, "devices");
