@@ -1333,18 +1333,57 @@ function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements): void {
   });
 }
 
-function chardevBackend(type: string | undefined, id: string, sourcePath: string | undefined, path: string): string {
+/**
+ * A character device backend as libvirt writes it (qemuBuildChardevCommandLine): pty, null, vc,
+ * stdio, a host serial port (`dev`), a file, a unix socket and a TCP socket (`mode='bind'` listens:
+ * `server=on,wait=off`; `connect` connects; `<protocol type='telnet'>` is `telnet=on`). UDP, TLS,
+ * `append`, logs and the rest are refused (the paths table names them).
+ */
+function chardevBackend(
+  type: string | undefined,
+  id: string,
+  sourcePath: string | undefined,
+  path: string,
+  el?: XmlElement,
+): string {
+  const source = el && firstChild(el, "source");
+  const mode = getAttr(source, "mode");
+  const listen = (defaultMode: string) => {
+    const m = mode ?? defaultMode;
+    if (m !== "bind" && m !== "connect") throw unsupported(`${path}/source/@mode`, m, "write mode='bind' or 'connect'");
+    return m === "bind" ? ",server=on,wait=off" : "";
+  };
   switch (type) {
     case "pty":
       return `pty,id=${id}`;
     case "null":
       return `null,id=${id}`;
+    case "vc":
+      return `vc,id=${id}`;
+    case "stdio":
+      return `stdio,id=${id}`;
+    case "dev":
+      return `serial,id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
     case "file":
       return `file,id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
     case "unix":
-      return `socket,id=${id},path=${qemuOptEscape(sourcePath ?? "")},server=on,wait=off`;
+      return `socket,id=${id},path=${qemuOptEscape(sourcePath ?? "")}${listen("bind")}`;
+    case "tcp": {
+      const protocol = getAttr(el && firstChild(el, "protocol"), "type") ?? "raw";
+      if (protocol !== "raw" && protocol !== "telnet")
+        throw unsupported(`${path}/protocol/@type`, protocol, "use protocol raw or telnet");
+      const host = getAttr(source, "host") ?? "";
+      const port = xmlWholeNumber(
+        `${path}/source/@service`,
+        getAttr(source, "service"),
+        0,
+        65535,
+        "write e.g. service='9999'",
+      );
+      return `socket,id=${id},host=${qemuOptEscape(host)},port=${port}${protocol === "telnet" ? ",telnet=on" : ""}${listen("connect")}`;
+    }
     default:
-      throw unsupported(`${path}/@type`, type, "use a pty, null, file or unix character device");
+      throw unsupported(`${path}/@type`, type, "use a pty, null, vc, stdio, dev, file, unix or tcp character device");
   }
 }
 
@@ -1352,7 +1391,7 @@ function buildChardevs(v: DomainView, add: Add, devs: DeviceElements): void {
   const serials = v.chardevs.filter((c) => c.kind === "serial");
   serials.forEach((c, i) => {
     const id = `charserial${i}`;
-    add("-chardev", chardevBackend(c.type, id, c.sourcePath, `/domain/devices/serial[${i + 1}]`));
+    add("-chardev", chardevBackend(c.type, id, c.sourcePath, `/domain/devices/serial[${i + 1}]`, devs.of("serial")[i]));
     add("-device", JSON.stringify({ driver: "isa-serial", chardev: id, id: `serial${i}`, index: i }));
   });
   v.chardevs
@@ -1381,7 +1420,7 @@ function buildChardevs(v: DomainView, add: Add, devs: DeviceElements): void {
           }),
         );
       const id = `charchannel${i}`;
-      add("-chardev", chardevBackend(c.type, id, c.sourcePath, path));
+      add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, devs.of("channel")[i]));
       add(
         "-device",
         JSON.stringify({

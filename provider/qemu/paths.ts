@@ -139,6 +139,13 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     `/domain/devices/${k}/target/@port`,
   ]),
   "/domain/devices/channel/target/@name",
+  ...["serial", "channel"].flatMap((k) => [
+    `/domain/devices/${k}/source/@mode`,
+    `/domain/devices/${k}/source/@host`,
+    `/domain/devices/${k}/source/@service`,
+    `/domain/devices/${k}/protocol`,
+    `/domain/devices/${k}/protocol/@type`,
+  ]),
   "/domain/devices/graphics",
   "/domain/devices/graphics/@type",
   "/domain/devices/graphics/@port",
@@ -251,12 +258,9 @@ export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: str
     "/domain/currentMemory": (el, _, domain) => currentMemoryIsMemory(el, domain),
     "/domain/currentMemory/@unit": () => true,
     "/domain/devices/video/model/@primary": (_, v) => v === "yes",
-    // a unix socket the builder listens on (server=on), as libvirt's mode='bind'
+    // the console that is the first serial port: its source is the serial's (a unix socket the builder listens on)
     ...Object.fromEntries(
-      ["serial", "console", "channel"].map((k) => [
-        `/domain/devices/${k}/source/@mode`,
-        (_: XmlElement, v: string) => v === "bind",
-      ]),
+      ["console"].map((k) => [`/domain/devices/${k}/source/@mode`, (_: XmlElement, v: string) => v === "bind"]),
     ),
   };
 

@@ -192,6 +192,23 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     ]);
   });
 
+  it("character devices as libvirt writes them: dev, vc, stdio, tcp (connect, bind, telnet), unix connect; udp refused", () => {
+    const d = doc(
+      "<serial type='dev'><source path='/dev/ttyS2'/></serial><serial type='vc'/>" +
+        "<serial type='tcp'><source mode='bind' host='127.0.0.1' service='9999'/><protocol type='telnet'/></serial>" +
+        "<serial type='tcp'><source mode='connect' host='127.0.0.1' service='5555'/></serial>" +
+        "<serial type='unix'><source mode='connect' path='/tmp/s'/></serial>",
+    );
+    expect(values(argv(d), "-chardev").slice(1)).to.deep.equal([
+      "serial,id=charserial0,path=/dev/ttyS2",
+      "vc,id=charserial1",
+      "socket,id=charserial2,host=127.0.0.1,port=9999,telnet=on,server=on,wait=off",
+      "socket,id=charserial3,host=127.0.0.1,port=5555",
+      "socket,id=charserial4,path=/tmp/s",
+    ]);
+    expect(refusal(doc("<serial type='udp'/>")).path).to.equal("/domain/devices/serial[1]/@type");
+  });
+
   it("a disk device other than disk and cdrom is refused, not attached as a disk", () => {
     const e = refusal(
       doc(
