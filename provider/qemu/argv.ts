@@ -784,8 +784,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
       next(el);
   });
   if (needsImplicitSata(v)) next(IMPLICIT_SATA);
-  if (v.chardevs.some((c) => c.kind === "channel") && !v.controllers.some((c) => c.type === "virtio-serial"))
-    next(IMPLICIT_VIRTIO_SERIAL);
+  if (needsImplicitVirtioSerial(v)) next(IMPLICIT_VIRTIO_SERIAL);
   for (const el of devs.of("interface")) if (!has(el)) next(el);
   libvirtDiskOrder(v.disks).forEach((i) => {
     const d = v.disks[i]!;
@@ -1387,38 +1386,66 @@ function chardevBackend(
   }
 }
 
+/** Virtio channels or consoles without a written virtio-serial controller: libvirt adds one. */
+function needsImplicitVirtioSerial(v: DomainView): boolean {
+  return (
+    v.chardevs.some((c) => c.kind === "channel" || (c.kind === "console" && c.targetType === "virtio")) &&
+    !v.controllers.some((c) => c.type === "virtio-serial")
+  );
+}
+
+/**
+ * Serial ports, consoles and channels as libvirt writes them: `isa-serial` per `<serial>`; a
+ * console with a serial target is the first serial port (libvirt's console compat: without a
+ * `<serial>`, it becomes serial 0, virDomainDefAddConsoleCompat); a virtio console a
+ * `virtconsole`; a virtio channel a `virtserialport`.
+ */
 function buildChardevs(v: DomainView, add: Add, devs: DeviceElements): void {
   const serials = v.chardevs.filter((c) => c.kind === "serial");
-  serials.forEach((c, i) => {
+  const consoles = v.chardevs.filter((c) => c.kind === "console");
+  const [first] = consoles;
+  const compat = serials.length === 0 && first !== undefined && (first.targetType ?? "serial") === "serial";
+  const ports = compat
+    ? [{ c: first, el: devs.of("console")[0], path: "/domain/devices/console[1]" }]
+    : serials.map((c, i) => ({ c, el: devs.of("serial")[i], path: `/domain/devices/serial[${i + 1}]` }));
+  ports.forEach(({ c, el, path }, i) => {
     const id = `charserial${i}`;
-    add("-chardev", chardevBackend(c.type, id, c.sourcePath, `/domain/devices/serial[${i + 1}]`, devs.of("serial")[i]));
+    add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, el));
     add("-device", JSON.stringify({ driver: "isa-serial", chardev: id, id: `serial${i}`, index: i }));
   });
-  v.chardevs
-    .filter((c) => c.kind === "console")
-    .forEach((c, i) => {
-      // A console with a serial target is the first serial port itself (libvirt merges them).
-      if ((c.targetType ?? "serial") === "serial" && serials.length > 0) return;
-      throw unsupported(
-        `/domain/devices/console[${i + 1}]`,
-        c.targetType,
-        "add a <serial type='pty'/> and let the console be its alias",
-      );
-    });
+  if (needsImplicitVirtioSerial(v))
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "virtio-serial-pci",
+        id: "virtio-serial0",
+        ...pciAddressProps(undefined, "/domain/devices", devs, IMPLICIT_VIRTIO_SERIAL),
+      }),
+    );
+  consoles.forEach((c, i) => {
+    const path = `/domain/devices/console[${i + 1}]`;
+    const target = c.targetType ?? "serial";
+    // A console with a serial target is the first serial port itself (libvirt merges them).
+    if (target === "serial" && i === 0 && ports.length > 0) return;
+    if (target === "virtio") {
+      // with a serial port, libvirt puts the serial's console first (virDomainDefAddConsoleCompat)
+      const n = i + (ports.length > 0 && (first?.targetType ?? "serial") !== "serial" ? 1 : 0);
+      const id = `charconsole${n}`;
+      add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, devs.of("console")[i]));
+      add("-device", JSON.stringify({ driver: "virtconsole", chardev: id, id: `console${n}` }));
+      return;
+    }
+    throw unsupported(
+      `${path}/target/@type`,
+      c.targetType,
+      "use a virtio console, or a serial one as the first console",
+    );
+  });
   v.chardevs
     .filter((c) => c.kind === "channel")
     .forEach((c, i) => {
       const path = `/domain/devices/channel[${i + 1}]`;
       if (c.targetType !== "virtio") throw unsupported(`${path}/target/@type`, c.targetType, "use a virtio channel");
-      if (i === 0 && !v.controllers.some((x) => x.type === "virtio-serial"))
-        add(
-          "-device",
-          JSON.stringify({
-            driver: "virtio-serial-pci",
-            id: "virtio-serial0",
-            ...pciAddressProps(undefined, "/domain/devices", devs, IMPLICIT_VIRTIO_SERIAL),
-          }),
-        );
       const id = `charchannel${i}`;
       add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, devs.of("channel")[i]));
       add(

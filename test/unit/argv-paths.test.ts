@@ -209,6 +209,19 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     expect(refusal(doc("<serial type='udp'/>")).path).to.equal("/domain/devices/serial[1]/@type");
   });
 
+  it("consoles as libvirt writes them: a serial console without <serial> is serial 0, virtio consoles on virtio-serial", () => {
+    const d = doc(
+      "<console type='pty'><target type='serial' port='0'/></console><console type='pty'><target type='virtio'/></console>",
+    );
+    const a = argv(d);
+    expect(values(a, "-chardev").slice(1)).to.deep.equal(["pty,id=charserial0", "pty,id=charconsole1"]);
+    expect(devices(d)).to.deep.include.members([
+      { driver: "isa-serial", chardev: "charserial0", id: "serial0", index: 0 },
+      { driver: "virtio-serial-pci", id: "virtio-serial0", bus: "pci.0", addr: "0x2" },
+      { driver: "virtconsole", chardev: "charconsole1", id: "console1" },
+    ]);
+  });
+
   it("a disk device other than disk and cdrom is refused, not attached as a disk", () => {
     const e = refusal(
       doc(
