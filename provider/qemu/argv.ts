@@ -137,7 +137,9 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildControllers(v, add, devs);
   buildDisks(v, add, devs);
   buildInterfaces(v, add, devs);
+  buildPm(def.root, add, devs);
   buildChardevs(v, add, devs);
+  buildParallels(add, devs);
   const secretFiles: QemuSecretFile[] = [];
   buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles }, devs);
   buildAudio(add, devs);
@@ -271,7 +273,12 @@ function defaultCpuModel(v: DomainView): string {
 
 function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = []): void {
   const features = cpuFeatures(v, root);
-  buildCpuModel(v, (o, value) => add(o, [value, ...features, ...timers].join(",")), root);
+  // <features><apic eoi=>: the KVM paravirtual EOI, after the timers (qemuBuildCpuCommandLine)
+  const eoi = getAttr(firstChild(firstChild(root, "features") ?? root, "apic"), "eoi");
+  if (eoi !== undefined && eoi !== "on" && eoi !== "off")
+    throw unsupported("/domain/features/apic/@eoi", eoi, "write eoi='on' or 'off'");
+  const pv = eoi === undefined ? [] : [`kvm-pv-eoi=${eoi}`];
+  buildCpuModel(v, (o, value) => add(o, [value, ...features, ...timers, ...pv].join(",")), root);
 }
 
 /**
@@ -708,6 +715,27 @@ function buildClock(v: DomainView, add: Add, timers: ClockTimers): void {
   for (const g of timers.globals) add("-global", g);
 }
 
+/**
+ * `<pm>`: guest suspend to RAM (S3) and to disk (S4) enabled or not, as libvirt writes it
+ * (qemuBuildPMCommandLine): `-global PIIX4_PM.disable_s3=` on pc, `ICH9-LPC.disable_s3=` on q35.
+ */
+function buildPm(root: XmlElement, add: Add, devs: DeviceElements): void {
+  const pm = firstChild(root, "pm");
+  if (!pm) return;
+  const dev = devs.rootBus === "pcie.0" ? "ICH9-LPC" : "PIIX4_PM";
+  for (const [name, s] of [
+    ["suspend-to-mem", "s3"],
+    ["suspend-to-disk", "s4"],
+  ] as const) {
+    const el = firstChild(pm, name);
+    if (!el) continue;
+    const enabled = getAttr(el, "enabled");
+    if (enabled !== "yes" && enabled !== "no")
+      throw unsupported(`/domain/pm/${name}/@enabled`, enabled, "write enabled='yes' or 'no'");
+    add("-global", `${dev}.disable_${s}=${enabled === "no" ? 1 : 0}`);
+  }
+}
+
 /** The `<devices>` children by name, in document order, and the machine's root PCI bus. */
 interface DeviceElements {
   of(name: string): XmlElement[];
@@ -767,9 +795,9 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
     used.add(slot);
     devs.slots.set(key, `0x${slot.toString(16)}`);
   };
-  const videos = devs.of("video");
+  const videos = videoOrder(devs).map((i) => devs.of("video")[i]!);
   const [primary] = videos;
-  if (primary && !has(primary) && v.videoModels[0] !== "none") next(primary);
+  if (primary && !has(primary) && getAttr(firstChild(primary, "model"), "type") !== "none") next(primary);
   const controllers = devs.of("controller");
   v.controllers.forEach((c, i) => {
     const el = controllers[i];
@@ -1362,7 +1390,7 @@ function chardevBackend(
     case "stdio":
       return `stdio,id=${id}`;
     case "dev":
-      return `serial,id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
+      return `${id.startsWith("charparallel") ? "parallel" : "serial"},id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
     case "file":
       return `file,id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
     case "unix":
@@ -1384,6 +1412,25 @@ function chardevBackend(
     default:
       throw unsupported(`${path}/@type`, type, "use a pty, null, vc, stdio, dev, file, unix or tcp character device");
   }
+}
+
+/** `<parallel>` ports as libvirt writes them: a chardev and an `isa-parallel` each. */
+function buildParallels(add: Add, devs: DeviceElements): void {
+  devs.of("parallel").forEach((el, i) => {
+    const path = `/domain/devices/parallel[${i + 1}]`;
+    const id = `charparallel${i}`;
+    const src = firstChild(el, "source");
+    add("-chardev", chardevBackend(getAttr(el, "type"), id, getAttr(src, "path"), path, el));
+    add("-device", JSON.stringify({ driver: "isa-parallel", chardev: id, id: `parallel${i}` }));
+  });
+}
+
+/** The videos in libvirt's order: the one marked `primary='yes'` first (its parser inserts it first). Indexes. */
+function videoOrder(devs: DeviceElements): number[] {
+  const els = devs.of("video");
+  const p = els.findIndex((el) => getAttr(firstChild(el, "model"), "primary") === "yes");
+  const all = els.map((_, i) => i);
+  return p <= 0 ? all : [p, ...all.filter((i) => i !== p)];
 }
 
 /** Virtio channels or consoles without a written virtio-serial controller: libvirt adds one. */
@@ -1515,23 +1562,45 @@ function buildGraphics(
     const auth = vncAuth(g, i, path, add, secrets);
     add("-vnc", (port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`) + auth);
   });
-  v.videoModels.forEach((m, i) => {
+  videoOrder(devs).forEach((i, pos) => {
+    const m = v.videoModels[i] ?? "";
     // a secondary virtio video is a virtio-gpu-pci (no VGA compatibility), as libvirt writes it
     const driver = {
       vga: "VGA",
       cirrus: "cirrus-vga",
-      virtio: i === 0 ? "virtio-vga" : "virtio-gpu-pci",
+      virtio: pos === 0 ? "virtio-vga" : "virtio-gpu-pci",
       bochs: "bochs-display",
+      qxl: pos === 0 ? "qxl-vga" : "qxl",
       none: "",
     }[m];
     if (driver === undefined)
-      throw unsupported(`/domain/devices/video[${i + 1}]/model/@type`, m, "use vga, cirrus, virtio, bochs or none");
+      throw unsupported(
+        `/domain/devices/video[${i + 1}]/model/@type`,
+        m,
+        "use vga, cirrus, virtio, bochs, qxl or none",
+      );
     const path = `/domain/devices/video[${i + 1}]`;
     const el = devs.of("video")[i];
+    // libvirt's rule (qemu_validate.c): only qxl and virtio videos can be secondary
+    if (pos > 0 && m !== "qxl" && m !== "virtio")
+      throw new DomainXmlError(`video type '${m}' is only valid as primary video device`, {
+        path: `${path}/model/@type`,
+        value: m,
+        allowed: "qxl, virtio",
+        category: "unsupported configuration",
+        mirrorsLibvirt: true,
+        fix: "make it the primary video, or use a qxl or virtio secondary video",
+      });
     const model = el && firstChild(el, "model");
     const heads = getAttr(model, "heads");
     const props: Record<string, unknown> = {};
     const vram = getAttr(model, "vram");
+    if (m === "qxl") Object.assign(props, qxlProps(model, path));
+    else
+      for (const attr of ["ram", "vgamem", "vram64"]) {
+        const val = getAttr(model, attr);
+        if (val !== undefined) throw unsupported(`${path}/model/@${attr}`, val, "only a qxl video takes it: remove it");
+      }
     if (m === "virtio")
       props.max_outputs = xmlWholeNumber(`${path}/model/@heads`, heads ?? "1", 1, 16, "write e.g. heads='1'");
     // VGA memory as libvirt writes it (vgamem_mb from vram, default 16 MiB); other models take none
@@ -1541,12 +1610,12 @@ function buildGraphics(
     else if (m === "bochs")
       props.vgamem =
         xmlWholeNumber(`${path}/model/@vram`, vram ?? "16384", 1024, 1048576, "write e.g. vram='16384' (KiB)") * 1024;
-    else if (vram !== undefined && vram !== "16384")
+    else if (vram !== undefined && vram !== "16384" && m !== "qxl")
       throw unsupported(`${path}/model/@vram`, vram, "only a vga or bochs video takes its memory size: remove vram");
-    else if (heads !== undefined && heads !== "1")
+    else if (heads !== undefined && heads !== "1" && m !== "qxl")
       throw unsupported(`${path}/model/@heads`, heads, "only a virtio video has several heads: write heads='1'");
     if (driver)
-      add("-device", JSON.stringify({ driver, id: `video${i}`, ...props, ...pciAddressProps(el, path, devs) }));
+      add("-device", JSON.stringify({ driver, id: `video${pos}`, ...props, ...pciAddressProps(el, path, devs) }));
     else if (el && firstChild(el, "address"))
       throw unsupported(`${path}/address`, undefined, "a video of model none has no address: remove it");
   });
@@ -1687,6 +1756,25 @@ function buildAudio(add: Add, devs: DeviceElements): void {
     const id = xmlWholeNumber(`${path}/@id`, getAttr(a, "id"), 1, 65535, "write e.g. <audio id='1' type='none'/>");
     add("-audiodev", JSON.stringify({ id: `audio${id}`, driver: "none" }));
   });
+}
+
+/** QXL memory as libvirt writes it (KiB in the XML; defaults ram 64 MiB, vram 64 MiB, vgamem 16 MiB). */
+function qxlProps(model: XmlElement | undefined, path: string): Record<string, unknown> {
+  const kib = (attr: string, dflt: string) =>
+    xmlWholeNumber(
+      `${path}/model/@${attr}`,
+      getAttr(model, attr) ?? dflt,
+      0,
+      4194304,
+      `write e.g. ${attr}='${dflt}' (KiB)`,
+    );
+  return {
+    max_outputs: xmlWholeNumber(`${path}/model/@heads`, getAttr(model, "heads") ?? "1", 1, 16, "write e.g. heads='1'"),
+    ram_size: kib("ram", "65536") * 1024,
+    vram_size: kib("vram", "65536") * 1024,
+    vram64_size_mb: Math.floor(kib("vram64", "0") / 1024),
+    vgamem_mb: Math.floor(kib("vgamem", "16384") / 1024),
+  };
 }
 
 /** `<memballoon autodeflate=>` as libvirt writes it (`deflate-on-oom`). */
@@ -1841,6 +1929,7 @@ export const SUPPORTED_DEVICES = new Set([
   "input",
   "audio",
   "watchdog",
+  "parallel",
 ]);
 
 /** Refuses devices the builder cannot express, naming the first one. */

@@ -222,6 +222,48 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     ]);
   });
 
+  it("qxl with its memory sizes and the primary video first; parallel ports, <pm> and the APIC's paravirtual EOI", () => {
+    const d = doc(
+      "<video><model type='qxl'/></video><video><model type='qxl' vram='32768' vgamem='8192' primary='yes'/></video>" +
+        "<parallel type='pty'/>",
+      "<features><apic eoi='on'/></features><pm><suspend-to-mem enabled='no'/></pm>",
+    );
+    const a = argv(d);
+    expect(devices(d)).to.deep.include.members([
+      {
+        driver: "qxl-vga",
+        id: "video0",
+        max_outputs: 1,
+        ram_size: 67108864,
+        vram_size: 33554432,
+        vram64_size_mb: 0,
+        vgamem_mb: 8,
+        bus: "pci.0",
+        addr: "0x2",
+      },
+      {
+        driver: "qxl",
+        id: "video1",
+        max_outputs: 1,
+        ram_size: 67108864,
+        vram_size: 67108864,
+        vram64_size_mb: 0,
+        vgamem_mb: 16,
+        bus: "pci.0",
+        addr: "0x4",
+      },
+      { driver: "isa-parallel", chardev: "charparallel0", id: "parallel0" },
+    ]);
+    expect(values(a, "-global")).to.deep.equal(["PIIX4_PM.disable_s3=1"]);
+    expect(values(a, "-cpu")).to.deep.equal(["qemu64,kvm-pv-eoi=on"]);
+    expect(refusal(doc("<video><model type='qxl'/></video><video><model type='vga'/></video>")).path).to.equal(
+      "/domain/devices/video[2]/model/@type",
+    );
+    expect(refusal(doc("<video><model type='vga' vgamem='8192'/></video>")).path).to.equal(
+      "/domain/devices/video[1]/model/@vgamem",
+    );
+  });
+
   it("a disk device other than disk and cdrom is refused, not attached as a disk", () => {
     const e = refusal(
       doc(
