@@ -142,7 +142,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildParallels(add, devs);
   const secretFiles: QemuSecretFile[] = [];
   buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles }, devs);
-  buildAudio(add, devs);
+  buildAudio(devs);
   buildMisc(v, add, devs);
   buildWatchdogs(add, devs);
   buildInputs(add, devs);
@@ -1744,17 +1744,17 @@ function buildInputs(add: Add, devs: DeviceElements): void {
 }
 
 /**
- * `<audio type='none'>`: the no-output audio backend libvirt writes (`-audiodev`, id `audio<id>`);
- * any other backend (ALSA, PulseAudio, SPICE, ...) needs the host's sound server: refused.
+ * `<audio type='none'>`: no sound output, which is what QEMU does without `-audiodev` and without
+ * a sound card (libvirt writes `-audiodev driver=none`, the corpus comparison sets it aside); any
+ * other backend (ALSA, PulseAudio, SPICE, ...) needs the host's sound server: refused.
  */
-function buildAudio(add: Add, devs: DeviceElements): void {
+function buildAudio(devs: DeviceElements): void {
   devs.of("audio").forEach((a, i) => {
     const path = `/domain/devices/audio[${i + 1}]`;
     const type = getAttr(a, "type");
     if (type !== "none")
       throw unsupported(`${path}/@type`, type, "use <audio id='1' type='none'/> or apply through libvirt");
-    const id = xmlWholeNumber(`${path}/@id`, getAttr(a, "id"), 1, 65535, "write e.g. <audio id='1' type='none'/>");
-    add("-audiodev", JSON.stringify({ id: `audio${id}`, driver: "none" }));
+    xmlWholeNumber(`${path}/@id`, getAttr(a, "id"), 1, 65535, "write e.g. <audio id='1' type='none'/>");
   });
 }
 
@@ -1907,9 +1907,10 @@ export function checkRefusedPaths(def: DomainDef): void {
 
 /**
  * Device element names the builder understands; any other child of `<devices>` is refused.
- * `input` and `audio` are here only in the forms that need no argument of their own (checked by
+ * `input` and `audio` are here only in the forms the builder expresses (checked by
  * {@link checkDevicesSupported}; every other form is refused): a PS/2 mouse or keyboard is part
- * of the PC machine (libvirt adds both and passes nothing for them either), and
+ * of the PC machine (libvirt adds both and passes nothing for them either), a USB tablet, mouse
+ * or keyboard is a `-device` on the USB controller (buildInputs), and
  * `<audio type='none'>` asks for no sound output, which is what QEMU does with no `-audiodev` and
  * no sound card (libvirt adds it to every domain and passes `-audiodev driver=none`).
  */
@@ -1944,17 +1945,21 @@ export function checkDevicesSupported(def: DomainDef): void {
     if (!SUPPORTED_DEVICES.has(c.name)) {
       throw unsupported(at, c.name, "remove it or apply through libvirt");
     }
-    if (c.name === "input" && (getAttr(c, "bus") ?? "ps2") !== "ps2")
+    const bus = getAttr(c, "bus") ?? "ps2";
+    if (c.name === "input" && bus !== "ps2" && bus !== "usb")
       throw unsupported(
         `${at}/@bus`,
         getAttr(c, "bus"),
-        "only the PS/2 mouse and keyboard of the PC machine are built: remove it or apply through libvirt",
+        "the PS/2 mouse and keyboard of the PC machine and USB tablet, mouse and keyboard are built: remove it or apply through libvirt",
       );
-    if (c.name === "input" && !["mouse", "keyboard"].includes(getAttr(c, "type") ?? ""))
+    if (
+      c.name === "input" &&
+      !(bus === "usb" ? ["tablet", "mouse", "keyboard"] : ["mouse", "keyboard"]).includes(getAttr(c, "type") ?? "")
+    )
       throw unsupported(
         `${at}/@type`,
         getAttr(c, "type"),
-        "only the PS/2 mouse and keyboard of the PC machine are built: remove it or apply through libvirt",
+        "the PS/2 mouse and keyboard of the PC machine and USB tablet, mouse and keyboard are built: remove it or apply through libvirt",
       );
     if (c.name === "audio" && getAttr(c, "type") !== "none")
       throw unsupported(
