@@ -17,6 +17,7 @@ import { XmlElement, childElements, firstChild, getAttr, textContent } from "../
 import { toKiB } from "../xml/units";
 import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
+import { checkExpressedPaths } from "./paths";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -115,8 +116,9 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add(emulator);
   add("-name", `guest=${qemuOptEscape(identity.name)},debug-threads=on`);
   if (opts.startPaused) add("-S");
-  buildMachine(v, add, buildFirmware(def.root, add));
-  buildCpu(v, add);
+  const timers = clockTimers(def.root);
+  buildMachine(v, add, buildFirmware(def.root, add), timers.machine);
+  buildCpu(v, add, def.root, timers.cpu);
   buildMemory(v, add, def.root);
   buildSmp(v, add, def.root);
   buildNuma(add, def.root);
@@ -128,16 +130,22 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const qmp = opts.qmpSocketPath ?? `/run/libvirt-domain/${identity.name}/qmp.sock`;
   add("-chardev", `socket,id=charmonitor,path=${qemuOptEscape(qmp)},server=on,wait=off`);
   add("-mon", "chardev=charmonitor,id=monitor,mode=control");
-  buildClock(v, add);
-  add("-boot", "strict=on");
+  buildClock(v, add, timers);
+  buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
-  buildControllers(v, add);
-  buildDisks(v, add);
-  buildInterfaces(v, add);
-  buildChardevs(v, add);
+  const devs = deviceElements(def.root, v);
+  buildControllers(v, add, devs);
+  buildDisks(v, add, devs);
+  buildInterfaces(v, add, devs);
+  buildPm(def.root, add, devs);
+  buildChardevs(v, add, devs);
+  buildParallels(add, devs);
   const secretFiles: QemuSecretFile[] = [];
-  buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles });
-  buildMisc(v, add);
+  buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles }, devs);
+  buildAudio(devs);
+  buildMisc(v, add, devs);
+  buildWatchdogs(add, devs);
+  buildInputs(add, devs);
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
@@ -146,15 +154,18 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add(...v.qemuArgs);
   const env: Record<string, string> = {};
   for (const e of v.qemuEnv) env[e.name] = e.value;
+  // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
+  checkExpressedPaths(def);
   return { argv: args, env, identity, secretFiles };
 }
 
 type Add = (...a: string[]) => void;
 
-function buildMachine(v: DomainView, add: Add, pflash: string[] = []): void {
+function buildMachine(v: DomainView, add: Add, pflash: string[] = [], timers: string[] = []): void {
   const machine = v.os.machine ?? "pc";
-  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...pflash];
-  if (!v.features.includes("acpi")) parts.push("acpi=off");
+  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...pflash, ...timers];
+  // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
+  parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
   if (v.type === "kvm") add("-accel", "kvm");
   else if (v.type === "qemu" || v.type === undefined) add("-accel", "tcg");
@@ -254,13 +265,75 @@ function buildFirmware(root: XmlElement, add: Add): string[] {
   return machine;
 }
 
-function buildCpu(v: DomainView, add: Add): void {
+/** The CPU model QEMU reports as the machine's default, which libvirt writes when `<cpu>` names none. */
+function defaultCpuModel(v: DomainView): string {
+  if (v.os.machine === "isapc") return "486";
+  return v.os.arch === undefined || v.os.arch === "x86_64" || v.os.arch === "i686" ? "qemu64" : "max";
+}
+
+function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = []): void {
+  const features = cpuFeatures(v, root);
+  // <features><apic eoi=>: the KVM paravirtual EOI, after the timers (qemuBuildCpuCommandLine)
+  const eoi = getAttr(firstChild(firstChild(root, "features") ?? root, "apic"), "eoi");
+  if (eoi !== undefined && eoi !== "on" && eoi !== "off")
+    throw unsupported("/domain/features/apic/@eoi", eoi, "write eoi='on' or 'off'");
+  const pv = eoi === undefined ? [] : [`kvm-pv-eoi=${eoi}`];
+  buildCpuModel(v, (o, value) => add(o, [value, ...features, ...timers, ...pv].join(",")), root);
+}
+
+/**
+ * `<feature policy=>` as libvirt writes it on `-cpu`: require and force on, disable and forbid
+ * off. `optional` (on only where the host has it) is decided by libvirt against the host CPU:
+ * refused.
+ */
+const CPU_FEATURE_POLICY: Readonly<Record<string, string>> = {
+  require: "on",
+  force: "on",
+  disable: "off",
+  forbid: "off",
+};
+
+/**
+ * The CPU `<feature>`s of a custom or host-passthrough CPU, in document order, with QEMU's
+ * spelling of libvirt's names (`lahf_lm` is `lahf-lm`). A host-model or maximum CPU is expanded
+ * by libvirt from the host's capabilities: its features are refused.
+ */
+function cpuFeatures(v: DomainView, root: XmlElement): string[] {
+  const cpu = firstChild(root, "cpu");
   const mode = v.cpu?.mode ?? "custom";
-  if (mode === "host-passthrough") add("-cpu", "host");
-  else if (mode === "host-model") add("-cpu", v.type === "kvm" ? "host" : "max");
+  return (cpu ? childElements(cpu, "feature") : []).map((f, i) => {
+    const path = `/domain/cpu/feature[${i + 1}]`;
+    if (mode !== "custom" && mode !== "host-passthrough")
+      throw unsupported(
+        path,
+        getAttr(f, "name"),
+        "libvirt expands a host-model CPU with its features: apply through libvirt",
+      );
+    const name = getAttr(f, "name") ?? "";
+    if (!/^[a-z0-9_.-]+$/i.test(name))
+      throw new DomainXmlError("invalid CPU feature name", {
+        path: `${path}/@name`,
+        value: name,
+        allowed: "letters, digits, _ . -",
+        fix: "write the feature's name, e.g. name='vmx'",
+      });
+    const policy = getAttr(f, "policy") ?? "require";
+    const on = CPU_FEATURE_POLICY[policy];
+    if (!on) throw unsupported(`${path}/@policy`, policy, `use one of ${Object.keys(CPU_FEATURE_POLICY).join(", ")}`);
+    return `${name.replace(/_/g, "-")}=${on}`;
+  });
+}
+
+function buildCpuModel(v: DomainView, add: (option: string, value: string) => void, root: XmlElement): void {
+  const mode = v.cpu?.mode ?? "custom";
+  if (mode === "host-passthrough") {
+    // libvirt states whether the host CPU may migrate (`<cpu migratable=>`, default on)
+    const m = getAttr(firstChild(root, "cpu"), "migratable") ?? "on";
+    if (m !== "on" && m !== "off") throw unsupported("/domain/cpu/@migratable", m, "write migratable='on' or 'off'");
+    add("-cpu", `host,migratable=${m}`);
+  } else if (mode === "host-model") add("-cpu", v.type === "kvm" ? "host" : "max");
   else if (mode === "maximum") add("-cpu", "max");
-  else if (mode === "custom")
-    add("-cpu", qemuOptEscape(v.cpu?.model ?? (v.os.arch === undefined || v.os.arch === "x86_64" ? "qemu64" : "max")));
+  else if (mode === "custom") add("-cpu", qemuOptEscape(v.cpu?.model ?? defaultCpuModel(v)));
   else throw unsupported("/domain/cpu/@mode", mode, "use custom, host-model, host-passthrough or maximum");
 }
 
@@ -574,16 +647,342 @@ function buildGenid(v: DomainView, add: Add): void {
   add("-device", JSON.stringify({ driver: "vmgenid", guid, id: "vmgenid0" }));
 }
 
-function buildClock(v: DomainView, add: Add): void {
-  const off = v.clockOffset ?? "utc";
-  if (off === "utc") add("-rtc", "base=utc");
-  else if (off === "localtime") add("-rtc", "base=localtime");
-  else throw unsupported("/domain/clock/@offset", off, "use offset='utc' or offset='localtime'");
+/** The `<clock><timer>` options as libvirt writes them, by the option they go on. */
+interface ClockTimers {
+  rtc: string[];
+  machine: string[];
+  cpu: string[];
+  globals: string[];
 }
 
-function buildControllers(v: DomainView, add: Add): void {
+const RTC_TRACK: Readonly<Record<string, string>> = { guest: "vm", wall: "host", realtime: "rt" };
+
+/**
+ * `<clock><timer>` as libvirt writes it (qemuBuildClockCommandLine): rtc `tickpolicy='catchup'`
+ * as `-rtc driftfix=slew` and `track` as `clock=`, pit `delay`/`discard` as
+ * `-global kvm-pit.lost_tick_policy=`, `<timer name='hpet' present='no'/>` as `-machine hpet=off`,
+ * `<timer name='kvmclock' present='no'/>` as `-cpu ...,kvmclock=off`; the values libvirt writes
+ * nothing for (rtc/pit/hpet catchup or delay defaults, present='yes') give nothing. The rest
+ * (other timers, frequencies, modes, merge) is refused.
+ */
+function clockTimers(root: XmlElement): ClockTimers {
+  const out: ClockTimers = { rtc: [], machine: [], cpu: [], globals: [] };
+  const clock = firstChild(root, "clock");
+  (clock ? childElements(clock, "timer") : []).forEach((t, i) => {
+    const path = `/domain/clock/timer[${i + 1}]`;
+    const name = getAttr(t, "name");
+    const tick = getAttr(t, "tickpolicy");
+    const present = getAttr(t, "present");
+    const track = getAttr(t, "track");
+    for (const a of t.attrs)
+      if (!["name", "tickpolicy", "present", "track"].includes(a.name) || (a.name === "track" && name !== "rtc"))
+        throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
+    if (childElements(t).length > 0)
+      throw unsupported(`${path}/${childElements(t)[0]!.name}`, undefined, "remove it or apply through libvirt");
+    const refuse = (attr: string, value: string | undefined) =>
+      unsupported(
+        `${path}/@${attr}`,
+        value,
+        "the builder writes rtc catchup/track, pit delay/discard, hpet and kvmclock present='no'",
+      );
+    if (present === "no" && name !== "hpet" && name !== "kvmclock") throw refuse("present", present);
+    if (name === "rtc") {
+      if (tick === "catchup") out.rtc.push("driftfix=slew");
+      else if (tick !== undefined && tick !== "delay") throw refuse("tickpolicy", tick);
+      if (track !== undefined) {
+        const c = RTC_TRACK[track];
+        if (!c) throw refuse("track", track);
+        out.rtc.push(`clock=${c}`);
+      }
+    } else if (name === "pit") {
+      if (tick === "delay" || tick === "discard") out.globals.push(`kvm-pit.lost_tick_policy=${tick}`);
+      else if (tick !== undefined && tick !== "catchup") throw refuse("tickpolicy", tick);
+    } else if (name === "hpet") {
+      if (present === "no") out.machine.push("hpet=off");
+      if (tick !== undefined && tick !== "catchup" && tick !== "delay") throw refuse("tickpolicy", tick);
+    } else if (name === "kvmclock" && tick === undefined) {
+      if (present === "no") out.cpu.push("kvmclock=off");
+    } else throw refuse("name", name);
+  });
+  return out;
+}
+
+function buildClock(v: DomainView, add: Add, timers: ClockTimers): void {
+  const off = v.clockOffset ?? "utc";
+  if (off === "utc") add("-rtc", ["base=utc", ...timers.rtc].join(","));
+  else if (off === "localtime") add("-rtc", ["base=localtime", ...timers.rtc].join(","));
+  else throw unsupported("/domain/clock/@offset", off, "use offset='utc' or offset='localtime'");
+  for (const g of timers.globals) add("-global", g);
+}
+
+/**
+ * `<pm>`: guest suspend to RAM (S3) and to disk (S4) enabled or not, as libvirt writes it
+ * (qemuBuildPMCommandLine): `-global PIIX4_PM.disable_s3=` on pc, `ICH9-LPC.disable_s3=` on q35.
+ */
+function buildPm(root: XmlElement, add: Add, devs: DeviceElements): void {
+  const pm = firstChild(root, "pm");
+  if (!pm) return;
+  const dev = devs.rootBus === "pcie.0" ? "ICH9-LPC" : "PIIX4_PM";
+  for (const [name, s] of [
+    ["suspend-to-mem", "s3"],
+    ["suspend-to-disk", "s4"],
+  ] as const) {
+    const el = firstChild(pm, name);
+    if (!el) continue;
+    const enabled = getAttr(el, "enabled");
+    if (enabled !== "yes" && enabled !== "no")
+      throw unsupported(`/domain/pm/${name}/@enabled`, enabled, "write enabled='yes' or 'no'");
+    add("-global", `${dev}.disable_${s}=${enabled === "no" ? 1 : 0}`);
+  }
+}
+
+/** The `<devices>` children by name, in document order, and the machine's root PCI bus. */
+interface DeviceElements {
+  of(name: string): XmlElement[];
+  /** `pcie.0` on q35, `pci.0` on the PC machine (libvirt's names of the root bus). */
+  readonly rootBus: string;
+  /** The slot libvirt assigns to a PCI device written without an address (see {@link assignPciSlots}). */
+  readonly slots: Map<object, string>;
+}
+
+/** The key of the virtio balloon libvirt adds when the definition has no `<memballoon>`. */
+const IMPLICIT_BALLOON = { implicit: "memballoon" };
+/** The key of the AHCI controller libvirt adds on the PC machine for SATA disks when none is written. */
+const IMPLICIT_SATA = { implicit: "sata" };
+/** The key of the virtio-serial controller added for virtio channels when none is written. */
+const IMPLICIT_VIRTIO_SERIAL = { implicit: "virtio-serial" };
+
+function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
+  const devices = firstChild(root, "devices");
+  const machine = v.os.machine ?? "pc";
+  const devs: DeviceElements = {
+    of: (name) => (devices ? childElements(devices, name) : []),
+    rootBus: /^(q35|pc-q35-)/.test(machine) ? "pcie.0" : "pci.0",
+    slots: new Map(),
+  };
+  if (devs.rootBus === "pci.0" && machine !== "isapc") assignPciSlots(v, devs);
+  return devs;
+}
+
+/**
+ * PCI slots as libvirt assigns them on the PC machine (qemuDomainAssignPCIAddresses,
+ * src/qemu/qemu_domain_address.c) to devices written without an address: slot 1 is the PIIX3
+ * (IDE 01.1, the PIIX3 USB controller 01.2), slot 2 the primary video, then every other PCI
+ * device in libvirt's order (controllers, network interfaces, virtio disks, the balloon, RNGs,
+ * secondary videos), each the lowest free slot. Written addresses keep their slots. (q35 puts
+ * devices behind pcie-root-ports libvirt adds: not laid out here, QEMU assigns the slots.)
+ */
+/** A SATA disk on a definition without a SATA controller: libvirt adds one (virDomainDefAddDiskControllers). */
+function needsImplicitSata(v: DomainView): boolean {
+  return v.disks.some((d) => d.targetBus === "sata") && !v.controllers.some((c) => c.type === "sata");
+}
+
+function assignPciSlots(v: DomainView, devs: DeviceElements): void {
+  const used = new Set<number>([0, 1]);
+  const has = (el: XmlElement | undefined) => !!el && !!firstChild(el, "address");
+  for (const name of ["controller", "interface", "disk", "video", "memballoon", "rng", "sound", "watchdog"])
+    for (const el of devs.of(name)) {
+      const a = firstChild(el, "address");
+      if (a && getAttr(a, "type") === "pci" && /^(0x0*|0*)$/i.test(getAttr(a, "bus") ?? "0")) {
+        const slot = Number(getAttr(a, "slot"));
+        if (Number.isSafeInteger(slot)) used.add(slot);
+      }
+    }
+  const next = (key: object) => {
+    let slot = 2;
+    while (used.has(slot)) slot++;
+    if (slot > 0x1f) return;
+    used.add(slot);
+    devs.slots.set(key, `0x${slot.toString(16)}`);
+  };
+  const videos = videoOrder(devs).map((i) => devs.of("video")[i]!);
+  const [primary] = videos;
+  if (primary && !has(primary) && getAttr(firstChild(primary, "model"), "type") !== "none") next(primary);
+  const controllers = devs.of("controller");
+  v.controllers.forEach((c, i) => {
+    const el = controllers[i];
+    if (!el || has(el)) return;
+    if (c.type === "usb" && (c.model ?? "piix3-uhci") === "piix3-uhci") devs.slots.set(el, "0x1.0x2");
+    else if (
+      (c.type === "usb" && c.model !== "none") ||
+      c.type === "virtio-serial" ||
+      c.type === "scsi" ||
+      c.type === "sata"
+    )
+      next(el);
+  });
+  if (needsImplicitSata(v)) next(IMPLICIT_SATA);
+  if (needsImplicitVirtioSerial(v)) next(IMPLICIT_VIRTIO_SERIAL);
+  for (const el of devs.of("interface")) if (!has(el)) next(el);
+  libvirtDiskOrder(v.disks).forEach((i) => {
+    const d = v.disks[i]!;
+    const el = devs.of("disk")[i];
+    const bus = d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : undefined);
+    if (el && bus === "virtio" && !has(el)) next(el);
+  });
+  const balloon = devs.of("memballoon")[0];
+  if (!balloon) next(IMPLICIT_BALLOON);
+  else if (!has(balloon) && getAttr(balloon, "model") === "virtio") next(balloon);
+  for (const el of devs.of("rng")) if (!has(el)) next(el);
+  for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") next(el);
+  videos.slice(1).forEach((el) => !has(el) && next(el));
+}
+
+/** A hex or decimal address component (libvirt's virStrToLong_ui base 0 for PCI addresses). */
+function addressNumber(path: string, value: string | undefined, max: number): number {
+  const n =
+    value === undefined
+      ? 0
+      : /^0x[0-9a-f]+$/i.test(value)
+        ? parseInt(value, 16)
+        : /^[0-9]+$/.test(value)
+          ? Number(value)
+          : NaN;
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) {
+    throw new DomainXmlError("invalid address", {
+      path,
+      value,
+      allowed: `a number from 0 to ${max} (hex 0x.. or decimal)`,
+      fix: "write e.g. <address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>",
+    });
+  }
+  return n;
+}
+
+const PCI_ADDRESS_ATTRS = new Set(["type", "domain", "bus", "slot", "function", "multifunction"]);
+
+/**
+ * A device's `<address type='pci'>` as libvirt writes it on `-device` (qemuBuildDeviceAddressProps):
+ * `bus` the root bus, `addr` slot[.function], `multifunction`. The builder lays out no PCI
+ * topology of its own, so only addresses on the root bus (domain 0, bus 0) are built; any other
+ * address is refused. No address: QEMU assigns the first free slot.
+ */
+function pciAddressProps(
+  dev: XmlElement | undefined,
+  path: string,
+  devs: DeviceElements,
+  key: object | undefined = dev,
+): Record<string, unknown> {
+  const a = dev && firstChild(dev, "address");
+  if (!a) {
+    const slot = key && devs.slots.get(key);
+    return slot ? { bus: devs.rootBus, addr: slot } : {};
+  }
+  const ap = `${path}/address`;
+  const type = getAttr(a, "type");
+  if (type !== "pci") throw unsupported(`${ap}/@type`, type, "write a PCI address (type='pci') or remove <address>");
+  for (const at of a.attrs)
+    if (!PCI_ADDRESS_ATTRS.has(at.name))
+      throw unsupported(`${ap}/@${at.name}`, at.value, "remove it or apply through libvirt");
+  const domain = addressNumber(`${ap}/@domain`, getAttr(a, "domain"), 0xffff);
+  const bus = addressNumber(`${ap}/@bus`, getAttr(a, "bus"), 0xff);
+  if (domain !== 0 || bus !== 0)
+    throw unsupported(
+      `${ap}/@bus`,
+      getAttr(a, "bus"),
+      "the builder lays out no PCI bridges: use an address on the root bus (domain 0, bus 0), or remove <address>",
+    );
+  const slot = addressNumber(`${ap}/@slot`, getAttr(a, "slot"), 0x1f);
+  const fn = addressNumber(`${ap}/@function`, getAttr(a, "function"), 7);
+  const props: Record<string, unknown> = {
+    bus: devs.rootBus,
+    addr: fn === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${fn.toString(16)}`,
+  };
+  const mf = getAttr(a, "multifunction");
+  if (mf === "on" || mf === "off") props.multifunction = mf === "on";
+  else if (mf !== undefined) throw unsupported(`${ap}/@multifunction`, mf, "write multifunction='on' or 'off'");
+  return props;
+}
+
+/** Where a machine has a controller built in: its PCI address must be that one, or none. */
+function checkBuiltinAddress(
+  el: XmlElement | undefined,
+  path: string,
+  slot: number,
+  fn: number,
+  machine: string,
+): void {
+  const a = el && firstChild(el, "address");
+  if (!a) return;
+  const at = (n: string) => addressNumber(`${path}/address/@${n}`, getAttr(a, n), 0xffff);
+  const ok =
+    getAttr(a, "type") === "pci" &&
+    a.attrs.every((x) => PCI_ADDRESS_ATTRS.has(x.name) && x.name !== "multifunction") &&
+    at("domain") === 0 &&
+    at("bus") === 0 &&
+    at("slot") === slot &&
+    at("function") === fn;
+  if (!ok)
+    throw unsupported(
+      `${path}/address`,
+      undefined,
+      `the ${machine} machine has this controller built in at 0000:00:${slot.toString(16).padStart(2, "0")}.${fn}: write that address or none`,
+    );
+}
+
+/**
+ * `-boot` as libvirt writes it (qemuBuildBootCommandLine): `<bootmenu enable=>` as `menu=on|off`,
+ * its `timeout` (ms) as `splash-time` only when the menu is on, `<bios rebootTimeout>` is refused
+ * with `<bios>`; always `strict=on` (boot only from the devices given a boot index).
+ */
+function buildBoot(root: XmlElement, add: Add): void {
+  const os = firstChild(root, "os");
+  const menu = os && firstChild(os, "bootmenu");
+  const parts: string[] = [];
+  if (menu) {
+    const enable = getAttr(menu, "enable");
+    if (enable !== "yes" && enable !== "no")
+      throw new DomainXmlError("invalid boot menu setting", {
+        path: "/domain/os/bootmenu/@enable",
+        value: enable,
+        allowed: "yes, no",
+        fix: "write <bootmenu enable='yes'/>",
+      });
+    parts.push(`menu=${enable === "yes" ? "on" : "off"}`);
+    const timeout = getAttr(menu, "timeout");
+    if (timeout !== undefined && enable === "yes")
+      parts.push(
+        `splash-time=${xmlWholeNumber("/domain/os/bootmenu/@timeout", timeout, 0, 65535, "write a timeout in milliseconds, e.g. timeout='3000'")}`,
+      );
+  }
+  parts.push("strict=on");
+  add("-boot", parts.join(","));
+}
+
+/**
+ * The `cache` of a disk `<driver>` as libvirt maps it (qemuDomainDiskCachemodeFlags): the
+ * blockdev `cache` options of both layers and the device's `write-cache`.
+ */
+const DISK_CACHE_MODES: Readonly<Record<string, { direct: boolean; noFlush: boolean; writeCache: boolean }>> = {
+  none: { direct: true, noFlush: false, writeCache: true },
+  writethrough: { direct: false, noFlush: false, writeCache: false },
+  writeback: { direct: false, noFlush: false, writeCache: true },
+  directsync: { direct: true, noFlush: false, writeCache: false },
+  unsafe: { direct: false, noFlush: true, writeCache: true },
+};
+
+/** SCSI controller models and their devices; without a model libvirt picks lsilogic on x86 (qemuDomainGetSCSIControllerModel). */
+const SCSI_MODELS: Readonly<Record<string, string>> = { lsilogic: "lsi", "virtio-scsi": "virtio-scsi-pci" };
+
+function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
+  // libvirt adds the PIIX3 USB controller (01.2) to a PC machine without one (qemuDomainDefAddDefaultDevices)
+  const pc = devs.rootBus === "pci.0" && v.os.machine !== "isapc";
+  if (pc && !v.controllers.some((c) => c.type === "usb"))
+    add("-device", JSON.stringify({ driver: "piix3-usb-uhci", id: "usb", bus: "pci.0", addr: "0x1.0x2" }));
+  if (pc && needsImplicitSata(v))
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "ahci",
+        id: "sata0",
+        ...pciAddressProps(undefined, "/domain/devices", devs, IMPLICIT_SATA),
+      }),
+    );
+  const els = devs.of("controller");
   v.controllers.forEach((c, i) => {
     const path = `/domain/devices/controller[${i + 1}]`;
+    const el = els[i];
+    const at = () => pciAddressProps(el, path, devs);
     if (c.index !== undefined) xmlWholeNumber(`${path}/@index`, c.index, 0, 65535, "write e.g. index='0'");
     if (c.type === "pci" && c.model !== undefined && c.model !== "pci-root" && c.model !== "pcie-root") {
       throw unsupported(
@@ -592,7 +991,27 @@ function buildControllers(v: DomainView, add: Add): void {
         "the builder lays out no PCI topology of its own: remove the controller (devices go on the root bus) or apply through libvirt",
       );
     }
-    if (c.type === "pci" || c.type === "ide" || c.type === "sata" || c.type === "fdc") return; // built into the machine
+    // built into the machine, where it has them (PIIX3 IDE at 00:01.1 on pc, ICH9 AHCI at 00:1f.2 on q35)
+    if (c.type === "pci") {
+      if (el && firstChild(el, "address"))
+        throw unsupported(`${path}/address`, undefined, "the root bus has no address: remove it");
+      return;
+    }
+    const q35 = devs.rootBus === "pcie.0";
+    if (c.type === "ide" || (c.type === "sata" && q35 && (c.index ?? "0") === "0")) {
+      checkBuiltinAddress(el, path, q35 ? 0x1f : 1, q35 ? 2 : 1, q35 ? "q35" : "pc");
+      return;
+    }
+    if (c.type === "sata") {
+      // the PC machine has no SATA: an AHCI controller, as libvirt adds it
+      add("-device", JSON.stringify({ driver: "ahci", id: `sata${c.index ?? "0"}`, ...at() }));
+      return;
+    }
+    if (c.type === "fdc") {
+      if (el && firstChild(el, "address"))
+        throw unsupported(`${path}/address`, undefined, "the floppy controller is on ISA: remove <address>");
+      return;
+    }
     if (c.type === "usb") {
       if (c.model === "none") return;
       const driver = {
@@ -603,24 +1022,63 @@ function buildControllers(v: DomainView, add: Add): void {
       }[c.model ?? "piix3-uhci"];
       if (!driver)
         throw unsupported(`${path}/@model`, c.model, "use a usb model of piix3-uhci, qemu-xhci, nec-xhci or none");
-      add("-device", JSON.stringify({ driver, id: c.index && c.index !== "0" ? `usb${c.index}` : "usb" }));
+      add("-device", JSON.stringify({ driver, id: c.index && c.index !== "0" ? `usb${c.index}` : "usb", ...at() }));
       return;
     }
     if (c.type === "virtio-serial") {
-      add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: `virtio-serial${c.index ?? "0"}` }));
+      add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: `virtio-serial${c.index ?? "0"}`, ...at() }));
       return;
     }
     if (c.type === "scsi") {
-      if (c.model !== undefined && c.model !== "virtio-scsi")
-        throw unsupported(`${path}/@model`, c.model, "use model='virtio-scsi'");
-      add("-device", JSON.stringify({ driver: "virtio-scsi-pci", id: `scsi${c.index ?? "0"}` }));
+      const driver = SCSI_MODELS[c.model ?? "lsilogic"];
+      if (!driver) throw unsupported(`${path}/@model`, c.model, `use model ${Object.keys(SCSI_MODELS).join(" or ")}`);
+      add("-device", JSON.stringify({ driver, id: `scsi${c.index ?? "0"}`, ...at() }));
       return;
     }
     throw unsupported(path, c.type, "remove the controller or apply through libvirt");
   });
 }
 
+/** The bus a disk is on, as the builder resolves it (`<target bus>`, else from the target name). */
+function diskBus(d: DomainDisk): string {
+  const t = d.targetDev ?? "";
+  return (
+    d.targetBus ?? (t.startsWith("vd") ? "virtio" : t.startsWith("sd") ? "scsi" : t.startsWith("fd") ? "fdc" : "ide")
+  );
+}
+
+/** libvirt's virDiskNameToIndex: `hda` 0, `hdz` 25, `hdaa` 26 (the letters after the prefix). */
+function diskNameIndex(dev: string | undefined): number {
+  const m = /^(?:hd|sd|vd|xvd|fd|ubd)([a-z]+)/.exec(dev ?? "");
+  if (!m?.[1]) return -1;
+  let idx = 0;
+  [...m[1]].forEach((c, i) => (idx = (idx + (i < 1 ? 0 : 1)) * 26 + (c.charCodeAt(0) - 97)));
+  return idx;
+}
+
+/**
+ * The order libvirt keeps disks in (virDomainDiskInsert): each disk goes before the first disk
+ * of its bus with a later target name, else after the last disk of its bus, else last. Node
+ * names (`libvirt-N`), default units and the legacy `<boot dev=>` follow it. Returns indexes.
+ */
+function libvirtDiskOrder(disks: readonly DomainDisk[]): number[] {
+  const out: number[] = [];
+  disks.forEach((d, i) => {
+    let at = -1;
+    for (let k = out.length - 1; k >= 0; k--) {
+      const o = disks[out[k]!]!;
+      if (diskBus(o) !== diskBus(d)) continue;
+      if (diskNameIndex(o.targetDev) > diskNameIndex(d.targetDev)) at = k;
+      else if (at === -1) at = k + 1;
+    }
+    if (at === -1) out.push(i);
+    else out.splice(at, 0, i);
+  });
+  return out;
+}
+
 function bootIndexes(v: DomainView): Map<object, number> {
+  const sorted = libvirtDiskOrder(v.disks).map((i) => v.disks[i]!);
   const m = new Map<object, number>();
   const explicit = [...v.disks, ...v.interfaces].some((d) => d.bootOrder !== undefined);
   if (explicit) {
@@ -634,79 +1092,218 @@ function bootIndexes(v: DomainView): Map<object, number> {
   for (const dev of v.os.boot) {
     const target =
       dev === "hd"
-        ? v.disks.find((d) => d.device === "disk")
+        ? sorted.find((d) => d.device === "disk")
         : dev === "cdrom"
-          ? v.disks.find((d) => d.device === "cdrom")
+          ? sorted.find((d) => d.device === "cdrom")
           : dev === "network"
             ? v.interfaces[0]
             : dev === "fd"
-              ? v.disks.find((d) => d.device === "floppy")
+              ? sorted.find((d) => d.device === "floppy")
               : undefined;
     if (target && !m.has(target)) m.set(target, n++);
   }
   return m;
 }
 
-function buildDisks(v: DomainView, add: Add): void {
+/**
+ * A disk's `<address type='drive'>` (controller, bus, target, unit), as libvirt reads it; absent,
+ * libvirt's assignment from the target name (virDomainDiskDefAssignAddress): IDE two units a bus,
+ * SATA and SCSI one unit a target name letter. Anything but a drive address is refused.
+ */
+function driveAddress(
+  el: XmlElement | undefined,
+  path: string,
+  fallback: number,
+  bus: string,
+): { controller: number; bus: number; target: number; unit: number } {
+  const a = el && firstChild(el, "address");
+  if (!a)
+    return bus === "ide"
+      ? { controller: 0, bus: Math.floor(fallback / 2), target: 0, unit: fallback % 2 }
+      : { controller: 0, bus: 0, target: 0, unit: fallback };
+  const ap = `${path}/address`;
+  if (getAttr(a, "type") !== "drive")
+    throw unsupported(
+      `${ap}/@type`,
+      getAttr(a, "type"),
+      `a ${bus} disk has a drive address: write type='drive' or remove <address>`,
+    );
+  for (const at of a.attrs)
+    if (!["type", "controller", "bus", "target", "unit"].includes(at.name))
+      throw unsupported(`${ap}/@${at.name}`, at.value, "remove it or apply through libvirt");
+  const n = (name: string) =>
+    xmlWholeNumber(`${ap}/@${name}`, getAttr(a, name) ?? "0", 0, 65535, "write e.g. unit='0'");
+  return { controller: n("controller"), bus: n("bus"), target: n("target"), unit: n("unit") };
+}
+
+/**
+ * A host CD-ROM drive, which libvirt opens with `host_cdrom` (it asks the kernel, virFileIsCDROM);
+ * the builder is pure and goes by the kernel's CD-ROM device names.
+ */
+const HOST_CDROM = /^\/dev\/(cdrom\d*|sr\d+|scd\d+)$/;
+
+function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
   const boot = bootIndexes(v);
   const counters: Record<string, number> = {};
-  v.disks.forEach((d, i) => {
+  const els = devs.of("disk");
+  libvirtDiskOrder(v.disks).forEach((i, pos) => {
+    const d = v.disks[i]!;
     const path = `/domain/devices/disk[${i + 1}]`;
-    const node = `libvirt-${v.disks.length - i}`;
+    const el = els[i];
+    const node = `libvirt-${v.disks.length - pos}`;
     const bus =
-      d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : d.targetDev?.startsWith("sd") ? "scsi" : "ide");
+      d.targetBus ??
+      (d.targetDev?.startsWith("vd")
+        ? "virtio"
+        : d.targetDev?.startsWith("sd")
+          ? "scsi"
+          : d.targetDev?.startsWith("fd")
+            ? "fdc"
+            : "ide");
     const unit = (counters[bus] = (counters[bus] ?? -1) + 1);
+    const floppy = d.device === "floppy" && bus === "fdc" && devs.rootBus === "pci.0";
+    if (d.device !== "disk" && d.device !== "cdrom" && !floppy)
+      throw unsupported(
+        `${path}/@device`,
+        d.device,
+        "the builder attaches device='disk' and 'cdrom', and floppies on the PC machine's fdc; apply others through libvirt",
+      );
     let drive: string | undefined;
     const src = diskSource(d, path);
-    if (src) {
-      add(
-        "-blockdev",
-        JSON.stringify({
-          driver: src.driver,
-          filename: src.filename,
-          "node-name": `${node}-storage`,
-          "read-only": d.readonly || d.device === "cdrom",
-        }),
+    const driverEl = el && firstChild(el, "driver");
+    const cacheMode = driverEl && getAttr(driverEl, "cache");
+    const cache = cacheMode === undefined || cacheMode === "default" ? undefined : DISK_CACHE_MODES[cacheMode];
+    if (cacheMode !== undefined && cacheMode !== "default" && !cache)
+      throw unsupported(
+        `${path}/driver/@cache`,
+        cacheMode,
+        `use one of default, ${Object.keys(DISK_CACHE_MODES).join(", ")}`,
       );
+    const cacheProps = cache ? { cache: { direct: cache.direct, "no-flush": cache.noFlush } } : {};
+    if (src) {
+      const readOnly = d.readonly || d.device === "cdrom";
       const fmt = d.driverType ?? "raw";
       if (!["raw", "qcow2"].includes(fmt)) throw unsupported(`${path}/driver/@type`, fmt, "use a raw or qcow2 image");
-      add(
-        "-blockdev",
-        JSON.stringify({
-          "node-name": `${node}-format`,
-          "read-only": d.readonly || d.device === "cdrom",
-          driver: fmt,
-          file: `${node}-storage`,
-        }),
-      );
-      drive = `${node}-format`;
+      const storage = {
+        driver:
+          src.driver === "host_device" && d.device === "cdrom" && HOST_CDROM.test(src.filename)
+            ? "host_cdrom"
+            : src.driver,
+        filename: src.filename,
+        "node-name": `${node}-storage`,
+      };
+      if (fmt === "raw") {
+        // as libvirt (qemuBlockStorageSourceNeedsFormatLayer): a raw image is the storage node itself
+        add("-blockdev", JSON.stringify({ ...storage, "read-only": readOnly, ...cacheProps }));
+        drive = `${node}-storage`;
+      } else {
+        add("-blockdev", JSON.stringify({ ...storage, "auto-read-only": true, discard: "unmap", ...cacheProps }));
+        add(
+          "-blockdev",
+          JSON.stringify({
+            "node-name": `${node}-format`,
+            "read-only": readOnly,
+            ...cacheProps,
+            driver: fmt,
+            file: `${node}-storage`,
+          }),
+        );
+        drive = `${node}-format`;
+      }
     }
     const bi = boot.get(d);
     const dev: Record<string, unknown> = {};
+    if (floppy) {
+      // the PC machine's built-in floppy controller: its boot index is a property of isa-fdc
+      const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, "fdc");
+      if (a.controller !== 0 || a.bus !== 0 || a.target !== 0 || a.unit > 1)
+        throw unsupported(
+          `${path}/address`,
+          undefined,
+          "the floppy controller has units 0 and 1 (controller 0, bus 0)",
+        );
+      if (bi !== undefined) add("-global", `isa-fdc.bootindex${a.unit === 0 ? "A" : "B"}=${bi}`);
+      const fd: Record<string, unknown> = { driver: "floppy", unit: a.unit, drive, id: `fdc0-0-${a.unit}` };
+      if (drive === undefined) delete fd.drive;
+      if (cache) fd["write-cache"] = cache.writeCache ? "on" : "off";
+      add("-device", JSON.stringify(fd));
+      return;
+    }
     if (bus === "virtio") {
       if (d.device !== "disk") throw unsupported(`${path}/@device`, d.device, "a virtio disk must be device='disk'");
-      Object.assign(dev, { driver: "virtio-blk-pci", drive, id: `virtio-disk${unit}` });
+      Object.assign(dev, {
+        driver: "virtio-blk-pci",
+        ...pciAddressProps(el, path, devs),
+        drive,
+        id: `virtio-disk${driveIndex(d.targetDev) ?? unit}`,
+      });
     } else if (bus === "ide" || bus === "sata") {
       // The target letter is the position: hda = bus 0 unit 0, hdc = bus 1 unit 0 (libvirt's rule).
-      const idx = driveIndex(d.targetDev) ?? unit;
+      const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, bus);
+      if (
+        a.controller !== 0 ||
+        a.target !== 0 ||
+        (bus === "ide" && (a.bus > 1 || a.unit > 1)) ||
+        (bus === "sata" && (a.bus !== 0 || a.unit > 5))
+      )
+        throw unsupported(
+          `${path}/address`,
+          undefined,
+          bus === "ide"
+            ? "the built-in IDE controller has buses 0-1, units 0-1 (controller 0, target 0)"
+            : "the built-in SATA controller has units 0-5 on controller 0, bus 0, target 0",
+        );
       const driver = d.device === "cdrom" ? "ide-cd" : "ide-hd";
-      const [b, u] = bus === "ide" ? [Math.floor(idx / 2), idx % 2] : [idx, 0];
-      Object.assign(dev, { driver, bus: `ide.${b}`, unit: u, drive, id: `${bus}0-${b}-${u}` });
+      if (bus === "ide")
+        Object.assign(dev, { driver, bus: `ide.${a.bus}`, unit: a.unit, drive, id: `ide0-${a.bus}-${a.unit}` });
+      // SATA: the q35 machine's built-in AHCI is `ide`, an added AHCI controller `sata0` (libvirt's names)
+      else
+        Object.assign(dev, {
+          driver,
+          bus: devs.rootBus === "pcie.0" ? `ide.${a.unit}` : `sata0.${a.unit}`,
+          drive,
+          id: `sata0-0-${a.unit}`,
+        });
     } else if (bus === "scsi") {
       if (!v.controllers.some((c) => c.type === "scsi"))
         throw unsupported(`${path}/target/@bus`, bus, "add <controller type='scsi' model='virtio-scsi'/>");
-      Object.assign(dev, {
-        driver: d.device === "cdrom" ? "scsi-cd" : "scsi-hd",
-        bus: "scsi0.0",
-        "scsi-id": unit,
-        drive,
-        id: `scsi0-0-0-${unit}`,
-      });
+      const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, bus);
+      const ctrl = v.controllers.find((c) => c.type === "scsi" && Number(c.index ?? "0") === a.controller);
+      if (!ctrl)
+        throw unsupported(`${path}/address/@controller`, `${a.controller}`, "add the SCSI controller of that index");
+      const driver = d.device === "cdrom" ? "scsi-cd" : "scsi-hd";
+      // as libvirt (qemuBuildDeviceAddressProps): lsi has one LUN per target id, virtio-scsi both
+      if ((ctrl.model ?? "lsilogic") === "lsilogic") {
+        const id = `scsi${a.controller}-${a.bus}-${a.unit}`;
+        if (a.target !== 0)
+          throw unsupported(`${path}/address/@target`, `${a.target}`, "an lsilogic controller has target 0 only");
+        Object.assign(dev, {
+          driver,
+          bus: `scsi${a.controller}.${a.bus}`,
+          "scsi-id": a.unit,
+          device_id: `drive-${id}`,
+          drive,
+          id,
+        });
+      } else {
+        const id = `scsi${a.controller}-${a.bus}-${a.target}-${a.unit}`;
+        Object.assign(dev, {
+          driver,
+          bus: `scsi${a.controller}.0`,
+          channel: a.bus,
+          "scsi-id": a.target,
+          lun: a.unit,
+          device_id: `drive-${id}`,
+          drive,
+          id,
+        });
+      }
     } else {
       throw unsupported(`${path}/target/@bus`, bus, "use bus virtio, ide, sata or scsi");
     }
     if (d.serial !== undefined) dev.serial = d.serial;
     if (bi !== undefined) dev.bootindex = bi;
+    if (cache) dev["write-cache"] = cache.writeCache ? "on" : "off";
     if (drive === undefined) delete dev.drive;
     add("-device", JSON.stringify(dev));
   });
@@ -737,8 +1334,9 @@ const NIC_DRIVERS: Record<string, string> = {
   rtl8139: "rtl8139",
 };
 
-function buildInterfaces(v: DomainView, add: Add): void {
+function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements): void {
   const boot = bootIndexes(v);
+  const els = devs.of("interface");
   v.interfaces.forEach((n: DomainInterface, i) => {
     const path = `/domain/devices/interface[${i + 1}]`;
     const id = `hostnet${i}`;
@@ -754,7 +1352,7 @@ function buildInterfaces(v: DomainView, add: Add): void {
       );
     const driver = NIC_DRIVERS[n.model ?? "e1000"];
     if (!driver) throw unsupported(`${path}/model/@type`, n.model, `use one of ${Object.keys(NIC_DRIVERS).join(", ")}`);
-    const dev: Record<string, unknown> = { driver, netdev: id, id: `net${i}` };
+    const dev: Record<string, unknown> = { driver, netdev: id, id: `net${i}`, ...pciAddressProps(els[i], path, devs) };
     if (n.mac !== undefined) dev.mac = n.mac.toLowerCase();
     const bi = boot.get(n);
     if (bi !== undefined) dev.bootindex = bi;
@@ -762,48 +1360,141 @@ function buildInterfaces(v: DomainView, add: Add): void {
   });
 }
 
-function chardevBackend(type: string | undefined, id: string, sourcePath: string | undefined, path: string): string {
+/**
+ * A character device backend as libvirt writes it (qemuBuildChardevCommandLine): pty, null, vc,
+ * stdio, a host serial port (`dev`), a file, a unix socket and a TCP socket (`mode='bind'` listens:
+ * `server=on,wait=off`; `connect` connects; `<protocol type='telnet'>` is `telnet=on`). UDP, TLS,
+ * `append`, logs and the rest are refused (the paths table names them).
+ */
+function chardevBackend(
+  type: string | undefined,
+  id: string,
+  sourcePath: string | undefined,
+  path: string,
+  el?: XmlElement,
+): string {
+  const source = el && firstChild(el, "source");
+  const mode = getAttr(source, "mode");
+  const listen = (defaultMode: string) => {
+    const m = mode ?? defaultMode;
+    if (m !== "bind" && m !== "connect") throw unsupported(`${path}/source/@mode`, m, "write mode='bind' or 'connect'");
+    return m === "bind" ? ",server=on,wait=off" : "";
+  };
   switch (type) {
     case "pty":
       return `pty,id=${id}`;
     case "null":
       return `null,id=${id}`;
+    case "vc":
+      return `vc,id=${id}`;
+    case "stdio":
+      return `stdio,id=${id}`;
+    case "dev":
+      return `${id.startsWith("charparallel") ? "parallel" : "serial"},id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
     case "file":
       return `file,id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
     case "unix":
-      return `socket,id=${id},path=${qemuOptEscape(sourcePath ?? "")},server=on,wait=off`;
+      return `socket,id=${id},path=${qemuOptEscape(sourcePath ?? "")}${listen("bind")}`;
+    case "tcp": {
+      const protocol = getAttr(el && firstChild(el, "protocol"), "type") ?? "raw";
+      if (protocol !== "raw" && protocol !== "telnet")
+        throw unsupported(`${path}/protocol/@type`, protocol, "use protocol raw or telnet");
+      const host = getAttr(source, "host") ?? "";
+      const port = xmlWholeNumber(
+        `${path}/source/@service`,
+        getAttr(source, "service"),
+        0,
+        65535,
+        "write e.g. service='9999'",
+      );
+      return `socket,id=${id},host=${qemuOptEscape(host)},port=${port}${protocol === "telnet" ? ",telnet=on" : ""}${listen("connect")}`;
+    }
     default:
-      throw unsupported(`${path}/@type`, type, "use a pty, null, file or unix character device");
+      throw unsupported(`${path}/@type`, type, "use a pty, null, vc, stdio, dev, file, unix or tcp character device");
   }
 }
 
-function buildChardevs(v: DomainView, add: Add): void {
+/** `<parallel>` ports as libvirt writes them: a chardev and an `isa-parallel` each. */
+function buildParallels(add: Add, devs: DeviceElements): void {
+  devs.of("parallel").forEach((el, i) => {
+    const path = `/domain/devices/parallel[${i + 1}]`;
+    const id = `charparallel${i}`;
+    const src = firstChild(el, "source");
+    add("-chardev", chardevBackend(getAttr(el, "type"), id, getAttr(src, "path"), path, el));
+    add("-device", JSON.stringify({ driver: "isa-parallel", chardev: id, id: `parallel${i}` }));
+  });
+}
+
+/** The videos in libvirt's order: the one marked `primary='yes'` first (its parser inserts it first). Indexes. */
+function videoOrder(devs: DeviceElements): number[] {
+  const els = devs.of("video");
+  const p = els.findIndex((el) => getAttr(firstChild(el, "model"), "primary") === "yes");
+  const all = els.map((_, i) => i);
+  return p <= 0 ? all : [p, ...all.filter((i) => i !== p)];
+}
+
+/** Virtio channels or consoles without a written virtio-serial controller: libvirt adds one. */
+function needsImplicitVirtioSerial(v: DomainView): boolean {
+  return (
+    v.chardevs.some((c) => c.kind === "channel" || (c.kind === "console" && c.targetType === "virtio")) &&
+    !v.controllers.some((c) => c.type === "virtio-serial")
+  );
+}
+
+/**
+ * Serial ports, consoles and channels as libvirt writes them: `isa-serial` per `<serial>`; a
+ * console with a serial target is the first serial port (libvirt's console compat: without a
+ * `<serial>`, it becomes serial 0, virDomainDefAddConsoleCompat); a virtio console a
+ * `virtconsole`; a virtio channel a `virtserialport`.
+ */
+function buildChardevs(v: DomainView, add: Add, devs: DeviceElements): void {
   const serials = v.chardevs.filter((c) => c.kind === "serial");
-  serials.forEach((c, i) => {
+  const consoles = v.chardevs.filter((c) => c.kind === "console");
+  const [first] = consoles;
+  const compat = serials.length === 0 && first !== undefined && (first.targetType ?? "serial") === "serial";
+  const ports = compat
+    ? [{ c: first, el: devs.of("console")[0], path: "/domain/devices/console[1]" }]
+    : serials.map((c, i) => ({ c, el: devs.of("serial")[i], path: `/domain/devices/serial[${i + 1}]` }));
+  ports.forEach(({ c, el, path }, i) => {
     const id = `charserial${i}`;
-    add("-chardev", chardevBackend(c.type, id, c.sourcePath, `/domain/devices/serial[${i + 1}]`));
+    add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, el));
     add("-device", JSON.stringify({ driver: "isa-serial", chardev: id, id: `serial${i}`, index: i }));
   });
-  v.chardevs
-    .filter((c) => c.kind === "console")
-    .forEach((c, i) => {
-      // A console with a serial target is the first serial port itself (libvirt merges them).
-      if ((c.targetType ?? "serial") === "serial" && serials.length > 0) return;
-      throw unsupported(
-        `/domain/devices/console[${i + 1}]`,
-        c.targetType,
-        "add a <serial type='pty'/> and let the console be its alias",
-      );
-    });
+  if (needsImplicitVirtioSerial(v))
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "virtio-serial-pci",
+        id: "virtio-serial0",
+        ...pciAddressProps(undefined, "/domain/devices", devs, IMPLICIT_VIRTIO_SERIAL),
+      }),
+    );
+  consoles.forEach((c, i) => {
+    const path = `/domain/devices/console[${i + 1}]`;
+    const target = c.targetType ?? "serial";
+    // A console with a serial target is the first serial port itself (libvirt merges them).
+    if (target === "serial" && i === 0 && ports.length > 0) return;
+    if (target === "virtio") {
+      // with a serial port, libvirt puts the serial's console first (virDomainDefAddConsoleCompat)
+      const n = i + (ports.length > 0 && (first?.targetType ?? "serial") !== "serial" ? 1 : 0);
+      const id = `charconsole${n}`;
+      add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, devs.of("console")[i]));
+      add("-device", JSON.stringify({ driver: "virtconsole", chardev: id, id: `console${n}` }));
+      return;
+    }
+    throw unsupported(
+      `${path}/target/@type`,
+      c.targetType,
+      "use a virtio console, or a serial one as the first console",
+    );
+  });
   v.chardevs
     .filter((c) => c.kind === "channel")
     .forEach((c, i) => {
       const path = `/domain/devices/channel[${i + 1}]`;
       if (c.targetType !== "virtio") throw unsupported(`${path}/target/@type`, c.targetType, "use a virtio channel");
-      if (!v.controllers.some((x) => x.type === "virtio-serial"))
-        add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: "virtio-serial0" }));
       const id = `charchannel${i}`;
-      add("-chardev", chardevBackend(c.type, id, c.sourcePath, path));
+      add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, devs.of("channel")[i]));
       add(
         "-device",
         JSON.stringify({
@@ -818,11 +1509,46 @@ function buildChardevs(v: DomainView, add: Add): void {
     });
 }
 
-function buildGraphics(v: DomainView, add: Add, secrets: { dir: string; files: QemuSecretFile[] }): void {
+/**
+ * The VNC listen address: `@listen`, or the `<listen type='address' address=>` child libvirt
+ * keeps in step with it (virDomainGraphicsListensParseXML); 127.0.0.1 when neither is given (as
+ * libvirt's default vnc_listen). Other listen types (socket, network, none) are refused.
+ */
+function vncListenAddress(attr: string | undefined, el: XmlElement | undefined, path: string): string {
+  const listens = el ? childElements(el, "listen") : [];
+  if (listens.length > 1)
+    throw unsupported(`${path}/listen[2]`, undefined, "VNC listens on one address: keep one <listen>");
+  const [l] = listens;
+  if (!l) return attr ?? "127.0.0.1";
+  const lp = `${path}/listen[1]`;
+  const type = getAttr(l, "type");
+  if (type !== "address") throw unsupported(`${lp}/@type`, type, "use <listen type='address' address='127.0.0.1'/>");
+  for (const a of l.attrs)
+    if (a.name !== "type" && a.name !== "address")
+      throw unsupported(`${lp}/@${a.name}`, a.value, "remove it or apply through libvirt");
+  const address = getAttr(l, "address");
+  if (attr !== undefined && address !== undefined && attr !== address)
+    throw new DomainXmlError("graphics 'listen' attribute does not match 'address' attribute of first listen element", {
+      path: `${lp}/@address`,
+      value: address,
+      allowed: attr,
+      fix: "write the same address in @listen and <listen address=>, or only one of them",
+      mirrorsLibvirt: true,
+    });
+  return address ?? attr ?? "127.0.0.1";
+}
+
+function buildGraphics(
+  v: DomainView,
+  add: Add,
+  secrets: { dir: string; files: QemuSecretFile[] },
+  devs: DeviceElements,
+): void {
   v.graphics.forEach((g, i) => {
     const path = `/domain/devices/graphics[${i + 1}]`;
     if (g.type !== "vnc") throw unsupported(`${path}/@type`, g.type, "use <graphics type='vnc'/> or no graphics");
-    const listen = qemuOptEscape((g.listen ?? "127.0.0.1").includes(":") ? `[${g.listen}]` : (g.listen ?? "127.0.0.1"));
+    const address = vncListenAddress(g.listen, devs.of("graphics")[i], path);
+    const listen = qemuOptEscape(address.includes(":") ? `[${address}]` : address);
     const port =
       g.port !== undefined && g.port !== "-1" && g.autoport !== "yes"
         ? xmlWholeNumber(
@@ -836,11 +1562,62 @@ function buildGraphics(v: DomainView, add: Add, secrets: { dir: string; files: Q
     const auth = vncAuth(g, i, path, add, secrets);
     add("-vnc", (port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`) + auth);
   });
-  v.videoModels.forEach((m, i) => {
-    const driver = { vga: "VGA", cirrus: "cirrus-vga", virtio: "virtio-vga", bochs: "bochs-display", none: "" }[m];
+  videoOrder(devs).forEach((i, pos) => {
+    const m = v.videoModels[i] ?? "";
+    // a secondary virtio video is a virtio-gpu-pci (no VGA compatibility), as libvirt writes it
+    const driver = {
+      vga: "VGA",
+      cirrus: "cirrus-vga",
+      virtio: pos === 0 ? "virtio-vga" : "virtio-gpu-pci",
+      bochs: "bochs-display",
+      qxl: pos === 0 ? "qxl-vga" : "qxl",
+      none: "",
+    }[m];
     if (driver === undefined)
-      throw unsupported(`/domain/devices/video[${i + 1}]/model/@type`, m, "use vga, cirrus, virtio, bochs or none");
-    if (driver) add("-device", JSON.stringify({ driver, id: `video${i}` }));
+      throw unsupported(
+        `/domain/devices/video[${i + 1}]/model/@type`,
+        m,
+        "use vga, cirrus, virtio, bochs, qxl or none",
+      );
+    const path = `/domain/devices/video[${i + 1}]`;
+    const el = devs.of("video")[i];
+    // libvirt's rule (qemu_validate.c): only qxl and virtio videos can be secondary
+    if (pos > 0 && m !== "qxl" && m !== "virtio")
+      throw new DomainXmlError(`video type '${m}' is only valid as primary video device`, {
+        path: `${path}/model/@type`,
+        value: m,
+        allowed: "qxl, virtio",
+        category: "unsupported configuration",
+        mirrorsLibvirt: true,
+        fix: "make it the primary video, or use a qxl or virtio secondary video",
+      });
+    const model = el && firstChild(el, "model");
+    const heads = getAttr(model, "heads");
+    const props: Record<string, unknown> = {};
+    const vram = getAttr(model, "vram");
+    if (m === "qxl") Object.assign(props, qxlProps(model, path));
+    else
+      for (const attr of ["ram", "vgamem", "vram64"]) {
+        const val = getAttr(model, attr);
+        if (val !== undefined) throw unsupported(`${path}/model/@${attr}`, val, "only a qxl video takes it: remove it");
+      }
+    if (m === "virtio")
+      props.max_outputs = xmlWholeNumber(`${path}/model/@heads`, heads ?? "1", 1, 16, "write e.g. heads='1'");
+    // VGA memory as libvirt writes it (vgamem_mb from vram, default 16 MiB); other models take none
+    if (m === "vga")
+      props.vgamem_mb =
+        xmlWholeNumber(`${path}/model/@vram`, vram ?? "16384", 1024, 1048576, "write e.g. vram='16384' (KiB)") / 1024;
+    else if (m === "bochs")
+      props.vgamem =
+        xmlWholeNumber(`${path}/model/@vram`, vram ?? "16384", 1024, 1048576, "write e.g. vram='16384' (KiB)") * 1024;
+    else if (vram !== undefined && vram !== "16384" && m !== "qxl")
+      throw unsupported(`${path}/model/@vram`, vram, "only a vga or bochs video takes its memory size: remove vram");
+    else if (heads !== undefined && heads !== "1" && m !== "qxl")
+      throw unsupported(`${path}/model/@heads`, heads, "only a virtio video has several heads: write heads='1'");
+    if (driver)
+      add("-device", JSON.stringify({ driver, id: `video${pos}`, ...props, ...pciAddressProps(el, path, devs) }));
+    else if (el && firstChild(el, "address"))
+      throw unsupported(`${path}/address`, undefined, "a video of model none has no address: remove it");
   });
 }
 
@@ -882,13 +1659,178 @@ function vncAuth(
   return `,password-secret=${id}`;
 }
 
-function buildMisc(v: DomainView, add: Add): void {
+/** `<watchdog action=>` as `-watchdog-action` (libvirt's mapping); `dump` is done by libvirt itself. */
+const WATCHDOG_ACTIONS: Readonly<Record<string, string>> = {
+  reset: "reset",
+  poweroff: "poweroff",
+  shutdown: "shutdown",
+  pause: "pause",
+  none: "none",
+  "inject-nmi": "inject-nmi",
+};
+
+/**
+ * `<watchdog>` as libvirt writes it (qemuBuildWatchdogCommandLine): i6300esb (PCI) and ib700
+ * (ISA) as `-device`, q35's built-in iTCO as `-global ICH9-LPC.noreboot=off`; the action once,
+ * from the first watchdog. Other models and actions are refused.
+ */
+function buildWatchdogs(add: Add, devs: DeviceElements): void {
+  const list = devs.of("watchdog");
+  list.forEach((w, i) => {
+    const path = `/domain/devices/watchdog[${i + 1}]`;
+    const model = getAttr(w, "model");
+    if (model === "i6300esb")
+      add("-device", JSON.stringify({ driver: "i6300esb", id: `watchdog${i}`, ...pciAddressProps(w, path, devs) }));
+    else if (model === "ib700") {
+      if (firstChild(w, "address"))
+        throw unsupported(`${path}/address`, undefined, "an ib700 watchdog is on ISA: remove <address>");
+      add("-device", JSON.stringify({ driver: "ib700", id: `watchdog${i}` }));
+    } else if (model === "itco" && devs.rootBus === "pcie.0") add("-global", "ICH9-LPC.noreboot=off");
+    else throw unsupported(`${path}/@model`, model, "use model i6300esb or ib700 (itco on q35)");
+  });
+  const [first] = list;
+  if (!first) return;
+  const action = getAttr(first, "action") ?? "reset";
+  const a = WATCHDOG_ACTIONS[action];
+  if (!a)
+    throw unsupported(
+      "/domain/devices/watchdog[1]/@action",
+      action,
+      `use one of ${Object.keys(WATCHDOG_ACTIONS).join(", ")} (a dump is written by libvirt)`,
+    );
+  add("-watchdog-action", a);
+}
+
+const USB_INPUTS: Readonly<Record<string, string>> = { tablet: "usb-tablet", mouse: "usb-mouse", keyboard: "usb-kbd" };
+
+/**
+ * `<input>`: the PS/2 pair the PC machine has built in (no argument), USB tablet, mouse and
+ * keyboard as libvirt writes them (`bus: usb.0`, the USB port from `<address type='usb'>` or
+ * libvirt's next free port). Other buses and types are refused.
+ */
+function buildInputs(add: Add, devs: DeviceElements): void {
+  let port = 0;
+  let n = 0;
+  devs.of("input").forEach((el, i) => {
+    const path = `/domain/devices/input[${i + 1}]`;
+    const bus = getAttr(el, "bus");
+    const type = getAttr(el, "type") ?? "";
+    if (bus === "ps2" && (type === "mouse" || type === "keyboard")) return;
+    const driver = USB_INPUTS[type];
+    if (bus !== "usb" || !driver)
+      throw unsupported(`${path}/@bus`, bus, "use a PS/2 mouse or keyboard, or a USB tablet, mouse or keyboard");
+    const a = firstChild(el, "address");
+    let at: string;
+    if (a) {
+      if (getAttr(a, "type") !== "usb" || (getAttr(a, "bus") ?? "0") !== "0")
+        throw unsupported(`${path}/address`, undefined, "write <address type='usb' bus='0' port='N'/> or none");
+      at = getAttr(a, "port") ?? "";
+      if (!/^[1-9][0-9]*$/.test(at))
+        throw unsupported(`${path}/address/@port`, at, "write a port on the root hub, e.g. port='1'");
+      port = Math.max(port, Number(at));
+    } else at = String(++port);
+    // libvirt adds USB hubs when the root hub is full (the PIIX3 UHCI has 2 ports): not built here
+    const uhci = devs
+      .of("controller")
+      .every((c) => getAttr(c, "type") !== "usb" || (getAttr(c, "model") ?? "piix3-uhci") === "piix3-uhci");
+    if (uhci && Number(at) > 2)
+      throw unsupported(
+        path,
+        type,
+        "the PIIX3 USB controller has 2 ports: use fewer USB devices, a qemu-xhci controller, or libvirt (it adds hubs)",
+      );
+    add("-device", JSON.stringify({ driver, id: `input${n++}`, bus: "usb.0", port: at }));
+  });
+}
+
+/**
+ * `<audio type='none'>`: no sound output, which is what QEMU does without `-audiodev` and without
+ * a sound card (libvirt writes `-audiodev driver=none`, the corpus comparison sets it aside); any
+ * other backend (ALSA, PulseAudio, SPICE, ...) needs the host's sound server: refused.
+ */
+function buildAudio(devs: DeviceElements): void {
+  devs.of("audio").forEach((a, i) => {
+    const path = `/domain/devices/audio[${i + 1}]`;
+    const type = getAttr(a, "type");
+    if (type !== "none")
+      throw unsupported(`${path}/@type`, type, "use <audio id='1' type='none'/> or apply through libvirt");
+    xmlWholeNumber(`${path}/@id`, getAttr(a, "id"), 1, 65535, "write e.g. <audio id='1' type='none'/>");
+  });
+}
+
+/** QXL memory as libvirt writes it (KiB in the XML; defaults ram 64 MiB, vram 64 MiB, vgamem 16 MiB). */
+function qxlProps(model: XmlElement | undefined, path: string): Record<string, unknown> {
+  const kib = (attr: string, dflt: string) =>
+    xmlWholeNumber(
+      `${path}/model/@${attr}`,
+      getAttr(model, attr) ?? dflt,
+      0,
+      4194304,
+      `write e.g. ${attr}='${dflt}' (KiB)`,
+    );
+  return {
+    max_outputs: xmlWholeNumber(`${path}/model/@heads`, getAttr(model, "heads") ?? "1", 1, 16, "write e.g. heads='1'"),
+    ram_size: kib("ram", "65536") * 1024,
+    vram_size: kib("vram", "65536") * 1024,
+    vram64_size_mb: Math.floor(kib("vram64", "0") / 1024),
+    vgamem_mb: Math.floor(kib("vgamem", "16384") / 1024),
+  };
+}
+
+/** `<memballoon autodeflate=>` as libvirt writes it (`deflate-on-oom`). */
+function balloonProps(el: XmlElement | undefined): Record<string, unknown> {
+  const a = getAttr(el, "autodeflate");
+  if (a === undefined) return {};
+  if (a !== "on" && a !== "off")
+    throw unsupported("/domain/devices/memballoon[1]/@autodeflate", a, "write 'on' or 'off'");
+  return { "deflate-on-oom": a === "on" };
+}
+
+/** The file of `<backend model='random'>` (libvirt's default /dev/urandom); other backends are refused. */
+function rngRandomFile(el: XmlElement | undefined, path: string): string {
+  const b = el && firstChild(el, "backend");
+  if (!b) return "/dev/urandom";
+  const model = getAttr(b, "model");
+  if (model !== "random")
+    throw unsupported(`${path}/backend/@model`, model, "use <backend model='random'>/dev/urandom</backend>");
+  return (textContent(b) ?? "").trim() || "/dev/urandom";
+}
+
+function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
   v.rngModels.forEach((m, i) => {
     if (m !== "virtio") throw unsupported(`/domain/devices/rng[${i + 1}]/@model`, m, "use model='virtio'");
-    add("-object", JSON.stringify({ "qom-type": "rng-random", id: `objrng${i}`, filename: "/dev/urandom" }));
-    add("-device", JSON.stringify({ driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}` }));
+    add(
+      "-object",
+      JSON.stringify({
+        "qom-type": "rng-random",
+        id: `objrng${i}`,
+        filename: rngRandomFile(devs.of("rng")[i], `/domain/devices/rng[${i + 1}]`),
+      }),
+    );
+    const dev = { driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}` };
+    add(
+      "-device",
+      JSON.stringify({ ...dev, ...pciAddressProps(devs.of("rng")[i], `/domain/devices/rng[${i + 1}]`, devs) }),
+    );
   });
-  if (v.memballoonModel === "virtio") add("-device", JSON.stringify({ driver: "virtio-balloon-pci", id: "balloon0" }));
+  const balloon = devs.of("memballoon")[0];
+  // libvirt adds a virtio balloon when the definition has none (virDomainDefAddImplicitDevices)
+  if (v.memballoonModel === "virtio" || !balloon)
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "virtio-balloon-pci",
+        id: "balloon0",
+        ...balloonProps(balloon),
+        ...pciAddressProps(balloon, "/domain/devices/memballoon[1]", devs, balloon ?? IMPLICIT_BALLOON),
+      }),
+    );
+  else if (balloon && firstChild(balloon, "address"))
+    throw unsupported(
+      "/domain/devices/memballoon[1]/address",
+      undefined,
+      "a memballoon of model none has no address: remove it",
+    );
   else if (v.memballoonModel !== undefined && v.memballoonModel !== "none") {
     throw unsupported("/domain/devices/memballoon/@model", v.memballoonModel, "use model='virtio' or 'none'");
   }
@@ -965,9 +1907,10 @@ export function checkRefusedPaths(def: DomainDef): void {
 
 /**
  * Device element names the builder understands; any other child of `<devices>` is refused.
- * `input` and `audio` are here only in the forms that need no argument of their own (checked by
+ * `input` and `audio` are here only in the forms the builder expresses (checked by
  * {@link checkDevicesSupported}; every other form is refused): a PS/2 mouse or keyboard is part
- * of the PC machine (libvirt adds both and passes nothing for them either), and
+ * of the PC machine (libvirt adds both and passes nothing for them either), a USB tablet, mouse
+ * or keyboard is a `-device` on the USB controller (buildInputs), and
  * `<audio type='none'>` asks for no sound output, which is what QEMU does with no `-audiodev` and
  * no sound card (libvirt adds it to every domain and passes `-audiodev driver=none`).
  */
@@ -986,6 +1929,8 @@ export const SUPPORTED_DEVICES = new Set([
   "tpm",
   "input",
   "audio",
+  "watchdog",
+  "parallel",
 ]);
 
 /** Refuses devices the builder cannot express, naming the first one. */
@@ -1000,17 +1945,21 @@ export function checkDevicesSupported(def: DomainDef): void {
     if (!SUPPORTED_DEVICES.has(c.name)) {
       throw unsupported(at, c.name, "remove it or apply through libvirt");
     }
-    if (c.name === "input" && (getAttr(c, "bus") ?? "ps2") !== "ps2")
+    const bus = getAttr(c, "bus") ?? "ps2";
+    if (c.name === "input" && bus !== "ps2" && bus !== "usb")
       throw unsupported(
         `${at}/@bus`,
         getAttr(c, "bus"),
-        "only the PS/2 mouse and keyboard of the PC machine are built: remove it or apply through libvirt",
+        "the PS/2 mouse and keyboard of the PC machine and USB tablet, mouse and keyboard are built: remove it or apply through libvirt",
       );
-    if (c.name === "input" && !["mouse", "keyboard"].includes(getAttr(c, "type") ?? ""))
+    if (
+      c.name === "input" &&
+      !(bus === "usb" ? ["tablet", "mouse", "keyboard"] : ["mouse", "keyboard"]).includes(getAttr(c, "type") ?? "")
+    )
       throw unsupported(
         `${at}/@type`,
         getAttr(c, "type"),
-        "only the PS/2 mouse and keyboard of the PC machine are built: remove it or apply through libvirt",
+        "the PS/2 mouse and keyboard of the PC machine and USB tablet, mouse and keyboard are built: remove it or apply through libvirt",
       );
     if (c.name === "audio" && getAttr(c, "type") !== "none")
       throw unsupported(

@@ -39,21 +39,192 @@ export function parseArgsFile(text: string): LibvirtArgs {
  * option missing here is not compared at all (it is neither same nor different).
  */
 export const COMPARED_OPTIONS: readonly string[] = ["-uuid", "-name", "-m", "-smp", "-smbios", "-numa"];
+// The whole argument list is compared too: compareWholeArgv below, with LIBVIRT_ONLY.
+
+/** One option of a command line and its value (`undefined` for a flag such as `-nodefaults`). */
+export interface ArgvItem {
+  option: string;
+  value: string | undefined;
+}
 
 /**
- * Options libvirt writes that are libvirt's own plumbing, not the guest: they will be dropped
- * from libvirt's side before the whole argument lists are compared. None of them is one of
- * {@link COMPARED_OPTIONS}, so today the table documents rather than filters.
+ * What only libvirt writes (its own plumbing, not the guest), or what both sides write with a
+ * runtime difference that says nothing of the guest: removed before the whole argument lists are
+ * compared. THE one table of it, with the reason for each; `side` says from which command line.
  */
-export const LIBVIRT_ONLY: Readonly<Record<string, string>> = {
-  "-S": "libvirt starts QEMU paused and resumes it after setting up (the direct backend does the same only when asked)",
-  "-sandbox": "libvirt's seccomp policy for the QEMU process (host hardening, not guest hardware)",
-  "-no-shutdown": "libvirt keeps QEMU alive on guest shutdown to emit its lifecycle event",
-  "-object secret masterKey0": "libvirt's master key file for secrets, a libvirtd runtime file",
-  "-chardev charmonitor": "the monitor socket: libvirt passes an inherited fd (fd=1729 in the tests), we a path",
-  "-audiodev": "libvirt adds <audio type='none'> by default (its post-parse), the builder none",
-  env: "LC_ALL, PATH, HOME, USER, LOGNAME, XDG_* of libvirt's per-domain directory",
-};
+export const LIBVIRT_ONLY: readonly {
+  readonly name: string;
+  readonly side: "libvirt" | "both";
+  readonly test: (i: ArgvItem) => boolean;
+  readonly reason: string;
+}[] = [
+  {
+    name: "-S",
+    side: "both",
+    test: (i) => i.option === "-S",
+    reason:
+      "libvirt starts QEMU paused and resumes it after setting up; the direct backend does the same only when asked",
+  },
+  {
+    name: "-sandbox",
+    side: "libvirt",
+    test: (i) => i.option === "-sandbox",
+    reason: "libvirt's seccomp policy for the QEMU process (host hardening from qemu.conf, not guest hardware)",
+  },
+  {
+    name: "-no-shutdown",
+    side: "libvirt",
+    test: (i) => i.option === "-no-shutdown",
+    reason: "libvirt keeps QEMU alive on guest shutdown to see the event and apply <on_poweroff> itself",
+  },
+  {
+    name: "-object secret masterKey0",
+    side: "libvirt",
+    test: (i) => i.option === "-object" && /"id":"masterKey0"/.test(i.value ?? ""),
+    reason: "libvirt's master key for its secrets, a libvirtd runtime file",
+  },
+  {
+    name: "-add-fd",
+    side: "libvirt",
+    test: (i) => i.option === "-add-fd",
+    reason: "file descriptors libvirt opens and passes (fd passing); the direct backend passes paths",
+  },
+  {
+    name: "-chardev charmonitor",
+    side: "both",
+    test: (i) => i.option === "-chardev" && /^socket,id=charmonitor,/.test(i.value ?? ""),
+    reason:
+      "the QMP monitor socket: libvirt passes an inherited fd (fd=1729 in the tests), we a path; -mon is compared",
+  },
+  {
+    name: "-object memory-backend-ram pc.ram",
+    side: "libvirt",
+    test: (i) => i.option === "-object" && /"id":"pc\.ram"/.test(i.value ?? ""),
+    reason:
+      "libvirt names the main RAM backend explicitly (-machine memory-backend=pc.ram, for migration); QEMU creates the same backend of the -m size implicitly",
+  },
+  {
+    name: "-audiodev none",
+    side: "both",
+    test: (i) => i.option === "-audiodev" && /^\{"id":"audio\d+","driver":"none"\}$/.test(i.value ?? ""),
+    reason:
+      "the no-output audio backend: libvirt adds <audio type='none'> to every definition (post-parse); without a sound device it gives the guest nothing",
+  },
+];
+
+/** Rewrites of a value libvirt writes, applied to its side before comparing (with the reason). */
+const LIBVIRT_VALUE_REWRITES: readonly { option: string; rewrite: (v: string) => string; reason: string }[] = [
+  {
+    option: "-machine",
+    rewrite: (v) => v.replace(/,memory-backend=pc\.ram/, ""),
+    reason: "the explicit main RAM backend, see `-object memory-backend-ram pc.ram` above",
+  },
+  {
+    option: "-vnc",
+    rewrite: (v) => v.replace(/,audiodev=audio1$/, ""),
+    reason:
+      "VNC tied to the audio backend libvirt adds to every definition (<audio id='1' type='none'> unless written otherwise); the -audiodev itself is compared (see `-audiodev none`)",
+  },
+];
+
+/** Options that take no value. */
+const FLAGS = new Set([
+  "-S",
+  "-no-user-config",
+  "-nodefaults",
+  "-no-shutdown",
+  "-daemonize",
+  "-no-reboot",
+  "-no-acpi",
+  "-no-hpet",
+  "-enable-kvm",
+]);
+
+/** The options of a command line (argv[0], the emulator, is compared apart). */
+export function argvItems(argv: readonly string[]): ArgvItem[] {
+  const out: ArgvItem[] = [];
+  for (let i = 1; i < argv.length; i++) {
+    const option = argv[i]!;
+    // a flag, a bare word (passthrough), or an option before another option: no value
+    if (FLAGS.has(option) || !option.startsWith("-") || i + 1 >= argv.length || /^-[a-z]/.test(argv[i + 1]!))
+      out.push({ option, value: undefined });
+    else out.push({ option, value: argv[++i] });
+  }
+  return out;
+}
+
+/** A JSON value with its keys sorted: libvirt and the builder may order the keys of an object differently. */
+function canonicalJson(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonicalJson);
+  if (v !== null && typeof v === "object")
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonicalJson((v as Record<string, unknown>)[k])]),
+    );
+  return v;
+}
+
+/** One item as compared: option and value, a JSON value with sorted keys. */
+export function itemKey(i: ArgvItem): string {
+  let v = i.value;
+  if (v !== undefined && v.startsWith("{")) {
+    try {
+      v = JSON.stringify(canonicalJson(JSON.parse(v)));
+    } catch {
+      /* not JSON: compared as written */
+    }
+  }
+  return v === undefined ? i.option : `${i.option} ${v}`;
+}
+
+/** The items compared of one side: {@link LIBVIRT_ONLY} removed, libvirt's value rewrites applied. */
+export function comparedItems(argv: readonly string[], side: "libvirt" | "ours"): ArgvItem[] {
+  return argvItems(argv)
+    .filter((i) => !LIBVIRT_ONLY.some((r) => (r.side === "both" || side === "libvirt") && r.test(i)))
+    .map((i) =>
+      side === "libvirt"
+        ? {
+            option: i.option,
+            value: LIBVIRT_VALUE_REWRITES.reduce(
+              (v, r) => (v !== undefined && r.option === i.option ? r.rewrite(v) : v),
+              i.value,
+            ),
+          }
+        : i,
+    );
+}
+
+/**
+ * The whole argument lists compared, as multisets of (option, value): what only libvirt's has and
+ * what only ours has. Order is not compared (the builder groups devices by kind as libvirt does,
+ * but the order of -device within a kind only matters for slots QEMU assigns, and those are
+ * compared through the `addr` of every device that has one).
+ */
+export function compareWholeArgv(
+  libvirt: readonly string[],
+  ours: readonly string[],
+): { onlyLibvirt: ArgvItem[]; onlyOurs: ArgvItem[] } {
+  const l = comparedItems(libvirt, "libvirt");
+  const o = comparedItems(ours, "ours");
+  const count = new Map<string, number>();
+  for (const i of o) count.set(itemKey(i), (count.get(itemKey(i)) ?? 0) + 1);
+  const onlyLibvirt: ArgvItem[] = [];
+  for (const i of l) {
+    const n = count.get(itemKey(i)) ?? 0;
+    if (n > 0) count.set(itemKey(i), n - 1);
+    else onlyLibvirt.push(i);
+  }
+  const lc = new Map<string, number>();
+  for (const i of l) lc.set(itemKey(i), (lc.get(itemKey(i)) ?? 0) + 1);
+  const onlyOurs: ArgvItem[] = [];
+  for (const i of o) {
+    const n = lc.get(itemKey(i)) ?? 0;
+    if (n > 0) lc.set(itemKey(i), n - 1);
+    else onlyOurs.push(i);
+  }
+  return { onlyLibvirt, onlyOurs };
+}
 
 /** The values of one option, in order; `undefined` when absent. */
 export function optionValues(argv: readonly string[], option: string): string[] | undefined {

@@ -14,15 +14,15 @@ import { DomainXmlError } from "../../provider/xml/errors";
 import { resolveIdentity } from "../../provider/xml/identity";
 import { DomainChange, diffDomains } from "../../provider/diff/semantic";
 import { buildQemuArgv } from "../../provider/qemu/argv";
+import { unexpressedPaths } from "../../provider/qemu/paths";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../../provider/xml/tree";
-import { toKiB } from "../../provider/xml/units";
 import { parseBitmap } from "../../provider/xml/bitmap";
 import { canonicalXml, firstDifference } from "./canonical";
-import { compareArgv, parseArgsFile } from "./argv";
+import { ArgvItem, compareArgv, compareWholeArgv, itemKey, parseArgsFile } from "./argv";
 import { Corpus } from "./cases";
 
 /** The checks, by the name the known-differences file uses. */
-export type CheckName = "roundtrip" | "identity" | "diff" | "qemu-argv" | "silent-drop";
+export type CheckName = "roundtrip" | "identity" | "diff" | "qemu-argv" | "whole-argv" | "silent-drop";
 
 /** One difference of one case: its class and a line of detail for the report. */
 export interface Finding {
@@ -358,12 +358,15 @@ function argvClass(option: string, def: DomainDef, libvirt: string[]): string {
 export interface ArgvRun extends CheckResult {
   /** Inputs the builder accepted, by name. */
   accepted: Map<string, DomainDef>;
+  /** libvirt's command line and ours, for each accepted input. */
+  argvs: Map<string, { libvirt: string[]; ours: string[] }>;
 }
 
 /** qemu-argv over every input libvirt built a command line for. */
 export function checkQemuArgv(corpus: Corpus): ArgvRun {
   const findings = new Map<string, Finding[]>();
   const accepted = new Map<string, DomainDef>();
+  const argvs = new Map<string, { libvirt: string[]; ours: string[] }>();
   let withArgs = 0;
   let refused = 0;
   let libvirtRefuses = 0;
@@ -405,6 +408,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     }
     accepted.set(c.name, def);
     const libvirt = parseArgsFile(read(c.args)).argv;
+    argvs.set(c.name, { libvirt, ours });
     for (const d of compareArgv(libvirt, ours)) {
       add(findings, c.name, {
         cls: argvClass(d.option, def, libvirt),
@@ -417,6 +421,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     population: accepted.size,
     findings,
     accepted,
+    argvs,
     extra: {
       "libvirt command lines": withArgs,
       refused,
@@ -424,6 +429,79 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
       "of which the builder accepts": acceptedWhatLibvirtRefuses,
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4b. The whole argument list of every accepted input against libvirt's, libvirt's own plumbing
+//     removed (test/corpus/argv.ts LIBVIRT_ONLY). Each difference is put in a class by the rules
+//     below, by the option and device it concerns.
+
+/** What an item is about: `-device DRIVER`, `-object QOM-TYPE`, `-blockdev`, or the option. */
+function itemSubject(i: ArgvItem): string {
+  if (i.value?.startsWith("{")) {
+    try {
+      const j = JSON.parse(i.value) as Record<string, unknown>;
+      if (i.option === "-device" && typeof j.driver === "string") return `-device ${j.driver}`;
+      if (i.option === "-object" && typeof j["qom-type"] === "string") return `-object ${j["qom-type"]}`;
+    } catch {
+      /* as written */
+    }
+  }
+  return i.option;
+}
+
+/** The whole-argv classes, by what differs (first match wins); the reasons are in known-differences.txt. */
+const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDef) => boolean][] = [
+  ["incoming-migration", (s) => s === "-incoming"],
+  [
+    "q35-layout",
+    (s, _, def) =>
+      /q35/.test(getAttr(firstChild(firstChild(def.root, "os") ?? def.root, "type"), "machine") ?? "") &&
+      /^(-device|-global|-watchdog-action)/.test(s),
+  ],
+  ["host-model-cpu", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "mode") === "host-model"],
+  [
+    "cpu-feature-map",
+    (s, _, def) => s === "-cpu" && childElements(firstChild(def.root, "cpu") ?? def.root, "feature").length > 0,
+  ],
+  ["cpu-check", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "check") !== undefined],
+  [
+    "host-vnc-config",
+    (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),
+  ],
+  ["host-audio-backend", (s) => s === "-audiodev" || s === "-vnc"],
+  [
+    "generated-genid",
+    (s, _, def) => s === "-device vmgenid" && (textContent(firstChild(def.root, "genid")) ?? "").trim() === "",
+  ],
+  ["host-cdrom-probe", (s, d) => s === "-blockdev" && /host_cdrom/.test(d) && !/\/dev\/cdrom"/.test(d)],
+  ["fd-passing", (s, d) => s === "-chardev" && /\/dev\/fdset\//.test(d)],
+  ["blockdev-node-numbering", (s) => s === "-blockdev" || /^-device (ide|scsi|virtio-blk)/.test(s)],
+];
+
+function wholeArgvClass(subject: string, detail: string, def: DomainDef): string {
+  return WHOLE_ARGV_RULES.find(([, r]) => r(subject, detail, def))?.[0] ?? "argv-unclassified";
+}
+
+/** The whole argument list over the accepted inputs (from {@link checkQemuArgv}). */
+export function checkWholeArgv(argv: ArgvRun): CheckResult {
+  const findings = new Map<string, Finding[]>();
+  for (const [name, { libvirt, ours }] of argv.argvs) {
+    const { onlyLibvirt, onlyOurs } = compareWholeArgv(libvirt, ours);
+    const bySubject = new Map<string, string[]>();
+    for (const [side, items] of [
+      ["libvirt", onlyLibvirt],
+      ["ours", onlyOurs],
+    ] as const)
+      for (const i of items)
+        bySubject.set(itemSubject(i), [...(bySubject.get(itemSubject(i)) ?? []), `${side}: ${itemKey(i)}`]);
+    for (const [subject, lines] of bySubject)
+      add(findings, name, {
+        cls: wholeArgvClass(subject, lines.join(" | "), argv.accepted.get(name) ?? DomainDef.parse("<domain/>")),
+        detail: `${subject}: ${lines.join(" | ")}`,
+      });
+  }
+  return { check: "whole-argv", population: argv.argvs.size, findings, extra: {} };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,244 +513,13 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
 //    attribute, without positions; a few are qualified by the attribute that decides how they are
 //    built (`controller[@type='pci']/@model='pcie-root-port'`).
 
-const EXPRESSED = new Set<string>([
-  "/domain",
-  "/domain/@type",
-  "/domain/@id",
-  "/domain/name",
-  "/domain/uuid",
-  "/domain/hwuuid",
-  "/domain/title",
-  "/domain/description",
-  "/domain/metadata",
-  "/domain/memory",
-  "/domain/memory/@unit",
-  "/domain/vcpu",
-  "/domain/vcpu/@current",
-  "/domain/os",
-  "/domain/os/type",
-  "/domain/os/type/@arch",
-  "/domain/os/type/@machine",
-  "/domain/os/boot",
-  "/domain/os/boot/@dev",
-  "/domain/os/smbios",
-  "/domain/os/smbios/@mode",
-  "/domain/sysinfo[@type='smbios']",
-  "/domain/sysinfo/@type",
-  "/domain/sysinfo/system",
-  "/domain/sysinfo/system/entry/@name",
-  ...["manufacturer", "product", "version", "serial", "uuid", "sku", "family"].map(
-    (n) => `/domain/sysinfo/system/entry[@name='${n}']`,
-  ),
-  "/domain/genid",
-  "/domain/maxMemory",
-  "/domain/maxMemory/@unit",
-  "/domain/maxMemory/@slots",
-  "/domain/vcpus",
-  "/domain/vcpus/vcpu",
-  "/domain/vcpus/vcpu/@id",
-  "/domain/vcpus/vcpu/@enabled",
-  "/domain/vcpus/vcpu/@hotpluggable",
-  "/domain/os/loader",
-  "/domain/os/loader/@type",
-  "/domain/os/loader/@readonly",
-  "/domain/os/loader/@stateless",
-  "/domain/os/loader/@secure",
-  "/domain/os/nvram",
-  "/domain/os/nvram/@template",
-  "/domain/os/kernel",
-  "/domain/os/initrd",
-  "/domain/os/cmdline",
-  "/domain/os/dtb",
-  "/domain/sysinfo/bios",
-  "/domain/sysinfo/baseBoard",
-  "/domain/sysinfo/chassis",
-  "/domain/sysinfo/oemStrings",
-  "/domain/sysinfo/oemStrings/entry",
-  ...Object.entries({
-    bios: ["vendor", "version", "date", "release"],
-    baseBoard: ["manufacturer", "product", "version", "serial", "asset", "location"],
-    chassis: ["manufacturer", "version", "serial", "asset", "sku"],
-  }).flatMap(([b, keys]) => [
-    `/domain/sysinfo/${b}/entry/@name`,
-    ...keys.map((n) => `/domain/sysinfo/${b}/entry[@name='${n}']`),
-  ]),
-  "/domain/sysinfo[@type='fwcfg']",
-  "/domain/sysinfo/entry",
-  "/domain/sysinfo/entry/@name",
-  "/domain/sysinfo/entry/@file",
-  "/domain/cpu/numa",
-  "/domain/cpu/numa/cell",
-  ...["id", "cpus", "memory", "unit"].map((a) => `/domain/cpu/numa/cell/@${a}`),
-  "/domain/cpu/numa/cell/distances",
-  "/domain/cpu/numa/cell/distances/sibling",
-  "/domain/cpu/numa/cell/distances/sibling/@id",
-  "/domain/cpu/numa/cell/distances/sibling/@value",
-  "/domain/features",
-  "/domain/features/acpi",
-  "/domain/cpu",
-  "/domain/cpu/@mode",
-  "/domain/cpu/model",
-  "/domain/cpu/topology",
-  ...["sockets", "dies", "clusters", "cores", "threads"].map((a) => `/domain/cpu/topology/@${a}`),
-  "/domain/clock",
-  "/domain/clock/@offset",
-  "/domain/devices",
-  "/domain/devices/emulator",
-  "/domain/devices/disk",
-  "/domain/devices/disk/@type",
-  "/domain/devices/disk/@device",
-  "/domain/devices/disk/driver",
-  "/domain/devices/disk/driver/@name",
-  "/domain/devices/disk/driver/@type",
-  "/domain/devices/disk/source",
-  "/domain/devices/disk/source/@file",
-  "/domain/devices/disk/source/@dev",
-  "/domain/devices/disk/target",
-  "/domain/devices/disk/target/@dev",
-  "/domain/devices/disk/target/@bus",
-  "/domain/devices/disk/readonly",
-  "/domain/devices/disk/serial",
-  "/domain/devices/disk/boot",
-  "/domain/devices/disk/boot/@order",
-  "/domain/devices/interface",
-  "/domain/devices/interface/@type",
-  "/domain/devices/interface/mac",
-  "/domain/devices/interface/mac/@address",
-  "/domain/devices/interface/model",
-  "/domain/devices/interface/model/@type",
-  "/domain/devices/interface/source",
-  "/domain/devices/interface/source/@bridge",
-  "/domain/devices/interface/target",
-  "/domain/devices/interface/target/@dev",
-  "/domain/devices/interface/boot",
-  "/domain/devices/interface/boot/@order",
-  ...["serial", "console", "channel"].flatMap((k) => [
-    `/domain/devices/${k}`,
-    `/domain/devices/${k}/@type`,
-    `/domain/devices/${k}/source`,
-    `/domain/devices/${k}/source/@path`,
-    `/domain/devices/${k}/target`,
-    `/domain/devices/${k}/target/@type`,
-    `/domain/devices/${k}/target/@port`,
-  ]),
-  "/domain/devices/channel/target/@name",
-  "/domain/devices/graphics",
-  "/domain/devices/graphics/@type",
-  "/domain/devices/graphics/@port",
-  "/domain/devices/graphics/@autoport",
-  "/domain/devices/graphics/@listen",
-  "/domain/devices/video",
-  "/domain/devices/video/model",
-  "/domain/devices/video/model/@type",
-  "/domain/devices/controller",
-  "/domain/devices/controller/@type",
-  "/domain/devices/controller/@index",
-  "/domain/devices/controller/@model",
-  "/domain/devices/controller[@type='pci']/@model='pci-root'",
-  "/domain/devices/controller[@type='pci']/@model='pcie-root'",
-  "/domain/devices/input[@bus='ps2']",
-  "/domain/devices/input/@type",
-  "/domain/devices/input/@bus",
-  "/domain/devices/rng",
-  "/domain/devices/rng/@model",
-  "/domain/devices/memballoon",
-  "/domain/devices/memballoon/@model",
-  "/domain/qemu:commandline",
-  "/domain/qemu:commandline/qemu:arg",
-  "/domain/qemu:commandline/qemu:arg/@value",
-  "/domain/qemu:commandline/qemu:env",
-  "/domain/qemu:commandline/qemu:env/@name",
-  "/domain/qemu:commandline/qemu:env/@value",
-]);
-
 /**
- * Values that are libvirt's documented default, stated explicitly: they ask for nothing the
- * builder does not already do, so they are no drop. (The seed of the defaults table the diff
- * needs too: libvirt's defaults as data in one place.)
+ * The silent-drop walk is the provider's own table (provider/qemu/paths.ts: expressed, no QEMU
+ * argument with the reason, default-valued); the builder refuses what it lists as unexpressed,
+ * so every path it reports for an accepted input is a builder that forgot to call the check.
  */
-const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: string) => boolean>> = {
-  "/domain/vcpu/@placement": (_, v) => v === "static",
-  "/domain/on_poweroff": (el) => textContent(el)?.trim() === "destroy",
-  "/domain/on_reboot": (el) => textContent(el)?.trim() === "restart",
-  "/domain/on_crash": (el) => textContent(el)?.trim() === "destroy",
-  "/domain/cpu/@match": (_, v) => v === "exact",
-  "/domain/cpu/@check": (_, v) => v === "none",
-  "/domain/cpu/model/@fallback": (_, v) => v === "allow",
-  "/domain/devices/memballoon/@autodeflate": (_, v) => v === "off",
-  "/domain/devices/disk/driver/@cache": (_, v) => v === "default",
-};
-
-/** `<currentMemory>` equal to `<memory>` sets no balloon target. */
-function currentMemoryIsMemory(domain: XmlElement): boolean {
-  const kib = (name: string) => {
-    const el = firstChild(domain, name);
-    if (!el) return undefined;
-    try {
-      return toKiB(textContent(el) ?? "", getAttr(el, "unit"), `/domain/${name}`);
-    } catch {
-      return undefined;
-    }
-  };
-  const cur = kib("currentMemory");
-  return cur !== undefined && cur === kib("memory");
-}
-
-/** The path of an element, qualified where the builder decides on an attribute. */
-function qualified(p: string, el: XmlElement): string {
-  if (p === "/domain/sysinfo") return `${p}[@type='${getAttr(el, "type") ?? ""}']`;
-  if (/^\/domain\/sysinfo\/(system|bios|baseBoard|chassis)\/entry$/.test(p))
-    return `${p}[@name='${getAttr(el, "name") ?? ""}']`;
-  if (p === "/domain/devices/input") return `${p}[@bus='${getAttr(el, "bus") ?? ""}']`;
-  return p;
-}
-
-/** The QEMU driver's namespace: its elements count by URI, whatever their prefix (as libvirt reads them). */
-const QEMU_NS_URI = "http://libvirt.org/schemas/domain/qemu/1.0";
-
-function withNs(el: XmlElement, scope: ReadonlyMap<string, string>): Map<string, string> {
-  const m = new Map(scope);
-  for (const a of el.attrs)
-    if (a.name === "xmlns" || a.name.startsWith("xmlns:")) m.set(a.name === "xmlns" ? "" : a.name.slice(6), a.value);
-  return m;
-}
-
-/** `qemu:LOCAL` for an element of the QEMU namespace under any prefix, else its name. */
-function nameByUri(el: XmlElement, scope: ReadonlyMap<string, string>): string {
-  const i = el.name.indexOf(":");
-  const local = i < 0 ? el.name : el.name.slice(i + 1);
-  return withNs(el, scope).get(i < 0 ? "" : el.name.slice(0, i)) === QEMU_NS_URI ? `qemu:${local}` : el.name;
-}
-
-function droppedPaths(
-  el: XmlElement,
-  p: string,
-  out: Set<string>,
-  scope: ReadonlyMap<string, string> = new Map(),
-): void {
-  const inner = withNs(el, scope);
-  for (const a of el.attrs) {
-    if (a.name === "xmlns" || a.name.startsWith("xmlns:")) continue;
-    if (p === "/domain/devices/controller" && a.name === "model" && getAttr(el, "type") === "pci") {
-      const q = `${p}[@type='pci']/@model='${a.value}'`;
-      if (!EXPRESSED.has(q)) out.add(q);
-      continue;
-    }
-    const ap = `${p}/@${a.name}`;
-    if (EXPRESSED.has(ap) || DEFAULT_VALUED[ap]?.(el, a.value)) continue;
-    out.add(ap);
-  }
-  if (p === "/domain/metadata") return;
-  for (const c of childElements(el)) {
-    const cp = `${p}/${nameByUri(c, inner)}`;
-    const q = qualified(cp, c);
-    if (DEFAULT_VALUED[cp]?.(c, "") || (cp === "/domain/currentMemory" && currentMemoryIsMemory(el))) continue;
-    if (!EXPRESSED.has(q)) {
-      out.add(q);
-      continue;
-    }
-    droppedPaths(c, cp, out, inner);
-  }
+function droppedPaths(def: DomainDef, out: Set<string>): void {
+  for (const u of unexpressedPaths(def)) out.add(u.path);
 }
 
 /** Silent drops over the inputs the builder accepted (from {@link checkQemuArgv}). */
@@ -681,7 +528,7 @@ export function checkSilentDrops(argv: ArgvRun): CheckResult {
   let casesWithDrops = 0;
   for (const [name, def] of argv.accepted) {
     const out = new Set<string>();
-    droppedPaths(def.root, "/domain", out);
+    droppedPaths(def, out);
     if (out.size) casesWithDrops++;
     for (const p of out) byPath.set(p, [...(byPath.get(p) ?? []), name]);
   }

@@ -20,7 +20,7 @@
 import { expect } from "chai";
 import * as path from "node:path";
 import { REPO_ROOT } from "../support/paths";
-import { COMPARED_OPTIONS } from "./argv";
+import { COMPARED_OPTIONS, LIBVIRT_ONLY } from "./argv";
 import { Corpus, loadCorpus } from "./cases";
 import {
   CheckResult,
@@ -29,6 +29,7 @@ import {
   checkQemuArgv,
   checkRoundTrip,
   checkSilentDrops,
+  checkWholeArgv,
   ArgvRun,
 } from "./checks";
 import { KnownDifferences, knownClass, readKnown, reconcile, writeKnown } from "./known";
@@ -136,6 +137,15 @@ describe("libvirt corpus (tests/qemuxmlconfdata)", function () {
       (d, l) =>
         `corpus qemu-argv: ${r.population - d} same, ${d} differ (${l} listed as known), ${r.population} accepted of ${x["libvirt command lines"]} libvirt command lines` +
         ` (${x.refused} refused); compared: ${COMPARED_OPTIONS.join(" ")}; libvirt refuses ${x["libvirt refuses (.err)"]} inputs, the builder accepts ${x["of which the builder accepts"]} of them`,
+    );
+  });
+
+  it("whole-argv: the whole command line of every accepted input equals libvirt's, its own plumbing removed (test/corpus/argv.ts LIBVIRT_ONLY)", function () {
+    const r = checkWholeArgv(qemuArgv());
+    hold(
+      r,
+      (d, l) =>
+        `corpus whole-argv: ${r.population - d} agree, ${d} differ (${l} listed as known), ${r.population} accepted cases; libvirt-only arguments removed: ${LIBVIRT_ONLY.map((x) => x.name).join(", ")}`,
     );
   });
 

@@ -1,8 +1,9 @@
 /**
  * `SUPPORTED_DEVICES` says what the QEMU command line builder accepts under `<devices>`: whatever
  * it lists is expressed or refused, never dropped without a word. `<input>` and `<audio>` are
- * accepted only in the forms that need no argument of their own (the PC machine's PS/2 mouse and
- * keyboard; no sound); every other form is refused, naming the attribute.
+ * accepted only in the forms the builder expresses (the PC machine's PS/2 mouse and keyboard, which
+ * need no argument; USB tablet, mouse and keyboard, test/unit/argv-paths.test.ts; no sound); every
+ * other form is refused, naming the attribute.
  */
 import { expect } from "chai";
 import { buildQemuArgv, SUPPORTED_DEVICES } from "../../provider/qemu/argv";
@@ -47,7 +48,7 @@ describe("SUPPORTED_DEVICES: every listed device is expressed or refused", () =>
   });
 
   const refused: [string, string, string | undefined][] = [
-    ["<input type='tablet' bus='usb'/>", "/domain/devices/input[1]/@bus", "usb"],
+    ["<input type='passthrough' bus='usb'/>", "/domain/devices/input[1]/@type", "passthrough"],
     ["<input type='mouse' bus='ps2'/><input type='keyboard' bus='virtio'/>", "/domain/devices/input[2]/@bus", "virtio"],
     ["<input type='tablet'/>", "/domain/devices/input[1]/@type", "tablet"],
     ["<audio id='1' type='pulseaudio'/>", "/domain/devices/audio[1]/@type", "pulseaudio"],

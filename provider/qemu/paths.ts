@@ -1,0 +1,397 @@
+/**
+ * What the QEMU command line builder ({@link buildQemuArgv}) does with every element and
+ * attribute of a domain definition, as data: the ONE table behind "what it cannot express fails
+ * at preview" (issue 12). A path of a definition is either
+ *
+ * - **expressed** ({@link EXPRESSED_PATHS}): the builder reads it into the command line (or
+ *   refuses values it cannot build, with its own error naming the value);
+ * - **no QEMU argument** ({@link NO_ARGV}): it legitimately produces no QEMU argument, in libvirt
+ *   as here, with the reason for each (text for humans, libvirt's own policies, ...);
+ * - **a default** ({@link DEFAULT_VALUED}): an explicit value equal to what the builder does anyway;
+ * - or **refused** by {@link checkExpressedPaths}: a {@link DomainXmlError} naming the path, the
+ *   value, what is built at that place, and the fix. Nothing is dropped without a word.
+ *
+ * Paths are element names from `<domain>`, a final `@name` for an attribute, without positions;
+ * an element of the QEMU namespace is `qemu:LOCAL` under any prefix (matched by namespace URI, as
+ * libvirt reads it). A few elements are qualified by the attribute that decides how they are built
+ * (`sysinfo[@type='smbios']`, `entry[@name='serial']`, `input[@bus='ps2']`,
+ * `controller[@type='pci']/@model='pci-root'`).
+ *
+ * Pure: no I/O.
+ */
+import { DomainDef } from "../xml/domain";
+import { DomainXmlError } from "../xml/errors";
+import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
+import { toKiB } from "../xml/units";
+
+const SMBIOS_KEYS: Readonly<Record<string, readonly string[]>> = {
+  bios: ["vendor", "version", "date", "release"],
+  system: ["manufacturer", "product", "version", "serial", "uuid", "sku", "family"],
+  baseBoard: ["manufacturer", "product", "version", "serial", "asset", "location"],
+  chassis: ["manufacturer", "version", "serial", "asset", "sku"],
+};
+
+/** The paths the builder reads into the command line (provider/qemu/argv.ts). */
+export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
+  "/domain",
+  "/domain/@type",
+  "/domain/name",
+  "/domain/uuid",
+  "/domain/hwuuid",
+  "/domain/memory",
+  "/domain/memory/@unit",
+  "/domain/vcpu",
+  "/domain/vcpu/@current",
+  "/domain/os",
+  "/domain/os/type",
+  "/domain/os/type/@arch",
+  "/domain/os/type/@machine",
+  "/domain/os/boot",
+  "/domain/os/boot/@dev",
+  "/domain/os/smbios",
+  "/domain/os/smbios/@mode",
+  "/domain/os/loader",
+  "/domain/os/loader/@type",
+  "/domain/os/loader/@readonly",
+  "/domain/os/loader/@stateless",
+  "/domain/os/loader/@secure",
+  "/domain/os/nvram",
+  "/domain/os/nvram/@template",
+  "/domain/os/kernel",
+  "/domain/os/initrd",
+  "/domain/os/cmdline",
+  "/domain/os/dtb",
+  "/domain/genid",
+  "/domain/maxMemory",
+  "/domain/maxMemory/@unit",
+  "/domain/maxMemory/@slots",
+  "/domain/vcpus",
+  "/domain/vcpus/vcpu",
+  "/domain/vcpus/vcpu/@id",
+  "/domain/vcpus/vcpu/@enabled",
+  "/domain/vcpus/vcpu/@hotpluggable",
+  "/domain/sysinfo[@type='smbios']",
+  "/domain/sysinfo[@type='fwcfg']",
+  "/domain/sysinfo/@type",
+  "/domain/sysinfo/entry",
+  "/domain/sysinfo/entry/@name",
+  "/domain/sysinfo/entry/@file",
+  "/domain/sysinfo/oemStrings",
+  "/domain/sysinfo/oemStrings/entry",
+  ...Object.entries(SMBIOS_KEYS).flatMap(([b, keys]) => [
+    `/domain/sysinfo/${b}`,
+    `/domain/sysinfo/${b}/entry/@name`,
+    ...keys.map((n) => `/domain/sysinfo/${b}/entry[@name='${n}']`),
+  ]),
+  "/domain/cpu",
+  "/domain/cpu/@mode",
+  "/domain/cpu/model",
+  "/domain/cpu/topology",
+  ...["sockets", "dies", "clusters", "cores", "threads"].map((a) => `/domain/cpu/topology/@${a}`),
+  "/domain/cpu/numa",
+  "/domain/cpu/numa/cell",
+  ...["id", "cpus", "memory", "unit"].map((a) => `/domain/cpu/numa/cell/@${a}`),
+  "/domain/cpu/numa/cell/distances",
+  "/domain/cpu/numa/cell/distances/sibling",
+  "/domain/cpu/numa/cell/distances/sibling/@id",
+  "/domain/cpu/numa/cell/distances/sibling/@value",
+  "/domain/features",
+  "/domain/features/acpi",
+  "/domain/clock",
+  "/domain/clock/@offset",
+  "/domain/devices",
+  "/domain/devices/emulator",
+  "/domain/devices/disk",
+  "/domain/devices/disk/@type",
+  "/domain/devices/disk/@device",
+  "/domain/devices/disk/driver",
+  "/domain/devices/disk/driver/@name",
+  "/domain/devices/disk/driver/@type",
+  "/domain/devices/disk/source",
+  "/domain/devices/disk/source/@file",
+  "/domain/devices/disk/source/@dev",
+  "/domain/devices/disk/target",
+  "/domain/devices/disk/target/@dev",
+  "/domain/devices/disk/target/@bus",
+  "/domain/devices/disk/readonly",
+  "/domain/devices/disk/serial",
+  "/domain/devices/disk/boot",
+  "/domain/devices/disk/boot/@order",
+  "/domain/devices/interface",
+  "/domain/devices/interface/@type",
+  "/domain/devices/interface/mac",
+  "/domain/devices/interface/mac/@address",
+  "/domain/devices/interface/model",
+  "/domain/devices/interface/model/@type",
+  "/domain/devices/interface/source",
+  "/domain/devices/interface/source/@bridge",
+  "/domain/devices/interface/target",
+  "/domain/devices/interface/target/@dev",
+  "/domain/devices/interface/boot",
+  "/domain/devices/interface/boot/@order",
+  ...["serial", "console", "channel"].flatMap((k) => [
+    `/domain/devices/${k}`,
+    `/domain/devices/${k}/@type`,
+    `/domain/devices/${k}/source`,
+    `/domain/devices/${k}/source/@path`,
+    `/domain/devices/${k}/target`,
+    `/domain/devices/${k}/target/@type`,
+    `/domain/devices/${k}/target/@port`,
+  ]),
+  "/domain/devices/channel/target/@name",
+  ...["serial", "channel"].flatMap((k) => [
+    `/domain/devices/${k}/source/@mode`,
+    `/domain/devices/${k}/source/@host`,
+    `/domain/devices/${k}/source/@service`,
+    `/domain/devices/${k}/protocol`,
+    `/domain/devices/${k}/protocol/@type`,
+  ]),
+  "/domain/devices/graphics",
+  "/domain/devices/graphics/@type",
+  "/domain/devices/graphics/@port",
+  "/domain/devices/graphics/@autoport",
+  "/domain/devices/graphics/@listen",
+  "/domain/devices/graphics/@passwd",
+  "/domain/devices/graphics/@passwdValidTo",
+  "/domain/devices/video",
+  "/domain/devices/video/model",
+  "/domain/devices/video/model/@type",
+  "/domain/devices/controller",
+  "/domain/devices/controller/@type",
+  "/domain/devices/controller/@index",
+  "/domain/devices/controller/@model",
+  "/domain/devices/controller[@type='pci']/@model='pci-root'",
+  "/domain/devices/controller[@type='pci']/@model='pcie-root'",
+  "/domain/devices/input[@bus='ps2']",
+  "/domain/devices/input/@type",
+  "/domain/devices/input/@bus",
+  "/domain/devices/rng",
+  "/domain/devices/rng/@model",
+  "/domain/devices/memballoon",
+  "/domain/devices/memballoon/@model",
+  ...["disk", "controller", "interface", "video", "rng", "memballoon"].flatMap((d) =>
+    [
+      "",
+      "/@type",
+      "/@domain",
+      "/@bus",
+      "/@slot",
+      "/@function",
+      "/@multifunction",
+      "/@controller",
+      "/@target",
+      "/@unit",
+    ].map((a) => `/domain/devices/${d}/address${a}`),
+  ),
+  "/domain/devices/audio",
+  "/domain/clock/timer",
+  "/domain/features/apic",
+  "/domain/features/apic/@eoi",
+  "/domain/pm",
+  "/domain/pm/suspend-to-mem",
+  "/domain/pm/suspend-to-mem/@enabled",
+  "/domain/pm/suspend-to-disk",
+  "/domain/pm/suspend-to-disk/@enabled",
+  "/domain/devices/video/model/@ram",
+  "/domain/devices/video/model/@vgamem",
+  "/domain/devices/video/model/@vram64",
+  ...["", "/@type", "/source", "/source/@path", "/target", "/target/@port"].map((a) => `/domain/devices/parallel${a}`),
+  "/domain/cpu/feature",
+  "/domain/cpu/feature/@name",
+  "/domain/cpu/feature/@policy",
+  "/domain/cpu/@migratable",
+  ...["name", "tickpolicy", "present", "track"].map((a) => `/domain/clock/timer/@${a}`),
+  "/domain/devices/video/model/@vram",
+  "/domain/devices/video/model/@heads",
+  "/domain/devices/watchdog",
+  "/domain/devices/watchdog/@model",
+  "/domain/devices/watchdog/@action",
+  "/domain/devices/watchdog/address",
+  ...["type", "domain", "bus", "slot", "function", "multifunction"].map(
+    (a) => `/domain/devices/watchdog/address/@${a}`,
+  ),
+  "/domain/devices/input[@bus='usb']",
+  "/domain/devices/input/address",
+  "/domain/devices/input/address/@type",
+  "/domain/devices/input/address/@bus",
+  "/domain/devices/input/address/@port",
+  "/domain/devices/disk/driver/@cache",
+  "/domain/os/bootmenu",
+  "/domain/os/bootmenu/@enable",
+  "/domain/os/bootmenu/@timeout",
+  "/domain/devices/graphics/listen",
+  "/domain/devices/graphics/listen/@type",
+  "/domain/devices/graphics/listen/@address",
+  "/domain/devices/rng/backend",
+  "/domain/devices/rng/backend/@model",
+  "/domain/devices/audio/@id",
+  "/domain/devices/audio/@type",
+  "/domain/qemu:commandline",
+  "/domain/qemu:commandline/qemu:arg",
+  "/domain/qemu:commandline/qemu:arg/@value",
+  "/domain/qemu:commandline/qemu:env",
+  "/domain/qemu:commandline/qemu:env/@name",
+  "/domain/qemu:commandline/qemu:env/@value",
+]);
+
+/**
+ * What legitimately produces no QEMU argument, in libvirt as in the builder, with the reason.
+ * An element listed here is not looked into (its whole content is covered by the reason).
+ */
+export const NO_ARGV: Readonly<Record<string, string>> = {
+  "/domain/@id": "the running domain's id, a libvirt runtime number (status XML), not configuration",
+  "/domain/title": "text for humans; libvirt passes it to no process",
+  "/domain/description": "text for humans; libvirt passes it to no process",
+  "/domain/metadata": "applications' own data, kept in the definition; libvirt passes it to no process",
+  "/domain/on_poweroff":
+    "what the manager does when the guest powers off, libvirt's lifecycle policy run on QEMU's SHUTDOWN event (libvirt's -no-shutdown only keeps QEMU alive to see it)",
+  "/domain/on_crash":
+    "what the manager does when the guest crashes, libvirt's lifecycle policy run on QEMU's GUEST_PANICKED event; no QEMU argument",
+  "/domain/cpu/model/@fallback":
+    "whether libvirt may pick a CPU model other than the one written when checking the host before start (qemuProcessUpdateGuestCPU); the command line carries the model itself either way",
+};
+
+/**
+ * Values equal to what the builder does anyway (libvirt's documented defaults), keyed by path:
+ * stated explicitly they ask for nothing more. The value is the attribute value (for an element,
+ * the element is passed and the value is empty).
+ */
+export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: string, parent: XmlElement) => boolean>> =
+  {
+    "/domain/vcpu/@placement": (_, v) => v === "static",
+    "/domain/on_reboot": (el) => textContent(el)?.trim() === "restart",
+    "/domain/cpu/@match": (_, v) => v === "exact",
+    "/domain/cpu/@check": (_, v) => v === "none",
+    "/domain/devices/memballoon/@autodeflate": (_, v) => v === "off",
+    // QEMU's x86 CPU models have the PAE on; libvirt writes no argument for a bare <pae/>
+    "/domain/features/pae": (el) => el.attrs.length === 0 && childElements(el).length === 0,
+    "/domain/currentMemory": (el, _, domain) => currentMemoryIsMemory(el, domain),
+    "/domain/currentMemory/@unit": () => true,
+    "/domain/devices/video/model/@primary": (_, v) => v === "yes",
+    // the console that is the first serial port: its source is the serial's (a unix socket the builder listens on)
+    ...Object.fromEntries(
+      ["console"].map((k) => [`/domain/devices/${k}/source/@mode`, (_: XmlElement, v: string) => v === "bind"]),
+    ),
+  };
+
+/** `<currentMemory>` equal to `<memory>` sets no balloon target (libvirt sets one only below). */
+function currentMemoryIsMemory(cur: XmlElement, domain: XmlElement): boolean {
+  const kib = (el: XmlElement | undefined) => {
+    if (!el) return undefined;
+    try {
+      return toKiB(textContent(el) ?? "", getAttr(el, "unit"), `/domain/${el.name}`);
+    } catch {
+      return undefined;
+    }
+  };
+  const c = kib(cur);
+  return c !== undefined && c === kib(firstChild(domain, "memory"));
+}
+
+/** The QEMU driver's namespace: its elements count by URI, whatever their prefix (as libvirt reads them). */
+const QEMU_NS_URI = "http://libvirt.org/schemas/domain/qemu/1.0";
+
+function withNs(el: XmlElement, scope: ReadonlyMap<string, string>): Map<string, string> {
+  const m = new Map(scope);
+  for (const a of el.attrs)
+    if (a.name === "xmlns" || a.name.startsWith("xmlns:")) m.set(a.name === "xmlns" ? "" : a.name.slice(6), a.value);
+  return m;
+}
+
+/** `qemu:LOCAL` for an element of the QEMU namespace under any prefix, else its name. */
+function nameByUri(el: XmlElement, scope: ReadonlyMap<string, string>): string {
+  const i = el.name.indexOf(":");
+  const local = i < 0 ? el.name : el.name.slice(i + 1);
+  return withNs(el, scope).get(i < 0 ? "" : el.name.slice(0, i)) === QEMU_NS_URI ? `qemu:${local}` : el.name;
+}
+
+/** The path of an element, qualified where the builder decides on an attribute. */
+function qualified(p: string, el: XmlElement): string {
+  if (p === "/domain/sysinfo") return `${p}[@type='${getAttr(el, "type") ?? ""}']`;
+  if (/^\/domain\/sysinfo\/(system|bios|baseBoard|chassis)\/entry$/.test(p))
+    return `${p}[@name='${getAttr(el, "name") ?? ""}']`;
+  if (p === "/domain/devices/input") return `${p}[@bus='${getAttr(el, "bus") ?? ""}']`;
+  return p;
+}
+
+/** One path of a definition the builder neither expresses nor lists as producing no argument. */
+export interface UnexpressedPath {
+  /** The table path (no positions), e.g. `/domain/devices/disk/driver/@cache`. */
+  readonly path: string;
+  /** The same with positions, e.g. `/domain/devices/disk[2]/driver/@cache`. */
+  readonly at: string;
+  /** The attribute value, or the element name. */
+  readonly value: string;
+  /** What the builder expresses at that place (the parent's expressed children). */
+  readonly expressedHere: string[];
+}
+
+function expressedChildren(parent: string): string[] {
+  const out = new Set<string>();
+  for (const p of [...EXPRESSED_PATHS, ...Object.keys(NO_ARGV)]) {
+    if (!p.startsWith(`${parent}/`)) continue;
+    const rest = p.slice(parent.length + 1);
+    if (!rest.includes("/") || /^@[^/]+$/.test(rest)) out.add(rest.replace(/\[.*$/, "").replace(/='.*$/, ""));
+  }
+  return [...out];
+}
+
+/**
+ * Every path of the definition that is neither expressed, nor without QEMU argument, nor a
+ * default, reported at its top-most unexpressed element or attribute, in document order.
+ */
+export function unexpressedPaths(def: DomainDef): UnexpressedPath[] {
+  const out: UnexpressedPath[] = [];
+  walk(def.root, "/domain", "/domain", new Map(), out);
+  return out;
+}
+
+function walk(el: XmlElement, p: string, at: string, scope: ReadonlyMap<string, string>, out: UnexpressedPath[]): void {
+  const inner = withNs(el, scope);
+  for (const a of el.attrs) {
+    if (a.name === "xmlns" || a.name.startsWith("xmlns:")) continue;
+    if (p === "/domain/devices/controller" && a.name === "model" && getAttr(el, "type") === "pci") {
+      const q = `${p}[@type='pci']/@model='${a.value}'`;
+      if (!EXPRESSED_PATHS.has(q))
+        out.push({ path: q, at: `${at}/@model`, value: a.value, expressedHere: ["pci-root", "pcie-root"] });
+      continue;
+    }
+    const ap = `${p}/@${a.name}`;
+    if (EXPRESSED_PATHS.has(ap) || ap in NO_ARGV || DEFAULT_VALUED[ap]?.(el, a.value, el)) continue;
+    out.push({ path: ap, at: `${at}/@${a.name}`, value: a.value, expressedHere: expressedChildren(p) });
+  }
+  const seen: Record<string, number> = {};
+  const children = childElements(el);
+  for (const c of children) {
+    const cp = `${p}/${nameByUri(c, inner)}`;
+    const n = (seen[c.name] = (seen[c.name] ?? 0) + 1);
+    // positions as the builder writes them: every device, and any element that has namesakes
+    const indexed = p === "/domain/devices" || children.filter((x) => x.name === c.name).length > 1;
+    const cat = indexed ? `${at}/${c.name}[${n}]` : `${at}/${c.name}`;
+    if (cp in NO_ARGV || DEFAULT_VALUED[cp]?.(c, "", el)) continue;
+    const q = qualified(cp, c);
+    if (!EXPRESSED_PATHS.has(q)) {
+      out.push({ path: q, at: cat, value: c.name, expressedHere: expressedChildren(p) });
+      continue;
+    }
+    walk(c, cp, cat, inner, out);
+  }
+}
+
+/**
+ * Refuses the first path of the definition the builder does not express (see the tables above):
+ * a {@link DomainXmlError} naming it, its value, what is built at that place, and the fix.
+ */
+export function checkExpressedPaths(def: DomainDef): void {
+  const [first] = unexpressedPaths(def);
+  if (!first) return;
+  throw new DomainXmlError("not built on the QEMU command line without libvirt", {
+    path: first.at,
+    value: first.value,
+    category: "unsupported configuration",
+    allowed: first.expressedHere.length
+      ? `what the QEMU-direct backend builds here: ${first.expressedHere.join(", ")}`
+      : undefined,
+    fix: `remove ${first.path.replace(/^.*\//, "")} from the definition, or apply the domain through libvirt`,
+  });
+}
