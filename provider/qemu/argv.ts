@@ -131,6 +131,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add("-chardev", `socket,id=charmonitor,path=${qemuOptEscape(qmp)},server=on,wait=off`);
   add("-mon", "chardev=charmonitor,id=monitor,mode=control");
   buildClock(v, add, timers);
+  buildLifecycle(def.root, add);
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
   const devs = deviceElements(def.root, v);
@@ -1794,6 +1795,16 @@ function rngRandomFile(el: XmlElement | undefined, path: string): string {
   if (model !== "random")
     throw unsupported(`${path}/backend/@model`, model, "use <backend model='random'>/dev/urandom</backend>");
   return (textContent(b) ?? "").trim() || "/dev/urandom";
+}
+
+/**
+ * `<on_reboot>destroy</on_reboot>`: QEMU exits instead of rebooting (`-no-reboot`). libvirt asks
+ * QEMU for the same at run time (QMP `set-action reboot=shutdown`); without libvirt there is no one
+ * to ask, so the command line says it. `restart` is QEMU's default; other policies are refused by
+ * the path table (provider/qemu/paths.ts).
+ */
+function buildLifecycle(root: XmlElement, add: Add): void {
+  if (textContent(firstChild(root, "on_reboot"))?.trim() === "destroy") add("-no-reboot");
 }
 
 function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {

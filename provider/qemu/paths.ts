@@ -259,7 +259,7 @@ export const NO_ARGV: Readonly<Record<string, string>> = {
 export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: string, parent: XmlElement) => boolean>> =
   {
     "/domain/vcpu/@placement": (_, v) => v === "static",
-    "/domain/on_reboot": (el) => textContent(el)?.trim() === "restart",
+    "/domain/on_reboot": (el) => ["restart", "destroy"].includes(textContent(el)?.trim() ?? ""),
     "/domain/cpu/@match": (_, v) => v === "exact",
     "/domain/cpu/@check": (_, v) => v === "none",
     "/domain/devices/memballoon/@autodeflate": (_, v) => v === "off",

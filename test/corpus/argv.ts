@@ -54,7 +54,7 @@ export interface ArgvItem {
  */
 export const LIBVIRT_ONLY: readonly {
   readonly name: string;
-  readonly side: "libvirt" | "both";
+  readonly side: "libvirt" | "ours" | "both";
   readonly test: (i: ArgvItem) => boolean;
   readonly reason: string;
 }[] = [
@@ -70,6 +70,13 @@ export const LIBVIRT_ONLY: readonly {
     side: "libvirt",
     test: (i) => i.option === "-sandbox",
     reason: "libvirt's seccomp policy for the QEMU process (host hardening from qemu.conf, not guest hardware)",
+  },
+  {
+    name: "-no-reboot",
+    side: "ours",
+    test: (i) => i.option === "-no-reboot",
+    reason:
+      "<on_reboot>destroy</on_reboot>: libvirt asks QEMU at run time (QMP set-action reboot=shutdown); the direct backend, with no manager to ask, puts it on the command line",
   },
   {
     name: "-no-shutdown",
@@ -181,7 +188,7 @@ export function itemKey(i: ArgvItem): string {
 /** The items compared of one side: {@link LIBVIRT_ONLY} removed, libvirt's value rewrites applied. */
 export function comparedItems(argv: readonly string[], side: "libvirt" | "ours"): ArgvItem[] {
   return argvItems(argv)
-    .filter((i) => !LIBVIRT_ONLY.some((r) => (r.side === "both" || side === "libvirt") && r.test(i)))
+    .filter((i) => !LIBVIRT_ONLY.some((r) => (r.side === "both" || r.side === side) && r.test(i)))
     .map((i) =>
       side === "libvirt"
         ? {

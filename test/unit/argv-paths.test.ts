@@ -53,6 +53,12 @@ describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)",
     expect(refusal(doc("", "<currentMemory unit='MiB'>128</currentMemory>")).path).to.equal("/domain/currentMemory");
   });
 
+  it("<on_reboot>: destroy makes QEMU exit instead of rebooting (-no-reboot), restart is the default, other policies refuse", () => {
+    expect(argv(doc("", "<on_reboot>destroy</on_reboot>"))).to.include("-no-reboot");
+    expect(argv(doc("", "<on_reboot>restart</on_reboot>"))).to.not.include("-no-reboot");
+    expect(refusal(doc("", "<on_reboot>preserve</on_reboot>")).path).to.equal("/domain/on_reboot");
+  });
+
   it("what produces no QEMU argument is accepted, each with its reason; libvirt's defaults stated explicitly too", () => {
     for (const [p, reason] of Object.entries(NO_ARGV)) {
       expect(reason, p).to.match(/\w{3,}.*\w{3,}/);
