@@ -20,6 +20,7 @@ import * as path from "node:path";
 import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { domainsWithPrefix, removeDomains, RUN_PREFIX } from "../support/domains";
 import { Lab, requireLab } from "../support/lab";
+import { npm, userEnv } from "../support/npm";
 import { REPO_ROOT } from "../support/paths";
 import { PulumiStack } from "../support/pulumi";
 import { installSteps, ProgramLanguage, ReadmeStep } from "../support/readme";
@@ -32,22 +33,6 @@ const NEWEST_PULUMI = "3.248.0";
 const WEB_HWUUID = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
 
 const PKG = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8"));
-
-/** The environment of a user's shell: none of the `npm run` variables this suite may run under. */
-function userEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== "INIT_CWD") env[k] = v;
-  // Quieter and no audit request; what gets installed is the same.
-  return { ...env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" };
-}
-
-/** Runs npm; throws with its output when it fails. */
-function npm(args: readonly string[], cwd: string): string {
-  const r = spawnSync("npm", args, { cwd, env: userEnv(), encoding: "utf8", timeout: 600000 });
-  if (r.status !== 0)
-    throw new Error(`npm ${args.join(" ")} (in ${cwd}) exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
 
 function sha256(file: string): string {
   return createHash("sha256").update(fs.readFileSync(file)).digest("hex");

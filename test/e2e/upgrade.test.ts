@@ -18,6 +18,7 @@ import * as path from "node:path";
 import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { domainsWithPrefix, removeDomains, RUN_PREFIX } from "../support/domains";
 import { Lab, requireLab } from "../support/lab";
+import { npm, userEnv } from "../support/npm";
 import { REPO_ROOT } from "../support/paths";
 import { PulumiStack } from "../support/pulumi";
 
@@ -33,21 +34,6 @@ const OLD_TYPES = [
   "pulumi-nodejs:dynamic/libvirt-domain:Resource",
 ];
 const NEW_TYPES = ["pulumi-nodejs:dynamic/libvirt-domain:DiskImage", "pulumi-nodejs:dynamic/libvirt-domain:Domain"];
-
-/** The environment of a user's shell: none of the `npm run` variables this suite may run under. */
-function userEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== "INIT_CWD") env[k] = v;
-  return { ...env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" };
-}
-
-/** Runs npm; throws with its output when it fails. */
-function npm(args: readonly string[], cwd: string): string {
-  const r = spawnSync("npm", args, { cwd, env: userEnv(), encoding: "utf8", timeout: 600000 });
-  if (r.status !== 0)
-    throw new Error(`npm ${args.join(" ")} (in ${cwd}) exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
 
 /** `npm pack` of the package in `dir` into `dest` (its `prepack` builds); the tarball's path. */
 function pack(dir: string, dest: string): string {

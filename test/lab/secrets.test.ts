@@ -19,6 +19,7 @@ import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, removeDomains, RUN_PREFIX } from "../support/domains";
 import { Lab, labQemu, requireLab } from "../support/lab";
 import { rfbHandshake } from "../support/vnc";
+import { qemuProcess } from "../support/qemu-pid";
 
 /** At most 8 characters (VNC authentication uses 8), with characters XML must escape. */
 const PW = "S&c'r3t!";
@@ -44,26 +45,6 @@ const cookieXml = `<domain type='qemu'><name>x</name><memory unit='MiB'>64</memo
   <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
   <disk type='network' device='cdrom'><driver name='qemu' type='raw'/><source protocol='https' name='/x.iso'><host name='example.org' port='443'/>
   <cookies><cookie name='sess'>c00kie-v4lue</cookie></cookies></source><target dev='hdc' bus='ide'/><readonly/></disk><serial type='pty'/></devices></domain>`;
-
-/** The pid of the QEMU running `name` (found by its `-name guest=NAME,` argument), and its start time in clock ticks. */
-function qemuProcess(name: string): { pid: number; startTicks: string } | undefined {
-  for (const d of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    let argv: string[];
-    try {
-      argv = fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
-    } catch {
-      continue;
-    }
-    const i = argv.indexOf("-name");
-    if (i < 0 || !argv[i + 1]?.startsWith(`guest=${name},`)) continue;
-    const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-    const startTicks = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-    if (startTicks === undefined) throw new Error(`/proc/${d}/stat has no field 22 (start time): ${stat}`);
-    return { pid: Number(d), startTicks };
-  }
-  return undefined;
-}
 
 for (const labName of ["new", "host"] as const) {
   describe(`graphics password on libvirt ${labName === "new" ? "12.x" : "9.0"}: no perpetual change, no restart, secret XML`, function () {
