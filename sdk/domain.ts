@@ -92,9 +92,26 @@ function secretWhenSecure(xml: pulumi.Input<string>): pulumi.Output<string> {
 }
 
 /**
- * {@link Domain} is a libvirt domain managed through virsh. The desired XML (template + typed
- * fields + hwuuid) is compared semantically with libvirt's; changes are applied by redefining,
- * restarting only when needed and allowed, and re-creating only for a new name or domain type.
+ * {@link Domain} is a libvirt domain, applied through virsh over any libvirt URI, or with QEMU
+ * alone (`qemu-direct:///STATE_DIR`). The desired XML (template + typed fields + hwuuid) is
+ * compared semantically with the actual one; a change is applied live where the running guest can
+ * take it, else by redefining (restarting only when allowed), and re-creates the domain (a new
+ * libvirt uuid, the same guest UUID) only for a new name, domain type or connection.
+ *
+ * @example
+ * ```ts
+ * import { Domain } from "pulumi-libvirt-domain";
+ *
+ * const web = new Domain("web", {
+ *   name: "web-1",
+ *   hwuuid: "5d5b0f1d-128b-4517-8e65-b258a8734c1d", // what the guest reads, kept across re-creates
+ *   memory: "512 MiB",
+ *   vcpus: 2,
+ *   interfaces: [{ type: "network", source: "default" }],
+ *   connection: { uri: "qemu+ssh://admin@hv1/system" },
+ * });
+ * export const guestUuid = web.guestUuid; // the hwuuid; web.uuid is libvirt's, new on every re-create
+ * ```
  */
 export class Domain extends pulumi.dynamic.Resource {
   /** The libvirt domain name. */
@@ -126,7 +143,11 @@ export class Domain extends pulumi.dynamic.Resource {
   /** Paths where the actual XML differs from the desired one (seen by refresh). */
   declare public readonly drift: pulumi.Output<string[]>;
 
-  /** Declares a domain. */
+  /**
+   * @param name the Pulumi resource name (the libvirt name is `args.name`)
+   * @param args the desired domain; checked at preview, every problem reported per property
+   * @param opts Pulumi options; the 0.1.0 type token is always added as an alias
+   */
   constructor(name: string, args: DomainArgs, opts?: pulumi.CustomResourceOptions) {
     const cfg = new pulumi.Config("libvirt");
     const connection = pulumi

@@ -280,6 +280,19 @@ export class FleetPlanError extends pulumi.ResourceError implements ErrorDetails
 /**
  * {@link DomainFleet} clones a shut-off template into members. Members are created in parallel;
  * a template change re-creates them (new uuid), each keeping its hwuuid.
+ *
+ * @example
+ * ```ts
+ * import { DomainFleet } from "pulumi-libvirt-domain";
+ *
+ * const fleet = new DomainFleet("web", {
+ *   template: { name: "web-template" }, // an existing, shut-off domain
+ *   members: 3, // then 5, then 2: only those members change
+ *   hwuuidPolicy: "derive", // each member its own stable guest UUID, never the template's
+ *   diskMode: "overlay", // qcow2 overlays of the template's disks
+ * });
+ * export const guestUuids = Object.values(fleet.members).map((d) => d.guestUuid);
+ * ```
  */
 export class DomainFleet extends pulumi.ComponentResource {
   /** The members' Domains, by key. */
