@@ -17,9 +17,13 @@ import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
 import { planFleet } from "../../provider/fleet/plan";
+import { buildQemuArgv } from "../../provider/qemu/argv";
+import { DomainDef } from "../../provider/xml/domain";
 import { checkAndCreate, RUN_PREFIX } from "../support/domains";
+import { readCase } from "../support/golden";
+import { shellWords } from "../support/shell";
 import { GuestConsole, guestDomainXml, guestImage, GuestImage } from "../support/guest";
-import { labQemu, requireLab } from "../support/lab";
+import { argValues, labQemu, requireLab } from "../support/lab";
 
 /** OVMF as Debian 12 and 13 both ship it (the 4 MiB build, without Secure Boot). */
 const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
@@ -84,6 +88,24 @@ describe("UEFI firmware with <genid>", function () {
       throw new Error(`${OVMF_CODE} or ${OVMF_VARS} is missing: the host has no ovmf; run: npm run lab -- up`);
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  it("the firmware and vmgenid arguments of the golden EFI cases are libvirt 12.x's own (virsh domxml-to-native)", async () => {
+    const lab = await requireLab("new");
+    labChroot();
+    for (const name of ["efi-genid", "efi-nvram-generated"]) {
+      const file = path.join(work, `${name}.xml`);
+      fs.writeFileSync(file, readCase(name));
+      const theirs = shellWords((await runVirsh(lab.uri, ["domxml-to-native", "qemu-argv", file])).stdout.trim());
+      const mine = buildQemuArgv(DomainDef.parse(readCase(name))).argv;
+      const firmware = (argv: string[]) => ({
+        blockdev: argValues(argv, "-blockdev").filter((b) => b.includes("pflash")),
+        machine: (argValues(argv, "-machine")[0] ?? "").split(",").filter((o) => o.startsWith("pflash")),
+        vmgenid: argValues(argv, "-device").filter((d) => d.includes("vmgenid")),
+      });
+      expect(firmware(mine), name).to.deep.equal(firmware(theirs));
+      expect(firmware(mine).blockdev, name).to.have.length(3);
+    }
+  });
 
   for (const which of ["host", "new"] as const) {
     it(`through ${labels[which]}: the guest boots through EFI, reads the hwuuid and the vmgenid; libvirt makes the NVRAM from the template and undefine removes it`, async () => {
