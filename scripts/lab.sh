@@ -177,12 +177,13 @@ WRAP
   fi
 }
 
-ensure_firmware_pkgs() { # ovmf on the host: as the client packages, never installed on a host whose libvirt is set up
+ensure_firmware_pkgs() { # ovmf on the host; never installed on a host whose libvirt is set up (only said: EFI tests then fail naming it)
   local missing=() p
   for p in "${FIRMWARE_PKGS[@]}"; do installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -gt 0 ] || return 0
   if ! manifest_has daemon host && [ -n "$(system_libvirt)" ]; then
-    die "libvirt is set up on this host, and the lab installs nothing on such a host: install the UEFI firmware yourself (apt-get install --no-install-recommends ${missing[*]}) and run this again"
+    log "libvirt is set up on this host, and the lab installs nothing on such a host: the UEFI tests need ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})"
+    return 0
   fi
   ensure_pkgs "${FIRMWARE_PKGS[@]}"
 }
