@@ -144,6 +144,41 @@ describe("UEFI firmware with <genid>", function () {
   }
 
   for (const which of ["host", "new"] as const) {
+    it(`through ${labels[which]}: <os firmware='efi'> autoselection picks OVMF from the ovmf package's firmware descriptors and the guest boots through EFI`, async () => {
+      const lab = await requireLab(which);
+      if (which === "new") labChroot();
+      const img = guestImage(lab.imageDir);
+      const name = `${RUN_PREFIX}-efiauto-${which}`;
+      const run = path.join(lab.imageDir, "lvd-guest", "run");
+      fs.mkdirSync(run, { recursive: true });
+      const consolePath = path.join(run, `${name}.console`);
+      fs.rmSync(consolePath, { force: true });
+      const genid = randomUUID();
+      const xml = guestDomainXml({ name, image: img, consolePath })
+        .replace("<os>", "<os firmware='efi'>")
+        .replace("</name>", `</name>\n  <genid>${genid}</genid>`);
+      const file = path.join(work, `${name}.xml`);
+      fs.writeFileSync(file, xml);
+      await runVirsh(lab.uri, ["define", "--validate", file]);
+      try {
+        await runVirsh(lab.uri, ["start", name]);
+        const live = (await runVirsh(lab.uri, ["dumpxml", name])).stdout;
+        expect(live, "the loader libvirt picked").to.match(
+          /<loader[^>]*type='pflash'[^>]*>\/usr\/share\/OVMF\/OVMF_CODE/,
+        );
+        expect(live, "the NVRAM libvirt made").to.match(/<nvram[^>]*template='\/usr\/share\/OVMF\/OVMF_VARS/);
+        const con = new GuestConsole(consolePath);
+        expect(await efiLine(con), `console ${consolePath}`).to.equal("efi yes");
+        expect((await con.report()).vmgenid).to.equal(genid);
+      } finally {
+        await runVirsh(lab.uri, ["destroy", name], { allowFailure: true });
+        await runVirsh(lab.uri, ["undefine", "--nvram", name], { allowFailure: true });
+        fs.rmSync(consolePath, { force: true });
+      }
+    });
+  }
+
+  for (const which of ["host", "new"] as const) {
     const label = which === "host" ? "QEMU 7.2 (host)" : "QEMU 11.x (lab chroot)";
     describe(`QEMU-direct, ${label}`, () => {
       let uri: string;
