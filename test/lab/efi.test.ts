@@ -133,6 +133,9 @@ describe("UEFI firmware with <genid>", function () {
         expect(r.vmgenid).to.equal(genid);
         expect(await queryGenid(lab.uri, name)).to.equal(genid);
         expect(fs.statSync(nvram).size, "the NVRAM libvirt made").to.equal(fs.statSync(vars).size);
+        const rd = await impl.read(a.id, a.outs);
+        const d = await impl.diff(a.id, rd.props, a.inputs);
+        expect(d.changes, `no drift after refresh: ${JSON.stringify(d)}`).to.equal(false);
         expect(sha256(vars), "the template variables").to.equal(varsHash);
       } finally {
         await impl.remove(a.id, a.outs);
@@ -205,6 +208,9 @@ describe("UEFI firmware with <genid>", function () {
           expect(r.productUuid).to.equal(hwuuid);
           expect(r.vmgenid).to.equal(genid);
           expect(await queryGenid(uri, name, path.join(state, name, "qmp.sock"))).to.equal(genid);
+          const rd = await impl.read(a.id, a.outs);
+          const d = await impl.diff(a.id, rd.props, a.inputs);
+          expect(d.changes, `no drift after refresh: ${JSON.stringify(d)}`).to.equal(false);
           const st = fs.statSync(nvram);
           expect(st.size, "the NVRAM, a copy of the template").to.equal(fs.statSync(OVMF_VARS).size);
           expect(st.mode & 0o777, "the template's mode, read-write for the owner").to.equal(0o644);
