@@ -380,7 +380,8 @@ export class QemuDirectBackend implements DomainBackend {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw new DirectError(
-        `cannot read ${this.files(name).nvramStamps} (the NVRAM files this backend made for ${name}): ${(e as Error).message}; fix: restore it, or remove it and the NVRAM files it named by hand`,
+        `cannot read ${this.files(name).nvramStamps} (the NVRAM files this backend made for ${name}): ${(e as Error).message}`,
+        { fix: "restore it, or remove it and the NVRAM files it names by hand", cause: e },
       );
     }
   }
@@ -398,7 +399,11 @@ export class QemuDirectBackend implements DomainBackend {
     if (await fileIdentity(target)) return;
     if (!nv.template)
       throw new DirectError(
-        `operation failed: the NVRAM file ${target} of ${name} does not exist and <nvram> names no template to make it from; fix: write <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'> (the variables that match the loader), or create ${target}`,
+        `operation failed: the NVRAM file ${target} of ${name} does not exist and <nvram> names no template to make it from`,
+        {
+          path: "/domain/os/nvram/@template",
+          fix: `write <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'> (the variables that match the loader), or create ${target}`,
+        },
       );
     let stamp: ImageStamp;
     try {
@@ -406,7 +411,8 @@ export class QemuDirectBackend implements DomainBackend {
     } catch (e) {
       if (ImageError.isInstance(e))
         throw new DirectError(
-          `operation failed: cannot make the NVRAM ${target} of ${name} from the template ${nv.template}: ${e.message}`,
+          `operation failed: cannot make the NVRAM ${target} of ${name} from the template ${nv.template}: ${e.reason}`,
+          { path: "/domain/os/nvram", fix: e.fix ?? `check ${nv.template} and ${path.dirname(target)}`, cause: e },
         );
       throw e;
     }
@@ -418,7 +424,8 @@ export class QemuDirectBackend implements DomainBackend {
     } catch (e) {
       await removeImage(stamp).catch(() => undefined);
       throw new DirectError(
-        `operation failed: cannot record the NVRAM ${target} of ${name} in ${f.nvramStamps}: ${(e as Error).message}; it was removed again. Fix: check that ${f.dir} is writable`,
+        `operation failed: cannot record the NVRAM ${target} of ${name} in ${f.nvramStamps}: ${(e as Error).message}; it was removed again`,
+        { fix: `check that ${f.dir} is writable`, cause: e },
       );
     }
   }
