@@ -87,7 +87,7 @@ export interface MemberPlan {
   readonly hwuuid: string | undefined;
   readonly macs: string[];
   readonly disks: DiskPlan[];
-  /** NVRAM to copy: template path -> member path. */
+  /** NVRAM to copy: template path -> member path; undefined when there is none to copy (with `<nvram template>` the backend makes the member's own at first start). */
   readonly nvram: { readonly source: string; readonly path: string } | undefined;
   /** The member's domain XML (no `<uuid>`: libvirt gives each member a new one; no hwuuid: set by the Domain). */
   readonly xml: string;
@@ -422,6 +422,14 @@ function planDisks(def: DomainDef, c: DiskContext): DiskPlan[] {
   return plans;
 }
 
+/**
+ * A member's NVRAM is its own, never the template's. With `<nvram template=...>` (what libvirt
+ * writes for UEFI firmware) the member gets its own file name, `MEMBER_VARS.fd` beside the
+ * template's (or in imageDir), and nothing to copy: libvirt, or the QEMU-direct backend, makes it
+ * from the pristine template variables at the first start (and removes it at undefine). Without a
+ * template the template's NVRAM file is copied. An `<nvram>` naming no file stays as it is: each
+ * domain then gets the backend's own per-domain file (libvirt's and QEMU-direct's `NAME_VARS.fd`).
+ */
 function planNvram(def: DomainDef, name: string, imageDir: string | undefined): MemberPlan["nvram"] {
   const os = firstChild(def.root, "os");
   const nv = os && firstChild(os, "nvram");
@@ -429,5 +437,6 @@ function planNvram(def: DomainDef, name: string, imageDir: string | undefined): 
   if (!nv || p === "") return undefined;
   const path = posix.join(imageDir ?? posix.dirname(p), `${name}_VARS.fd`);
   setTextContent(nv, path);
+  if (getAttr(nv, "template")) return undefined;
   return { source: p, path };
 }

@@ -37,7 +37,15 @@ export interface QemuArgvOptions {
    * @default `/run/libvirt-domain/<name>`
    */
   readonly secretDir?: string;
+  /**
+   * Where the NVRAM of a pflash loader goes when `<nvram>` names no file: `DIR/NAME_VARS.fd`, as
+   * libvirt names it. @default {@link LIBVIRT_NVRAM_DIR}
+   */
+  readonly nvramDir?: string;
 }
+
+/** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
+export const LIBVIRT_NVRAM_DIR = "/var/lib/libvirt/qemu/nvram";
 
 /** A file QEMU reads a secret from: the caller writes it (mode 0600) before starting QEMU and may remove it once QEMU runs. */
 export interface QemuSecretFile {
@@ -117,7 +125,8 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   add("-name", `guest=${qemuOptEscape(identity.name)},debug-threads=on`);
   if (opts.startPaused) add("-S");
   const timers = clockTimers(def.root);
-  buildMachine(v, add, buildFirmware(def.root, add), timers.machine);
+  const nvramDefault = defaultNvramPath(opts.nvramDir ?? LIBVIRT_NVRAM_DIR, identity.name);
+  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), timers.machine);
   buildCpu(v, add, def.root, timers.cpu);
   buildMemory(v, add, def.root);
   buildSmp(v, add, def.root);
@@ -173,14 +182,44 @@ function buildMachine(v: DomainView, add: Add, pflash: string[] = [], timers: st
   else throw unsupported("/domain/@type", v.type, "use type='qemu' (TCG) or type='kvm'");
 }
 
+/** The NVRAM file libvirt makes for domain `name` in `dir`: `DIR/NAME_VARS.fd`. */
+export function defaultNvramPath(dir: string, name: string): string {
+  return `${dir.replace(/\/+$/, "")}/${name}_VARS.fd`;
+}
+
+/** {@link FirmwareNvram}: the variable store a read-only pflash loader needs. */
+export interface FirmwareNvram {
+  /** `<nvram>`'s file; undefined when it names none (libvirt then makes `NAME_VARS.fd` in its NVRAM directory). */
+  readonly path: string | undefined;
+  /** `<nvram template=...>`: the pristine variables a missing NVRAM file is copied from. */
+  readonly template: string | undefined;
+}
+
+/**
+ * The NVRAM of a domain whose firmware is a read-only pflash loader (UEFI: OVMF_CODE with an
+ * OVMF_VARS copy per domain), or undefined for any other firmware. Pure: reads the XML only.
+ * Shapes the builder refuses (a network NVRAM, a non-raw format) are refused by
+ * {@link buildQemuArgv}, not here.
+ */
+export function firmwareNvram(root: XmlElement): FirmwareNvram | undefined {
+  const os = firstChild(root, "os");
+  const loader = os && firstChild(os, "loader");
+  if (!loader || getAttr(loader, "type") !== "pflash" || getAttr(loader, "readonly") !== "yes") return undefined;
+  const nvram = os && firstChild(os, "nvram");
+  const text = nvram ? (textContent(nvram) ?? "").trim() : "";
+  return { path: text === "" ? undefined : text, template: (nvram && getAttr(nvram, "template")) || undefined };
+}
+
 /**
  * `<os><loader>`/`<nvram>` as libvirt writes them (qemuBuildPflashBlockdevCommandLine): a ROM
  * loader is `-bios`; a pflash loader a file + raw blockdev on pflash0 and the `<nvram>` file on
- * pflash1. Returns the `-machine` options (`pflash0=`, `pflash1=`), written before the machine
- * options that follow. What needs libvirt is refused: secure boot (SMM and a secure flash),
- * an NVRAM libvirt would create from its template, a network or typed NVRAM source.
+ * pflash1 (`defaultNvram`, libvirt's `NAME_VARS.fd`, when `<nvram>` names no file or is absent:
+ * whoever starts QEMU makes it from the template first). Returns the `-machine` options
+ * (`pflash0=`, `pflash1=`), written before the machine options that follow. What needs libvirt
+ * is refused: secure boot (SMM and a secure flash), a network or typed NVRAM source, formats
+ * other than raw.
  */
-function buildFirmware(root: XmlElement, add: Add): string[] {
+function buildFirmware(root: XmlElement, add: Add, defaultNvram: string): string[] {
   const os = firstChild(root, "os");
   const loader = os && firstChild(os, "loader");
   const nvram = os && firstChild(os, "nvram");
@@ -198,7 +237,7 @@ function buildFirmware(root: XmlElement, add: Add): string[] {
     throw unsupported(
       "/domain/os/loader",
       undefined,
-      "write the firmware path: <loader readonly='yes' type='pflash'>/path/OVMF_CODE.fd</loader>",
+      "write the firmware path: <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>",
     );
   const type = getAttr(loader, "type") ?? "rom";
   for (const a of loader.attrs) {
@@ -206,12 +245,15 @@ function buildFirmware(root: XmlElement, add: Add): string[] {
       a.name === "type" ||
       a.name === "readonly" ||
       (a.name === "stateless" && type === "rom") ||
-      (a.name === "secure" && a.value === "no");
+      (a.name === "secure" && a.value === "no") ||
+      (a.name === "format" && a.value === "raw");
     if (!ok)
       throw unsupported(
         `/domain/os/loader/@${a.name}`,
         a.value,
-        "secure boot and firmware options need libvirt: apply through libvirt",
+        a.name === "format"
+          ? "only a raw firmware image is built: use format='raw' (or none), or apply through libvirt"
+          : "secure boot and firmware options need libvirt: apply through libvirt",
       );
   }
   if (type === "rom") {
@@ -250,14 +292,24 @@ function buildFirmware(root: XmlElement, add: Add): string[] {
       );
     return machine;
   }
-  const vars = nvram && (textContent(nvram) ?? "").trim();
-  if (!nvram || !vars || childElements(nvram).length > 0 || getAttr(nvram, "type") !== undefined) {
-    throw unsupported(
-      "/domain/os/nvram",
-      vars || undefined,
-      "libvirt creates the NVRAM from its template; the QEMU-direct backend does not: write an existing file, <nvram>/path/guest_VARS.fd</nvram>",
-    );
+  if (nvram) {
+    if (childElements(nvram).length > 0 || getAttr(nvram, "type") !== undefined)
+      throw unsupported(
+        "/domain/os/nvram/@type",
+        getAttr(nvram, "type"),
+        "a network or typed NVRAM source needs libvirt: write a file, <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/path/guest_VARS.fd</nvram>",
+      );
+    for (const a of nvram.attrs) {
+      const ok = a.name === "template" || ((a.name === "format" || a.name === "templateFormat") && a.value === "raw");
+      if (!ok)
+        throw unsupported(
+          `/domain/os/nvram/@${a.name}`,
+          a.value,
+          "only raw NVRAM files are built: use format='raw' and templateFormat='raw' (or none), or apply through libvirt",
+        );
+    }
   }
+  const vars = firmwareNvram(root)?.path ?? defaultNvram;
   add(
     "-blockdev",
     JSON.stringify({ driver: "file", filename: vars, "node-name": "libvirt-pflash1-storage", "read-only": false }),

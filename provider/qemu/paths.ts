@@ -55,8 +55,11 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/os/loader/@readonly",
   "/domain/os/loader/@stateless",
   "/domain/os/loader/@secure",
+  "/domain/os/loader/@format", // raw only (buildFirmware refuses others)
   "/domain/os/nvram",
   "/domain/os/nvram/@template",
+  "/domain/os/nvram/@format", // raw only (buildFirmware refuses others)
+  "/domain/os/nvram/@templateFormat", // raw only (buildFirmware refuses others)
   "/domain/os/kernel",
   "/domain/os/initrd",
   "/domain/os/cmdline",

@@ -162,7 +162,13 @@ describe("QEMU command line: what libvirt expresses", () => {
     const NS = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'";
     const cases: [DomainDef, RegExp][] = [
       [doc("<launchSecurity type='sev'><policy>0x0003</policy></launchSecurity>"), /\/domain\/launchSecurity/],
-      [doc("", "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"), /\/domain\/os\/nvram/], // libvirt would create it
+      [
+        doc(
+          "",
+          "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram type='network'><source protocol='nbd' name='v'><host name='h'/></source></nvram>",
+        ),
+        /\/domain\/os\/nvram\/@type/,
+      ],
       [doc("", "<nvram>/var/lib/nvram/d_VARS.fd</nvram>"), /\/domain\/os\/nvram/],
       [DomainDef.parse(doc().format().replace("<os>", "<os firmware='efi'>")), /\/domain\/os\/@firmware/],
       [doc("<numatune><memory mode='strict' nodeset='0'/></numatune>"), /\/domain\/numatune/],
@@ -199,8 +205,33 @@ describe("QEMU command line: what libvirt expresses", () => {
     expect(values(a, "-machine")[0]).to.match(
       /^pc,usb=off,dump-guest-core=off,pflash0=libvirt-pflash0-format,pflash1=libvirt-pflash1-storage/,
     );
-    expect(refusal(doc("", "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram template='/t.fd'/>"))).to.match(
-      /\/domain\/os\/nvram/,
+    // An NVRAM without a file (or no <nvram>) is libvirt's NAME_VARS.fd, made from the template before QEMU starts.
+    const pflash1 = (d: DomainDef, o = {}) => values(buildQemuArgv(d, o).argv, "-blockdev")[2];
+    const generated =
+      '{"driver":"file","filename":"/var/lib/libvirt/qemu/nvram/d_VARS.fd","node-name":"libvirt-pflash1-storage","read-only":false}';
+    expect(pflash1(doc("", "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram template='/t.fd'/>"))).to.equal(
+      generated,
+    );
+    expect(pflash1(doc("", "<loader readonly='yes' type='pflash'>/c.fd</loader>"))).to.equal(generated);
+    expect(
+      pflash1(doc("", "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram template='/t.fd'/>"), {
+        nvramDir: "/state/d/",
+      }),
+    ).to.equal(generated.replace("/var/lib/libvirt/qemu/nvram/", "/state/d/"));
+    // What libvirt 11+ writes back: format='raw' on both, templateFormat='raw'.
+    expect(
+      pflash1(
+        doc(
+          "",
+          "<loader readonly='yes' type='pflash' format='raw'>/c.fd</loader><nvram template='/t.fd' templateFormat='raw' format='raw'>/v.fd</nvram>",
+        ),
+      ),
+    ).to.equal('{"driver":"file","filename":"/v.fd","node-name":"libvirt-pflash1-storage","read-only":false}');
+    expect(
+      refusal(doc("", "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram format='qcow2'>/v.qcow2</nvram>")),
+    ).to.match(/\/domain\/os\/nvram\/@format: .*qcow2/);
+    expect(refusal(doc("", "<loader readonly='yes' type='pflash' format='qcow2'>/c.qcow2</loader>"))).to.match(
+      /\/domain\/os\/loader\/@format/,
     );
     expect(
       refusal(doc("", "<loader readonly='yes' secure='yes' type='pflash'>/c.fd</loader><nvram>/v.fd</nvram>")),

@@ -145,6 +145,32 @@ describe("fleet planner", () => {
     expect(m.xml).to.contain("<source file='/img/web-1-vda.qcow2'/>").and.contain("<source file='/img/seed.iso'/>");
     expect(m.nvram).to.deep.equal({ source: "/img/tmpl_VARS.fd", path: "/img/web-1_VARS.fd" });
   });
+  it("UEFI: with <nvram template> each member gets its own NVRAM file, made from the template variables at first start (nothing copied from the template domain's NVRAM)", () => {
+    const efi = TEMPLATE.replace(
+      "<nvram>/img/tmpl_VARS.fd</nvram>",
+      "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader><nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/tmpl_VARS.fd</nvram>",
+    );
+    const p = planFleet(opts({ templateXml: efi }));
+    const paths = p.members.map((m) => {
+      expect(m.nvram, m.name).to.equal(undefined);
+      const nv = /<nvram([^>]*)>([^<]*)<\/nvram>/.exec(m.xml);
+      expect(nv && nv[1], m.name).to.equal(" template='/usr/share/OVMF/OVMF_VARS_4M.fd'");
+      return nv && nv[2];
+    });
+    expect(paths).to.deep.equal([
+      "/var/lib/libvirt/qemu/nvram/web-1_VARS.fd",
+      "/var/lib/libvirt/qemu/nvram/web-2_VARS.fd",
+      "/var/lib/libvirt/qemu/nvram/web-3_VARS.fd",
+    ]);
+    const inDir = planFleet(opts({ templateXml: efi, imageDir: "/img/fleet" }));
+    expect(member(inDir, 0).xml).to.contain(">/img/fleet/web-1_VARS.fd</nvram>");
+    // An <nvram> naming no file stays so: each backend makes its own NAME_VARS.fd per domain.
+    const noPath = planFleet(
+      opts({ templateXml: efi.replace(">/var/lib/libvirt/qemu/nvram/tmpl_VARS.fd</nvram>", "/>") }),
+    );
+    expect(member(noPath, 0).nvram).to.equal(undefined);
+    expect(member(noPath, 0).xml).to.contain("<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'/>");
+  });
   it("copy: a full copy in the source format, in imageDir", () => {
     const raw = TEMPLATE.replace(
       "type='qcow2'/><source file='/img/tmpl.qcow2'",

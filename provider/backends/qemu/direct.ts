@@ -9,11 +9,18 @@
  * the files its secrets are read from (a VNC password), removed once it runs. A pid whose
  * process is gone (QEMU killed) reads as shut off. Undefine removes those files, and the
  * directory only when nothing else is in it.
+ *
+ * UEFI firmware (a read-only pflash `<loader>`): the domain's NVRAM is `<nvram>`'s file, else
+ * `STATE_DIR/NAME/NAME_VARS.fd` (libvirt's name). An existing file is used as it is (it is the
+ * guest's variable store); a missing one is copied from `<nvram template=...>` before QEMU starts,
+ * atomically and never over a file (image.ts), and recorded in `nvram.json` (its path, device,
+ * inode, birth time). Undefine removes an NVRAM file only while it is still the one we made.
  */
 import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
 import * as path from "node:path";
-import { buildQemuArgv } from "../../qemu/argv";
+import { buildQemuArgv, defaultNvramPath, firmwareNvram } from "../../qemu/argv";
+import { ImageError, ImageStamp, copyImage, fileIdentity, removeImage } from "../image";
 import { DomainDef } from "../../xml/domain";
 import { firstChild, element, getAttr } from "../../xml/tree";
 import { randomUuid } from "../../xml/uuid";
@@ -136,6 +143,7 @@ export class QemuDirectBackend implements DomainBackend {
       pid: path.join(d, "qemu.pid"),
       qmp: path.join(d, "qmp.sock"),
       log: path.join(d, "qemu.log"),
+      nvramStamps: path.join(d, "nvram.json"),
     };
   }
 
@@ -293,7 +301,9 @@ export class QemuDirectBackend implements DomainBackend {
       emulator: this.emulator,
       daemonize: true,
       secretDir: f.dir,
+      nvramDir: f.dir,
     });
+    await this.prepareNvram(name, def);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
     // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
     const logFd = openSync(f.log, "a", 0o600);
@@ -360,6 +370,63 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
       await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** The NVRAM stamps recorded for `name` (files this backend made); empty when none. */
+  private async nvramStamps(name: string): Promise<ImageStamp[]> {
+    try {
+      return JSON.parse(await fs.readFile(this.files(name).nvramStamps, "utf8")) as ImageStamp[];
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw new DirectError(
+        `cannot read ${this.files(name).nvramStamps} (the NVRAM files this backend made for ${name}): ${(e as Error).message}`,
+        { fix: "restore it, or remove it and the NVRAM files it names by hand", cause: e },
+      );
+    }
+  }
+
+  /**
+   * A read-only pflash loader needs its NVRAM file before QEMU starts: an existing one is used;
+   * a missing one is copied from the `<nvram template>` (never over a file) and its stamp
+   * recorded, so that undefine removes it only while it is still ours.
+   */
+  private async prepareNvram(name: string, def: DomainDef): Promise<void> {
+    const f = this.files(name);
+    const nv = firmwareNvram(def.root);
+    if (!nv) return;
+    const target = nv.path ?? defaultNvramPath(f.dir, name);
+    if (await fileIdentity(target)) return;
+    if (!nv.template)
+      throw new DirectError(
+        `operation failed: the NVRAM file ${target} of ${name} does not exist and <nvram> names no template to make it from`,
+        {
+          path: "/domain/os/nvram/@template",
+          fix: `write <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'> (the variables that match the loader), or create ${target}`,
+        },
+      );
+    let stamp: ImageStamp;
+    try {
+      stamp = await copyImage(target, nv.template);
+    } catch (e) {
+      if (ImageError.isInstance(e))
+        throw new DirectError(
+          `operation failed: cannot make the NVRAM ${target} of ${name} from the template ${nv.template}: ${e.reason}`,
+          { path: "/domain/os/nvram", fix: e.fix ?? `check ${nv.template} and ${path.dirname(target)}`, cause: e },
+        );
+      throw e;
+    }
+    try {
+      const stamps = [...(await this.nvramStamps(name)).filter((s) => s.path !== target), stamp];
+      const tmp = `${f.nvramStamps}.tmp-${process.pid}`;
+      await fs.writeFile(tmp, JSON.stringify(stamps), { mode: 0o600 });
+      await fs.rename(tmp, f.nvramStamps);
+    } catch (e) {
+      await removeImage(stamp).catch(() => undefined);
+      throw new DirectError(
+        `operation failed: cannot record the NVRAM ${target} of ${name} in ${f.nvramStamps}: ${(e as Error).message}; it was removed again`,
+        { fix: `check that ${f.dir} is writable`, cause: e },
+      );
     }
   }
 
@@ -453,8 +520,10 @@ export class QemuDirectBackend implements DomainBackend {
 
   /**
    * Removes the domain: the files this backend wrote (XML, pid, socket, log, a define's leftover
-   * temporary XML), then the directory if nothing else is in it. Anything else there (a user's
-   * disk image, a serial log the XML names) stays, and so does the directory holding it.
+   * temporary XML, the NVRAM files it made while each is still the one it made), then the
+   * directory if nothing else is in it. Anything else there (a user's disk image, a serial log
+   * the XML names, an NVRAM file someone else put at the path) stays, and so does the directory
+   * holding it.
    */
   public async undefine(ref: DomainAddress): Promise<void> {
     const name = await this.nameOf(ref);
@@ -462,10 +531,11 @@ export class QemuDirectBackend implements DomainBackend {
       throw new DirectError(`Requested operation is not valid: cannot undefine a running domain`);
     if (!(await this.exists(name))) throw new DirectError(`failed to get domain '${name}'`);
     const f = this.files(name);
+    for (const s of await this.nvramStamps(name)) await removeImage(s);
     const leftovers = (await fs.readdir(f.dir))
-      .filter((e) => /^domain\.xml\.tmp-[0-9]+$/.test(e))
+      .filter((e) => /^(domain\.xml|nvram\.json)\.tmp-[0-9]+$/.test(e))
       .map((e) => path.join(f.dir, e));
-    for (const file of [f.pid, f.qmp, f.log, ...leftovers, f.xml]) await fs.rm(file, { force: true });
+    for (const file of [f.pid, f.qmp, f.log, f.nvramStamps, ...leftovers, f.xml]) await fs.rm(file, { force: true });
     await fs.rmdir(f.dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST" && e.code !== "ENOENT") throw e;
     });
