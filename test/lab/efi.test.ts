@@ -49,11 +49,7 @@ function efiGuestXml(o: {
   genid: string;
   nvram: string;
 }): string {
-  // <on_reboot> is refused by the QEMU-direct builder (no -no-reboot yet): left out, for every backend alike.
-  const xml = guestDomainXml({ name: o.name, image: o.image, consolePath: o.consolePath }).replace(
-    /\s*<on_reboot>destroy<\/on_reboot>/,
-    "",
-  );
+  const xml = guestDomainXml({ name: o.name, image: o.image, consolePath: o.consolePath });
   const nvram = o.nvram ? `<nvram template='${OVMF_VARS}'>${o.nvram}</nvram>` : `<nvram template='${OVMF_VARS}'/>`;
   const withFirmware = xml.replace(
     "<type arch='x86_64' machine='pc'>hvm</type>",
