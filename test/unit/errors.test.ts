@@ -23,6 +23,7 @@ import { COMMANDS, UsageError } from "../../provider/cli/main";
 import { DomainFleet, DomainFleetArgs, FleetPlanError } from "../../sdk/fleet";
 import { REPO_ROOT } from "../support/paths";
 import { rejection } from "../support/async";
+import { usePulumiMocks } from "../support/pulumi-mocks";
 
 /** What `fn` throws (or the promise rejects with). */
 async function caught(fn: () => unknown): Promise<unknown> {
@@ -190,14 +191,7 @@ describe("one error family: every error the provider raises carries a fix, in on
   });
 
   describe("FleetPlanError (a pulumi.ResourceError branded into the family)", () => {
-    before(async () => {
-      await pulumi.runtime.setMocks(
-        { newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }), call: () => ({}) },
-        "proj",
-        "stack",
-        true,
-      );
-    });
+    usePulumiMocks();
     const fleet = (args: Record<string, unknown>) => () => new DomainFleet("f", args as unknown as DomainFleetArgs);
     const uri = `qemu-direct://${tmp}/fleet-state`;
     it("one bad argument", async () => {

@@ -16,6 +16,7 @@ import { DOMAIN_INPUT_TYPES, InputFailure, validateInputs } from "../../provider
 import { DomainArgs, DomainDiskArgs, DomainInterfaceArgs } from "../../sdk/domain";
 import { DomainDiskResourceArgs } from "../../sdk/disk";
 import { DomainFleet, DomainFleetArgs, FLEET_ARG_TYPES, MAX_FLEET_MEMBERS, validateFleetArgs } from "../../sdk/fleet";
+import { usePulumiMocks } from "../support/pulumi-mocks";
 
 // Compile-time: every SDK argument has a runtime type entry (a new input must be added here too).
 type Covered<A, B> = [Exclude<keyof A, keyof B>] extends [never] ? true : false;
@@ -242,14 +243,7 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       running: true,
       shutdownTimeoutSeconds: 0,
     };
-    before(async () => {
-      await pulumi.runtime.setMocks(
-        { newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }), call: () => ({}) },
-        "proj",
-        "stack",
-        true,
-      );
-    });
+    usePulumiMocks();
     /** The constructor's error; it must be a FleetPlanError (a ResourceError without a stack trace). */
     function construct(args: Record<string, unknown>): Error {
       try {

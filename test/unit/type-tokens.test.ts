@@ -6,20 +6,14 @@
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
 import { DiskImage, Domain, DomainDisk } from "../../sdk";
+import { usePulumiMocks } from "../support/pulumi-mocks";
 
 function urnOf(r: pulumi.Resource): Promise<string> {
   return new Promise((resolve) => r.urn.apply(resolve));
 }
 
 describe("type tokens: each resource's type names it", () => {
-  before(async () => {
-    await pulumi.runtime.setMocks(
-      { newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }), call: () => ({}) },
-      "proj",
-      "stack",
-      true,
-    );
-  });
+  usePulumiMocks();
 
   it("Domain: pulumi-nodejs:dynamic/libvirt-domain:Domain", async () => {
     const d = new Domain("web", { name: "web-1", connection: { uri: "qemu:///system" } });
