@@ -1,6 +1,6 @@
 /**
- * Upgrading from the previous release: a stack made by version 0.1.0 (git tag `v0.1.0`, built from
- * git and packed) is upgraded to this checkout's package with no replacement. 0.1.0 gave the
+ * Upgrading from the previous release: a stack made by version 0.1.0 (the package as released:
+ * `test/data/releases/pulumi-libvirt-domain-0.1.0.tgz`, `npm pack` of commit fa7ec46, tagged `v0.1.0`) is upgraded to this checkout's package with no replacement. 0.1.0 gave the
  * resources the type tokens `pulumi-nodejs:dynamic/libvirt-domain:Resource` and
  * `...libvirt-domain-disk:Resource` and called the disk image `DomainDisk`; this version names
  * them `...libvirt-domain:Domain` and `...libvirt-domain:DiskImage` and keeps the old URNs with
@@ -11,7 +11,8 @@
  * order of their numbers.
  */
 import { expect } from "chai";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -22,8 +23,15 @@ import { npm, userEnv } from "../support/npm";
 import { REPO_ROOT } from "../support/paths";
 import { PulumiStack } from "../support/pulumi";
 
-/** The previous release, as a git tag of this repository. */
+/** The previous release's name (its git tag). */
 const PREVIOUS_TAG = "v0.1.0";
+/**
+ * The previous release as users installed it: the tarball `npm pack` made of its commit (fa7ec46).
+ * It is kept in the repository, not rebuilt from git, because a clone need not carry tags or the
+ * whole history (CI's clone has no tags); its SHA-256 pins it.
+ */
+const PREVIOUS_TARBALL = path.join(REPO_ROOT, "test", "data", "releases", "pulumi-libvirt-domain-0.1.0.tgz");
+const PREVIOUS_SHA256 = "e79496e2bc174ce37de7ef287affdaf9d1e9898153e63b3ddb7ee9dbfbf2ebb4";
 /** The `@pulumi/pulumi` of the program (the repository's own). */
 const PULUMI_VERSION = "3.248.0";
 const HWUUID = "0c2a3f5e-7d61-4b8a-9e0f-2b4c6d8e0a13";
@@ -94,23 +102,13 @@ describe(`upgrade from ${PREVIOUS_TAG} (real CLI, host lab) — one stack, its c
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pld-upgrade-"));
     lab = await requireLab("host");
     v = new VirshBackend(lab.uri);
-    // The previous version, from git: fails (never skips) when the tag is missing.
-    const tag = spawnSync("git", ["rev-parse", "--verify", `${PREVIOUS_TAG}^{commit}`], {
-      cwd: REPO_ROOT,
-      encoding: "utf8",
-    });
-    if (tag.status !== 0)
+    // The previous version as released: fails (never skips) when the tarball is missing or altered.
+    const oldTarball = PREVIOUS_TARBALL;
+    const sha = crypto.createHash("sha256").update(fs.readFileSync(oldTarball)).digest("hex");
+    if (sha !== PREVIOUS_SHA256)
       throw new Error(
-        `git tag ${PREVIOUS_TAG} is missing in ${REPO_ROOT} (${tag.stderr.trim()}); fetch the tags (git fetch --tags)`,
+        `${oldTarball} has SHA-256 ${sha}, not ${PREVIOUS_SHA256}: restore it (git checkout -- ${path.relative(REPO_ROOT, oldTarball)})`,
       );
-    const oldDir = path.join(tmp, PREVIOUS_TAG);
-    fs.mkdirSync(oldDir);
-    const archive = path.join(tmp, `${PREVIOUS_TAG}.tar`);
-    execFileSync("git", ["archive", "--format=tar", "-o", archive, PREVIOUS_TAG], { cwd: REPO_ROOT });
-    execFileSync("tar", ["-xf", archive, "-C", oldDir]);
-    // Its build tools are this checkout's (same TypeScript and type packages).
-    fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(oldDir, "node_modules"));
-    const oldTarball = pack(oldDir, path.join(tmp, "old"));
     newTarball = pack(REPO_ROOT, path.join(tmp, "new"));
 
     const source = path.join(lab.imageDir, `${prefix}base.qcow2`);
