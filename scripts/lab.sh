@@ -383,6 +383,24 @@ stop_host() {
   [ -z "$pkgs" ] || log "packages the lab installed stay installed (listed in $MANIFEST): $(echo $pkgs)"
 }
 
+start_chrooted() { # NAME CMD... : runs CMD in the chroot as the lab daemon NAME (log $RUN/NAME.log, pid recorded)
+  # A private mount namespace: /proc, /sys, /dev and the images directory are mounted into the
+  # chroot there, and the mounts vanish with the daemon.
+  local name=$1
+  shift
+  (close_inherited_fds; exec setsid tini -s -- unshare --mount --propagation private -- sh -c '
+    set -e
+    root=$1; images=$2; shift 2
+    mount -t proc proc "$root/proc"
+    mount --rbind /sys "$root/sys"
+    mount --rbind /dev "$root/dev"
+    mount --bind "$images" "$root$images"
+    mkdir -p "$root/run" "$root/tmp"
+    exec chroot "$root" "$@"
+  ' "lab-$name" "$ROOT" "$IMAGES" "$@") > "$RUN/$name.log" 2>&1 < /dev/null &
+  record_pid "$name" $!
+}
+
 start_new() {
   local pid
   if pid=$(own_pid new); then
@@ -392,17 +410,7 @@ start_new() {
   mkdir -p "$RUN"
   rm -f "$ROOT/run/libvirt/libvirt-sock"
   # A private mount namespace: the mounts vanish with the daemon.
-  (close_inherited_fds; exec setsid tini -s -- unshare --mount --propagation private -- sh -c '
-    set -e
-    root=$1; images=$2
-    mount -t proc proc "$root/proc"
-    mount --rbind /sys "$root/sys"
-    mount --rbind /dev "$root/dev"
-    mount --bind "$images" "$root$images"
-    mkdir -p "$root/run" "$root/tmp"
-    exec chroot "$root" /usr/sbin/libvirtd
-  ' lab "$ROOT" "$IMAGES") > "$RUN/new.log" 2>&1 < /dev/null &
-  record_pid new $!
+  start_chrooted new /usr/sbin/libvirtd
   wait_for "$(new_uri)"
 }
 
@@ -542,15 +550,8 @@ start_ssh() {
     die "something the lab did not start listens on 127.0.0.1:$SSH_PORT; choose another port for the lab's sshd: LAB_SSH_PORT=PORT scripts/lab.sh up"
   fi
   mkdir -p "$RUN"
-  # Chrooted like the 12.x libvirtd, in a private mount namespace whose mounts vanish with it.
-  (close_inherited_fds; exec setsid tini -s -- unshare --mount --propagation private -- sh -c '
-    set -e
-    root=$1; cfg=$2
-    mount -t proc proc "$root/proc"
-    mount --rbind /dev "$root/dev"
-    exec chroot "$root" /usr/sbin/sshd -D -e -f "$cfg"
-  ' lab-ssh "$ROOT" "$SSHD_DIR/sshd_config") > "$RUN/ssh.log" 2>&1 < /dev/null &
-  record_pid ssh $!
+  # Chrooted like the 12.x libvirtd (the same root and mounts).
+  start_chrooted ssh /usr/sbin/sshd -D -e -f "$SSHD_DIR/sshd_config"
   for i in $(seq 1 100); do
     port_listening "$SSH_PORT" && break
     [ -d "/proc/$(cat "$RUN/ssh.pid")" ] || die "the lab's sshd exited at once; see $RUN/ssh.log"

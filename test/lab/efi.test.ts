@@ -74,6 +74,23 @@ async function efiLine(con: GuestConsole): Promise<string> {
   return lines.slice(0, lines.indexOf("ready")).find((l) => l.startsWith("efi ")) ?? "(no efi line)";
 }
 
+/**
+ * The guest's own word on an EFI boot: it says `efi yes` on its console, its DMI product UUID is
+ * `hwuuid`, and both the guest and QEMU (QMP) hold `genid`.
+ */
+async function expectEfiGuest(
+  consolePath: string,
+  ids: { hwuuid: string; genid: string },
+  qemuGenid: () => Promise<string>,
+): Promise<void> {
+  const con = new GuestConsole(consolePath);
+  expect(await efiLine(con), `console ${consolePath}`).to.equal("efi yes");
+  const r = await con.report();
+  expect(r.productUuid).to.equal(ids.hwuuid);
+  expect(r.vmgenid).to.equal(ids.genid);
+  expect(await qemuGenid()).to.equal(ids.genid);
+}
+
 const labels = {
   host: "libvirt 9.0 + QEMU 7.2",
   new: "libvirt 12.x + QEMU 11.x",
@@ -126,12 +143,7 @@ describe("UEFI firmware with <genid>", function () {
       const a = await checkAndCreate({ name, xml, hwuuid, connection: { uri: lab.uri }, shutdownTimeoutSeconds: 0 });
       try {
         expect(a.outs.state).to.equal("running");
-        const con = new GuestConsole(consolePath);
-        expect(await efiLine(con), `console ${consolePath}`).to.equal("efi yes");
-        const r = await con.report();
-        expect(r.productUuid).to.equal(hwuuid);
-        expect(r.vmgenid).to.equal(genid);
-        expect(await queryGenid(lab.uri, name)).to.equal(genid);
+        await expectEfiGuest(consolePath, { hwuuid, genid }, () => queryGenid(lab.uri, name));
         expect(fs.statSync(nvram).size, "the NVRAM libvirt made").to.equal(fs.statSync(vars).size);
         const rd = await impl.read(a.id, a.outs);
         const d = await impl.diff(a.id, rd.props, a.inputs);
@@ -202,12 +214,9 @@ describe("UEFI firmware with <genid>", function () {
         const nvram = path.join(state, name, `${name}_VARS.fd`);
         try {
           expect(a.outs.state).to.equal("running");
-          const con = new GuestConsole(consolePath);
-          expect(await efiLine(con), `console ${consolePath}`).to.equal("efi yes");
-          const r = await con.report();
-          expect(r.productUuid).to.equal(hwuuid);
-          expect(r.vmgenid).to.equal(genid);
-          expect(await queryGenid(uri, name, path.join(state, name, "qmp.sock"))).to.equal(genid);
+          await expectEfiGuest(consolePath, { hwuuid, genid }, () =>
+            queryGenid(uri, name, path.join(state, name, "qmp.sock")),
+          );
           const rd = await impl.read(a.id, a.outs);
           const d = await impl.diff(a.id, rd.props, a.inputs);
           expect(d.changes, `no drift after refresh: ${JSON.stringify(d)}`).to.equal(false);

@@ -226,6 +226,18 @@ function leftoverSocket(p: string): void {
   ]);
 }
 
+/**
+ * Stops the host lab's own libvirtd and checks that nothing answers at the host URI any more
+ * (the tests that call it need a host whose libvirt the lab runs itself).
+ */
+function stopHostLab(): void {
+  ok(labSh(["down", "host"]), "lab.sh down host (the lab's host daemon)");
+  expect(
+    answers(HOST_URI),
+    `nothing answers at ${HOST_URI} once the host lab is down (this test needs a host whose libvirt the lab runs itself)`,
+  ).to.equal(false);
+}
+
 describe("the machine the labs run on (scripts/lab.sh)", function () {
   this.timeout(600000);
   let release: () => Promise<void> = async () => undefined;
@@ -289,11 +301,7 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
   });
 
   it("a host whose libvirt is set up but not running: up host fails naming how to start it, changes nothing, starts nothing", () => {
-    ok(labSh(["down", "host"]), "lab.sh down host (the lab's host daemon)");
-    expect(
-      answers(HOST_URI),
-      `nothing answers at ${HOST_URI} once the host lab is down (this test needs a host whose libvirt the lab runs itself)`,
-    ).to.equal(false);
+    stopHostLab();
     expect(fs.existsSync(HOST_SOCKET), `${HOST_SOCKET} is gone with the lab's daemon`).to.equal(false);
     const dir = newLabDir();
     const daemons = libvirtdPids();
@@ -316,11 +324,7 @@ describe("the machine the labs run on (scripts/lab.sh)", function () {
   });
 
   it("a host without a libvirt set-up: the lab's libvirtd sees the lab's settings and keeps its domains in LAB_DIR; /etc is byte-identical while it runs, after a crash and restart, and after down", () => {
-    ok(labSh(["down", "host"]), "lab.sh down host (the lab's host daemon)");
-    expect(
-      answers(HOST_URI),
-      `nothing answers at ${HOST_URI} once the host lab is down (this test needs a host whose libvirt the lab runs itself)`,
-    ).to.equal(false);
+    stopHostLab();
     const dir = newLabDir();
     const etc = etcSnapshot();
     const daemons = libvirtdPids();
