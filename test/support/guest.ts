@@ -82,7 +82,11 @@ export function guestImage(dir?: string): GuestImage {
     }
     return to;
   };
-  return { ...built, kernel: copy(built.kernel, "vmlinuz"), initrd: copy(built.initrd, "initrd.img") };
+  const image = { ...built, kernel: copy(built.kernel, "vmlinuz"), initrd: copy(built.initrd, "initrd.img") };
+  // Copies of earlier builds (another GUEST_ID) are no longer used by anything: remove them.
+  for (const e of fs.readdirSync(path.dirname(target), { withFileTypes: true }))
+    if (e.isDirectory() && e.name !== built.id) fs.rmSync(path.join(path.dirname(target), e.name), { recursive: true });
+  return image;
 }
 
 /** {@link GuestXmlOptions}: how {@link guestOsXml} and {@link guestDomainXml} boot the guest. */
