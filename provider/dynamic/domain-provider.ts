@@ -79,7 +79,7 @@ export async function check(
     const msg = errorText(e);
     failures.push({
       property: "connection.uri",
-      reason: `connection.uri: cannot reach libvirt at ${JSON.stringify(uri)}: ${msg}; fix: start the daemon or correct the URI (stack config libvirt:uri)`,
+      reason: `connection.uri: cannot reach libvirt at ${JSON.stringify(uri)}${hostLabel(inputs)}: ${msg}; fix: start the daemon or correct the URI (stack config libvirt:uri)`,
     });
     return { inputs: news, failures };
   }
@@ -102,6 +102,31 @@ export async function check(
     return { inputs: { ...news, ...checked }, failures: [] };
   } catch (e) {
     if (ComposeError.isInstance(e)) return { inputs: news, failures: e.failures };
+    throw e;
+  }
+}
+
+/** ` (host NAME)` when the connection names its host (a DomainFleet on several hosts), else empty. */
+function hostLabel(i: { readonly connection?: { readonly host?: unknown } }): string {
+  const h = i.connection?.host;
+  return typeof h === "string" && h !== "" ? ` (host ${h})` : "";
+}
+
+/**
+ * Runs a create, update or delete; an error from it names the host and its URI first when the
+ * connection names its host (the message is changed in place, as the secrets boundary does).
+ */
+async function onHost<T>(i: EngineObject, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const conn = i.connection as { uri?: string; host?: unknown } | undefined;
+    const label = hostLabel({ connection: conn });
+    if (label && e instanceof Error && !e.message.startsWith("host ")) {
+      const was = e.message;
+      e.message = `host ${String(conn?.host)} (${uriOf({ connection: conn })}): ${was}`;
+      if (typeof e.stack === "string") e.stack = e.stack.replace(was, e.message);
+    }
     throw e;
   }
 }
@@ -195,10 +220,12 @@ export const provider: DomainProviderMethods = withSecrets({
   check,
   diff,
   create: async (inputs) => {
-    const r = await create(inputs);
+    const r = await onHost(inputs, () => create(inputs));
     return { id: r.id, outs: toEngine(r.outs) };
   },
   read,
-  update: async (id, olds, news) => ({ outs: toEngine((await update(id, olds, news)).outs) }),
-  delete: remove,
+  update: async (id, olds, news) => ({
+    outs: toEngine((await onHost(news, () => update(id, olds, news))).outs),
+  }),
+  delete: (id, props) => onHost(props, () => remove(id, props)),
 } satisfies DomainProviderMethods);
