@@ -5,7 +5,8 @@
  * Names: xml, crud, fleet, clone, guest, scale. Env: BENCH_REPS (default 5), BENCH_CLONE_GIB (default "1,4"),
  * BENCH_CRUD_N (default 10), BENCH_REFRESH_N (default 50), BENCH_FLEET_SIZES (default "1,5,10,20"),
  * BENCH_SCALE_SIZES (default "1,10,30,100") and
- * BENCH_SCALE_REPS (default 1); scale runs only when named: it takes minutes.
+ * BENCH_SCALE_REPS (default 1); scale runs only when named: it takes minutes. fleet-hosts (a fleet over
+ * both labs as two hosts, real CLI) too: BENCH_FLEET_HOSTS_SIZE (default 50), BENCH_FLEET_HOSTS_REPS (default 1).
  */
 import * as os from "node:os";
 import { execFileSync } from "node:child_process";
@@ -13,6 +14,7 @@ import * as path from "node:path";
 import { benchClone } from "./clone";
 import { benchCrud } from "./crud";
 import { benchFleet } from "./fleet";
+import { benchFleetHosts } from "./fleet-hosts";
 import { benchGuest } from "./guest";
 import { benchScale } from "./scale";
 import { benchXml } from "./xml";
@@ -72,6 +74,15 @@ async function main(): Promise<void> {
         labVar(env, "LAB_NEW_URI"),
         Number(process.env.BENCH_SCALE_REPS ?? "1"),
         (process.env.BENCH_SCALE_SIZES ?? "1,10,30,100").split(",").map(Number),
+      ),
+    );
+  if (names.includes("fleet-hosts"))
+    sections.push(
+      await benchFleetHosts(
+        { host: labVar(env, "LAB_HOST_URI"), new: labVar(env, "LAB_NEW_URI") },
+        labVar(env, "LAB_IMAGE_DIR"),
+        Number(process.env.BENCH_FLEET_HOSTS_REPS ?? "1"),
+        Number(process.env.BENCH_FLEET_HOSTS_SIZE ?? "50"),
       ),
     );
   process.stdout.write(sections.join("\n") + "\n");

@@ -42,6 +42,8 @@ export interface DomainInterfaceArgs {
 export interface DomainConnectionArgs {
   /** A libvirt URI. @default stack config `libvirt:uri`, then `qemu:///system` */
   readonly uri?: pulumi.Input<string>;
+  /** A name for the host, shown with the URI in errors (a DomainFleet on several hosts sets it). */
+  readonly host?: pulumi.Input<string>;
 }
 
 /** The inputs of a {@link Domain}. */
@@ -150,9 +152,10 @@ export class Domain extends pulumi.dynamic.Resource {
    */
   constructor(name: string, args: DomainArgs, opts?: pulumi.CustomResourceOptions) {
     const cfg = new pulumi.Config("libvirt");
-    const connection = pulumi
-      .output(args.connection)
-      .apply((c) => ({ uri: c?.uri ?? cfg.get("uri") ?? "qemu:///system" }));
+    const connection = pulumi.output(args.connection).apply((c) => ({
+      uri: c?.uri ?? cfg.get("uri") ?? "qemu:///system",
+      ...(c?.host !== undefined ? { host: c.host } : {}),
+    }));
     super(
       domainProvider,
       name,

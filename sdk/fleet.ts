@@ -3,8 +3,15 @@
  * uuid, name and MACs, copy-on-write disks, and a hardware UUID chosen by policy.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { FleetPlan, planFleet } from "../provider/fleet/plan";
-import type { FleetHwuuidPolicy as SharedFleetHwuuidPolicy, FleetInputs } from "../provider/dynamic/types";
+import { createHash } from "node:crypto";
+import { expandName, FleetOptions, FleetPlan, HwuuidPolicy, planFleet } from "../provider/fleet/plan";
+import { crossHostRefusals, HostObservation, placeMembers } from "../provider/fleet/placement";
+import type {
+  FleetHost as SharedFleetHost,
+  FleetHwuuidPolicy as SharedFleetHwuuidPolicy,
+  FleetInputs,
+} from "../provider/dynamic/types";
+import { readFleetHostSync } from "./fleet-hosts";
 import { readDomainSync } from "../provider/backends/domain-backend";
 import { redactSecurityInfoXml } from "../provider/xml/security";
 import { brandErrorFamily, ErrorDetails, formatErrorMessage, hasBrand } from "../provider/xml/errors";
@@ -12,6 +19,9 @@ import { VirshError } from "../provider/backends/virsh/exec";
 import { DirectError } from "../provider/backends/qemu/direct";
 import { Domain } from "./domain";
 import { DiskImage } from "./disk";
+
+/** One host of a fleet on several hosts: `{ name, uri }`. */
+export type FleetHost = SharedFleetHost;
 
 /** How fleet members get their hardware UUID: `keep`, `derive`, or `{ explicit: { KEY: UUID } }`. */
 export type FleetHwuuidPolicy = SharedFleetHwuuidPolicy;
@@ -28,6 +38,8 @@ export const MAX_FLEET_MEMBERS = 1000;
 /** The JSON type of each {@link DomainFleetArgs} argument; {@link validateFleetArgs} checks every one. */
 export const FLEET_ARG_TYPES: { readonly [K in keyof Required<DomainFleetArgs>]: string } = {
   template: "object",
+  hosts: "array",
+  placement: "object",
   members: "number or array",
   namePattern: "string",
   hwuuidPolicy: "string or object",
@@ -119,6 +131,7 @@ export function validateFleetArgs(args: unknown): FleetArgFailure[] {
         'write e.g. uri: "qemu:///system", or leave it out',
       );
   }
+  validateHosts(args, bad, plainNote);
   const m = args.members;
   if (typeof m === "number") {
     if (!(Number.isInteger(m) && m >= 0 && m <= MAX_FLEET_MEMBERS))
@@ -229,6 +242,103 @@ export function validateFleetArgs(args: unknown): FleetArgFailure[] {
   return out;
 }
 
+/** Host names: what a member key allows. */
+const HOST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
+
+/** Most hosts a fleet takes. */
+export const MAX_FLEET_HOSTS = 64;
+
+/** `hosts` and `placement` of {@link validateFleetArgs}. */
+function validateHosts(
+  args: Record<string, unknown>,
+  bad: (argument: string, what: string, v: unknown, fix: string) => void,
+  plainNote: (v: unknown) => string,
+): void {
+  const hosts = args.hosts;
+  const names = new Set<string>();
+  if (hosts !== undefined) {
+    if (!Array.isArray(hosts) || hosts.length === 0 || hosts.length > MAX_FLEET_HOSTS)
+      bad(
+        "hosts",
+        Array.isArray(hosts)
+          ? `must list 1 to ${MAX_FLEET_HOSTS} hosts, not ${hosts.length}`
+          : `must be an array of { name, uri }, not ${typeName(hosts)}${plainNote(hosts)}`,
+        hosts,
+        'write hosts: [{ name: "a", uri: "qemu:///system" }, { name: "b", uri: "qemu+ssh://root@hv2/system" }], or leave it out',
+      );
+    else {
+      const uris = new Set<string>();
+      hosts.forEach((h: unknown, i) => {
+        const at = `hosts[${i}]`;
+        if (!isObj(h)) {
+          bad(
+            at,
+            `must be an object { name, uri }, not ${typeName(h)}`,
+            h,
+            'write { name: "a", uri: "qemu:///system" }',
+          );
+          return;
+        }
+        if (typeof h.name !== "string" || !HOST_NAME_RE.test(h.name))
+          bad(
+            `${at}.name`,
+            `must be 1-32 letters, digits, '_' or '-'${typeof h.name === "string" ? "" : `, not ${typeName(h.name)}`}`,
+            h.name,
+            'write e.g. name: "hv1"',
+          );
+        else if (names.has(h.name)) bad(`${at}.name`, `names a host twice`, h.name, "give every host its own name");
+        else names.add(h.name);
+        if (typeof h.uri !== "string" || h.uri === "")
+          bad(
+            `${at}.uri`,
+            `must be a libvirt URI string, not ${h.uri === "" ? "empty" : typeName(h.uri)}`,
+            h.uri,
+            'write e.g. uri: "qemu+ssh://root@hv2/system"',
+          );
+        else if (uris.has(h.uri))
+          bad(`${at}.uri`, `lists the URI twice (one host, two names)`, h.uri, "list every host once");
+        else uris.add(h.uri);
+      });
+    }
+    const t = args.template;
+    if (isObj(t) && t.uri !== undefined)
+      bad(
+        "template.uri",
+        "cannot be given with hosts (the template is read on every host)",
+        t.uri,
+        "leave template.uri out and list the hosts in hosts",
+      );
+  }
+  const p = args.placement;
+  if (p === undefined) return;
+  if (!isObj(p))
+    bad(
+      "placement",
+      `must be an object of member key -> host name, not ${typeName(p)}${plainNote(p)}`,
+      p,
+      'write placement: { "1": "a" }, or leave it out',
+    );
+  else if (hosts === undefined)
+    bad(
+      "placement",
+      "needs hosts (it names one of them per member)",
+      p,
+      "list the hosts in hosts, or leave placement out",
+    );
+  else {
+    const e = Object.entries(p).find(([, h]) => typeof h !== "string" || (names.size > 0 && !names.has(h)));
+    if (e)
+      bad(
+        `placement.${e[0]}`,
+        typeof e[1] === "string"
+          ? `names no host of hosts (${[...names].join(", ")})`
+          : `must be a host name, not ${typeName(e[1])}`,
+        e[1],
+        `write one of ${[...names].map((n) => JSON.stringify(n)).join(", ") || "the hosts' names"}`,
+      );
+  }
+}
+
 const FLEET_PLAN_BRAND = "__pulumiLibvirtDomainFleetPlanError";
 
 /**
@@ -305,6 +415,8 @@ export class DomainFleet extends pulumi.ComponentResource {
   public readonly plan: FleetPlan;
   /** Member name -> guest-visible UUID. */
   public readonly hwuuids: Record<string, string | undefined>;
+  /** Member key -> the name of its host (`hosts`), or `"default"` for a fleet on one host (no `hosts`). */
+  public readonly placement: Record<string, string>;
 
   /**
    * Plans the fleet from its template (read now, while the program runs) and declares a Domain
@@ -333,29 +445,36 @@ export class DomainFleet extends pulumi.ComponentResource {
         this,
         `fleet ${name}: invalid arguments:\n${problems.map((p) => `- ${p.reason}`).join("\n")}`,
       );
-    const uri = args.template.uri ?? new pulumi.Config("libvirt").get("uri") ?? "qemu:///system";
-    const templateXml = readShutOffTemplate(uri, args.template.name, this);
     const keys =
       typeof args.members === "number"
         ? Array.from({ length: args.members }, (_, i) => String(i + 1))
         : [...args.members];
     const policy = args.hwuuidPolicy ?? "derive";
-    const plan = planFleet({
+    const common = {
       fleetName: name,
       project: pulumi.getProject(),
       stack: pulumi.getStack(),
-      templateXml,
-      keys,
       namePattern: args.namePattern,
-      hwuuidPolicy:
-        policy === "keep"
-          ? { kind: "keep" }
-          : policy === "derive"
-            ? { kind: "derive" }
-            : { kind: "explicit", hwuuids: policy.explicit },
+      hwuuidPolicy: (policy === "keep"
+        ? { kind: "keep" }
+        : policy === "derive"
+          ? { kind: "derive" }
+          : { kind: "explicit", hwuuids: policy.explicit }) satisfies HwuuidPolicy,
       diskMode: args.diskMode,
       imageDir: args.imageDir,
-    });
+    };
+    let parts: HostPart[];
+    let plan: FleetPlan;
+    if (args.hosts === undefined) {
+      const uri = args.template.uri ?? new pulumi.Config("libvirt").get("uri") ?? "qemu:///system";
+      plan = planFleet({ ...common, templateXml: readShutOffTemplate(uri, args.template.name, this), keys });
+      parts = [{ uri, plan, reachable: true }];
+      this.placement = Object.fromEntries(keys.map((k) => [k, SINGLE_HOST]));
+    } else {
+      const spread = planOnHosts(name, args.hosts, args.template.name, keys, args.placement, common, this);
+      ({ parts, plan } = spread);
+      this.placement = spread.hostOf;
+    }
     this.plan = { ...plan, members: plan.members.map((m) => ({ ...m, xml: redactSecurityInfoXml(m.xml) })) };
     if (plan.refusals.length) {
       const lines = plan.refusals.map(
@@ -371,7 +490,20 @@ export class DomainFleet extends pulumi.ComponentResource {
     }
     this.members = {};
     this.hwuuids = {};
-    for (const m of plan.members) {
+    // Members on a host that could not be read get a stand-in plan (another host's template): it
+    // must change nothing recorded, so every input is held; their Domain fails at check naming the host.
+    const placed = parts.flatMap((part) =>
+      part.plan.members.map((m) => ({
+        m,
+        uri: part.uri,
+        host: part.host,
+        templateDigest: part.plan.templateDigest,
+        hold: part.reachable ? {} : { ignoreChanges: ["*"] },
+      })),
+    );
+    const position = new Map(keys.map((k, i) => [k, i]));
+    placed.sort((a, b) => (position.get(a.m.key) ?? 0) - (position.get(b.m.key) ?? 0));
+    for (const { m, uri, host, templateDigest, hold } of placed) {
       const disks: pulumi.Resource[] = [];
       for (const d of m.disks) {
         if (d.mode === "share") continue;
@@ -383,9 +515,9 @@ export class DomainFleet extends pulumi.ComponentResource {
               source: d.source,
               sourceFormat: d.sourceFormat,
               mode: d.mode,
-              replaceTrigger: this.plan.templateDigest,
+              replaceTrigger: templateDigest,
             },
-            { parent: this },
+            { parent: this, ...hold },
           ),
         );
       }
@@ -398,9 +530,9 @@ export class DomainFleet extends pulumi.ComponentResource {
               source: m.nvram.source,
               sourceFormat: "raw",
               mode: "copy",
-              replaceTrigger: this.plan.templateDigest,
+              replaceTrigger: templateDigest,
             },
-            { parent: this },
+            { parent: this, ...hold },
           ),
         );
       }
@@ -410,12 +542,12 @@ export class DomainFleet extends pulumi.ComponentResource {
           name: m.name,
           xml: m.xml,
           hwuuid: m.hwuuid,
-          connection: { uri },
+          connection: host ? { uri, host: host.name } : { uri },
           running: args.running ?? true,
           shutdownTimeoutSeconds: args.shutdownTimeoutSeconds,
-          replaceTrigger: this.plan.templateDigest,
+          replaceTrigger: templateDigest,
         },
-        { parent: this, dependsOn: disks },
+        { parent: this, dependsOn: disks, ...hold },
       );
       this.hwuuids[m.name] = m.hwuuid;
     }
@@ -444,4 +576,111 @@ function readShutOffTemplate(uri: string, name: string, parent: pulumi.Resource)
     );
   }
   return t.xml;
+}
+
+/** The host name of every member of a fleet on one host (no `hosts`). */
+export const SINGLE_HOST = "default";
+
+/** The members planned for one host. */
+interface HostPart {
+  /** The host, when the fleet has `hosts`. */
+  readonly host?: FleetHost;
+  readonly uri: string;
+  readonly plan: FleetPlan;
+  /** False when the host could not be read: its members have a stand-in plan. */
+  readonly reachable: boolean;
+}
+
+/**
+ * Reads every host (template and the members found there, proven ours), places the members
+ * ({@link placeMembers}), plans each host's members from that host's template, and checks names,
+ * hwuuids and MACs across hosts. Members placed on a host that could not be read are planned from
+ * the first readable host's template (a stand-in; their resources hold every input, see the
+ * caller). Throws a {@link FleetPlanError} naming the host and its URI when a readable host has no
+ * shut-off template, or when no host can be read.
+ */
+function planOnHosts(
+  fleetName: string,
+  hosts: readonly FleetHost[],
+  templateName: string,
+  keys: readonly string[],
+  placement: Readonly<Record<string, string>> | undefined,
+  common: Omit<FleetOptions, "templateXml" | "keys" | "fleetKeys">,
+  parent: pulumi.Resource,
+): { parts: HostPart[]; plan: FleetPlan; hostOf: Record<string, string> } {
+  const pattern = common.namePattern ?? "{stack}-{fleet}-{key}";
+  const lookups = keys.map((key, i) => ({
+    key,
+    name: expandName(pattern, common.stack, fleetName, key, i + 1),
+    ownerId: `${common.project}/${common.stack}/${fleetName}-${key}`,
+  }));
+  const observed: Record<string, HostObservation> = {};
+  const unreachable = new Map<string, string>();
+  const templates = new Map<string, string>();
+  for (const h of hosts) {
+    const r = readFleetHostSync(h.uri, templateName, lookups);
+    if (!r.reachable) {
+      observed[h.name] = { reachable: false, error: r.error };
+      unreachable.set(h.name, r.error);
+      void pulumi.log.warn(
+        `host ${h.name} (${h.uri}) cannot be reached while planning: ${r.error}; members not found on another host are placed on it and fail naming it (never created elsewhere) until it answers`,
+        parent,
+      );
+      continue;
+    }
+    if (!r.template)
+      throw new FleetPlanError(
+        `cannot read the template domain ${JSON.stringify(templateName)} on host ${h.name} (${h.uri}): no domain of that name`,
+        { path: "template.name", fix: `define the template on host ${h.name} too: every host clones its own copy` },
+        parent,
+      );
+    if (r.template.state !== "shut off")
+      throw new FleetPlanError(
+        `the template ${JSON.stringify(templateName)} on host ${h.name} (${h.uri}) is ${r.template.state}; it must be shut off to be cloned (its disks must not change under the clones)`,
+        { path: "template.name", fix: `virsh -c ${h.uri} shutdown ${templateName}` },
+        parent,
+      );
+    templates.set(h.name, r.template.xml);
+    observed[h.name] = { reachable: true, members: r.members };
+  }
+  const [standIn] = templates.values();
+  if (standIn === undefined)
+    throw new FleetPlanError(
+      `no host can be read: ${hosts.map((h) => `host ${h.name} (${h.uri}): ${unreachable.get(h.name) ?? "?"}`).join("; ")}`,
+      {
+        path: "hosts",
+        fix: "start the libvirt daemons, or correct the hosts' URIs: `virsh -c URI version` must answer",
+      },
+      parent,
+    );
+  const placed = placeMembers({ keys, hosts: hosts.map((h) => h.name), placement, observed });
+  const parts: HostPart[] = [];
+  for (const h of hosts) {
+    const hostKeys = keys.filter((k) => placed.hostOf[k] === h.name);
+    if (!hostKeys.length) continue;
+    const templateXml = templates.get(h.name) ?? standIn;
+    const plan = planFleet({ ...common, templateXml, keys: hostKeys, fleetKeys: keys });
+    parts.push({ host: h, uri: h.uri, plan, reachable: templates.has(h.name) });
+  }
+  const order = new Map(keys.map((k, i) => [k, i]));
+  const seen = new Set<string>();
+  const refusals = [
+    ...placed.refusals,
+    ...parts.flatMap((p) => p.plan.refusals),
+    ...crossHostRefusals(
+      parts.flatMap((p) => p.plan.members.map((member) => ({ host: p.host!.name, member }))),
+      common.hwuuidPolicy.kind === "keep",
+    ),
+  ].filter((r) => {
+    const id = JSON.stringify([r.key, r.path, r.reason]);
+    return !seen.has(id) && !!seen.add(id);
+  });
+  const templateDigest = createHash("sha256")
+    .update(parts.map((p) => `${p.host!.name}:${p.plan.templateDigest}`).join("\n"))
+    .digest("hex")
+    .slice(0, 16);
+  const members = parts
+    .flatMap((p) => p.plan.members)
+    .sort((a, b) => (order.get(a.key) ?? 0) - (order.get(b.key) ?? 0));
+  return { parts, plan: { members, refusals, templateDigest }, hostOf: placed.hostOf };
 }

@@ -56,7 +56,8 @@ export interface DomainInputs {
   readonly firmware?: "bios" | "efi";
   readonly disks?: readonly DiskSpec[];
   readonly interfaces?: readonly InterfaceSpec[];
-  readonly connection?: { readonly uri?: string };
+  /** The libvirt URI, and a name for the host shown with it in errors. */
+  readonly connection?: { readonly uri?: string; readonly host?: string };
   readonly running?: boolean;
   readonly shutdownTimeoutSeconds?: number;
   readonly restartOnChange?: boolean;
@@ -267,6 +268,9 @@ export function validateInputs(inputs: DomainInputs): InputFailure[] {
     const uri = i.connection.uri;
     const uris =
       "qemu:///system, qemu+unix:///system?socket=..., qemu+ssh://host/system, test:///default, qemu-direct:///STATE_DIR (no libvirt)";
+    const host: unknown = i.connection.host;
+    if (host !== undefined && typeof host !== "string")
+      f.push(wrongType("connection.host", "a string", host, "a host name", 'write e.g. host: "hv1", or leave it out'));
     if (uri !== undefined && typeof uri !== "string")
       f.push(wrongType("connection.uri", "a string", uri, uris, 'write e.g. "qemu:///system"'));
     else if (uri !== undefined && !URI_RE.test(uri))

@@ -25,7 +25,7 @@ import {
   uriOf,
   xmlChanges,
 } from "../lifecycle/domain";
-import { errorText } from "../lifecycle/errors";
+import { errorText, LifecycleError } from "../lifecycle/errors";
 import { buildQemuArgv } from "../qemu/argv";
 import { DomainDef } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
@@ -62,7 +62,7 @@ function toEngine(o: DomainOutputs): EngineObject {
 
 /** `check`: validate, probe, compose; the checked `xml` is the canonical desired XML. */
 export async function check(
-  _olds: EngineObject,
+  olds: EngineObject,
   news: EngineObject,
 ): Promise<{ inputs: EngineObject; failures: InputFailure[] }> {
   // Not yet validated: `validateInputs` checks every key's type before anything uses it.
@@ -77,6 +77,7 @@ export async function check(
     caps = await probe(uri);
   } catch (e) {
     const msg = errorText(e);
+    if (hostLabel(inputs)) return uncheckedOnHost(olds, news, inputs);
     failures.push({
       property: "connection.uri",
       reason: `connection.uri: cannot reach libvirt at ${JSON.stringify(uri)}: ${msg}; fix: start the daemon or correct the URI (stack config libvirt:uri)`,
@@ -102,6 +103,75 @@ export async function check(
     return { inputs: { ...news, ...checked }, failures: [] };
   } catch (e) {
     if (ComposeError.isInstance(e)) return { inputs: news, failures: e.failures };
+    throw e;
+  }
+}
+
+/**
+ * `check` of a member of a fleet on several hosts (its connection names its host) whose host does
+ * not answer. Not a check failure: that would stop the whole deployment, every other host's
+ * members with it. A member recorded before is composed with its recorded hwuuid mode (no
+ * capabilities needed), so an unchanged member shows no change and is left alone; anything else
+ * goes on unchecked (no resolved mode), and `create`/`update` refuse it naming the host.
+ */
+function uncheckedOnHost(
+  olds: EngineObject,
+  news: EngineObject,
+  inputs: DomainInputs,
+): { inputs: EngineObject; failures: InputFailure[] } {
+  const mode = olds.resolvedHwuuidMode;
+  if (mode === "native" || mode === "passthrough") {
+    try {
+      const composed = composeDomain(inputs, mode, inputs.adopt === true);
+      return { inputs: { ...news, xml: composed.xml, resolvedHwuuidMode: mode }, failures: [] };
+    } catch (e) {
+      if (!ComposeError.isInstance(e)) throw e;
+      return { inputs: news, failures: e.failures };
+    }
+  }
+  const { resolvedHwuuidMode: _unchecked, ...rest } = news;
+  return { inputs: rest, failures: [] };
+}
+
+/** Refuses inputs `check` could not check (their host did not answer), naming the host. */
+function requireChecked(i: EngineObject): void {
+  if (i.resolvedHwuuidMode === "native" || i.resolvedHwuuidMode === "passthrough") return;
+  const uri = uriOf(i);
+  throw new LifecycleError(`libvirt at ${uri} did not answer when this domain was checked, so it was not composed`, {
+    path: "connection.uri",
+    fix: `start the libvirt daemon on that host (\`virsh -c ${uri} version\` must answer), then run \`pulumi up\` again`,
+  });
+}
+
+/** ` (host NAME)` when the connection names its host (a DomainFleet on several hosts), else empty. */
+function hostLabel(i: { readonly connection?: { readonly host?: unknown } }): string {
+  const h = i.connection?.host;
+  return typeof h === "string" && h !== "" ? ` (host ${h})` : "";
+}
+
+/**
+ * Runs a create, update or delete. An error from it names the host and its URI first when the
+ * connection names its host (a DomainFleet on several hosts): message and reasons, changed in place
+ * as the secrets boundary does. A half-made domain's error (a DomainInitError: the engine
+ * records its `properties`) keeps the engine's `__provider` key, so a `destroy` right after can
+ * load the provider to remove it.
+ */
+async function onHost<T>(i: EngineObject, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const conn = i.connection as { uri?: string; host?: unknown } | undefined;
+    const err = e as { message?: unknown; stack?: unknown; reasons?: unknown; properties?: unknown };
+    if (hostLabel({ connection: conn }) && e instanceof Error && !e.message.startsWith("host ")) {
+      const head = `host ${String(conn?.host)} (${uriOf({ connection: conn })}): `;
+      const was = e.message;
+      e.message = head + was;
+      if (typeof err.stack === "string") err.stack = err.stack.replace(was, e.message);
+      if (Array.isArray(err.reasons))
+        err.reasons = err.reasons.map((r: unknown) => (typeof r === "string" ? head + r : r));
+    }
+    if (typeof err.properties === "object" && err.properties !== null && i.__provider !== undefined)
+      (err.properties as EngineObject).__provider ??= i.__provider;
     throw e;
   }
 }
@@ -195,10 +265,12 @@ export const provider: DomainProviderMethods = withSecrets({
   check,
   diff,
   create: async (inputs) => {
-    const r = await create(inputs);
+    const r = await onHost(inputs, () => (requireChecked(inputs), create(inputs)));
     return { id: r.id, outs: toEngine(r.outs) };
   },
   read,
-  update: async (id, olds, news) => ({ outs: toEngine((await update(id, olds, news)).outs) }),
-  delete: remove,
+  update: async (id, olds, news) => ({
+    outs: toEngine((await onHost(news, () => (requireChecked(news), update(id, olds, news)))).outs),
+  }),
+  delete: (id, props) => onHost(props, () => remove(id, props)),
 } satisfies DomainProviderMethods);

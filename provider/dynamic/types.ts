@@ -153,10 +153,28 @@ export type FleetHwuuidPolicy =
   /** Given per member key. */
   | { readonly explicit: Readonly<Record<string, string>> };
 
+/** One host of a DomainFleet spread over several: a name (in errors and `placement`) and its libvirt URI. */
+export interface FleetHost {
+  /** The host's name in this fleet: 1-32 letters, digits, '_' or '-'. */
+  readonly name: string;
+  /** Its libvirt URI, e.g. `qemu+ssh://root@hv2/system`. */
+  readonly uri: string;
+}
+
 /** The inputs of a DomainFleet. Plain values: the plan is made while the program runs. */
 export interface FleetInputs {
-  /** The template domain; it must be shut off, and it is never modified. */
+  /**
+   * The template domain; it must be shut off, and it is never modified. With `hosts`, a domain of
+   * this name on every host (each host's members clone its own), and no `uri`.
+   */
   readonly template: { readonly name: string; readonly uri?: string };
+  /**
+   * The hosts the members are spread over, in order (ties go to the earlier one). Without it, the
+   * one host `template.uri` (then stack config `libvirt:uri`, then `qemu:///system`).
+   */
+  readonly hosts?: readonly FleetHost[];
+  /** Explicit placement: member key -> host name (one of `hosts`). Other members are placed by the rule. */
+  readonly placement?: Readonly<Record<string, string>>;
   /** How many members (keys "1".."N"), or their keys. Keys are stable: scaling keeps the others. */
   readonly members: number | readonly string[];
   /** Member names; `{stack}`, `{fleet}`, `{key}`, `{index}` are replaced. @default `{stack}-{fleet}-{key}` */

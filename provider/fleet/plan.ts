@@ -48,8 +48,13 @@ export interface FleetOptions {
   readonly stack: string;
   /** The template's inactive XML with its security info (`virsh dumpxml --inactive --security-info`): members keep its graphics password. */
   readonly templateXml: string;
-  /** Member keys, in order (e.g. `["1", "2", "3"]`). */
+  /** Member keys, in order (e.g. `["1", "2", "3"]`): the members planned here. */
   readonly keys: readonly string[];
+  /**
+   * The whole fleet's keys, in order, when `keys` is the part on one host of several: `{index}`,
+   * the key checks and the `keep` and `explicit` policies are over it. @default `keys`
+   */
+  readonly fleetKeys?: readonly string[];
   /**
    * Member names: `{stack}`, `{fleet}`, `{key}` and `{index}` (1-based position) are replaced.
    * @default `{stack}-{fleet}-{key}` (two stacks of one program never collide on a host)
@@ -130,7 +135,8 @@ export function deriveMac(seed: string): string {
   return `52:54:00:${Array.from(h.subarray(0, 3), (b) => b.toString(16).padStart(2, "0")).join(":")}`;
 }
 
-function expandName(pattern: string, stack: string, fleet: string, key: string, index: number): string {
+/** A member's name: `{stack}`, `{fleet}`, `{key}` and `{index}` (1-based position) in `pattern` replaced. */
+export function expandName(pattern: string, stack: string, fleet: string, key: string, index: number): string {
   return pattern
     .replace(/\{stack\}/g, stack)
     .replace(/\{fleet\}/g, fleet)
@@ -160,8 +166,9 @@ export function planFleet(o: FleetOptions): FleetPlan {
   }
   const ns = fleetNamespace(o.project, o.stack, o.fleetName);
   const pattern = o.namePattern ?? "{stack}-{fleet}-{key}";
+  const fleetKeys = o.fleetKeys ?? o.keys;
   const seenKeys = new Set<string>();
-  for (const k of o.keys) {
+  for (const k of fleetKeys) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/.test(k))
       refusals.push({
         key: k,
@@ -179,10 +186,10 @@ export function planFleet(o: FleetOptions): FleetPlan {
     });
   }
   const policy = o.hwuuidPolicy;
-  if (policy.kind === "keep" && o.keys.length > 1) {
+  if (policy.kind === "keep" && fleetKeys.length > 1) {
     refusals.push({
       path: "hwuuidPolicy",
-      reason: `"keep" gives every member the template's guest UUID (${templateGuestUuid}); with ${o.keys.length} members they would share it. Use "derive" or "explicit", or one member`,
+      reason: `"keep" gives every member the template's guest UUID (${templateGuestUuid}); with ${fleetKeys.length} members they would share it. Use "derive" or "explicit", or one member`,
     });
   }
   if (policy.kind === "explicit") {
@@ -201,7 +208,7 @@ export function planFleet(o: FleetOptions): FleetPlan {
   const usedHw = new Map<string, string>();
   const usedMacs = new Map<string, string>();
   o.keys.forEach((key, i) => {
-    const index = i + 1;
+    const index = o.fleetKeys ? o.fleetKeys.indexOf(key) + 1 : i + 1;
     const name = expandName(pattern, o.stack, o.fleetName, key, index);
     if (!NAME_RE.test(name) || name.includes(".."))
       refusals.push({

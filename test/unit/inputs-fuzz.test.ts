@@ -234,7 +234,9 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
   describe("DomainFleet", () => {
     const state = path.join(tmp, "fleet-state");
     const good: Record<string, unknown> = {
-      template: { name: "tmpl", uri: `qemu-direct://${state}` },
+      template: { name: "tmpl" },
+      hosts: [{ name: "a", uri: `qemu-direct://${state}` }],
+      placement: { "1": "a" },
       members: 3,
       namePattern: "fz-{key}",
       hwuuidPolicy: "derive",
@@ -256,6 +258,8 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
     }
     const FLEET_KINDS: Record<string, JsonKind[]> = {
       template: ["object"],
+      hosts: ["array"],
+      placement: ["object"],
       members: ["number", "array"],
       namePattern: ["string"],
       hwuuidPolicy: ["string", "object"],
@@ -271,6 +275,8 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       if (key === "template")
         out.push({ name: null }, { name: 42 }, { name: ["t"] }, { name: "t", uri: 42 }, { name: "t", uri: null }, {});
       if (key === "members") out.push([null], [1, 2], [{}], "12", "3");
+      if (key === "hosts") out.push([], [null], [{ name: "a" }], [{ name: "", uri: "qemu:///system" }], [{ uri: 1 }]);
+      if (key === "placement") out.push({ "1": 42 }, { "1": "z" });
       if (key === "hwuuidPolicy")
         out.push(
           "oops",
