@@ -3,7 +3,9 @@
  * uuid, name and MACs, copy-on-write disks, and a hardware UUID chosen by policy.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { FleetPlan, planFleet } from "../provider/fleet/plan";
+import { dirsWithoutPool, FleetPlan, fleetStorage, imagesOf, planFleet, planVolumes } from "../provider/fleet/plan";
+import { definePoolSync, resolveStorageSync, type StorageView } from "../provider/backends/volumes";
+import { isDirectUri } from "../provider/backends/qemu/direct";
 import type { FleetHwuuidPolicy as SharedFleetHwuuidPolicy, FleetInputs } from "../provider/dynamic/types";
 import { readDomainSync } from "../provider/backends/domain-backend";
 import { redactSecurityInfoXml } from "../provider/xml/security";
@@ -33,6 +35,7 @@ export const FLEET_ARG_TYPES: { readonly [K in keyof Required<DomainFleetArgs>]:
   hwuuidPolicy: "string or object",
   diskMode: "string",
   imageDir: "string",
+  definePools: "boolean",
   running: "boolean",
   shutdownTimeoutSeconds: "number",
 };
@@ -210,6 +213,13 @@ export function validateFleetArgs(args: unknown): FleetArgFailure[] {
       'write diskMode: "overlay", or leave it out',
     );
   }
+  if (args.definePools !== undefined && typeof args.definePools !== "boolean")
+    bad(
+      "definePools",
+      `must be true or false, not ${typeName(args.definePools)}${plainNote(args.definePools)}`,
+      args.definePools,
+      "write definePools: true to let the fleet define a dir pool for a directory that is no pool's, or leave it out",
+    );
   if (args.running !== undefined && typeof args.running !== "boolean")
     bad(
       "running",
@@ -340,22 +350,28 @@ export class DomainFleet extends pulumi.ComponentResource {
         ? Array.from({ length: args.members }, (_, i) => String(i + 1))
         : [...args.members];
     const policy = args.hwuuidPolicy ?? "derive";
-    const plan = planFleet({
-      fleetName: name,
-      project: pulumi.getProject(),
-      stack: pulumi.getStack(),
-      templateXml,
-      keys,
-      namePattern: args.namePattern,
-      hwuuidPolicy:
-        policy === "keep"
-          ? { kind: "keep" }
-          : policy === "derive"
-            ? { kind: "derive" }
-            : { kind: "explicit", hwuuids: policy.explicit },
-      diskMode: args.diskMode,
-      imageDir: args.imageDir,
-    });
+    const plan = withStorage(
+      name,
+      uri,
+      args,
+      this,
+      planFleet({
+        fleetName: name,
+        project: pulumi.getProject(),
+        stack: pulumi.getStack(),
+        templateXml,
+        keys,
+        namePattern: args.namePattern,
+        hwuuidPolicy:
+          policy === "keep"
+            ? { kind: "keep" }
+            : policy === "derive"
+              ? { kind: "derive" }
+              : { kind: "explicit", hwuuids: policy.explicit },
+        diskMode: args.diskMode,
+        imageDir: args.imageDir,
+      }),
+    );
     this.plan = { ...plan, members: plan.members.map((m) => ({ ...m, xml: redactSecurityInfoXml(m.xml) })) };
     if (plan.refusals.length) {
       const lines = plan.refusals.map(
@@ -384,6 +400,7 @@ export class DomainFleet extends pulumi.ComponentResource {
               sourceFormat: d.sourceFormat,
               mode: d.mode,
               replaceTrigger: this.plan.templateDigest,
+              ...(d.volume ? { connection: { uri }, pool: d.volume.pool, volume: d.volume.name } : {}),
             },
             { parent: this },
           ),
@@ -399,6 +416,9 @@ export class DomainFleet extends pulumi.ComponentResource {
               sourceFormat: "raw",
               mode: "copy",
               replaceTrigger: this.plan.templateDigest,
+              ...(m.nvram.volume
+                ? { connection: { uri }, pool: m.nvram.volume.pool, volume: m.nvram.volume.name }
+                : {}),
             },
             { parent: this },
           ),
@@ -421,6 +441,55 @@ export class DomainFleet extends pulumi.ComponentResource {
     }
     this.registerOutputs({ hwuuids: this.hwuuids });
   }
+}
+
+/**
+ * Decides how the fleet makes its images ({@link fleetStorage}: a remote URI always through
+ * libvirt's storage API, a local one when every template image it copies or overlays is a pool
+ * volume, QEMU-direct never) and, for volumes, places each member image in the pool of its
+ * directory. A directory that is no pool's is refused, naming the disk, the directory and the
+ * fix, or with `definePools` gets a `dir` pool defined and started (said in the program's log).
+ * Plans with refusals are returned as they are (the caller throws).
+ */
+function withStorage(
+  name: string,
+  uri: string,
+  args: DomainFleetArgs,
+  parent: pulumi.Resource,
+  plan: FleetPlan,
+): FleetPlan {
+  if (plan.refusals.length > 0 || isDirectUri(uri) || imagesOf(plan).sources.length === 0) return plan;
+  let view: StorageView;
+  const resolve = (): StorageView => {
+    try {
+      return resolveStorageSync(uri, imagesOf(plan).sources);
+    } catch (e) {
+      const m = VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
+      throw new FleetPlanError(
+        `cannot read the storage pools of ${uri}: ${m}`,
+        {
+          path: `fleet ${name}`,
+          fix: `check that \`virsh -c ${uri} pool-list --all\` answers (remote fleets make their images through libvirt's storage API)`,
+        },
+        parent,
+      );
+    }
+  };
+  view = resolve();
+  if (fleetStorage(uri, false, plan, { uri, ...view }) === "files") return plan;
+  const missing = dirsWithoutPool(plan, { uri, ...view });
+  if (missing.length > 0 && args.definePools) {
+    for (const dir of missing) {
+      const pool = definePoolSync(uri, dir);
+      void pulumi.log.info(
+        `fleet ${name}: defined and started the storage pool ${pool} (dir ${dir}) on ${uri}`,
+        parent,
+      );
+    }
+    view = resolve();
+  }
+  const placed = planVolumes(plan, { uri, ...view });
+  return { ...placed.plan, refusals: [...placed.plan.refusals, ...placed.refusals] };
 }
 
 /** The template's inactive XML; a clear error when it is missing or not shut off. */

@@ -18,6 +18,8 @@
  *   the one we made (pool uuid, key, path, format, capacity, backing store, ctime and mtime as
  *   recorded at creation).
  */
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
@@ -37,7 +39,7 @@ import {
   type VolumeJudgement,
   type VolumeStamp,
 } from "../xml/volume";
-import { runVirsh, VirshError, type VirshRunOptions } from "./virsh/exec";
+import { runVirsh, runVirshSync, VirshError, type VirshRunOptions } from "./virsh/exec";
 import { virshQuote } from "./virsh/virsh-backend";
 
 /** libvirt's "no such volume" (VIR_ERR_NO_STORAGE_VOL), as virsh prints it. */
@@ -374,4 +376,160 @@ export class VolumeStore {
     }
     return true;
   }
+}
+
+/** What {@link resolveStorageSync} found on one connection: the volumes of the paths asked, and every pool. */
+export interface StorageView {
+  /** Path -> its volume; a path in no pool (or not found) is absent. */
+  readonly volumes: ReadonlyMap<string, PooledVolume>;
+  /** Every pool of the connection (defined or running), with its state. */
+  readonly pools: ReadonlyArray<PoolInfo & { readonly active: boolean }>;
+}
+
+/** A marker line `echo` prints between the commands of one batch. */
+const MARK = "@@lvd-";
+
+/** Runs one virsh batch synchronously; its stdout split at the `echo` markers (marker -> text). */
+function batchSync(uri: string, commands: readonly (readonly string[])[], opts: VirshRunOptions): Map<string, string> {
+  const args = [commands.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
+  const r = spawnSync(opts.virsh ?? process.env.VIRSH ?? "virsh", ["-q", "-c", uri, ...args], {
+    timeout: opts.timeoutMs ?? 120000,
+    encoding: "utf8",
+    env: { ...process.env, LC_ALL: "C" },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.error || r.status === null)
+    throw new VirshError(uri, args, r.signal ?? null, `error: ${r.error?.message ?? "virsh did not finish"}`, "");
+  // Errors of a lookup (no such volume) show as an empty section; a failed connection fails all.
+  if (!r.stdout.includes(MARK)) throw new VirshError(uri, args, r.status, r.stderr, r.stdout);
+  // `echo` under `-q` ends no line: markers delimit themselves (`@@lvd-KEY@@`).
+  const out = new Map<string, string>();
+  const parts = r.stdout.split(/@@lvd-([A-Za-z0-9]+)@@\n?/);
+  for (let i = 1; i + 1 < parts.length; i += 2) out.set(parts[i]!, parts[i + 1]!);
+  return out;
+}
+
+/** The `vol-pool` + `vol-pool --uuid` + `vol-dumpxml` section of one path; undefined when empty (not found). */
+function pooledOf(text: string | undefined): PooledVolume | undefined {
+  if (!text) return undefined;
+  const at = text.indexOf("<volume");
+  const [pool, poolUuid] = text
+    .slice(0, Math.max(at, 0))
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (at < 0 || pool === undefined || poolUuid === undefined) return undefined;
+  return { ...parseVolumeXml(text.slice(at)), pool, poolUuid };
+}
+
+/**
+ * Synchronously (for a program that plans before it declares resources), over one connection:
+ * the volume of each path (`vol-pool`, `vol-dumpxml`, by path) and every pool with its
+ * directory and state. Two virsh processes (over ssh, two handshakes); a third refreshes the
+ * running pools whose directory holds a path libvirt has not listed yet, then looks again. Reads
+ * only (a `pool-refresh` rescans a directory). Throws a {@link VirshError} when the connection fails.
+ */
+export function resolveStorageSync(uri: string, paths: readonly string[], opts: VirshRunOptions = {}): StorageView {
+  const lookups = (ps: readonly string[]): string[][] =>
+    ps.flatMap((p, i) => [
+      ["echo", `${MARK}v${i}@@`],
+      ["vol-pool", "--vol", p],
+      ["vol-pool", "--uuid", "--vol", p],
+      ["vol-dumpxml", "--vol", p],
+    ]);
+  const first = batchSync(
+    uri,
+    [
+      ...lookups(paths),
+      ["echo", `${MARK}all@@`],
+      ["pool-list", "--all", "--name"],
+      ["echo", `${MARK}active@@`],
+      ["pool-list", "--name"],
+    ],
+    opts,
+  );
+  const names = (t: string | undefined): string[] =>
+    (t ?? "")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
+  const active = new Set(names(first.get("active")));
+  const all = names(first.get("all"));
+  const volumes = new Map<string, PooledVolume>();
+  paths.forEach((p, i) => {
+    const v = pooledOf(first.get(`v${i}`));
+    if (v) volumes.set(p, v);
+  });
+  const pools: Array<PoolInfo & { active: boolean }> = [];
+  if (all.length > 0) {
+    const xmls = batchSync(
+      uri,
+      all.flatMap((n, i) => [
+        ["echo", `${MARK}p${i}@@`],
+        ["pool-dumpxml", "--pool", n],
+      ]),
+      opts,
+    );
+    all.forEach((n, i) => {
+      const x = xmls.get(`p${i}`);
+      if (x && x.includes("<pool")) pools.push({ ...parsePoolXml(x), active: active.has(n) });
+    });
+  }
+  const missing = paths.filter((p) => !volumes.has(p) && posix.isAbsolute(p) && !CONTROL_CHAR.test(p));
+  const refresh = new Set<string>();
+  for (const p of missing) {
+    const dir = posix.dirname(posix.normalize(p));
+    const pool = pools.find((q) => q.active && q.targetPath && posix.normalize(q.targetPath) === dir);
+    if (pool) refresh.add(pool.name);
+  }
+  if (refresh.size > 0) {
+    const again = batchSync(
+      uri,
+      [...[...refresh].map((n) => ["pool-refresh", "--pool", n]), ...lookups(missing)],
+      opts,
+    );
+    missing.forEach((p, i) => {
+      const v = pooledOf(again.get(`v${i}`));
+      if (v) volumes.set(p, v);
+    });
+  }
+  return { volumes, pools };
+}
+
+/**
+ * The name {@link definePoolSync} gives the pool of a directory: `lvd-` and 12 hex digits of
+ * its SHA-256 (stable: the same directory gets the same name on every run and host).
+ */
+export function poolNameFor(dir: string): string {
+  return `lvd-${createHash("sha256").update(posix.normalize(dir)).digest("hex").slice(0, 12)}`;
+}
+
+/**
+ * Defines, starts and marks autostart a `dir` pool for `dir` (what a user opts into with a
+ * fleet's `definePools`); nothing in the directory is changed (no `pool-build`). A pool of that
+ * name defined already (an earlier run, or a parallel program) is started if needed and used.
+ * Returns the pool's name.
+ */
+export function definePoolSync(uri: string, dir: string, opts: VirshRunOptions = {}): string {
+  const name = poolNameFor(dir);
+  const have =
+    batchSync(
+      uri,
+      [
+        ["echo", `${MARK}x@@`],
+        ["pool-dumpxml", "--pool", name],
+      ],
+      opts,
+    ).get("x") ?? "";
+  if (!have.includes("<pool")) runVirshSync(uri, ["pool-define-as", name, "dir", "--target", dir], opts);
+  else if (posix.normalize(parsePoolXml(have).targetPath ?? "") !== posix.normalize(dir))
+    throw new VolumeError("a pool of the name this provider would give the directory exists for another directory", {
+      path: name,
+      value: parsePoolXml(have).targetPath ?? "",
+      fix: `define a pool for ${dir} yourself: virsh -c ${uri} pool-define-as NAME dir --target ${dir} && virsh -c ${uri} pool-start NAME`,
+    });
+  const info = runVirshSync(uri, ["pool-info", "--pool", name], opts);
+  if (!/^State:\s+running$/m.test(info)) runVirshSync(uri, ["pool-start", "--pool", name], opts);
+  runVirshSync(uri, ["pool-autostart", "--pool", name], opts);
+  return name;
 }
