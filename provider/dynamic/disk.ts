@@ -332,7 +332,10 @@ export async function diff(
   let sameTarget: boolean;
   if (old.volumeStamp) {
     gone = (await recordedStore(old).judge(old.volumeStamp)).verdict === "gone";
-    const name = typeof news.volume === "string" ? news.volume : path.posix.basename(String(news.path ?? ""));
+    const name =
+      typeof news.volume === "string"
+        ? news.volume
+        : path.posix.basename(typeof news.path === "string" ? news.path : "");
     sameTarget = name === old.volumeStamp.name;
   } else {
     const made = stampOf(old) !== undefined || isLegacy(old);
