@@ -323,9 +323,13 @@ export async function diff(
 ): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
   const old = recorded(olds);
   // A volume's `path` is an output too: left out of the inputs, it is not a change.
+  // A file image made by an earlier version (or before its fleet moved to volumes) stays the
+  // file it is: the volume inputs alone do not replace it (same path; delete removes the file).
+  const fileKept = !old.volumeStamp && olds.path === news.path && (stampOf(old) !== undefined || isLegacy(old));
   const replaces: string[] = DISK_INPUT_KEYS.filter(
     (k) =>
       !(k === "path" && news.connection !== undefined && news.path === undefined && old.volumeStamp !== undefined) &&
+      !(fileKept && (k === "connection" || k === "pool" || k === "volume")) &&
       JSON.stringify(olds[k]) !== JSON.stringify(news[k]),
   );
   let gone: boolean;

@@ -5,6 +5,7 @@
  * an existing volume. Steps that play a user on the hypervisor go through virsh too.
  */
 import { expect } from "chai";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -175,5 +176,32 @@ describe("DiskImage as a storage volume over qemu+ssh:// (libvirt 12.x, pool dir
     expect(c3.failures[0]!.reason).to.contain("pool-define-as");
     const c4 = await disk.check({}, inputs({ volume: `${prefix}x.qcow2`, sourceFormat: "raw" }));
     expect(c4.failures.map((f) => f.property)).to.deep.equal(["sourceFormat"]);
+  });
+});
+
+describe("DiskImage: a file image made before its fleet moved to volumes (libvirt 9.0, local)", function () {
+  this.timeout(60000);
+  const prefix = `${RUN_PREFIX}-df-`;
+  let dir: string;
+  after(() => {
+    if (dir) for (const f of fs.readdirSync(dir)) if (f.startsWith(prefix)) fs.rmSync(path.join(dir, f));
+  });
+
+  it("is kept: the volume inputs alone are no change (no replacement of a member's disk on upgrade); delete removes the file", async () => {
+    dir = (await requireLab("host")).imageDir;
+    const source = path.join(dir, `${prefix}t.qcow2`);
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", source, "16M"]);
+    const file = { path: path.join(dir, `${prefix}m.qcow2`), source, sourceFormat: "qcow2", mode: "overlay" };
+    const c = await disk.check({}, file);
+    expect(c.failures).to.deep.equal([]);
+    const r = await disk.create(c.inputs);
+    const news = { ...file, connection: { uri: "qemu:///system" }, pool: "images", volume: `${prefix}m.qcow2` };
+    expect(await disk.diff(r.id, r.outs, news)).to.deep.equal({
+      changes: false,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    await disk.remove(r.id, r.outs);
+    expect(fs.existsSync(file.path)).to.equal(false);
   });
 });
