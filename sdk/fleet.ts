@@ -3,8 +3,17 @@
  * uuid, name and MACs, copy-on-write disks, and a hardware UUID chosen by policy.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { dirsWithoutPool, FleetPlan, fleetStorage, imagesOf, planFleet, planVolumes } from "../provider/fleet/plan";
-import { definePoolSync, resolveStorageSync, type StorageView } from "../provider/backends/volumes";
+import {
+  dirsWithoutPool,
+  FleetPlan,
+  fleetStorage,
+  imagesOf,
+  planFleet,
+  planVolumes,
+  volumeDisksAsFiles,
+  volumeDisksOf,
+} from "../provider/fleet/plan";
+import { definePoolSync, resolveStorageSync, volumePathsSync, type StorageView } from "../provider/backends/volumes";
 import { isDirectUri } from "../provider/backends/qemu/direct";
 import type { FleetHwuuidPolicy as SharedFleetHwuuidPolicy, FleetInputs } from "../provider/dynamic/types";
 import { readDomainSync } from "../provider/backends/domain-backend";
@@ -344,7 +353,7 @@ export class DomainFleet extends pulumi.ComponentResource {
         `fleet ${name}: invalid arguments:\n${problems.map((p) => `- ${p.reason}`).join("\n")}`,
       );
     const uri = args.template.uri ?? new pulumi.Config("libvirt").get("uri") ?? "qemu:///system";
-    const templateXml = readShutOffTemplate(uri, args.template.name, this);
+    const templateXml = withVolumeDisksAsFiles(name, uri, readShutOffTemplate(uri, args.template.name, this), this);
     const keys =
       typeof args.members === "number"
         ? Array.from({ length: args.members }, (_, i) => String(i + 1))
@@ -440,6 +449,26 @@ export class DomainFleet extends pulumi.ComponentResource {
       this.hwuuids[m.name] = m.hwuuid;
     }
     this.registerOutputs({ hwuuids: this.hwuuids });
+  }
+}
+
+/**
+ * The template with its `type='volume'` disks (`<source pool volume>`) resolved to their paths
+ * (`virsh vol-path` over the connection) and written as `file` disks, so they are cloned like
+ * any other (as volumes of that pool: see {@link withStorage}). Unchanged when it has none.
+ */
+function withVolumeDisksAsFiles(name: string, uri: string, templateXml: string, parent: pulumi.Resource): string {
+  const refs = volumeDisksOf(templateXml);
+  if (refs.length === 0 || isDirectUri(uri)) return templateXml;
+  try {
+    return volumeDisksAsFiles(templateXml, volumePathsSync(uri, refs));
+  } catch (e) {
+    const m = VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
+    throw new FleetPlanError(
+      `cannot resolve the template's volume disks on ${uri}: ${m}`,
+      { path: `fleet ${name}`, fix: `check that \`virsh -c ${uri} vol-list POOL\` lists them` },
+      parent,
+    );
   }
 }
 

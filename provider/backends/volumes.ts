@@ -533,3 +533,30 @@ export function definePoolSync(uri: string, dir: string, opts: VirshRunOptions =
   runVirshSync(uri, ["pool-autostart", "--pool", name], opts);
   return name;
 }
+
+/**
+ * The paths of volumes named by pool and volume (`virsh vol-path`), in one virsh process; key
+ * `POOL\nVOLUME`. A volume that is not found is absent. Throws a {@link VirshError} when the
+ * connection fails.
+ */
+export function volumePathsSync(
+  uri: string,
+  refs: readonly { readonly pool: string; readonly volume: string }[],
+  opts: VirshRunOptions = {},
+): Map<string, string> {
+  const out = new Map<string, string>();
+  if (refs.length === 0) return out;
+  const r = batchSync(
+    uri,
+    refs.flatMap((v, i) => [
+      ["echo", `${MARK}r${i}@@`],
+      ["vol-path", "--pool", v.pool, "--vol", v.volume],
+    ]),
+    opts,
+  );
+  refs.forEach((v, i) => {
+    const p = r.get(`r${i}`)?.trim();
+    if (p && posix.isAbsolute(p)) out.set(`${v.pool}\n${v.volume}`, p);
+  });
+  return out;
+}

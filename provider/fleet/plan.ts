@@ -605,3 +605,53 @@ export function planVolumes(plan: FleetPlan, facts: StorageFacts): { plan: Fleet
   });
   return { plan: { ...plan, members }, refusals: [...refusals.values()] };
 }
+
+/** A template disk of `type='volume'`: its pool and volume, as `<source pool volume>` names them. */
+export interface VolumeDiskRef {
+  readonly pool: string;
+  readonly volume: string;
+}
+
+/** The `type='volume'` disks of a template (`<source pool='P' volume='V'/>`), each once. Pure. */
+export function volumeDisksOf(templateXml: string): VolumeDiskRef[] {
+  let def: DomainDef;
+  try {
+    def = DomainDef.parse(templateXml, "template");
+  } catch {
+    return []; // planFleet refuses it, naming the problem
+  }
+  const devices = firstChild(def.root, "devices");
+  const out = new Map<string, VolumeDiskRef>();
+  for (const disk of devices ? childElements(devices, "disk") : []) {
+    if (getAttr(disk, "type") !== "volume") continue;
+    const src = firstChild(disk, "source");
+    const pool = getAttr(src, "pool");
+    const volume = getAttr(src, "volume");
+    if (pool !== undefined && volume !== undefined) out.set(`${pool}\n${volume}`, { pool, volume });
+  }
+  return [...out.values()];
+}
+
+/**
+ * The template with each `type='volume'` disk whose volume has a path in `paths` (key
+ * `POOL\nVOLUME`, from `virsh vol-path`) written as the `file` disk it is, so the planner clones
+ * it like any file disk and the fleet makes the members' images as volumes of that pool. Disks
+ * not resolved stay as they are (the planner refuses them, naming them). Pure.
+ */
+export function volumeDisksAsFiles(templateXml: string, paths: ReadonlyMap<string, string>): string {
+  if (paths.size === 0) return templateXml;
+  const def = DomainDef.parse(templateXml, "template");
+  const devices = firstChild(def.root, "devices");
+  for (const disk of devices ? childElements(devices, "disk") : []) {
+    if (getAttr(disk, "type") !== "volume") continue;
+    const src = firstChild(disk, "source");
+    const p = paths.get(`${getAttr(src, "pool") ?? ""}\n${getAttr(src, "volume") ?? ""}`);
+    if (!src || p === undefined) continue;
+    setAttr(disk, "type", "file");
+    setAttr(src, "pool", undefined);
+    setAttr(src, "volume", undefined);
+    setAttr(src, "mode", undefined);
+    setAttr(src, "file", p);
+  }
+  return def.format();
+}

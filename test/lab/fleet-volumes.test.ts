@@ -101,6 +101,42 @@ describe("DomainFleet images through libvirt's storage API, planned against real
     });
   });
 
+  describe("over qemu+ssh:// (libvirt 12.x): a template disk of type='volume'", () => {
+    const prefix = `${RUN_PREFIX}-fw-`;
+    let lab: Awaited<ReturnType<typeof requireSshLab>>;
+    before(async () => {
+      lab = await requireSshLab();
+      await runVirsh(lab.uri, ["vol-create-as", lab.pool, `${prefix}t.qcow2`, "16M", "--format", "qcow2"]);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-fw-"));
+      try {
+        fs.writeFileSync(
+          path.join(dir, "t.xml"),
+          `<domain type='qemu'><name>${prefix}tmpl</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+          <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+          <disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='${lab.pool}' volume='${prefix}t.qcow2'/><target dev='vda' bus='virtio'/></disk>
+          </devices></domain>`,
+        );
+        await runVirsh(lab.uri, ["define", path.join(dir, "t.xml")]);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+    after(async () => {
+      if (!lab) return;
+      await removeDomains(lab.uri, prefix);
+      await runVirsh(lab.uri, ["vol-delete", "--pool", lab.pool, "--vol", `${prefix}t.qcow2`]).catch(() => undefined);
+    });
+
+    it("is resolved to its volume (vol-path): members' disks are overlay volumes of that pool, file disks at their paths", () => {
+      const f = construct("fw", { template: { name: `${prefix}tmpl`, uri: lab.uri }, members: 1 });
+      expect(f, (f as Error).message).to.be.instanceOf(DomainFleet);
+      const m = (f as DomainFleet).plan.members[0]!;
+      expect(m.disks[0]!.source).to.equal(path.posix.join(lab.poolDir, `${prefix}t.qcow2`));
+      expect(m.disks[0]!.volume).to.deep.equal({ pool: lab.pool, name: "stack-fw-1-vda.qcow2" });
+      expect(m.xml).to.contain(`<source file='${path.posix.join(lab.poolDir, "stack-fw-1-vda.qcow2")}'/>`);
+    });
+  });
+
   describe("on a local URI (libvirt 9.0): volumes only when every template image is a pool volume", () => {
     const prefix = `${RUN_PREFIX}-fl-`;
     let uri: string;

@@ -12,6 +12,8 @@ import {
   isLocalUri,
   planFleet,
   planVolumes,
+  volumeDisksAsFiles,
+  volumeDisksOf,
   type FleetPlan,
   type StorageFacts,
 } from "../../provider/fleet/plan";
@@ -135,5 +137,19 @@ describe("fleet images as storage volumes (pure)", () => {
     );
     const r = planVolumes(plan({ templateXml: raw }), facts());
     expect(r.refusals.map((x) => x.reason).join()).to.contain("<driver type='qcow2'/>");
+  });
+
+  it("a template disk of type='volume' is written as the file disk it is once its path is known; unresolved ones stay", () => {
+    const t = TEMPLATE.replace(
+      "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/pool/tmpl.qcow2'/>",
+      "<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='images' volume='tmpl.qcow2'/>",
+    );
+    expect(volumeDisksOf(t)).to.deep.equal([{ pool: "images", volume: "tmpl.qcow2" }]);
+    const asFile = volumeDisksAsFiles(t, new Map([["images\ntmpl.qcow2", "/pool/tmpl.qcow2"]]));
+    expect(asFile).to.contain("<disk type='file' device='disk'>").and.contain("<source file='/pool/tmpl.qcow2'/>");
+    expect(volumeDisksAsFiles(t, new Map())).to.equal(t);
+    const r = planVolumes(plan({ templateXml: asFile }), facts());
+    expect(r.refusals).to.deep.equal([]);
+    expect(r.plan.members[0]!.disks[0]!.volume).to.deep.equal({ pool: "images", name: "web-1-vda.qcow2" });
   });
 });
