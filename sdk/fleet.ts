@@ -300,6 +300,21 @@ export class FleetPlanError extends pulumi.ResourceError implements ErrorDetails
  * {@link DomainFleet} clones a shut-off template into members. Members are created in parallel;
  * a template change re-creates them (new uuid), each keeping its hwuuid.
  *
+ * Where the members' images are made. On a remote URI (anything but a local one: `qemu+ssh://`,
+ * `qemu+tcp://`, `qemu://HOST/`...) always through libvirt's storage API, over the same
+ * connection: each writable disk becomes a volume of the pool of the template image's directory
+ * (or of `imageDir`), an overlay a qcow2 volume backed by the template's volume, a copy a cloned
+ * volume, and the member XML names it by its path in the pool (a `file` disk). A template disk
+ * that is no pool's volume is refused at preview, naming the disk, the directory and the
+ * `virsh pool-define-as` fix, unless `definePools: true` (then the fleet defines, starts and
+ * autostarts a `dir` pool for the directory, says so in the log, and leaves it at destroy). On a
+ * local URI (`qemu:///system`, `qemu+unix://`) the same happens when every template image it
+ * copies or overlays is a pool volume and every members' directory a running pool's; otherwise
+ * the images are files made on this machine, as before, and QEMU-direct always uses files. A
+ * template disk of `type='volume'` is resolved to its path with `virsh vol-path`. UEFI: an
+ * `<nvram template>` makes each member's own NVRAM at first start (libvirt does it, wherever it
+ * is); an NVRAM file to copy is copied as a volume too (or refused the same way).
+ *
  * @example
  * ```ts
  * import { DomainFleet } from "pulumi-libvirt-domain";

@@ -509,14 +509,20 @@ export function imagesOf(plan: FleetPlan): { readonly sources: string[]; readonl
 /**
  * Which way a fleet makes its images, the rule: a remote URI ({@link isLocalUri} false) always
  * uses libvirt storage volumes (nothing may touch the hypervisor's files); a local URI uses
- * volumes when every template image the fleet copies or overlays is a volume of a pool, else
- * files made on this machine as before; QEMU-direct always uses files.
+ * volumes when every template image the fleet copies or overlays is a volume of a pool and every
+ * members' directory is a running pool's, else files made on this machine as before;
+ * QEMU-direct always uses files.
  */
 export function fleetStorage(uri: string, direct: boolean, plan: FleetPlan, facts?: StorageFacts): "files" | "volumes" {
   if (direct) return "files";
   if (!isLocalUri(uri)) return "volumes";
-  const { sources } = imagesOf(plan);
-  return sources.length > 0 && facts !== undefined && sources.every((s) => facts.volumes.has(s)) ? "volumes" : "files";
+  const { sources, dirs } = imagesOf(plan);
+  return sources.length > 0 &&
+    facts !== undefined &&
+    sources.every((s) => facts.volumes.has(s)) &&
+    dirs.every((d) => poolOfDir(facts.pools, d)?.active === true)
+    ? "volumes"
+    : "files";
 }
 
 /** The running pool whose directory is `dir`, else any pool of it (inactive), else undefined. */

@@ -67,13 +67,20 @@ describe("fleet images as storage volumes (pure)", () => {
       expect(isLocalUri(u), u).to.equal(false);
   });
 
-  it("the rule: remote always volumes; local volumes only when every template image is a pool volume; QEMU-direct files", () => {
+  it("the rule: remote always volumes; local volumes only when every template image is a pool volume and every members' directory a running pool's; QEMU-direct files", () => {
     const p = plan();
     expect(fleetStorage(URI, false, p, facts({ volumes: new Map(), pools: [] }))).to.equal("volumes");
     expect(fleetStorage("qemu:///system", false, p, facts())).to.equal("volumes");
     const partly = facts({ volumes: new Map([["/pool/tmpl.qcow2", { pool: "images", path: "/pool/tmpl.qcow2" }]]) });
     expect(fleetStorage("qemu:///system", false, p, partly), "the NVRAM is in no pool").to.equal("files");
     expect(fleetStorage("qemu:///system", false, p, undefined)).to.equal("files");
+    expect(
+      fleetStorage("qemu:///system", false, plan({ imageDir: "/members" }), facts()),
+      "imageDir in no pool",
+    ).to.equal("files");
+    expect(fleetStorage(URI, false, plan({ imageDir: "/members" }), facts()), "remote: refused later").to.equal(
+      "volumes",
+    );
     expect(fleetStorage("qemu-direct:///var/lib/x", true, p, facts())).to.equal("files");
   });
 
