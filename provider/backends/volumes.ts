@@ -18,9 +18,19 @@
  *   the one we made (pool uuid, key, path, format, capacity, backing store, ctime and mtime as
  *   recorded at creation).
  */
-import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  constants as fsc,
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import {
@@ -53,6 +63,18 @@ export interface VolumeTarget {
   readonly pool: string;
   /** The new volume's name (a file name in the pool's directory). */
   readonly name: string;
+}
+
+/** Options of {@link VolumeStore.uploadVolume}. */
+export interface UploadOptions {
+  /** The image's format (`qcow2`, `raw`): the new volume's. */
+  readonly format: string;
+  /** Permission bits of the new volume (octal). @default the pool's */
+  readonly mode?: string;
+  /** Called as bytes are sent: so far, and the file's size. */
+  readonly onProgress?: (sentBytes: number, totalBytes: number) => void;
+  /** Stop the upload after this long. @default 3600000 (an hour) */
+  readonly timeoutMs?: number;
 }
 
 /** Options of {@link VolumeStore.deleteVolume}. */
@@ -286,6 +308,145 @@ export class VolumeStore {
       ]),
     );
     return this.stampNew(target);
+  }
+
+  /**
+   * Seeds a host with an image from this machine: uploads `file` through libvirt's volume upload
+   * stream (`vol-upload`, over the connection: ssh included) and makes `target` from it. Never
+   * over an existing volume; never a half-uploaded `target`: the bytes go into a scratch volume
+   * (`NAME.lvd-part-RANDOM`), `target` is made from it by libvirt (`vol-create-from`, removed by
+   * libvirt when that fails) and the scratch volume is deleted, whatever happens. `onProgress`
+   * gets the bytes sent so far and the total. The upload is bounded by `timeoutMs`.
+   */
+  public async uploadVolume(target: VolumeTarget, file: string, opts: UploadOptions): Promise<VolumeStamp> {
+    checkVolumeName(target.name, `${target.pool}/${target.name}`);
+    const where = `${target.pool}/${target.name}`;
+    if (await this.volume(target.pool, target.name))
+      throw new VolumeError("a volume of that name already exists; it is never overwritten", {
+        path: where,
+        value: target.name,
+        fix: `the host has it already: use it, or remove it yourself if it is not needed: virsh -c ${this.uri} vol-delete --pool ${target.pool} ${target.name}`,
+      });
+    const totalBytes = statSync(file).size;
+    const part: VolumeTarget = { pool: target.pool, name: `${target.name}.lvd-part-${randomBytes(4).toString("hex")}` };
+    checkVolumeName(part.name, `${part.pool}/${part.name}`);
+    const xml = copyVolumeXml({
+      name: part.name,
+      capacityBytes: String(totalBytes),
+      format: "raw",
+      ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+    });
+    await this.create(part, () => this.withXmlFile(xml, ["vol-create", "--pool", part.pool]));
+    try {
+      await this.streamUpload(part, file, totalBytes, opts);
+      const scratch = await this.volume(part.pool, part.name);
+      if (!scratch)
+        throw new VolumeError("the uploaded scratch volume is gone", {
+          path: `${part.pool}/${part.name}`,
+          fix: "run the operation again; check that nothing else deletes volumes in that pool",
+        });
+      // libvirt reads the uploaded bytes as the image they are: the scratch volume is a file of
+      // the image's format (raw by declaration); the copy is made in that format.
+      const source: PooledVolume = { ...scratch, format: opts.format };
+      return await this.cloneVolume(target, source, {
+        format: opts.format,
+        ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+      });
+    } finally {
+      await this.run(["vol-delete", "--pool", part.pool, "--vol", part.name]).catch(() => undefined);
+    }
+  }
+
+  /**
+   * `vol-upload` of `file` into `target`, fed through a FIFO in a private temporary directory
+   * (virsh opens its `--file`; a pipe Node gives a child is a socket, which it cannot open), so
+   * the bytes sent can be counted.
+   */
+  private async streamUpload(
+    target: VolumeTarget,
+    file: string,
+    totalBytes: number,
+    opts: UploadOptions,
+  ): Promise<void> {
+    const timeoutMs = opts.timeoutMs ?? 3600000;
+    const dir = mkdtempSync(join(tmpdir(), "lvd-upload-"));
+    const fifo = join(dir, "image");
+    const mk = spawnSync("mkfifo", ["-m", "600", fifo], { encoding: "utf8" });
+    if (mk.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new VolumeError("cannot make the FIFO the upload is fed through", {
+        path: fifo,
+        value: mk.stderr || String(mk.error ?? mk.status),
+        fix: "install coreutils (mkfifo) on the machine that runs Pulumi, and check that TMPDIR is writable",
+      });
+    }
+    const args = ["vol-upload", "--pool", target.pool, "--vol", target.name, "--file", fifo];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(this.opts.virsh ?? process.env.VIRSH ?? "virsh", ["-q", "-c", this.uri, ...args], {
+          stdio: ["ignore", "ignore", "pipe"],
+          env: { ...process.env, LC_ALL: "C" },
+        });
+        let stderr = "";
+        let sent = 0;
+        let done = false;
+        const input = createReadStream(file);
+        const output = createWriteStream(fifo);
+        const finish = (e?: Error): void => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          input.destroy();
+          output.destroy();
+          if (e) {
+            // A writer still waiting for virsh to open the FIFO would wait forever: open it ourselves.
+            try {
+              closeSync(openSync(fifo, fsc.O_RDONLY | fsc.O_NONBLOCK));
+            } catch {
+              // gone already
+            }
+            reject(e);
+          } else resolve();
+        };
+        const timer = setTimeout(() => {
+          child.kill("SIGTERM");
+          finish(
+            new VolumeError(`the upload did not finish within ${timeoutMs / 1000} s`, {
+              path: `${target.pool}/${target.name}`,
+              value: `${sent} of ${totalBytes} bytes sent`,
+              fix: `check the connection to ${this.uri}; a larger image needs a longer timeoutMs`,
+            }),
+          );
+        }, timeoutMs);
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("error", (e) => finish(new VirshError(this.uri, args, null, `error: ${e.message}`, "")));
+        child.on("close", (code, signal) => {
+          if (code === 0 && sent === totalBytes) finish();
+          else
+            finish(
+              new VirshError(
+                this.uri,
+                args,
+                code ?? signal ?? null,
+                stderr || `error: sent ${sent} of ${totalBytes} bytes`,
+                "",
+              ),
+            );
+        });
+        output.on("error", () => undefined); // virsh gone: its exit says why
+        input.on("data", (chunk: string | Buffer) => {
+          sent += chunk.length;
+          opts.onProgress?.(sent, totalBytes);
+        });
+        input.on("error", (e) => {
+          child.kill("SIGTERM");
+          finish(e);
+        });
+        input.pipe(output);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Runs a create; libvirt's refusals become {@link VolumeError}s naming the fix. */

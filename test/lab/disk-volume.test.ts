@@ -205,3 +205,52 @@ describe("DiskImage: a file image made before its fleet moved to volumes (libvir
     expect(fs.existsSync(file.path)).to.equal(false);
   });
 });
+
+describe("seeding a host: an image from this machine uploaded through libvirt's volume stream (12.x over qemu+ssh://)", function () {
+  this.timeout(180000);
+  const prefix = `${RUN_PREFIX}-du-`;
+  let lab: SshLab;
+  let tmp: string;
+  before(async () => {
+    lab = await requireSshLab();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-du-"));
+  });
+  after(async () => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    if (!lab) return;
+    const names = (await runVirsh(lab.uri, ["vol-list", "--pool", lab.pool])).stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[0] ?? "");
+    for (const n of names)
+      if (n.startsWith(prefix)) await runVirsh(lab.uri, ["vol-delete", "--pool", lab.pool, "--vol", n]);
+  });
+
+  it("uploads a qcow2 once with progress; the volume holds the same guest data; never over an existing one; no scratch left", async () => {
+    const local = path.join(tmp, "t.qcow2");
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", local, "64M"]);
+    execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -q -P 0x5a 1M 3M", local]);
+    const store = new VolumeStore(lab.uri);
+    const seen: number[] = [];
+    const s = await store.uploadVolume({ pool: lab.pool, name: `${prefix}seed.qcow2` }, local, {
+      format: "qcow2",
+      onProgress: (sent, total) => {
+        expect(total).to.equal(fs.statSync(local).size);
+        seen.push(sent);
+      },
+    });
+    expect(seen.at(-1)).to.equal(fs.statSync(local).size);
+    expect(s.format).to.equal("qcow2");
+    expect(s.capacityBytes).to.equal(String(64 * 1024 * 1024));
+    expect((await store.judge(s)).verdict).to.equal("ours");
+    // The guest data, read back through libvirt's download stream, is the image's.
+    const back = path.join(tmp, "back.qcow2");
+    await runVirsh(lab.uri, ["vol-download", "--pool", lab.pool, "--vol", s.name, "--file", back]);
+    execFileSync("qemu-img", ["compare", "-q", local, back]);
+    const again = await thrown(() =>
+      store.uploadVolume({ pool: lab.pool, name: `${prefix}seed.qcow2` }, local, { format: "qcow2" }),
+    );
+    expect(again.message).to.contain("already exists").and.contain("fix: ");
+    const left = (await runVirsh(lab.uri, ["vol-list", "--pool", lab.pool])).stdout;
+    expect(left).to.not.contain(".lvd-part-");
+  });
+});
