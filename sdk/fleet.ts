@@ -8,6 +8,7 @@ import {
   FleetPlan,
   fleetStorage,
   imagesOf,
+  isLocalUri,
   planFleet,
   planVolumes,
   volumeDisksAsFiles,
@@ -519,7 +520,14 @@ function withStorage(
       );
     }
   };
-  view = resolve();
+  if (isLocalUri(uri)) {
+    // A local libvirt without its storage driver still clones with files, as before.
+    try {
+      view = resolveStorageSync(uri, imagesOf(plan).sources);
+    } catch {
+      return plan;
+    }
+  } else view = resolve();
   if (fleetStorage(uri, false, plan, { uri, ...view }) === "files") return plan;
   const missing = dirsWithoutPool(plan, { uri, ...view });
   if (missing.length > 0 && args.definePools) {
