@@ -381,7 +381,10 @@ function planDisks(def: DomainDef, c: DiskContext): DiskPlan[] {
       c.refusals.push({
         key: c.key,
         path,
-        reason: `a ${type} disk cannot be cloned here (storage pools and network disks need libvirt's storage API); use a file disk, or mark it <readonly/> to share it`,
+        reason:
+          type === "volume"
+            ? `the volume ${getAttr(src, "volume") ?? "(none)"} of pool ${getAttr(src, "pool") ?? "(none)"} was not found through libvirt's storage API (virsh vol-path), so it cannot be cloned; fix: check the disk's <source pool volume> against virsh vol-list POOL, or mark it <readonly/> to share it`
+            : `a ${type} disk cannot be cloned here (network disks need libvirt's storage API); use a file disk, or mark it <readonly/> to share it`,
       });
       return;
     }
