@@ -1,12 +1,21 @@
 /** {@link DiskImage}: an image a fleet member owns, made from the template's image. */
 import * as pulumi from "@pulumi/pulumi";
+import type { VolumeStamp } from "../provider/xml/volume";
 import { diskProvider, DYNAMIC_MODULE } from "./provider";
 
-/** The inputs of a {@link DiskImage}. */
+/**
+ * The inputs of a {@link DiskImage}. Without `connection` the image is a file made on this
+ * machine (`qemu-img`, `cp`: the hypervisor's files must be local); with `connection` it is a
+ * libvirt storage volume made over that connection, wherever the hypervisor is.
+ */
 export interface DiskImageArgs {
-  /** The image to make (absolute path on the hypervisor host). It must not exist yet. */
-  readonly path: pulumi.Input<string>;
-  /** The template's image; only ever read. */
+  /**
+   * The image to make (absolute path on the hypervisor host). It must not exist yet. Required for
+   * a file; for a volume optional, and when given it must be where libvirt puts the volume (the
+   * pool's directory and the volume's name).
+   */
+  readonly path?: pulumi.Input<string>;
+  /** The template's image (its path on the hypervisor host; for a volume, a volume of a pool); only ever read. */
   readonly source: pulumi.Input<string>;
   /** The template image's format: `qcow2` or `raw`. */
   readonly sourceFormat: pulumi.Input<string>;
@@ -14,6 +23,16 @@ export interface DiskImageArgs {
   readonly mode: pulumi.Input<"overlay" | "copy">;
   /** Any change re-creates the image. @default none */
   readonly replaceTrigger?: pulumi.Input<string>;
+  /**
+   * Make the image as a libvirt storage volume over this connection (any libvirt URI but
+   * `qemu-direct://`, `qemu+ssh://` included): an overlay is a qcow2 volume whose backing store
+   * is the source's volume, a copy a cloned volume. @default none: a file made on this machine
+   */
+  readonly connection?: pulumi.Input<{ readonly uri: pulumi.Input<string> }>;
+  /** The new volume's pool (with `connection`). @default the source volume's pool */
+  readonly pool?: pulumi.Input<string>;
+  /** The new volume's name (with `connection`). @default the base name of `path` */
+  readonly volume?: pulumi.Input<string>;
 }
 
 /**
@@ -36,10 +55,18 @@ export const DISK_IMAGE_TYPE_V0_1 = "pulumi-nodejs:dynamic/libvirt-domain-disk:R
  *   sourceFormat: "qcow2",
  *   mode: "overlay",
  * });
+ * // The same as a storage volume on a remote host (template.qcow2 a volume of pool "default"):
+ * const remote = new DiskImage("web-2-disk", {
+ *   connection: { uri: "qemu+ssh://admin@hv1/system" },
+ *   volume: "web-2.qcow2", // in the source's pool; `pool` names another
+ *   source: "/var/lib/libvirt/images/template.qcow2",
+ *   sourceFormat: "qcow2",
+ *   mode: "overlay",
+ * });
  * ```
  */
 export class DiskImage extends pulumi.dynamic.Resource {
-  /** The image path. */
+  /** The image path (for a volume: where libvirt put it). */
   declare public readonly path: pulumi.Output<string>;
   /** Its size on disk when made, in bytes. */
   declare public readonly sizeBytes: pulumi.Output<number>;
@@ -55,13 +82,27 @@ export class DiskImage extends pulumi.dynamic.Resource {
    * Removed with the image.
    */
   declare public readonly pin: pulumi.Output<string | undefined>;
+  /**
+   * Only for a volume: what identifies the volume made (pool uuid, key, path, format, capacity,
+   * backing store, and the ctime and mtime libvirt reported right after creating it). It is
+   * deleted only while these still hold (later times are taken as its guest's writes).
+   */
+  declare public readonly volumeStamp: pulumi.Output<VolumeStamp | undefined>;
 
   /** Declares a disk image named `name` (the Pulumi resource name) made as `args` say. */
   constructor(name: string, args: DiskImageArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       diskProvider,
       name,
-      { ...args, sizeBytes: undefined, device: undefined, inode: undefined, birthtimeNs: undefined, pin: undefined },
+      {
+        ...args,
+        sizeBytes: undefined,
+        device: undefined,
+        inode: undefined,
+        birthtimeNs: undefined,
+        pin: undefined,
+        volumeStamp: undefined,
+      },
       pulumi.mergeOptions(opts, { aliases: [{ type: DISK_IMAGE_TYPE_V0_1 }] }),
       DYNAMIC_MODULE,
       "DiskImage",

@@ -4,8 +4,23 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { expandName, FleetOptions, FleetPlan, HwuuidPolicy, planFleet } from "../provider/fleet/plan";
+import {
+  dirsWithoutPool,
+  expandName,
+  FleetOptions,
+  FleetPlan,
+  fleetStorage,
+  HwuuidPolicy,
+  imagesOf,
+  isLocalUri,
+  planFleet,
+  planVolumes,
+  volumeDisksAsFiles,
+  volumeDisksOf,
+} from "../provider/fleet/plan";
 import { crossHostRefusals, HostObservation, placeMembers } from "../provider/fleet/placement";
+import { definePoolSync, resolveStorageSync, volumePathsSync, type StorageView } from "../provider/backends/volumes";
+import { isDirectUri } from "../provider/backends/qemu/direct";
 import type {
   FleetHost as SharedFleetHost,
   FleetHwuuidPolicy as SharedFleetHwuuidPolicy,
@@ -45,6 +60,7 @@ export const FLEET_ARG_TYPES: { readonly [K in keyof Required<DomainFleetArgs>]:
   hwuuidPolicy: "string or object",
   diskMode: "string",
   imageDir: "string",
+  definePools: "boolean",
   running: "boolean",
   shutdownTimeoutSeconds: "number",
 };
@@ -223,6 +239,13 @@ export function validateFleetArgs(args: unknown): FleetArgFailure[] {
       'write diskMode: "overlay", or leave it out',
     );
   }
+  if (args.definePools !== undefined && typeof args.definePools !== "boolean")
+    bad(
+      "definePools",
+      `must be true or false, not ${typeName(args.definePools)}${plainNote(args.definePools)}`,
+      args.definePools,
+      "write definePools: true to let the fleet define a dir pool for a directory that is no pool's, or leave it out",
+    );
   if (args.running !== undefined && typeof args.running !== "boolean")
     bad(
       "running",
@@ -391,6 +414,21 @@ export class FleetPlanError extends pulumi.ResourceError implements ErrorDetails
  * {@link DomainFleet} clones a shut-off template into members. Members are created in parallel;
  * a template change re-creates them (new uuid), each keeping its hwuuid.
  *
+ * Where the members' images are made. On a remote URI (anything but a local one: `qemu+ssh://`,
+ * `qemu+tcp://`, `qemu://HOST/`...) always through libvirt's storage API, over the same
+ * connection: each writable disk becomes a volume of the pool of the template image's directory
+ * (or of `imageDir`), an overlay a qcow2 volume backed by the template's volume, a copy a cloned
+ * volume, and the member XML names it by its path in the pool (a `file` disk). A template disk
+ * that is no pool's volume is refused at preview, naming the disk, the directory and the
+ * `virsh pool-define-as` fix, unless `definePools: true` (then the fleet defines, starts and
+ * autostarts a `dir` pool for the directory, says so in the log, and leaves it at destroy). On a
+ * local URI (`qemu:///system`, `qemu+unix://`) the same happens when every template image it
+ * copies or overlays is a pool volume and every members' directory a running pool's; otherwise
+ * the images are files made on this machine, as before, and QEMU-direct always uses files. A
+ * template disk of `type='volume'` is resolved to its path with `virsh vol-path`. UEFI: an
+ * `<nvram template>` makes each member's own NVRAM at first start (libvirt does it, wherever it
+ * is); an NVRAM file to copy is copied as a volume too (or refused the same way).
+ *
  * @example
  * ```ts
  * import { DomainFleet } from "pulumi-libvirt-domain";
@@ -467,11 +505,15 @@ export class DomainFleet extends pulumi.ComponentResource {
     let plan: FleetPlan;
     if (args.hosts === undefined) {
       const uri = args.template.uri ?? new pulumi.Config("libvirt").get("uri") ?? "qemu:///system";
-      plan = planFleet({ ...common, templateXml: readShutOffTemplate(uri, args.template.name, this), keys });
+      const templateXml = withVolumeDisksAsFiles(name, uri, readShutOffTemplate(uri, args.template.name, this), this);
+      plan = withStorage(name, uri, args, this, planFleet({ ...common, templateXml, keys }));
       parts = [{ uri, plan, reachable: true }];
       this.placement = Object.fromEntries(keys.map((k) => [k, SINGLE_HOST]));
     } else {
-      const spread = planOnHosts(name, args.hosts, args.template.name, keys, args.placement, common, this);
+      const spread = planOnHosts(name, args.hosts, args.template.name, keys, args.placement, common, this, {
+        template: (uri, xml) => withVolumeDisksAsFiles(name, uri, xml, this),
+        storage: (uri, p) => withStorage(name, uri, args, this, p),
+      });
       ({ parts, plan } = spread);
       this.placement = spread.hostOf;
     }
@@ -516,6 +558,7 @@ export class DomainFleet extends pulumi.ComponentResource {
               sourceFormat: d.sourceFormat,
               mode: d.mode,
               replaceTrigger: templateDigest,
+              ...(d.volume ? { connection: { uri }, pool: d.volume.pool, volume: d.volume.name } : {}),
             },
             { parent: this, ...hold },
           ),
@@ -531,6 +574,9 @@ export class DomainFleet extends pulumi.ComponentResource {
               sourceFormat: "raw",
               mode: "copy",
               replaceTrigger: templateDigest,
+              ...(m.nvram.volume
+                ? { connection: { uri }, pool: m.nvram.volume.pool, volume: m.nvram.volume.name }
+                : {}),
             },
             { parent: this, ...hold },
           ),
@@ -553,6 +599,82 @@ export class DomainFleet extends pulumi.ComponentResource {
     }
     this.registerOutputs({ hwuuids: this.hwuuids });
   }
+}
+
+/**
+ * The template with its `type='volume'` disks (`<source pool volume>`) resolved to their paths
+ * (`virsh vol-path` over the connection) and written as `file` disks, so they are cloned like
+ * any other (as volumes of that pool: see {@link withStorage}). Unchanged when it has none.
+ */
+function withVolumeDisksAsFiles(name: string, uri: string, templateXml: string, parent: pulumi.Resource): string {
+  const refs = volumeDisksOf(templateXml);
+  if (refs.length === 0 || isDirectUri(uri)) return templateXml;
+  try {
+    return volumeDisksAsFiles(templateXml, volumePathsSync(uri, refs));
+  } catch (e) {
+    const m = VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
+    throw new FleetPlanError(
+      `cannot resolve the template's volume disks on ${uri}: ${m}`,
+      { path: `fleet ${name}`, fix: `check that \`virsh -c ${uri} vol-list POOL\` lists them` },
+      parent,
+    );
+  }
+}
+
+/**
+ * Decides how the fleet makes its images ({@link fleetStorage}: a remote URI always through
+ * libvirt's storage API, a local one when every template image it copies or overlays is a pool
+ * volume, QEMU-direct never) and, for volumes, places each member image in the pool of its
+ * directory. A directory that is no pool's is refused, naming the disk, the directory and the
+ * fix, or with `definePools` gets a `dir` pool defined and started (said in the program's log).
+ * Plans with refusals are returned as they are (the caller throws).
+ */
+function withStorage(
+  name: string,
+  uri: string,
+  args: DomainFleetArgs,
+  parent: pulumi.Resource,
+  plan: FleetPlan,
+): FleetPlan {
+  if (plan.refusals.length > 0 || isDirectUri(uri) || imagesOf(plan).sources.length === 0) return plan;
+  let view: StorageView;
+  const resolve = (): StorageView => {
+    try {
+      return resolveStorageSync(uri, imagesOf(plan).sources);
+    } catch (e) {
+      const m = VirshError.isInstance(e) ? e.libvirtMessage : (e as Error).message;
+      throw new FleetPlanError(
+        `cannot read the storage pools of ${uri}: ${m}`,
+        {
+          path: `fleet ${name}`,
+          fix: `check that \`virsh -c ${uri} pool-list --all\` answers (remote fleets make their images through libvirt's storage API)`,
+        },
+        parent,
+      );
+    }
+  };
+  if (isLocalUri(uri)) {
+    // A local libvirt without its storage driver still clones with files, as before.
+    try {
+      view = resolveStorageSync(uri, imagesOf(plan).sources);
+    } catch {
+      return plan;
+    }
+  } else view = resolve();
+  if (fleetStorage(uri, false, plan, { uri, ...view }) === "files") return plan;
+  const missing = dirsWithoutPool(plan, { uri, ...view });
+  if (missing.length > 0 && args.definePools) {
+    for (const dir of missing) {
+      const pool = definePoolSync(uri, dir);
+      void pulumi.log.info(
+        `fleet ${name}: defined and started the storage pool ${pool} (dir ${dir}) on ${uri}`,
+        parent,
+      );
+    }
+    view = resolve();
+  }
+  const placed = planVolumes(plan, { uri, ...view });
+  return { ...placed.plan, refusals: [...placed.plan.refusals, ...placed.refusals] };
 }
 
 /** The template's inactive XML; a clear error when it is missing or not shut off. */
@@ -607,6 +729,12 @@ function planOnHosts(
   placement: Readonly<Record<string, string>> | undefined,
   common: Omit<FleetOptions, "templateXml" | "keys" | "fleetKeys">,
   parent: pulumi.Resource,
+  prepare: {
+    /** The template's XML as the planner reads it (volume disks as their files), per host. */
+    template: (uri: string, xml: string) => string;
+    /** The host's plan with its images placed (files or volumes), per host. */
+    storage: (uri: string, plan: FleetPlan) => FleetPlan;
+  },
 ): { parts: HostPart[]; plan: FleetPlan; hostOf: Record<string, string> } {
   const pattern = common.namePattern ?? "{stack}-{fleet}-{key}";
   const lookups = keys.map((key, i) => ({
@@ -640,7 +768,7 @@ function planOnHosts(
         { path: "template.name", fix: `virsh -c ${h.uri} shutdown ${templateName}` },
         parent,
       );
-    templates.set(h.name, r.template.xml);
+    templates.set(h.name, prepare.template(h.uri, r.template.xml));
     observed[h.name] = { reachable: true, members: r.members };
   }
   const [standIn] = templates.values();
@@ -659,8 +787,11 @@ function planOnHosts(
     const hostKeys = keys.filter((k) => placed.hostOf[k] === h.name);
     if (!hostKeys.length) continue;
     const templateXml = templates.get(h.name) ?? standIn;
-    const plan = planFleet({ ...common, templateXml, keys: hostKeys, fleetKeys: keys });
-    parts.push({ host: h, uri: h.uri, plan, reachable: templates.has(h.name) });
+    const reachable = templates.has(h.name);
+    // A stand-in plan (unreachable host) is held as recorded: its images are not placed.
+    const planned = planFleet({ ...common, templateXml, keys: hostKeys, fleetKeys: keys });
+    const plan = reachable ? prepare.storage(h.uri, planned) : planned;
+    parts.push({ host: h, uri: h.uri, plan, reachable });
   }
   const order = new Map(keys.map((k, i) => [k, i]));
   const seen = new Set<string>();

@@ -18,7 +18,19 @@
  *   the one we made (pool uuid, key, path, format, capacity, backing store, ctime and mtime as
  *   recorded at creation).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  constants as fsc,
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import {
@@ -37,7 +49,7 @@ import {
   type VolumeJudgement,
   type VolumeStamp,
 } from "../xml/volume";
-import { runVirsh, VirshError, type VirshRunOptions } from "./virsh/exec";
+import { runVirsh, runVirshSync, VirshError, type VirshRunOptions } from "./virsh/exec";
 import { virshQuote } from "./virsh/virsh-backend";
 
 /** libvirt's "no such volume" (VIR_ERR_NO_STORAGE_VOL), as virsh prints it. */
@@ -51,6 +63,18 @@ export interface VolumeTarget {
   readonly pool: string;
   /** The new volume's name (a file name in the pool's directory). */
   readonly name: string;
+}
+
+/** Options of {@link VolumeStore.uploadVolume}. */
+export interface UploadOptions {
+  /** The image's format (`qcow2`, `raw`): the new volume's. */
+  readonly format: string;
+  /** Permission bits of the new volume (octal). @default the pool's */
+  readonly mode?: string;
+  /** Called as bytes are sent: so far, and the file's size. */
+  readonly onProgress?: (sentBytes: number, totalBytes: number) => void;
+  /** Stop the upload after this long. @default 3600000 (an hour) */
+  readonly timeoutMs?: number;
 }
 
 /** Options of {@link VolumeStore.deleteVolume}. */
@@ -286,6 +310,145 @@ export class VolumeStore {
     return this.stampNew(target);
   }
 
+  /**
+   * Seeds a host with an image from this machine: uploads `file` through libvirt's volume upload
+   * stream (`vol-upload`, over the connection: ssh included) and makes `target` from it. Never
+   * over an existing volume; never a half-uploaded `target`: the bytes go into a scratch volume
+   * (`NAME.lvd-part-RANDOM`), `target` is made from it by libvirt (`vol-create-from`, removed by
+   * libvirt when that fails) and the scratch volume is deleted, whatever happens. `onProgress`
+   * gets the bytes sent so far and the total. The upload is bounded by `timeoutMs`.
+   */
+  public async uploadVolume(target: VolumeTarget, file: string, opts: UploadOptions): Promise<VolumeStamp> {
+    checkVolumeName(target.name, `${target.pool}/${target.name}`);
+    const where = `${target.pool}/${target.name}`;
+    if (await this.volume(target.pool, target.name))
+      throw new VolumeError("a volume of that name already exists; it is never overwritten", {
+        path: where,
+        value: target.name,
+        fix: `the host has it already: use it, or remove it yourself if it is not needed: virsh -c ${this.uri} vol-delete --pool ${target.pool} ${target.name}`,
+      });
+    const totalBytes = statSync(file).size;
+    const part: VolumeTarget = { pool: target.pool, name: `${target.name}.lvd-part-${randomBytes(4).toString("hex")}` };
+    checkVolumeName(part.name, `${part.pool}/${part.name}`);
+    const xml = copyVolumeXml({
+      name: part.name,
+      capacityBytes: String(totalBytes),
+      format: "raw",
+      ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+    });
+    await this.create(part, () => this.withXmlFile(xml, ["vol-create", "--pool", part.pool]));
+    try {
+      await this.streamUpload(part, file, totalBytes, opts);
+      const scratch = await this.volume(part.pool, part.name);
+      if (!scratch)
+        throw new VolumeError("the uploaded scratch volume is gone", {
+          path: `${part.pool}/${part.name}`,
+          fix: "run the operation again; check that nothing else deletes volumes in that pool",
+        });
+      // libvirt reads the uploaded bytes as the image they are: the scratch volume is a file of
+      // the image's format (raw by declaration); the copy is made in that format.
+      const source: PooledVolume = { ...scratch, format: opts.format };
+      return await this.cloneVolume(target, source, {
+        format: opts.format,
+        ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+      });
+    } finally {
+      await this.run(["vol-delete", "--pool", part.pool, "--vol", part.name]).catch(() => undefined);
+    }
+  }
+
+  /**
+   * `vol-upload` of `file` into `target`, fed through a FIFO in a private temporary directory
+   * (virsh opens its `--file`; a pipe Node gives a child is a socket, which it cannot open), so
+   * the bytes sent can be counted.
+   */
+  private async streamUpload(
+    target: VolumeTarget,
+    file: string,
+    totalBytes: number,
+    opts: UploadOptions,
+  ): Promise<void> {
+    const timeoutMs = opts.timeoutMs ?? 3600000;
+    const dir = mkdtempSync(join(tmpdir(), "lvd-upload-"));
+    const fifo = join(dir, "image");
+    const mk = spawnSync("mkfifo", ["-m", "600", fifo], { encoding: "utf8" });
+    if (mk.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new VolumeError("cannot make the FIFO the upload is fed through", {
+        path: fifo,
+        value: mk.stderr || String(mk.error ?? mk.status),
+        fix: "install coreutils (mkfifo) on the machine that runs Pulumi, and check that TMPDIR is writable",
+      });
+    }
+    const args = ["vol-upload", "--pool", target.pool, "--vol", target.name, "--file", fifo];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(this.opts.virsh ?? process.env.VIRSH ?? "virsh", ["-q", "-c", this.uri, ...args], {
+          stdio: ["ignore", "ignore", "pipe"],
+          env: { ...process.env, LC_ALL: "C" },
+        });
+        let stderr = "";
+        let sent = 0;
+        let done = false;
+        const input = createReadStream(file);
+        const output = createWriteStream(fifo);
+        const finish = (e?: Error): void => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          input.destroy();
+          output.destroy();
+          if (e) {
+            // A writer still waiting for virsh to open the FIFO would wait forever: open it ourselves.
+            try {
+              closeSync(openSync(fifo, fsc.O_RDONLY | fsc.O_NONBLOCK));
+            } catch {
+              // gone already
+            }
+            reject(e);
+          } else resolve();
+        };
+        const timer = setTimeout(() => {
+          child.kill("SIGTERM");
+          finish(
+            new VolumeError(`the upload did not finish within ${timeoutMs / 1000} s`, {
+              path: `${target.pool}/${target.name}`,
+              value: `${sent} of ${totalBytes} bytes sent`,
+              fix: `check the connection to ${this.uri}; a larger image needs a longer timeoutMs`,
+            }),
+          );
+        }, timeoutMs);
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("error", (e) => finish(new VirshError(this.uri, args, null, `error: ${e.message}`, "")));
+        child.on("close", (code, signal) => {
+          if (code === 0 && sent === totalBytes) finish();
+          else
+            finish(
+              new VirshError(
+                this.uri,
+                args,
+                code ?? signal ?? null,
+                stderr || `error: sent ${sent} of ${totalBytes} bytes`,
+                "",
+              ),
+            );
+        });
+        output.on("error", () => undefined); // virsh gone: its exit says why
+        input.on("data", (chunk: string | Buffer) => {
+          sent += chunk.length;
+          opts.onProgress?.(sent, totalBytes);
+        });
+        input.on("error", (e) => {
+          child.kill("SIGTERM");
+          finish(e);
+        });
+        input.pipe(output);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   /** Runs a create; libvirt's refusals become {@link VolumeError}s naming the fix. */
   private async create(target: VolumeTarget, go: () => Promise<string>): Promise<void> {
     const where = `${target.pool}/${target.name}`;
@@ -374,4 +537,187 @@ export class VolumeStore {
     }
     return true;
   }
+}
+
+/** What {@link resolveStorageSync} found on one connection: the volumes of the paths asked, and every pool. */
+export interface StorageView {
+  /** Path -> its volume; a path in no pool (or not found) is absent. */
+  readonly volumes: ReadonlyMap<string, PooledVolume>;
+  /** Every pool of the connection (defined or running), with its state. */
+  readonly pools: ReadonlyArray<PoolInfo & { readonly active: boolean }>;
+}
+
+/** A marker line `echo` prints between the commands of one batch. */
+const MARK = "@@lvd-";
+
+/** Runs one virsh batch synchronously; its stdout split at the `echo` markers (marker -> text). */
+function batchSync(uri: string, commands: readonly (readonly string[])[], opts: VirshRunOptions): Map<string, string> {
+  const args = [commands.map((c) => c.map(virshQuote).join(" ")).join(" ; ")];
+  const r = spawnSync(opts.virsh ?? process.env.VIRSH ?? "virsh", ["-q", "-c", uri, ...args], {
+    timeout: opts.timeoutMs ?? 120000,
+    encoding: "utf8",
+    env: { ...process.env, LC_ALL: "C" },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.error || r.status === null)
+    throw new VirshError(uri, args, r.signal ?? null, `error: ${r.error?.message ?? "virsh did not finish"}`, "");
+  // Errors of a lookup (no such volume) show as an empty section; a failed connection fails all.
+  if (!r.stdout.includes(MARK)) throw new VirshError(uri, args, r.status, r.stderr, r.stdout);
+  // `echo` under `-q` ends no line: markers delimit themselves (`@@lvd-KEY@@`).
+  const out = new Map<string, string>();
+  const parts = r.stdout.split(/@@lvd-([A-Za-z0-9]+)@@\n?/);
+  for (let i = 1; i + 1 < parts.length; i += 2) out.set(parts[i]!, parts[i + 1]!);
+  return out;
+}
+
+/** The `vol-pool` + `vol-pool --uuid` + `vol-dumpxml` section of one path; undefined when empty (not found). */
+function pooledOf(text: string | undefined): PooledVolume | undefined {
+  if (!text) return undefined;
+  const at = text.indexOf("<volume");
+  const [pool, poolUuid] = text
+    .slice(0, Math.max(at, 0))
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (at < 0 || pool === undefined || poolUuid === undefined) return undefined;
+  return { ...parseVolumeXml(text.slice(at)), pool, poolUuid };
+}
+
+/**
+ * Synchronously (for a program that plans before it declares resources), over one connection:
+ * the volume of each path (`vol-pool`, `vol-dumpxml`, by path) and every pool with its
+ * directory and state. Two virsh processes (over ssh, two handshakes); a third refreshes the
+ * running pools whose directory holds a path libvirt has not listed yet, then looks again. Reads
+ * only (a `pool-refresh` rescans a directory). Throws a {@link VirshError} when the connection fails.
+ */
+export function resolveStorageSync(uri: string, paths: readonly string[], opts: VirshRunOptions = {}): StorageView {
+  const lookups = (ps: readonly string[]): string[][] =>
+    ps.flatMap((p, i) => [
+      ["echo", `${MARK}v${i}@@`],
+      ["vol-pool", "--vol", p],
+      ["vol-pool", "--uuid", "--vol", p],
+      ["vol-dumpxml", "--vol", p],
+    ]);
+  const first = batchSync(
+    uri,
+    [
+      ...lookups(paths),
+      ["echo", `${MARK}all@@`],
+      ["pool-list", "--all", "--name"],
+      ["echo", `${MARK}active@@`],
+      ["pool-list", "--name"],
+    ],
+    opts,
+  );
+  const names = (t: string | undefined): string[] =>
+    (t ?? "")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
+  const active = new Set(names(first.get("active")));
+  const all = names(first.get("all"));
+  const volumes = new Map<string, PooledVolume>();
+  paths.forEach((p, i) => {
+    const v = pooledOf(first.get(`v${i}`));
+    if (v) volumes.set(p, v);
+  });
+  const pools: Array<PoolInfo & { active: boolean }> = [];
+  if (all.length > 0) {
+    const xmls = batchSync(
+      uri,
+      all.flatMap((n, i) => [
+        ["echo", `${MARK}p${i}@@`],
+        ["pool-dumpxml", "--pool", n],
+      ]),
+      opts,
+    );
+    all.forEach((n, i) => {
+      const x = xmls.get(`p${i}`);
+      if (x && x.includes("<pool")) pools.push({ ...parsePoolXml(x), active: active.has(n) });
+    });
+  }
+  const missing = paths.filter((p) => !volumes.has(p) && posix.isAbsolute(p) && !CONTROL_CHAR.test(p));
+  const refresh = new Set<string>();
+  for (const p of missing) {
+    const dir = posix.dirname(posix.normalize(p));
+    const pool = pools.find((q) => q.active && q.targetPath && posix.normalize(q.targetPath) === dir);
+    if (pool) refresh.add(pool.name);
+  }
+  if (refresh.size > 0) {
+    const again = batchSync(
+      uri,
+      [...[...refresh].map((n) => ["pool-refresh", "--pool", n]), ...lookups(missing)],
+      opts,
+    );
+    missing.forEach((p, i) => {
+      const v = pooledOf(again.get(`v${i}`));
+      if (v) volumes.set(p, v);
+    });
+  }
+  return { volumes, pools };
+}
+
+/**
+ * The name {@link definePoolSync} gives the pool of a directory: `lvd-` and 12 hex digits of
+ * its SHA-256 (stable: the same directory gets the same name on every run and host).
+ */
+export function poolNameFor(dir: string): string {
+  return `lvd-${createHash("sha256").update(posix.normalize(dir)).digest("hex").slice(0, 12)}`;
+}
+
+/**
+ * Defines, starts and marks autostart a `dir` pool for `dir` (what a user opts into with a
+ * fleet's `definePools`); nothing in the directory is changed (no `pool-build`). A pool of that
+ * name defined already (an earlier run, or a parallel program) is started if needed and used.
+ * Returns the pool's name.
+ */
+export function definePoolSync(uri: string, dir: string, opts: VirshRunOptions = {}): string {
+  const name = poolNameFor(dir);
+  const have =
+    batchSync(
+      uri,
+      [
+        ["echo", `${MARK}x@@`],
+        ["pool-dumpxml", "--pool", name],
+      ],
+      opts,
+    ).get("x") ?? "";
+  if (!have.includes("<pool")) runVirshSync(uri, ["pool-define-as", name, "dir", "--target", dir], opts);
+  else if (posix.normalize(parsePoolXml(have).targetPath ?? "") !== posix.normalize(dir))
+    throw new VolumeError("a pool of the name this provider would give the directory exists for another directory", {
+      path: name,
+      value: parsePoolXml(have).targetPath ?? "",
+      fix: `define a pool for ${dir} yourself: virsh -c ${uri} pool-define-as NAME dir --target ${dir} && virsh -c ${uri} pool-start NAME`,
+    });
+  const info = runVirshSync(uri, ["pool-info", "--pool", name], opts);
+  if (!/^State:\s+running$/m.test(info)) runVirshSync(uri, ["pool-start", "--pool", name], opts);
+  runVirshSync(uri, ["pool-autostart", "--pool", name], opts);
+  return name;
+}
+
+/**
+ * The paths of volumes named by pool and volume (`virsh vol-path`), in one virsh process; key
+ * `POOL\nVOLUME`. A volume that is not found is absent. Throws a {@link VirshError} when the
+ * connection fails.
+ */
+export function volumePathsSync(
+  uri: string,
+  refs: readonly { readonly pool: string; readonly volume: string }[],
+  opts: VirshRunOptions = {},
+): Map<string, string> {
+  const out = new Map<string, string>();
+  if (refs.length === 0) return out;
+  const r = batchSync(
+    uri,
+    refs.flatMap((v, i) => [
+      ["echo", `${MARK}r${i}@@`],
+      ["vol-path", "--pool", v.pool, "--vol", v.volume],
+    ]),
+    opts,
+  );
+  refs.forEach((v, i) => {
+    const p = r.get(`r${i}`)?.trim();
+    if (p && posix.isAbsolute(p)) out.set(`${v.pool}\n${v.volume}`, p);
+  });
+  return out;
 }

@@ -3,6 +3,12 @@
  * template's image, or a full copy). Created atomically with the template's mode; deleted only
  * while it is still the file it made (same device, inode and birth time, or our pin still
  * holding its inode: see `backends/image.ts`). The template image is only ever read.
+ *
+ * With `connection`, the image is a libvirt storage volume made over that connection (any URI,
+ * `qemu+ssh://` included) through `backends/volumes.ts`: an overlay is a qcow2 volume whose
+ * backing store is the template's volume, a copy is a cloned volume; created never over an
+ * existing volume, and deleted only while the identity judge (`xml/volume.ts`) finds it is still
+ * the volume made (see {@link remove}). Nothing touches the hypervisor's files directly.
  */
 import { constants as fsc, promises as fs } from "node:fs";
 import * as path from "node:path";
@@ -16,7 +22,10 @@ import {
   removeImage,
   statImage,
 } from "../backends/image";
-import { failure, InputFailure, wrongType } from "../desired/inputs";
+import { VolumeStore } from "../backends/volumes";
+import { isDirectUri } from "../backends/qemu/direct";
+import { failure, InputFailure, isObject, wrongType } from "../desired/inputs";
+import { checkVolumeName, VolumeError, type PooledVolume } from "../xml/volume";
 import { LifecycleError } from "../lifecycle/errors";
 import { DISK_INPUT_KEYS, DiskInputs, DiskOutputs, DiskRecorded } from "./types";
 
@@ -79,22 +88,191 @@ function identityOutputs(s: ImageStamp): Pick<DiskOutputs, "device" | "inode" | 
 }
 
 /** The JSON type each DiskImage input takes; `check` checks every one before using it. */
-export const DISK_INPUT_TYPES: { readonly [K in keyof Required<DiskInputs>]: "string" } = {
+export const DISK_INPUT_TYPES: { readonly [K in keyof Required<DiskInputs>]: "string" | "object" } = {
   path: "string",
   source: "string",
   sourceFormat: "string",
   mode: "string",
   replaceTrigger: "string",
+  connection: "object",
+  pool: "string",
+  volume: "string",
 };
+
+/** The inputs of a volume image (`connection` given), as `check` leaves them. */
+type VolumeInputs = DiskInputs & { readonly connection: { readonly uri: string } };
+
+/** True when the inputs make a storage volume (`connection` given). */
+function isVolume(i: DiskInputs): i is VolumeInputs {
+  return i.connection !== undefined;
+}
+
+/** The volume store of the inputs' connection. */
+function storeOf(i: VolumeInputs): VolumeStore {
+  return new VolumeStore(i.connection.uri);
+}
+
+/** The failures of the volume inputs' types and values (no I/O). */
+function volumeInputFailures(news: EngineObject): InputFailure[] {
+  const f: InputFailure[] = [];
+  const c = news.connection;
+  if (!isObject(c))
+    f.push(
+      wrongType(
+        "connection",
+        "an object",
+        c,
+        "{ uri: LIBVIRT_URI }: the image becomes a storage volume made over that connection",
+        'write connection: { uri: "qemu+ssh://admin@hv1/system" }, or leave it out for a file made on this machine',
+      ),
+    );
+  else if (typeof c.uri !== "string" || c.uri === "")
+    f.push(
+      wrongType(
+        "connection.uri",
+        "a libvirt URI string",
+        c.uri,
+        "any libvirt URI: qemu:///system, qemu+ssh://host/system...",
+        'write e.g. "qemu+ssh://admin@hv1/system"',
+      ),
+    );
+  else if (isDirectUri(c.uri))
+    f.push(
+      failure(
+        "connection.uri",
+        "QEMU-direct has no storage pools",
+        c.uri,
+        "a libvirt URI",
+        "leave connection out: QEMU-direct images are files made on this machine",
+      ),
+    );
+  for (const k of ["pool", "volume"] as const) {
+    const v = news[k];
+    if (v === undefined) continue;
+    if (typeof v !== "string")
+      f.push(
+        wrongType(k, "a string", v, k === "pool" ? "a storage pool's name" : "a volume name", `write the ${k} name`),
+      );
+    else
+      try {
+        checkVolumeName(v, k);
+      } catch (e) {
+        if (!VolumeError.isInstance(e)) throw e;
+        f.push(failure(k, e.reason, v, e.allowed ?? "a file name", e.fix ?? `write another ${k} name`));
+      }
+  }
+  if (news.volume === undefined && news.path === undefined)
+    f.push(
+      failure(
+        "volume",
+        "is required for a volume (or give path)",
+        undefined,
+        "the new volume's name",
+        'write e.g. volume: "web-1-vda.qcow2"',
+      ),
+    );
+  return f;
+}
+
+/** The source volume of a volume image; a per-property failure when it cannot be used. */
+async function sourceVolume(
+  i: VolumeInputs,
+  store: VolumeStore,
+): Promise<{ volume?: PooledVolume; failure?: InputFailure }> {
+  try {
+    return { volume: await store.resolvePath(i.source) };
+  } catch (e) {
+    if (!VolumeError.isInstance(e)) throw e;
+    return {
+      failure: failure(
+        "source",
+        e.reason,
+        i.source,
+        e.allowed ?? "a volume of a storage pool",
+        e.fix ?? "give the template volume's path",
+      ),
+    };
+  }
+}
+
+/** Where the new volume goes: its pool and name. */
+function volumeTarget(i: VolumeInputs, source: PooledVolume): { pool: string; name: string } {
+  return { pool: i.pool ?? source.pool, name: i.volume ?? path.posix.basename(i.path ?? "") };
+}
+
+/** `check` of a volume image, past the type checks: the source is a volume, the pool runs, the path is where the volume goes. */
+async function checkVolume(i: VolumeInputs): Promise<InputFailure[]> {
+  const store = storeOf(i);
+  let src: { volume?: PooledVolume; failure?: InputFailure };
+  try {
+    src = await sourceVolume(i, store);
+  } catch (e) {
+    return [{ property: "connection.uri", reason: `connection.uri: ${(e as Error).message}` }];
+  }
+  if (!src.volume) return src.failure ? [src.failure] : [];
+  const f: InputFailure[] = [];
+  const v = src.volume;
+  if (v.format !== undefined && v.format !== i.sourceFormat)
+    f.push(
+      failure(
+        "sourceFormat",
+        `differs from the format libvirt reports for the source volume (${v.format})`,
+        i.sourceFormat,
+        `"${v.format}"`,
+        `write sourceFormat: "${v.format}"`,
+      ),
+    );
+  const t = volumeTarget(i, v);
+  const pool = t.pool === v.pool ? { name: v.pool, targetPath: undefined } : await store.pool(t.pool);
+  if (!pool)
+    f.push(
+      failure(
+        "pool",
+        "no such storage pool",
+        t.pool,
+        `a pool of ${i.connection.uri}`,
+        `define and start it: virsh -c ${i.connection.uri} pool-define-as ${t.pool} dir --target DIR && virsh -c ${i.connection.uri} pool-start ${t.pool}`,
+      ),
+    );
+  if (i.path !== undefined && pool) {
+    const dir = pool.targetPath ?? path.posix.dirname(v.path);
+    const where = path.posix.join(dir, t.name);
+    if (where !== path.posix.normalize(i.path))
+      f.push(
+        failure(
+          "path",
+          `is not where libvirt puts volume ${t.name} of pool ${t.pool} (${where})`,
+          i.path,
+          `"${where}", or leave path out`,
+          `write path: "${where}", or leave it out`,
+        ),
+      );
+  }
+  return f;
+}
 
 /** `check`: every input's type, paths, mode, and a readable source image. Never throws for bad input. */
 export async function check(
   _olds: EngineObject,
   news: EngineObject,
 ): Promise<{ inputs: EngineObject; failures: InputFailure[] }> {
-  const failures = [absolutePathFailure("path", news.path), absolutePathFailure("source", news.source)].filter(
-    (f): f is InputFailure => f !== undefined,
-  );
+  const volume = news.connection !== undefined;
+  const failures = [
+    volume && news.path === undefined ? undefined : absolutePathFailure("path", news.path),
+    absolutePathFailure("source", news.source),
+    ...(volume ? volumeInputFailures(news) : []),
+  ].filter((f): f is InputFailure => f !== undefined);
+  for (const k of ["pool", "volume"] as const)
+    if (!volume && news[k] !== undefined)
+      failures.push(
+        failure(
+          k,
+          "is only for a storage volume",
+          news[k],
+          "with connection",
+          `add connection: { uri }, or leave ${k} out`,
+        ),
+      );
   if (news.mode !== "overlay" && news.mode !== "copy")
     failures.push(failure("mode", "is not a disk mode", news.mode, '"overlay", "copy"', 'write "overlay"'));
   if (news.sourceFormat !== "qcow2" && news.sourceFormat !== "raw")
@@ -118,7 +296,8 @@ export async function check(
       ),
     );
   }
-  if (failures.length === 0) {
+  if (failures.length === 0 && volume) failures.push(...(await checkVolume(news as unknown as VolumeInputs)));
+  else if (failures.length === 0) {
     try {
       await fs.access(news.source as string, fsc.R_OK);
     } catch {
@@ -131,20 +310,65 @@ export async function check(
   return { inputs: news, failures };
 }
 
-/** `diff`: every input change re-creates the image (delete first when the path stays). */
+/** The volume store of a recorded volume image (its connection). */
+function recordedStore(props: DiskRecorded): VolumeStore {
+  return new VolumeStore(props.connection?.uri ?? "");
+}
+
+/** `diff`: every input change re-creates the image (delete first when the path or volume stays). */
 export async function diff(
   _id: string,
   olds: EngineObject,
   news: EngineObject,
 ): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
-  const replaces: string[] = DISK_INPUT_KEYS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
   const old = recorded(olds);
-  const made = stampOf(old) !== undefined || isLegacy(old);
-  const gone = made && !(await statImage(old.path ?? ""));
+  // A volume's `path` is an output too: left out of the inputs, it is not a change.
+  // A file image made by an earlier version (or before its fleet moved to volumes) stays the
+  // file it is: the volume inputs alone do not replace it (same path; delete removes the file).
+  const fileKept = !old.volumeStamp && olds.path === news.path && (stampOf(old) !== undefined || isLegacy(old));
+  const replaces: string[] = DISK_INPUT_KEYS.filter(
+    (k) =>
+      !(k === "path" && news.connection !== undefined && news.path === undefined && old.volumeStamp !== undefined) &&
+      !(fileKept && (k === "connection" || k === "pool" || k === "volume")) &&
+      JSON.stringify(olds[k]) !== JSON.stringify(news[k]),
+  );
+  let gone: boolean;
+  let sameTarget: boolean;
+  if (old.volumeStamp) {
+    gone = (await recordedStore(old).judge(old.volumeStamp)).verdict === "gone";
+    const name =
+      typeof news.volume === "string"
+        ? news.volume
+        : path.posix.basename(typeof news.path === "string" ? news.path : "");
+    sameTarget = name === old.volumeStamp.name;
+  } else {
+    const made = stampOf(old) !== undefined || isLegacy(old);
+    gone = made && !(await statImage(old.path ?? ""));
+    sameTarget = olds.path === news.path;
+  }
   return {
     changes: replaces.length > 0 || gone,
     replaces,
-    deleteBeforeReplace: replaces.length > 0 && olds.path === news.path,
+    deleteBeforeReplace: replaces.length > 0 && sameTarget,
+  };
+}
+
+/** Creates the volume the inputs describe; its outputs. */
+async function createVolume(i: VolumeInputs): Promise<{ id: string; outs: EngineObject }> {
+  const store = storeOf(i);
+  const source = await store.resolvePath(i.source);
+  const target = volumeTarget(i, source);
+  const stamp =
+    i.mode === "overlay" ? await store.createOverlay(target, source) : await store.cloneVolume(target, source);
+  const now = await store.volume(stamp.pool, stamp.name);
+  return {
+    id: stamp.path,
+    outs: {
+      ...stripIdentity(i as unknown as EngineObject),
+      path: stamp.path,
+      sizeBytes: Number(now?.allocationBytes ?? 0),
+      volumeStamp: stamp,
+    },
   };
 }
 
@@ -152,21 +376,22 @@ export async function diff(
 export async function create(inputs: EngineObject): Promise<{ id: string; outs: EngineObject }> {
   // `check` validated every input before the engine passes them here.
   const i = inputs as unknown as DiskInputs;
+  if (isVolume(i)) return createVolume(i);
+  const file = i.path ?? "";
   let s: ImageStamp;
   try {
-    s =
-      i.mode === "overlay" ? await createOverlay(i.path, i.source, i.sourceFormat) : await copyImage(i.path, i.source);
+    s = i.mode === "overlay" ? await createOverlay(file, i.source, i.sourceFormat) : await copyImage(file, i.source);
   } catch (e) {
     if (ImageError.isInstance(e))
       throw new LifecycleError(
         e.message,
-        { path: "path", value: i.path, fix: imageFix(e.message) },
+        { path: "path", value: file, fix: imageFix(e.message) },
         `path: ${e.message}`,
         e,
       );
     throw e;
   }
-  return { id: i.path, outs: { ...stripIdentity(inputs), ...identityOutputs(s) } };
+  return { id: file, outs: { ...stripIdentity(inputs), ...identityOutputs(s) } };
 }
 
 /** The fix an image error names (its own `fix:` part), else the generic one. */
@@ -183,32 +408,52 @@ function recorded(o: EngineObject): DiskRecorded {
 
 /** The inputs without identity outputs (the engine passes them back as `undefined` placeholders). */
 function stripIdentity(o: EngineObject): EngineObject {
-  const { device: _d, inode: _i, birthtimeNs: _b, pin: _p, sizeBytes: _s, ...rest } = o;
+  const { device: _d, inode: _i, birthtimeNs: _b, pin: _p, sizeBytes: _s, volumeStamp: _v, ...rest } = o;
   return rest;
 }
 
-/** `read`: gone (empty id) when the file is missing or is not the one we made. */
+/**
+ * `read`: gone (empty id) when the file is missing or is not the one we made. A volume is gone
+ * when libvirt has none of that name, or the judge finds another one there; a volume its guest
+ * wrote to (`written`) is still ours.
+ */
 export async function read(id: string, props: EngineObject): Promise<{ id: string; props: EngineObject }> {
+  const r = recorded(props);
+  if (r.volumeStamp) {
+    const store = recordedStore(r);
+    const j = await store.judge(r.volumeStamp);
+    if (j.verdict === "gone" || j.verdict === "other") return { id: "", props: {} };
+    const now = await store.volume(r.volumeStamp.pool, r.volumeStamp.name);
+    return { id, props: { ...props, sizeBytes: Number(now?.allocationBytes ?? r.sizeBytes ?? 0) } };
+  }
   const now = await statImage(id);
   if (!now) return { id: "", props: {} };
-  const s = stampOf(recorded(props));
+  const s = stampOf(r);
   if (s && !(await isOurImage({ ...s, path: id }))) return { id: "", props: {} };
   // A state of the previous version can only compare the inode (see `remove`).
   if (!s && typeof props.inode === "number" && Number(now.inode) !== props.inode) return { id: "", props: {} };
   return { id, props: { ...props, sizeBytes: now.sizeBytes } };
 }
 
-/** `update`: every input change replaces, so only a file removed behind our back is made again. */
+/** `update`: every input change replaces, so only an image removed behind our back is made again. */
 export async function update(_id: string, olds: EngineObject, news: EngineObject): Promise<{ outs: EngineObject }> {
-  const now = await statImage((news as unknown as DiskInputs).path);
+  const old = recorded(olds);
+  if (old.volumeStamp) {
+    const j = await recordedStore(old).judge(old.volumeStamp);
+    if (j.verdict === "gone") return { outs: (await create(news)).outs };
+    return {
+      outs: { ...stripIdentity(news), path: old.path, sizeBytes: old.sizeBytes, volumeStamp: old.volumeStamp },
+    };
+  }
+  const now = await statImage((news as unknown as DiskInputs).path ?? "");
   if (!now) {
     const made = (await create(news)).outs;
     // The old image is gone; our pin of it (if any) goes too, freeing its space.
-    const old = stampOf(recorded(olds));
-    if (old?.pin) await removeImage(old);
+    const oldStamp = stampOf(old);
+    if (oldStamp?.pin) await removeImage(oldStamp);
     return { outs: made };
   }
-  const keep = isLegacy(recorded(olds))
+  const keep = isLegacy(old)
     ? { inode: olds.inode }
     : {
         device: olds.device,
@@ -224,9 +469,18 @@ export async function update(_id: string, olds: EngineObject, news: EngineObject
  * state of the previous version recorded only the inode number, which proves nothing (ext4
  * reuses inodes at once): a file there with that inode is left in place, and delete fails
  * naming the path and what to do.
+ *
+ * A volume is deleted while the judge finds it `ours` (untouched since it was made) or
+ * `written` (same pool uuid, key, path, format, capacity and backing store, later times: its
+ * guest wrote to it, which a member's disk always is by then); `other` (anything recorded
+ * differs, or an older ctime) is left alone and delete fails naming what differs and the fix.
  */
 export async function remove(_id: string, engineProps: EngineObject): Promise<void> {
   const props = recorded(engineProps);
+  if (props.volumeStamp) {
+    await recordedStore(props).deleteVolume(props.volumeStamp, { acceptWritten: true });
+    return;
+  }
   const s = stampOf(props);
   if (s) {
     await removeImage(s);

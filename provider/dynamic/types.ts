@@ -9,6 +9,7 @@
 import type { HwuuidMode } from "../backends/domain-backend";
 import type { DomainInputs } from "../desired/inputs";
 import type { DiskMode } from "../fleet/plan";
+import type { VolumeStamp } from "../xml/volume";
 
 export type { DomainInputs } from "../desired/inputs";
 
@@ -100,23 +101,50 @@ export type DomainRecorded = Partial<DomainOutputs> & {
 };
 
 /** Every DiskImage input, in one list; every change to one re-creates the image. */
-export const DISK_INPUT_KEYS = ["path", "source", "sourceFormat", "mode", "replaceTrigger"] as const;
+export const DISK_INPUT_KEYS = [
+  "path",
+  "source",
+  "sourceFormat",
+  "mode",
+  "replaceTrigger",
+  "connection",
+  "pool",
+  "volume",
+] as const;
 
 /** A DiskImage input's name. */
 export type DiskInputKey = (typeof DISK_INPUT_KEYS)[number];
 
-/** The inputs of a DiskImage. */
+/**
+ * The inputs of a DiskImage. Two kinds of image:
+ * - a file (no `connection`): made on this machine with `qemu-img`/`cp` (the hypervisor's files
+ *   must be local: a local libvirt, or QEMU-direct); `path` is required;
+ * - a libvirt storage volume (`connection` given): made through libvirt's storage API over that
+ *   connection (any URI, `qemu+ssh://` included), nothing touches the hypervisor's files
+ *   directly; `source` must be a volume of a pool, the new volume goes into `pool` (default: the
+ *   source's pool) as `volume` (default: the base name of `path`).
+ */
 export interface DiskInputs {
-  /** The image to make (absolute path on the hypervisor host). */
-  readonly path: string;
-  /** The template's image; only ever read. */
+  /**
+   * The image to make (absolute path on the hypervisor host). Required for a file; for a volume,
+   * optional, and when given it must be where libvirt puts the volume (the pool's directory and
+   * the volume name).
+   */
+  readonly path?: string;
+  /** The template's image (its path on the hypervisor host, as the domain XML has it); only ever read. */
   readonly source: string;
-  /** The template image's format: `qcow2` or `raw`. */
+  /** The template image's format: `qcow2` or `raw` (for a volume: the format libvirt reports for it). */
   readonly sourceFormat: string;
   /** `overlay`: a qcow2 backed by the source; `copy`: a full copy. */
   readonly mode: "overlay" | "copy";
   /** Any change re-creates the image. */
   readonly replaceTrigger?: string;
+  /** Make the image as a libvirt storage volume over this connection (any libvirt URI but `qemu-direct://`). */
+  readonly connection?: { readonly uri: string };
+  /** The storage pool of the new volume (with `connection`). @default the source volume's pool */
+  readonly pool?: string;
+  /** The new volume's name (with `connection`). @default the base name of `path` */
+  readonly volume?: string;
 }
 
 /** Compile-time: {@link DISK_INPUT_KEYS} names every key of {@link DiskInputs}, and only those. */
@@ -125,16 +153,20 @@ export type DiskInputKeysComplete = Expect<SameKeys<Record<DiskInputKey, unknown
 /** A DiskImage's outputs: its inputs and what identifies the image it made. */
 export type DiskOutputs = Flat<
   DiskInputs & {
-    /** Size on disk in bytes. */
+    /** The image's path on the hypervisor host (for a volume: as libvirt reports it). */
+    readonly path: string;
+    /** Size on disk in bytes (for a volume: libvirt's allocation). */
     readonly sizeBytes: number;
-    /** `st_dev`, decimal. */
-    readonly device: string;
-    /** The inode number, decimal. */
-    readonly inode: string;
-    /** Birth time in ns since the epoch, decimal; `"0"` where the file system keeps none. */
-    readonly birthtimeNs: string;
-    /** The hidden hard link pinning the inode, where there is no birth time. */
+    /** `st_dev`, decimal (files only). */
+    readonly device?: string;
+    /** The inode number, decimal (files only). */
+    readonly inode?: string;
+    /** Birth time in ns since the epoch, decimal; `"0"` where the file system keeps none (files only). */
+    readonly birthtimeNs?: string;
+    /** The hidden hard link pinning the inode, where there is no birth time (files only). */
     readonly pin?: string;
+    /** What identifies the volume made (volumes only): pool uuid, key, path, format, capacity, backing store, times. */
+    readonly volumeStamp?: VolumeStamp;
   }
 >;
 
@@ -185,6 +217,13 @@ export interface FleetInputs {
   readonly diskMode?: DiskMode;
   /** Where member images go. @default beside the template's image */
   readonly imageDir?: string;
+  /**
+   * When a template disk (or `imageDir`) is in a directory that is no storage pool's and the fleet
+   * uses volumes: define, start and autostart a `dir` pool for that directory (named
+   * `lvd-` and a digest of the directory; left in place by destroy). @default false: refuse at
+   * preview, naming the disk, the directory and the `virsh pool-define-as` fix
+   */
+  readonly definePools?: boolean;
   /** @default true */
   readonly running?: boolean;
   /** @default 60 */

@@ -80,6 +80,16 @@ export interface DiskPlan {
   readonly path: string;
   /** The member image's format: qcow2 for overlays, the source format for copies. */
   readonly format: string;
+  /** When the fleet makes its images as storage volumes ({@link planVolumes}): the member's volume. */
+  readonly volume?: VolumePlan;
+}
+
+/** A member image made as a libvirt storage volume: its pool and name (its path is `path`, in the pool's directory). */
+export interface VolumePlan {
+  /** The pool of the new volume (the one whose directory is the member image's). */
+  readonly pool: string;
+  /** The new volume's name (the member image's file name). */
+  readonly name: string;
 }
 
 /** The plan of one member. */
@@ -93,7 +103,7 @@ export interface MemberPlan {
   readonly macs: string[];
   readonly disks: DiskPlan[];
   /** NVRAM to copy: template path -> member path; undefined when there is none to copy (with `<nvram template>` the backend makes the member's own at first start). */
-  readonly nvram: { readonly source: string; readonly path: string } | undefined;
+  readonly nvram: { readonly source: string; readonly path: string; readonly volume?: VolumePlan } | undefined;
   /** The member's domain XML (no `<uuid>`: libvirt gives each member a new one; no hwuuid: set by the Domain). */
   readonly xml: string;
 }
@@ -378,7 +388,10 @@ function planDisks(def: DomainDef, c: DiskContext): DiskPlan[] {
       c.refusals.push({
         key: c.key,
         path,
-        reason: `a ${type} disk cannot be cloned here (storage pools and network disks need libvirt's storage API); use a file disk, or mark it <readonly/> to share it`,
+        reason:
+          type === "volume"
+            ? `the volume ${getAttr(src, "volume") ?? "(none)"} of pool ${getAttr(src, "pool") ?? "(none)"} was not found through libvirt's storage API (virsh vol-path), so it cannot be cloned; fix: check the disk's <source pool volume> against virsh vol-list POOL, or mark it <readonly/> to share it`
+            : `a ${type} disk cannot be cloned here (network disks need libvirt's storage API); use a file disk, or mark it <readonly/> to share it`,
       });
       return;
     }
@@ -446,4 +459,215 @@ function planNvram(def: DomainDef, name: string, imageDir: string | undefined): 
   setTextContent(nv, path);
   if (getAttr(nv, "template")) return undefined;
   return { source: p, path };
+}
+
+/**
+ * True for a libvirt URI whose hypervisor is this machine: no host, and no transport or the
+ * `unix` one (`qemu:///system`, `qemu+unix:///system?socket=...`, `qemu-direct:///...`). Anything
+ * else (`qemu+ssh://`, `qemu+tcp://`, `qemu://HOST/`, `qemu+libssh2://`...) is remote, even when
+ * its host is `localhost`.
+ */
+export function isLocalUri(uri: string): boolean {
+  const m = /^([A-Za-z][A-Za-z0-9-]*)(?:\+([A-Za-z0-9-]+))?:\/\/([^/?#]*)/.exec(uri);
+  if (!m) return true; // an alias or a bare driver name: resolved by the local libvirt
+  const transport = m[2];
+  const authority = m[3] ?? "";
+  return (transport === undefined || transport === "unix") && authority === "";
+}
+
+/** A volume as {@link planVolumes} needs it: its pool, and where libvirt says it is. */
+export interface KnownVolume {
+  readonly pool: string;
+  readonly path: string;
+  readonly format?: string;
+}
+
+/** A pool as {@link planVolumes} needs it. */
+export interface KnownPool {
+  readonly name: string;
+  readonly targetPath?: string;
+  readonly active: boolean;
+}
+
+/** What a connection has: the volumes of the template's images (by path) and its pools. */
+export interface StorageFacts {
+  /** The connection's URI (named in refusals and fixes). */
+  readonly uri: string;
+  /** Template image path -> its volume; an image in no pool is absent. */
+  readonly volumes: ReadonlyMap<string, KnownVolume>;
+  readonly pools: readonly KnownPool[];
+}
+
+/** The images a plan makes from the template (writable disks and NVRAM copies): their sources and the members' directories. */
+export function imagesOf(plan: FleetPlan): { readonly sources: string[]; readonly dirs: string[] } {
+  const sources = new Set<string>();
+  const dirs = new Set<string>();
+  for (const m of plan.members) {
+    for (const d of m.disks)
+      if (d.mode !== "share") {
+        sources.add(d.source);
+        dirs.add(posix.dirname(d.path));
+      }
+    if (m.nvram) {
+      sources.add(m.nvram.source);
+      dirs.add(posix.dirname(m.nvram.path));
+    }
+  }
+  return { sources: [...sources], dirs: [...dirs] };
+}
+
+/**
+ * Which way a fleet makes its images, the rule: a remote URI ({@link isLocalUri} false) always
+ * uses libvirt storage volumes (nothing may touch the hypervisor's files); a local URI uses
+ * volumes when every template image the fleet copies or overlays is a volume of a pool and every
+ * members' directory is a running pool's, else files made on this machine as before;
+ * QEMU-direct always uses files.
+ */
+export function fleetStorage(uri: string, direct: boolean, plan: FleetPlan, facts?: StorageFacts): "files" | "volumes" {
+  if (direct) return "files";
+  if (!isLocalUri(uri)) return "volumes";
+  const { sources, dirs } = imagesOf(plan);
+  return sources.length > 0 &&
+    facts !== undefined &&
+    sources.every((s) => facts.volumes.has(s)) &&
+    dirs.every((d) => poolOfDir(facts.pools, d)?.active === true)
+    ? "volumes"
+    : "files";
+}
+
+/** The running pool whose directory is `dir`, else any pool of it (inactive), else undefined. */
+function poolOfDir(pools: readonly KnownPool[], dir: string): KnownPool | undefined {
+  const of = pools.filter((p) => p.targetPath !== undefined && posix.normalize(p.targetPath) === posix.normalize(dir));
+  return of.find((p) => p.active) ?? of[0];
+}
+
+/**
+ * The directories that need a pool before {@link planVolumes} can place the images: a template
+ * image's directory when the image is no pool's volume, and a members' directory that is no
+ * pool's. (What `definePools` defines.)
+ */
+export function dirsWithoutPool(plan: FleetPlan, facts: StorageFacts): string[] {
+  const { sources, dirs } = imagesOf(plan);
+  const need = new Set<string>();
+  for (const s of sources)
+    if (!facts.volumes.has(s) && !poolOfDir(facts.pools, posix.dirname(s))) need.add(posix.dirname(s));
+  for (const d of dirs) if (!poolOfDir(facts.pools, d)) need.add(d);
+  return [...need];
+}
+
+/**
+ * Places the plan's images as storage volumes: each writable disk (and NVRAM copy) of each
+ * member gets `volume` (the running pool whose directory is the member image's, and the image's
+ * file name), so its path in the member XML is where libvirt puts the volume (a `file` disk: what
+ * libvirt keeps as written, no perpetual diff). Pure. What cannot be placed comes back as
+ * refusals naming the disk, the directory and the fix (once per disk, not per member).
+ */
+export function planVolumes(plan: FleetPlan, facts: StorageFacts): { plan: FleetPlan; refusals: PlanRefusal[] } {
+  const refusals = new Map<string, PlanRefusal>();
+  const refuse = (where: string, reason: string): void => {
+    if (!refusals.has(where + reason)) refusals.set(where + reason, { path: where, reason });
+  };
+  const poolFix = (dir: string): string =>
+    `define the directory as a pool (virsh -c ${facts.uri} pool-define-as NAME dir --target ${dir} && virsh -c ${facts.uri} pool-start NAME && virsh -c ${facts.uri} pool-autostart NAME), or let the fleet do it: definePools: true`;
+  const place = (where: string, source: string, path: string, sourceFormat?: string): VolumePlan | undefined => {
+    const v = facts.volumes.get(source);
+    if (!v) {
+      const dir = posix.dirname(source);
+      const pool = poolOfDir(facts.pools, dir);
+      refuse(
+        where,
+        pool && !pool.active
+          ? `the template image ${source} is in pool ${pool.name}, which is not running; fix: virsh -c ${facts.uri} pool-start ${pool.name}`
+          : pool
+            ? `the template image ${source} is not a volume of pool ${pool.name} (${dir}) on ${facts.uri}; fix: check the disk's path (virsh -c ${facts.uri} vol-list ${pool.name})`
+            : `the template image ${source} is in ${dir}, which is no storage pool's on ${facts.uri}, and images there are made through libvirt's storage API; fix: ${poolFix(dir)}`,
+      );
+      return undefined;
+    }
+    if (sourceFormat !== undefined && v.format !== undefined && v.format !== sourceFormat)
+      refuse(
+        where,
+        `the template's XML says ${sourceFormat} for ${source}, libvirt reports the volume as ${v.format}; fix: correct the template's <driver type='${v.format}'/>`,
+      );
+    const dir = posix.dirname(path);
+    const pool = poolOfDir(facts.pools, dir);
+    if (!pool) {
+      refuse(where, `the members' directory ${dir} is no storage pool's on ${facts.uri}; fix: ${poolFix(dir)}`);
+      return undefined;
+    }
+    if (!pool.active) {
+      refuse(
+        where,
+        `the members' directory ${dir} is pool ${pool.name}, which is not running; fix: virsh -c ${facts.uri} pool-start ${pool.name}`,
+      );
+      return undefined;
+    }
+    return { pool: pool.name, name: posix.basename(path) };
+  };
+  const members = plan.members.map((m) => {
+    const disks = m.disks.map((d) => {
+      if (d.mode === "share") return d;
+      const volume = place(`/domain/devices/disk[target=${d.target}]`, d.source, d.path, d.sourceFormat);
+      return volume ? { ...d, volume } : d;
+    });
+    const nvram = m.nvram && {
+      ...m.nvram,
+      ...(() => {
+        const volume = place("/domain/os/nvram", m.nvram.source, m.nvram.path);
+        return volume ? { volume } : {};
+      })(),
+    };
+    return { ...m, disks, nvram };
+  });
+  return { plan: { ...plan, members }, refusals: [...refusals.values()] };
+}
+
+/** A template disk of `type='volume'`: its pool and volume, as `<source pool volume>` names them. */
+export interface VolumeDiskRef {
+  readonly pool: string;
+  readonly volume: string;
+}
+
+/** The `type='volume'` disks of a template (`<source pool='P' volume='V'/>`), each once. Pure. */
+export function volumeDisksOf(templateXml: string): VolumeDiskRef[] {
+  let def: DomainDef;
+  try {
+    def = DomainDef.parse(templateXml, "template");
+  } catch {
+    return []; // planFleet refuses it, naming the problem
+  }
+  const devices = firstChild(def.root, "devices");
+  const out = new Map<string, VolumeDiskRef>();
+  for (const disk of devices ? childElements(devices, "disk") : []) {
+    if (getAttr(disk, "type") !== "volume") continue;
+    const src = firstChild(disk, "source");
+    const pool = getAttr(src, "pool");
+    const volume = getAttr(src, "volume");
+    if (pool !== undefined && volume !== undefined) out.set(`${pool}\n${volume}`, { pool, volume });
+  }
+  return [...out.values()];
+}
+
+/**
+ * The template with each `type='volume'` disk whose volume has a path in `paths` (key
+ * `POOL\nVOLUME`, from `virsh vol-path`) written as the `file` disk it is, so the planner clones
+ * it like any file disk and the fleet makes the members' images as volumes of that pool. Disks
+ * not resolved stay as they are (the planner refuses them, naming them). Pure.
+ */
+export function volumeDisksAsFiles(templateXml: string, paths: ReadonlyMap<string, string>): string {
+  if (paths.size === 0) return templateXml;
+  const def = DomainDef.parse(templateXml, "template");
+  const devices = firstChild(def.root, "devices");
+  for (const disk of devices ? childElements(devices, "disk") : []) {
+    if (getAttr(disk, "type") !== "volume") continue;
+    const src = firstChild(disk, "source");
+    const p = paths.get(`${getAttr(src, "pool") ?? ""}\n${getAttr(src, "volume") ?? ""}`);
+    if (!src || p === undefined) continue;
+    setAttr(disk, "type", "file");
+    setAttr(src, "pool", undefined);
+    setAttr(src, "volume", undefined);
+    setAttr(src, "mode", undefined);
+    setAttr(src, "file", p);
+  }
+  return def.format();
 }

@@ -212,18 +212,32 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       mode: "overlay",
       replaceTrigger: "digest",
     };
-    it("the base sets every input and is valid", async () => {
-      expect(Object.keys(good).sort()).to.deep.equal(Object.keys(disk.DISK_INPUT_TYPES).sort());
+    // The volume inputs: no I/O happens while any input has a wrong type, so no libvirt is needed.
+    const volume = { connection: { uri: "qemu+ssh://lvd-fuzz.invalid/system" }, pool: "p", volume: "m.qcow2" };
+    const VOLUME_KEYS = Object.keys(volume);
+    it("the base sets every input and is valid (the file base; the volume inputs on their own base)", async () => {
+      expect([...Object.keys(good), ...VOLUME_KEYS].sort()).to.deep.equal(Object.keys(disk.DISK_INPUT_TYPES).sort());
       expect((await disk.check({}, good)).failures).to.deep.equal([]);
     });
     for (const key of Object.keys(disk.DISK_INPUT_TYPES)) {
       it(`${key}: every wrong type`, async () => {
-        for (const v of wrongValues(["string"])) {
-          const c = await disk.check({}, { ...good, [key]: v });
+        const base = VOLUME_KEYS.includes(key) ? { ...good, ...volume } : good;
+        for (const v of wrongValues([disk.DISK_INPUT_TYPES[key as keyof typeof disk.DISK_INPUT_TYPES]])) {
+          const c = await disk.check({}, { ...base, [key]: v });
           expectNamed(c.failures, key, `${key}: ${JSON.stringify(v)}`);
         }
       });
     }
+    it("pool and volume without connection: each a failure naming the fix", async () => {
+      const c = await disk.check({}, { ...good, pool: "p", volume: "v.qcow2" });
+      expect(c.failures.map((f) => f.property)).to.deep.equal(["pool", "volume"]);
+      expect(c.failures[0]!.reason).to.match(/only for a storage volume.*fix: add connection/);
+    });
+    it("a QEMU-direct connection, a volume name with a slash: failures naming the fix", async () => {
+      const c = await disk.check({}, { ...good, connection: { uri: "qemu-direct:///tmp/x" }, volume: "a/b" });
+      expect(c.failures.map((f) => f.property)).to.deep.equal(["connection.uri", "volume"]);
+      for (const f of c.failures) expect(f.reason).to.match(/fix: /);
+    });
     it('sourceFormat ["qcow2"] is not "qcow2"', async () => {
       expect(
         (await disk.check({}, { ...good, sourceFormat: ["qcow2"] })).failures.map((f) => f.property),
@@ -242,6 +256,7 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       hwuuidPolicy: "derive",
       diskMode: "overlay",
       imageDir: "/var/lib/libvirt/images",
+      definePools: false,
       running: true,
       shutdownTimeoutSeconds: 0,
     };
@@ -265,6 +280,7 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       hwuuidPolicy: ["string", "object"],
       diskMode: ["string"],
       imageDir: ["string"],
+      definePools: ["boolean"],
       running: ["boolean"],
       shutdownTimeoutSeconds: ["number"],
     };
