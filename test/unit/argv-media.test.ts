@@ -184,19 +184,21 @@ describe("QEMU command line: SPICE, SDL, egl-headless and D-Bus graphics", () =>
       "<image compression='auto_glz'/><jpeg compression='auto'/><zlib compression='auto'/><playback compression='on'/>" +
       "<streaming mode='filter'/><clipboard copypaste='no'/><filetransfer enable='no'/></graphics>";
     expect(values(argv(doc(g + CIRRUS)), "-spice")).to.deep.equal([
-      "port=5903,tls-port=5904,addr=127.0.0.1,x509-dir=/etc/pki/libvirt-spice,tls-channel=default,tls-channel=main,plaintext-channel=inputs,image-compression=auto_glz,jpeg-wan-compression=auto,zlib-glz-wan-compression=auto,playback-compression=on,streaming-video=filter,disable-copy-paste=on,disable-agent-file-xfer=on,seamless-migration=on",
+      "port=5903,tls-port=5904,addr=127.0.0.1,disable-ticketing=on,x509-dir=/etc/pki/libvirt-spice,tls-channel=default,tls-channel=main,plaintext-channel=inputs,image-compression=auto_glz,jpeg-wan-compression=auto,zlib-glz-wan-compression=auto,playback-compression=on,streaming-video=filter,disable-copy-paste=on,disable-agent-file-xfer=on,seamless-migration=on",
     ]);
   });
 
   it("SPICE on a socket, with no listener (port=0), with OpenGL; autoport is refused (libvirt picks the port)", () => {
     const spice = (g: string) => values(argv(doc(g + CIRRUS)), "-spice");
     expect(spice("<graphics type='spice'><listen type='socket' socket='/tmp/spice.sock'/></graphics>")).to.deep.equal([
-      "unix=on,addr=/tmp/spice.sock,seamless-migration=on",
+      "unix=on,addr=/tmp/spice.sock,disable-ticketing=on,seamless-migration=on",
     ]);
-    expect(spice("<graphics type='spice' autoport='no'/>")).to.deep.equal(["port=0,seamless-migration=on"]);
+    expect(spice("<graphics type='spice' autoport='no'/>")).to.deep.equal([
+      "port=0,disable-ticketing=on,seamless-migration=on",
+    ]);
     expect(
       spice("<graphics type='spice' autoport='no'><gl enable='yes' rendernode='/dev/dri/foo'/></graphics>"),
-    ).to.deep.equal(["port=0,gl=on,rendernode=/dev/dri/foo,seamless-migration=on"]);
+    ).to.deep.equal(["port=0,disable-ticketing=on,gl=on,rendernode=/dev/dri/foo,seamless-migration=on"]);
     expect(refusal(doc(`<graphics type='spice' autoport='yes'/>${CIRRUS}`)).path).to.equal(
       "/domain/devices/graphics[1]/@autoport",
     );
