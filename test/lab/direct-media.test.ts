@@ -81,5 +81,26 @@ for (const which of ["host", "new"] as const) {
       }
       await impl.remove("media", a.outs);
     });
+
+    // the lab's QEMU 11.x has no loadable SPICE module (qemu-system-modules-spice): 7.2 only
+    if (which === "host")
+      it("SPICE on a unix socket without a password (auth none), its audio backend and a QXL VGA", async () => {
+        const sock = path.join(state, "spice.sock");
+        const xml = `<domain type='qemu'><name>spice</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+          <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+          <graphics type='spice'><listen type='socket' socket='${sock}'/><image compression='off'/></graphics>
+          <video><model type='qxl'/></video><sound model='ich6'/></devices></domain>`;
+        const a = await checkAndCreate({ name: "spice", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+        const qmp = path.join(state, "spice", "qmp.sock");
+        const spice = (await qmpOnce(qmp, "query-spice")) as { enabled: boolean; auth: string; host: string };
+        expect(spice).to.include({ enabled: true, auth: "none", host: sock });
+        expect(await qmpOnce(qmp, "qom-get", { path: "/machine/peripheral/video0", property: "type" })).to.equal(
+          "qxl-vga",
+        );
+        expect(
+          await qmpOnce(qmp, "qom-get", { path: "/machine/peripheral/sound0-codec0", property: "audiodev" }),
+        ).to.equal("audio1");
+        await impl.remove("spice", a.outs);
+      });
   });
 }
