@@ -164,7 +164,9 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
   buildGraphics(v, add, secrets, devs, mediaCtx, audios);
   let usbPorts = 0;
-  media.buildSounds(mediaCtx, audios, () => String(++usbPorts));
+  media.buildSounds(mediaCtx, audios, (written) =>
+    written !== undefined ? ((usbPorts = Math.max(usbPorts, Number(written))), written) : String(++usbPorts),
+  );
   buildMisc(v, add, devs);
   buildWatchdogs(add, devs);
   buildInputs(add, devs, usbPorts);

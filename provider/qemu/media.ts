@@ -316,9 +316,15 @@ export function virtioDriverProps(el: XmlElement, path: string): Record<string, 
  * `<sound>` cards as libvirt writes them (qemuBuildSoundCommandLine): ES1370, AC97, SB16 and USB
  * audio with their backend, Intel HDA (ich6, ich9) with one codec device per `<codec>` (a duplex
  * codec when none is written), virtio-sound with its streams, the PC speaker as a `-machine`
- * property ({@link soundMachineProps}). ids are `soundN` by position.
+ * property ({@link soundMachineProps}). ids are `soundN` by position. `usbPort` gives the next free
+ * port of the USB root hub (libvirt assigns sound cards theirs before USB inputs), or takes note
+ * of a written one.
  */
-export function buildSounds(ctx: MediaContext, backends: readonly AudioBackend[], usbPort: () => string): void {
+export function buildSounds(
+  ctx: MediaContext,
+  backends: readonly AudioBackend[],
+  usbPort: (written?: string) => string,
+): void {
   ctx.of("sound").forEach((el, i) => {
     const path = `/domain/devices/sound[${i + 1}]`;
     const model = getAttr(el, "model") ?? "";
@@ -349,6 +355,7 @@ export function buildSounds(ctx: MediaContext, backends: readonly AudioBackend[]
         port = getAttr(addr, "port") ?? "";
         if (!/^[1-9][0-9]*$/.test(port))
           throw unsupported(`${path}/address/@port`, port, "write a port on the root hub, e.g. port='1'");
+        usbPort(port);
       } else port = usbPort();
       const mc = getAttr(el, "multichannel");
       const multi = mc !== undefined ? { multi: yesNo(`${path}/@multichannel`, mc) } : {};

@@ -176,6 +176,22 @@ describe("QEMU command line: sound cards (<sound>)", () => {
   });
 });
 
+describe("QEMU command line: USB sound cards and USB inputs share the root hub", () => {
+  it("a USB sound card takes its port before the USB inputs (libvirt's order); a written port is kept", () => {
+    const ports = (x: string) =>
+      devices(doc(x))
+        .filter((d) => d.bus === "usb.0")
+        .map((d) => `${String(d.driver)}:${String(d.port)}`);
+    expect(ports("<input type='tablet' bus='usb'/><sound model='usb'/>")).to.deep.equal([
+      "usb-audio:1",
+      "usb-tablet:2",
+    ]);
+    expect(
+      ports("<input type='tablet' bus='usb'/><sound model='usb'><address type='usb' bus='0' port='1'/></sound>"),
+    ).to.deep.equal(["usb-audio:1", "usb-tablet:2"]);
+  });
+});
+
 describe("QEMU command line: SPICE, SDL, egl-headless and D-Bus graphics", () => {
   it("SPICE with ports, TLS, channels, compression, clipboard, file transfer (graphics-spice)", () => {
     const g =
