@@ -18,6 +18,7 @@ import { toKiB } from "../xml/units";
 import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
 import { checkExpressedPaths } from "./paths";
+import * as media from "./media";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -126,7 +127,9 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   if (opts.startPaused) add("-S");
   const timers = clockTimers(def.root);
   const nvramDefault = defaultNvramPath(opts.nvramDir ?? LIBVIRT_NVRAM_DIR, identity.name);
-  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), timers.machine);
+  const devs = deviceElements(def.root, v);
+  const soundProps = media.soundMachineProps((n) => devs.of(n));
+  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), [...timers.machine, ...soundProps]);
   buildCpu(v, add, def.root, timers.cpu);
   buildMemory(v, add, def.root);
   buildSmp(v, add, def.root);
@@ -143,7 +146,6 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildLifecycle(def.root, add);
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
-  const devs = deviceElements(def.root, v);
   buildControllers(v, add, devs);
   buildDisks(v, add, devs);
   buildInterfaces(v, add, devs);
@@ -151,18 +153,29 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildChardevs(v, add, devs);
   buildParallels(add, devs);
   const secretFiles: QemuSecretFile[] = [];
-  buildGraphics(v, add, { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles }, devs);
-  buildAudio(devs);
+  const env: Record<string, string> = {};
+  const mediaCtx: media.MediaContext = {
+    add,
+    env,
+    of: (n) => devs.of(n),
+    pci: (el, path) => pciAddressProps(el, path, devs),
+  };
+  const audios = media.buildAudiodevs(mediaCtx);
+  const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
+  buildGraphics(v, add, secrets, devs, mediaCtx, audios);
+  let usbPorts = 0;
+  media.buildSounds(mediaCtx, audios, (written) =>
+    written !== undefined ? ((usbPorts = Math.max(usbPorts, Number(written))), written) : String(++usbPorts),
+  );
   buildMisc(v, add, devs);
   buildWatchdogs(add, devs);
-  buildInputs(add, devs);
+  buildInputs(add, devs, usbPorts);
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
   add("-msg", "timestamp=on");
   // <qemu:commandline> passthrough comes last, as in libvirt; QEMU takes the last -uuid.
   add(...v.qemuArgs);
-  const env: Record<string, string> = {};
   for (const e of v.qemuEnv) env[e.name] = e.value;
   // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
   checkExpressedPaths(def);
@@ -808,8 +821,9 @@ const IMPLICIT_VIRTIO_SERIAL = { implicit: "virtio-serial" };
 function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
   const devices = firstChild(root, "devices");
   const machine = v.os.machine ?? "pc";
+  const implicitVideo = media.implicitVideo(devices, machine);
   const devs: DeviceElements = {
-    of: (name) => (devices ? childElements(devices, name) : []),
+    of: (name) => (name === "video" && implicitVideo ? [implicitVideo] : devices ? childElements(devices, name) : []),
     rootBus: /^(q35|pc-q35-)/.test(machine) ? "pcie.0" : "pci.0",
     slots: new Map(),
   };
@@ -867,6 +881,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   if (needsImplicitSata(v)) next(IMPLICIT_SATA);
   if (needsImplicitVirtioSerial(v)) next(IMPLICIT_VIRTIO_SERIAL);
   for (const el of devs.of("interface")) if (!has(el)) next(el);
+  for (const el of devs.of("sound")) if (!has(el) && media.isPciSound(el)) next(el);
   libvirtDiskOrder(v.disks).forEach((i) => {
     const d = v.disks[i]!;
     const el = devs.of("disk")[i];
@@ -1596,11 +1611,24 @@ function buildGraphics(
   add: Add,
   secrets: { dir: string; files: QemuSecretFile[] },
   devs: DeviceElements,
+  mediaCtx: media.MediaContext,
+  audios: readonly media.AudioBackend[],
 ): void {
+  media.checkGraphicsCombination((n) => devs.of(n));
   v.graphics.forEach((g, i) => {
     const path = `/domain/devices/graphics[${i + 1}]`;
-    if (g.type !== "vnc") throw unsupported(`${path}/@type`, g.type, "use <graphics type='vnc'/> or no graphics");
-    const address = vncListenAddress(g.listen, devs.of("graphics")[i], path);
+    const gel = devs.of("graphics")[i];
+    if (gel && g.type !== undefined && media.MEDIA_GRAPHICS.has(g.type))
+      return media.buildMediaGraphics(mediaCtx, gel, path, audios);
+    if (g.type !== "vnc")
+      throw unsupported(`${path}/@type`, g.type, "use graphics of type vnc, spice, sdl, egl-headless or dbus");
+    const extras = media.vncExtras(gel, path, audios);
+    const special = media.vncSpecialDisplay(gel, path);
+    if (special !== undefined) {
+      add("-vnc", special + extras.before + vncAuth(g, i, path, add, secrets) + extras.after);
+      return;
+    }
+    const address = vncListenAddress(g.listen, gel, path);
     const listen = qemuOptEscape(address.includes(":") ? `[${address}]` : address);
     const port =
       g.port !== undefined && g.port !== "-1" && g.autoport !== "yes"
@@ -1613,27 +1641,33 @@ function buildGraphics(
           )
         : undefined;
     const auth = vncAuth(g, i, path, add, secrets);
-    add("-vnc", (port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`) + auth);
+    add(
+      "-vnc",
+      (port !== undefined ? `${listen}:${port - 5900}` : `${listen}:0,to=99`) + extras.before + auth + extras.after,
+    );
   });
   videoOrder(devs).forEach((i, pos) => {
-    const m = v.videoModels[i] ?? "";
+    const m = v.videoModels[i] ?? getAttr(firstChild(devs.of("video")[i]!, "model"), "type") ?? "";
     // a secondary virtio video is a virtio-gpu-pci (no VGA compatibility), as libvirt writes it
-    const driver = {
-      vga: "VGA",
-      cirrus: "cirrus-vga",
-      virtio: pos === 0 ? "virtio-vga" : "virtio-gpu-pci",
-      bochs: "bochs-display",
-      qxl: pos === 0 ? "qxl-vga" : "qxl",
-      none: "",
-    }[m];
+    const el = devs.of("video")[i];
+    const path = `/domain/devices/video[${i + 1}]`;
+    const accel = media.videoAcceleration(el, path, m, pos === 0);
+    const driver =
+      accel.driver ??
+      {
+        vga: "VGA",
+        cirrus: "cirrus-vga",
+        virtio: pos === 0 ? "virtio-vga" : "virtio-gpu-pci",
+        bochs: "bochs-display",
+        qxl: pos === 0 ? "qxl-vga" : "qxl",
+        none: "",
+      }[m];
     if (driver === undefined)
       throw unsupported(
         `/domain/devices/video[${i + 1}]/model/@type`,
         m,
         "use vga, cirrus, virtio, bochs, qxl or none",
       );
-    const path = `/domain/devices/video[${i + 1}]`;
-    const el = devs.of("video")[i];
     // libvirt's rule (qemu_validate.c): only qxl and virtio videos can be secondary
     if (pos > 0 && m !== "qxl" && m !== "virtio")
       throw new DomainXmlError(`video type '${m}' is only valid as primary video device`, {
@@ -1646,7 +1680,7 @@ function buildGraphics(
       });
     const model = el && firstChild(el, "model");
     const heads = getAttr(model, "heads");
-    const props: Record<string, unknown> = {};
+    const props: Record<string, unknown> = { ...accel.props };
     const vram = getAttr(model, "vram");
     if (m === "qxl") Object.assign(props, qxlProps(model, path));
     else
@@ -1761,8 +1795,8 @@ const USB_INPUTS: Readonly<Record<string, string>> = { tablet: "usb-tablet", mou
  * keyboard as libvirt writes them (`bus: usb.0`, the USB port from `<address type='usb'>` or
  * libvirt's next free port). Other buses and types are refused.
  */
-function buildInputs(add: Add, devs: DeviceElements): void {
-  let port = 0;
+function buildInputs(add: Add, devs: DeviceElements, firstPort = 0): void {
+  let port = firstPort;
   let n = 0;
   devs.of("input").forEach((el, i) => {
     const path = `/domain/devices/input[${i + 1}]`;
@@ -1793,21 +1827,6 @@ function buildInputs(add: Add, devs: DeviceElements): void {
         "the PIIX3 USB controller has 2 ports: use fewer USB devices, a qemu-xhci controller, or libvirt (it adds hubs)",
       );
     add("-device", JSON.stringify({ driver, id: `input${n++}`, bus: "usb.0", port: at }));
-  });
-}
-
-/**
- * `<audio type='none'>`: no sound output, which is what QEMU does without `-audiodev` and without
- * a sound card (libvirt writes `-audiodev driver=none`, the corpus comparison sets it aside); any
- * other backend (ALSA, PulseAudio, SPICE, ...) needs the host's sound server: refused.
- */
-function buildAudio(devs: DeviceElements): void {
-  devs.of("audio").forEach((a, i) => {
-    const path = `/domain/devices/audio[${i + 1}]`;
-    const type = getAttr(a, "type");
-    if (type !== "none")
-      throw unsupported(`${path}/@type`, type, "use <audio id='1' type='none'/> or apply through libvirt");
-    xmlWholeNumber(`${path}/@id`, getAttr(a, "id"), 1, 65535, "write e.g. <audio id='1' type='none'/>");
   });
 }
 
@@ -1970,12 +1989,11 @@ export function checkRefusedPaths(def: DomainDef): void {
 
 /**
  * Device element names the builder understands; any other child of `<devices>` is refused.
- * `input` and `audio` are here only in the forms the builder expresses (checked by
+ * `input` is here only in the forms the builder expresses (checked by
  * {@link checkDevicesSupported}; every other form is refused): a PS/2 mouse or keyboard is part
  * of the PC machine (libvirt adds both and passes nothing for them either), a USB tablet, mouse
- * or keyboard is a `-device` on the USB controller (buildInputs), and
- * `<audio type='none'>` asks for no sound output, which is what QEMU does with no `-audiodev` and
- * no sound card (libvirt adds it to every domain and passes `-audiodev driver=none`).
+ * or keyboard is a `-device` on the USB controller (buildInputs). `audio` and `sound` are built
+ * by provider/qemu/media.ts (`-audiodev`, sound cards).
  */
 export const SUPPORTED_DEVICES = new Set([
   "emulator",
@@ -1992,6 +2010,7 @@ export const SUPPORTED_DEVICES = new Set([
   "tpm",
   "input",
   "audio",
+  "sound",
   "watchdog",
   "parallel",
 ]);
@@ -2023,12 +2042,6 @@ export function checkDevicesSupported(def: DomainDef): void {
         `${at}/@type`,
         getAttr(c, "type"),
         "the PS/2 mouse and keyboard of the PC machine and USB tablet, mouse and keyboard are built: remove it or apply through libvirt",
-      );
-    if (c.name === "audio" && getAttr(c, "type") !== "none")
-      throw unsupported(
-        `${at}/@type`,
-        getAttr(c, "type"),
-        "only <audio type='none'> (no sound) is built: remove it or apply through libvirt",
       );
   }
 }

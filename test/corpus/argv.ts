@@ -110,13 +110,6 @@ export const LIBVIRT_ONLY: readonly {
     reason:
       "libvirt names the main RAM backend explicitly (-machine memory-backend=pc.ram, for migration); QEMU creates the same backend of the -m size implicitly",
   },
-  {
-    name: "-audiodev none",
-    side: "both",
-    test: (i) => i.option === "-audiodev" && /^\{"id":"audio\d+","driver":"none"\}$/.test(i.value ?? ""),
-    reason:
-      "the no-output audio backend: libvirt adds <audio type='none'> to every definition (post-parse); without a sound device it gives the guest nothing",
-  },
 ];
 
 /** Rewrites of a value libvirt writes, applied to its side before comparing (with the reason). */
@@ -125,12 +118,6 @@ const LIBVIRT_VALUE_REWRITES: readonly { option: string; rewrite: (v: string) =>
     option: "-machine",
     rewrite: (v) => v.replace(/,memory-backend=pc\.ram/, ""),
     reason: "the explicit main RAM backend, see `-object memory-backend-ram pc.ram` above",
-  },
-  {
-    option: "-vnc",
-    rewrite: (v) => v.replace(/,audiodev=audio1$/, ""),
-    reason:
-      "VNC tied to the audio backend libvirt adds to every definition (<audio id='1' type='none'> unless written otherwise); the -audiodev itself is compared (see `-audiodev none`)",
   },
 ];
 

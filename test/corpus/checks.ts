@@ -469,6 +469,12 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
     "host-vnc-config",
     (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),
   ],
+  ["host-spice-config", (s, d) => s === "-spice" && /sasl=on|disable-ticketing=on/.test(d)],
+  ["host-rendernode", (s, d) => (s === "-display" || s === "-spice") && /rendernode=\/dev\/dri\/foo/.test(d)],
+  [
+    "vnc-autoport",
+    (s, d) => s === "-vnc" && /ours: -vnc [^|]*:0,to=99/.test(d) && /libvirt: -vnc [^|]*:0[,|\s]/.test(d),
+  ],
   ["host-audio-backend", (s) => s === "-audiodev" || s === "-vnc"],
   [
     "generated-genid",

@@ -134,11 +134,11 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     );
     const a = argv(d);
     expect(values(a, "-boot")).to.deep.equal(["menu=on,splash-time=3000,strict=on"]);
-    expect(values(a, "-audiodev")).to.deep.equal([]); // no sound: no backend (test/unit/devices-listed.test.ts)
+    expect(values(a, "-audiodev")).to.deep.equal(['{"id":"audio1","driver":"none"}']); // as libvirt writes it
     const blockdevs = values(a, "-blockdev").map((v) => JSON.parse(v) as Record<string, unknown>);
     for (const b of blockdevs) expect(b.cache).to.deep.equal({ direct: true, "no-flush": false });
     expect(devices(d).find((x) => x.driver === "virtio-blk-pci")).to.include({ "write-cache": "on" });
-    expect(refusal(doc("<audio id='1' type='alsa'/>")).path).to.equal("/domain/devices/audio[1]/@type");
+    expect(refusal(doc("<audio id='1' type='esd'/>")).path).to.equal("/domain/devices/audio[1]/@type");
   });
 
   it("watchdogs, USB inputs and VGA memory as libvirt writes them; a third USB device on the 2-port PIIX3 is refused", () => {
