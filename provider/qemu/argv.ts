@@ -18,6 +18,20 @@ import { toKiB } from "../xml/units";
 import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
 import { checkExpressedPaths } from "./paths";
+import {
+  buildHostdevs,
+  buildHubs,
+  buildIommu,
+  buildPanics,
+  buildSmartcards,
+  buildVsock,
+  checkLinkState,
+  hostdevsHaveBootOrder,
+  hostdevsNeedingSlots,
+  interfaceNetdev,
+  nicDeviceProps,
+  usbPortsBeforeInputs,
+} from "./hostdev-net";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -96,7 +110,8 @@ export function xmlWholeNumber(
   return n;
 }
 
-function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
+/** An "unsupported configuration" error naming the path, the value and the fix (shared by the builders). */
+export function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
   return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
     path,
     value,
@@ -155,6 +170,12 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildAudio(devs);
   buildMisc(v, add, devs);
   buildWatchdogs(add, devs);
+  buildHubs(add, devs);
+  buildHostdevs(add, devs);
+  buildSmartcards(add, devs);
+  buildPanics(add, devs);
+  buildIommu(add, devs, !!firstChild(firstChild(def.root, "features") ?? def.root, "acpi"));
+  buildVsock(add, devs);
   buildInputs(add, devs);
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
@@ -790,7 +811,7 @@ function buildPm(root: XmlElement, add: Add, devs: DeviceElements): void {
 }
 
 /** The `<devices>` children by name, in document order, and the machine's root PCI bus. */
-interface DeviceElements {
+export interface DeviceElements {
   of(name: string): XmlElement[];
   /** `pcie.0` on q35, `pci.0` on the PC machine (libvirt's names of the root bus). */
   readonly rootBus: string;
@@ -833,7 +854,20 @@ function needsImplicitSata(v: DomainView): boolean {
 function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   const used = new Set<number>([0, 1]);
   const has = (el: XmlElement | undefined) => !!el && !!firstChild(el, "address");
-  for (const name of ["controller", "interface", "disk", "video", "memballoon", "rng", "sound", "watchdog"])
+  for (const name of [
+    "controller",
+    "interface",
+    "disk",
+    "video",
+    "memballoon",
+    "rng",
+    "sound",
+    "watchdog",
+    "hostdev",
+    "vsock",
+    "panic",
+    "iommu",
+  ])
     for (const el of devs.of(name)) {
       const a = firstChild(el, "address");
       if (a && getAttr(a, "type") === "pci" && /^(0x0*|0*)$/i.test(getAttr(a, "bus") ?? "0")) {
@@ -873,12 +907,14 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
     const bus = d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : undefined);
     if (el && bus === "virtio" && !has(el)) next(el);
   });
+  for (const el of hostdevsNeedingSlots(devs)) next(el);
   const balloon = devs.of("memballoon")[0];
   if (!balloon) next(IMPLICIT_BALLOON);
   else if (!has(balloon) && getAttr(balloon, "model") === "virtio") next(balloon);
   for (const el of devs.of("rng")) if (!has(el)) next(el);
   for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") next(el);
   videos.slice(1).forEach((el) => !has(el) && next(el));
+  for (const el of devs.of("vsock")) if (!has(el)) next(el);
 }
 
 /** A hex or decimal address component (libvirt's virStrToLong_ui base 0 for PCI addresses). */
@@ -910,7 +946,7 @@ const PCI_ADDRESS_ATTRS = new Set(["type", "domain", "bus", "slot", "function", 
  * topology of its own, so only addresses on the root bus (domain 0, bus 0) are built; any other
  * address is refused. No address: QEMU assigns the first free slot.
  */
-function pciAddressProps(
+export function pciAddressProps(
   dev: XmlElement | undefined,
   path: string,
   devs: DeviceElements,
@@ -1130,10 +1166,10 @@ function libvirtDiskOrder(disks: readonly DomainDisk[]): number[] {
   return out;
 }
 
-function bootIndexes(v: DomainView): Map<object, number> {
+function bootIndexes(v: DomainView, devs: DeviceElements): Map<object, number> {
   const sorted = libvirtDiskOrder(v.disks).map((i) => v.disks[i]!);
   const m = new Map<object, number>();
-  const explicit = [...v.disks, ...v.interfaces].some((d) => d.bootOrder !== undefined);
+  const explicit = [...v.disks, ...v.interfaces].some((d) => d.bootOrder !== undefined) || hostdevsHaveBootOrder(devs);
   if (explicit) {
     const order = (kind: string, i: number, value: string) =>
       xmlWholeNumber(`/domain/devices/${kind}[${i + 1}]/boot/@order`, value, 1, 65535, "write e.g. <boot order='1'/>");
@@ -1196,7 +1232,7 @@ function driveAddress(
 const HOST_CDROM = /^\/dev\/(cdrom\d*|sr\d+|scd\d+)$/;
 
 function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
-  const boot = bootIndexes(v);
+  const boot = bootIndexes(v, devs);
   const counters: Record<string, number> = {};
   const els = devs.of("disk");
   libvirtDiskOrder(v.disks).forEach((i, pos) => {
@@ -1388,24 +1424,32 @@ const NIC_DRIVERS: Record<string, string> = {
 };
 
 function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements): void {
-  const boot = bootIndexes(v);
+  const boot = bootIndexes(v, devs);
   const els = devs.of("interface");
   v.interfaces.forEach((n: DomainInterface, i) => {
     const path = `/domain/devices/interface[${i + 1}]`;
     const id = `hostnet${i}`;
-    if (n.type === "user") add("-netdev", JSON.stringify({ type: "user", id }));
+    const netdev = interfaceNetdev(els[i], n.type, path, id);
+    checkLinkState(els[i], path);
+    if (netdev) add("-netdev", JSON.stringify(netdev));
+    else if (n.type === "user") add("-netdev", JSON.stringify({ type: "user", id }));
     else if (n.type === "bridge") add("-netdev", JSON.stringify({ type: "bridge", br: n.sourceBridge, id }));
-    else if (n.type === "ethernet")
-      add("-netdev", JSON.stringify({ type: "tap", ifname: n.targetDev, script: "no", downscript: "no", id }));
     else
       throw unsupported(
         `${path}/@type`,
         n.type,
-        "libvirt networks need libvirt; use type='user', 'bridge' or 'ethernet'",
+        "libvirt networks need libvirt; use type='user', 'bridge', 'ethernet', 'mcast', 'udp', 'server' or 'client'",
       );
-    const driver = NIC_DRIVERS[n.model ?? "e1000"];
+    // libvirt's default NIC model on x86 is rtl8139 (qemuDomainDefaultNetModel)
+    const driver = NIC_DRIVERS[n.model ?? "rtl8139"];
     if (!driver) throw unsupported(`${path}/model/@type`, n.model, `use one of ${Object.keys(NIC_DRIVERS).join(", ")}`);
-    const dev: Record<string, unknown> = { driver, netdev: id, id: `net${i}`, ...pciAddressProps(els[i], path, devs) };
+    const dev: Record<string, unknown> = {
+      driver,
+      netdev: id,
+      id: `net${i}`,
+      ...pciAddressProps(els[i], path, devs),
+      ...nicDeviceProps(els[i], path, driver),
+    };
     if (n.mac !== undefined) dev.mac = n.mac.toLowerCase();
     const bi = boot.get(n);
     if (bi !== undefined) dev.bootindex = bi;
@@ -1762,7 +1806,7 @@ const USB_INPUTS: Readonly<Record<string, string>> = { tablet: "usb-tablet", mou
  * libvirt's next free port). Other buses and types are refused.
  */
 function buildInputs(add: Add, devs: DeviceElements): void {
-  let port = 0;
+  let port = usbPortsBeforeInputs(devs);
   let n = 0;
   devs.of("input").forEach((el, i) => {
     const path = `/domain/devices/input[${i + 1}]`;
@@ -1994,6 +2038,13 @@ export const SUPPORTED_DEVICES = new Set([
   "audio",
   "watchdog",
   "parallel",
+  // hostdev-net family (provider/qemu/hostdev-net.ts)
+  "hostdev",
+  "hub",
+  "panic",
+  "iommu",
+  "vsock",
+  "smartcard",
 ]);
 
 /** Refuses devices the builder cannot express, naming the first one. */

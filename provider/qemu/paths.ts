@@ -235,6 +235,72 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/qemu:commandline/qemu:env",
   "/domain/qemu:commandline/qemu:env/@name",
   "/domain/qemu:commandline/qemu:env/@value",
+  // hostdev-net family (provider/qemu/hostdev-net.ts): host devices, interface options, small devices
+  ...[
+    "",
+    "/@mode",
+    "/@type",
+    "/@model",
+    "/@display",
+    "/@ramfb",
+    "/source",
+    "/source/@guestReset",
+    "/source/address",
+    ...["domain", "bus", "slot", "function", "uuid", "device"].map((a) => `/source/address/@${a}`),
+    "/driver",
+    "/driver/@name",
+    "/boot",
+    "/boot/@order",
+    "/alias",
+    "/alias/@name",
+  ].map((a) => `/domain/devices/hostdev${a}`),
+  ...["hostdev", "interface"].flatMap((d) =>
+    ["/rom", "/rom/@bar", "/rom/@file", "/rom/@enabled"].map((a) => `/domain/devices/${d}${a}`),
+  ),
+  ...["hostdev", "panic", "iommu", "vsock"].flatMap((d) =>
+    ["", "/@type", "/@domain", "/@bus", "/@slot", "/@function", "/@multifunction"].map(
+      (a) => `/domain/devices/${d}/address${a}`,
+    ),
+  ),
+  "/domain/devices/hostdev/address/@port",
+  "/domain/devices/panic/address/@iobase",
+  ...["", "/@type", "/address", "/address/@type", "/address/@bus", "/address/@port"].map(
+    (a) => `/domain/devices/hub${a}`,
+  ),
+  ...["", "/@model"].map((a) => `/domain/devices/panic${a}`),
+  ...["", "/@model"].map((a) => `/domain/devices/iommu${a}`),
+  ...["", "/@model", "/cid", "/cid/@auto", "/cid/@address"].map((a) => `/domain/devices/vsock${a}`),
+  ...["", "/@mode", "/certificate", "/database"].map((a) => `/domain/devices/smartcard${a}`),
+  ...[
+    "/driver",
+    "/driver/@name",
+    "/driver/@queues",
+    "/driver/@txmode",
+    "/driver/@ioeventfd",
+    "/driver/@event_idx",
+    "/driver/@rss",
+    "/driver/@rss_hash_report",
+    "/driver/@iommu",
+    "/driver/@ats",
+    "/driver/@packed",
+    "/driver/@page_per_vq",
+    "/driver/@rx_queue_size",
+    "/driver/@tx_queue_size",
+    "/driver/host",
+    ...["csum", "gso", "tso4", "tso6", "ecn", "ufo", "mrg_rxbuf"].map((a) => `/driver/host/@${a}`),
+    "/driver/guest",
+    ...["csum", "tso4", "tso6", "ecn", "ufo"].map((a) => `/driver/guest/@${a}`),
+    "/script",
+    "/script/@path",
+    "/downscript",
+    "/downscript/@path",
+    "/target/@managed",
+    "/source/@address",
+    "/source/@port",
+    "/source/local",
+    "/source/local/@address",
+    "/source/local/@port",
+  ].map((a) => `/domain/devices/interface${a}`),
 ]);
 
 /**
@@ -250,6 +316,13 @@ export const NO_ARGV: Readonly<Record<string, string>> = {
     "what the manager does when the guest powers off, libvirt's lifecycle policy run on QEMU's SHUTDOWN event (libvirt's -no-shutdown only keeps QEMU alive to see it)",
   "/domain/on_crash":
     "what the manager does when the guest crashes, libvirt's lifecycle policy run on QEMU's GUEST_PANICKED event; no QEMU argument",
+  // hostdev-net family (provider/qemu/hostdev-net.ts)
+  "/domain/devices/hostdev/@managed":
+    "whether libvirt rebinds the host device to vfio-pci before start and back after (host set-up, no QEMU argument); the QEMU-direct backend expects the device already bound to vfio-pci, and QEMU says so at start when it is not",
+  "/domain/devices/hostdev/driver/@model":
+    "the host driver libvirt binds the device to (vfio-pci or a variant such as vfio-pci-igb), host set-up; QEMU is given vfio-pci either way",
+  "/domain/devices/hostdev/shareable":
+    "a SCSI host device shared with other domains: libvirt's own bookkeeping of host devices (no QEMU argument)",
   "/domain/cpu/model/@fallback":
     "whether libvirt may pick a CPU model other than the one written when checking the host before start (qemuProcessUpdateGuestCPU); the command line carries the model itself either way",
 };
@@ -271,6 +344,8 @@ export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: str
     "/domain/currentMemory": (el, _, domain) => currentMemoryIsMemory(el, domain),
     "/domain/currentMemory/@unit": () => true,
     "/domain/devices/video/model/@primary": (_, v) => v === "yes",
+    // hostdev-net family: an interface link that is up, QEMU's default (down is refused by the builder)
+    "/domain/devices/interface/link": (el) => getAttr(el, "state") === "up" && el.attrs.length === 1,
     // the console that is the first serial port: its source is the serial's (a unix socket the builder listens on)
     ...Object.fromEntries(
       ["console"].map((k) => [`/domain/devices/${k}/source/@mode`, (_: XmlElement, v: string) => v === "bind"]),

@@ -469,6 +469,8 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
     "host-vnc-config",
     (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),
   ],
+  // hostdev-net family: a VNC port libvirt allocates itself (autoport), before the audio rule that also looks at -vnc
+  ["vnc-autoport", (s, d) => s === "-vnc" && /ours: -vnc [^|]*,to=99/.test(d)],
   ["host-audio-backend", (s) => s === "-audiodev" || s === "-vnc"],
   [
     "generated-genid",
@@ -476,6 +478,12 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ],
   ["host-cdrom-probe", (s, d) => s === "-blockdev" && /host_cdrom/.test(d) && !/\/dev\/cdrom"/.test(d)],
   ["fd-passing", (s, d) => s === "-chardev" && /\/dev\/fdset\//.test(d)],
+  [
+    "tap-vhost-fd",
+    (s, d) =>
+      (s === "-netdev" && /libvirt: -netdev \{[^|]*"fds?":/.test(d)) ||
+      (/^-device vhost-/.test(s) && /"vhostfd"/.test(d)),
+  ],
   ["blockdev-node-numbering", (s) => s === "-blockdev" || /^-device (ide|scsi|virtio-blk)/.test(s)],
 ];
 
