@@ -30,6 +30,7 @@ import {
   hostdevsNeedingSlots,
   interfaceNetdev,
   nicDeviceProps,
+  panicCpuFlags,
   usbPortsBeforeInputs,
 } from "./hostdev-net";
 
@@ -352,7 +353,11 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
   if (eoi !== undefined && eoi !== "on" && eoi !== "off")
     throw unsupported("/domain/features/apic/@eoi", eoi, "write eoi='on' or 'off'");
   const pv = eoi === undefined ? [] : [`kvm-pv-eoi=${eoi}`];
-  buildCpuModel(v, (o, value) => add(o, [value, ...features, ...timers, ...pv].join(",")), root);
+  buildCpuModel(
+    v,
+    (o, value) => add(o, [value, ...features, ...timers, ...pv, ...panicCpuFlags(root)].join(",")),
+    root,
+  );
 }
 
 /**
@@ -1463,7 +1468,7 @@ function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements): void {
  * `server=on,wait=off`; `connect` connects; `<protocol type='telnet'>` is `telnet=on`). UDP, TLS,
  * `append`, logs and the rest are refused (the paths table names them).
  */
-function chardevBackend(
+export function chardevBackend(
   type: string | undefined,
   id: string,
   sourcePath: string | undefined,

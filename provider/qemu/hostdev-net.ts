@@ -22,7 +22,7 @@
  */
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { DomainXmlError } from "../xml/errors";
-import { DeviceElements, pciAddressProps, unsupported, xmlWholeNumber } from "./argv";
+import { DeviceElements, chardevBackend, pciAddressProps, unsupported, xmlWholeNumber } from "./argv";
 
 type Add = (...a: string[]) => void;
 
@@ -53,7 +53,7 @@ function takesPciSlot(el: XmlElement): boolean {
   const type = getAttr(el, "type");
   return (
     getAttr(el, "mode") !== "capabilities" &&
-    (type === "pci" || (type === "mdev" && getAttr(el, "model") === "vfio-pci"))
+    (type === "pci" || type === "scsi_host" || (type === "mdev" && getAttr(el, "model") === "vfio-pci"))
   );
 }
 
@@ -135,6 +135,7 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
       "USB is disabled (controller model='none'): remove the device or add a USB controller",
     );
   const used = new Set<string>();
+  const hubPorts = new Set<string>();
   // USB inputs are numbered by buildInputs, after these; their written ports are taken here too
   const inputs = devs
     .of("input")
@@ -145,12 +146,28 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
     if (getAttr(a, "type") !== "usb" || (getAttr(a, "bus") ?? "0") !== "0")
       throw unsupported(`${path}/address`, getAttr(a, "type"), "write <address type='usb' bus='0' port='N'/> or none");
     const port = getAttr(a, "port") ?? "";
-    if (!/^[1-9][0-9]*$/.test(port))
+    if (!/^[1-9][0-9]*(\.[1-9][0-9]*){0,3}$/.test(port))
       throw unsupported(
         `${path}/address/@port`,
         port,
-        "write a port on the root hub, e.g. port='1' (ports behind hubs are not built)",
+        "write a port on the root hub, e.g. port='1', or behind a hub, e.g. port='1.2' (at most 4 levels, as libvirt)",
       );
+    const parent = port.includes(".") ? port.slice(0, port.lastIndexOf(".")) : undefined;
+    if (parent !== undefined && !hubPorts.has(parent))
+      throw new DomainXmlError(`there is no hub at port ${parent}`, {
+        path: `${path}/address/@port`,
+        value: port,
+        fix: `add <hub type='usb'> at port '${parent}' before this device, or use a port on the root hub`,
+      });
+    const [root, ...below] = port.split(".").map(Number);
+    if ((ports !== undefined && root! > ports) || below.some((p) => p > 8))
+      throw new DomainXmlError(`requested USB port ${port} not present on USB bus 0`, {
+        path: `${path}/address/@port`,
+        value: port,
+        allowed: `root ports 1 to ${ports ?? "the controller's count"}, hub ports 1 to 8`,
+        fix: "write a port the controller or hub has, or no address",
+      });
+    if (el.name === "hub") hubPorts.add(port);
     if (used.has(port))
       throw new DomainXmlError("duplicate USB address", {
         path: `${path}/address/@port`,
@@ -356,11 +373,33 @@ export function buildHostdevs(add: Add, devs: DeviceElements): void {
       add("-device", JSON.stringify({ ...props, ...bootProps(el, path), bus: "usb.0", port: ports.get(el) }));
       return;
     }
+    if (type === "scsi_host") {
+      const protocol = getAttr(source, "protocol");
+      const wwpn = getAttr(source, "wwpn");
+      if (protocol !== "vhost" || !wwpn)
+        throw unsupported(`${path}/source`, protocol, "write <source protocol='vhost' wwpn='naa.…'/>");
+      for (const a of ["rawio", "sgio"])
+        if (getAttr(el, a) !== undefined)
+          throw new DomainXmlError(`${a} is only supported for scsi host device`, {
+            path: `${path}/@${a}`,
+            value: getAttr(el, a),
+            fix: `remove ${a}`,
+          });
+      if (firstChild(el, "boot"))
+        throw new DomainXmlError("booting from assigned devices is not supported by vhost SCSI devices", {
+          path: `${path}/boot`,
+          fix: "remove <boot> from the vhost-scsi host device",
+        });
+      dup(`vhost ${wwpn}`);
+      // libvirt opens /dev/vhost-scsi and passes vhostfd; QEMU opens it itself without one
+      add("-device", JSON.stringify({ driver: "vhost-scsi-pci", wwpn, id, ...pciAddressProps(el, path, devs) }));
+      return;
+    }
     throw unsupported(
       `${path}/@type`,
       type,
-      type === "scsi" || type === "scsi_host"
-        ? "SCSI host devices need libvirt (it finds the /dev/sgN of the adapter in sysfs, or logs in to iSCSI, or opens vhost-scsi): apply through libvirt"
+      type === "scsi"
+        ? "SCSI host devices need libvirt (it finds the /dev/sgN of the adapter in sysfs, or logs in to iSCSI with its secrets): apply through libvirt, or pass the disk as a <disk>"
         : "PCI, mediated (vfio-pci) and USB host devices are built: apply through libvirt",
     );
   });
@@ -483,6 +522,12 @@ export function interfaceNetdev(
   id: string,
 ): Record<string, unknown> | undefined {
   if (!el) return undefined;
+  if (type !== "user" && firstChild(el, "ip"))
+    throw unsupported(
+      `${path}/ip`,
+      type,
+      "guest IP settings are built for type='user' only (QEMU's user network): remove <ip>",
+    );
   const source = firstChild(el, "source");
   const hostPort = (p: string) => {
     const addr = getAttr(source, "address") ?? "";
@@ -534,9 +579,45 @@ export function interfaceNetdev(
       if (!local) throw unsupported(`${path}/source/local`, undefined, "write <local address= port=/> inside <source>");
       return { type: "socket", udp: hostPort(`${path}/source`), localaddr: hostPort(`${path}/source/local`), id };
     }
+    case "user": {
+      const ips = childElements(el, "ip");
+      if (ips.length === 0) return undefined;
+      const u: Record<string, unknown> = { type: "user" };
+      ips.forEach((ip, k) => {
+        const ap = `${path}/ip${ips.length > 1 ? `[${k + 1}]` : ""}`;
+        const family = getAttr(ip, "family") ?? (getAttr(ip, "address")?.includes(":") ? "ipv6" : "ipv4");
+        const address = getAttr(ip, "address");
+        if (!address)
+          throw unsupported(`${ap}/@address`, undefined, "write the network address, e.g. address='10.0.2.0'");
+        for (const a of ip.attrs)
+          if (!["address", "family", "prefix"].includes(a.name))
+            throw unsupported(`${ap}/@${a.name}`, a.value, "address, family and prefix are built: remove it");
+        const prefix = getAttr(ip, "prefix");
+        if (family === "ipv4") {
+          if (u.net !== undefined) throw unsupported(ap, address, "one IPv4 network a user interface");
+          u.net =
+            prefix === undefined
+              ? address
+              : `${address}/${xmlWholeNumber(`${ap}/@prefix`, prefix, 0, 32, "write e.g. prefix='24'")}`;
+        } else if (family === "ipv6") {
+          if (u["ipv6-prefix"] !== undefined) throw unsupported(ap, address, "one IPv6 network a user interface");
+          u["ipv6-prefix"] = address;
+          if (prefix !== undefined)
+            u["ipv6-prefixlen"] = xmlWholeNumber(`${ap}/@prefix`, prefix, 0, 128, "write e.g. prefix='64'");
+        } else throw unsupported(`${ap}/@family`, family, "write family='ipv4' or 'ipv6'");
+      });
+      return { ...u, id };
+    }
     default:
       return undefined;
   }
+}
+
+/** `-cpu` flags of `<panic model='hyperv'>`: the Hyper-V crash MSRs (`hv-crash`), as libvirt adds them. */
+export function panicCpuFlags(root: XmlElement): string[] {
+  const devices = firstChild(root, "devices");
+  const hyperv = (devices ? childElements(devices, "panic") : []).some((p) => getAttr(p, "model") === "hyperv");
+  return hyperv ? ["hv-crash"] : [];
 }
 
 /** `<link state>`: `up` is QEMU's default; `down` needs a QMP `set_link` after start (libvirt does it): refused. */
@@ -589,12 +670,11 @@ export function buildPanics(add: Add, devs: DeviceElements): void {
           "write the PCI address of the pvpanic-pci device (the builder assigns no slot to it)",
         );
       add("-device", JSON.stringify({ driver: "pvpanic-pci", ...pciAddressProps(el, path, devs) }));
+    } else if (model === "hyperv") {
+      // a CPU feature (panicCpuFlags), no device
+      if (a) throw unsupported(`${path}/address`, undefined, "the hyperv panic device has no address: remove it");
     } else
-      throw unsupported(
-        `${path}/@model`,
-        model,
-        "the isa and pvpanic models are built (hyperv is a CPU feature libvirt sets): apply through libvirt",
-      );
+      throw unsupported(`${path}/@model`, model, "the isa, pvpanic and hyperv models are built: apply through libvirt");
   });
 }
 
@@ -704,11 +784,11 @@ export function buildSmartcards(add: Add, devs: DeviceElements): void {
       throw unsupported(`${path}/certificate`, String(certs.length), "write exactly three <certificate> elements");
     certs.forEach((c, i) => (card[`cert${i + 1}`] = c));
     card.db = textContent(firstChild(el, "database")) ?? "/etc/pki/nssdb";
-  } else
-    throw unsupported(
-      `${path}/@mode`,
-      mode,
-      "mode='host' and 'host-certificates' are built; passthrough needs libvirt's character device",
-    );
+  } else if (mode === "passthrough") {
+    const source = firstChild(el, "source");
+    add("-chardev", chardevBackend(getAttr(el, "type"), "charsmartcard0", getAttr(source, "path"), path, el));
+    card.driver = "ccid-card-passthru";
+    card.chardev = "charsmartcard0";
+  } else throw unsupported(`${path}/@mode`, mode, "write mode='host', 'host-certificates' or 'passthrough'");
   add("-device", JSON.stringify({ ...card, id: "smartcard0", bus: "ccid0.0" }));
 }

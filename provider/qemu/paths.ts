@@ -300,7 +300,23 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     "/source/local",
     "/source/local/@address",
     "/source/local/@port",
+    "/ip",
+    "/ip/@address",
+    "/ip/@family",
+    "/ip/@prefix",
   ].map((a) => `/domain/devices/interface${a}`),
+  "/domain/devices/hostdev/source/@protocol",
+  "/domain/devices/hostdev/source/@wwpn",
+  ...[
+    "/@type",
+    "/source",
+    "/source/@mode",
+    "/source/@path",
+    "/source/@host",
+    "/source/@service",
+    "/protocol",
+    "/protocol/@type",
+  ].map((a) => `/domain/devices/smartcard${a}`),
 ]);
 
 /**

@@ -478,6 +478,7 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ],
   ["host-cdrom-probe", (s, d) => s === "-blockdev" && /host_cdrom/.test(d) && !/\/dev\/cdrom"/.test(d)],
   ["fd-passing", (s, d) => s === "-chardev" && /\/dev\/fdset\//.test(d)],
+  ["socket-fd", (s, d) => s === "-chardev" && /libvirt: -chardev socket,[^|]*,fd=\d+/.test(d)],
   [
     "tap-vhost-fd",
     (s, d) =>
