@@ -175,7 +175,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildHostdevs(add, devs);
   buildSmartcards(add, devs);
   buildPanics(add, devs);
-  buildIommu(add, devs, !!firstChild(firstChild(def.root, "features") ?? def.root, "acpi"));
+  buildIommu(add, devs, !!firstChild(firstChild(def.root, "features") ?? def.root, "acpi"), def.root);
   buildVsock(add, devs);
   buildInputs(add, devs);
   buildGenid(v, add);

@@ -678,8 +678,50 @@ export function buildPanics(add: Add, devs: DeviceElements): void {
   });
 }
 
-/** `<iommu model='intel'|'virtio'>` on q35 (libvirt's qemuBuildIOMMUCommandLine); driver options are refused. */
-export function buildIommu(add: Add, devs: DeviceElements, acpi: boolean): void {
+/** The `<driver>` options of the Intel IOMMU as libvirt writes them (qemuBuildIOMMUCommandLine). */
+const INTEL_IOMMU_SWITCHES: Readonly<Record<string, [string, "bool" | "onoff"]>> = {
+  intremap: ["intremap", "onoff"],
+  caching_mode: ["caching-mode", "bool"],
+  eim: ["eim", "onoff"],
+  iotlb: ["device-iotlb", "bool"],
+  dma_translation: ["dma-translation", "bool"],
+};
+
+function intelIommuProps(driver: XmlElement | undefined, path: string, root: XmlElement): Record<string, unknown> {
+  if (!driver) return {};
+  const p: Record<string, unknown> = {};
+  for (const a of driver.attrs) {
+    const sw = INTEL_IOMMU_SWITCHES[a.name];
+    if (sw) {
+      const on = onOff(`${path}/@${a.name}`, a.value);
+      p[sw[0]] = sw[1] === "bool" ? on : a.value;
+    } else if (a.name === "aw_bits")
+      p["aw-bits"] = xmlWholeNumber(`${path}/@aw_bits`, a.value, 39, 64, "write aw_bits='39' or '48'");
+    else throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
+  }
+  if (p.intremap === "on") {
+    const ioapic = getAttr(firstChild(firstChild(root, "features") ?? root, "ioapic"), "driver");
+    if (ioapic !== "qemu")
+      throw new DomainXmlError("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu')", {
+        path: `${path}/@intremap`,
+        value: "on",
+        fix: "add <features><ioapic driver='qemu'/></features>",
+      });
+  }
+  if (p.eim === "on" && p.intremap !== "on")
+    throw new DomainXmlError("IOMMU eim requires interrupt remapping to be enabled", {
+      path: `${path}/@eim`,
+      value: "on",
+      fix: "write intremap='on' too",
+    });
+  return p;
+}
+
+/**
+ * `<iommu model='intel'|'virtio'>` on q35 (libvirt's qemuBuildIOMMUCommandLine), with the Intel
+ * IOMMU's `<driver>` options; the virtio IOMMU takes none (as libvirt).
+ */
+export function buildIommu(add: Add, devs: DeviceElements, acpi: boolean, root: XmlElement): void {
   devs.of("iommu").forEach((el, i) => {
     const path = `/domain/devices/iommu[${i + 1}]`;
     const model = getAttr(el, "model");
@@ -692,18 +734,19 @@ export function buildIommu(add: Add, devs: DeviceElements, acpi: boolean): void 
         value: model,
         fix: "use a q35 machine (<type machine='q35'>)",
       });
-    if (firstChild(el, "driver"))
-      throw unsupported(
-        `${path}/driver`,
-        undefined,
-        "IOMMU driver options are not built: remove <driver> or apply through libvirt",
-      );
+    const driver = firstChild(el, "driver");
     if (model === "intel") {
+      const props = intelIommuProps(driver, `${path}/driver`, root);
       if (firstChild(el, "address"))
         throw unsupported(`${path}/address`, undefined, "the intel IOMMU has no address: remove it");
-      add("-device", JSON.stringify({ driver: "intel-iommu", id: `iommu${i}` }));
+      add("-device", JSON.stringify({ driver: "intel-iommu", id: `iommu${i}`, ...props }));
       return;
     }
+    if (driver)
+      throw new DomainXmlError("iommu model 'virtio' doesn't support additional attributes", {
+        path: `${path}/driver`,
+        fix: "remove <driver> from the virtio IOMMU",
+      });
     if (!acpi)
       throw new DomainXmlError("IOMMU device: 'virtio' requires ACPI", {
         path: `${path}/@model`,

@@ -268,7 +268,12 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     (a) => `/domain/devices/hub${a}`,
   ),
   ...["", "/@model"].map((a) => `/domain/devices/panic${a}`),
-  ...["", "/@model"].map((a) => `/domain/devices/iommu${a}`),
+  ...[
+    "",
+    "/@model",
+    "/driver",
+    ...["intremap", "caching_mode", "eim", "iotlb", "dma_translation", "aw_bits"].map((a) => `/driver/@${a}`),
+  ].map((a) => `/domain/devices/iommu${a}`),
   ...["", "/@model", "/cid", "/cid/@auto", "/cid/@address"].map((a) => `/domain/devices/vsock${a}`),
   ...["", "/@mode", "/certificate", "/database"].map((a) => `/domain/devices/smartcard${a}`),
   ...[

@@ -245,6 +245,37 @@ describe("QEMU command line: host devices, interfaces and small devices (hostdev
       { driver: "virtio-iommu", id: "iommu0", bus: "pcie.0", addr: "0x1" },
     ]);
     expect(refusedAt(doc(v, "q35"))).to.match(/iommu\[1\]\/@model$/);
+    // the Intel IOMMU's <driver> options (intel-iommu-caching-mode, -eim, -aw-bits, ...)
+    const intel = doc(
+      "<iommu model='intel'><driver intremap='on' caching_mode='on' eim='on' iotlb='on' dma_translation='off' aw_bits='48'/></iommu>",
+      "q35",
+      "<features><ioapic driver='qemu'/></features>",
+    );
+    // the split I/O APIC (<ioapic driver='qemu'>) belongs to the features family: built there or refused naming it
+    if (refusal(intel) === "accepted")
+      expect(device(intel, "intel-iommu")).to.deep.equal([
+        {
+          driver: "intel-iommu",
+          id: "iommu0",
+          intremap: "on",
+          "caching-mode": true,
+          eim: "on",
+          "device-iotlb": true,
+          "dma-translation": false,
+          "aw-bits": 48,
+        },
+      ]);
+    else expect(refusedAt(intel)).to.match(/features\/ioapic/);
+    expect(refusedAt(doc("<iommu model='intel'><driver intremap='on'/></iommu>", "q35"))).to.match(
+      /iommu\[1\]\/driver\/@intremap$/,
+    );
+    expect(refusedAt(doc("<iommu model='intel'><driver eim='on'/></iommu>", "q35"))).to.match(/driver\/@eim$/);
+    expect(
+      device(doc("<iommu model='intel'><driver caching_mode='on' aw_bits='48'/></iommu>", "q35"), "intel-iommu"),
+    ).to.deep.equal([{ driver: "intel-iommu", id: "iommu0", "caching-mode": true, "aw-bits": 48 }]);
+    expect(
+      refusedAt(doc("<iommu model='virtio'><driver intremap='on'/></iommu>", "q35", "<features><acpi/></features>")),
+    ).to.match(/iommu\[1\]\/driver$/);
   });
   it("<vsock> with a fixed CID is vhost-vsock-pci; auto='yes' is refused (libvirt probes the host)", () => {
     expect(device(doc("<vsock model='virtio'><cid auto='no' address='4'/></vsock>"), "vhost-vsock-pci")).to.deep.equal([
