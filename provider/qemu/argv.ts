@@ -26,6 +26,7 @@ import {
   buildSmartcards,
   buildVsock,
   checkLinkState,
+  defaultNicModel,
   hostdevsHaveBootOrder,
   hostdevsNeedingSlots,
   interfaceNetdev,
@@ -162,7 +163,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const devs = deviceElements(def.root, v);
   buildControllers(v, add, devs);
   buildDisks(v, add, devs);
-  buildInterfaces(v, add, devs);
+  buildInterfaces(v, add, devs, def.root);
   buildPm(def.root, add, devs);
   buildChardevs(v, add, devs);
   buildParallels(add, devs);
@@ -1428,13 +1429,13 @@ const NIC_DRIVERS: Record<string, string> = {
   rtl8139: "rtl8139",
 };
 
-function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements): void {
+function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements, root: XmlElement): void {
   const boot = bootIndexes(v, devs);
   const els = devs.of("interface");
   v.interfaces.forEach((n: DomainInterface, i) => {
     const path = `/domain/devices/interface[${i + 1}]`;
     const id = `hostnet${i}`;
-    const netdev = interfaceNetdev(els[i], n.type, path, id);
+    const netdev = interfaceNetdev(add, root, els[i], n.type, path, id);
     checkLinkState(els[i], path);
     if (netdev) add("-netdev", JSON.stringify(netdev));
     else if (n.type === "user") add("-netdev", JSON.stringify({ type: "user", id }));
@@ -1443,10 +1444,16 @@ function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements): void {
       throw unsupported(
         `${path}/@type`,
         n.type,
-        "libvirt networks need libvirt; use type='user', 'bridge', 'ethernet', 'mcast', 'udp', 'server' or 'client'",
+        n.type === "network"
+          ? "a libvirt network (a libvirt object) needs libvirt: write type='bridge' with the network's bridge (virsh net-info NAME), or apply through libvirt"
+          : n.type === "hostdev"
+            ? "libvirt sets the VF's MAC, VLAN and port profile on the host: write a <hostdev type='pci'> of the VF and set those on the host (ip link set PF vf N mac ...), or apply through libvirt"
+            : n.type === "direct"
+              ? "a macvtap is created by libvirt and passed to QEMU as an fd: use type='bridge' or 'ethernet', or apply through libvirt"
+              : "use type='user', 'bridge', 'ethernet', 'mcast', 'udp', 'server', 'client', 'vdpa' or 'vhostuser', or apply through libvirt",
       );
-    // libvirt's default NIC model on x86 is rtl8139 (qemuDomainDefaultNetModel)
-    const driver = NIC_DRIVERS[n.model ?? "rtl8139"];
+    // libvirt's default NIC model (qemuDomainDefaultNetModel): rtl8139 on x86, virtio for vDPA and vhost-user
+    const driver = NIC_DRIVERS[n.model ?? defaultNicModel(n.type)];
     if (!driver) throw unsupported(`${path}/model/@type`, n.model, `use one of ${Object.keys(NIC_DRIVERS).join(", ")}`);
     const dev: Record<string, unknown> = {
       driver,

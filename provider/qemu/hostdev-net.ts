@@ -22,7 +22,7 @@
  */
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { DomainXmlError } from "../xml/errors";
-import { DeviceElements, chardevBackend, pciAddressProps, unsupported, xmlWholeNumber } from "./argv";
+import { DeviceElements, chardevBackend, pciAddressProps, qemuOptEscape, unsupported, xmlWholeNumber } from "./argv";
 
 type Add = (...a: string[]) => void;
 
@@ -508,14 +508,31 @@ export function nicDeviceProps(el: XmlElement | undefined, path: string, driver:
   return { ...p, ...romProps(el, path) };
 }
 
+/** The `<source>` attributes each interface type reads (the rest is refused, not dropped). */
+const SOURCE_ATTRS: Readonly<Record<string, readonly string[]>> = {
+  user: [],
+  ethernet: [],
+  bridge: ["bridge"],
+  mcast: ["address", "port"],
+  udp: ["address", "port"],
+  server: ["address", "port"],
+  client: ["address", "port"],
+  vdpa: ["dev"],
+  vhostuser: ["type", "path", "mode"],
+};
+
 /**
  * The `-netdev` of an interface of the types libvirt does not need for (libvirt's
  * qemuBuildHostNetProps): `ethernet` a tap QEMU opens by name (`<target dev>`; libvirt creates it
  * and passes the fd), running `<script>`/`<downscript>` itself as libvirt would, with
- * `<driver name='vhost' queues>`; the socket back-ends `mcast`, `udp`, `server`, `client`.
- * Returns undefined for the types built elsewhere (user, bridge).
+ * `<driver name='vhost' queues>`; the socket back-ends `mcast`, `udp`, `server`, `client`; a
+ * `vdpa` device QEMU opens by path; `vhostuser` as a socket chardev (added through `add`) and a
+ * vhost-user netdev, with shared guest memory; `user` with `<ip>` networks. Returns undefined for
+ * what buildInterfaces builds itself (a plain user network, a bridge).
  */
 export function interfaceNetdev(
+  add: Add,
+  root: XmlElement,
   el: XmlElement | undefined,
   type: string | undefined,
   path: string,
@@ -529,6 +546,15 @@ export function interfaceNetdev(
       "guest IP settings are built for type='user' only (QEMU's user network): remove <ip>",
     );
   const source = firstChild(el, "source");
+  const allowed = SOURCE_ATTRS[type ?? ""];
+  if (source && allowed)
+    for (const a of source.attrs)
+      if (!allowed.includes(a.name))
+        throw unsupported(
+          `${path}/source/@${a.name}`,
+          a.value,
+          `an interface of type '${type ?? ""}' takes ${allowed.length ? allowed.join(", ") : "no attribute"} on <source>: remove it`,
+        );
   const hostPort = (p: string) => {
     const addr = getAttr(source, "address") ?? "";
     const port = xmlWholeNumber(
@@ -579,6 +605,47 @@ export function interfaceNetdev(
       if (!local) throw unsupported(`${path}/source/local`, undefined, "write <local address= port=/> inside <source>");
       return { type: "socket", udp: hostPort(`${path}/source`), localaddr: hostPort(`${path}/source/local`), id };
     }
+    case "vdpa": {
+      const dev = getAttr(source, "dev");
+      if (!dev)
+        throw unsupported(
+          `${path}/source/@dev`,
+          undefined,
+          "write the vDPA device, e.g. <source dev='/dev/vhost-vdpa-0'/>",
+        );
+      // libvirt opens the device and passes it as /dev/fdset/N; QEMU opens it by path itself
+      const queues = nicQueues(el, path);
+      return { type: "vhost-vdpa", vhostdev: dev, ...(queues > 1 ? { queues } : {}), id };
+    }
+    case "vhostuser": {
+      if (getAttr(source, "type") !== "unix")
+        throw unsupported(
+          `${path}/source/@type`,
+          getAttr(source, "type"),
+          "write <source type='unix' path=... mode=.../>",
+        );
+      const sock = getAttr(source, "path");
+      if (!sock) throw unsupported(`${path}/source/@path`, undefined, "write the vhost-user socket path");
+      const mode = getAttr(source, "mode");
+      if (mode !== "server" && mode !== "client")
+        throw unsupported(`${path}/source/@mode`, mode, "write mode='server' (QEMU listens) or 'client'");
+      if (source && firstChild(source, "reconnect"))
+        throw unsupported(
+          `${path}/source/reconnect`,
+          undefined,
+          "the reconnect option is spelled differently by QEMU 7.2 (reconnect) and 11 (reconnect-ms): remove it or apply through libvirt",
+        );
+      if (!sharedMemory(root))
+        throw new DomainXmlError("'interface' requires shared memory", {
+          path: `${path}/@type`,
+          value: type,
+          fix: "add <memoryBacking><access mode='shared'/></memoryBacking> (vhost-user needs guest memory the back-end can map)",
+        });
+      const chardev = id.replace(/^hostnet/, "charnet");
+      add("-chardev", `socket,id=${chardev},path=${qemuOptEscape(sock)}${mode === "server" ? ",server=on" : ""}`);
+      const queues = nicQueues(el, path);
+      return { type: "vhost-user", chardev, ...(queues > 1 ? { queues } : {}), id };
+    }
     case "user": {
       const ips = childElements(el, "ip");
       if (ips.length === 0) return undefined;
@@ -618,6 +685,19 @@ export function panicCpuFlags(root: XmlElement): string[] {
   const devices = firstChild(root, "devices");
   const hyperv = (devices ? childElements(devices, "panic") : []).some((p) => getAttr(p, "model") === "hyperv");
   return hyperv ? ["hv-crash"] : [];
+}
+
+/** Guest memory a vhost-user back-end can map: `<memoryBacking><access mode='shared'>`, or every NUMA cell shared. */
+function sharedMemory(root: XmlElement): boolean {
+  const access = getAttr(firstChild(firstChild(root, "memoryBacking") ?? root, "access"), "mode");
+  const cells = childElements(firstChild(firstChild(root, "cpu") ?? root, "numa") ?? root, "cell");
+  if (cells.length > 0) return cells.every((c) => (getAttr(c, "memAccess") ?? access) === "shared");
+  return access === "shared";
+}
+
+/** libvirt's NIC model when none is written: virtio for vDPA and vhost-user (they are virtio back-ends), else rtl8139 (x86). */
+export function defaultNicModel(type: string | undefined): string {
+  return type === "vdpa" || type === "vhostuser" ? "virtio" : "rtl8139";
 }
 
 /** `<link state>`: `up` is QEMU's default; `down` needs a QMP `set_link` after start (libvirt does it): refused. */

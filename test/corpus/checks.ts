@@ -482,7 +482,7 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   [
     "tap-vhost-fd",
     (s, d) =>
-      (s === "-netdev" && /libvirt: -netdev \{[^|]*"fds?":/.test(d)) ||
+      (s === "-netdev" && /libvirt: -netdev \{[^|]*("fds?":|\/dev\/fdset\/)/.test(d)) ||
       (/^-device vhost-/.test(s) && /"vhostfd"/.test(d)),
   ],
   ["blockdev-node-numbering", (s) => s === "-blockdev" || /^-device (ide|scsi|virtio-blk)/.test(s)],
