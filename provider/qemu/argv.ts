@@ -23,6 +23,7 @@ import {
   buildHubs,
   buildIommu,
   buildPanics,
+  buildRedirdevs,
   buildSmartcards,
   buildVsock,
   checkLinkState,
@@ -179,6 +180,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildIommu(add, devs, !!firstChild(firstChild(def.root, "features") ?? def.root, "acpi"), def.root);
   buildVsock(add, devs);
   buildInputs(add, devs);
+  buildRedirdevs(add, devs);
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
@@ -2057,6 +2059,7 @@ export const SUPPORTED_DEVICES = new Set([
   "iommu",
   "vsock",
   "smartcard",
+  "redirdev",
 ]);
 
 /** Refuses devices the builder cannot express, naming the first one. */

@@ -99,7 +99,45 @@ function bootProps(el: XmlElement, path: string): Record<string, unknown> {
 
 /** Whether any `<hostdev>` states a `<boot order>` (then no disk gets a boot index from `<os><boot>`). */
 export function hostdevsHaveBootOrder(devs: DeviceElements): boolean {
-  return devs.of("hostdev").some((el) => firstChild(el, "boot") !== undefined);
+  return [...devs.of("hostdev"), ...devs.of("redirdev")].some((el) => firstChild(el, "boot") !== undefined);
+}
+
+/**
+ * `<redirdev bus='usb'>`: a character device (tcp, unix, or SPICE's `spicevmc` channel with SPICE
+ * graphics) and a `usb-redir` on the next USB port, as libvirt writes them (qemuBuildRedirdevCommandLine).
+ */
+export function buildRedirdevs(add: Add, devs: DeviceElements): void {
+  const ports = usbPorts(devs);
+  const spice = devs.of("graphics").some((g) => getAttr(g, "type") === "spice");
+  devs.of("redirdev").forEach((el, i) => {
+    const path = `/domain/devices/redirdev[${i + 1}]`;
+    const bus = getAttr(el, "bus");
+    if (bus !== "usb") throw unsupported(`${path}/@bus`, bus, "write bus='usb'");
+    const type = getAttr(el, "type");
+    const id = `charredir${i}`;
+    if (type === "spicevmc") {
+      if (!spice)
+        throw unsupported(
+          `${path}/@type`,
+          type,
+          "a spicevmc channel needs <graphics type='spice'>: add it, or use a tcp or unix source",
+        );
+      add("-chardev", `spicevmc,id=${id},name=usbredir`);
+    } else if (type === "tcp" || type === "unix")
+      add("-chardev", chardevBackend(type, id, getAttr(firstChild(el, "source"), "path"), path, el));
+    else throw unsupported(`${path}/@type`, type, "write type='tcp', 'unix' or 'spicevmc'");
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "usb-redir",
+        chardev: id,
+        id: `redir${i}`,
+        ...bootProps(el, path),
+        bus: "usb.0",
+        port: ports.get(el),
+      }),
+    );
+  });
 }
 
 /** The USB controllers are all the PIIX3 UHCI (two root ports) or there are none of another model. */
@@ -126,7 +164,8 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
     .forEach((el, i) => getAttr(el, "type") === "usb" && users.push({ el, path: `/domain/devices/hostdev[${i + 1}]` }));
   const [card] = devs.of("smartcard");
   if (card) users.push({ el: card, path: "/domain/devices/smartcard[1]" });
-  if (users.length === 0) return m;
+  const redirs = devs.of("redirdev").map((el, i) => ({ el, path: `/domain/devices/redirdev[${i + 1}]` }));
+  if (users.length === 0 && redirs.length === 0) return m;
   const ports = usbRootPorts(devs);
   if (ports === 0)
     throw unsupported(
@@ -140,7 +179,7 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
   const inputs = devs
     .of("input")
     .flatMap((el, i) => (getAttr(el, "bus") === "usb" ? [{ el, path: `/domain/devices/input[${i + 1}]` }] : []));
-  for (const { el, path } of [...users, ...inputs]) {
+  for (const { el, path } of [...users, ...inputs, ...redirs]) {
     const a = firstChild(el, "address");
     if (!a || el.name === "smartcard") continue;
     if (getAttr(a, "type") !== "usb" || (getAttr(a, "bus") ?? "0") !== "0")
@@ -176,11 +215,12 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
         fix: "give each USB device its own port, or write no address",
       });
     used.add(port);
-    if (el.name !== "input") m.set(el, port);
+    m.set(el, port);
   }
+  const rootPort = (p: string) => Number(p.split(".")[0]);
   let next = 1;
-  for (const { el, path } of users) {
-    if (m.has(el)) continue;
+  const assign = ({ el, path }: { el: XmlElement; path: string }) => {
+    if (m.has(el)) return;
     while (used.has(String(next))) next++;
     if (ports !== undefined && next > ports)
       throw unsupported(
@@ -190,13 +230,26 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
       );
     used.add(String(next));
     m.set(el, String(next));
+  };
+  users.forEach(assign);
+  // USB inputs as buildInputs numbers them (after the highest port above), then redirected devices
+  let port = Math.max(0, ...users.map((u) => rootPort(m.get(u.el) ?? "0")));
+  for (const { el } of inputs) {
+    const written = m.get(el);
+    if (written !== undefined) port = Math.max(port, rootPort(written));
+    else {
+      m.set(el, String(++port));
+      used.add(String(port));
+    }
   }
+  redirs.forEach(assign);
   return m;
 }
 
 /** The highest root-hub port this family's USB devices take: USB inputs are numbered after it. */
 export function usbPortsBeforeInputs(devs: DeviceElements): number {
-  return Math.max(0, ...[...usbPorts(devs).values()].map(Number));
+  const before = [...usbPorts(devs)].filter(([el]) => el.name !== "input" && el.name !== "redirdev");
+  return Math.max(0, ...before.map(([, p]) => Number(p.split(".")[0])));
 }
 
 /** `<hub type='usb'>` as `-device usb-hub` (libvirt's qemuBuildHubCommandLine). */

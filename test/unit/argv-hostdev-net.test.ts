@@ -348,6 +348,24 @@ describe("QEMU command line: host devices, interfaces and small devices (hostdev
       { driver: "ccid-card-passthru", chardev: "charsmartcard0", id: "smartcard0", bus: "ccid0.0" },
     ]);
   });
+  it("<redirdev>: a tcp, unix or spicevmc chardev and usb-redir on the USB port after the inputs", () => {
+    const d = doc(
+      "<input type='tablet' bus='usb'/>" +
+        "<redirdev bus='usb' type='tcp'><source mode='connect' host='localhost' service='4000'/><protocol type='raw'/><boot order='1'/></redirdev>" +
+        "<redirdev bus='usb' type='unix'><source mode='connect' path='/tmp/connect.socket'/></redirdev>" +
+        "<controller type='usb' model='qemu-xhci'/>",
+    );
+    expect(values(argv(d), "-chardev").filter((c) => c.includes("redir"))).to.deep.equal([
+      "socket,id=charredir0,host=localhost,port=4000",
+      "socket,id=charredir1,path=/tmp/connect.socket",
+    ]);
+    expect(device(d, "usb-tablet")[0]).to.include({ port: "1" });
+    expect(device(d, "usb-redir")).to.deep.equal([
+      { driver: "usb-redir", chardev: "charredir0", id: "redir0", bootindex: 1, bus: "usb.0", port: "2" },
+      { driver: "usb-redir", chardev: "charredir1", id: "redir1", bus: "usb.0", port: "3" },
+    ]);
+    expect(refusedAt(doc("<redirdev bus='usb' type='spicevmc'/>"))).to.match(/redirdev\[1\]\/@type$/);
+  });
   it("an element of the family the builder does not express is refused naming it (no silent drop)", () => {
     expect(
       refusedAt(doc(pci("0x0000", "0x06", "0x12", "0x5", "<teaming type='transient' persistent='ua-net0'/>"))),
@@ -359,6 +377,6 @@ describe("QEMU command line: host devices, interfaces and small devices (hostdev
     expect(
       refusedAt(doc("<interface type='user'><coalesce><rx><frames max='7'/></rx></coalesce></interface>")),
     ).to.match(/interface\[1\]\/coalesce$/);
-    expect(refusedAt(doc("<redirdev bus='usb' type='spicevmc'/>"))).to.match(/redirdev\[1\]$/);
+    expect(refusedAt(doc("<redirfilter><usbdev allow='yes'/></redirfilter>"))).to.match(/redirfilter\[1\]$/);
   });
 });
