@@ -893,6 +893,8 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   const videos = videoOrder(devs).map((i) => devs.of("video")[i]!);
   const [primary] = videos;
   if (primary && !has(primary) && getAttr(firstChild(primary, "model"), "type") !== "none") next(primary);
+  // network interfaces before the device controllers (qemuDomainAssignDevicePCISlots)
+  for (const el of devs.of("interface")) if (!has(el)) next(el);
   const controllers = devs.of("controller");
   v.controllers.forEach((c, i) => {
     const el = controllers[i];
@@ -908,7 +910,6 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   });
   if (needsImplicitSata(v)) next(IMPLICIT_SATA);
   if (needsImplicitVirtioSerial(v)) next(IMPLICIT_VIRTIO_SERIAL);
-  for (const el of devs.of("interface")) if (!has(el)) next(el);
   libvirtDiskOrder(v.disks).forEach((i) => {
     const d = v.disks[i]!;
     const el = devs.of("disk")[i];

@@ -152,6 +152,11 @@ describe("QEMU command line: host devices, interfaces and small devices (hostdev
       ),
     ).to.match(/interface\[1\]\/source$/);
   });
+  it("network interfaces take their PCI slots before the USB controller (qemuDomainAssignDevicePCISlots, as libvirt 12 writes it)", () => {
+    const d = doc("<controller type='usb' model='qemu-xhci'/><interface type='user'/><interface type='user'/>");
+    expect(device(d, "rtl8139").map((j) => j.addr)).to.deep.equal(["0x2", "0x3"]);
+    expect(device(d, "qemu-xhci")[0]).to.include({ addr: "0x4" });
+  });
   it("mcast, udp, server and client interfaces are socket back-ends; the default NIC model is rtl8139", () => {
     const n = (type: string, inner: string) => doc(`<interface type='${type}'><source ${inner}</source></interface>`);
     expect(jsons(n("mcast", "address='192.0.0.1' port='5558'>"), "-netdev")[0]).to.deep.equal({
