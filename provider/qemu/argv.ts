@@ -1133,6 +1133,7 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
       add("-device", JSON.stringify({ driver, id: `scsi${c.index ?? "0"}`, ...at() }));
       return;
     }
+    if (c.type === "ccid") return; // the USB CCID reader, built with the smartcards (hostdev-net.ts)
     throw unsupported(path, c.type, "remove the controller or apply through libvirt");
   });
 }

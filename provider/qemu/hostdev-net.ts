@@ -162,8 +162,8 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
   devs
     .of("hostdev")
     .forEach((el, i) => getAttr(el, "type") === "usb" && users.push({ el, path: `/domain/devices/hostdev[${i + 1}]` }));
-  const [card] = devs.of("smartcard");
-  if (card) users.push({ el: card, path: "/domain/devices/smartcard[1]" });
+  const ccid = ccidReader(devs);
+  if (ccid) users.push(ccid);
   const redirs = devs.of("redirdev").map((el, i) => ({ el, path: `/domain/devices/redirdev[${i + 1}]` }));
   if (users.length === 0 && redirs.length === 0) return m;
   const ports = usbRootPorts(devs);
@@ -244,6 +244,24 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
   }
   redirs.forEach(assign);
   return m;
+}
+
+/**
+ * The USB CCID reader of the smartcards: a written `<controller type='ccid'>` (index 0, the only one
+ * built), else the one libvirt adds for a `<smartcard>`; keyed by that element for its USB port.
+ */
+function ccidReader(devs: DeviceElements): { el: XmlElement; path: string } | undefined {
+  const controllers = devs.of("controller");
+  const i = controllers.findIndex((c) => getAttr(c, "type") === "ccid");
+  if (i >= 0) {
+    const path = `/domain/devices/controller[${i + 1}]`;
+    const c = controllers[i]!;
+    if ((getAttr(c, "index") ?? "0") !== "0" || controllers.filter((x) => getAttr(x, "type") === "ccid").length > 1)
+      throw unsupported(`${path}/@index`, getAttr(c, "index"), "one CCID controller (index='0') is built");
+    return { el: c, path };
+  }
+  const [card] = devs.of("smartcard");
+  return card ? { el: card, path: "/domain/devices/smartcard[1]" } : undefined;
 }
 
 /** The highest root-hub port this family's USB devices take: USB inputs are numbered after it. */
@@ -940,6 +958,12 @@ export function buildVsock(add: Add, devs: DeviceElements): void {
  * device libvirt opens (and passes as an fd): refused.
  */
 export function buildSmartcards(add: Add, devs: DeviceElements): void {
+  const reader = ccidReader(devs);
+  if (!reader) return;
+  add(
+    "-device",
+    JSON.stringify({ driver: "usb-ccid", id: "ccid0", bus: "usb.0", port: usbPorts(devs).get(reader.el) }),
+  );
   const cards = devs.of("smartcard");
   if (cards.length === 0) return;
   if (cards.length > 1)
@@ -947,10 +971,21 @@ export function buildSmartcards(add: Add, devs: DeviceElements): void {
   const el = cards[0]!;
   const path = "/domain/devices/smartcard[1]";
   const mode = getAttr(el, "mode");
-  if (firstChild(el, "address"))
-    throw unsupported(`${path}/address`, undefined, "the builder writes the CCID slot itself: remove <address>");
-  const port = usbPorts(devs).get(el);
-  add("-device", JSON.stringify({ driver: "usb-ccid", id: "ccid0", bus: "usb.0", port }));
+  const a = firstChild(el, "address");
+  if (
+    a &&
+    !(
+      getAttr(a, "type") === "ccid" &&
+      (getAttr(a, "controller") ?? "0") === "0" &&
+      (getAttr(a, "slot") ?? "0") === "0" &&
+      a.attrs.every((x) => ["type", "controller", "slot"].includes(x.name))
+    )
+  )
+    throw unsupported(
+      `${path}/address`,
+      getAttr(a, "type"),
+      "write <address type='ccid' controller='0' slot='0'/> or none",
+    );
   const card: Record<string, unknown> = { driver: "ccid-card-emulated" };
   if (mode === "host") card.backend = "nss-emulated";
   else if (mode === "host-certificates") {
@@ -962,7 +997,16 @@ export function buildSmartcards(add: Add, devs: DeviceElements): void {
     card.db = textContent(firstChild(el, "database")) ?? "/etc/pki/nssdb";
   } else if (mode === "passthrough") {
     const source = firstChild(el, "source");
-    add("-chardev", chardevBackend(getAttr(el, "type"), "charsmartcard0", getAttr(source, "path"), path, el));
+    const type = getAttr(el, "type");
+    if (type === "spicevmc") {
+      if (!devs.of("graphics").some((g) => getAttr(g, "type") === "spice"))
+        throw unsupported(
+          `${path}/@type`,
+          type,
+          "a spicevmc channel needs <graphics type='spice'>: add it, or use a tcp or unix source",
+        );
+      add("-chardev", "spicevmc,id=charsmartcard0,name=smartcard");
+    } else add("-chardev", chardevBackend(type, "charsmartcard0", source && getAttr(source, "path"), path, el));
     card.driver = "ccid-card-passthru";
     card.chardev = "charsmartcard0";
   } else throw unsupported(`${path}/@mode`, mode, "write mode='host', 'host-certificates' or 'passthrough'");

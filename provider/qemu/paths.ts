@@ -343,6 +343,10 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     "/source/@service",
     "/protocol",
     "/protocol/@type",
+    "/address",
+    "/address/@type",
+    "/address/@controller",
+    "/address/@slot",
   ].map((a) => `/domain/devices/smartcard${a}`),
 ]);
 

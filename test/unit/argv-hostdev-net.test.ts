@@ -353,6 +353,17 @@ describe("QEMU command line: host devices, interfaces and small devices (hostdev
       { driver: "ccid-card-passthru", chardev: "charsmartcard0", id: "smartcard0", bus: "ccid0.0" },
     ]);
   });
+  it("a written <controller type='ccid'> is the smartcard's reader; the card's CCID address is slot 0", () => {
+    const d = doc(
+      "<controller type='ccid' index='0'/><smartcard mode='host'><address type='ccid' controller='0' slot='0'/></smartcard>",
+    );
+    expect(device(d, "usb-ccid")).to.deep.equal([{ driver: "usb-ccid", id: "ccid0", bus: "usb.0", port: "1" }]);
+    expect(device(d, "ccid-card-emulated")).to.have.length(1);
+    expect(
+      refusedAt(doc("<smartcard mode='host'><address type='ccid' controller='0' slot='1'/></smartcard>")),
+    ).to.match(/smartcard\[1\]\/address$/);
+    expect(refusedAt(doc("<smartcard mode='passthrough' type='spicevmc'/>"))).to.match(/smartcard\[1\]\/@type$/);
+  });
   it("<redirdev>: a tcp, unix or spicevmc chardev and usb-redir on the USB port after the inputs", () => {
     const d = doc(
       "<input type='tablet' bus='usb'/>" +
