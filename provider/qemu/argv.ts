@@ -19,6 +19,23 @@ import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
 import { checkExpressedPaths } from "./paths";
 import * as media from "./media";
+import {
+  buildHostdevs,
+  buildHubs,
+  buildIommu,
+  buildPanics,
+  buildRedirdevs,
+  buildSmartcards,
+  buildVsock,
+  checkLinkState,
+  defaultNicModel,
+  hostdevsHaveBootOrder,
+  hostdevsNeedingSlots,
+  interfaceNetdev,
+  nicDeviceProps,
+  panicCpuFlags,
+  usbPortsBeforeInputs,
+} from "./hostdev-net";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -97,7 +114,8 @@ export function xmlWholeNumber(
   return n;
 }
 
-function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
+/** An "unsupported configuration" error naming the path, the value and the fix (shared by the builders). */
+export function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
   return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
     path,
     value,
@@ -148,7 +166,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildKernelBoot(def.root, add);
   buildControllers(v, add, devs);
   buildDisks(v, add, devs);
-  buildInterfaces(v, add, devs);
+  buildInterfaces(v, add, devs, def.root);
   buildPm(def.root, add, devs);
   buildChardevs(v, add, devs);
   buildParallels(add, devs);
@@ -169,7 +187,14 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   );
   buildMisc(v, add, devs);
   buildWatchdogs(add, devs);
+  buildHubs(add, devs);
+  buildHostdevs(add, devs);
+  buildSmartcards(add, devs);
+  buildPanics(add, devs);
+  buildIommu(add, devs, !!firstChild(firstChild(def.root, "features") ?? def.root, "acpi"), def.root);
+  buildVsock(add, devs);
   buildInputs(add, devs, usbPorts);
+  buildRedirdevs(add, devs);
   buildGenid(v, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
@@ -344,7 +369,11 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
   if (eoi !== undefined && eoi !== "on" && eoi !== "off")
     throw unsupported("/domain/features/apic/@eoi", eoi, "write eoi='on' or 'off'");
   const pv = eoi === undefined ? [] : [`kvm-pv-eoi=${eoi}`];
-  buildCpuModel(v, (o, value) => add(o, [value, ...features, ...timers, ...pv].join(",")), root);
+  buildCpuModel(
+    v,
+    (o, value) => add(o, [value, ...features, ...timers, ...pv, ...panicCpuFlags(root)].join(",")),
+    root,
+  );
 }
 
 /**
@@ -803,7 +832,7 @@ function buildPm(root: XmlElement, add: Add, devs: DeviceElements): void {
 }
 
 /** The `<devices>` children by name, in document order, and the machine's root PCI bus. */
-interface DeviceElements {
+export interface DeviceElements {
   of(name: string): XmlElement[];
   /** `pcie.0` on q35, `pci.0` on the PC machine (libvirt's names of the root bus). */
   readonly rootBus: string;
@@ -847,7 +876,20 @@ function needsImplicitSata(v: DomainView): boolean {
 function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   const used = new Set<number>([0, 1]);
   const has = (el: XmlElement | undefined) => !!el && !!firstChild(el, "address");
-  for (const name of ["controller", "interface", "disk", "video", "memballoon", "rng", "sound", "watchdog"])
+  for (const name of [
+    "controller",
+    "interface",
+    "disk",
+    "video",
+    "memballoon",
+    "rng",
+    "sound",
+    "watchdog",
+    "hostdev",
+    "vsock",
+    "panic",
+    "iommu",
+  ])
     for (const el of devs.of(name)) {
       const a = firstChild(el, "address");
       if (a && getAttr(a, "type") === "pci" && /^(0x0*|0*)$/i.test(getAttr(a, "bus") ?? "0")) {
@@ -865,6 +907,10 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   const videos = videoOrder(devs).map((i) => devs.of("video")[i]!);
   const [primary] = videos;
   if (primary && !has(primary) && getAttr(firstChild(primary, "model"), "type") !== "none") next(primary);
+  // network interfaces before the device controllers (qemuDomainAssignDevicePCISlots)
+  for (const el of devs.of("interface")) if (!has(el)) next(el);
+  // then sound cards (libvirt's order: nets, sounds, device controllers)
+  for (const el of devs.of("sound")) if (!has(el) && media.isPciSound(el)) next(el);
   const controllers = devs.of("controller");
   v.controllers.forEach((c, i) => {
     const el = controllers[i];
@@ -880,20 +926,20 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   });
   if (needsImplicitSata(v)) next(IMPLICIT_SATA);
   if (needsImplicitVirtioSerial(v)) next(IMPLICIT_VIRTIO_SERIAL);
-  for (const el of devs.of("interface")) if (!has(el)) next(el);
-  for (const el of devs.of("sound")) if (!has(el) && media.isPciSound(el)) next(el);
   libvirtDiskOrder(v.disks).forEach((i) => {
     const d = v.disks[i]!;
     const el = devs.of("disk")[i];
     const bus = d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : undefined);
     if (el && bus === "virtio" && !has(el)) next(el);
   });
+  for (const el of hostdevsNeedingSlots(devs)) next(el);
   const balloon = devs.of("memballoon")[0];
   if (!balloon) next(IMPLICIT_BALLOON);
   else if (!has(balloon) && getAttr(balloon, "model") === "virtio") next(balloon);
   for (const el of devs.of("rng")) if (!has(el)) next(el);
   for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") next(el);
   videos.slice(1).forEach((el) => !has(el) && next(el));
+  for (const el of devs.of("vsock")) if (!has(el)) next(el);
 }
 
 /** A hex or decimal address component (libvirt's virStrToLong_ui base 0 for PCI addresses). */
@@ -925,7 +971,7 @@ const PCI_ADDRESS_ATTRS = new Set(["type", "domain", "bus", "slot", "function", 
  * topology of its own, so only addresses on the root bus (domain 0, bus 0) are built; any other
  * address is refused. No address: QEMU assigns the first free slot.
  */
-function pciAddressProps(
+export function pciAddressProps(
   dev: XmlElement | undefined,
   path: string,
   devs: DeviceElements,
@@ -1103,6 +1149,7 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
       add("-device", JSON.stringify({ driver, id: `scsi${c.index ?? "0"}`, ...at() }));
       return;
     }
+    if (c.type === "ccid") return; // the USB CCID reader, built with the smartcards (hostdev-net.ts)
     throw unsupported(path, c.type, "remove the controller or apply through libvirt");
   });
 }
@@ -1145,10 +1192,10 @@ function libvirtDiskOrder(disks: readonly DomainDisk[]): number[] {
   return out;
 }
 
-function bootIndexes(v: DomainView): Map<object, number> {
+function bootIndexes(v: DomainView, devs: DeviceElements): Map<object, number> {
   const sorted = libvirtDiskOrder(v.disks).map((i) => v.disks[i]!);
   const m = new Map<object, number>();
-  const explicit = [...v.disks, ...v.interfaces].some((d) => d.bootOrder !== undefined);
+  const explicit = [...v.disks, ...v.interfaces].some((d) => d.bootOrder !== undefined) || hostdevsHaveBootOrder(devs);
   if (explicit) {
     const order = (kind: string, i: number, value: string) =>
       xmlWholeNumber(`/domain/devices/${kind}[${i + 1}]/boot/@order`, value, 1, 65535, "write e.g. <boot order='1'/>");
@@ -1211,7 +1258,7 @@ function driveAddress(
 const HOST_CDROM = /^\/dev\/(cdrom\d*|sr\d+|scd\d+)$/;
 
 function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
-  const boot = bootIndexes(v);
+  const boot = bootIndexes(v, devs);
   const counters: Record<string, number> = {};
   const els = devs.of("disk");
   libvirtDiskOrder(v.disks).forEach((i, pos) => {
@@ -1402,25 +1449,39 @@ const NIC_DRIVERS: Record<string, string> = {
   rtl8139: "rtl8139",
 };
 
-function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements): void {
-  const boot = bootIndexes(v);
+function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements, root: XmlElement): void {
+  const boot = bootIndexes(v, devs);
   const els = devs.of("interface");
   v.interfaces.forEach((n: DomainInterface, i) => {
     const path = `/domain/devices/interface[${i + 1}]`;
     const id = `hostnet${i}`;
-    if (n.type === "user") add("-netdev", JSON.stringify({ type: "user", id }));
+    const netdev = interfaceNetdev(add, root, els[i], n.type, path, id);
+    checkLinkState(els[i], path);
+    if (netdev) add("-netdev", JSON.stringify(netdev));
+    else if (n.type === "user") add("-netdev", JSON.stringify({ type: "user", id }));
     else if (n.type === "bridge") add("-netdev", JSON.stringify({ type: "bridge", br: n.sourceBridge, id }));
-    else if (n.type === "ethernet")
-      add("-netdev", JSON.stringify({ type: "tap", ifname: n.targetDev, script: "no", downscript: "no", id }));
     else
       throw unsupported(
         `${path}/@type`,
         n.type,
-        "libvirt networks need libvirt; use type='user', 'bridge' or 'ethernet'",
+        n.type === "network"
+          ? "a libvirt network (a libvirt object) needs libvirt: write type='bridge' with the network's bridge (virsh net-info NAME), or apply through libvirt"
+          : n.type === "hostdev"
+            ? "libvirt sets the VF's MAC, VLAN and port profile on the host: write a <hostdev type='pci'> of the VF and set those on the host (ip link set PF vf N mac ...), or apply through libvirt"
+            : n.type === "direct"
+              ? "a macvtap is created by libvirt and passed to QEMU as an fd: use type='bridge' or 'ethernet', or apply through libvirt"
+              : "use type='user', 'bridge', 'ethernet', 'mcast', 'udp', 'server', 'client', 'vdpa' or 'vhostuser', or apply through libvirt",
       );
-    const driver = NIC_DRIVERS[n.model ?? "e1000"];
+    // libvirt's default NIC model (qemuDomainDefaultNetModel): rtl8139 on x86, virtio for vDPA and vhost-user
+    const driver = NIC_DRIVERS[n.model ?? defaultNicModel(n.type)];
     if (!driver) throw unsupported(`${path}/model/@type`, n.model, `use one of ${Object.keys(NIC_DRIVERS).join(", ")}`);
-    const dev: Record<string, unknown> = { driver, netdev: id, id: `net${i}`, ...pciAddressProps(els[i], path, devs) };
+    const dev: Record<string, unknown> = {
+      driver,
+      netdev: id,
+      id: `net${i}`,
+      ...pciAddressProps(els[i], path, devs),
+      ...nicDeviceProps(els[i], path, driver),
+    };
     if (n.mac !== undefined) dev.mac = n.mac.toLowerCase();
     const bi = boot.get(n);
     if (bi !== undefined) dev.bootindex = bi;
@@ -1434,7 +1495,7 @@ function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements): void {
  * `server=on,wait=off`; `connect` connects; `<protocol type='telnet'>` is `telnet=on`). UDP, TLS,
  * `append`, logs and the rest are refused (the paths table names them).
  */
-function chardevBackend(
+export function chardevBackend(
   type: string | undefined,
   id: string,
   sourcePath: string | undefined,
@@ -1795,8 +1856,8 @@ const USB_INPUTS: Readonly<Record<string, string>> = { tablet: "usb-tablet", mou
  * keyboard as libvirt writes them (`bus: usb.0`, the USB port from `<address type='usb'>` or
  * libvirt's next free port). Other buses and types are refused.
  */
-function buildInputs(add: Add, devs: DeviceElements, firstPort = 0): void {
-  let port = firstPort;
+function buildInputs(add: Add, devs: DeviceElements, soundPorts = 0): void {
+  let port = Math.max(soundPorts, usbPortsBeforeInputs(devs));
   let n = 0;
   devs.of("input").forEach((el, i) => {
     const path = `/domain/devices/input[${i + 1}]`;
@@ -2013,6 +2074,14 @@ export const SUPPORTED_DEVICES = new Set([
   "sound",
   "watchdog",
   "parallel",
+  // hostdev-net family (provider/qemu/hostdev-net.ts)
+  "hostdev",
+  "hub",
+  "panic",
+  "iommu",
+  "vsock",
+  "smartcard",
+  "redirdev",
 ]);
 
 /** Refuses devices the builder cannot express, naming the first one. */

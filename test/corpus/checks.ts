@@ -471,10 +471,8 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ],
   ["host-spice-config", (s, d) => s === "-spice" && /sasl=on|disable-ticketing=on/.test(d)],
   ["host-rendernode", (s, d) => (s === "-display" || s === "-spice") && /rendernode=\/dev\/dri\/foo/.test(d)],
-  [
-    "vnc-autoport",
-    (s, d) => s === "-vnc" && /ours: -vnc [^|]*:0,to=99/.test(d) && /libvirt: -vnc [^|]*:0[,|\s]/.test(d),
-  ],
+  // hostdev-net family: a VNC port libvirt allocates itself (autoport), before the audio rule that also looks at -vnc
+  ["vnc-autoport", (s, d) => s === "-vnc" && /ours: -vnc [^|]*,to=99/.test(d)],
   ["host-audio-backend", (s) => s === "-audiodev" || s === "-vnc"],
   [
     "generated-genid",
@@ -482,6 +480,13 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ],
   ["host-cdrom-probe", (s, d) => s === "-blockdev" && /host_cdrom/.test(d) && !/\/dev\/cdrom"/.test(d)],
   ["fd-passing", (s, d) => s === "-chardev" && /\/dev\/fdset\//.test(d)],
+  ["socket-fd", (s, d) => s === "-chardev" && /libvirt: -chardev socket,[^|]*,fd=\d+/.test(d)],
+  [
+    "tap-vhost-fd",
+    (s, d) =>
+      (s === "-netdev" && /libvirt: -netdev \{[^|]*("fds?":|\/dev\/fdset\/)/.test(d)) ||
+      (/^-device vhost-/.test(s) && /"vhostfd"/.test(d)),
+  ],
   ["blockdev-node-numbering", (s) => s === "-blockdev" || /^-device (ide|scsi|virtio-blk)/.test(s)],
 ];
 
