@@ -18,6 +18,7 @@ import { toKiB } from "../xml/units";
 import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
 import { checkExpressedPaths } from "./paths";
+import { checkAlignedMemoryKiB, checkMachineBasics, vcpuCpuAffinity } from "./memory-cpu";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -65,6 +66,11 @@ export interface QemuCommand {
   readonly identity: DomainIdentity;
   /** Secret files the command line refers to (`-object secret,file=...`). */
   readonly secretFiles: QemuSecretFile[];
+  /**
+   * The host CPUs QEMU may run on (`<vcpu cpuset>`, canonical ranges such as `0-1,4`), which no
+   * argument carries: the backend sets the affinity when it spawns QEMU, as libvirt does.
+   */
+  readonly cpuAffinity?: string;
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -110,6 +116,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const identity = resolveIdentity(def);
   checkDevicesSupported(def);
   checkRefusedPaths(def);
+  checkMachineBasics(def.root);
   const v = readDomain(def);
   if (identity.uuid === null && identity.guestUuid === null) {
     throw new DomainXmlError("domain has no uuid", {
@@ -166,7 +173,8 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   for (const e of v.qemuEnv) env[e.name] = e.value;
   // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
   checkExpressedPaths(def);
-  return { argv: args, env, identity, secretFiles };
+  const cpuAffinity = vcpuCpuAffinity(def.root);
+  return { argv: args, env, identity, secretFiles, ...(cpuAffinity === undefined ? {} : { cpuAffinity }) };
 }
 
 type Add = (...a: string[]) => void;
@@ -416,13 +424,14 @@ function buildMemory(v: DomainView, add: Add, root: XmlElement): void {
   const cells = numa ? childElements(numa, "cell") : [];
   const initial =
     cells.length > 0
-      ? cells.reduce(
-          (sum, c, i) =>
-            sum +
-            alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `/domain/cpu/numa/cell[${i + 1}]/@memory`)),
-          0n,
-        )
+      ? cells.reduce((sum, c, i) => {
+          const path = `/domain/cpu/numa/cell[${i + 1}]/@memory`;
+          const kib = alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), path));
+          checkAlignedMemoryKiB(kib, path, getAttr(c, "memory"), Number(getAttr(c, "id") ?? i));
+          return sum + kib;
+        }, 0n)
       : alignKiB(v.memoryKiB);
+  checkAlignedMemoryKiB(initial, "/domain/memory", String(v.memoryKiB));
   let m = `size=${initial}k`;
   const max = firstChild(root, "maxMemory");
   if (max) {
@@ -1433,6 +1442,15 @@ function chardevBackend(
     if (m !== "bind" && m !== "connect") throw unsupported(`${path}/source/@mode`, m, "write mode='bind' or 'connect'");
     return m === "bind" ? ",server=on,wait=off" : "";
   };
+  // libvirt makes a unix socket's path itself (its channel directory) when none is written; QEMU needs one
+  const sourcePathArg = () => {
+    if (sourcePath) return qemuOptEscape(sourcePath);
+    throw unsupported(
+      `${path}/source/@path`,
+      undefined,
+      "write the path QEMU should use, e.g. <source mode='bind' path='/run/guest.sock'/>, or apply through libvirt",
+    );
+  };
   switch (type) {
     case "pty":
       return `pty,id=${id}`;
@@ -1443,11 +1461,11 @@ function chardevBackend(
     case "stdio":
       return `stdio,id=${id}`;
     case "dev":
-      return `${id.startsWith("charparallel") ? "parallel" : "serial"},id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
+      return `${id.startsWith("charparallel") ? "parallel" : "serial"},id=${id},path=${sourcePathArg()}`;
     case "file":
-      return `file,id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
+      return `file,id=${id},path=${sourcePathArg()}`;
     case "unix":
-      return `socket,id=${id},path=${qemuOptEscape(sourcePath ?? "")}${listen("bind")}`;
+      return `socket,id=${id},path=${sourcePathArg()}${listen("bind")}`;
     case "tcp": {
       const protocol = getAttr(el && firstChild(el, "protocol"), "type") ?? "raw";
       if (protocol !== "raw" && protocol !== "telnet")
@@ -1839,14 +1857,15 @@ function balloonProps(el: XmlElement | undefined): Record<string, unknown> {
   return { "deflate-on-oom": a === "on" };
 }
 
-/** The file of `<backend model='random'>` (libvirt's default /dev/urandom); other backends are refused. */
+/** The file of `<backend model='random'>` (empty: libvirt's /dev/random); other backends are refused. */
 function rngRandomFile(el: XmlElement | undefined, path: string): string {
   const b = el && firstChild(el, "backend");
   if (!b) return "/dev/urandom";
   const model = getAttr(b, "model");
   if (model !== "random")
     throw unsupported(`${path}/backend/@model`, model, "use <backend model='random'>/dev/urandom</backend>");
-  return (textContent(b) ?? "").trim() || "/dev/urandom";
+  // an empty <backend model='random'/> is libvirt's /dev/random (the corpus: virtio-rng-default)
+  return (textContent(b) ?? "").trim() || "/dev/random";
 }
 
 /**

@@ -235,6 +235,8 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/qemu:commandline/qemu:env",
   "/domain/qemu:commandline/qemu:env/@name",
   "/domain/qemu:commandline/qemu:env/@value",
+  // memory and CPU (provider/qemu/memory-cpu.ts)
+  "/domain/vcpu/@cpuset", // no argument: the backend spawns QEMU with this CPU affinity (QemuCommand.cpuAffinity)
 ]);
 
 /**

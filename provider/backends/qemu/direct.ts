@@ -20,6 +20,7 @@ import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
 import * as path from "node:path";
 import { buildQemuArgv, defaultNvramPath, firmwareNvram } from "../../qemu/argv";
+import { TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
 import { ImageError, ImageStamp, copyImage, fileIdentity, removeImage } from "../image";
 import { DomainDef } from "../../xml/domain";
 import { firstChild, element, getAttr } from "../../xml/tree";
@@ -316,7 +317,8 @@ export class QemuDirectBackend implements DomainBackend {
         await fs.rm(s.path, { force: true });
         await fs.writeFile(s.path, s.data, { mode: 0o600, flag: "wx" });
       }
-      const [emulator, ...args] = cmd.argv;
+      // <vcpu cpuset>: the affinity libvirt sets before exec, set by taskset before it execs QEMU
+      const [emulator, ...args] = withCpuAffinity(cmd.argv, cmd.cpuAffinity);
       if (emulator === undefined)
         throw new DirectError(`internal error: the QEMU command line for ${name} is empty (no emulator)`, {
           fix: "report this bug (buildQemuArgv puts the emulator first)",
@@ -335,7 +337,18 @@ export class QemuDirectBackend implements DomainBackend {
         }, this.startTimeoutMs);
         child.on("error", (e) => {
           clearTimeout(timer);
-          reject(e);
+          if (emulator === TASKSET && (e as NodeJS.ErrnoException).code === "ENOENT")
+            reject(
+              new DirectError(
+                `internal error: cannot start ${name} on host CPUs ${cmd.cpuAffinity}: ${TASKSET} (util-linux) is not on PATH`,
+                {
+                  path: "/domain/vcpu/@cpuset",
+                  fix: `install util-linux (it provides ${TASKSET}), or remove cpuset from <vcpu>`,
+                  cause: e,
+                },
+              ),
+            );
+          else reject(e);
         });
         child.on("exit", (c) => {
           clearTimeout(timer);

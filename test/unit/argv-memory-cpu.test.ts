@@ -1,0 +1,120 @@
+/**
+ * Memory and CPU placement on the QEMU-direct path (issue 12, task A3): `<vcpu cpuset>` is the
+ * CPU affinity the backend gives QEMU (no argument, as in libvirt), and the checks libvirt makes
+ * that such definitions reach (memory overflow after alignment, emulator arch, PCI root model).
+ */
+import { expect } from "chai";
+import { DomainDef } from "../../provider/xml/domain";
+import { DomainXmlError } from "../../provider/xml/errors";
+import { buildQemuArgv } from "../../provider/qemu/argv";
+import { withCpuAffinity } from "../../provider/qemu/memory-cpu";
+
+const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
+
+const doc = (vcpu = "<vcpu>2</vcpu>", rest = "", type = "<type arch='x86_64' machine='pc'>hvm</type>", devices = "") =>
+  DomainDef.parse(
+    `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='KiB'>219100</memory>${vcpu}${rest}<os>${type}</os><devices>${devices}</devices></domain>`,
+  );
+
+function refusal(d: DomainDef): DomainXmlError | "accepted" {
+  try {
+    buildQemuArgv(d);
+  } catch (e) {
+    if (DomainXmlError.isInstance(e)) return e;
+    throw e;
+  }
+  return "accepted";
+}
+
+describe("QEMU command line: memory and CPU placement", () => {
+  it("<vcpu cpuset> is the CPU affinity beside argv (canonical ranges), no argument", () => {
+    const plain = buildQemuArgv(doc());
+    const pinned = buildQemuArgv(doc("<vcpu placement='static' cpuset='0-3,^2,8'>2</vcpu>"));
+    expect(pinned.cpuAffinity).to.equal("0-1,3,8");
+    expect(plain.cpuAffinity).to.equal(undefined);
+    expect(pinned.argv).to.deep.equal(plain.argv);
+  });
+
+  it("an invalid or empty cpuset is refused naming /domain/vcpu/@cpuset, as libvirt refuses it", () => {
+    for (const bad of ["aaa", "0-", "3,^3"]) {
+      const e = refusal(doc(`<vcpu cpuset='${bad}'>2</vcpu>`));
+      expect(e).to.not.equal("accepted");
+      const err = e as DomainXmlError;
+      expect(err.path).to.equal("/domain/vcpu/@cpuset");
+      expect(err.value).to.equal(bad);
+      expect(err.fix).to.be.a("string");
+    }
+  });
+
+  it("placement='auto' (numad) stays refused beside a cpuset", () => {
+    const e = refusal(doc("<vcpu placement='auto' cpuset='0'>2</vcpu>"));
+    expect(e).to.not.equal("accepted");
+    expect((e as DomainXmlError).path).to.equal("/domain/vcpu/@placement");
+  });
+
+  it("withCpuAffinity starts QEMU through taskset --cpu-list as an argument array", () => {
+    expect(withCpuAffinity(["qemu", "-m", "64"], undefined)).to.deep.equal(["qemu", "-m", "64"]);
+    expect(withCpuAffinity(["qemu", "-m", "64"], "0-1")).to.deep.equal([
+      "taskset",
+      "--cpu-list",
+      "0-1",
+      "qemu",
+      "-m",
+      "64",
+    ]);
+  });
+
+  it("a NUMA cell that overflows once aligned is refused as libvirt refuses it (memory-align-fail)", () => {
+    const e = refusal(
+      doc("<vcpu>2</vcpu>", "<cpu><numa><cell id='0' cpus='0-1' memory='9007199254740991' unit='KiB'/></numa></cpu>"),
+    );
+    expect(e).to.not.equal("accepted");
+    expect((e as DomainXmlError).message).to.contain("memory size of NUMA node '0' overflowed after alignment");
+  });
+
+  it("an emulator that does not run the arch is refused (missing-machine)", () => {
+    const e = refusal(
+      doc("<vcpu>1</vcpu>", "", "<type arch='alpha'>hvm</type>", "<emulator>/usr/bin/qemu-system-x86_64</emulator>"),
+    );
+    expect(e).to.not.equal("accepted");
+    expect((e as DomainXmlError).path).to.equal("/domain/os/type/@arch");
+    expect(
+      refusal(
+        doc("<vcpu>1</vcpu>", "", "<type arch='i686'>hvm</type>", "<emulator>/usr/bin/qemu-system-x86_64</emulator>"),
+      ),
+    ).to.equal("accepted");
+  });
+
+  it("the PCI controller index 0 must be the machine's root model (q35-wrong-root, 440fx-wrong-root)", () => {
+    const q35 = "<type arch='x86_64' machine='q35'>hvm</type>";
+    const e = refusal(doc("<vcpu>1</vcpu>", "", q35, "<controller type='pci' index='0' model='pci-root'/>"));
+    expect(e).to.not.equal("accepted");
+    expect((e as DomainXmlError).message).to.contain("must be model='pcie-root'");
+    const pc = refusal(doc("<vcpu>1</vcpu>", "", undefined, "<controller type='pci' index='0' model='pcie-root'/>"));
+    expect(pc).to.not.equal("accepted");
+    expect((pc as DomainXmlError).message).to.contain("must be model='pci-root'");
+    expect(refusal(doc("<vcpu>1</vcpu>", "", q35, "<controller type='pci' index='0' model='pcie-root'/>"))).to.equal(
+      "accepted",
+    );
+  });
+
+  it("an empty <backend model='random'/> is libvirt's /dev/random (virtio-rng-default)", () => {
+    const a = buildQemuArgv(
+      doc("<vcpu>1</vcpu>", "", undefined, "<rng model='virtio'><backend model='random'/></rng>"),
+    );
+    expect(a.argv.join(" ")).to.contain('"filename":"/dev/random"');
+  });
+
+  it("a unix channel without a source path is refused (libvirt makes that path itself; QEMU got path= empty)", () => {
+    const e = refusal(
+      doc(
+        "<vcpu>1</vcpu>",
+        "",
+        undefined,
+        "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>",
+      ),
+    );
+    expect(e).to.not.equal("accepted");
+    expect((e as DomainXmlError).path).to.equal("/domain/devices/channel[1]/source/@path");
+  });
+});
