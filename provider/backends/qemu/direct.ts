@@ -364,8 +364,14 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
       if (code !== 0) {
-        throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${logTail(f.log)}`, {
-          fix: `correct what QEMU's message (from ${f.log}) names in the domain XML`,
+        // through taskset, a host CPU set with no usable CPU fails before QEMU runs
+        const what =
+          cmd.cpuAffinity === undefined ? "QEMU" : `QEMU (started by ${TASKSET} --cpu-list ${cmd.cpuAffinity})`;
+        throw new DirectError(`internal error: ${what} exited with ${code} while starting ${name}: ${logTail(f.log)}`, {
+          fix:
+            cmd.cpuAffinity === undefined
+              ? `correct what QEMU's message (from ${f.log}) names in the domain XML`
+              : `correct what the message (from ${f.log}) names in the domain XML; <vcpu cpuset> must name host CPUs that are online`,
         });
       }
     } finally {
