@@ -18,7 +18,19 @@ import { toKiB } from "../xml/units";
 import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
 import { checkExpressedPaths } from "./paths";
-import { checkAlignedMemoryKiB, checkMachineBasics, vcpuCpuAffinity } from "./memory-cpu";
+import {
+  LIBVIRT_MEMORY_BACKING_DIR,
+  checkAlignedMemoryKiB,
+  checkMachineBasics,
+  machineMemoryOptions,
+  mainRamBackend,
+  memLock,
+  readCellMemory,
+  readMemoryBacking,
+  ramBackendObject,
+  needsRamObject,
+  vcpuCpuAffinity,
+} from "./memory-cpu";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -43,6 +55,11 @@ export interface QemuArgvOptions {
    * libvirt names it. @default {@link LIBVIRT_NVRAM_DIR}
    */
   readonly nvramDir?: string;
+  /**
+   * The directory QEMU makes file-backed guest RAM in (`<memoryBacking><source type='file'>`,
+   * `memAccess`): an unlinked file per RAM block. @default {@link LIBVIRT_MEMORY_BACKING_DIR}
+   */
+  readonly memoryBackingDir?: string;
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -133,11 +150,13 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   if (opts.startPaused) add("-S");
   const timers = clockTimers(def.root);
   const nvramDefault = defaultNvramPath(opts.nvramDir ?? LIBVIRT_NVRAM_DIR, identity.name);
-  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), timers.machine);
+  const ramDir = opts.memoryBackingDir ?? LIBVIRT_MEMORY_BACKING_DIR;
+  const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0);
+  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), timers.machine, memoryOpts);
   buildCpu(v, add, def.root, timers.cpu);
-  buildMemory(v, add, def.root);
+  buildMemory(v, add, def.root, ramDir);
   buildSmp(v, add, def.root);
-  buildNuma(add, def.root);
+  buildNuma(add, def.root, ramDir);
   // libvirt >= 11.7: the guest sees the hwuuid when it is valid, else the domain uuid.
   add("-uuid", (identity.guestUuid ?? identity.uuid)!);
   buildSmbios(v, add, def.root);
@@ -179,9 +198,15 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
 
 type Add = (...a: string[]) => void;
 
-function buildMachine(v: DomainView, add: Add, pflash: string[] = [], timers: string[] = []): void {
+function buildMachine(
+  v: DomainView,
+  add: Add,
+  pflash: string[] = [],
+  timers: string[] = [],
+  memory: string[] = [],
+): void {
   const machine = v.os.machine ?? "pc";
-  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...pflash, ...timers];
+  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...memory, ...pflash, ...timers];
   // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
   parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
@@ -415,7 +440,13 @@ function sizeKiB(value: string | undefined, unit: string | undefined, path: stri
  * the sum of the cells, each aligned to 1 MiB (qemuDomainAlignMemorySizes), else `<memory>`
  * aligned; `<maxMemory slots=>` adds `slots` and `maxmem` (qemuBuildMemCommandLine).
  */
-function buildMemory(v: DomainView, add: Add, root: XmlElement): void {
+/** The `<cpu><numa><cell>` elements. */
+function numaCells(root: XmlElement): XmlElement[] {
+  const numa = firstChild(firstChild(root, "cpu") ?? root, "numa");
+  return numa ? childElements(numa, "cell") : [];
+}
+
+function buildMemory(v: DomainView, add: Add, root: XmlElement, ramDir: string): void {
   if (v.memoryKiB === undefined) {
     throw new DomainXmlError("missing memory", { path: "/domain/memory", fix: "add <memory unit='MiB'>...</memory>" });
   }
@@ -449,7 +480,10 @@ function buildMemory(v: DomainView, add: Add, root: XmlElement): void {
     m += `,maxmem=${maxKiB}k`;
   }
   add("-m", m);
-  add("-overcommit", "mem-lock=off");
+  // <memoryBacking> without NUMA cells: the main RAM's own backend (memory-cpu.ts)
+  const ram = cells.length > 0 ? undefined : mainRamBackend(root, initial * 1024n, ramDir);
+  if (ram) add("-object", ram);
+  add("-overcommit", memLock(root));
 }
 
 function buildSmp(v: DomainView, add: Add, root: XmlElement): void {
@@ -519,14 +553,14 @@ function onlineAtStart(v: DomainView, max: number, root: XmlElement): number {
 }
 
 /** What a NUMA cell may state for the builder: the rest (memAccess, discard, caches, HMAT) is refused. */
-const NUMA_CELL_ATTRS = new Set(["id", "cpus", "memory", "unit"]);
+const NUMA_CELL_ATTRS = new Set(["id", "cpus", "memory", "unit", "memAccess", "discard"]);
 
 /**
  * Guest NUMA as libvirt writes it without host binding (qemuBuildNumaCommandLine): per cell, in
  * id order, a RAM backend of the cell's aligned size and `-numa node,nodeid=,cpus=...,memdev=`
  * (one `cpus=` per range), then `-numa dist` for every stated sibling distance.
  */
-function buildNuma(add: Add, root: XmlElement): void {
+function buildNuma(add: Add, root: XmlElement, ramDir: string): void {
   const cpu = firstChild(root, "cpu");
   const numa = cpu && firstChild(cpu, "numa");
   if (!numa) return;
@@ -552,15 +586,22 @@ function buildNuma(add: Add, root: XmlElement): void {
           fix: "write e.g. cpus='0-1'",
         });
       const kib = alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `${path}/@memory`));
-      return { id, ranges: ranges.filter((r) => r !== ""), bytes: kib * 1024n, el: c };
+      return { id, ranges: ranges.filter((r) => r !== ""), bytes: kib * 1024n, el: c, mem: readCellMemory(c, path) };
     })
     .sort((a, b) => a.id - b.id);
   // machine types before 5.1 keep the legacy `mem=` (MiB) for migration compatibility
   const machine = firstChild(firstChild(root, "os") ?? root, "type");
   const mv = /^pc-(?:i440fx|q35)-(\d+)\.(\d+)$/.exec(getAttr(machine, "machine") ?? "");
   const legacy = mv !== null && (Number(mv[1]) < 5 || (Number(mv[1]) === 5 && Number(mv[2]) < 1));
+  const backing = readMemoryBacking(root);
   for (const c of cells) {
-    if (!legacy) add("-object", `{"qom-type":"memory-backend-ram","id":"ram-node${c.id}","size":${c.bytes}}`);
+    if (legacy && needsRamObject(backing, c.mem))
+      throw unsupported(
+        "/domain/os/type/@machine",
+        getAttr(machine, "machine"),
+        "a machine type before 5.1 gives NUMA cells no memory backend: use a newer machine type, or remove <memoryBacking> and memAccess",
+      );
+    if (!legacy) add("-object", ramBackendObject(backing, c.mem, `ram-node${c.id}`, c.bytes, ramDir));
     const mem = legacy ? `mem=${c.bytes / 1048576n}` : `memdev=ram-node${c.id}`;
     add("-numa", [`node,nodeid=${c.id}`, ...c.ranges.map((r) => `cpus=${r}`), mem].join(","));
   }

@@ -8,7 +8,6 @@
 import { DomainXmlError } from "../xml/errors";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { canonicalBitmap } from "../xml/bitmap";
-import { toKiB } from "../xml/units";
 
 function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
   return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
@@ -52,26 +51,26 @@ export interface MemoryBacking {
   readonly noSharePages: boolean;
   /** `<source type=>`: `file`, `anonymous`, `memfd`, or undefined (libvirt's default: anonymous). */
   readonly source: string | undefined;
-  /** `<access mode='shared'>`: the backend's `share`. */
-  readonly shared: boolean | undefined;
+  /** `<access mode=>`: `shared` or `private`, or undefined. */
+  readonly access: string | undefined;
   /** `<allocation mode='immediate'>`: the backend's `prealloc`. */
   readonly prealloc: boolean;
   /** `<allocation threads=>`: the backend's `prealloc-threads`. */
   readonly preallocThreads: number | undefined;
-  /** `<discard/>`: the backend's `discard-data`. */
+  /** `<discard/>`: a file backend's `discard-data`. */
   readonly discard: boolean;
 }
 
 const BACKING_CHILDREN = new Set(["locked", "nosharepages", "source", "access", "allocation", "discard"]);
+const P = "/domain/memoryBacking";
 
 /**
- * Reads `<memoryBacking>`. Hugepages need the host's hugetlbfs mounts (libvirt finds them from
- * qemu.conf and /proc/mounts): refused, as is anything not listed in {@link MemoryBacking}.
+ * Reads `<memoryBacking>` (none: undefined). Hugepages need the host's hugetlbfs mounts (libvirt
+ * finds them in qemu.conf and /proc/mounts): refused, as is anything not in {@link MemoryBacking}.
  */
 export function readMemoryBacking(root: XmlElement): MemoryBacking | undefined {
   const mb = firstChild(root, "memoryBacking");
   if (!mb) return undefined;
-  const P = "/domain/memoryBacking";
   for (const a of mb.attrs) throw unsupported(`${P}/@${a.name}`, a.value, "remove it or apply through libvirt");
   for (const c of childElements(mb)) {
     if (c.name === "hugepages")
@@ -92,16 +91,6 @@ export function readMemoryBacking(root: XmlElement): MemoryBacking | undefined {
       throw unsupported(`${P}/${name}/${k.name}`, k.name, "remove it or apply through libvirt");
     return el;
   };
-  const oneOf = (path: string, value: string | undefined, allowed: readonly string[]) => {
-    if (value !== undefined && !allowed.includes(value))
-      throw new DomainXmlError("invalid value", {
-        path,
-        value,
-        allowed: allowed.join(", "),
-        fix: `write one of ${allowed.join(", ")}`,
-      });
-    return value;
-  };
   const source = oneOf(`${P}/source/@type`, getAttr(only("source", ["type"]), "type"), ["file", "anonymous", "memfd"]);
   const access = oneOf(`${P}/access/@mode`, getAttr(only("access", ["mode"]), "mode"), ["shared", "private"]);
   const allocation = only("allocation", ["mode", "threads"]);
@@ -111,67 +100,122 @@ export function readMemoryBacking(root: XmlElement): MemoryBacking | undefined {
     throw new DomainXmlError("invalid thread count", {
       path: `${P}/allocation/@threads`,
       value: threads,
-      allowed: "a whole number from 1",
+      allowed: "a whole number from 1 to 99999",
       fix: "write e.g. threads='4', or remove it",
     });
   return {
     locked: only("locked", []) !== undefined,
     noSharePages: only("nosharepages", []) !== undefined,
     source,
-    shared: access === undefined ? undefined : access === "shared",
+    access,
     prealloc: mode === "immediate",
     preallocThreads: threads === undefined ? undefined : Number(threads),
     discard: only("discard", []) !== undefined,
   };
 }
 
-/** Where the builder puts the files of a file-backed guest RAM (libvirt: qemu.conf memory_backing_dir). */
-export interface MemoryBackingFiles {
-  /** The directory the RAM files go in; QEMU creates the files. */
-  readonly dir: string;
+function oneOf(path: string, value: string | undefined, allowed: readonly string[]): string | undefined {
+  if (value !== undefined && !allowed.includes(value))
+    throw new DomainXmlError("invalid value", {
+      path,
+      value,
+      allowed: allowed.join(", "),
+      fix: `write one of ${allowed.join(", ")}`,
+    });
+  return value;
 }
 
 /**
- * Whether the guest RAM needs an explicit backend object (libvirt's qemuBuildMemoryBackendProps
- * writes the main RAM as `-machine memory-backend=pc.ram` when the backing asks for anything a
- * plain `-m` cannot say).
+ * What a NUMA cell says of its own RAM: `memAccess` (shared, private) and `discard` (yes, no),
+ * each overriding `<memoryBacking>` for that cell, as in libvirt.
  */
-export function needsRamBackend(b: MemoryBacking | undefined): b is MemoryBacking {
-  return (
-    b !== undefined &&
-    (b.source === "file" || b.source === "memfd" || b.shared !== undefined || b.prealloc || b.discard)
-  );
+export interface CellMemory {
+  readonly memAccess?: string;
+  readonly discard?: string;
+}
+
+/** Reads and checks a cell's `memAccess` and `discard` (libvirt: "Invalid value for attribute 'memAccess'"). */
+export function readCellMemory(cell: XmlElement, path: string): CellMemory {
+  const memAccess = oneOf(`${path}/@memAccess`, getAttr(cell, "memAccess"), ["shared", "private"]);
+  const discard = oneOf(`${path}/@discard`, getAttr(cell, "discard"), ["yes", "no"]);
+  return { ...(memAccess === undefined ? {} : { memAccess }), ...(discard === undefined ? {} : { discard }) };
 }
 
 /**
- * The JSON of one RAM backend object as libvirt writes it (qemuBuildMemoryBackendProps): the
- * qom-type from the source, `mem-path` for a file, then share, prealloc, size, in libvirt's key
- * order. `mainRam` is the machine's `pc.ram` (libvirt adds x-use-canonical-path-for-ramblock-id
- * false there so the RAM block keeps its migration name).
+ * The `-machine` options of `<memoryBacking>`, after dump-guest-core as libvirt writes them:
+ * `mem-merge=off` for `<nosharepages/>`, and `memory-backend=pc.ram` when the main RAM needs its
+ * own backend object ({@link mainRamBackend}).
  */
-export function ramBackendJson(
-  b: MemoryBacking,
+export function machineMemoryOptions(root: XmlElement, hasNumaCells: boolean): string[] {
+  const b = readMemoryBacking(root);
+  const out: string[] = [];
+  if (b?.noSharePages) out.push("mem-merge=off");
+  if (!hasNumaCells && needsRamObject(b, undefined)) out.push("memory-backend=pc.ram");
+  return out;
+}
+
+/**
+ * The QOM type of a RAM backend as libvirt picks it (qemuBuildMemoryBackendProps): memfd for
+ * `<source type='memfd'>`; a file for `<source type='file'>` or whenever the access mode is stated
+ * (shared or private: a mapping QEMU can share needs a file); else plain RAM.
+ */
+function ramBackendType(b: MemoryBacking | undefined, cell: CellMemory | undefined): string {
+  if (b?.source === "memfd") return "memory-backend-memfd";
+  const access = cell?.memAccess ?? b?.access;
+  if (b?.source === "file" || access !== undefined) return "memory-backend-file";
+  return "memory-backend-ram";
+}
+
+/**
+ * One RAM backend object as libvirt writes it (qemuBuildMemoryBackendProps), as QEMU JSON: the
+ * type ({@link ramBackendType}); a file's `mem-path` is `dir` (QEMU makes an unlinked file in
+ * that directory, so nothing is left behind; libvirt names a file in its own memory_backing_dir);
+ * `share` when the access mode is stated; `x-use-canonical-path-for-ramblock-id` false for the
+ * main RAM of a file or memfd (so its RAM block keeps the name `pc.ram`); `discard-data` for a
+ * file when discard is asked; `prealloc` (and its threads) for immediate allocation; the size.
+ */
+export function ramBackendObject(
+  b: MemoryBacking | undefined,
+  cell: CellMemory | undefined,
   id: string,
   bytes: bigint,
-  files: MemoryBackingFiles,
-  mainRam: boolean,
+  dir: string,
 ): string {
-  const props: string[] = [];
-  const type =
-    b.source === "file" ? "memory-backend-file" : b.source === "memfd" ? "memory-backend-memfd" : "memory-backend-ram";
-  props.push(`"qom-type":"${type}"`, `"id":${JSON.stringify(id)}`);
-  if (b.source === "file") props.push(`"mem-path":${JSON.stringify(`${files.dir}/${id}`)}`);
-  if (b.shared !== undefined) props.push(`"share":${b.shared}`);
-  if (b.source === "file" && mainRam) props.push(`"x-use-canonical-path-for-ramblock-id":false`);
-  if (b.discard && b.source === "file") props.push(`"discard-data":true`);
-  if (b.prealloc) props.push(`"prealloc":true`);
-  if (b.prealloc && b.preallocThreads !== undefined) props.push(`"prealloc-threads":${b.preallocThreads}`);
-  props.push(`"size":${bytes}`);
-  return `{${props.join(",")}}`;
+  const type = ramBackendType(b, cell);
+  const o: Record<string, unknown> = { "qom-type": type, id };
+  if (type === "memory-backend-file") o["mem-path"] = dir;
+  const access = cell?.memAccess ?? b?.access;
+  if (access !== undefined && type !== "memory-backend-ram") o.share = access === "shared";
+  if (id === "pc.ram" && type !== "memory-backend-ram") o["x-use-canonical-path-for-ramblock-id"] = false;
+  const discard = cell?.discard !== undefined ? cell.discard === "yes" : (b?.discard ?? false);
+  if (discard && type === "memory-backend-file") o["discard-data"] = true;
+  if (b?.prealloc) o.prealloc = true;
+  if (b?.prealloc && b.preallocThreads !== undefined) o["prealloc-threads"] = b.preallocThreads;
+  // the size as a JSON number of any length (a bigint has no JSON form)
+  return `${JSON.stringify(o).slice(0, -1)},"size":${bytes}}`;
 }
 
-/** Re-exported for the memory builder: a size in KiB. */
-export { toKiB };
+/** Whether a RAM block needs a backend other than the plain RAM QEMU makes from `-m` alone. */
+export function needsRamObject(b: MemoryBacking | undefined, cell: CellMemory | undefined): boolean {
+  return ramBackendType(b, cell) !== "memory-backend-ram" || (b?.prealloc ?? false);
+}
+
+/**
+ * The main RAM backend `pc.ram` of a definition without NUMA cells, when `<memoryBacking>` asks
+ * for more than plain RAM (libvirt writes a plain one too; QEMU makes that one itself from `-m`).
+ */
+export function mainRamBackend(root: XmlElement, bytes: bigint, dir: string): string | undefined {
+  const b = readMemoryBacking(root);
+  return needsRamObject(b, undefined) ? ramBackendObject(b, undefined, "pc.ram", bytes, dir) : undefined;
+}
+
+/** `-overcommit mem-lock=`: on for `<memoryBacking><locked/>`. */
+export function memLock(root: XmlElement): string {
+  return readMemoryBacking(root)?.locked ? "mem-lock=on" : "mem-lock=off";
+}
+
+/** libvirt's directory for file-backed guest RAM (qemu.conf `memory_backing_dir`). */
+export const LIBVIRT_MEMORY_BACKING_DIR = "/var/lib/libvirt/qemu/ram";
 
 /** The program that sets the CPU affinity of the QEMU process: util-linux `taskset`, found on PATH. */
 export const TASKSET = "taskset";

@@ -237,6 +237,19 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/qemu:commandline/qemu:env/@value",
   // memory and CPU (provider/qemu/memory-cpu.ts)
   "/domain/vcpu/@cpuset", // no argument: the backend spawns QEMU with this CPU affinity (QemuCommand.cpuAffinity)
+  "/domain/memoryBacking", // hugepages refused by readMemoryBacking (the host's hugetlbfs mounts)
+  "/domain/memoryBacking/locked",
+  "/domain/memoryBacking/nosharepages",
+  "/domain/memoryBacking/source",
+  "/domain/memoryBacking/source/@type",
+  "/domain/memoryBacking/access",
+  "/domain/memoryBacking/access/@mode",
+  "/domain/memoryBacking/allocation",
+  "/domain/memoryBacking/allocation/@mode",
+  "/domain/memoryBacking/allocation/@threads",
+  "/domain/memoryBacking/discard",
+  "/domain/cpu/numa/cell/@memAccess",
+  "/domain/cpu/numa/cell/@discard",
 ]);
 
 /**

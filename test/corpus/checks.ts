@@ -477,6 +477,7 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ["host-cdrom-probe", (s, d) => s === "-blockdev" && /host_cdrom/.test(d) && !/\/dev\/cdrom"/.test(d)],
   ["fd-passing", (s, d) => s === "-chardev" && /\/dev\/fdset\//.test(d)],
   ["blockdev-node-numbering", (s) => s === "-blockdev" || /^-device (ide|scsi|virtio-blk)/.test(s)],
+  ["memory-backing-dir", (s, d) => /^-object memory-backend-file/.test(s) && /"mem-path"/.test(d)],
 ];
 
 function wholeArgvClass(subject: string, detail: string, def: DomainDef): string {

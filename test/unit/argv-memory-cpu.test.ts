@@ -118,3 +118,87 @@ describe("QEMU command line: memory and CPU placement", () => {
     expect((e as DomainXmlError).path).to.equal("/domain/devices/channel[1]/source/@path");
   });
 });
+
+describe("QEMU command line: <memoryBacking> and NUMA cell memory", () => {
+  const U2 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const dom = (backing: string, cpu = "") =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>m</name><uuid>${U2}</uuid><memory unit='KiB'>1048576</memory>${backing}<vcpu>2</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>${cpu}<devices/></domain>`,
+    );
+  const vals = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt && i + 1 < a.length ? [a[i + 1]!] : []));
+
+  it("<locked/> is -overcommit mem-lock=on, <nosharepages/> -machine mem-merge=off (mlock-on, nosharepages)", () => {
+    const a = buildQemuArgv(dom("<memoryBacking><locked/><nosharepages/></memoryBacking>")).argv;
+    expect(vals(a, "-overcommit")).to.deep.equal(["mem-lock=on"]);
+    expect(vals(a, "-machine")).to.deep.equal(["pc,usb=off,dump-guest-core=off,mem-merge=off,acpi=off"]);
+    expect(vals(a, "-object")).to.deep.equal([]);
+  });
+
+  it("a file source, shared and preallocated, is the main RAM's own backend in the given directory (memorybacking-set)", () => {
+    const d = dom(
+      "<memoryBacking><source type='file'/><access mode='shared'/><allocation mode='immediate' threads='2'/><discard/></memoryBacking>",
+    );
+    const a = buildQemuArgv(d, { memoryBackingDir: "/run/x" }).argv;
+    expect(vals(a, "-machine")[0]).to.contain("memory-backend=pc.ram");
+    expect(vals(a, "-object").map((o) => JSON.parse(o) as unknown)).to.deep.equal([
+      {
+        "qom-type": "memory-backend-file",
+        id: "pc.ram",
+        "mem-path": "/run/x",
+        share: true,
+        "x-use-canonical-path-for-ramblock-id": false,
+        "discard-data": true,
+        prealloc: true,
+        "prealloc-threads": 2,
+        size: 1073741824,
+      },
+    ]);
+  });
+
+  it("memfd, and a stated private access on anonymous memory (a file, as libvirt picks it: memorybacking-unset)", () => {
+    const m = vals(
+      buildQemuArgv(dom("<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>")).argv,
+      "-object",
+    );
+    expect(JSON.parse(m[0]!)).to.deep.include({ "qom-type": "memory-backend-memfd", share: true });
+    const p = vals(
+      buildQemuArgv(dom("<memoryBacking><source type='anonymous'/><access mode='private'/></memoryBacking>")).argv,
+      "-object",
+    );
+    expect(JSON.parse(p[0]!)).to.deep.include({ "qom-type": "memory-backend-file", share: false });
+  });
+
+  it("NUMA cells get the backing, memAccess overriding it per cell; -m and -numa still agree (cpu-numa-memshared)", () => {
+    const cpu =
+      "<cpu><numa><cell id='0' cpus='0' memory='524288' unit='KiB' memAccess='shared'/><cell id='1' cpus='1' memory='524288' unit='KiB'/></numa></cpu>";
+    const a = buildQemuArgv(dom("<memoryBacking><allocation mode='immediate'/></memoryBacking>", cpu)).argv;
+    expect(vals(a, "-machine")[0]).to.not.contain("memory-backend");
+    expect(vals(a, "-m")).to.deep.equal(["size=1048576k"]);
+    const objs = vals(a, "-object").map((o) => JSON.parse(o) as Record<string, unknown>);
+    expect(objs.map((o) => [o["qom-type"], o.id, o.share, o.prealloc, o.size])).to.deep.equal([
+      ["memory-backend-file", "ram-node0", true, true, 536870912],
+      ["memory-backend-ram", "ram-node1", undefined, true, 536870912],
+    ]);
+    expect(vals(a, "-numa")).to.deep.equal([
+      "node,nodeid=0,cpus=0,memdev=ram-node0",
+      "node,nodeid=1,cpus=1,memdev=ram-node1",
+    ]);
+  });
+
+  it("hugepages, unknown children and bad values are refused naming them", () => {
+    const cases: [string, string][] = [
+      ["<memoryBacking><hugepages/></memoryBacking>", "/domain/memoryBacking/hugepages"],
+      ["<memoryBacking><source type='disk'/></memoryBacking>", "/domain/memoryBacking/source/@type"],
+      ["<memoryBacking><allocation threads='0'/></memoryBacking>", "/domain/memoryBacking/allocation/@threads"],
+    ];
+    for (const [b, path] of cases) {
+      const e = refusal(dom(b));
+      expect(e, b).to.not.equal("accepted");
+      expect((e as DomainXmlError).path, b).to.equal(path);
+    }
+    const bad = refusal(
+      dom("", "<cpu><numa><cell id='0' cpus='0-1' memory='1048576' unit='KiB' memAccess='invalid'/></numa></cpu>"),
+    );
+    expect((bad as DomainXmlError).path).to.equal("/domain/cpu/numa/cell[1]/@memAccess");
+  });
+});

@@ -303,6 +303,7 @@ export class QemuDirectBackend implements DomainBackend {
       daemonize: true,
       secretDir: f.dir,
       nvramDir: f.dir,
+      memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
     });
     await this.prepareNvram(name, def);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
