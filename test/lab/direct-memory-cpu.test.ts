@@ -97,6 +97,47 @@ for (const which of ["host", "new"] as const) {
       await new QemuDirectBackend(uri).undefine("nocpu").catch(() => undefined);
     });
 
+    it("<memoryBacking> file, shared, preallocated, nosharepages, locked: QEMU's memdev says so, and no RAM file is left", async () => {
+      const backing =
+        "<memoryBacking><nosharepages/><locked/><source type='file'/><access mode='shared'/><allocation mode='immediate'/></memoryBacking>";
+      const xml = domainXml("backed", `${backing}<vcpu>1</vcpu>`);
+      const a = await checkAndCreate({ name: "backed", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const memdev = (await qmpOnce(path.join(state, "backed", "qmp.sock"), "query-memdev")) as Record<
+        string,
+        unknown
+      >[];
+      expect(memdev.map((m) => [m.id, m.size, m.share, m.prealloc, m.merge])).to.deep.equal([
+        ["pc.ram", 67108864, true, true, false],
+      ]);
+      const pid = Number(fs.readFileSync(path.join(state, "backed", "qemu.pid"), "utf8"));
+      // <locked/>: QEMU locked its memory (mlockall), VmLck counts the guest RAM
+      const vmLckKiB = Number(/^VmLck:\s*(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+      expect(vmLckKiB).to.be.greaterThan(65536);
+      // the RAM is a file QEMU made in the domain's directory and unlinked at once
+      const maps = fs.readFileSync(`/proc/${pid}/maps`, "utf8");
+      expect(maps).to.contain(path.join(state, "backed"));
+      expect(maps).to.match(/\(deleted\)/);
+      await impl.remove("backed", a.outs);
+      expect(fs.readdirSync(state).filter((f) => !f.startsWith("."))).to.deep.equal([]);
+    });
+
+    it("NUMA cells with memAccess: one backend per cell, shared as each cell says; -m and -numa agree in the guest", async () => {
+      const cpu =
+        "<cpu><numa><cell id='0' cpus='0' memory='32' unit='MiB' memAccess='shared'/><cell id='1' cpus='1' memory='32' unit='MiB' memAccess='private'/></numa></cpu>";
+      const xml = `<domain type='qemu'><name>cells</name><memory unit='MiB'>64</memory><vcpu>2</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os>${cpu}<devices/></domain>`;
+      const a = await checkAndCreate({ name: "cells", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const sock = path.join(state, "cells", "qmp.sock");
+      const memdev = (await qmpOnce(sock, "query-memdev")) as Record<string, unknown>[];
+      expect(memdev.map((m) => [m.id, m.size, m.share]).sort()).to.deep.equal([
+        ["ram-node0", 33554432, true],
+        ["ram-node1", 33554432, false],
+      ]);
+      const summary = (await qmpOnce(sock, "query-memory-size-summary")) as { "base-memory": number };
+      expect(summary["base-memory"]).to.equal(67108864);
+      await impl.remove("cells", a.outs);
+    });
+
     it(`libvirt (${which} lab) gives its QEMU the same affinity for the same <vcpu cpuset>`, async () => {
       const lab = await requireLab(which);
       const cpu = lastCpu();
