@@ -29,6 +29,7 @@ import {
   readMemoryBacking,
   ramBackendObject,
   needsRamObject,
+  readNumatune,
   vcpuCpuAffinity,
 } from "./memory-cpu";
 
@@ -60,6 +61,11 @@ export interface QemuArgvOptions {
    * `memAccess`): an unlinked file per RAM block. @default {@link LIBVIRT_MEMORY_BACKING_DIR}
    */
   readonly memoryBackingDir?: string;
+  /**
+   * The host's online NUMA nodes: a `<numatune>` nodeset naming another is refused, as libvirt
+   * refuses it ("NUMA node N is unavailable"). @default not checked (QEMU fails to bind at start)
+   */
+  readonly hostNumaNodes?: readonly number[];
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -151,12 +157,13 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const timers = clockTimers(def.root);
   const nvramDefault = defaultNvramPath(opts.nvramDir ?? LIBVIRT_NVRAM_DIR, identity.name);
   const ramDir = opts.memoryBackingDir ?? LIBVIRT_MEMORY_BACKING_DIR;
-  const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0);
+  const hostNodes = opts.hostNumaNodes;
+  const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0, hostNodes);
   buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), timers.machine, memoryOpts);
   buildCpu(v, add, def.root, timers.cpu);
-  buildMemory(v, add, def.root, ramDir);
+  buildMemory(v, add, def.root, ramDir, hostNodes);
   buildSmp(v, add, def.root);
-  buildNuma(add, def.root, ramDir);
+  buildNuma(add, def.root, ramDir, hostNodes);
   // libvirt >= 11.7: the guest sees the hwuuid when it is valid, else the domain uuid.
   add("-uuid", (identity.guestUuid ?? identity.uuid)!);
   buildSmbios(v, add, def.root);
@@ -446,7 +453,7 @@ function numaCells(root: XmlElement): XmlElement[] {
   return numa ? childElements(numa, "cell") : [];
 }
 
-function buildMemory(v: DomainView, add: Add, root: XmlElement, ramDir: string): void {
+function buildMemory(v: DomainView, add: Add, root: XmlElement, ramDir: string, hostNodes?: readonly number[]): void {
   if (v.memoryKiB === undefined) {
     throw new DomainXmlError("missing memory", { path: "/domain/memory", fix: "add <memory unit='MiB'>...</memory>" });
   }
@@ -481,7 +488,7 @@ function buildMemory(v: DomainView, add: Add, root: XmlElement, ramDir: string):
   }
   add("-m", m);
   // <memoryBacking> without NUMA cells: the main RAM's own backend (memory-cpu.ts)
-  const ram = cells.length > 0 ? undefined : mainRamBackend(root, initial * 1024n, ramDir);
+  const ram = cells.length > 0 ? undefined : mainRamBackend(root, initial * 1024n, ramDir, hostNodes);
   if (ram) add("-object", ram);
   add("-overcommit", memLock(root));
 }
@@ -560,7 +567,7 @@ const NUMA_CELL_ATTRS = new Set(["id", "cpus", "memory", "unit", "memAccess", "d
  * id order, a RAM backend of the cell's aligned size and `-numa node,nodeid=,cpus=...,memdev=`
  * (one `cpus=` per range), then `-numa dist` for every stated sibling distance.
  */
-function buildNuma(add: Add, root: XmlElement, ramDir: string): void {
+function buildNuma(add: Add, root: XmlElement, ramDir: string, hostNodes?: readonly number[]): void {
   const cpu = firstChild(root, "cpu");
   const numa = cpu && firstChild(cpu, "numa");
   if (!numa) return;
@@ -594,14 +601,20 @@ function buildNuma(add: Add, root: XmlElement, ramDir: string): void {
   const mv = /^pc-(?:i440fx|q35)-(\d+)\.(\d+)$/.exec(getAttr(machine, "machine") ?? "");
   const legacy = mv !== null && (Number(mv[1]) < 5 || (Number(mv[1]) === 5 && Number(mv[2]) < 1));
   const backing = readMemoryBacking(root);
+  const numatune = readNumatune(
+    root,
+    cells.map((c) => c.id),
+    hostNodes,
+  );
   for (const c of cells) {
-    if (legacy && needsRamObject(backing, c.mem))
+    const host = numatune.memnodes.get(c.id) ?? numatune.memory;
+    if (legacy && needsRamObject(backing, c.mem, host))
       throw unsupported(
         "/domain/os/type/@machine",
         getAttr(machine, "machine"),
         "a machine type before 5.1 gives NUMA cells no memory backend: use a newer machine type, or remove <memoryBacking> and memAccess",
       );
-    if (!legacy) add("-object", ramBackendObject(backing, c.mem, `ram-node${c.id}`, c.bytes, ramDir));
+    if (!legacy) add("-object", ramBackendObject(backing, c.mem, `ram-node${c.id}`, c.bytes, ramDir, host));
     const mem = legacy ? `mem=${c.bytes / 1048576n}` : `memdev=ram-node${c.id}`;
     add("-numa", [`node,nodeid=${c.id}`, ...c.ranges.map((r) => `cpus=${r}`), mem].join(","));
   }
@@ -1989,10 +2002,6 @@ export const REFUSED_PATHS: readonly { readonly path: string; readonly fix: stri
     fix: "extra ACPI tables (-acpitable) are not built: remove <acpi> or apply through libvirt",
   },
   { path: "/domain/os/shim", fix: "a Secure Boot shim needs libvirt's firmware handling: apply through libvirt" },
-  {
-    path: "/domain/numatune",
-    fix: "host NUMA binding is not applied by the QEMU-direct backend: remove <numatune> or apply through libvirt",
-  },
   {
     path: "/domain/qemu:capabilities",
     fix: "QEMU capability overrides need libvirt: remove it or apply through libvirt",

@@ -146,11 +146,12 @@ export function readCellMemory(cell: XmlElement, path: string): CellMemory {
  * `mem-merge=off` for `<nosharepages/>`, and `memory-backend=pc.ram` when the main RAM needs its
  * own backend object ({@link mainRamBackend}).
  */
-export function machineMemoryOptions(root: XmlElement, hasNumaCells: boolean): string[] {
+export function machineMemoryOptions(root: XmlElement, hasNumaCells: boolean, hostNodes?: readonly number[]): string[] {
   const b = readMemoryBacking(root);
   const out: string[] = [];
   if (b?.noSharePages) out.push("mem-merge=off");
-  if (!hasNumaCells && needsRamObject(b, undefined)) out.push("memory-backend=pc.ram");
+  if (!hasNumaCells && needsRamObject(b, undefined, readNumatune(root, [], hostNodes).memory))
+    out.push("memory-backend=pc.ram");
   return out;
 }
 
@@ -180,6 +181,7 @@ export function ramBackendObject(
   id: string,
   bytes: bigint,
   dir: string,
+  host?: HostNumaBinding,
 ): string {
   const type = ramBackendType(b, cell);
   const o: Record<string, unknown> = { "qom-type": type, id };
@@ -191,27 +193,156 @@ export function ramBackendObject(
   if (discard && type === "memory-backend-file") o["discard-data"] = true;
   if (b?.prealloc) o.prealloc = true;
   if (b?.prealloc && b.preallocThreads !== undefined) o["prealloc-threads"] = b.preallocThreads;
-  // the size as a JSON number of any length (a bigint has no JSON form)
-  return `${JSON.stringify(o).slice(0, -1)},"size":${bytes}}`;
+  // the size as a JSON number of any length (a bigint has no JSON form), then the host binding
+  const bind = host ? `,"host-nodes":${JSON.stringify(host.nodes)},"policy":${JSON.stringify(host.policy)}` : "";
+  return `${JSON.stringify(o).slice(0, -1)},"size":${bytes}${bind}}`;
 }
 
 /** Whether a RAM block needs a backend other than the plain RAM QEMU makes from `-m` alone. */
-export function needsRamObject(b: MemoryBacking | undefined, cell: CellMemory | undefined): boolean {
-  return ramBackendType(b, cell) !== "memory-backend-ram" || (b?.prealloc ?? false);
+export function needsRamObject(
+  b: MemoryBacking | undefined,
+  cell: CellMemory | undefined,
+  host?: HostNumaBinding,
+): boolean {
+  return ramBackendType(b, cell) !== "memory-backend-ram" || (b?.prealloc ?? false) || host !== undefined;
 }
 
 /**
  * The main RAM backend `pc.ram` of a definition without NUMA cells, when `<memoryBacking>` asks
  * for more than plain RAM (libvirt writes a plain one too; QEMU makes that one itself from `-m`).
  */
-export function mainRamBackend(root: XmlElement, bytes: bigint, dir: string): string | undefined {
+export function mainRamBackend(
+  root: XmlElement,
+  bytes: bigint,
+  dir: string,
+  hostNodes?: readonly number[],
+): string | undefined {
   const b = readMemoryBacking(root);
-  return needsRamObject(b, undefined) ? ramBackendObject(b, undefined, "pc.ram", bytes, dir) : undefined;
+  const host = readNumatune(root, [], hostNodes).memory;
+  return needsRamObject(b, undefined, host) ? ramBackendObject(b, undefined, "pc.ram", bytes, dir, host) : undefined;
 }
 
 /** `-overcommit mem-lock=`: on for `<memoryBacking><locked/>`. */
 export function memLock(root: XmlElement): string {
   return readMemoryBacking(root)?.locked ? "mem-lock=on" : "mem-lock=off";
+}
+
+/** A host NUMA binding of guest RAM: the backend's `host-nodes` and `policy` (QEMU's mbind). */
+export interface HostNumaBinding {
+  readonly nodes: readonly number[];
+  readonly policy: string;
+}
+
+/** `<numatune>` modes as QEMU's memory backend policies (libvirt's qemuBuildMemoryBackendProps). */
+const NUMATUNE_POLICY: Readonly<Record<string, string>> = {
+  strict: "bind",
+  preferred: "preferred",
+  interleave: "interleave",
+};
+
+/** `<numatune>` read for the RAM backends: the domain's binding and each cell's (`memnode`). */
+export interface Numatune {
+  /** `<memory mode nodeset>`: every RAM block without its own memnode. */
+  readonly memory: HostNumaBinding | undefined;
+  /** `<memnode cellid>`: that cell's RAM. */
+  readonly memnodes: ReadonlyMap<number, HostNumaBinding>;
+}
+
+/**
+ * Reads `<numatune>` as libvirt builds it on the command line: each RAM backend (the main RAM,
+ * or each NUMA cell's) gets `host-nodes` and `policy` from its `<memnode>`, else from `<memory>`.
+ * Refused: `placement='auto'` (numad picks the nodes: libvirt asks numad, we cannot) and the
+ * `restrictive` mode (libvirt applies it through the cgroup cpuset controller only, no argument,
+ * and the QEMU-direct backend manages no cgroups). libvirt's own rules are checked: a nodeset is
+ * required, a valid non-empty bitmap; memnode needs guest NUMA cells and names one of them; with
+ * `hostNodes` (the host's online NUMA nodes) every node must exist ("NUMA node N is unavailable").
+ */
+export function readNumatune(root: XmlElement, cellIds: readonly number[], hostNodes?: readonly number[]): Numatune {
+  const nt = firstChild(root, "numatune");
+  if (!nt) return { memory: undefined, memnodes: new Map() };
+  const T = "/domain/numatune";
+  for (const a of nt.attrs) throw unsupported(`${T}/@${a.name}`, a.value, "remove it or apply through libvirt");
+  const binding = (el: XmlElement, path: string, allowed: readonly string[]): HostNumaBinding => {
+    for (const a of el.attrs)
+      if (!allowed.includes(a.name))
+        throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
+    const placement = getAttr(el, "placement");
+    if (placement === "auto")
+      throw unsupported(
+        `${path}/@placement`,
+        placement,
+        "automatic NUMA placement asks numad, which only libvirt does: write placement='static' with a nodeset, or apply through libvirt",
+      );
+    oneOf(`${path}/@placement`, placement, ["static"]);
+    const mode = getAttr(el, "mode") ?? "strict";
+    if (mode === "restrictive")
+      throw unsupported(
+        `${path}/@mode`,
+        mode,
+        "libvirt applies 'restrictive' through the cgroup cpuset controller, which the QEMU-direct backend does not manage: use strict, preferred or interleave, or apply through libvirt",
+      );
+    const policy = NUMATUNE_POLICY[oneOf(`${path}/@mode`, mode, Object.keys(NUMATUNE_POLICY))!]!;
+    const nodeset = getAttr(el, "nodeset");
+    if (nodeset === undefined)
+      throw new DomainXmlError("nodeset for NUMA memory tuning must be set if 'placement' is 'static'", {
+        path: `${path}/@nodeset`,
+        fix: "write the host NUMA nodes, e.g. nodeset='0'",
+      });
+    const list = canonicalBitmap(nodeset);
+    const nodes: number[] = [];
+    for (const r of list ? list.split(",").filter((x) => x !== "") : []) {
+      const [lo, hi] = r.split("-").map(Number);
+      for (let n = lo!; n <= (hi ?? lo!); n++) nodes.push(n);
+    }
+    if (nodes.length === 0)
+      throw new DomainXmlError(`Invalid value of 'nodeset': ${nodeset}`, {
+        path: `${path}/@nodeset`,
+        value: nodeset,
+        allowed: "a libvirt bitmap of host NUMA nodes with at least one node, such as 0-1",
+        fix: "write e.g. nodeset='0'",
+      });
+    const missing = hostNodes && nodes.find((n) => !hostNodes.includes(n));
+    if (hostNodes && missing !== undefined)
+      throw new DomainXmlError(`NUMA node ${missing} is unavailable`, {
+        path: `${path}/@nodeset`,
+        value: nodeset,
+        allowed: `the host's NUMA nodes: ${hostNodes.join(",")}`,
+        fix: "name host NUMA nodes that exist",
+      });
+    return { nodes, policy };
+  };
+  const children = childElements(nt);
+  for (const c of children)
+    if (c.name !== "memory" && c.name !== "memnode")
+      throw unsupported(`${T}/${c.name}`, c.name, "remove it or apply through libvirt");
+  const memEl = firstChild(nt, "memory");
+  const memory = memEl ? binding(memEl, `${T}/memory`, ["mode", "nodeset", "placement"]) : undefined;
+  const memnodes = new Map<number, HostNumaBinding>();
+  childElements(nt, "memnode").forEach((m, i) => {
+    const path = `${T}/memnode[${i + 1}]`;
+    if (cellIds.length === 0)
+      throw new DomainXmlError("Element 'memnode' is invalid without any guest NUMA cells", {
+        path,
+        fix: "add <cpu><numa><cell .../></numa></cpu>, or remove <memnode>",
+      });
+    const cellid = getAttr(m, "cellid");
+    const id = cellid !== undefined && /^[0-9]+$/.test(cellid) ? Number(cellid) : NaN;
+    if (!cellIds.includes(id))
+      throw new DomainXmlError("memnode names no guest NUMA cell", {
+        path: `${path}/@cellid`,
+        value: cellid,
+        allowed: cellIds.join(", "),
+        fix: "write the id of a <cell>",
+      });
+    if (memnodes.has(id))
+      throw new DomainXmlError("two memnode elements for one cell", {
+        path: `${path}/@cellid`,
+        value: cellid,
+        fix: "keep one",
+      });
+    memnodes.set(id, binding(m, path, ["cellid", "mode", "nodeset"]));
+  });
+  return { memory, memnodes };
 }
 
 /** libvirt's directory for file-backed guest RAM (qemu.conf `memory_backing_dir`). */

@@ -250,6 +250,15 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/memoryBacking/discard",
   "/domain/cpu/numa/cell/@memAccess",
   "/domain/cpu/numa/cell/@discard",
+  "/domain/numatune", // placement='auto' and mode='restrictive' refused by readNumatune (numad, cgroups)
+  "/domain/numatune/memory",
+  "/domain/numatune/memory/@mode",
+  "/domain/numatune/memory/@nodeset",
+  "/domain/numatune/memory/@placement",
+  "/domain/numatune/memnode",
+  "/domain/numatune/memnode/@cellid",
+  "/domain/numatune/memnode/@mode",
+  "/domain/numatune/memnode/@nodeset",
 ]);
 
 /**

@@ -138,6 +138,29 @@ for (const which of ["host", "new"] as const) {
       await impl.remove("cells", a.outs);
     });
 
+    it("<numatune> strict on a host node binds the guest RAM there (query-memdev), a node the host lacks is refused before QEMU starts", async () => {
+      const xml = domainXml("bound", "<vcpu>1</vcpu><numatune><memory mode='strict' nodeset='0'/></numatune>");
+      const a = await checkAndCreate({ name: "bound", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const memdev = (await qmpOnce(path.join(state, "bound", "qmp.sock"), "query-memdev")) as Record<
+        string,
+        unknown
+      >[];
+      expect(memdev.map((m) => [m.id, m["host-nodes"], m.policy])).to.deep.equal([["pc.ram", [0], "bind"]]);
+      await impl.remove("bound", a.outs);
+      const online = fs.readFileSync("/sys/devices/system/node/online", "utf8").trim();
+      const xml2 = domainXml("nonode", "<vcpu>1</vcpu><numatune><memory mode='strict' nodeset='999'/></numatune>");
+      let message = "";
+      try {
+        const c = await impl.check({}, { name: "nonode", xml: xml2, connection: { uri }, shutdownTimeoutSeconds: 0 });
+        if (c.failures.length) message = JSON.stringify(c.failures);
+        else await impl.create(c.inputs);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message, `host nodes ${online}`).to.contain("NUMA node 999 is unavailable");
+      expect(await new QemuDirectBackend(uri).exists("nonode")).to.equal(false);
+    });
+
     it(`libvirt (${which} lab) gives its QEMU the same affinity for the same <vcpu cpuset>`, async () => {
       const lab = await requireLab(which);
       const cpu = lastCpu();

@@ -172,7 +172,8 @@ describe("QEMU command line: what libvirt expresses", () => {
       ],
       [doc("", "<nvram>/var/lib/nvram/d_VARS.fd</nvram>"), /\/domain\/os\/nvram/],
       [DomainDef.parse(doc().format().replace("<os>", "<os firmware='efi'>")), /\/domain\/os\/@firmware/],
-      [doc("<numatune><memory mode='strict' nodeset='0'/></numatune>"), /\/domain\/numatune/],
+      // strict/preferred/interleave are built (argv-memory-cpu.test.ts); restrictive is cgroups only
+      [doc("<numatune><memory mode='restrictive' nodeset='0'/></numatune>"), /\/domain\/numatune/],
       [
         DomainDef.parse(
           doc()

@@ -202,3 +202,81 @@ describe("QEMU command line: <memoryBacking> and NUMA cell memory", () => {
     expect((bad as DomainXmlError).path).to.equal("/domain/cpu/numa/cell[1]/@memAccess");
   });
 });
+
+describe("QEMU command line: <numatune> as host-nodes and policy of the RAM backends", () => {
+  const U3 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const dom = (numatune: string, cells = "") =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>n</name><uuid>${U3}</uuid><memory unit='KiB'>65536</memory><vcpu>2</vcpu>${numatune}<os><type arch='x86_64' machine='pc'>hvm</type></os>${cells ? `<cpu><numa>${cells}</numa></cpu>` : ""}<devices/></domain>`,
+    );
+  const objects = (d: DomainDef, hostNumaNodes?: number[]) =>
+    buildQemuArgv(d, hostNumaNodes ? { hostNumaNodes } : {})
+      .argv.flatMap((x, i, a) => (x === "-object" ? [a[i + 1]!] : []))
+      .map((o) => JSON.parse(o) as Record<string, unknown>);
+  const CELLS = "<cell id='0' cpus='0' memory='32768' unit='KiB'/><cell id='1' cpus='1' memory='32768' unit='KiB'/>";
+
+  it("<memory mode='strict' nodeset> without cells binds the main RAM (numatune-system-memory)", () => {
+    const d = dom("<numatune><memory mode='strict' nodeset='0'/></numatune>");
+    expect(objects(d)).to.deep.equal([
+      { "qom-type": "memory-backend-ram", id: "pc.ram", size: 67108864, "host-nodes": [0], policy: "bind" },
+    ]);
+    expect(buildQemuArgv(d).argv.join(" ")).to.contain("memory-backend=pc.ram");
+  });
+
+  it("memnode binds its cell, <memory> the others (numatune-memnode, numatune-memnode-no-memory)", () => {
+    const d = dom(
+      "<numatune><memnode cellid='0' mode='preferred' nodeset='3'/><memory mode='interleave' nodeset='0-3,^1'/></numatune>",
+      CELLS,
+    );
+    expect(objects(d).map((o) => [o.id, o["host-nodes"], o.policy])).to.deep.equal([
+      ["ram-node0", [3], "preferred"],
+      ["ram-node1", [0, 2, 3], "interleave"],
+    ]);
+    const only = dom("<numatune><memnode cellid='1' mode='strict' nodeset='0'/></numatune>", CELLS);
+    expect(objects(only).map((o) => [o.id, o["host-nodes"], o.policy])).to.deep.equal([
+      ["ram-node0", undefined, undefined],
+      ["ram-node1", [0], "bind"],
+    ]);
+  });
+
+  it("refuses what libvirt refuses and what needs numad or cgroups, naming the path", () => {
+    const cases: [DomainDef, string, string][] = [
+      [
+        dom("<numatune><memory mode='strict' placement='auto'/></numatune>"),
+        "/domain/numatune/memory/@placement",
+        "numad",
+      ],
+      [dom("<numatune><memory mode='restrictive' nodeset='0'/></numatune>"), "/domain/numatune/memory/@mode", "cgroup"],
+      [dom("<numatune><memory mode='strict'/></numatune>"), "/domain/numatune/memory/@nodeset", "must be set"],
+      [dom("<numatune><memory nodeset='0,^0'/></numatune>"), "/domain/numatune/memory/@nodeset", "Invalid value"],
+      [
+        dom("<numatune><memnode cellid='0' nodeset='0'/></numatune>"),
+        "/domain/numatune/memnode[1]",
+        "without any guest NUMA cells",
+      ],
+      [
+        dom("<numatune><memnode cellid='5' nodeset='0'/></numatune>", CELLS),
+        "/domain/numatune/memnode[1]/@cellid",
+        "no guest NUMA cell",
+      ],
+    ];
+    for (const [d, path, words] of cases) {
+      const e = refusal(d);
+      expect(e, path).to.not.equal("accepted");
+      expect((e as DomainXmlError).path, path).to.equal(path);
+      expect((e as DomainXmlError).message, path).to.contain(words);
+    }
+  });
+
+  it("with the host's NUMA nodes, a node it lacks is refused as libvirt refuses it (numatune-static-nodeset-exceed-hostnode)", () => {
+    const d = dom("<numatune><memory mode='strict' nodeset='0-4'/></numatune>");
+    expect(objects(d)[0]).to.deep.include({ "host-nodes": [0, 1, 2, 3, 4] });
+    let msg = "";
+    try {
+      buildQemuArgv(d, { hostNumaNodes: [0, 1, 2, 3] });
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).to.contain("NUMA node 4 is unavailable");
+  });
+});

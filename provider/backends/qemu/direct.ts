@@ -21,6 +21,7 @@ import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "n
 import * as path from "node:path";
 import { buildQemuArgv, defaultNvramPath, firmwareNvram } from "../../qemu/argv";
 import { TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
+import { parseBitmap } from "../../xml/bitmap";
 import { ImageError, ImageStamp, copyImage, fileIdentity, removeImage } from "../image";
 import { DomainDef } from "../../xml/domain";
 import { firstChild, element, getAttr } from "../../xml/tree";
@@ -82,6 +83,19 @@ export const DEFAULT_START_TIMEOUT_MS = 60000;
 
 /** After QEMU daemonized: how long its pid file and monitor socket may take to show. */
 const POST_DAEMONIZE_GRACE_MS = 2000;
+
+/**
+ * The host's online NUMA nodes (`/sys/devices/system/node/online`, a bitmap such as `0-1`), as
+ * libvirt reads them to check `<numatune>` nodesets; undefined where the kernel does not say
+ * (QEMU then refuses a node it cannot bind to when it starts).
+ */
+function hostNumaNodes(): number[] | undefined {
+  try {
+    return parseBitmap(readFileSync("/sys/devices/system/node/online", "utf8").trim());
+  } catch {
+    return undefined;
+  }
+}
 
 /** Options of a {@link QemuDirectBackend}. */
 export interface QemuDirectOptions {
@@ -216,7 +230,13 @@ export class QemuDirectBackend implements DomainBackend {
       });
     if (!given) def.setChildText("uuid", have ?? randomUuid());
     assignMacs(def, current);
-    buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator }); // refuses what QEMU cannot be told
+    // refuses what QEMU cannot be told, and <numatune> nodes this host does not have
+    buildQemuArgv(def, {
+      qmpSocketPath: f.qmp,
+      pidFilePath: f.pid,
+      emulator: this.emulator,
+      hostNumaNodes: hostNumaNodes(),
+    });
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
     const tmp = `${f.xml}.tmp-${process.pid}`;
     await fs.writeFile(tmp, def.format(), { mode: 0o600 });
@@ -304,6 +324,7 @@ export class QemuDirectBackend implements DomainBackend {
       secretDir: f.dir,
       nvramDir: f.dir,
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
+      hostNumaNodes: hostNumaNodes(),
     });
     await this.prepareNvram(name, def);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
