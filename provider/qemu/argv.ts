@@ -22,6 +22,7 @@ import {
   LIBVIRT_MEMORY_BACKING_DIR,
   checkAlignedMemoryKiB,
   checkMachineBasics,
+  cpuCacheAndAddressOptions,
   machineMemoryOptions,
   mainRamBackend,
   memLock,
@@ -371,7 +372,8 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
   if (eoi !== undefined && eoi !== "on" && eoi !== "off")
     throw unsupported("/domain/features/apic/@eoi", eoi, "write eoi='on' or 'off'");
   const pv = eoi === undefined ? [] : [`kvm-pv-eoi=${eoi}`];
-  buildCpuModel(v, (o, value) => add(o, [value, ...features, ...timers, ...pv].join(",")), root);
+  const tail = cpuCacheAndAddressOptions(root, v.cpu?.mode ?? "custom"); // memory-cpu.ts
+  buildCpuModel(v, (o, value) => add(o, [value, ...features, ...timers, ...pv, ...tail].join(",")), root);
 }
 
 /**

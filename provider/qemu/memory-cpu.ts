@@ -430,3 +430,105 @@ export function checkMachineBasics(root: XmlElement): void {
     );
   });
 }
+
+/**
+ * The `-cpu` options of `<cpu><cache>` and `<cpu><maxphysaddr>` as libvirt writes them after the
+ * model, features and timers (qemuBuildCpuCommandLine):
+ * - cache `emulate` (level 3 only): `l3-cache=on`, and `host-cache-info=off` for a host-passthrough
+ *   or maximum CPU; `passthrough` (no level; host-passthrough or maximum only):
+ *   `host-cache-info=on,l3-cache=off`; `disable`: `host-cache-info=off` (host-passthrough or
+ *   maximum) and `l3-cache=off`;
+ * - maxphysaddr `passthrough` (host-passthrough or maximum; no bits): `host-phys-bits=on` and
+ *   `host-phys-bits-limit=N` for `limit`; `emulate`: `phys-bits=N` for `bits`, without bits
+ *   `host-phys-bits=off` (host-passthrough or maximum).
+ * What libvirt refuses is refused in its words.
+ */
+export function cpuCacheAndAddressOptions(root: XmlElement, mode: string): string[] {
+  const cpu = firstChild(root, "cpu");
+  if (!cpu) return [];
+  const hostCpu = mode === "host-passthrough" || mode === "maximum";
+  const out: string[] = [];
+  const invalid = (reason: string, path: string, value: string | undefined, fix: string) =>
+    new DomainXmlError(reason, { path, value, category: "unsupported configuration", fix });
+  const cache = firstChild(cpu, "cache");
+  if (cache) {
+    const C = "/domain/cpu/cache";
+    for (const a of cache.attrs)
+      if (a.name !== "mode" && a.name !== "level") throw unsupported(`${C}/@${a.name}`, a.value, "remove it");
+    const cmode = oneOf(`${C}/@mode`, getAttr(cache, "mode"), ["emulate", "passthrough", "disable"]);
+    const level = getAttr(cache, "level");
+    if (cmode === undefined)
+      throw new DomainXmlError("missing cache mode", {
+        path: `${C}/@mode`,
+        fix: "write mode='emulate', 'passthrough' or 'disable'",
+      });
+    if (cmode === "emulate" && level !== "3")
+      throw invalid(
+        "CPU cache mode 'emulate' can only be used with level='3'",
+        `${C}/@level`,
+        level,
+        "write level='3'",
+      );
+    if (cmode !== "emulate" && level !== undefined)
+      throw invalid(`unsupported CPU cache level for mode '${cmode}'`, `${C}/@level`, level, "remove level");
+    if (cmode === "passthrough" && !hostCpu)
+      throw invalid(
+        "CPU cache mode 'passthrough' can only be used with 'host-passthrough' / 'maximum' CPUs",
+        `${C}/@mode`,
+        cmode,
+        "use <cpu mode='host-passthrough'>, or cache mode='emulate' level='3'",
+      );
+    if (cmode === "emulate") out.push("l3-cache=on");
+    if (cmode === "passthrough") out.push("host-cache-info=on");
+    if (cmode !== "passthrough" && hostCpu) out.push("host-cache-info=off");
+    if (cmode !== "emulate") out.push("l3-cache=off");
+  }
+  const addr = firstChild(cpu, "maxphysaddr");
+  if (addr) {
+    const A = "/domain/cpu/maxphysaddr";
+    for (const a of addr.attrs)
+      if (!["mode", "bits", "limit"].includes(a.name)) throw unsupported(`${A}/@${a.name}`, a.value, "remove it");
+    const amode = oneOf(`${A}/@mode`, getAttr(addr, "mode"), ["passthrough", "emulate"]);
+    const num = (attr: string) => {
+      const v = getAttr(addr, attr);
+      if (v === undefined) return undefined;
+      if (!/^[0-9]{1,3}$/.test(v) || Number(v) > 255)
+        throw new DomainXmlError("invalid number of address bits", {
+          path: `${A}/@${attr}`,
+          value: v,
+          allowed: "a whole number from 0 to 255",
+          fix: `write e.g. ${attr}='42'`,
+        });
+      return Number(v);
+    };
+    const bits = num("bits");
+    const limit = num("limit");
+    if (amode === "passthrough") {
+      if (bits !== undefined)
+        throw invalid(
+          "CPU maximum physical address bits number specification cannot be used with mode='passthrough'",
+          `${A}/@bits`,
+          String(bits),
+          "remove bits, or use mode='emulate'",
+        );
+      if (!hostCpu)
+        throw unsupported(
+          `${A}/@mode`,
+          amode,
+          "maxphysaddr passthrough needs <cpu mode='host-passthrough'> or 'maximum'",
+        );
+      out.push("host-phys-bits=on");
+      if (limit !== undefined && limit > 0) out.push(`host-phys-bits-limit=${limit}`);
+    } else if (amode === "emulate") {
+      if (limit !== undefined) throw unsupported(`${A}/@limit`, String(limit), "limit goes with mode='passthrough'");
+      if (bits !== undefined) out.push(`phys-bits=${bits}`);
+      else if (hostCpu) out.push("host-phys-bits=off");
+      else throw unsupported(`${A}/@bits`, undefined, "write the number of bits, e.g. bits='42'");
+    } else
+      throw new DomainXmlError("missing maxphysaddr mode", {
+        path: `${A}/@mode`,
+        fix: "write mode='passthrough' or 'emulate'",
+      });
+  }
+  return out;
+}

@@ -259,6 +259,13 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/numatune/memnode/@cellid",
   "/domain/numatune/memnode/@mode",
   "/domain/numatune/memnode/@nodeset",
+  "/domain/cpu/cache",
+  "/domain/cpu/cache/@mode",
+  "/domain/cpu/cache/@level",
+  "/domain/cpu/maxphysaddr",
+  "/domain/cpu/maxphysaddr/@mode",
+  "/domain/cpu/maxphysaddr/@bits",
+  "/domain/cpu/maxphysaddr/@limit",
 ]);
 
 /**

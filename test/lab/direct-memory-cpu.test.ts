@@ -161,6 +161,20 @@ for (const which of ["host", "new"] as const) {
       expect(await new QemuDirectBackend(uri).exists("nonode")).to.equal(false);
     });
 
+    it("<cpu><cache level='3' mode='emulate'> and <maxphysaddr mode='emulate' bits='42'> reach the vCPU (qom-get)", async () => {
+      const xml = `<domain type='qemu'><name>cpuaddr</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os>
+        <cpu mode='custom'><model>qemu64</model><cache level='3' mode='emulate'/><maxphysaddr mode='emulate' bits='42'/></cpu>
+        <devices/></domain>`;
+      const a = await checkAndCreate({ name: "cpuaddr", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const sock = path.join(state, "cpuaddr", "qmp.sock");
+      const [vcpu] = (await qmpOnce(sock, "query-cpus-fast")) as { "qom-path": string }[];
+      const get = (property: string) => qmpOnce(sock, "qom-get", { path: vcpu!["qom-path"], property });
+      expect(await get("phys-bits")).to.equal(42);
+      expect(await get("l3-cache")).to.equal(true);
+      await impl.remove("cpuaddr", a.outs);
+    });
+
     it(`libvirt (${which} lab) gives its QEMU the same affinity for the same <vcpu cpuset>`, async () => {
       const lab = await requireLab(which);
       const cpu = lastCpu();

@@ -280,3 +280,53 @@ describe("QEMU command line: <numatune> as host-nodes and policy of the RAM back
     expect(msg).to.contain("NUMA node 4 is unavailable");
   });
 });
+
+describe("QEMU command line: <cpu><cache> and <maxphysaddr>", () => {
+  const U4 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const dom = (cpu: string) =>
+    DomainDef.parse(
+      `<domain type='kvm'><name>c</name><uuid>${U4}</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>${cpu}<devices/></domain>`,
+    );
+  const cpuArg = (cpu: string) => {
+    const a = buildQemuArgv(dom(cpu)).argv;
+    return a[a.indexOf("-cpu") + 1];
+  };
+  const HP = (inner: string) => `<cpu mode='host-passthrough'>${inner}</cpu>`;
+
+  it("cache modes as libvirt writes them (cpu-cache-disable, -emulate-l3, -passthrough)", () => {
+    expect(cpuArg(HP("<cache mode='disable'/>"))).to.equal("host,migratable=on,host-cache-info=off,l3-cache=off");
+    expect(cpuArg(HP("<cache level='3' mode='emulate'/>"))).to.equal(
+      "host,migratable=on,l3-cache=on,host-cache-info=off",
+    );
+    expect(cpuArg(HP("<cache mode='passthrough'/>"))).to.equal("host,migratable=on,host-cache-info=on,l3-cache=off");
+    expect(cpuArg("<cpu><model>qemu64</model><cache level='3' mode='emulate'/></cpu>")).to.equal("qemu64,l3-cache=on");
+  });
+
+  it("maxphysaddr modes as libvirt writes them (cpu-phys-bits-*)", () => {
+    expect(cpuArg(HP("<maxphysaddr mode='passthrough' limit='39'/>"))).to.equal(
+      "host,migratable=on,host-phys-bits=on,host-phys-bits-limit=39",
+    );
+    expect(cpuArg(HP("<maxphysaddr mode='passthrough'/>"))).to.equal("host,migratable=on,host-phys-bits=on");
+    expect(cpuArg(HP("<maxphysaddr mode='emulate'/>"))).to.equal("host,migratable=on,host-phys-bits=off");
+    expect(cpuArg("<cpu><model>qemu64</model><maxphysaddr mode='emulate' bits='42'/></cpu>")).to.equal(
+      "qemu64,phys-bits=42",
+    );
+  });
+
+  it("refuses what libvirt refuses, in its words", () => {
+    const cases: [string, string][] = [
+      [HP("<cache level='2' mode='emulate'/>"), "can only be used with level='3'"],
+      [HP("<cache level='3' mode='passthrough'/>"), "unsupported CPU cache level for mode 'passthrough'"],
+      [
+        "<cpu mode='host-model'><cache mode='passthrough'/></cpu>",
+        "can only be used with 'host-passthrough' / 'maximum' CPUs",
+      ],
+      [HP("<maxphysaddr mode='passthrough' bits='42'/>"), "cannot be used with mode='passthrough'"],
+    ];
+    for (const [cpu, words] of cases) {
+      const e = refusal(dom(cpu));
+      expect(e, cpu).to.not.equal("accepted");
+      expect((e as DomainXmlError).message, cpu).to.contain(words);
+    }
+  });
+});
