@@ -36,6 +36,21 @@ import {
   panicCpuFlags,
   usbPortsBeforeInputs,
 } from "./hostdev-net";
+import {
+  LIBVIRT_MEMORY_BACKING_DIR,
+  checkAlignedMemoryKiB,
+  checkMachineBasics,
+  cpuCacheAndAddressOptions,
+  machineMemoryOptions,
+  mainRamBackend,
+  memLock,
+  readCellMemory,
+  readMemoryBacking,
+  ramBackendObject,
+  needsRamObject,
+  readNumatune,
+  vcpuCpuAffinity,
+} from "./memory-cpu";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -60,6 +75,16 @@ export interface QemuArgvOptions {
    * libvirt names it. @default {@link LIBVIRT_NVRAM_DIR}
    */
   readonly nvramDir?: string;
+  /**
+   * The directory QEMU makes file-backed guest RAM in (`<memoryBacking><source type='file'>`,
+   * `memAccess`): an unlinked file per RAM block. @default {@link LIBVIRT_MEMORY_BACKING_DIR}
+   */
+  readonly memoryBackingDir?: string;
+  /**
+   * The host's online NUMA nodes: a `<numatune>` nodeset naming another is refused, as libvirt
+   * refuses it ("NUMA node N is unavailable"). @default not checked (QEMU fails to bind at start)
+   */
+  readonly hostNumaNodes?: readonly number[];
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -83,6 +108,11 @@ export interface QemuCommand {
   readonly identity: DomainIdentity;
   /** Secret files the command line refers to (`-object secret,file=...`). */
   readonly secretFiles: QemuSecretFile[];
+  /**
+   * The host CPUs QEMU may run on (`<vcpu cpuset>`, canonical ranges such as `0-1,4`), which no
+   * argument carries: the backend sets the affinity when it spawns QEMU, as libvirt does.
+   */
+  readonly cpuAffinity?: string;
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -129,6 +159,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const identity = resolveIdentity(def);
   checkDevicesSupported(def);
   checkRefusedPaths(def);
+  checkMachineBasics(def.root);
   const v = readDomain(def);
   if (identity.uuid === null && identity.guestUuid === null) {
     throw new DomainXmlError("domain has no uuid", {
@@ -147,11 +178,14 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const nvramDefault = defaultNvramPath(opts.nvramDir ?? LIBVIRT_NVRAM_DIR, identity.name);
   const devs = deviceElements(def.root, v);
   const soundProps = media.soundMachineProps((n) => devs.of(n));
-  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), [...timers.machine, ...soundProps]);
+  const ramDir = opts.memoryBackingDir ?? LIBVIRT_MEMORY_BACKING_DIR;
+  const hostNodes = opts.hostNumaNodes;
+  const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0, hostNodes);
+  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), [...timers.machine, ...soundProps], memoryOpts);
   buildCpu(v, add, def.root, timers.cpu);
-  buildMemory(v, add, def.root);
+  buildMemory(v, add, def.root, ramDir, hostNodes);
   buildSmp(v, add, def.root);
-  buildNuma(add, def.root);
+  buildNuma(add, def.root, ramDir, hostNodes);
   // libvirt >= 11.7: the guest sees the hwuuid when it is valid, else the domain uuid.
   add("-uuid", (identity.guestUuid ?? identity.uuid)!);
   buildSmbios(v, add, def.root);
@@ -204,14 +238,21 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   for (const e of v.qemuEnv) env[e.name] = e.value;
   // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
   checkExpressedPaths(def);
-  return { argv: args, env, identity, secretFiles };
+  const cpuAffinity = vcpuCpuAffinity(def.root);
+  return { argv: args, env, identity, secretFiles, ...(cpuAffinity === undefined ? {} : { cpuAffinity }) };
 }
 
 type Add = (...a: string[]) => void;
 
-function buildMachine(v: DomainView, add: Add, pflash: string[] = [], timers: string[] = []): void {
+function buildMachine(
+  v: DomainView,
+  add: Add,
+  pflash: string[] = [],
+  timers: string[] = [],
+  memory: string[] = [],
+): void {
   const machine = v.os.machine ?? "pc";
-  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...pflash, ...timers];
+  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...memory, ...pflash, ...timers];
   // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
   parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
@@ -369,9 +410,10 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
   if (eoi !== undefined && eoi !== "on" && eoi !== "off")
     throw unsupported("/domain/features/apic/@eoi", eoi, "write eoi='on' or 'off'");
   const pv = eoi === undefined ? [] : [`kvm-pv-eoi=${eoi}`];
+  const tail = cpuCacheAndAddressOptions(root, v.cpu?.mode ?? "custom"); // memory-cpu.ts
   buildCpuModel(
     v,
-    (o, value) => add(o, [value, ...features, ...timers, ...pv, ...panicCpuFlags(root)].join(",")),
+    (o, value) => add(o, [value, ...features, ...timers, ...pv, ...panicCpuFlags(root), ...tail].join(",")),
     root,
   );
 }
@@ -449,7 +491,13 @@ function sizeKiB(value: string | undefined, unit: string | undefined, path: stri
  * the sum of the cells, each aligned to 1 MiB (qemuDomainAlignMemorySizes), else `<memory>`
  * aligned; `<maxMemory slots=>` adds `slots` and `maxmem` (qemuBuildMemCommandLine).
  */
-function buildMemory(v: DomainView, add: Add, root: XmlElement): void {
+/** The `<cpu><numa><cell>` elements. */
+function numaCells(root: XmlElement): XmlElement[] {
+  const numa = firstChild(firstChild(root, "cpu") ?? root, "numa");
+  return numa ? childElements(numa, "cell") : [];
+}
+
+function buildMemory(v: DomainView, add: Add, root: XmlElement, ramDir: string, hostNodes?: readonly number[]): void {
   if (v.memoryKiB === undefined) {
     throw new DomainXmlError("missing memory", { path: "/domain/memory", fix: "add <memory unit='MiB'>...</memory>" });
   }
@@ -458,13 +506,14 @@ function buildMemory(v: DomainView, add: Add, root: XmlElement): void {
   const cells = numa ? childElements(numa, "cell") : [];
   const initial =
     cells.length > 0
-      ? cells.reduce(
-          (sum, c, i) =>
-            sum +
-            alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `/domain/cpu/numa/cell[${i + 1}]/@memory`)),
-          0n,
-        )
+      ? cells.reduce((sum, c, i) => {
+          const path = `/domain/cpu/numa/cell[${i + 1}]/@memory`;
+          const kib = alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), path));
+          checkAlignedMemoryKiB(kib, path, getAttr(c, "memory"), Number(getAttr(c, "id") ?? i));
+          return sum + kib;
+        }, 0n)
       : alignKiB(v.memoryKiB);
+  checkAlignedMemoryKiB(initial, "/domain/memory", String(v.memoryKiB));
   let m = `size=${initial}k`;
   const max = firstChild(root, "maxMemory");
   if (max) {
@@ -482,7 +531,10 @@ function buildMemory(v: DomainView, add: Add, root: XmlElement): void {
     m += `,maxmem=${maxKiB}k`;
   }
   add("-m", m);
-  add("-overcommit", "mem-lock=off");
+  // <memoryBacking> without NUMA cells: the main RAM's own backend (memory-cpu.ts)
+  const ram = cells.length > 0 ? undefined : mainRamBackend(root, initial * 1024n, ramDir, hostNodes);
+  if (ram) add("-object", ram);
+  add("-overcommit", memLock(root));
 }
 
 function buildSmp(v: DomainView, add: Add, root: XmlElement): void {
@@ -552,14 +604,14 @@ function onlineAtStart(v: DomainView, max: number, root: XmlElement): number {
 }
 
 /** What a NUMA cell may state for the builder: the rest (memAccess, discard, caches, HMAT) is refused. */
-const NUMA_CELL_ATTRS = new Set(["id", "cpus", "memory", "unit"]);
+const NUMA_CELL_ATTRS = new Set(["id", "cpus", "memory", "unit", "memAccess", "discard"]);
 
 /**
  * Guest NUMA as libvirt writes it without host binding (qemuBuildNumaCommandLine): per cell, in
  * id order, a RAM backend of the cell's aligned size and `-numa node,nodeid=,cpus=...,memdev=`
  * (one `cpus=` per range), then `-numa dist` for every stated sibling distance.
  */
-function buildNuma(add: Add, root: XmlElement): void {
+function buildNuma(add: Add, root: XmlElement, ramDir: string, hostNodes?: readonly number[]): void {
   const cpu = firstChild(root, "cpu");
   const numa = cpu && firstChild(cpu, "numa");
   if (!numa) return;
@@ -585,15 +637,28 @@ function buildNuma(add: Add, root: XmlElement): void {
           fix: "write e.g. cpus='0-1'",
         });
       const kib = alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `${path}/@memory`));
-      return { id, ranges: ranges.filter((r) => r !== ""), bytes: kib * 1024n, el: c };
+      return { id, ranges: ranges.filter((r) => r !== ""), bytes: kib * 1024n, el: c, mem: readCellMemory(c, path) };
     })
     .sort((a, b) => a.id - b.id);
   // machine types before 5.1 keep the legacy `mem=` (MiB) for migration compatibility
   const machine = firstChild(firstChild(root, "os") ?? root, "type");
   const mv = /^pc-(?:i440fx|q35)-(\d+)\.(\d+)$/.exec(getAttr(machine, "machine") ?? "");
   const legacy = mv !== null && (Number(mv[1]) < 5 || (Number(mv[1]) === 5 && Number(mv[2]) < 1));
+  const backing = readMemoryBacking(root);
+  const numatune = readNumatune(
+    root,
+    cells.map((c) => c.id),
+    hostNodes,
+  );
   for (const c of cells) {
-    if (!legacy) add("-object", `{"qom-type":"memory-backend-ram","id":"ram-node${c.id}","size":${c.bytes}}`);
+    const host = numatune.memnodes.get(c.id) ?? numatune.memory;
+    if (legacy && needsRamObject(backing, c.mem, host))
+      throw unsupported(
+        "/domain/os/type/@machine",
+        getAttr(machine, "machine"),
+        "a machine type before 5.1 gives NUMA cells no memory backend: use a newer machine type, or remove <memoryBacking> and memAccess",
+      );
+    if (!legacy) add("-object", ramBackendObject(backing, c.mem, `ram-node${c.id}`, c.bytes, ramDir, host));
     const mem = legacy ? `mem=${c.bytes / 1048576n}` : `memdev=ram-node${c.id}`;
     add("-numa", [`node,nodeid=${c.id}`, ...c.ranges.map((r) => `cpus=${r}`), mem].join(","));
   }
@@ -1509,6 +1574,15 @@ export function chardevBackend(
     if (m !== "bind" && m !== "connect") throw unsupported(`${path}/source/@mode`, m, "write mode='bind' or 'connect'");
     return m === "bind" ? ",server=on,wait=off" : "";
   };
+  // libvirt makes a unix socket's path itself (its channel directory) when none is written; QEMU needs one
+  const sourcePathArg = () => {
+    if (sourcePath) return qemuOptEscape(sourcePath);
+    throw unsupported(
+      `${path}/source/@path`,
+      undefined,
+      "write the path QEMU should use, e.g. <source mode='bind' path='/run/guest.sock'/>, or apply through libvirt",
+    );
+  };
   switch (type) {
     case "pty":
       return `pty,id=${id}`;
@@ -1519,11 +1593,11 @@ export function chardevBackend(
     case "stdio":
       return `stdio,id=${id}`;
     case "dev":
-      return `${id.startsWith("charparallel") ? "parallel" : "serial"},id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
+      return `${id.startsWith("charparallel") ? "parallel" : "serial"},id=${id},path=${sourcePathArg()}`;
     case "file":
-      return `file,id=${id},path=${qemuOptEscape(sourcePath ?? "")}`;
+      return `file,id=${id},path=${sourcePathArg()}`;
     case "unix":
-      return `socket,id=${id},path=${qemuOptEscape(sourcePath ?? "")}${listen("bind")}`;
+      return `socket,id=${id},path=${sourcePathArg()}${listen("bind")}`;
     case "tcp": {
       const protocol = getAttr(el && firstChild(el, "protocol"), "type") ?? "raw";
       if (protocol !== "raw" && protocol !== "telnet")
@@ -1919,14 +1993,15 @@ function balloonProps(el: XmlElement | undefined): Record<string, unknown> {
   return { "deflate-on-oom": a === "on" };
 }
 
-/** The file of `<backend model='random'>` (libvirt's default /dev/urandom); other backends are refused. */
+/** The file of `<backend model='random'>` (empty: libvirt's /dev/random); other backends are refused. */
 function rngRandomFile(el: XmlElement | undefined, path: string): string {
   const b = el && firstChild(el, "backend");
   if (!b) return "/dev/urandom";
   const model = getAttr(b, "model");
   if (model !== "random")
     throw unsupported(`${path}/backend/@model`, model, "use <backend model='random'>/dev/urandom</backend>");
-  return (textContent(b) ?? "").trim() || "/dev/urandom";
+  // an empty <backend model='random'/> is libvirt's /dev/random (the corpus: virtio-rng-default)
+  return (textContent(b) ?? "").trim() || "/dev/random";
 }
 
 /**
@@ -2009,10 +2084,6 @@ export const REFUSED_PATHS: readonly { readonly path: string; readonly fix: stri
     fix: "extra ACPI tables (-acpitable) are not built: remove <acpi> or apply through libvirt",
   },
   { path: "/domain/os/shim", fix: "a Secure Boot shim needs libvirt's firmware handling: apply through libvirt" },
-  {
-    path: "/domain/numatune",
-    fix: "host NUMA binding is not applied by the QEMU-direct backend: remove <numatune> or apply through libvirt",
-  },
   {
     path: "/domain/qemu:capabilities",
     fix: "QEMU capability overrides need libvirt: remove it or apply through libvirt",

@@ -427,6 +427,37 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     "/address/@controller",
     "/address/@slot",
   ].map((a) => `/domain/devices/smartcard${a}`),
+  // memory and CPU (provider/qemu/memory-cpu.ts)
+  "/domain/vcpu/@cpuset", // no argument: the backend spawns QEMU with this CPU affinity (QemuCommand.cpuAffinity)
+  "/domain/memoryBacking", // hugepages refused by readMemoryBacking (the host's hugetlbfs mounts)
+  "/domain/memoryBacking/locked",
+  "/domain/memoryBacking/nosharepages",
+  "/domain/memoryBacking/source",
+  "/domain/memoryBacking/source/@type",
+  "/domain/memoryBacking/access",
+  "/domain/memoryBacking/access/@mode",
+  "/domain/memoryBacking/allocation",
+  "/domain/memoryBacking/allocation/@mode",
+  "/domain/memoryBacking/allocation/@threads",
+  "/domain/memoryBacking/discard",
+  "/domain/cpu/numa/cell/@memAccess",
+  "/domain/cpu/numa/cell/@discard",
+  "/domain/numatune", // placement='auto' and mode='restrictive' refused by readNumatune (numad, cgroups)
+  "/domain/numatune/memory",
+  "/domain/numatune/memory/@mode",
+  "/domain/numatune/memory/@nodeset",
+  "/domain/numatune/memory/@placement",
+  "/domain/numatune/memnode",
+  "/domain/numatune/memnode/@cellid",
+  "/domain/numatune/memnode/@mode",
+  "/domain/numatune/memnode/@nodeset",
+  "/domain/cpu/cache",
+  "/domain/cpu/cache/@mode",
+  "/domain/cpu/cache/@level",
+  "/domain/cpu/maxphysaddr",
+  "/domain/cpu/maxphysaddr/@mode",
+  "/domain/cpu/maxphysaddr/@bits",
+  "/domain/cpu/maxphysaddr/@limit",
 ]);
 
 /**
