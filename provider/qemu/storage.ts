@@ -1,0 +1,656 @@
+/**
+ * Disks, controllers and filesystems on the QEMU command line: the parts of libvirt's
+ * `qemuBuildDiskDeviceProps`, `qemuBuildControllerDevProps`, `qemuBlockStorageSourceGetBackendProps`
+ * and `qemuBuildFilesystemCommandLine` (src/qemu/qemu_command.c, qemu_block.c) the QEMU-direct
+ * builder ({@link buildQemuArgv}) expresses, called from provider/qemu/argv.ts.
+ *
+ * Every attribute read here is either built as libvirt builds it, or refused with a
+ * {@link DomainXmlError} naming it (never dropped). Pure: no I/O.
+ */
+import { DomainController, DomainDisk } from "../xml/domain";
+import { DomainXmlError } from "../xml/errors";
+import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
+
+/** A refusal of something the builder cannot express (the same shape as argv.ts's). */
+function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
+  return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
+    path,
+    value,
+    category: "unsupported configuration",
+    fix,
+  });
+}
+
+/** An `on`/`off` attribute as a boolean; absent is `undefined`; anything else is refused. */
+function onOff(el: XmlElement | undefined, attr: string, path: string): boolean | undefined {
+  const v = el && getAttr(el, attr);
+  if (v === undefined) return undefined;
+  if (v === "on" || v === "off") return v === "on";
+  throw new DomainXmlError("invalid on/off value", {
+    path: `${path}/@${attr}`,
+    value: v,
+    allowed: "on, off",
+    fix: `write ${attr}='on' or ${attr}='off'`,
+  });
+}
+
+/** A decimal whole number attribute from `min` to `max`, absent is `undefined`. */
+function wholeAttr(
+  el: XmlElement | undefined,
+  attr: string,
+  path: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const v = el && getAttr(el, attr);
+  if (v === undefined) return undefined;
+  const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new DomainXmlError("not a whole number in range", {
+      path: `${path}/@${attr}`,
+      value: v,
+      allowed: `a whole number from ${min} to ${max}`,
+      fix: `write a decimal ${attr}, e.g. ${attr}='${Math.max(min, 1)}'`,
+    });
+  return n;
+}
+
+/** Refuses every attribute of `el` not in `allowed`, naming it. */
+function onlyAttrs(el: XmlElement, path: string, allowed: readonly string[], what: string): void {
+  for (const a of el.attrs)
+    if (!allowed.includes(a.name))
+      throw unsupported(
+        `${path}/@${a.name}`,
+        a.value,
+        `${what} takes ${allowed.length ? allowed.join(", ") : "no attributes"} here: remove it or apply through libvirt`,
+      );
+}
+
+/** The virtio options of a `<driver>` (libvirt's qemuBuildVirtioOptionsProps). */
+const VIRTIO_OPTIONS: Readonly<Record<string, string>> = {
+  iommu: "iommu_platform",
+  ats: "ats",
+  packed: "packed",
+  page_per_vq: "page-per-vq",
+};
+
+/** The `<driver>` attributes that are virtio options, each a property of a virtio `-device`. */
+export const VIRTIO_OPTION_ATTRS: readonly string[] = Object.keys(VIRTIO_OPTIONS);
+
+/**
+ * A virtio device's `<driver iommu= ats= packed= page_per_vq=>` as libvirt writes them
+ * (`iommu_platform`, `ats`, `packed`, `page-per-vq`: booleans).
+ */
+export function virtioOptionsProps(driver: XmlElement | undefined, path: string): Record<string, unknown> {
+  const props: Record<string, unknown> = {};
+  for (const [attr, prop] of Object.entries(VIRTIO_OPTIONS)) {
+    const b = onOff(driver, attr, path);
+    if (b !== undefined) props[prop] = b;
+  }
+  return props;
+}
+
+/**
+ * A `-device` value as JSON, where a `bigint` property is written as the exact JSON number (a
+ * disk's `wwn` is a 64-bit number, beyond what a JavaScript number holds).
+ */
+export function deviceJson(props: Record<string, unknown>): string {
+  return JSON.stringify(props, (_, v: unknown) => (typeof v === "bigint" ? `\u0000bigint:${v}` : v)).replace(
+    /"\\u0000bigint:([0-9]+)"/g,
+    "$1",
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controllers
+
+/** USB controller models and their QEMU devices (qemuControllerModelUSBToCaps). */
+export const USB_CONTROLLER_DRIVERS: Readonly<Record<string, string>> = {
+  "piix3-uhci": "piix3-usb-uhci",
+  "piix4-uhci": "piix4-usb-uhci",
+  ehci: "usb-ehci",
+  "ich9-ehci1": "ich9-usb-ehci1",
+  "ich9-uhci1": "ich9-usb-uhci1",
+  "ich9-uhci2": "ich9-usb-uhci2",
+  "ich9-uhci3": "ich9-usb-uhci3",
+  "vt82c686b-uhci": "vt82c686b-usb-uhci",
+  "pci-ohci": "pci-ohci",
+  "nec-xhci": "nec-usb-xhci",
+  "qemu-xhci": "qemu-xhci",
+};
+
+/** The ICH9 UHCI companions of an EHCI controller: their PCI function and first port on the EHCI bus. */
+export const ICH9_COMPANIONS: Readonly<Record<string, { fn: number; firstPort: number }>> = {
+  "ich9-uhci1": { fn: 0, firstPort: 0 },
+  "ich9-uhci2": { fn: 1, firstPort: 2 },
+  "ich9-uhci3": { fn: 2, firstPort: 4 },
+};
+
+/** The `<driver>` attributes each controller kind takes (libvirt's qemuBuildControllerDevProps). */
+const CONTROLLER_DRIVER_ATTRS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  "virtio-scsi": { queues: "num_queues", cmd_per_lun: "cmd_per_lun", max_sectors: "max_sectors", ioeventfd: "" },
+  "virtio-serial": {},
+};
+
+/** The `id` libvirt gives the USB controller of an index (`usb`, `usb1`, ...). */
+export function usbControllerId(index: string | undefined): string {
+  return index && index !== "0" ? `usb${index}` : "usb";
+}
+
+/**
+ * The properties of a USB controller's `-device` beyond `driver`, `id` and the PCI address:
+ * `ports` as xHCI's `p2`/`p3` (USB 2 and 3 ports; libvirt takes ports for the xHCI models only),
+ * an ICH9 UHCI companion's `masterbus` and `firstport` (from `<master startport>`, else the
+ * companion's place), and no `id` for a companion (libvirt gives it none).
+ */
+export function usbControllerProps(
+  c: DomainController,
+  el: XmlElement | undefined,
+  path: string,
+  all: readonly DomainController[],
+): Record<string, unknown> {
+  const model = c.model ?? "piix3-uhci";
+  const props: Record<string, unknown> = {};
+  const ports = wholeAttr(el, "ports", path, 1, 15);
+  if (ports !== undefined) {
+    if (model !== "qemu-xhci" && model !== "nec-xhci")
+      throw unsupported(
+        `${path}/@ports`,
+        String(ports),
+        "ports are set on the qemu-xhci and nec-xhci models only: remove ports",
+      );
+    props.p2 = ports;
+    props.p3 = ports;
+  }
+  const master = el && firstChild(el, "master");
+  const companion = ICH9_COMPANIONS[model];
+  if (master) {
+    onlyAttrs(master, `${path}/master`, ["startport"], "<master>");
+    if (!companion)
+      throw unsupported(
+        `${path}/master`,
+        undefined,
+        "only the ICH9 UHCI companions (ich9-uhci1..3) have a master: remove it",
+      );
+  }
+  if (companion) {
+    if (!all.some((o) => o.type === "usb" && o.model === "ich9-ehci1" && (o.index ?? "0") === (c.index ?? "0")))
+      throw new DomainXmlError("no master USB controller", {
+        path: `${path}/@model`,
+        value: model,
+        fix: `add <controller type='usb' index='${c.index ?? "0"}' model='ich9-ehci1'/>, the EHCI controller the UHCI companions serve`,
+      });
+    props.masterbus = `${usbControllerId(c.index)}.0`;
+    props.firstport = wholeAttr(master, "startport", `${path}/master`, 0, 15) ?? companion.firstPort;
+    props.id = undefined;
+  }
+  return props;
+}
+
+/**
+ * A controller's `<driver>` as properties of its `-device` (virtio-scsi `num_queues`,
+ * `cmd_per_lun`, `max_sectors`, `ioeventfd`, and the virtio options of the virtio
+ * controllers); any attribute the controller does not take is refused, naming it.
+ */
+export function controllerDriverProps(kind: string, el: XmlElement | undefined, path: string): Record<string, unknown> {
+  const driver = el && firstChild(el, "driver");
+  if (!driver) return {};
+  const dp = `${path}/driver`;
+  const own = CONTROLLER_DRIVER_ATTRS[kind];
+  if (!own)
+    throw unsupported(dp, undefined, `a ${kind} controller takes no <driver> here: remove it or apply through libvirt`);
+  onlyAttrs(driver, dp, [...Object.keys(own), ...VIRTIO_OPTION_ATTRS], `a ${kind} controller's <driver>`);
+  if (childElements(driver).length)
+    throw unsupported(`${dp}/${childElements(driver)[0]!.name}`, undefined, "remove it or apply through libvirt");
+  const props: Record<string, unknown> = {};
+  for (const [attr, prop] of Object.entries(own)) {
+    if (attr === "ioeventfd") {
+      const b = onOff(driver, attr, dp);
+      if (b !== undefined) props.ioeventfd = b;
+    } else {
+      const n = wholeAttr(driver, attr, dp, 1, 0xffffffff);
+      if (n !== undefined) props[prop] = n;
+    }
+  }
+  return { ...props, ...virtioOptionsProps(driver, dp) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disks
+
+/** `<driver error_policy>` values and QEMU's `werror` spelling. */
+const ERROR_POLICIES: Readonly<Record<string, string>> = {
+  stop: "stop",
+  report: "report",
+  ignore: "ignore",
+  enospace: "enospc",
+};
+
+/** `<geometry trans>` and QEMU's `bios-chs-trans`. */
+const GEOMETRY_TRANS: readonly string[] = ["none", "lba", "auto"];
+
+/** A disk's `<wwn>`: 16 hex digits, optionally `0x`-prefixed (libvirt's virValidateWWN). */
+function diskWwn(el: XmlElement, path: string): bigint | undefined {
+  const w = firstChild(el, "wwn");
+  if (!w) return undefined;
+  const t = (textContent(w) ?? "").trim();
+  if (!/^(0x)?[0-9a-f]{16}$/i.test(t))
+    throw new DomainXmlError("malformed wwn", {
+      path: `${path}/wwn`,
+      value: t,
+      allowed: "16 hexadecimal digits, optionally prefixed 0x",
+      fix: "write e.g. <wwn>5000c50015ea71ad</wwn>",
+    });
+  return BigInt(t.startsWith("0x") || t.startsWith("0X") ? t : `0x${t}`);
+}
+
+/** A `<vendor>`/`<product>` text: printable ASCII, at most `max` characters (libvirt's limits). */
+function inquiryText(el: XmlElement, name: string, path: string, max: number): string | undefined {
+  const e = firstChild(el, name);
+  if (!e) return undefined;
+  const t = textContent(e) ?? "";
+  if (t.length === 0 || t.length > max || !/^[\x20-\x7e]+$/.test(t))
+    throw new DomainXmlError(`invalid disk ${name}`, {
+      path: `${path}/${name}`,
+      value: t,
+      allowed: `printable ASCII, 1 to ${max} characters`,
+      fix: `shorten the ${name}`,
+    });
+  return t;
+}
+
+/**
+ * The properties of a disk's `-device` that come from the disk element beyond its bus address
+ * (libvirt's qemuBuildDiskDeviceProps): `<wwn>`, `<vendor>`/`<product>`, `<geometry>`,
+ * `<blockio>`, `target/@rotation_rate`, `target/@removable`, `<shareable/>` (`share-rw`),
+ * `driver/@error_policy`/`@rerror_policy` (`werror`/`rerror`), virtio-blk's `queues` and
+ * `queue_size` and its virtio options. What a bus cannot carry is refused, naming it.
+ */
+export function diskDeviceProps(d: DomainDisk, el: XmlElement, path: string, bus: string): Record<string, unknown> {
+  const props: Record<string, unknown> = {};
+  const driver = firstChild(el, "driver");
+  const target = firstChild(el, "target");
+  const scsi = bus === "scsi";
+  const ideLike = bus === "ide" || bus === "sata";
+  if (d.shareable) props["share-rw"] = true;
+  const wwn = diskWwn(el, path);
+  if (wwn !== undefined) {
+    if (!scsi && !ideLike) throw unsupported(`${path}/wwn`, undefined, "a wwn is set on IDE, SATA and SCSI disks only");
+    props.wwn = wwn;
+  }
+  const vendor = inquiryText(el, "vendor", path, 8);
+  const product = inquiryText(el, "product", path, scsi ? 16 : 40);
+  if (vendor !== undefined) {
+    if (!scsi) throw unsupported(`${path}/vendor`, vendor, "a vendor is set on SCSI disks only");
+    props.vendor = vendor;
+  }
+  if (product !== undefined) {
+    if (scsi) props.product = product;
+    else if (ideLike) props.model = product;
+    else throw unsupported(`${path}/product`, product, "a product is set on IDE, SATA and SCSI disks only");
+  }
+  const geometry = firstChild(el, "geometry");
+  if (geometry) {
+    const gp = `${path}/geometry`;
+    onlyAttrs(geometry, gp, ["cyls", "heads", "secs", "trans"], "<geometry>");
+    const cyls = wholeAttr(geometry, "cyls", gp, 1, 0xffffffff);
+    const heads = wholeAttr(geometry, "heads", gp, 1, 0xffffffff);
+    const secs = wholeAttr(geometry, "secs", gp, 1, 0xffffffff);
+    if (cyls === undefined || heads === undefined || secs === undefined)
+      throw new DomainXmlError("incomplete disk geometry", {
+        path: gp,
+        fix: "write cyls, heads and secs, e.g. <geometry cyls='16383' heads='16' secs='63'/>",
+      });
+    Object.assign(props, { cyls, heads, secs });
+    const trans = getAttr(geometry, "trans");
+    if (trans !== undefined) {
+      if (!GEOMETRY_TRANS.includes(trans))
+        throw new DomainXmlError("invalid geometry translation", {
+          path: `${gp}/@trans`,
+          value: trans,
+          allowed: GEOMETRY_TRANS.join(", "),
+          fix: "write trans='lba'",
+        });
+      if (trans !== "auto") props["bios-chs-trans"] = trans;
+    }
+  }
+  const blockio = firstChild(el, "blockio");
+  if (blockio) {
+    const bp = `${path}/blockio`;
+    onlyAttrs(blockio, bp, ["logical_block_size", "physical_block_size", "discard_granularity"], "<blockio>");
+    for (const a of ["logical_block_size", "physical_block_size", "discard_granularity"]) {
+      const n = wholeAttr(blockio, a, bp, 0, 0xffffffff);
+      if (n !== undefined) props[a] = n;
+    }
+  }
+  const rotation = wholeAttr(target, "rotation_rate", `${path}/target`, 1, 65534);
+  if (rotation !== undefined) {
+    if (!scsi && !ideLike)
+      throw unsupported(
+        `${path}/target/@rotation_rate`,
+        String(rotation),
+        "a rotation rate is set on IDE, SATA and SCSI disks only",
+      );
+    props.rotation_rate = rotation;
+  }
+  const removable = onOff(target, "removable", `${path}/target`);
+  if (bus === "usb") props.removable = removable ?? false;
+  else if (removable !== undefined) {
+    if (!scsi || d.device !== "disk")
+      throw unsupported(
+        `${path}/target/@removable`,
+        getAttr(target, "removable"),
+        "removable is set on USB and SCSI disks only",
+      );
+    if (removable) props.removable = true;
+  }
+  const policy = driver && getAttr(driver, "error_policy");
+  const rpolicy = driver && getAttr(driver, "rerror_policy");
+  if (policy !== undefined || rpolicy !== undefined) {
+    if (bus === "fdc" || bus === "sd")
+      throw unsupported(`${path}/driver/@error_policy`, policy ?? rpolicy, "a floppy has no error policy: remove it");
+    const werror = policy === undefined ? undefined : ERROR_POLICIES[policy];
+    if (policy !== undefined && !werror)
+      throw new DomainXmlError("invalid error policy", {
+        path: `${path}/driver/@error_policy`,
+        value: policy,
+        allowed: Object.keys(ERROR_POLICIES).join(", "),
+        fix: "write error_policy='stop'",
+      });
+    if (rpolicy !== undefined && (rpolicy === "enospace" || !ERROR_POLICIES[rpolicy]))
+      throw new DomainXmlError("invalid read error policy", {
+        path: `${path}/driver/@rerror_policy`,
+        value: rpolicy,
+        allowed: "stop, report, ignore",
+        fix: "write rerror_policy='stop'",
+      });
+    // libvirt: the read policy follows the write policy unless that is enospace (no read equivalent)
+    const rerror = rpolicy ?? (policy !== "enospace" ? policy : undefined);
+    if (werror) props.werror = werror;
+    if (rerror) props.rerror = rerror;
+  }
+  const queues = wholeAttr(driver, "queues", `${path}/driver`, 1, 65535);
+  const queueSize = wholeAttr(driver, "queue_size", `${path}/driver`, 1, 65535);
+  const virtio = virtioOptionsProps(driver, `${path}/driver`);
+  if (bus === "virtio") {
+    if (queues !== undefined) props["num-queues"] = queues;
+    if (queueSize !== undefined) props["queue-size"] = queueSize;
+    Object.assign(props, virtio);
+  } else {
+    const a = ["queues", "queue_size", ...VIRTIO_OPTION_ATTRS].find((x) => driver && getAttr(driver, x) !== undefined);
+    if (a) throw unsupported(`${path}/driver/@${a}`, getAttr(driver, a), "this is set on virtio disks only: remove it");
+  }
+  return props;
+}
+
+/** `<driver io>` values and QEMU's `aio` (libvirt's virDomainDiskIo). */
+const DISK_IO: readonly string[] = ["native", "threads", "io_uring"];
+/** `<driver discard>` values. */
+const DISK_DISCARD: readonly string[] = ["unmap", "ignore"];
+/** `<driver detect_zeroes>` values. */
+const DISK_DETECT_ZEROES: readonly string[] = ["off", "on", "unmap"];
+
+/** What a disk's `<driver>` adds to its `-blockdev` nodes (libvirt's qemuBlockStorageSourceGetBlockdevProps). */
+export interface DiskBlockdevProps {
+  /** On the storage node (`aio`). */
+  readonly storage: Record<string, unknown>;
+  /** On the top node (the format node, or the raw storage node): `discard`, `detect-zeroes`. */
+  readonly top: Record<string, unknown>;
+  /** `<driver copy_on_read='on'>`: a copy-on-read filter node over the top node. */
+  readonly copyOnRead: boolean;
+}
+
+/**
+ * A disk's `<driver io= discard= detect_zeroes= copy_on_read=>` as libvirt puts them on its
+ * `-blockdev` nodes: `aio` on the storage node; `discard` and `detect-zeroes` on the top node,
+ * `detect_zeroes='unmap'` written as `on` unless the disk also discards (`unmap` means "unmap
+ * zeroes", which needs discard); `copy_on_read` as a filter node.
+ */
+export function diskBlockdevProps(el: XmlElement, path: string): DiskBlockdevProps {
+  const driver = firstChild(el, "driver");
+  const dp = `${path}/driver`;
+  const pick = (attr: string, allowed: readonly string[]) => {
+    const v = driver && getAttr(driver, attr);
+    if (v !== undefined && v !== "default" && !allowed.includes(v))
+      throw new DomainXmlError(`invalid disk ${attr}`, {
+        path: `${dp}/@${attr}`,
+        value: v,
+        allowed: allowed.join(", "),
+        fix: `write ${attr}='${allowed[0]!}' or remove it`,
+      });
+    return v === "default" ? undefined : v;
+  };
+  const io = pick("io", DISK_IO);
+  const discard = pick("discard", DISK_DISCARD);
+  const dz = pick("detect_zeroes", DISK_DETECT_ZEROES);
+  const storage: Record<string, unknown> = io ? { aio: io } : {};
+  const top: Record<string, unknown> = {};
+  if (discard) top.discard = discard;
+  if (dz && dz !== "off") top["detect-zeroes"] = dz === "unmap" && discard !== "unmap" ? "on" : dz;
+  return { storage, top, copyOnRead: onOff(driver, "copy_on_read", dp) === true };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filesystems
+
+/** `<filesystem accessmode>` and QEMU's 9p `security_model`. */
+const FS_ACCESS_MODES: readonly string[] = ["passthrough", "mapped", "squash"];
+
+/** What a filesystem's `-fsdev`/`-device` needs from the orchestrator. */
+export interface FilesystemContext {
+  /** The PCI address properties of a device (argv.ts's pciAddressProps). */
+  pciAddress(el: XmlElement, path: string): Record<string, unknown>;
+  /** Adds arguments. */
+  add(...a: string[]): void;
+}
+
+/**
+ * `<filesystem>`: a host directory shared over virtio-9p, as libvirt writes it
+ * (`-fsdev local|handle,security_model=...,writeout=...,readonly=on,id=fsdev-fsN,path=...` and a
+ * `virtio-9p-pci` with `mount_tag`): QEMU serves 9p itself. virtiofs needs a `virtiofsd` process
+ * libvirt starts and supervises, USB MTP a host path libvirt labels: both are refused (apply
+ * through libvirt), as are file/block/ram/... filesystem types.
+ */
+export function buildFilesystems(fss: readonly XmlElement[], ctx: FilesystemContext): void {
+  fss.forEach((fs, i) => {
+    const path = `/domain/devices/filesystem[${i + 1}]`;
+    const type = getAttr(fs, "type") ?? "mount";
+    if (type !== "mount")
+      throw unsupported(
+        `${path}/@type`,
+        type,
+        "a host directory (type='mount') shared over 9p is built: apply others through libvirt",
+      );
+    onlyAttrs(fs, path, ["type", "accessmode", "multidevs", "fmode", "dmode"], "<filesystem>");
+    const driver = firstChild(fs, "driver");
+    const dtype = (driver && getAttr(driver, "type")) ?? "path";
+    if (dtype === "virtiofs")
+      throw unsupported(
+        `${path}/driver/@type`,
+        dtype,
+        "virtiofs needs a virtiofsd process per share, which libvirt starts and supervises (the QEMU-direct backend starts no helper daemons): share over 9p (driver type='path') or apply through libvirt",
+      );
+    if (dtype !== "path" && dtype !== "handle")
+      throw unsupported(
+        `${path}/driver/@type`,
+        dtype,
+        "the 9p drivers path and handle are built: apply others through libvirt",
+      );
+    if (driver)
+      onlyAttrs(driver, `${path}/driver`, ["type", "wrpolicy", ...VIRTIO_OPTION_ATTRS], "a 9p filesystem's <driver>");
+    const source = firstChild(fs, "source");
+    const dir = source && getAttr(source, "dir");
+    if (!source || dir === undefined)
+      throw new DomainXmlError("missing filesystem source", {
+        path: `${path}/source/@dir`,
+        fix: "write <source dir='/path/on/host'/>",
+      });
+    onlyAttrs(source, `${path}/source`, ["dir"], "<source>");
+    const target = firstChild(fs, "target");
+    const tag = target && getAttr(target, "dir");
+    if (!target || tag === undefined)
+      throw new DomainXmlError("missing filesystem target", {
+        path: `${path}/target/@dir`,
+        fix: "write <target dir='mount_tag'/>",
+      });
+    onlyAttrs(target, `${path}/target`, ["dir"], "<target>");
+    for (const c of childElements(fs))
+      if (!["driver", "source", "target", "readonly", "address", "alias"].includes(c.name))
+        throw unsupported(`${path}/${c.name}`, undefined, "remove it or apply through libvirt");
+    const parts: string[] = [dtype === "handle" ? "handle" : "local"];
+    const access = getAttr(fs, "accessmode") ?? "passthrough";
+    if (!FS_ACCESS_MODES.includes(access))
+      throw new DomainXmlError("invalid filesystem access mode", {
+        path: `${path}/@accessmode`,
+        value: access,
+        allowed: FS_ACCESS_MODES.join(", "),
+        fix: "write accessmode='mapped'",
+      });
+    if (dtype === "path") parts.push(`security_model=${access === "squash" ? "none" : access}`);
+    else if (getAttr(fs, "accessmode") !== undefined && access !== "passthrough")
+      throw unsupported(`${path}/@accessmode`, access, "the handle driver has no access mode: remove it");
+    const wr = driver && getAttr(driver, "wrpolicy");
+    if (wr !== undefined) {
+      if (wr !== "immediate")
+        throw new DomainXmlError("invalid write policy", {
+          path: `${path}/driver/@wrpolicy`,
+          value: wr,
+          allowed: "immediate",
+          fix: "write wrpolicy='immediate' or remove it",
+        });
+      parts.push("writeout=immediate");
+    }
+    for (const m of ["fmode", "dmode"]) {
+      const v = getAttr(fs, m);
+      if (v === undefined) continue;
+      if (!/^0?[0-7]{3}$/.test(v) || dtype !== "path" || access !== "mapped")
+        throw unsupported(`${path}/@${m}`, v, `${m} is an octal mode for accessmode='mapped' only, e.g. ${m}='0644'`);
+      parts.push(`${m}=${v.padStart(4, "0")}`);
+    }
+    const multidevs = getAttr(fs, "multidevs");
+    if (multidevs !== undefined && multidevs !== "default") {
+      if (!["remap", "forbid", "warn"].includes(multidevs))
+        throw unsupported(`${path}/@multidevs`, multidevs, "write multidevs='remap', 'forbid' or 'warn'");
+      parts.push(`multidevs=${multidevs}`);
+    }
+    const id = `fs${i}`;
+    parts.push(`id=fsdev-${id}`, `path=${dir.replace(/,/g, ",,")}`);
+    if (firstChild(fs, "readonly")) parts.push("readonly=on");
+    ctx.add("-fsdev", parts.join(","));
+    ctx.add(
+      "-device",
+      JSON.stringify({
+        driver: "virtio-9p-pci",
+        ...virtioOptionsProps(driver, `${path}/driver`),
+        id,
+        fsdev: `fsdev-${id}`,
+        mount_tag: tag,
+        ...ctx.pciAddress(fs, path),
+      }),
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order and USB ports
+
+/**
+ * The order libvirt keeps controllers in (virDomainControllerInsertPreAlloced): each goes before
+ * the first controller of its type with a greater index, else after the last of its type, else
+ * last. PCI slots are assigned in this order. Returns indexes into `controllers`.
+ */
+export function libvirtControllerOrder(controllers: readonly DomainController[]): number[] {
+  const idx = (c: DomainController) => (c.index !== undefined && /^[0-9]+$/.test(c.index) ? Number(c.index) : -1);
+  const out: number[] = [];
+  controllers.forEach((c, i) => {
+    let at = -1;
+    let lastSame = -1;
+    for (let k = out.length - 1; k >= 0; k--) {
+      const o = controllers[out[k]!]!;
+      if (o.type !== c.type) continue;
+      if (lastSame === -1) lastSame = k;
+      if (idx(c) === -1) break;
+      // a master (an EHCI) goes before the companions of its index
+      const companionFirst =
+        idx(o) === idx(c) && !ICH9_COMPANIONS[c.model ?? ""] && ICH9_COMPANIONS[o.model ?? ""] !== undefined;
+      if (idx(o) > idx(c) || companionFirst) at = k;
+    }
+    if (at !== -1) out.splice(at, 0, i);
+    else if (lastSame !== -1) out.splice(lastSame + 1, 0, i);
+    else out.push(i);
+  });
+  return out;
+}
+
+/**
+ * The USB ports libvirt gives USB disks (virDomainUSBAddressAssign, inputs first): a written
+ * `<address type='usb' port=>` keeps its port, others take the next free port after the USB
+ * inputs'. Returns the port of each disk element on the USB bus, by element.
+ */
+export function usbDiskPorts(inputs: readonly XmlElement[], usbDisks: readonly XmlElement[]): Map<XmlElement, string> {
+  let port = 0;
+  for (const el of inputs) {
+    if (getAttr(el, "bus") !== "usb") continue;
+    const a = firstChild(el, "address");
+    const p = a && getAttr(a, "port");
+    port = p !== undefined && /^[0-9]+$/.test(p) ? Math.max(port, Number(p)) : port + 1;
+  }
+  const out = new Map<XmlElement, string>();
+  for (const el of usbDisks) {
+    const a = firstChild(el, "address");
+    const p = a && getAttr(a, "port");
+    if (p !== undefined && /^[0-9]+$/.test(p)) {
+      port = Math.max(port, Number(p));
+      out.set(el, p);
+    } else out.set(el, String(++port));
+  }
+  return out;
+}
+
+const IMPLICIT_SCSI_KEYS = new Map<number, object>();
+
+/** The key of the implicit SCSI controller of an index (for the PCI slot table). */
+export function implicitScsiKey(index: number): object {
+  let k = IMPLICIT_SCSI_KEYS.get(index);
+  if (!k) IMPLICIT_SCSI_KEYS.set(index, (k = Object.freeze({ implicit: `scsi${index}` })));
+  return k;
+}
+
+/**
+ * The SCSI controllers libvirt adds for SCSI disks (virDomainDefAddDiskControllersForType): every
+ * index from 0 to the highest `address/@controller` of a SCSI disk that no `<controller
+ * type='scsi'>` states, each an lsilogic controller on x86 (qemuDomainGetSCSIControllerModel).
+ */
+export function implicitScsiControllers(
+  disks: readonly DomainDisk[],
+  diskEls: readonly XmlElement[],
+  controllers: readonly DomainController[],
+): number[] {
+  let max = -1;
+  disks.forEach((d, i) => {
+    if (d.targetBus !== "scsi" && !(d.targetBus === undefined && d.targetDev?.startsWith("sd"))) return;
+    const a = diskEls[i] && firstChild(diskEls[i], "address");
+    const c = a && getAttr(a, "type") === "drive" ? getAttr(a, "controller") : undefined;
+    const n = c !== undefined && /^[0-9]+$/.test(c) ? Number(c) : 0;
+    max = Math.max(max, Math.min(n, 255));
+  });
+  const have = new Set(controllers.filter((c) => c.type === "scsi").map((c) => Number(c.index ?? "0")));
+  const out: number[] = [];
+  for (let i = 0; i <= max; i++) if (!have.has(i)) out.push(i);
+  return out;
+}
+
+/** Refuses two disks with the same target name (libvirt: "target 'sda' duplicated"). */
+export function checkDiskTargets(disks: readonly DomainDisk[]): void {
+  const seen = new Set<string>();
+  disks.forEach((d, i) => {
+    if (d.targetDev === undefined) return;
+    if (seen.has(d.targetDev))
+      throw new DomainXmlError("duplicate disk target", {
+        path: `/domain/devices/disk[${i + 1}]/target/@dev`,
+        value: d.targetDev,
+        fix: "give every disk its own target name (sda, sdb, ...)",
+      });
+    seen.add(d.targetDev);
+  });
+}
