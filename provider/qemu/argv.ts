@@ -22,6 +22,7 @@ import {
   ICH9_COMPANIONS,
   USB_CONTROLLER_DRIVERS,
   buildFilesystems,
+  checkBootOrders,
   checkDiskTargets,
   controllerDriverProps,
   deviceJson,
@@ -30,6 +31,7 @@ import {
   implicitScsiControllers,
   implicitScsiKey,
   libvirtControllerOrder,
+  networkStorage,
   usbControllerId,
   usbControllerProps,
   usbDiskPorts,
@@ -1276,6 +1278,7 @@ const HOST_CDROM = /^\/dev\/(cdrom\d*|sr\d+|scd\d+)$/;
 
 function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
   checkDiskTargets(v.disks);
+  checkBootOrders(v.os.boot, [...v.disks, ...v.interfaces]);
   const boot = bootIndexes(v);
   const counters: Record<string, number> = {};
   const els = devs.of("disk");
@@ -1308,7 +1311,9 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
         "the builder attaches device='disk' and 'cdrom', and floppies on the PC machine's fdc; apply others through libvirt",
       );
     let drive: string | undefined;
-    const src = diskSource(d, path);
+    // a network disk: QEMU's own block driver for its protocol (provider/qemu/storage.ts)
+    const net = d.type === "network" && el ? networkStorage(el, path) : undefined;
+    const src = net ? { driver: String(net.driver), filename: "" } : diskSource(d, path);
     const driverEl = el && firstChild(el, "driver");
     // libvirt: a shareable, writable disk without a cache mode is not cached on the host (cache='none')
     const cacheMode =
@@ -1333,12 +1338,20 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           fmt,
           "a shareable disk must be a raw image (qcow2 cannot be written by two guests)",
         );
+      if (net && Object.keys(bp.storage).length)
+        throw unsupported(
+          `${path}/driver/@io`,
+          String(bp.storage.aio),
+          "the I/O mode is for local files and block devices: remove it",
+        );
       const storage = {
-        driver:
-          src.driver === "host_device" && d.device === "cdrom" && HOST_CDROM.test(src.filename)
-            ? "host_cdrom"
-            : src.driver,
-        filename: src.filename,
+        ...(net ?? {
+          driver:
+            src.driver === "host_device" && d.device === "cdrom" && HOST_CDROM.test(src.filename)
+              ? "host_cdrom"
+              : src.driver,
+          filename: src.filename,
+        }),
         "node-name": `${node}-storage`,
         ...bp.storage,
       };

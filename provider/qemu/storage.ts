@@ -654,3 +654,273 @@ export function checkDiskTargets(disks: readonly DomainDisk[]): void {
     seen.add(d.targetDev);
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Network disks
+
+/** The default port of each network protocol (libvirt's virStorageSourceNetworkDefaultPort). */
+const NETWORK_DEFAULT_PORTS: Readonly<Record<string, string>> = {
+  nbd: "10809",
+  rbd: "6789",
+  iscsi: "3260",
+  http: "80",
+  https: "443",
+  ftp: "21",
+  ftps: "990",
+  ssh: "22",
+};
+
+interface NetworkHost {
+  readonly name?: string;
+  readonly port: string;
+  readonly socket?: string;
+}
+
+function networkHosts(source: XmlElement, path: string, protocol: string): NetworkHost[] {
+  return childElements(source, "host").map((h, i) => {
+    const hp = `${path}/source/host${childElements(source, "host").length > 1 ? `[${i + 1}]` : ""}`;
+    onlyAttrs(h, hp, ["name", "port", "transport", "socket"], "<host>");
+    const transport = getAttr(h, "transport") ?? "tcp";
+    if (transport === "unix") {
+      const socket = getAttr(h, "socket");
+      if (!socket)
+        throw new DomainXmlError("missing socket path", {
+          path: `${hp}/@socket`,
+          fix: "write <host transport='unix' socket='/path/to/socket'/>",
+        });
+      return { socket, port: "" };
+    }
+    if (transport !== "tcp")
+      throw unsupported(`${hp}/@transport`, transport, "use transport tcp or unix, or apply through libvirt");
+    const name = getAttr(h, "name");
+    if (!name)
+      throw new DomainXmlError("missing host name", { path: `${hp}/@name`, fix: "write <host name='example.org'/>" });
+    const port = getAttr(h, "port");
+    if (port !== undefined) wholeAttr(h, "port", hp, 1, 65535);
+    return { name, port: port ?? NETWORK_DEFAULT_PORTS[protocol] ?? "" };
+  });
+}
+
+/**
+ * The storage node of a `<disk type='network'>`, without `node-name`: QEMU's own block drivers
+ * for nbd, rbd, iscsi, http(s), ftp(s) and nfs, as libvirt writes them
+ * (qemuBlockStorageSourceGetBackendProps). What needs libvirt is refused, naming it: `<auth>` (its
+ * `<secret>` is an object of libvirt's secret driver), HTTP cookies, `tls='yes'` (the x509
+ * certificates are qemu.conf host configuration), ssh (`<knownHosts>` and keys need nbdkit or
+ * ssh-agent), gluster, vxhs, sheepdog and the like (not in QEMU any more, or not built).
+ */
+export function networkStorage(el: XmlElement, path: string): Record<string, unknown> {
+  const source = firstChild(el, "source");
+  if (!source)
+    throw new DomainXmlError("missing disk source", {
+      path: `${path}/source`,
+      fix: "write <source protocol='nbd' ...>",
+    });
+  const sp = `${path}/source`;
+  const protocol = getAttr(source, "protocol") ?? "";
+  if (!["nbd", "rbd", "iscsi", "http", "https", "ftp", "ftps", "nfs"].includes(protocol))
+    throw unsupported(
+      `${sp}/@protocol`,
+      protocol,
+      "the QEMU-direct backend builds network disks over nbd, rbd, iscsi, http(s), ftp(s) and nfs: apply others through libvirt",
+    );
+  if (firstChild(el, "auth") || firstChild(source, "auth"))
+    throw unsupported(
+      firstChild(el, "auth") ? `${path}/auth` : `${sp}/auth`,
+      undefined,
+      "the <secret> names an object of libvirt's secret driver, which the QEMU-direct backend has no access to: use a network disk without authentication or apply through libvirt",
+    );
+  const tls = getAttr(source, "tls");
+  if (tls === "yes")
+    throw unsupported(
+      `${sp}/@tls`,
+      tls,
+      "TLS certificates come from libvirt's qemu.conf (nbd_tls_x509_cert_dir): apply through libvirt",
+    );
+  if (tls !== undefined && tls !== "no")
+    throw new DomainXmlError("invalid tls value", {
+      path: `${sp}/@tls`,
+      value: tls,
+      allowed: "yes, no",
+      fix: "write tls='no'",
+    });
+  const allowedKids: Record<string, readonly string[]> = {
+    nbd: ["host", "reconnect"],
+    rbd: ["host", "snapshot", "config"],
+    iscsi: ["host", "initiator"],
+    http: ["host", "timeout", "readahead"],
+    https: ["host", "timeout", "readahead", "ssl"],
+    ftp: ["host", "timeout", "readahead"],
+    ftps: ["host", "timeout", "readahead", "ssl"],
+    nfs: ["host", "identity"],
+  };
+  for (const c of childElements(source))
+    if (!allowedKids[protocol]!.includes(c.name))
+      throw unsupported(
+        `${sp}/${c.name}`,
+        undefined,
+        `not built for ${protocol} disks: remove it or apply through libvirt`,
+      );
+  onlyAttrs(
+    source,
+    sp,
+    ["protocol", "name", "tls", ...(protocol.startsWith("http") ? ["query"] : [])],
+    "a network <source>",
+  );
+  const name = getAttr(source, "name");
+  const hosts = networkHosts(source, path, protocol);
+  const one = (): NetworkHost => {
+    if (hosts.length !== 1)
+      throw new DomainXmlError(`${protocol} takes exactly one host`, {
+        path: `${sp}/host`,
+        value: String(hosts.length),
+        fix: "write one <host name=... port=.../>",
+      });
+    return hosts[0]!;
+  };
+  const tcpOnly = (h: NetworkHost): NetworkHost & { name: string } => {
+    if (h.name === undefined)
+      throw unsupported(
+        `${sp}/host/@transport`,
+        "unix",
+        `${protocol} is reached over TCP: write <host name=... port=.../>`,
+      );
+    return h as NetworkHost & { name: string };
+  };
+  const child = (n: string) => firstChild(source, n);
+  switch (protocol) {
+    case "nbd": {
+      const h = one();
+      const props: Record<string, unknown> = {
+        driver: "nbd",
+        server:
+          h.socket !== undefined ? { type: "unix", path: h.socket } : { type: "inet", host: h.name, port: h.port },
+      };
+      if (name !== undefined) props.export = name;
+      const delay = wholeAttr(child("reconnect"), "delay", `${sp}/reconnect`, 1, 0xffffffff);
+      if (child("reconnect")) onlyAttrs(child("reconnect")!, `${sp}/reconnect`, ["delay"], "<reconnect>");
+      if (delay !== undefined) props["reconnect-delay"] = delay;
+      return props;
+    }
+    case "rbd": {
+      const parts = (name ?? "").split("/");
+      if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === ""))
+        throw new DomainXmlError("invalid rbd image name", {
+          path: `${sp}/@name`,
+          value: name,
+          allowed: "POOL/IMAGE or POOL/NAMESPACE/IMAGE",
+          fix: "write name='pool/image'",
+        });
+      const props: Record<string, unknown> = { driver: "rbd", pool: parts[0] };
+      if (parts.length === 3) props.namespace = parts[1];
+      props.image = parts[parts.length - 1];
+      const snap = child("snapshot");
+      if (snap) {
+        onlyAttrs(snap, `${sp}/snapshot`, ["name"], "<snapshot>");
+        props.snapshot = getAttr(snap, "name");
+      }
+      const conf = child("config");
+      if (conf) {
+        onlyAttrs(conf, `${sp}/config`, ["file"], "<config>");
+        props.conf = getAttr(conf, "file");
+      }
+      if (hosts.length) props.server = hosts.map((h) => ({ host: tcpOnly(h).name, port: h.port }));
+      return props;
+    }
+    case "iscsi": {
+      const h = tcpOnly(one());
+      const m = /^(.*?)(?:\/([0-9]+))?$/.exec(name ?? "");
+      if (!m?.[1])
+        throw new DomainXmlError("invalid iSCSI target", {
+          path: `${sp}/@name`,
+          value: name,
+          allowed: "IQN or IQN/LUN",
+          fix: "write name='iqn.2013-07.com.example:target/1'",
+        });
+      const props: Record<string, unknown> = {
+        driver: "iscsi",
+        portal: `${h.name.includes(":") ? `[${h.name}]` : h.name}:${h.port}`,
+        target: m[1],
+        lun: m[2] !== undefined ? Number(m[2]) : 0,
+        transport: "tcp",
+      };
+      const init = child("initiator");
+      if (init) {
+        for (const c of childElements(init))
+          if (c.name !== "iqn") throw unsupported(`${sp}/initiator/${c.name}`, undefined, "remove it");
+        const iqn = firstChild(init, "iqn");
+        if (iqn) {
+          onlyAttrs(iqn, `${sp}/initiator/iqn`, ["name"], "<iqn>");
+          props["initiator-name"] = getAttr(iqn, "name");
+        }
+      }
+      return props;
+    }
+    case "nfs": {
+      const h = tcpOnly(one());
+      const props: Record<string, unknown> = { driver: "nfs", server: { host: h.name, type: "inet" }, path: name };
+      const id = child("identity");
+      if (id) {
+        onlyAttrs(id, `${sp}/identity`, ["user", "group"], "<identity>");
+        for (const k of ["user", "group"]) {
+          const v = getAttr(id, k);
+          if (v === undefined) continue;
+          if (!/^\+[0-9]+$/.test(v))
+            throw unsupported(
+              `${sp}/identity/@${k}`,
+              v,
+              `libvirt looks a ${k} name up on the host: write the numeric id as '+N', e.g. ${k}='+107'`,
+            );
+          props[k] = Number(v.slice(1));
+        }
+      }
+      return props;
+    }
+    default: {
+      // http, https, ftp, ftps: QEMU's curl driver
+      const h = tcpOnly(one());
+      const host = h.name.includes(":") ? `[${h.name}]` : h.name;
+      const query = getAttr(source, "query");
+      const props: Record<string, unknown> = {
+        driver: protocol,
+        url: `${protocol}://${host}:${h.port}/${(name ?? "").replace(/^\//, "")}${query ? `?${query}` : ""}`,
+      };
+      const timeout = wholeAttr(child("timeout"), "seconds", `${sp}/timeout`, 1, 0xffffffff);
+      if (child("timeout")) onlyAttrs(child("timeout")!, `${sp}/timeout`, ["seconds"], "<timeout>");
+      if (timeout !== undefined) props.timeout = timeout;
+      const readahead = wholeAttr(child("readahead"), "size", `${sp}/readahead`, 1, Number.MAX_SAFE_INTEGER);
+      if (child("readahead")) onlyAttrs(child("readahead")!, `${sp}/readahead`, ["size"], "<readahead>");
+      if (readahead !== undefined) props.readahead = readahead;
+      const ssl = child("ssl");
+      if (ssl) {
+        onlyAttrs(ssl, `${sp}/ssl`, ["verify"], "<ssl>");
+        const verify = getAttr(ssl, "verify");
+        if (verify !== "yes" && verify !== "no")
+          throw new DomainXmlError("invalid ssl verify", {
+            path: `${sp}/ssl/@verify`,
+            value: verify,
+            allowed: "yes, no",
+            fix: "write verify='yes'",
+          });
+        props.sslverify = verify === "yes";
+      }
+      return props;
+    }
+  }
+}
+
+/**
+ * Refuses `<boot order>` on devices beside `<os><boot dev>` (libvirt: "per-device boot elements
+ * cannot be used together with os/boot elements").
+ */
+export function checkBootOrders(
+  osBoot: readonly string[],
+  devices: readonly { bootOrder: string | undefined }[],
+): void {
+  if (osBoot.length === 0 || devices.every((d) => d.bootOrder === undefined)) return;
+  throw new DomainXmlError("per-device boot elements cannot be used together with os/boot elements", {
+    path: "/domain/os/boot",
+    value: osBoot.join(","),
+    fix: "use either <boot order='N'/> on devices or <os><boot dev=.../></os>, not both",
+  });
+}
