@@ -31,6 +31,7 @@ import {
   implicitScsiControllers,
   implicitScsiKey,
   libvirtControllerOrder,
+  backingChain,
   networkStorage,
   usbControllerId,
   usbControllerProps,
@@ -1288,11 +1289,16 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
       .filter((i) => v.disks[i]!.targetBus === "usb")
       .map((i) => els[i]!),
   );
-  libvirtDiskOrder(v.disks).forEach((i, pos) => {
+  // node names: libvirt numbers every layer of every disk, the last disk's image libvirt-1
+  const order = libvirtDiskOrder(v.disks);
+  const chains = order.map((i) => backingChain(els[i], `/domain/devices/disk[${i + 1}]`));
+  const firstIndex = order.map((_, pos) => chains.slice(pos + 1).reduce((n, c) => n + 1 + c.layers.length, 1));
+  order.forEach((i, pos) => {
     const d = v.disks[i]!;
     const path = `/domain/devices/disk[${i + 1}]`;
     const el = els[i];
-    const node = `libvirt-${v.disks.length - pos}`;
+    const chain = chains[pos]!;
+    const node = `libvirt-${firstIndex[pos]!}`;
     const bus =
       d.targetBus ??
       (d.targetDev?.startsWith("vd")
@@ -1355,6 +1361,53 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
         "node-name": `${node}-storage`,
         ...bp.storage,
       };
+      // the backing chain, bottom layer first; each format node's backing is the layer below
+      const layerNode = (k: number) => {
+        const l = chain.layers[k]!;
+        return `libvirt-${firstIndex[pos]! + k + 1}-${l.format === "raw" ? "storage" : "format"}`;
+      };
+      const backingOf = (k: number): Record<string, unknown> =>
+        k < chain.layers.length ? { backing: layerNode(k) } : chain.closed ? { backing: null } : {};
+      for (let k = chain.layers.length - 1; k >= 0; k--) {
+        const l = chain.layers[k]!;
+        const n = `libvirt-${firstIndex[pos]! + k + 1}`;
+        if (l.format === "raw") {
+          if (k + 1 < chain.layers.length)
+            throw unsupported(`${path}/backingStore`, "raw", "a raw image has no backing image: end the chain there");
+          add(
+            "-blockdev",
+            JSON.stringify({ ...l.storage, "node-name": `${n}-storage`, "read-only": true, ...cacheProps }),
+          );
+        } else {
+          add(
+            "-blockdev",
+            JSON.stringify({
+              ...l.storage,
+              "node-name": `${n}-storage`,
+              "auto-read-only": true,
+              discard: "unmap",
+              ...cacheProps,
+            }),
+          );
+          add(
+            "-blockdev",
+            JSON.stringify({
+              "node-name": `${n}-format`,
+              "read-only": true,
+              ...cacheProps,
+              driver: l.format,
+              file: `${n}-storage`,
+              ...backingOf(k + 1),
+            }),
+          );
+        }
+      }
+      if (fmt === "raw" && chain.layers.length > 0)
+        throw unsupported(
+          `${path}/backingStore`,
+          "raw",
+          "a raw image has no backing image: remove <backingStore> or use qcow2",
+        );
       if (fmt === "raw") {
         // as libvirt (qemuBlockStorageSourceNeedsFormatLayer): a raw image is the storage node itself
         add("-blockdev", JSON.stringify({ ...storage, "read-only": readOnly, ...cacheProps, ...bp.top }));
@@ -1370,6 +1423,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
             ...bp.top,
             driver: fmt,
             file: `${node}-storage`,
+            ...backingOf(0),
           }),
         );
         drive = `${node}-format`;

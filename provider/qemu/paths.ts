@@ -31,6 +31,37 @@ const SMBIOS_KEYS: Readonly<Record<string, readonly string[]>> = {
   chassis: ["manufacturer", "version", "serial", "asset", "sku"],
 };
 
+/** What a network disk's `<source>` holds, relative to it (provider/qemu/storage.ts networkStorage). */
+const NETWORK_SOURCE_PATHS: readonly string[] = [
+  "@protocol",
+  "@name",
+  "@query",
+  "@tls",
+  "host",
+  "host/@name",
+  "host/@port",
+  "host/@transport",
+  "host/@socket",
+  "reconnect",
+  "reconnect/@delay",
+  "snapshot",
+  "snapshot/@name",
+  "config",
+  "config/@file",
+  "initiator",
+  "initiator/iqn",
+  "initiator/iqn/@name",
+  "timeout",
+  "timeout/@seconds",
+  "readahead",
+  "readahead/@size",
+  "ssl",
+  "ssl/@verify",
+  "identity",
+  "identity/@user",
+  "identity/@group",
+];
+
 /** The paths the builder reads into the command line (provider/qemu/argv.ts). */
 export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain",
@@ -252,35 +283,22 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     "page_per_vq",
   ].map((a) => `/domain/devices/disk/driver/@${a}`),
   "/domain/devices/disk/address/@port",
-  ...[
-    "@protocol",
-    "@name",
-    "@query",
-    "@tls",
-    "host",
-    "host/@name",
-    "host/@port",
-    "host/@transport",
-    "host/@socket",
-    "reconnect",
-    "reconnect/@delay",
-    "snapshot",
-    "snapshot/@name",
-    "config",
-    "config/@file",
-    "initiator",
-    "initiator/iqn",
-    "initiator/iqn/@name",
-    "timeout",
-    "timeout/@seconds",
-    "readahead",
-    "readahead/@size",
-    "ssl",
-    "ssl/@verify",
-    "identity",
-    "identity/@user",
-    "identity/@group",
-  ].map((a) => `/domain/devices/disk/source/${a}`),
+  // a backing chain, up to 8 layers deep (deeper layers are refused, naming them)
+  ...[1, 2, 3, 4, 5, 6, 7, 8].flatMap((depth) => {
+    const b = `/domain/devices/disk${"/backingStore".repeat(depth)}`;
+    return [
+      b,
+      `${b}/@type`,
+      `${b}/format`,
+      `${b}/format/@type`,
+      `${b}/source`,
+      `${b}/source/@file`,
+      `${b}/source/@dev`,
+      ...NETWORK_SOURCE_PATHS.map((a) => `${b}/source/${a}`),
+    ];
+  }),
+  ...NETWORK_SOURCE_PATHS.map((a) => `/domain/devices/disk/source/${a}`),
+
   "/domain/devices/controller/@ports",
   "/domain/devices/controller/@vectors",
   "/domain/devices/controller/driver",
@@ -331,6 +349,14 @@ export const NO_ARGV: Readonly<Record<string, string>> = {
     "what the manager does when the guest powers off, libvirt's lifecycle policy run on QEMU's SHUTDOWN event (libvirt's -no-shutdown only keeps QEMU alive to see it)",
   "/domain/on_crash":
     "what the manager does when the guest crashes, libvirt's lifecycle policy run on QEMU's GUEST_PANICKED event; no QEMU argument",
+  ...Object.fromEntries(
+    ["/source/@index", ...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => `${"/backingStore".repeat(n)}/@index`)].map((p) => [
+      `/domain/devices/disk${p}`,
+      "libvirt's number for one layer of a disk's backing chain, by which its block jobs name the layer (vda[2]); no argument, in libvirt as here",
+    ]),
+  ),
+  "/domain/devices/disk/mirror":
+    "the state of a block copy or commit job libvirt runs on a live domain (its status XML); libvirt starts no job and passes no argument for it at start, nor does the builder",
   "/domain/devices/disk/target/@tray":
     "the tray of a removable drive (open or closed) is runtime state libvirt records; it passes no argument for it at start, and QEMU starts with the tray closed, in libvirt as here",
   "/domain/cpu/model/@fallback":

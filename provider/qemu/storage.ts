@@ -764,7 +764,7 @@ export function networkStorage(el: XmlElement, path: string): Record<string, unk
   onlyAttrs(
     source,
     sp,
-    ["protocol", "name", "tls", ...(protocol.startsWith("http") ? ["query"] : [])],
+    ["protocol", "name", "tls", "index", ...(protocol.startsWith("http") ? ["query"] : [])],
     "a network <source>",
   );
   const name = getAttr(source, "name");
@@ -923,4 +923,73 @@ export function checkBootOrders(
     value: osBoot.join(","),
     fix: "use either <boot order='N'/> on devices or <os><boot dev=.../></os>, not both",
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backing chains
+
+/** The image formats a backing layer may have (QEMU's format drivers of the same name). */
+const BACKING_FORMATS: readonly string[] = ["raw", "qcow2", "qed", "vmdk", "vpc", "vhdx", "vdi"];
+
+/** One `<backingStore>` layer under a disk's image, as its `-blockdev` nodes need it. */
+export interface BackingLayer {
+  /** The storage node's properties, without `node-name`. */
+  readonly storage: Record<string, unknown>;
+  /** `<format type>`: `raw` is the storage node itself, others a format node over it. */
+  readonly format: string;
+}
+
+/** A disk's backing chain, top-first, and whether it ends in an empty `<backingStore/>` (no backing: `"backing": null`). */
+export interface BackingChain {
+  readonly layers: BackingLayer[];
+  readonly closed: boolean;
+}
+
+/** Whether a `<backingStore>` is the empty terminator (`<backingStore/>`): the layer above has no backing image. */
+function isTerminator(b: XmlElement): boolean {
+  return b.attrs.length === 0 && childElements(b).length === 0;
+}
+
+/**
+ * A disk's `<backingStore>` chain as libvirt opens it (qemuBuildStorageSourceChainAttachPrepareBlockdev):
+ * every layer a read-only node (file, block device or network image), a format node over it unless
+ * raw, each format node's `backing` the layer below, `null` above an empty `<backingStore/>`, and
+ * absent where the chain is not written (QEMU opens the image's own backing file).
+ */
+export function backingChain(el: XmlElement | undefined, path: string): BackingChain {
+  const layers: BackingLayer[] = [];
+  let b = el && firstChild(el, "backingStore");
+  let bp = `${path}/backingStore`;
+  while (b) {
+    if (isTerminator(b)) return { layers, closed: true };
+    onlyAttrs(b, bp, ["type", "index"], "<backingStore>");
+    const type = getAttr(b, "type") ?? "file";
+    const fmtEl = firstChild(b, "format");
+    const format = fmtEl && getAttr(fmtEl, "type");
+    if (format === undefined)
+      throw new DomainXmlError("backing image without a format", {
+        path: `${bp}/format`,
+        fix: "write the layer's <format type='qcow2'/> (libvirt does not probe image formats)",
+      });
+    if (!BACKING_FORMATS.includes(format))
+      throw unsupported(`${bp}/format/@type`, format, `use a backing format of ${BACKING_FORMATS.join(", ")}`);
+    let storage: Record<string, unknown>;
+    if (type === "network") storage = networkStorage(b, bp);
+    else {
+      const src = firstChild(b, "source");
+      const attr = type === "file" ? "file" : type === "block" ? "dev" : undefined;
+      if (!attr) throw unsupported(`${bp}/@type`, type, "a backing layer is a file, a block device or a network image");
+      const filename = src && getAttr(src, attr);
+      if (filename === undefined)
+        throw new DomainXmlError("backing layer without a source", {
+          path: `${bp}/source/@${attr}`,
+          fix: `write <source ${attr}='/path'/>`,
+        });
+      storage = { driver: type === "file" ? "file" : "host_device", filename };
+    }
+    layers.push({ storage, format });
+    b = firstChild(b, "backingStore");
+    bp = `${bp}/backingStore`;
+  }
+  return { layers, closed: false };
 }
