@@ -1224,7 +1224,8 @@ function bootIndexes(v: DomainView): Map<object, number> {
     return m;
   }
   let n = 1;
-  for (const dev of v.os.boot) {
+  // libvirt: an HVM domain with no boot element at all boots from the first disk (virDomainDefParseBootXML)
+  for (const dev of v.os.boot.length ? v.os.boot : ["hd"]) {
     const target =
       dev === "hd"
         ? sorted.find((d) => d.device === "disk")
@@ -1368,6 +1369,8 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
       };
       const backingOf = (k: number): Record<string, unknown> =>
         k < chain.layers.length ? { backing: layerNode(k) } : chain.closed ? { backing: null } : {};
+      // the disk's discard applies to every layer of its chain (libvirt 12.9, checked in test/lab/direct-storage)
+      const layerDiscard = bp.top.discard !== undefined ? { discard: bp.top.discard } : {};
       for (let k = chain.layers.length - 1; k >= 0; k--) {
         const l = chain.layers[k]!;
         const n = `libvirt-${firstIndex[pos]! + k + 1}`;
@@ -1376,7 +1379,13 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
             throw unsupported(`${path}/backingStore`, "raw", "a raw image has no backing image: end the chain there");
           add(
             "-blockdev",
-            JSON.stringify({ ...l.storage, "node-name": `${n}-storage`, "read-only": true, ...cacheProps }),
+            JSON.stringify({
+              ...l.storage,
+              "node-name": `${n}-storage`,
+              "read-only": true,
+              ...cacheProps,
+              ...layerDiscard,
+            }),
           );
         } else {
           add(
@@ -1395,6 +1404,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
               "node-name": `${n}-format`,
               "read-only": true,
               ...cacheProps,
+              ...layerDiscard,
               driver: l.format,
               file: `${n}-storage`,
               ...backingOf(k + 1),

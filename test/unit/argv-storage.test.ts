@@ -45,6 +45,7 @@ describe("QEMU command line: disks (provider/qemu/storage.ts)", () => {
       drive: "libvirt-1-storage",
       id: "usb-disk0",
       removable: false,
+      bootindex: 1, // libvirt: no boot element at all boots from the first disk
     });
     const t = doc(`<input type='tablet' bus='usb'/>${disk(`${FILE}<target dev='sdb' bus='usb' removable='on'/>`)}`);
     expect(device(t, "usb-storage")).to.include({ port: "2", id: "usb-disk1", removable: true });
