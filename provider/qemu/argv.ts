@@ -51,6 +51,25 @@ import {
   readNumatune,
   vcpuCpuAffinity,
 } from "./memory-cpu";
+import {
+  ICH9_COMPANIONS,
+  USB_CONTROLLER_DRIVERS,
+  buildFilesystems,
+  checkBootOrders,
+  checkDiskTargets,
+  controllerDriverProps,
+  deviceJson,
+  diskBlockdevProps,
+  diskDeviceProps,
+  implicitScsiControllers,
+  implicitScsiKey,
+  libvirtControllerOrder,
+  backingChain,
+  networkStorage,
+  usbControllerId,
+  usbControllerProps,
+  usbDiskPorts,
+} from "./storage";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions {
@@ -200,6 +219,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildKernelBoot(def.root, add);
   buildControllers(v, add, devs);
   buildDisks(v, add, devs);
+  buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
   buildInterfaces(v, add, devs, def.root);
   buildPm(def.root, add, devs);
   buildChardevs(v, add, devs);
@@ -972,15 +992,30 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   const videos = videoOrder(devs).map((i) => devs.of("video")[i]!);
   const [primary] = videos;
   if (primary && !has(primary) && getAttr(firstChild(primary, "model"), "type") !== "none") next(primary);
-  // network interfaces before the device controllers (qemuDomainAssignDevicePCISlots)
+  // libvirt's order (qemuDomainAssignDevicePCISlots): filesystems and network interfaces before
+  // the device controllers (USB, SCSI, SATA, virtio-serial)
+  for (const el of devs.of("filesystem")) if (!has(el)) next(el);
   for (const el of devs.of("interface")) if (!has(el)) next(el);
   // then sound cards (libvirt's order: nets, sounds, device controllers)
   for (const el of devs.of("sound")) if (!has(el) && media.isPciSound(el)) next(el);
   const controllers = devs.of("controller");
-  v.controllers.forEach((c, i) => {
+  const ich9 = new Map<string, number>();
+  libvirtControllerOrder(v.controllers).forEach((i) => {
+    const c = v.controllers[i]!;
     const el = controllers[i];
     if (!el || has(el)) return;
-    if (c.type === "usb" && (c.model ?? "piix3-uhci") === "piix3-uhci") devs.slots.set(el, "0x1.0x2");
+    const companion =
+      c.type === "usb" ? (c.model === "ich9-ehci1" ? 7 : ICH9_COMPANIONS[c.model ?? ""]?.fn) : undefined;
+    if (companion !== undefined) {
+      // an EHCI and its UHCI companions share one slot: EHCI at function 7, UHCI 1-3 at 0-2 (libvirt)
+      let slot = ich9.get(c.index ?? "0");
+      if (slot === undefined) {
+        next(el);
+        slot = Number(devs.slots.get(el) ?? "0x20");
+        ich9.set(c.index ?? "0", slot);
+      }
+      devs.slots.set(el, companion === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${companion}`);
+    } else if (c.type === "usb" && (c.model ?? "piix3-uhci") === "piix3-uhci") devs.slots.set(el, "0x1.0x2");
     else if (
       (c.type === "usb" && c.model !== "none") ||
       c.type === "virtio-serial" ||
@@ -989,6 +1024,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
     )
       next(el);
   });
+  for (const n of implicitScsiControllers(v.disks, devs.of("disk"), v.controllers)) next(implicitScsiKey(n));
   if (needsImplicitSata(v)) next(IMPLICIT_SATA);
   if (needsImplicitVirtioSerial(v)) next(IMPLICIT_VIRTIO_SERIAL);
   libvirtDiskOrder(v.disks).forEach((i) => {
@@ -1157,12 +1193,23 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
         ...pciAddressProps(undefined, "/domain/devices", devs, IMPLICIT_SATA),
       }),
     );
+  for (const n of implicitScsiControllers(v.disks, devs.of("disk"), v.controllers))
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "lsi",
+        id: `scsi${n}`,
+        ...pciAddressProps(undefined, "/domain/devices", devs, implicitScsiKey(n)),
+      }),
+    );
   const els = devs.of("controller");
   v.controllers.forEach((c, i) => {
     const path = `/domain/devices/controller[${i + 1}]`;
     const el = els[i];
     const at = () => pciAddressProps(el, path, devs);
     if (c.index !== undefined) xmlWholeNumber(`${path}/@index`, c.index, 0, 65535, "write e.g. index='0'");
+    const scsiModel = c.type === "scsi" && (c.model ?? "auto") === "auto" ? "lsilogic" : c.model;
+    const drv = controllerDriverProps(c.type === "scsi" ? `${scsiModel}` : (c.type ?? ""), el, path);
     if (c.type === "pci" && c.model !== undefined && c.model !== "pci-root" && c.model !== "pcie-root") {
       throw unsupported(
         `${path}/@model`,
@@ -1191,27 +1238,61 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
         throw unsupported(`${path}/address`, undefined, "the floppy controller is on ISA: remove <address>");
       return;
     }
+    if (el && c.type !== "usb" && c.type !== "virtio-serial" && getAttr(el, "ports") !== undefined)
+      throw unsupported(
+        `${path}/@ports`,
+        getAttr(el, "ports"),
+        "ports are set on USB xHCI and virtio-serial controllers only",
+      );
+    if (el && c.type !== "virtio-serial" && getAttr(el, "vectors") !== undefined)
+      throw unsupported(
+        `${path}/@vectors`,
+        getAttr(el, "vectors"),
+        "vectors are set on virtio-serial controllers only",
+      );
     if (c.type === "usb") {
       if (c.model === "none") return;
-      const driver = {
-        "piix3-uhci": "piix3-usb-uhci",
-        "qemu-xhci": "qemu-xhci",
-        "nec-xhci": "nec-usb-xhci",
-        "ich9-ehci1": "ich9-usb-ehci1",
-      }[c.model ?? "piix3-uhci"];
+      const driver = USB_CONTROLLER_DRIVERS[c.model ?? "piix3-uhci"];
       if (!driver)
-        throw unsupported(`${path}/@model`, c.model, "use a usb model of piix3-uhci, qemu-xhci, nec-xhci or none");
-      add("-device", JSON.stringify({ driver, id: c.index && c.index !== "0" ? `usb${c.index}` : "usb", ...at() }));
+        throw unsupported(
+          `${path}/@model`,
+          c.model,
+          `use a usb model of ${Object.keys(USB_CONTROLLER_DRIVERS).join(", ")} or none`,
+        );
+      const usb = usbControllerProps(c, el, path, v.controllers);
+      const address = at();
+      // an ICH9 UHCI1 companion at function 0 of its EHCI's slot opens the slot to the others
+      if (c.model === "ich9-uhci1" && !(el && firstChild(el, "address")) && address.addr) address.multifunction = true;
+      const dev: Record<string, unknown> = { driver, id: usbControllerId(c.index), ...usb, ...address };
+      if ("id" in usb && usb.id === undefined) delete dev.id;
+      add("-device", JSON.stringify(dev));
       return;
     }
     if (c.type === "virtio-serial") {
-      add("-device", JSON.stringify({ driver: "virtio-serial-pci", id: `virtio-serial${c.index ?? "0"}`, ...at() }));
+      const ports = el && getAttr(el, "ports");
+      const vectors = el && getAttr(el, "vectors");
+      add(
+        "-device",
+        JSON.stringify({
+          driver: "virtio-serial-pci",
+          ...drv,
+          id: `virtio-serial${c.index ?? "0"}`,
+          ...(ports !== undefined
+            ? { max_ports: xmlWholeNumber(`${path}/@ports`, ports, 1, 31, "write e.g. ports='16'") }
+            : {}),
+          ...(vectors !== undefined
+            ? { vectors: xmlWholeNumber(`${path}/@vectors`, vectors, 1, 1024, "write e.g. vectors='4'") }
+            : {}),
+          ...at(),
+        }),
+      );
       return;
     }
     if (c.type === "scsi") {
-      const driver = SCSI_MODELS[c.model ?? "lsilogic"];
-      if (!driver) throw unsupported(`${path}/@model`, c.model, `use model ${Object.keys(SCSI_MODELS).join(" or ")}`);
-      add("-device", JSON.stringify({ driver, id: `scsi${c.index ?? "0"}`, ...at() }));
+      const driver = SCSI_MODELS[scsiModel ?? "lsilogic"];
+      if (!driver)
+        throw unsupported(`${path}/@model`, c.model, `use model ${Object.keys(SCSI_MODELS).join(" or ")} (or auto)`);
+      add("-device", JSON.stringify({ driver, id: `scsi${c.index ?? "0"}`, ...drv, ...at() }));
       return;
     }
     if (c.type === "ccid") return; // the USB CCID reader, built with the smartcards (hostdev-net.ts)
@@ -1269,7 +1350,8 @@ function bootIndexes(v: DomainView, devs: DeviceElements): Map<object, number> {
     return m;
   }
   let n = 1;
-  for (const dev of v.os.boot) {
+  // libvirt: an HVM domain with no boot element at all boots from the first disk (virDomainDefParseBootXML)
+  for (const dev of v.os.boot.length ? v.os.boot : ["hd"]) {
     const target =
       dev === "hd"
         ? sorted.find((d) => d.device === "disk")
@@ -1323,14 +1405,27 @@ function driveAddress(
 const HOST_CDROM = /^\/dev\/(cdrom\d*|sr\d+|scd\d+)$/;
 
 function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
+  checkDiskTargets(v.disks);
+  checkBootOrders(v.os.boot, [...v.disks, ...v.interfaces]);
   const boot = bootIndexes(v, devs);
   const counters: Record<string, number> = {};
   const els = devs.of("disk");
-  libvirtDiskOrder(v.disks).forEach((i, pos) => {
+  const usbPorts = usbDiskPorts(
+    devs.of("input"),
+    libvirtDiskOrder(v.disks)
+      .filter((i) => v.disks[i]!.targetBus === "usb")
+      .map((i) => els[i]!),
+  );
+  // node names: libvirt numbers every layer of every disk, the last disk's image libvirt-1
+  const order = libvirtDiskOrder(v.disks);
+  const chains = order.map((i) => backingChain(els[i], `/domain/devices/disk[${i + 1}]`));
+  const firstIndex = order.map((_, pos) => chains.slice(pos + 1).reduce((n, c) => n + 1 + c.layers.length, 1));
+  order.forEach((i, pos) => {
     const d = v.disks[i]!;
     const path = `/domain/devices/disk[${i + 1}]`;
     const el = els[i];
-    const node = `libvirt-${v.disks.length - pos}`;
+    const chain = chains[pos]!;
+    const node = `libvirt-${firstIndex[pos]!}`;
     const bus =
       d.targetBus ??
       (d.targetDev?.startsWith("vd")
@@ -1349,9 +1444,14 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
         "the builder attaches device='disk' and 'cdrom', and floppies on the PC machine's fdc; apply others through libvirt",
       );
     let drive: string | undefined;
-    const src = diskSource(d, path);
+    // a network disk: QEMU's own block driver for its protocol (provider/qemu/storage.ts)
+    const net = d.type === "network" && el ? networkStorage(el, path) : undefined;
+    const src = net ? { driver: String(net.driver), filename: "" } : diskSource(d, path);
     const driverEl = el && firstChild(el, "driver");
-    const cacheMode = driverEl && getAttr(driverEl, "cache");
+    // libvirt: a shareable, writable disk without a cache mode is not cached on the host (cache='none')
+    const cacheMode =
+      (driverEl && getAttr(driverEl, "cache")) ??
+      (d.shareable && !d.readonly && d.device === "disk" ? "none" : undefined);
     const cache = cacheMode === undefined || cacheMode === "default" ? undefined : DISK_CACHE_MODES[cacheMode];
     if (cacheMode !== undefined && cacheMode !== "default" && !cache)
       throw unsupported(
@@ -1360,21 +1460,93 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
         `use one of default, ${Object.keys(DISK_CACHE_MODES).join(", ")}`,
       );
     const cacheProps = cache ? { cache: { direct: cache.direct, "no-flush": cache.noFlush } } : {};
+    const bp = el ? diskBlockdevProps(el, path) : { storage: {}, top: {}, copyOnRead: false };
     if (src) {
       const readOnly = d.readonly || d.device === "cdrom";
       const fmt = d.driverType ?? "raw";
       if (!["raw", "qcow2"].includes(fmt)) throw unsupported(`${path}/driver/@type`, fmt, "use a raw or qcow2 image");
+      if (d.shareable && fmt !== "raw")
+        throw unsupported(
+          `${path}/shareable`,
+          fmt,
+          "a shareable disk must be a raw image (qcow2 cannot be written by two guests)",
+        );
+      if (net && Object.keys(bp.storage).length)
+        throw unsupported(
+          `${path}/driver/@io`,
+          String(bp.storage.aio),
+          "the I/O mode is for local files and block devices: remove it",
+        );
       const storage = {
-        driver:
-          src.driver === "host_device" && d.device === "cdrom" && HOST_CDROM.test(src.filename)
-            ? "host_cdrom"
-            : src.driver,
-        filename: src.filename,
+        ...(net ?? {
+          driver:
+            src.driver === "host_device" && d.device === "cdrom" && HOST_CDROM.test(src.filename)
+              ? "host_cdrom"
+              : src.driver,
+          filename: src.filename,
+        }),
         "node-name": `${node}-storage`,
+        ...bp.storage,
       };
+      // the backing chain, bottom layer first; each format node's backing is the layer below
+      const layerNode = (k: number) => {
+        const l = chain.layers[k]!;
+        return `libvirt-${firstIndex[pos]! + k + 1}-${l.format === "raw" ? "storage" : "format"}`;
+      };
+      const backingOf = (k: number): Record<string, unknown> =>
+        k < chain.layers.length ? { backing: layerNode(k) } : chain.closed ? { backing: null } : {};
+      // the disk's discard applies to every layer of its chain (libvirt 12.9, checked in test/lab/direct-storage)
+      const layerDiscard = bp.top.discard !== undefined ? { discard: bp.top.discard } : {};
+      for (let k = chain.layers.length - 1; k >= 0; k--) {
+        const l = chain.layers[k]!;
+        const n = `libvirt-${firstIndex[pos]! + k + 1}`;
+        if (l.format === "raw") {
+          if (k + 1 < chain.layers.length)
+            throw unsupported(`${path}/backingStore`, "raw", "a raw image has no backing image: end the chain there");
+          add(
+            "-blockdev",
+            JSON.stringify({
+              ...l.storage,
+              "node-name": `${n}-storage`,
+              "read-only": true,
+              ...cacheProps,
+              ...layerDiscard,
+            }),
+          );
+        } else {
+          add(
+            "-blockdev",
+            JSON.stringify({
+              ...l.storage,
+              "node-name": `${n}-storage`,
+              "auto-read-only": true,
+              discard: "unmap",
+              ...cacheProps,
+            }),
+          );
+          add(
+            "-blockdev",
+            JSON.stringify({
+              "node-name": `${n}-format`,
+              "read-only": true,
+              ...cacheProps,
+              ...layerDiscard,
+              driver: l.format,
+              file: `${n}-storage`,
+              ...backingOf(k + 1),
+            }),
+          );
+        }
+      }
+      if (fmt === "raw" && chain.layers.length > 0)
+        throw unsupported(
+          `${path}/backingStore`,
+          "raw",
+          "a raw image has no backing image: remove <backingStore> or use qcow2",
+        );
       if (fmt === "raw") {
         // as libvirt (qemuBlockStorageSourceNeedsFormatLayer): a raw image is the storage node itself
-        add("-blockdev", JSON.stringify({ ...storage, "read-only": readOnly, ...cacheProps }));
+        add("-blockdev", JSON.stringify({ ...storage, "read-only": readOnly, ...cacheProps, ...bp.top }));
         drive = `${node}-storage`;
       } else {
         add("-blockdev", JSON.stringify({ ...storage, "auto-read-only": true, discard: "unmap", ...cacheProps }));
@@ -1384,11 +1556,19 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
             "node-name": `${node}-format`,
             "read-only": readOnly,
             ...cacheProps,
+            ...bp.top,
             driver: fmt,
             file: `${node}-storage`,
+            ...backingOf(0),
           }),
         );
         drive = `${node}-format`;
+      }
+      if (bp.copyOnRead) {
+        // libvirt's copy-on-read filter node over the disk's top node, named by the target
+        const cor = `libvirt-CoR-${d.targetDev ?? ""}`;
+        add("-blockdev", JSON.stringify({ driver: "copy-on-read", "node-name": cor, file: drive, discard: "unmap" }));
+        drive = cor;
       }
     }
     const bi = boot.get(d);
@@ -1403,6 +1583,9 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           "the floppy controller has units 0 and 1 (controller 0, bus 0)",
         );
       if (bi !== undefined) add("-global", `isa-fdc.bootindex${a.unit === 0 ? "A" : "B"}=${bi}`);
+      const extra = el ? Object.keys(diskDeviceProps(d, el, path, "fdc"))[0] : undefined;
+      if (extra !== undefined)
+        throw unsupported(path, extra, "a floppy drive takes no such property: remove it or apply through libvirt");
       const fd: Record<string, unknown> = { driver: "floppy", unit: a.unit, drive, id: `fdc0-0-${a.unit}` };
       if (drive === undefined) delete fd.drive;
       if (cache) fd["write-cache"] = cache.writeCache ? "on" : "off";
@@ -1445,15 +1628,18 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           id: `sata0-0-${a.unit}`,
         });
     } else if (bus === "scsi") {
-      if (!v.controllers.some((c) => c.type === "scsi"))
-        throw unsupported(`${path}/target/@bus`, bus, "add <controller type='scsi' model='virtio-scsi'/>");
       const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, bus);
-      const ctrl = v.controllers.find((c) => c.type === "scsi" && Number(c.index ?? "0") === a.controller);
+      // a SCSI controller the definition does not state is one libvirt adds: lsilogic
+      const ctrl =
+        v.controllers.find((c) => c.type === "scsi" && Number(c.index ?? "0") === a.controller) ??
+        (implicitScsiControllers(v.disks, els, v.controllers).includes(a.controller)
+          ? { type: "scsi", index: String(a.controller), model: "lsilogic" }
+          : undefined);
       if (!ctrl)
         throw unsupported(`${path}/address/@controller`, `${a.controller}`, "add the SCSI controller of that index");
       const driver = d.device === "cdrom" ? "scsi-cd" : "scsi-hd";
       // as libvirt (qemuBuildDeviceAddressProps): lsi has one LUN per target id, virtio-scsi both
-      if ((ctrl.model ?? "lsilogic") === "lsilogic") {
+      if ((ctrl.model ?? "auto") === "auto" || ctrl.model === "lsilogic") {
         const id = `scsi${a.controller}-${a.bus}-${a.unit}`;
         if (a.target !== 0)
           throw unsupported(`${path}/address/@target`, `${a.target}`, "an lsilogic controller has target 0 only");
@@ -1461,7 +1647,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           driver,
           bus: `scsi${a.controller}.${a.bus}`,
           "scsi-id": a.unit,
-          device_id: `drive-${id}`,
+          device_id: d.serial ?? `drive-${id}`,
           drive,
           id,
         });
@@ -1473,19 +1659,57 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           channel: a.bus,
           "scsi-id": a.target,
           lun: a.unit,
-          device_id: `drive-${id}`,
+          device_id: d.serial ?? `drive-${id}`,
           drive,
           id,
         });
       }
+    } else if (bus === "usb") {
+      // usb-storage on the first USB controller's root hub, at libvirt's next free port
+      const usb = devs.of("controller").filter((c) => getAttr(c, "type") === "usb");
+      // none written: libvirt adds the PIIX3 USB controller on the PC machine (see buildControllers)
+      const implicitUsb = usb.length === 0 && devs.rootBus === "pci.0" && v.os.machine !== "isapc";
+      if ((usb.length === 0 && !implicitUsb) || (usb.length > 0 && usb.every((c) => getAttr(c, "model") === "none")))
+        throw unsupported(
+          `${path}/target/@bus`,
+          bus,
+          "a USB disk needs a USB controller: add <controller type='usb' model='qemu-xhci'/>",
+        );
+      const a = el && firstChild(el, "address");
+      if (a && (getAttr(a, "type") !== "usb" || (getAttr(a, "bus") ?? "0") !== "0"))
+        throw unsupported(`${path}/address`, undefined, "write <address type='usb' bus='0' port='N'/> or none");
+      if (a)
+        for (const at of a.attrs)
+          if (!["type", "bus", "port"].includes(at.name))
+            throw unsupported(`${path}/address/@${at.name}`, at.value, "remove it");
+      if (drive === undefined)
+        throw new DomainXmlError("a USB disk must not be empty", {
+          path: `${path}/source`,
+          fix: "give the USB disk a <source>, or use an IDE/SATA/SCSI cdrom for removable media",
+        });
+      const port = (el && usbPorts.get(el)) ?? "1";
+      if (usb.every((c) => (getAttr(c, "model") ?? "piix3-uhci") === "piix3-uhci") && Number(port) > 2)
+        throw unsupported(
+          path,
+          port,
+          "the PIIX3 USB controller has 2 ports: use fewer USB devices, a qemu-xhci controller, or libvirt (it adds hubs)",
+        );
+      Object.assign(dev, {
+        driver: "usb-storage",
+        bus: "usb.0",
+        port,
+        drive,
+        id: `usb-disk${driveIndex(d.targetDev) ?? unit}`,
+      });
     } else {
-      throw unsupported(`${path}/target/@bus`, bus, "use bus virtio, ide, sata or scsi");
+      throw unsupported(`${path}/target/@bus`, bus, "use bus virtio, ide, sata, scsi or usb");
     }
+    if (el) Object.assign(dev, diskDeviceProps(d, el, path, bus));
     if (d.serial !== undefined) dev.serial = d.serial;
     if (bi !== undefined) dev.bootindex = bi;
     if (cache) dev["write-cache"] = cache.writeCache ? "on" : "off";
     if (drive === undefined) delete dev.drive;
-    add("-device", JSON.stringify(dev));
+    add("-device", deviceJson(dev));
   });
 }
 
@@ -2130,6 +2354,7 @@ export function checkRefusedPaths(def: DomainDef): void {
 export const SUPPORTED_DEVICES = new Set([
   "emulator",
   "disk",
+  "filesystem",
   "interface",
   "serial",
   "console",

@@ -31,6 +31,37 @@ const SMBIOS_KEYS: Readonly<Record<string, readonly string[]>> = {
   chassis: ["manufacturer", "version", "serial", "asset", "sku"],
 };
 
+/** What a network disk's `<source>` holds, relative to it (provider/qemu/storage.ts networkStorage). */
+const NETWORK_SOURCE_PATHS: readonly string[] = [
+  "@protocol",
+  "@name",
+  "@query",
+  "@tls",
+  "host",
+  "host/@name",
+  "host/@port",
+  "host/@transport",
+  "host/@socket",
+  "reconnect",
+  "reconnect/@delay",
+  "snapshot",
+  "snapshot/@name",
+  "config",
+  "config/@file",
+  "initiator",
+  "initiator/iqn",
+  "initiator/iqn/@name",
+  "timeout",
+  "timeout/@seconds",
+  "readahead",
+  "readahead/@size",
+  "ssl",
+  "ssl/@verify",
+  "identity",
+  "identity/@user",
+  "identity/@group",
+];
+
 /** The paths the builder reads into the command line (provider/qemu/argv.ts). */
 export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain",
@@ -308,6 +339,74 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/video/driver",
   ...["iommu", "ats", "packed"].map((a) => `/domain/devices/video/driver/@${a}`),
   // ---- end of audio, sound, graphics, video ----
+  // ---- disks, controllers, filesystems (provider/qemu/storage.ts) ----
+  ...["wwn", "vendor", "product", "shareable", "geometry", "blockio"].map((e) => `/domain/devices/disk/${e}`),
+  ...["cyls", "heads", "secs", "trans"].map((a) => `/domain/devices/disk/geometry/@${a}`),
+  ...["logical_block_size", "physical_block_size", "discard_granularity"].map(
+    (a) => `/domain/devices/disk/blockio/@${a}`,
+  ),
+  "/domain/devices/disk/target/@rotation_rate",
+  "/domain/devices/disk/target/@removable",
+  ...[
+    "error_policy",
+    "rerror_policy",
+    "io",
+    "discard",
+    "detect_zeroes",
+    "copy_on_read",
+    "queues",
+    "queue_size",
+    "iommu",
+    "ats",
+    "packed",
+    "page_per_vq",
+  ].map((a) => `/domain/devices/disk/driver/@${a}`),
+  "/domain/devices/disk/address/@port",
+  // a backing chain, up to 8 layers deep (deeper layers are refused, naming them)
+  ...[1, 2, 3, 4, 5, 6, 7, 8].flatMap((depth) => {
+    const b = `/domain/devices/disk${"/backingStore".repeat(depth)}`;
+    return [
+      b,
+      `${b}/@type`,
+      `${b}/format`,
+      `${b}/format/@type`,
+      `${b}/source`,
+      `${b}/source/@file`,
+      `${b}/source/@dev`,
+      ...NETWORK_SOURCE_PATHS.map((a) => `${b}/source/${a}`),
+    ];
+  }),
+  ...NETWORK_SOURCE_PATHS.map((a) => `/domain/devices/disk/source/${a}`),
+
+  "/domain/devices/controller/@ports",
+  "/domain/devices/controller/@vectors",
+  "/domain/devices/controller/driver",
+  ...["queues", "cmd_per_lun", "max_sectors", "ioeventfd", "iommu", "ats", "packed", "page_per_vq"].map(
+    (a) => `/domain/devices/controller/driver/@${a}`,
+  ),
+  "/domain/devices/controller/master",
+  "/domain/devices/controller/master/@startport",
+  ...[
+    "",
+    "/@type",
+    "/@accessmode",
+    "/@multidevs",
+    "/@fmode",
+    "/@dmode",
+    "/driver",
+    "/driver/@type",
+    "/driver/@wrpolicy",
+    "/driver/@iommu",
+    "/driver/@ats",
+    "/driver/@packed",
+    "/driver/@page_per_vq",
+    "/source",
+    "/source/@dir",
+    "/target",
+    "/target/@dir",
+    "/readonly",
+    ...["", "/@type", "/@domain", "/@bus", "/@slot", "/@function", "/@multifunction"].map((a) => `/address${a}`),
+  ].map((a) => `/domain/devices/filesystem${a}`),
   "/domain/qemu:commandline",
   "/domain/qemu:commandline/qemu:arg",
   "/domain/qemu:commandline/qemu:arg/@value",
@@ -480,6 +579,16 @@ export const NO_ARGV: Readonly<Record<string, string>> = {
     "the host driver libvirt binds the device to (vfio-pci or a variant such as vfio-pci-igb), host set-up; QEMU is given vfio-pci either way",
   "/domain/devices/hostdev/shareable":
     "a SCSI host device shared with other domains: libvirt's own bookkeeping of host devices (no QEMU argument)",
+  ...Object.fromEntries(
+    ["/source/@index", ...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => `${"/backingStore".repeat(n)}/@index`)].map((p) => [
+      `/domain/devices/disk${p}`,
+      "libvirt's number for one layer of a disk's backing chain, by which its block jobs name the layer (vda[2]); no argument, in libvirt as here",
+    ]),
+  ),
+  "/domain/devices/disk/mirror":
+    "the state of a block copy or commit job libvirt runs on a live domain (its status XML); libvirt starts no job and passes no argument for it at start, nor does the builder",
+  "/domain/devices/disk/target/@tray":
+    "the tray of a removable drive (open or closed) is runtime state libvirt records; it passes no argument for it at start, and QEMU starts with the tray closed, in libvirt as here",
   "/domain/cpu/model/@fallback":
     "whether libvirt may pick a CPU model other than the one written when checking the host before start (qemuProcessUpdateGuestCPU); the command line carries the model itself either way",
 };

@@ -37,11 +37,11 @@ const DISK = "<disk type='file' device='disk'><source file='/i/a.qcow2'/><target
 
 describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)", () => {
   it("an attribute the builder does not build is refused naming it, its value, what is built there and the fix", () => {
-    const e = refusal(doc(`${DISK}<driver name='qemu' type='qcow2' io='native'/></disk>`));
-    expect(e.path).to.equal("/domain/devices/disk[1]/driver/@io");
-    expect(e.value).to.equal("native");
+    const e = refusal(doc(`${DISK}<driver name='qemu' type='qcow2' iothread='1'/></disk>`));
+    expect(e.path).to.equal("/domain/devices/disk[1]/driver/@iothread");
+    expect(e.value).to.equal("1");
     expect(e.allowed).to.match(/@name, @type, @cache/);
-    expect(e.fix).to.match(/remove @io .*through libvirt/);
+    expect(e.fix).to.match(/remove @iothread .*through libvirt/);
   });
 
   it("an element the builder does not build is refused, wherever it is (host tuning, clock timers, features)", () => {
