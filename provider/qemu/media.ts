@@ -83,6 +83,8 @@ const AUDIO_DRIVERS: Readonly<Record<string, string>> = {
 
 type Conv = (path: string, value: string) => unknown;
 const num: Conv = (p, v) => whole(p, v, 0, 4294967295, "write a whole number");
+/** libvirt's parser: "Zero is not permitted" for voices and bufferLength. */
+const positive: Conv = (p, v) => whole(p, v, 1, 4294967295, "write a whole number from 1 (zero is not permitted)");
 const str: Conv = (_, v) => v;
 const bool: Conv = yesNo;
 
@@ -97,8 +99,8 @@ const AUDIO_ATTRS: Readonly<Record<string, Readonly<Record<string, [string, Conv
 const DIRECTION_COMMON: Readonly<Record<string, [string, Conv]>> = {
   mixingEngine: ["mixing-engine", bool],
   fixedSettings: ["fixed-settings", bool],
-  voices: ["voices", num],
-  bufferLength: ["buffer-length", num],
+  voices: ["voices", positive],
+  bufferLength: ["buffer-length", positive],
 };
 
 /** Attributes of `<input>`/`<output>` per type. */
@@ -158,9 +160,31 @@ export function audioBackends(of: (name: string) => XmlElement[]): AudioBackend[
   return add && !passthrough ? [{ id: 1, type }] : [];
 }
 
+/** An error libvirt raises in the same words (`mirrorsLibvirt`). */
+function asLibvirt(message: string, path: string, value: string | undefined, fix: string): DomainXmlError {
+  return new DomainXmlError(message, { path, value, category: "unsupported configuration", mirrorsLibvirt: true, fix });
+}
+
 function directionProps(el: XmlElement, path: string, type: string): Record<string, unknown> {
   const table = { ...DIRECTION_COMMON, ...(DIRECTION_ATTRS[type] ?? {}) };
   onlyAttrs(el, path, Object.keys(table), `<${el.name}> of a ${type} audio backend`);
+  // libvirt's rules (virDomainAudioIOCommonValidate's words)
+  const fixed = getAttr(el, "fixedSettings");
+  if (fixed === "yes" && getAttr(el, "mixingEngine") === "no")
+    throw asLibvirt(
+      "fixed audio settings requires mixing engine",
+      `${path}/@mixingEngine`,
+      "no",
+      "write mixingEngine='yes' or drop fixedSettings='yes'",
+    );
+  const st = firstChild(el, "settings");
+  if (fixed !== "yes" && st && st.attrs.length > 0)
+    throw asLibvirt(
+      "audio settings specified without fixed settings flag",
+      `${path}/settings`,
+      undefined,
+      "write fixedSettings='yes' on <" + el.name + "> or remove <settings>",
+    );
   const props: Record<string, unknown> = {};
   for (const [attr, [prop, conv]] of Object.entries(DIRECTION_COMMON)) {
     const v = getAttr(el, attr);
@@ -209,7 +233,19 @@ export function buildAudiodevs(ctx: MediaContext): AudioBackend[] {
         "write e.g. type='none'",
       );
     if (seen.has(b.id))
-      throw invalid(`${path}/@id`, String(b.id), "an id no other <audio> has", "give every <audio> its own id");
+      throw new DomainXmlError(`audio ID ${b.id} is used multiple times`, {
+        path: `${path}/@id`,
+        value: String(b.id),
+        mirrorsLibvirt: true,
+        fix: "give every <audio> its own id",
+      });
+    if (b.type === "spice" && !ctx.of("graphics").some((g) => getAttr(g, "type") === "spice"))
+      throw asLibvirt(
+        "Spice audio is not supported without spice graphics",
+        `${path}/@type`,
+        "spice",
+        "add <graphics type='spice'> or use another audio type",
+      );
     seen.add(b.id);
     const props: Record<string, unknown> = { id: `audio${b.id}`, driver };
     const el = els[i];
@@ -253,12 +289,13 @@ export function audioIdOf(el: XmlElement, path: string, backends: readonly Audio
   onlyAttrs(link, `${path}/audio`, ["id"], "<audio> of a device");
   const id = whole(`${path}/audio/@id`, getAttr(link, "id") ?? "", 1, 65535, "write e.g. <audio id='1'/>");
   if (!backends.some((b) => b.id === id))
-    throw invalid(
-      `${path}/audio/@id`,
-      String(id),
-      `the id of an <audio> backend (${backends.map((b) => b.id).join(", ") || "none written"})`,
-      "write the id of one of the domain's <audio> elements",
-    );
+    throw new DomainXmlError(`no audio device with ID ${id}`, {
+      path: `${path}/audio/@id`,
+      value: String(id),
+      allowed: `the id of an <audio> backend (${backends.map((b) => b.id).join(", ") || "none written"})`,
+      mirrorsLibvirt: true,
+      fix: "write the id of one of the domain's <audio> elements",
+    });
   return id;
 }
 
@@ -690,7 +727,12 @@ export function buildMediaGraphics(
       const p2p = getAttr(el, "p2p");
       const isP2p = p2p !== undefined && yesNo(`${path}/@p2p`, p2p);
       if (address !== undefined && isP2p)
-        throw unsupported(`${path}/@address`, address, "write an address or p2p='yes', not both");
+        throw new DomainXmlError("D-Bus p2p with an address is not supported", {
+          path: `${path}/@address`,
+          value: address,
+          mirrorsLibvirt: true,
+          fix: "write an address or p2p='yes', not both",
+        });
       if (address === undefined && !isP2p)
         throw unsupported(
           path,

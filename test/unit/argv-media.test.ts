@@ -123,9 +123,61 @@ describe("QEMU command line: audio backends (<audio>)", () => {
     expect(refusal(doc("<audio id='1' type='none'/><audio id='1' type='alsa'/>")).path).to.equal(
       "/domain/devices/audio[2]/@id",
     );
-    expect(refusal(doc("<audio id='1' type='none'><output><settings format='s24'/></output></audio>")).path).to.equal(
-      "/domain/devices/audio[1]/output/settings/@format",
+    expect(
+      refusal(doc("<audio id='1' type='none'><output fixedSettings='yes'><settings format='s24'/></output></audio>"))
+        .path,
+    ).to.equal("/domain/devices/audio[1]/output/settings/@format");
+  });
+});
+
+describe("QEMU command line: libvirt's audio rules, in libvirt's words (checked against libvirt 12.9)", () => {
+  const cases: [string, string, string][] = [
+    [
+      "<audio id='1' type='none'><output><settings frequency='44100'/></output></audio>",
+      "audio settings specified without fixed settings flag",
+      "/domain/devices/audio[1]/output/settings",
+    ],
+    [
+      "<audio id='1' type='none'><output mixingEngine='no' fixedSettings='yes'/></audio>",
+      "fixed audio settings requires mixing engine",
+      "/domain/devices/audio[1]/output/@mixingEngine",
+    ],
+    [
+      "<audio id='1' type='none'/><audio id='1' type='alsa'/>",
+      "audio ID 1 is used multiple times",
+      "/domain/devices/audio[2]/@id",
+    ],
+    [
+      "<sound model='ac97'><audio id='3'/></sound><audio id='1' type='none'/>",
+      "no audio device with ID 3",
+      "/domain/devices/sound[1]/audio/@id",
+    ],
+    [
+      "<audio id='1' type='spice'/>",
+      "Spice audio is not supported without spice graphics",
+      "/domain/devices/audio[1]/@type",
+    ],
+    [
+      "<graphics type='dbus' address='unix:path=/tmp/x' p2p='yes'/>",
+      "D-Bus p2p with an address is not supported",
+      "/domain/devices/graphics[1]/@address",
+    ],
+  ];
+  for (const [xml, message, path] of cases)
+    it(`${message}: ${xml}`, () => {
+      const e = refusal(doc(xml));
+      expect(e.message).to.contain(message);
+      expect(e.path).to.equal(path);
+    });
+  it("zero voices, buffer length, streams or id are refused (libvirt: Zero is not permitted)", () => {
+    expect(refusal(doc("<audio id='1' type='none'><output voices='0'/></audio>")).path).to.equal(
+      "/domain/devices/audio[1]/output/@voices",
     );
+    expect(refusal(doc("<audio id='1' type='none'><input bufferLength='0'/></audio>")).path).to.equal(
+      "/domain/devices/audio[1]/input/@bufferLength",
+    );
+    expect(refusal(doc("<sound model='virtio' streams='0'/>")).path).to.equal("/domain/devices/sound[1]/@streams");
+    expect(refusal(doc("<audio id='0' type='none'/>")).path).to.equal("/domain/devices/audio[1]/@id");
   });
 });
 
