@@ -33,6 +33,7 @@ import {
   hostdevsNeedingSlots,
   interfaceNetdev,
   nicDeviceProps,
+  nicIds,
   panicCpuFlags,
   usbPortsBeforeInputs,
 } from "./hostdev-net";
@@ -1743,7 +1744,7 @@ function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements, root: Xm
   const els = devs.of("interface");
   v.interfaces.forEach((n: DomainInterface, i) => {
     const path = `/domain/devices/interface[${i + 1}]`;
-    const id = `hostnet${i}`;
+    const { netdevId: id, deviceId } = nicIds(els[i], i);
     const netdev = interfaceNetdev(add, root, els[i], n.type, path, id);
     checkLinkState(els[i], path);
     if (netdev) add("-netdev", JSON.stringify(netdev));
@@ -1767,7 +1768,7 @@ function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements, root: Xm
     const dev: Record<string, unknown> = {
       driver,
       netdev: id,
-      id: `net${i}`,
+      id: deviceId,
       ...pciAddressProps(els[i], path, devs),
       ...nicDeviceProps(els[i], path, driver),
     };

@@ -71,6 +71,33 @@ function deviceId(el: XmlElement, fallback: string): string {
   return alias !== undefined && alias.startsWith("ua-") ? alias : fallback;
 }
 
+/** `<teaming type='transient' persistent='ua-...'>` of a PCI host device: its failover pair (a virtio interface's alias). */
+function hostdevTeaming(el: XmlElement, path: string, devs: DeviceElements): Record<string, unknown> {
+  const t = firstChild(el, "teaming");
+  if (!t) return {};
+  const type = getAttr(t, "type");
+  const pair = getAttr(t, "persistent");
+  if (type !== "transient" || !pair)
+    throw unsupported(
+      `${path}/teaming`,
+      type,
+      "write <teaming type='transient' persistent='ua-ALIAS'/> naming a virtio interface's alias",
+    );
+  const partner = devs
+    .of("interface")
+    .find(
+      (n) =>
+        getAttr(firstChild(n, "alias"), "name") === pair && getAttr(firstChild(n, "teaming"), "type") === "persistent",
+    );
+  if (!partner)
+    throw new DomainXmlError("no persistent interface of the team", {
+      path: `${path}/teaming/@persistent`,
+      value: pair,
+      fix: "name the alias of an <interface> with <teaming type='persistent'/>",
+    });
+  return { failover_pair_id: pair };
+}
+
 /** `<rom bar= file= enabled=>` as libvirt writes it on a PCI device (rombar, romfile). */
 function romProps(el: XmlElement, path: string): Record<string, unknown> {
   const rom = firstChild(el, "rom");
@@ -366,6 +393,7 @@ export function buildHostdevs(add: Add, devs: DeviceElements): void {
           driver: rf === "on" ? "vfio-pci-nohotplug" : "vfio-pci",
           host,
           id,
+          ...hostdevTeaming(el, path, devs),
           ...displayProps(undefined),
           ...bootProps(el, path),
           ...pciAddressProps(el, path, devs),
@@ -519,6 +547,36 @@ function nicQueues(el: XmlElement, path: string): number {
 }
 
 /**
+ * The QEMU ids of an interface: `hostnetN`/`netN`, or `hostALIAS`/`ALIAS` for a user alias
+ * (`<alias name='ua-...'>`), as libvirt names them (qemuAssignDeviceNetAlias).
+ */
+export function nicIds(el: XmlElement | undefined, i: number): { netdevId: string; deviceId: string } {
+  const alias = el && deviceId(el, "");
+  return alias ? { netdevId: `host${alias}`, deviceId: alias } : { netdevId: `hostnet${i}`, deviceId: `net${i}` };
+}
+
+/** `<teaming type='persistent'>` of a virtio interface (`failover`), as libvirt checks and writes it. */
+function teamingProps(el: XmlElement, path: string, driver: string): Record<string, unknown> {
+  const t = firstChild(el, "teaming");
+  if (!t) return {};
+  const type = getAttr(t, "type");
+  if (type !== "persistent")
+    throw unsupported(
+      `${path}/teaming/@type`,
+      type,
+      "an interface is the persistent side of a team: write type='persistent'",
+    );
+  if (driver !== "virtio-net-pci") throw unsupported(`${path}/teaming`, type, "failover teaming needs model='virtio'");
+  if (getAttr(t, "persistent") !== undefined)
+    throw unsupported(
+      `${path}/teaming/@persistent`,
+      getAttr(t, "persistent"),
+      "only a transient hostdev names its persistent pair: remove it",
+    );
+  return { failover: true };
+}
+
+/**
  * The `-device` properties of an interface's `<driver>` and `<rom>` (libvirt's
  * qemuBuildNicDevProps): virtio-net options, offloads, queue sizes and the ROM. Options of
  * other models are refused.
@@ -576,7 +634,7 @@ export function nicDeviceProps(el: XmlElement | undefined, path: string, driver:
       p.vectors = 2 * queues + 2;
     }
   }
-  return { ...p, ...romProps(el, path) };
+  return { ...p, ...teamingProps(el, path, driver), ...romProps(el, path) };
 }
 
 /** The `<source>` attributes each interface type reads (the rest is refused, not dropped). */
@@ -905,12 +963,13 @@ export function buildIommu(add: Add, devs: DeviceElements, acpi: boolean, root: 
         fix: "add <features><acpi/></features>",
       });
     const a = firstChild(el, "address");
-    if (!a)
-      throw unsupported(
-        `${path}/address`,
-        undefined,
-        "write the PCI address of the virtio IOMMU on pcie.0 (e.g. slot='0x01')",
-      );
+    if (a && getAttr(a, "type") !== "pci")
+      throw new DomainXmlError("IOMMU device: 'virtio' needs a PCI address", {
+        path: `${path}/address/@type`,
+        value: getAttr(a, "type"),
+        fix: "write a PCI address on pcie.0 or none",
+      });
+    // without an address QEMU assigns the slot (libvirt lays out q35 itself: the q35-layout gap of the corpus)
     add("-device", JSON.stringify({ driver: "virtio-iommu", id: `iommu${i}`, ...pciAddressProps(el, path, devs) }));
   });
 }

@@ -487,6 +487,10 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     "/source/@type",
     "/source/@path",
     "/source/@mode",
+    "/alias",
+    "/alias/@name",
+    "/teaming",
+    "/teaming/@type",
     "/ip",
     "/ip/@address",
     "/ip/@family",
@@ -510,6 +514,7 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     "/address/@bus",
     "/address/@port",
   ].map((a) => `/domain/devices/redirdev${a}`),
+  ...["/teaming", "/teaming/@type", "/teaming/@persistent"].map((a) => `/domain/devices/hostdev${a}`),
   "/domain/devices/hostdev/source/@protocol",
   "/domain/devices/hostdev/source/@wwpn",
   ...[

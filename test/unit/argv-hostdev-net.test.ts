@@ -353,6 +353,21 @@ describe("QEMU command line: host devices, interfaces and small devices (hostdev
       { driver: "ccid-card-passthru", chardev: "charsmartcard0", id: "smartcard0", bus: "ccid0.0" },
     ]);
   });
+  it("failover teams: a virtio interface with a user alias and the VF that names it (net-virtio-teaming-hostdev)", () => {
+    const d = doc(
+      "<interface type='user'><model type='virtio'/><teaming type='persistent'/><alias name='ua-backup0'/></interface>" +
+        pci("0x0000", "0x03", "0x07", "0x1", "<teaming type='transient' persistent='ua-backup0'/>"),
+    );
+    expect(jsons(d, "-netdev")).to.deep.equal([{ type: "user", id: "hostua-backup0" }]);
+    expect(device(d, "virtio-net-pci")[0]).to.include({ id: "ua-backup0", netdev: "hostua-backup0", failover: true });
+    expect(device(d, "vfio-pci")[0]).to.include({ failover_pair_id: "ua-backup0" });
+    expect(
+      refusedAt(doc(pci("0x0000", "0x03", "0x07", "0x1", "<teaming type='transient' persistent='ua-none'/>"))),
+    ).to.match(/teaming\/@persistent$/);
+    expect(
+      refusedAt(doc("<interface type='user'><model type='e1000'/><teaming type='persistent'/></interface>")),
+    ).to.match(/interface\[1\]\/teaming$/);
+  });
   it("a written <controller type='ccid'> is the smartcard's reader; the card's CCID address is slot 0", () => {
     const d = doc(
       "<controller type='ccid' index='0'/><smartcard mode='host'><address type='ccid' controller='0' slot='0'/></smartcard>",
@@ -383,9 +398,7 @@ describe("QEMU command line: host devices, interfaces and small devices (hostdev
     expect(refusedAt(doc("<redirdev bus='usb' type='spicevmc'/>"))).to.match(/redirdev\[1\]\/@type$/);
   });
   it("an element of the family the builder does not express is refused naming it (no silent drop)", () => {
-    expect(
-      refusedAt(doc(pci("0x0000", "0x06", "0x12", "0x5", "<teaming type='transient' persistent='ua-net0'/>"))),
-    ).to.match(/hostdev\[1\]\/teaming$/);
+    expect(refusedAt(doc(pci("0x0000", "0x06", "0x12", "0x5", "<acpi index='1'/>")))).to.match(/hostdev\[1\]\/acpi$/);
     expect(
       refusedAt(doc("<interface type='user'><bandwidth><inbound average='1000'/></bandwidth></interface>")),
     ).to.match(/interface\[1\]\/bandwidth$/);
