@@ -38,6 +38,7 @@ import {
   usbPortsBeforeInputs,
 } from "./hostdev-net";
 import {
+  HostMemoryInfo,
   LIBVIRT_MEMORY_BACKING_DIR,
   checkAlignedMemoryKiB,
   checkMachineBasics,
@@ -50,6 +51,7 @@ import {
   ramBackendObject,
   needsRamObject,
   readNumatune,
+  hugepageFor,
   vcpuCpuAffinity,
 } from "./memory-cpu";
 import {
@@ -73,7 +75,7 @@ import {
 } from "./storage";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
-export interface QemuArgvOptions {
+export interface QemuArgvOptions extends HostMemoryInfo {
   /** Path of the QMP monitor socket. @default `/run/libvirt-domain/<name>/qmp.sock` */
   readonly qmpSocketPath?: string;
   /** A pid file QEMU writes (`-pidfile`). @default none */
@@ -100,11 +102,6 @@ export interface QemuArgvOptions {
    * `memAccess`): an unlinked file per RAM block. @default {@link LIBVIRT_MEMORY_BACKING_DIR}
    */
   readonly memoryBackingDir?: string;
-  /**
-   * The host's online NUMA nodes: a `<numatune>` nodeset naming another is refused, as libvirt
-   * refuses it ("NUMA node N is unavailable"). @default not checked (QEMU fails to bind at start)
-   */
-  readonly hostNumaNodes?: readonly number[];
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -199,13 +196,12 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const devs = deviceElements(def.root, v);
   const soundProps = media.soundMachineProps((n) => devs.of(n));
   const ramDir = opts.memoryBackingDir ?? LIBVIRT_MEMORY_BACKING_DIR;
-  const hostNodes = opts.hostNumaNodes;
-  const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0, hostNodes);
+  const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0, opts);
   buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), [...timers.machine, ...soundProps], memoryOpts);
   buildCpu(v, add, def.root, timers.cpu);
-  buildMemory(v, add, def.root, ramDir, hostNodes);
+  buildMemory(v, add, def.root, ramDir, opts);
   buildSmp(v, add, def.root);
-  buildNuma(add, def.root, ramDir, hostNodes);
+  buildNuma(add, def.root, ramDir, opts);
   // libvirt >= 11.7: the guest sees the hwuuid when it is valid, else the domain uuid.
   add("-uuid", (identity.guestUuid ?? identity.uuid)!);
   buildSmbios(v, add, def.root);
@@ -518,7 +514,7 @@ function numaCells(root: XmlElement): XmlElement[] {
   return numa ? childElements(numa, "cell") : [];
 }
 
-function buildMemory(v: DomainView, add: Add, root: XmlElement, ramDir: string, hostNodes?: readonly number[]): void {
+function buildMemory(v: DomainView, add: Add, root: XmlElement, ramDir: string, host: HostMemoryInfo): void {
   if (v.memoryKiB === undefined) {
     throw new DomainXmlError("missing memory", { path: "/domain/memory", fix: "add <memory unit='MiB'>...</memory>" });
   }
@@ -553,7 +549,7 @@ function buildMemory(v: DomainView, add: Add, root: XmlElement, ramDir: string, 
   }
   add("-m", m);
   // <memoryBacking> without NUMA cells: the main RAM's own backend (memory-cpu.ts)
-  const ram = cells.length > 0 ? undefined : mainRamBackend(root, initial * 1024n, ramDir, hostNodes);
+  const ram = cells.length > 0 ? undefined : mainRamBackend(root, initial * 1024n, ramDir, host);
   if (ram) add("-object", ram);
   add("-overcommit", memLock(root));
 }
@@ -632,7 +628,7 @@ const NUMA_CELL_ATTRS = new Set(["id", "cpus", "memory", "unit", "memAccess", "d
  * id order, a RAM backend of the cell's aligned size and `-numa node,nodeid=,cpus=...,memdev=`
  * (one `cpus=` per range), then `-numa dist` for every stated sibling distance.
  */
-function buildNuma(add: Add, root: XmlElement, ramDir: string, hostNodes?: readonly number[]): void {
+function buildNuma(add: Add, root: XmlElement, ramDir: string, host: HostMemoryInfo): void {
   const cpu = firstChild(root, "cpu");
   const numa = cpu && firstChild(cpu, "numa");
   if (!numa) return;
@@ -666,20 +662,18 @@ function buildNuma(add: Add, root: XmlElement, ramDir: string, hostNodes?: reado
   const mv = /^pc-(?:i440fx|q35)-(\d+)\.(\d+)$/.exec(getAttr(machine, "machine") ?? "");
   const legacy = mv !== null && (Number(mv[1]) < 5 || (Number(mv[1]) === 5 && Number(mv[2]) < 1));
   const backing = readMemoryBacking(root);
-  const numatune = readNumatune(
-    root,
-    cells.map((c) => c.id),
-    hostNodes,
-  );
+  const cellIds = cells.map((c) => c.id);
+  const numatune = readNumatune(root, cellIds, host.hostNumaNodes);
   for (const c of cells) {
-    const host = numatune.memnodes.get(c.id) ?? numatune.memory;
-    if (legacy && needsRamObject(backing, c.mem, host))
+    const bind = numatune.memnodes.get(c.id) ?? numatune.memory;
+    const page = hugepageFor(backing, c.id, cellIds, host);
+    if (legacy && needsRamObject(backing, c.mem, bind, page))
       throw unsupported(
         "/domain/os/type/@machine",
         getAttr(machine, "machine"),
         "a machine type before 5.1 gives NUMA cells no memory backend: use a newer machine type, or remove <memoryBacking> and memAccess",
       );
-    if (!legacy) add("-object", ramBackendObject(backing, c.mem, `ram-node${c.id}`, c.bytes, ramDir, host));
+    if (!legacy) add("-object", ramBackendObject(backing, c.mem, `ram-node${c.id}`, c.bytes, ramDir, bind, page));
     const mem = legacy ? `mem=${c.bytes / 1048576n}` : `memdev=ram-node${c.id}`;
     add("-numa", [`node,nodeid=${c.id}`, ...c.ranges.map((r) => `cpus=${r}`), mem].join(","));
   }

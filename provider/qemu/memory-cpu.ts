@@ -7,7 +7,8 @@
  */
 import { DomainXmlError } from "../xml/errors";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
-import { canonicalBitmap } from "../xml/bitmap";
+import { canonicalBitmap, parseBitmap } from "../xml/bitmap";
+import { toKiB } from "../xml/units";
 
 function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
   return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
@@ -59,28 +60,83 @@ export interface MemoryBacking {
   readonly preallocThreads: number | undefined;
   /** `<discard/>`: a file backend's `discard-data`. */
   readonly discard: boolean;
+  /** `<allocation mode='ondemand'>` stated: hugepages are not preallocated then. */
+  readonly onDemand: boolean;
+  /** `<hugepages>`: its pages (size in KiB, undefined for the host's default; the guest NUMA cells they serve). */
+  readonly hugepages:
+    readonly { readonly sizeKiB: bigint | undefined; readonly nodeset: readonly number[] | undefined }[] | undefined;
 }
 
-const BACKING_CHILDREN = new Set(["locked", "nosharepages", "source", "access", "allocation", "discard"]);
+/** A hugetlbfs mount of the host: the page size it serves and where it is mounted. */
+export interface HugetlbfsMount {
+  readonly sizeKiB: number;
+  readonly path: string;
+}
+
+/** What the builder may know of the host for guest memory (libvirt probes it; the builder is pure). */
+export interface HostMemoryInfo {
+  /**
+   * The host's online NUMA nodes: a `<numatune>` nodeset naming another is refused, as libvirt
+   * refuses it ("NUMA node N is unavailable"). @default not checked (QEMU fails to bind at start)
+   */
+  readonly hostNumaNodes?: readonly number[];
+  /**
+   * The host's hugetlbfs mounts and its default huge page size (KiB), for `<hugepages>`.
+   * @default unknown: `<hugepages>` is refused
+   */
+  readonly hugetlbfs?: { readonly mounts: readonly HugetlbfsMount[]; readonly defaultSizeKiB: number };
+}
+
+/** The system page size of x86 (KiB): a `<page>` of this size asks for no huge pages. */
+const SYSTEM_PAGE_KIB = 4n;
+
+const BACKING_CHILDREN = new Set(["locked", "nosharepages", "source", "access", "allocation", "discard", "hugepages"]);
 const P = "/domain/memoryBacking";
 
 /**
- * Reads `<memoryBacking>` (none: undefined). Hugepages need the host's hugetlbfs mounts (libvirt
- * finds them in qemu.conf and /proc/mounts): refused, as is anything not in {@link MemoryBacking}.
+ * Reads `<memoryBacking>` (none: undefined); anything not in {@link MemoryBacking} is refused.
+ * Huge pages are resolved per RAM block by {@link hugepageFor} (they need the host's mounts).
  */
 export function readMemoryBacking(root: XmlElement): MemoryBacking | undefined {
   const mb = firstChild(root, "memoryBacking");
   if (!mb) return undefined;
   for (const a of mb.attrs) throw unsupported(`${P}/@${a.name}`, a.value, "remove it or apply through libvirt");
-  for (const c of childElements(mb)) {
-    if (c.name === "hugepages")
-      throw unsupported(
-        `${P}/hugepages`,
-        undefined,
-        "hugepages need the host's hugetlbfs mounts, which libvirt finds: remove <hugepages> or apply through libvirt",
-      );
+  for (const c of childElements(mb))
     if (!BACKING_CHILDREN.has(c.name))
       throw unsupported(`${P}/${c.name}`, c.name, "remove it or apply through libvirt");
+  const hp = firstChild(mb, "hugepages");
+  let hugepages: { sizeKiB: bigint | undefined; nodeset: number[] | undefined }[] | undefined;
+  if (hp) {
+    for (const a of hp.attrs) throw unsupported(`${P}/hugepages/@${a.name}`, a.value, "remove it");
+    hugepages = childElements(hp).map((pg, i) => {
+      const path = `${P}/hugepages/page[${i + 1}]`;
+      if (pg.name !== "page") throw unsupported(`${P}/hugepages/${pg.name}`, pg.name, "remove it");
+      for (const a of pg.attrs)
+        if (!["size", "unit", "nodeset"].includes(a.name))
+          throw unsupported(`${path}/@${a.name}`, a.value, "remove it");
+      const size = getAttr(pg, "size");
+      const sizeKiB = size === undefined ? undefined : toKiB(size, getAttr(pg, "unit"), `${path}/@size`);
+      const ns = getAttr(pg, "nodeset");
+      const members = ns === undefined ? undefined : parseBitmap(ns);
+      if (ns !== undefined && (members === undefined || members.length === 0))
+        throw new DomainXmlError(`Invalid value of 'nodeset': ${ns}`, {
+          path: `${path}/@nodeset`,
+          value: ns,
+          allowed: "a libvirt bitmap of guest NUMA cells, such as 0-1",
+          fix: "write e.g. nodeset='0'",
+        });
+      return { sizeKiB, nodeset: members };
+    });
+    const masters = hugepages.filter((x) => x.nodeset === undefined);
+    if (masters.length > 1)
+      throw new DomainXmlError(
+        `two master hugepages detected: ${masters.map((x) => String(x.sizeKiB ?? "")).join(" and ")}`,
+        {
+          path: `${P}/hugepages`,
+          fix: "give every page but one a nodeset",
+        },
+      );
+    if (hugepages.length === 0) hugepages = [{ sizeKiB: undefined, nodeset: undefined }];
   }
   const only = (name: string, attrs: readonly string[]) => {
     const el = firstChild(mb, name);
@@ -111,7 +167,70 @@ export function readMemoryBacking(root: XmlElement): MemoryBacking | undefined {
     prealloc: mode === "immediate",
     preallocThreads: threads === undefined ? undefined : Number(threads),
     discard: only("discard", []) !== undefined,
+    onDemand: mode === "ondemand",
+    hugepages,
   };
+}
+
+/** The huge pages backing one RAM block: their size and the hugetlbfs mount that serves it. */
+export interface HugePage {
+  readonly sizeKiB: number;
+  readonly path: string;
+}
+
+/**
+ * The huge pages of one RAM block (`cell`: a NUMA cell id, undefined for the main RAM), as
+ * libvirt picks them (qemuBuildMemoryBackendProps): the page whose nodeset holds the cell, else
+ * the page without nodeset; the host's default size when none is written; none for the system
+ * page size. Refused in libvirt's words: a nodeset naming no guest cell, a size no hugetlbfs
+ * mount serves; without the host's mounts ({@link HostMemoryInfo.hugetlbfs}), any huge page.
+ */
+export function hugepageFor(
+  b: MemoryBacking | undefined,
+  cell: number | undefined,
+  cellIds: readonly number[],
+  host: HostMemoryInfo,
+): HugePage | undefined {
+  if (!b?.hugepages) return undefined;
+  const cells = cellIds.length === 0 ? [0] : cellIds;
+  b.hugepages.forEach((pg, i) => {
+    const missing = pg.nodeset?.find((n) => !cells.includes(n));
+    if (missing !== undefined)
+      throw new DomainXmlError(`hugepages: node ${missing} not found`, {
+        path: `${P}/hugepages/page[${i + 1}]/@nodeset`,
+        value: pg.nodeset?.join(","),
+        allowed: `the guest NUMA cells: ${cells.join(",")}`,
+        fix: "name guest NUMA cell ids",
+      });
+  });
+  // without guest NUMA cells every page serves the one RAM block: two pages are two masters
+  if (cellIds.length === 0 && b.hugepages.length > 1) {
+    const order = [...b.hugepages.filter((pg) => pg.nodeset), ...b.hugepages.filter((pg) => !pg.nodeset)];
+    throw new DomainXmlError(
+      `two master hugepages detected: ${order.map((pg) => String(pg.sizeKiB ?? host.hugetlbfs?.defaultSizeKiB ?? "")).join(" and ")}`,
+      { path: `${P}/hugepages`, fix: "keep one <page> for a guest without NUMA cells" },
+    );
+  }
+  const at = cell ?? 0;
+  const page = b.hugepages.find((pg) => pg.nodeset?.includes(at)) ?? b.hugepages.find((pg) => !pg.nodeset);
+  if (!page) return undefined;
+  if (!host.hugetlbfs)
+    throw unsupported(
+      `${P}/hugepages`,
+      undefined,
+      "the host's hugetlbfs mounts are unknown here (libvirt needs one too): mount hugetlbfs on the host, or remove <hugepages>",
+    );
+  const sizeKiB = page.sizeKiB ?? BigInt(host.hugetlbfs.defaultSizeKiB);
+  if (sizeKiB === SYSTEM_PAGE_KIB) return undefined;
+  const mount = host.hugetlbfs.mounts.find((m) => BigInt(m.sizeKiB) === sizeKiB);
+  if (!mount)
+    throw new DomainXmlError(`Unable to find any usable hugetlbfs mount for ${sizeKiB} KiB`, {
+      path: `${P}/hugepages`,
+      value: String(sizeKiB),
+      allowed: host.hugetlbfs.mounts.map((m) => `${m.sizeKiB} KiB (${m.path})`).join(", ") || "no hugetlbfs mount",
+      fix: "mount hugetlbfs for that page size on the host, or use a page size it has a mount for",
+    });
+  return { sizeKiB: Number(sizeKiB), path: mount.path };
 }
 
 function oneOf(path: string, value: string | undefined, allowed: readonly string[]): string | undefined {
@@ -146,11 +265,14 @@ export function readCellMemory(cell: XmlElement, path: string): CellMemory {
  * `mem-merge=off` for `<nosharepages/>`, and `memory-backend=pc.ram` when the main RAM needs its
  * own backend object ({@link mainRamBackend}).
  */
-export function machineMemoryOptions(root: XmlElement, hasNumaCells: boolean, hostNodes?: readonly number[]): string[] {
+export function machineMemoryOptions(root: XmlElement, hasNumaCells: boolean, host: HostMemoryInfo): string[] {
   const b = readMemoryBacking(root);
   const out: string[] = [];
   if (b?.noSharePages) out.push("mem-merge=off");
-  if (!hasNumaCells && needsRamObject(b, undefined, readNumatune(root, [], hostNodes).memory))
+  if (
+    !hasNumaCells &&
+    needsRamObject(b, undefined, readNumatune(root, [], host.hostNumaNodes).memory, hugepageFor(b, undefined, [], host))
+  )
     out.push("memory-backend=pc.ram");
   return out;
 }
@@ -160,10 +282,10 @@ export function machineMemoryOptions(root: XmlElement, hasNumaCells: boolean, ho
  * `<source type='memfd'>`; a file for `<source type='file'>` or whenever the access mode is stated
  * (shared or private: a mapping QEMU can share needs a file); else plain RAM.
  */
-function ramBackendType(b: MemoryBacking | undefined, cell: CellMemory | undefined): string {
+function ramBackendType(b: MemoryBacking | undefined, cell: CellMemory | undefined, page?: HugePage): string {
   if (b?.source === "memfd") return "memory-backend-memfd";
   const access = cell?.memAccess ?? b?.access;
-  if (b?.source === "file" || access !== undefined) return "memory-backend-file";
+  if (page || b?.source === "file" || access !== undefined) return "memory-backend-file";
   return "memory-backend-ram";
 }
 
@@ -182,17 +304,25 @@ export function ramBackendObject(
   bytes: bigint,
   dir: string,
   host?: HostNumaBinding,
+  page?: HugePage,
 ): string {
-  const type = ramBackendType(b, cell);
+  const type = ramBackendType(b, cell, page);
   const o: Record<string, unknown> = { "qom-type": type, id };
-  if (type === "memory-backend-file") o["mem-path"] = dir;
+  if (type === "memory-backend-file") o["mem-path"] = page ? page.path : dir;
+  if (page && type === "memory-backend-memfd") {
+    o.hugetlb = true;
+    o.hugetlbsize = page.sizeKiB * 1024;
+  }
   const access = cell?.memAccess ?? b?.access;
   if (access !== undefined && type !== "memory-backend-ram") o.share = access === "shared";
   if (id === "pc.ram" && type !== "memory-backend-ram") o["x-use-canonical-path-for-ramblock-id"] = false;
-  const discard = cell?.discard !== undefined ? cell.discard === "yes" : (b?.discard ?? false);
-  if (discard && type === "memory-backend-file") o["discard-data"] = true;
-  if (b?.prealloc) o.prealloc = true;
-  if (b?.prealloc && b.preallocThreads !== undefined) o["prealloc-threads"] = b.preallocThreads;
+  // a cell's discard is written as stated (true or false), the domain's <discard/> as true
+  if (type === "memory-backend-file" && cell?.discard !== undefined) o["discard-data"] = cell.discard === "yes";
+  else if (type === "memory-backend-file" && b?.discard) o["discard-data"] = true;
+  // huge pages are preallocated unless allocation is on demand (libvirt: hugepages imply prealloc)
+  const prealloc = (b?.prealloc ?? false) || (page !== undefined && !b?.onDemand);
+  if (prealloc) o.prealloc = true;
+  if (prealloc && b?.preallocThreads !== undefined) o["prealloc-threads"] = b.preallocThreads;
   // the size as a JSON number of any length (a bigint has no JSON form), then the host binding
   const bind = host ? `,"host-nodes":${JSON.stringify(host.nodes)},"policy":${JSON.stringify(host.policy)}` : "";
   return `${JSON.stringify(o).slice(0, -1)},"size":${bytes}${bind}}`;
@@ -203,23 +333,22 @@ export function needsRamObject(
   b: MemoryBacking | undefined,
   cell: CellMemory | undefined,
   host?: HostNumaBinding,
+  page?: HugePage,
 ): boolean {
-  return ramBackendType(b, cell) !== "memory-backend-ram" || (b?.prealloc ?? false) || host !== undefined;
+  return ramBackendType(b, cell, page) !== "memory-backend-ram" || (b?.prealloc ?? false) || host !== undefined;
 }
 
 /**
  * The main RAM backend `pc.ram` of a definition without NUMA cells, when `<memoryBacking>` asks
  * for more than plain RAM (libvirt writes a plain one too; QEMU makes that one itself from `-m`).
  */
-export function mainRamBackend(
-  root: XmlElement,
-  bytes: bigint,
-  dir: string,
-  hostNodes?: readonly number[],
-): string | undefined {
+export function mainRamBackend(root: XmlElement, bytes: bigint, dir: string, info: HostMemoryInfo): string | undefined {
   const b = readMemoryBacking(root);
-  const host = readNumatune(root, [], hostNodes).memory;
-  return needsRamObject(b, undefined, host) ? ramBackendObject(b, undefined, "pc.ram", bytes, dir, host) : undefined;
+  const host = readNumatune(root, [], info.hostNumaNodes).memory;
+  const page = hugepageFor(b, undefined, [], info);
+  return needsRamObject(b, undefined, host, page)
+    ? ramBackendObject(b, undefined, "pc.ram", bytes, dir, host, page)
+    : undefined;
 }
 
 /** `-overcommit mem-lock=`: on for `<memoryBacking><locked/>`. */

@@ -533,7 +533,7 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   ].map((a) => `/domain/devices/smartcard${a}`),
   // memory and CPU (provider/qemu/memory-cpu.ts)
   "/domain/vcpu/@cpuset", // no argument: the backend spawns QEMU with this CPU affinity (QemuCommand.cpuAffinity)
-  "/domain/memoryBacking", // hugepages refused by readMemoryBacking (the host's hugetlbfs mounts)
+  "/domain/memoryBacking",
   "/domain/memoryBacking/locked",
   "/domain/memoryBacking/nosharepages",
   "/domain/memoryBacking/source",
@@ -544,6 +544,11 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/memoryBacking/allocation/@mode",
   "/domain/memoryBacking/allocation/@threads",
   "/domain/memoryBacking/discard",
+  "/domain/memoryBacking/hugepages", // needs the host's hugetlbfs mounts (QemuArgvOptions.hugetlbfs)
+  "/domain/memoryBacking/hugepages/page",
+  "/domain/memoryBacking/hugepages/page/@size",
+  "/domain/memoryBacking/hugepages/page/@unit",
+  "/domain/memoryBacking/hugepages/page/@nodeset",
   "/domain/cpu/numa/cell/@memAccess",
   "/domain/cpu/numa/cell/@discard",
   "/domain/numatune", // placement='auto' and mode='restrictive' refused by readNumatune (numad, cgroups)

@@ -364,9 +364,20 @@ export interface ArgvRun extends CheckResult {
 
 /**
  * The host libvirt's test suite fakes for the command lines: NUMA nodes 0-3 (its .err files say
- * "NUMA node 4 is unavailable"); the builder checks `<numatune>` nodesets against them as libvirt does.
+ * "NUMA node 4 is unavailable") and hugetlbfs mounted at /dev/hugepages2M (2 MiB pages, the
+ * default size) and /dev/hugepages1G (tests/testutilsqemu.c); the builder checks against them
+ * as libvirt does.
  */
-const CORPUS_HOST = { hostNumaNodes: [0, 1, 2, 3] } as const;
+const CORPUS_HOST = {
+  hostNumaNodes: [0, 1, 2, 3],
+  hugetlbfs: {
+    mounts: [
+      { sizeKiB: 2048, path: "/dev/hugepages2M" },
+      { sizeKiB: 1048576, path: "/dev/hugepages1G" },
+    ],
+    defaultSizeKiB: 2048,
+  },
+};
 
 /** qemu-argv over every input libvirt built a command line for. */
 export function checkQemuArgv(corpus: Corpus): ArgvRun {
@@ -494,6 +505,10 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
       (/^-device vhost-/.test(s) && /"vhostfd"/.test(d)),
   ],
   ["blockdev-node-numbering", (s) => s === "-blockdev" || /^-device (ide|scsi|virtio-blk)/.test(s)],
+  [
+    "prealloc-thread-context",
+    (s, d) => /^-object (thread-context|memory-backend)/.test(s) && /thread-context|prealloc-context/.test(d),
+  ],
   ["memory-backing-dir", (s, d) => /^-object memory-backend-file/.test(s) && /"mem-path"/.test(d)],
 ];
 

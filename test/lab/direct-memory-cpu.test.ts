@@ -9,7 +9,7 @@ import { expect } from "chai";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
+import { QemuDirectBackend, hostMemoryInfo } from "../../provider/backends/qemu/direct";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
@@ -173,6 +173,31 @@ for (const which of ["host", "new"] as const) {
       expect(await get("phys-bits")).to.equal(42);
       expect(await get("l3-cache")).to.equal(true);
       await impl.remove("cpuaddr", a.outs);
+    });
+
+    it("<hugepages> follows this host's hugetlbfs mounts: none for the size is refused at check, naming it", async () => {
+      const xml = domainXml("huge", "<memoryBacking><hugepages/></memoryBacking><vcpu>1</vcpu>");
+      const host = hostMemoryInfo();
+      const c = await impl.check({}, { name: "huge", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const size = host.hugetlbfs?.defaultSizeKiB;
+      const mount = host.hugetlbfs?.mounts.find((m) => m.sizeKiB === size);
+      if (!mount) {
+        expect(JSON.stringify(c.failures)).to.contain(`Unable to find any usable hugetlbfs mount for ${size} KiB`);
+        return;
+      }
+      // a host with a mount: QEMU is given it (it starts, or says it has no free huge pages there)
+      expect(c.failures).to.deep.equal([]);
+      try {
+        const r = await impl.create(c.inputs);
+        const memdev = (await qmpOnce(path.join(state, "huge", "qmp.sock"), "query-memdev")) as Record<
+          string,
+          unknown
+        >[];
+        expect(memdev[0]).to.deep.include({ id: "pc.ram", prealloc: true });
+        await impl.remove("huge", r.outs);
+      } catch (e) {
+        expect((e as Error).message).to.contain(mount.path);
+      }
     });
 
     it(`libvirt (${which} lab) gives its QEMU the same affinity for the same <vcpu cpuset>`, async () => {

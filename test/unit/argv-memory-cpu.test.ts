@@ -330,3 +330,85 @@ describe("QEMU command line: <cpu><cache> and <maxphysaddr>", () => {
     }
   });
 });
+
+describe("QEMU command line: <hugepages> on the host's hugetlbfs mounts", () => {
+  const U5 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const HOST = {
+    hugetlbfs: {
+      mounts: [
+        { sizeKiB: 2048, path: "/dev/hugepages2M" },
+        { sizeKiB: 1048576, path: "/dev/hugepages1G" },
+      ],
+      defaultSizeKiB: 2048,
+    },
+  };
+  const dom = (backing: string, cells = "") =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>h</name><uuid>${U5}</uuid><memory unit='KiB'>2097152</memory><memoryBacking>${backing}</memoryBacking><vcpu>2</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>${cells ? `<cpu><numa>${cells}</numa></cpu>` : ""}<devices/></domain>`,
+    );
+  const objects = (d: DomainDef) =>
+    buildQemuArgv(d, HOST)
+      .argv.flatMap((x, i, a) => (x === "-object" ? [a[i + 1]!] : []))
+      .map((o) => JSON.parse(o) as Record<string, unknown>);
+  const CELLS =
+    "<cell id='0' cpus='0' memory='1048576' unit='KiB'/><cell id='1' cpus='1' memory='1048576' unit='KiB' discard='yes'/>";
+
+  it("default size: the main RAM is a preallocated file on the default mount (hugepages-default)", () => {
+    expect(objects(dom("<hugepages/>"))).to.deep.equal([
+      {
+        "qom-type": "memory-backend-file",
+        id: "pc.ram",
+        "mem-path": "/dev/hugepages2M",
+        "x-use-canonical-path-for-ramblock-id": false,
+        prealloc: true,
+        size: 2147483648,
+      },
+    ]);
+  });
+
+  it("pages per cell by nodeset, the master page for the rest, a cell's discard as stated (hugepages-numa-nodeset)", () => {
+    const o = objects(
+      dom(
+        "<hugepages><page size='1' unit='GiB' nodeset='1'/><page size='2048' unit='KiB'/></hugepages><allocation mode='ondemand'/>",
+        CELLS,
+      ),
+    );
+    expect(o.map((x) => [x.id, x["mem-path"], x.prealloc, x["discard-data"]])).to.deep.equal([
+      ["ram-node0", "/dev/hugepages2M", undefined, undefined],
+      ["ram-node1", "/dev/hugepages1G", undefined, true],
+    ]);
+  });
+
+  it("memfd with huge pages is hugetlb on memfd; the system page size asks for none (hugepages-default-system-size)", () => {
+    const [m] = objects(dom("<hugepages/><source type='memfd'/>"));
+    expect(m).to.deep.include({
+      "qom-type": "memory-backend-memfd",
+      hugetlb: true,
+      hugetlbsize: 2097152,
+      prealloc: true,
+    });
+    expect(objects(dom("<hugepages><page size='4' unit='KiB'/></hugepages>"))).to.deep.equal([]);
+  });
+
+  it("refuses in libvirt's words: no mount for the size, a node that is no cell, two masters, an unknown host", () => {
+    const msg = (d: DomainDef, opts: object = HOST) => {
+      try {
+        buildQemuArgv(d, opts);
+      } catch (e) {
+        if (DomainXmlError.isInstance(e)) return e.message;
+        throw e;
+      }
+      return "accepted";
+    };
+    expect(msg(dom("<hugepages><page size='5120' unit='KiB'/></hugepages>"))).to.contain(
+      "Unable to find any usable hugetlbfs mount for 5120 KiB",
+    );
+    expect(msg(dom("<hugepages><page size='2048' unit='KiB' nodeset='4'/></hugepages>", CELLS))).to.contain(
+      "hugepages: node 4 not found",
+    );
+    expect(
+      msg(dom("<hugepages><page size='1048576' unit='KiB'/><page size='2048' unit='KiB' nodeset='0'/></hugepages>")),
+    ).to.contain("two master hugepages detected: 2048 and 1048576");
+    expect(msg(dom("<hugepages/>"), {})).to.contain("/domain/memoryBacking/hugepages");
+  });
+});

@@ -20,7 +20,7 @@ import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
 import * as path from "node:path";
 import { buildQemuArgv, defaultNvramPath, firmwareNvram } from "../../qemu/argv";
-import { TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
+import { HostMemoryInfo, TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
 import { parseBitmap } from "../../xml/bitmap";
 import { ImageError, ImageStamp, copyImage, fileIdentity, removeImage } from "../image";
 import { DomainDef } from "../../xml/domain";
@@ -84,6 +84,11 @@ export const DEFAULT_START_TIMEOUT_MS = 60000;
 /** After QEMU daemonized: how long its pid file and monitor socket may take to show. */
 const POST_DAEMONIZE_GRACE_MS = 2000;
 
+/** What the builder checks guest memory against on this host (the QEMU-direct backend runs QEMU here). */
+export function hostMemoryInfo(): HostMemoryInfo {
+  return { hostNumaNodes: hostNumaNodes(), hugetlbfs: hostHugetlbfs() };
+}
+
 /**
  * The host's online NUMA nodes (`/sys/devices/system/node/online`, a bitmap such as `0-1`), as
  * libvirt reads them to check `<numatune>` nodesets; undefined where the kernel does not say
@@ -92,6 +97,32 @@ const POST_DAEMONIZE_GRACE_MS = 2000;
 function hostNumaNodes(): number[] | undefined {
   try {
     return parseBitmap(readFileSync("/sys/devices/system/node/online", "utf8").trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The host's hugetlbfs mounts (`/proc/mounts`, `pagesize=` of each, else the default) and its
+ * default huge page size (`Hugepagesize` of `/proc/meminfo`), as libvirt finds them; undefined
+ * when the kernel says nothing (then `<hugepages>` is refused).
+ */
+function hostHugetlbfs(): HostMemoryInfo["hugetlbfs"] {
+  try {
+    const def = /^Hugepagesize:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"));
+    if (!def?.[1]) return undefined;
+    const defaultSizeKiB = Number(def[1]);
+    const unitKiB: Record<string, number> = { K: 1, M: 1024, G: 1048576 };
+    const mounts = readFileSync("/proc/mounts", "utf8")
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter((f) => f[2] === "hugetlbfs" && f[1] !== undefined)
+      .map((f) => {
+        const ps = /(?:^|,)pagesize=(\d+)([KMG])?/.exec(f[3] ?? "");
+        const sizeKiB = ps?.[1] ? Number(ps[1]) * (unitKiB[ps[2] ?? "K"] ?? 1) : defaultSizeKiB;
+        return { sizeKiB, path: f[1]!.replace(/\\040/g, " ") };
+      });
+    return { mounts, defaultSizeKiB };
   } catch {
     return undefined;
   }
@@ -235,7 +266,7 @@ export class QemuDirectBackend implements DomainBackend {
       qmpSocketPath: f.qmp,
       pidFilePath: f.pid,
       emulator: this.emulator,
-      hostNumaNodes: hostNumaNodes(),
+      ...hostMemoryInfo(),
     });
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
     const tmp = `${f.xml}.tmp-${process.pid}`;
@@ -324,7 +355,7 @@ export class QemuDirectBackend implements DomainBackend {
       secretDir: f.dir,
       nvramDir: f.dir,
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
-      hostNumaNodes: hostNumaNodes(),
+      ...hostMemoryInfo(),
     });
     await this.prepareNvram(name, def);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
