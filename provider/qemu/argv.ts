@@ -916,8 +916,10 @@ export interface DeviceElements {
   of(name: string): XmlElement[];
   /** `pcie.0` on q35, `pci.0` on the PC machine (libvirt's names of the root bus). */
   readonly rootBus: string;
-  /** The slot libvirt assigns to a PCI device written without an address (see {@link assignPciSlots}). */
+  /** The slot libvirt assigns to a PCI device written without an address (see {@link assignPciSlots}); `pci.N:0x0` behind a root port. */
   readonly slots: Map<object, string>;
+  /** q35: the pcie-root-ports libvirt adds, one a PCIe device and a spare, as `[slot, function]` on pcie.0. */
+  readonly rootPorts: [number, number][];
 }
 
 /** The key of the virtio balloon libvirt adds when the definition has no `<memballoon>`. */
@@ -935,8 +937,9 @@ function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
     of: (name) => (name === "video" && implicitVideo ? [implicitVideo] : devices ? childElements(devices, name) : []),
     rootBus: /^(q35|pc-q35-)/.test(machine) ? "pcie.0" : "pci.0",
     slots: new Map(),
+    rootPorts: [],
   };
-  if (devs.rootBus === "pci.0" && machine !== "isapc") assignPciSlots(v, devs);
+  if (machine !== "isapc") assignPciSlots(v, devs);
   return devs;
 }
 
@@ -954,7 +957,9 @@ function needsImplicitSata(v: DomainView): boolean {
 }
 
 function assignPciSlots(v: DomainView, devs: DeviceElements): void {
-  const used = new Set<number>([0, 1]);
+  const q35 = devs.rootBus === "pcie.0";
+  // pc: 00.0 the host bridge, 01.x the PIIX3; q35: 00.0 the host bridge, 1f.x the ICH9 LPC, SATA and SMBus
+  const used = new Set<number>(q35 ? [0, 0x1f] : [0, 1]);
   const has = (el: XmlElement | undefined) => !!el && !!firstChild(el, "address");
   for (const name of [
     "controller",
@@ -978,21 +983,34 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
       }
     }
   const next = (key: object) => {
-    let slot = 2;
+    let slot = q35 ? 1 : 2;
     while (used.has(slot)) slot++;
     if (slot > 0x1f) return;
     used.add(slot);
     devs.slots.set(key, `0x${slot.toString(16)}`);
+  };
+  // q35: libvirt puts every PCIe device behind a pcie-root-port of its own (qemuDomainAssignPCIAddresses)
+  const portKeys: object[] = [];
+  const port = (key: object) => {
+    if (!q35) return next(key);
+    portKeys.push(key);
+    devs.slots.set(key, `pci.${portKeys.length}:0x0`);
+  };
+  // a conventional PCI device: on q35 libvirt puts it behind a pcie-pci-bridge, which the builder
+  // does not lay out: QEMU assigns it a slot on pcie.0 (a listed q35-layout difference)
+  const pci = (key: object) => {
+    if (!q35) next(key);
   };
   const videos = videoOrder(devs).map((i) => devs.of("video")[i]!);
   const [primary] = videos;
   if (primary && !has(primary) && getAttr(firstChild(primary, "model"), "type") !== "none") next(primary);
   // libvirt's order (qemuDomainAssignDevicePCISlots): filesystems and network interfaces before
   // the device controllers (USB, SCSI, SATA, virtio-serial)
-  for (const el of devs.of("filesystem")) if (!has(el)) next(el);
-  for (const el of devs.of("interface")) if (!has(el)) next(el);
+  for (const el of devs.of("filesystem")) if (!has(el)) port(el);
+  for (const el of devs.of("interface"))
+    if (!has(el)) (["virtio", "e1000e"].includes(getAttr(firstChild(el, "model"), "type") ?? "") ? port : pci)(el);
   // then sound cards (libvirt's order: nets, sounds, device controllers)
-  for (const el of devs.of("sound")) if (!has(el) && media.isPciSound(el)) next(el);
+  for (const el of devs.of("sound")) if (!has(el) && media.isPciSound(el)) pci(el);
   const controllers = devs.of("controller");
   const ich9 = new Map<string, number>();
   libvirtControllerOrder(v.controllers).forEach((i) => {
@@ -1002,6 +1020,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
     const companion =
       c.type === "usb" ? (c.model === "ich9-ehci1" ? 7 : ICH9_COMPANIONS[c.model ?? ""]?.fn) : undefined;
     if (companion !== undefined) {
+      if (q35) return; // libvirt's ICH9 USB slots on q35 (1d, 1a, ...) are not laid out: QEMU assigns them
       // an EHCI and its UHCI companions share one slot: EHCI at function 7, UHCI 1-3 at 0-2 (libvirt)
       let slot = ich9.get(c.index ?? "0");
       if (slot === undefined) {
@@ -1010,33 +1029,51 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
         ich9.set(c.index ?? "0", slot);
       }
       devs.slots.set(el, companion === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${companion}`);
-    } else if (c.type === "usb" && (c.model ?? "piix3-uhci") === "piix3-uhci") devs.slots.set(el, "0x1.0x2");
-    else if (
-      (c.type === "usb" && c.model !== "none") ||
+    } else if (c.type === "usb" && (c.model ?? "piix3-uhci") === "piix3-uhci") {
+      if (!q35) devs.slots.set(el, "0x1.0x2");
+    } else if (
+      (c.type === "usb" && (c.model === "qemu-xhci" || c.model === "nec-xhci")) ||
       c.type === "virtio-serial" ||
-      c.type === "scsi" ||
-      c.type === "sata"
+      (c.type === "scsi" && c.model === "virtio-scsi")
     )
-      next(el);
+      port(el);
+    else if ((c.type === "usb" && c.model !== "none") || c.type === "scsi" || c.type === "sata") pci(el);
   });
-  for (const n of implicitScsiControllers(v.disks, devs.of("disk"), v.controllers)) next(implicitScsiKey(n));
-  if (needsImplicitSata(v)) next(IMPLICIT_SATA);
-  if (needsImplicitVirtioSerial(v)) next(IMPLICIT_VIRTIO_SERIAL);
+  for (const n of implicitScsiControllers(v.disks, devs.of("disk"), v.controllers)) pci(implicitScsiKey(n));
+  if (needsImplicitSata(v)) pci(IMPLICIT_SATA);
+  if (needsImplicitVirtioSerial(v)) port(IMPLICIT_VIRTIO_SERIAL);
+  if (q35 && !v.controllers.some((c) => c.type === "usb")) port(IMPLICIT_Q35_USB);
   libvirtDiskOrder(v.disks).forEach((i) => {
     const d = v.disks[i]!;
     const el = devs.of("disk")[i];
     const bus = d.targetBus ?? (d.targetDev?.startsWith("vd") ? "virtio" : undefined);
-    if (el && bus === "virtio" && !has(el)) next(el);
+    if (el && bus === "virtio" && !has(el)) port(el);
   });
   for (const el of hostdevsNeedingSlots(devs)) next(el);
   const balloon = devs.of("memballoon")[0];
-  if (!balloon) next(IMPLICIT_BALLOON);
-  else if (!has(balloon) && getAttr(balloon, "model") === "virtio") next(balloon);
-  for (const el of devs.of("rng")) if (!has(el)) next(el);
-  for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") next(el);
-  videos.slice(1).forEach((el) => !has(el) && next(el));
-  for (const el of devs.of("vsock")) if (!has(el)) next(el);
+  if (!balloon) port(IMPLICIT_BALLOON);
+  else if (!has(balloon) && getAttr(balloon, "model") === "virtio") port(balloon);
+  for (const el of devs.of("rng")) if (!has(el)) port(el);
+  for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") pci(el);
+  videos.slice(1).forEach((el) => !has(el) && pci(el));
+  for (const el of devs.of("vsock")) if (!has(el)) port(el);
+  if (portKeys.length === 0) return;
+  // and one spare root port for hotplug; the ports fill the first free slots of pcie.0, 8 functions each
+  const count = portKeys.length + 1;
+  let slot = 0;
+  for (let k = 0; k < count; k++) {
+    const fn = k % 8;
+    if (fn === 0) {
+      slot = q35 ? 1 : 2;
+      while (used.has(slot)) slot++;
+      used.add(slot);
+    }
+    devs.rootPorts.push([slot, fn]);
+  }
 }
+
+/** The key of the qemu-xhci controller libvirt adds to a q35 machine without a USB controller. */
+const IMPLICIT_Q35_USB = { implicit: "q35-usb" };
 
 /** A hex or decimal address component (libvirt's virStrToLong_ui base 0 for PCI addresses). */
 function addressNumber(path: string, value: string | undefined, max: number): number {
@@ -1076,7 +1113,8 @@ export function pciAddressProps(
   const a = dev && firstChild(dev, "address");
   if (!a) {
     const slot = key && devs.slots.get(key);
-    return slot ? { bus: devs.rootBus, addr: slot } : {};
+    const [bus, addr] = slot?.includes(":") ? slot.split(":") : [devs.rootBus, slot];
+    return slot ? { bus, addr } : {};
   }
   const ap = `${path}/address`;
   const type = getAttr(a, "type");
@@ -1179,6 +1217,30 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
   const pc = devs.rootBus === "pci.0" && v.os.machine !== "isapc";
   if (pc && !v.controllers.some((c) => c.type === "usb"))
     add("-device", JSON.stringify({ driver: "piix3-usb-uhci", id: "usb", bus: "pci.0", addr: "0x1.0x2" }));
+  // q35: the pcie-root-ports libvirt adds (see assignPciSlots)
+  devs.rootPorts.forEach(([slot, fn], k) =>
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "pcie-root-port",
+        port: slot * 8 + fn,
+        chassis: k + 1,
+        id: `pci.${k + 1}`,
+        bus: "pcie.0",
+        ...(fn === 0 && devs.rootPorts[k + 1]?.[0] === slot ? { multifunction: true } : {}),
+        addr: fn === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${fn}`,
+      }),
+    ),
+  );
+  if (devs.rootBus === "pcie.0" && !v.controllers.some((c) => c.type === "usb"))
+    add(
+      "-device",
+      JSON.stringify({
+        driver: "qemu-xhci",
+        id: "usb",
+        ...pciAddressProps(undefined, "/domain/devices", devs, IMPLICIT_Q35_USB),
+      }),
+    );
   if (pc && needsImplicitSata(v))
     add(
       "-device",
@@ -2117,6 +2179,8 @@ const WATCHDOG_ACTIONS: Readonly<Record<string, string>> = {
  */
 function buildWatchdogs(add: Add, devs: DeviceElements): void {
   const list = devs.of("watchdog");
+  // libvirt adds the q35 machine's built-in iTCO watchdog (action reset) when none is written
+  const implicitItco = devs.rootBus === "pcie.0" && !list.some((w) => getAttr(w, "model") === "itco");
   list.forEach((w, i) => {
     const path = `/domain/devices/watchdog[${i + 1}]`;
     const model = getAttr(w, "model");
@@ -2129,8 +2193,12 @@ function buildWatchdogs(add: Add, devs: DeviceElements): void {
     } else if (model === "itco" && devs.rootBus === "pcie.0") add("-global", "ICH9-LPC.noreboot=off");
     else throw unsupported(`${path}/@model`, model, "use model i6300esb or ib700 (itco on q35)");
   });
+  if (implicitItco) add("-global", "ICH9-LPC.noreboot=off");
   const [first] = list;
-  if (!first) return;
+  if (!first) {
+    if (implicitItco) add("-watchdog-action", "reset");
+    return;
+  }
   const action = getAttr(first, "action") ?? "reset";
   const a = WATCHDOG_ACTIONS[action];
   if (!a)

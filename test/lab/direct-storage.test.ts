@@ -4,7 +4,8 @@
  * controller with 8 ports, lsilogic and virtio-scsi (2 queues) controllers, a qcow2 disk over a raw
  * backing image, a USB disk, a SCSI disk with a WWN and a rotation rate, and a 9p share;
  * QEMU is asked over QMP whether it has each as built. Then the same devices against libvirt
- * 12.x's own command line for the same XML (`virsh domxml-to-native`).
+ * 12.x's own command line for the same XML (`virsh domxml-to-native`); and a q35 domain's PCIe
+ * layout (pcie-root-ports) against both.
  */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
@@ -50,6 +51,33 @@ function domainXml(dir: string, name = "storage"): string {
         <target dir='share0'/>
       </filesystem>
     </devices></domain>`;
+}
+
+/** A q35 domain: libvirt lays its PCIe devices out behind pcie-root-ports it adds. */
+function q35Xml(dir: string): string {
+  return `<domain type='qemu'><name>q35</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+    <os><type arch='x86_64' machine='q35'>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${dir}/usb.img'/><target dev='vda' bus='virtio'/></disk>
+      <interface type='user'><mac address='52:54:00:35:00:01'/><model type='virtio'/></interface>
+    </devices></domain>`;
+}
+
+interface PciDevice {
+  bus: number;
+  slot: number;
+  function: number;
+  qdev_id: string;
+  pci_bridge?: { bus: { number: number }; devices?: PciDevice[] };
+}
+
+/** Every device of a query-pci answer, bridges' devices included, by qdev id: `bus:slot.function`. */
+function pciTree(devices: PciDevice[], out: Record<string, string> = {}): Record<string, string> {
+  for (const d of devices) {
+    if (d.qdev_id) out[d.qdev_id] = `${d.bus}:${d.slot}.${d.function}`;
+    if (d.pci_bridge?.devices) pciTree(d.pci_bridge.devices, out);
+  }
+  return out;
 }
 
 /** The `-device` values of an argv whose driver is one of `drivers`, as parsed JSON. */
@@ -162,6 +190,43 @@ for (const which of ["host", "new"] as const) {
       expect(blockdevs(ours)).to.deep.equal(blockdevs(theirs));
       expect(argValues(ours, "-fsdev")).to.deep.equal(argValues(theirs, "-fsdev"));
       await impl.remove("storage2", a.outs);
+    });
+
+    it("q35: PCIe devices behind pcie-root-ports as libvirt 12.x lays them out, and QEMU has them there", async () => {
+      const lab = await requireLab("new");
+      const a = await checkAndCreate({
+        name: "q35",
+        xml: q35Xml(images),
+        connection: { uri },
+        shutdownTimeoutSeconds: 0,
+      });
+      const qmp = path.join(state, "q35", "qmp.sock");
+      const pci = (await qmpOnce(qmp, "query-pci")) as { devices: PciDevice[] }[];
+      const tree = pciTree(pci[0]!.devices);
+      expect(tree).to.include({
+        "pci.1": "0:1.0",
+        "pci.2": "0:1.1",
+        "pci.3": "0:1.2",
+        "pci.4": "0:1.3",
+        "pci.5": "0:1.4",
+      });
+      // each device on the bus of the root port libvirt gave it (QOM: its parent bus is the port's)
+      const ports: Record<string, string> = { net0: "pci.1", usb: "pci.2", "virtio-disk0": "pci.3", balloon0: "pci.4" };
+      for (const [id, port] of Object.entries(ports))
+        expect(
+          await qmpOnce(qmp, "qom-get", { path: `/machine/peripheral/${id}`, property: "parent_bus" }),
+          id,
+        ).to.match(new RegExp(`/${port.replace(".", "\\.")}/${port.replace(".", "\\.")}$`));
+      const pid = Number(fs.readFileSync(path.join(state, "q35", "qemu.pid"), "utf8"));
+      const ours = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      const file = path.join(state, "q35-native.xml");
+      fs.writeFileSync(file, a.outs.xml);
+      const theirs = shellWords((await runVirsh(lab.uri, ["domxml-to-native", "qemu-argv", file])).stdout.trim());
+      const drivers = ["pcie-root-port", "qemu-xhci", "virtio-blk-pci", "virtio-net-pci", "virtio-balloon-pci"];
+      expect(devicesOf(ours, drivers)).to.deep.equal(devicesOf(theirs, drivers));
+      for (const flag of ["-global", "-watchdog-action"])
+        expect(argValues(ours, flag), flag).to.deep.equal(argValues(theirs, flag));
+      await impl.remove("q35", a.outs);
     });
   });
 }

@@ -379,3 +379,29 @@ describe("QEMU command line: filesystems (provider/qemu/storage.ts)", () => {
     );
   });
 });
+
+describe("QEMU command line: the q35 PCIe layout (provider/qemu/argv.ts assignPciSlots)", () => {
+  it("a pcie-root-port for each PCIe device and one spare, the implicit qemu-xhci and iTCO watchdog, as libvirt", () => {
+    const d = doc(
+      disk(`<driver name='qemu' type='raw'/>${FILE}<target dev='vda' bus='virtio'/>`) +
+        "<interface type='user'><mac address='52:54:00:00:00:01'/><model type='virtio'/></interface>",
+      "q35",
+    );
+    const ports = json(d, "-device").filter((x) => x.driver === "pcie-root-port");
+    expect(ports).to.deep.equal([
+      { driver: "pcie-root-port", port: 8, chassis: 1, id: "pci.1", bus: "pcie.0", multifunction: true, addr: "0x1" },
+      { driver: "pcie-root-port", port: 9, chassis: 2, id: "pci.2", bus: "pcie.0", addr: "0x1.0x1" },
+      { driver: "pcie-root-port", port: 10, chassis: 3, id: "pci.3", bus: "pcie.0", addr: "0x1.0x2" },
+      { driver: "pcie-root-port", port: 11, chassis: 4, id: "pci.4", bus: "pcie.0", addr: "0x1.0x3" },
+      { driver: "pcie-root-port", port: 12, chassis: 5, id: "pci.5", bus: "pcie.0", addr: "0x1.0x4" },
+    ]);
+    // libvirt's order: interfaces, controllers (the implicit qemu-xhci), virtio disks, the balloon
+    expect(device(d, "virtio-net-pci")).to.include({ bus: "pci.1", addr: "0x0" });
+    expect(device(d, "qemu-xhci")).to.deep.equal({ driver: "qemu-xhci", id: "usb", bus: "pci.2", addr: "0x0" });
+    expect(device(d, "virtio-blk-pci")).to.include({ bus: "pci.3", addr: "0x0" });
+    expect(device(d, "virtio-balloon-pci")).to.include({ bus: "pci.4", addr: "0x0" });
+    const a = argv(d);
+    expect(values(a, "-global")).to.include("ICH9-LPC.noreboot=off");
+    expect(values(a, "-watchdog-action")).to.deep.equal(["reset"]);
+  });
+});
