@@ -2115,7 +2115,7 @@ function buildGraphics(
         xmlWholeNumber(`${path}/model/@vram`, vram ?? "16384", 1024, 1048576, "write e.g. vram='16384' (KiB)") * 1024;
     else if (vram !== undefined && vram !== "16384" && m !== "qxl")
       throw unsupported(`${path}/model/@vram`, vram, "only a vga or bochs video takes its memory size: remove vram");
-    else if (heads !== undefined && heads !== "1" && m !== "qxl")
+    else if (heads !== undefined && heads !== "1" && m !== "qxl" && m !== "virtio")
       throw unsupported(`${path}/model/@heads`, heads, "only a virtio video has several heads: write heads='1'");
     if (driver)
       add("-device", JSON.stringify({ driver, id: `video${pos}`, ...props, ...pciAddressProps(el, path, devs) }));

@@ -42,7 +42,7 @@ for (const which of ["host", "new"] as const) {
         <sound model='ich9'><codec type='micro'/><codec type='duplex'/></sound>
         <sound model='sb16'/>
         <sound model='usb'/>
-        <audio id='1' type='none'><output voices='2'><settings frequency='22050' channels='2' format='s16'/></output></audio>
+        <audio id='1' type='none'><output fixedSettings='yes' voices='2'><settings frequency='22050' channels='2' format='s16'/></output></audio>
         <audio id='2' type='file' path='${wav}'/>
         </devices></domain>`;
       const a = await checkAndCreate({ name: "media", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });

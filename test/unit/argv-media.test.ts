@@ -344,6 +344,11 @@ describe("QEMU command line: VNC options and video acceleration", () => {
     expect(v[0]).to.include({ driver: "virtio-vga-gl", blob: false, max_outputs: 1 });
     expect(v[1]).to.include({ driver: "virtio-gpu-gl-pci" });
     expect(v[2]).to.include({ driver: "qxl", xres: 1280, yres: 720 });
+    // several heads on a virtio video (libvirt 12.9: max_outputs)
+    expect(devices(doc("<video><model type='virtio' heads='2'/></video>"))[0]).to.include({
+      driver: "virtio-vga",
+      max_outputs: 2,
+    });
     expect(refusal(doc("<video><model type='vga'><acceleration accel3d='yes'/></model></video>")).path).to.equal(
       "/domain/devices/video[1]/model/acceleration/@accel3d",
     );
