@@ -1,7 +1,7 @@
 /**
  * The hostdev-net family of the QEMU-direct backend with real QEMU (the host's 7.2 and the lab
  * chroot's 11.x), no libvirt (issue 12): a domain with a virtio NIC and its <driver> options, a
- * UDP socket NIC, a USB hub, a passthrough smartcard and an ISA panic device, and a q35 domain
+ * UDP socket NIC, a USB hub, a passthrough smartcard, an ISA panic device and a USB redirection, and a q35 domain
  * with an Intel IOMMU, started by the backend; QMP says QEMU has each device with the properties
  * the definition asked for. Host devices (vfio-pci, usb-host, vhost-scsi) and vsock need hardware
  * and host devices this lab does not have (no VFIO device, no /dev/vhost-vsock): they are checked
@@ -40,9 +40,10 @@ for (const which of ["host", "new"] as const) {
     const hmp = async (name: string, line: string) =>
       (await qmp(name, "human-monitor-command", { "command-line": line })) as string;
 
-    it("virtio-net <driver> options and <rom>, a UDP socket NIC, a USB hub, a passthrough smartcard, an ISA panic", async () => {
+    it("virtio-net <driver> options and <rom>, a UDP socket NIC, a USB hub, a passthrough smartcard, an ISA panic, a USB redirection", async () => {
       const port = 40000 + Math.floor(Math.random() * 20000);
       const card = path.join(state, "card.sock");
+      const redir = path.join(state, "redir.sock");
       const xml = `<domain type='qemu'><name>hn</name><hwuuid>${H}</hwuuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>
         <os><type arch='x86_64' machine='pc'>hvm</type></os>
         <devices>
@@ -65,6 +66,7 @@ for (const which of ["host", "new"] as const) {
           <hub type='usb'/>
           <smartcard mode='passthrough' type='unix'><source mode='bind' path='${card}'/></smartcard>
           <panic model='isa'><address type='isa' iobase='0x505'/></panic>
+          <redirdev bus='usb' type='unix'><source mode='bind' path='${redir}'/></redirdev>
         </devices></domain>`;
       const a = await checkAndCreate({ name: "hn", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
       expect(a.outs.state).to.equal("running");
@@ -84,6 +86,8 @@ for (const which of ["host", "new"] as const) {
       expect(await qomGet("hn", "/machine/peripheral/ccid0", "type")).to.equal("usb-ccid");
       expect(await qomGet("hn", "/machine/peripheral/smartcard0", "type")).to.equal("ccid-card-passthru");
       expect(fs.existsSync(card), "QEMU listens on the smartcard socket").to.equal(true);
+      expect(await qomGet("hn", "/machine/peripheral/redir0", "type")).to.equal("usb-redir");
+      expect(fs.existsSync(redir), "QEMU listens on the USB redirection socket").to.equal(true);
       const qtree = await hmp("hn", "info qtree");
       expect(qtree).to.match(/dev: pvpanic, id ""\s+ioport = 1285 \(0x505\)/);
       await impl.remove("hn", a.outs);
