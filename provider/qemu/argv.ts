@@ -24,6 +24,8 @@ import {
   checkAlignedMemoryKiB,
   checkMachineBasics,
   cpuCacheAndAddressOptions,
+  featureCpuOptions,
+  smmOptions,
   machineMemoryOptions,
   mainRamBackend,
   memLock,
@@ -156,7 +158,9 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const nvramDefault = defaultNvramPath(opts.nvramDir ?? LIBVIRT_NVRAM_DIR, identity.name);
   const ramDir = opts.memoryBackingDir ?? LIBVIRT_MEMORY_BACKING_DIR;
   const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0, opts);
-  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), timers.machine, memoryOpts);
+  const smm = smmOptions(def.root);
+  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), timers.machine, memoryOpts, smm.machine);
+  for (const g of smm.globals) add("-global", g);
   buildCpu(v, add, def.root, timers.cpu);
   buildMemory(v, add, def.root, ramDir, opts);
   buildSmp(v, add, def.root);
@@ -208,9 +212,10 @@ function buildMachine(
   pflash: string[] = [],
   timers: string[] = [],
   memory: string[] = [],
+  smm: string[] = [],
 ): void {
   const machine = v.os.machine ?? "pc";
-  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...memory, ...pflash, ...timers];
+  const parts = [qemuOptEscape(machine), "usb=off", ...smm, "dump-guest-core=off", ...memory, ...pflash, ...timers];
   // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
   parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
@@ -368,7 +373,7 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
   if (eoi !== undefined && eoi !== "on" && eoi !== "off")
     throw unsupported("/domain/features/apic/@eoi", eoi, "write eoi='on' or 'off'");
   const pv = eoi === undefined ? [] : [`kvm-pv-eoi=${eoi}`];
-  const tail = cpuCacheAndAddressOptions(root, v.cpu?.mode ?? "custom"); // memory-cpu.ts
+  const tail = [...featureCpuOptions(root), ...cpuCacheAndAddressOptions(root, v.cpu?.mode ?? "custom")]; // memory-cpu.ts
   buildCpuModel(v, (o, value) => add(o, [value, ...features, ...timers, ...pv, ...tail].join(",")), root);
 }
 

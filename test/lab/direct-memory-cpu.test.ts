@@ -175,6 +175,27 @@ for (const which of ["host", "new"] as const) {
       await impl.remove("cpuaddr", a.outs);
     });
 
+    it("<features><smm> with <tseg> on q35 reach the machine (TCG), <pvspinlock> the KVM vCPU (qom-get)", async () => {
+      const xml = `<domain type='qemu'><name>smm</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='q35'>hvm</type></os>
+        <features><smm state='on'><tseg unit='MiB'>48</tseg></smm></features><devices/></domain>`;
+      const a = await checkAndCreate({ name: "smm", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const sock = path.join(state, "smm", "qmp.sock");
+      expect(await qmpOnce(sock, "qom-get", { path: "/machine", property: "smm" })).to.equal("on");
+      expect(await qmpOnce(sock, "qom-get", { path: "/machine/q35/mch", property: "extended-tseg-mbytes" })).to.equal(
+        48,
+      );
+      await impl.remove("smm", a.outs);
+      // KVM's paravirtual unhalt exists only under KVM (TCG filters it out, as for libvirt)
+      const kvm = `<domain type='kvm'><name>pvlock</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os><features><pvspinlock state='on'/></features><devices/></domain>`;
+      const b = await checkAndCreate({ name: "pvlock", xml: kvm, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const sock2 = path.join(state, "pvlock", "qmp.sock");
+      const [vcpu] = (await qmpOnce(sock2, "query-cpus-fast")) as { "qom-path": string }[];
+      expect(await qmpOnce(sock2, "qom-get", { path: vcpu!["qom-path"], property: "kvm-pv-unhalt" })).to.equal(true);
+      await impl.remove("pvlock", b.outs);
+    });
+
     it("<hugepages> follows this host's hugetlbfs mounts: none for the size is refused at check, naming it", async () => {
       const xml = domainXml("huge", "<memoryBacking><hugepages/></memoryBacking><vcpu>1</vcpu>");
       const host = hostMemoryInfo();

@@ -412,3 +412,48 @@ describe("QEMU command line: <hugepages> on the host's hugetlbfs mounts", () => 
     expect(msg(dom("<hugepages/>"), {})).to.contain("/domain/memoryBacking/hugepages");
   });
 });
+
+describe("QEMU command line: <features> pvspinlock, hyperv, smm", () => {
+  const U6 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const dom = (features: string, machine = "pc") =>
+    DomainDef.parse(
+      `<domain type='kvm'><name>f</name><uuid>${U6}</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='${machine}'>hvm</type></os><features>${features}</features><devices/></domain>`,
+    );
+  const opt = (d: DomainDef, o: string) => {
+    const a = buildQemuArgv(d).argv;
+    return a.flatMap((x, i) => (x === o ? [a[i + 1]!] : []));
+  };
+
+  it("pvspinlock is kvm-pv-unhalt after the EOI (pv-spinlock-*, cpu-translation)", () => {
+    expect(opt(dom("<apic eoi='on'/><pvspinlock state='on'/>"), "-cpu")).to.deep.equal([
+      "qemu64,kvm-pv-eoi=on,kvm-pv-unhalt=on",
+    ]);
+    expect(opt(dom("<pvspinlock state='off'/>"), "-cpu")).to.deep.equal(["qemu64,kvm-pv-unhalt=off"]);
+  });
+
+  it("hyperv enlightenments in libvirt's order, passthrough as hv-passthrough (hyperv, hyperv-stimer-direct)", () => {
+    const hv =
+      "<hyperv><vendor_id state='on' value='KVM Hv'/><spinlocks state='on' retries='12287'/><relaxed state='on'/><stimer state='on'><direct state='on'/></stimer><tlbflush state='on'><extended state='on'/></tlbflush><ipi state='off'/></hyperv>";
+    expect(opt(dom(hv), "-cpu")).to.deep.equal([
+      "qemu64,hv-relaxed=on,hv-spinlocks=0x2fff,hv-stimer=on,hv-stimer-direct=on,hv-vendor-id=KVM Hv,hv-tlbflush=on,hv-tlbflush-ext=on",
+    ]);
+    expect(opt(dom("<hyperv mode='passthrough'/>"), "-cpu")).to.deep.equal(["qemu64,hv-passthrough=on"]);
+    const e = refusal(dom("<hyperv><spinlocks state='on' retries='10'/></hyperv>"));
+    expect((e as DomainXmlError).path).to.equal("/domain/features/hyperv/spinlocks/@retries");
+  });
+
+  it("smm on -machine after usb=off, tseg as the mch global on q35 only, in whole MiB (machine-smm-on, tseg-*)", () => {
+    expect(opt(dom("<smm state='on'/>", "q35"), "-machine")).to.deep.equal([
+      "q35,usb=off,smm=on,dump-guest-core=off,acpi=off",
+    ]);
+    expect(opt(dom("<smm state='on'><tseg unit='MiB'>48</tseg></smm>", "q35"), "-global")).to.include(
+      "mch.extended-tseg-mbytes=48",
+    );
+    expect((refusal(dom("<smm state='on'><tseg unit='MiB'>48</tseg></smm>")) as DomainXmlError).message).to.contain(
+      "SMM TSEG is only supported with q35 machine type",
+    );
+    expect(
+      (refusal(dom("<smm state='on'><tseg unit='KiB'>12345</tseg></smm>", "q35")) as DomainXmlError).message,
+    ).to.contain("SMM TSEG size must be divisible by 1 MiB");
+  });
+});
