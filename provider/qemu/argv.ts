@@ -25,6 +25,7 @@ import {
   checkMachineBasics,
   cpuCacheAndAddressOptions,
   featureCpuOptions,
+  iothreadObjects,
   smmOptions,
   machineMemoryOptions,
   mainRamBackend,
@@ -164,6 +165,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildCpu(v, add, def.root, timers.cpu);
   buildMemory(v, add, def.root, ramDir, opts);
   buildSmp(v, add, def.root);
+  for (const o of iothreadObjects(def.root)) add("-object", o); // memory-cpu.ts
   buildNuma(add, def.root, ramDir, opts);
   // libvirt >= 11.7: the guest sees the hwuuid when it is valid, else the domain uuid.
   add("-uuid", (identity.guestUuid ?? identity.uuid)!);

@@ -806,3 +806,58 @@ export function smmOptions(root: XmlElement): { machine: string[]; globals: stri
   }
   return { machine: [`smm=${on ? "on" : "off"}`], globals };
 }
+
+/**
+ * `<iothreads>` and `<iothreadids>` as libvirt writes them after `-smp`
+ * (qemuBuildIOThreadCommandLine): one `-object iothread` per thread, the `<iothread id>`s in
+ * document order first, then the lowest unused ids up to the `<iothreads>` count. Thread pool
+ * sizes, polling and `<defaultiothread>` are not built: refused, naming them.
+ */
+export function iothreadObjects(root: XmlElement): string[] {
+  const count = firstChild(root, "iothreads");
+  const idsEl = firstChild(root, "iothreadids");
+  if (!count && !idsEl) return [];
+  const T = "/domain/iothreadids";
+  const ids: number[] = [];
+  (idsEl ? childElements(idsEl) : []).forEach((t, i) => {
+    const path = `${T}/${t.name}[${i + 1}]`;
+    if (t.name !== "iothread") throw unsupported(`${T}/${t.name}`, t.name, "remove it");
+    for (const a of t.attrs)
+      if (a.name !== "id")
+        throw unsupported(
+          `${path}/@${a.name}`,
+          a.value,
+          "thread pools are not built: remove it or apply through libvirt",
+        );
+    for (const k of childElements(t))
+      throw unsupported(`${path}/${k.name}`, k.name, "remove it or apply through libvirt");
+    const v = getAttr(t, "id");
+    const id = v !== undefined && /^[0-9]{1,9}$/.test(v) ? Number(v) : 0;
+    if (id < 1)
+      throw new DomainXmlError("invalid iothread id", {
+        path: `${path}/@id`,
+        value: v,
+        allowed: "a whole number from 1",
+        fix: "write e.g. id='1'",
+      });
+    if (ids.includes(id))
+      throw new DomainXmlError(`duplicate iothread id '${id}' found`, {
+        path: `${path}/@id`,
+        value: v,
+        fix: "give each iothread its own id",
+      });
+    ids.push(id);
+  });
+  if (count) for (const a of count.attrs) throw unsupported(`/domain/iothreads/@${a.name}`, a.value, "remove it");
+  const text = count ? (textContent(count) ?? "").trim() : String(ids.length);
+  if (!/^[0-9]{1,5}$/.test(text))
+    throw new DomainXmlError("invalid iothreads count", {
+      path: "/domain/iothreads",
+      value: text,
+      allowed: "a whole number",
+      fix: "write e.g. <iothreads>2</iothreads>",
+    });
+  const all = [...ids];
+  for (let n = 1; all.length < Number(text); n++) if (!all.includes(n)) all.push(n);
+  return all.map((id) => JSON.stringify({ "qom-type": "iothread", id: `iothread${id}` }));
+}

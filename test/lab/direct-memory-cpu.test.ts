@@ -196,6 +196,17 @@ for (const which of ["host", "new"] as const) {
       await impl.remove("pvlock", b.outs);
     });
 
+    it("<iothreads> with <iothreadids>: QEMU runs those iothreads (query-iothreads)", async () => {
+      const xml = domainXml(
+        "iothr",
+        "<vcpu>1</vcpu><iothreads>3</iothreads><iothreadids><iothread id='5'/></iothreadids>",
+      );
+      const a = await checkAndCreate({ name: "iothr", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const threads = (await qmpOnce(path.join(state, "iothr", "qmp.sock"), "query-iothreads")) as { id: string }[];
+      expect(threads.map((t) => t.id).sort()).to.deep.equal(["iothread1", "iothread2", "iothread5"]);
+      await impl.remove("iothr", a.outs);
+    });
+
     it("<hugepages> follows this host's hugetlbfs mounts: none for the size is refused at check, naming it", async () => {
       const xml = domainXml("huge", "<memoryBacking><hugepages/></memoryBacking><vcpu>1</vcpu>");
       const host = hostMemoryInfo();

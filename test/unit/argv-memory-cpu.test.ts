@@ -457,3 +457,35 @@ describe("QEMU command line: <features> pvspinlock, hyperv, smm", () => {
     ).to.contain("SMM TSEG size must be divisible by 1 MiB");
   });
 });
+
+describe("QEMU command line: <iothreads> and <iothreadids>", () => {
+  const U7 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const dom = (t: string) =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>t</name><uuid>${U7}</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu>${t}<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>`,
+    );
+  const threads = (d: DomainDef) => {
+    const a = buildQemuArgv(d).argv;
+    return a.flatMap((x, i) => (x === "-object" ? [(JSON.parse(a[i + 1]!) as { id: string }).id] : []));
+  };
+
+  it("the written ids first, then the lowest free ids up to the count (iothreads-ids-partial)", () => {
+    expect(
+      threads(dom("<iothreads>4</iothreads><iothreadids><iothread id='5'/><iothread id='6'/></iothreadids>")),
+    ).to.deep.equal(["iothread5", "iothread6", "iothread1", "iothread2"]);
+    expect(threads(dom("<iothreads>2</iothreads>"))).to.deep.equal(["iothread1", "iothread2"]);
+  });
+
+  it("thread pools and duplicate ids are refused naming them", () => {
+    expect(
+      (
+        refusal(
+          dom("<iothreads>1</iothreads><iothreadids><iothread id='1' thread_pool_min='2'/></iothreadids>"),
+        ) as DomainXmlError
+      ).path,
+    ).to.equal("/domain/iothreadids/iothread[1]/@thread_pool_min");
+    expect(
+      (refusal(dom("<iothreadids><iothread id='1'/><iothread id='1'/></iothreadids>")) as DomainXmlError).message,
+    ).to.contain("duplicate iothread id");
+  });
+});
