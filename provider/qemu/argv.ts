@@ -25,6 +25,7 @@ import {
   checkMachineBasics,
   cpuCacheAndAddressOptions,
   featureCpuOptions,
+  balloonTargetBytes,
   iothreadObjects,
   smmOptions,
   machineMemoryOptions,
@@ -95,6 +96,11 @@ export interface QemuCommand {
    * argument carries: the backend sets the affinity when it spawns QEMU, as libvirt does.
    */
   readonly cpuAffinity?: string;
+  /**
+   * The balloon target (bytes) of a `<currentMemory>` below `<memory>`, which no argument
+   * carries: the backend sets it over QMP (`balloon`) once QEMU runs, as libvirt does.
+   */
+  readonly balloonTargetBytes?: number;
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -203,7 +209,15 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
   checkExpressedPaths(def);
   const cpuAffinity = vcpuCpuAffinity(def.root);
-  return { argv: args, env, identity, secretFiles, ...(cpuAffinity === undefined ? {} : { cpuAffinity }) };
+  const balloon = balloonTargetBytes(def.root);
+  return {
+    argv: args,
+    env,
+    identity,
+    secretFiles,
+    ...(cpuAffinity === undefined ? {} : { cpuAffinity }),
+    ...(balloon === undefined ? {} : { balloonTargetBytes: balloon }),
+  };
 }
 
 type Add = (...a: string[]) => void;

@@ -861,3 +861,27 @@ export function iothreadObjects(root: XmlElement): string[] {
   for (let n = 1; all.length < Number(text); n++) if (!all.includes(n)) all.push(n);
   return all.map((id) => JSON.stringify({ "qom-type": "iothread", id: `iothread${id}` }));
 }
+
+/**
+ * The balloon target of `<currentMemory>` in bytes, when it is below `<memory>` (libvirt caps a
+ * larger one at `<memory>`, and an equal one sets no target). No argument carries it: libvirt
+ * sets it over QMP (`balloon`) once QEMU runs (qemuProcessSetupBalloon), and the QEMU-direct
+ * backend does the same. Without a balloon device (`<memballoon model='none'>`) nothing can lower
+ * the guest's memory: refused.
+ */
+export function balloonTargetBytes(root: XmlElement): number | undefined {
+  const cur = firstChild(root, "currentMemory");
+  const mem = firstChild(root, "memory");
+  if (!cur || !mem) return undefined;
+  const curKiB = toKiB(textContent(cur)?.trim() ?? "", getAttr(cur, "unit"), "/domain/currentMemory");
+  const memKiB = toKiB(textContent(mem)?.trim() ?? "", getAttr(mem, "unit"), "/domain/memory");
+  if (curKiB >= memKiB) return undefined;
+  const balloon = firstChild(firstChild(root, "devices") ?? root, "memballoon");
+  if (balloon && getAttr(balloon, "model") === "none")
+    throw unsupported(
+      "/domain/currentMemory",
+      textContent(cur)?.trim(),
+      "a current memory below <memory> needs a balloon device: remove <memballoon model='none'> (or use model='virtio'), or make currentMemory equal to memory",
+    );
+  return Number(curKiB * 1024n);
+}

@@ -271,6 +271,8 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/cpu/maxphysaddr/@mode",
   "/domain/cpu/maxphysaddr/@bits",
   "/domain/cpu/maxphysaddr/@limit",
+  "/domain/currentMemory", // no argument: the balloon target, set over QMP after start (QemuCommand.balloonTargetBytes)
+  "/domain/currentMemory/@unit",
   "/domain/iothreads",
   "/domain/iothreadids",
   "/domain/iothreadids/iothread",

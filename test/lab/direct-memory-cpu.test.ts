@@ -207,6 +207,23 @@ for (const which of ["host", "new"] as const) {
       await impl.remove("iothr", a.outs);
     });
 
+    it("<currentMemory> below <memory>: the backend sets the balloon target over QMP after start; no balloon is refused", async () => {
+      const xml = domainXml("ballooned", "<currentMemory unit='MiB'>48</currentMemory><vcpu>1</vcpu>");
+      // start fails if QEMU refuses the QMP balloon command (no balloon device, a bad value)
+      const a = await checkAndCreate({ name: "ballooned", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      expect(a.outs.state).to.equal("running");
+      const info = (await qmpOnce(path.join(state, "ballooned", "qmp.sock"), "query-balloon")) as { actual: number };
+      // without a guest driver the guest gives nothing back: actual stays the full 64 MiB
+      expect(info.actual).to.equal(67108864);
+      await impl.remove("ballooned", a.outs);
+      const none = domainXml("noballoon", "<currentMemory unit='MiB'>48</currentMemory><vcpu>1</vcpu>").replace(
+        "<devices>",
+        "<devices><memballoon model='none'/>",
+      );
+      const c = await impl.check({}, { name: "noballoon", xml: none, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      expect(JSON.stringify(c.failures)).to.contain("/domain/currentMemory");
+    });
+
     it("<hugepages> follows this host's hugetlbfs mounts: none for the size is refused at check, naming it", async () => {
       const xml = domainXml("huge", "<memoryBacking><hugepages/></memoryBacking><vcpu>1</vcpu>");
       const host = hostMemoryInfo();

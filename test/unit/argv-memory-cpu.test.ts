@@ -489,3 +489,24 @@ describe("QEMU command line: <iothreads> and <iothreadids>", () => {
     ).to.contain("duplicate iothread id");
   });
 });
+
+describe("QEMU command line: <currentMemory> as the balloon target beside argv", () => {
+  const U8 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const dom = (cur: string, devices = "") =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>b</name><uuid>${U8}</uuid><memory unit='MiB'>128</memory>${cur}<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${devices}</devices></domain>`,
+    );
+
+  it("below <memory> it is balloonTargetBytes and no argument; equal or above, nothing (cpu-empty)", () => {
+    const low = buildQemuArgv(dom("<currentMemory unit='MiB'>64</currentMemory>"));
+    expect(low.balloonTargetBytes).to.equal(67108864);
+    expect(low.argv).to.deep.equal(buildQemuArgv(dom("")).argv);
+    expect(buildQemuArgv(dom("<currentMemory unit='MiB'>128</currentMemory>")).balloonTargetBytes).to.equal(undefined);
+    expect(buildQemuArgv(dom("<currentMemory unit='MiB'>256</currentMemory>")).balloonTargetBytes).to.equal(undefined);
+  });
+
+  it("without a balloon device a lower current memory is refused naming it", () => {
+    const e = refusal(dom("<currentMemory unit='MiB'>64</currentMemory>", "<memballoon model='none'/>"));
+    expect((e as DomainXmlError).path).to.equal("/domain/currentMemory");
+  });
+});

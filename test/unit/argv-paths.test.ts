@@ -53,7 +53,8 @@ describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)",
     expect(refusal(doc("", "<features><acpi/><vmcoreinfo state='on'/></features>")).path).to.equal(
       "/domain/features/vmcoreinfo",
     );
-    expect(refusal(doc("", "<currentMemory unit='MiB'>128</currentMemory>")).path).to.equal("/domain/currentMemory");
+    // <currentMemory> is the balloon target (argv-memory-cpu.test.ts); host block I/O tuning stays refused
+    expect(refusal(doc("", "<blkiotune><weight>100</weight></blkiotune>")).path).to.equal("/domain/blkiotune");
   });
 
   it("<on_reboot>: destroy makes QEMU exit instead of rebooting (-no-reboot), restart is the default, other policies refuse", () => {
