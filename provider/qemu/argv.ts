@@ -582,9 +582,10 @@ function onlineAtStart(v: DomainView, max: number, root: XmlElement): number {
 const NUMA_CELL_ATTRS = new Set(["id", "cpus", "memory", "unit", "memAccess", "discard"]);
 
 /**
- * Guest NUMA as libvirt writes it without host binding (qemuBuildNumaCommandLine): per cell, in
- * id order, a RAM backend of the cell's aligned size and `-numa node,nodeid=,cpus=...,memdev=`
- * (one `cpus=` per range), then `-numa dist` for every stated sibling distance.
+ * Guest NUMA as libvirt writes it (qemuBuildNumaCommandLine): per cell, in id order, a RAM
+ * backend of the cell's aligned size (typed by `<memoryBacking>`, memAccess, discard, hugepages and
+ * bound by `<numatune>`: memory-cpu.ts) and `-numa node,nodeid=,cpus=...,memdev=` (one `cpus=`
+ * per range), then `-numa dist` for every stated sibling distance.
  */
 function buildNuma(add: Add, root: XmlElement, ramDir: string, host: HostMemoryInfo): void {
   const cpu = firstChild(root, "cpu");
