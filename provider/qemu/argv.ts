@@ -43,6 +43,10 @@ import {
   checkAlignedMemoryKiB,
   checkMachineBasics,
   cpuCacheAndAddressOptions,
+  featureCpuOptions,
+  balloonTargetBytes,
+  iothreadObjects,
+  smmOptions,
   machineMemoryOptions,
   mainRamBackend,
   memLock,
@@ -130,6 +134,11 @@ export interface QemuCommand {
    * argument carries: the backend sets the affinity when it spawns QEMU, as libvirt does.
    */
   readonly cpuAffinity?: string;
+  /**
+   * The balloon target (bytes) of a `<currentMemory>` below `<memory>`, which no argument
+   * carries: the backend sets it over QMP (`balloon`) once QEMU runs, as libvirt does.
+   */
+  readonly balloonTargetBytes?: number;
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -197,10 +206,20 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const soundProps = media.soundMachineProps((n) => devs.of(n));
   const ramDir = opts.memoryBackingDir ?? LIBVIRT_MEMORY_BACKING_DIR;
   const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0, opts);
-  buildMachine(v, add, buildFirmware(def.root, add, nvramDefault), [...timers.machine, ...soundProps], memoryOpts);
+  const smm = smmOptions(def.root);
+  buildMachine(
+    v,
+    add,
+    buildFirmware(def.root, add, nvramDefault),
+    [...timers.machine, ...soundProps],
+    memoryOpts,
+    smm.machine,
+  );
+  for (const g of smm.globals) add("-global", g);
   buildCpu(v, add, def.root, timers.cpu);
   buildMemory(v, add, def.root, ramDir, opts);
   buildSmp(v, add, def.root);
+  for (const o of iothreadObjects(def.root)) add("-object", o); // memory-cpu.ts
   buildNuma(add, def.root, ramDir, opts);
   // libvirt >= 11.7: the guest sees the hwuuid when it is valid, else the domain uuid.
   add("-uuid", (identity.guestUuid ?? identity.uuid)!);
@@ -256,7 +275,15 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
   checkExpressedPaths(def);
   const cpuAffinity = vcpuCpuAffinity(def.root);
-  return { argv: args, env, identity, secretFiles, ...(cpuAffinity === undefined ? {} : { cpuAffinity }) };
+  const balloon = balloonTargetBytes(def.root);
+  return {
+    argv: args,
+    env,
+    identity,
+    secretFiles,
+    ...(cpuAffinity === undefined ? {} : { cpuAffinity }),
+    ...(balloon === undefined ? {} : { balloonTargetBytes: balloon }),
+  };
 }
 
 type Add = (...a: string[]) => void;
@@ -267,9 +294,10 @@ function buildMachine(
   pflash: string[] = [],
   timers: string[] = [],
   memory: string[] = [],
+  smm: string[] = [],
 ): void {
   const machine = v.os.machine ?? "pc";
-  const parts = [qemuOptEscape(machine), "usb=off", "dump-guest-core=off", ...memory, ...pflash, ...timers];
+  const parts = [qemuOptEscape(machine), "usb=off", ...smm, "dump-guest-core=off", ...memory, ...pflash, ...timers];
   // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
   parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
@@ -430,7 +458,11 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
   const tail = cpuCacheAndAddressOptions(root, v.cpu?.mode ?? "custom"); // memory-cpu.ts
   buildCpuModel(
     v,
-    (o, value) => add(o, [value, ...features, ...timers, ...pv, ...panicCpuFlags(root), ...tail].join(",")),
+    (o, value) =>
+      add(
+        o,
+        [value, ...features, ...timers, ...pv, ...featureCpuOptions(root), ...panicCpuFlags(root), ...tail].join(","),
+      ),
     root,
   );
 }
@@ -624,9 +656,10 @@ function onlineAtStart(v: DomainView, max: number, root: XmlElement): number {
 const NUMA_CELL_ATTRS = new Set(["id", "cpus", "memory", "unit", "memAccess", "discard"]);
 
 /**
- * Guest NUMA as libvirt writes it without host binding (qemuBuildNumaCommandLine): per cell, in
- * id order, a RAM backend of the cell's aligned size and `-numa node,nodeid=,cpus=...,memdev=`
- * (one `cpus=` per range), then `-numa dist` for every stated sibling distance.
+ * Guest NUMA as libvirt writes it (qemuBuildNumaCommandLine): per cell, in id order, a RAM
+ * backend of the cell's aligned size (typed by `<memoryBacking>`, memAccess, discard, hugepages and
+ * bound by `<numatune>`: memory-cpu.ts) and `-numa node,nodeid=,cpus=...,memdev=` (one `cpus=`
+ * per range), then `-numa dist` for every stated sibling distance.
  */
 function buildNuma(add: Add, root: XmlElement, ramDir: string, host: HostMemoryInfo): void {
   const cpu = firstChild(root, "cpu");

@@ -661,3 +661,227 @@ export function cpuCacheAndAddressOptions(root: XmlElement, mode: string): strin
   }
   return out;
 }
+
+/** `<hyperv>` enlightenments in libvirt's order (virDomainHyperv) with QEMU's `-cpu` property names. */
+const HYPERV_FEATURES: readonly (readonly [string, string])[] = [
+  ["relaxed", "hv-relaxed"],
+  ["vapic", "hv-vapic"],
+  ["spinlocks", "hv-spinlocks"],
+  ["vpindex", "hv-vpindex"],
+  ["runtime", "hv-runtime"],
+  ["synic", "hv-synic"],
+  ["stimer", "hv-stimer"],
+  ["reset", "hv-reset"],
+  ["vendor_id", "hv-vendor-id"],
+  ["frequencies", "hv-frequencies"],
+  ["reenlightenment", "hv-reenlightenment"],
+  ["tlbflush", "hv-tlbflush"],
+  ["ipi", "hv-ipi"],
+  ["evmcs", "hv-evmcs"],
+  ["avic", "hv-avic"],
+  ["emsr_bitmap", "hv-emsr-bitmap"],
+  ["xmm_input", "hv-xmm-input"],
+];
+
+function onOff(el: XmlElement, path: string): boolean {
+  const state = oneOf(`${path}/@state`, getAttr(el, "state"), ["on", "off"]);
+  if (state === undefined)
+    throw new DomainXmlError("missing state", { path: `${path}/@state`, fix: "write state='on' or 'off'" });
+  return state === "on";
+}
+
+/**
+ * The `-cpu` options of `<features>` libvirt writes after the paravirtual EOI
+ * (qemuBuildCpuCommandLine): `<pvspinlock state>` as `kvm-pv-unhalt=on|off`, then `<hyperv>`:
+ * `mode='passthrough'` as `hv-passthrough=on`, else each enlightenment that is on, in libvirt's
+ * order (spinlocks with its retries in hex, vendor_id with its value, stimer's and tlbflush's
+ * sub-features). An element or attribute not listed is refused naming it.
+ */
+export function featureCpuOptions(root: XmlElement): string[] {
+  const features = firstChild(root, "features");
+  if (!features) return [];
+  const out: string[] = [];
+  const pv = firstChild(features, "pvspinlock");
+  if (pv) {
+    for (const a of pv.attrs)
+      if (a.name !== "state") throw unsupported(`/domain/features/pvspinlock/@${a.name}`, a.value, "remove it");
+    out.push(`kvm-pv-unhalt=${onOff(pv, "/domain/features/pvspinlock") ? "on" : "off"}`);
+  }
+  const hv = firstChild(features, "hyperv");
+  if (!hv) return out;
+  const H = "/domain/features/hyperv";
+  const mode = oneOf(`${H}/@mode`, getAttr(hv, "mode"), ["custom", "passthrough"]) ?? "custom";
+  for (const a of hv.attrs) if (a.name !== "mode") throw unsupported(`${H}/@${a.name}`, a.value, "remove it");
+  if (mode === "passthrough") {
+    if (childElements(hv).length > 0)
+      throw unsupported(
+        `${H}/${childElements(hv)[0]!.name}`,
+        undefined,
+        "with mode='passthrough' the host's enlightenments are all passed: remove the children",
+      );
+    return [...out, "hv-passthrough=on"];
+  }
+  const known = new Map(HYPERV_FEATURES);
+  for (const c of childElements(hv))
+    if (!known.has(c.name)) throw unsupported(`${H}/${c.name}`, c.name, "remove it or apply through libvirt");
+  for (const [name, prop] of HYPERV_FEATURES) {
+    const el = firstChild(hv, name);
+    if (!el) continue;
+    const path = `${H}/${name}`;
+    const allowedAttrs =
+      name === "spinlocks" ? ["state", "retries"] : name === "vendor_id" ? ["state", "value"] : ["state"];
+    for (const a of el.attrs)
+      if (!allowedAttrs.includes(a.name)) throw unsupported(`${path}/@${a.name}`, a.value, "remove it");
+    const subs = name === "stimer" ? ["direct"] : name === "tlbflush" ? ["direct", "extended"] : [];
+    for (const k of childElements(el))
+      if (!subs.includes(k.name)) throw unsupported(`${path}/${k.name}`, k.name, "remove it");
+    if (!onOff(el, path)) continue;
+    if (name === "spinlocks") {
+      const r = getAttr(el, "retries");
+      const n = r !== undefined && /^[0-9]+$/.test(r) ? Number(r) : NaN;
+      if (!Number.isSafeInteger(n) || n < 4095 || n > 0xffffffff)
+        throw new DomainXmlError("HyperV spinlock retry count must be at least 4095", {
+          path: `${path}/@retries`,
+          value: r,
+          allowed: "a whole number from 4095",
+          fix: "write e.g. retries='4096'",
+        });
+      out.push(`${prop}=0x${n.toString(16)}`);
+    } else if (name === "vendor_id") {
+      const value = getAttr(el, "value") ?? "";
+      if (value === "" || value.length > 12 || /[,]/.test(value))
+        throw new DomainXmlError("HyperV vendor_id value must not be empty nor more than 12 characters", {
+          path: `${path}/@value`,
+          value,
+          allowed: "1 to 12 characters, no comma",
+          fix: "write e.g. value='KVM Hv'",
+        });
+      out.push(`${prop}=${value}`);
+    } else out.push(`${prop}=on`);
+    for (const k of childElements(el)) {
+      if (!onOff(k, `${path}/${k.name}`)) continue;
+      out.push(
+        name === "stimer"
+          ? "hv-stimer-direct=on"
+          : k.name === "direct"
+            ? "hv-tlbflush-direct=on"
+            : "hv-tlbflush-ext=on",
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * `<features><smm state>`: `-machine smm=on|off` (written after usb=off, as libvirt does) and, for
+ * `<tseg>` on q35, `-global mch.extended-tseg-mbytes=N`, refused as libvirt refuses it elsewhere
+ * or when not a whole number of MiB.
+ */
+export function smmOptions(root: XmlElement): { machine: string[]; globals: string[] } {
+  const smm = firstChild(firstChild(root, "features") ?? root, "smm");
+  if (!smm || !firstChild(root, "features")) return { machine: [], globals: [] };
+  const S = "/domain/features/smm";
+  for (const a of smm.attrs) if (a.name !== "state") throw unsupported(`${S}/@${a.name}`, a.value, "remove it");
+  const on = onOff(smm, S);
+  const globals: string[] = [];
+  for (const k of childElements(smm)) if (k.name !== "tseg") throw unsupported(`${S}/${k.name}`, k.name, "remove it");
+  const tseg = firstChild(smm, "tseg");
+  if (tseg && on) {
+    const machine = getAttr(firstChild(firstChild(root, "os") ?? root, "type"), "machine") ?? "pc";
+    if (!/^(q35|pc-q35-)/.test(machine))
+      throw new DomainXmlError("SMM TSEG is only supported with q35 machine type", {
+        path: `${S}/tseg`,
+        category: "unsupported configuration",
+        fix: "use a q35 machine type, or remove <tseg>",
+      });
+    const kib = toKiB(textContent(tseg)?.trim() ?? "", getAttr(tseg, "unit") ?? "MiB", `${S}/tseg`);
+    if (kib % 1024n !== 0n)
+      throw new DomainXmlError("SMM TSEG size must be divisible by 1 MiB", {
+        path: `${S}/tseg`,
+        value: textContent(tseg),
+        category: "unsupported configuration",
+        fix: "write a whole number of MiB, e.g. <tseg unit='MiB'>48</tseg>",
+      });
+    globals.push(`mch.extended-tseg-mbytes=${kib / 1024n}`);
+  }
+  return { machine: [`smm=${on ? "on" : "off"}`], globals };
+}
+
+/**
+ * `<iothreads>` and `<iothreadids>` as libvirt writes them after `-smp`
+ * (qemuBuildIOThreadCommandLine): one `-object iothread` per thread, the `<iothread id>`s in
+ * document order first, then the lowest unused ids up to the `<iothreads>` count. Thread pool
+ * sizes, polling and `<defaultiothread>` are not built: refused, naming them.
+ */
+export function iothreadObjects(root: XmlElement): string[] {
+  const count = firstChild(root, "iothreads");
+  const idsEl = firstChild(root, "iothreadids");
+  if (!count && !idsEl) return [];
+  const T = "/domain/iothreadids";
+  const ids: number[] = [];
+  (idsEl ? childElements(idsEl) : []).forEach((t, i) => {
+    const path = `${T}/${t.name}[${i + 1}]`;
+    if (t.name !== "iothread") throw unsupported(`${T}/${t.name}`, t.name, "remove it");
+    for (const a of t.attrs)
+      if (a.name !== "id")
+        throw unsupported(
+          `${path}/@${a.name}`,
+          a.value,
+          "thread pools are not built: remove it or apply through libvirt",
+        );
+    for (const k of childElements(t))
+      throw unsupported(`${path}/${k.name}`, k.name, "remove it or apply through libvirt");
+    const v = getAttr(t, "id");
+    const id = v !== undefined && /^[0-9]{1,9}$/.test(v) ? Number(v) : 0;
+    if (id < 1)
+      throw new DomainXmlError("invalid iothread id", {
+        path: `${path}/@id`,
+        value: v,
+        allowed: "a whole number from 1",
+        fix: "write e.g. id='1'",
+      });
+    if (ids.includes(id))
+      throw new DomainXmlError(`duplicate iothread id '${id}' found`, {
+        path: `${path}/@id`,
+        value: v,
+        fix: "give each iothread its own id",
+      });
+    ids.push(id);
+  });
+  if (count) for (const a of count.attrs) throw unsupported(`/domain/iothreads/@${a.name}`, a.value, "remove it");
+  const text = count ? (textContent(count) ?? "").trim() : String(ids.length);
+  if (!/^[0-9]{1,5}$/.test(text))
+    throw new DomainXmlError("invalid iothreads count", {
+      path: "/domain/iothreads",
+      value: text,
+      allowed: "a whole number",
+      fix: "write e.g. <iothreads>2</iothreads>",
+    });
+  const all = [...ids];
+  for (let n = 1; all.length < Number(text); n++) if (!all.includes(n)) all.push(n);
+  return all.map((id) => JSON.stringify({ "qom-type": "iothread", id: `iothread${id}` }));
+}
+
+/**
+ * The balloon target of `<currentMemory>` in bytes, when it is below `<memory>` (libvirt caps a
+ * larger one at `<memory>`, and an equal one sets no target). No argument carries it: libvirt
+ * sets it over QMP (`balloon`) once QEMU runs (qemuProcessSetupBalloon), and the QEMU-direct
+ * backend does the same. Without a balloon device (`<memballoon model='none'>`) nothing can lower
+ * the guest's memory: refused.
+ */
+export function balloonTargetBytes(root: XmlElement): number | undefined {
+  const cur = firstChild(root, "currentMemory");
+  const mem = firstChild(root, "memory");
+  if (!cur || !mem) return undefined;
+  const curKiB = toKiB(textContent(cur)?.trim() ?? "", getAttr(cur, "unit"), "/domain/currentMemory");
+  const memKiB = toKiB(textContent(mem)?.trim() ?? "", getAttr(mem, "unit"), "/domain/memory");
+  if (curKiB >= memKiB) return undefined;
+  const balloon = firstChild(firstChild(root, "devices") ?? root, "memballoon");
+  if (balloon && getAttr(balloon, "model") === "none")
+    throw unsupported(
+      "/domain/currentMemory",
+      textContent(cur)?.trim(),
+      "a current memory below <memory> needs a balloon device: remove <memballoon model='none'> (or use model='virtio'), or make currentMemory equal to memory",
+    );
+  return Number(curKiB * 1024n);
+}

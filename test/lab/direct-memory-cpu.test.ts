@@ -175,6 +175,55 @@ for (const which of ["host", "new"] as const) {
       await impl.remove("cpuaddr", a.outs);
     });
 
+    it("<features><smm> with <tseg> on q35 reach the machine (TCG), <pvspinlock> the KVM vCPU (qom-get)", async () => {
+      const xml = `<domain type='qemu'><name>smm</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='q35'>hvm</type></os>
+        <features><smm state='on'><tseg unit='MiB'>48</tseg></smm></features><devices/></domain>`;
+      const a = await checkAndCreate({ name: "smm", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const sock = path.join(state, "smm", "qmp.sock");
+      expect(await qmpOnce(sock, "qom-get", { path: "/machine", property: "smm" })).to.equal("on");
+      expect(await qmpOnce(sock, "qom-get", { path: "/machine/q35/mch", property: "extended-tseg-mbytes" })).to.equal(
+        48,
+      );
+      await impl.remove("smm", a.outs);
+      // KVM's paravirtual unhalt exists only under KVM (TCG filters it out, as for libvirt)
+      const kvm = `<domain type='kvm'><name>pvlock</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os><features><pvspinlock state='on'/></features><devices/></domain>`;
+      const b = await checkAndCreate({ name: "pvlock", xml: kvm, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const sock2 = path.join(state, "pvlock", "qmp.sock");
+      const [vcpu] = (await qmpOnce(sock2, "query-cpus-fast")) as { "qom-path": string }[];
+      expect(await qmpOnce(sock2, "qom-get", { path: vcpu!["qom-path"], property: "kvm-pv-unhalt" })).to.equal(true);
+      await impl.remove("pvlock", b.outs);
+    });
+
+    it("<iothreads> with <iothreadids>: QEMU runs those iothreads (query-iothreads)", async () => {
+      const xml = domainXml(
+        "iothr",
+        "<vcpu>1</vcpu><iothreads>3</iothreads><iothreadids><iothread id='5'/></iothreadids>",
+      );
+      const a = await checkAndCreate({ name: "iothr", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const threads = (await qmpOnce(path.join(state, "iothr", "qmp.sock"), "query-iothreads")) as { id: string }[];
+      expect(threads.map((t) => t.id).sort()).to.deep.equal(["iothread1", "iothread2", "iothread5"]);
+      await impl.remove("iothr", a.outs);
+    });
+
+    it("<currentMemory> below <memory>: the backend sets the balloon target over QMP after start; no balloon is refused", async () => {
+      const xml = domainXml("ballooned", "<currentMemory unit='MiB'>48</currentMemory><vcpu>1</vcpu>");
+      // start fails if QEMU refuses the QMP balloon command (no balloon device, a bad value)
+      const a = await checkAndCreate({ name: "ballooned", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      expect(a.outs.state).to.equal("running");
+      const info = (await qmpOnce(path.join(state, "ballooned", "qmp.sock"), "query-balloon")) as { actual: number };
+      // without a guest driver the guest gives nothing back: actual stays the full 64 MiB
+      expect(info.actual).to.equal(67108864);
+      await impl.remove("ballooned", a.outs);
+      const none = domainXml("noballoon", "<currentMemory unit='MiB'>48</currentMemory><vcpu>1</vcpu>").replace(
+        "<devices>",
+        "<devices><memballoon model='none'/>",
+      );
+      const c = await impl.check({}, { name: "noballoon", xml: none, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      expect(JSON.stringify(c.failures)).to.contain("/domain/currentMemory");
+    });
+
     it("<hugepages> follows this host's hugetlbfs mounts: none for the size is refused at check, naming it", async () => {
       const xml = domainXml("huge", "<memoryBacking><hugepages/></memoryBacking><vcpu>1</vcpu>");
       const host = hostMemoryInfo();

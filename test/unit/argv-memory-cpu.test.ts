@@ -412,3 +412,101 @@ describe("QEMU command line: <hugepages> on the host's hugetlbfs mounts", () => 
     expect(msg(dom("<hugepages/>"), {})).to.contain("/domain/memoryBacking/hugepages");
   });
 });
+
+describe("QEMU command line: <features> pvspinlock, hyperv, smm", () => {
+  const U6 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const dom = (features: string, machine = "pc") =>
+    DomainDef.parse(
+      `<domain type='kvm'><name>f</name><uuid>${U6}</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='${machine}'>hvm</type></os><features>${features}</features><devices/></domain>`,
+    );
+  const opt = (d: DomainDef, o: string) => {
+    const a = buildQemuArgv(d).argv;
+    return a.flatMap((x, i) => (x === o ? [a[i + 1]!] : []));
+  };
+
+  it("pvspinlock is kvm-pv-unhalt after the EOI (pv-spinlock-*, cpu-translation)", () => {
+    expect(opt(dom("<apic eoi='on'/><pvspinlock state='on'/>"), "-cpu")).to.deep.equal([
+      "qemu64,kvm-pv-eoi=on,kvm-pv-unhalt=on",
+    ]);
+    expect(opt(dom("<pvspinlock state='off'/>"), "-cpu")).to.deep.equal(["qemu64,kvm-pv-unhalt=off"]);
+  });
+
+  it("hyperv enlightenments in libvirt's order, passthrough as hv-passthrough (hyperv, hyperv-stimer-direct)", () => {
+    const hv =
+      "<hyperv><vendor_id state='on' value='KVM Hv'/><spinlocks state='on' retries='12287'/><relaxed state='on'/><stimer state='on'><direct state='on'/></stimer><tlbflush state='on'><extended state='on'/></tlbflush><ipi state='off'/></hyperv>";
+    expect(opt(dom(hv), "-cpu")).to.deep.equal([
+      "qemu64,hv-relaxed=on,hv-spinlocks=0x2fff,hv-stimer=on,hv-stimer-direct=on,hv-vendor-id=KVM Hv,hv-tlbflush=on,hv-tlbflush-ext=on",
+    ]);
+    expect(opt(dom("<hyperv mode='passthrough'/>"), "-cpu")).to.deep.equal(["qemu64,hv-passthrough=on"]);
+    const e = refusal(dom("<hyperv><spinlocks state='on' retries='10'/></hyperv>"));
+    expect((e as DomainXmlError).path).to.equal("/domain/features/hyperv/spinlocks/@retries");
+  });
+
+  it("smm on -machine after usb=off, tseg as the mch global on q35 only, in whole MiB (machine-smm-on, tseg-*)", () => {
+    expect(opt(dom("<smm state='on'/>", "q35"), "-machine")).to.deep.equal([
+      "q35,usb=off,smm=on,dump-guest-core=off,acpi=off",
+    ]);
+    expect(opt(dom("<smm state='on'><tseg unit='MiB'>48</tseg></smm>", "q35"), "-global")).to.include(
+      "mch.extended-tseg-mbytes=48",
+    );
+    expect((refusal(dom("<smm state='on'><tseg unit='MiB'>48</tseg></smm>")) as DomainXmlError).message).to.contain(
+      "SMM TSEG is only supported with q35 machine type",
+    );
+    expect(
+      (refusal(dom("<smm state='on'><tseg unit='KiB'>12345</tseg></smm>", "q35")) as DomainXmlError).message,
+    ).to.contain("SMM TSEG size must be divisible by 1 MiB");
+  });
+});
+
+describe("QEMU command line: <iothreads> and <iothreadids>", () => {
+  const U7 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const dom = (t: string) =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>t</name><uuid>${U7}</uuid><memory unit='KiB'>65536</memory><vcpu>1</vcpu>${t}<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>`,
+    );
+  const threads = (d: DomainDef) => {
+    const a = buildQemuArgv(d).argv;
+    return a.flatMap((x, i) => (x === "-object" ? [(JSON.parse(a[i + 1]!) as { id: string }).id] : []));
+  };
+
+  it("the written ids first, then the lowest free ids up to the count (iothreads-ids-partial)", () => {
+    expect(
+      threads(dom("<iothreads>4</iothreads><iothreadids><iothread id='5'/><iothread id='6'/></iothreadids>")),
+    ).to.deep.equal(["iothread5", "iothread6", "iothread1", "iothread2"]);
+    expect(threads(dom("<iothreads>2</iothreads>"))).to.deep.equal(["iothread1", "iothread2"]);
+  });
+
+  it("thread pools and duplicate ids are refused naming them", () => {
+    expect(
+      (
+        refusal(
+          dom("<iothreads>1</iothreads><iothreadids><iothread id='1' thread_pool_min='2'/></iothreadids>"),
+        ) as DomainXmlError
+      ).path,
+    ).to.equal("/domain/iothreadids/iothread[1]/@thread_pool_min");
+    expect(
+      (refusal(dom("<iothreadids><iothread id='1'/><iothread id='1'/></iothreadids>")) as DomainXmlError).message,
+    ).to.contain("duplicate iothread id");
+  });
+});
+
+describe("QEMU command line: <currentMemory> as the balloon target beside argv", () => {
+  const U8 = "33721861-ccee-4dc2-858c-5f1e4629771f";
+  const dom = (cur: string, devices = "") =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>b</name><uuid>${U8}</uuid><memory unit='MiB'>128</memory>${cur}<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${devices}</devices></domain>`,
+    );
+
+  it("below <memory> it is balloonTargetBytes and no argument; equal or above, nothing (cpu-empty)", () => {
+    const low = buildQemuArgv(dom("<currentMemory unit='MiB'>64</currentMemory>"));
+    expect(low.balloonTargetBytes).to.equal(67108864);
+    expect(low.argv).to.deep.equal(buildQemuArgv(dom("")).argv);
+    expect(buildQemuArgv(dom("<currentMemory unit='MiB'>128</currentMemory>")).balloonTargetBytes).to.equal(undefined);
+    expect(buildQemuArgv(dom("<currentMemory unit='MiB'>256</currentMemory>")).balloonTargetBytes).to.equal(undefined);
+  });
+
+  it("without a balloon device a lower current memory is refused naming it", () => {
+    const e = refusal(dom("<currentMemory unit='MiB'>64</currentMemory>", "<memballoon model='none'/>"));
+    expect((e as DomainXmlError).path).to.equal("/domain/currentMemory");
+  });
+});

@@ -49,8 +49,12 @@ describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)",
     expect(refusal(doc("", "<clock offset='utc'><timer name='hypervclock' present='yes'/></clock>")).path).to.equal(
       "/domain/clock/timer[1]/@name",
     );
-    expect(refusal(doc("", "<features><acpi/><smm state='on'/></features>")).path).to.equal("/domain/features/smm");
-    expect(refusal(doc("", "<currentMemory unit='MiB'>128</currentMemory>")).path).to.equal("/domain/currentMemory");
+    // smm is built (test/unit/argv-memory-cpu.test.ts); a feature the builder does not build stays refused
+    expect(refusal(doc("", "<features><acpi/><vmcoreinfo state='on'/></features>")).path).to.equal(
+      "/domain/features/vmcoreinfo",
+    );
+    // <currentMemory> is the balloon target (argv-memory-cpu.test.ts); host block I/O tuning stays refused
+    expect(refusal(doc("", "<blkiotune><weight>100</weight></blkiotune>")).path).to.equal("/domain/blkiotune");
   });
 
   it("<on_reboot>: destroy makes QEMU exit instead of rebooting (-no-reboot), restart is the default, other policies refuse", () => {

@@ -443,6 +443,21 @@ export class QemuDirectBackend implements DomainBackend {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    // <currentMemory> below <memory>: the balloon target libvirt sets over QMP once QEMU runs
+    if (cmd.balloonTargetBytes !== undefined) {
+      try {
+        await qmpOnce(f.qmp, "balloon", { value: cmd.balloonTargetBytes });
+      } catch (e) {
+        throw new DirectError(
+          `internal error: QEMU for ${name} runs, but setting its balloon target (<currentMemory>) to ${cmd.balloonTargetBytes} bytes failed: ${(e as Error).message}`,
+          {
+            path: "/domain/currentMemory",
+            fix: "check the <memballoon> device, or make <currentMemory> equal to <memory>",
+            cause: e,
+          },
+        );
+      }
+    }
   }
 
   /** The NVRAM stamps recorded for `name` (files this backend made); empty when none. */
