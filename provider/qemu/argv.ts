@@ -1298,7 +1298,9 @@ function bootIndexes(v: DomainView): Map<object, number> {
             : dev === "fd"
               ? sorted.find((d) => d.device === "floppy")
               : undefined;
-    if (target && !m.has(target)) m.set(target, n++);
+    // libvirt numbers the <boot dev> entries by position, present or not (cdrom=1, hd=2 without a cdrom: hd is 2)
+    if (target && !m.has(target)) m.set(target, n);
+    n++;
   }
   return m;
 }
@@ -1396,7 +1398,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
         `use one of default, ${Object.keys(DISK_CACHE_MODES).join(", ")}`,
       );
     const cacheProps = cache ? { cache: { direct: cache.direct, "no-flush": cache.noFlush } } : {};
-    const bp = el ? diskBlockdevProps(el, path) : { storage: {}, top: {}, copyOnRead: false };
+    const bp = el ? diskBlockdevProps(el, path) : { storage: {}, top: {}, copyOnRead: false, format: {} };
     if (src) {
       const readOnly = d.readonly || d.device === "cdrom";
       const fmt = d.driverType ?? "raw";
@@ -1468,12 +1470,19 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
               ...cacheProps,
               ...layerDiscard,
               driver: l.format,
+              ...l.formatProps,
               file: `${n}-storage`,
               ...backingOf(k + 1),
             }),
           );
         }
       }
+      if (fmt === "raw" && Object.keys(bp.format).length > 0)
+        throw unsupported(
+          `${path}/driver`,
+          Object.keys(bp.format)[0],
+          "discard_no_unref and the metadata cache are qcow2 settings: remove them from a raw disk",
+        );
       if (fmt === "raw" && chain.layers.length > 0)
         throw unsupported(
           `${path}/backingStore`,
@@ -1494,6 +1503,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
             ...cacheProps,
             ...bp.top,
             driver: fmt,
+            ...bp.format,
             file: `${node}-storage`,
             ...backingOf(0),
           }),

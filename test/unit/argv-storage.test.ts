@@ -117,6 +117,25 @@ describe("QEMU command line: disks (provider/qemu/storage.ts)", () => {
     expect(json(on, "-blockdev")[0]).to.include({ "detect-zeroes": "on" });
   });
 
+  it("qcow2 discard_no_unref and metadata cache on the format node; <boot dev> entries numbered by position", () => {
+    const d = doc(
+      disk(
+        "<driver name='qemu' type='qcow2' discard_no_unref='on'><metadata_cache><max_size unit='KiB'>1024</max_size></metadata_cache></driver>" +
+          `${FILE}<target dev='vda' bus='virtio'/>`,
+      ),
+      "pc",
+      "<boot dev='cdrom'/><boot dev='hd'/>",
+    );
+    expect(json(d, "-blockdev")[1]).to.include({ driver: "qcow2", "discard-no-unref": true, "cache-size": 1048576 });
+    // no cdrom: the disk is still the second boot entry (libvirt)
+    expect(device(d, "virtio-blk-pci")).to.include({ bootindex: 2 });
+    expect(
+      refusal(
+        doc(disk(`<driver name='qemu' type='raw' discard_no_unref='on'/>${FILE}<target dev='vda' bus='virtio'/>`)),
+      ).path,
+    ).to.equal("/domain/devices/disk[1]/driver");
+  });
+
   it("refuses what a bus cannot carry and what libvirt refuses, naming it", () => {
     expect(refusal(doc(disk(`${FILE}<target dev='hda' bus='ide'/><vendor>X</vendor>`))).path).to.equal(
       "/domain/devices/disk[1]/vendor",
