@@ -23,6 +23,7 @@ import {
   USB_CONTROLLER_DRIVERS,
   buildFilesystems,
   checkBootOrders,
+  rootHotplugGlobal,
   checkDiskTargets,
   controllerDriverProps,
   deviceJson,
@@ -1155,6 +1156,8 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
       );
     }
     // built into the machine, where it has them (PIIX3 IDE at 00:01.1 on pc, ICH9 AHCI at 00:1f.2 on q35)
+    const hotplug = rootHotplugGlobal(c, el, path, devs.rootBus);
+    if (hotplug) add("-global", hotplug);
     if (c.type === "pci") {
       if (el && firstChild(el, "address"))
         throw unsupported(`${path}/address`, undefined, "the root bus has no address: remove it");

@@ -312,6 +312,8 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   ...["queues", "cmd_per_lun", "max_sectors", "ioeventfd", "iommu", "ats", "packed", "page_per_vq"].map(
     (a) => `/domain/devices/controller/driver/@${a}`,
   ),
+  "/domain/devices/controller/target",
+  "/domain/devices/controller/target/@hotplug",
   "/domain/devices/controller/master",
   "/domain/devices/controller/master/@startport",
   ...[

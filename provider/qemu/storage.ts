@@ -1038,3 +1038,27 @@ export function backingChain(el: XmlElement | undefined, path: string): BackingC
   }
   return { layers, closed: false };
 }
+
+/**
+ * `<controller type='pci' model='pci-root'><target hotplug='on|off'/>`: ACPI hotplug on the PC
+ * machine's root bus, `-global PIIX4_PM.acpi-root-pci-hotplug=on|off` as libvirt writes it. A
+ * `<target>` anywhere else is refused (the builder lays out no PCI controllers of its own).
+ */
+export function rootHotplugGlobal(
+  c: DomainController,
+  el: XmlElement | undefined,
+  path: string,
+  rootBus: string,
+): string | undefined {
+  const target = el && firstChild(el, "target");
+  if (!target) return undefined;
+  if (c.type !== "pci" || c.model !== "pci-root" || rootBus !== "pci.0")
+    throw unsupported(
+      `${path}/target`,
+      undefined,
+      "a controller <target> is built for the PC machine's pci-root (hotplug) only: remove it or apply through libvirt",
+    );
+  onlyAttrs(target, `${path}/target`, ["hotplug"], "the pci-root's <target>");
+  const on = onOff(target, "hotplug", `${path}/target`);
+  return on === undefined ? undefined : `PIIX4_PM.acpi-root-pci-hotplug=${on ? "on" : "off"}`;
+}

@@ -362,6 +362,14 @@ describe("QEMU command line: controllers (provider/qemu/storage.ts)", () => {
     ).to.equal("/domain/devices/controller[1]/driver/@iothread");
   });
 
+  it("the PC machine's pci-root <target hotplug> as PIIX4_PM.acpi-root-pci-hotplug; a <target> elsewhere refused", () => {
+    const d = doc("<controller type='pci' index='0' model='pci-root'><target hotplug='off'/></controller>");
+    expect(values(argv(d), "-global")).to.include("PIIX4_PM.acpi-root-pci-hotplug=off");
+    expect(
+      refusal(doc("<controller type='usb' index='0' model='qemu-xhci'><target chassis='1'/></controller>")).path,
+    ).to.equal("/domain/devices/controller[1]/target");
+  });
+
   it("PCI slots in libvirt's order: network interfaces before the device controllers", () => {
     const d = doc(
       "<controller type='usb' index='0' model='qemu-xhci'/><interface type='user'><mac address='52:54:00:00:00:01'/><model type='virtio'/></interface>",
