@@ -314,6 +314,11 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   ),
   "/domain/devices/controller/target",
   "/domain/devices/controller/target/@hotplug",
+  "/domain/devices/controller[@type='pci']/@model='pcie-root-port'",
+  "/domain/devices/controller/model",
+  "/domain/devices/controller/model/@name",
+  "/domain/devices/controller/target/@chassis",
+  "/domain/devices/controller/target/@port",
   "/domain/devices/controller/master",
   "/domain/devices/controller/master/@startport",
   ...[

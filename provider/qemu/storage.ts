@@ -1050,8 +1050,15 @@ export function rootHotplugGlobal(
   path: string,
   rootBus: string,
 ): string | undefined {
+  const model = el && firstChild(el, "model");
+  if (model && !(c.type === "pci" && c.model === "pcie-root-port"))
+    throw unsupported(
+      `${path}/model`,
+      getAttr(model, "name"),
+      "a <model name> is built for pcie-root-ports only: remove it",
+    );
   const target = el && firstChild(el, "target");
-  if (!target) return undefined;
+  if (!target || (c.type === "pci" && c.model === "pcie-root-port")) return undefined;
   if (c.type !== "pci" || c.model !== "pci-root" || rootBus !== "pci.0")
     throw unsupported(
       `${path}/target`,

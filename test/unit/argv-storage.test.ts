@@ -432,3 +432,28 @@ describe("QEMU command line: the q35 PCIe layout (provider/qemu/argv.ts assignPc
     expect(values(a, "-watchdog-action")).to.deep.equal(["reset"]);
   });
 });
+
+describe("QEMU command line: written pcie-root-ports on q35", () => {
+  it("written ports are built (model name, target chassis/port, address); devices take free ones or sit on their written bus", () => {
+    const d = doc(
+      "<controller type='pci' index='0' model='pcie-root'/>" +
+        "<controller type='pci' index='1' model='pcie-root-port'/>" +
+        "<controller type='pci' index='2' model='pcie-root-port'><model name='ioh3420'/><target chassis='7' port='0x20'/>" +
+        "<address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/></controller>" +
+        "<memballoon model='virtio'><address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></memballoon>",
+      "q35",
+    );
+    expect(json(d, "-device").filter((x) => String(x.id).startsWith("pci."))).to.deep.equal([
+      { driver: "pcie-root-port", port: 8, chassis: 1, id: "pci.1", bus: "pcie.0", multifunction: true, addr: "0x1" },
+      { driver: "ioh3420", port: 32, chassis: 7, id: "pci.2", bus: "pcie.0", addr: "0x4" },
+      // every port taken: the spare libvirt adds for hotplug
+      { driver: "pcie-root-port", port: 9, chassis: 3, id: "pci.3", bus: "pcie.0", addr: "0x1.0x1" },
+    ]);
+    // the implicit qemu-xhci takes the free port 1; the balloon is on its written port 2
+    expect(device(d, "qemu-xhci")).to.include({ bus: "pci.1", addr: "0x0" });
+    expect(device(d, "virtio-balloon-pci")).to.include({ bus: "pci.2", addr: "0x0" });
+    expect(
+      refusal(doc("<controller type='usb' index='0' model='qemu-xhci'><model name='x'/></controller>")).path,
+    ).to.equal("/domain/devices/controller[1]/model");
+  });
+});
