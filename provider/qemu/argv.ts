@@ -1176,7 +1176,13 @@ const DISK_CACHE_MODES: Readonly<Record<string, { direct: boolean; noFlush: bool
 };
 
 /** SCSI controller models and their devices; without a model libvirt picks lsilogic on x86 (qemuDomainGetSCSIControllerModel). */
-const SCSI_MODELS: Readonly<Record<string, string>> = { lsilogic: "lsi", "virtio-scsi": "virtio-scsi-pci" };
+const SCSI_MODELS: Readonly<Record<string, string>> = {
+  lsilogic: "lsi",
+  "virtio-scsi": "virtio-scsi-pci",
+  lsisas1068: "mptsas1068",
+  lsisas1078: "megasas",
+  vmpvscsi: "pvscsi",
+};
 
 function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
   // libvirt adds the PIIX3 USB controller (01.2) to a PC machine without one (qemuDomainDefAddDefaultDevices)

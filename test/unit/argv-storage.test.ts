@@ -357,6 +357,11 @@ describe("QEMU command line: controllers (provider/qemu/storage.ts)", () => {
     });
     expect(device(d, "virtio-serial-pci")).to.include({ max_ports: 16, vectors: 4 });
     expect(device(d, "lsi")).to.include({ id: "scsi1" });
+    const sas = doc(
+      `<controller type='scsi' index='0' model='lsisas1078'/>${disk(`${FILE}<target dev='sda' bus='scsi'/>`)}`,
+    );
+    expect(device(sas, "megasas")).to.include({ id: "scsi0" });
+    expect(device(sas, "scsi-hd")).to.include({ bus: "scsi0.0", channel: 0, "scsi-id": 0, lun: 0 });
     expect(
       refusal(doc("<controller type='virtio-serial' index='0'><driver iothread='1'/></controller>")).path,
     ).to.equal("/domain/devices/controller[1]/driver/@iothread");
