@@ -63,6 +63,7 @@ import {
   USB_CONTROLLER_DRIVERS,
   buildFilesystems,
   checkBootOrders,
+  rootHotplugGlobal,
   checkDiskTargets,
   controllerDriverProps,
   deviceJson,
@@ -952,7 +953,7 @@ export interface DeviceElements {
   /** The slot libvirt assigns to a PCI device written without an address (see {@link assignPciSlots}); `pci.N:0x0` behind a root port. */
   readonly slots: Map<object, string>;
   /** q35: the pcie-root-ports libvirt adds, one a PCIe device and a spare, as `[slot, function]` on pcie.0. */
-  readonly rootPorts: [number, number][];
+  readonly rootPorts: RootPort[];
 }
 
 /** The key of the virtio balloon libvirt adds when the definition has no `<memballoon>`. */
@@ -1024,10 +1025,24 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   };
   // q35: libvirt puts every PCIe device behind a pcie-root-port of its own (qemuDomainAssignPCIAddresses)
   const portKeys: object[] = [];
+  // the root ports the definition states (<controller type='pci' model='pcie-root-port'>), by index,
+  // and those a device is written on; a device without an address takes the first free one
+  const written = q35 ? writtenRootPorts(devs.of("controller")) : [];
+  const taken = new Set<number>();
+  for (const name of PCI_DEVICE_ELEMENTS)
+    for (const el of devs.of(name)) {
+      const a = firstChild(el, "address");
+      const b = a && getAttr(a, "type") === "pci" ? Number(getAttr(a, "bus") ?? "0") : 0;
+      if (b > 0) taken.add(b);
+    }
+  let nextIndex = Math.max(0, ...written.map((w) => w.index));
   const port = (key: object) => {
     if (!q35) return next(key);
     portKeys.push(key);
-    devs.slots.set(key, `pci.${portKeys.length}:0x0`);
+    const free = written.find((w) => !taken.has(w.index));
+    const index = free ? free.index : ++nextIndex;
+    taken.add(index);
+    devs.slots.set(key, `pci.${index}:0x0`);
   };
   // a conventional PCI device: on q35 libvirt puts it behind a pcie-pci-bridge, which the builder
   // does not lay out: QEMU assigns it a slot on pcie.0 (a listed q35-layout difference)
@@ -1090,19 +1105,82 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") pci(el);
   videos.slice(1).forEach((el) => !has(el) && pci(el));
   for (const el of devs.of("vsock")) if (!has(el)) port(el);
-  if (portKeys.length === 0) return;
-  // and one spare root port for hotplug; the ports fill the first free slots of pcie.0, 8 functions each
-  const count = portKeys.length + 1;
+  if (!q35 || (portKeys.length === 0 && written.length === 0)) return;
+  // and one spare root port for hotplug when none is free; the ports without an address fill the
+  // first free slots of pcie.0 in index order, 8 functions each
+  const ports: RootPort[] = written.map((w) => ({ ...w }));
+  for (let i = ports.length ? Math.max(...ports.map((p) => p.index)) + 1 : 1; i <= nextIndex; i++)
+    ports.push({ index: i, driver: "pcie-root-port" });
+  if (portKeys.length > 0 && ports.every((p) => taken.has(p.index)))
+    ports.push({ index: nextIndex + 1, driver: "pcie-root-port" });
   let slot = 0;
-  for (let k = 0; k < count; k++) {
-    const fn = k % 8;
-    if (fn === 0) {
-      slot = q35 ? 1 : 2;
+  let fn = 8;
+  for (const p of ports) {
+    if (p.slot !== undefined) continue;
+    if (fn >= 8) {
+      slot = 1;
       while (used.has(slot)) slot++;
       used.add(slot);
+      fn = 0;
     }
-    devs.rootPorts.push([slot, fn]);
+    p.slot = slot;
+    p.fn = fn++;
   }
+  devs.rootPorts.push(...ports);
+}
+
+/** A pcie-root-port on q35: written (`<controller type='pci' model='pcie-root-port'>`) or added as libvirt adds them. */
+interface RootPort {
+  /** The controller index: its bus is `pci.INDEX`. */
+  index: number;
+  /** `pcie-root-port` or `ioh3420` (`<model name>`). */
+  driver: string;
+  /** `<target chassis>`, else the index. */
+  chassis?: number;
+  /** `<target port>`, else slot * 8 + function. */
+  port?: number;
+  /** Its place on pcie.0: written, or laid out. */
+  slot?: number;
+  fn?: number;
+  /** Written `multifunction`. */
+  multifunction?: boolean;
+}
+
+/** The device elements that may carry a PCI address. */
+const PCI_DEVICE_ELEMENTS = ["controller", "interface", "disk", "video", "memballoon", "rng", "watchdog", "filesystem"];
+
+/** The pcie-root-ports a q35 definition states, with what they say (model name, target, address). */
+function writtenRootPorts(controllers: readonly XmlElement[]): RootPort[] {
+  const out: RootPort[] = [];
+  controllers.forEach((el, i) => {
+    if (getAttr(el, "type") !== "pci" || getAttr(el, "model") !== "pcie-root-port") return;
+    const path = `/domain/devices/controller[${i + 1}]`;
+    const index = xmlWholeNumber(`${path}/@index`, getAttr(el, "index"), 1, 255, "write e.g. index='1'");
+    const model = firstChild(el, "model");
+    const driver = (model && getAttr(model, "name")) ?? "pcie-root-port";
+    if (driver !== "pcie-root-port" && driver !== "ioh3420")
+      throw unsupported(`${path}/model/@name`, driver, "use model name pcie-root-port or ioh3420");
+    const p: RootPort = { index, driver };
+    const t = firstChild(el, "target");
+    if (t) {
+      for (const a of t.attrs)
+        if (a.name !== "chassis" && a.name !== "port")
+          throw unsupported(`${path}/target/@${a.name}`, a.value, "a root port's target takes chassis and port here");
+      if (getAttr(t, "chassis") !== undefined)
+        p.chassis = xmlWholeNumber(`${path}/target/@chassis`, getAttr(t, "chassis"), 0, 255, "write e.g. chassis='1'");
+      if (getAttr(t, "port") !== undefined) p.port = addressNumber(`${path}/target/@port`, getAttr(t, "port"), 255);
+    }
+    const a = firstChild(el, "address");
+    if (a) {
+      const props = pciAddressProps(el, path, { of: () => [], rootBus: "pcie.0", slots: new Map(), rootPorts: [] });
+      const [s, f] = String(props.addr).split(".");
+      p.slot = parseInt(s!, 16);
+      p.fn = f ? parseInt(f, 16) : 0;
+      if (props.multifunction !== undefined) p.multifunction = props.multifunction === true;
+    }
+    out.push(p);
+  });
+  return out.sort((x, y) => x.index - y.index);
 }
 
 /** The key of the qemu-xhci controller libvirt adds to a q35 machine without a USB controller. */
@@ -1157,6 +1235,14 @@ export function pciAddressProps(
       throw unsupported(`${ap}/@${at.name}`, at.value, "remove it or apply through libvirt");
   const domain = addressNumber(`${ap}/@domain`, getAttr(a, "domain"), 0xffff);
   const bus = addressNumber(`${ap}/@bus`, getAttr(a, "bus"), 0xff);
+  const onPort = domain === 0 && bus > 0 && devs.rootPorts.some((p) => p.index === bus);
+  if (onPort) {
+    const slot = addressNumber(`${ap}/@slot`, getAttr(a, "slot"), 0x1f);
+    const fn = addressNumber(`${ap}/@function`, getAttr(a, "function"), 7);
+    if (slot !== 0)
+      throw unsupported(`${ap}/@slot`, getAttr(a, "slot"), "a pcie-root-port has one slot: write slot='0x00'");
+    return { bus: `pci.${bus}`, addr: fn === 0 ? "0x0" : `0x0.0x${fn}` };
+  }
   if (domain !== 0 || bus !== 0)
     throw unsupported(
       `${ap}/@bus`,
@@ -1243,7 +1329,13 @@ const DISK_CACHE_MODES: Readonly<Record<string, { direct: boolean; noFlush: bool
 };
 
 /** SCSI controller models and their devices; without a model libvirt picks lsilogic on x86 (qemuDomainGetSCSIControllerModel). */
-const SCSI_MODELS: Readonly<Record<string, string>> = { lsilogic: "lsi", "virtio-scsi": "virtio-scsi-pci" };
+const SCSI_MODELS: Readonly<Record<string, string>> = {
+  lsilogic: "lsi",
+  "virtio-scsi": "virtio-scsi-pci",
+  lsisas1068: "mptsas1068",
+  lsisas1078: "megasas",
+  vmpvscsi: "pvscsi",
+};
 
 function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
   // libvirt adds the PIIX3 USB controller (01.2) to a PC machine without one (qemuDomainDefAddDefaultDevices)
@@ -1251,20 +1343,24 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
   if (pc && !v.controllers.some((c) => c.type === "usb"))
     add("-device", JSON.stringify({ driver: "piix3-usb-uhci", id: "usb", bus: "pci.0", addr: "0x1.0x2" }));
   // q35: the pcie-root-ports libvirt adds (see assignPciSlots)
-  devs.rootPorts.forEach(([slot, fn], k) =>
+  for (const p of devs.rootPorts) {
+    const slot = p.slot ?? 0;
+    const fn = p.fn ?? 0;
+    const shared = devs.rootPorts.some((o) => o !== p && o.slot === slot && (o.fn ?? 0) > 0);
+    const mf = p.multifunction ?? (fn === 0 && shared ? true : undefined);
     add(
       "-device",
       JSON.stringify({
-        driver: "pcie-root-port",
-        port: slot * 8 + fn,
-        chassis: k + 1,
-        id: `pci.${k + 1}`,
+        driver: p.driver,
+        port: p.port ?? slot * 8 + fn,
+        chassis: p.chassis ?? p.index,
+        id: `pci.${p.index}`,
         bus: "pcie.0",
-        ...(fn === 0 && devs.rootPorts[k + 1]?.[0] === slot ? { multifunction: true } : {}),
+        ...(mf !== undefined ? { multifunction: mf } : {}),
         addr: fn === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${fn}`,
       }),
-    ),
-  );
+    );
+  }
   if (devs.rootBus === "pcie.0" && !v.controllers.some((c) => c.type === "usb"))
     add(
       "-device",
@@ -1300,6 +1396,8 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
     if (c.index !== undefined) xmlWholeNumber(`${path}/@index`, c.index, 0, 65535, "write e.g. index='0'");
     const scsiModel = c.type === "scsi" && (c.model ?? "auto") === "auto" ? "lsilogic" : c.model;
     const drv = controllerDriverProps(c.type === "scsi" ? `${scsiModel}` : (c.type ?? ""), el, path);
+    // q35's pcie-root-ports are laid out and built with the others (assignPciSlots)
+    if (c.type === "pci" && c.model === "pcie-root-port" && devs.rootBus === "pcie.0") return;
     if (c.type === "pci" && c.model !== undefined && c.model !== "pci-root" && c.model !== "pcie-root") {
       throw unsupported(
         `${path}/@model`,
@@ -1308,6 +1406,8 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
       );
     }
     // built into the machine, where it has them (PIIX3 IDE at 00:01.1 on pc, ICH9 AHCI at 00:1f.2 on q35)
+    const hotplug = rootHotplugGlobal(c, el, path, devs.rootBus);
+    if (hotplug) add("-global", hotplug);
     if (c.type === "pci") {
       if (el && firstChild(el, "address"))
         throw unsupported(`${path}/address`, undefined, "the root bus has no address: remove it");
@@ -1452,7 +1552,9 @@ function bootIndexes(v: DomainView, devs: DeviceElements): Map<object, number> {
             : dev === "fd"
               ? sorted.find((d) => d.device === "floppy")
               : undefined;
-    if (target && !m.has(target)) m.set(target, n++);
+    // libvirt numbers the <boot dev> entries by position, present or not (cdrom=1, hd=2 without a cdrom: hd is 2)
+    if (target && !m.has(target)) m.set(target, n);
+    n++;
   }
   return m;
 }
@@ -1550,7 +1652,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
         `use one of default, ${Object.keys(DISK_CACHE_MODES).join(", ")}`,
       );
     const cacheProps = cache ? { cache: { direct: cache.direct, "no-flush": cache.noFlush } } : {};
-    const bp = el ? diskBlockdevProps(el, path) : { storage: {}, top: {}, copyOnRead: false };
+    const bp = el ? diskBlockdevProps(el, path) : { storage: {}, top: {}, copyOnRead: false, format: {} };
     if (src) {
       const readOnly = d.readonly || d.device === "cdrom";
       const fmt = d.driverType ?? "raw";
@@ -1622,12 +1724,19 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
               ...cacheProps,
               ...layerDiscard,
               driver: l.format,
+              ...l.formatProps,
               file: `${n}-storage`,
               ...backingOf(k + 1),
             }),
           );
         }
       }
+      if (fmt === "raw" && Object.keys(bp.format).length > 0)
+        throw unsupported(
+          `${path}/driver`,
+          Object.keys(bp.format)[0],
+          "discard_no_unref and the metadata cache are qcow2 settings: remove them from a raw disk",
+        );
       if (fmt === "raw" && chain.layers.length > 0)
         throw unsupported(
           `${path}/backingStore`,
@@ -1648,6 +1757,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
             ...cacheProps,
             ...bp.top,
             driver: fmt,
+            ...bp.format,
             file: `${node}-storage`,
             ...backingOf(0),
           }),

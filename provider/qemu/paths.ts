@@ -360,7 +360,11 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     "ats",
     "packed",
     "page_per_vq",
+    "discard_no_unref",
   ].map((a) => `/domain/devices/disk/driver/@${a}`),
+  "/domain/devices/disk/driver/metadata_cache",
+  "/domain/devices/disk/driver/metadata_cache/max_size",
+  "/domain/devices/disk/driver/metadata_cache/max_size/@unit",
   "/domain/devices/disk/address/@port",
   // a backing chain, up to 8 layers deep (deeper layers are refused, naming them)
   ...[1, 2, 3, 4, 5, 6, 7, 8].flatMap((depth) => {
@@ -370,6 +374,9 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
       `${b}/@type`,
       `${b}/format`,
       `${b}/format/@type`,
+      `${b}/format/metadata_cache`,
+      `${b}/format/metadata_cache/max_size`,
+      `${b}/format/metadata_cache/max_size/@unit`,
       `${b}/source`,
       `${b}/source/@file`,
       `${b}/source/@dev`,
@@ -384,6 +391,13 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   ...["queues", "cmd_per_lun", "max_sectors", "ioeventfd", "iommu", "ats", "packed", "page_per_vq"].map(
     (a) => `/domain/devices/controller/driver/@${a}`,
   ),
+  "/domain/devices/controller/target",
+  "/domain/devices/controller/target/@hotplug",
+  "/domain/devices/controller[@type='pci']/@model='pcie-root-port'",
+  "/domain/devices/controller/model",
+  "/domain/devices/controller/model/@name",
+  "/domain/devices/controller/target/@chassis",
+  "/domain/devices/controller/target/@port",
   "/domain/devices/controller/master",
   "/domain/devices/controller/master/@startport",
   ...[

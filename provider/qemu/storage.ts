@@ -398,6 +398,42 @@ export interface DiskBlockdevProps {
   readonly top: Record<string, unknown>;
   /** `<driver copy_on_read='on'>`: a copy-on-read filter node over the top node. */
   readonly copyOnRead: boolean;
+  /** On the format node only (a qcow2 image): `discard-no-unref`, `cache-size`. */
+  readonly format: Record<string, unknown>;
+}
+
+/** Bytes per unit of a `<max_size unit=...>` (libvirt's virScaleInteger; no unit is bytes). */
+const BYTE_UNITS: Readonly<Record<string, number>> = {
+  b: 1,
+  bytes: 1,
+  kb: 1000,
+  k: 1024,
+  kib: 1024,
+  mb: 1000 ** 2,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  gb: 1000 ** 3,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** A qcow2 `<metadata_cache><max_size unit=...>` as QEMU's `cache-size` in bytes; absent is `undefined`. */
+export function metadataCacheBytes(parent: XmlElement | undefined, path: string): number | undefined {
+  const mc = parent && firstChild(parent, "metadata_cache");
+  if (!mc) return undefined;
+  const max = firstChild(mc, "max_size");
+  const unit = (max && getAttr(max, "unit")) ?? "bytes";
+  const text = (max && textContent(max)?.trim()) ?? "";
+  const scale = BYTE_UNITS[unit.toLowerCase()];
+  const n = /^[0-9]+$/.test(text) && scale ? Number(text) * scale : NaN;
+  if (!max || !Number.isSafeInteger(n))
+    throw new DomainXmlError("invalid metadata cache size", {
+      path: `${path}/metadata_cache/max_size`,
+      value: text,
+      allowed: `a whole number with a unit of ${Object.keys(BYTE_UNITS).join(", ")}`,
+      fix: "write <metadata_cache><max_size unit='KiB'>1024</max_size></metadata_cache>",
+    });
+  return n;
 }
 
 /**
@@ -427,7 +463,11 @@ export function diskBlockdevProps(el: XmlElement, path: string): DiskBlockdevPro
   const top: Record<string, unknown> = {};
   if (discard) top.discard = discard;
   if (dz && dz !== "off") top["detect-zeroes"] = dz === "unmap" && discard !== "unmap" ? "on" : dz;
-  return { storage, top, copyOnRead: onOff(driver, "copy_on_read", dp) === true };
+  const format: Record<string, unknown> = {};
+  if (onOff(driver, "discard_no_unref", dp) === true) format["discard-no-unref"] = true;
+  const cacheSize = metadataCacheBytes(driver, dp);
+  if (cacheSize !== undefined) format["cache-size"] = cacheSize;
+  return { storage, top, copyOnRead: onOff(driver, "copy_on_read", dp) === true, format };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -937,6 +977,8 @@ export interface BackingLayer {
   readonly storage: Record<string, unknown>;
   /** `<format type>`: `raw` is the storage node itself, others a format node over it. */
   readonly format: string;
+  /** The layer's `<format><metadata_cache>` as the format node's `cache-size`. */
+  readonly formatProps: Record<string, unknown>;
 }
 
 /** A disk's backing chain, top-first, and whether it ends in an empty `<backingStore/>` (no backing: `"backing": null`). */
@@ -987,9 +1029,43 @@ export function backingChain(el: XmlElement | undefined, path: string): BackingC
         });
       storage = { driver: type === "file" ? "file" : "host_device", filename };
     }
-    layers.push({ storage, format });
+    const cacheSize = metadataCacheBytes(fmtEl, `${bp}/format`);
+    if (cacheSize !== undefined && format !== "qcow2")
+      throw unsupported(`${bp}/format/metadata_cache`, format, "a metadata cache is a qcow2 setting: remove it");
+    layers.push({ storage, format, formatProps: cacheSize !== undefined ? { "cache-size": cacheSize } : {} });
     b = firstChild(b, "backingStore");
     bp = `${bp}/backingStore`;
   }
   return { layers, closed: false };
+}
+
+/**
+ * `<controller type='pci' model='pci-root'><target hotplug='on|off'/>`: ACPI hotplug on the PC
+ * machine's root bus, `-global PIIX4_PM.acpi-root-pci-hotplug=on|off` as libvirt writes it. A
+ * `<target>` anywhere else is refused (the builder lays out no PCI controllers of its own).
+ */
+export function rootHotplugGlobal(
+  c: DomainController,
+  el: XmlElement | undefined,
+  path: string,
+  rootBus: string,
+): string | undefined {
+  const model = el && firstChild(el, "model");
+  if (model && !(c.type === "pci" && c.model === "pcie-root-port"))
+    throw unsupported(
+      `${path}/model`,
+      getAttr(model, "name"),
+      "a <model name> is built for pcie-root-ports only: remove it",
+    );
+  const target = el && firstChild(el, "target");
+  if (!target || (c.type === "pci" && c.model === "pcie-root-port")) return undefined;
+  if (c.type !== "pci" || c.model !== "pci-root" || rootBus !== "pci.0")
+    throw unsupported(
+      `${path}/target`,
+      undefined,
+      "a controller <target> is built for the PC machine's pci-root (hotplug) only: remove it or apply through libvirt",
+    );
+  onlyAttrs(target, `${path}/target`, ["hotplug"], "the pci-root's <target>");
+  const on = onOff(target, "hotplug", `${path}/target`);
+  return on === undefined ? undefined : `PIIX4_PM.acpi-root-pci-hotplug=${on ? "on" : "off"}`;
 }

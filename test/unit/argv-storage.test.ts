@@ -117,6 +117,25 @@ describe("QEMU command line: disks (provider/qemu/storage.ts)", () => {
     expect(json(on, "-blockdev")[0]).to.include({ "detect-zeroes": "on" });
   });
 
+  it("qcow2 discard_no_unref and metadata cache on the format node; <boot dev> entries numbered by position", () => {
+    const d = doc(
+      disk(
+        "<driver name='qemu' type='qcow2' discard_no_unref='on'><metadata_cache><max_size unit='KiB'>1024</max_size></metadata_cache></driver>" +
+          `${FILE}<target dev='vda' bus='virtio'/>`,
+      ),
+      "pc",
+      "<boot dev='cdrom'/><boot dev='hd'/>",
+    );
+    expect(json(d, "-blockdev")[1]).to.include({ driver: "qcow2", "discard-no-unref": true, "cache-size": 1048576 });
+    // no cdrom: the disk is still the second boot entry (libvirt)
+    expect(device(d, "virtio-blk-pci")).to.include({ bootindex: 2 });
+    expect(
+      refusal(
+        doc(disk(`<driver name='qemu' type='raw' discard_no_unref='on'/>${FILE}<target dev='vda' bus='virtio'/>`)),
+      ).path,
+    ).to.equal("/domain/devices/disk[1]/driver");
+  });
+
   it("refuses what a bus cannot carry and what libvirt refuses, naming it", () => {
     expect(refusal(doc(disk(`${FILE}<target dev='hda' bus='ide'/><vendor>X</vendor>`))).path).to.equal(
       "/domain/devices/disk[1]/vendor",
@@ -338,9 +357,22 @@ describe("QEMU command line: controllers (provider/qemu/storage.ts)", () => {
     });
     expect(device(d, "virtio-serial-pci")).to.include({ max_ports: 16, vectors: 4 });
     expect(device(d, "lsi")).to.include({ id: "scsi1" });
+    const sas = doc(
+      `<controller type='scsi' index='0' model='lsisas1078'/>${disk(`${FILE}<target dev='sda' bus='scsi'/>`)}`,
+    );
+    expect(device(sas, "megasas")).to.include({ id: "scsi0" });
+    expect(device(sas, "scsi-hd")).to.include({ bus: "scsi0.0", channel: 0, "scsi-id": 0, lun: 0 });
     expect(
       refusal(doc("<controller type='virtio-serial' index='0'><driver iothread='1'/></controller>")).path,
     ).to.equal("/domain/devices/controller[1]/driver/@iothread");
+  });
+
+  it("the PC machine's pci-root <target hotplug> as PIIX4_PM.acpi-root-pci-hotplug; a <target> elsewhere refused", () => {
+    const d = doc("<controller type='pci' index='0' model='pci-root'><target hotplug='off'/></controller>");
+    expect(values(argv(d), "-global")).to.include("PIIX4_PM.acpi-root-pci-hotplug=off");
+    expect(
+      refusal(doc("<controller type='usb' index='0' model='qemu-xhci'><target chassis='1'/></controller>")).path,
+    ).to.equal("/domain/devices/controller[1]/target");
   });
 
   it("PCI slots in libvirt's order: network interfaces before the device controllers", () => {
@@ -403,5 +435,30 @@ describe("QEMU command line: the q35 PCIe layout (provider/qemu/argv.ts assignPc
     const a = argv(d);
     expect(values(a, "-global")).to.include("ICH9-LPC.noreboot=off");
     expect(values(a, "-watchdog-action")).to.deep.equal(["reset"]);
+  });
+});
+
+describe("QEMU command line: written pcie-root-ports on q35", () => {
+  it("written ports are built (model name, target chassis/port, address); devices take free ones or sit on their written bus", () => {
+    const d = doc(
+      "<controller type='pci' index='0' model='pcie-root'/>" +
+        "<controller type='pci' index='1' model='pcie-root-port'/>" +
+        "<controller type='pci' index='2' model='pcie-root-port'><model name='ioh3420'/><target chassis='7' port='0x20'/>" +
+        "<address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/></controller>" +
+        "<memballoon model='virtio'><address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></memballoon>",
+      "q35",
+    );
+    expect(json(d, "-device").filter((x) => String(x.id).startsWith("pci."))).to.deep.equal([
+      { driver: "pcie-root-port", port: 8, chassis: 1, id: "pci.1", bus: "pcie.0", multifunction: true, addr: "0x1" },
+      { driver: "ioh3420", port: 32, chassis: 7, id: "pci.2", bus: "pcie.0", addr: "0x4" },
+      // every port taken: the spare libvirt adds for hotplug
+      { driver: "pcie-root-port", port: 9, chassis: 3, id: "pci.3", bus: "pcie.0", addr: "0x1.0x1" },
+    ]);
+    // the implicit qemu-xhci takes the free port 1; the balloon is on its written port 2
+    expect(device(d, "qemu-xhci")).to.include({ bus: "pci.1", addr: "0x0" });
+    expect(device(d, "virtio-balloon-pci")).to.include({ bus: "pci.2", addr: "0x0" });
+    expect(
+      refusal(doc("<controller type='usb' index='0' model='qemu-xhci'><model name='x'/></controller>")).path,
+    ).to.equal("/domain/devices/controller[1]/model");
   });
 });
