@@ -106,31 +106,27 @@ export const LIBVIRT_ONLY: readonly {
   {
     name: "-object memory-backend-ram pc.ram",
     side: "libvirt",
-    test: (i) => i.option === "-object" && /"id":"pc\.ram"/.test(i.value ?? ""),
+    test: (i) =>
+      i.option === "-object" && /^\{"qom-type":"memory-backend-ram","id":"pc\.ram","size":\d+\}$/.test(i.value ?? ""),
     reason:
-      "libvirt names the main RAM backend explicitly (-machine memory-backend=pc.ram, for migration); QEMU creates the same backend of the -m size implicitly",
-  },
-  {
-    name: "-audiodev none",
-    side: "both",
-    test: (i) => i.option === "-audiodev" && /^\{"id":"audio\d+","driver":"none"\}$/.test(i.value ?? ""),
-    reason:
-      "the no-output audio backend: libvirt adds <audio type='none'> to every definition (post-parse); without a sound device it gives the guest nothing",
+      "libvirt names the plain main RAM backend explicitly (-machine memory-backend=pc.ram, for migration); QEMU creates the same backend of the -m size implicitly (a backend <memoryBacking> asks for, file, memfd, shared, preallocated, is compared)",
   },
 ];
 
 /** Rewrites of a value libvirt writes, applied to its side before comparing (with the reason). */
-const LIBVIRT_VALUE_REWRITES: readonly { option: string; rewrite: (v: string) => string; reason: string }[] = [
+const LIBVIRT_VALUE_REWRITES: readonly {
+  option: string;
+  rewrite: (v: string) => string;
+  reason: string;
+  /** Applied to our side too. @default libvirt's only */
+  both?: boolean;
+}[] = [
   {
     option: "-machine",
     rewrite: (v) => v.replace(/,memory-backend=pc\.ram/, ""),
-    reason: "the explicit main RAM backend, see `-object memory-backend-ram pc.ram` above",
-  },
-  {
-    option: "-vnc",
-    rewrite: (v) => v.replace(/,audiodev=audio1$/, ""),
     reason:
-      "VNC tied to the audio backend libvirt adds to every definition (<audio id='1' type='none'> unless written otherwise); the -audiodev itself is compared (see `-audiodev none`)",
+      "the explicit main RAM backend, see `-object memory-backend-ram pc.ram` above; removed from both sides (the builder names it where <memoryBacking> asks for a backend), the pc.ram object itself is compared then",
+    both: true,
   },
 ];
 
@@ -189,17 +185,13 @@ export function itemKey(i: ArgvItem): string {
 export function comparedItems(argv: readonly string[], side: "libvirt" | "ours"): ArgvItem[] {
   return argvItems(argv)
     .filter((i) => !LIBVIRT_ONLY.some((r) => (r.side === "both" || r.side === side) && r.test(i)))
-    .map((i) =>
-      side === "libvirt"
-        ? {
-            option: i.option,
-            value: LIBVIRT_VALUE_REWRITES.reduce(
-              (v, r) => (v !== undefined && r.option === i.option ? r.rewrite(v) : v),
-              i.value,
-            ),
-          }
-        : i,
-    );
+    .map((i) => ({
+      option: i.option,
+      value: LIBVIRT_VALUE_REWRITES.reduce(
+        (v, r) => (v !== undefined && r.option === i.option && (side === "libvirt" || r.both) ? r.rewrite(v) : v),
+        i.value,
+      ),
+    }));
 }
 
 /**

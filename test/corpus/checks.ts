@@ -362,6 +362,23 @@ export interface ArgvRun extends CheckResult {
   argvs: Map<string, { libvirt: string[]; ours: string[] }>;
 }
 
+/**
+ * The host libvirt's test suite fakes for the command lines: NUMA nodes 0-3 (its .err files say
+ * "NUMA node 4 is unavailable") and hugetlbfs mounted at /dev/hugepages2M (2 MiB pages, the
+ * default size) and /dev/hugepages1G (tests/testutilsqemu.c); the builder checks against them
+ * as libvirt does.
+ */
+const CORPUS_HOST = {
+  hostNumaNodes: [0, 1, 2, 3],
+  hugetlbfs: {
+    mounts: [
+      { sizeKiB: 2048, path: "/dev/hugepages2M" },
+      { sizeKiB: 1048576, path: "/dev/hugepages1G" },
+    ],
+    defaultSizeKiB: 2048,
+  },
+};
+
 /** qemu-argv over every input libvirt built a command line for. */
 export function checkQemuArgv(corpus: Corpus): ArgvRun {
   const findings = new Map<string, Finding[]>();
@@ -382,7 +399,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
       if (c.err && def) {
         libvirtRefuses++;
         try {
-          buildQemuArgv(def);
+          buildQemuArgv(def, CORPUS_HOST);
           acceptedWhatLibvirtRefuses++;
         } catch {
           /* refused as libvirt refuses */
@@ -397,7 +414,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     }
     let ours: string[];
     try {
-      ours = buildQemuArgv(def).argv;
+      ours = buildQemuArgv(def, CORPUS_HOST).argv;
     } catch (e) {
       if (DomainXmlError.isInstance(e)) {
         refused++;
@@ -469,6 +486,10 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
     "host-vnc-config",
     (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),
   ],
+  ["host-spice-config", (s, d) => s === "-spice" && /sasl=on|disable-ticketing=on/.test(d)],
+  ["host-rendernode", (s, d) => (s === "-display" || s === "-spice") && /rendernode=\/dev\/dri\/foo/.test(d)],
+  // hostdev-net family: a VNC port libvirt allocates itself (autoport), before the audio rule that also looks at -vnc
+  ["vnc-autoport", (s, d) => s === "-vnc" && /ours: -vnc [^|]*,to=99/.test(d)],
   ["host-audio-backend", (s) => s === "-audiodev" || s === "-vnc"],
   [
     "generated-genid",
@@ -476,7 +497,19 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ],
   ["host-cdrom-probe", (s, d) => s === "-blockdev" && /host_cdrom/.test(d) && !/\/dev\/cdrom"/.test(d)],
   ["fd-passing", (s, d) => s === "-chardev" && /\/dev\/fdset\//.test(d)],
+  ["socket-fd", (s, d) => s === "-chardev" && /libvirt: -chardev socket,[^|]*,fd=\d+/.test(d)],
+  [
+    "tap-vhost-fd",
+    (s, d) =>
+      (s === "-netdev" && /libvirt: -netdev \{[^|]*("fds?":|\/dev\/fdset\/)/.test(d)) ||
+      (/^-device vhost-/.test(s) && /"vhostfd"/.test(d)),
+  ],
   ["blockdev-node-numbering", (s) => s === "-blockdev" || /^-device (ide|scsi|virtio-blk)/.test(s)],
+  [
+    "prealloc-thread-context",
+    (s, d) => /^-object (thread-context|memory-backend)/.test(s) && /thread-context|prealloc-context/.test(d),
+  ],
+  ["memory-backing-dir", (s, d) => /^-object memory-backend-file/.test(s) && /"mem-path"/.test(d)],
 ];
 
 function wholeArgvClass(subject: string, detail: string, def: DomainDef): string {

@@ -37,11 +37,11 @@ const DISK = "<disk type='file' device='disk'><source file='/i/a.qcow2'/><target
 
 describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)", () => {
   it("an attribute the builder does not build is refused naming it, its value, what is built there and the fix", () => {
-    const e = refusal(doc(`${DISK}<driver name='qemu' type='qcow2' io='native'/></disk>`));
-    expect(e.path).to.equal("/domain/devices/disk[1]/driver/@io");
-    expect(e.value).to.equal("native");
+    const e = refusal(doc(`${DISK}<driver name='qemu' type='qcow2' iothread='1'/></disk>`));
+    expect(e.path).to.equal("/domain/devices/disk[1]/driver/@iothread");
+    expect(e.value).to.equal("1");
     expect(e.allowed).to.match(/@name, @type, @cache/);
-    expect(e.fix).to.match(/remove @io .*through libvirt/);
+    expect(e.fix).to.match(/remove @iothread .*through libvirt/);
   });
 
   it("an element the builder does not build is refused, wherever it is (host tuning, clock timers, features)", () => {
@@ -49,8 +49,12 @@ describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)",
     expect(refusal(doc("", "<clock offset='utc'><timer name='hypervclock' present='yes'/></clock>")).path).to.equal(
       "/domain/clock/timer[1]/@name",
     );
-    expect(refusal(doc("", "<features><acpi/><smm state='on'/></features>")).path).to.equal("/domain/features/smm");
-    expect(refusal(doc("", "<currentMemory unit='MiB'>128</currentMemory>")).path).to.equal("/domain/currentMemory");
+    // smm is built (test/unit/argv-memory-cpu.test.ts); a feature the builder does not build stays refused
+    expect(refusal(doc("", "<features><acpi/><vmcoreinfo state='on'/></features>")).path).to.equal(
+      "/domain/features/vmcoreinfo",
+    );
+    // <currentMemory> is the balloon target (argv-memory-cpu.test.ts); host block I/O tuning stays refused
+    expect(refusal(doc("", "<blkiotune><weight>100</weight></blkiotune>")).path).to.equal("/domain/blkiotune");
   });
 
   it("<on_reboot>: destroy makes QEMU exit instead of rebooting (-no-reboot), restart is the default, other policies refuse", () => {
@@ -134,11 +138,11 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     );
     const a = argv(d);
     expect(values(a, "-boot")).to.deep.equal(["menu=on,splash-time=3000,strict=on"]);
-    expect(values(a, "-audiodev")).to.deep.equal([]); // no sound: no backend (test/unit/devices-listed.test.ts)
+    expect(values(a, "-audiodev")).to.deep.equal(['{"id":"audio1","driver":"none"}']); // as libvirt writes it
     const blockdevs = values(a, "-blockdev").map((v) => JSON.parse(v) as Record<string, unknown>);
     for (const b of blockdevs) expect(b.cache).to.deep.equal({ direct: true, "no-flush": false });
     expect(devices(d).find((x) => x.driver === "virtio-blk-pci")).to.include({ "write-cache": "on" });
-    expect(refusal(doc("<audio id='1' type='alsa'/>")).path).to.equal("/domain/devices/audio[1]/@type");
+    expect(refusal(doc("<audio id='1' type='esd'/>")).path).to.equal("/domain/devices/audio[1]/@type");
   });
 
   it("watchdogs, USB inputs and VGA memory as libvirt writes them; a third USB device on the 2-port PIIX3 is refused", () => {

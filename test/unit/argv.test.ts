@@ -79,7 +79,7 @@ describe("QEMU argv: commas", () => {
     const cmd = buildQemuArgv(def, { qmpSocketPath: `/run/q${EVIL}/qmp.sock` });
     expect(optionKeys(cmd.argv)).to.not.include("injected");
     expect(after(cmd.argv, "-cpu")).to.deep.equal(["qemu64,,injected=on"]);
-    expect(after(cmd.argv, "-vnc")).to.deep.equal(["127.0.0.1,,injected=on:1"]);
+    expect(after(cmd.argv, "-vnc")).to.deep.equal(["127.0.0.1,,injected=on:1,audiodev=audio1"]);
     expect(after(cmd.argv, "-name")).to.deep.equal(["guest=n,,injected=on,debug-threads=on"]);
     expect(after(cmd.argv, "-chardev")[0]).to.equal(
       "socket,id=charmonitor,path=/run/q,,injected=on/qmp.sock,server=on,wait=off",
@@ -88,7 +88,7 @@ describe("QEMU argv: commas", () => {
 
   it("an IPv6 VNC listen address is bracketed", () => {
     const cmd = buildQemuArgv(dom("<devices><graphics type='vnc' autoport='yes' listen='::1'/></devices>"));
-    expect(after(cmd.argv, "-vnc")).to.deep.equal(["[::1]:0,to=99"]);
+    expect(after(cmd.argv, "-vnc")).to.deep.equal(["[::1]:0,to=99,audiodev=audio1"]);
   });
 });
 
@@ -180,10 +180,10 @@ describe("QEMU argv: numbers that are not numbers are refused, naming the path",
         buildQemuArgv(dom("<devices><graphics type='vnc' port='5901' listen='127.0.0.1'/></devices>")).argv,
         "-vnc",
       ),
-    ).to.deep.equal(["127.0.0.1:1"]);
+    ).to.deep.equal(["127.0.0.1:1,audiodev=audio1"]);
     expect(
       after(buildQemuArgv(dom("<devices><graphics type='vnc' port='abc' autoport='yes'/></devices>")).argv, "-vnc"),
-    ).to.deep.equal(["127.0.0.1:0,to=99"]);
+    ).to.deep.equal(["127.0.0.1:0,to=99,audiodev=audio1"]);
     expect(
       after(
         buildQemuArgv(

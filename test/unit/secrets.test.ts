@@ -391,7 +391,7 @@ describe("QEMU command line with a VNC password", () => {
     expect(cmd.argv).to.include(
       JSON.stringify({ "qom-type": "secret", id: "vnc0-secret", file: "/state/d/vnc0-secret", format: "raw" }),
     );
-    expect(cmd.argv).to.include("127.0.0.1:0,to=99,password-secret=vnc0-secret");
+    expect(cmd.argv).to.include("127.0.0.1:0,to=99,password-secret=vnc0-secret,audiodev=audio1");
     expect(cmd.secretFiles).to.deep.equal([{ path: "/state/d/vnc0-secret", data: PW }]);
   });
 

@@ -20,6 +20,8 @@ import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
 import * as path from "node:path";
 import { buildQemuArgv, defaultNvramPath, firmwareNvram } from "../../qemu/argv";
+import { HostMemoryInfo, TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
+import { parseBitmap } from "../../xml/bitmap";
 import { ImageError, ImageStamp, copyImage, fileIdentity, removeImage } from "../image";
 import { DomainDef } from "../../xml/domain";
 import { firstChild, element, getAttr } from "../../xml/tree";
@@ -81,6 +83,50 @@ export const DEFAULT_START_TIMEOUT_MS = 60000;
 
 /** After QEMU daemonized: how long its pid file and monitor socket may take to show. */
 const POST_DAEMONIZE_GRACE_MS = 2000;
+
+/** What the builder checks guest memory against on this host (the QEMU-direct backend runs QEMU here). */
+export function hostMemoryInfo(): HostMemoryInfo {
+  return { hostNumaNodes: hostNumaNodes(), hugetlbfs: hostHugetlbfs() };
+}
+
+/**
+ * The host's online NUMA nodes (`/sys/devices/system/node/online`, a bitmap such as `0-1`), as
+ * libvirt reads them to check `<numatune>` nodesets; undefined where the kernel does not say
+ * (QEMU then refuses a node it cannot bind to when it starts).
+ */
+function hostNumaNodes(): number[] | undefined {
+  try {
+    return parseBitmap(readFileSync("/sys/devices/system/node/online", "utf8").trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The host's hugetlbfs mounts (`/proc/mounts`, `pagesize=` of each, else the default) and its
+ * default huge page size (`Hugepagesize` of `/proc/meminfo`), as libvirt finds them; undefined
+ * when the kernel says nothing (then `<hugepages>` is refused).
+ */
+function hostHugetlbfs(): HostMemoryInfo["hugetlbfs"] {
+  try {
+    const def = /^Hugepagesize:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"));
+    if (!def?.[1]) return undefined;
+    const defaultSizeKiB = Number(def[1]);
+    const unitKiB: Record<string, number> = { K: 1, M: 1024, G: 1048576 };
+    const mounts = readFileSync("/proc/mounts", "utf8")
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter((f) => f[2] === "hugetlbfs" && f[1] !== undefined)
+      .map((f) => {
+        const ps = /(?:^|,)pagesize=(\d+)([KMG])?/.exec(f[3] ?? "");
+        const sizeKiB = ps?.[1] ? Number(ps[1]) * (unitKiB[ps[2] ?? "K"] ?? 1) : defaultSizeKiB;
+        return { sizeKiB, path: f[1]!.replace(/\\040/g, " ") };
+      });
+    return { mounts, defaultSizeKiB };
+  } catch {
+    return undefined;
+  }
+}
 
 /** Options of a {@link QemuDirectBackend}. */
 export interface QemuDirectOptions {
@@ -215,7 +261,13 @@ export class QemuDirectBackend implements DomainBackend {
       });
     if (!given) def.setChildText("uuid", have ?? randomUuid());
     assignMacs(def, current);
-    buildQemuArgv(def, { qmpSocketPath: f.qmp, pidFilePath: f.pid, emulator: this.emulator }); // refuses what QEMU cannot be told
+    // refuses what QEMU cannot be told, and <numatune> nodes this host does not have
+    buildQemuArgv(def, {
+      qmpSocketPath: f.qmp,
+      pidFilePath: f.pid,
+      emulator: this.emulator,
+      ...hostMemoryInfo(),
+    });
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
     const tmp = `${f.xml}.tmp-${process.pid}`;
     await fs.writeFile(tmp, def.format(), { mode: 0o600 });
@@ -302,6 +354,8 @@ export class QemuDirectBackend implements DomainBackend {
       daemonize: true,
       secretDir: f.dir,
       nvramDir: f.dir,
+      memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
+      ...hostMemoryInfo(),
     });
     await this.prepareNvram(name, def);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
@@ -316,7 +370,8 @@ export class QemuDirectBackend implements DomainBackend {
         await fs.rm(s.path, { force: true });
         await fs.writeFile(s.path, s.data, { mode: 0o600, flag: "wx" });
       }
-      const [emulator, ...args] = cmd.argv;
+      // <vcpu cpuset>: the affinity libvirt sets before exec, set by taskset before it execs QEMU
+      const [emulator, ...args] = withCpuAffinity(cmd.argv, cmd.cpuAffinity);
       if (emulator === undefined)
         throw new DirectError(`internal error: the QEMU command line for ${name} is empty (no emulator)`, {
           fix: "report this bug (buildQemuArgv puts the emulator first)",
@@ -335,7 +390,18 @@ export class QemuDirectBackend implements DomainBackend {
         }, this.startTimeoutMs);
         child.on("error", (e) => {
           clearTimeout(timer);
-          reject(e);
+          if (emulator === TASKSET && (e as NodeJS.ErrnoException).code === "ENOENT")
+            reject(
+              new DirectError(
+                `internal error: cannot start ${name} on host CPUs ${cmd.cpuAffinity}: ${TASKSET} (util-linux) is not on PATH`,
+                {
+                  path: "/domain/vcpu/@cpuset",
+                  fix: `install util-linux (it provides ${TASKSET}), or remove cpuset from <vcpu>`,
+                  cause: e,
+                },
+              ),
+            );
+          else reject(e);
         });
         child.on("exit", (c) => {
           clearTimeout(timer);
@@ -351,8 +417,14 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
       if (code !== 0) {
-        throw new DirectError(`internal error: QEMU exited with ${code} while starting ${name}: ${logTail(f.log)}`, {
-          fix: `correct what QEMU's message (from ${f.log}) names in the domain XML`,
+        // through taskset, a host CPU set with no usable CPU fails before QEMU runs
+        const what =
+          cmd.cpuAffinity === undefined ? "QEMU" : `QEMU (started by ${TASKSET} --cpu-list ${cmd.cpuAffinity})`;
+        throw new DirectError(`internal error: ${what} exited with ${code} while starting ${name}: ${logTail(f.log)}`, {
+          fix:
+            cmd.cpuAffinity === undefined
+              ? `correct what QEMU's message (from ${f.log}) names in the domain XML`
+              : `correct what the message (from ${f.log}) names in the domain XML; <vcpu cpuset> must name host CPUs that are online`,
         });
       }
     } finally {
@@ -370,6 +442,21 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
       await new Promise((r) => setTimeout(r, 50));
+    }
+    // <currentMemory> below <memory>: the balloon target libvirt sets over QMP once QEMU runs
+    if (cmd.balloonTargetBytes !== undefined) {
+      try {
+        await qmpOnce(f.qmp, "balloon", { value: cmd.balloonTargetBytes });
+      } catch (e) {
+        throw new DirectError(
+          `internal error: QEMU for ${name} runs, but setting its balloon target (<currentMemory>) to ${cmd.balloonTargetBytes} bytes failed: ${(e as Error).message}`,
+          {
+            path: "/domain/currentMemory",
+            fix: "check the <memballoon> device, or make <currentMemory> equal to <memory>",
+            cause: e,
+          },
+        );
+      }
     }
   }
 
