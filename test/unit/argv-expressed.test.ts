@@ -7,6 +7,7 @@ import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
 import { DomainXmlError } from "../../provider/xml/errors";
 import { buildQemuArgv } from "../../provider/qemu/argv";
+import { argv, values } from "../support/argv";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 
@@ -15,9 +16,7 @@ const doc = (top = "", os = "", memory = "<memory unit='KiB'>219100</memory>") =
     `<domain type='qemu'><name>d</name><uuid>${U}</uuid>${memory}<vcpu>4</vcpu>${top}<os><type arch='x86_64' machine='pc'>hvm</type>${os}</os><devices/></domain>`,
   );
 
-const argv = (d: DomainDef) => buildQemuArgv(d).argv;
 /** The values of every occurrence of an option. */
-const values = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt && i + 1 < a.length ? [a[i + 1]!] : []));
 
 function refusal(d: DomainDef): string {
   try {

@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
 import { DomainXmlError } from "../../provider/xml/errors";
 import { buildQemuArgv } from "../../provider/qemu/argv";
+import { argv, values } from "../support/argv";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 
@@ -17,9 +18,7 @@ const doc = (devices: string, machine = "pc", features = "") =>
       `<os><type arch='x86_64' machine='${machine}'>hvm</type></os>${features}<devices>${devices}</devices></domain>`,
   );
 
-const argv = (d: DomainDef) => buildQemuArgv(d).argv;
 /** The values of every occurrence of an option. */
-const values = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt && i + 1 < a.length ? [a[i + 1]!] : []));
 /** The -device (or other JSON option) objects of a command line. */
 const jsons = (d: DomainDef, opt = "-device") =>
   values(argv(d), opt).flatMap((v) => (v.startsWith("{") ? [JSON.parse(v) as Record<string, unknown>] : []));

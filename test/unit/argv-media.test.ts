@@ -5,8 +5,8 @@
  */
 import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
-import { DomainXmlError } from "../../provider/xml/errors";
 import { buildQemuArgv } from "../../provider/qemu/argv";
+import { argv, refusal, values } from "../support/argv";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 
@@ -15,23 +15,11 @@ const doc = (devices: string, machine = "pc") =>
     `<domain type='qemu'><name>m</name><uuid>${U}</uuid><memory unit='KiB'>219100</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='${machine}'>hvm</type></os><devices>${devices}<memballoon model='none'/></devices></domain>`,
   );
 
-const values = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt && i + 1 < a.length ? [a[i + 1]!] : []));
-const argv = (d: DomainDef) => buildQemuArgv(d).argv;
 /** The -device values, without the PIIX3 USB controller libvirt adds to every PC domain. */
 const devices = (d: DomainDef) =>
   values(argv(d), "-device")
     .map((v) => JSON.parse(v) as Record<string, unknown>)
     .filter((x) => x.driver !== "piix3-usb-uhci");
-
-function refusal(d: DomainDef): DomainXmlError {
-  try {
-    buildQemuArgv(d);
-  } catch (e) {
-    if (DomainXmlError.isInstance(e)) return e;
-    throw e;
-  }
-  throw new Error("accepted");
-}
 
 const CIRRUS = "<video><model type='cirrus'/></video>";
 

@@ -7,9 +7,8 @@
  */
 import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
-import { DomainXmlError } from "../../provider/xml/errors";
-import { buildQemuArgv } from "../../provider/qemu/argv";
 import { DEFAULT_VALUED, EXPRESSED_PATHS, NO_ARGV, unexpressedPaths } from "../../provider/qemu/paths";
+import { argv, devices, refusal, values } from "../support/argv";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 
@@ -18,20 +17,6 @@ const doc = (devices = "", top = "", os = "") =>
     `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='MiB'>256</memory><vcpu>1</vcpu>${top}` +
       `<os><type arch='x86_64' machine='pc'>hvm</type>${os}</os><devices>${devices}</devices></domain>`,
   );
-
-const argv = (d: DomainDef) => buildQemuArgv(d).argv;
-const values = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt && i + 1 < a.length ? [a[i + 1]!] : []));
-const devices = (d: DomainDef) => values(argv(d), "-device").map((v) => JSON.parse(v) as Record<string, unknown>);
-
-function refusal(d: DomainDef): DomainXmlError {
-  try {
-    buildQemuArgv(d);
-  } catch (e) {
-    if (DomainXmlError.isInstance(e)) return e;
-    throw e;
-  }
-  throw new Error("accepted");
-}
 
 const DISK = "<disk type='file' device='disk'><source file='/i/a.qcow2'/><target dev='vda' bus='virtio'/>";
 

@@ -5,9 +5,8 @@
  */
 import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
-import { DomainXmlError } from "../../provider/xml/errors";
-import { buildQemuArgv } from "../../provider/qemu/argv";
 import { deviceJson } from "../../provider/qemu/storage";
+import { argv, refusal, values } from "../support/argv";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 
@@ -17,20 +16,8 @@ const doc = (devices = "", machine = "pc", os = "") =>
       `<os><type arch='x86_64' machine='${machine}'>hvm</type>${os}</os><devices>${devices}</devices></domain>`,
   );
 
-const argv = (d: DomainDef) => buildQemuArgv(d).argv;
-const values = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt && i + 1 < a.length ? [a[i + 1]!] : []));
 const json = (d: DomainDef, opt: string) => values(argv(d), opt).map((v) => JSON.parse(v) as Record<string, unknown>);
 const device = (d: DomainDef, driver: string) => json(d, "-device").find((x) => x.driver === driver);
-
-function refusal(d: DomainDef): DomainXmlError {
-  try {
-    buildQemuArgv(d);
-  } catch (e) {
-    if (DomainXmlError.isInstance(e)) return e;
-    throw e;
-  }
-  throw new Error("accepted");
-}
 
 const disk = (inner: string, type = "file", dev = "disk") => `<disk type='${type}' device='${dev}'>${inner}</disk>`;
 const FILE = "<source file='/i/a.img'/>";
