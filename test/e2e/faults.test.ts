@@ -5,38 +5,17 @@
  * test the template images are byte-identical to before.
  */
 import { expect } from "chai";
-import { execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { domainBadInputs, fleetBadInputs, fleetTemplates } from "../support/bad-inputs";
 import { domainsWithPrefix, listFiles, removeDomains, RUN_PREFIX } from "../support/domains";
-import { Lab, requireLab } from "../support/lab";
+import { Lab, labScript, requireLab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";
-import { CliResult, PulumiStack, pulumiBinDir } from "../support/pulumi";
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
-
-function lab(cmd: string, which: string): void {
-  execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), cmd, which], { stdio: "ignore" });
-}
-
-/** `pulumi ARGS` in the background. */
-function runAsync(s: PulumiStack, ...args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const p = spawn(path.join(pulumiBinDir(), "pulumi"), [...args, "--non-interactive"], { cwd: s.dir, env: s.env() });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d) => (stdout += d));
-    p.stderr.on("data", (d) => (stderr += d));
-    // "close", not "exit": only then is all the output read.
-    p.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+import { PulumiStack } from "../support/pulumi";
+import { sha256File } from "../support/files";
 
 async function makeTemplate(v: VirshBackend, name: string, image: string): Promise<void> {
   execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, "128M"]);
@@ -66,10 +45,10 @@ describe("fault tolerance (real CLI, labs) — each case its own stack, in any o
   });
   afterEach(() => {
     for (const [file, sum] of Object.entries(templates))
-      expect(sha256(file), `template image ${file} unchanged`).to.equal(sum);
+      expect(sha256File(file), `template image ${file} unchanged`).to.equal(sum);
   });
   after(async () => {
-    lab("up", "all");
+    labScript("up", "all");
     for (const l of [host, fresh]) if (l) await removeDomains(l.uri, prefix);
     for (const f of fs.readdirSync(host.imageDir))
       if (f.startsWith(prefix)) fs.rmSync(path.join(host.imageDir, f), { force: true });
@@ -79,7 +58,7 @@ describe("fault tolerance (real CLI, labs) — each case its own stack, in any o
     const v = new VirshBackend(fresh.uri);
     const image = path.join(fresh.imageDir, `${prefix}kill-tmpl.qcow2`);
     await makeTemplate(v, `${prefix}kill-tmpl`, image);
-    templates[image] = sha256(image);
+    templates[image] = sha256File(image);
     const s = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), "faults-kill", "e2e");
     s.init({
       "libvirt:uri": fresh.uri,
@@ -89,18 +68,18 @@ describe("fault tolerance (real CLI, labs) — each case its own stack, in any o
       shutdownTimeoutSeconds: "0",
     });
     try {
-      const up = runAsync(s, "up", "--yes");
+      const up = s.runAsync(["up", "--yes"]);
       // Kill the daemon as soon as the first member is defined.
       const deadline = Date.now() + 120000;
       while (Date.now() < deadline && (await domainsWithPrefix(fresh.uri, `${prefix}k`).catch(() => [])).length === 0)
         await new Promise((r) => setTimeout(r, 20));
-      lab("crash", "new");
+      labScript("crash", "new");
       const r = await up;
       expect(r.code, "up fails").to.not.equal(0);
       expect(r.stdout + r.stderr).to.match(
         /Failed to connect socket|End of file while reading data|Cannot recv data|failed to connect to the hypervisor|Connection reset/i,
       );
-      lab("up", "new");
+      labScript("up", "new");
       s.ok("up", "--yes");
       const inState = stateIds(s, "libvirt-domain:Domain")
         .filter((id) => id.startsWith(`${prefix}k`) && id !== `${prefix}kill-tmpl`)
@@ -121,7 +100,7 @@ describe("fault tolerance (real CLI, labs) — each case its own stack, in any o
       s.ok("destroy", "--yes");
       expect(await domainsWithPrefix(fresh.uri, `${prefix}k`)).to.deep.equal([`${prefix}kill-tmpl`]);
     } finally {
-      lab("up", "new");
+      labScript("up", "new");
       s.run("destroy", "--yes");
     }
   });
@@ -151,7 +130,7 @@ describe("fault tolerance (real CLI, labs) — each case its own stack, in any o
     const v = new VirshBackend(host.uri);
     const image = path.join(host.imageDir, `${prefix}full-tmpl.qcow2`);
     await makeTemplate(v, `${prefix}full-tmpl`, image);
-    templates[image] = sha256(image);
+    templates[image] = sha256File(image);
     const small = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-full-"));
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=640k", "tmpfs", small]);
     const s = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), "faults-full", "e2e");
@@ -192,13 +171,13 @@ describe("fault tolerance (real CLI, labs) — each case its own stack, in any o
     const v = new VirshBackend(host.uri);
     const image = path.join(host.imageDir, `${prefix}race-tmpl.qcow2`);
     await makeTemplate(v, `${prefix}race-tmpl`, image);
-    templates[image] = sha256(image);
+    templates[image] = sha256File(image);
     const a = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), "faults-race-a", `${prefix}a`);
     const b = new PulumiStack(path.join(REPO_ROOT, "examples", "fleet"), "faults-race-b", `${prefix}b`);
     for (const s of [a, b])
       s.init({ "libvirt:uri": host.uri, template: `${prefix}race-tmpl`, size: "3", shutdownTimeoutSeconds: "0" });
     try {
-      const [ra, rb] = await Promise.all([runAsync(a, "up", "--yes"), runAsync(b, "up", "--yes")]);
+      const [ra, rb] = await Promise.all([a.runAsync(["up", "--yes"]), b.runAsync(["up", "--yes"])]);
       expect(ra.code, ra.stdout + ra.stderr).to.equal(0);
       expect(rb.code, rb.stdout + rb.stderr).to.equal(0);
       const ma = a.outputs().members as { name: string; guestUuid: string }[];
@@ -209,7 +188,7 @@ describe("fault tolerance (real CLI, labs) — each case its own stack, in any o
       const files = fs.readdirSync(host.imageDir).filter((f) => names.some((n) => f.startsWith(`${n}-`)));
       expect(files).to.have.length(6);
       for (const m of [...ma, ...mb]) expect(await v.queryGuestUuid(m.name)).to.equal(m.guestUuid);
-      const [da, db] = await Promise.all([runAsync(a, "destroy", "--yes"), runAsync(b, "destroy", "--yes")]);
+      const [da, db] = await Promise.all([a.runAsync(["destroy", "--yes"]), b.runAsync(["destroy", "--yes"])]);
       expect([da.code, db.code]).to.deep.equal([0, 0]);
       expect(fs.readdirSync(host.imageDir).filter((f) => names.some((n) => f.startsWith(`${n}-`)))).to.deep.equal([]);
     } finally {
@@ -224,7 +203,7 @@ describe("fault tolerance (real CLI, labs) — each case its own stack, in any o
     const defs = fleetTemplates(tp, fresh.imageDir);
     const image = path.join(fresh.imageDir, `${tp}tmpl.qcow2`);
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, "64M"]);
-    templates[image] = sha256(image);
+    templates[image] = sha256File(image);
     for (const xml of Object.values(defs)) await v.define(xml);
     await v.start(`${tp}running`);
     const cases = [
@@ -249,7 +228,7 @@ describe("fault tolerance (real CLI, labs) — each case its own stack, in any o
         const stack = `c${i}`;
         s.ok("stack", "init", stack);
         s.ok("config", "set", "--stack", stack, "case", JSON.stringify({ kind: c.kind, args: c.args }));
-        const r = await runAsync(s, "preview", "--stack", stack);
+        const r = await s.runAsync(["preview", "--stack", stack]);
         const text = r.stdout + r.stderr;
         if (r.code === 0 || !text.includes(c.p) || !c.re.test(text))
           failures.push(`${c.title}: exit ${r.code}, wanted ${c.p} and ${c.re}\n${text.slice(-600)}`);

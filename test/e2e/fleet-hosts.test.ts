@@ -8,35 +8,15 @@
  * `up --refresh` converges. Then destroy leaves only the templates, their images unchanged.
  */
 import { expect } from "chai";
-import { execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { domainsWithPrefix, removeDomains, RUN_PREFIX } from "../support/domains";
-import { Lab, requireLab } from "../support/lab";
+import { Lab, labScript, requireLab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";
-import { CliResult, PulumiStack, pulumiBinDir } from "../support/pulumi";
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
-
-function labSh(cmd: string, which: string): void {
-  execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), cmd, which], { stdio: "ignore" });
-}
-
-/** `pulumi ARGS` in the background. */
-function runAsync(s: PulumiStack, ...args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const p = spawn(path.join(pulumiBinDir(), "pulumi"), [...args, "--non-interactive"], { cwd: s.dir, env: s.env() });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d) => (stdout += d));
-    p.stderr.on("data", (d) => (stderr += d));
-    p.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+import { PulumiStack } from "../support/pulumi";
+import { sha256File } from "../support/files";
 
 interface Member {
   key: string;
@@ -70,7 +50,7 @@ describe("pulumi CLI end to end: examples/fleet across two hosts (9.0 and 12.x l
       execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, "128M"]);
       execFileSync("qemu-io", ["-f", "qcow2", "-c", `write -q -P 0x${h === "host" ? "55" : "66"} 0 8M`, image]);
       images[h] = image;
-      sums[h] = sha256(image);
+      sums[h] = sha256File(image);
       await v[h].define(`<domain type='qemu'><name>${template}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
         <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
         <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${image}'/><target dev='vda' bus='virtio'/></disk>
@@ -89,7 +69,7 @@ describe("pulumi CLI end to end: examples/fleet across two hosts (9.0 and 12.x l
     });
   });
   after(async () => {
-    labSh("up", "new");
+    labScript("up", "new");
     s?.run("destroy", "--yes");
     for (const lab of Object.values(labs)) await removeDomains(lab.uri, prefix);
     const dir = labs.host?.imageDir;
@@ -178,11 +158,11 @@ describe("pulumi CLI end to end: examples/fleet across two hosts (9.0 and 12.x l
   it("the 12.x lab's libvirtd killed mid-up to 6 (--continue-on-error): the other host's member is created and recorded, the error names the host; the next up converges", async () => {
     s.setConfig("size", "6");
     // From 1:host, 2:new, 3:host the rule places 4:new, 5:host, 6:new.
-    const up = runAsync(s, "up", "--yes", "--continue-on-error");
+    const up = s.runAsync(["up", "--yes", "--continue-on-error"]);
     const first = [4, 5, 6].map((k) => path.join(labs.host!.imageDir, `${prefix}${k}-vda.qcow2`));
     const deadline = Date.now() + 120000;
     while (Date.now() < deadline && !first.some((f) => fs.existsSync(f))) await new Promise((r) => setTimeout(r, 10));
-    labSh("crash", "new");
+    labScript("crash", "new");
     try {
       const r = await up;
       const text = r.stdout + r.stderr;
@@ -203,7 +183,7 @@ describe("pulumi CLI end to end: examples/fleet across two hosts (9.0 and 12.x l
       expect(p.code, p.stdout + p.stderr).to.equal(0);
       expect(p.stdout + p.stderr).to.contain(`host new (${labs.new!.uri}) cannot be reached while planning`);
     } finally {
-      labSh("up", "new");
+      labScript("up", "new");
     }
     // --refresh: the crash may have stopped the guests of that host; a refresh sees it, the up restarts them.
     s.ok("up", "--yes", "--refresh");
@@ -229,7 +209,7 @@ describe("pulumi CLI end to end: examples/fleet across two hosts (9.0 and 12.x l
     expect(await onHosts()).to.deep.equal({ host: [], new: [] });
     for (const h of ["host", "new"]) {
       expect(await domainsWithPrefix(labs[h]!.uri, prefix)).to.deep.equal([template]);
-      expect(sha256(images[h]!), `${h} template image`).to.equal(sums[h]);
+      expect(sha256File(images[h]!), `${h} template image`).to.equal(sums[h]);
     }
     expect(
       fs

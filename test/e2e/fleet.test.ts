@@ -5,7 +5,6 @@
  */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
@@ -13,10 +12,7 @@ import { domainsWithPrefix, removeDomains, RUN_PREFIX } from "../support/domains
 import { Lab, requireLab } from "../support/lab";
 import { REPO_ROOT } from "../support/paths";
 import { PulumiStack } from "../support/pulumi";
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
+import { sha256File } from "../support/files";
 
 for (const labName of ["new", "host"] as const) {
   describe(`pulumi CLI end to end: examples/fleet, 3 -> 5 -> 2 -> destroy (${labName} lab) — one stack, its cases run in the order written`, function () {
@@ -36,7 +32,7 @@ for (const labName of ["new", "host"] as const) {
       image = path.join(lab.imageDir, `${template}.qcow2`);
       execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, "256M"]);
       execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -q -P 0x33 0 32M", image]);
-      checksum = sha256(image);
+      checksum = sha256File(image);
       await v.define(`<domain type='qemu'><name>${template}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
         <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
         <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${image}'/><target dev='vda' bus='virtio'/></disk>
@@ -108,7 +104,7 @@ for (const labName of ["new", "host"] as const) {
       s.ok("destroy", "--yes");
       expect(await domainsWithPrefix(lab.uri, prefix)).to.deep.equal([template]);
       expect(fs.readdirSync(lab.imageDir).filter((f) => f.startsWith(prefix))).to.deep.equal([`${template}.qcow2`]);
-      expect(sha256(image)).to.equal(checksum);
+      expect(sha256File(image)).to.equal(checksum);
       expect(await v.dumpxmlInactive(template)).to.equal(templateXml);
     });
 

@@ -13,7 +13,6 @@
  */
 import { expect } from "chai";
 import { execFileSync, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -23,6 +22,7 @@ import { Lab, requireLab } from "../support/lab";
 import { npm, userEnv } from "../support/npm";
 import { REPO_ROOT } from "../support/paths";
 import { PulumiStack } from "../support/pulumi";
+import { sha256File } from "../support/files";
 import { installSteps, ProgramLanguage, ReadmeStep } from "../support/readme";
 
 /** The oldest `@pulumi/pulumi` the package supports (its peer range starts here). */
@@ -33,10 +33,6 @@ const NEWEST_PULUMI = "3.248.0";
 const WEB_HWUUID = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
 
 const PKG = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8"));
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
 
 /** Every `@pulumi/pulumi` directory under a project's node_modules, with its version. */
 function pulumiCopies(projectDir: string): string[] {
@@ -202,7 +198,7 @@ describe("the npm package as users install it: npm pack, then the README's user 
       v = new VirshBackend(lab.uri);
       image = path.join(lab.imageDir, `${template}.qcow2`);
       execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, "64M"]);
-      checksum = sha256(image);
+      checksum = sha256File(image);
       await v.define(`<domain type='qemu'><name>${template}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
         <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
         <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${image}'/><target dev='vda' bus='virtio'/></disk>
@@ -326,7 +322,7 @@ describe("the npm package as users install it: npm pack, then the README's user 
           expect(await domainsWithPrefix(lab.uri, `${stack}-`)).to.deep.equal([]);
           expect(fs.readdirSync(lab.imageDir).filter((f) => f.startsWith(`${stack}-`))).to.deep.equal([]);
           expect(await v.dumpxmlInactive(template)).to.equal(templateXml);
-          expect(sha256(image)).to.equal(checksum);
+          expect(sha256File(image)).to.equal(checksum);
           expect([...used].sort(), "substitutions that found nothing to replace in the README").to.deep.equal([
             "pulumi version",
             "stack",

@@ -9,30 +9,23 @@
  */
 import { expect } from "chai";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate } from "../support/domains";
-import { labQemu } from "../support/lab";
+import { directQemuLabel, makeDirectState, removeDirectState } from "../support/lab";
 
 const H = "6e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";
 
 for (const which of ["host", "new"] as const) {
-  describe(`QEMU-direct hostdev-net devices, QEMU ${which === "host" ? "7.2 (host)" : "11.x (lab chroot)"}`, function () {
+  describe(`QEMU-direct hostdev-net devices, QEMU ${directQemuLabel(which)}`, function () {
     this.timeout(120000);
     let uri: string;
     let state: string;
     before(() => {
-      state = fs.mkdtempSync(path.join(os.tmpdir(), `lvd-hn-${which}-`));
-      uri = `qemu-direct://${state}?emulator=${encodeURIComponent(labQemu(which))}`;
+      ({ uri, state } = makeDirectState(which, "hn"));
     });
-    after(async () => {
-      const b = new QemuDirectBackend(uri);
-      for (const n of await b.listNames()) await b.destroy(n).catch(() => undefined);
-      fs.rmSync(state, { recursive: true, force: true });
-    });
+    after(() => removeDirectState(uri, state));
 
     const qmp = (name: string, command: string, args?: Record<string, unknown>) =>
       qmpOnce(path.join(state, name, "qmp.sock"), command, args);

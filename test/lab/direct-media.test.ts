@@ -6,28 +6,21 @@
  */
 import { expect } from "chai";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate } from "../support/domains";
-import { labQemu } from "../support/lab";
+import { directQemuLabel, makeDirectState, removeDirectState } from "../support/lab";
 
 for (const which of ["host", "new"] as const) {
-  describe(`QEMU-direct media (audio, sound, VNC options), QEMU ${which === "host" ? "7.2 (host)" : "11.x (lab chroot)"}`, function () {
+  describe(`QEMU-direct media (audio, sound, VNC options), QEMU ${directQemuLabel(which)}`, function () {
     this.timeout(120000);
     let uri: string;
     let state: string;
     before(() => {
-      state = fs.mkdtempSync(path.join(os.tmpdir(), `lvd-media-${which}-`));
-      uri = `qemu-direct://${state}?emulator=${encodeURIComponent(labQemu(which))}`;
+      ({ uri, state } = makeDirectState(which, "media"));
     });
-    after(async () => {
-      const b = new QemuDirectBackend(uri);
-      for (const n of await b.listNames()) await b.destroy(n).catch(() => undefined);
-      fs.rmSync(state, { recursive: true, force: true });
-    });
+    after(() => removeDirectState(uri, state));
 
     it("sound cards on their audio backends, the PC speaker, VNC on a unix socket", async () => {
       const sock = path.join(state, "vnc.sock");

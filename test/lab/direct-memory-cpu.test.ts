@@ -14,7 +14,7 @@ import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate } from "../support/domains";
-import { labEnv, labQemu, requireLab } from "../support/lab";
+import { directQemuLabel, labEnv, makeDirectState, removeDirectState, requireLab } from "../support/lab";
 
 /** The Cpus_allowed_list of a process or thread (`/proc/PID[/task/TID]/status`). */
 function cpusAllowed(statusDir: string): string {
@@ -39,19 +39,14 @@ const domainXml = (name: string, vcpu: string, emulator = "") =>
     <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${emulator}</devices></domain>`;
 
 for (const which of ["host", "new"] as const) {
-  describe(`QEMU-direct memory and CPU placement, QEMU ${which === "host" ? "7.2 (host)" : "11.x (lab chroot)"}`, function () {
+  describe(`QEMU-direct memory and CPU placement, QEMU ${directQemuLabel(which)}`, function () {
     this.timeout(120000);
     let uri: string;
     let state: string;
     before(() => {
-      state = fs.mkdtempSync(path.join(os.tmpdir(), `lvd-memcpu-${which}-`));
-      uri = `qemu-direct://${state}?emulator=${encodeURIComponent(labQemu(which))}`;
+      ({ uri, state } = makeDirectState(which, "memcpu"));
     });
-    after(async () => {
-      const b = new QemuDirectBackend(uri);
-      for (const n of await b.listNames()) await b.destroy(n).catch(() => undefined);
-      fs.rmSync(state, { recursive: true, force: true });
-    });
+    after(() => removeDirectState(uri, state));
 
     it("<vcpu cpuset> pins every QEMU thread, vCPUs included, to those host CPUs", async () => {
       const cpu = lastCpu();

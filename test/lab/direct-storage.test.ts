@@ -12,12 +12,11 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate } from "../support/domains";
-import { argValues, labQemu, requireLab } from "../support/lab";
+import { argValues, directQemuLabel, makeDirectState, removeDirectState, requireLab } from "../support/lab";
 import { shellWords } from "../support/shell";
 
 const WWN = "5000c50015ea71ad";
@@ -90,15 +89,14 @@ function devicesOf(argv: string[], drivers: string[]): Record<string, unknown>[]
 }
 
 for (const which of ["host", "new"] as const) {
-  describe(`QEMU-direct storage devices, QEMU ${which === "host" ? "7.2 (host)" : "11.x (lab chroot)"}`, function () {
+  describe(`QEMU-direct storage devices, QEMU ${directQemuLabel(which)}`, function () {
     this.timeout(120000);
     let uri: string;
     let state: string;
     let images: string;
     before(() => {
-      state = fs.mkdtempSync(path.join(os.tmpdir(), `lvd-storage-${which}-`));
+      ({ uri, state } = makeDirectState(which, "storage"));
       images = fs.mkdtempSync(path.join(os.tmpdir(), `lvd-storage-img-${which}-`));
-      uri = `qemu-direct://${state}?emulator=${encodeURIComponent(labQemu(which))}`;
       execFileSync("qemu-img", ["create", "-q", "-f", "raw", path.join(images, "base.img"), "4M"]);
       execFileSync("qemu-img", [
         "create",
@@ -116,9 +114,7 @@ for (const which of ["host", "new"] as const) {
       fs.mkdirSync(path.join(images, "share"));
     });
     after(async () => {
-      const b = new QemuDirectBackend(uri);
-      for (const n of await b.listNames()) await b.destroy(n).catch(() => undefined);
-      fs.rmSync(state, { recursive: true, force: true });
+      await removeDirectState(uri, state);
       fs.rmSync(images, { recursive: true, force: true });
     });
 

@@ -6,7 +6,6 @@
 import { expect } from "chai";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
@@ -14,7 +13,7 @@ import { DirectLock } from "../../provider/backends/qemu/lock";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate } from "../support/domains";
-import { argValues, labQemu, requireLab } from "../support/lab";
+import { argValues, directQemuLabel, makeDirectState, removeDirectState, requireLab } from "../support/lab";
 import { shellWords } from "../support/shell";
 import { REPO_ROOT } from "../support/paths";
 
@@ -35,19 +34,14 @@ function inFreshProcess(fn: string, args: unknown[]): Promise<unknown> {
 }
 
 for (const which of ["host", "new"] as const) {
-  describe(`QEMU-direct backend, QEMU ${which === "host" ? "7.2 (host)" : "11.x (lab chroot)"}`, function () {
+  describe(`QEMU-direct backend, QEMU ${directQemuLabel(which)}`, function () {
     this.timeout(120000);
     let uri: string;
     let state: string;
     before(() => {
-      state = fs.mkdtempSync(path.join(os.tmpdir(), `lvd-direct-${which}-`));
-      uri = `qemu-direct://${state}?emulator=${encodeURIComponent(labQemu(which))}`;
+      ({ uri, state } = makeDirectState(which, "direct"));
     });
-    after(async () => {
-      const b = new QemuDirectBackend(uri);
-      for (const n of await b.listNames()) await b.destroy(n).catch(() => undefined);
-      fs.rmSync(state, { recursive: true, force: true });
-    });
+    after(() => removeDirectState(uri, state));
 
     it("query-uuid returns the hwuuid, and the uuid when no hwuuid is set", async () => {
       const b = new QemuDirectBackend(uri);

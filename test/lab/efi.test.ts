@@ -9,7 +9,7 @@
  * its own genid; the OVMF template variables are never written.
  */
 import { expect } from "chai";
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -24,14 +24,11 @@ import { readCase } from "../support/golden";
 import { shellWords } from "../support/shell";
 import { GuestConsole, guestDomainXml, guestImage, GuestImage } from "../support/guest";
 import { argValues, labQemu, requireLab } from "../support/lab";
+import { sha256File } from "../support/files";
 
 /** OVMF as Debian 12 and 13 both ship it (the 4 MiB build, without Secure Boot). */
 const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
 
 /** The chroot of the 12.x lab (its libvirt reads /usr/share/OVMF there), from `scripts/lab.sh env`. */
 function labChroot(): string {
@@ -128,7 +125,7 @@ describe("UEFI firmware with <genid>", function () {
     it(`through ${labels[which]}: the guest boots through EFI, reads the hwuuid and the vmgenid; libvirt makes the NVRAM from the template and undefine removes it`, async () => {
       const lab = await requireLab(which);
       const vars = which === "host" ? OVMF_VARS : path.join(labChroot(), OVMF_VARS);
-      const varsHash = sha256(vars);
+      const varsHash = sha256File(vars);
       const img = guestImage(lab.imageDir);
       const name = `${RUN_PREFIX}-efi-${which}`;
       const run = path.join(lab.imageDir, "lvd-guest", "run");
@@ -148,12 +145,12 @@ describe("UEFI firmware with <genid>", function () {
         const rd = await impl.read(a.id, a.outs);
         const d = await impl.diff(a.id, rd.props, a.inputs);
         expect(d.changes, `no drift after refresh: ${JSON.stringify(d)}`).to.equal(false);
-        expect(sha256(vars), "the template variables").to.equal(varsHash);
+        expect(sha256File(vars), "the template variables").to.equal(varsHash);
       } finally {
         await impl.remove(a.id, a.outs);
       }
       expect(fs.existsSync(nvram), "undefine --nvram removed the NVRAM").to.equal(false);
-      expect(sha256(vars), "the template variables").to.equal(varsHash);
+      expect(sha256File(vars), "the template variables").to.equal(varsHash);
       fs.rmSync(consolePath, { force: true });
     });
   }
@@ -204,7 +201,7 @@ describe("UEFI firmware with <genid>", function () {
       });
 
       it("the guest boots through EFI, reads the hwuuid and the vmgenid; the NVRAM is made from the template in the domain's directory and removed with the domain", async () => {
-        const varsHash = sha256(OVMF_VARS);
+        const varsHash = sha256File(OVMF_VARS);
         const name = "efi";
         const consolePath = path.join(work, `direct-${which}.console`);
         const hwuuid = randomUUID();
@@ -233,7 +230,7 @@ describe("UEFI firmware with <genid>", function () {
         }
         expect(fs.existsSync(nvram), "the NVRAM we made is removed").to.equal(false);
         expect(fs.existsSync(path.join(state, name)), "the domain directory is gone").to.equal(false);
-        expect(sha256(OVMF_VARS), "the template variables").to.equal(varsHash);
+        expect(sha256File(OVMF_VARS), "the template variables").to.equal(varsHash);
       });
 
       it("an NVRAM file that is not ours is used, never overwritten, and stays at delete; ours replaced by another file stays too", async () => {
@@ -283,7 +280,7 @@ describe("UEFI firmware with <genid>", function () {
           ? (await requireLab("new")).uri
           : `qemu-direct://${fs.mkdtempSync(path.join(work, "fleet-"))}?emulator=${encodeURIComponent(labQemu("new"))}`;
       const vars = which === "new" ? path.join(labChroot(), OVMF_VARS) : OVMF_VARS;
-      const varsHash = sha256(vars);
+      const varsHash = sha256File(vars);
       const dir =
         which === "new"
           ? path.join((await requireLab("new")).imageDir, "lvd-guest", "run")
@@ -293,7 +290,7 @@ describe("UEFI firmware with <genid>", function () {
       // The template's own NVRAM: a file whose bytes must not change (a member never gets it).
       const tmplNvram = path.join(dir, `${prefix}-tmpl_VARS.fd`);
       fs.copyFileSync(OVMF_VARS, tmplNvram);
-      const tmplHash = sha256(tmplNvram);
+      const tmplHash = sha256File(tmplNvram);
       const tmplGenid = randomUUID();
       const templateXml = efiGuestXml({
         name: `${prefix}-tmpl`,
@@ -345,8 +342,8 @@ describe("UEFI firmware with <genid>", function () {
       }
       for (const p of plan.members.map((m) => path.join(dir, `${m.name}_VARS.fd`)))
         expect(fs.existsSync(p), `${p} removed with its member`).to.equal(false);
-      expect(sha256(tmplNvram), "the template's NVRAM").to.equal(tmplHash);
-      expect(sha256(vars), "the template variables").to.equal(varsHash);
+      expect(sha256File(tmplNvram), "the template's NVRAM").to.equal(tmplHash);
+      expect(sha256File(vars), "the template variables").to.equal(varsHash);
       fs.rmSync(tmplNvram);
     });
   }

@@ -5,7 +5,6 @@
  */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -15,12 +14,9 @@ import * as impl from "../../provider/dynamic/impl";
 import { MemberPlan, planFleet } from "../../provider/fleet/plan";
 import { checkAndCreate, domainsWithPrefix, removeDomains, RUN_PREFIX } from "../support/domains";
 import { Lab, requireLab } from "../support/lab";
+import { sha256File } from "../support/files";
 
 const H = "5d5b0f1d-128b-4517-8e65-b258a8734c1d";
-
-function sha256(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
 
 /** What DomainFleet does for one member: its disks, then its Domain. */
 async function applyMember(m: MemberPlan, uri: string, digest: string) {
@@ -56,7 +52,7 @@ describe("fleet of 5 from a template with a 1 GiB image (new lab)", function () 
     image = path.join(lab.imageDir, `${prefix}tmpl.qcow2`);
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, "1G"]);
     execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -q -P 0x5a 0 1G", image]);
-    checksum = sha256(image);
+    checksum = sha256File(image);
     const v = new VirshBackend(lab.uri);
     await v.define(`<domain type='qemu'><name>${prefix}tmpl</name><hwuuid>${H}</hwuuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>
       <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
@@ -106,7 +102,7 @@ describe("fleet of 5 from a template with a 1 GiB image (new lab)", function () 
     }
     expect(fs.readdirSync(lab.imageDir).filter((f) => f.startsWith(`${prefix}web`))).to.deep.equal([]);
     expect(await domainsWithPrefix(lab.uri, `${prefix}web`)).to.deep.equal([]);
-    expect(sha256(image), "template image unchanged").to.equal(checksum);
+    expect(sha256File(image), "template image unchanged").to.equal(checksum);
   });
 
   it("a member whose disk directory is unwritable fails, leaves no debris, and the others stay intact", async () => {
@@ -140,6 +136,6 @@ describe("fleet of 5 from a template with a 1 GiB image (new lab)", function () 
       await impl.remove(r.value.dom.id, r.value.dom.outs);
       for (const d of r.value.disks) await disk.remove(d.path as string, d);
     }
-    expect(sha256(image), "template image unchanged").to.equal(checksum);
+    expect(sha256File(image), "template image unchanged").to.equal(checksum);
   });
 });

@@ -9,15 +9,13 @@
  */
 import { expect } from "chai";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import { VirshBackend } from "../../provider/backends/virsh/virsh-backend";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate, removeDomains, RUN_PREFIX } from "../support/domains";
-import { Lab, labQemu, requireLab } from "../support/lab";
+import { directQemuLabel, Lab, makeDirectState, removeDirectState, requireLab } from "../support/lab";
 import { rfbHandshake } from "../support/vnc";
 import { qemuProcess } from "../support/qemu-pid";
 
@@ -146,19 +144,14 @@ for (const labName of ["new", "host"] as const) {
 }
 
 for (const which of ["host", "new"] as const) {
-  describe(`QEMU-direct VNC password, QEMU ${which === "host" ? "7.2 (host)" : "11.x (lab chroot)"}`, function () {
+  describe(`QEMU-direct VNC password, QEMU ${directQemuLabel(which)}`, function () {
     this.timeout(120000);
     let uri: string;
     let state: string;
     before(() => {
-      state = fs.mkdtempSync(path.join(os.tmpdir(), `lvd-vncpw-${which}-`));
-      uri = `qemu-direct://${state}?emulator=${encodeURIComponent(labQemu(which))}`;
+      ({ uri, state } = makeDirectState(which, "vncpw"));
     });
-    after(async () => {
-      const b = new QemuDirectBackend(uri);
-      for (const n of await b.listNames()) await b.destroy(n).catch(() => undefined);
-      fs.rmSync(state, { recursive: true, force: true });
-    });
+    after(() => removeDirectState(uri, state));
 
     it("VNC starts with authentication: query-vnc says vnc, RFB offers VNC authentication only, the password is accepted and another refused", async () => {
       const a = await checkAndCreate({ name: "vncpw", xml: vncXml(), connection: { uri }, shutdownTimeoutSeconds: 0 });

@@ -3,7 +3,10 @@
  * is missing: `npm run lab -- up` (or `.ci/run`) starts both.
  */
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { runVirsh } from "../../provider/backends/virsh/exec";
 import { REPO_ROOT } from "./paths";
 
@@ -59,6 +62,32 @@ export function labQemu(which: Lab["name"]): string {
   const bin = labVar(env, which === "host" ? "LAB_HOST_QEMU" : "LAB_NEW_QEMU");
   execFileSync(bin, ["--version"]);
   return bin;
+}
+
+/** `scripts/lab.sh CMD WHICH` (e.g. `crash new`, `up new`), its output discarded; throws when it fails. */
+export function labScript(cmd: string, which: string): void {
+  execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), cmd, which], { stdio: "ignore" });
+}
+
+/** The label of a lab's QEMU in test titles: `7.2 (host)` or `11.x (lab chroot)`. */
+export function directQemuLabel(which: Lab["name"]): string {
+  return which === "host" ? "7.2 (host)" : "11.x (lab chroot)";
+}
+
+/**
+ * A fresh QEMU-direct state directory (`os.tmpdir()/lvd-LABEL-WHICH-XXXX`) and its URI on the
+ * lab's QEMU `which`, for a describe block's `before`; {@link removeDirectState} undoes it.
+ */
+export function makeDirectState(which: Lab["name"], label: string): { uri: string; state: string } {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), `lvd-${label}-${which}-`));
+  return { state, uri: `qemu-direct://${state}?emulator=${encodeURIComponent(labQemu(which))}` };
+}
+
+/** Destroys every domain of a QEMU-direct state (errors ignored) and removes its directory. */
+export async function removeDirectState(uri: string, state: string): Promise<void> {
+  const b = new QemuDirectBackend(uri);
+  for (const n of await b.listNames()) await b.destroy(n).catch(() => undefined);
+  fs.rmSync(state, { recursive: true, force: true });
 }
 
 /** The value after each occurrence of `flag` in an argv. */

@@ -5,7 +5,7 @@
  * `node_modules`), a local file backend and a temporary PULUMI_HOME. The CLI comes from
  * PULUMI_BIN_DIR or `scripts/pulumi-cli.sh bindir`; a missing CLI fails the test.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { REPO_ROOT } from "./paths";
@@ -97,6 +97,33 @@ export class PulumiStack {
       timeout: 300000,
     });
     return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  }
+
+  /**
+   * Runs `pulumi ARGS` in the background (for a test that acts while it runs, e.g. kills a
+   * daemon); resolves once it exits and all its output is read. Bounded by `timeoutMs`
+   * (default 5 minutes): then it is killed and resolves with code -1. Never rejects.
+   */
+  public runAsync(args: readonly string[], timeoutMs = 300000): Promise<CliResult> {
+    return new Promise((resolve) => {
+      const p = spawn(path.join(pulumiBinDir(), "pulumi"), [...args, "--non-interactive"], {
+        cwd: this.dir,
+        env: this.env(),
+      });
+      let stdout = "";
+      let stderr = "";
+      const timer = setTimeout(() => {
+        stderr += `\n(pulumi ${args.join(" ")} killed after ${timeoutMs} ms)`;
+        p.kill("SIGKILL");
+      }, timeoutMs);
+      p.stdout.on("data", (d) => (stdout += d));
+      p.stderr.on("data", (d) => (stderr += d));
+      // "close", not "exit": only then is all the output read.
+      p.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stdout, stderr });
+      });
+    });
   }
 
   /** Runs and requires exit 0; the error shows the output. */
