@@ -462,8 +462,9 @@ export async function check(
   news: EngineObject,
 ): Promise<{ inputs: EngineObject; failures: InputFailure[] }> {
   const volume = news.connection !== undefined;
-  // A source known only once another resource is made (a fleet's seed, at preview) is checked then.
-  const sourceKnown = news.source !== UNKNOWN;
+  // A volume's source known only once another resource is made (a fleet's seed, at preview: the
+  // engine sends it unknown, or leaves it out) is checked when it is known; create refuses none.
+  const sourceKnown = news.source !== UNKNOWN && !(volume && news.source === undefined);
   const failures = [
     volume && news.path === undefined ? undefined : absolutePathFailure("path", news.path),
     sourceKnown ? absolutePathFailure("source", news.source) : undefined,
@@ -587,6 +588,12 @@ async function createVolume(i: VolumeInputs): Promise<{ id: string; outs: Engine
 export async function create(inputs: EngineObject): Promise<{ id: string; outs: EngineObject }> {
   // `check` validated every input before the engine passes them here.
   const i = inputs as unknown as DiskInputs;
+  if (typeof i.source !== "string" || i.source === UNKNOWN)
+    throw new LifecycleError(
+      "no source image",
+      { path: "source", value: String(i.source), fix: "give source: the template image's path" },
+      `source: no source image; got ${String(i.source)}; fix: give source: the template image's path`,
+    );
   if (i.mode === "seed") return createSeed(i as SeedInputs);
   if (isVolume(i)) return createVolume(i);
   const file = i.path ?? "";

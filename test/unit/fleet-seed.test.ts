@@ -168,15 +168,20 @@ describe("DiskImage mode seed: input validation (no I/O)", () => {
     expect(m.find((x) => x.property === "mode")?.reason).to.contain('"seed"');
   });
 
-  it("a source not known yet (preview of a seed's output) is not checked", async () => {
-    const f = await failures({
-      connection: { uri: "qemu+ssh://root@hv2/system" },
-      pool: "images",
-      volume: "web-1-vda.qcow2",
-      source: disk.UNKNOWN,
-      sourceFormat: "qcow2",
-      mode: "overlay",
-    });
-    expect(f).to.deep.equal([]);
+  it("a volume's source not known yet (preview of a seed's output: unknown, or left out) is not checked", async () => {
+    for (const source of [disk.UNKNOWN, undefined]) {
+      const f = await failures({
+        connection: { uri: "qemu+ssh://root@hv2/system" },
+        pool: "images",
+        volume: "web-1-vda.qcow2",
+        source,
+        sourceFormat: "qcow2",
+        mode: "overlay",
+      });
+      expect(f).to.deep.equal([]);
+    }
+    // A file image still needs its source.
+    const file = await failures({ path: "/img/a.qcow2", sourceFormat: "qcow2", mode: "overlay" });
+    expect(file.map((x) => x.property)).to.deep.equal(["source"]);
   });
 });
