@@ -104,6 +104,8 @@ export class DiskImage extends pulumi.dynamic.Resource {
       diskProvider,
       name,
       {
+        // `path` is an output too (a volume's, where libvirt put it): registered even when not given.
+        path: undefined,
         ...args,
         sizeBytes: undefined,
         device: undefined,

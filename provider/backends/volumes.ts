@@ -496,7 +496,8 @@ export class VolumeStore {
       clearInterval(timer);
     }
     const got = size();
-    opts.onProgress?.(got, totalBytes);
+    // The allocation is in blocks: the file may be a little larger.
+    opts.onProgress?.(got, Math.max(totalBytes, got));
     return got;
   }
 

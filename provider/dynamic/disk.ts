@@ -380,8 +380,13 @@ async function checkSeed(olds: EngineObject, i: SeedInputs): Promise<InputFailur
         ),
       );
     else {
-      const mine = recorded(olds).volumeStamp;
-      const made = mine !== undefined && mine.pool === i.pool && mine.name === i.volume;
+      // The engine passes the old inputs: the same seed as before is the volume it made (create,
+      // which runs only for a new one, refuses an existing volume again).
+      const made =
+        olds.mode === "seed" &&
+        olds.pool === i.pool &&
+        olds.volume === i.volume &&
+        JSON.stringify(olds.connection) === JSON.stringify(i.connection);
       if (!made && (await store.volume(i.pool, i.volume)))
         f.push(
           failure(
