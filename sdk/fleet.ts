@@ -441,6 +441,14 @@ export class FleetPlanError extends pulumi.ResourceError implements ErrorDetails
  * `<nvram template>` makes each member's own NVRAM at first start (libvirt does it, wherever it
  * is); an NVRAM file to copy is copied as a volume too (or refused the same way).
  *
+ * A host of several (`hosts`) whose own template names an image that host lacks (in a running
+ * pool's directory, but no volume of it) is refused at preview, naming the host, the image, the
+ * host that has it and the fix, unless `seedImages: true`: then one seed DiskImage per missing
+ * image copies it once from the first host in `hosts` order whose template has an image of that
+ * file name (`vol-download` there, `vol-upload` here, progress in the output), as a volume
+ * `lvd-seed-DIGEST-FILE` of that pool; that host's member images are made from the seed, after
+ * it, and destroy removes it after them (see {@link FleetInputs.seedImages}).
+ *
  * @example
  * ```ts
  * import { DomainFleet } from "pulumi-libvirt-domain";
