@@ -19,8 +19,15 @@ export interface DiskImageArgs {
   readonly source: pulumi.Input<string>;
   /** The template image's format: `qcow2` or `raw`. */
   readonly sourceFormat: pulumi.Input<string>;
-  /** `overlay`: a qcow2 backed by the source (copy-on-write); `copy`: a full copy. */
-  readonly mode: pulumi.Input<"overlay" | "copy">;
+  /**
+   * `overlay`: a qcow2 backed by the source (copy-on-write); `copy`: a full copy; `seed`: a copy
+   * of `source` as it is on the host `from` (a volume there), streamed out of that host
+   * (`vol-download`, through a private temporary file on this machine, always removed) and
+   * uploaded over `connection` into `pool` as `volume` (`vol-upload`; all three required), with
+   * progress in bytes and percent in `pulumi up`'s output. Never over an existing volume; deleted
+   * only while it is still the volume made.
+   */
+  readonly mode: pulumi.Input<"overlay" | "copy" | "seed">;
   /** Any change re-creates the image. @default none */
   readonly replaceTrigger?: pulumi.Input<string>;
   /**
@@ -33,6 +40,8 @@ export interface DiskImageArgs {
   readonly pool?: pulumi.Input<string>;
   /** The new volume's name (with `connection`). @default the base name of `path` */
   readonly volume?: pulumi.Input<string>;
+  /** `seed` only: the host that has `source` as a volume of one of its pools; only ever read. */
+  readonly from?: pulumi.Input<{ readonly uri: pulumi.Input<string> }>;
 }
 
 /**
@@ -95,6 +104,8 @@ export class DiskImage extends pulumi.dynamic.Resource {
       diskProvider,
       name,
       {
+        // `path` is an output too (a volume's, where libvirt put it): registered even when not given.
+        path: undefined,
         ...args,
         sizeBytes: undefined,
         device: undefined,

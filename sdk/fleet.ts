@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
+import * as posix from "node:path/posix";
 import {
   dirsWithoutPool,
   expandName,
@@ -14,7 +15,10 @@ import {
   imagesOf,
   isLocalUri,
   planFleet,
+  planSeeds,
   planVolumes,
+  type SeedCandidate,
+  type StorageFacts,
   volumeDisksAsFiles,
   volumeDisksOf,
 } from "../provider/fleet/plan";
@@ -61,6 +65,7 @@ export const FLEET_ARG_TYPES: { readonly [K in keyof Required<DomainFleetArgs>]:
   diskMode: "string",
   imageDir: "string",
   definePools: "boolean",
+  seedImages: "boolean",
   running: "boolean",
   shutdownTimeoutSeconds: "number",
 };
@@ -246,6 +251,13 @@ export function validateFleetArgs(args: unknown): FleetArgFailure[] {
       args.definePools,
       "write definePools: true to let the fleet define a dir pool for a directory that is no pool's, or leave it out",
     );
+  if (args.seedImages !== undefined && typeof args.seedImages !== "boolean")
+    bad(
+      "seedImages",
+      `must be true or false, not ${typeName(args.seedImages)}${plainNote(args.seedImages)}`,
+      args.seedImages,
+      "write seedImages: true to let a fleet on several hosts copy a template image a host lacks from another host, or leave it out",
+    );
   if (args.running !== undefined && typeof args.running !== "boolean")
     bad(
       "running",
@@ -429,6 +441,14 @@ export class FleetPlanError extends pulumi.ResourceError implements ErrorDetails
  * `<nvram template>` makes each member's own NVRAM at first start (libvirt does it, wherever it
  * is); an NVRAM file to copy is copied as a volume too (or refused the same way).
  *
+ * A host of several (`hosts`) whose own template names an image that host lacks (in a running
+ * pool's directory, but no volume of it) is refused at preview, naming the host, the image, the
+ * host that has it and the fix, unless `seedImages: true`: then one seed DiskImage per missing
+ * image copies it once from the first host in `hosts` order whose template has an image of that
+ * file name (`vol-download` there, `vol-upload` here, progress in the output), as a volume
+ * `lvd-seed-DIGEST-FILE` of that pool; that host's member images are made from the seed, after
+ * it, and destroy removes it after them (see {@link FleetInputs.seedImages}).
+ *
  * @example
  * ```ts
  * import { DomainFleet } from "pulumi-libvirt-domain";
@@ -512,7 +532,7 @@ export class DomainFleet extends pulumi.ComponentResource {
     } else {
       const spread = planOnHosts(name, args.hosts, args.template.name, keys, args.placement, common, this, {
         template: (uri, xml) => withVolumeDisksAsFiles(name, uri, xml, this),
-        storage: (uri, p) => withStorage(name, uri, args, this, p),
+        storage: (uri, p, seeding) => withStorage(name, uri, args, this, p, seeding),
       });
       ({ parts, plan } = spread);
       this.placement = spread.hostOf;
@@ -534,6 +554,29 @@ export class DomainFleet extends pulumi.ComponentResource {
     this.hwuuids = {};
     // Members on a host that could not be read get a stand-in plan (another host's template): it
     // must change nothing recorded, so every input is held; their Domain fails at check naming the host.
+    // seedImages: one seed DiskImage per image a host lacks; its members' images are made from it.
+    const seedsOf = new Map<HostPart, Map<string, DiskImage>>();
+    for (const part of parts) {
+      const made = new Map<string, DiskImage>();
+      for (const s of part.plan.seeds ?? [])
+        made.set(
+          s.missing,
+          new DiskImage(
+            `${name}-${part.host?.name ?? SINGLE_HOST}-seed-${s.volume}`,
+            {
+              connection: { uri: part.uri },
+              pool: s.pool,
+              volume: s.volume,
+              source: s.from.path,
+              sourceFormat: s.format,
+              mode: "seed",
+              from: { uri: s.from.uri },
+            },
+            { parent: this },
+          ),
+        );
+      seedsOf.set(part, made);
+    }
     const placed = parts.flatMap((part) =>
       part.plan.members.map((m) => ({
         m,
@@ -541,36 +584,44 @@ export class DomainFleet extends pulumi.ComponentResource {
         host: part.host,
         templateDigest: part.plan.templateDigest,
         hold: part.reachable ? {} : { ignoreChanges: ["*"] },
+        seeds: seedsOf.get(part) ?? new Map<string, DiskImage>(),
       })),
     );
     const position = new Map(keys.map((k, i) => [k, i]));
     placed.sort((a, b) => (position.get(a.m.key) ?? 0) - (position.get(b.m.key) ?? 0));
-    for (const { m, uri, host, templateDigest, hold } of placed) {
+    for (const { m, uri, host, templateDigest, hold, seeds } of placed) {
+      /** The source of a member image, and what it waits for: a seed's path when the host lacks the image. */
+      const from = (source: string): { source: pulumi.Input<string>; dependsOn: pulumi.Resource[] } => {
+        const seed = seeds.get(source);
+        return seed ? { source: seed.path, dependsOn: [seed] } : { source, dependsOn: [] };
+      };
       const disks: pulumi.Resource[] = [];
       for (const d of m.disks) {
         if (d.mode === "share") continue;
+        const src = from(d.source);
         disks.push(
           new DiskImage(
             `${name}-${m.key}-${d.target}`,
             {
               path: d.path,
-              source: d.source,
+              source: src.source,
               sourceFormat: d.sourceFormat,
               mode: d.mode,
               replaceTrigger: templateDigest,
               ...(d.volume ? { connection: { uri }, pool: d.volume.pool, volume: d.volume.name } : {}),
             },
-            { parent: this, ...hold },
+            { parent: this, ...hold, dependsOn: src.dependsOn },
           ),
         );
       }
       if (m.nvram) {
+        const src = from(m.nvram.source);
         disks.push(
           new DiskImage(
             `${name}-${m.key}-nvram`,
             {
               path: m.nvram.path,
-              source: m.nvram.source,
+              source: src.source,
               sourceFormat: "raw",
               mode: "copy",
               replaceTrigger: templateDigest,
@@ -578,7 +629,7 @@ export class DomainFleet extends pulumi.ComponentResource {
                 ? { connection: { uri }, pool: m.nvram.volume.pool, volume: m.nvram.volume.name }
                 : {}),
             },
-            { parent: this, ...hold },
+            { parent: this, ...hold, dependsOn: src.dependsOn },
           ),
         );
       }
@@ -635,6 +686,7 @@ function withStorage(
   args: DomainFleetArgs,
   parent: pulumi.Resource,
   plan: FleetPlan,
+  seeding?: Seeding,
 ): FleetPlan {
   if (plan.refusals.length > 0 || isDirectUri(uri) || imagesOf(plan).sources.length === 0) return plan;
   let view: StorageView;
@@ -673,8 +725,31 @@ function withStorage(
     }
     view = resolve();
   }
-  const placed = planVolumes(plan, { uri, ...view });
-  return { ...placed.plan, refusals: [...placed.plan.refusals, ...placed.refusals] };
+  let facts: StorageFacts = { uri, ...view };
+  let seeded: ReturnType<typeof planSeeds> | undefined;
+  if (seeding) {
+    seeded = planSeeds(plan, facts, {
+      fleetName: name,
+      host: seeding.host,
+      seedImages: args.seedImages ?? false,
+      candidates: seeding.candidates,
+    });
+    facts = { ...facts, volumes: seeded.facts.volumes };
+  }
+  const placed = planVolumes(plan, facts);
+  return {
+    ...placed.plan,
+    refusals: [...placed.plan.refusals, ...placed.refusals, ...(seeded?.refusals ?? [])],
+    ...(seeded && seeded.seeds.length > 0 ? { seeds: seeded.seeds } : {}),
+  };
+}
+
+/** How {@link withStorage} treats template images one host of several lacks ({@link planSeeds}). */
+interface Seeding {
+  /** The host's name. */
+  readonly host: string;
+  /** The other readable hosts' images, in `hosts` order. */
+  readonly candidates: () => readonly SeedCandidate[];
 }
 
 /** The template's inactive XML; a clear error when it is missing or not shut off. */
@@ -732,8 +807,8 @@ function planOnHosts(
   prepare: {
     /** The template's XML as the planner reads it (volume disks as their files), per host. */
     template: (uri: string, xml: string) => string;
-    /** The host's plan with its images placed (files or volumes), per host. */
-    storage: (uri: string, plan: FleetPlan) => FleetPlan;
+    /** The host's plan with its images placed (files or volumes), per host; images it lacks seeded or refused. */
+    storage: (uri: string, plan: FleetPlan, seeding: Seeding) => FleetPlan;
   },
 ): { parts: HostPart[]; plan: FleetPlan; hostOf: Record<string, string> } {
   const pattern = common.namePattern ?? "{stack}-{fleet}-{key}";
@@ -782,6 +857,36 @@ function planOnHosts(
       parent,
     );
   const placed = placeMembers({ keys, hosts: hosts.map((h) => h.name), placement, observed });
+  // The images each other readable host's template has (read once, only when a host lacks one).
+  const imagesCache = new Map<string, SeedCandidate | undefined>();
+  const imagesOn = (g: FleetHost): SeedCandidate | undefined => {
+    if (imagesCache.has(g.name)) return imagesCache.get(g.name);
+    let c: SeedCandidate | undefined;
+    const xml = templates.get(g.name);
+    if (xml !== undefined) {
+      const probe = planFleet({
+        ...common,
+        hwuuidPolicy: { kind: "derive" },
+        templateXml: xml,
+        keys: ["seed-probe"],
+        fleetKeys: ["seed-probe"],
+      });
+      try {
+        const view = resolveStorageSync(g.uri, imagesOf(probe).sources);
+        c = {
+          host: g.name,
+          uri: g.uri,
+          images: new Map([...view.volumes.values()].map((v) => [posix.basename(v.path), v])),
+        };
+      } catch {
+        c = undefined; // its storage cannot be read: not a source
+      }
+    }
+    imagesCache.set(g.name, c);
+    return c;
+  };
+  const seedCandidates = (h: FleetHost): SeedCandidate[] =>
+    hosts.filter((g) => g.name !== h.name).flatMap((g) => imagesOn(g) ?? []);
   const parts: HostPart[] = [];
   for (const h of hosts) {
     const hostKeys = keys.filter((k) => placed.hostOf[k] === h.name);
@@ -790,7 +895,9 @@ function planOnHosts(
     const reachable = templates.has(h.name);
     // A stand-in plan (unreachable host) is held as recorded: its images are not placed.
     const planned = planFleet({ ...common, templateXml, keys: hostKeys, fleetKeys: keys });
-    const plan = reachable ? prepare.storage(h.uri, planned) : planned;
+    const plan = reachable
+      ? prepare.storage(h.uri, planned, { host: h.name, candidates: () => seedCandidates(h) })
+      : planned;
     parts.push({ host: h, uri: h.uri, plan, reachable });
   }
   const order = new Map(keys.map((k, i) => [k, i]));

@@ -25,6 +25,7 @@ const fleet = new DomainFleet("web", {
   hwuuidPolicy: "derive",
   diskMode: "overlay",
   imageDir: cfg.get("imageDir"),
+  seedImages: cfg.getBoolean("seedImages"), // a host lacking the template's image gets it from another host
   shutdownTimeoutSeconds: cfg.getNumber("shutdownTimeoutSeconds") ?? 30,
 });
 

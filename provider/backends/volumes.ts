@@ -449,6 +449,58 @@ export class VolumeStore {
     }
   }
 
+  /**
+   * Downloads the volume `source` of this connection into `file` on this machine through
+   * libvirt's volume download stream (`vol-download`, over the connection: ssh included). `file`
+   * must not exist (it is created 0600). `onProgress` gets the bytes received so far (polled) and
+   * the volume's allocation (what the stream carries for a file volume). Bounded by `timeoutMs`;
+   * on failure `file` may be left partial: the caller removes it.
+   */
+  public async downloadVolume(
+    source: PooledVolume,
+    file: string,
+    opts: {
+      readonly onProgress?: (receivedBytes: number, totalBytes: number) => void;
+      readonly timeoutMs?: number;
+    } = {},
+  ): Promise<number> {
+    const timeoutMs = opts.timeoutMs ?? 3600000;
+    const totalBytes = Number(source.allocationBytes ?? source.capacityBytes);
+    closeSync(openSync(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600));
+    const size = (): number => {
+      try {
+        return statSync(file).size;
+      } catch {
+        return 0;
+      }
+    };
+    const timer = setInterval(() => opts.onProgress?.(size(), totalBytes), 1000);
+    try {
+      await runVirsh(this.uri, ["vol-download", "--pool", source.pool, "--vol", source.name, "--file", file], {
+        ...this.opts,
+        timeoutMs,
+      });
+    } catch (e) {
+      if (VirshError.isInstance(e) && typeof e.exitCode === "string")
+        throw new VolumeError(
+          `the download did not finish within ${timeoutMs / 1000} s`,
+          {
+            path: `${source.pool}/${source.name}`,
+            value: `${size()} of ${totalBytes} bytes received`,
+            fix: `check the connection to ${this.uri}; a larger image needs a longer timeout`,
+          },
+          { cause: e },
+        );
+      throw e;
+    } finally {
+      clearInterval(timer);
+    }
+    const got = size();
+    // The allocation is in blocks: the file may be a little larger.
+    opts.onProgress?.(got, Math.max(totalBytes, got));
+    return got;
+  }
+
   /** Runs a create; libvirt's refusals become {@link VolumeError}s naming the fix. */
   private async create(target: VolumeTarget, go: () => Promise<string>): Promise<void> {
     const where = `${target.pool}/${target.name}`;

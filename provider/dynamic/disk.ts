@@ -11,6 +11,7 @@
  * the volume made (see {@link remove}). Nothing touches the hypervisor's files directly.
  */
 import { constants as fsc, promises as fs } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import {
   copyImage,
@@ -97,7 +98,11 @@ export const DISK_INPUT_TYPES: { readonly [K in keyof Required<DiskInputs>]: "st
   connection: "object",
   pool: "string",
   volume: "string",
+  from: "object",
 };
+
+/** The value the engine sends for an input not known yet (a preview of an output of a resource not made yet). */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** The inputs of a volume image (`connection` given), as `check` leaves them. */
 type VolumeInputs = DiskInputs & { readonly connection: { readonly uri: string } };
@@ -251,15 +256,223 @@ async function checkVolume(i: VolumeInputs): Promise<InputFailure[]> {
   return f;
 }
 
+/** The inputs of a seed (`mode: "seed"`), as `check` leaves them. */
+type SeedInputs = VolumeInputs & {
+  readonly mode: "seed";
+  readonly pool: string;
+  readonly volume: string;
+  readonly from: { readonly uri: string };
+};
+
+/** The failures of a seed's own inputs (`from`; `pool` and `volume` required), and `from` without `seed`. No I/O. */
+function seedInputFailures(news: EngineObject): InputFailure[] {
+  const f: InputFailure[] = [];
+  if (news.mode !== "seed") {
+    if (news.from !== undefined)
+      f.push(
+        failure(
+          "from",
+          'is only for mode "seed"',
+          news.from,
+          'with mode: "seed"',
+          'write mode: "seed", or leave from out',
+        ),
+      );
+    return f;
+  }
+  if (news.connection === undefined)
+    f.push(
+      failure(
+        "connection",
+        "is required for a seed (the host the volume is uploaded to)",
+        undefined,
+        "{ uri: LIBVIRT_URI }",
+        'write connection: { uri: "qemu+ssh://admin@hv2/system" }',
+      ),
+    );
+  for (const k of ["pool", "volume"] as const)
+    if (news[k] === undefined)
+      f.push(
+        failure(
+          k,
+          "is required for a seed",
+          undefined,
+          k === "pool" ? "a running storage pool of the connection" : "the new volume's name",
+          k === "pool" ? 'write e.g. pool: "default"' : 'write e.g. volume: "template.qcow2"',
+        ),
+      );
+  const from = news.from;
+  if (!isObject(from))
+    f.push(
+      wrongType(
+        "from",
+        "an object",
+        from,
+        "{ uri: LIBVIRT_URI } of a host that has source as a volume",
+        'write from: { uri: "qemu:///system" }',
+      ),
+    );
+  else if (typeof from.uri !== "string" || from.uri === "")
+    f.push(
+      wrongType(
+        "from.uri",
+        "a libvirt URI string",
+        from.uri,
+        "any libvirt URI",
+        'write e.g. "qemu+ssh://admin@hv1/system"',
+      ),
+    );
+  else if (isDirectUri(from.uri))
+    f.push(
+      failure(
+        "from.uri",
+        "QEMU-direct has no storage pools",
+        from.uri,
+        "a libvirt URI",
+        "name a libvirt host that has the image as a volume",
+      ),
+    );
+  else if (isObject(news.connection) && news.connection.uri === from.uri)
+    f.push(
+      failure(
+        "from.uri",
+        "is the connection itself: a seed copies an image from another host",
+        from.uri,
+        "another host's libvirt URI",
+        'use mode: "copy" for a copy on the same host',
+      ),
+    );
+  return f;
+}
+
+/** `check` of a seed past the type checks: the source is a volume on `from`, the pool runs, the volume is not there yet. */
+async function checkSeed(olds: EngineObject, i: SeedInputs): Promise<InputFailure[]> {
+  const f: InputFailure[] = [];
+  if (i.source === UNKNOWN) return f;
+  let src: { volume?: PooledVolume; failure?: InputFailure };
+  try {
+    src = await sourceVolume(i, new VolumeStore(i.from.uri));
+  } catch (e) {
+    return [{ property: "from.uri", reason: `from.uri: ${(e as Error).message}` }];
+  }
+  if (src.failure) f.push(src.failure);
+  const v = src.volume;
+  if (v?.format !== undefined && v.format !== i.sourceFormat)
+    f.push(
+      failure(
+        "sourceFormat",
+        `differs from the format libvirt reports for the source volume on ${i.from.uri} (${v.format})`,
+        i.sourceFormat,
+        `"${v.format}"`,
+        `write sourceFormat: "${v.format}"`,
+      ),
+    );
+  const store = storeOf(i);
+  try {
+    if (!(await store.pool(i.pool)))
+      f.push(
+        failure(
+          "pool",
+          "no such storage pool",
+          i.pool,
+          `a pool of ${i.connection.uri}`,
+          `define and start it: virsh -c ${i.connection.uri} pool-define-as ${i.pool} dir --target DIR && virsh -c ${i.connection.uri} pool-start ${i.pool}`,
+        ),
+      );
+    else {
+      // The engine passes the old inputs: the same seed as before is the volume it made (create,
+      // which runs only for a new one, refuses an existing volume again).
+      const made =
+        olds.mode === "seed" &&
+        olds.pool === i.pool &&
+        olds.volume === i.volume &&
+        JSON.stringify(olds.connection) === JSON.stringify(i.connection);
+      if (!made && (await store.volume(i.pool, i.volume)))
+        f.push(
+          failure(
+            "volume",
+            `exists already in pool ${i.pool}; a seed never overwrites a volume`,
+            i.volume,
+            "a name the pool does not have",
+            `use that volume (the host has the image), or remove it yourself: virsh -c ${i.connection.uri} vol-delete --pool ${i.pool} ${i.volume}`,
+          ),
+        );
+    }
+  } catch (e) {
+    return [...f, { property: "connection.uri", reason: `connection.uri: ${(e as Error).message}` }];
+  }
+  return f;
+}
+
+/** How long a seed's download, and then its upload, may take. */
+export const SEED_TIMEOUT_MS = 3600000;
+
+/** A progress line of a seed, as `pulumi up` shows a provider's output. */
+function seedProgress(what: string, doneBytes: number, totalBytes: number): void {
+  const pct = totalBytes > 0 ? Math.min(100, Math.floor((doneBytes * 100) / totalBytes)) : 100;
+  process.stderr.write(`seed ${what}: ${doneBytes} of ${totalBytes} bytes (${pct}%)\n`);
+}
+
+/**
+ * Creates a seed: `source` streamed out of `from` (`vol-download`) into a 0600 file in a private
+ * temporary directory (always removed), then uploaded into `pool` as `volume` over the
+ * connection ({@link VolumeStore.uploadVolume}: never over an existing volume, never half-made).
+ * Progress goes to the provider's output (bytes and percent, at most a line a second per step).
+ */
+async function createSeed(i: SeedInputs): Promise<{ id: string; outs: EngineObject }> {
+  const from = new VolumeStore(i.from.uri);
+  const source = await from.resolvePath(i.source);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "lvd-seed-"));
+  const file = path.join(dir, "image");
+  const where = `${i.pool}/${i.volume} on ${i.connection.uri}`;
+  let last = 0;
+  const throttled =
+    (what: string) =>
+    (done: number, total: number): void => {
+      const now = Date.now();
+      if (done < total && now - last < 1000) return;
+      last = now;
+      seedProgress(what, done, total);
+    };
+  let stamp;
+  try {
+    await from.downloadVolume(source, file, {
+      timeoutMs: SEED_TIMEOUT_MS,
+      onProgress: throttled(`download of ${i.source} from ${i.from.uri}`),
+    });
+    last = 0;
+    stamp = await storeOf(i).uploadVolume({ pool: i.pool, name: i.volume }, file, {
+      format: source.format ?? i.sourceFormat,
+      timeoutMs: SEED_TIMEOUT_MS,
+      onProgress: throttled(`upload to ${where}`),
+    });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  const now = await storeOf(i).volume(stamp.pool, stamp.name);
+  return {
+    id: stamp.path,
+    outs: {
+      ...stripIdentity(i as unknown as EngineObject),
+      path: stamp.path,
+      sizeBytes: Number(now?.allocationBytes ?? 0),
+      volumeStamp: stamp,
+    },
+  };
+}
+
 /** `check`: every input's type, paths, mode, and a readable source image. Never throws for bad input. */
 export async function check(
   _olds: EngineObject,
   news: EngineObject,
 ): Promise<{ inputs: EngineObject; failures: InputFailure[] }> {
   const volume = news.connection !== undefined;
+  // A volume's source known only once another resource is made (a fleet's seed, at preview: the
+  // engine sends it unknown, or leaves it out) is checked when it is known; create refuses none.
+  const sourceKnown = news.source !== UNKNOWN && !(volume && news.source === undefined);
   const failures = [
     volume && news.path === undefined ? undefined : absolutePathFailure("path", news.path),
-    absolutePathFailure("source", news.source),
+    sourceKnown ? absolutePathFailure("source", news.source) : undefined,
     ...(volume ? volumeInputFailures(news) : []),
   ].filter((f): f is InputFailure => f !== undefined);
   for (const k of ["pool", "volume"] as const)
@@ -273,8 +486,9 @@ export async function check(
           `add connection: { uri }, or leave ${k} out`,
         ),
       );
-  if (news.mode !== "overlay" && news.mode !== "copy")
-    failures.push(failure("mode", "is not a disk mode", news.mode, '"overlay", "copy"', 'write "overlay"'));
+  if (news.mode !== "overlay" && news.mode !== "copy" && news.mode !== "seed")
+    failures.push(failure("mode", "is not a disk mode", news.mode, '"overlay", "copy", "seed"', 'write "overlay"'));
+  failures.push(...seedInputFailures(news));
   if (news.sourceFormat !== "qcow2" && news.sourceFormat !== "raw")
     failures.push(
       failure(
@@ -296,7 +510,10 @@ export async function check(
       ),
     );
   }
-  if (failures.length === 0 && volume) failures.push(...(await checkVolume(news as unknown as VolumeInputs)));
+  if (failures.length === 0 && news.mode === "seed")
+    failures.push(...(await checkSeed(_olds, news as unknown as SeedInputs)));
+  else if (failures.length === 0 && !sourceKnown) return { inputs: news, failures };
+  else if (failures.length === 0 && volume) failures.push(...(await checkVolume(news as unknown as VolumeInputs)));
   else if (failures.length === 0) {
     try {
       await fs.access(news.source as string, fsc.R_OK);
@@ -376,6 +593,13 @@ async function createVolume(i: VolumeInputs): Promise<{ id: string; outs: Engine
 export async function create(inputs: EngineObject): Promise<{ id: string; outs: EngineObject }> {
   // `check` validated every input before the engine passes them here.
   const i = inputs as unknown as DiskInputs;
+  if (typeof i.source !== "string" || i.source === UNKNOWN)
+    throw new LifecycleError(
+      "no source image",
+      { path: "source", value: String(i.source), fix: "give source: the template image's path" },
+      `source: no source image; got ${String(i.source)}; fix: give source: the template image's path`,
+    );
+  if (i.mode === "seed") return createSeed(i as SeedInputs);
   if (isVolume(i)) return createVolume(i);
   const file = i.path ?? "";
   let s: ImageStamp;

@@ -110,6 +110,7 @@ export const DISK_INPUT_KEYS = [
   "connection",
   "pool",
   "volume",
+  "from",
 ] as const;
 
 /** A DiskImage input's name. */
@@ -135,8 +136,13 @@ export interface DiskInputs {
   readonly source: string;
   /** The template image's format: `qcow2` or `raw` (for a volume: the format libvirt reports for it). */
   readonly sourceFormat: string;
-  /** `overlay`: a qcow2 backed by the source; `copy`: a full copy. */
-  readonly mode: "overlay" | "copy";
+  /**
+   * `overlay`: a qcow2 backed by the source; `copy`: a full copy; `seed`: a copy of `source` as it
+   * is on another host (`from`), streamed out of that host (`vol-download`) into a private
+   * temporary file here and uploaded into `pool` as `volume` (`vol-upload`); `connection`, `pool`
+   * and `volume` are required.
+   */
+  readonly mode: "overlay" | "copy" | "seed";
   /** Any change re-creates the image. */
   readonly replaceTrigger?: string;
   /** Make the image as a libvirt storage volume over this connection (any libvirt URI but `qemu-direct://`). */
@@ -145,6 +151,8 @@ export interface DiskInputs {
   readonly pool?: string;
   /** The new volume's name (with `connection`). @default the base name of `path` */
   readonly volume?: string;
+  /** `seed` only: the host that has `source` (a volume of one of its pools); only ever read. */
+  readonly from?: { readonly uri: string };
 }
 
 /** Compile-time: {@link DISK_INPUT_KEYS} names every key of {@link DiskInputs}, and only those. */
@@ -224,6 +232,19 @@ export interface FleetInputs {
    * preview, naming the disk, the directory and the `virsh pool-define-as` fix
    */
   readonly definePools?: boolean;
+  /**
+   * With `hosts`: when a reachable host's template (each host has its own) names a disk image
+   * that is missing there (its directory is a running pool's, but the pool has no such volume),
+   * seed it once from the first host, in `hosts` order, whose template has an image of the same
+   * file name: one DiskImage (`mode: "seed"`) per missing image, a volume named
+   * `lvd-seed-DIGEST-FILE` in that pool, streamed out of the other host (`vol-download`) and into
+   * this one (`vol-upload`) through a temporary file on the machine running Pulumi, with progress
+   * in `pulumi up`'s output. That host's member images are made from the seed and depend on it
+   * (preview needs no image yet); destroy removes it after them; the template's own image stays
+   * missing (never made, never taken). @default false: such a host fails at preview, naming the
+   * host, the image and the fix (`seedImages: true`, or copy it there)
+   */
+  readonly seedImages?: boolean;
   /** @default true */
   readonly running?: boolean;
   /** @default 60 */

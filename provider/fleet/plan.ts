@@ -132,6 +132,8 @@ export interface FleetPlan {
    * password reaches the members as an update of their XML).
    */
   readonly templateDigest: string;
+  /** The template images this host lacks that the fleet seeds from another host ({@link planSeeds}). */
+  readonly seeds?: readonly SeedPlan[];
 }
 
 /** The namespace of a fleet's derived UUIDs and MACs. */
@@ -670,4 +672,106 @@ export function volumeDisksAsFiles(templateXml: string, paths: ReadonlyMap<strin
     setAttr(src, "file", p);
   }
   return def.format();
+}
+
+/** A template image one host of a fleet lacks, seeded from another host that has it ({@link planSeeds}). */
+export interface SeedPlan {
+  /** The template image's path on the host that lacks it (as that host's template XML has it). */
+  readonly missing: string;
+  /** The pool of its directory on that host: the seed volume's pool. */
+  readonly pool: string;
+  /** The seed volume's name ({@link seedVolumeName}). */
+  readonly volume: string;
+  /** Where libvirt puts the seed volume (the pool's directory and the name): the members' source. */
+  readonly path: string;
+  /** The image's format, as libvirt reports it on the host that has it. */
+  readonly format: string;
+  /** The host that has the image: its name, URI and the image's path there. */
+  readonly from: { readonly host: string; readonly uri: string; readonly path: string };
+}
+
+/** The images one other host of a fleet has: volume file name -> its volume there. */
+export interface SeedCandidate {
+  readonly host: string;
+  readonly uri: string;
+  readonly images: ReadonlyMap<string, KnownVolume>;
+}
+
+/**
+ * The seed volume's name for the template image at `missing`: `lvd-seed-`, 8 hex digits of a
+ * digest of the fleet's name and the path, and the image's file name. Another name than the
+ * template's own image: the host still lacks that one, so every run plans the same seed (a seed
+ * is never taken for an image a user copied there), and destroy removes only what it made.
+ */
+export function seedVolumeName(fleetName: string, missing: string): string {
+  const digest = createHash("sha256")
+    .update(`${fleetName}\n${posix.normalize(missing)}`)
+    .digest("hex")
+    .slice(0, 8);
+  return `lvd-seed-${digest}-${posix.basename(missing)}`;
+}
+
+/**
+ * For a fleet on several hosts, one host's template images that are missing there: in the
+ * directory of a running pool, but no volume of it. With `seedImages`, each gets one
+ * {@link SeedPlan} from the first candidate (the other hosts, in `hosts` order) that has a
+ * volume of the same file name, and `facts` gains the seed volume in its place (so
+ * {@link planVolumes} places the members on it). Without `seedImages` (or when no host has it),
+ * a refusal naming the host, the image and the fix. Images in no pool (or a stopped one) are
+ * left to {@link planVolumes}. `candidates` is called only when an image is missing.
+ */
+export function planSeeds(
+  plan: FleetPlan,
+  facts: StorageFacts,
+  o: {
+    readonly fleetName: string;
+    readonly host: string;
+    readonly seedImages: boolean;
+    readonly candidates: () => readonly SeedCandidate[];
+  },
+): { facts: StorageFacts; seeds: SeedPlan[]; refusals: PlanRefusal[] } {
+  const volumes = new Map(facts.volumes);
+  const seeds: SeedPlan[] = [];
+  const refusals: PlanRefusal[] = [];
+  let candidates: readonly SeedCandidate[] | undefined;
+  for (const source of imagesOf(plan).sources) {
+    if (volumes.has(source)) continue;
+    const dir = posix.dirname(source);
+    const pool = poolOfDir(facts.pools, dir);
+    if (!pool?.active) continue;
+    candidates ??= o.candidates();
+    const name = posix.basename(source);
+    const has = candidates.find((c) => c.images.has(name));
+    const found = has?.images.get(name);
+    const on = `host ${o.host} (${facts.uri})`;
+    const where = plan.members.some((m) => m.nvram?.source === source) ? "/domain/os/nvram" : "/domain/devices/disk";
+    if (!has || !found) {
+      refusals.push({
+        path: where,
+        reason: `${on} lacks the template image ${source} (no volume of pool ${pool.name}), and no other host of hosts has an image named ${name}; fix: copy it there (virsh -c ${facts.uri} vol-upload --pool ${pool.name} ${name} FILE, after vol-create-as), or correct the template's disk`,
+      });
+      continue;
+    }
+    if (!o.seedImages) {
+      refusals.push({
+        path: where,
+        reason: `${on} lacks the template image ${source} (no volume of pool ${pool.name}); host ${has.host} (${has.uri}) has ${found.path}; fix: seedImages: true to let the fleet copy it there once (through libvirt's volume streams), or copy it there yourself (virsh vol-download from ${has.uri}, vol-upload into pool ${pool.name} on ${facts.uri})`,
+      });
+      // Placed as if there, so that this refusal is the only one about it.
+      volumes.set(source, { pool: pool.name, path: source, ...(found.format ? { format: found.format } : {}) });
+      continue;
+    }
+    const volume = seedVolumeName(o.fleetName, source);
+    const seedPath = posix.join(dir, volume);
+    seeds.push({
+      missing: source,
+      pool: pool.name,
+      volume,
+      path: seedPath,
+      format: found.format ?? "raw",
+      from: { host: has.host, uri: has.uri, path: found.path },
+    });
+    volumes.set(source, { pool: pool.name, path: seedPath, ...(found.format ? { format: found.format } : {}) });
+  }
+  return { facts: { ...facts, volumes }, seeds, refusals };
 }

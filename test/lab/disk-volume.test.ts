@@ -254,3 +254,92 @@ describe("seeding a host: an image from this machine uploaded through libvirt's 
     expect(left).to.not.contain(".lvd-part-");
   });
 });
+
+describe("DiskImage mode seed: an image of the 9.0 lab (a volume of a transient pool) streamed to the 12.x lab over qemu+ssh://", function () {
+  this.timeout(180000);
+  const prefix = `${RUN_PREFIX}-ds-`;
+  const hostPool = `${prefix}pool`;
+  let lab: SshLab;
+  let hostUri: string;
+  let hostDir: string;
+  const image = `${prefix}img.qcow2`;
+  const inputs = (o: Obj = {}): Obj => ({
+    connection: { uri: lab.uri },
+    pool: lab.pool,
+    volume: `${prefix}seed.qcow2`,
+    source: path.join(hostDir, image),
+    sourceFormat: "qcow2",
+    mode: "seed",
+    from: { uri: hostUri },
+    ...o,
+  });
+  const seedDirs = (): string[] => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("lvd-seed-"));
+  before(async () => {
+    const host = await requireLab("host");
+    hostUri = host.uri;
+    lab = await requireSshLab();
+    hostDir = path.join(host.imageDir, `${prefix}pool`);
+    fs.mkdirSync(hostDir, { recursive: true });
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", path.join(hostDir, image), "64M"]);
+    execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -q -P 0x5a 1M 3M", path.join(hostDir, image)]);
+    await runVirsh(hostUri, ["pool-create-as", hostPool, "dir", "--target", hostDir]);
+  });
+  after(async () => {
+    if (hostUri) await runVirsh(hostUri, ["pool-destroy", hostPool]).catch(() => undefined);
+    if (hostDir) fs.rmSync(hostDir, { recursive: true, force: true });
+    if (!lab) return;
+    const names = (await runVirsh(lab.uri, ["vol-list", "--pool", lab.pool])).stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[0] ?? "");
+    for (const n of names)
+      if (n.startsWith(prefix)) await runVirsh(lab.uri, ["vol-delete", "--pool", lab.pool, "--vol", n]);
+  });
+
+  it("check: a source that is no volume on from, a wrong format, a missing pool: per-property failures naming the fix", async () => {
+    const c = await disk.check(
+      {},
+      inputs({ source: path.join(hostDir, "nope.qcow2"), sourceFormat: "raw", pool: `${prefix}nopool` }),
+    );
+    expect(c.failures.map((f) => f.property)).to.deep.equal(["source", "pool"]);
+    for (const f of c.failures) expect(f.reason).to.contain("fix: ");
+    const fmt = await disk.check({}, inputs({ sourceFormat: "raw" }));
+    expect(fmt.failures.map((f) => f.property)).to.deep.equal(["sourceFormat"]);
+  });
+
+  it("create streams it once (progress in bytes and percent), the temp file is removed, the guest data is the same; never over an existing volume; delete removes it", async () => {
+    const before = seedDirs();
+    const c = await disk.check({}, inputs());
+    expect(c.failures).to.deep.equal([]);
+    const lines: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (s: string | Uint8Array): boolean => {
+      lines.push(String(s));
+      return true;
+    };
+    let r: { id: string; outs: Obj };
+    try {
+      r = await disk.create(c.inputs);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(lines.join("")).to.match(/seed download of .* of \d+ bytes \(100%\)/);
+    expect(lines.join("")).to.match(/seed upload to .* (\d+) of \1 bytes \(100%\)/);
+    expect(seedDirs()).to.deep.equal(before);
+    expect(r.id).to.equal(path.posix.join(lab.poolDir, `${prefix}seed.qcow2`));
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-ds-"));
+    try {
+      const back = path.join(tmp, "back.qcow2");
+      await runVirsh(lab.uri, ["vol-download", "--pool", lab.pool, "--vol", `${prefix}seed.qcow2`, "--file", back]);
+      execFileSync("qemu-img", ["compare", "-q", path.join(hostDir, image), back]);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    // The same seed again (its old inputs): no failure; a new one over it: refused naming the fix.
+    expect((await disk.check(c.inputs, c.inputs)).failures).to.deep.equal([]);
+    const again = await disk.check({}, inputs());
+    expect(again.failures.map((f) => f.property)).to.deep.equal(["volume"]);
+    expect(again.failures[0]?.reason).to.contain("never overwrites").and.contain("fix: ");
+    await disk.remove(r.id, r.outs);
+    expect((await new VolumeStore(lab.uri).volume(lab.pool, `${prefix}seed.qcow2`)) === undefined).to.equal(true);
+  });
+});

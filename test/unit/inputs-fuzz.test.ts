@@ -215,13 +215,18 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
     // The volume inputs: no I/O happens while any input has a wrong type, so no libvirt is needed.
     const volume = { connection: { uri: "qemu+ssh://lvd-fuzz.invalid/system" }, pool: "p", volume: "m.qcow2" };
     const VOLUME_KEYS = Object.keys(volume);
+    // A seed's own input, on the volume base with mode "seed".
+    const seed = { mode: "seed", from: { uri: "qemu+ssh://lvd-fuzz-from.invalid/system" } };
     it("the base sets every input and is valid (the file base; the volume inputs on their own base)", async () => {
-      expect([...Object.keys(good), ...VOLUME_KEYS].sort()).to.deep.equal(Object.keys(disk.DISK_INPUT_TYPES).sort());
+      expect([...Object.keys(good), ...VOLUME_KEYS, "from"].sort()).to.deep.equal(
+        Object.keys(disk.DISK_INPUT_TYPES).sort(),
+      );
       expect((await disk.check({}, good)).failures).to.deep.equal([]);
     });
     for (const key of Object.keys(disk.DISK_INPUT_TYPES)) {
       it(`${key}: every wrong type`, async () => {
-        const base = VOLUME_KEYS.includes(key) ? { ...good, ...volume } : good;
+        const base =
+          key === "from" ? { ...good, ...volume, ...seed } : VOLUME_KEYS.includes(key) ? { ...good, ...volume } : good;
         for (const v of wrongValues([disk.DISK_INPUT_TYPES[key as keyof typeof disk.DISK_INPUT_TYPES]])) {
           const c = await disk.check({}, { ...base, [key]: v });
           expectNamed(c.failures, key, `${key}: ${JSON.stringify(v)}`);
@@ -257,6 +262,7 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       diskMode: "overlay",
       imageDir: "/var/lib/libvirt/images",
       definePools: false,
+      seedImages: false,
       running: true,
       shutdownTimeoutSeconds: 0,
     };
@@ -281,6 +287,7 @@ describe("every input, every wrong JSON type: a per-property failure, never a th
       diskMode: ["string"],
       imageDir: ["string"],
       definePools: ["boolean"],
+      seedImages: ["boolean"],
       running: ["boolean"],
       shutdownTimeoutSeconds: ["number"],
     };
