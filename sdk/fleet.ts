@@ -258,6 +258,13 @@ export function validateFleetArgs(args: unknown): FleetArgFailure[] {
       args.seedImages,
       "write seedImages: true to let a fleet on several hosts copy a template image a host lacks from another host, or leave it out",
     );
+  else if (args.seedImages === true && args.hosts === undefined)
+    bad(
+      "seedImages",
+      "needs hosts (it copies a template image a host lacks from another host of the fleet)",
+      args.seedImages,
+      "list the hosts in hosts, or leave seedImages out",
+    );
   if (args.running !== undefined && typeof args.running !== "boolean")
     bad(
       "running",

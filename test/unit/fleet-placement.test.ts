@@ -255,4 +255,11 @@ describe("DomainFleet hosts and placement arguments", () => {
     );
     expect(reasons({ ...base, hosts: [] })[0]).to.match(/^hosts: must list 1 to 64 hosts, not 0/);
   });
+
+  it("refuses seedImages without hosts (a fleet on one host has no other host to copy from)", () => {
+    expect(reasons({ ...base, seedImages: true })[0]).to.match(
+      /^seedImages: needs hosts .*; got true; fix: list the hosts in hosts, or leave seedImages out/,
+    );
+    expect(reasons({ ...base, seedImages: false })).to.deep.equal([]);
+  });
 });
