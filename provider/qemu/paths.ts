@@ -665,6 +665,15 @@ export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: str
     ...Object.fromEntries(
       ["console"].map((k) => [`/domain/devices/${k}/source/@mode`, (_: XmlElement, v: string) => v === "bind"]),
     ),
+    // task C3: a lone <seclabel type='none'> (model none or dac, or unstated) asks for no confinement, which is
+    // what the QEMU-direct backend does: it applies no SELinux/AppArmor/DAC labels, and libvirt writes no QEMU
+    // argument for it either. Dynamic/static labels, relabel/labelskip and several seclabels need libvirt's
+    // security drivers and stay refused.
+    "/domain/seclabel": (el, _, domain) =>
+      childElements(domain, "seclabel").length === 1 &&
+      childElements(el).length === 0 &&
+      getAttr(el, "type") === "none" &&
+      el.attrs.every((a) => a.name === "type" || (a.name === "model" && ["none", "dac"].includes(a.value))),
   };
 
 /** `<currentMemory>` equal to `<memory>` sets no balloon target (libvirt sets one only below). */

@@ -1,0 +1,52 @@
+/**
+ * Task C3 (issue 12, round 2): `<seclabel type='none'>` asks for no confinement, which is what
+ * the QEMU-direct backend does (it applies no SELinux/AppArmor/DAC labels); every other label
+ * (dynamic, static, a base label, relabelling, several seclabels) needs libvirt's daemon and is
+ * refused at preview naming the path.
+ */
+import { expect } from "chai";
+import { DomainDef } from "../../provider/xml/domain";
+import { DomainXmlError } from "../../provider/xml/errors";
+import { buildQemuArgv } from "../../provider/qemu/argv";
+
+const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
+
+const doc = (top = "") =>
+  DomainDef.parse(
+    `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='MiB'>256</memory><vcpu>1</vcpu>` +
+      `<os><type arch='x86_64' machine='pc'>hvm</type></os><devices></devices>${top}</domain>`,
+  );
+
+function refusal(d: DomainDef): DomainXmlError {
+  try {
+    buildQemuArgv(d);
+  } catch (e) {
+    if (DomainXmlError.isInstance(e)) return e;
+    throw e;
+  }
+  throw new Error("accepted");
+}
+
+describe("QEMU command line: <seclabel> (task C3)", () => {
+  for (const s of [
+    "<seclabel type='none'/>",
+    "<seclabel type='none' model='none'/>",
+    "<seclabel type='none' model='dac'/>",
+  ])
+    it(`${s} (no confinement, as QEMU-direct runs) is accepted and adds no argument`, () => {
+      expect(buildQemuArgv(doc(s)).argv).to.deep.equal(buildQemuArgv(doc()).argv);
+    });
+
+  for (const s of [
+    "<seclabel type='dynamic' model='selinux' relabel='yes'/>",
+    "<seclabel type='static' model='selinux' relabel='no'><label>system_u:system_r:svirt_t:s0:c1</label></seclabel>",
+    "<seclabel type='none' relabel='no'/>",
+    "<seclabel type='none' model='selinux'/>",
+    "<seclabel type='none'/><seclabel type='none' model='dac'/>",
+  ])
+    it(`${s} needs libvirt's labelling and is refused naming /domain/seclabel`, () => {
+      const e = refusal(doc(s));
+      expect(e.message).to.contain("seclabel");
+      expect(e.fix).to.be.a("string").and.not.equal("");
+    });
+});
