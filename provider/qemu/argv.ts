@@ -77,6 +77,7 @@ import {
   usbControllerProps,
   usbDiskPorts,
 } from "./storage";
+import { buildPciRootHotplug } from "./pci-root-hotplug";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions extends HostMemoryInfo {
@@ -233,6 +234,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildLifecycle(def.root, add);
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
+  buildPciRootHotplug(devs.of("controller"), add);
   buildControllers(v, add, devs);
   buildDisks(v, add, devs);
   buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });

@@ -194,6 +194,9 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/controller/@type",
   "/domain/devices/controller/@index",
   "/domain/devices/controller/@model",
+  // task C3: <target hotplug> of the PC root bus (provider/qemu/pci-root-hotplug.ts; refused on other controllers)
+  "/domain/devices/controller/target",
+  "/domain/devices/controller/target/@hotplug",
   "/domain/devices/controller[@type='pci']/@model='pci-root'",
   "/domain/devices/controller[@type='pci']/@model='pcie-root'",
   "/domain/devices/input[@bus='ps2']",

@@ -11,10 +11,10 @@ import { buildQemuArgv } from "../../provider/qemu/argv";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 
-const doc = (top = "") =>
+const doc = (top = "", devices = "", machine = "pc") =>
   DomainDef.parse(
     `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='MiB'>256</memory><vcpu>1</vcpu>` +
-      `<os><type arch='x86_64' machine='pc'>hvm</type></os><devices></devices>${top}</domain>`,
+      `<os><type arch='x86_64' machine='${machine}'>hvm</type></os><devices>${devices}</devices>${top}</domain>`,
   );
 
 function refusal(d: DomainDef): DomainXmlError {
@@ -49,4 +49,25 @@ describe("QEMU command line: <seclabel> (task C3)", () => {
       expect(e.message).to.contain("seclabel");
       expect(e.fix).to.be.a("string").and.not.equal("");
     });
+});
+
+describe("QEMU command line: ACPI hotplug on the PC root bus (task C3)", () => {
+  const root = (t: string, model = "pci-root") => `<controller type='pci' index='0' model='${model}'>${t}</controller>`;
+  for (const v of ["off", "on"])
+    it(`<controller model='pci-root'><target hotplug='${v}'/> is -global PIIX4_PM.acpi-root-pci-hotplug=${v} after -boot`, () => {
+      const a = buildQemuArgv(doc("", root(`<target hotplug='${v}'/>`))).argv;
+      const i = a.indexOf(`PIIX4_PM.acpi-root-pci-hotplug=${v}`);
+      expect(i).to.be.greaterThan(0);
+      expect(a[i - 1]).to.equal("-global");
+      expect(i).to.be.greaterThan(a.indexOf("-boot"));
+    });
+
+  it("a bad hotplug value, another target attribute, or a target on pcie-root is refused naming it", () => {
+    expect(refusal(doc("", root("<target hotplug='maybe'/>"))).message).to.contain("hotplug");
+    expect(refusal(doc("", root("<target hotplug='off' chassisNr='1'/>"))).message).to.contain("chassisNr");
+    expect(refusal(doc("", root("<target hotplug='off'/>", "pcie-root"), "q35")).message).to.contain("target");
+    expect(
+      refusal(doc("", "<controller type='usb' index='0' model='piix3-uhci'><target/></controller>")).message,
+    ).to.contain("target");
+  });
 });
