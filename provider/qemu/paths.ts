@@ -197,6 +197,13 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   // task C3: <target hotplug> of the PC root bus (provider/qemu/pci-root-hotplug.ts; refused on other controllers)
   "/domain/devices/controller/target",
   "/domain/devices/controller/target/@hotplug",
+  // task C3: a virtio-pmem memory device (provider/qemu/memory-devices.ts; other models refused there)
+  ...["", "/@model", "/@access", "/source", "/source/path", "/target", "/target/size", "/target/size/@unit"].map(
+    (a) => `/domain/devices/memory${a}`,
+  ),
+  "/domain/devices/memory/target/address",
+  "/domain/devices/memory/target/address/@base",
+  ...["", "/@type", "/@domain", "/@bus", "/@slot", "/@function"].map((a) => `/domain/devices/memory/address${a}`),
   "/domain/devices/controller[@type='pci']/@model='pci-root'",
   "/domain/devices/controller[@type='pci']/@model='pcie-root'",
   "/domain/devices/input[@bus='ps2']",

@@ -71,3 +71,33 @@ describe("QEMU command line: ACPI hotplug on the PC root bus (task C3)", () => {
     ).to.contain("target");
   });
 });
+
+describe("QEMU command line: a virtio-pmem memory device (task C3)", () => {
+  const max = "<maxMemory unit='KiB'>1099511627776</maxMemory>";
+  const pmem = (
+    attrs = " access='shared'",
+    addr = "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>",
+  ) =>
+    `<memory model='virtio-pmem'${attrs}><source><path>/tmp/virtio_pmem</path></source>` +
+    `<target><size unit='KiB'>524288</size><address base='0x140000000'/></target>${addr}</memory>`;
+  const values = (a: string[], opt: string) => a.flatMap((x, i) => (x === opt && i + 1 < a.length ? [a[i + 1]!] : []));
+
+  it("is -object memory-backend-file and -device virtio-pmem-pci at its address, as libvirt writes it", () => {
+    const a = buildQemuArgv(doc(max, pmem())).argv;
+    expect(values(a, "-object")).to.include(
+      '{"qom-type":"memory-backend-file","id":"memvirtiopmem0","mem-path":"/tmp/virtio_pmem","share":true,"size":536870912}',
+    );
+    expect(values(a, "-device")).to.include(
+      '{"driver":"virtio-pmem-pci","memdev":"memvirtiopmem0","memaddr":5368709120,"id":"virtiopmem0","bus":"pci.0","addr":"0x5"}',
+    );
+  });
+
+  it("other models, no <maxMemory>, no PCI address, or two devices are refused naming the path", () => {
+    expect(
+      refusal(doc(max, "<memory model='dimm'><target><size unit='KiB'>524288</size></target></memory>")).path,
+    ).to.equal("/domain/devices/memory[1]/@model");
+    expect(refusal(doc("", pmem())).path).to.equal("/domain/maxMemory");
+    expect(refusal(doc(max, pmem(" access='shared'", ""))).path).to.equal("/domain/devices/memory[1]/address");
+    expect(refusal(doc(max, pmem() + pmem())).path).to.equal("/domain/devices/memory[2]");
+  });
+});
