@@ -78,7 +78,6 @@ import {
   usbControllerProps,
   usbDiskPorts,
 } from "./storage";
-import { buildPciRootHotplug } from "./pci-root-hotplug";
 import { buildMemoryDevices } from "./memory-devices";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
@@ -236,7 +235,6 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildLifecycle(def.root, add);
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
-  buildPciRootHotplug(devs.of("controller"), add);
   buildControllers(v, add, devs);
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs));
   buildDisks(v, add, devs);
@@ -2580,7 +2578,7 @@ export const SUPPORTED_DEVICES = new Set([
   "sound",
   "watchdog",
   "parallel",
-  // task C3: virtio-pmem (provider/qemu/memory-devices.ts)
+  // virtio-pmem (provider/qemu/memory-devices.ts)
   "memory",
   // hostdev-net family (provider/qemu/hostdev-net.ts)
   "hostdev",

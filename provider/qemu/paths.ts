@@ -194,10 +194,7 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/controller/@type",
   "/domain/devices/controller/@index",
   "/domain/devices/controller/@model",
-  // task C3: <target hotplug> of the PC root bus (provider/qemu/pci-root-hotplug.ts; refused on other controllers)
-  "/domain/devices/controller/target",
-  "/domain/devices/controller/target/@hotplug",
-  // task C3: a virtio-pmem memory device (provider/qemu/memory-devices.ts; other models refused there)
+  // a virtio-pmem memory device (provider/qemu/memory-devices.ts; other models refused there)
   ...["", "/@model", "/@access", "/source", "/source/path", "/target", "/target/size", "/target/size/@unit"].map(
     (a) => `/domain/devices/memory${a}`,
   ),
@@ -689,7 +686,7 @@ export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: str
     ...Object.fromEntries(
       ["console"].map((k) => [`/domain/devices/${k}/source/@mode`, (_: XmlElement, v: string) => v === "bind"]),
     ),
-    // task C3: a lone <seclabel type='none'> (model none or dac, or unstated) asks for no confinement, which is
+    // a lone <seclabel type='none'> (model none or dac, or unstated) asks for no confinement, which is
     // what the QEMU-direct backend does: it applies no SELinux/AppArmor/DAC labels, and libvirt writes no QEMU
     // argument for it either. Dynamic/static labels, relabel/labelskip and several seclabels need libvirt's
     // security drivers and stay refused.

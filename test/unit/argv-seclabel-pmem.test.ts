@@ -27,7 +27,7 @@ function refusal(d: DomainDef): DomainXmlError {
   throw new Error("accepted");
 }
 
-describe("QEMU command line: <seclabel> (task C3)", () => {
+describe("QEMU command line: <seclabel>", () => {
   for (const s of [
     "<seclabel type='none'/>",
     "<seclabel type='none' model='none'/>",
@@ -51,7 +51,7 @@ describe("QEMU command line: <seclabel> (task C3)", () => {
     });
 });
 
-describe("QEMU command line: ACPI hotplug on the PC root bus (task C3)", () => {
+describe("QEMU command line: ACPI hotplug on the PC root bus", () => {
   const root = (t: string, model = "pci-root") => `<controller type='pci' index='0' model='${model}'>${t}</controller>`;
   for (const v of ["off", "on"])
     it(`<controller model='pci-root'><target hotplug='${v}'/> is -global PIIX4_PM.acpi-root-pci-hotplug=${v} after -boot`, () => {
@@ -72,7 +72,7 @@ describe("QEMU command line: ACPI hotplug on the PC root bus (task C3)", () => {
   });
 });
 
-describe("QEMU command line: a virtio-pmem memory device (task C3)", () => {
+describe("QEMU command line: a virtio-pmem memory device", () => {
   const max = "<maxMemory unit='KiB'>1099511627776</maxMemory>";
   const pmem = (
     attrs = " access='shared'",
