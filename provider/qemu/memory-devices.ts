@@ -1,5 +1,5 @@
 /**
- * Task C3 (issue 12, round 2): `<devices><memory model='virtio-pmem'>` as libvirt writes it
+ * `<devices><memory model='virtio-pmem'>` as libvirt writes it
  * (qemuBuildMemoryDeviceCommandLine): `-object memory-backend-file` (the source path, shared or
  * not, the size) and `-device virtio-pmem-pci` at its PCI address. Other memory device models
  * (dimm, nvdimm, virtio-mem, sgx-epc) are refused naming the model.

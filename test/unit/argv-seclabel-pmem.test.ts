@@ -1,5 +1,5 @@
 /**
- * Task C3 (issue 12, round 2): `<seclabel type='none'>` asks for no confinement, which is what
+ * `<seclabel type='none'>` asks for no confinement, which is what
  * the QEMU-direct backend does (it applies no SELinux/AppArmor/DAC labels); every other label
  * (dynamic, static, a base label, relabelling, several seclabels) needs libvirt's daemon and is
  * refused at preview naming the path.
