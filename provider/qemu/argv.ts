@@ -216,6 +216,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
     [...timers.machine, ...soundProps],
     memoryOpts,
     smm.machine,
+    memoryDumpCore(def.root),
   );
   for (const g of smm.globals) add("-global", g);
   buildCpu(v, add, def.root, timers.cpu);
@@ -291,6 +292,23 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
 
 type Add = (...a: string[]) => void;
 
+/**
+ * `<memory dumpCore='on|off'>` as the `-machine dump-guest-core=` value (libvirt writes `off` when
+ * the attribute is absent); any other value is refused as libvirt's parser does (c1-misc).
+ */
+export function memoryDumpCore(root: XmlElement): string {
+  const value = getAttr(firstChild(root, "memory"), "dumpCore");
+  if (value === undefined) return "off";
+  if (value !== "on" && value !== "off")
+    throw new DomainXmlError("invalid dumpCore", {
+      path: "/domain/memory/@dumpCore",
+      value,
+      allowed: "on, off",
+      fix: "write dumpCore='on' or dumpCore='off'",
+    });
+  return value;
+}
+
 function buildMachine(
   v: DomainView,
   add: Add,
@@ -298,9 +316,18 @@ function buildMachine(
   timers: string[] = [],
   memory: string[] = [],
   smm: string[] = [],
+  dumpCore = "off",
 ): void {
   const machine = v.os.machine ?? "pc";
-  const parts = [qemuOptEscape(machine), "usb=off", ...smm, "dump-guest-core=off", ...memory, ...pflash, ...timers];
+  const parts = [
+    qemuOptEscape(machine),
+    "usb=off",
+    ...smm,
+    `dump-guest-core=${dumpCore}`,
+    ...memory,
+    ...pflash,
+    ...timers,
+  ];
   // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
   parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
