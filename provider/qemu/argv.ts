@@ -294,7 +294,7 @@ type Add = (...a: string[]) => void;
 
 /**
  * `<memory dumpCore='on|off'>` as the `-machine dump-guest-core=` value (libvirt writes `off` when
- * the attribute is absent); any other value is refused as libvirt's parser does (c1-misc).
+ * the attribute is absent); any other value is refused as libvirt's parser does.
  */
 export function memoryDumpCore(root: XmlElement): string {
   const value = getAttr(firstChild(root, "memory"), "dumpCore");

@@ -71,7 +71,7 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/hwuuid",
   "/domain/memory",
   "/domain/memory/@unit",
-  // c1-misc: <memory dumpCore> -> -machine dump-guest-core=
+  // <memory dumpCore> -> -machine dump-guest-core=
   "/domain/memory/@dumpCore",
   "/domain/vcpu",
   "/domain/vcpu/@current",

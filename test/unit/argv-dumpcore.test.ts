@@ -1,5 +1,5 @@
 /**
- * c1-misc (issue 12, round 2): `<memory dumpCore>` on the QEMU-direct command line as libvirt
+ * `<memory dumpCore>` on the QEMU-direct command line as libvirt
  * writes it (`-machine ...,dump-guest-core=on|off`), and a bad value refused as libvirt does.
  */
 import { expect } from "chai";
@@ -19,7 +19,7 @@ const machine = (d: DomainDef) => {
   return a[a.indexOf("-machine") + 1];
 };
 
-describe("QEMU argv: <memory dumpCore> (c1-misc)", () => {
+describe("QEMU argv: <memory dumpCore>", () => {
   it("writes dump-guest-core=on / off from <memory dumpCore> and off when absent", () => {
     expect(machine(doc("<memory dumpCore='on' unit='KiB'>219100</memory>"))).to.contain("dump-guest-core=on");
     expect(machine(doc("<memory dumpCore='off' unit='KiB'>219100</memory>"))).to.contain("dump-guest-core=off");
