@@ -2144,11 +2144,24 @@ function buildChardevs(v: DomainView, add: Add, devs: DeviceElements): void {
       "use a virtio console, or a serial one as the first console",
     );
   });
+  // The ports of virtio-serial0 (QEMU's default max_ports is 31); port 0 is the console's.
+  const serial0 = devs
+    .of("controller")
+    .find((el) => getAttr(el, "type") === "virtio-serial" && (getAttr(el, "index") ?? "0") === "0");
+  const maxPorts = Number(getAttr(serial0, "ports") ?? "31");
   v.chardevs
     .filter((c) => c.kind === "channel")
     .forEach((c, i) => {
       const path = `/domain/devices/channel[${i + 1}]`;
       if (c.targetType !== "virtio") throw unsupported(`${path}/target/@type`, c.targetType, "use a virtio channel");
+      // libvirt puts the channels that do not fit on a virtio-serial controller it adds (virtio-serial1):
+      // not built here
+      if (i + 1 >= maxPorts)
+        throw unsupported(
+          path,
+          undefined,
+          `virtio-serial0 has ${maxPorts} ports (port 0 is the console's): raise <controller type='virtio-serial' index='0' ports=...>, use fewer channels, or apply through libvirt (it adds a second controller)`,
+        );
       const id = `charchannel${i}`;
       add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, devs.of("channel")[i]));
       add(

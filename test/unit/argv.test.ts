@@ -194,3 +194,30 @@ describe("QEMU argv: numbers that are not numbers are refused, naming the path",
     ).to.deep.equal(["1,maxcpus=4,sockets=1,dies=1,clusters=1,cores=2,threads=2"]);
   });
 });
+
+describe("QEMU argv: virtio channels", () => {
+  const channels = (n: number, ports?: number) =>
+    dom(
+      `<devices>${ports === undefined ? "" : `<controller type='virtio-serial' index='0' ports='${ports}'/>`}${Array.from(
+        { length: n },
+        (_, i) => `<channel type='pty'><target type='virtio' name='org.example.port${i}'/></channel>`,
+      ).join("")}</devices>`,
+    );
+
+  it("channels that fit are ports 1.. of virtio-serial0", () => {
+    const ports = after(buildQemuArgv(channels(3, 4)).argv, "-device")
+      .map((v) => JSON.parse(v) as { driver: string; bus?: string; nr?: number })
+      .filter((d) => d.driver === "virtserialport");
+    expect(ports.map((p) => [p.bus, p.nr])).to.deep.equal([
+      ["virtio-serial0.0", 1],
+      ["virtio-serial0.0", 2],
+      ["virtio-serial0.0", 3],
+    ]);
+  });
+
+  it("a channel beyond the controller's ports is refused naming it and the fix (libvirt adds virtio-serial1, channel-virtio-autoadd)", () => {
+    expect(() => buildQemuArgv(channels(4, 4))).to.throw(
+      /\/domain\/devices\/channel\[4\]: .*virtio-serial0 has 4 ports .*raise <controller type='virtio-serial' index='0' ports=/,
+    );
+  });
+});
