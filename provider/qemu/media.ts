@@ -10,6 +10,7 @@
  */
 import { DomainXmlError } from "../xml/errors";
 import { XmlElement, childElements, element, firstChild, getAttr } from "../xml/tree";
+import { unsupported } from "./argv";
 
 /** What the media builders need from the command line builder. */
 export interface MediaContext {
@@ -21,15 +22,6 @@ export interface MediaContext {
   of(name: string): XmlElement[];
   /** The `bus`/`addr` of a PCI device as libvirt lays it out (written address or assigned slot). */
   pci(el: XmlElement, path: string): Record<string, unknown>;
-}
-
-function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
-  return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
-    path,
-    value,
-    category: "unsupported configuration",
-    fix,
-  });
 }
 
 function invalid(path: string, value: string | undefined, allowed: string, fix: string): DomainXmlError {

@@ -9,15 +9,7 @@ import { DomainXmlError } from "../xml/errors";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { canonicalBitmap, parseBitmap } from "../xml/bitmap";
 import { toKiB } from "../xml/units";
-
-function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
-  return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
-    path,
-    value,
-    category: "unsupported configuration",
-    fix,
-  });
-}
+import { unsupported } from "./argv";
 
 /**
  * The host CPUs the QEMU process may run on, from `<vcpu cpuset=>` (canonical ranges such as

@@ -10,16 +10,9 @@
 import { DomainController, DomainDisk } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
+import { unsupported } from "./argv";
 
 /** A refusal of something the builder cannot express (the same shape as argv.ts's). */
-function unsupported(path: string, value: string | undefined, fix: string): DomainXmlError {
-  return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
-    path,
-    value,
-    category: "unsupported configuration",
-    fix,
-  });
-}
 
 /** An `on`/`off` attribute as a boolean; absent is `undefined`; anything else is refused. */
 function onOff(el: XmlElement | undefined, attr: string, path: string): boolean | undefined {
