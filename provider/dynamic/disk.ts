@@ -24,6 +24,7 @@ import {
   statImage,
 } from "../backends/image";
 import { VolumeStore } from "../backends/volumes";
+import type { VolumeStamp } from "../xml/volume";
 import { isDirectUri } from "../backends/qemu/direct";
 import { failure, InputFailure, isObject, wrongType } from "../desired/inputs";
 import { checkVolumeName, VolumeError, type PooledVolume } from "../xml/volume";
@@ -449,16 +450,7 @@ async function createSeed(i: SeedInputs): Promise<{ id: string; outs: EngineObje
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
-  const now = await storeOf(i).volume(stamp.pool, stamp.name);
-  return {
-    id: stamp.path,
-    outs: {
-      ...stripIdentity(i as unknown as EngineObject),
-      path: stamp.path,
-      sizeBytes: Number(now?.allocationBytes ?? 0),
-      volumeStamp: stamp,
-    },
-  };
+  return createdVolume(i, storeOf(i), stamp);
 }
 
 /** `check`: every input's type, paths, mode, and a readable source image. Never throws for bad input. */
@@ -570,13 +562,12 @@ export async function diff(
   };
 }
 
-/** Creates the volume the inputs describe; its outputs. */
-async function createVolume(i: VolumeInputs): Promise<{ id: string; outs: EngineObject }> {
-  const store = storeOf(i);
-  const source = await store.resolvePath(i.source);
-  const target = volumeTarget(i, source);
-  const stamp =
-    i.mode === "overlay" ? await store.createOverlay(target, source) : await store.cloneVolume(target, source);
+/** The id and outputs of a volume just made: its inputs, its path and allocation, its stamp. */
+async function createdVolume(
+  i: DiskInputs,
+  store: VolumeStore,
+  stamp: VolumeStamp,
+): Promise<{ id: string; outs: EngineObject }> {
   const now = await store.volume(stamp.pool, stamp.name);
   return {
     id: stamp.path,
@@ -587,6 +578,16 @@ async function createVolume(i: VolumeInputs): Promise<{ id: string; outs: Engine
       volumeStamp: stamp,
     },
   };
+}
+
+/** Creates the volume the inputs describe; its outputs. */
+async function createVolume(i: VolumeInputs): Promise<{ id: string; outs: EngineObject }> {
+  const store = storeOf(i);
+  const source = await store.resolvePath(i.source);
+  const target = volumeTarget(i, source);
+  const stamp =
+    i.mode === "overlay" ? await store.createOverlay(target, source) : await store.cloneVolume(target, source);
+  return createdVolume(i, store, stamp);
 }
 
 /** `create`: the overlay or the copy, atomically, with the template's mode. */

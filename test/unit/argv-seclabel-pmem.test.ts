@@ -6,8 +6,8 @@
  */
 import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
-import { DomainXmlError } from "../../provider/xml/errors";
 import { buildQemuArgv } from "../../provider/qemu/argv";
+import { refusal } from "../support/argv";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 
@@ -16,16 +16,6 @@ const doc = (top = "", devices = "", machine = "pc") =>
     `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='MiB'>256</memory><vcpu>1</vcpu>` +
       `<os><type arch='x86_64' machine='${machine}'>hvm</type></os><devices>${devices}</devices>${top}</domain>`,
   );
-
-function refusal(d: DomainDef): DomainXmlError {
-  try {
-    buildQemuArgv(d);
-  } catch (e) {
-    if (DomainXmlError.isInstance(e)) return e;
-    throw e;
-  }
-  throw new Error("accepted");
-}
 
 describe("QEMU command line: <seclabel>", () => {
   for (const s of [
