@@ -24,10 +24,9 @@ import {
   statImage,
 } from "../backends/image";
 import { VolumeStore } from "../backends/volumes";
-import type { VolumeStamp } from "../xml/volume";
 import { isDirectUri } from "../backends/qemu/direct";
 import { failure, InputFailure, isObject, wrongType } from "../desired/inputs";
-import { checkVolumeName, VolumeError, type PooledVolume } from "../xml/volume";
+import { checkVolumeName, VolumeError, type PooledVolume, type VolumeStamp } from "../xml/volume";
 import { LifecycleError } from "../lifecycle/errors";
 import { DISK_INPUT_KEYS, DiskInputs, DiskOutputs, DiskRecorded } from "./types";
 
