@@ -82,16 +82,7 @@ export function guestImage(dir?: string): GuestImage {
     }
     return to;
   };
-  const image = { ...built, kernel: copy(built.kernel, "vmlinuz"), initrd: copy(built.initrd, "initrd.img") };
-  // Copies of earlier builds (another GUEST_ID: a directory holding exactly vmlinuz and
-  // initrd.img) are no longer used by anything: remove them. Other directories here (the tests'
-  // consoles in run/) are left alone.
-  for (const e of fs.readdirSync(path.dirname(target), { withFileTypes: true })) {
-    if (!e.isDirectory() || e.name === built.id) continue;
-    const dir = path.join(path.dirname(target), e.name);
-    if (fs.readdirSync(dir).sort().join(" ") === "initrd.img vmlinuz") fs.rmSync(dir, { recursive: true });
-  }
-  return image;
+  return { ...built, kernel: copy(built.kernel, "vmlinuz"), initrd: copy(built.initrd, "initrd.img") };
 }
 
 /** {@link GuestXmlOptions}: how {@link guestOsXml} and {@link guestDomainXml} boot the guest. */
