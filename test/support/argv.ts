@@ -17,13 +17,20 @@ export const values = (a: readonly string[], opt: string): string[] =>
 export const devices = (d: DomainDef): Record<string, unknown>[] =>
   values(argv(d), "-device").map((v) => JSON.parse(v) as Record<string, unknown>);
 
-/** The DomainXmlError the builder refuses `d` with; throws `accepted` when it builds it. */
-export function refusal(d: DomainDef): DomainXmlError {
+/** The DomainXmlError the builder refuses `d` with, or `"accepted"` when it builds it. */
+export function refusalOrAccepted(d: DomainDef): DomainXmlError | "accepted" {
   try {
     buildQemuArgv(d);
   } catch (e) {
     if (DomainXmlError.isInstance(e)) return e;
     throw e;
   }
-  throw new Error("accepted");
+  return "accepted";
+}
+
+/** The DomainXmlError the builder refuses `d` with; throws `accepted` when it builds it. */
+export function refusal(d: DomainDef): DomainXmlError {
+  const r = refusalOrAccepted(d);
+  if (r === "accepted") throw new Error("accepted");
+  return r;
 }

@@ -6,9 +6,7 @@
  */
 import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
-import { DomainXmlError } from "../../provider/xml/errors";
-import { buildQemuArgv } from "../../provider/qemu/argv";
-import { argv, values } from "../support/argv";
+import { argv, refusalOrAccepted, values } from "../support/argv";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 
@@ -24,15 +22,7 @@ const jsons = (d: DomainDef, opt = "-device") =>
   values(argv(d), opt).flatMap((v) => (v.startsWith("{") ? [JSON.parse(v) as Record<string, unknown>] : []));
 const device = (d: DomainDef, driver: string) => jsons(d).filter((j) => j.driver === driver);
 
-function refusal(d: DomainDef): DomainXmlError | "accepted" {
-  try {
-    buildQemuArgv(d);
-  } catch (e) {
-    if (DomainXmlError.isInstance(e)) return e;
-    throw e;
-  }
-  return "accepted";
-}
+const refusal = refusalOrAccepted;
 const refusedAt = (d: DomainDef) => {
   const e = refusal(d);
   return e === "accepted" ? e : e.path;

@@ -8,6 +8,7 @@ import { DomainDef } from "../../provider/xml/domain";
 import { DomainXmlError } from "../../provider/xml/errors";
 import { buildQemuArgv } from "../../provider/qemu/argv";
 import { withCpuAffinity } from "../../provider/qemu/memory-cpu";
+import { refusalOrAccepted } from "../support/argv";
 
 const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
 
@@ -16,15 +17,7 @@ const doc = (vcpu = "<vcpu>2</vcpu>", rest = "", type = "<type arch='x86_64' mac
     `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='KiB'>219100</memory>${vcpu}${rest}<os>${type}</os><devices>${devices}</devices></domain>`,
   );
 
-function refusal(d: DomainDef): DomainXmlError | "accepted" {
-  try {
-    buildQemuArgv(d);
-  } catch (e) {
-    if (DomainXmlError.isInstance(e)) return e;
-    throw e;
-  }
-  return "accepted";
-}
+const refusal = refusalOrAccepted;
 
 describe("QEMU command line: memory and CPU placement", () => {
   it("<vcpu cpuset> is the CPU affinity beside argv (canonical ranges), no argument", () => {
