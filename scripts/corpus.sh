@@ -5,12 +5,15 @@
 #
 #   scripts/corpus.sh            fetch when missing, print the qemuxmlconfdata directory
 #   scripts/corpus.sh version    print the pinned libvirt version
+#   scripts/corpus.sh firmware   fetch when missing, print the qemufirmwaredata directory
 #
 # The release is the upstream tarball as Debian ships it (libvirt_VERSION.orig.tar.xz); its
 # sha256 is pinned below, taken from the Checksums-Sha256 of the Debian source package, which
 # the archive's signed InRelease -> main/source/Sources.xz vouches for. Only
-# tests/qemuxmlconfdata is extracted, into
-# ${LIBVIRT_CORPUS_CACHE:-$HOME/.cache/pulumi-libvirt-domain}/libvirt-VERSION/.
+# tests/qemuxmlconfdata and tests/qemufirmwaredata (the QEMU firmware descriptors libvirt's
+# tests select firmware from: etc/, usr/, home/ trees) are extracted, into
+# ${LIBVIRT_CORPUS_CACHE:-$HOME/.cache/pulumi-libvirt-domain}/libvirt-VERSION/; a cache without
+# either directory is extracted again.
 # When the tarball cannot be had or does not match, this fails with the reason (never a
 # partial directory): the corpus test fails, it never skips.
 set -euo pipefail
@@ -41,12 +44,15 @@ sha=${PINNED_SHA256[$VERSION]:-}
 
 dest=$CACHE/libvirt-$VERSION
 data=$dest/tests/qemuxmlconfdata
+firmware=$dest/tests/qemufirmwaredata
 stamp=$dest/.sha256
 
 if [ "${1:-}" = version ]; then echo "$VERSION"; exit 0; fi
+print=$data
+[ "${1:-}" = firmware ] && print=$firmware
 
-if [ -d "$data" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$sha" ]; then
-  echo "$data"
+if [ -d "$data" ] && [ -d "$firmware" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$sha" ]; then
+  echo "$print"
   exit 0
 fi
 
@@ -68,14 +74,19 @@ fi
 got=$(sha256sum "$tmp/$file" | cut -d' ' -f1)
 [ "$got" = "$sha" ] || fail "$file has sha256 $got, pinned $sha: refusing it (a changed or truncated download)"
 
-log "extracting libvirt-$VERSION/tests/qemuxmlconfdata"
+log "extracting libvirt-$VERSION/tests/qemuxmlconfdata and tests/qemufirmwaredata"
 mkdir -p "$tmp/out"
 tar -xJf "$tmp/$file" -C "$tmp/out" --strip-components=1 "libvirt-$VERSION/tests/qemuxmlconfdata" ||
   fail "$file has no libvirt-$VERSION/tests/qemuxmlconfdata"
+tar -xJf "$tmp/$file" -C "$tmp/out" --strip-components=1 "libvirt-$VERSION/tests/qemufirmwaredata" ||
+  fail "$file has no libvirt-$VERSION/tests/qemufirmwaredata"
 n=$(find "$tmp/out/tests/qemuxmlconfdata" -maxdepth 1 -name '*.xml' | wc -l)
 [ "$n" -gt 0 ] || fail "libvirt-$VERSION/tests/qemuxmlconfdata in $file holds no XML file"
+nfw=$(find "$tmp/out/tests/qemufirmwaredata" -name '*.json' | wc -l)
+[ "$nfw" -gt 0 ] || fail "libvirt-$VERSION/tests/qemufirmwaredata in $file holds no JSON descriptor"
 echo "$sha" > "$tmp/out/.sha256"
-rm -rf "$dest"
+# the old cache moves aside first, so that readers see it or the new one, never neither for long
+if [ -e "$dest" ]; then mv "$dest" "$tmp/old"; fi
 mv "$tmp/out" "$dest"
-log "libvirt $VERSION tests/qemuxmlconfdata: $n XML files in $data"
-echo "$data"
+log "libvirt $VERSION tests/qemuxmlconfdata: $n XML files in $data; tests/qemufirmwaredata: $nfw descriptors in $firmware"
+echo "$print"
