@@ -17,6 +17,7 @@ import { normalizeIdentity, resolveIdentity } from "../xml/identity";
 import { MAX_XML_BYTES } from "../xml/tree";
 import { scrubSecurityInfo, xmlSecurityInfoValues } from "../xml/security";
 import { buildQemuArgv } from "../qemu/argv";
+import { readFirmwareDescriptors } from "../backends/qemu/firmware-descriptors";
 import { diffDomains, formatDiffText } from "../diff/semantic";
 import { previewReport } from "../report/preview";
 
@@ -223,7 +224,7 @@ export const COMMANDS: Record<string, CliCommand> = {
     summary: "Print the QEMU command line (-uuid from hwuuid as libvirt does), one argument a line.",
     run(args, io) {
       const def = DomainDef.parse(readXmlFile(oneFile(args, this.usage)));
-      const cmd = buildQemuArgv(def);
+      const cmd = buildQemuArgv(def, { firmware: readFirmwareDescriptors() }); // this host's firmware descriptors
       io.out(cmd.argv.join("\n") + "\n");
       return 0;
     },

@@ -14,6 +14,7 @@
 import { resolveMode } from "../backends/capabilities";
 import type { LibvirtCapabilities } from "../backends/domain-backend";
 import { hostMemoryInfo, isDirectUri } from "../backends/qemu/direct";
+import { readFirmwareDescriptors } from "../backends/qemu/firmware-descriptors";
 import { composeDomain, ComposeError } from "../desired/compose";
 import { InputFailure, validateInputs } from "../desired/inputs";
 import {
@@ -92,7 +93,7 @@ export async function check(
     if (isDirectUri(uri)) {
       // Without libvirt, what our command line builder cannot express is refused here, at preview.
       try {
-        buildQemuArgv(ensureUuid(composed.def), hostMemoryInfo()); // QEMU runs on this host: its NUMA nodes, hugetlbfs
+        buildQemuArgv(ensureUuid(composed.def), { ...hostMemoryInfo(), firmware: readFirmwareDescriptors() }); // QEMU runs on this host: its NUMA nodes, hugetlbfs, firmware descriptors
       } catch (e) {
         if (DomainXmlError.isInstance(e))
           return { inputs: news, failures: [{ property: "xml", reason: `xml: ${e.message}` }] };

@@ -79,6 +79,7 @@ import {
   usbDiskPorts,
 } from "./storage";
 import { buildMemoryDevices } from "./memory-devices";
+import { FirmwareDescriptors, fillFirmware } from "./firmware";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions extends HostMemoryInfo {
@@ -103,6 +104,12 @@ export interface QemuArgvOptions extends HostMemoryInfo {
    * libvirt names it. @default {@link LIBVIRT_NVRAM_DIR}
    */
   readonly nvramDir?: string;
+  /**
+   * The QEMU firmware descriptors `<os firmware='efi'|'bios'>` selects from (and a manual pflash
+   * `<loader>` is completed from), in priority order (provider/qemu/firmware.ts). Without them
+   * autoselection is refused and a manual loader is taken as written.
+   */
+  readonly firmware?: FirmwareDescriptors;
   /**
    * The directory QEMU makes file-backed guest RAM in (`<memoryBacking><source type='file'>`,
    * `memAccess`): an unlinked file per RAM block. @default {@link LIBVIRT_MEMORY_BACKING_DIR}
@@ -141,6 +148,18 @@ export interface QemuCommand {
    * carries: the backend sets it over QMP (`balloon`) once QEMU runs, as libvirt does.
    */
   readonly balloonTargetBytes?: number;
+  /**
+   * The local NVRAM file of a read-only pflash loader (after firmware selection) and the template
+   * it is made from: whoever starts QEMU makes a missing one from the template first.
+   */
+  readonly firmwareNvram?: {
+    readonly path: string;
+    readonly template: string | undefined;
+    /** The NVRAM's image format (`raw` when unstated). */
+    readonly format: string;
+    /** The template's format when known (`templateFormat`, or the firmware descriptor's). */
+    readonly templateFormat: string | undefined;
+  };
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -183,7 +202,9 @@ export function unsupported(path: string, value: string | undefined, fix: string
 }
 
 /** Builds the QEMU command line for a domain (libvirt's `qemuBuildCommandLine`, the subset we model). */
-export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuCommand {
+export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): QemuCommand {
+  // libvirt's firmware selection first (qemuFirmwareFillDomain): the rest builds the filled definition
+  const def = fillFirmware(input, opts.firmware, opts.nvramDir ?? LIBVIRT_NVRAM_DIR); // firmware.ts
   const identity = resolveIdentity(def);
   checkDevicesSupported(def);
   checkRefusedPaths(def);
@@ -220,6 +241,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   );
   for (const g of smm.globals) add("-global", g);
   buildCpu(v, add, def.root, timers.cpu);
+  for (const g of loaderSecureGlobal(def.root)) add("-global", g); // firmware.ts
   buildMemory(v, add, def.root, ramDir, opts);
   buildSmp(v, add, def.root);
   for (const o of iothreadObjects(def.root)) add("-object", o); // memory-cpu.ts
@@ -280,6 +302,8 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   checkExpressedPaths(def);
   const cpuAffinity = vcpuCpuAffinity(def.root);
   const balloon = balloonTargetBytes(def.root);
+  const nvram = firmwareNvram(def.root);
+  const nvramLocal = nvram && (nvram.path === undefined || nvram.local);
   return {
     argv: args,
     env,
@@ -287,6 +311,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
     secretFiles,
     ...(cpuAffinity === undefined ? {} : { cpuAffinity }),
     ...(balloon === undefined ? {} : { balloonTargetBytes: balloon }),
+    ...(nvramLocal ? { firmwareNvram: firmwareNvramOf(def.root, nvram.path ?? nvramDefault, nvram.template) } : {}),
   };
 }
 
@@ -343,35 +368,49 @@ export function defaultNvramPath(dir: string, name: string): string {
 
 /** {@link FirmwareNvram}: the variable store a read-only pflash loader needs. */
 export interface FirmwareNvram {
-  /** `<nvram>`'s file; undefined when it names none (libvirt then makes `NAME_VARS.fd` in its NVRAM directory). */
+  /** `<nvram>`'s file (or `<source file|dev>`); undefined when it names none (libvirt then makes `NAME_VARS.fd` in its NVRAM directory). */
   readonly path: string | undefined;
   /** `<nvram template=...>`: the pristine variables a missing NVRAM file is copied from. */
   readonly template: string | undefined;
+  /** False for a network NVRAM (`<nvram type='network'>`), which nobody here makes. */
+  readonly local: boolean;
 }
 
 /**
- * The NVRAM of a domain whose firmware is a read-only pflash loader (UEFI: OVMF_CODE with an
- * OVMF_VARS copy per domain), or undefined for any other firmware. Pure: reads the XML only.
- * Shapes the builder refuses (a network NVRAM, a non-raw format) are refused by
+ * The NVRAM of a domain whose firmware is a read-only, stateful pflash loader (UEFI: OVMF_CODE
+ * with an OVMF_VARS copy per domain), or undefined for any other firmware. Pure: reads the XML
+ * only (as written: firmware autoselection is filled in by {@link buildQemuArgv}, whose
+ * {@link QemuCommand.firmwareNvram} has the result). Shapes the builder refuses are refused by
  * {@link buildQemuArgv}, not here.
  */
 export function firmwareNvram(root: XmlElement): FirmwareNvram | undefined {
   const os = firstChild(root, "os");
   const loader = os && firstChild(os, "loader");
   if (!loader || getAttr(loader, "type") !== "pflash" || getAttr(loader, "readonly") !== "yes") return undefined;
+  if (getAttr(loader, "stateless") === "yes") return undefined;
   const nvram = os && firstChild(os, "nvram");
+  const template = (nvram && getAttr(nvram, "template")) || undefined;
+  const type = getAttr(nvram, "type");
+  if (type !== undefined) {
+    const source = nvram && firstChild(nvram, "source");
+    const file = type === "file" ? getAttr(source, "file") : type === "block" ? getAttr(source, "dev") : undefined;
+    return { path: file || undefined, template, local: type === "file" || type === "block" };
+  }
   const text = nvram ? (textContent(nvram) ?? "").trim() : "";
-  return { path: text === "" ? undefined : text, template: (nvram && getAttr(nvram, "template")) || undefined };
+  return { path: text === "" ? undefined : text, template, local: true };
 }
+
+const PFLASH_FORMATS = ["raw", "qcow2"];
 
 /**
  * `<os><loader>`/`<nvram>` as libvirt writes them (qemuBuildPflashBlockdevCommandLine): a ROM
- * loader is `-bios`; a pflash loader a file + raw blockdev on pflash0 and the `<nvram>` file on
- * pflash1 (`defaultNvram`, libvirt's `NAME_VARS.fd`, when `<nvram>` names no file or is absent:
- * whoever starts QEMU makes it from the template first). Returns the `-machine` options
- * (`pflash0=`, `pflash1=`), written before the machine options that follow. What needs libvirt
- * is refused: secure boot (SMM and a secure flash), a network or typed NVRAM source, formats
- * other than raw.
+ * loader is `-bios`; a pflash loader a file blockdev plus a raw or qcow2 format node on pflash0
+ * and, unless stateless, the NVRAM on pflash1: `<nvram>`'s file (or its typed `<source>`: file,
+ * block device, NBD), else `defaultNvram` (libvirt's `NAME_VARS.fd`: whoever starts QEMU makes
+ * it from the template first); a raw NVRAM is the protocol node itself, a qcow2 one gets a format
+ * node. Returns the `-machine` options (`pflash0=`, `pflash1=`), written before the machine
+ * options that follow. `secure='yes'` is checked here (q35, x86_64, SMM on) and written by
+ * {@link loaderSecureGlobal} after `-cpu`, as libvirt does.
  */
 function buildFirmware(root: XmlElement, add: Add, defaultNvram: string): string[] {
   const os = firstChild(root, "os");
@@ -391,23 +430,22 @@ function buildFirmware(root: XmlElement, add: Add, defaultNvram: string): string
     throw unsupported(
       "/domain/os/loader",
       undefined,
-      "write the firmware path: <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>",
+      "write the firmware path: <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>, or <os firmware='efi'>",
     );
   const type = getAttr(loader, "type") ?? "rom";
+  const format = getAttr(loader, "format") ?? "raw";
   for (const a of loader.attrs) {
     const ok =
       a.name === "type" ||
       a.name === "readonly" ||
-      (a.name === "stateless" && type === "rom") ||
-      (a.name === "secure" && a.value === "no") ||
-      (a.name === "format" && a.value === "raw");
+      (a.name === "stateless" && (a.value === "yes" || a.value === "no")) ||
+      (a.name === "secure" && (a.value === "yes" || a.value === "no")) ||
+      (a.name === "format" && PFLASH_FORMATS.includes(a.value));
     if (!ok)
       throw unsupported(
         `/domain/os/loader/@${a.name}`,
         a.value,
-        a.name === "format"
-          ? "only a raw firmware image is built: use format='raw' (or none), or apply through libvirt"
-          : "secure boot and firmware options need libvirt: apply through libvirt",
+        a.name === "format" ? "write format='raw' or format='qcow2'" : `write ${a.name}='yes' or ${a.name}='no'`,
       );
   }
   if (type === "rom") {
@@ -416,6 +454,7 @@ function buildFirmware(root: XmlElement, add: Add, defaultNvram: string): string
     return [];
   }
   if (type !== "pflash") throw unsupported("/domain/os/loader/@type", type, "use type='rom' or type='pflash'");
+  checkSecureLoader(root, loader);
   const readonly = getAttr(loader, "readonly") === "yes";
   add(
     "-blockdev",
@@ -432,44 +471,149 @@ function buildFirmware(root: XmlElement, add: Add, defaultNvram: string): string
     JSON.stringify({
       "node-name": "libvirt-pflash0-format",
       "read-only": readonly,
-      driver: "raw",
+      driver: format,
       file: "libvirt-pflash0-storage",
+      ...(format === "qcow2" ? { backing: null } : {}),
     }),
   );
   const machine = ["pflash0=libvirt-pflash0-format"];
-  if (!readonly) {
+  if (!readonly || getAttr(loader, "stateless") === "yes") {
     if (nvram)
       throw unsupported(
         "/domain/os/nvram",
         undefined,
-        "a writable pflash loader holds its own variables: remove <nvram>",
+        readonly
+          ? "a stateless loader has no NVRAM: remove <nvram>"
+          : "a writable pflash loader holds its own variables: remove <nvram>",
       );
     return machine;
   }
-  if (nvram) {
-    if (childElements(nvram).length > 0 || getAttr(nvram, "type") !== undefined)
-      throw unsupported(
-        "/domain/os/nvram/@type",
-        getAttr(nvram, "type"),
-        "a network or typed NVRAM source needs libvirt: write a file, <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/path/guest_VARS.fd</nvram>",
-      );
-    for (const a of nvram.attrs) {
-      const ok = a.name === "template" || ((a.name === "format" || a.name === "templateFormat") && a.value === "raw");
-      if (!ok)
-        throw unsupported(
-          `/domain/os/nvram/@${a.name}`,
-          a.value,
-          "only raw NVRAM files are built: use format='raw' and templateFormat='raw' (or none), or apply through libvirt",
-        );
-    }
+  const nvramFormat = getAttr(nvram, "format") ?? "raw";
+  for (const a of nvram?.attrs ?? []) {
+    const ok =
+      a.name === "template" ||
+      a.name === "type" ||
+      ((a.name === "format" || a.name === "templateFormat") && PFLASH_FORMATS.includes(a.value));
+    if (!ok) throw unsupported(`/domain/os/nvram/@${a.name}`, a.value, `write ${a.name}='raw' or ${a.name}='qcow2'`);
   }
-  const vars = firmwareNvram(root)?.path ?? defaultNvram;
-  add(
-    "-blockdev",
-    JSON.stringify({ driver: "file", filename: vars, "node-name": "libvirt-pflash1-storage", "read-only": false }),
-  );
-  machine.push("pflash1=libvirt-pflash1-storage");
+  const storage = nvram ? nvramStorage(nvram) : undefined;
+  const vars = storage ?? { driver: "file", filename: firmwareNvram(root)?.path ?? defaultNvram };
+  if (nvramFormat === "qcow2") {
+    add(
+      "-blockdev",
+      JSON.stringify({ ...vars, "node-name": "libvirt-pflash1-storage", "auto-read-only": true, discard: "unmap" }),
+    );
+    add(
+      "-blockdev",
+      JSON.stringify({
+        "node-name": "libvirt-pflash1-format",
+        "read-only": false,
+        driver: "qcow2",
+        file: "libvirt-pflash1-storage",
+        backing: null,
+      }),
+    );
+    machine.push("pflash1=libvirt-pflash1-format");
+  } else {
+    add("-blockdev", JSON.stringify({ ...vars, "node-name": "libvirt-pflash1-storage", "read-only": false }));
+    machine.push("pflash1=libvirt-pflash1-storage");
+  }
   return machine;
+}
+
+/** {@link QemuCommand.firmwareNvram} of a built definition. */
+function firmwareNvramOf(root: XmlElement, path: string, template: string | undefined): QemuCommand["firmwareNvram"] {
+  const nvram = firstChild(firstChild(root, "os") ?? root, "nvram");
+  return {
+    path,
+    template,
+    format: getAttr(nvram, "format") ?? "raw",
+    templateFormat: getAttr(nvram, "templateFormat"),
+  };
+}
+
+/** The protocol node of a typed `<nvram type='file|block|network'>` (undefined for a plain path). */
+function nvramStorage(nvram: XmlElement): Record<string, unknown> | undefined {
+  const type = getAttr(nvram, "type");
+  const N = "/domain/os/nvram";
+  if (type === undefined) {
+    if (childElements(nvram).length > 0)
+      throw unsupported(
+        `${N}/${childElements(nvram)[0]!.name}`,
+        undefined,
+        "write the NVRAM path as text, or type='file'",
+      );
+    return undefined;
+  }
+  const source = firstChild(nvram, "source");
+  if (!source)
+    throw new DomainXmlError("missing NVRAM source", {
+      path: `${N}/source`,
+      value: type,
+      fix: "write <source file='/path/guest_VARS.fd'/> (type='file'), <source dev=.../> (type='block') or a network <source>",
+    });
+  const only = (attrs: string[]) => {
+    for (const a of source.attrs)
+      if (!attrs.includes(a.name))
+        throw unsupported(`${N}/source/@${a.name}`, a.value, `not built for type='${type}': remove it`);
+    if (childElements(source).length > 0)
+      throw unsupported(
+        `${N}/source/${childElements(source)[0]!.name}`,
+        undefined,
+        `not built for type='${type}': remove it`,
+      );
+  };
+  if (type === "file") {
+    only(["file"]);
+    return { driver: "file", filename: getAttr(source, "file") ?? "" };
+  }
+  if (type === "block") {
+    only(["dev"]);
+    return { driver: "host_device", filename: getAttr(source, "dev") ?? "" };
+  }
+  if (type === "network") return networkStorage(nvram, N);
+  throw unsupported(`${N}/@type`, type, "use type='file', 'block' or 'network'");
+}
+
+/**
+ * `<loader secure='yes'>` (pflash writes only from SMM) as libvirt checks it
+ * (qemuValidateDomainDefBoot): q35 and x86_64 only, and SMM on.
+ */
+function checkSecureLoader(root: XmlElement, loader: XmlElement): void {
+  if (getAttr(loader, "secure") !== "yes") return;
+  const type = firstChild(firstChild(root, "os") ?? root, "type");
+  const machine = getAttr(type, "machine") ?? "pc";
+  const bad = (reason: string, fix: string, path: string, value?: string) =>
+    new DomainXmlError(reason, { path, value, category: "unsupported configuration", fix });
+  if (!/^(q35$|pc-q35-)/.test(machine))
+    throw bad(
+      "Secure boot is supported with q35 machine types only",
+      "use a q35 machine type, or write secure='no'",
+      "/domain/os/type/@machine",
+      machine,
+    );
+  if ((getAttr(type, "arch") ?? "x86_64") !== "x86_64")
+    throw bad(
+      "Secure boot is supported for x86_64 architecture only",
+      "write secure='no'",
+      "/domain/os/type/@arch",
+      getAttr(type, "arch"),
+    );
+  const smm = firstChild(firstChild(root, "features") ?? root, "smm");
+  if (!smm || !firstChild(root, "features") || getAttr(smm, "state") === "off")
+    throw bad(
+      "Secure boot requires SMM feature enabled",
+      "add <features><smm state='on'/></features>",
+      "/domain/features/smm",
+    );
+}
+
+/** `-global driver=cfi.pflash01,property=secure,value=on` of a `<loader secure='yes'>` (qemuBuildDomainLoaderPflashCommandLine). */
+export function loaderSecureGlobal(root: XmlElement): string[] {
+  const loader = firstChild(firstChild(root, "os") ?? root, "loader");
+  return getAttr(loader, "type") === "pflash" && getAttr(loader, "secure") === "yes"
+    ? ["driver=cfi.pflash01,property=secure,value=on"]
+    : [];
 }
 
 /** The CPU model QEMU reports as the machine's default, which libvirt writes when `<cpu>` names none. */
@@ -2538,14 +2682,6 @@ export const REFUSED_PATHS: readonly { readonly path: string; readonly fix: stri
   {
     path: "/domain/launchSecurity",
     fix: "confidential guests (SEV, SEV-SNP, TDX, s390 PV) need libvirt: apply through libvirt",
-  },
-  {
-    path: "/domain/os/@firmware",
-    fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt, or remove it to boot SeaBIOS",
-  },
-  {
-    path: "/domain/os/firmware",
-    fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt",
   },
   {
     path: "/domain/os/bios",

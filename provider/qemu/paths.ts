@@ -93,6 +93,17 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/os/nvram/@template",
   "/domain/os/nvram/@format", // raw only (buildFirmware refuses others)
   "/domain/os/nvram/@templateFormat", // raw only (buildFirmware refuses others)
+  // firmware autoselection and NVRAM sources (provider/qemu/firmware.ts fillFirmware, argv.ts buildFirmware)
+  "/domain/os/@firmware",
+  "/domain/os/firmware",
+  "/domain/os/firmware/feature",
+  "/domain/os/firmware/feature/@enabled",
+  "/domain/os/firmware/feature/@name",
+  "/domain/os/nvram/@type",
+  "/domain/os/nvram/source",
+  "/domain/os/nvram/source/@file",
+  "/domain/os/nvram/source/@dev",
+  ...NETWORK_SOURCE_PATHS.map((a) => `/domain/os/nvram/source/${a}`),
   "/domain/os/kernel",
   "/domain/os/initrd",
   "/domain/os/cmdline",

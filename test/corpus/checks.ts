@@ -14,6 +14,7 @@ import { DomainXmlError } from "../../provider/xml/errors";
 import { resolveIdentity } from "../../provider/xml/identity";
 import { DomainChange, diffDomains } from "../../provider/diff/semantic";
 import { buildQemuArgv } from "../../provider/qemu/argv";
+import { readFirmwareDescriptors } from "../../provider/backends/qemu/firmware-descriptors";
 import { unexpressedPaths } from "../../provider/qemu/paths";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../../provider/xml/tree";
 import { parseBitmap } from "../../provider/xml/bitmap";
@@ -379,8 +380,24 @@ const CORPUS_HOST = {
   },
 };
 
+/**
+ * The firmware descriptors libvirt's tests select from (tests/qemufirmwaredata, beside the
+ * corpus, extracted by scripts/corpus.sh): qemuxmlconftest maps /etc/qemu/firmware and
+ * /usr/share/qemu/firmware onto its etc/ and usr/ trees; its driver is privileged, so the home/
+ * tree ($XDG_CONFIG_HOME) is not read. NVRAM files go to libvirt's nvram_dir, the builder's default.
+ */
+export function corpusFirmwareDirs(corpus: Corpus): string[] {
+  const root = path.join(corpus.dir, "..", "qemufirmwaredata");
+  if (!fs.existsSync(root))
+    throw new Error(
+      `${root} is missing: scripts/corpus.sh extracts it with the corpus (remove the cache to fetch again)`,
+    );
+  return [path.join(root, "etc", "qemu", "firmware"), path.join(root, "usr", "share", "qemu", "firmware")];
+}
+
 /** qemu-argv over every input libvirt built a command line for. */
 export function checkQemuArgv(corpus: Corpus): ArgvRun {
+  const host = { ...CORPUS_HOST, firmware: readFirmwareDescriptors(corpusFirmwareDirs(corpus)) };
   const findings = new Map<string, Finding[]>();
   const accepted = new Map<string, DomainDef>();
   const argvs = new Map<string, { libvirt: string[]; ours: string[] }>();
@@ -399,7 +416,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
       if (c.err && def) {
         libvirtRefuses++;
         try {
-          buildQemuArgv(def, CORPUS_HOST);
+          buildQemuArgv(def, host);
           acceptedWhatLibvirtRefuses++;
         } catch {
           /* refused as libvirt refuses */
@@ -414,7 +431,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     }
     let ours: string[];
     try {
-      ours = buildQemuArgv(def, CORPUS_HOST).argv;
+      ours = buildQemuArgv(def, host).argv;
     } catch (e) {
       if (DomainXmlError.isInstance(e)) {
         refused++;

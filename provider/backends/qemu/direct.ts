@@ -15,11 +15,15 @@
  * guest's variable store); a missing one is copied from `<nvram template=...>` before QEMU starts,
  * atomically and never over a file (image.ts), and recorded in `nvram.json` (its path, device,
  * inode, birth time). Undefine removes an NVRAM file only while it is still the one we made.
+ * `<os firmware='efi'|'bios'>` selects the firmware from the host's QEMU firmware descriptors
+ * (/etc/qemu/firmware, /usr/share/qemu/firmware: Debian's ovmf ships them) at every start, as
+ * libvirt does (provider/qemu/firmware.ts); its NVRAM is made from the chosen template the same way.
  */
 import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
 import * as path from "node:path";
-import { buildQemuArgv, defaultNvramPath, firmwareNvram } from "../../qemu/argv";
+import { QemuCommand, buildQemuArgv } from "../../qemu/argv";
+import { readFirmwareDescriptors } from "./firmware-descriptors";
 import { HostMemoryInfo, TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
 import { parseBitmap } from "../../xml/bitmap";
 import { ImageError, ImageStamp, copyImage, fileIdentity, removeImage } from "../image";
@@ -266,6 +270,7 @@ export class QemuDirectBackend implements DomainBackend {
       qmpSocketPath: f.qmp,
       pidFilePath: f.pid,
       emulator: this.emulator,
+      firmware: readFirmwareDescriptors(),
       ...hostMemoryInfo(),
     });
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
@@ -355,9 +360,10 @@ export class QemuDirectBackend implements DomainBackend {
       secretDir: f.dir,
       nvramDir: f.dir,
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
+      firmware: readFirmwareDescriptors(),
       ...hostMemoryInfo(),
     });
-    await this.prepareNvram(name, def);
+    await this.prepareNvram(name, cmd);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
     // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
     const logFd = openSync(f.log, "a", 0o600);
@@ -478,12 +484,21 @@ export class QemuDirectBackend implements DomainBackend {
    * a missing one is copied from the `<nvram template>` (never over a file) and its stamp
    * recorded, so that undefine removes it only while it is still ours.
    */
-  private async prepareNvram(name: string, def: DomainDef): Promise<void> {
+  private async prepareNvram(name: string, cmd: QemuCommand): Promise<void> {
     const f = this.files(name);
-    const nv = firmwareNvram(def.root);
+    const nv = cmd.firmwareNvram;
     if (!nv) return;
-    const target = nv.path ?? defaultNvramPath(f.dir, name);
+    const target = nv.path;
     if (await fileIdentity(target)) return;
+    if (nv.template && nv.templateFormat !== undefined && nv.templateFormat !== nv.format)
+      throw new DirectError(
+        `Operation not supported: conversion of the nvram template to another target format is not supported (${nv.template} is ${nv.templateFormat}, the NVRAM ${target} of ${name} ${nv.format})`,
+        {
+          path: "/domain/os/nvram/@format",
+          value: nv.format,
+          fix: `write <nvram format='${nv.templateFormat}'>, or create ${target} yourself`,
+        },
+      );
     if (!nv.template)
       throw new DirectError(
         `operation failed: the NVRAM file ${target} of ${name} does not exist and <nvram> names no template to make it from`,
