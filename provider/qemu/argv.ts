@@ -303,7 +303,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   const cpuAffinity = vcpuCpuAffinity(def.root);
   const balloon = balloonTargetBytes(def.root);
   const nvram = firmwareNvram(def.root);
-  const nvramLocal = nvram && (nvram.path === undefined || nvram.local);
+  const nvramLocal = nvram?.local === true; // a network NVRAM is nobody's to make
   return {
     argv: args,
     env,
