@@ -79,7 +79,7 @@ import {
   usbDiskPorts,
 } from "./storage";
 import { buildMemoryDevices } from "./memory-devices";
-import { FirmwareDescriptors, fillFirmware } from "./firmware";
+import { FirmwareDescriptors, acpiTableArgs, biosRebootTimeout, fillFirmware } from "./firmware";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions extends HostMemoryInfo {
@@ -258,6 +258,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   buildLifecycle(def.root, add);
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
+  for (const t of acpiTableArgs(def.root)) add("-acpitable", t); // firmware.ts
   buildControllers(v, add, devs);
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs));
   buildDisks(v, add, devs);
@@ -1469,6 +1470,8 @@ function buildBoot(root: XmlElement, add: Add): void {
   const os = firstChild(root, "os");
   const menu = os && firstChild(os, "bootmenu");
   const parts: string[] = [];
+  const rebootTimeout = biosRebootTimeout(root); // firmware.ts
+  if (!menu && rebootTimeout !== undefined) parts.push(`reboot-timeout=${rebootTimeout}`);
   if (menu) {
     const enable = getAttr(menu, "enable");
     if (enable !== "yes" && enable !== "no")
@@ -1479,6 +1482,7 @@ function buildBoot(root: XmlElement, add: Add): void {
         fix: "write <bootmenu enable='yes'/>",
       });
     parts.push(`menu=${enable === "yes" ? "on" : "off"}`);
+    if (rebootTimeout !== undefined) parts.push(`reboot-timeout=${rebootTimeout}`);
     const timeout = getAttr(menu, "timeout");
     if (timeout !== undefined && enable === "yes")
       parts.push(
@@ -2682,14 +2686,6 @@ export const REFUSED_PATHS: readonly { readonly path: string; readonly fix: stri
   {
     path: "/domain/launchSecurity",
     fix: "confidential guests (SEV, SEV-SNP, TDX, s390 PV) need libvirt: apply through libvirt",
-  },
-  {
-    path: "/domain/os/bios",
-    fix: "SeaBIOS options (useserial, rebootTimeout) are not built: remove <bios> or apply through libvirt",
-  },
-  {
-    path: "/domain/os/acpi",
-    fix: "extra ACPI tables (-acpitable) are not built: remove <acpi> or apply through libvirt",
   },
   { path: "/domain/os/shim", fix: "a Secure Boot shim needs libvirt's firmware handling: apply through libvirt" },
   {

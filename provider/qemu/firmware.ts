@@ -581,3 +581,82 @@ function ensureNvram(def: DomainDef, os: XmlElement, nvramDir: string): void {
   else setAttr(nvram, "format", undefined);
   setTextContent(nvram, nvramFileName(nvramDir, def.name ?? "", format));
 }
+
+const ACPI_TABLE_SIGNATURES: Readonly<Record<string, string>> = { raw: "", slic: "SLIC", msdm: "MSDM" };
+
+/**
+ * `<os><acpi><table type='raw|slic|msdm'>PATH</table></acpi>` as libvirt writes them
+ * (qemuBuildBootCommandLine, after the kernel options): one `-acpitable [sig=SIG,]file=PATH` each,
+ * in document order. As libvirt: `slic` and `msdm` may appear once each, `rawset` is refused.
+ */
+export function acpiTableArgs(root: XmlElement): string[] {
+  const acpi = firstChild(firstChild(root, "os") ?? root, "acpi");
+  if (!acpi) return [];
+  const P = `${OS}/acpi/table`;
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const t of childElements(acpi)) {
+    if (t.name !== "table")
+      throw new DomainXmlError("unknown element", {
+        path: `${OS}/acpi/${t.name}`,
+        category: "unsupported configuration",
+        fix: "write <table type='raw|slic|msdm'>PATH</table>",
+      });
+    const type = getAttr(t, "type");
+    const sig = type === undefined ? undefined : ACPI_TABLE_SIGNATURES[type];
+    if (sig === undefined)
+      throw new DomainXmlError(
+        type === "rawset" ? "ACPI table type 'rawset' is not supported" : "invalid ACPI table type",
+        {
+          path: `${P}/@type`,
+          value: type,
+          allowed: "raw, slic, msdm",
+          category: "unsupported configuration",
+          fix: "write type='raw', 'slic' or 'msdm'",
+        },
+      );
+    if (type !== "raw" && seen.has(type!))
+      throw new DomainXmlError(`ACPI table type '${type!}' may only appear once`, {
+        path: `${P}/@type`,
+        value: type,
+        fix: `keep one <table type='${type!}'>`,
+      });
+    seen.add(type!);
+    const file = (textContent(t) ?? "").trim();
+    if (file === "")
+      throw new DomainXmlError("missing ACPI table path", { path: P, fix: "write the table file's path in <table>" });
+    out.push(`${sig ? `sig=${sig},` : ""}file=${file.replace(/,/g, ",,")}`);
+  }
+  return out;
+}
+
+/**
+ * `<os><bios rebootTimeout='MS'>` as the `-boot reboot-timeout=` option (SeaBIOS retries the boot
+ * after MS milliseconds, -1: never), from -1 to 65535 as libvirt validates it; undefined without
+ * one. `useserial='yes'` (the sgabios option ROM) is refused; `useserial='no'` is the default.
+ */
+export function biosRebootTimeout(root: XmlElement): string | undefined {
+  const bios = firstChild(firstChild(root, "os") ?? root, "bios");
+  if (!bios) return undefined;
+  const P = `${OS}/bios`;
+  const serial = getAttr(bios, "useserial");
+  if (serial !== undefined && serial !== "no")
+    throw new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
+      path: `${P}/@useserial`,
+      value: serial,
+      category: "unsupported configuration",
+      fix: "the serial graphics adapter (sgabios) is not built: remove useserial, or apply through libvirt",
+    });
+  const v = getAttr(bios, "rebootTimeout");
+  if (v === undefined) return undefined;
+  const n = /^-?[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < -1 || n > 65535)
+    throw new DomainXmlError("invalid value for rebootTimeout, must be in range [-1,65535]", {
+      path: `${P}/@rebootTimeout`,
+      value: v,
+      allowed: "a whole number from -1 to 65535",
+      category: "unsupported configuration",
+      fix: "write rebootTimeout='-1' (never) or milliseconds up to 65535",
+    });
+  return String(n);
+}

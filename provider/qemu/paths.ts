@@ -104,6 +104,13 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/os/nvram/source/@file",
   "/domain/os/nvram/source/@dev",
   ...NETWORK_SOURCE_PATHS.map((a) => `/domain/os/nvram/source/${a}`),
+  // SeaBIOS options and extra ACPI tables (provider/qemu/firmware.ts biosRebootTimeout, acpiTableArgs)
+  "/domain/os/bios",
+  "/domain/os/bios/@rebootTimeout",
+  "/domain/os/bios/@useserial", // 'no' only (biosRebootTimeout refuses 'yes')
+  "/domain/os/acpi",
+  "/domain/os/acpi/table",
+  "/domain/os/acpi/table/@type",
   "/domain/os/kernel",
   "/domain/os/initrd",
   "/domain/os/cmdline",

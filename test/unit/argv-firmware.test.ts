@@ -315,6 +315,45 @@ describe("QEMU command line: firmware autoselection and NVRAM", () => {
     expect(filled).to.include("driver=cfi.pflash01,property=secure,value=on");
   });
 
+  it("SeaBIOS rebootTimeout is -boot reboot-timeout= (between menu and splash-time, as libvirt); useserial='yes' and out-of-range values are refused", () => {
+    const boot = (os: string) => values(build(dom({ machine: "pc", os }), {}).argv, "-boot");
+    expect(boot("<bios rebootTimeout='128'/>")).to.deep.equal(["reboot-timeout=128,strict=on"]);
+    expect(boot("<bios useserial='no' rebootTimeout='-1'/>")).to.deep.equal(["reboot-timeout=-1,strict=on"]);
+    expect(boot("<bootmenu enable='yes' timeout='3000'/><bios rebootTimeout='0'/>")).to.deep.equal([
+      "menu=on,reboot-timeout=0,splash-time=3000,strict=on",
+    ]);
+    expect(refusalOf(() => build(dom({ os: "<bios rebootTimeout='65536'/>" }), {})).message).to.contain(
+      "invalid value for rebootTimeout, must be in range [-1,65535]",
+    );
+    expect(refusalOf(() => build(dom({ os: "<bios useserial='yes'/>" }), {})).path).to.equal(
+      "/domain/os/bios/@useserial",
+    );
+  });
+
+  it("extra ACPI tables are -acpitable after the kernel options: raw without a signature, SLIC and MSDM with theirs, once each", () => {
+    const a = build(
+      dom({
+        machine: "pc",
+        os: "<acpi><table type='raw'>/t/a,b.dat</table><table type='raw'>/t/c.dat</table><table type='slic'>/t/slic.dat</table><table type='msdm'>/t/msdm.dat</table></acpi>",
+      }),
+      {},
+    ).argv;
+    expect(values(a, "-acpitable")).to.deep.equal([
+      "file=/t/a,,b.dat",
+      "file=/t/c.dat",
+      "sig=SLIC,file=/t/slic.dat",
+      "sig=MSDM,file=/t/msdm.dat",
+    ]);
+    expect(a.indexOf("-acpitable")).to.be.greaterThan(a.indexOf("-boot"));
+    const twice = "<acpi><table type='slic'>/a</table><table type='slic'>/b</table></acpi>";
+    expect(refusalOf(() => build(dom({ os: twice }), {})).message).to.contain(
+      "ACPI table type 'slic' may only appear once",
+    );
+    expect(refusalOf(() => build(dom({ os: "<acpi><table type='rawset'>/d</table></acpi>" }), {})).message).to.contain(
+      "ACPI table type 'rawset' is not supported",
+    );
+  });
+
   it("refused with libvirt's reasons: no descriptors, none fitting (naming what was asked and where it looked), enrolled keys without Secure Boot", () => {
     expect(refusalOf(() => build(dom({ firmware: "efi" }), {})).path).to.equal("/domain/os/@firmware");
     const none = refusalOf(() =>
