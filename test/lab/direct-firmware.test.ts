@@ -8,7 +8,10 @@
  *   the NVRAM goes with the domain;
  * - `<os firmware='efi'>` with the secure-boot feature on q35: the Secure Boot build with enrolled
  *   keys, SMM on and the flash secure (QMP);
- * - a firmware no descriptor has is refused at check, naming the directories searched.
+ * - a firmware no descriptor has is refused at check, naming the directories searched;
+ * - SeaBIOS `<bios rebootTimeout>` and extra ACPI tables (`-acpitable`, a raw table and a SLIC one
+ *   QEMU reads and checks at start): QEMU starts with them (neither is visible over QMP: their
+ *   argv is checked against libvirt's in the corpus).
  */
 import { expect } from "chai";
 import * as fs from "node:fs";
@@ -106,6 +109,35 @@ for (const which of ["host", "new"] as const) {
         expect(f.flash0).to.deep.include({ ro: true, secure: true });
         expect(f.flash0.file).to.match(/^\/usr\/share\/OVMF\/OVMF_CODE_4M\.(ms|secboot)\.fd$/);
         expect(f.flash1?.file).to.equal(path.join(state, name, `${name}_VARS.fd`));
+      } finally {
+        await impl.remove(a.id, a.outs);
+      }
+    });
+
+    it("SeaBIOS rebootTimeout and extra ACPI tables (raw, SLIC): QEMU takes them and runs", async () => {
+      const table = path.join(state, "lvd.dat");
+      // a minimal ACPI table: the 36-byte header with its length and checksum (QEMU checks both)
+      const hdr = Buffer.alloc(36);
+      hdr.write("TEST", 0, "latin1");
+      hdr.writeUInt32LE(36, 4);
+      hdr.writeUInt8(1, 8);
+      hdr.write("LVDOEMLVDTABLE", 10, "latin1");
+      hdr.writeUInt32LE(1, 24);
+      hdr.write("LVD ", 28, "latin1");
+      hdr.writeUInt32LE(1, 32);
+      hdr.writeUInt8((256 - (hdr.reduce((a, b) => a + b, 0) % 256)) % 256, 9);
+      fs.writeFileSync(table, hdr);
+      const name = "biosacpi";
+      const xml = `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type><bios rebootTimeout='128'/>
+          <acpi><table type='raw'>${table}</table><table type='slic'>${table}</table></acpi></os>
+        <features><acpi/></features><devices/></domain>`;
+      const a = await checkAndCreate({ name, xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      try {
+        expect(a.outs.state).to.equal("running");
+        expect(await qmpOnce(path.join(state, name, "qmp.sock"), "query-status")).to.deep.include({
+          status: "running",
+        });
       } finally {
         await impl.remove(a.id, a.outs);
       }
