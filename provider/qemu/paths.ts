@@ -88,11 +88,11 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/os/loader/@readonly",
   "/domain/os/loader/@stateless",
   "/domain/os/loader/@secure",
-  "/domain/os/loader/@format", // raw only (buildFirmware refuses others)
+  "/domain/os/loader/@format", // raw or qcow2 (buildFirmware refuses others)
   "/domain/os/nvram",
   "/domain/os/nvram/@template",
-  "/domain/os/nvram/@format", // raw only (buildFirmware refuses others)
-  "/domain/os/nvram/@templateFormat", // raw only (buildFirmware refuses others)
+  "/domain/os/nvram/@format", // raw or qcow2 (buildFirmware refuses others)
+  "/domain/os/nvram/@templateFormat", // raw or qcow2 (buildFirmware refuses others)
   // firmware autoselection and NVRAM sources (provider/qemu/firmware.ts fillFirmware, argv.ts buildFirmware)
   "/domain/os/@firmware",
   "/domain/os/firmware",
