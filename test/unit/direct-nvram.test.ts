@@ -89,4 +89,22 @@ describe("QEMU-direct NVRAM from the template (fake emulator)", function () {
     expect(msg).to.not.contain("fake qemu");
     expect(fs.existsSync(nvram)).to.equal(false);
   });
+
+  it("<nvram type='file'>: the NVRAM is made at its <source file> from the template", async () => {
+    const nvram = path.join(dir, "typed_VARS.fd");
+    await b.define(xml("t", `<nvram type='file' template='${template}'><source file='${nvram}'/></nvram>`));
+    expect(await startFails("t")).to.contain("fake qemu: refusing");
+    expect(fs.readFileSync(nvram)).to.deep.equal(fs.readFileSync(template));
+    await b.undefine("t");
+    expect(fs.existsSync(nvram), "ours, removed").to.equal(false);
+  });
+
+  it("an NVRAM in another format than its template is refused at start (libvirt converts none); nothing is made", async () => {
+    const nvram = path.join(dir, "q_VARS.qcow2");
+    await b.define(xml("q", `<nvram template='${template}' templateFormat='raw' format='qcow2'>${nvram}</nvram>`));
+    const msg = await startFails("q");
+    expect(msg).to.contain("conversion of the nvram template to another target format is not supported");
+    expect(msg).to.contain("fix:").and.not.contain("fake qemu");
+    expect(fs.existsSync(nvram)).to.equal(false);
+  });
 });
