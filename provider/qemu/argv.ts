@@ -304,7 +304,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   const cpuAffinity = vcpuCpuAffinity(def.root);
   const balloon = balloonTargetBytes(def.root);
   const nvram = firmwareNvram(def.root);
-  const nvramLocal = nvram?.local === true; // a network NVRAM is nobody's to make
+  const nvramLocal = nvram?.local === true; // a block or network NVRAM is nobody's to make
   return {
     argv: args,
     env,
@@ -373,7 +373,10 @@ export interface FirmwareNvram {
   readonly path: string | undefined;
   /** `<nvram template=...>`: the pristine variables a missing NVRAM file is copied from. */
   readonly template: string | undefined;
-  /** False for a network NVRAM (`<nvram type='network'>`), which nobody here makes. */
+  /**
+   * False for a block device or network NVRAM (`<nvram type='block'|'network'>`): used as it is,
+   * nobody here makes one (libvirt formats a missing block one as qcow2 with qemu-img).
+   */
   readonly local: boolean;
 }
 
@@ -395,7 +398,7 @@ export function firmwareNvram(root: XmlElement): FirmwareNvram | undefined {
   if (type !== undefined) {
     const source = nvram && firstChild(nvram, "source");
     const file = type === "file" ? getAttr(source, "file") : type === "block" ? getAttr(source, "dev") : undefined;
-    return { path: file || undefined, template, local: type === "file" || type === "block" };
+    return { path: file || undefined, template, local: type === "file" };
   }
   const text = nvram ? (textContent(nvram) ?? "").trim() : "";
   return { path: text === "" ? undefined : text, template, local: true };

@@ -272,11 +272,14 @@ describe("QEMU command line: firmware autoselection and NVRAM", () => {
         templateFormat: "raw",
       },
     });
-    expect(pflash1("<nvram type='block'><source dev='/dev/vg/vars'/></nvram>").node).to.deep.equal({
-      driver: "host_device",
-      filename: "/dev/vg/vars",
-      "node-name": "libvirt-pflash1-storage",
-      "read-only": false,
+    expect(pflash1("<nvram type='block'><source dev='/dev/vg/vars'/></nvram>")).to.deep.equal({
+      node: {
+        driver: "host_device",
+        filename: "/dev/vg/vars",
+        "node-name": "libvirt-pflash1-storage",
+        "read-only": false,
+      },
+      nvram: undefined, // a block device is used as it is
     });
     expect(
       pflash1(
