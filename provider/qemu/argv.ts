@@ -237,7 +237,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
   buildControllers(v, add, devs);
-  buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs));
+  buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs), opts, ramDir);
   buildDisks(v, add, devs);
   buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
   buildInterfaces(v, add, devs, def.root);
@@ -1037,6 +1037,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
     "vsock",
     "panic",
     "iommu",
+    "memory",
   ])
     for (const el of devs.of(name)) {
       const a = firstChild(el, "address");

@@ -254,19 +254,26 @@ export function readCellMemory(cell: XmlElement, path: string): CellMemory {
 
 /**
  * The `-machine` options of `<memoryBacking>`, after dump-guest-core as libvirt writes them:
- * `mem-merge=off` for `<nosharepages/>`, and `memory-backend=pc.ram` when the main RAM needs its
- * own backend object ({@link mainRamBackend}).
+ * `mem-merge=off` for `<nosharepages/>`, `nvdimm=on` beside an nvdimm memory device, and
+ * `memory-backend=pc.ram` when the main RAM needs its own backend object ({@link mainRamBackend}).
  */
 export function machineMemoryOptions(root: XmlElement, hasNumaCells: boolean, host: HostMemoryInfo): string[] {
   const b = readMemoryBacking(root);
   const out: string[] = [];
   if (b?.noSharePages) out.push("mem-merge=off");
+  if (hasNvdimm(root)) out.push("nvdimm=on");
   if (
     !hasNumaCells &&
     needsRamObject(b, undefined, readNumatune(root, [], host.hostNumaNodes).memory, hugepageFor(b, undefined, [], host))
   )
     out.push("memory-backend=pc.ram");
   return out;
+}
+
+/** Whether the definition has an nvdimm memory device: libvirt then writes `-machine nvdimm=on`. */
+function hasNvdimm(root: XmlElement): boolean {
+  const devices = firstChild(root, "devices");
+  return !!devices && childElements(devices, "memory").some((m) => getAttr(m, "model") === "nvdimm");
 }
 
 /**
