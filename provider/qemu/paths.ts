@@ -228,6 +228,17 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     "requested/@unit",
     "@dynamicMemslots",
   ].map((a) => `/domain/devices/memory/target/${a}`),
+  // NUMA HMAT: -machine hmat=on, initiator=, -numa hmat-lb / hmat-cache (provider/qemu/memory-cpu.ts readHmat)
+  ...["", "/@level", "/@associativity", "/@policy", "/size", "/size/@value", "/size/@unit", "/line"].map(
+    (a) => `/domain/cpu/numa/cell/cache${a}`,
+  ),
+  ...["/line/@value", "/line/@unit"].map((a) => `/domain/cpu/numa/cell/cache${a}`),
+  "/domain/cpu/numa/interconnects",
+  ...["latency", "bandwidth"].flatMap((e) =>
+    ["", "/@initiator", "/@target", "/@cache", "/@type", "/@value", "/@unit"].map(
+      (a) => `/domain/cpu/numa/interconnects/${e}${a}`,
+    ),
+  ),
   "/domain/devices/controller[@type='pci']/@model='pci-root'",
   "/domain/devices/controller[@type='pci']/@model='pcie-root'",
   "/domain/devices/input[@bus='ps2']",

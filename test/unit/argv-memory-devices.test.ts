@@ -232,3 +232,54 @@ describe("QEMU command line: other memory device models, <idmap>", () => {
     expect(build(doc("", MAX + NUMA + idmap))).to.deep.equal(build(doc("")));
   });
 });
+
+describe("QEMU command line: NUMA HMAT (<cell><cache>, <interconnects>)", () => {
+  const hmatDoc = (interconnects: string, cache = "") =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>QEMUGuest</name><uuid>${U}</uuid><memory unit='KiB'>6291456</memory><vcpu>8</vcpu>` +
+        `<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features><cpu><numa>` +
+        `<cell id='0' cpus='0-3' memory='2097152' unit='KiB'>${cache}</cell>` +
+        `<cell id='1' cpus='4-7' memory='2097152' unit='KiB'/><cell id='2' memory='2097152' unit='KiB'/>` +
+        `<interconnects>${interconnects}</interconnects></numa></cpu><devices/></domain>`,
+    );
+  const CACHE =
+    "<cache level='1' associativity='direct' policy='writeback'><size value='10' unit='KiB'/><line value='8' unit='B'/></cache>";
+  const LINKS =
+    "<latency initiator='0' target='0' type='access' value='5'/>" +
+    "<latency initiator='0' target='0' cache='1' type='access' value='10'/>" +
+    "<bandwidth initiator='0' target='0' type='access' value='204800' unit='KiB'/>" +
+    "<bandwidth initiator='0' target='0' cache='1' type='access' value='208896' unit='KiB'/>";
+
+  it("is -machine hmat=on, initiator= on every node, -numa hmat-lb and hmat-cache (numatune-hmat)", () => {
+    const a = build(hmatDoc(LINKS, CACHE));
+    expect(values(a, "-machine")[0]).to.contain("dump-guest-core=off,hmat=on,acpi=on");
+    expect(values(a, "-numa")).to.deep.equal([
+      "node,nodeid=0,cpus=0-3,initiator=0,memdev=ram-node0",
+      "node,nodeid=1,cpus=4-7,initiator=1,memdev=ram-node1",
+      "node,nodeid=2,initiator=0,memdev=ram-node2",
+      "hmat-lb,initiator=0,target=0,hierarchy=memory,data-type=access-latency,latency=5",
+      "hmat-lb,initiator=0,target=0,hierarchy=first-level,data-type=access-latency,latency=10",
+      "hmat-lb,initiator=0,target=0,hierarchy=memory,data-type=access-bandwidth,bandwidth=204800K",
+      "hmat-lb,initiator=0,target=0,hierarchy=first-level,data-type=access-bandwidth,bandwidth=208896K",
+      "hmat-cache,node-id=0,size=10K,level=1,associativity=direct,policy=write-back,line=8",
+    ]);
+  });
+
+  it("a cell without vCPUs takes the initiator of its lowest latency (virDomainNumaGetNodeInitiator)", () => {
+    const links =
+      "<latency initiator='0' target='2' type='access' value='30'/><latency initiator='1' target='2' type='access' value='20'/>";
+    expect(values(build(hmatDoc(links)), "-numa")).to.include("node,nodeid=2,initiator=1,memdev=ram-node2");
+  });
+
+  it("links to missing cells, a CPU-less initiator, or a cache the target lacks are refused in libvirt's words", () => {
+    expect(refusal(hmatDoc("<latency initiator='0' target='7' type='access' value='5'/>")).message).to.contain(
+      "'target' refers to a non-existent NUMA node",
+    );
+    expect(refusal(hmatDoc("<latency initiator='2' target='0' type='access' value='5'/>")).message).to.contain(
+      "NUMA nodes without CPUs can't be initiator",
+    );
+    expect(
+      refusal(hmatDoc("<latency initiator='0' target='1' cache='1' type='access' value='5'/>")).message,
+    ).to.contain("'cache' refers to a non-existent NUMA node cache");
+  });
+});
