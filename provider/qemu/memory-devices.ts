@@ -21,6 +21,7 @@ import {
   readCellMemory,
   readMemoryBacking,
   readNumatune,
+  withThreadContext,
 } from "./memory-cpu";
 
 function refuse(path: string, value: string | undefined, allowed: string, fix: string): DomainXmlError {
@@ -633,7 +634,7 @@ export function buildMemoryDevices(
       dev.id = alias;
       Object.assign(dev, pciAddress(d.el, d.path));
     }
-    add("-object", backend.object);
+    for (const o of withThreadContext(backend.object, root, host)) add("-object", o);
     add("-device", JSON.stringify(dev));
   }
 }
