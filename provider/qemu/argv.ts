@@ -58,7 +58,6 @@ import {
   readNumatune,
   hugepageFor,
   vcpuCpuAffinity,
-  withThreadContext,
 } from "./memory-cpu";
 import {
   ICH9_COMPANIONS,
@@ -614,7 +613,7 @@ function buildMemory(v: DomainView, add: Add, root: XmlElement, ramDir: string, 
   add("-m", m);
   // <memoryBacking> without NUMA cells: the main RAM's own backend (memory-cpu.ts)
   const ram = cells.length > 0 ? undefined : mainRamBackend(root, initial * 1024n, ramDir, host);
-  if (ram) for (const o of withThreadContext(ram, root, host)) add("-object", o);
+  if (ram) add("-object", ram);
   add("-overcommit", memLock(root));
 }
 
@@ -749,8 +748,7 @@ function buildNuma(add: Add, root: XmlElement, ramDir: string, host: HostMemoryI
         getAttr(machine, "machine"),
         "a machine type before 5.1 gives NUMA cells no memory backend: use a newer machine type, or remove <memoryBacking> and memAccess",
       );
-    const ram = legacy ? undefined : ramBackendObject(backing, c.mem, `ram-node${c.id}`, c.bytes, ramDir, bind, page);
-    if (ram) for (const o of withThreadContext(ram, root, host)) add("-object", o);
+    if (!legacy) add("-object", ramBackendObject(backing, c.mem, `ram-node${c.id}`, c.bytes, ramDir, bind, page));
     const mem = legacy ? `mem=${c.bytes / 1048576n}` : `memdev=ram-node${c.id}`;
     const initiator = hmat ? [`initiator=${hmat.initiators.get(c.id)}`] : [];
     add("-numa", [`node,nodeid=${c.id}`, ...c.ranges.map((r) => `cpus=${r}`), ...initiator, mem].join(","));

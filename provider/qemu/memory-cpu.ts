@@ -77,12 +77,6 @@ export interface HostMemoryInfo {
    * @default unknown: `<hugepages>` is refused
    */
   readonly hugetlbfs?: { readonly mounts: readonly HugetlbfsMount[]; readonly defaultSizeKiB: number };
-  /**
-   * The host CPUs of each host NUMA node (`/sys/devices/system/node/nodeN/cpulist`), for the
-   * preallocation thread contexts of a domain pinned with `<vcpu cpuset>` ({@link withThreadContext}).
-   * @default unknown: a pinned domain's RAM is preallocated without a thread context
-   */
-  readonly hostNodeCpus?: Readonly<Record<number, readonly number[]>>;
 }
 
 /** The system page size of x86 (KiB): a `<page>` of this size asks for no huge pages. */
@@ -1096,34 +1090,4 @@ function hasHmat(root: XmlElement): boolean {
     childElements(numa, "interconnects").length > 0 ||
     childElements(numa, "cell").some((c) => childElements(c, "cache").length > 0)
   );
-}
-
-/**
- * A RAM backend (`-object` JSON from {@link ramBackendObject} or a memory device's) with the
- * thread context libvirt gives its preallocation (qemuBuildThreadContextProps, QEMU >= 7.2): when
- * the backend preallocates and is bound to host nodes, a `thread-context` object `tc-ID` whose
- * `node-affinity` is those nodes (only those holding a CPU of `<vcpu cpuset>` when the domain is
- * pinned; none left: no context) comes first, and the backend's `prealloc-context` names it, so
- * the preallocating threads run on the nodes the memory is bound to. A pinned domain on a host
- * whose CPUs per node are unknown gets no context (the RAM is the same; it is preallocated by
- * threads without that affinity).
- */
-export function withThreadContext(backend: string, root: XmlElement, host: HostMemoryInfo): string[] {
-  const o = JSON.parse(backend) as { id?: string; prealloc?: boolean; "host-nodes"?: number[] };
-  const bound = o["host-nodes"];
-  if (!o.prealloc || !bound || o.id === undefined) return [backend];
-  let nodes = bound;
-  const cpus = vcpuCpuAffinity(root);
-  if (cpus !== undefined) {
-    const map = host.hostNodeCpus;
-    if (!map) return [backend];
-    const pinned = new Set(parseBitmap(cpus) ?? []);
-    nodes = bound.filter((n) => (map[n] ?? []).some((c) => pinned.has(c)));
-    if (nodes.length === 0) return [backend];
-  }
-  const tc = `tc-${o.id}`;
-  return [
-    JSON.stringify({ "qom-type": "thread-context", id: tc, "node-affinity": nodes }),
-    `${backend.slice(0, -1)},"prealloc-context":${JSON.stringify(tc)}}`,
-  ];
 }

@@ -21,7 +21,6 @@ import {
   readCellMemory,
   readMemoryBacking,
   readNumatune,
-  withThreadContext,
 } from "./memory-cpu";
 
 function refuse(path: string, value: string | undefined, allowed: string, fix: string): DomainXmlError {
@@ -634,7 +633,7 @@ export function buildMemoryDevices(
       dev.id = alias;
       Object.assign(dev, pciAddress(d.el, d.path));
     }
-    for (const o of withThreadContext(backend.object, root, host)) add("-object", o);
+    add("-object", backend.object);
     add("-device", JSON.stringify(dev));
   }
 }

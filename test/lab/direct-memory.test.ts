@@ -117,25 +117,6 @@ for (const which of ["host", "new"] as const) {
       await impl.remove("memdevs", a.outs);
     });
 
-    it("preallocated RAM and a dimm bound to host node 0 get their thread contexts (qom-list /objects, query-memdev)", async () => {
-      const xml = domainXml(
-        "tcdimm",
-        "<memory model='dimm'><target><size unit='MiB'>128</size><node>0</node></target></memory>",
-      ).replace(
-        "<vcpu>",
-        "<memoryBacking><allocation mode='immediate'/></memoryBacking><numatune><memory mode='strict' nodeset='0'/></numatune><vcpu>",
-      );
-      const a = await checkAndCreate({ name: "tcdimm", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
-      const sock = path.join(state, "tcdimm", "qmp.sock");
-      const objects = (await qmpOnce(sock, "qom-list", { path: "/objects" })) as { name: string; type: string }[];
-      const contexts = objects.filter((o) => o.type === "child<thread-context>").map((o) => o.name);
-      expect(contexts.sort()).to.deep.equal(["tc-memdimm0", "tc-ram-node0"]);
-      const memdev = (await qmpOnce(sock, "query-memdev")) as Record<string, unknown>[];
-      for (const id of ["ram-node0", "memdimm0"])
-        expect(memdev.find((m) => m.id === id)).to.deep.include({ prealloc: true, "host-nodes": [0], policy: "bind" });
-      await impl.remove("tcdimm", a.outs);
-    });
-
     it("a dimm asking for huge pages this host has no hugetlbfs mount for is refused at check, naming the size and the fix", async () => {
       const host = hostMemoryInfo();
       const xml = domainXml(

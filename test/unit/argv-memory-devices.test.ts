@@ -60,8 +60,7 @@ describe("QEMU command line: dimm memory devices", () => {
     expect(values(a, "-m")).to.deep.equal(["size=219136k,slots=16,maxmem=1099511627776k"]);
     expect(values(a, "-object")).to.include.members([
       '{"qom-type":"memory-backend-ram","id":"memdimm0","size":536870912}',
-      '{"qom-type":"memory-backend-file","id":"memdimm1","mem-path":"/dev/hugepages2M","prealloc":true,"size":536870912,"host-nodes":[1,2,3],"policy":"bind","prealloc-context":"tc-memdimm1"}',
-      '{"qom-type":"thread-context","id":"tc-memdimm1","node-affinity":[1,2,3]}',
+      '{"qom-type":"memory-backend-file","id":"memdimm1","mem-path":"/dev/hugepages2M","prealloc":true,"size":536870912,"host-nodes":[1,2,3],"policy":"bind"}',
     ]);
     expect(values(a, "-device")).to.include.members([
       '{"driver":"pc-dimm","node":0,"memdev":"memdimm0","id":"dimm0","slot":0}',
@@ -99,7 +98,7 @@ describe("QEMU command line: dimm memory devices", () => {
       NUMA.replace("219136", "1048576");
     const a = build(doc(dimm(), top));
     expect(values(a, "-object")).to.include(
-      '{"qom-type":"memory-backend-file","id":"memdimm0","mem-path":"/dev/hugepages1G","prealloc":true,"size":536870912,"host-nodes":[3],"policy":"preferred","prealloc-context":"tc-memdimm0"}',
+      '{"qom-type":"memory-backend-file","id":"memdimm0","mem-path":"/dev/hugepages1G","prealloc":true,"size":536870912,"host-nodes":[3],"policy":"preferred"}',
     );
   });
 
@@ -282,36 +281,5 @@ describe("QEMU command line: NUMA HMAT (<cell><cache>, <interconnects>)", () => 
     expect(
       refusal(hmatDoc("<latency initiator='0' target='1' cache='1' type='access' value='5'/>")).message,
     ).to.contain("'cache' refers to a non-existent NUMA node cache");
-  });
-});
-
-describe("QEMU command line: thread contexts of preallocated, bound RAM (QEMU >= 7.2)", () => {
-  const ramDoc = (vcpu = "<vcpu>2</vcpu>", tune = "<numatune><memory mode='strict' nodeset='1-3'/></numatune>") =>
-    DomainDef.parse(
-      `<domain type='qemu'><name>tc</name><uuid>${U}</uuid><memory unit='MiB'>256</memory>${vcpu}${tune}` +
-        `<memoryBacking><allocation mode='immediate'/></memoryBacking>` +
-        `<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>`,
-    );
-  const PINNED_HOST: HostMemoryInfo = { ...HOST, hostNodeCpus: { 0: [0, 1], 1: [2, 3], 2: [4, 5], 3: [6, 7] } };
-
-  it("a thread-context on the bound nodes comes before the backend, which names it (memfd-memory-default-hugepage)", () => {
-    const objects = values(build(ramDoc()), "-object");
-    const tc = objects.indexOf('{"qom-type":"thread-context","id":"tc-pc.ram","node-affinity":[1,2,3]}');
-    expect(tc).to.be.greaterThan(-1);
-    expect(objects[tc + 1]).to.equal(
-      '{"qom-type":"memory-backend-ram","id":"pc.ram","prealloc":true,"size":268435456,"host-nodes":[1,2,3],"policy":"bind","prealloc-context":"tc-pc.ram"}',
-    );
-  });
-
-  it("a pinned domain's context keeps the bound nodes holding its CPUs; none of them, or unknown CPUs per node: no context", () => {
-    const tcOf = (d: DomainDef, host: HostMemoryInfo) =>
-      values(build(d, host), "-object").filter((o) => o.includes("thread-context"));
-    expect(tcOf(ramDoc("<vcpu cpuset='0-2,5'>2</vcpu>"), PINNED_HOST)).to.deep.equal([
-      '{"qom-type":"thread-context","id":"tc-pc.ram","node-affinity":[1,2]}',
-    ]);
-    expect(tcOf(ramDoc("<vcpu cpuset='0-1'>2</vcpu>"), PINNED_HOST)).to.deep.equal([]);
-    expect(tcOf(ramDoc("<vcpu cpuset='2'>2</vcpu>"), HOST)).to.deep.equal([]);
-    // no preallocation, or no binding: no context
-    expect(tcOf(ramDoc("<vcpu>2</vcpu>", ""), PINNED_HOST)).to.deep.equal([]);
   });
 });

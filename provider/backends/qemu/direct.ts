@@ -86,26 +86,7 @@ const POST_DAEMONIZE_GRACE_MS = 2000;
 
 /** What the builder checks guest memory against on this host (the QEMU-direct backend runs QEMU here). */
 export function hostMemoryInfo(): HostMemoryInfo {
-  const nodes = hostNumaNodes();
-  return { hostNumaNodes: nodes, hugetlbfs: hostHugetlbfs(), hostNodeCpus: hostNodeCpus(nodes) };
-}
-
-/**
- * The host CPUs of each NUMA node (`/sys/devices/system/node/nodeN/cpulist`), for the thread
- * contexts of preallocated, bound RAM of a pinned domain; undefined where the kernel does not say.
- */
-function hostNodeCpus(nodes: readonly number[] | undefined): Record<number, number[]> | undefined {
-  if (!nodes) return undefined;
-  try {
-    return Object.fromEntries(
-      nodes.map((n) => [
-        n,
-        parseBitmap(readFileSync(`/sys/devices/system/node/node${n}/cpulist`, "utf8").trim() || "") ?? [],
-      ]),
-    );
-  } catch {
-    return undefined;
-  }
+  return { hostNumaNodes: hostNumaNodes(), hugetlbfs: hostHugetlbfs() };
 }
 
 /**
