@@ -51,6 +51,7 @@ import {
   mainRamBackend,
   memLock,
   readCellMemory,
+  readHmat,
   readMemoryBacking,
   ramBackendObject,
   needsRamObject,
@@ -260,7 +261,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   buildKernelBoot(def.root, add);
   for (const t of acpiTableArgs(def.root)) add("-acpitable", t); // firmware.ts
   buildControllers(v, add, devs);
-  buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs));
+  buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs), opts, ramDir);
   buildDisks(v, add, devs);
   buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
   buildInterfaces(v, add, devs, def.root);
@@ -844,15 +845,15 @@ function buildNuma(add: Add, root: XmlElement, ramDir: string, host: HostMemoryI
   const numa = cpu && firstChild(cpu, "numa");
   if (!numa) return;
   const cells = childElements(numa)
+    .filter((c) => c.name !== "interconnects") // HMAT: readHmat (memory-cpu.ts)
     .map((c, i) => {
       const path = `/domain/cpu/numa/${c.name}[${i + 1}]`;
-      if (c.name !== "cell")
-        throw unsupported(path, c.name, "HMAT (<interconnects>) is not built: remove it or apply through libvirt");
+      if (c.name !== "cell") throw unsupported(path, c.name, "remove it or apply through libvirt");
       for (const a of c.attrs)
         if (!NUMA_CELL_ATTRS.has(a.name))
           throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
       for (const k of childElements(c))
-        if (k.name !== "distances")
+        if (k.name !== "distances" && k.name !== "cache")
           throw unsupported(`${path}/${k.name}`, k.name, "remove it or apply through libvirt");
       const id = Number(getAttr(c, "id") ?? i);
       const cpus = getAttr(c, "cpus");
@@ -865,9 +866,20 @@ function buildNuma(add: Add, root: XmlElement, ramDir: string, host: HostMemoryI
           fix: "write e.g. cpus='0-1'",
         });
       const kib = alignKiB(sizeKiB(getAttr(c, "memory"), getAttr(c, "unit"), `${path}/@memory`));
-      return { id, ranges: ranges.filter((r) => r !== ""), bytes: kib * 1024n, el: c, mem: readCellMemory(c, path) };
+      return {
+        id,
+        ranges: ranges.filter((r) => r !== ""),
+        bytes: kib * 1024n,
+        el: c,
+        path,
+        mem: readCellMemory(c, path),
+      };
     })
     .sort((a, b) => a.id - b.id);
+  const hmat = readHmat(
+    numa,
+    cells.map((c) => ({ id: c.id, hasCpus: c.ranges.length > 0, el: c.el, path: c.path })),
+  );
   // machine types before 5.1 keep the legacy `mem=` (MiB) for migration compatibility
   const machine = firstChild(firstChild(root, "os") ?? root, "type");
   const mv = /^pc-(?:i440fx|q35)-(\d+)\.(\d+)$/.exec(getAttr(machine, "machine") ?? "");
@@ -886,7 +898,8 @@ function buildNuma(add: Add, root: XmlElement, ramDir: string, host: HostMemoryI
       );
     if (!legacy) add("-object", ramBackendObject(backing, c.mem, `ram-node${c.id}`, c.bytes, ramDir, bind, page));
     const mem = legacy ? `mem=${c.bytes / 1048576n}` : `memdev=ram-node${c.id}`;
-    add("-numa", [`node,nodeid=${c.id}`, ...c.ranges.map((r) => `cpus=${r}`), mem].join(","));
+    const initiator = hmat ? [`initiator=${hmat.initiators.get(c.id)}`] : [];
+    add("-numa", [`node,nodeid=${c.id}`, ...c.ranges.map((r) => `cpus=${r}`), ...initiator, mem].join(","));
   }
   // distances as libvirt completes them: symmetric, and 10 to itself (virDomainNumaDefParseXML)
   const dist = new Map<string, string>();
@@ -907,6 +920,7 @@ function buildNuma(add: Add, root: XmlElement, ramDir: string, host: HostMemoryI
       const val = dist.get(`${a.id},${b.id}`);
       if (val !== undefined) add("-numa", `dist,src=${a.id},dst=${b.id},val=${val}`);
     }
+  for (const h of hmat?.numaArgs ?? []) add("-numa", h);
 }
 
 const SMBIOS_SYSTEM_KEYS = ["manufacturer", "product", "version", "serial", "uuid", "sku", "family"];
@@ -1185,6 +1199,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
     "vsock",
     "panic",
     "iommu",
+    "memory",
   ])
     for (const el of devs.of(name)) {
       const a = firstChild(el, "address");

@@ -254,19 +254,28 @@ export function readCellMemory(cell: XmlElement, path: string): CellMemory {
 
 /**
  * The `-machine` options of `<memoryBacking>`, after dump-guest-core as libvirt writes them:
- * `mem-merge=off` for `<nosharepages/>`, and `memory-backend=pc.ram` when the main RAM needs its
- * own backend object ({@link mainRamBackend}).
+ * `mem-merge=off` for `<nosharepages/>`, `nvdimm=on` beside an nvdimm memory device, `hmat=on` for a
+ * NUMA HMAT ({@link readHmat}), and
+ * `memory-backend=pc.ram` when the main RAM needs its own backend object ({@link mainRamBackend}).
  */
 export function machineMemoryOptions(root: XmlElement, hasNumaCells: boolean, host: HostMemoryInfo): string[] {
   const b = readMemoryBacking(root);
   const out: string[] = [];
   if (b?.noSharePages) out.push("mem-merge=off");
+  if (hasNvdimm(root)) out.push("nvdimm=on");
+  if (hasHmat(root)) out.push("hmat=on");
   if (
     !hasNumaCells &&
     needsRamObject(b, undefined, readNumatune(root, [], host.hostNumaNodes).memory, hugepageFor(b, undefined, [], host))
   )
     out.push("memory-backend=pc.ram");
   return out;
+}
+
+/** Whether the definition has an nvdimm memory device: libvirt then writes `-machine nvdimm=on`. */
+function hasNvdimm(root: XmlElement): boolean {
+  const devices = firstChild(root, "devices");
+  return !!devices && childElements(devices, "memory").some((m) => getAttr(m, "model") === "nvdimm");
 }
 
 /**
@@ -876,4 +885,209 @@ export function balloonTargetBytes(root: XmlElement): number | undefined {
       "a current memory below <memory> needs a balloon device: remove <memballoon model='none'> (or use model='virtio'), or make currentMemory equal to memory",
     );
   return Number(curKiB * 1024n);
+}
+
+/** A guest NUMA cell as HMAT needs it: its id, whether it has vCPUs, its `<cache>` elements. */
+export interface HmatCell {
+  readonly id: number;
+  readonly hasCpus: boolean;
+  readonly el: XmlElement;
+  readonly path: string;
+}
+
+/** The HMAT of the guest NUMA cells (`<cell><cache>`, `<interconnects>`), as libvirt writes it. */
+export interface Hmat {
+  /** Each cell's `initiator=` on `-numa node` (libvirt's virDomainNumaGetNodeInitiator). */
+  readonly initiators: ReadonlyMap<number, number>;
+  /** The `-numa hmat-lb,...` and `-numa hmat-cache,...` values, in libvirt's order. */
+  readonly numaArgs: readonly string[];
+}
+
+const HMAT_ASSOCIATIVITY: Readonly<Record<string, string>> = { none: "none", direct: "direct", full: "complex" };
+const HMAT_POLICY: Readonly<Record<string, string>> = {
+  none: "none",
+  writeback: "write-back",
+  writethrough: "write-through",
+};
+const HMAT_HIERARCHY = ["memory", "first-level", "second-level", "third-level"];
+
+/** `<size value unit>` / `<line value unit>` of a cache, in KiB or bytes. */
+function hmatValue(el: XmlElement | undefined, path: string, unitOf: "KiB" | "B"): bigint {
+  const v = getAttr(el, "value");
+  if (!el || v === undefined)
+    throw new DomainXmlError("missing value", {
+      path,
+      fix: `state <${path.split("/").pop()} value='N' unit='${unitOf}'/>`,
+    });
+  const kib = toKiB(v, getAttr(el, "unit") ?? unitOf, `${path}/@value`);
+  if (unitOf === "KiB") return kib;
+  // bytes: toKiB rounds up to KiB, so scale the written value ourselves
+  const unit = getAttr(el, "unit") ?? "B";
+  if (unit !== "B" && unit !== "b" && unit !== "bytes")
+    throw new DomainXmlError("invalid unit", {
+      path: `${path}/@unit`,
+      value: unit,
+      allowed: "B",
+      fix: "write unit='B'",
+    });
+  return BigInt(v);
+}
+
+/**
+ * Reads the HMAT of `<cpu><numa>` (none when it states no `<cache>` nor `<interconnects>`) as
+ * libvirt builds it (qemuBuildNumaCommandLine): `-machine hmat=on`, each cell's initiator (itself
+ * when it has vCPUs, else the initiator of its best latency, else of its best bandwidth, else the
+ * first cell with vCPUs), then per `<latency>`/`<bandwidth>` a `-numa hmat-lb` and per cell cache a
+ * `-numa hmat-cache`. libvirt's rules are checked: interconnects name existing cells, an initiator
+ * has vCPUs, a `cache` level exists in the target cell.
+ */
+export function readHmat(numa: XmlElement | undefined, cells: readonly HmatCell[]): Hmat | undefined {
+  if (!numa) return undefined;
+  const ics = childElements(numa, "interconnects");
+  const hasCache = cells.some((c) => childElements(c.el, "cache").length > 0);
+  if (ics.length === 0 && !hasCache) return undefined;
+  const N = "/domain/cpu/numa";
+  const byId = new Map(cells.map((c) => [c.id, c]));
+  const cacheLevels = new Map<number, number[]>();
+  const cacheArgs: string[] = [];
+  for (const c of cells) {
+    const levels: number[] = [];
+    childElements(c.el, "cache").forEach((k, i) => {
+      const path = `${c.path}/cache[${i + 1}]`;
+      for (const a of k.attrs)
+        if (!["level", "associativity", "policy"].includes(a.name))
+          throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
+      for (const ch of childElements(k))
+        if (ch.name !== "size" && ch.name !== "line")
+          throw unsupported(`${path}/${ch.name}`, ch.name, "remove it or apply through libvirt");
+      const level = getAttr(k, "level") ?? "";
+      if (!/^[1-3]$/.test(level))
+        throw new DomainXmlError("invalid cache level", {
+          path: `${path}/@level`,
+          value: level,
+          allowed: "1, 2, 3",
+          fix: "write level='1'",
+        });
+      if (levels.includes(Number(level)))
+        throw new DomainXmlError(`Duplicate cache level '${level}' for NUMA node '${c.id}'`, {
+          path: `${path}/@level`,
+          value: level,
+          fix: "describe each cache level once",
+        });
+      levels.push(Number(level));
+      const assoc = oneOf(`${path}/@associativity`, getAttr(k, "associativity"), Object.keys(HMAT_ASSOCIATIVITY));
+      const policy = oneOf(`${path}/@policy`, getAttr(k, "policy"), Object.keys(HMAT_POLICY));
+      if (assoc === undefined || policy === undefined)
+        throw new DomainXmlError("missing cache associativity or policy", {
+          path,
+          fix: "write associativity='direct' policy='writeback' (or none)",
+        });
+      const size = hmatValue(firstChild(k, "size"), `${path}/size`, "KiB");
+      const line = firstChild(k, "line") ? hmatValue(firstChild(k, "line"), `${path}/line`, "B") : 0n;
+      cacheArgs.push(
+        `hmat-cache,node-id=${c.id},size=${size}K,level=${level},associativity=${HMAT_ASSOCIATIVITY[assoc]},policy=${HMAT_POLICY[policy]},line=${line}`,
+      );
+    });
+    cacheLevels.set(c.id, levels);
+  }
+  const links: { type: string; initiator: number; target: number; value: bigint }[] = [];
+  const lbArgs: string[] = [];
+  if (ics.length > 1) throw unsupported(`${N}/interconnects[2]`, undefined, "write one <interconnects>");
+  for (const ic of ics) {
+    for (const a of ic.attrs) throw unsupported(`${N}/interconnects/@${a.name}`, a.value, "remove it");
+    childElements(ic).forEach((l, i) => {
+      const path = `${N}/interconnects/${l.name}[${i + 1}]`;
+      if (l.name !== "latency" && l.name !== "bandwidth")
+        throw unsupported(path, l.name, "write <latency> or <bandwidth>");
+      for (const a of l.attrs)
+        if (!["initiator", "target", "cache", "type", "value", "unit"].includes(a.name))
+          throw unsupported(`${path}/@${a.name}`, a.value, "remove it");
+      const num = (attr: string) => {
+        const v = getAttr(l, attr);
+        if (v === undefined || !/^[0-9]+$/.test(v))
+          throw new DomainXmlError(`invalid ${attr}`, {
+            path: `${path}/@${attr}`,
+            value: v,
+            allowed: "a whole number",
+            fix: `write ${attr}='0'`,
+          });
+        return Number(v);
+      };
+      const initiator = num("initiator");
+      const target = num("target");
+      for (const [attr, id] of [
+        ["initiator", initiator],
+        ["target", target],
+      ] as const)
+        if (!byId.has(id))
+          throw new DomainXmlError(`'${attr}' refers to a non-existent NUMA node`, {
+            path: `${path}/@${attr}`,
+            value: String(id),
+            allowed: `a guest NUMA cell: ${cells.map((c) => c.id).join(", ")}`,
+            fix: "name a <cell> id",
+          });
+      if (!byId.get(initiator)!.hasCpus)
+        throw new DomainXmlError("NUMA nodes without CPUs can't be initiator", {
+          path: `${path}/@initiator`,
+          value: String(initiator),
+          fix: "name a cell with cpus as the initiator",
+        });
+      const cache = getAttr(l, "cache") === undefined ? 0 : num("cache");
+      if (cache > 0 && !cacheLevels.get(target)!.includes(cache))
+        throw new DomainXmlError("'cache' refers to a non-existent NUMA node cache", {
+          path: `${path}/@cache`,
+          value: String(cache),
+          allowed: `the cache levels of cell ${target}: ${cacheLevels.get(target)!.join(", ") || "none"}`,
+          fix: "describe that cache in the target cell, or remove cache",
+        });
+      const type = oneOf(`${path}/@type`, getAttr(l, "type"), ["access", "read", "write"]) ?? "access";
+      let value: bigint;
+      let arg: string;
+      if (l.name === "latency") {
+        value = BigInt(num("value"));
+        arg = `latency=${value}`;
+      } else {
+        value = toKiB(getAttr(l, "value") ?? "", getAttr(l, "unit") ?? "KiB", `${path}/@value`);
+        arg = `bandwidth=${value}K`;
+      }
+      links.push({ type: l.name, initiator, target, value });
+      lbArgs.push(
+        `hmat-lb,initiator=${initiator},target=${target},hierarchy=${HMAT_HIERARCHY[cache]},data-type=${type}-${l.name},${arg}`,
+      );
+    });
+  }
+  const firstWithCpus = cells.find((c) => c.hasCpus)?.id;
+  const initiators = new Map<number, number>();
+  for (const c of cells) {
+    if (c.hasCpus) {
+      initiators.set(c.id, c.id);
+      continue;
+    }
+    let best: { latency?: [bigint, number]; bandwidth?: [bigint, number] } = {};
+    for (const l of links) {
+      if (l.target !== c.id) continue;
+      if (l.type === "latency" && (!best.latency || l.value < best.latency[0]))
+        best = { ...best, latency: [l.value, l.initiator] };
+      if (l.type === "bandwidth" && (!best.bandwidth || l.value > best.bandwidth[0]))
+        best = { ...best, bandwidth: [l.value, l.initiator] };
+    }
+    const chosen = best.latency?.[1] ?? best.bandwidth?.[1] ?? firstWithCpus;
+    if (chosen === undefined)
+      throw new DomainXmlError("no NUMA node with CPUs to be the initiator", {
+        path: `${c.path}`,
+        fix: "give at least one cell cpus",
+      });
+    initiators.set(c.id, chosen);
+  }
+  return { initiators, numaArgs: [...lbArgs, ...cacheArgs] };
+}
+
+/** Whether `<cpu><numa>` states HMAT (a `<cell><cache>` or `<interconnects>`): libvirt then writes `-machine hmat=on`. */
+function hasHmat(root: XmlElement): boolean {
+  const numa = firstChild(firstChild(root, "cpu") ?? root, "numa");
+  if (!numa) return false;
+  return (
+    childElements(numa, "interconnects").length > 0 ||
+    childElements(numa, "cell").some((c) => childElements(c, "cache").length > 0)
+  );
 }

@@ -214,13 +214,49 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/controller/@type",
   "/domain/devices/controller/@index",
   "/domain/devices/controller/@model",
-  // a virtio-pmem memory device (provider/qemu/memory-devices.ts; other models refused there)
-  ...["", "/@model", "/@access", "/source", "/source/path", "/target", "/target/size", "/target/size/@unit"].map(
-    (a) => `/domain/devices/memory${a}`,
-  ),
+  // memory devices: dimm, nvdimm, virtio-mem, virtio-pmem (provider/qemu/memory-devices.ts; sgx-epc refused there;
+  // what a model does not take is refused there too)
+  ...[
+    "",
+    "/@model",
+    "/@access",
+    "/@discard",
+    "/source",
+    "/source/path",
+    "/target",
+    "/target/size",
+    "/target/size/@unit",
+  ].map((a) => `/domain/devices/memory${a}`),
   "/domain/devices/memory/target/address",
   "/domain/devices/memory/target/address/@base",
   ...["", "/@type", "/@domain", "/@bus", "/@slot", "/@function"].map((a) => `/domain/devices/memory/address${a}`),
+  "/domain/devices/memory/address/@base",
+  ...["nodemask", "pagesize", "pagesize/@unit", "alignsize", "alignsize/@unit", "pmem"].map(
+    (a) => `/domain/devices/memory/source/${a}`,
+  ),
+  ...[
+    "node",
+    "label",
+    "label/size",
+    "label/size/@unit",
+    "readonly",
+    "block",
+    "block/@unit",
+    "requested",
+    "requested/@unit",
+    "@dynamicMemslots",
+  ].map((a) => `/domain/devices/memory/target/${a}`),
+  // NUMA HMAT: -machine hmat=on, initiator=, -numa hmat-lb / hmat-cache (provider/qemu/memory-cpu.ts readHmat)
+  ...["", "/@level", "/@associativity", "/@policy", "/size", "/size/@value", "/size/@unit", "/line"].map(
+    (a) => `/domain/cpu/numa/cell/cache${a}`,
+  ),
+  ...["/line/@value", "/line/@unit"].map((a) => `/domain/cpu/numa/cell/cache${a}`),
+  "/domain/cpu/numa/interconnects",
+  ...["latency", "bandwidth"].flatMap((e) =>
+    ["", "/@initiator", "/@target", "/@cache", "/@type", "/@value", "/@unit"].map(
+      (a) => `/domain/cpu/numa/interconnects/${e}${a}`,
+    ),
+  ),
   "/domain/devices/controller[@type='pci']/@model='pci-root'",
   "/domain/devices/controller[@type='pci']/@model='pcie-root'",
   "/domain/devices/input[@bus='ps2']",
@@ -681,6 +717,9 @@ export const NO_ARGV: Readonly<Record<string, string>> = {
     "the tray of a removable drive (open or closed) is runtime state libvirt records; it passes no argument for it at start, and QEMU starts with the tray closed, in libvirt as here",
   "/domain/cpu/model/@fallback":
     "whether libvirt may pick a CPU model other than the one written when checking the host before start (qemuProcessUpdateGuestCPU); the command line carries the model itself either way",
+  // memory family (provider/qemu/memory-devices.ts)
+  "/domain/idmap":
+    "the user namespace maps of a container: libvirt's LXC driver applies them (lxcContainerSetID, virLXCControllerSetupUserns); its QEMU driver reads them nowhere, passes no argument and applies nothing, as the QEMU-direct backend",
 };
 
 /**

@@ -44,9 +44,11 @@ describe("QEMU command line: what libvirt expresses", () => {
     const numa =
       "<cpu><numa><cell id='0' cpus='0-1' memory='109550' unit='KiB'/><cell id='1' cpus='2-3' memory='109550' unit='KiB'/></numa></cpu>";
     expect(values(argv(doc(numa)), "-m")).to.deep.equal(["size=219136k"]);
-    expect(values(argv(doc(`<maxMemory slots='16' unit='KiB'>1099511627776</maxMemory>`)), "-m")).to.deep.equal([
+    expect(values(argv(doc(`${numa}<maxMemory slots='16' unit='KiB'>1099511627776</maxMemory>`)), "-m")).to.deep.equal([
       "size=219136k,slots=16,maxmem=1099511627776k",
     ]);
+    // libvirt: "At least one numa node has to be configured when enabling memory hotplug" (x86)
+    expect(refusal(doc(`<maxMemory slots='16' unit='KiB'>1099511627776</maxMemory>`))).to.match(/numa node/);
     expect(values(argv(doc()), "-m")).to.deep.equal(["size=219136k"]);
   });
   it("SMBIOS types 0, 1, 2, 3 and 11 as libvirt writes them, and -fw_cfg", () => {

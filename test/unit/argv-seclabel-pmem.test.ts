@@ -63,7 +63,8 @@ describe("QEMU command line: ACPI hotplug on the PC root bus", () => {
 });
 
 describe("QEMU command line: a virtio-pmem memory device", () => {
-  const max = "<maxMemory unit='KiB'>1099511627776</maxMemory>";
+  const max =
+    "<maxMemory unit='KiB'>1099511627776</maxMemory><cpu><numa><cell id='0' cpus='0' memory='256' unit='MiB'/></numa></cpu>";
   const pmem = (
     attrs = " access='shared'",
     addr = "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>",
@@ -82,12 +83,12 @@ describe("QEMU command line: a virtio-pmem memory device", () => {
     );
   });
 
-  it("other models, no <maxMemory>, no PCI address, or two devices are refused naming the path", () => {
+  it("sgx-epc, no <maxMemory>, no PCI address, or overlapping addresses are refused naming the path", () => {
     expect(
-      refusal(doc(max, "<memory model='dimm'><target><size unit='KiB'>524288</size></target></memory>")).path,
+      refusal(doc(max, "<memory model='sgx-epc'><target><size unit='KiB'>524288</size></target></memory>")).path,
     ).to.equal("/domain/devices/memory[1]/@model");
     expect(refusal(doc("", pmem())).path).to.equal("/domain/maxMemory");
     expect(refusal(doc(max, pmem(" access='shared'", ""))).path).to.equal("/domain/devices/memory[1]/address");
-    expect(refusal(doc(max, pmem() + pmem())).path).to.equal("/domain/devices/memory[2]");
+    expect(refusal(doc(max, pmem() + pmem())).message).to.contain("overlaps with other memory device");
   });
 });
