@@ -680,7 +680,7 @@ function readControllers(input: PciLayoutInput): { root: string; list: PciContro
       }
     }
     const w = writtenPciAddr(el, path);
-    if (firstChild(el, "address") && !w)
+    if (firstChild(el, "address") && getAttr(firstChild(el, "address"), "type") !== "pci")
       throw new DomainXmlError("a PCI controller's address must be a PCI address", {
         path: `${path}/address/@type`,
         value: getAttr(firstChild(el, "address"), "type"),
