@@ -88,6 +88,7 @@ import {
   PciLayout,
   PciRequest,
   addrProp,
+  checkUsbControllers,
   hasPciAddr,
   layoutPci,
   pciControllerDevice,
@@ -250,7 +251,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildLifecycle(def.root, add);
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
-  buildControllers(v, add, devs);
+  buildControllers(v, add, devs, def.root);
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs));
   buildDisks(v, add, devs);
   buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
@@ -1361,7 +1362,8 @@ const SCSI_MODELS: Readonly<Record<string, string>> = {
   vmpvscsi: "pvscsi",
 };
 
-function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
+function buildControllers(v: DomainView, add: Add, devs: DeviceElements, root: XmlElement): void {
+  checkUsbControllers(root, v.os.machine ?? "pc"); // controllers.ts
   // libvirt adds the PIIX3 USB controller (01.2) to a PC machine without one (qemuDomainDefAddDefaultDevices)
   const pc = devs.rootBus === "pci.0" && v.os.machine !== "isapc";
   if (pc && !v.controllers.some((c) => c.type === "usb"))

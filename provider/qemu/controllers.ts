@@ -915,3 +915,59 @@ export function pciControllerDevice(c: PciController, rootBus: string): Record<s
       return { driver: c.modelName, id, ...hotplug, ...placement };
   }
 }
+
+/** The USB devices of a definition, by element path and what each is (for "USB is disabled" errors). */
+function usbDevices(devices: XmlElement): { path: string; what: string }[] {
+  const out: { path: string; what: string }[] = [];
+  const seen: Record<string, number> = {};
+  for (const el of childElements(devices)) {
+    const n = (seen[el.name] = (seen[el.name] ?? 0) + 1);
+    const path = `/domain/devices/${el.name}[${n}]`;
+    const usb =
+      (el.name === "input" && getAttr(el, "bus") === "usb") ||
+      el.name === "hub" ||
+      (el.name === "redirdev" && getAttr(el, "bus") === "usb") ||
+      (el.name === "disk" && getAttr(firstChild(el, "target"), "bus") === "usb") ||
+      (el.name === "hostdev" && getAttr(el, "type") === "usb") ||
+      (el.name === "sound" && getAttr(el, "model") === "usb") ||
+      (el.name === "controller" && getAttr(el, "type") === "ccid");
+    if (usb) out.push({ path, what: el.name });
+  }
+  return out;
+}
+
+/**
+ * The USB controller rules libvirt checks (virDomainDefAddController, qemuValidateDomainDef...):
+ * `model='none'` disables USB (no other USB controller, no USB device), and a machine without
+ * PCI (isapc) has no bus for a USB controller.
+ */
+export function checkUsbControllers(root: XmlElement, machine: string): void {
+  const devices = firstChild(root, "devices");
+  if (!devices) return;
+  const usb = childElements(devices, "controller")
+    .map((el, i) => ({ el, path: `/domain/devices/controller[${i + 1}]` }))
+    .filter((c) => getAttr(c.el, "type") === "usb");
+  const none = usb.find((c) => getAttr(c.el, "model") === "none");
+  if (none) {
+    const other = usb.find((c) => c !== none);
+    if (other)
+      throw new DomainXmlError("can't add another USB controller: USB is disabled for this domain", {
+        path: other.path,
+        value: getAttr(other.el, "model"),
+        fix: "remove <controller type='usb' model='none'/> or the other USB controller",
+      });
+    const dev = usbDevices(devices)[0];
+    if (dev)
+      throw new DomainXmlError(`can't add a USB ${dev.what} device: the USB bus is disabled`, {
+        path: dev.path,
+        fix: "remove <controller type='usb' model='none'/>, or put the device on another bus",
+      });
+  }
+  const pciUsb = usb.find((c) => getAttr(c.el, "model") !== "none");
+  if (machine === "isapc" && pciUsb)
+    throw new DomainXmlError("no PCI buses available: the isapc machine has no PCI bus for a USB controller", {
+      path: pciUsb.path,
+      value: getAttr(pciUsb.el, "model"),
+      fix: "remove the USB controller (or write model='none'), or use the pc or q35 machine",
+    });
+}

@@ -165,4 +165,17 @@ describe("QEMU command line: the PCI bus tree (provider/qemu/controllers.ts)", (
     const many = refusal(doc(pci(0, "pcie-root") + ports + NONE));
     expect(many.message).to.match(/pcie-root-port/);
   });
+
+  it("USB controllers: model='none' disables USB (no other controller, no USB device), isapc has no PCI bus for one", () => {
+    const none = "<controller type='usb' index='0' model='none'/>";
+    // usb-none-other, usb-none-usbtablet, usb-controller-default-isapc
+    expect(refusal(doc(none + "<controller type='usb' index='1' model='qemu-xhci'/>", "pc")).path).to.equal(
+      "/domain/devices/controller[2]",
+    );
+    expect(refusal(doc(none + "<input type='tablet' bus='usb'/>", "pc")).path).to.equal("/domain/devices/input[1]");
+    const isapc = refusal(doc("<controller type='usb' index='0'/>", "isapc"));
+    expect(isapc.path).to.equal("/domain/devices/controller[1]");
+    expect(isapc.message).to.match(/no PCI bus/);
+    expect(devices(doc(none + NONE, "pc")).some((x) => String(x.driver).includes("usb"))).to.equal(false);
+  });
 });
