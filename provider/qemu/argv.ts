@@ -90,6 +90,7 @@ import {
   addrProp,
   checkUsbControllers,
   hasPciAddr,
+  scsiIothreadProps,
   layoutPci,
   pciControllerDevice,
   writtenPciAddr,
@@ -1362,6 +1363,11 @@ const SCSI_MODELS: Readonly<Record<string, string>> = {
   vmpvscsi: "pvscsi",
 };
 
+/** The ids of the domain's iothreads (`-object iothread`, memory-cpu.ts). */
+function iothreadIds(root: XmlElement): number[] {
+  return iothreadObjects(root).map((o) => Number(/"iothread(\d+)"/.exec(o)?.[1]));
+}
+
 function buildControllers(v: DomainView, add: Add, devs: DeviceElements, root: XmlElement): void {
   checkUsbControllers(root, v.os.machine ?? "pc"); // controllers.ts
   // libvirt adds the PIIX3 USB controller (01.2) to a PC machine without one (qemuDomainDefAddDefaultDevices)
@@ -1491,7 +1497,9 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements, root: X
       const driver = SCSI_MODELS[scsiModel ?? "lsilogic"];
       if (!driver)
         throw unsupported(`${path}/@model`, c.model, `use model ${Object.keys(SCSI_MODELS).join(" or ")} (or auto)`);
-      add("-device", JSON.stringify({ driver, id: `scsi${c.index ?? "0"}`, ...drv, ...at() }));
+      // a virtio-scsi controller's iothreads (controllers.ts)
+      const io = scsiModel === "virtio-scsi" ? scsiIothreadProps(el, path, iothreadIds(root)) : {};
+      add("-device", JSON.stringify({ driver, ...io, id: `scsi${c.index ?? "0"}`, ...drv, ...at() }));
       return;
     }
     if (c.type === "ccid") return; // the USB CCID reader, built with the smartcards (hostdev-net.ts)

@@ -971,3 +971,96 @@ export function checkUsbControllers(root: XmlElement, machine: string): void {
       fix: "remove the USB controller (or write model='none'), or use the pc or q35 machine",
     });
 }
+
+/**
+ * The iothreads of a virtio-scsi controller's `<driver>` as libvirt writes them
+ * (qemuBuildControllerSCSIDevProps): `iothread='N'` as `iothread`, `<iothreads><iothread
+ * id='N'><queue id='Q'/>` as `iothread-vq-mapping`; each must be one of the domain's iothreads
+ * (`ids`, from `<iothreads>`/`<iothreadids>`), and queues are mapped all or none, each once,
+ * below `queues`.
+ */
+export function scsiIothreadProps(
+  el: XmlElement | undefined,
+  path: string,
+  ids: readonly number[],
+): Record<string, unknown> {
+  const driver = el && firstChild(el, "driver");
+  if (!driver) return {};
+  const dp = `${path}/driver`;
+  const known = (value: string | undefined, at: string): number => {
+    const n = value !== undefined && /^[0-9]{1,9}$/.test(value) ? Number(value) : NaN;
+    if (!ids.includes(n))
+      throw new DomainXmlError(`cannot find 'iothread' : ${value ?? ""}`, {
+        path: at,
+        value,
+        allowed: ids.length ? `an iothread of the domain: ${ids.join(", ")}` : "none: the domain has no <iothreads>",
+        fix: "name an iothread the domain defines (<iothreads> / <iothreadids>)",
+      });
+    return n;
+  };
+  const single = getAttr(driver, "iothread");
+  const list = firstChild(driver, "iothreads");
+  if (single !== undefined && list)
+    throw new DomainXmlError("'iothread' and '<iothreads>' are mutually exclusive", {
+      path: `${dp}/@iothread`,
+      value: single,
+      fix: "write either iothread='N' or <iothreads>, not both",
+    });
+  if (single !== undefined) return { iothread: `iothread${known(single, `${dp}/@iothread`)}` };
+  if (!list) return {};
+  const queuesAttr = getAttr(driver, "queues");
+  const queues = queuesAttr !== undefined && /^[0-9]+$/.test(queuesAttr) ? Number(queuesAttr) : undefined;
+  const used = new Set<number>();
+  let withQueues = 0;
+  const threads = childElements(list);
+  const mapping = threads.map((t, i) => {
+    const tp = `${dp}/iothreads/${t.name}[${i + 1}]`;
+    if (t.name !== "iothread")
+      throw new DomainXmlError("only <iothread> elements go in <iothreads>", { path: tp, fix: "remove it" });
+    for (const a of t.attrs)
+      if (a.name !== "id")
+        throw new DomainXmlError(`an <iothread> mapping takes no ${a.name}`, {
+          path: `${tp}/@${a.name}`,
+          value: a.value,
+          fix: "remove it",
+        });
+    const id = known(getAttr(t, "id"), `${tp}/@id`);
+    const vqs = childElements(t).map((q, j) => {
+      const qp = `${tp}/${q.name}[${j + 1}]`;
+      if (q.name !== "queue")
+        throw new DomainXmlError("only <queue> elements go in an <iothread> mapping", { path: qp, fix: "remove it" });
+      const v = getAttr(q, "id");
+      const n = v !== undefined && /^[0-9]{1,9}$/.test(v) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(n) || (queues !== undefined && n >= queues))
+        throw new DomainXmlError("virtqueue id out of range", {
+          path: `${qp}/@id`,
+          value: v,
+          allowed: queues !== undefined ? `0 to ${queues - 1} (driver queues='${queues}')` : "a whole number",
+          fix: "name a queue of the controller",
+        });
+      if (used.has(n))
+        throw new DomainXmlError(`virtqueue '${n}' is mapped more than once`, {
+          path: `${qp}/@id`,
+          value: v,
+          fix: "map each queue to one iothread",
+        });
+      used.add(n);
+      return n;
+    });
+    if (vqs.length) withQueues++;
+    return { iothread: `iothread${id}`, ...(vqs.length ? { vqs } : {}) };
+  });
+  if (withQueues !== 0 && withQueues !== threads.length)
+    throw new DomainXmlError("either all or none of the <iothread> mappings must have <queue>s", {
+      path: `${dp}/iothreads`,
+      fix: "give every <iothread> its queues, or none",
+    });
+  if (queues !== undefined && withQueues && used.size !== queues)
+    throw new DomainXmlError("every virtqueue must be mapped to an iothread", {
+      path: `${dp}/iothreads`,
+      value: String(used.size),
+      allowed: `${queues} queues (driver queues='${queues}')`,
+      fix: "map each queue of the controller",
+    });
+  return mapping.length ? { "iothread-vq-mapping": mapping } : {};
+}

@@ -423,6 +423,12 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/controller/target/@busNr",
   "/domain/devices/controller/target/@memReserve",
   "/domain/devices/controller/target/node",
+  "/domain/devices/controller/driver/@iothread",
+  "/domain/devices/controller/driver/iothreads",
+  "/domain/devices/controller/driver/iothreads/iothread",
+  "/domain/devices/controller/driver/iothreads/iothread/@id",
+  "/domain/devices/controller/driver/iothreads/iothread/queue",
+  "/domain/devices/controller/driver/iothreads/iothread/queue/@id",
   ...[
     "",
     "/@type",

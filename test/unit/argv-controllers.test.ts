@@ -178,4 +178,36 @@ describe("QEMU command line: the PCI bus tree (provider/qemu/controllers.ts)", (
     expect(isapc.message).to.match(/no PCI bus/);
     expect(devices(doc(none + NONE, "pc")).some((x) => String(x.driver).includes("usb"))).to.equal(false);
   });
+
+  it("a virtio-scsi controller's iothreads: iothread, or iothread-vq-mapping with its queues; unknown iothreads and half-mapped queues refused", () => {
+    const scsi = (driver: string) =>
+      DomainDef.parse(
+        `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='MiB'>256</memory><vcpu>1</vcpu><iothreads>4</iothreads>` +
+          `<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>` +
+          `<controller type='scsi' index='0' model='virtio-scsi'>${driver}</controller>${NONE}</devices></domain>`,
+      );
+    expect(byId(scsi("<driver iothread='2'/>"), "scsi0")).to.include({ iothread: "iothread2" });
+    // iothreads-virtio-scsi-mapping
+    const mapped = byId(
+      scsi(
+        "<driver queues='2'><iothreads><iothread id='4'><queue id='0'/></iothread><iothread id='2'><queue id='1'/></iothread></iothreads></driver>",
+      ),
+      "scsi0",
+    );
+    expect(mapped).to.deep.include({
+      num_queues: 2,
+      "iothread-vq-mapping": [
+        { iothread: "iothread4", vqs: [0] },
+        { iothread: "iothread2", vqs: [1] },
+      ],
+    });
+    expect(refusal(scsi("<driver iothread='5'/>")).path).to.equal("/domain/devices/controller[1]/driver/@iothread");
+    expect(
+      refusal(
+        scsi(
+          "<driver queues='2'><iothreads><iothread id='1'><queue id='0'/></iothread><iothread id='2'/></iothreads></driver>",
+        ),
+      ).path,
+    ).to.equal("/domain/devices/controller[1]/driver/iothreads");
+  });
 });
