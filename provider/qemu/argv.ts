@@ -88,6 +88,7 @@ import {
   PciLayout,
   PciRequest,
   addrProp,
+  assignControllerIndexes,
   checkUsbControllers,
   hasPciAddr,
   scsiIothreadProps,
@@ -205,6 +206,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   checkRefusedPaths(def);
   checkMachineBasics(def.root);
   const v = readDomain(def);
+  assignControllerIndexes(v.controllers); // controllers.ts: libvirt's indexes for controllers written without one
   if (identity.uuid === null && identity.guestUuid === null) {
     throw new DomainXmlError("domain has no uuid", {
       path: "/domain/uuid",

@@ -1064,3 +1064,34 @@ export function scsiIothreadProps(
     });
   return mapping.length ? { "iothread-vq-mapping": mapping } : {};
 }
+
+/** An ICH9 USB2 controller (EHCI1 or a UHCI companion), which libvirt groups by index. */
+const isUsb2 = (c: { type: string | undefined; model: string | undefined }) =>
+  c.type === "usb" && /^ich9-(ehci1|uhci[123])$/.test(c.model ?? "");
+
+/**
+ * The indexes libvirt gives controllers written without one (virDomainAssignControllerIndexes),
+ * set on the view in place: the lowest index unused by controllers of the type, except an ICH9
+ * USB2 controller right after another USB2 one, which joins its group unless the group already
+ * has that model.
+ */
+export function assignControllerIndexes(
+  controllers: { type: string | undefined; index: string | undefined; model: string | undefined }[],
+): void {
+  controllers.forEach((c, outer) => {
+    if (c.index !== undefined) return;
+    let prev: (typeof controllers)[number] | undefined;
+    if (outer > 0 && isUsb2(c)) {
+      for (let p = outer - 1; p >= 0 && !prev; p--) if (controllers[p]!.type === "usb") prev = controllers[p];
+      if (prev && !isUsb2(prev)) prev = undefined;
+      if (prev && controllers.some((o) => o.type === "usb" && o.index === prev!.index && o.model === c.model))
+        prev = undefined;
+      if (prev) c.index = prev.index;
+    }
+    if (!prev) {
+      let n = 0;
+      while (controllers.some((o) => o.type === c.type && o.index !== undefined && Number(o.index) === n)) n++;
+      c.index = String(n);
+    }
+  });
+}

@@ -210,4 +210,28 @@ describe("QEMU command line: the PCI bus tree (provider/qemu/controllers.ts)", (
       ).path,
     ).to.equal("/domain/devices/controller[1]/driver/iothreads");
   });
+
+  it("controllers written without an index get libvirt's (autoindex): the lowest unused, a USB2 companion joins the group before it", () => {
+    const usb = (m: string) => `<controller type='usb' model='${m}'/>`;
+    const d = doc(
+      "<controller type='pci' model='pcie-root'/><controller type='pci' model='pcie-root-port'/>" +
+        ["ich9-ehci1", "ich9-uhci1", "ich9-ehci1", "ich9-uhci1", "ich9-uhci1", "ich9-ehci1", "nec-xhci"]
+          .map(usb)
+          .join("") +
+        NONE,
+    );
+    const usbs = devices(d)
+      .filter((x) => /usb/.test(String(x.driver)))
+      .map((x) => `${String(x.driver)} ${String(x.id ?? x.masterbus)}`);
+    expect(usbs).to.deep.equal([
+      "ich9-usb-ehci1 usb",
+      "ich9-usb-uhci1 usb.0",
+      "ich9-usb-ehci1 usb1",
+      "ich9-usb-uhci1 usb1.0",
+      "ich9-usb-uhci1 usb2.0", // a second UHCI1 after the group of index 1: a new index
+      "ich9-usb-ehci1 usb2", // and the EHCI after it joins that group
+      "nec-usb-xhci usb3",
+    ]);
+    expect(buses(d)[0]).to.include({ id: "pci.1" });
+  });
 });
