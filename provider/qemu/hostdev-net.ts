@@ -969,7 +969,7 @@ export function buildIommu(add: Add, devs: DeviceElements, acpi: boolean, root: 
         value: getAttr(a, "type"),
         fix: "write a PCI address on pcie.0 or none",
       });
-    // without an address QEMU assigns the slot (libvirt lays out q35 itself: the q35-layout gap of the corpus)
+    // without an address: the slot the PCI layout gives it, the first free one of pcie.0 (an integrated device; controllers.ts)
     add("-device", JSON.stringify({ driver: "virtio-iommu", id: `iommu${i}`, ...pciAddressProps(el, path, devs) }));
   });
 }
