@@ -1098,9 +1098,10 @@ function assignPciSlots(v: DomainView, devs: DeviceElements, root: XmlElement): 
     } else if (
       (c.type === "usb" && (c.model === "qemu-xhci" || c.model === "nec-xhci")) ||
       c.type === "virtio-serial" ||
-      (c.type === "scsi" && c.model === "virtio-scsi")
+      (c.type === "scsi" && (c.model === "virtio-scsi" || c.model === "virtio-non-transitional"))
     )
-      port(el);
+      // a transitional virtio device works in a conventional PCI slot only
+      (c.model === "virtio-transitional" ? pci : port)(el);
     else if (
       (c.type === "usb" && c.model !== "none") ||
       c.type === "scsi" ||
@@ -1141,8 +1142,10 @@ function assignPciSlots(v: DomainView, devs: DeviceElements, root: XmlElement): 
         const type = getAttr(el, "type");
         return (type === "usb" && (model === "qemu-xhci" || model === "nec-xhci")) ||
           type === "virtio-serial" ||
-          (type === "scsi" && model === "virtio-scsi")
-          ? pcieFlags
+          (type === "scsi" && (model === "virtio-scsi" || model === "virtio-non-transitional"))
+          ? model === "virtio-transitional"
+            ? pciFlags
+            : pcieFlags
           : pciFlags;
       }
       case "video":
@@ -1363,6 +1366,15 @@ const SCSI_MODELS: Readonly<Record<string, string>> = {
   lsisas1068: "mptsas1068",
   lsisas1078: "megasas",
   vmpvscsi: "pvscsi",
+  "virtio-transitional": "virtio-scsi-pci-transitional",
+  "virtio-non-transitional": "virtio-scsi-pci-non-transitional",
+};
+
+/** virtio-serial controller models and their devices (a transitional one sits in a conventional PCI slot). */
+const VIRTIO_SERIAL_MODELS: Readonly<Record<string, string>> = {
+  virtio: "virtio-serial-pci",
+  "virtio-transitional": "virtio-serial-pci-transitional",
+  "virtio-non-transitional": "virtio-serial-pci-non-transitional",
 };
 
 /** The ids of the domain's iothreads (`-object iothread`, memory-cpu.ts). */
@@ -1412,7 +1424,13 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements, root: X
     const at = () => pciAddressProps(el, path, devs);
     if (c.index !== undefined) xmlWholeNumber(`${path}/@index`, c.index, 0, 65535, "write e.g. index='0'");
     const scsiModel = c.type === "scsi" && (c.model ?? "auto") === "auto" ? "lsilogic" : c.model;
-    const drv = controllerDriverProps(c.type === "scsi" ? `${scsiModel}` : (c.type ?? ""), el, path);
+    // a transitional virtio-scsi controller takes virtio-scsi's <driver> options
+    const virtioScsi = c.type === "scsi" && /^virtio-(scsi|transitional|non-transitional)$/.test(scsiModel ?? "");
+    const drv = controllerDriverProps(
+      c.type === "scsi" ? (virtioScsi ? "virtio-scsi" : `${scsiModel}`) : (c.type ?? ""),
+      el,
+      path,
+    );
     // the PCI bus tree is laid out and built above (controllers.ts)
     if (c.type === "pci" && devs.pci && c.model !== "pci-root" && c.model !== "pcie-root") return;
     if (c.type === "pci" && c.model !== undefined && c.model !== "pci-root" && c.model !== "pcie-root") {
@@ -1478,10 +1496,13 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements, root: X
     if (c.type === "virtio-serial") {
       const ports = el && getAttr(el, "ports");
       const vectors = el && getAttr(el, "vectors");
+      const serialDriver = VIRTIO_SERIAL_MODELS[c.model ?? "virtio"];
+      if (!serialDriver)
+        throw unsupported(`${path}/@model`, c.model, `use model ${Object.keys(VIRTIO_SERIAL_MODELS).join(", ")}`);
       add(
         "-device",
         JSON.stringify({
-          driver: "virtio-serial-pci",
+          driver: serialDriver,
           ...drv,
           id: `virtio-serial${c.index ?? "0"}`,
           ...(ports !== undefined
@@ -1500,7 +1521,7 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements, root: X
       if (!driver)
         throw unsupported(`${path}/@model`, c.model, `use model ${Object.keys(SCSI_MODELS).join(" or ")} (or auto)`);
       // a virtio-scsi controller's iothreads (controllers.ts)
-      const io = scsiModel === "virtio-scsi" ? scsiIothreadProps(el, path, iothreadIds(root)) : {};
+      const io = virtioScsi ? scsiIothreadProps(el, path, iothreadIds(root)) : {};
       add("-device", JSON.stringify({ driver, ...io, id: `scsi${c.index ?? "0"}`, ...drv, ...at() }));
       return;
     }

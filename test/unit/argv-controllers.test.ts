@@ -234,4 +234,22 @@ describe("QEMU command line: the PCI bus tree (provider/qemu/controllers.ts)", (
     ]);
     expect(buses(d)[0]).to.include({ id: "pci.1" });
   });
+
+  it("transitional virtio-serial and virtio-scsi controllers are their -transitional devices in a conventional PCI slot; non-transitional ones are PCIe", () => {
+    const d = doc(
+      pci(0, "pcie-root") +
+        "<controller type='usb' model='none'/>" +
+        "<controller type='virtio-serial' index='0' model='virtio-transitional'/>" +
+        "<controller type='scsi' index='0' model='virtio-non-transitional'/>" +
+        "<controller type='scsi' index='1' model='virtio-transitional'><driver queues='2'/></controller>" +
+        NONE,
+    );
+    expect(byId(d, "virtio-serial0")).to.include({ driver: "virtio-serial-pci-transitional", bus: "pci.2" });
+    expect(byId(d, "scsi0")).to.include({ driver: "virtio-scsi-pci-non-transitional", bus: "pci.3", addr: "0x0" });
+    expect(byId(d, "scsi1")).to.include({ driver: "virtio-scsi-pci-transitional", num_queues: 2, bus: "pci.2" });
+    // a model the builder does not know is refused, not dropped
+    expect(refusal(doc("<controller type='virtio-serial' model='x'/>", "pc")).path).to.equal(
+      "/domain/devices/controller[1]/@model",
+    );
+  });
 });
