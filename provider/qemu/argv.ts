@@ -1129,6 +1129,8 @@ function assignPciSlots(v: DomainView, devs: DeviceElements, root: XmlElement): 
   for (const el of devs.of("iommu"))
     if (!has(el) && getAttr(el, "model") === "virtio") request(el, pcieFlags | INTEGRATED);
   for (const el of devs.of("vsock")) if (!has(el)) port(el);
+  // virtio memory devices (libvirt's order: after the vsock); memory-devices.ts builds them
+  for (const el of devs.of("memory")) if (!has(el) && /^virtio-(pmem|mem)$/.test(getAttr(el, "model") ?? "")) port(el);
   // what a device written with an address connects as: it decides which bus the first pass adds
   // for an address on a bus the definition lacks (a pcie-root-port, or a bridge)
   const writtenFlags = (el: XmlElement): number => {
