@@ -1026,19 +1026,20 @@ function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
   return devs;
 }
 
-/**
- * PCI slots as libvirt assigns them on the PC machine (qemuDomainAssignPCIAddresses,
- * src/qemu/qemu_domain_address.c) to devices written without an address: slot 1 is the PIIX3
- * (IDE 01.1, the PIIX3 USB controller 01.2), slot 2 the primary video, then every other PCI
- * device in libvirt's order (controllers, network interfaces, virtio disks, the balloon, RNGs,
- * secondary videos), each the lowest free slot. Written addresses keep their slots. (q35 puts
- * devices behind pcie-root-ports libvirt adds: not laid out here, QEMU assigns the slots.)
- */
 /** A SATA disk on a definition without a SATA controller: libvirt adds one (virDomainDefAddDiskControllers). */
 function needsImplicitSata(v: DomainView): boolean {
   return v.disks.some((d) => d.targetBus === "sata") && !v.controllers.some((c) => c.type === "sata");
 }
 
+/**
+ * PCI addresses as libvirt assigns them (qemuDomainAssignPCIAddresses,
+ * src/qemu/qemu_domain_address.c) to devices written without an address: what each device
+ * connects as (a PCIe or a conventional PCI device), in libvirt's order (filesystems, network
+ * interfaces, sound cards, controllers, virtio disks, host devices, the balloon, RNGs, watchdogs,
+ * secondary videos, the IOMMU, the vsock, memory devices), laid out on the PCI bus tree with the
+ * chipset's fixed places and the buses libvirt adds (provider/qemu/controllers.ts). Written
+ * addresses keep their places.
+ */
 function assignPciSlots(v: DomainView, devs: DeviceElements, root: XmlElement): void {
   const q35 = devs.rootBus === "pcie.0";
   // an address other than an empty PCI one (libvirt lays out <address type='pci'/> as no address)

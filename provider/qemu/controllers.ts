@@ -695,7 +695,7 @@ function readControllers(input: PciLayoutInput): { root: string; list: PciContro
   return { root: root ?? (input.pcieRoot ? "pcie-root" : "pci-root"), list: list.sort((a, b) => a.index - b.index) };
 }
 
-/** `<target>` and model checks libvirt makes on written PCI controllers (qemuValidateDomainDeviceDefControllerPCI). */
+/** What a PCI controller connects as upstream (virDomainPCIControllerModelToConnectType). */
 function controllerFlags(c: PciController): number {
   return MODEL_CONNECT[c.model] ?? 0;
 }
