@@ -1127,11 +1127,18 @@ function assignPciSlots(v: DomainView, devs: DeviceElements, root: XmlElement): 
   for (const el of devs.of("rng")) if (!has(el)) port(el);
   for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") pci(el);
   videos.slice(1).forEach((el) => !has(el) && request(el, videoFlags(el)));
+  // virtio inputs and PCI serial ports (libvirt's order: after the videos), each where libvirt puts it
+  for (const el of devs.of("input")) if (!has(el) && getAttr(el, "bus") === "virtio") port(el);
+  for (const el of devs.of("serial"))
+    if (!has(el) && getAttr(firstChild(el, "target"), "type") === "pci-serial") pci(el);
   for (const el of devs.of("iommu"))
     if (!has(el) && getAttr(el, "model") === "virtio") request(el, pcieFlags | INTEGRATED);
   for (const el of devs.of("vsock")) if (!has(el)) port(el);
   // virtio memory devices (libvirt's order: after the vsock); memory-devices.ts builds them
   for (const el of devs.of("memory")) if (!has(el) && /^virtio-(pmem|mem)$/.test(getAttr(el, "model") ?? "")) port(el);
+  // a pvpanic-pci device is integrated: on the root bus (libvirt's order: last)
+  for (const el of devs.of("panic"))
+    if (!has(el) && getAttr(el, "model") === "pvpanic") request(el, pciFlags | INTEGRATED);
   // what a device written with an address connects as: it decides which bus the first pass adds
   // for an address on a bus the definition lacks (a pcie-root-port, or a bridge)
   const writtenFlags = (el: XmlElement): number => {

@@ -266,10 +266,12 @@ class PciAddressSet {
     const bad = this.invalid(a, flags, fromConfig);
     if (bad)
       throw new DomainXmlError(bad.reason, {
-        path: `${path}/address`,
+        path: fromConfig ? `${path}/address` : path,
         value: pciAddrString(a),
         allowed: bad.allowed || undefined,
-        fix: "write an address on a bus that takes this device, or remove <address> (the layout puts it where libvirt would)",
+        fix: fromConfig
+          ? "write an address on a bus that takes this device, or remove <address> (the layout puts it where libvirt would)"
+          : "no bus of the definition takes this device where libvirt would put it: write its <address> (and the controller it plugs into)",
       });
     const slot = this.buses[a.bus]!.slots[a.slot]!;
     if (slot.functions & (1 << a.fn))

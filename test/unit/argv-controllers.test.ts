@@ -134,9 +134,16 @@ describe("QEMU command line: the PCI bus tree (provider/qemu/controllers.ts)", (
     ]);
   });
 
-  it("virtio-iommu is an integrated device: the first free slot of pcie.0", () => {
+  it("virtio-iommu and pvpanic are integrated devices: the first free slot of the root bus", () => {
     const d = doc(pci(0, "pcie-root") + "<controller type='usb' model='none'/><iommu model='virtio'/>" + NONE);
     expect(byId(d, "iommu0")).to.include({ bus: "pcie.0", addr: "0x1" });
+    // pvpanic-pci is integrated too: the first free slot of pci.0; q35's pcie.0 takes no conventional
+    // PCI device libvirt could lay out there, so it needs a written address
+    expect(devices(doc("<panic model='pvpanic'/>" + NONE, "pc")).find((x) => x.driver === "pvpanic-pci")).to.include({
+      bus: "pci.0",
+      addr: "0x2",
+    });
+    expect(refusal(doc("<panic model='pvpanic'/>" + NONE)).path).to.equal("/domain/devices/panic[1]");
   });
 
   it("refuses what libvirt refuses, naming the element: a bus that does not take the device, a duplicate index, a PCIe controller on the PC machine, a slot used twice, too many root ports", () => {
