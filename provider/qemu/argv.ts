@@ -81,6 +81,23 @@ import {
 } from "./storage";
 import { buildMemoryDevices } from "./memory-devices";
 import { FirmwareDescriptors, acpiTableArgs, biosRebootTimeout, fillFirmware } from "./firmware";
+import {
+  AUTOASSIGN,
+  INTEGRATED,
+  PCIE_DEVICE,
+  PCI_DEVICE,
+  PciAddr,
+  PciLayout,
+  PciRequest,
+  addrProp,
+  assignControllerIndexes,
+  checkUsbControllers,
+  hasPciAddr,
+  scsiIothreadProps,
+  layoutPci,
+  pciControllerDevice,
+  writtenPciAddr,
+} from "./controllers";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions extends HostMemoryInfo {
@@ -211,6 +228,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   checkRefusedPaths(def);
   checkMachineBasics(def.root);
   const v = readDomain(def);
+  assignControllerIndexes(v.controllers); // controllers.ts: libvirt's indexes for controllers written without one
   if (identity.uuid === null && identity.guestUuid === null) {
     throw new DomainXmlError("domain has no uuid", {
       path: "/domain/uuid",
@@ -260,7 +278,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
   for (const t of acpiTableArgs(def.root)) add("-acpitable", t); // firmware.ts
-  buildControllers(v, add, devs);
+  buildControllers(v, add, devs, def.root);
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs), opts, ramDir);
   buildDisks(v, add, devs);
   buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
@@ -1143,8 +1161,10 @@ export interface DeviceElements {
   readonly rootBus: string;
   /** The slot libvirt assigns to a PCI device written without an address (see {@link assignPciSlots}); `pci.N:0x0` behind a root port. */
   readonly slots: Map<object, string>;
-  /** q35: the pcie-root-ports libvirt adds, one a PCIe device and a spare, as `[slot, function]` on pcie.0. */
-  readonly rootPorts: RootPort[];
+  /** The PCI address libvirt assigns to each device written without one (see {@link assignPciSlots}). */
+  readonly pciAddrs: Map<object, PciAddr>;
+  /** The PCI bus tree (controllers.ts): every PCI controller and the buses; none on isapc. */
+  pci?: PciLayout;
 }
 
 /** The key of the virtio balloon libvirt adds when the definition has no `<memballoon>`. */
@@ -1162,125 +1182,98 @@ function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
     of: (name) => (name === "video" && implicitVideo ? [implicitVideo] : devices ? childElements(devices, name) : []),
     rootBus: /^(q35|pc-q35-)/.test(machine) ? "pcie.0" : "pci.0",
     slots: new Map(),
-    rootPorts: [],
+    pciAddrs: new Map(),
   };
-  if (machine !== "isapc") assignPciSlots(v, devs);
+  if (machine !== "isapc") assignPciSlots(v, devs, root);
   return devs;
 }
 
-/**
- * PCI slots as libvirt assigns them on the PC machine (qemuDomainAssignPCIAddresses,
- * src/qemu/qemu_domain_address.c) to devices written without an address: slot 1 is the PIIX3
- * (IDE 01.1, the PIIX3 USB controller 01.2), slot 2 the primary video, then every other PCI
- * device in libvirt's order (controllers, network interfaces, virtio disks, the balloon, RNGs,
- * secondary videos), each the lowest free slot. Written addresses keep their slots. (q35 puts
- * devices behind pcie-root-ports libvirt adds: not laid out here, QEMU assigns the slots.)
- */
 /** A SATA disk on a definition without a SATA controller: libvirt adds one (virDomainDefAddDiskControllers). */
 function needsImplicitSata(v: DomainView): boolean {
   return v.disks.some((d) => d.targetBus === "sata") && !v.controllers.some((c) => c.type === "sata");
 }
 
-function assignPciSlots(v: DomainView, devs: DeviceElements): void {
+/**
+ * PCI addresses as libvirt assigns them (qemuDomainAssignPCIAddresses,
+ * src/qemu/qemu_domain_address.c) to devices written without an address: what each device
+ * connects as (a PCIe or a conventional PCI device), in libvirt's order (filesystems, network
+ * interfaces, sound cards, controllers, virtio disks, host devices, the balloon, RNGs, watchdogs,
+ * secondary videos, the IOMMU, the vsock, memory devices), laid out on the PCI bus tree with the
+ * chipset's fixed places and the buses libvirt adds (provider/qemu/controllers.ts). Written
+ * addresses keep their places.
+ */
+function assignPciSlots(v: DomainView, devs: DeviceElements, root: XmlElement): void {
   const q35 = devs.rootBus === "pcie.0";
-  // pc: 00.0 the host bridge, 01.x the PIIX3; q35: 00.0 the host bridge, 1f.x the ICH9 LPC, SATA and SMBus
-  const used = new Set<number>(q35 ? [0, 0x1f] : [0, 1]);
-  const has = (el: XmlElement | undefined) => !!el && !!firstChild(el, "address");
-  for (const name of [
-    "controller",
-    "interface",
-    "disk",
-    "video",
-    "memballoon",
-    "rng",
-    "sound",
-    "watchdog",
-    "hostdev",
-    "vsock",
-    "panic",
-    "iommu",
-    "memory",
-  ])
-    for (const el of devs.of(name)) {
-      const a = firstChild(el, "address");
-      if (a && getAttr(a, "type") === "pci" && /^(0x0*|0*)$/i.test(getAttr(a, "bus") ?? "0")) {
-        const slot = Number(getAttr(a, "slot"));
-        if (Number.isSafeInteger(slot)) used.add(slot);
-      }
-    }
-  const next = (key: object) => {
-    let slot = q35 ? 1 : 2;
-    while (used.has(slot)) slot++;
-    if (slot > 0x1f) return;
-    used.add(slot);
-    devs.slots.set(key, `0x${slot.toString(16)}`);
+  // an address other than an empty PCI one (libvirt lays out <address type='pci'/> as no address)
+  const has = (el: XmlElement | undefined) =>
+    !!el && !!firstChild(el, "address") && (getAttr(firstChild(el, "address"), "type") !== "pci" || hasPciAddr(el));
+  // what each device connects as (qemuDomainDeviceCalculatePCIConnectFlags): on q35 a PCIe
+  // device goes behind a pcie-root-port, a conventional PCI device behind a pcie-to-pci-bridge
+  const pcieFlags = AUTOASSIGN | (q35 ? PCIE_DEVICE : PCI_DEVICE);
+  const pciFlags = AUTOASSIGN | PCI_DEVICE;
+  const requests: PciRequest[] = [];
+  const pathOf = (key: object) => {
+    const el = key as XmlElement;
+    const i = typeof el.name === "string" ? devs.of(el.name).indexOf(el) : -1;
+    return i >= 0 ? `/domain/devices/${el.name}[${i + 1}]` : "/domain/devices";
   };
-  // q35: libvirt puts every PCIe device behind a pcie-root-port of its own (qemuDomainAssignPCIAddresses)
-  const portKeys: object[] = [];
-  // the root ports the definition states (<controller type='pci' model='pcie-root-port'>), by index,
-  // and those a device is written on; a device without an address takes the first free one
-  const written = q35 ? writtenRootPorts(devs.of("controller")) : [];
-  const taken = new Set<number>();
-  for (const name of PCI_DEVICE_ELEMENTS)
-    for (const el of devs.of(name)) {
-      const a = firstChild(el, "address");
-      const b = a && getAttr(a, "type") === "pci" ? Number(getAttr(a, "bus") ?? "0") : 0;
-      if (b > 0) taken.add(b);
-    }
-  let nextIndex = Math.max(0, ...written.map((w) => w.index));
-  const port = (key: object) => {
-    if (!q35) return next(key);
-    portKeys.push(key);
-    const free = written.find((w) => !taken.has(w.index));
-    const index = free ? free.index : ++nextIndex;
-    taken.add(index);
-    devs.slots.set(key, `pci.${index}:0x0`);
-  };
-  // a conventional PCI device: on q35 libvirt puts it behind a pcie-pci-bridge, which the builder
-  // does not lay out: QEMU assigns it a slot on pcie.0 (a listed q35-layout difference)
-  const pci = (key: object) => {
-    if (!q35) next(key);
-  };
+  const request = (key: object, flags: number, usb2?: PciRequest["usb2"]) =>
+    requests.push({ key, flags, path: pathOf(key), ...(usb2 ? { usb2 } : {}) });
+  // a PCIe device (virtio, xHCI, e1000e) and a conventional PCI device
+  const port = (key: object) => request(key, pcieFlags);
+  const pci = (key: object) => request(key, pciFlags);
+  const next = port;
   const videos = videoOrder(devs).map((i) => devs.of("video")[i]!);
   const [primary] = videos;
-  if (primary && !has(primary) && getAttr(firstChild(primary, "model"), "type") !== "none") next(primary);
+  const videoFlags = (el: XmlElement) => {
+    const type = getAttr(firstChild(el, "model"), "type");
+    return type === "virtio" || type === "bochs" ? pcieFlags : pciFlags;
+  };
+  const primaryVideo =
+    primary && !has(primary) && !["none", "ramfb"].includes(getAttr(firstChild(primary, "model"), "type") ?? "")
+      ? { key: primary, flags: videoFlags(primary), path: pathOf(primary) }
+      : undefined;
   // libvirt's order (qemuDomainAssignDevicePCISlots): filesystems and network interfaces before
   // the device controllers (USB, SCSI, SATA, virtio-serial)
   for (const el of devs.of("filesystem")) if (!has(el)) port(el);
   for (const el of devs.of("interface"))
-    if (!has(el)) (["virtio", "e1000e"].includes(getAttr(firstChild(el, "model"), "type") ?? "") ? port : pci)(el);
+    if (!has(el))
+      (["virtio", "e1000e", "igb"].includes(getAttr(firstChild(el, "model"), "type") ?? "") ? port : pci)(el);
   // then sound cards (libvirt's order: nets, sounds, device controllers)
-  for (const el of devs.of("sound")) if (!has(el) && media.isPciSound(el)) pci(el);
+  const sounds = devs.of("sound").filter((el) => !has(el) && media.isPciSound(el));
+  const ich9Sound = q35 ? sounds.find((el) => getAttr(el, "model") === "ich9") : undefined;
+  for (const el of sounds) pci(el);
   const controllers = devs.of("controller");
-  const ich9 = new Map<string, number>();
+  const usb2Masters: PciRequest[] = [];
+  const written: { addr: PciAddr; flags: number; path: string }[] = [];
+  const usb2Written: { index: string; addr: PciAddr }[] = [];
   libvirtControllerOrder(v.controllers).forEach((i) => {
     const c = v.controllers[i]!;
     const el = controllers[i];
     if (!el || has(el)) return;
-    const companion =
-      c.type === "usb" ? (c.model === "ich9-ehci1" ? 7 : ICH9_COMPANIONS[c.model ?? ""]?.fn) : undefined;
-    if (companion !== undefined) {
-      if (q35) return; // libvirt's ICH9 USB slots on q35 (1d, 1a, ...) are not laid out: QEMU assigns them
+    const fn = c.type === "usb" ? (c.model === "ich9-ehci1" ? 7 : ICH9_COMPANIONS[c.model ?? ""]?.fn) : undefined;
+    if (fn !== undefined) {
       // an EHCI and its UHCI companions share one slot: EHCI at function 7, UHCI 1-3 at 0-2 (libvirt)
-      let slot = ich9.get(c.index ?? "0");
-      if (slot === undefined) {
-        next(el);
-        slot = Number(devs.slots.get(el) ?? "0x20");
-        ich9.set(c.index ?? "0", slot);
-      }
-      devs.slots.set(el, companion === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${companion}`);
-    } else if (c.type === "usb" && (c.model ?? "piix3-uhci") === "piix3-uhci") {
-      if (!q35) devs.slots.set(el, "0x1.0x2");
+      request(el, pciFlags, { index: c.index ?? "0", fn });
+      if (q35 && c.model === "ich9-uhci1") usb2Masters.push(requests[requests.length - 1]!);
+    } else if (c.type === "usb" && (c.model ?? "piix3-uhci") === "piix3-uhci" && !q35 && (c.index ?? "0") === "0") {
+      devs.slots.set(el, "0x1.0x2");
     } else if (
       (c.type === "usb" && (c.model === "qemu-xhci" || c.model === "nec-xhci")) ||
       c.type === "virtio-serial" ||
-      (c.type === "scsi" && c.model === "virtio-scsi")
+      (c.type === "scsi" && (c.model === "virtio-scsi" || c.model === "virtio-non-transitional"))
     )
-      port(el);
-    else if ((c.type === "usb" && c.model !== "none") || c.type === "scsi" || c.type === "sata") pci(el);
+      // a transitional virtio device works in a conventional PCI slot only
+      (c.model === "virtio-transitional" ? pci : port)(el);
+    else if (
+      (c.type === "usb" && c.model !== "none") ||
+      c.type === "scsi" ||
+      (c.type === "sata" && (q35 ? c.index !== "0" && c.index !== undefined : true))
+    )
+      pci(el);
   });
   for (const n of implicitScsiControllers(v.disks, devs.of("disk"), v.controllers)) pci(implicitScsiKey(n));
-  if (needsImplicitSata(v)) pci(IMPLICIT_SATA);
+  if (needsImplicitSata(v) && !q35) pci(IMPLICIT_SATA);
   if (needsImplicitVirtioSerial(v)) port(IMPLICIT_VIRTIO_SERIAL);
   if (q35 && !v.controllers.some((c) => c.type === "usb")) port(IMPLICIT_Q35_USB);
   libvirtDiskOrder(v.disks).forEach((i) => {
@@ -1295,84 +1288,103 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   else if (!has(balloon) && getAttr(balloon, "model") === "virtio") port(balloon);
   for (const el of devs.of("rng")) if (!has(el)) port(el);
   for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") pci(el);
-  videos.slice(1).forEach((el) => !has(el) && pci(el));
+  videos.slice(1).forEach((el) => !has(el) && request(el, videoFlags(el)));
+  // virtio inputs and PCI serial ports (libvirt's order: after the videos), each where libvirt puts it
+  for (const el of devs.of("input")) if (!has(el) && getAttr(el, "bus") === "virtio") port(el);
+  for (const el of devs.of("serial"))
+    if (!has(el) && getAttr(firstChild(el, "target"), "type") === "pci-serial") pci(el);
+  for (const el of devs.of("iommu"))
+    if (!has(el) && getAttr(el, "model") === "virtio") request(el, pcieFlags | INTEGRATED);
   for (const el of devs.of("vsock")) if (!has(el)) port(el);
-  if (!q35 || (portKeys.length === 0 && written.length === 0)) return;
-  // and one spare root port for hotplug when none is free; the ports without an address fill the
-  // first free slots of pcie.0 in index order, 8 functions each
-  const ports: RootPort[] = written.map((w) => ({ ...w }));
-  for (let i = ports.length ? Math.max(...ports.map((p) => p.index)) + 1 : 1; i <= nextIndex; i++)
-    ports.push({ index: i, driver: "pcie-root-port" });
-  if (portKeys.length > 0 && ports.every((p) => taken.has(p.index)))
-    ports.push({ index: nextIndex + 1, driver: "pcie-root-port" });
-  let slot = 0;
-  let fn = 8;
-  for (const p of ports) {
-    if (p.slot !== undefined) continue;
-    if (fn >= 8) {
-      slot = 1;
-      while (used.has(slot)) slot++;
-      used.add(slot);
-      fn = 0;
+  // virtio memory devices (libvirt's order: after the vsock); memory-devices.ts builds them
+  for (const el of devs.of("memory")) if (!has(el) && /^virtio-(pmem|mem)$/.test(getAttr(el, "model") ?? "")) port(el);
+  // a pvpanic-pci device is integrated: on the root bus (libvirt's order: last)
+  for (const el of devs.of("panic"))
+    if (!has(el) && getAttr(el, "model") === "pvpanic") request(el, pciFlags | INTEGRATED);
+  // what a device written with an address connects as: it decides which bus the first pass adds
+  // for an address on a bus the definition lacks (a pcie-root-port, or a bridge)
+  const writtenFlags = (el: XmlElement): number => {
+    const model = getAttr(el, "model");
+    switch (el.name) {
+      case "interface":
+        return ["virtio", "e1000e", "igb"].includes(getAttr(firstChild(el, "model"), "type") ?? "")
+          ? pcieFlags
+          : pciFlags;
+      case "controller": {
+        const type = getAttr(el, "type");
+        return (type === "usb" && (model === "qemu-xhci" || model === "nec-xhci")) ||
+          type === "virtio-serial" ||
+          (type === "scsi" && (model === "virtio-scsi" || model === "virtio-non-transitional"))
+          ? model === "virtio-transitional"
+            ? pciFlags
+            : pcieFlags
+          : pciFlags;
+      }
+      case "video":
+        return videoFlags(el);
+      case "iommu":
+        return pcieFlags | INTEGRATED;
+      case "panic":
+        return pciFlags | INTEGRATED;
+      case "disk":
+      case "filesystem":
+      case "memballoon":
+      case "rng":
+      case "vsock":
+      case "memory":
+      case "input":
+      case "hostdev":
+        return pcieFlags;
+      default:
+        return pciFlags;
     }
-    p.slot = slot;
-    p.fn = fn++;
+  };
+  // the addresses the definition writes (the chipset's built-in controllers aside)
+  const top = firstChild(root, "devices");
+  const counts: Record<string, number> = {};
+  for (const el of top ? childElements(top) : []) {
+    counts[el.name] = (counts[el.name] ?? 0) + 1;
+    const path = `/domain/devices/${el.name}[${counts[el.name]}]`;
+    if (el.name === "controller") {
+      const type = getAttr(el, "type");
+      const index = getAttr(el, "index") ?? "0";
+      if (type === "pci") continue;
+      if (type === "ide" && !q35 && index === "0") continue;
+      if (type === "sata" && q35 && index === "0") continue;
+    }
+    const w =
+      firstChild(el, "address") && getAttr(firstChild(el, "address"), "type") === "pci"
+        ? writtenPciAddr(el, path)
+        : undefined;
+    if (!w) continue;
+    if (el.name === "controller" && getAttr(el, "type") === "usb") {
+      const index = getAttr(el, "index") ?? "0";
+      if (!q35 && index === "0" && w.addr.bus === 0 && w.addr.slot === 1 && w.addr.fn === 2) continue;
+      if (/^ich9-(ehci1|uhci[123])$/.test(getAttr(el, "model") ?? "")) usb2Written.push({ index, addr: w.addr });
+    }
+    written.push({ addr: w.addr, flags: writtenFlags(el), path });
   }
-  devs.rootPorts.push(...ports);
-}
-
-/** A pcie-root-port on q35: written (`<controller type='pci' model='pcie-root-port'>`) or added as libvirt adds them. */
-interface RootPort {
-  /** The controller index: its bus is `pci.INDEX`. */
-  index: number;
-  /** `pcie-root-port` or `ioh3420` (`<model name>`). */
-  driver: string;
-  /** `<target chassis>`, else the index. */
-  chassis?: number;
-  /** `<target port>`, else slot * 8 + function. */
-  port?: number;
-  /** Its place on pcie.0: written, or laid out. */
-  slot?: number;
-  fn?: number;
-  /** Written `multifunction`. */
-  multifunction?: boolean;
-}
-
-/** The device elements that may carry a PCI address. */
-const PCI_DEVICE_ELEMENTS = ["controller", "interface", "disk", "video", "memballoon", "rng", "watchdog", "filesystem"];
-
-/** The pcie-root-ports a q35 definition states, with what they say (model name, target, address). */
-function writtenRootPorts(controllers: readonly XmlElement[]): RootPort[] {
-  const out: RootPort[] = [];
-  controllers.forEach((el, i) => {
-    if (getAttr(el, "type") !== "pci" || getAttr(el, "model") !== "pcie-root-port") return;
-    const path = `/domain/devices/controller[${i + 1}]`;
-    const index = xmlWholeNumber(`${path}/@index`, getAttr(el, "index"), 1, 255, "write e.g. index='1'");
-    const model = firstChild(el, "model");
-    const driver = (model && getAttr(model, "name")) ?? "pcie-root-port";
-    if (driver !== "pcie-root-port" && driver !== "ioh3420")
-      throw unsupported(`${path}/model/@name`, driver, "use model name pcie-root-port or ioh3420");
-    const p: RootPort = { index, driver };
-    const t = firstChild(el, "target");
-    if (t) {
-      for (const a of t.attrs)
-        if (a.name !== "chassis" && a.name !== "port")
-          throw unsupported(`${path}/target/@${a.name}`, a.value, "a root port's target takes chassis and port here");
-      if (getAttr(t, "chassis") !== undefined)
-        p.chassis = xmlWholeNumber(`${path}/target/@chassis`, getAttr(t, "chassis"), 0, 255, "write e.g. chassis='1'");
-      if (getAttr(t, "port") !== undefined) p.port = addressNumber(`${path}/target/@port`, getAttr(t, "port"), 255);
-    }
-    const a = firstChild(el, "address");
-    if (a) {
-      const props = pciAddressProps(el, path, { of: () => [], rootBus: "pcie.0", slots: new Map(), rootPorts: [] });
-      const [s, f] = String(props.addr).split(".");
-      p.slot = parseInt(s!, 16);
-      p.fn = f ? parseInt(f, 16) : 0;
-      if (props.multifunction !== undefined) p.multifunction = props.multifunction === true;
-    }
-    out.push(p);
+  const machine = v.os.machine ?? "pc";
+  const layout = layoutPci({
+    pcieRoot: q35,
+    chipset: q35 ? "q35" : /^pc($|-i440fx-|-\d)/.test(machine) ? "i440fx" : "other",
+    controllerEls: controllers.filter((el) => getAttr(el, "type") === "pci"),
+    controllerPaths: controllers.flatMap((el, i) =>
+      getAttr(el, "type") === "pci" ? [`/domain/devices/controller[${i + 1}]`] : [],
+    ),
+    written,
+    ...(primaryVideo ? { primaryVideo } : {}),
+    usb2Masters,
+    usb2Written,
+    ...(ich9Sound ? { ich9Sound: { key: ich9Sound, flags: pciFlags, path: pathOf(ich9Sound) } } : {}),
+    requests,
+    numaCells: numaCells(root).length,
   });
-  return out.sort((x, y) => x.index - y.index);
+  for (const [key, a] of layout.addrs) {
+    devs.slots.set(key, a.bus === 0 ? addrProp(a) : `pci.${a.bus}:${addrProp(a)}`);
+    devs.pciAddrs.set(key, a);
+  }
+  devs.pci = layout;
 }
 
 /** The key of the qemu-xhci controller libvirt adds to a q35 machine without a USB controller. */
@@ -1403,9 +1415,10 @@ const PCI_ADDRESS_ATTRS = new Set(["type", "domain", "bus", "slot", "function", 
 
 /**
  * A device's `<address type='pci'>` as libvirt writes it on `-device` (qemuBuildDeviceAddressProps):
- * `bus` the root bus, `addr` slot[.function], `multifunction`. The builder lays out no PCI
- * topology of its own, so only addresses on the root bus (domain 0, bus 0) are built; any other
- * address is refused. No address: QEMU assigns the first free slot.
+ * `bus` (the root bus, or `pci.N` of the PCI controller of index N), `addr` slot[.function],
+ * `multifunction` (written, or on at function 0 of a slot whose other functions are in use, as
+ * libvirt sets it). The bus tree checks written addresses (controllers.ts); a device without an
+ * address takes the place the layout gave it (libvirt's), or none (QEMU assigns it).
  */
 export function pciAddressProps(
   dev: XmlElement | undefined,
@@ -1413,8 +1426,17 @@ export function pciAddressProps(
   devs: DeviceElements,
   key: object | undefined = dev,
 ): Record<string, unknown> {
-  const a = dev && firstChild(dev, "address");
+  const written = dev && firstChild(dev, "address");
+  const a = written && dev && getAttr(written, "type") === "pci" && !hasPciAddr(dev) ? undefined : written;
+  const multi = (p: PciAddr) => p.fn === 0 && !!devs.pci?.multiSlots.has(`${p.bus}:${p.slot}`);
   if (!a) {
+    const p = key && devs.pciAddrs.get(key);
+    if (p)
+      return {
+        bus: p.bus === 0 ? devs.rootBus : `pci.${p.bus}`,
+        addr: addrProp(p),
+        ...(multi(p) ? { multifunction: true } : {}),
+      };
     const slot = key && devs.slots.get(key);
     const [bus, addr] = slot?.includes(":") ? slot.split(":") : [devs.rootBus, slot];
     return slot ? { bus, addr } : {};
@@ -1425,31 +1447,20 @@ export function pciAddressProps(
   for (const at of a.attrs)
     if (!PCI_ADDRESS_ATTRS.has(at.name))
       throw unsupported(`${ap}/@${at.name}`, at.value, "remove it or apply through libvirt");
-  const domain = addressNumber(`${ap}/@domain`, getAttr(a, "domain"), 0xffff);
-  const bus = addressNumber(`${ap}/@bus`, getAttr(a, "bus"), 0xff);
-  const onPort = domain === 0 && bus > 0 && devs.rootPorts.some((p) => p.index === bus);
-  if (onPort) {
-    const slot = addressNumber(`${ap}/@slot`, getAttr(a, "slot"), 0x1f);
-    const fn = addressNumber(`${ap}/@function`, getAttr(a, "function"), 7);
-    if (slot !== 0)
-      throw unsupported(`${ap}/@slot`, getAttr(a, "slot"), "a pcie-root-port has one slot: write slot='0x00'");
-    return { bus: `pci.${bus}`, addr: fn === 0 ? "0x0" : `0x0.0x${fn}` };
-  }
-  if (domain !== 0 || bus !== 0)
-    throw unsupported(
-      `${ap}/@bus`,
-      getAttr(a, "bus"),
-      "the builder lays out no PCI bridges: use an address on the root bus (domain 0, bus 0), or remove <address>",
-    );
-  const slot = addressNumber(`${ap}/@slot`, getAttr(a, "slot"), 0x1f);
-  const fn = addressNumber(`${ap}/@function`, getAttr(a, "function"), 7);
+  const w = writtenPciAddr(dev!, path)!;
+  if (w.addr.bus !== 0 && !devs.pci?.controllers.some((c) => c.index === w.addr.bus))
+    throw new DomainXmlError("no PCI bus of that index", {
+      path: `${ap}/@bus`,
+      value: getAttr(a, "bus"),
+      allowed: "0 (the root bus) or the index of a <controller type='pci'>",
+      fix: "add the PCI controller of that index, or use an address on the root bus",
+    });
   const props: Record<string, unknown> = {
-    bus: devs.rootBus,
-    addr: fn === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${fn.toString(16)}`,
+    bus: w.addr.bus === 0 ? devs.rootBus : `pci.${w.addr.bus}`,
+    addr: addrProp(w.addr),
   };
-  const mf = getAttr(a, "multifunction");
-  if (mf === "on" || mf === "off") props.multifunction = mf === "on";
-  else if (mf !== undefined) throw unsupported(`${ap}/@multifunction`, mf, "write multifunction='on' or 'off'");
+  if (w.multi !== undefined) props.multifunction = w.multi;
+  else if (multi(w.addr)) props.multifunction = true;
   return props;
 }
 
@@ -1462,7 +1473,7 @@ function checkBuiltinAddress(
   machine: string,
 ): void {
   const a = el && firstChild(el, "address");
-  if (!a) return;
+  if (!a || (getAttr(a, "type") === "pci" && !hasPciAddr(el))) return;
   const at = (n: string) => addressNumber(`${path}/address/@${n}`, getAttr(a, n), 0xffff);
   const ok =
     getAttr(a, "type") === "pci" &&
@@ -1530,32 +1541,30 @@ const SCSI_MODELS: Readonly<Record<string, string>> = {
   lsisas1068: "mptsas1068",
   lsisas1078: "megasas",
   vmpvscsi: "pvscsi",
+  "virtio-transitional": "virtio-scsi-pci-transitional",
+  "virtio-non-transitional": "virtio-scsi-pci-non-transitional",
 };
 
-function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
+/** virtio-serial controller models and their devices (a transitional one sits in a conventional PCI slot). */
+const VIRTIO_SERIAL_MODELS: Readonly<Record<string, string>> = {
+  virtio: "virtio-serial-pci",
+  "virtio-transitional": "virtio-serial-pci-transitional",
+  "virtio-non-transitional": "virtio-serial-pci-non-transitional",
+};
+
+/** The ids of the domain's iothreads (`-object iothread`, memory-cpu.ts). */
+function iothreadIds(root: XmlElement): number[] {
+  return iothreadObjects(root).map((o) => Number(/"iothread(\d+)"/.exec(o)?.[1]));
+}
+
+function buildControllers(v: DomainView, add: Add, devs: DeviceElements, root: XmlElement): void {
+  checkUsbControllers(root, v.os.machine ?? "pc"); // controllers.ts
   // libvirt adds the PIIX3 USB controller (01.2) to a PC machine without one (qemuDomainDefAddDefaultDevices)
   const pc = devs.rootBus === "pci.0" && v.os.machine !== "isapc";
   if (pc && !v.controllers.some((c) => c.type === "usb"))
     add("-device", JSON.stringify({ driver: "piix3-usb-uhci", id: "usb", bus: "pci.0", addr: "0x1.0x2" }));
-  // q35: the pcie-root-ports libvirt adds (see assignPciSlots)
-  for (const p of devs.rootPorts) {
-    const slot = p.slot ?? 0;
-    const fn = p.fn ?? 0;
-    const shared = devs.rootPorts.some((o) => o !== p && o.slot === slot && (o.fn ?? 0) > 0);
-    const mf = p.multifunction ?? (fn === 0 && shared ? true : undefined);
-    add(
-      "-device",
-      JSON.stringify({
-        driver: p.driver,
-        port: p.port ?? slot * 8 + fn,
-        chassis: p.chassis ?? p.index,
-        id: `pci.${p.index}`,
-        bus: "pcie.0",
-        ...(mf !== undefined ? { multifunction: mf } : {}),
-        addr: fn === 0 ? `0x${slot.toString(16)}` : `0x${slot.toString(16)}.0x${fn}`,
-      }),
-    );
-  }
+  // the PCI controllers, written and added, by index (controllers.ts)
+  for (const c of devs.pci?.controllers ?? []) add("-device", JSON.stringify(pciControllerDevice(c, devs.rootBus)));
   if (devs.rootBus === "pcie.0" && !v.controllers.some((c) => c.type === "usb"))
     add(
       "-device",
@@ -1590,9 +1599,15 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
     const at = () => pciAddressProps(el, path, devs);
     if (c.index !== undefined) xmlWholeNumber(`${path}/@index`, c.index, 0, 65535, "write e.g. index='0'");
     const scsiModel = c.type === "scsi" && (c.model ?? "auto") === "auto" ? "lsilogic" : c.model;
-    const drv = controllerDriverProps(c.type === "scsi" ? `${scsiModel}` : (c.type ?? ""), el, path);
-    // q35's pcie-root-ports are laid out and built with the others (assignPciSlots)
-    if (c.type === "pci" && c.model === "pcie-root-port" && devs.rootBus === "pcie.0") return;
+    // a transitional virtio-scsi controller takes virtio-scsi's <driver> options
+    const virtioScsi = c.type === "scsi" && /^virtio-(scsi|transitional|non-transitional)$/.test(scsiModel ?? "");
+    const drv = controllerDriverProps(
+      c.type === "scsi" ? (virtioScsi ? "virtio-scsi" : `${scsiModel}`) : (c.type ?? ""),
+      el,
+      path,
+    );
+    // the PCI bus tree is laid out and built above (controllers.ts)
+    if (c.type === "pci" && devs.pci && c.model !== "pci-root" && c.model !== "pcie-root") return;
     if (c.type === "pci" && c.model !== undefined && c.model !== "pci-root" && c.model !== "pcie-root") {
       throw unsupported(
         `${path}/@model`,
@@ -1656,10 +1671,13 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
     if (c.type === "virtio-serial") {
       const ports = el && getAttr(el, "ports");
       const vectors = el && getAttr(el, "vectors");
+      const serialDriver = VIRTIO_SERIAL_MODELS[c.model ?? "virtio"];
+      if (!serialDriver)
+        throw unsupported(`${path}/@model`, c.model, `use model ${Object.keys(VIRTIO_SERIAL_MODELS).join(", ")}`);
       add(
         "-device",
         JSON.stringify({
-          driver: "virtio-serial-pci",
+          driver: serialDriver,
           ...drv,
           id: `virtio-serial${c.index ?? "0"}`,
           ...(ports !== undefined
@@ -1677,7 +1695,9 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
       const driver = SCSI_MODELS[scsiModel ?? "lsilogic"];
       if (!driver)
         throw unsupported(`${path}/@model`, c.model, `use model ${Object.keys(SCSI_MODELS).join(" or ")} (or auto)`);
-      add("-device", JSON.stringify({ driver, id: `scsi${c.index ?? "0"}`, ...drv, ...at() }));
+      // a virtio-scsi controller's iothreads (controllers.ts)
+      const io = virtioScsi ? scsiIothreadProps(el, path, iothreadIds(root)) : {};
+      add("-device", JSON.stringify({ driver, ...io, id: `scsi${c.index ?? "0"}`, ...drv, ...at() }));
       return;
     }
     if (c.type === "ccid") return; // the USB CCID reader, built with the smartcards (hostdev-net.ts)

@@ -872,12 +872,7 @@ export function buildPanics(add: Add, devs: DeviceElements): void {
           value: getAttr(a, "type"),
           fix: "write a PCI address (type='pci') or none",
         });
-      if (!a)
-        throw unsupported(
-          `${path}/address`,
-          undefined,
-          "write the PCI address of the pvpanic-pci device (the builder assigns no slot to it)",
-        );
+      // without an address: the root-bus slot the PCI layout gives it (an integrated device; controllers.ts)
       add("-device", JSON.stringify({ driver: "pvpanic-pci", ...pciAddressProps(el, path, devs) }));
     } else if (model === "hyperv") {
       // a CPU feature (panicCpuFlags), no device
@@ -969,7 +964,7 @@ export function buildIommu(add: Add, devs: DeviceElements, acpi: boolean, root: 
         value: getAttr(a, "type"),
         fix: "write a PCI address on pcie.0 or none",
       });
-    // without an address QEMU assigns the slot (libvirt lays out q35 itself: the q35-layout gap of the corpus)
+    // without an address: the slot the PCI layout gives it, the first free one of pcie.0 (an integrated device; controllers.ts)
     add("-device", JSON.stringify({ driver: "virtio-iommu", id: `iommu${i}`, ...pciAddressProps(el, path, devs) }));
   });
 }

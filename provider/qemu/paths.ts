@@ -463,6 +463,26 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/controller/target/@port",
   "/domain/devices/controller/master",
   "/domain/devices/controller/master/@startport",
+  // ---- the PCI bus tree (provider/qemu/controllers.ts) ----
+  ...[
+    "pci-bridge",
+    "dmi-to-pci-bridge",
+    "pcie-to-pci-bridge",
+    "pcie-switch-upstream-port",
+    "pcie-switch-downstream-port",
+    "pci-expander-bus",
+    "pcie-expander-bus",
+  ].map((m) => `/domain/devices/controller[@type='pci']/@model='${m}'`),
+  "/domain/devices/controller/target/@chassisNr",
+  "/domain/devices/controller/target/@busNr",
+  "/domain/devices/controller/target/@memReserve",
+  "/domain/devices/controller/target/node",
+  "/domain/devices/controller/driver/@iothread",
+  "/domain/devices/controller/driver/iothreads",
+  "/domain/devices/controller/driver/iothreads/iothread",
+  "/domain/devices/controller/driver/iothreads/iothread/@id",
+  "/domain/devices/controller/driver/iothreads/iothread/queue",
+  "/domain/devices/controller/driver/iothreads/iothread/queue/@id",
   ...[
     "",
     "/@type",
@@ -835,7 +855,14 @@ function walk(el: XmlElement, p: string, at: string, scope: ReadonlyMap<string, 
     if (p === "/domain/devices/controller" && a.name === "model" && getAttr(el, "type") === "pci") {
       const q = `${p}[@type='pci']/@model='${a.value}'`;
       if (!EXPRESSED_PATHS.has(q))
-        out.push({ path: q, at: `${at}/@model`, value: a.value, expressedHere: ["pci-root", "pcie-root"] });
+        out.push({
+          path: q,
+          at: `${at}/@model`,
+          value: a.value,
+          expressedHere: [...EXPRESSED_PATHS].flatMap(
+            (e) => /controller\[@type='pci'\]\/@model='(.*)'$/.exec(e)?.[1] ?? [],
+          ),
+        });
       continue;
     }
     const ap = `${p}/@${a.name}`;

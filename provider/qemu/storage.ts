@@ -192,9 +192,11 @@ export function controllerDriverProps(kind: string, el: XmlElement | undefined, 
   const own = CONTROLLER_DRIVER_ATTRS[kind];
   if (!own)
     throw unsupported(dp, undefined, `a ${kind} controller takes no <driver> here: remove it or apply through libvirt`);
-  onlyAttrs(driver, dp, [...Object.keys(own), ...VIRTIO_OPTION_ATTRS], `a ${kind} controller's <driver>`);
-  if (childElements(driver).length)
-    throw unsupported(`${dp}/${childElements(driver)[0]!.name}`, undefined, "remove it or apply through libvirt");
+  // a virtio-scsi controller's iothreads are built by controllers.ts (scsiIothreadProps)
+  const iothreads = kind === "virtio-scsi" ? ["iothread"] : [];
+  onlyAttrs(driver, dp, [...Object.keys(own), ...VIRTIO_OPTION_ATTRS, ...iothreads], `a ${kind} controller's <driver>`);
+  const kids = childElements(driver).filter((k) => !(iothreads.length && k.name === "iothreads"));
+  if (kids.length) throw unsupported(`${dp}/${kids[0]!.name}`, undefined, "remove it or apply through libvirt");
   const props: Record<string, unknown> = {};
   for (const [attr, prop] of Object.entries(own)) {
     if (attr === "ioeventfd") {

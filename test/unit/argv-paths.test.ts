@@ -72,7 +72,7 @@ describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)",
 });
 
 describe("QEMU command line: devices where libvirt puts them", () => {
-  it("a written PCI address on the root bus is bus/addr/multifunction; another bus is refused", () => {
+  it("a written PCI address on the root bus is bus/addr/multifunction; on a bus not defined, libvirt's pci-bridge is added", () => {
     const d = doc(
       `${DISK}<address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x1' multifunction='on'/></disk>`,
     );
@@ -81,8 +81,21 @@ describe("QEMU command line: devices where libvirt puts them", () => {
       addr: "0x7.0x1",
       multifunction: true,
     });
-    const e = refusal(doc(`${DISK}<address type='pci' domain='0x0000' bus='0x01' slot='0x01' function='0x0'/></disk>`));
-    expect(e.path).to.equal("/domain/devices/disk[1]/address/@bus");
+    // libvirt's first pass adds the bus a written address names (pci-autoadd-addr of its tests)
+    const bridged = devices(
+      doc(`${DISK}<address type='pci' domain='0x0000' bus='0x01' slot='0x01' function='0x0'/></disk>`),
+    );
+    expect(bridged.find((x) => x.driver === "pci-bridge")).to.deep.equal({
+      driver: "pci-bridge",
+      chassis_nr: 1,
+      id: "pci.1",
+      bus: "pci.0",
+      addr: "0x2",
+    });
+    expect(bridged.find((x) => x.driver === "virtio-blk-pci")).to.include({ bus: "pci.1", addr: "0x1" });
+    // a bridge has no slot 0 (its SHPC): refused as libvirt refuses it
+    const e = refusal(doc(`${DISK}<address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></disk>`));
+    expect(e.path).to.equal("/domain/devices/disk[1]/address");
   });
 
   it("on the PC machine: the PIIX3 USB controller at 01.2, the primary video at slot 2, then libvirt's order, and libvirt's implicit virtio balloon", () => {

@@ -89,6 +89,10 @@ describe("QEMU command line: a virtio-pmem memory device", () => {
     ).to.equal("/domain/devices/memory[1]/@model");
     expect(refusal(doc("", pmem())).path).to.equal("/domain/maxMemory");
     expect(refusal(doc(max, pmem(" access='shared'", ""))).path).to.equal("/domain/devices/memory[1]/address");
-    expect(refusal(doc(max, pmem() + pmem())).message).to.contain("overlaps with other memory device");
+    const second = pmem(
+      " access='shared'",
+      "<address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x0'/>",
+    );
+    expect(refusal(doc(max, pmem() + second)).message).to.contain("overlaps with other memory device");
   });
 });
