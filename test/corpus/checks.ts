@@ -14,6 +14,7 @@ import { DomainXmlError } from "../../provider/xml/errors";
 import { resolveIdentity } from "../../provider/xml/identity";
 import { DomainChange, diffDomains } from "../../provider/diff/semantic";
 import { buildQemuArgv } from "../../provider/qemu/argv";
+import { libvirtChannelTargetDir } from "../../provider/qemu/chardev";
 import { unexpressedPaths } from "../../provider/qemu/paths";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../../provider/xml/tree";
 import { parseBitmap } from "../../provider/xml/bitmap";
@@ -379,6 +380,12 @@ const CORPUS_HOST = {
   },
 };
 
+/** The host, and libvirt's channel directory of the test suite's domain (id -1): libvirt's paths in the argv. */
+const corpusOptions = (def: DomainDef) => ({
+  ...CORPUS_HOST,
+  channelTargetDir: libvirtChannelTargetDir(-1, def.name ?? ""),
+});
+
 /** qemu-argv over every input libvirt built a command line for. */
 export function checkQemuArgv(corpus: Corpus): ArgvRun {
   const findings = new Map<string, Finding[]>();
@@ -399,7 +406,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
       if (c.err && def) {
         libvirtRefuses++;
         try {
-          buildQemuArgv(def, CORPUS_HOST);
+          buildQemuArgv(def, corpusOptions(def));
           acceptedWhatLibvirtRefuses++;
         } catch {
           /* refused as libvirt refuses */
@@ -414,7 +421,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     }
     let ours: string[];
     try {
-      ours = buildQemuArgv(def, CORPUS_HOST).argv;
+      ours = buildQemuArgv(def, corpusOptions(def)).argv;
     } catch (e) {
       if (DomainXmlError.isInstance(e)) {
         refused++;
@@ -485,6 +492,14 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   [
     "host-vnc-config",
     (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),
+  ],
+  // chardev family: TLS of TCP character devices from qemu.conf (chardev_tls), and the secret of its key
+  [
+    "host-chardev-tls-config",
+    (s, d) =>
+      (s === "-chardev" && /libvirt: -chardev [^|]*tls-creds=/.test(d)) ||
+      (s === "-object tls-creds-x509" && /"id":"objchar[a-z]+\d+_tls0"/.test(d)) ||
+      (s === "-object secret" && /"id":"char[a-z]+\d+-secret0"/.test(d)),
   ],
   ["host-spice-config", (s, d) => s === "-spice" && /sasl=on|disable-ticketing=on/.test(d)],
   ["host-rendernode", (s, d) => (s === "-display" || s === "-spice") && /rendernode=\/dev\/dri\/foo/.test(d)],
