@@ -266,6 +266,7 @@ export class QemuDirectBackend implements DomainBackend {
       qmpSocketPath: f.qmp,
       pidFilePath: f.pid,
       emulator: this.emulator,
+      channelTargetDir: f.dir, // a unix channel without a path (the guest agent's): its socket there
       ...hostMemoryInfo(),
     });
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
@@ -355,6 +356,7 @@ export class QemuDirectBackend implements DomainBackend {
       secretDir: f.dir,
       nvramDir: f.dir,
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
+      channelTargetDir: f.dir, // a unix channel without a path (the guest agent's): QEMU listens on DIR/TARGET-NAME
       ...hostMemoryInfo(),
     });
     await this.prepareNvram(name, def);
