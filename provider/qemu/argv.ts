@@ -1046,6 +1046,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
     "vsock",
     "panic",
     "iommu",
+    "serial", // a pci-serial at its written address (chardev.ts)
   ])
     for (const el of devs.of(name)) {
       const a = firstChild(el, "address");

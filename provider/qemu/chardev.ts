@@ -193,15 +193,22 @@ export function virtioSerialLayout(devs: Pick<DeviceElements, "of">): VirtioSeri
   return { implicit: [...implicit].filter((i) => !written.has(i)).sort((a, b) => a - b), channels: out };
 }
 
-/** The attributes of the `<source>` elements of a character device, for comparing two of them. */
-function sourceKey(el: XmlElement): string {
-  const sources = childElements(el, "source").map((s) =>
-    s.attrs
-      .map((a) => `${a.name}=${a.value}`)
-      .sort()
-      .join(","),
-  );
-  return [getAttr(firstChild(el, "protocol"), "type") ?? "", ...sources].join(";");
+/**
+ * Whether the first console (a serial target) states nothing its serial port does not: the same
+ * type, and each attribute of its `<source>`s, `<protocol>` and `<address>` equal to the serial's
+ * (libvirt makes that console an alias of the serial, virDomainDefAddConsoleCompat: anything else
+ * the console says would be dropped).
+ */
+function consoleMatchesSerial(console: XmlElement, serial: XmlElement): boolean {
+  if ((getAttr(console, "type") ?? "pty") !== (getAttr(serial, "type") ?? "pty")) return false;
+  const subset = (a: XmlElement | undefined, b: XmlElement | undefined) =>
+    !a || a.attrs.every((x) => getAttr(b, x.name) === x.value);
+  const cs = childElements(console, "source");
+  const ss = childElements(serial, "source");
+  // a pty's source path is the pty the running domain got (runtime state)
+  if (getAttr(console, "type") !== "pty" && !cs.every((c, i) => subset(c, ss[i]))) return false;
+  for (const n of ["protocol", "address"]) if (!subset(firstChild(console, n), firstChild(serial, n))) return false;
+  return true;
 }
 
 /**
@@ -218,6 +225,36 @@ export function chardevBackend(
   sourcePath: string | undefined,
   path: string,
   el?: XmlElement,
+): string {
+  return backend(type, id, sourcePath, path, el) + logOptions(el, path);
+}
+
+/**
+ * `<log file append>`: QEMU copies what the device sends to that file (`logfile=`, `logappend=`);
+ * libvirt opens it itself and passes it as `/dev/fdset/N` (a listed fd-passing difference).
+ */
+function logOptions(el: XmlElement | undefined, path: string): string {
+  const log = el && firstChild(el, "log");
+  if (!log) return "";
+  const file = getAttr(log, "file");
+  if (!file)
+    throw unsupported(
+      `${path}/log/@file`,
+      file,
+      "write the file QEMU logs the device's output to, e.g. <log file='/var/log/guest-serial.log'/>",
+    );
+  const append = getAttr(log, "append");
+  if (append !== undefined && append !== "on" && append !== "off")
+    throw unsupported(`${path}/log/@append`, append, "write append='on' or 'off'");
+  return `,logfile=${qemuOptEscape(file)}${append === undefined ? "" : `,logappend=${append}`}`;
+}
+
+function backend(
+  type: string | undefined,
+  id: string,
+  sourcePath: string | undefined,
+  path: string,
+  el: XmlElement | undefined,
 ): string {
   const source = el && firstChild(el, "source");
   const mode = getAttr(source, "mode");
@@ -255,6 +292,17 @@ export function chardevBackend(
     }
     case "pipe":
       return `pipe,id=${id},path=${sourcePathArg()}`;
+    case "spiceport": {
+      // SPICE's port named by <source channel> (the caller checks that SPICE graphics exist)
+      const channel = getAttr(source, "channel");
+      if (!channel)
+        throw unsupported(
+          `${path}/source/@channel`,
+          channel,
+          "write the SPICE port's name, e.g. <source channel='org.qemu.console.serial.0'/>",
+        );
+      return `spiceport,id=${id},name=${qemuOptEscape(channel)}`;
+    }
     case "unix":
       return `socket,id=${id},path=${sourcePathArg()}${listen("bind")}`;
     case "tcp": {
@@ -292,7 +340,7 @@ export function chardevBackend(
       throw unsupported(
         `${path}/@type`,
         type,
-        "use a pty, null, vc, stdio, dev, file, pipe, unix, tcp or udp character device",
+        "use a pty, null, vc, stdio, dev, file, pipe, unix, tcp, udp or spiceport character device",
       );
   }
 }
@@ -303,6 +351,12 @@ export function buildParallels(add: Add, devs: Pick<DeviceElements, "of">): void
     const path = `/domain/devices/parallel[${i + 1}]`;
     const id = `charparallel${i}`;
     const src = firstChild(el, "source");
+    if (getAttr(el, "type") === "spiceport" && !devs.of("graphics").some((g) => getAttr(g, "type") === "spice"))
+      throw unsupported(
+        `${path}/@type`,
+        "spiceport",
+        "a spiceport needs <graphics type='spice'>: add it, or use a pty",
+      );
     add("-chardev", chardevBackend(getAttr(el, "type"), id, getAttr(src, "path"), path, el));
     add("-device", JSON.stringify({ driver: "isa-parallel", chardev: id, id: `parallel${i}` }));
   });
@@ -320,24 +374,78 @@ function serialIndexes(serials: readonly XmlElement[]): number[] {
   return out;
 }
 
-/** A `<serial>` on the ISA bus (`isa-serial`, the PC machine's): its target type and model are checked. */
-function checkIsaSerial(el: XmlElement, path: string): void {
+/** The serial target types the builder makes, each a QEMU device of the same model name (libvirt's). */
+const SERIAL_DEVICES: Readonly<Record<string, string>> = {
+  "isa-serial": "isa-serial",
+  "isa-debug": "isa-debugcon",
+  "pci-serial": "pci-serial",
+};
+
+/**
+ * The device of a `<serial>` (libvirt's qemuBuildChrDeviceProps): `isa-serial` with its index
+ * and an ISA address's `iobase`/`irq`, `isa-debugcon` (target type isa-debug) at its `iobase`,
+ * or `pci-serial` at its written PCI address; the `<target><model>` must be the target's model.
+ */
+function serialDevice(
+  el: XmlElement,
+  path: string,
+  id: string,
+  n: number,
+  index: number,
+  devs: DeviceElements,
+): Record<string, unknown> {
   const target = firstChild(el, "target");
-  const type = getAttr(target, "type");
-  if (type !== undefined && type !== "isa-serial")
+  const type = getAttr(target, "type") ?? "isa-serial";
+  const driver = SERIAL_DEVICES[type];
+  if (!driver)
     throw unsupported(
       `${path}/target/@type`,
       type,
-      "the builder makes ISA serial ports: write type='isa-serial' or leave it out",
+      `the builder makes ${Object.keys(SERIAL_DEVICES).join(", ")} serial ports: use one, or apply through libvirt`,
     );
-  const model = firstChild(target ?? el, "model");
-  const name = model && getAttr(model, "name");
-  if (model && name !== "isa-serial")
+  const model = target && firstChild(target, "model");
+  if (model && getAttr(model, "name") !== driver)
     throw unsupported(
       `${path}/target/model/@name`,
-      name,
-      "an ISA serial port is model isa-serial: write name='isa-serial' or leave <model> out",
+      getAttr(model, "name"),
+      `a ${type} serial port is model ${driver}: write name='${driver}' or leave <model> out`,
     );
+  const dev: Record<string, unknown> = { driver, chardev: id, id: `serial${n}` };
+  if (driver === "isa-serial") dev.index = index;
+  const a = firstChild(el, "address");
+  if (driver === "pci-serial") {
+    if (!a)
+      throw unsupported(
+        `${path}/address`,
+        undefined,
+        "write the PCI address of a pci-serial port, e.g. <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>",
+      );
+    return { ...dev, ...pciAddressProps(el, path, devs) };
+  }
+  if (a) {
+    if (getAttr(a, "type") !== "isa")
+      throw unsupported(
+        `${path}/address/@type`,
+        getAttr(a, "type"),
+        "an ISA serial port has an ISA address: write type='isa'",
+      );
+    for (const k of ["iobase", "irq"]) {
+      const v = getAttr(a, k);
+      if (v === undefined) continue;
+      if (k === "irq" && driver === "isa-debugcon")
+        throw unsupported(`${path}/address/@irq`, v, "a debug console has no IRQ: remove irq");
+      const num = /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : /^[0-9]+$/.test(v) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(num) || num > (k === "irq" ? 15 : 0xffff))
+        throw new DomainXmlError("not an ISA address", {
+          path: `${path}/address/@${k}`,
+          value: v,
+          allowed: k === "irq" ? "an IRQ from 0 to 15" : "an I/O port from 0x0 to 0xffff",
+          fix: `write e.g. ${k === "irq" ? "irq='0x4'" : "iobase='0x3f8'"}`,
+        });
+      dev[k] = num;
+    }
+  }
+  return dev;
 }
 
 /**
@@ -352,18 +460,22 @@ function checkIsaSerial(el: XmlElement, path: string): void {
 export function buildChardevs(add: Add, devs: DeviceElements, opts: ChardevOptions): void {
   const serials = devs.of("serial");
   const consoles = devs.of("console");
+  const spice = devs.of("graphics").some((g) => getAttr(g, "type") === "spice");
+  const spiceOnly = (el: XmlElement, path: string) => {
+    if (getAttr(el, "type") === "spiceport" && !spice)
+      throw unsupported(
+        `${path}/@type`,
+        "spiceport",
+        "a spiceport needs <graphics type='spice'>: add it, or use a pty",
+      );
+  };
   const consoleTarget = (el: XmlElement | undefined) =>
     getAttr(firstChild(el ?? consoles[0]!, "target"), "type") ?? "serial";
   const [first] = consoles;
   const compat = serials.length === 0 && first !== undefined && consoleTarget(first) === "serial";
   if (first && serials[0] && consoleTarget(first) === "serial") {
     // libvirt replaces that console's source with the first serial's: a different one would be dropped
-    const differs =
-      (getAttr(first, "type") ?? "pty") !== (getAttr(serials[0], "type") ?? "pty") ||
-      (childElements(first, "source").length > 0 &&
-        getAttr(first, "type") !== "pty" &&
-        sourceKey(first) !== sourceKey(serials[0]));
-    if (differs)
+    if (!consoleMatchesSerial(first, serials[0]))
       throw unsupported(
         "/domain/devices/console[1]/source",
         getAttr(first, "type"),
@@ -376,11 +488,17 @@ export function buildChardevs(add: Add, devs: DeviceElements, opts: ChardevOptio
         const idx = serialIndexes(serials);
         return serials.map((el, i) => ({ el, path: `/domain/devices/serial[${i + 1}]`, index: idx[i]! }));
       })();
+  if (compat && firstChild(first, "address"))
+    throw unsupported(
+      "/domain/devices/console[1]/address",
+      undefined,
+      "write the address on a <serial> (the first console is its alias), or remove it",
+    );
   ports.forEach(({ el, path, index }, i) => {
-    if (!compat) checkIsaSerial(el, path);
     const id = `charserial${i}`;
+    spiceOnly(el, path);
     add("-chardev", chardevBackend(getAttr(el, "type"), id, getAttr(firstChild(el, "source"), "path"), path, el));
-    add("-device", JSON.stringify({ driver: "isa-serial", chardev: id, id: `serial${i}`, index }));
+    add("-device", JSON.stringify(serialDevice(el, path, id, i, index, devs)));
   });
   const layout = virtioSerialLayout(devs);
   for (const n of layout.implicit)
@@ -401,6 +519,7 @@ export function buildChardevs(add: Add, devs: DeviceElements, opts: ChardevOptio
       // with a serial port, libvirt puts the serial's console first (virDomainDefAddConsoleCompat)
       const n = i + (ports.length > 0 && consoleTarget(first) !== "serial" ? 1 : 0);
       const id = `charconsole${n}`;
+      spiceOnly(el, path);
       add("-chardev", chardevBackend(getAttr(el, "type"), id, getAttr(firstChild(el, "source"), "path"), path, el));
       add("-device", JSON.stringify({ driver: "virtconsole", chardev: id, id: `console${n}` }));
       return;
@@ -411,13 +530,13 @@ export function buildChardevs(add: Add, devs: DeviceElements, opts: ChardevOptio
       "use a virtio console, or a serial one as the first console",
     );
   });
-  const spice = devs.of("graphics").some((g) => getAttr(g, "type") === "spice");
   devs.of("channel").forEach((el, i) => {
     const path = `/domain/devices/channel[${i + 1}]`;
     const target = firstChild(el, "target");
     const targetType = getAttr(target, "type");
     const type = getAttr(el, "type");
     const id = `charchannel${i}`;
+    spiceOnly(el, path);
     if (targetType === "guestfwd") {
       add("-chardev", channelBackend(el, type, id, path, undefined, spice, opts));
       add(
@@ -469,7 +588,7 @@ function channelBackend(
         type,
         "a spicevmc channel needs <graphics type='spice'>: add it, or use a qemu-vdagent or unix channel",
       );
-    return `spicevmc,id=${id},name=vdagent`;
+    return `spicevmc,id=${id},name=vdagent${logOptions(el, path)}`;
   }
   if (type === "qemu-vdagent") {
     const source = firstChild(el, "source");
@@ -482,7 +601,8 @@ function channelBackend(
     return (
       `qemu-vdagent,id=${id},name=vdagent` +
       (source && copypaste !== undefined ? `,clipboard=${copypaste === "yes" ? "on" : "off"}` : "") +
-      (source && mouse !== undefined ? `,mouse=${mouse === "client" ? "on" : "off"}` : "")
+      (source && mouse !== undefined ? `,mouse=${mouse === "client" ? "on" : "off"}` : "") +
+      logOptions(el, path)
     );
   }
   if (generated !== undefined && Buffer.byteLength(generated) > UNIX_PATH_MAX_BYTES)

@@ -201,6 +201,18 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/channel/source/clipboard/@copypaste",
   "/domain/devices/channel/source/mouse",
   "/domain/devices/channel/source/mouse/@mode",
+  ...["serial", "console", "channel", "parallel"].flatMap((k) => [
+    `/domain/devices/${k}/log`,
+    `/domain/devices/${k}/log/@file`,
+    `/domain/devices/${k}/log/@append`,
+  ]),
+  "/domain/devices/channel/source/@channel",
+  ...["serial", "console"].flatMap((k) => [
+    `/domain/devices/${k}/source/@channel`,
+    ...["", "/@type", "/@iobase", "/@irq", "/@domain", "/@bus", "/@slot", "/@function"].map(
+      (a) => `/domain/devices/${k}/address${a}`,
+    ),
+  ]),
   "/domain/devices/graphics",
   "/domain/devices/graphics/@type",
   "/domain/devices/graphics/@port",

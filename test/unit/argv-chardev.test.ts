@@ -210,4 +210,43 @@ describe("QEMU command line: consoles, serial and parallel ports (chardev family
     );
     expect(chardevs(d)).to.deep.equal(["socket,id=charparallel0,host=127.0.0.1,port=9999,server=on,wait=off"]);
   });
+
+  it("a <log> file is logfile= with its logappend (serial-file-log); the first console may repeat the serial's source in part (serial-file-chardev)", () => {
+    const d = doc(
+      "<serial type='file'><source path='/tmp/s.log' append='on'/><log file='/var/log/s.log' append='off'/><target port='0'/></serial>" +
+        "<console type='file'><source path='/tmp/s.log'/><target type='serial' port='0'/></console>",
+    );
+    expect(chardevs(d)).to.deep.equal([
+      "file,id=charserial0,path=/tmp/s.log,append=on,logfile=/var/log/s.log,logappend=off",
+    ]);
+    const other = doc(
+      "<serial type='file'><source path='/tmp/s.log'/></serial><console type='file'><source path='/tmp/s.log' append='on'/></console>",
+    );
+    expect(refusal(other).path).to.equal("/domain/devices/console[1]/source");
+  });
+
+  it("ISA serial addresses (iobase, irq), the ISA debug console and a pci-serial at its address (serial-dev-chardev-iobase, serial-debugcon, pci-serial-dev-chardev)", () => {
+    const d = doc(
+      "<serial type='dev'><source path='/dev/ttyS2'/><target port='0'/><address type='isa' iobase='0x3f8' irq='0x4'/></serial>" +
+        "<serial type='pty'><target type='isa-debug'><model name='isa-debugcon'/></target><address type='isa' iobase='0x402'/></serial>" +
+        "<serial type='pty'><target type='pci-serial' port='2'/><address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/></serial>" +
+        "<console type='dev'><source path='/dev/ttyS2'/><target type='serial' port='0'/><address type='isa' iobase='0x3f8' irq='0x4'/></console>",
+    );
+    expect(devices(d).filter((x) => String(x.id).startsWith("serial"))).to.deep.equal([
+      { driver: "isa-serial", chardev: "charserial0", id: "serial0", index: 0, iobase: 1016, irq: 4 },
+      { driver: "isa-debugcon", chardev: "charserial1", id: "serial1", iobase: 1026 },
+      { driver: "pci-serial", chardev: "charserial2", id: "serial2", bus: "pci.0", addr: "0x4" },
+    ]);
+    const noAddress = doc("<serial type='pty'><target type='pci-serial'/></serial>");
+    expect(refusal(noAddress).path).to.equal("/domain/devices/serial[1]/address");
+    const wrongModel = doc("<serial type='pty'><target type='isa-serial'><model name='pci-serial'/></target></serial>");
+    expect(refusal(wrongModel).path).to.equal("/domain/devices/serial[1]/target/model/@name");
+  });
+
+  it("a SPICE port as serial with SPICE graphics, refused without (serial-spiceport)", () => {
+    const port = "<serial type='spiceport'><source channel='org.qemu.console.serial.0'/></serial>";
+    const d = doc(port + "<graphics type='spice' port='5903' autoport='no' listen='127.0.0.1'/>");
+    expect(chardevs(d)).to.deep.equal(["spiceport,id=charserial0,name=org.qemu.console.serial.0"]);
+    expect(refusal(doc(port)).path).to.equal("/domain/devices/serial[1]/@type");
+  });
 });
