@@ -395,7 +395,8 @@ function serialDevice(
   devs: DeviceElements,
 ): Record<string, unknown> {
   const target = firstChild(el, "target");
-  const type = getAttr(target, "type") ?? "isa-serial";
+  // a console standing for serial 0 (no <serial> written) has the console's target type, serial
+  const type = el.name === "console" ? "isa-serial" : (getAttr(target, "type") ?? "isa-serial");
   const driver = SERIAL_DEVICES[type];
   if (!driver)
     throw unsupported(
@@ -403,7 +404,7 @@ function serialDevice(
       type,
       `the builder makes ${Object.keys(SERIAL_DEVICES).join(", ")} serial ports: use one, or apply through libvirt`,
     );
-  const model = target && firstChild(target, "model");
+  const model = target && el.name !== "console" ? firstChild(target, "model") : undefined;
   if (model && getAttr(model, "name") !== driver)
     throw unsupported(
       `${path}/target/model/@name`,

@@ -162,7 +162,7 @@ describe("QEMU command line: consoles, serial and parallel ports (chardev family
 
   it("a tcp console without <serial> is serial 0 (telnet, bind), a virtio console a unix socket (console-virtio-unix)", () => {
     const d = doc(
-      "<console type='tcp'><source mode='bind' host='127.0.0.1' service='9999'/><protocol type='telnet'/></console>" +
+      "<console type='tcp'><source mode='bind' host='127.0.0.1' service='9999'/><protocol type='telnet'/><target type='serial' port='0'/></console>" +
         "<console type='unix'><source mode='connect' path='/tmp/connect.socket'/><target type='virtio'/></console>",
     );
     expect(chardevs(d)).to.deep.equal([
