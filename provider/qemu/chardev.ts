@@ -551,10 +551,18 @@ export function buildChardevs(add: Add, devs: DeviceElements, opts: ChardevOptio
     const a = layout.channels[i]!;
     const agent = type === "spicevmc" || type === "qemu-vdagent";
     const name = getAttr(target, "name") ?? (agent ? "com.redhat.spice.0" : undefined);
-    const generated =
-      type === "unix" && getAttr(firstChild(el, "source"), "path") === undefined
-        ? `${opts.channelTargetDir}/${name ?? `vioser-${pad(a.controller)}-00-${pad(a.port)}.sock`}`
-        : undefined;
+    const made = type === "unix" && getAttr(firstChild(el, "source"), "path") === undefined;
+    // the made path is DIR/NAME: a name must stay a file name in that directory
+    if (made && name !== undefined && (name.includes("/") || name === "." || name === ".." || name === ""))
+      throw new DomainXmlError("a channel name that is no file name cannot name its socket", {
+        path: `${path}/target/@name`,
+        value: name,
+        allowed: "a name without '/', other than '.' and '..' (e.g. org.qemu.guest_agent.0)",
+        fix: "write the socket's path, <source mode='bind' path='...'/>, or a name without '/'",
+      });
+    const generated = made
+      ? `${opts.channelTargetDir}/${name ?? `vioser-${pad(a.controller)}-00-${pad(a.port)}.sock`}`
+      : undefined;
     add("-chardev", channelBackend(el, type, id, path, generated, spice, opts));
     add(
       "-device",

@@ -1,7 +1,7 @@
 /**
  * Character devices with the QEMU-direct backend and real QEMU (the host's 7.2 and the lab
  * chroot's 11.x), no libvirt: the guest agent's unix channel written without a path listens in
- * the domain's state directory on virtio-serial port 1, a TCP console is serial 0 listening on
+ * the domain's state directory (`channel/`) on virtio-serial port 1, a TCP console is serial 0 listening on
  * its port, and a channel with a virtio-serial address is on that port of the controller libvirt
  * would add (QMP query-chardev, qom-list, qom-get).
  */
@@ -47,7 +47,7 @@ for (const which of ["host", "new"] as const) {
       const a = await checkAndCreate({ name: "chardev", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
       expect(a.outs.state).to.equal("running");
       const qmp = path.join(state, "chardev", "qmp.sock");
-      const agent = path.join(state, "chardev", "org.qemu.guest_agent.0");
+      const agent = path.join(state, "chardev", "channel", "org.qemu.guest_agent.0");
       // the guest agent's socket: made by QEMU in the domain's directory, where libvirt's daemon makes its own
       expect(fs.statSync(agent).isSocket()).to.equal(true);
       // QEMU writes a listening socket as "disconnected:unix:PATH,server=on" until a client connects
@@ -81,6 +81,9 @@ for (const which of ["host", "new"] as const) {
       })) as string;
       expect(bus).to.match(/virtio-serial1/);
       await impl.remove("chardev", a.outs);
+      // nothing of it is left: the socket QEMU made goes with the domain
+      expect(fs.existsSync(agent)).to.equal(false);
+      expect(fs.existsSync(path.join(state, "chardev"))).to.equal(false);
     });
   });
 }

@@ -44,6 +44,14 @@ describe("QEMU command line: channels (chardev family)", () => {
     );
   });
 
+  it("a made path's name must be a file name: '/', '.' and '..' are refused naming the target name", () => {
+    for (const n of ["../../etc/x", "..", "a/b"]) {
+      const e = refusal(doc(`<channel type='unix'><target type='virtio' name='${n}'/></channel>`));
+      expect(e.path).to.equal("/domain/devices/channel[1]/target/@name");
+      expect(e.message).to.contain("<source mode='bind' path=");
+    }
+  });
+
   it("virtio-serial ports as libvirt lays them out: written ports kept, a controller-only address, an added controller (channel-virtio-auto)", () => {
     const ch = (n: string, a = "") => `<channel type='pty'><target type='virtio' name='${n}'/>${a}</channel>`;
     const d = doc(
