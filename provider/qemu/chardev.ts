@@ -430,6 +430,13 @@ function serialDevice(
         getAttr(a, "type"),
         "an ISA serial port has an ISA address: write type='isa'",
       );
+    const other = a.attrs.find((x) => !["type", "iobase", "irq"].includes(x.name));
+    if (other)
+      throw unsupported(
+        `${path}/address/@${other.name}`,
+        other.value,
+        "an ISA address has iobase and irq only: remove it",
+      );
     for (const k of ["iobase", "irq"]) {
       const v = getAttr(a, k);
       if (v === undefined) continue;
@@ -517,6 +524,12 @@ export function buildChardevs(add: Add, devs: DeviceElements, opts: ChardevOptio
     // A console with a serial target is the first serial port itself (libvirt merges them).
     if (target === "serial" && i === 0 && ports.length > 0) return;
     if (target === "virtio") {
+      if (firstChild(el, "address"))
+        throw unsupported(
+          `${path}/address`,
+          undefined,
+          "QEMU numbers virtio consoles itself (libvirt gives them no address): remove <address>",
+        );
       // with a serial port, libvirt puts the serial's console first (virDomainDefAddConsoleCompat)
       const n = i + (ports.length > 0 && consoleTarget(first) !== "serial" ? 1 : 0);
       const id = `charconsole${n}`;

@@ -247,6 +247,12 @@ describe("QEMU command line: consoles, serial and parallel ports (chardev family
     ]);
     const noAddress = doc("<serial type='pty'><target type='pci-serial'/></serial>");
     expect(refusal(noAddress).path).to.equal("/domain/devices/serial[1]/address");
+    const pciOnIsa = doc("<serial type='pty'><address type='isa' iobase='0x3f8' slot='0x4'/></serial>");
+    expect(refusal(pciOnIsa).path).to.equal("/domain/devices/serial[1]/address/@slot");
+    const virtioAt = doc(
+      "<console type='pty'><target type='virtio'/><address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/></console>",
+    );
+    expect(refusal(virtioAt).path).to.equal("/domain/devices/console[1]/address");
     const wrongModel = doc("<serial type='pty'><target type='isa-serial'><model name='pci-serial'/></target></serial>");
     expect(refusal(wrongModel).path).to.equal("/domain/devices/serial[1]/target/model/@name");
   });
