@@ -3,7 +3,8 @@
  * chroot's 11.x), no libvirt: the guest agent's unix channel written without a path listens in
  * the domain's state directory (`channel/`) on virtio-serial port 1, a TCP console is serial 0 listening on
  * its port, and a channel with a virtio-serial address is on that port of the controller libvirt
- * would add (QMP query-chardev, qom-list, qom-get).
+ * would add (QMP query-chardev, qom-list, qom-get); a QEMU killed leaves its socket, which
+ * removing the domain takes with the domain's directory.
  */
 import { expect } from "chai";
 import * as fs from "node:fs";
@@ -24,6 +25,15 @@ function freePort(): Promise<number> {
       s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
     });
   });
+}
+
+/** Whether a process runs (a zombie does not). */
+function alive(pid: number): boolean {
+  try {
+    return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 for (const which of ["host", "new"] as const) {
@@ -84,6 +94,26 @@ for (const which of ["host", "new"] as const) {
       // nothing of it is left: the socket QEMU made goes with the domain
       expect(fs.existsSync(agent)).to.equal(false);
       expect(fs.existsSync(path.join(state, "chardev"))).to.equal(false);
+    });
+
+    it("a QEMU killed with its guest agent socket: remove leaves nothing (the socket and channel/ go)", async () => {
+      const xml = `<domain type='qemu'><name>killed</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+        <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+        </devices></domain>`;
+      const a = await checkAndCreate({ name: "killed", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const dir = path.join(state, "killed");
+      const pid = Number(fs.readFileSync(path.join(dir, "qemu.pid"), "utf8"));
+      process.kill(pid, "SIGKILL");
+      const deadline = Date.now() + 10000;
+      while (alive(pid)) {
+        if (Date.now() > deadline) throw new Error(`QEMU ${pid} still runs 10 s after SIGKILL`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // a killed QEMU leaves its listening socket behind
+      expect(fs.statSync(path.join(dir, "channel", "org.qemu.guest_agent.0")).isSocket()).to.equal(true);
+      await impl.remove("killed", a.outs);
+      expect(fs.existsSync(dir)).to.equal(false);
     });
   });
 }
