@@ -13,7 +13,7 @@
  */
 import { resolveMode } from "../backends/capabilities";
 import type { LibvirtCapabilities } from "../backends/domain-backend";
-import { hostMemoryInfo, isDirectUri } from "../backends/qemu/direct";
+import { directChannelDir, hostMemoryInfo, isDirectUri } from "../backends/qemu/direct";
 import { composeDomain, ComposeError } from "../desired/compose";
 import { InputFailure, validateInputs } from "../desired/inputs";
 import {
@@ -92,7 +92,9 @@ export async function check(
     if (isDirectUri(uri)) {
       // Without libvirt, what our command line builder cannot express is refused here, at preview.
       try {
-        buildQemuArgv(ensureUuid(composed.def), hostMemoryInfo()); // QEMU runs on this host: its NUMA nodes, hugetlbfs
+        const def = ensureUuid(composed.def);
+        // QEMU runs on this host: its NUMA nodes, hugetlbfs; the guest agent's socket in the domain's directory
+        buildQemuArgv(def, { ...hostMemoryInfo(), channelTargetDir: directChannelDir(uri, def.name ?? "") });
       } catch (e) {
         if (DomainXmlError.isInstance(e))
           return { inputs: news, failures: [{ property: "xml", reason: `xml: ${e.message}` }] };

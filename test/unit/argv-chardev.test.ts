@@ -3,6 +3,10 @@
  * serial and parallel ports as libvirt writes them (its corpus cases named in each title).
  */
 import { expect } from "chai";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { QemuDirectBackend, directChannelDir } from "../../provider/backends/qemu/direct";
 import { buildQemuArgv } from "../../provider/qemu/argv";
 import { libvirtChannelTargetDir, virtioSerialLayout } from "../../provider/qemu/chardev";
 import { DomainDef } from "../../provider/xml/domain";
@@ -262,5 +266,27 @@ describe("QEMU command line: consoles, serial and parallel ports (chardev family
     const d = doc(port + "<graphics type='spice' port='5903' autoport='no' listen='127.0.0.1'/>");
     expect(chardevs(d)).to.deep.equal(["spiceport,id=charserial0,name=org.qemu.console.serial.0"]);
     expect(refusal(doc(port)).path).to.equal("/domain/devices/serial[1]/@type");
+  });
+});
+
+describe("QEMU-direct backend: the channel directory (chardev family)", () => {
+  it("define builds with STATE_DIR/NAME/channel: a socket path too long there is refused naming the channel", async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-chardev-"));
+    try {
+      const state = path.join(base, "s".repeat(80));
+      const b = new QemuDirectBackend(`qemu-direct://${state}?emulator=/bin/false`);
+      const xml = (n: string) =>
+        `<domain type='qemu'><name>g</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os>` +
+        `<devices><channel type='unix'><target type='virtio' name='${n}'/></channel></devices></domain>`;
+      let err: unknown;
+      await b.define(xml("org.qemu.guest_agent.0")).catch((e: unknown) => (err = e));
+      expect(String(err)).to.contain(
+        "/domain/devices/channel[1]/source/@path: the channel's unix socket path is too long",
+      );
+      expect(String(err)).to.contain(path.join(state, "g", "channel"));
+      expect(directChannelDir(`qemu-direct://${state}`, "g")).to.equal(path.join(state, "g", "channel"));
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
   });
 });

@@ -44,6 +44,14 @@ export function isDirectUri(uri: string): boolean {
   return uri.startsWith(`${DIRECT_SCHEME}//`);
 }
 
+/**
+ * The directory of a domain's channel sockets (`STATE_DIR/NAME/channel`: the unix sockets of
+ * virtio channels written without a path), for a `qemu-direct:` URI; the preview builds with it.
+ */
+export function directChannelDir(uri: string, name: string): string {
+  return path.join(parseDirectUri(uri).stateDir, name, "channel");
+}
+
 /** Ignores an EEXIST (a directory made before), rethrows the rest. */
 function exists(e: NodeJS.ErrnoException): void {
   if (e.code !== "EEXIST") throw e;
