@@ -1,10 +1,10 @@
 /**
  * Character devices with the QEMU-direct backend and real QEMU (the host's 7.2 and the lab
  * chroot's 11.x), no libvirt: the guest agent's unix channel written without a path listens in
- * the domain's state directory (`channel/`) on virtio-serial port 1, a TCP console is serial 0 listening on
- * its port, and a channel with a virtio-serial address is on that port of the controller libvirt
- * would add (QMP query-chardev, qom-list, qom-get); a QEMU killed leaves its socket, which
- * removing the domain takes with the domain's directory.
+ * the domain's state directory (`channel/`) on virtio-serial port 1, a TCP console is serial 0
+ * listening on its port, and a channel with a virtio-serial address is on that port of the
+ * controller libvirt would add (QMP query-chardev, qom-list, qom-get); a QEMU killed leaves its
+ * socket, which removing the domain takes with the domain's directory.
  */
 import { expect } from "chai";
 import * as fs from "node:fs";
