@@ -13,8 +13,8 @@
  */
 import { resolveMode } from "../backends/capabilities";
 import type { LibvirtCapabilities } from "../backends/domain-backend";
-import { hostMemoryInfo, isDirectUri } from "../backends/qemu/direct";
 import { readFirmwareDescriptors } from "../backends/qemu/firmware-descriptors";
+import { directChannelDir, hostMemoryInfo, isDirectUri } from "../backends/qemu/direct";
 import { composeDomain, ComposeError } from "../desired/compose";
 import { InputFailure, validateInputs } from "../desired/inputs";
 import {
@@ -93,7 +93,13 @@ export async function check(
     if (isDirectUri(uri)) {
       // Without libvirt, what our command line builder cannot express is refused here, at preview.
       try {
-        buildQemuArgv(ensureUuid(composed.def), { ...hostMemoryInfo(), firmware: readFirmwareDescriptors() }); // QEMU runs on this host: its NUMA nodes, hugetlbfs, firmware descriptors
+        const def = ensureUuid(composed.def);
+        // QEMU runs on this host: its NUMA nodes, hugetlbfs, firmware descriptors; the guest agent's socket in the domain's directory
+        buildQemuArgv(def, {
+          ...hostMemoryInfo(),
+          firmware: readFirmwareDescriptors(),
+          channelTargetDir: directChannelDir(uri, def.name ?? ""),
+        });
       } catch (e) {
         if (DomainXmlError.isInstance(e))
           return { inputs: news, failures: [{ property: "xml", reason: `xml: ${e.message}` }] };

@@ -19,6 +19,7 @@ import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
 import { checkExpressedPaths } from "./paths";
 import * as media from "./media";
+import * as chardev from "./chardev";
 import {
   buildHostdevs,
   buildHubs,
@@ -99,6 +100,8 @@ import {
   writtenPciAddr,
 } from "./controllers";
 
+export { chardevBackend } from "./chardev";
+
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions extends HostMemoryInfo {
   /** Path of the QMP monitor socket. @default `/run/libvirt-domain/<name>/qmp.sock` */
@@ -133,6 +136,12 @@ export interface QemuArgvOptions extends HostMemoryInfo {
    * `memAccess`): an unlinked file per RAM block. @default {@link LIBVIRT_MEMORY_BACKING_DIR}
    */
   readonly memoryBackingDir?: string;
+  /**
+   * The directory of the unix sockets of virtio channels written without `<source path>`
+   * (provider/qemu/chardev.ts; libvirt makes them in `/var/lib/libvirt/qemu/channel/target/domain-ID-NAME`).
+   * @default `/run/libvirt-domain/<name>`
+   */
+  readonly channelTargetDir?: string;
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -284,8 +293,10 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
   buildInterfaces(v, add, devs, def.root);
   buildPm(def.root, add, devs);
-  buildChardevs(v, add, devs);
-  buildParallels(add, devs);
+  chardev.buildChardevs(add, devs, {
+    channelTargetDir: opts.channelTargetDir ?? `/run/libvirt-domain/${identity.name}`,
+  });
+  chardev.buildParallels(add, devs);
   const secretFiles: QemuSecretFile[] = [];
   const env: Record<string, string> = {};
   const mediaCtx: media.MediaContext = {
@@ -1171,8 +1182,6 @@ export interface DeviceElements {
 const IMPLICIT_BALLOON = { implicit: "memballoon" };
 /** The key of the AHCI controller libvirt adds on the PC machine for SATA disks when none is written. */
 const IMPLICIT_SATA = { implicit: "sata" };
-/** The key of the virtio-serial controller added for virtio channels when none is written. */
-const IMPLICIT_VIRTIO_SERIAL = { implicit: "virtio-serial" };
 
 function deviceElements(root: XmlElement, v: DomainView): DeviceElements {
   const devices = firstChild(root, "devices");
@@ -1274,7 +1283,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements, root: XmlElement): 
   });
   for (const n of implicitScsiControllers(v.disks, devs.of("disk"), v.controllers)) pci(implicitScsiKey(n));
   if (needsImplicitSata(v) && !q35) pci(IMPLICIT_SATA);
-  if (needsImplicitVirtioSerial(v)) port(IMPLICIT_VIRTIO_SERIAL);
+  for (const n of chardev.virtioSerialLayout(devs).implicit) port(chardev.implicitVirtioSerialKey(n)); // chardev.ts
   if (q35 && !v.controllers.some((c) => c.type === "usb")) port(IMPLICIT_Q35_USB);
   libvirtDiskOrder(v.disks).forEach((i) => {
     const d = v.disks[i]!;
@@ -2193,175 +2202,12 @@ function buildInterfaces(v: DomainView, add: Add, devs: DeviceElements, root: Xm
   });
 }
 
-/**
- * A character device backend as libvirt writes it (qemuBuildChardevCommandLine): pty, null, vc,
- * stdio, a host serial port (`dev`), a file, a unix socket and a TCP socket (`mode='bind'` listens:
- * `server=on,wait=off`; `connect` connects; `<protocol type='telnet'>` is `telnet=on`). UDP, TLS,
- * `append`, logs and the rest are refused (the paths table names them).
- */
-export function chardevBackend(
-  type: string | undefined,
-  id: string,
-  sourcePath: string | undefined,
-  path: string,
-  el?: XmlElement,
-): string {
-  const source = el && firstChild(el, "source");
-  const mode = getAttr(source, "mode");
-  const listen = (defaultMode: string) => {
-    const m = mode ?? defaultMode;
-    if (m !== "bind" && m !== "connect") throw unsupported(`${path}/source/@mode`, m, "write mode='bind' or 'connect'");
-    return m === "bind" ? ",server=on,wait=off" : "";
-  };
-  // libvirt makes a unix socket's path itself (its channel directory) when none is written; QEMU needs one
-  const sourcePathArg = () => {
-    if (sourcePath) return qemuOptEscape(sourcePath);
-    throw unsupported(
-      `${path}/source/@path`,
-      undefined,
-      "write the path QEMU should use, e.g. <source mode='bind' path='/run/guest.sock'/>, or apply through libvirt",
-    );
-  };
-  switch (type) {
-    case "pty":
-      return `pty,id=${id}`;
-    case "null":
-      return `null,id=${id}`;
-    case "vc":
-      return `vc,id=${id}`;
-    case "stdio":
-      return `stdio,id=${id}`;
-    case "dev":
-      return `${id.startsWith("charparallel") ? "parallel" : "serial"},id=${id},path=${sourcePathArg()}`;
-    case "file":
-      return `file,id=${id},path=${sourcePathArg()}`;
-    case "unix":
-      return `socket,id=${id},path=${sourcePathArg()}${listen("bind")}`;
-    case "tcp": {
-      const protocol = getAttr(el && firstChild(el, "protocol"), "type") ?? "raw";
-      if (protocol !== "raw" && protocol !== "telnet")
-        throw unsupported(`${path}/protocol/@type`, protocol, "use protocol raw or telnet");
-      const host = getAttr(source, "host") ?? "";
-      const port = xmlWholeNumber(
-        `${path}/source/@service`,
-        getAttr(source, "service"),
-        0,
-        65535,
-        "write e.g. service='9999'",
-      );
-      return `socket,id=${id},host=${qemuOptEscape(host)},port=${port}${protocol === "telnet" ? ",telnet=on" : ""}${listen("connect")}`;
-    }
-    default:
-      throw unsupported(`${path}/@type`, type, "use a pty, null, vc, stdio, dev, file, unix or tcp character device");
-  }
-}
-
-/** `<parallel>` ports as libvirt writes them: a chardev and an `isa-parallel` each. */
-function buildParallels(add: Add, devs: DeviceElements): void {
-  devs.of("parallel").forEach((el, i) => {
-    const path = `/domain/devices/parallel[${i + 1}]`;
-    const id = `charparallel${i}`;
-    const src = firstChild(el, "source");
-    add("-chardev", chardevBackend(getAttr(el, "type"), id, getAttr(src, "path"), path, el));
-    add("-device", JSON.stringify({ driver: "isa-parallel", chardev: id, id: `parallel${i}` }));
-  });
-}
-
 /** The videos in libvirt's order: the one marked `primary='yes'` first (its parser inserts it first). Indexes. */
 function videoOrder(devs: DeviceElements): number[] {
   const els = devs.of("video");
   const p = els.findIndex((el) => getAttr(firstChild(el, "model"), "primary") === "yes");
   const all = els.map((_, i) => i);
   return p <= 0 ? all : [p, ...all.filter((i) => i !== p)];
-}
-
-/** Virtio channels or consoles without a written virtio-serial controller: libvirt adds one. */
-function needsImplicitVirtioSerial(v: DomainView): boolean {
-  return (
-    v.chardevs.some((c) => c.kind === "channel" || (c.kind === "console" && c.targetType === "virtio")) &&
-    !v.controllers.some((c) => c.type === "virtio-serial")
-  );
-}
-
-/**
- * Serial ports, consoles and channels as libvirt writes them: `isa-serial` per `<serial>`; a
- * console with a serial target is the first serial port (libvirt's console compat: without a
- * `<serial>`, it becomes serial 0, virDomainDefAddConsoleCompat); a virtio console a
- * `virtconsole`; a virtio channel a `virtserialport`.
- */
-function buildChardevs(v: DomainView, add: Add, devs: DeviceElements): void {
-  const serials = v.chardevs.filter((c) => c.kind === "serial");
-  const consoles = v.chardevs.filter((c) => c.kind === "console");
-  const [first] = consoles;
-  const compat = serials.length === 0 && first !== undefined && (first.targetType ?? "serial") === "serial";
-  const ports = compat
-    ? [{ c: first, el: devs.of("console")[0], path: "/domain/devices/console[1]" }]
-    : serials.map((c, i) => ({ c, el: devs.of("serial")[i], path: `/domain/devices/serial[${i + 1}]` }));
-  ports.forEach(({ c, el, path }, i) => {
-    const id = `charserial${i}`;
-    add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, el));
-    add("-device", JSON.stringify({ driver: "isa-serial", chardev: id, id: `serial${i}`, index: i }));
-  });
-  if (needsImplicitVirtioSerial(v))
-    add(
-      "-device",
-      JSON.stringify({
-        driver: "virtio-serial-pci",
-        id: "virtio-serial0",
-        ...pciAddressProps(undefined, "/domain/devices", devs, IMPLICIT_VIRTIO_SERIAL),
-      }),
-    );
-  consoles.forEach((c, i) => {
-    const path = `/domain/devices/console[${i + 1}]`;
-    const target = c.targetType ?? "serial";
-    // A console with a serial target is the first serial port itself (libvirt merges them).
-    if (target === "serial" && i === 0 && ports.length > 0) return;
-    if (target === "virtio") {
-      // with a serial port, libvirt puts the serial's console first (virDomainDefAddConsoleCompat)
-      const n = i + (ports.length > 0 && (first?.targetType ?? "serial") !== "serial" ? 1 : 0);
-      const id = `charconsole${n}`;
-      add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, devs.of("console")[i]));
-      add("-device", JSON.stringify({ driver: "virtconsole", chardev: id, id: `console${n}` }));
-      return;
-    }
-    throw unsupported(
-      `${path}/target/@type`,
-      c.targetType,
-      "use a virtio console, or a serial one as the first console",
-    );
-  });
-  // The ports of virtio-serial0 (QEMU's default max_ports is 31); port 0 is the console's.
-  const serial0 = devs
-    .of("controller")
-    .find((el) => getAttr(el, "type") === "virtio-serial" && (getAttr(el, "index") ?? "0") === "0");
-  const maxPorts = Number(getAttr(serial0, "ports") ?? "31");
-  v.chardevs
-    .filter((c) => c.kind === "channel")
-    .forEach((c, i) => {
-      const path = `/domain/devices/channel[${i + 1}]`;
-      if (c.targetType !== "virtio") throw unsupported(`${path}/target/@type`, c.targetType, "use a virtio channel");
-      // libvirt puts the channels that do not fit on a virtio-serial controller it adds (virtio-serial1):
-      // not built here
-      if (i + 1 >= maxPorts)
-        throw unsupported(
-          path,
-          undefined,
-          `virtio-serial0 has ${maxPorts} ports (port 0 is the console's): raise <controller type='virtio-serial' index='0' ports=...>, use fewer channels, or apply through libvirt (it adds a second controller)`,
-        );
-      const id = `charchannel${i}`;
-      add("-chardev", chardevBackend(c.type, id, c.sourcePath, path, devs.of("channel")[i]));
-      add(
-        "-device",
-        JSON.stringify({
-          driver: "virtserialport",
-          bus: "virtio-serial0.0",
-          nr: i + 1,
-          chardev: id,
-          id: `channel${i}`,
-          name: c.targetName,
-        }),
-      );
-    });
 }
 
 /**

@@ -200,6 +200,37 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     `/domain/devices/${k}/protocol`,
     `/domain/devices/${k}/protocol/@type`,
   ]),
+  // chardev family (provider/qemu/chardev.ts): console and parallel sources (tcp, udp, unix modes),
+  // UDP's second source, a file's append, the ISA serial model, virtio-serial port addresses,
+  // guestfwd targets, and the qemu-vdagent channel's clipboard and mouse
+  ...["console", "parallel"].flatMap((k) => [
+    `/domain/devices/${k}/source/@mode`,
+    `/domain/devices/${k}/source/@host`,
+    `/domain/devices/${k}/source/@service`,
+    `/domain/devices/${k}/protocol`,
+    `/domain/devices/${k}/protocol/@type`,
+  ]),
+  ...["serial", "console", "parallel"].map((k) => `/domain/devices/${k}/source/@append`),
+  "/domain/devices/serial/target/model",
+  "/domain/devices/serial/target/model/@name",
+  ...["", "/@type", "/@controller", "/@bus", "/@port"].map((a) => `/domain/devices/channel/address${a}`),
+  "/domain/devices/channel/target/@address",
+  "/domain/devices/channel/source/clipboard",
+  "/domain/devices/channel/source/clipboard/@copypaste",
+  "/domain/devices/channel/source/mouse",
+  "/domain/devices/channel/source/mouse/@mode",
+  ...["serial", "console", "channel", "parallel"].flatMap((k) => [
+    `/domain/devices/${k}/log`,
+    `/domain/devices/${k}/log/@file`,
+    `/domain/devices/${k}/log/@append`,
+  ]),
+  "/domain/devices/channel/source/@channel",
+  ...["serial", "console"].flatMap((k) => [
+    `/domain/devices/${k}/source/@channel`,
+    ...["", "/@type", "/@iobase", "/@irq", "/@domain", "/@bus", "/@slot", "/@function"].map(
+      (a) => `/domain/devices/${k}/address${a}`,
+    ),
+  ]),
   "/domain/devices/graphics",
   "/domain/devices/graphics/@type",
   "/domain/devices/graphics/@port",
@@ -735,6 +766,9 @@ export const NO_ARGV: Readonly<Record<string, string>> = {
     "the state of a block copy or commit job libvirt runs on a live domain (its status XML); libvirt starts no job and passes no argument for it at start, nor does the builder",
   "/domain/devices/disk/target/@tray":
     "the tray of a removable drive (open or closed) is runtime state libvirt records; it passes no argument for it at start, and QEMU starts with the tray closed, in libvirt as here",
+  // chardev family (provider/qemu/chardev.ts)
+  "/domain/devices/channel/target/@state":
+    "whether the guest agent has the channel open: runtime state libvirt records from QEMU's VSERPORT_CHANGE events (its status XML); no QEMU argument, in libvirt as here",
   "/domain/cpu/model/@fallback":
     "whether libvirt may pick a CPU model other than the one written when checking the host before start (qemuProcessUpdateGuestCPU); the command line carries the model itself either way",
   // memory family (provider/qemu/memory-devices.ts)
@@ -761,9 +795,12 @@ export const DEFAULT_VALUED: Readonly<Record<string, (el: XmlElement, value: str
     "/domain/devices/video/model/@primary": (_, v) => v === "yes" || v === "no",
     // hostdev-net family: an interface link that is up, QEMU's default (down is refused by the builder)
     "/domain/devices/interface/link": (el) => getAttr(el, "state") === "up" && el.attrs.length === 1,
-    // the console that is the first serial port: its source is the serial's (a unix socket the builder listens on)
+    // chardev family: a character device without TLS, what the builder makes (TLS is refused)
     ...Object.fromEntries(
-      ["console"].map((k) => [`/domain/devices/${k}/source/@mode`, (_: XmlElement, v: string) => v === "bind"]),
+      ["serial", "console", "channel", "parallel"].map((k) => [
+        `/domain/devices/${k}/source/@tls`,
+        (_: XmlElement, v: string) => v === "no",
+      ]),
     ),
     // a lone <seclabel type='none'> (model none or dac, or unstated) asks for no confinement, which is
     // what the QEMU-direct backend does: it applies no SELinux/AppArmor/DAC labels, and libvirt writes no QEMU

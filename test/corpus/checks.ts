@@ -13,8 +13,9 @@ import { DomainDef } from "../../provider/xml/domain";
 import { DomainXmlError } from "../../provider/xml/errors";
 import { resolveIdentity } from "../../provider/xml/identity";
 import { DomainChange, diffDomains } from "../../provider/diff/semantic";
-import { buildQemuArgv } from "../../provider/qemu/argv";
+import { QemuArgvOptions, buildQemuArgv } from "../../provider/qemu/argv";
 import { readFirmwareDescriptors } from "../../provider/backends/qemu/firmware-descriptors";
+import { libvirtChannelTargetDir } from "../../provider/qemu/chardev";
 import { unexpressedPaths } from "../../provider/qemu/paths";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../../provider/xml/tree";
 import { parseBitmap } from "../../provider/xml/bitmap";
@@ -394,6 +395,11 @@ export function corpusFirmwareDirs(corpus: Corpus): string[] {
     );
   return [path.join(root, "etc", "qemu", "firmware"), path.join(root, "usr", "share", "qemu", "firmware")];
 }
+/** The host, and libvirt's channel directory of the test suite's domain (id -1): libvirt's paths in the argv. */
+const corpusOptions = (host: QemuArgvOptions, def: DomainDef): QemuArgvOptions => ({
+  ...host,
+  channelTargetDir: libvirtChannelTargetDir(-1, def.name ?? ""),
+});
 
 /** qemu-argv over every input libvirt built a command line for. */
 export function checkQemuArgv(corpus: Corpus): ArgvRun {
@@ -416,7 +422,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
       if (c.err && def) {
         libvirtRefuses++;
         try {
-          buildQemuArgv(def, host);
+          buildQemuArgv(def, corpusOptions(host, def));
           acceptedWhatLibvirtRefuses++;
         } catch {
           /* refused as libvirt refuses */
@@ -431,7 +437,7 @@ export function checkQemuArgv(corpus: Corpus): ArgvRun {
     }
     let ours: string[];
     try {
-      ours = buildQemuArgv(def, host).argv;
+      ours = buildQemuArgv(def, corpusOptions(host, def)).argv;
     } catch (e) {
       if (DomainXmlError.isInstance(e)) {
         refused++;
@@ -514,6 +520,14 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   [
     "host-vnc-config",
     (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),
+  ],
+  // chardev family: TLS of TCP character devices from qemu.conf (chardev_tls), and the secret of its key
+  [
+    "host-chardev-tls-config",
+    (s, d) =>
+      (s === "-chardev" && /libvirt: -chardev [^|]*tls-creds=/.test(d)) ||
+      (s === "-object tls-creds-x509" && /"id":"objchar[a-z]+\d+_tls0"/.test(d)) ||
+      (s === "-object secret" && /"id":"char[a-z]+\d+-secret0"/.test(d)),
   ],
   ["host-spice-config", (s, d) => s === "-spice" && /sasl=on|disable-ticketing=on/.test(d)],
   ["host-rendernode", (s, d) => (s === "-display" || s === "-spice") && /rendernode=\/dev\/dri\/foo/.test(d)],

@@ -98,17 +98,16 @@ describe("QEMU command line: memory and CPU placement", () => {
     expect(a.argv.join(" ")).to.contain('"filename":"/dev/random"');
   });
 
-  it("a unix channel without a source path is refused (libvirt makes that path itself; QEMU got path= empty)", () => {
-    const e = refusal(
-      doc(
-        "<vcpu>1</vcpu>",
-        "",
-        undefined,
-        "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>",
-      ),
+  it("a unix channel without a source path gets one in the channel directory (libvirt makes that path itself)", () => {
+    const d = doc(
+      "<vcpu>1</vcpu>",
+      "",
+      undefined,
+      "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>",
     );
-    expect(e).to.not.equal("accepted");
-    expect((e as DomainXmlError).path).to.equal("/domain/devices/channel[1]/source/@path");
+    expect(buildQemuArgv(d).argv).to.include(
+      "socket,id=charchannel0,path=/run/libvirt-domain/d/org.qemu.guest_agent.0,server=on,wait=off",
+    );
   });
 });
 

@@ -200,7 +200,7 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     ]);
   });
 
-  it("character devices as libvirt writes them: dev, vc, stdio, tcp (connect, bind, telnet), unix connect; udp refused", () => {
+  it("character devices as libvirt writes them: dev, vc, stdio, tcp (connect, bind, telnet), unix connect; udp without its peer refused", () => {
     const d = doc(
       "<serial type='dev'><source path='/dev/ttyS2'/></serial><serial type='vc'/>" +
         "<serial type='tcp'><source mode='bind' host='127.0.0.1' service='9999'/><protocol type='telnet'/></serial>" +
@@ -214,7 +214,7 @@ describe("QEMU command line: devices where libvirt puts them", () => {
       "socket,id=charserial3,host=127.0.0.1,port=5555",
       "socket,id=charserial4,path=/tmp/s",
     ]);
-    expect(refusal(doc("<serial type='udp'/>")).path).to.equal("/domain/devices/serial[1]/@type");
+    expect(refusal(doc("<serial type='udp'/>")).path).to.equal("/domain/devices/serial[1]/source");
   });
 
   it("consoles as libvirt writes them: a serial console without <serial> is serial 0, virtio consoles on virtio-serial", () => {

@@ -215,9 +215,19 @@ describe("QEMU argv: virtio channels", () => {
     ]);
   });
 
-  it("a channel beyond the controller's ports is refused naming it and the fix (libvirt adds virtio-serial1, channel-virtio-autoadd)", () => {
-    expect(() => buildQemuArgv(channels(4, 4))).to.throw(
-      /\/domain\/devices\/channel\[4\]: .*virtio-serial0 has 4 ports .*raise <controller type='virtio-serial' index='0' ports=/,
+  it("channels beyond the controller's ports go on a virtio-serial1 libvirt adds (channel-virtio-autoadd)", () => {
+    const devs = after(buildQemuArgv(channels(4, 4)).argv, "-device").map(
+      (v) => JSON.parse(v) as { driver: string; id?: string; bus?: string; nr?: number },
     );
+    expect(devs.filter((d) => d.driver === "virtserialport").map((p) => [p.bus, p.nr])).to.deep.equal([
+      ["virtio-serial0.0", 1],
+      ["virtio-serial0.0", 2],
+      ["virtio-serial0.0", 3],
+      ["virtio-serial1.0", 1],
+    ]);
+    expect(devs.filter((d) => d.driver === "virtio-serial-pci").map((d) => d.id)).to.deep.equal([
+      "virtio-serial0",
+      "virtio-serial1",
+    ]);
   });
 });

@@ -5,10 +5,11 @@
  *
  * URI: `qemu-direct:///STATE_DIR[?emulator=/path/to/qemu-system-x86_64]`. Per domain,
  * `STATE_DIR/NAME/` (mode 0700) holds `domain.xml` (0600, security info included: it is the
- * domain's definition), `qemu.pid`, `qmp.sock`, `qemu.log` and a lock; while QEMU starts, also
- * the files its secrets are read from (a VNC password), removed once it runs. A pid whose
- * process is gone (QEMU killed) reads as shut off. Undefine removes those files, and the
- * directory only when nothing else is in it.
+ * domain's definition), `qemu.pid`, `qmp.sock`, `qemu.log`, `channel/` (the unix sockets of
+ * virtio channels written without a path, the guest agent's: libvirt's channel directory) and a
+ * lock; while QEMU starts, also the files its secrets are read from (a VNC password), removed
+ * once it runs. A pid whose process is gone (QEMU killed) reads as shut off. Undefine removes
+ * those files, and the directory only when nothing else is in it.
  *
  * UEFI firmware (a read-only pflash `<loader>`): the domain's NVRAM is `<nvram>`'s file, else
  * `STATE_DIR/NAME/NAME_VARS.fd` (libvirt's name). An existing file is used as it is (it is the
@@ -22,7 +23,7 @@
 import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
 import * as path from "node:path";
-import { QemuCommand, buildQemuArgv } from "../../qemu/argv";
+import { QemuCommand, buildQemuArgv, qemuOptEscape } from "../../qemu/argv";
 import { readFirmwareDescriptors } from "./firmware-descriptors";
 import { HostMemoryInfo, TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
 import { parseBitmap } from "../../xml/bitmap";
@@ -45,6 +46,19 @@ export const DIRECT_SCHEME = "qemu-direct:";
 /** True for `qemu-direct://` URIs. */
 export function isDirectUri(uri: string): boolean {
   return uri.startsWith(`${DIRECT_SCHEME}//`);
+}
+
+/**
+ * The directory of a domain's channel sockets (`STATE_DIR/NAME/channel`: the unix sockets of
+ * virtio channels written without a path), for a `qemu-direct:` URI; the preview builds with it.
+ */
+export function directChannelDir(uri: string, name: string): string {
+  return path.join(parseDirectUri(uri).stateDir, name, "channel");
+}
+
+/** Ignores an EEXIST (a directory made before), rethrows the rest. */
+function exists(e: NodeJS.ErrnoException): void {
+  if (e.code !== "EEXIST") throw e;
 }
 
 /** Parses `qemu-direct:///STATE_DIR?emulator=...`. */
@@ -194,6 +208,8 @@ export class QemuDirectBackend implements DomainBackend {
       qmp: path.join(d, "qmp.sock"),
       log: path.join(d, "qemu.log"),
       nvramStamps: path.join(d, "nvram.json"),
+      // the unix sockets of virtio channels without a path (the guest agent's), as libvirt's channel directory
+      channels: path.join(d, "channel"),
     };
   }
 
@@ -271,6 +287,7 @@ export class QemuDirectBackend implements DomainBackend {
       pidFilePath: f.pid,
       emulator: this.emulator,
       firmware: readFirmwareDescriptors(),
+      channelTargetDir: f.channels, // a unix channel without a path (the guest agent's): its socket there
       ...hostMemoryInfo(),
     });
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
@@ -361,9 +378,12 @@ export class QemuDirectBackend implements DomainBackend {
       nvramDir: f.dir,
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
       firmware: readFirmwareDescriptors(),
+      channelTargetDir: f.channels, // a unix channel without a path (the guest agent's): QEMU listens on DIR/TARGET-NAME
       ...hostMemoryInfo(),
     });
     await this.prepareNvram(name, cmd);
+    if (cmd.argv.some((a) => a.includes(`path=${qemuOptEscape(f.channels)}/`)))
+      await fs.mkdir(f.channels, { mode: 0o700 }).catch(exists);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
     // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
     const logFd = openSync(f.log, "a", 0o600);
@@ -638,6 +658,10 @@ export class QemuDirectBackend implements DomainBackend {
       .filter((e) => /^(domain\.xml|nvram\.json)\.tmp-[0-9]+$/.test(e))
       .map((e) => path.join(f.dir, e));
     for (const file of [f.pid, f.qmp, f.log, f.nvramStamps, ...leftovers, f.xml]) await fs.rm(file, { force: true });
+    // the channel sockets QEMU left (it removes them when it quits; not when killed), and their directory
+    const sockets = await fs.readdir(f.channels, { withFileTypes: true }).catch(() => []);
+    for (const e of sockets) if (e.isSocket()) await fs.rm(path.join(f.channels, e.name), { force: true });
+    await fs.rmdir(f.channels).catch(() => undefined);
     await fs.rmdir(f.dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST" && e.code !== "ENOENT") throw e;
     });
