@@ -79,9 +79,10 @@ import {
   usbDiskPorts,
 } from "./storage";
 import { buildMemoryDevices } from "./memory-devices";
+import { SwtpmSpec, TpmOptions, buildTpms } from "./tpm";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
-export interface QemuArgvOptions extends HostMemoryInfo {
+export interface QemuArgvOptions extends HostMemoryInfo, TpmOptions {
   /** Path of the QMP monitor socket. @default `/run/libvirt-domain/<name>/qmp.sock` */
   readonly qmpSocketPath?: string;
   /** A pid file QEMU writes (`-pidfile`). @default none */
@@ -141,6 +142,8 @@ export interface QemuCommand {
    * carries: the backend sets it over QMP (`balloon`) once QEMU runs, as libvirt does.
    */
   readonly balloonTargetBytes?: number;
+  /** The swtpm each `<tpm><backend type='emulator'>` needs, started before QEMU (provider/qemu/tpm.ts). */
+  readonly swtpm: SwtpmSpec[];
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -244,6 +247,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildPm(def.root, add, devs);
   buildChardevs(v, add, devs);
   buildParallels(add, devs);
+  const swtpm = buildTpms(devs.of("tpm"), arch, identity.name, (identity.uuid ?? identity.guestUuid)!, opts, add); // tpm.ts
   const secretFiles: QemuSecretFile[] = [];
   const env: Record<string, string> = {};
   const mediaCtx: media.MediaContext = {
@@ -285,6 +289,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
     env,
     identity,
     secretFiles,
+    swtpm,
     ...(cpuAffinity === undefined ? {} : { cpuAffinity }),
     ...(balloon === undefined ? {} : { balloonTargetBytes: balloon }),
   };
@@ -2524,8 +2529,6 @@ function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
   else if (v.memballoonModel !== undefined && v.memballoonModel !== "none") {
     throw unsupported("/domain/devices/memballoon/@model", v.memballoonModel, "use model='virtio' or 'none'");
   }
-  if (v.tpmModels.length > 0)
-    throw unsupported("/domain/devices/tpm", v.tpmModels[0], "a TPM needs swtpm, managed by libvirt");
 }
 
 /**
