@@ -15,6 +15,11 @@
  * guest's variable store); a missing one is copied from `<nvram template=...>` before QEMU starts,
  * atomically and never over a file (image.ts), and recorded in `nvram.json` (its path, device,
  * inode, birth time). Undefine removes an NVRAM file only while it is still the one we made.
+ *
+ * TPM (`<tpm><backend type='emulator'>`): swtpm is started before QEMU on `STATE_DIR/NAME/swtpm.sock`
+ * (`swtpm.pid`, `swtpm.log`), its state in `STATE_DIR/NAME/swtpm/tpm2` (or `tpm1.2`, or `<source>`'s
+ * path); it stops with QEMU, the state stays across stops and starts, and undefine removes the state
+ * directory the backend made (recorded in `tpm.json`) unless `persistent_state='yes'` (swtpm.ts).
  */
 import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
@@ -34,6 +39,7 @@ import { randomBytes } from "node:crypto";
 import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
 import { qmpOnce } from "./qmp";
 import { DirectLock } from "./lock";
+import { removeTpmState, startSwtpm, stopSwtpm } from "./swtpm";
 
 /** The URI scheme of the QEMU-direct backend. */
 export const DIRECT_SCHEME = "qemu-direct:";
@@ -190,6 +196,10 @@ export class QemuDirectBackend implements DomainBackend {
       qmp: path.join(d, "qmp.sock"),
       log: path.join(d, "qemu.log"),
       nvramStamps: path.join(d, "nvram.json"),
+      // <tpm><backend type='emulator'>: swtpm's socket, pid file, log, default state directory, record (swtpm.ts)
+      swtpm: { pid: path.join(d, "swtpm.pid"), log: path.join(d, "swtpm.log"), stamps: path.join(d, "tpm.json") },
+      swtpmSock: path.join(d, "swtpm.sock"),
+      tpmStateDir: path.join(d, "swtpm"),
     };
   }
 
@@ -266,6 +276,8 @@ export class QemuDirectBackend implements DomainBackend {
       qmpSocketPath: f.qmp,
       pidFilePath: f.pid,
       emulator: this.emulator,
+      swtpmSocketPath: f.swtpmSock,
+      tpmStateDir: f.tpmStateDir,
       ...hostMemoryInfo(),
     });
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
@@ -338,9 +350,27 @@ export class QemuDirectBackend implements DomainBackend {
     return { xml, state: await this.domstate(name) };
   }
 
-  /** Starts QEMU detached (`-daemonize`); its errors come back as the message. */
+  /**
+   * Starts QEMU detached (`-daemonize`), after the swtpm of an emulator TPM; its errors come back
+   * as the message. A swtpm started for a QEMU that then failed is stopped again.
+   */
   public async start(ref: DomainAddress): Promise<void> {
     const name = await this.nameOf(ref);
+    try {
+      await this.startQemu(name);
+    } catch (e) {
+      if (this.livePid(name) === undefined) await this.stopTpm(name).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Stops the domain's swtpm, if one runs (swtpm.ts: it exits by itself once QEMU is gone). */
+  private async stopTpm(name: string): Promise<void> {
+    const f = this.files(name);
+    await stopSwtpm(f.swtpm, f.swtpmSock);
+  }
+
+  private async startQemu(name: string): Promise<void> {
     const f = this.files(name);
     if (this.livePid(name) !== undefined)
       throw new DirectError(`Requested operation is not valid: domain is already running`);
@@ -355,9 +385,13 @@ export class QemuDirectBackend implements DomainBackend {
       secretDir: f.dir,
       nvramDir: f.dir,
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
+      swtpmSocketPath: f.swtpmSock,
+      tpmStateDir: f.tpmStateDir,
       ...hostMemoryInfo(),
     });
     await this.prepareNvram(name, def);
+    // <tpm><backend type='emulator'>: swtpm runs before QEMU connects to it (swtpm.ts)
+    for (const spec of cmd.swtpm) await startSwtpm(name, spec, f.swtpm, f.dir);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
     // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
     const logFd = openSync(f.log, "a", 0o600);
@@ -573,6 +607,7 @@ export class QemuDirectBackend implements DomainBackend {
       await this.waitGone(name, 10000);
     }
     await fs.rm(this.files(name).pid, { force: true });
+    await this.stopTpm(name);
   }
 
   private async waitGone(name: string, ms: number): Promise<boolean> {
@@ -597,6 +632,7 @@ export class QemuDirectBackend implements DomainBackend {
         await qmpOnce(this.files(name).qmp, "system_powerdown").catch(() => undefined);
         if (await this.waitGone(name, Math.min(2000, Math.max(0, deadline - Date.now())))) {
           await fs.rm(this.files(name).pid, { force: true });
+          await this.stopTpm(name);
           return "shutdown";
         }
       }
@@ -608,7 +644,8 @@ export class QemuDirectBackend implements DomainBackend {
   /**
    * Removes the domain: the files this backend wrote (XML, pid, socket, log, a define's leftover
    * temporary XML, the NVRAM files it made while each is still the one it made), then the
-   * directory if nothing else is in it. Anything else there (a user's disk image, a serial log
+   * directory if nothing else is in it; the domain's swtpm files and the TPM state it made (not with
+   * `persistent_state='yes'`). Anything else there (a user's disk image, a serial log
    * the XML names, an NVRAM file someone else put at the path) stays, and so does the directory
    * holding it.
    */
@@ -619,10 +656,19 @@ export class QemuDirectBackend implements DomainBackend {
     if (!(await this.exists(name))) throw new DirectError(`failed to get domain '${name}'`);
     const f = this.files(name);
     for (const s of await this.nvramStamps(name)) await removeImage(s);
+    // the TPM state the backend made, unless <backend persistent_state='yes'> (swtpm.ts)
+    const tpm = DomainDef.parse(await fs.readFile(f.xml, "utf8")).deviceElements("tpm")[0];
+    await this.stopTpm(name);
+    await removeTpmState(
+      f.swtpm,
+      getAttr(tpm && firstChild(tpm, "backend"), "persistent_state") === "yes",
+      f.tpmStateDir,
+    );
     const leftovers = (await fs.readdir(f.dir))
-      .filter((e) => /^(domain\.xml|nvram\.json)\.tmp-[0-9]+$/.test(e))
+      .filter((e) => /^(domain\.xml|nvram\.json|tpm\.json)\.tmp-[0-9]+$/.test(e))
       .map((e) => path.join(f.dir, e));
-    for (const file of [f.pid, f.qmp, f.log, f.nvramStamps, ...leftovers, f.xml]) await fs.rm(file, { force: true });
+    for (const file of [f.pid, f.qmp, f.log, f.nvramStamps, f.swtpm.pid, f.swtpm.log, f.swtpmSock, ...leftovers, f.xml])
+      await fs.rm(file, { force: true });
     await fs.rmdir(f.dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST" && e.code !== "ENOENT") throw e;
     });
