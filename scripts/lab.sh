@@ -46,8 +46,10 @@ DAEMON_PKGS=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 tini)
 NEW_PKGS=(tini mmdebstrap debian-archive-keyring qemu-system-x86 libxml2-utils)
 CHROOT_PKGS=libvirt-daemon,libvirt-daemon-driver-qemu,libvirt-clients,qemu-system-x86,qemu-utils,libxml2-utils,ovmf
 # UEFI firmware (OVMF_CODE*.fd, OVMF_VARS*.fd in /usr/share/OVMF, and QEMU's firmware descriptors
-# in /usr/share/qemu/firmware) for EFI guests: on the host (host lab, QEMU-direct) and in the chroot.
-FIRMWARE_PKGS=(ovmf)
+# in /usr/share/qemu/firmware) for EFI guests: on the host (host lab, QEMU-direct) and in the chroot;
+# swtpm, the TPM emulator the QEMU-direct backend starts beside QEMU for <tpm><backend type='emulator'>
+# (on the host only: the chroot's QEMU 11.x runs on the host for QEMU-direct too).
+FIRMWARE_PKGS=(ovmf swtpm)
 # The sockets a libvirt for qemu:///system listens on.
 SYSTEM_SOCKETS=(/run/libvirt/libvirt-sock /run/libvirt/virtqemud-sock)
 # The ssh lab: what the chroot needs on top of CHROOT_PKGS (an sshd, libvirt's storage driver), the
@@ -177,12 +179,12 @@ WRAP
   fi
 }
 
-ensure_firmware_pkgs() { # ovmf on the host; never installed on a host whose libvirt is set up (only said: EFI tests then fail naming it)
+ensure_firmware_pkgs() { # ovmf and swtpm on the host; never installed on a host whose libvirt is set up (only said: EFI and TPM tests then fail naming it)
   local missing=() p
   for p in "${FIRMWARE_PKGS[@]}"; do installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -gt 0 ] || return 0
   if ! manifest_has daemon host && [ -n "$(system_libvirt)" ]; then
-    log "libvirt is set up on this host, and the lab installs nothing on such a host: the UEFI tests need ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})"
+    log "libvirt is set up on this host, and the lab installs nothing on such a host: the UEFI and TPM tests need ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})"
     return 0
   fi
   ensure_pkgs "${FIRMWARE_PKGS[@]}"
