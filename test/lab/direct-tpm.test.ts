@@ -106,7 +106,11 @@ for (const which of ["host", "new"] as const) {
       } catch (e) {
         message = (e as Error).message;
       }
-      expect(message, "a damaged TPM state fails the start").to.match(/tpm/i);
+      expect(message, "a damaged TPM state fails the start").to.match(/tpm-emulator/);
+      expect(message, "naming swtpm's log and the state").to.contain(
+        `fix: read swtpm's log ${path.join(dir, "swtpm.log")}`,
+      );
+      expect(message).to.contain(tpmState);
       expect(await b.domstate(name)).to.equal("shut off");
       expect(swtpmsNaming(sock), "no swtpm left after the failed start").to.deep.equal([]);
       fs.writeFileSync(path.join(tpmState, "tpm2-00.permall"), permall);

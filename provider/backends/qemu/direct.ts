@@ -454,11 +454,16 @@ export class QemuDirectBackend implements DomainBackend {
         // through taskset, a host CPU set with no usable CPU fails before QEMU runs
         const what =
           cmd.cpuAffinity === undefined ? "QEMU" : `QEMU (started by ${TASKSET} --cpu-list ${cmd.cpuAffinity})`;
-        throw new DirectError(`internal error: ${what} exited with ${code} while starting ${name}: ${logTail(f.log)}`, {
+        const tail = logTail(f.log);
+        const tpm = cmd.swtpm[0];
+        throw new DirectError(`internal error: ${what} exited with ${code} while starting ${name}: ${tail}`, {
           fix:
-            cmd.cpuAffinity === undefined
-              ? `correct what QEMU's message (from ${f.log}) names in the domain XML`
-              : `correct what the message (from ${f.log}) names in the domain XML; <vcpu cpuset> must name host CPUs that are online`,
+            // QEMU's TPM emulator backend failed on swtpm: its own log says why (a damaged or foreign state)
+            tpm && /tpm-emulator/.test(tail)
+              ? `read swtpm's log ${f.swtpm.log}: the TPM state ${tpm.state.path} may be damaged or of another TPM version than ${tpm.version}`
+              : cmd.cpuAffinity === undefined
+                ? `correct what QEMU's message (from ${f.log}) names in the domain XML`
+                : `correct what the message (from ${f.log}) names in the domain XML; <vcpu cpuset> must name host CPUs that are online`,
         });
       }
     } finally {
