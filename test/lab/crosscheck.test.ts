@@ -20,8 +20,6 @@ import { shellWords } from "../support/shell";
 const KNOWN_DIFFERENCES: Record<string, string> = {
   "sysinfo-no-uuid-hwuuid-mismatch":
     "libvirt defines it, then the guest sees a -smbios uuid that is not its hwuuid; we reject it up front",
-  "tpm-emulator-crb":
-    "libvirt 12.x refuses it for want of swtpm in the lab's chroot; the TPM's argv is checked against libvirt's corpus (tpm-emulator*) and on QEMU-direct (direct-tpm.test.ts)",
   "bad-doctype": "libvirt expands internal entities; we never do",
   "bad-undefined-entity": "checked by our parser only",
   "bad-prototype-entity":

@@ -5,22 +5,59 @@
  * (`query-tpm`) that it has the TPM on swtpm's socket; a stop stops swtpm and leaves the TPM state
  * (the guest's keys) where it was; a second start uses that state (a damaged state fails the start,
  * naming it, and leaves no swtpm behind); undefine removes the state it made, and keeps it with
- * `persistent_state='yes'`. swtpm missing fails the tests (it is a part they need).
+ * `persistent_state='yes'`. libvirt 12.x is the oracle: the same definition started by its daemon
+ * gives its QEMU the same TPM arguments and its swtpm the same options. swtpm missing fails the
+ * tests (it is a part they need).
  */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as os from "node:os";
 import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
+import { swtpmArgs } from "../../provider/backends/qemu/swtpm";
+import { runVirsh } from "../../provider/backends/virsh/exec";
 import * as impl from "../../provider/dynamic/impl";
-import { checkAndCreate } from "../support/domains";
-import { directQemuLabel, makeDirectState, removeDirectState } from "../support/lab";
+import { buildQemuArgv } from "../../provider/qemu/argv";
+import { DomainDef } from "../../provider/xml/domain";
+import { RUN_PREFIX, checkAndCreate } from "../support/domains";
+import { directQemuLabel, labEnv, makeDirectState, removeDirectState, requireLab } from "../support/lab";
 
 const domainXml = (name: string, backend: string) =>
   `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
     <os><type arch='x86_64' machine='pc'>hvm</type></os>
     <devices><tpm model='tpm-crb'>${backend}</tpm></devices></domain>`;
+
+/** The command line of a process. */
+const cmdline = (pid: number): string[] => fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
+
+/** The TPM arguments of a QEMU command line (chardev chrtpm, tpmdev, the TPM device), in order. */
+function tpmArgs(a: readonly string[]): string[] {
+  const out: string[] = [];
+  a.forEach((x, i) => {
+    const v = a[i + 1] ?? "";
+    if ((x === "-chardev" && v.includes("id=chrtpm")) || x === "-tpmdev" || (x === "-device" && v.includes('"tpmdev"')))
+      out.push(x, v);
+  });
+  return out;
+}
+
+/** The pids of the processes whose command line names `text`, by program name. */
+function processesNaming(program: string, text: string): number[] {
+  return fs
+    .readdirSync("/proc")
+    .filter((p) => /^[0-9]+$/.test(p))
+    .filter((p) => {
+      try {
+        const argv = fs.readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+        return path.basename(argv[0] ?? "").startsWith(program) && argv.some((a) => a.includes(text));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 /** The pids of the swtpm processes whose command line names `text`. */
 function swtpmsNaming(text: string): number[] {
@@ -137,3 +174,54 @@ for (const which of ["host", "new"] as const) {
     });
   });
 }
+
+describe("libvirt 12.x's own TPM for the same definition (the oracle)", function () {
+  this.timeout(120000);
+  it("its QEMU has the TPM arguments the builder writes on its swtpm's socket; its swtpm has the options the backend gives swtpm", async () => {
+    execFileSync("swtpm", ["--version"]);
+    const lab = await requireLab("new");
+    const name = `${RUN_PREFIX}-tpm-oracle`;
+    const uuid = "5d5b0f1d-128b-4517-8e65-b258a8734c7e";
+    const xml = domainXml(name, "<backend type='emulator' version='2.0'/>").replace(
+      "<memory",
+      `<uuid>${uuid}</uuid><memory`,
+    );
+    const file = path.join(os.tmpdir(), `${name}.xml`);
+    fs.writeFileSync(file, xml);
+    try {
+      await runVirsh(lab.uri, ["create", file]);
+      const [qemu] = processesNaming("qemu-system", `guest=${name},`);
+      expect(qemu, "libvirt's QEMU").to.be.a("number");
+      const theirs = cmdline(qemu!);
+      const sock = /path=([^,]+)$/.exec(tpmArgs(theirs)[1] ?? "")?.[1];
+      expect(sock, "libvirt's swtpm socket").to.be.a("string");
+      expect(tpmArgs(theirs)).to.deep.equal(
+        tpmArgs(buildQemuArgv(DomainDef.parse(xml), { swtpmSocketPath: sock }).argv),
+      );
+      // libvirt's swtpm, on that socket: the options the backend gives swtpm for the same state and log,
+      // less what only the backend passes (--pid, --daemon: libvirt daemonizes swtpm itself)
+      const [swtpm] = swtpmsNaming(`path=${sock!},`);
+      expect(swtpm, "libvirt's swtpm").to.be.a("number");
+      const [, ...theirSwtpm] = cmdline(swtpm!);
+      const state = /^dir=(.*)\/tpm2,/.exec(theirSwtpm[theirSwtpm.indexOf("--tpmstate") + 1] ?? "")?.[1];
+      const log = /^file=(.*)$/.exec(theirSwtpm[theirSwtpm.indexOf("--log") + 1] ?? "")?.[1];
+      expect(state, "libvirt's TPM state directory").to.equal(`/var/lib/libvirt/swtpm/${uuid}`);
+      const spec = buildQemuArgv(DomainDef.parse(xml), { swtpmSocketPath: sock, tpmStateDir: state }).swtpm[0]!;
+      const ours = swtpmArgs(spec, { pid: "/PID", log: log!, stamps: "/STAMPS" });
+      expect(theirSwtpm).to.deep.equal(
+        ours.filter((a, i) => a !== "--daemon" && a !== "--pid" && ours[i - 1] !== "--pid"),
+      );
+      const q = (await runVirsh(lab.uri, ["qemu-monitor-command", name, '{"execute":"query-tpm"}'])).stdout;
+      expect((JSON.parse(q) as { return: unknown }).return).to.deep.equal([
+        { model: "tpm-crb", id: "tpm-tpm0", options: { type: "emulator", data: { chardev: "chrtpm" } } },
+      ]);
+    } finally {
+      await runVirsh(lab.uri, ["destroy", name]).catch(() => undefined);
+      fs.rmSync(file, { force: true });
+      // what libvirt leaves of a transient domain's TPM in the chroot: its swtpm log (the state it removes itself)
+      const root = labEnv().LAB_CHROOT ?? "/nonexistent";
+      fs.rmSync(path.join(root, "var/lib/libvirt/swtpm", uuid), { recursive: true, force: true });
+      fs.rmSync(path.join(root, "var/log/swtpm/libvirt/qemu", `${name}-swtpm.log`), { force: true });
+    }
+  });
+});
