@@ -47,9 +47,10 @@ NEW_PKGS=(tini mmdebstrap debian-archive-keyring qemu-system-x86 libxml2-utils)
 CHROOT_PKGS=libvirt-daemon,libvirt-daemon-driver-qemu,libvirt-clients,qemu-system-x86,qemu-utils,libxml2-utils,ovmf,swtpm,swtpm-tools
 # UEFI firmware (OVMF_CODE*.fd, OVMF_VARS*.fd in /usr/share/OVMF, and QEMU's firmware descriptors
 # in /usr/share/qemu/firmware) for EFI guests: on the host (host lab, QEMU-direct) and in the chroot;
-# swtpm, the TPM emulator the QEMU-direct backend starts beside QEMU for <tpm><backend type='emulator'>
-# (on the host only: the chroot's QEMU 11.x runs on the host for QEMU-direct too).
-FIRMWARE_PKGS=(ovmf swtpm)
+# swtpm, the TPM emulator the QEMU-direct backend starts beside QEMU for <tpm><backend type='emulator'>,
+# and swtpm-tools (swtpm_setup, which makes a new TPM as libvirt does) on the host: the chroot's QEMU
+# 11.x runs on the host for QEMU-direct too (the chroot has its own, for libvirt 12.x's TPMs).
+FIRMWARE_PKGS=(ovmf swtpm swtpm-tools)
 # The sockets a libvirt for qemu:///system listens on.
 SYSTEM_SOCKETS=(/run/libvirt/libvirt-sock /run/libvirt/virtqemud-sock)
 # The ssh lab: what the chroot needs on top of CHROOT_PKGS (an sshd, libvirt's storage driver), the

@@ -566,6 +566,8 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/tpm/backend/source/@type",
   "/domain/devices/tpm/backend/source/@path",
   "/domain/devices/tpm/backend/source/@mode",
+  "/domain/devices/tpm/backend/active_pcr_banks",
+  ...["sha1", "sha256", "sha384", "sha512"].map((b) => `/domain/devices/tpm/backend/active_pcr_banks/${b}`),
   // ---- end of TPM family ----
   // memory and CPU (provider/qemu/memory-cpu.ts)
   "/domain/vcpu/@cpuset", // no argument: the backend spawns QEMU with this CPU affinity (QemuCommand.cpuAffinity)

@@ -57,6 +57,11 @@ export interface SwtpmSpec {
   readonly persistentState: boolean;
   /** `debug='N'`: swtpm's log level (`--log level=N`); absent or 0, no level. */
   readonly logLevel?: number;
+  /**
+   * `<active_pcr_banks>` of a TPM 2.0 (`sha256`, ...): the PCR banks swtpm_setup sets before each
+   * start (`--pcr-banks ... --reconfigure`), as libvirt does.
+   */
+  readonly pcrBanks?: string[];
 }
 
 function refuse(path: string, value: string | undefined, allowed: string | undefined, fix: string): DomainXmlError {
@@ -267,19 +272,28 @@ function emulatorSpec(
         `remove ${a.name}, or apply through libvirt`,
       );
   let source: XmlElement | undefined;
+  let pcrBanks: string[] | undefined;
   for (const c of childElements(backend)) {
     if (c.name === "source") {
       source = c;
       continue;
     }
+    if (c.name === "active_pcr_banks" && version === "2.0") {
+      pcrBanks = readPcrBanks(c, `${at}/active_pcr_banks`);
+      continue;
+    }
     const fix: Record<string, string> = {
       encryption:
         "the state's key is a libvirt secret, which the QEMU-direct backend does not have: remove <encryption>, or apply through libvirt",
-      active_pcr_banks:
-        "PCR banks are chosen by libvirt's swtpm_setup run when the TPM is made: remove <active_pcr_banks> (the TPM gets swtpm's default banks), or apply through libvirt",
+      active_pcr_banks: "a TPM 1.2 has no PCR banks to choose: remove <active_pcr_banks>, or write version='2.0'",
       profile: "TPM profiles need swtpm 0.10 and libvirt's swtpm_setup: remove <profile>, or apply through libvirt",
     };
-    throw refuse(`${at}/${c.name}`, c.name, "source", fix[c.name] ?? `remove <${c.name}>, or apply through libvirt`);
+    throw refuse(
+      `${at}/${c.name}`,
+      c.name,
+      "source, active_pcr_banks",
+      fix[c.name] ?? `remove <${c.name}>, or apply through libvirt`,
+    );
   }
   const dir = version === "2.0" ? "tpm2" : "tpm1.2";
   let state: SwtpmSpec["state"] = {
@@ -312,5 +326,29 @@ function emulatorSpec(
     state,
     persistentState: persistent === "yes",
     ...(level > 0 ? { logLevel: level } : {}),
+    ...(pcrBanks ? { pcrBanks } : {}),
   };
+}
+
+/** The PCR banks libvirt knows (virDomainTPMPcrBank), in its order. */
+const PCR_BANKS = ["sha1", "sha256", "sha384", "sha512"];
+
+/** `<active_pcr_banks><sha256/>...</active_pcr_banks>`: the banks, in libvirt's order (as its bitmap gives them). */
+function readPcrBanks(el: XmlElement, at: string): string[] {
+  const banks = new Set<string>();
+  for (const a of el.attrs) throw refuse(`${at}/@${a.name}`, a.value, undefined, `remove ${a.name}`);
+  for (const b of childElements(el)) {
+    if (!PCR_BANKS.includes(b.name) || b.attrs.length > 0 || childElements(b).length > 0)
+      throw invalid(
+        "is not a PCR bank",
+        `${at}/${b.name}`,
+        b.name,
+        PCR_BANKS.join(", "),
+        "name the banks as empty elements, e.g. <active_pcr_banks><sha256/></active_pcr_banks>",
+      );
+    banks.add(b.name);
+  }
+  if (banks.size === 0)
+    throw invalid("names no PCR bank", at, undefined, PCR_BANKS.join(", "), "name a bank (<sha256/>), or remove it");
+  return PCR_BANKS.filter((b) => banks.has(b));
 }

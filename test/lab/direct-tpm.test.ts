@@ -119,6 +119,13 @@ for (const which of ["host", "new"] as const) {
       expect(swtpmArgv).to.include("--tpm2");
       expect(swtpmArgv).to.include(`dir=${tpmState},mode=0600`);
 
+      // the TPM was made once, as libvirt makes it (swtpm_setup: EK, certificates; the oracle below)
+      const manufactured = () =>
+        fs
+          .readFileSync(path.join(dir, "swtpm.log"), "utf8")
+          .split("\n")
+          .filter((l) => l.startsWith("Starting vTPM manufacturing")).length;
+      expect(manufactured()).to.equal(1);
       // stop: swtpm goes with QEMU, the state stays
       await b.destroy(name);
       expect(await b.domstate(name)).to.equal("shut off");
@@ -132,6 +139,7 @@ for (const which of ["host", "new"] as const) {
       await b.start(name);
       expect(await queryTpm()).to.have.length(1);
       expect(fs.statSync(tpmState).ino, "the same state directory").to.equal(dirId);
+      expect(manufactured(), "the TPM is not made anew").to.equal(1);
       expect(fs.readFileSync(`/proc/${swtpmsNaming(sock)[0]}/cmdline`, "utf8")).to.contain(`dir=${tpmState},`);
       await b.destroy(name);
 
@@ -177,15 +185,19 @@ for (const which of ["host", "new"] as const) {
 
 describe("libvirt 12.x's own TPM for the same definition (the oracle)", function () {
   this.timeout(120000);
-  it("its QEMU has the TPM arguments the builder writes on its swtpm's socket; its swtpm has the options the backend gives swtpm", async () => {
+  let uri: string;
+  let state: string;
+  before(() => ({ uri, state } = makeDirectState("host", "tpm-oracle")));
+  after(() => removeDirectState(uri, state));
+
+  it("its QEMU has the TPM arguments the builder writes on its swtpm's socket; its swtpm has the options the backend gives swtpm; its TPM is made as the backend makes it", async () => {
     execFileSync("swtpm", ["--version"]);
     const lab = await requireLab("new");
     const name = `${RUN_PREFIX}-tpm-oracle`;
     const uuid = "5d5b0f1d-128b-4517-8e65-b258a8734c7e";
-    const xml = domainXml(name, "<backend type='emulator' version='2.0'/>").replace(
-      "<memory",
-      `<uuid>${uuid}</uuid><memory`,
-    );
+    const backend =
+      "<backend type='emulator' version='2.0'><active_pcr_banks><sha256/><sha384/></active_pcr_banks></backend>";
+    const xml = domainXml(name, backend).replace("<memory", `<uuid>${uuid}</uuid><memory`);
     const file = path.join(os.tmpdir(), `${name}.xml`);
     fs.writeFileSync(file, xml);
     try {
@@ -203,18 +215,29 @@ describe("libvirt 12.x's own TPM for the same definition (the oracle)", function
       const [swtpm] = swtpmsNaming(`path=${sock!},`);
       expect(swtpm, "libvirt's swtpm").to.be.a("number");
       const [, ...theirSwtpm] = cmdline(swtpm!);
-      const state = /^dir=(.*)\/tpm2,/.exec(theirSwtpm[theirSwtpm.indexOf("--tpmstate") + 1] ?? "")?.[1];
+      const stateDir = /^dir=(.*)\/tpm2,/.exec(theirSwtpm[theirSwtpm.indexOf("--tpmstate") + 1] ?? "")?.[1];
       const log = /^file=(.*)$/.exec(theirSwtpm[theirSwtpm.indexOf("--log") + 1] ?? "")?.[1];
-      expect(state, "libvirt's TPM state directory").to.equal(`/var/lib/libvirt/swtpm/${uuid}`);
-      const spec = buildQemuArgv(DomainDef.parse(xml), { swtpmSocketPath: sock, tpmStateDir: state }).swtpm[0]!;
-      const ours = swtpmArgs(spec, { pid: "/PID", log: log!, stamps: "/STAMPS" });
+      expect(stateDir, "libvirt's TPM state directory").to.equal(`/var/lib/libvirt/swtpm/${uuid}`);
+      const spec = buildQemuArgv(DomainDef.parse(xml), { swtpmSocketPath: sock, tpmStateDir: stateDir }).swtpm[0]!;
+      const ourSwtpm = swtpmArgs(spec, { pid: "/PID", log: log!, stamps: "/STAMPS" });
       expect(theirSwtpm).to.deep.equal(
-        ours.filter((a, i) => a !== "--daemon" && a !== "--pid" && ours[i - 1] !== "--pid"),
+        ourSwtpm.filter((a, i) => a !== "--daemon" && a !== "--pid" && ourSwtpm[i - 1] !== "--pid"),
       );
       const q = (await runVirsh(lab.uri, ["qemu-monitor-command", name, '{"execute":"query-tpm"}'])).stdout;
       expect((JSON.parse(q) as { return: unknown }).return).to.deep.equal([
         { model: "tpm-crb", id: "tpm-tpm0", options: { type: "emulator", data: { chardev: "chrtpm" } } },
       ]);
+      // the TPM libvirt made (swtpm_setup, in its swtpm log) and the one the backend makes for the
+      // same definition: the same keys, certificates, NVRAM areas and PCR banks
+      const made = (text: string) => text.split("\n").filter((l) => l.startsWith("Successfully"));
+      const root = labEnv().LAB_CHROOT ?? "/nonexistent";
+      const theirsMade = made(fs.readFileSync(path.join(root, log!), "utf8"));
+      expect(theirsMade).to.include("Successfully activated PCR banks sha256,sha384 among sha1,sha256,sha384,sha512.");
+      const ours = new QemuDirectBackend(uri);
+      await ours.define(xml);
+      await ours.start(name);
+      expect(made(fs.readFileSync(path.join(state, name, "swtpm.log"), "utf8"))).to.deep.equal(theirsMade);
+      await ours.destroyAndUndefine(name);
     } finally {
       await runVirsh(lab.uri, ["destroy", name]).catch(() => undefined);
       fs.rmSync(file, { force: true });

@@ -131,10 +131,26 @@ describe("QEMU command line: TPM (swtpm emulator, external socket)", () => {
     expect(e.fix).to.match(/type='emulator'/);
   });
 
-  it("what needs libvirt's secrets or swtpm_setup is refused naming the element", () => {
+  it("<active_pcr_banks> of a TPM 2.0 reach swtpm_setup, in libvirt's order; a TPM 1.2 or an unknown bank is refused", () => {
+    const cmd = buildQemuArgv(
+      doc(
+        "<tpm model='tpm-tis'><backend type='emulator' version='2.0'><active_pcr_banks><sha512/><sha256/></active_pcr_banks></backend></tpm>",
+      ),
+    );
+    expect(cmd.swtpm[0]?.pcrBanks).to.deep.equal(["sha256", "sha512"]);
+    const v12 = refused(
+      "<tpm model='tpm-tis'><backend type='emulator' version='1.2'><active_pcr_banks><sha1/></active_pcr_banks></backend></tpm>",
+    );
+    expect(v12.path).to.equal("/domain/devices/tpm[1]/backend/active_pcr_banks");
+    const md5 = refused(
+      "<tpm><backend type='emulator' version='2.0'><active_pcr_banks><md5/></active_pcr_banks></backend></tpm>",
+    );
+    expect([md5.path, md5.value]).to.deep.equal(["/domain/devices/tpm[1]/backend/active_pcr_banks/md5", "md5"]);
+  });
+
+  it("what needs libvirt's secrets or a newer swtpm is refused naming the element", () => {
     for (const [inner, el] of [
       ["<encryption secret='32ee7e76-2178-47a1-ab7b-269e6e348015'/>", "encryption"],
-      ["<active_pcr_banks><sha256/></active_pcr_banks>", "active_pcr_banks"],
       ["<profile name='custom:restricted'/>", "profile"],
     ] as const) {
       const e = refused(`<tpm model='tpm-tis'><backend type='emulator' version='2.0'>${inner}</backend></tpm>`);

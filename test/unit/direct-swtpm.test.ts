@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { QemuDirectBackend } from "../../provider/backends/qemu/direct";
-import { swtpmArgs } from "../../provider/backends/qemu/swtpm";
+import { swtpmArgs, swtpmReconfigureArgs, swtpmSetupArgs } from "../../provider/backends/qemu/swtpm";
 import { SwtpmSpec } from "../../provider/qemu/tpm";
 
 const files = { pid: "/s/d/swtpm.pid", log: "/s/d/swtpm.log", stamps: "/s/d/tpm.json" };
@@ -46,6 +46,36 @@ describe("QEMU-direct swtpm (fakes)", function () {
     expect(v12).to.include("file=/s/d/swtpm.log,level=3");
   });
 
+  it("swtpm_setup makes a new TPM with libvirt's arguments, and sets <active_pcr_banks> with --reconfigure", () => {
+    expect(swtpmSetupArgs(spec(), "d:33721861-ccee-4dc2-858c-5f1e4629771f", files.log)).to.deep.equal([
+      "--tpm2",
+      "--tpm-state",
+      "/s/d/swtpm/tpm2",
+      "--vmid",
+      "d:33721861-ccee-4dc2-858c-5f1e4629771f",
+      "--logfile",
+      "/s/d/swtpm.log",
+      "--createek",
+      "--create-ek-cert",
+      "--create-platform-cert",
+      "--lock-nvram",
+      "--not-overwrite",
+    ]);
+    expect(swtpmSetupArgs(spec({ version: "1.2", state: { type: "file", path: "/k/s" } }), "d:u", "/l")).to.include(
+      "file:///k/s",
+    );
+    expect(swtpmReconfigureArgs(spec({ pcrBanks: ["sha256", "sha384"] }), "/l")).to.deep.equal([
+      "--tpm2",
+      "--tpm-state",
+      "/s/d/swtpm/tpm2",
+      "--logfile",
+      "/l",
+      "--pcr-banks",
+      "sha256,sha384",
+      "--reconfigure",
+    ]);
+  });
+
   it("a path with a comma (swtpm's option separator) is refused naming it", () => {
     expect(() => swtpmArgs(spec({ state: { type: "dir", path: "/a,b", written: true } }), files)).to.throw(
       /comma.*fix: use a state directory/s,
@@ -78,24 +108,32 @@ describe("QEMU-direct swtpm (fakes)", function () {
       throw new Error("start should have failed");
     }
 
-    it("without swtpm on PATH the start fails naming swtpm and how to install it; QEMU is not started", async () => {
+    /** A directory holding fake `swtpm_setup` (succeeds) and, with `swtpm`, a fake swtpm; PATH is it alone. */
+    function fakes(swtpm?: string): void {
+      const bin = path.join(dir, "bin");
+      fs.mkdirSync(bin);
+      fs.writeFileSync(path.join(bin, "swtpm_setup"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+      if (swtpm) fs.writeFileSync(path.join(bin, "swtpm"), swtpm, { mode: 0o755 });
+      process.env.PATH = bin;
+    }
+
+    it("without swtpm_setup or swtpm on PATH the start fails naming the one missing and how to install it; QEMU is not started", async () => {
       await b.define(xml);
       process.env.PATH = path.join(dir, "empty");
       const m = await startFails();
-      expect(m).to.contain("swtpm is not on PATH");
+      expect(m).to.contain("swtpm_setup is not on PATH");
       expect(m).to.contain("/domain/devices/tpm[1]");
-      expect(m).to.match(/fix: install swtpm/);
+      expect(m).to.match(/fix: install swtpm-tools/);
+      fakes();
+      const m2 = await startFails();
+      expect(m2).to.contain("swtpm is not on PATH");
+      expect(m2).to.match(/fix: install swtpm/);
       expect(fs.existsSync(path.join(dir, "qemu-ran"))).to.equal(false);
     });
 
     it("a swtpm that refuses: its message, the state and the socket are named; QEMU is not started", async () => {
       await b.define(xml);
-      const bin = path.join(dir, "bin");
-      fs.mkdirSync(bin);
-      fs.writeFileSync(path.join(bin, "swtpm"), "#!/bin/sh\necho 'swtpm: cannot do that' >&2\nexit 1\n", {
-        mode: 0o755,
-      });
-      process.env.PATH = `${bin}:${savedPath ?? ""}`;
+      fakes("#!/bin/sh\necho 'swtpm: cannot do that' >&2\nexit 1\n");
       const m = await startFails();
       expect(m).to.contain("swtpm: cannot do that");
       expect(m).to.contain(path.join(dir, "state", "d", "swtpm.sock"));

@@ -391,7 +391,8 @@ export class QemuDirectBackend implements DomainBackend {
     });
     await this.prepareNvram(name, def);
     // <tpm><backend type='emulator'>: swtpm runs before QEMU connects to it (swtpm.ts)
-    for (const spec of cmd.swtpm) await startSwtpm(name, spec, f.swtpm, f.dir);
+    for (const spec of cmd.swtpm)
+      await startSwtpm(name, `${name}:${def.childText("uuid") ?? ""}`, spec, f.swtpm, f.dir);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
     // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
     const logFd = openSync(f.log, "a", 0o600);

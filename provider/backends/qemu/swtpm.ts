@@ -7,12 +7,18 @@
  * stops it by its pid file after QEMU is gone, and before a new start. Every wait is bounded and
  * its message names what it waited for.
  *
+ * A new TPM is made first as libvirt makes it (qemuTPMEmulatorRunSetup): `swtpm_setup --tpm-state
+ * STATE --vmid NAME:UUID --createek --create-ek-cert --create-platform-cert --lock-nvram
+ * --not-overwrite` (endorsement key and its certificate from swtpm's local CA, platform
+ * certificate); `<active_pcr_banks>` are set before every start (`--pcr-banks ... --reconfigure`),
+ * the new TPM included, as libvirt does (the libvirt 12.x oracle of test/lab/direct-tpm.test.ts).
+ *
  * The TPM state (the guest's keys) is the domain's persistent state: kept across stops and
  * starts. A state directory this backend made is recorded (`tpm.json`: path, device, inode, birth
  * time) and removed at undefine only while it is still that directory, and never with
  * `persistent_state='yes'`; a directory or file that already existed (`<source>`) is the user's.
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { SwtpmSpec } from "../../qemu/tpm";
@@ -24,6 +30,12 @@ export const SWTPM = "swtpm";
 
 /** How long swtpm may take to daemonize, and then to show its socket and pid file. */
 export const SWTPM_START_TIMEOUT_MS = 10000;
+
+/** The TPM manufacturing tool (Debian package `swtpm-tools`), found on PATH. */
+export const SWTPM_SETUP = "swtpm_setup";
+
+/** How long swtpm_setup may take to make a TPM (it generates the endorsement keys). */
+export const SWTPM_SETUP_TIMEOUT_MS = 60000;
 
 /** How long a swtpm may take to exit once QEMU is gone, before SIGTERM (then SIGKILL). */
 const SWTPM_STOP_GRACE_MS = 5000;
@@ -68,6 +80,81 @@ export function swtpmArgs(spec: SwtpmSpec, files: SwtpmFiles): string[] {
     "--daemon",
     ...(spec.version === "2.0" ? ["--tpm2"] : []),
   ];
+}
+
+/** Where swtpm_setup is told the state is: a directory, or `file://PATH` for a state file. */
+function setupState(spec: SwtpmSpec): string {
+  return spec.state.type === "dir" ? spec.state.path : `file://${spec.state.path}`;
+}
+
+/**
+ * The arguments swtpm_setup makes a new TPM with (libvirt's): endorsement key and certificates,
+ * NVRAM locked, never over an existing state; `vmid` is `NAME:UUID`.
+ */
+export function swtpmSetupArgs(spec: SwtpmSpec, vmid: string, log: string): string[] {
+  return [
+    ...(spec.version === "2.0" ? ["--tpm2"] : []),
+    "--tpm-state",
+    setupState(spec),
+    "--vmid",
+    vmid,
+    "--logfile",
+    log,
+    "--createek",
+    "--create-ek-cert",
+    "--create-platform-cert",
+    "--lock-nvram",
+    "--not-overwrite",
+  ];
+}
+
+/** The arguments that set the PCR banks of an existing TPM 2.0 again before a start (libvirt's `--reconfigure`). */
+export function swtpmReconfigureArgs(spec: SwtpmSpec, log: string): string[] {
+  return [
+    "--tpm2",
+    "--tpm-state",
+    setupState(spec),
+    "--logfile",
+    log,
+    "--pcr-banks",
+    (spec.pcrBanks ?? []).join(","),
+    "--reconfigure",
+  ];
+}
+
+/** Whether the state holds a TPM already (swtpm's `tpm2-00.permall` / `tpm-00.permall`, or a non-empty state file). */
+async function hasTpm(spec: SwtpmSpec): Promise<boolean> {
+  if (spec.state.type === "file") return ((await fileIdentity(spec.state.path))?.sizeBytes ?? 0) > 0;
+  const permall = spec.version === "2.0" ? "tpm2-00.permall" : "tpm-00.permall";
+  return (await fileIdentity(path.join(spec.state.path, permall))) !== undefined;
+}
+
+/** Runs swtpm_setup (bounded by {@link SWTPM_SETUP_TIMEOUT_MS}); a failure names its log and the fix. */
+function runSetup(name: string, spec: SwtpmSpec, files: SwtpmFiles, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(SWTPM_SETUP, args, { timeout: SWTPM_SETUP_TIMEOUT_MS, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
+      if (!err) return resolve();
+      const e = err as NodeJS.ErrnoException & { killed?: boolean };
+      if (e.code === "ENOENT")
+        return reject(
+          new DirectError(`internal error: cannot make the TPM of ${name}: ${SWTPM_SETUP} is not on PATH`, {
+            path: spec.path,
+            fix: "install swtpm-tools (Debian/Ubuntu: apt-get install swtpm-tools), or remove the <tpm> device",
+            cause: err,
+          }),
+        );
+      const what = e.killed
+        ? `did not finish within ${SWTPM_SETUP_TIMEOUT_MS / 1000} s and was killed`
+        : `failed: ${(stderr || stdout).trim().split("\n").slice(-3).join(" ") || e.message}`;
+      reject(
+        new DirectError(`internal error: ${SWTPM_SETUP} ${args.join(" ")} for the TPM of ${name} ${what}`, {
+          path: spec.path,
+          fix: `read ${files.log}; as a user other than root, make swtpm_setup's own configuration once (swtpm_setup --create-config-files)`,
+          cause: err,
+        }),
+      );
+    });
+  });
 }
 
 /** The pid of the live swtpm serving `socketPath` (its pid file, checked against its command line), or undefined. */
@@ -165,11 +252,22 @@ async function prepareState(spec: SwtpmSpec, files: SwtpmFiles): Promise<void> {
  * Starts swtpm for one emulator TPM and returns once its control socket is there (bounded by
  * {@link SWTPM_START_TIMEOUT_MS}); a swtpm left from an earlier start is stopped first.
  * @param name the domain, for messages
+ * @param vmid `NAME:UUID`, swtpm_setup's name of the TPM's machine (in its certificates)
  * @param cwd where swtpm runs (the domain's directory)
  */
-export async function startSwtpm(name: string, spec: SwtpmSpec, files: SwtpmFiles, cwd: string): Promise<void> {
+export async function startSwtpm(
+  name: string,
+  vmid: string,
+  spec: SwtpmSpec,
+  files: SwtpmFiles,
+  cwd: string,
+): Promise<void> {
   await stopSwtpm(files, spec.socketPath);
   await prepareState(spec, files);
+  // a new TPM is made as libvirt makes it; an existing one (the guest's keys) is used as it is
+  if (!(await hasTpm(spec))) await runSetup(name, spec, files, swtpmSetupArgs(spec, vmid, files.log));
+  // libvirt makes the TPM with swtpm_setup's default banks, then sets <active_pcr_banks> before every start
+  if (spec.pcrBanks) await runSetup(name, spec, files, swtpmReconfigureArgs(spec, files.log));
   const args = swtpmArgs(spec, files);
   const seconds = `${SWTPM_START_TIMEOUT_MS / 1000} s`;
   const code: number | "timeout" = await new Promise((resolve, reject) => {
