@@ -141,6 +141,14 @@ for (const which of ["host", "new"] as const) {
       expect(fs.statSync(tpmState).ino, "the same state directory").to.equal(dirId);
       expect(manufactured(), "the TPM is not made anew").to.equal(1);
       expect(fs.readFileSync(`/proc/${swtpmsNaming(sock)[0]}/cmdline`, "utf8")).to.contain(`dir=${tpmState},`);
+      // QEMU killed behind the backend's back: swtpm goes too (--terminate), the domain reads as shut off
+      process.kill(Number(fs.readFileSync(path.join(dir, "qemu.pid"), "utf8")), "SIGKILL");
+      const end = Date.now() + 10000;
+      while (swtpmsNaming(sock).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      expect(swtpmsNaming(sock), "swtpm exits once its QEMU is gone").to.deep.equal([]);
+      expect(await b.domstate(name)).to.equal("shut off");
+      await b.start(name);
+      expect(await queryTpm()).to.have.length(1);
       await b.destroy(name);
 
       // the state is read, not made anew: a damaged one fails the start, and no swtpm is left behind

@@ -19,7 +19,7 @@
  * `persistent_state='yes'`; a directory or file that already existed (`<source>`) is the user's.
  */
 import { execFile, spawn } from "node:child_process";
-import { promises as fs, readFileSync } from "node:fs";
+import { promises as fs, existsSync, readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import type { SwtpmSpec } from "../../qemu/tpm";
 import { FileIdentity, fileIdentity } from "../image";
@@ -157,22 +157,37 @@ function runSetup(name: string, spec: SwtpmSpec, files: SwtpmFiles, args: string
   });
 }
 
-/** The pid of the live swtpm serving `socketPath` (its pid file, checked against its command line), or undefined. */
-export function liveSwtpmPid(files: SwtpmFiles, socketPath: string): number | undefined {
-  let pid: number;
+/**
+ * The live swtpm processes serving `socketPath`: those whose command line names the socket (its
+ * pid file is only a hint: swtpm removes it while it is still exiting, saving the TPM's state).
+ * A zombie is dead.
+ */
+export function swtpmPids(socketPath: string): number[] {
+  const pids: number[] = [];
+  let entries: string[];
   try {
-    pid = Number(readFileSync(files.pid, "utf8").trim());
+    entries = readdirSync("/proc");
   } catch {
-    return undefined;
+    return pids;
   }
-  if (!Number.isInteger(pid) || pid <= 1) return undefined;
-  try {
-    if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`path=${socketPath},`)) return undefined;
-    if (/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))) return undefined;
-    return pid;
-  } catch {
-    return undefined;
+  for (const p of entries) {
+    if (!/^[0-9]+$/.test(p)) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+      if (path.basename(argv[0] ?? "") !== SWTPM || !argv.includes(`type=unixio,path=${socketPath},mode=0600`))
+        continue;
+      if (/\) Z /.test(readFileSync(`/proc/${p}/stat`, "utf8"))) continue;
+      pids.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
   }
+  return pids;
+}
+
+/** The pid of a live swtpm serving `socketPath`, or undefined. */
+export function liveSwtpmPid(socketPath: string): number | undefined {
+  return swtpmPids(socketPath)[0];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -191,20 +206,20 @@ async function waitUntil(test: () => boolean, ms: number): Promise<boolean> {
  * (`--terminate`), so it is given {@link SWTPM_STOP_GRACE_MS}, then SIGTERM, then SIGKILL.
  */
 export async function stopSwtpm(files: SwtpmFiles, socketPath: string): Promise<void> {
-  const live = () => liveSwtpmPid(files, socketPath) !== undefined;
+  const live = () => swtpmPids(socketPath).length > 0;
   for (const signal of [undefined, "SIGTERM", "SIGKILL"] as const) {
-    const pid = liveSwtpmPid(files, socketPath);
-    if (pid === undefined) break;
-    if (signal) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // already gone
+    if (!live()) break;
+    if (signal)
+      for (const pid of swtpmPids(socketPath)) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // already gone
+        }
       }
-    }
     if (await waitUntil(() => !live(), SWTPM_STOP_GRACE_MS)) break;
   }
-  const stray = liveSwtpmPid(files, socketPath);
+  const [stray] = swtpmPids(socketPath);
   if (stray !== undefined)
     throw new DirectError(`internal error: swtpm (pid ${stray}) on ${socketPath} did not exit after SIGKILL`, {
       fix: `kill it by hand (kill -9 ${stray}) and retry`,
@@ -303,13 +318,14 @@ export async function startSwtpm(
     });
   });
   if (code === "timeout") throw swtpmFailed(name, spec, files, `did not daemonize within ${seconds} and was killed`);
-  if (!(await waitUntil(() => liveSwtpmPid(files, spec.socketPath) !== undefined, SWTPM_START_TIMEOUT_MS))) {
+  const up = () => liveSwtpmPid(spec.socketPath) !== undefined && existsSync(spec.socketPath);
+  if (!(await waitUntil(up, SWTPM_START_TIMEOUT_MS))) {
     await stopSwtpm(files, spec.socketPath).catch(() => undefined);
     throw swtpmFailed(
       name,
       spec,
       files,
-      `left no live swtpm with its pid file ${files.pid} and control socket ${spec.socketPath} within ${seconds}`,
+      `left no live swtpm on its control socket ${spec.socketPath} within ${seconds}`,
     );
   }
 }
