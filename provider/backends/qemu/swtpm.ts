@@ -4,8 +4,8 @@
  * (`swtpm socket --ctrl type=unixio,path=SOCK --tpmstate dir=STATE --terminate --daemon [--tpm2]`),
  * and QEMU connects to that socket (provider/qemu/tpm.ts builds its side). `--terminate` makes
  * swtpm exit when QEMU's connection ends (QEMU stopped, killed or powered off); the backend still
- * stops it by its pid file after QEMU is gone, and before a new start. Every wait is bounded and
- * its message names what it waited for.
+ * waits for its end (and stops it if need be) after QEMU is gone, and before a new start, finding it
+ * by its control socket. Every wait is bounded and its message names what it waited for.
  *
  * A new TPM is made first as libvirt makes it (qemuTPMEmulatorRunSetup): `swtpm_setup --tpm-state
  * STATE --vmid NAME:UUID --createek --create-ek-cert --create-platform-cert --lock-nvram
@@ -28,7 +28,7 @@ import { DirectError } from "./direct-error";
 /** The swtpm binary (Debian package `swtpm`), found on PATH. */
 export const SWTPM = "swtpm";
 
-/** How long swtpm may take to daemonize, and then to show its socket and pid file. */
+/** How long swtpm may take to daemonize, and then to show its control socket. */
 export const SWTPM_START_TIMEOUT_MS = 10000;
 
 /** The TPM manufacturing tool (Debian package `swtpm-tools`), found on PATH. */
