@@ -44,10 +44,13 @@ MIRROR=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CLIENT_PKGS=(libvirt-clients qemu-utils)
 DAEMON_PKGS=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 tini)
 NEW_PKGS=(tini mmdebstrap debian-archive-keyring qemu-system-x86 libxml2-utils)
-CHROOT_PKGS=libvirt-daemon,libvirt-daemon-driver-qemu,libvirt-clients,qemu-system-x86,qemu-utils,libxml2-utils,ovmf
+CHROOT_PKGS=libvirt-daemon,libvirt-daemon-driver-qemu,libvirt-clients,qemu-system-x86,qemu-utils,libxml2-utils,ovmf,swtpm,swtpm-tools
 # UEFI firmware (OVMF_CODE*.fd, OVMF_VARS*.fd in /usr/share/OVMF, and QEMU's firmware descriptors
-# in /usr/share/qemu/firmware) for EFI guests: on the host (host lab, QEMU-direct) and in the chroot.
-FIRMWARE_PKGS=(ovmf)
+# in /usr/share/qemu/firmware) for EFI guests: on the host (host lab, QEMU-direct) and in the chroot;
+# swtpm, the TPM emulator the QEMU-direct backend starts beside QEMU for <tpm><backend type='emulator'>,
+# and swtpm-tools (swtpm_setup, which makes a new TPM as libvirt does) on the host: the chroot's QEMU
+# 11.x runs on the host for QEMU-direct too (the chroot has its own, for libvirt 12.x's TPMs).
+FIRMWARE_PKGS=(ovmf swtpm swtpm-tools)
 # The sockets a libvirt for qemu:///system listens on.
 SYSTEM_SOCKETS=(/run/libvirt/libvirt-sock /run/libvirt/virtqemud-sock)
 # The ssh lab: what the chroot needs on top of CHROOT_PKGS (an sshd, libvirt's storage driver), the
@@ -168,21 +171,26 @@ export QEMU_MODULE_DIR="\$R/usr/lib/x86_64-linux-gnu/qemu"
 exec "\$R/lib64/ld-linux-x86-64.so.2" --library-path "\$R/usr/lib/x86_64-linux-gnu:\$R/lib/x86_64-linux-gnu" "\$R/usr/bin/qemu-system-x86_64" -L "\$R/usr/share/qemu" "\$@"
 WRAP
   chmod +x "$LAB_DIR/bin/qemu-system-x86_64-new"
-  # A chroot built before the lab wanted UEFI firmware gets the chroot's own ovmf (files under
-  # /usr/share only; what it adds is the chroot's business, not the machine's).
-  if ! chroot "$ROOT" dpkg-query -W -f='${Status}' ovmf 2>/dev/null | grep -q 'ok installed'; then
-    log "installing ovmf in the chroot"
+  # A chroot built before the lab wanted UEFI firmware or a TPM emulator gets the chroot's own ovmf,
+  # swtpm and swtpm-tools (libvirt 12.x runs swtpm and swtpm_setup for <tpm><backend type='emulator'>);
+  # what they add is the chroot's business, not the machine's.
+  local missing=() p
+  for p in ovmf swtpm swtpm-tools; do
+    chroot "$ROOT" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} in the chroot"
     chroot "$ROOT" apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -q --no-install-recommends ovmf >&2
+    DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
   fi
 }
 
-ensure_firmware_pkgs() { # ovmf on the host; never installed on a host whose libvirt is set up (only said: EFI tests then fail naming it)
+ensure_firmware_pkgs() { # ovmf and swtpm on the host; never installed on a host whose libvirt is set up (only said: EFI and TPM tests then fail naming it)
   local missing=() p
   for p in "${FIRMWARE_PKGS[@]}"; do installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -gt 0 ] || return 0
   if ! manifest_has daemon host && [ -n "$(system_libvirt)" ]; then
-    log "libvirt is set up on this host, and the lab installs nothing on such a host: the UEFI tests need ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})"
+    log "libvirt is set up on this host, and the lab installs nothing on such a host: the UEFI and TPM tests need ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})"
     return 0
   fi
   ensure_pkgs "${FIRMWARE_PKGS[@]}"

@@ -101,9 +101,10 @@ import {
 } from "./controllers";
 
 export { chardevBackend } from "./chardev";
+import { SwtpmSpec, TpmOptions, buildTpms } from "./tpm";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
-export interface QemuArgvOptions extends HostMemoryInfo {
+export interface QemuArgvOptions extends HostMemoryInfo, TpmOptions {
   /** Path of the QMP monitor socket. @default `/run/libvirt-domain/<name>/qmp.sock` */
   readonly qmpSocketPath?: string;
   /** A pid file QEMU writes (`-pidfile`). @default none */
@@ -187,6 +188,8 @@ export interface QemuCommand {
     /** The template's format when known (`templateFormat`, or the firmware descriptor's). */
     readonly templateFormat: string | undefined;
   };
+  /** The swtpm each `<tpm><backend type='emulator'>` needs, started before QEMU (provider/qemu/tpm.ts). */
+  readonly swtpm: SwtpmSpec[];
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -297,6 +300,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
     channelTargetDir: opts.channelTargetDir ?? `/run/libvirt-domain/${identity.name}`,
   });
   chardev.buildParallels(add, devs);
+  const swtpm = buildTpms(devs.of("tpm"), arch, identity.name, (identity.uuid ?? identity.guestUuid)!, opts, add); // tpm.ts
   const secretFiles: QemuSecretFile[] = [];
   const env: Record<string, string> = {};
   const mediaCtx: media.MediaContext = {
@@ -340,6 +344,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
     env,
     identity,
     secretFiles,
+    swtpm,
     ...(cpuAffinity === undefined ? {} : { cpuAffinity }),
     ...(balloon === undefined ? {} : { balloonTargetBytes: balloon }),
     ...(nvramLocal ? { firmwareNvram: firmwareNvramOf(def.root, nvram.path ?? nvramDefault, nvram.template) } : {}),
@@ -2556,8 +2561,6 @@ function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
   else if (v.memballoonModel !== undefined && v.memballoonModel !== "none") {
     throw unsupported("/domain/devices/memballoon/@model", v.memballoonModel, "use model='virtio' or 'none'");
   }
-  if (v.tpmModels.length > 0)
-    throw unsupported("/domain/devices/tpm", v.tpmModels[0], "a TPM needs swtpm, managed by libvirt");
 }
 
 /**

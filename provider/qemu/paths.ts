@@ -659,6 +659,21 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     "/address/@controller",
     "/address/@slot",
   ].map((a) => `/domain/devices/smartcard${a}`),
+  // TPM family (provider/qemu/tpm.ts): an emulator (swtpm, started by the QEMU-direct backend) or an external swtpm's socket
+  "/domain/devices/tpm",
+  "/domain/devices/tpm/@model",
+  "/domain/devices/tpm/backend",
+  "/domain/devices/tpm/backend/@type",
+  "/domain/devices/tpm/backend/@version",
+  "/domain/devices/tpm/backend/@persistent_state",
+  "/domain/devices/tpm/backend/@debug",
+  "/domain/devices/tpm/backend/source",
+  "/domain/devices/tpm/backend/source/@type",
+  "/domain/devices/tpm/backend/source/@path",
+  "/domain/devices/tpm/backend/source/@mode",
+  "/domain/devices/tpm/backend/active_pcr_banks",
+  ...["sha1", "sha256", "sha384", "sha512"].map((b) => `/domain/devices/tpm/backend/active_pcr_banks/${b}`),
+  // ---- end of TPM family ----
   // memory and CPU (provider/qemu/memory-cpu.ts)
   "/domain/vcpu/@cpuset", // no argument: the backend spawns QEMU with this CPU affinity (QemuCommand.cpuAffinity)
   "/domain/memoryBacking",

@@ -379,6 +379,9 @@ const CORPUS_HOST = {
     ],
     defaultSizeKiB: 2048,
   },
+  // libvirt's test suite replaces the swtpm socket (libvirt's /run/libvirt/qemu/swtpm/ID-NAME-swtpm.sock,
+  // made by its daemon) with /dev/test (tests/qemuxmlconftest.c); the builder takes the socket as an option
+  swtpmSocketPath: "/dev/test",
 };
 
 /**

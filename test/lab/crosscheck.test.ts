@@ -20,7 +20,6 @@ import { shellWords } from "../support/shell";
 const KNOWN_DIFFERENCES: Record<string, string> = {
   "sysinfo-no-uuid-hwuuid-mismatch":
     "libvirt defines it, then the guest sees a -smbios uuid that is not its hwuuid; we reject it up front",
-  "unsupported-tpm": "libvirt refuses it too, for want of swtpm in the lab",
   "bad-doctype": "libvirt expands internal entities; we never do",
   "bad-undefined-entity": "checked by our parser only",
   "bad-prototype-entity":

@@ -19,6 +19,11 @@
  * `<os firmware='efi'|'bios'>` selects the firmware from the host's QEMU firmware descriptors
  * (/etc/qemu/firmware, /usr/share/qemu/firmware: Debian's ovmf ships them) at every start, as
  * libvirt does (provider/qemu/firmware.ts); its NVRAM is made from the chosen template the same way.
+ *
+ * TPM (`<tpm><backend type='emulator'>`): swtpm is started before QEMU on `STATE_DIR/NAME/swtpm.sock`
+ * (`swtpm.pid`, `swtpm.log`), its state in `STATE_DIR/NAME/swtpm/tpm2` (or `tpm1.2`, or `<source>`'s
+ * path); it stops with QEMU, the state stays across stops and starts, and undefine removes the state
+ * directory the backend made (recorded in `tpm.json`) unless `persistent_state='yes'` (swtpm.ts).
  */
 import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
@@ -39,6 +44,7 @@ import { randomBytes } from "node:crypto";
 import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
 import { qmpOnce } from "./qmp";
 import { DirectLock } from "./lock";
+import { removeTpmState, startSwtpm, stopSwtpm } from "./swtpm";
 
 /** The URI scheme of the QEMU-direct backend. */
 export const DIRECT_SCHEME = "qemu-direct:";
@@ -210,6 +216,10 @@ export class QemuDirectBackend implements DomainBackend {
       nvramStamps: path.join(d, "nvram.json"),
       // the unix sockets of virtio channels without a path (the guest agent's), as libvirt's channel directory
       channels: path.join(d, "channel"),
+      // <tpm><backend type='emulator'>: swtpm's socket, pid file, log, default state directory, record (swtpm.ts)
+      swtpm: { pid: path.join(d, "swtpm.pid"), log: path.join(d, "swtpm.log"), stamps: path.join(d, "tpm.json") },
+      swtpmSock: path.join(d, "swtpm.sock"),
+      tpmStateDir: path.join(d, "swtpm"),
     };
   }
 
@@ -288,6 +298,8 @@ export class QemuDirectBackend implements DomainBackend {
       emulator: this.emulator,
       firmware: readFirmwareDescriptors(),
       channelTargetDir: f.channels, // a unix channel without a path (the guest agent's): its socket there
+      swtpmSocketPath: f.swtpmSock,
+      tpmStateDir: f.tpmStateDir,
       ...hostMemoryInfo(),
     });
     await fs.mkdir(f.dir, { recursive: true, mode: 0o700 });
@@ -360,9 +372,27 @@ export class QemuDirectBackend implements DomainBackend {
     return { xml, state: await this.domstate(name) };
   }
 
-  /** Starts QEMU detached (`-daemonize`); its errors come back as the message. */
+  /**
+   * Starts QEMU detached (`-daemonize`), after the swtpm of an emulator TPM; its errors come back
+   * as the message. A swtpm started for a QEMU that then failed is stopped again.
+   */
   public async start(ref: DomainAddress): Promise<void> {
     const name = await this.nameOf(ref);
+    try {
+      await this.startQemu(name);
+    } catch (e) {
+      if (this.livePid(name) === undefined) await this.stopTpm(name).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Stops the domain's swtpm, if one runs (swtpm.ts: it exits by itself once QEMU is gone). */
+  private async stopTpm(name: string): Promise<void> {
+    const f = this.files(name);
+    await stopSwtpm(f.swtpm, f.swtpmSock);
+  }
+
+  private async startQemu(name: string): Promise<void> {
     const f = this.files(name);
     if (this.livePid(name) !== undefined)
       throw new DirectError(`Requested operation is not valid: domain is already running`);
@@ -379,11 +409,16 @@ export class QemuDirectBackend implements DomainBackend {
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
       firmware: readFirmwareDescriptors(),
       channelTargetDir: f.channels, // a unix channel without a path (the guest agent's): QEMU listens on DIR/TARGET-NAME
+      swtpmSocketPath: f.swtpmSock,
+      tpmStateDir: f.tpmStateDir,
       ...hostMemoryInfo(),
     });
     await this.prepareNvram(name, cmd);
     if (cmd.argv.some((a) => a.includes(`path=${qemuOptEscape(f.channels)}/`)))
       await fs.mkdir(f.channels, { mode: 0o700 }).catch(exists);
+    // <tpm><backend type='emulator'>: swtpm runs before QEMU connects to it (swtpm.ts)
+    for (const spec of cmd.swtpm)
+      await startSwtpm(name, `${name}:${def.childText("uuid") ?? ""}`, spec, f.swtpm, f.dir);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
     // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
     const logFd = openSync(f.log, "a", 0o600);
@@ -446,11 +481,16 @@ export class QemuDirectBackend implements DomainBackend {
         // through taskset, a host CPU set with no usable CPU fails before QEMU runs
         const what =
           cmd.cpuAffinity === undefined ? "QEMU" : `QEMU (started by ${TASKSET} --cpu-list ${cmd.cpuAffinity})`;
-        throw new DirectError(`internal error: ${what} exited with ${code} while starting ${name}: ${logTail(f.log)}`, {
+        const tail = logTail(f.log);
+        const tpm = cmd.swtpm[0];
+        throw new DirectError(`internal error: ${what} exited with ${code} while starting ${name}: ${tail}`, {
           fix:
-            cmd.cpuAffinity === undefined
-              ? `correct what QEMU's message (from ${f.log}) names in the domain XML`
-              : `correct what the message (from ${f.log}) names in the domain XML; <vcpu cpuset> must name host CPUs that are online`,
+            // QEMU's TPM emulator backend failed on swtpm: its own log says why (a damaged or foreign state)
+            tpm && /tpm-emulator/.test(tail)
+              ? `read swtpm's log ${f.swtpm.log}: the TPM state ${tpm.state.path} may be damaged or of another TPM version than ${tpm.version}`
+              : cmd.cpuAffinity === undefined
+                ? `correct what QEMU's message (from ${f.log}) names in the domain XML`
+                : `correct what the message (from ${f.log}) names in the domain XML; <vcpu cpuset> must name host CPUs that are online`,
         });
       }
     } finally {
@@ -608,6 +648,7 @@ export class QemuDirectBackend implements DomainBackend {
       await this.waitGone(name, 10000);
     }
     await fs.rm(this.files(name).pid, { force: true });
+    await this.stopTpm(name);
   }
 
   private async waitGone(name: string, ms: number): Promise<boolean> {
@@ -632,6 +673,7 @@ export class QemuDirectBackend implements DomainBackend {
         await qmpOnce(this.files(name).qmp, "system_powerdown").catch(() => undefined);
         if (await this.waitGone(name, Math.min(2000, Math.max(0, deadline - Date.now())))) {
           await fs.rm(this.files(name).pid, { force: true });
+          await this.stopTpm(name);
           return "shutdown";
         }
       }
@@ -643,7 +685,8 @@ export class QemuDirectBackend implements DomainBackend {
   /**
    * Removes the domain: the files this backend wrote (XML, pid, socket, log, a define's leftover
    * temporary XML, the NVRAM files it made while each is still the one it made), then the
-   * directory if nothing else is in it. Anything else there (a user's disk image, a serial log
+   * directory if nothing else is in it; the domain's swtpm files and the TPM state it made (not with
+   * `persistent_state='yes'`). Anything else there (a user's disk image, a serial log
    * the XML names, an NVRAM file someone else put at the path) stays, and so does the directory
    * holding it.
    */
@@ -654,10 +697,19 @@ export class QemuDirectBackend implements DomainBackend {
     if (!(await this.exists(name))) throw new DirectError(`failed to get domain '${name}'`);
     const f = this.files(name);
     for (const s of await this.nvramStamps(name)) await removeImage(s);
+    // the TPM state the backend made, unless <backend persistent_state='yes'> (swtpm.ts)
+    const tpm = DomainDef.parse(await fs.readFile(f.xml, "utf8")).deviceElements("tpm")[0];
+    await this.stopTpm(name);
+    await removeTpmState(
+      f.swtpm,
+      getAttr(tpm && firstChild(tpm, "backend"), "persistent_state") === "yes",
+      f.tpmStateDir,
+    );
     const leftovers = (await fs.readdir(f.dir))
-      .filter((e) => /^(domain\.xml|nvram\.json)\.tmp-[0-9]+$/.test(e))
+      .filter((e) => /^(domain\.xml|nvram\.json|tpm\.json)\.tmp-[0-9]+$/.test(e))
       .map((e) => path.join(f.dir, e));
-    for (const file of [f.pid, f.qmp, f.log, f.nvramStamps, ...leftovers, f.xml]) await fs.rm(file, { force: true });
+    for (const file of [f.pid, f.qmp, f.log, f.nvramStamps, f.swtpm.pid, f.swtpm.log, f.swtpmSock, ...leftovers, f.xml])
+      await fs.rm(file, { force: true });
     // the channel sockets QEMU left (it removes them when it quits; not when killed), and their directory
     const sockets = await fs.readdir(f.channels, { withFileTypes: true }).catch(() => []);
     for (const e of sockets) if (e.isSocket()) await fs.rm(path.join(f.channels, e.name), { force: true });
