@@ -19,6 +19,7 @@ import { canonicalBitmap } from "../xml/bitmap";
 import { normalizeUuid } from "../xml/uuid";
 import { checkExpressedPaths } from "./paths";
 import * as media from "./media";
+import * as iv from "./input-video";
 import {
   buildHostdevs,
   buildHubs,
@@ -1037,6 +1038,7 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
     "vsock",
     "panic",
     "iommu",
+    "input",
   ])
     for (const el of devs.of(name)) {
       const a = firstChild(el, "address");
@@ -1080,7 +1082,8 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   };
   const videos = videoOrder(devs).map((i) => devs.of("video")[i]!);
   const [primary] = videos;
-  if (primary && !has(primary) && getAttr(firstChild(primary, "model"), "type") !== "none") next(primary);
+  if (primary && !has(primary) && !["none", "ramfb"].includes(getAttr(firstChild(primary, "model"), "type") ?? ""))
+    next(primary);
   // libvirt's order (qemuDomainAssignDevicePCISlots): filesystems and network interfaces before
   // the device controllers (USB, SCSI, SATA, virtio-serial)
   for (const el of devs.of("filesystem")) if (!has(el)) port(el);
@@ -1133,6 +1136,8 @@ function assignPciSlots(v: DomainView, devs: DeviceElements): void {
   for (const el of devs.of("rng")) if (!has(el)) port(el);
   for (const el of devs.of("watchdog")) if (!has(el) && getAttr(el, "model") === "i6300esb") pci(el);
   videos.slice(1).forEach((el) => !has(el) && pci(el));
+  // virtio inputs after the videos (and shared memory), as libvirt (qemuDomainAssignDevicePCISlots)
+  for (const el of devs.of("input")) if (!has(el) && getAttr(el, "bus") === "virtio") port(el);
   for (const el of devs.of("vsock")) if (!has(el)) port(el);
   if (!q35 || (portKeys.length === 0 && written.length === 0)) return;
   // and one spare root port for hotplug when none is free; the ports without an address fill the
@@ -1176,7 +1181,17 @@ interface RootPort {
 }
 
 /** The device elements that may carry a PCI address. */
-const PCI_DEVICE_ELEMENTS = ["controller", "interface", "disk", "video", "memballoon", "rng", "watchdog", "filesystem"];
+const PCI_DEVICE_ELEMENTS = [
+  "controller",
+  "interface",
+  "disk",
+  "video",
+  "memballoon",
+  "rng",
+  "watchdog",
+  "filesystem",
+  "input",
+];
 
 /** The pcie-root-ports a q35 definition states, with what they say (model name, target, address). */
 function writtenRootPorts(controllers: readonly XmlElement[]): RootPort[] {
@@ -2248,10 +2263,14 @@ function buildGraphics(
     );
   });
   videoOrder(devs).forEach((i, pos) => {
-    const m = v.videoModels[i] ?? getAttr(firstChild(devs.of("video")[i]!, "model"), "type") ?? "";
-    // a secondary virtio video is a virtio-gpu-pci (no VGA compatibility), as libvirt writes it
     const el = devs.of("video")[i];
     const path = `/domain/devices/video[${i + 1}]`;
+    const m =
+      (v.videoModels[i] ?? getAttr(firstChild(devs.of("video")[i]!, "model"), "type")) ||
+      iv.defaultVideoModel(v.os.machine ?? "pc", path);
+    const other = iv.otherVideoDevice(el, path, m, `video${pos}`);
+    if (other) return add("-device", JSON.stringify(other));
+    // a secondary virtio video is a virtio-gpu-pci (no VGA compatibility), as libvirt writes it
     const accel = media.videoAcceleration(el, path, m, pos === 0);
     const driver =
       accel.driver ??
@@ -2410,6 +2429,8 @@ function buildInputs(add: Add, devs: DeviceElements, soundPorts = 0): void {
     const bus = getAttr(el, "bus");
     const type = getAttr(el, "type") ?? "";
     if (bus === "ps2" && (type === "mouse" || type === "keyboard")) return;
+    if (iv.buildVirtioOrEvdevInput({ add, pci: (e, p) => pciAddressProps(e, p, devs) }, el, path, `input${n}`))
+      return void n++;
     const driver = USB_INPUTS[type];
     if (bus !== "usb" || !driver)
       throw unsupported(`${path}/@bus`, bus, "use a PS/2 mouse or keyboard, or a USB tablet, mouse or keyboard");
@@ -2628,6 +2649,8 @@ export const SUPPORTED_DEVICES = new Set([
   "vsock",
   "smartcard",
   "redirdev",
+  // input-video family (provider/qemu/input-video.ts)
+  "redirfilter",
 ]);
 
 /** Refuses devices the builder cannot express, naming the first one. */
@@ -2642,21 +2665,6 @@ export function checkDevicesSupported(def: DomainDef): void {
     if (!SUPPORTED_DEVICES.has(c.name)) {
       throw unsupported(at, c.name, "remove it or apply through libvirt");
     }
-    const bus = getAttr(c, "bus") ?? "ps2";
-    if (c.name === "input" && bus !== "ps2" && bus !== "usb")
-      throw unsupported(
-        `${at}/@bus`,
-        getAttr(c, "bus"),
-        "the PS/2 mouse and keyboard of the PC machine and USB tablet, mouse and keyboard are built: remove it or apply through libvirt",
-      );
-    if (
-      c.name === "input" &&
-      !(bus === "usb" ? ["tablet", "mouse", "keyboard"] : ["mouse", "keyboard"]).includes(getAttr(c, "type") ?? "")
-    )
-      throw unsupported(
-        `${at}/@type`,
-        getAttr(c, "type"),
-        "the PS/2 mouse and keyboard of the PC machine and USB tablet, mouse and keyboard are built: remove it or apply through libvirt",
-      );
+    if (c.name === "input") iv.checkInputForm(c, at); // provider/qemu/input-video.ts
   }
 }

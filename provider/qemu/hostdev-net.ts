@@ -23,6 +23,7 @@
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { DomainXmlError } from "../xml/errors";
 import { DeviceElements, chardevBackend, pciAddressProps, qemuOptEscape, unsupported, xmlWholeNumber } from "./argv";
+import { redirFilter } from "./input-video";
 
 type Add = (...a: string[]) => void;
 
@@ -136,6 +137,7 @@ export function hostdevsHaveBootOrder(devs: DeviceElements): boolean {
 export function buildRedirdevs(add: Add, devs: DeviceElements): void {
   const ports = usbPorts(devs);
   const spice = devs.of("graphics").some((g) => getAttr(g, "type") === "spice");
+  const filter = redirFilter((n) => devs.of(n)); // provider/qemu/input-video.ts
   devs.of("redirdev").forEach((el, i) => {
     const path = `/domain/devices/redirdev[${i + 1}]`;
     const bus = getAttr(el, "bus");
@@ -159,6 +161,7 @@ export function buildRedirdevs(add: Add, devs: DeviceElements): void {
         driver: "usb-redir",
         chardev: id,
         id: `redir${i}`,
+        ...(filter === undefined ? {} : { filter }),
         ...bootProps(el, path),
         bus: "usb.0",
         port: ports.get(el),

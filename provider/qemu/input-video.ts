@@ -1,0 +1,244 @@
+/**
+ * Input devices other than the PS/2 pair and USB HID (`<input bus='virtio'>`, `<input
+ * type='evdev'>`), the video models and defaults the video builder left out (`<video>` without a
+ * model type, `ramfb`, `<driver name='vhostuser'>`), and the USB redirection filter
+ * (`<redirfilter>`) on the QEMU command line, as libvirt's QEMU driver writes them
+ * (qemuBuildInputCommandLine, qemuBuildVideoCommandLine, qemuBuildRedirdevDevProps in
+ * `src/qemu/qemu_command.c`; the corpus `.args` files are the oracle). Called from
+ * {@link buildQemuArgv} (provider/qemu/argv.ts), one line per family; what cannot be expressed
+ * without libvirt is a {@link DomainXmlError} naming the element.
+ *
+ * Pure: no I/O.
+ */
+import { DomainXmlError } from "../xml/errors";
+import { XmlElement, childElements, firstChild, getAttr } from "../xml/tree";
+import { unsupported } from "./argv";
+import { virtioDriverProps } from "./media";
+
+/** `<input type=>` on the virtio bus as the QEMU device libvirt writes (qemuBuildVirtioInputDevProps). */
+const VIRTIO_INPUTS: Readonly<Record<string, string>> = {
+  mouse: "virtio-mouse-pci",
+  keyboard: "virtio-keyboard-pci",
+  tablet: "virtio-tablet-pci",
+  passthrough: "virtio-input-host-pci",
+};
+
+/** `<source grabToggle=>` values libvirt accepts (virDomainInputSourceGrabToggle). */
+const GRAB_TOGGLES = ["ctrl-ctrl", "alt-alt", "shift-shift", "meta-meta", "scrolllock", "ctrl-scrolllock"];
+
+/** The fix of every input refusal: what the builder builds. */
+const INPUT_FORMS =
+  "the PS/2 mouse and keyboard of the PC machine, USB tablet, mouse and keyboard, virtio mouse, keyboard, tablet and passthrough, and evdev inputs are built: remove it or apply through libvirt";
+
+/**
+ * Whether the builder expresses this `<input>` form (bus and type), for the device check of
+ * provider/qemu/argv.ts: refuses every other form naming the attribute. `at` is the element's path.
+ */
+export function checkInputForm(el: XmlElement, at: string): void {
+  const type = getAttr(el, "type") ?? "";
+  const bus = getAttr(el, "bus") ?? (type === "evdev" ? "" : "ps2");
+  const types: Readonly<Record<string, readonly string[]>> = {
+    ps2: ["mouse", "keyboard"],
+    usb: ["tablet", "mouse", "keyboard"],
+    virtio: Object.keys(VIRTIO_INPUTS),
+    "": ["evdev"],
+  };
+  const allowed = types[bus];
+  if (!allowed) throw unsupported(`${at}/@bus`, getAttr(el, "bus"), INPUT_FORMS);
+  if (!allowed.includes(type)) throw unsupported(`${at}/@type`, getAttr(el, "type"), INPUT_FORMS);
+}
+
+/** What the input builder needs from the command line builder. */
+export interface InputContext {
+  add: (...a: string[]) => void;
+  /** The `bus`/`addr` of a PCI device (written address, or the slot libvirt would assign). */
+  pci: (el: XmlElement, path: string) => Record<string, unknown>;
+}
+
+/**
+ * A virtio or evdev `<input>` as libvirt writes it: `virtio-{mouse,keyboard,tablet}-pci` and
+ * `virtio-input-host-pci` (with `<source evdev=>`) with the `<driver>` virtio options and a PCI
+ * address; `type='evdev'` as an `input-linux` object (`<source dev grab repeat grabToggle>`).
+ * `id` is libvirt's alias (`inputN`, counted over the inputs that are not PS/2). Returns false
+ * for the forms built elsewhere (PS/2, USB).
+ */
+export function buildVirtioOrEvdevInput(ctx: InputContext, el: XmlElement, path: string, id: string): boolean {
+  const type = getAttr(el, "type") ?? "";
+  const bus = getAttr(el, "bus");
+  if (type === "evdev" && bus === undefined) {
+    ctx.add("-object", JSON.stringify(evdevProps(el, path, id)));
+    return true;
+  }
+  if (bus !== "virtio") return false;
+  const driver = VIRTIO_INPUTS[type];
+  if (!driver) throw unsupported(`${path}/@type`, type, INPUT_FORMS);
+  const model = getAttr(el, "model");
+  if (model !== undefined && model !== "virtio")
+    throw new DomainXmlError(`virtio (non-)transitional models are not supported for input type=${type}`, {
+      path: `${path}/@model`,
+      value: model,
+      allowed: "virtio",
+      category: "unsupported configuration",
+      mirrorsLibvirt: true,
+      fix: "write model='virtio' or no model",
+    });
+  const props: Record<string, unknown> = { driver, id };
+  const source = firstChild(el, "source");
+  if (type === "passthrough") {
+    const evdev = getAttr(source, "evdev");
+    if (!evdev)
+      throw new DomainXmlError("a passthrough input needs the event device to pass", {
+        path: `${path}/source/@evdev`,
+        category: "unsupported configuration",
+        fix: "write <source evdev='/dev/input/eventN'/>",
+      });
+    props.evdev = evdev;
+  } else if (source)
+    throw unsupported(`${path}/source`, undefined, "only a passthrough input has a <source>: remove it");
+  const address = firstChild(el, "address");
+  if (address && getAttr(address, "type") !== "pci")
+    throw unsupported(
+      `${path}/address/@type`,
+      getAttr(address, "type"),
+      "a virtio input is a PCI device: write <address type='pci' .../> or none",
+    );
+  ctx.add("-device", JSON.stringify({ ...props, ...virtioDriverProps(el, path), ...ctx.pci(el, path) }));
+  return true;
+}
+
+/** `<input type='evdev'><source dev grab repeat grabToggle/>` as libvirt's `input-linux` object (qemuBuildInputEvdevProps). */
+function evdevProps(el: XmlElement, path: string, id: string): Record<string, unknown> {
+  const sp = `${path}/source`;
+  const source = firstChild(el, "source");
+  const dev = getAttr(source, "dev");
+  if (!dev)
+    throw new DomainXmlError("an evdev input needs its event device", {
+      path: `${sp}/@dev`,
+      category: "unsupported configuration",
+      fix: "write <source dev='/dev/input/eventN'/>",
+    });
+  if (firstChild(el, "address"))
+    throw unsupported(`${path}/address`, undefined, "an evdev input is no device on a bus: remove <address>");
+  const props: Record<string, unknown> = { "qom-type": "input-linux", id, evdev: dev };
+  const repeat = getAttr(source, "repeat");
+  if (repeat !== undefined) props.repeat = onOff(`${sp}/@repeat`, repeat);
+  const grab = getAttr(source, "grab");
+  if (grab !== undefined) {
+    if (grab !== "all") throw invalid(`${sp}/@grab`, grab, "all", "write grab='all' or no grab");
+    props.grab_all = true;
+  }
+  const toggle = getAttr(source, "grabToggle");
+  if (toggle !== undefined) {
+    if (!GRAB_TOGGLES.includes(toggle))
+      throw invalid(`${sp}/@grabToggle`, toggle, GRAB_TOGGLES.join(", "), "write one of the toggles libvirt knows");
+    props["grab-toggle"] = toggle;
+  }
+  return props;
+}
+
+function invalid(path: string, value: string, allowed: string, fix: string): DomainXmlError {
+  return new DomainXmlError(`invalid value '${value}'`, { path, value, allowed, fix });
+}
+
+function onOff(path: string, value: string): boolean {
+  if (value !== "on" && value !== "off") throw invalid(path, value, "on, off", "write 'on' or 'off'");
+  return value === "on";
+}
+
+/**
+ * The model of a `<video>` written without `<model type>`: libvirt's default for the machine
+ * (qemuDomainDeviceVideoDefPostParse: Cirrus VGA on x86 `pc` and `q35`, the corpus
+ * x86_64-pc-default-models and x86_64-q35-default-models); other machines are refused.
+ */
+export function defaultVideoModel(machine: string, path: string): string {
+  if (/^(pc|q35)\b/.test(machine) || /^pc-(i440fx|q35)-/.test(machine)) return "cirrus";
+  throw unsupported(
+    `${path}/model/@type`,
+    undefined,
+    `libvirt picks the default video of machine ${machine}: write <model type='vga'/> (or virtio, cirrus, ...)`,
+  );
+}
+
+/**
+ * A video model the main video builder does not build: `ramfb` (a sysbus device, no PCI address,
+ * libvirt's `{"driver":"ramfb","id":"videoN"}`). `<driver name='vhostuser'>` is refused: the GPU
+ * runs in a vhost-user-gpu process libvirt starts and connects. Returns the `-device` props, or
+ * `undefined` when the model is not one of these.
+ */
+export function otherVideoDevice(
+  el: XmlElement | undefined,
+  path: string,
+  model: string,
+  id: string,
+): object | undefined {
+  const name = getAttr(el && firstChild(el, "driver"), "name");
+  if (name !== undefined && name !== "qemu")
+    throw unsupported(
+      `${path}/driver/@name`,
+      name,
+      name === "vhostuser"
+        ? "a vhost-user GPU runs in a vhost-user-gpu process libvirt starts and connects: apply through libvirt, or remove <driver name>"
+        : "write <driver name='qemu'/> or none",
+    );
+  if (model !== "ramfb") return undefined;
+  if (el && firstChild(el, "address"))
+    throw new DomainXmlError("address not supported for video type ramfb", {
+      path: `${path}/address`,
+      category: "unsupported configuration",
+      mirrorsLibvirt: true,
+      fix: "remove <address>: a ramfb display is no PCI device",
+    });
+  const m = el && firstChild(el, "model");
+  for (const a of ["vram", "ram", "vgamem", "vram64", "heads"])
+    if (getAttr(m, a) !== undefined && !(a === "heads" && getAttr(m, a) === "1"))
+      throw unsupported(
+        `${path}/model/@${a}`,
+        getAttr(m, a),
+        "a ramfb display takes no memory size nor heads: remove it",
+      );
+  return { driver: "ramfb", id };
+}
+
+/** A `<usbdev>` attribute of `<redirfilter>` as a number (`-1` any), checked against its maximum. */
+function usbdevNumber(path: string, value: string | undefined, max: number): number {
+  if (value === undefined || value === "-1") return -1;
+  const n = /^0x[0-9a-f]+$/i.test(value) ? parseInt(value, 16) : /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n > max)
+    throw invalid(path, value, `-1 (any) or 0 to 0x${max.toString(16)}`, "write a hex number such as 0x08, or -1");
+  return n;
+}
+
+/** A `<usbdev version='MAJOR.MINOR'>` as the BCD number USB uses (libvirt's parse: "1.10" is 0x0110, "9.4" is 0x0940). */
+function usbdevVersion(path: string, value: string | undefined): number {
+  if (value === undefined || value === "-1") return -1;
+  const m = /^([0-9]{1,2})\.([0-9]{1,2})$/.exec(value);
+  if (!m) throw invalid(path, value, "-1 (any) or MAJOR.MINOR, e.g. 1.10", "write e.g. version='2.00'");
+  return parseInt(m[1]!.padStart(2, "0") + m[2]!.padEnd(2, "0"), 16);
+}
+
+/**
+ * `<redirfilter>` as the `filter` property of every `usb-redir` (qemuBuildRedirdevDevProps): one
+ * `class:vendor:product:version:allow` rule a `<usbdev>` (hex, `-1` any), joined by `|`.
+ * `undefined` when the definition has no filter.
+ */
+export function redirFilter(devices: (name: string) => XmlElement[]): string | undefined {
+  const filters = devices("redirfilter");
+  if (filters.length === 0) return undefined;
+  if (filters.length > 1)
+    throw unsupported("/domain/devices/redirfilter[2]", "redirfilter", "libvirt keeps one <redirfilter>: merge them");
+  const hex = (n: number, w: number) => (n < 0 ? "-1" : `0x${n.toString(16).toUpperCase().padStart(w, "0")}`);
+  const rules = childElements(filters[0]!, "usbdev").map((u, i) => {
+    const p = `/domain/devices/redirfilter[1]/usbdev[${i + 1}]`;
+    const allow = getAttr(u, "allow");
+    if (allow !== "yes" && allow !== "no")
+      throw invalid(`${p}/@allow`, allow ?? "", "yes, no", "write allow='yes' or allow='no'");
+    return [
+      hex(usbdevNumber(`${p}/@class`, getAttr(u, "class"), 0xff), 2),
+      hex(usbdevNumber(`${p}/@vendor`, getAttr(u, "vendor"), 0xffff), 4),
+      hex(usbdevNumber(`${p}/@product`, getAttr(u, "product"), 0xffff), 4),
+      hex(usbdevVersion(`${p}/@version`, getAttr(u, "version")), 4),
+      allow === "yes" ? "1" : "0",
+    ].join(":");
+  });
+  return rules.length ? rules.join("|") : undefined;
+}
