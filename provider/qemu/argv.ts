@@ -252,6 +252,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
     env,
     of: (n) => devs.of(n),
     pci: (el, path) => pciAddressProps(el, path, devs),
+    socketDir: qmp.slice(0, qmp.lastIndexOf("/")), // the QMP socket's directory: the domain's run directory
   };
   const audios = media.buildAudiodevs(mediaCtx);
   const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
@@ -2239,7 +2240,7 @@ function buildGraphics(
     if (g.type !== "vnc")
       throw unsupported(`${path}/@type`, g.type, "use graphics of type vnc, spice, sdl, egl-headless or dbus");
     const extras = media.vncExtras(gel, path, audios);
-    const special = media.vncSpecialDisplay(gel, path);
+    const special = media.vncSpecialDisplay(gel, path, mediaCtx.socketDir);
     if (special !== undefined) {
       add("-vnc", special + extras.before + vncAuth(g, i, path, add, secrets) + extras.after);
       return;

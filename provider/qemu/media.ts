@@ -22,6 +22,11 @@ export interface MediaContext {
   of(name: string): XmlElement[];
   /** The `bus`/`addr` of a PCI device as libvirt lays it out (written address or assigned slot). */
   pci(el: XmlElement, path: string): Record<string, unknown>;
+  /**
+   * Where a graphics `<listen type='socket'>` without `socket` makes its socket (`vnc.sock`,
+   * `spice.sock`): the domain's run directory (libvirt: its per-run domain directory).
+   */
+  socketDir?: string;
 }
 
 function invalid(path: string, value: string | undefined, allowed: string, fix: string): DomainXmlError {
@@ -509,7 +514,7 @@ function singleListen(el: XmlElement, path: string): XmlElement | undefined {
   return listens[0];
 }
 
-function spiceArg(el: XmlElement, path: string): string {
+function spiceArg(el: XmlElement, path: string, socketDir: string | undefined): string {
   const opt: string[] = [];
   for (const a of ["passwd", "passwdValidTo", "connected", "keymap"])
     if (getAttr(el, a) !== undefined)
@@ -527,13 +532,7 @@ function spiceArg(el: XmlElement, path: string): string {
   let secure = false;
   if (ltype === "socket" && listen) {
     onlyAttrs(listen, `${path}/listen`, ["type", "socket"], "<listen type='socket'>");
-    const socket = getAttr(listen, "socket");
-    if (socket === undefined)
-      throw unsupported(
-        `${path}/listen/@socket`,
-        undefined,
-        "libvirt makes the socket in its domain directory: write socket='/path/spice.sock'",
-      );
+    const socket = getAttr(listen, "socket") ?? autoSocket(socketDir, "spice", `${path}/listen/@socket`);
     opt.push("unix=on", `addr=${socket.replace(/,/g, ",,")}`);
     insecure = true;
   } else if (ltype === "address") {
@@ -689,7 +688,7 @@ export function buildMediaGraphics(
           "gl",
         ],
       );
-      ctx.add("-spice", spiceArg(el, path));
+      ctx.add("-spice", spiceArg(el, path, ctx.socketDir));
       return;
     case "sdl": {
       check(["display", "xauth", "fullscreen"], ["gl"]);
@@ -785,7 +784,7 @@ export function vncExtras(
  * The VNC display for `<listen type='socket'>` (`vnc=unix:PATH`) and `<listen type='none'>`
  * (`none`); `undefined` for an address listen (provider/qemu/argv.ts builds it).
  */
-export function vncSpecialDisplay(el: XmlElement | undefined, path: string): string | undefined {
+export function vncSpecialDisplay(el: XmlElement | undefined, path: string, socketDir?: string): string | undefined {
   if (!el) return undefined;
   const [listen] = childElements(el, "listen");
   const type = getAttr(listen, "type");
@@ -796,14 +795,22 @@ export function vncSpecialDisplay(el: XmlElement | undefined, path: string): str
     return "none";
   }
   onlyAttrs(listen, lp, ["type", "socket"], "<listen type='socket'>");
-  const socket = getAttr(listen, "socket");
-  if (socket === undefined)
-    throw unsupported(
-      `${lp}/@socket`,
-      undefined,
-      "libvirt makes the socket in its domain directory: write socket='/path/vnc.sock'",
-    );
+  const socket = getAttr(listen, "socket") ?? autoSocket(socketDir, "vnc", `${lp}/@socket`);
   return `vnc=unix:${socket.replace(/,/g, ",,")}`;
+}
+
+/**
+ * The socket of a `<listen type='socket'>` written without `socket`: `vnc.sock` / `spice.sock` in
+ * the domain's run directory, as libvirt makes them in its domain directory (input-video family).
+ */
+function autoSocket(dir: string | undefined, kind: "vnc" | "spice", path: string): string {
+  if (dir === undefined)
+    throw unsupported(
+      path,
+      undefined,
+      `libvirt makes the socket in its domain directory: write socket='/path/${kind}.sock'`,
+    );
+  return `${dir}/${kind}.sock`;
 }
 
 /**

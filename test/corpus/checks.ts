@@ -482,6 +482,14 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
     (s, _, def) => s === "-cpu" && childElements(firstChild(def.root, "cpu") ?? def.root, "feature").length > 0,
   ],
   ["cpu-check", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "check") !== undefined],
+  // input-video family: a graphics socket without a written path, made in each manager's own directory
+  [
+    "graphics-socket-dir",
+    (s, d) =>
+      (s === "-vnc" || s === "-spice") &&
+      /libvirt: -(vnc|spice) [^|]*\/var\/lib\/libvirt\/qemu\/domain--1-[^/|]+\/(vnc|spice)\.sock/.test(d) &&
+      /ours: -(vnc|spice) [^|]*\/run\/libvirt-domain\/[^/|]+\/(vnc|spice)\.sock/.test(d),
+  ],
   [
     "host-vnc-config",
     (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),
