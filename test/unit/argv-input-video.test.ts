@@ -1,0 +1,179 @@
+/**
+ * Virtio and evdev inputs, video defaults, ramfb, graphics sockets without a path and the USB
+ * redirection filter on the QEMU command line, as libvirt writes them
+ * (provider/qemu/input-video.ts; the expected values are libvirt 11.3's tests/qemuxmlconfdata
+ * .args files), and the libvirt rules the builder checks too.
+ */
+import { expect } from "chai";
+import { DomainDef } from "../../provider/xml/domain";
+import { buildQemuArgv } from "../../provider/qemu/argv";
+import { argv, refusal, values } from "../support/argv";
+
+const U = "c7a5fdbd-edaf-9455-926a-d65c16db1809";
+
+const doc = (devices: string, machine = "pc", balloon = "<memballoon model='none'/>") =>
+  DomainDef.parse(
+    `<domain type='qemu'><name>QEMUGuest1</name><uuid>${U}</uuid><memory unit='KiB'>219100</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='${machine}'>hvm</type></os><devices>${devices}${balloon}</devices></domain>`,
+  );
+
+/** The -device values, without the USB controller libvirt adds to every PC domain. */
+const devices = (d: DomainDef) =>
+  values(argv(d), "-device")
+    .map((v) => JSON.parse(v) as Record<string, unknown>)
+    .filter((x) => x.driver !== "piix3-usb-uhci");
+
+describe("QEMU command line: virtio and evdev inputs (<input>)", () => {
+  it("virtio mouse, keyboard and tablet are virtio-*-pci devices in libvirt's slots after the balloon (virtio-input)", () => {
+    const d = doc(
+      "<controller type='usb' index='0'/><input type='mouse' bus='virtio'/>" +
+        "<input type='keyboard' bus='virtio'><address type='pci' domain='0x0000' bus='0x00' slot='0x0a' function='0x0'/></input>" +
+        "<input type='tablet' bus='virtio'/><input type='mouse' bus='ps2'/><input type='keyboard' bus='ps2'/>",
+      "pc",
+      "<memballoon model='virtio'/>",
+    );
+    expect(devices(d)).to.deep.equal([
+      { driver: "virtio-balloon-pci", id: "balloon0", bus: "pci.0", addr: "0x2" },
+      { driver: "virtio-mouse-pci", id: "input0", bus: "pci.0", addr: "0x3" },
+      { driver: "virtio-keyboard-pci", id: "input1", bus: "pci.0", addr: "0xa" },
+      { driver: "virtio-tablet-pci", id: "input2", bus: "pci.0", addr: "0x4" },
+    ]);
+  });
+
+  it("a passthrough input is a virtio-input-host-pci with its event device (virtio-input-passthrough)", () => {
+    const d = doc("<input type='passthrough' bus='virtio'><source evdev='/dev/input/event1234'/></input>");
+    expect(devices(d)).to.deep.equal([
+      { driver: "virtio-input-host-pci", id: "input0", evdev: "/dev/input/event1234", bus: "pci.0", addr: "0x2" },
+    ]);
+  });
+
+  it("the <driver> virtio options reach the device (virtio-options-input-ats, -iommu, -packed)", () => {
+    const d = doc(
+      "<input type='mouse' bus='virtio'><driver ats='on' iommu='on' packed='on'/></input>" +
+        "<input type='keyboard' bus='virtio'><driver ats='off'/></input>",
+    );
+    const [mouse, kbd] = devices(d);
+    expect(mouse).to.include({ driver: "virtio-mouse-pci", ats: true, iommu_platform: true, packed: true });
+    expect(kbd).to.include({ driver: "virtio-keyboard-pci", ats: false });
+  });
+
+  it("on q35 each virtio input sits behind a pcie-root-port of its own, as libvirt lays it out", () => {
+    const d = doc("<input type='tablet' bus='virtio'/>", "q35");
+    const tablet = devices(d).find((x) => x.driver === "virtio-tablet-pci");
+    expect(tablet).to.include({ id: "input0" });
+    expect(String(tablet?.bus)).to.match(/^pci\.\d+$/);
+    expect(devices(d).some((x) => x.driver === "pcie-root-port" && x.id === tablet?.bus)).to.equal(true);
+  });
+
+  it("an evdev input is an input-linux object with grab, repeat and grab toggle (input-linux)", () => {
+    const d = doc(
+      "<input type='evdev'><source dev='/dev/input/event1234' grab='all' grabToggle='alt-alt' repeat='on'/></input>" +
+        "<input type='mouse' bus='ps2'/><input type='keyboard' bus='ps2'/>",
+    );
+    expect(values(argv(d), "-object").map((o) => JSON.parse(o) as unknown)).to.deep.include({
+      "qom-type": "input-linux",
+      id: "input0",
+      evdev: "/dev/input/event1234",
+      repeat: true,
+      grab_all: true,
+      "grab-toggle": "alt-alt",
+    });
+  });
+
+  it("USB and virtio inputs share libvirt's input numbering", () => {
+    const d = doc("<input type='tablet' bus='usb'/><input type='keyboard' bus='virtio'/>");
+    expect(devices(d).map((x) => [x.driver, x.id])).to.deep.include.members([
+      ["usb-tablet", "input0"],
+      ["virtio-keyboard-pci", "input1"],
+    ]);
+  });
+
+  it("refuses what libvirt refuses or what is not built, naming the value", () => {
+    const transitional = refusal(doc("<input type='keyboard' bus='virtio' model='virtio-transitional'/>"));
+    expect(transitional.path).to.equal("/domain/devices/input[1]/@model");
+    expect(transitional.message).to.contain("not supported for input type=keyboard");
+    expect(refusal(doc("<input type='passthrough' bus='virtio'/>")).path).to.equal(
+      "/domain/devices/input[1]/source/@evdev",
+    );
+    const grab = refusal(doc("<input type='evdev'><source dev='/dev/input/event1' grabToggle='f12'/></input>"));
+    expect(grab.path).to.equal("/domain/devices/input[1]/source/@grabToggle");
+    expect(grab.value).to.equal("f12");
+    expect(refusal(doc("<input type='mouse' bus='xen'/>")).path).to.equal("/domain/devices/input[1]/@bus");
+    expect(refusal(doc("<input type='evdev'><source dev='/dev/input/event1' foo='1'/></input>")).path).to.equal(
+      "/domain/devices/input[1]/source/@foo",
+    );
+  });
+});
+
+describe("QEMU command line: video defaults and ramfb (<video>)", () => {
+  it("a <video> without a model type is libvirt's default Cirrus VGA on pc and q35 (x86_64-pc-default-models, x86_64-q35-default-models)", () => {
+    expect(devices(doc("<video/>"))).to.deep.include({
+      driver: "cirrus-vga",
+      id: "video0",
+      bus: "pci.0",
+      addr: "0x2",
+    });
+    expect(devices(doc("<video><model vram='16384'/></video>", "q35")).map((x) => x.driver)).to.include("cirrus-vga");
+  });
+
+  it("ramfb is a sysbus display with no PCI address (video-ramfb-display-device)", () => {
+    expect(devices(doc("<video><model type='ramfb'/></video>"))).to.deep.equal([{ driver: "ramfb", id: "video0" }]);
+  });
+
+  it("refuses a ramfb with an address as libvirt does (video-ramfb-display-device-pci-address)", () => {
+    const e = refusal(
+      doc(
+        "<video><model type='ramfb'/><address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/></video>",
+      ),
+    );
+    expect(e.message).to.contain("address not supported for video type ramfb");
+  });
+
+  it("refuses a vhost-user GPU: it needs a vhost-user-gpu process libvirt starts (vhost-user-vga)", () => {
+    const e = refusal(doc("<video><driver name='vhostuser'/><model type='virtio'/></video>"));
+    expect(e.path).to.equal("/domain/devices/video[1]/driver/@name");
+    expect(e.value).to.equal("vhostuser");
+    expect(e.fix).to.contain("vhost-user-gpu");
+  });
+});
+
+describe("QEMU command line: graphics sockets without a path (<listen type='socket'/>)", () => {
+  it("VNC and SPICE make vnc.sock / spice.sock in the domain's run directory (graphics-vnc-auto-socket, graphics-spice-auto-socket)", () => {
+    const vnc = buildQemuArgv(
+      doc("<graphics type='vnc'><listen type='socket'/></graphics><video><model type='cirrus'/></video>"),
+      { qmpSocketPath: "/var/lib/direct/QEMUGuest1/qmp.sock" },
+    ).argv;
+    expect(values(vnc, "-vnc")).to.deep.equal(["vnc=unix:/var/lib/direct/QEMUGuest1/vnc.sock,audiodev=audio1"]);
+    const spice = values(
+      argv(doc("<graphics type='spice'><listen type='socket'/></graphics><video><model type='cirrus'/></video>")),
+      "-spice",
+    );
+    expect(spice[0]).to.match(/^unix=on,addr=\/run\/libvirt-domain\/QEMUGuest1\/spice\.sock,/);
+  });
+});
+
+describe("QEMU command line: USB redirection filter (<redirfilter>)", () => {
+  it("every usb-redir carries the filter rules, versions as USB BCD (usb-redir-filter, usb-redir-filter-version)", () => {
+    const d = doc(
+      "<graphics type='spice'/><video><model type='cirrus'/></video>" +
+        "<redirdev bus='usb' type='spicevmc'/><redirdev bus='usb' type='spicevmc'/>" +
+        "<redirfilter><usbdev class='0x08' vendor='0x15E1' product='0x2007' version='1.10' allow='yes'/>" +
+        "<usbdev class='0x08' vendor='0x15E1' product='0x2007' version='9.4' allow='yes'/>" +
+        "<usbdev class='-1' vendor='-1' product='-1' version='-1' allow='no'/><usbdev allow='no'/></redirfilter>",
+    );
+    const filters = devices(d)
+      .filter((x) => x.driver === "usb-redir")
+      .map((x) => x.filter);
+    const f = "0x08:0x15E1:0x2007:0x0110:1|0x08:0x15E1:0x2007:0x0940:1|-1:-1:-1:-1:0|-1:-1:-1:-1:0";
+    expect(filters).to.deep.equal([f, f]);
+  });
+
+  it("refuses a rule without allow, or a class above 0xff, naming it", () => {
+    const base = "<graphics type='spice'/><video><model type='cirrus'/></video><redirdev bus='usb' type='spicevmc'/>";
+    expect(refusal(doc(`${base}<redirfilter><usbdev class='0x08'/></redirfilter>`)).path).to.equal(
+      "/domain/devices/redirfilter[1]/usbdev[1]/@allow",
+    );
+    const big = refusal(doc(`${base}<redirfilter><usbdev class='0x100' allow='yes'/></redirfilter>`));
+    expect(big.path).to.equal("/domain/devices/redirfilter[1]/usbdev[1]/@class");
+    expect(big.value).to.equal("0x100");
+  });
+});
