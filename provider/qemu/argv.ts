@@ -2269,7 +2269,8 @@ function buildGraphics(
     const m =
       (v.videoModels[i] ?? getAttr(firstChild(devs.of("video")[i]!, "model"), "type")) ||
       iv.defaultVideoModel(v.os.machine ?? "pc", path);
-    const other = iv.otherVideoDevice(el, path, m, `video${pos}`);
+    const id = iv.videoId(el, pos);
+    const other = iv.otherVideoDevice(el, path, m, id);
     if (other) return add("-device", JSON.stringify(other));
     // a secondary virtio video is a virtio-gpu-pci (no VGA compatibility), as libvirt writes it
     const accel = media.videoAcceleration(el, path, m, pos === 0);
@@ -2323,7 +2324,10 @@ function buildGraphics(
     else if (heads !== undefined && heads !== "1" && m !== "qxl" && m !== "virtio")
       throw unsupported(`${path}/model/@heads`, heads, "only a virtio video has several heads: write heads='1'");
     if (driver)
-      add("-device", JSON.stringify({ driver, id: `video${pos}`, ...props, ...pciAddressProps(el, path, devs) }));
+      add(
+        "-device",
+        JSON.stringify({ driver, id, ...props, ...pciAddressProps(el, path, devs), ...iv.acpiIndexProps(el, path) }),
+      );
     else if (el && firstChild(el, "address"))
       throw unsupported(`${path}/address`, undefined, "a video of model none has no address: remove it");
   });

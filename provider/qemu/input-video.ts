@@ -180,6 +180,8 @@ export function otherVideoDevice(
         ? "a vhost-user GPU runs in a vhost-user-gpu process libvirt starts and connects: apply through libvirt, or remove <driver name>"
         : "write <driver name='qemu'/> or none",
     );
+  if (model === "none" && el && firstChild(el, "acpi"))
+    throw unsupported(`${path}/acpi`, undefined, "a video of model none is no device: remove <acpi>");
   if (model !== "ramfb") return undefined;
   if (el && firstChild(el, "address"))
     throw new DomainXmlError("address not supported for video type ramfb", {
@@ -188,6 +190,8 @@ export function otherVideoDevice(
       mirrorsLibvirt: true,
       fix: "remove <address>: a ramfb display is no PCI device",
     });
+  if (el && firstChild(el, "acpi"))
+    throw unsupported(`${path}/acpi`, undefined, "a ramfb display is no PCI device: remove <acpi>");
   const m = el && firstChild(el, "model");
   for (const a of ["vram", "ram", "vgamem", "vram64", "heads"])
     if (getAttr(m, a) !== undefined && !(a === "heads" && getAttr(m, a) === "1"))
@@ -197,6 +201,30 @@ export function otherVideoDevice(
         "a ramfb display takes no memory size nor heads: remove it",
       );
   return { driver: "ramfb", id };
+}
+
+/**
+ * The QEMU id of the video at position `pos` (primary first): its user alias (`<alias
+ * name='ua-...'>`), as libvirt uses it, else `videoN`. Other aliases are libvirt's own runtime
+ * names, ignored at define as libvirt does.
+ */
+export function videoId(el: XmlElement | undefined, pos: number): string {
+  const alias = getAttr(el && firstChild(el, "alias"), "name");
+  return alias !== undefined && alias.startsWith("ua-") ? alias : `video${pos}`;
+}
+
+/**
+ * `<acpi index='N'/>` of a PCI device as libvirt writes it (`acpi-index`, 1 to 16383: the index
+ * the guest names the device by, e.g. `eno1`). `{}` when not written.
+ */
+export function acpiIndexProps(el: XmlElement | undefined, path: string): Record<string, unknown> {
+  const acpi = el && firstChild(el, "acpi");
+  if (!acpi) return {};
+  const v = getAttr(acpi, "index") ?? "";
+  const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > 16383)
+    throw invalid(`${path}/acpi/@index`, v, "a whole number from 1 to 16383", "write e.g. <acpi index='1'/>");
+  return { "acpi-index": n };
 }
 
 /** A `<usbdev>` attribute of `<redirfilter>` as a number (`-1` any), checked against its maximum. */

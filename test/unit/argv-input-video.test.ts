@@ -177,3 +177,22 @@ describe("QEMU command line: USB redirection filter (<redirfilter>)", () => {
     expect(big.value).to.equal("0x100");
   });
 });
+
+describe("QEMU command line: video alias and ACPI index", () => {
+  it("a user alias is the video's id, an ACPI index its acpi-index (video-none-device, devices-acpi-index)", () => {
+    const d = doc("<video><model type='cirrus'/><acpi index='1729'/><alias name='ua-my-video'/></video>");
+    expect(devices(d)).to.deep.equal([
+      { driver: "cirrus-vga", id: "ua-my-video", bus: "pci.0", addr: "0x2", "acpi-index": 1729 },
+    ]);
+    expect(devices(doc("<video><model type='none'/><alias name='ua-user-video-alias'/></video>"))).to.deep.equal([]);
+  });
+
+  it("refuses an ACPI index out of range, or on a video that is no PCI device", () => {
+    const e = refusal(doc("<video><model type='vga'/><acpi index='16384'/></video>"));
+    expect(e.path).to.equal("/domain/devices/video[1]/acpi/@index");
+    expect(e.value).to.equal("16384");
+    expect(refusal(doc("<video><model type='none'/><acpi index='1'/></video>")).path).to.equal(
+      "/domain/devices/video[1]/acpi",
+    );
+  });
+});
