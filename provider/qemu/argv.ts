@@ -109,6 +109,12 @@ export interface QemuArgvOptions extends HostMemoryInfo {
    * `memAccess`): an unlinked file per RAM block. @default {@link LIBVIRT_MEMORY_BACKING_DIR}
    */
   readonly memoryBackingDir?: string;
+  /**
+   * Free TCP ports for SPICE graphics with `autoport='yes'` (QEMU cannot pick one itself), taken
+   * in order; the QEMU-direct backend finds them at start. Without them (preview, corpus) the
+   * builder writes libvirt's first ports, 5900 up.
+   */
+  readonly graphicsPorts?: readonly number[];
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -253,6 +259,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
     of: (n) => devs.of(n),
     pci: (el, path) => pciAddressProps(el, path, devs),
     socketDir: qmp.slice(0, qmp.lastIndexOf("/")), // the QMP socket's directory: the domain's run directory
+    autoPort: iv.autoPorts(opts.graphicsPorts),
   };
   const audios = media.buildAudiodevs(mediaCtx);
   const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };

@@ -227,6 +227,13 @@ export function acpiIndexProps(el: XmlElement | undefined, path: string): Record
   return { "acpi-index": n };
 }
 
+/** The next port for a SPICE `autoport='yes'`: `ports` in order, then (or without them) 5900 up past the last. */
+export function autoPorts(ports: readonly number[] | undefined): () => number {
+  let i = 0;
+  let last = 5899;
+  return () => (last = ports?.[i++] ?? last + 1);
+}
+
 /** A `<usbdev>` attribute of `<redirfilter>` as a number (`-1` any), checked against its maximum. */
 function usbdevNumber(path: string, value: string | undefined, max: number): number {
   if (value === undefined || value === "-1") return -1;

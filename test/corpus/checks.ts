@@ -490,6 +490,16 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
       /libvirt: -(vnc|spice) [^|]*\/var\/lib\/libvirt\/qemu\/domain--1-[^/|]+\/(vnc|spice)\.sock/.test(d) &&
       /ours: -(vnc|spice) [^|]*\/run\/libvirt-domain\/[^/|]+\/(vnc|spice)\.sock/.test(d),
   ],
+  // input-video family: a SPICE port picked at start by each manager
+  [
+    "spice-autoport",
+    (s, d, def) =>
+      s === "-spice" &&
+      /ours: -spice port=59\d\d,/.test(d) &&
+      childElements(firstChild(def.root, "devices") ?? def.root, "graphics").some(
+        (g) => getAttr(g, "type") === "spice" && (getAttr(g, "autoport") === "yes" || getAttr(g, "port") === "-1"),
+      ),
+  ],
   [
     "host-vnc-config",
     (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),

@@ -2,12 +2,15 @@
  * Virtio inputs, video defaults, ramfb, a graphics socket without a path and the USB redirection
  * filter with the QEMU-direct backend and real QEMU (the host's 7.2 and the lab chroot's 11.x), no
  * libvirt: QEMU has the devices the builder wrote (QMP qom-list / qom-get), on the PCI slots libvirt
- * would give them (query-pci). evdev and passthrough inputs need a host /dev/input/eventN and a
+ * would give them (query-pci); a SPICE autoport listens on a free port the backend found (7.2 only:
+ * the lab's QEMU 11 has no SPICE module). evdev and passthrough inputs need a host /dev/input/eventN and a
  * vhost-user GPU a host process: checked against the corpus argv only (test/unit/argv-input-video.test.ts).
  */
 import { expect } from "chai";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
+import { freeDisplayPorts } from "../../provider/backends/qemu/free-ports";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate } from "../support/domains";
@@ -64,6 +67,29 @@ for (const which of ["host", "new"] as const) {
       expect(fs.statSync(path.join(state, "inp", "vnc.sock")).isSocket()).to.equal(true);
       await impl.remove("inp", a.outs);
     });
+
+    // the lab's QEMU 11.x has no loadable SPICE module (qemu-system-modules-spice): 7.2 only
+    if (which === "host")
+      it("SPICE autoport: the backend finds a free port from 5900 up and QEMU listens there", async () => {
+        const busy = net.createServer();
+        const [taken] = await freeDisplayPorts(1);
+        await new Promise<void>((r) => busy.listen({ port: taken, exclusive: true }, r));
+        try {
+          const xml = `<domain type='qemu'><name>spa</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+            <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+            <graphics type='spice' autoport='yes'><listen type='address' address='127.0.0.1'/></graphics>
+            <video><model type='qxl'/></video><memballoon model='none'/></devices></domain>`;
+          const a = await checkAndCreate({ name: "spa", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+          const qmp = path.join(state, "spa", "qmp.sock");
+          const spice = (await qmpOnce(qmp, "query-spice")) as { enabled: boolean; port?: number; host?: string };
+          expect(spice).to.include({ enabled: true, host: "127.0.0.1" });
+          expect(spice.port).to.be.greaterThan(taken! - 1);
+          expect(spice.port).to.not.equal(taken);
+          await impl.remove("spa", a.outs);
+        } finally {
+          await new Promise((r) => busy.close(r));
+        }
+      });
 
     it("a ramfb display: a sysbus device, no PCI slot", async () => {
       const xml = `<domain type='qemu'><name>rfb</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>

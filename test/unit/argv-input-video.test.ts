@@ -7,7 +7,9 @@
 import { expect } from "chai";
 import { DomainDef } from "../../provider/xml/domain";
 import { buildQemuArgv } from "../../provider/qemu/argv";
+import * as net from "node:net";
 import { argv, refusal, values } from "../support/argv";
+import { autoGraphicsPortCount, freeDisplayPorts } from "../../provider/backends/qemu/free-ports";
 
 const U = "c7a5fdbd-edaf-9455-926a-d65c16db1809";
 
@@ -194,5 +196,36 @@ describe("QEMU command line: video alias and ACPI index", () => {
     expect(refusal(doc("<video><model type='none'/><acpi index='1'/></video>")).path).to.equal(
       "/domain/devices/video[1]/acpi",
     );
+  });
+});
+
+describe("QEMU command line: SPICE autoport (a free port found at start)", () => {
+  const spiceDoc = doc(
+    "<graphics type='spice' autoport='yes'><listen type='address' address='127.0.0.1'/></graphics><graphics type='spice' port='-1'/><video><model type='qxl'/></video>",
+  );
+  it("takes the backend's free ports in order, else libvirt's 5900 up (graphics-spice-auto-socket-cfg, q35-virt-manager-basic)", () => {
+    const given = buildQemuArgv(spiceDoc, { graphicsPorts: [5931, 5977] }).argv;
+    expect(values(given, "-spice").map((s) => s.split(",")[0])).to.deep.equal(["port=5931", "port=5977"]);
+    expect(values(argv(spiceDoc), "-spice").map((s) => s.split(",").slice(0, 2).join(","))).to.deep.equal([
+      "port=5900,addr=127.0.0.1",
+      "port=5901,disable-ticketing=on",
+    ]);
+  });
+
+  it("the QEMU-direct backend counts the SPICE graphics that need a port and finds free ones, skipping a busy one", async () => {
+    expect(autoGraphicsPortCount(spiceDoc)).to.equal(2);
+    expect(
+      autoGraphicsPortCount(doc("<graphics type='spice' autoport='yes'><listen type='socket'/></graphics>")),
+    ).to.equal(0);
+    expect(autoGraphicsPortCount(doc("<graphics type='vnc' autoport='yes'/>"))).to.equal(0);
+    const [first] = await freeDisplayPorts(1);
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen({ port: first, exclusive: true }, r));
+    try {
+      const [next] = await freeDisplayPorts(1);
+      expect(next).to.be.greaterThan(first!);
+    } finally {
+      await new Promise((r) => busy.close(r));
+    }
   });
 });

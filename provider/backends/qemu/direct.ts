@@ -33,6 +33,7 @@ export { DirectError, DirectErrorDetails, directFix } from "./direct-error";
 import { randomBytes } from "node:crypto";
 import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
 import { qmpOnce } from "./qmp";
+import { autoGraphicsPortCount, freeDisplayPorts } from "./free-ports";
 import { DirectLock } from "./lock";
 
 /** The URI scheme of the QEMU-direct backend. */
@@ -355,6 +356,7 @@ export class QemuDirectBackend implements DomainBackend {
       secretDir: f.dir,
       nvramDir: f.dir,
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
+      graphicsPorts: await freeDisplayPorts(autoGraphicsPortCount(def)), // SPICE autoport (free-ports.ts)
       ...hostMemoryInfo(),
     });
     await this.prepareNvram(name, def);
