@@ -115,6 +115,11 @@ export interface QemuArgvOptions extends HostMemoryInfo {
    * builder writes libvirt's first ports, 5900 up.
    */
   readonly graphicsPorts?: readonly number[];
+  /**
+   * Free vsock CIDs for `<vsock><cid auto='yes'/>` (libvirt finds one at start), taken in order;
+   * the QEMU-direct backend finds them at start. Without them the builder writes 3 up.
+   */
+  readonly vsockCids?: readonly number[];
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -275,7 +280,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildSmartcards(add, devs);
   buildPanics(add, devs);
   buildIommu(add, devs, !!firstChild(firstChild(def.root, "features") ?? def.root, "acpi"), def.root);
-  buildVsock(add, devs);
+  buildVsock(add, devs, iv.autoCids(opts.vsockCids));
   buildInputs(add, devs, usbPorts);
   buildRedirdevs(add, devs);
   buildGenid(v, add);

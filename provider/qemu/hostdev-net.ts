@@ -979,29 +979,27 @@ export function buildIommu(add: Add, devs: DeviceElements, acpi: boolean, root: 
 
 /**
  * `<vsock model='virtio'>` with a fixed `<cid address>` as `vhost-vsock-pci,guest-cid=N` (QEMU
- * opens /dev/vhost-vsock itself; libvirt opens it and passes `vhostfd`). `auto='yes'` asks libvirt
- * to find a free CID on the host: refused.
+ * opens /dev/vhost-vsock itself; libvirt opens it and passes `vhostfd`). `auto='yes'` asks for a
+ * free CID on the host: the one `autoCid` gives (the QEMU-direct backend finds it at start).
  */
-export function buildVsock(add: Add, devs: DeviceElements): void {
+export function buildVsock(add: Add, devs: DeviceElements, autoCid?: () => number): void {
   devs.of("vsock").forEach((el, i) => {
     const path = `/domain/devices/vsock[${i + 1}]`;
     const model = getAttr(el, "model");
     if (model !== undefined && model !== "virtio") throw unsupported(`${path}/@model`, model, "write model='virtio'");
     const cid = firstChild(el, "cid");
     const address = getAttr(cid, "address");
-    if (getAttr(cid, "auto") === "yes" || address === undefined)
+    // auto='yes': a free CID found at start (input-video family: provider/backends/qemu/free-ports.ts)
+    const auto = getAttr(cid, "auto") === "yes" && autoCid ? autoCid() : undefined;
+    if (auto === undefined && (getAttr(cid, "auto") === "yes" || address === undefined))
       throw unsupported(
         `${path}/cid`,
         getAttr(cid, "auto"),
         "libvirt picks a free CID on the host for auto='yes': write <cid auto='no' address='N'/> (N >= 3)",
       );
-    const n = xmlWholeNumber(
-      `${path}/cid/@address`,
-      address,
-      3,
-      0xfffffffe,
-      "write a CID of 3 or more, e.g. address='4'",
-    );
+    const n =
+      auto ??
+      xmlWholeNumber(`${path}/cid/@address`, address, 3, 0xfffffffe, "write a CID of 3 or more, e.g. address='4'");
     add(
       "-device",
       JSON.stringify({

@@ -234,6 +234,13 @@ export function autoPorts(ports: readonly number[] | undefined): () => number {
   return () => (last = ports?.[i++] ?? last + 1);
 }
 
+/** The next CID for a `<vsock><cid auto='yes'/>`: `cids` in order, then (or without them) 3 up past the last. */
+export function autoCids(cids: readonly number[] | undefined): () => number {
+  let i = 0;
+  let last = 2;
+  return () => (last = cids?.[i++] ?? last + 1);
+}
+
 /** A `<usbdev>` attribute of `<redirfilter>` as a number (`-1` any), checked against its maximum. */
 function usbdevNumber(path: string, value: string | undefined, max: number): number {
   if (value === undefined || value === "-1") return -1;

@@ -516,6 +516,15 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ["host-cdrom-probe", (s, d) => s === "-blockdev" && /host_cdrom/.test(d) && !/\/dev\/cdrom"/.test(d)],
   ["fd-passing", (s, d) => s === "-chardev" && /\/dev\/fdset\//.test(d)],
   ["socket-fd", (s, d) => s === "-chardev" && /libvirt: -chardev socket,[^|]*,fd=\d+/.test(d)],
+  // input-video family: a vsock CID picked at start by each manager
+  [
+    "vsock-auto-cid",
+    (s, _, def) =>
+      s === "-device vhost-vsock-pci" &&
+      childElements(firstChild(def.root, "devices") ?? def.root, "vsock").some(
+        (v) => getAttr(firstChild(v, "cid"), "auto") === "yes",
+      ),
+  ],
   [
     "tap-vhost-fd",
     (s, d) =>

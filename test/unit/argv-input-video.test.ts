@@ -9,7 +9,13 @@ import { DomainDef } from "../../provider/xml/domain";
 import { buildQemuArgv } from "../../provider/qemu/argv";
 import * as net from "node:net";
 import { argv, refusal, values } from "../support/argv";
-import { autoGraphicsPortCount, freeDisplayPorts } from "../../provider/backends/qemu/free-ports";
+import { spawn } from "node:child_process";
+import {
+  autoGraphicsPortCount,
+  autoVsockCount,
+  freeDisplayPorts,
+  freeVsockCids,
+} from "../../provider/backends/qemu/free-ports";
 
 const U = "c7a5fdbd-edaf-9455-926a-d65c16db1809";
 
@@ -226,6 +232,32 @@ describe("QEMU command line: SPICE autoport (a free port found at start)", () =>
       expect(next).to.be.greaterThan(first!);
     } finally {
       await new Promise((r) => busy.close(r));
+    }
+  });
+});
+
+describe("QEMU command line: vsock with a CID found at start (<cid auto='yes'/>)", () => {
+  const vsockDoc = doc("<vsock model='virtio'><cid auto='yes'/></vsock>");
+  it("takes the backend's free CID, else 3 up (vhost-vsock-auto)", () => {
+    const vsock = (a: string[]) =>
+      values(a, "-device")
+        .map((v) => JSON.parse(v) as Record<string, unknown>)
+        .find((d) => d.driver === "vhost-vsock-pci");
+    expect(vsock(buildQemuArgv(vsockDoc, { vsockCids: [17] }).argv)).to.include({ id: "vsock0", "guest-cid": 17 });
+    expect(vsock(argv(vsockDoc))).to.include({ "guest-cid": 3 });
+  });
+
+  it("the QEMU-direct backend skips the CIDs running QEMUs were given", async () => {
+    expect(autoVsockCount(vsockDoc)).to.equal(1);
+    const before = await freeVsockCids(1);
+    const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 20000)", `{"guest-cid":${before[0]}}`]);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const [next] = await freeVsockCids(1);
+      expect(next).to.not.equal(before[0]);
+      expect(next).to.be.greaterThan(2);
+    } finally {
+      holder.kill();
     }
   });
 });

@@ -33,7 +33,7 @@ export { DirectError, DirectErrorDetails, directFix } from "./direct-error";
 import { randomBytes } from "node:crypto";
 import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
 import { qmpOnce } from "./qmp";
-import { autoGraphicsPortCount, freeDisplayPorts } from "./free-ports";
+import { autoGraphicsPortCount, autoVsockCount, freeDisplayPorts, freeVsockCids } from "./free-ports";
 import { DirectLock } from "./lock";
 
 /** The URI scheme of the QEMU-direct backend. */
@@ -357,6 +357,7 @@ export class QemuDirectBackend implements DomainBackend {
       nvramDir: f.dir,
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
       graphicsPorts: await freeDisplayPorts(autoGraphicsPortCount(def)), // SPICE autoport (free-ports.ts)
+      vsockCids: await freeVsockCids(autoVsockCount(def)), // <cid auto='yes'/> (free-ports.ts)
       ...hostMemoryInfo(),
     });
     await this.prepareNvram(name, def);

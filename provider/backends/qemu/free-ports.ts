@@ -1,9 +1,11 @@
 /**
- * Free TCP ports for the graphics QEMU cannot place itself (a SPICE `autoport='yes'`): what
- * libvirt's port allocator does before it starts QEMU (qemuProcessGraphicsReservePorts, from
- * `remote_display_port_min` 5900 up), done by the QEMU-direct backend (input-video family).
+ * What libvirt finds on the host before it starts QEMU and QEMU cannot find itself, found by the
+ * QEMU-direct backend (input-video family): free TCP ports for a SPICE `autoport='yes'` (libvirt's
+ * qemuProcessGraphicsReservePorts, from `remote_display_port_min` 5900 up) and free vsock CIDs
+ * for `<cid auto='yes'/>` (qemuProcessPrepareHostVsock, from 3 up).
  */
 import * as net from "node:net";
+import { promises as fs } from "node:fs";
 import { DomainDef } from "../../xml/domain";
 import { childElements, firstChild, getAttr } from "../../xml/tree";
 import { DirectError } from "./direct-error";
@@ -60,5 +62,37 @@ export async function freeDisplayPorts(count: number, skip: readonly number[] = 
         fix: "free a port from 5900 up, or write a fixed port='N' with autoport='no'",
       },
     );
+  return out;
+}
+
+/** How many `<vsock>` of the definition ask for a CID found at start (`<cid auto='yes'/>`). */
+export function autoVsockCount(def: DomainDef): number {
+  const devices = firstChild(def.root, "devices");
+  if (!devices) return 0;
+  return childElements(devices, "vsock").filter((v) => getAttr(firstChild(v, "cid"), "auto") === "yes").length;
+}
+
+/** The vsock CIDs the running QEMUs of this host were given (`"guest-cid":N` / `guest-cid=N` on their command lines). */
+async function cidsInUse(): Promise<Set<number>> {
+  const used = new Set<number>();
+  for (const pid of await fs.readdir("/proc").catch(() => [] as string[])) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    for (const m of cmdline.matchAll(/"?guest-cid"?[:=]\s*([0-9]+)/g)) used.add(Number(m[1]));
+  }
+  return used;
+}
+
+/**
+ * `count` vsock CIDs from 3 up that no running QEMU of this host was given, for `<cid
+ * auto='yes'/>` (libvirt tries each CID on /dev/vhost-vsock, qemuProcessPrepareHostVsock;
+ * the QEMU-direct backend reads the command lines of the running QEMUs). A CID some other vsock
+ * user holds makes QEMU fail to start, saying so.
+ */
+export async function freeVsockCids(count: number): Promise<number[]> {
+  if (count === 0) return [];
+  const used = await cidsInUse();
+  const out: number[] = [];
+  for (let cid = 3; out.length < count; cid++) if (!used.has(cid)) out.push(cid);
   return out;
 }
