@@ -37,6 +37,7 @@ import {
   nicIds,
   panicCpuFlags,
   usbPortsBeforeInputs,
+  usbRootPorts,
 } from "./hostdev-net";
 import {
   HostMemoryInfo,
@@ -2441,6 +2442,12 @@ const USB_INPUTS: Readonly<Record<string, string>> = { tablet: "usb-tablet", mou
 function buildInputs(add: Add, devs: DeviceElements, soundPorts = 0): void {
   let port = Math.max(soundPorts, usbPortsBeforeInputs(devs));
   let n = 0;
+  // hubs libvirt adds and ports behind hubs (provider/qemu/input-video.ts); undefined: in order on the root hub
+  const layout = iv.usbInputLayout((name) => devs.of(name), devs.rootBus, usbRootPorts(devs));
+  const written = devs.of("hub").length;
+  layout?.implicitHubs.forEach((p, k) =>
+    add("-device", JSON.stringify({ driver: "usb-hub", id: `hub${written + k}`, bus: "usb.0", port: p })),
+  );
   devs.of("input").forEach((el, i) => {
     const path = `/domain/devices/input[${i + 1}]`;
     const bus = getAttr(el, "bus");
@@ -2453,7 +2460,11 @@ function buildInputs(add: Add, devs: DeviceElements, soundPorts = 0): void {
       throw unsupported(`${path}/@bus`, bus, "use a PS/2 mouse or keyboard, or a USB tablet, mouse or keyboard");
     const a = firstChild(el, "address");
     let at: string;
-    if (a) {
+    const laid = layout?.ports.get(el);
+    if (laid !== undefined) at = laid;
+    else if (a && getAttr(a, "type") === "usb" && (getAttr(a, "bus") ?? "0") === "0" && !getAttr(a, "port"))
+      at = String(++port);
+    else if (a) {
       if (getAttr(a, "type") !== "usb" || (getAttr(a, "bus") ?? "0") !== "0")
         throw unsupported(`${path}/address`, undefined, "write <address type='usb' bus='0' port='N'/> or none");
       at = getAttr(a, "port") ?? "";
@@ -2465,7 +2476,7 @@ function buildInputs(add: Add, devs: DeviceElements, soundPorts = 0): void {
     const uhci = devs
       .of("controller")
       .every((c) => getAttr(c, "type") !== "usb" || (getAttr(c, "model") ?? "piix3-uhci") === "piix3-uhci");
-    if (uhci && Number(at) > 2)
+    if (uhci && laid === undefined && Number(at) > 2)
       throw unsupported(
         path,
         type,

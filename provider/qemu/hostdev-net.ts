@@ -171,7 +171,7 @@ export function buildRedirdevs(add: Add, devs: DeviceElements): void {
 }
 
 /** The USB controllers are all the PIIX3 UHCI (two root ports) or there are none of another model. */
-function usbRootPorts(devs: DeviceElements): number | undefined {
+export function usbRootPorts(devs: DeviceElements): number | undefined {
   const usb = devs.of("controller").filter((c) => getAttr(c, "type") === "usb" && (getAttr(c, "index") ?? "0") === "0");
   const model = usb.length ? getAttr(usb[0], "model") : devs.rootBus === "pci.0" ? "piix3-uhci" : undefined;
   if (model === "none") return 0;
@@ -211,7 +211,9 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
     .flatMap((el, i) => (getAttr(el, "bus") === "usb" ? [{ el, path: `/domain/devices/input[${i + 1}]` }] : []));
   for (const { el, path } of [...users, ...inputs, ...redirs]) {
     const a = firstChild(el, "address");
-    if (!a || el.name === "smartcard") continue;
+    // an address without a port is no address (libvirt assigns one: usb-port-missing)
+    const portless = getAttr(a, "type") === "usb" && (getAttr(a, "bus") ?? "0") === "0" && !getAttr(a, "port");
+    if (!a || el.name === "smartcard" || portless) continue;
     if (getAttr(a, "type") !== "usb" || (getAttr(a, "bus") ?? "0") !== "0")
       throw unsupported(`${path}/address`, getAttr(a, "type"), "write <address type='usb' bus='0' port='N'/> or none");
     const port = getAttr(a, "port") ?? "";

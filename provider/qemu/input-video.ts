@@ -284,3 +284,117 @@ export function redirFilter(devices: (name: string) => XmlElement[]): string | u
   });
   return rules.length ? rules.join("|") : undefined;
 }
+
+/** Ports of a USB hub (libvirt's VIR_DOMAIN_USB_HUB_PORTS). */
+const USB_HUB_PORTS = 8;
+
+/** A USB hub of the layout: its port path (`""` the root hub), its port count and the ports taken. */
+interface UsbHubNode {
+  path: string;
+  ports: number;
+  taken: Set<number>;
+}
+
+/** USB inputs and hubs as libvirt lays them out: every input's port, and the hubs libvirt adds. */
+export interface UsbInputLayout {
+  /** The port of each USB `<input>` (written, or assigned). */
+  readonly ports: ReadonlyMap<XmlElement, string>;
+  /** The ports of the hubs libvirt adds when the ports run out (`hubN` after the written hubs). */
+  readonly implicitHubs: readonly string[];
+}
+
+/** A written USB port libvirt takes as given (virDomainUSBAddressPortIsValid): `N[.N]*`. */
+const USB_PORT = /^[1-9][0-9]*(\.[1-9][0-9]*){0,3}$/;
+
+/**
+ * USB inputs and hubs as libvirt lays them out on the root hub of a PC machine
+ * (qemuDomainAssignUSBAddresses): the written ports are kept; when the devices outnumber the ports
+ * of the controller and the written hubs it adds hubs (qemuDomainUSBAddressAddHubs: one for every 7
+ * missing ports, plus one); then hubs, then inputs, take the first free port, a free port of the
+ * root hub first, else of the hubs below in port order, depth first (virDomainUSBAddressFindFreePort).
+ * `undefined` when the inputs fit on the root hub in order (the simple numbering of buildInputs), or
+ * when other USB devices (host devices, smartcard readers, redirections, USB sound) share the bus:
+ * those are laid out by provider/qemu/hostdev-net.ts.
+ */
+export function usbInputLayout(
+  of: (name: string) => XmlElement[],
+  rootBus: string,
+  rootPorts: number | undefined,
+): UsbInputLayout | undefined {
+  const inputs = of("input").filter((el) => getAttr(el, "bus") === "usb");
+  const hubs = of("hub");
+  if (rootBus !== "pci.0" || rootPorts === undefined || rootPorts === 0 || inputs.length === 0) return undefined;
+  const others =
+    of("hostdev").some((h) => getAttr(h, "type") === "usb") ||
+    of("smartcard").length > 0 ||
+    of("redirdev").length > 0 ||
+    of("sound").some((s) => getAttr(s, "model") === "usb") ||
+    of("controller").some((c) => getAttr(c, "type") === "ccid") ||
+    of("disk").some((d) => getAttr(firstChild(d, "target"), "bus") === "usb");
+  const written = (el: XmlElement) => {
+    const a = firstChild(el, "address");
+    const port = a && getAttr(a, "type") === "usb" ? getAttr(a, "port") : undefined;
+    return port !== undefined && USB_PORT.test(port) ? port : undefined;
+  };
+  const fitsInOrder =
+    hubs.length === 0 &&
+    inputs.length <= rootPorts &&
+    inputs.every((el) => !firstChild(el, "address") || written(el)?.includes(".") === false);
+  if (others || fitsInOrder) return undefined;
+  const nodes = new Map<string, UsbHubNode>([["", { path: "", ports: rootPorts, taken: new Set() }]]);
+  const take = (port: string, path?: string) => {
+    const i = port.lastIndexOf(".");
+    const parent = nodes.get(i < 0 ? "" : port.slice(0, i));
+    if (!parent) {
+      // libvirt names the first level without a hub
+      const levels = port.split(".");
+      const missing = levels.map((_, k) => levels.slice(0, k + 1).join(".")).find((p) => !nodes.has(p))!;
+      throw new DomainXmlError(`there is no hub at port ${missing} in USB address bus: 0 port: ${port}`, {
+        path: `${path}/address/@port`,
+        value: port,
+        mirrorsLibvirt: true,
+        fix: `add <hub type='usb'> at port '${missing}' before this device, or use a port on the root hub`,
+      });
+    }
+    parent.taken.add(Number(port.slice(i + 1)));
+  };
+  const addHub = (port: string) => nodes.set(port, { path: port, ports: USB_HUB_PORTS, taken: new Set() });
+  const findFree = (node: UsbHubNode): string | undefined => {
+    for (let p = 1; p <= node.ports; p++) if (!node.taken.has(p)) return node.path ? `${node.path}.${p}` : String(p);
+    for (let p = 1; p <= node.ports; p++) {
+      const child = nodes.get(node.path ? `${node.path}.${p}` : String(p));
+      const found = child && findFree(child);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  const assign = (path: string): string => {
+    const port = findFree(nodes.get("")!);
+    if (port === undefined)
+      throw unsupported(path, undefined, "no free USB port is left: remove USB devices or add a <hub type='usb'/>");
+    take(port);
+    return port;
+  };
+  // written ports first (hubs, then inputs), then the hubs libvirt adds, then the others in order
+  const hubPorts = hubs.map(written);
+  hubPorts.forEach((p, i) => p !== undefined && (take(p, `/domain/devices/hub[${i + 1}]`), addHub(p)));
+  const ports = new Map<XmlElement, string>();
+  of("input").forEach((el, i) => {
+    const p = getAttr(el, "bus") === "usb" ? written(el) : undefined;
+    if (p !== undefined) (take(p, `/domain/devices/input[${i + 1}]`), ports.set(el, p));
+  });
+  const count = hubs.length + inputs.length;
+  const available = rootPorts + USB_HUB_PORTS * hubs.length;
+  const added = count > available ? Math.ceil((count - available + 1) / (USB_HUB_PORTS - 1)) : 0;
+  hubPorts.forEach((p, i) => p === undefined && addHub(assign(`/domain/devices/hub[${i + 1}]`)));
+  const implicitHubs: string[] = [];
+  for (let k = 0; k < added; k++) {
+    const p = assign("/domain/devices/hub");
+    addHub(p);
+    implicitHubs.push(p);
+  }
+  of("input").forEach((el, i) => {
+    if (getAttr(el, "bus") === "usb" && !ports.has(el)) ports.set(el, assign(`/domain/devices/input[${i + 1}]`));
+  });
+  return { ports, implicitHubs };
+}

@@ -261,3 +261,45 @@ describe("QEMU command line: vsock with a CID found at start (<cid auto='yes'/>)
     }
   });
 });
+
+describe("QEMU command line: USB inputs behind hubs, and the hubs libvirt adds", () => {
+  const usbDevices = (d: DomainDef) => devices(d).filter((x) => x.bus === "usb.0");
+  it("more USB inputs than ports: libvirt's hubs, filled depth first (usb-hub-autoadd, usb-hub-autoadd-deluxe)", () => {
+    const four = "<input type='mouse' bus='usb'/>".repeat(3) + "<input type='tablet' bus='usb'/>";
+    expect(usbDevices(doc(`<controller type='usb' index='0'/>${four}`))).to.deep.equal([
+      { driver: "usb-hub", id: "hub0", bus: "usb.0", port: "1" },
+      { driver: "usb-mouse", id: "input0", bus: "usb.0", port: "2" },
+      { driver: "usb-mouse", id: "input1", bus: "usb.0", port: "1.1" },
+      { driver: "usb-mouse", id: "input2", bus: "usb.0", port: "1.2" },
+      { driver: "usb-tablet", id: "input3", bus: "usb.0", port: "1.3" },
+    ]);
+    const sixteen = usbDevices(doc("<input type='tablet' bus='usb'/>".repeat(16)));
+    expect(sixteen.filter((x) => x.driver === "usb-hub").map((x) => x.port)).to.deep.equal(["1", "2", "1.1"]);
+    expect(sixteen.filter((x) => x.driver === "usb-tablet").map((x) => x.port)).to.deep.equal([
+      ...["1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8"],
+      ...["1.1.1", "1.1.2", "1.1.3", "1.1.4", "1.1.5", "1.1.6", "1.1.7", "1.1.8"],
+      "2.1",
+    ]);
+  });
+
+  it("written hubs and ports are kept, the rest take the first free port (usb-ports, usb-port-autoassign, usb-port-missing)", () => {
+    const d = doc(
+      "<hub type='usb'><address type='usb' bus='0' port='1'/></hub><input type='mouse' bus='usb'/><hub type='usb'/>" +
+        "<input type='mouse' bus='usb'><address type='usb' bus='0'/></input>" +
+        "<input type='mouse' bus='usb'><address type='usb' bus='0' port='1.5'/></input>",
+    );
+    expect(usbDevices(d).map((x) => `${x.id}@${String(x.port)}`)).to.deep.equal([
+      "hub0@1",
+      "hub1@2",
+      "input0@1.1",
+      "input1@1.2",
+      "input2@1.5",
+    ]);
+  });
+
+  it("refuses a port behind a hub that is not there, naming the first missing level as libvirt (usb-hub-nonexistent)", () => {
+    const e = refusal(doc("<input type='mouse' bus='usb'><address type='usb' bus='0' port='1.2.3'/></input>"));
+    expect(e.path).to.equal("/domain/devices/input[1]/address/@port");
+    expect(e.message).to.contain("there is no hub at port 1 in USB address bus: 0 port: 1.2.3");
+  });
+});
