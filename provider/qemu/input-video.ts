@@ -377,11 +377,17 @@ export function usbInputLayout(
   };
   // written ports first (hubs, then inputs), then the hubs libvirt adds, then the others in order
   const hubPorts = hubs.map(written);
-  hubPorts.forEach((p, i) => p !== undefined && (take(p, `/domain/devices/hub[${i + 1}]`), addHub(p)));
+  hubPorts.forEach((p, i) => {
+    if (p === undefined) return;
+    take(p, `/domain/devices/hub[${i + 1}]`);
+    addHub(p);
+  });
   const ports = new Map<XmlElement, string>();
   of("input").forEach((el, i) => {
     const p = getAttr(el, "bus") === "usb" ? written(el) : undefined;
-    if (p !== undefined) (take(p, `/domain/devices/input[${i + 1}]`), ports.set(el, p));
+    if (p === undefined) return;
+    take(p, `/domain/devices/input[${i + 1}]`);
+    ports.set(el, p);
   });
   const count = hubs.length + inputs.length;
   const available = rootPorts + USB_HUB_PORTS * hubs.length;

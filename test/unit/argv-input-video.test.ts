@@ -288,7 +288,7 @@ describe("QEMU command line: USB inputs behind hubs, and the hubs libvirt adds",
         "<input type='mouse' bus='usb'><address type='usb' bus='0'/></input>" +
         "<input type='mouse' bus='usb'><address type='usb' bus='0' port='1.5'/></input>",
     );
-    expect(usbDevices(d).map((x) => `${x.id}@${String(x.port)}`)).to.deep.equal([
+    expect(usbDevices(d).map((x) => `${String(x.id)}@${String(x.port)}`)).to.deep.equal([
       "hub0@1",
       "hub1@2",
       "input0@1.1",
