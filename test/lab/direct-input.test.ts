@@ -91,6 +91,26 @@ for (const which of ["host", "new"] as const) {
         }
       });
 
+    it("more USB inputs than root ports: the hub libvirt adds, the inputs behind it", async () => {
+      const xml = `<domain type='qemu'><name>hub</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+        <controller type='usb' index='0'/>
+        <input type='tablet' bus='usb'/><input type='mouse' bus='usb'/><input type='keyboard' bus='usb'/>
+        <memballoon model='none'/></devices></domain>`;
+      const a = await checkAndCreate({ name: "hub", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const qmp = path.join(state, "hub", "qmp.sock");
+      const get = (id: string, property: string) =>
+        qmpOnce(qmp, "qom-get", { path: `/machine/peripheral/${id}`, property });
+      expect(await get("hub0", "type")).to.equal("usb-hub");
+      expect([await get("hub0", "port"), await get("input0", "port"), await get("input1", "port")]).to.deep.equal([
+        "1",
+        "2",
+        "1.1",
+      ]);
+      expect(await get("input2", "port")).to.equal("1.2");
+      await impl.remove("hub", a.outs);
+    });
+
     it("a ramfb display: a sysbus device, no PCI slot", async () => {
       const xml = `<domain type='qemu'><name>rfb</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
         <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
