@@ -20,6 +20,7 @@ import { normalizeUuid } from "../xml/uuid";
 import { checkExpressedPaths } from "./paths";
 import * as media from "./media";
 import * as chardev from "./chardev";
+import * as iv from "./input-video";
 import {
   buildHostdevs,
   buildHubs,
@@ -37,6 +38,7 @@ import {
   nicIds,
   panicCpuFlags,
   usbPortsBeforeInputs,
+  usbRootPorts,
 } from "./hostdev-net";
 import {
   HostMemoryInfo,
@@ -143,6 +145,17 @@ export interface QemuArgvOptions extends HostMemoryInfo, TpmOptions {
    * @default `/run/libvirt-domain/<name>`
    */
   readonly channelTargetDir?: string;
+  /**
+   * Free TCP ports for SPICE graphics with `autoport='yes'` (QEMU cannot pick one itself), taken
+   * in order; the QEMU-direct backend finds them at start. Without them (preview, corpus) the
+   * builder writes libvirt's first ports, 5900 up.
+   */
+  readonly graphicsPorts?: readonly number[];
+  /**
+   * Free vsock CIDs for `<vsock><cid auto='yes'/>` (libvirt finds one at start), taken in order;
+   * the QEMU-direct backend finds them at start. Without them the builder writes 3 up.
+   */
+  readonly vsockCids?: readonly number[];
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -308,6 +321,8 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
     env,
     of: (n) => devs.of(n),
     pci: (el, path) => pciAddressProps(el, path, devs),
+    socketDir: qmp.slice(0, qmp.lastIndexOf("/")), // the QMP socket's directory: the domain's run directory
+    autoPort: iv.autoPorts(opts.graphicsPorts),
   };
   const audios = media.buildAudiodevs(mediaCtx);
   const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
@@ -323,7 +338,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   buildSmartcards(add, devs);
   buildPanics(add, devs);
   buildIommu(add, devs, !!firstChild(firstChild(def.root, "features") ?? def.root, "acpi"), def.root);
-  buildVsock(add, devs);
+  buildVsock(add, devs, iv.autoCids(opts.vsockCids));
   buildInputs(add, devs, usbPorts);
   buildRedirdevs(add, devs);
   buildGenid(v, add);
@@ -2261,7 +2276,7 @@ function buildGraphics(
     if (g.type !== "vnc")
       throw unsupported(`${path}/@type`, g.type, "use graphics of type vnc, spice, sdl, egl-headless or dbus");
     const extras = media.vncExtras(gel, path, audios);
-    const special = media.vncSpecialDisplay(gel, path);
+    const special = media.vncSpecialDisplay(gel, path, mediaCtx.socketDir);
     if (special !== undefined) {
       add("-vnc", special + extras.before + vncAuth(g, i, path, add, secrets) + extras.after);
       return;
@@ -2285,10 +2300,15 @@ function buildGraphics(
     );
   });
   videoOrder(devs).forEach((i, pos) => {
-    const m = v.videoModels[i] ?? getAttr(firstChild(devs.of("video")[i]!, "model"), "type") ?? "";
-    // a secondary virtio video is a virtio-gpu-pci (no VGA compatibility), as libvirt writes it
     const el = devs.of("video")[i];
     const path = `/domain/devices/video[${i + 1}]`;
+    const m =
+      (v.videoModels[i] ?? getAttr(firstChild(devs.of("video")[i]!, "model"), "type")) ||
+      iv.defaultVideoModel(v.os.machine ?? "pc", path);
+    const id = iv.videoId(el, pos);
+    const other = iv.otherVideoDevice(el, path, m, id);
+    if (other) return add("-device", JSON.stringify(other));
+    // a secondary virtio video is a virtio-gpu-pci (no VGA compatibility), as libvirt writes it
     const accel = media.videoAcceleration(el, path, m, pos === 0);
     const driver =
       accel.driver ??
@@ -2340,7 +2360,10 @@ function buildGraphics(
     else if (heads !== undefined && heads !== "1" && m !== "qxl" && m !== "virtio")
       throw unsupported(`${path}/model/@heads`, heads, "only a virtio video has several heads: write heads='1'");
     if (driver)
-      add("-device", JSON.stringify({ driver, id: `video${pos}`, ...props, ...pciAddressProps(el, path, devs) }));
+      add(
+        "-device",
+        JSON.stringify({ driver, id, ...props, ...pciAddressProps(el, path, devs), ...iv.acpiIndexProps(el, path) }),
+      );
     else if (el && firstChild(el, "address"))
       throw unsupported(`${path}/address`, undefined, "a video of model none has no address: remove it");
   });
@@ -2442,17 +2465,29 @@ const USB_INPUTS: Readonly<Record<string, string>> = { tablet: "usb-tablet", mou
 function buildInputs(add: Add, devs: DeviceElements, soundPorts = 0): void {
   let port = Math.max(soundPorts, usbPortsBeforeInputs(devs));
   let n = 0;
+  // hubs libvirt adds and ports behind hubs (provider/qemu/input-video.ts); undefined: in order on the root hub
+  const layout = iv.usbInputLayout((name) => devs.of(name), devs.rootBus, usbRootPorts(devs));
+  const written = devs.of("hub").length;
+  layout?.implicitHubs.forEach((p, k) =>
+    add("-device", JSON.stringify({ driver: "usb-hub", id: `hub${written + k}`, bus: "usb.0", port: p })),
+  );
   devs.of("input").forEach((el, i) => {
     const path = `/domain/devices/input[${i + 1}]`;
     const bus = getAttr(el, "bus");
     const type = getAttr(el, "type") ?? "";
     if (bus === "ps2" && (type === "mouse" || type === "keyboard")) return;
+    if (iv.buildVirtioOrEvdevInput({ add, pci: (e, p) => pciAddressProps(e, p, devs) }, el, path, `input${n}`))
+      return void n++;
     const driver = USB_INPUTS[type];
     if (bus !== "usb" || !driver)
       throw unsupported(`${path}/@bus`, bus, "use a PS/2 mouse or keyboard, or a USB tablet, mouse or keyboard");
     const a = firstChild(el, "address");
     let at: string;
-    if (a) {
+    const laid = layout?.ports.get(el);
+    if (laid !== undefined) at = laid;
+    else if (a && getAttr(a, "type") === "usb" && (getAttr(a, "bus") ?? "0") === "0" && !getAttr(a, "port"))
+      at = String(++port);
+    else if (a) {
       if (getAttr(a, "type") !== "usb" || (getAttr(a, "bus") ?? "0") !== "0")
         throw unsupported(`${path}/address`, undefined, "write <address type='usb' bus='0' port='N'/> or none");
       at = getAttr(a, "port") ?? "";
@@ -2464,7 +2499,7 @@ function buildInputs(add: Add, devs: DeviceElements, soundPorts = 0): void {
     const uhci = devs
       .of("controller")
       .every((c) => getAttr(c, "type") !== "usb" || (getAttr(c, "model") ?? "piix3-uhci") === "piix3-uhci");
-    if (uhci && Number(at) > 2)
+    if (uhci && laid === undefined && Number(at) > 2)
       throw unsupported(
         path,
         type,
@@ -2647,6 +2682,8 @@ export const SUPPORTED_DEVICES = new Set([
   "vsock",
   "smartcard",
   "redirdev",
+  // input-video family (provider/qemu/input-video.ts)
+  "redirfilter",
 ]);
 
 /** Refuses devices the builder cannot express, naming the first one. */
@@ -2661,21 +2698,6 @@ export function checkDevicesSupported(def: DomainDef): void {
     if (!SUPPORTED_DEVICES.has(c.name)) {
       throw unsupported(at, c.name, "remove it or apply through libvirt");
     }
-    const bus = getAttr(c, "bus") ?? "ps2";
-    if (c.name === "input" && bus !== "ps2" && bus !== "usb")
-      throw unsupported(
-        `${at}/@bus`,
-        getAttr(c, "bus"),
-        "the PS/2 mouse and keyboard of the PC machine and USB tablet, mouse and keyboard are built: remove it or apply through libvirt",
-      );
-    if (
-      c.name === "input" &&
-      !(bus === "usb" ? ["tablet", "mouse", "keyboard"] : ["mouse", "keyboard"]).includes(getAttr(c, "type") ?? "")
-    )
-      throw unsupported(
-        `${at}/@type`,
-        getAttr(c, "type"),
-        "the PS/2 mouse and keyboard of the PC machine and USB tablet, mouse and keyboard are built: remove it or apply through libvirt",
-      );
+    if (c.name === "input") iv.checkInputForm(c, at); // provider/qemu/input-video.ts
   }
 }

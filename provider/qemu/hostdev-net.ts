@@ -23,6 +23,7 @@
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { DomainXmlError } from "../xml/errors";
 import { DeviceElements, chardevBackend, pciAddressProps, qemuOptEscape, unsupported, xmlWholeNumber } from "./argv";
+import { redirFilter } from "./input-video";
 
 type Add = (...a: string[]) => void;
 
@@ -136,6 +137,7 @@ export function hostdevsHaveBootOrder(devs: DeviceElements): boolean {
 export function buildRedirdevs(add: Add, devs: DeviceElements): void {
   const ports = usbPorts(devs);
   const spice = devs.of("graphics").some((g) => getAttr(g, "type") === "spice");
+  const filter = redirFilter((n) => devs.of(n)); // provider/qemu/input-video.ts
   devs.of("redirdev").forEach((el, i) => {
     const path = `/domain/devices/redirdev[${i + 1}]`;
     const bus = getAttr(el, "bus");
@@ -159,6 +161,7 @@ export function buildRedirdevs(add: Add, devs: DeviceElements): void {
         driver: "usb-redir",
         chardev: id,
         id: `redir${i}`,
+        ...(filter === undefined ? {} : { filter }),
         ...bootProps(el, path),
         bus: "usb.0",
         port: ports.get(el),
@@ -168,7 +171,7 @@ export function buildRedirdevs(add: Add, devs: DeviceElements): void {
 }
 
 /** The USB controllers are all the PIIX3 UHCI (two root ports) or there are none of another model. */
-function usbRootPorts(devs: DeviceElements): number | undefined {
+export function usbRootPorts(devs: DeviceElements): number | undefined {
   const usb = devs.of("controller").filter((c) => getAttr(c, "type") === "usb" && (getAttr(c, "index") ?? "0") === "0");
   const model = usb.length ? getAttr(usb[0], "model") : devs.rootBus === "pci.0" ? "piix3-uhci" : undefined;
   if (model === "none") return 0;
@@ -208,7 +211,9 @@ function usbPorts(devs: DeviceElements): Map<XmlElement, string> {
     .flatMap((el, i) => (getAttr(el, "bus") === "usb" ? [{ el, path: `/domain/devices/input[${i + 1}]` }] : []));
   for (const { el, path } of [...users, ...inputs, ...redirs]) {
     const a = firstChild(el, "address");
-    if (!a || el.name === "smartcard") continue;
+    // an address without a port is no address (libvirt assigns one: usb-port-missing)
+    const portless = getAttr(a, "type") === "usb" && (getAttr(a, "bus") ?? "0") === "0" && !getAttr(a, "port");
+    if (!a || el.name === "smartcard" || portless) continue;
     if (getAttr(a, "type") !== "usb" || (getAttr(a, "bus") ?? "0") !== "0")
       throw unsupported(`${path}/address`, getAttr(a, "type"), "write <address type='usb' bus='0' port='N'/> or none");
     const port = getAttr(a, "port") ?? "";
@@ -971,29 +976,27 @@ export function buildIommu(add: Add, devs: DeviceElements, acpi: boolean, root: 
 
 /**
  * `<vsock model='virtio'>` with a fixed `<cid address>` as `vhost-vsock-pci,guest-cid=N` (QEMU
- * opens /dev/vhost-vsock itself; libvirt opens it and passes `vhostfd`). `auto='yes'` asks libvirt
- * to find a free CID on the host: refused.
+ * opens /dev/vhost-vsock itself; libvirt opens it and passes `vhostfd`). `auto='yes'` asks for a
+ * free CID on the host: the one `autoCid` gives (the QEMU-direct backend finds it at start).
  */
-export function buildVsock(add: Add, devs: DeviceElements): void {
+export function buildVsock(add: Add, devs: DeviceElements, autoCid?: () => number): void {
   devs.of("vsock").forEach((el, i) => {
     const path = `/domain/devices/vsock[${i + 1}]`;
     const model = getAttr(el, "model");
     if (model !== undefined && model !== "virtio") throw unsupported(`${path}/@model`, model, "write model='virtio'");
     const cid = firstChild(el, "cid");
     const address = getAttr(cid, "address");
-    if (getAttr(cid, "auto") === "yes" || address === undefined)
+    // auto='yes': a free CID found at start (input-video family: provider/backends/qemu/free-ports.ts)
+    const auto = getAttr(cid, "auto") === "yes" && autoCid ? autoCid() : undefined;
+    if (auto === undefined && (getAttr(cid, "auto") === "yes" || address === undefined))
       throw unsupported(
         `${path}/cid`,
         getAttr(cid, "auto"),
         "libvirt picks a free CID on the host for auto='yes': write <cid auto='no' address='N'/> (N >= 3)",
       );
-    const n = xmlWholeNumber(
-      `${path}/cid/@address`,
-      address,
-      3,
-      0xfffffffe,
-      "write a CID of 3 or more, e.g. address='4'",
-    );
+    const n =
+      auto ??
+      xmlWholeNumber(`${path}/cid/@address`, address, 3, 0xfffffffe, "write a CID of 3 or more, e.g. address='4'");
     add(
       "-device",
       JSON.stringify({

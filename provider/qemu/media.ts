@@ -22,6 +22,16 @@ export interface MediaContext {
   of(name: string): XmlElement[];
   /** The `bus`/`addr` of a PCI device as libvirt lays it out (written address or assigned slot). */
   pci(el: XmlElement, path: string): Record<string, unknown>;
+  /**
+   * Where a graphics `<listen type='socket'>` without `socket` makes its socket (`vnc.sock`,
+   * `spice.sock`): the domain's run directory (libvirt: its per-run domain directory).
+   */
+  socketDir?: string;
+  /**
+   * The next free TCP port for a SPICE graphics with `autoport='yes'` (QEMU cannot pick one
+   * itself; libvirt takes one from 5900 up): the QEMU-direct backend's free ports, else 5900 up.
+   */
+  autoPort?: () => number;
 }
 
 function invalid(path: string, value: string | undefined, allowed: string, fix: string): DomainXmlError {
@@ -509,7 +519,7 @@ function singleListen(el: XmlElement, path: string): XmlElement | undefined {
   return listens[0];
 }
 
-function spiceArg(el: XmlElement, path: string): string {
+function spiceArg(el: XmlElement, path: string, ctx: MediaContext): string {
   const opt: string[] = [];
   for (const a of ["passwd", "passwdValidTo", "connected", "keymap"])
     if (getAttr(el, a) !== undefined)
@@ -527,24 +537,25 @@ function spiceArg(el: XmlElement, path: string): string {
   let secure = false;
   if (ltype === "socket" && listen) {
     onlyAttrs(listen, `${path}/listen`, ["type", "socket"], "<listen type='socket'>");
-    const socket = getAttr(listen, "socket");
-    if (socket === undefined)
-      throw unsupported(
-        `${path}/listen/@socket`,
-        undefined,
-        "libvirt makes the socket in its domain directory: write socket='/path/spice.sock'",
-      );
+    const socket = getAttr(listen, "socket") ?? autoSocket(ctx.socketDir, "spice", `${path}/listen/@socket`);
     opt.push("unix=on", `addr=${socket.replace(/,/g, ",,")}`);
     insecure = true;
   } else if (ltype === "address") {
-    if (autoport === "yes" || port === "-1" || tlsPort === "-1")
+    // autoport: a free port for the plain channels (the QEMU-direct backend finds one, as libvirt
+    // does from 5900 up); a TLS port libvirt allocates only with spice_tls in qemu.conf: refused
+    const auto = autoport === "yes" || port === "-1";
+    if (tlsPort !== undefined && (tlsPort === "-1" || autoport === "yes"))
       throw unsupported(
-        `${path}/@autoport`,
-        autoport ?? "-1",
-        "libvirt picks free SPICE ports itself, QEMU cannot: write port='5901' (and tlsPort) with autoport='no'",
+        `${path}/@tlsPort`,
+        tlsPort,
+        "libvirt picks a free SPICE TLS port from its qemu.conf TLS set-up: write tlsPort='5902' with autoport='no'",
       );
     if (listen) onlyAttrs(listen, `${path}/listen`, ["type", "address"], "<listen type='address'>");
-    const p = port !== undefined ? whole(`${path}/@port`, port, 0, 65535, "write e.g. port='5901'") : 0;
+    const p = auto
+      ? (ctx.autoPort?.() ?? 5900)
+      : port !== undefined
+        ? whole(`${path}/@port`, port, 0, 65535, "write e.g. port='5901'")
+        : 0;
     const t = tlsPort !== undefined ? whole(`${path}/@tlsPort`, tlsPort, 0, 65535, "write e.g. tlsPort='5902'") : 0;
     if (p > 0) {
       opt.push(`port=${p}`);
@@ -689,7 +700,7 @@ export function buildMediaGraphics(
           "gl",
         ],
       );
-      ctx.add("-spice", spiceArg(el, path));
+      ctx.add("-spice", spiceArg(el, path, ctx));
       return;
     case "sdl": {
       check(["display", "xauth", "fullscreen"], ["gl"]);
@@ -785,7 +796,7 @@ export function vncExtras(
  * The VNC display for `<listen type='socket'>` (`vnc=unix:PATH`) and `<listen type='none'>`
  * (`none`); `undefined` for an address listen (provider/qemu/argv.ts builds it).
  */
-export function vncSpecialDisplay(el: XmlElement | undefined, path: string): string | undefined {
+export function vncSpecialDisplay(el: XmlElement | undefined, path: string, socketDir?: string): string | undefined {
   if (!el) return undefined;
   const [listen] = childElements(el, "listen");
   const type = getAttr(listen, "type");
@@ -796,14 +807,22 @@ export function vncSpecialDisplay(el: XmlElement | undefined, path: string): str
     return "none";
   }
   onlyAttrs(listen, lp, ["type", "socket"], "<listen type='socket'>");
-  const socket = getAttr(listen, "socket");
-  if (socket === undefined)
-    throw unsupported(
-      `${lp}/@socket`,
-      undefined,
-      "libvirt makes the socket in its domain directory: write socket='/path/vnc.sock'",
-    );
+  const socket = getAttr(listen, "socket") ?? autoSocket(socketDir, "vnc", `${lp}/@socket`);
   return `vnc=unix:${socket.replace(/,/g, ",,")}`;
+}
+
+/**
+ * The socket of a `<listen type='socket'>` written without `socket`: `vnc.sock` / `spice.sock` in
+ * the domain's run directory, as libvirt makes them in its domain directory (input-video family).
+ */
+function autoSocket(dir: string | undefined, kind: "vnc" | "spice", path: string): string {
+  if (dir === undefined)
+    throw unsupported(
+      path,
+      undefined,
+      `libvirt makes the socket in its domain directory: write socket='/path/${kind}.sock'`,
+    );
+  return `${dir}/${kind}.sock`;
 }
 
 /**

@@ -433,6 +433,24 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/video/driver",
   ...["iommu", "ats", "packed"].map((a) => `/domain/devices/video/driver/@${a}`),
   // ---- end of audio, sound, graphics, video ----
+  // ---- input-video family: virtio and evdev inputs, video defaults, ramfb, redirfilter (provider/qemu/input-video.ts) ----
+  "/domain/devices/input[@bus='virtio']",
+  "/domain/devices/input[@bus='']",
+  "/domain/devices/input/@model",
+  "/domain/devices/input/source",
+  ...["evdev", "dev", "grab", "grabToggle", "repeat"].map((a) => `/domain/devices/input/source/@${a}`),
+  "/domain/devices/input/driver",
+  ...["iommu", "ats", "packed"].map((a) => `/domain/devices/input/driver/@${a}`),
+  ...["domain", "slot", "function", "multifunction"].map((a) => `/domain/devices/input/address/@${a}`),
+  "/domain/devices/video/driver/@name",
+  "/domain/devices/video/alias",
+  "/domain/devices/video/alias/@name",
+  "/domain/devices/video/acpi",
+  "/domain/devices/video/acpi/@index",
+  "/domain/devices/redirfilter",
+  "/domain/devices/redirfilter/usbdev",
+  ...["class", "vendor", "product", "version", "allow"].map((a) => `/domain/devices/redirfilter/usbdev/@${a}`),
+  // ---- end of input-video family ----
   // ---- disks, controllers, filesystems (provider/qemu/storage.ts) ----
   ...["wwn", "vendor", "product", "shareable", "geometry", "blockio"].map((e) => `/domain/devices/disk/${e}`),
   ...["cyls", "heads", "secs", "trans"].map((a) => `/domain/devices/disk/geometry/@${a}`),

@@ -520,6 +520,24 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
     (s, _, def) => s === "-cpu" && childElements(firstChild(def.root, "cpu") ?? def.root, "feature").length > 0,
   ],
   ["cpu-check", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "check") !== undefined],
+  // input-video family: a graphics socket without a written path, made in each manager's own directory
+  [
+    "graphics-socket-dir",
+    (s, d) =>
+      (s === "-vnc" || s === "-spice") &&
+      /libvirt: -(vnc|spice) [^|]*\/var\/lib\/libvirt\/qemu\/domain--1-[^/|]+\/(vnc|spice)\.sock/.test(d) &&
+      /ours: -(vnc|spice) [^|]*\/run\/libvirt-domain\/[^/|]+\/(vnc|spice)\.sock/.test(d),
+  ],
+  // input-video family: a SPICE port picked at start by each manager
+  [
+    "spice-autoport",
+    (s, d, def) =>
+      s === "-spice" &&
+      /ours: -spice port=59\d\d,/.test(d) &&
+      childElements(firstChild(def.root, "devices") ?? def.root, "graphics").some(
+        (g) => getAttr(g, "type") === "spice" && (getAttr(g, "autoport") === "yes" || getAttr(g, "port") === "-1"),
+      ),
+  ],
   [
     "host-vnc-config",
     (s, d) => (s === "-vnc" && /sasl=on|tls-creds|vnc=unix/.test(d)) || (/^-object /.test(s) && /vnc-tls/.test(d)),
@@ -544,6 +562,15 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ["host-cdrom-probe", (s, d) => s === "-blockdev" && /host_cdrom/.test(d) && !/\/dev\/cdrom"/.test(d)],
   ["fd-passing", (s, d) => s === "-chardev" && /\/dev\/fdset\//.test(d)],
   ["socket-fd", (s, d) => s === "-chardev" && /libvirt: -chardev socket,[^|]*,fd=\d+/.test(d)],
+  // input-video family: a vsock CID picked at start by each manager
+  [
+    "vsock-auto-cid",
+    (s, _, def) =>
+      s === "-device vhost-vsock-pci" &&
+      childElements(firstChild(def.root, "devices") ?? def.root, "vsock").some(
+        (v) => getAttr(firstChild(v, "cid"), "auto") === "yes",
+      ),
+  ],
   [
     "tap-vhost-fd",
     (s, d) =>

@@ -50,7 +50,7 @@ describe("SUPPORTED_DEVICES: every listed device is expressed or refused", () =>
 
   const refused: [string, string, string | undefined][] = [
     ["<input type='passthrough' bus='usb'/>", "/domain/devices/input[1]/@type", "passthrough"],
-    ["<input type='mouse' bus='ps2'/><input type='keyboard' bus='virtio'/>", "/domain/devices/input[2]/@bus", "virtio"],
+    ["<input type='mouse' bus='ps2'/><input type='keyboard' bus='xen'/>", "/domain/devices/input[2]/@bus", "xen"],
     ["<input type='tablet'/>", "/domain/devices/input[1]/@type", "tablet"],
     ["<audio id='1' type='esd'/>", "/domain/devices/audio[1]/@type", "esd"],
     ["<audio id='1'/>", "/domain/devices/audio[1]/@type", undefined],

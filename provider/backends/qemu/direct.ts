@@ -43,6 +43,7 @@ export { DirectError, DirectErrorDetails, directFix } from "./direct-error";
 import { randomBytes } from "node:crypto";
 import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
 import { qmpOnce } from "./qmp";
+import { autoGraphicsPortCount, autoVsockCount, freeDisplayPorts, freeVsockCids } from "./free-ports";
 import { DirectLock } from "./lock";
 import { removeTpmState, startSwtpm, stopSwtpm } from "./swtpm";
 
@@ -411,6 +412,8 @@ export class QemuDirectBackend implements DomainBackend {
       channelTargetDir: f.channels, // a unix channel without a path (the guest agent's): QEMU listens on DIR/TARGET-NAME
       swtpmSocketPath: f.swtpmSock,
       tpmStateDir: f.tpmStateDir,
+      graphicsPorts: await freeDisplayPorts(autoGraphicsPortCount(def)), // SPICE autoport (free-ports.ts)
+      vsockCids: await freeVsockCids(autoVsockCount(def)), // <cid auto='yes'/> (free-ports.ts)
       ...hostMemoryInfo(),
     });
     await this.prepareNvram(name, cmd);
