@@ -79,6 +79,7 @@ import {
   usbDiskPorts,
 } from "./storage";
 import { buildMemoryDevices } from "./memory-devices";
+import * as platform from "./platform";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions extends HostMemoryInfo {
@@ -108,6 +109,11 @@ export interface QemuArgvOptions extends HostMemoryInfo {
    * `memAccess`): an unlinked file per RAM block. @default {@link LIBVIRT_MEMORY_BACKING_DIR}
    */
   readonly memoryBackingDir?: string;
+  /**
+   * The time the guest clock is counted from for `<clock offset='variable'>` (seconds since the
+   * epoch, UTC), as libvirt counts it at start. @default the current time
+   */
+  readonly nowEpochSeconds?: number;
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -188,6 +194,8 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   checkDevicesSupported(def);
   checkRefusedPaths(def);
   checkMachineBasics(def.root);
+  platform.checkVcpuPlacement(def.root);
+  platform.checkCputune(def.root);
   const v = readDomain(def);
   if (identity.uuid === null && identity.guestUuid === null) {
     throw new DomainXmlError("domain has no uuid", {
@@ -209,14 +217,16 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const ramDir = opts.memoryBackingDir ?? LIBVIRT_MEMORY_BACKING_DIR;
   const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0, opts);
   const smm = smmOptions(def.root);
+  const plat = platform.platformMachineOptions(def.root);
   buildMachine(
     v,
     add,
     buildFirmware(def.root, add, nvramDefault),
     [...timers.machine, ...soundProps],
     memoryOpts,
-    smm.machine,
+    [...plat.beforeSmm, ...smm.machine, ...plat.afterSmm],
     memoryDumpCore(def.root),
+    (accel) => platform.accelOptions(def.root, accel),
   );
   for (const g of smm.globals) add("-global", g);
   buildCpu(v, add, def.root, timers.cpu);
@@ -232,10 +242,13 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const qmp = opts.qmpSocketPath ?? `/run/libvirt-domain/${identity.name}/qmp.sock`;
   add("-chardev", `socket,id=charmonitor,path=${qemuOptEscape(qmp)},server=on,wait=off`);
   add("-mon", "chardev=charmonitor,id=monitor,mode=control");
-  buildClock(v, add, timers);
+  const rtc = platform.rtcBase(def.root, opts.nowEpochSeconds ?? Math.floor(Date.now() / 1000));
+  buildClock(add, timers, rtc.base);
   buildLifecycle(def.root, add);
   buildBoot(def.root, add);
+  platform.buildAcpiTables(def.root, add);
   buildKernelBoot(def.root, add);
+  for (const g of platform.pciHole64Globals(devs.of("controller"))) add("-global", g);
   buildControllers(v, add, devs);
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs));
   buildDisks(v, add, devs);
@@ -245,7 +258,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildChardevs(v, add, devs);
   buildParallels(add, devs);
   const secretFiles: QemuSecretFile[] = [];
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { ...rtc.env };
   const mediaCtx: media.MediaContext = {
     add,
     env,
@@ -270,6 +283,8 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildInputs(add, devs, usbPorts);
   buildRedirdevs(add, devs);
   buildGenid(v, add);
+  platform.buildFeatureDevices(def.root, add);
+  platform.buildRunWith(def.root, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
   add("-msg", "timestamp=on");
@@ -317,6 +332,7 @@ function buildMachine(
   memory: string[] = [],
   smm: string[] = [],
   dumpCore = "off",
+  accel: (kind: "kvm" | "tcg") => string[] = () => [],
 ): void {
   const machine = v.os.machine ?? "pc";
   const parts = [
@@ -331,8 +347,8 @@ function buildMachine(
   // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
   parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
-  if (v.type === "kvm") add("-accel", "kvm");
-  else if (v.type === "qemu" || v.type === undefined) add("-accel", "tcg");
+  if (v.type === "kvm") add("-accel", ["kvm", ...accel("kvm")].join(","));
+  else if (v.type === "qemu" || v.type === undefined) add("-accel", ["tcg", ...accel("tcg")].join(","));
   else throw unsupported("/domain/@type", v.type, "use type='qemu' (TCG) or type='kvm'");
 }
 
@@ -491,7 +507,16 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
     (o, value) =>
       add(
         o,
-        [value, ...features, ...timers, ...pv, ...featureCpuOptions(root), ...panicCpuFlags(root), ...tail].join(","),
+        [
+          value,
+          ...features,
+          ...timers,
+          ...pv,
+          ...featureCpuOptions(root),
+          ...panicCpuFlags(root),
+          ...platform.kvmPmuCpuOptions(root),
+          ...tail,
+        ].join(","),
       ),
     root,
   );
@@ -945,11 +970,9 @@ function clockTimers(root: XmlElement): ClockTimers {
   return out;
 }
 
-function buildClock(v: DomainView, add: Add, timers: ClockTimers): void {
-  const off = v.clockOffset ?? "utc";
-  if (off === "utc") add("-rtc", ["base=utc", ...timers.rtc].join(","));
-  else if (off === "localtime") add("-rtc", ["base=localtime", ...timers.rtc].join(","));
-  else throw unsupported("/domain/clock/@offset", off, "use offset='utc' or offset='localtime'");
+/** `-rtc` with its base (provider/qemu/platform.ts rtcBase: utc, localtime, a date) and the timers' options. */
+function buildClock(add: Add, timers: ClockTimers, base: string): void {
+  add("-rtc", [`base=${base}`, ...timers.rtc].join(","));
   for (const g of timers.globals) add("-global", g);
 }
 
@@ -1318,8 +1341,8 @@ function checkBuiltinAddress(
 
 /**
  * `-boot` as libvirt writes it (qemuBuildBootCommandLine): `<bootmenu enable=>` as `menu=on|off`,
- * its `timeout` (ms) as `splash-time` only when the menu is on, `<bios rebootTimeout>` is refused
- * with `<bios>`; always `strict=on` (boot only from the devices given a boot index).
+ * its `timeout` (ms) as `splash-time` only when the menu is on, `<bios rebootTimeout>` as
+ * `reboot-timeout=` (provider/qemu/platform.ts); always `strict=on` (boot only from the devices given a boot index).
  */
 function buildBoot(root: XmlElement, add: Add): void {
   const os = firstChild(root, "os");
@@ -1341,7 +1364,7 @@ function buildBoot(root: XmlElement, add: Add): void {
         `splash-time=${xmlWholeNumber("/domain/os/bootmenu/@timeout", timeout, 0, 65535, "write a timeout in milliseconds, e.g. timeout='3000'")}`,
       );
   }
-  parts.push("strict=on");
+  parts.push(...platform.biosBootOptions(root), "strict=on");
   add("-boot", parts.join(","));
 }
 
@@ -2465,17 +2488,6 @@ function balloonProps(el: XmlElement | undefined): Record<string, unknown> {
   return { "deflate-on-oom": a === "on" };
 }
 
-/** The file of `<backend model='random'>` (empty: libvirt's /dev/random); other backends are refused. */
-function rngRandomFile(el: XmlElement | undefined, path: string): string {
-  const b = el && firstChild(el, "backend");
-  if (!b) return "/dev/urandom";
-  const model = getAttr(b, "model");
-  if (model !== "random")
-    throw unsupported(`${path}/backend/@model`, model, "use <backend model='random'>/dev/urandom</backend>");
-  // an empty <backend model='random'/> is libvirt's /dev/random (the corpus: virtio-rng-default)
-  return (textContent(b) ?? "").trim() || "/dev/random";
-}
-
 /**
  * `<on_reboot>destroy</on_reboot>`: QEMU exits instead of rebooting (`-no-reboot`). libvirt asks
  * QEMU for the same at run time (QMP `set-action reboot=shutdown`); without libvirt there is no one
@@ -2489,19 +2501,10 @@ function buildLifecycle(root: XmlElement, add: Add): void {
 function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
   v.rngModels.forEach((m, i) => {
     if (m !== "virtio") throw unsupported(`/domain/devices/rng[${i + 1}]/@model`, m, "use model='virtio'");
-    add(
-      "-object",
-      JSON.stringify({
-        "qom-type": "rng-random",
-        id: `objrng${i}`,
-        filename: rngRandomFile(devs.of("rng")[i], `/domain/devices/rng[${i + 1}]`),
-      }),
-    );
-    const dev = { driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}` };
-    add(
-      "-device",
-      JSON.stringify({ ...dev, ...pciAddressProps(devs.of("rng")[i], `/domain/devices/rng[${i + 1}]`, devs) }),
-    );
+    const el = devs.of("rng")[i]!;
+    add("-object", platform.rngBackendObject(el, i, add)); // platform.ts: random, builtin, egd
+    const dev = { driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}`, ...platform.rngDeviceProps(el, i) };
+    add("-device", JSON.stringify({ ...dev, ...pciAddressProps(el, `/domain/devices/rng[${i + 1}]`, devs) }));
   });
   const balloon = devs.of("memballoon")[0];
   // libvirt adds a virtio balloon when the definition has none (virDomainDefAddImplicitDevices)
@@ -2512,6 +2515,7 @@ function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
         driver: "virtio-balloon-pci",
         id: "balloon0",
         ...balloonProps(balloon),
+        ...platform.balloonDriverProps(balloon),
         ...pciAddressProps(balloon, "/domain/devices/memballoon[1]", devs, balloon ?? IMPLICIT_BALLOON),
       }),
     );
@@ -2546,14 +2550,6 @@ export const REFUSED_PATHS: readonly { readonly path: string; readonly fix: stri
   {
     path: "/domain/os/firmware",
     fix: "firmware autoselection needs libvirt's firmware descriptors: apply through libvirt",
-  },
-  {
-    path: "/domain/os/bios",
-    fix: "SeaBIOS options (useserial, rebootTimeout) are not built: remove <bios> or apply through libvirt",
-  },
-  {
-    path: "/domain/os/acpi",
-    fix: "extra ACPI tables (-acpitable) are not built: remove <acpi> or apply through libvirt",
   },
   { path: "/domain/os/shim", fix: "a Secure Boot shim needs libvirt's firmware handling: apply through libvirt" },
   {

@@ -366,9 +366,10 @@ export interface ArgvRun extends CheckResult {
  * The host libvirt's test suite fakes for the command lines: NUMA nodes 0-3 (its .err files say
  * "NUMA node 4 is unavailable") and hugetlbfs mounted at /dev/hugepages2M (2 MiB pages, the
  * default size) and /dev/hugepages1G (tests/testutilsqemu.c); the builder checks against them
- * as libvirt does.
+ * as libvirt does. Its clock is fixed at 1234567890 (2009-02-13T23:31:30Z) for `<clock offset='variable'>`.
  */
 const CORPUS_HOST = {
+  nowEpochSeconds: 1234567890,
   hostNumaNodes: [0, 1, 2, 3],
   hugetlbfs: {
     mounts: [
