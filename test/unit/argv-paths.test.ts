@@ -34,10 +34,8 @@ describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)",
     expect(refusal(doc("", "<clock offset='utc'><timer name='hypervclock' present='yes'/></clock>")).path).to.equal(
       "/domain/clock/timer[1]/@name",
     );
-    // smm is built (test/unit/argv-memory-cpu.test.ts); a feature the builder does not build stays refused
-    expect(refusal(doc("", "<features><acpi/><vmcoreinfo state='on'/></features>")).path).to.equal(
-      "/domain/features/vmcoreinfo",
-    );
+    // smm and vmcoreinfo are built (argv-memory-cpu.test.ts, argv-platform.test.ts); a feature the builder does not build stays refused
+    expect(refusal(doc("", "<features><acpi/><htm state='on'/></features>")).path).to.equal("/domain/features/htm");
     // <currentMemory> is the balloon target (argv-memory-cpu.test.ts); host block I/O tuning stays refused
     expect(refusal(doc("", "<blkiotune><weight>100</weight></blkiotune>")).path).to.equal("/domain/blkiotune");
   });
