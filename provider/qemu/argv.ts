@@ -147,6 +147,12 @@ export interface QemuCommand {
    * carries: the backend sets it over QMP (`balloon`) once QEMU runs, as libvirt does.
    */
   readonly balloonTargetBytes?: number;
+  /**
+   * The balloon's statistics polling period (seconds, `<memballoon><stats period>`), which no
+   * argument carries: the backend sets it over QMP (`qom-set guest-stats-polling-interval`) once
+   * QEMU runs, as libvirt does.
+   */
+  readonly balloonStatsPeriodSeconds?: number;
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -295,6 +301,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   checkExpressedPaths(def);
   const cpuAffinity = vcpuCpuAffinity(def.root);
   const balloon = balloonTargetBytes(def.root);
+  const statsPeriod = platform.balloonStatsPeriod(def.root);
   return {
     argv: args,
     env,
@@ -302,6 +309,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
     secretFiles,
     ...(cpuAffinity === undefined ? {} : { cpuAffinity }),
     ...(balloon === undefined ? {} : { balloonTargetBytes: balloon }),
+    ...(statsPeriod === undefined ? {} : { balloonStatsPeriodSeconds: statsPeriod }),
   };
 }
 
@@ -940,15 +948,17 @@ function clockTimers(root: XmlElement): ClockTimers {
     for (const a of t.attrs)
       if (!["name", "tickpolicy", "present", "track"].includes(a.name) || (a.name === "track" && name !== "rtc"))
         throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
-    if (childElements(t).length > 0)
-      throw unsupported(`${path}/${childElements(t)[0]!.name}`, undefined, "remove it or apply through libvirt");
+    // <catchup threshold slew limit>: libvirt's QEMU driver passes nothing for it (paths.ts NO_ARGV)
+    const child = childElements(t).find((c) => c.name !== "catchup" || tick !== "catchup");
+    if (child) throw unsupported(`${path}/${child.name}`, undefined, "remove it or apply through libvirt");
     const refuse = (attr: string, value: string | undefined) =>
       unsupported(
         `${path}/@${attr}`,
         value,
         "the builder writes rtc catchup/track, pit delay/discard, hpet and kvmclock present='no'",
       );
-    if (present === "no" && name !== "hpet" && name !== "kvmclock") throw refuse("present", present);
+    if (present === "no" && name !== "hpet" && name !== "kvmclock" && name !== "hypervclock")
+      throw refuse("present", present);
     if (name === "rtc") {
       if (tick === "catchup") out.rtc.push("driftfix=slew");
       else if (tick !== undefined && tick !== "delay") throw refuse("tickpolicy", tick);
@@ -965,6 +975,9 @@ function clockTimers(root: XmlElement): ClockTimers {
       if (tick !== undefined && tick !== "catchup" && tick !== "delay") throw refuse("tickpolicy", tick);
     } else if (name === "kvmclock" && tick === undefined) {
       if (present === "no") out.cpu.push("kvmclock=off");
+    } else if (name === "hypervclock" && tick === undefined) {
+      // the Hyper-V reference TSC page (platform family): libvirt writes hv-time=on for present='yes' only
+      if (present === "yes") out.cpu.push("hv-time=on");
     } else throw refuse("name", name);
   });
   return out;

@@ -589,6 +589,10 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   ...["", "/@mode", "/@path", "/@host", "/@service"].map((a) => `/domain/devices/rng/backend/source${a}`),
   "/domain/devices/rng/backend/protocol",
   "/domain/devices/rng/backend/protocol/@type",
+  "/domain/devices/memballoon/@autodeflate", // deflate-on-oom (argv.ts balloonProps)
+  "/domain/devices/memballoon/@freePageReporting",
+  "/domain/devices/memballoon/stats", // no argument: the polling period, set over QMP after start (QemuCommand.balloonStatsPeriodSeconds)
+  "/domain/devices/memballoon/stats/@period",
   // memory and CPU (provider/qemu/memory-cpu.ts)
   "/domain/vcpu/@cpuset", // no argument: the backend spawns QEMU with this CPU affinity (QemuCommand.cpuAffinity)
   "/domain/memoryBacking",
@@ -696,6 +700,9 @@ export const NO_ARGV: Readonly<Record<string, string>> = {
     "the state of a block copy or commit job libvirt runs on a live domain (its status XML); libvirt starts no job and passes no argument for it at start, nor does the builder",
   "/domain/devices/disk/target/@tray":
     "the tray of a removable drive (open or closed) is runtime state libvirt records; it passes no argument for it at start, and QEMU starts with the tray closed, in libvirt as here",
+  // platform family (provider/qemu/platform.ts)
+  "/domain/clock/timer/catchup":
+    "the catch-up tuning of a timer with tickpolicy='catchup' (threshold, slew, limit): libvirt's QEMU driver passes nothing for it (QEMU has no such settings; the tick policy itself is -rtc driftfix=slew)",
   "/domain/cpu/model/@fallback":
     "whether libvirt may pick a CPU model other than the one written when checking the host before start (qemuProcessUpdateGuestCPU); the command line carries the model itself either way",
 };

@@ -509,9 +509,40 @@ export function rngDeviceProps(el: XmlElement, index: number): Record<string, un
   return props;
 }
 
-/** The `virtio-balloon-pci` properties of `<memballoon><driver>`: the virtio options. */
+/**
+ * The `virtio-balloon-pci` properties of `<memballoon freePageReporting=>` (`free-page-reporting`)
+ * and of its `<driver>` (the virtio options).
+ */
 export function balloonDriverProps(el: XmlElement | undefined): Record<string, unknown> {
-  return virtioOptionsProps(el && firstChild(el, "driver"), "/domain/devices/memballoon[1]/driver");
+  const props = virtioOptionsProps(el && firstChild(el, "driver"), "/domain/devices/memballoon[1]/driver");
+  const fpr = getAttr(el, "freePageReporting");
+  if (fpr !== undefined)
+    props["free-page-reporting"] = featureState(el!, "/domain/devices/memballoon[1]", "freePageReporting");
+  return props;
+}
+
+/**
+ * `<memballoon><stats period='N'>`: the guest statistics polling period in seconds, which libvirt
+ * sets over QMP once QEMU runs (qemuProcessSetupBalloon: `guest-stats-polling-interval`), as the
+ * QEMU-direct backend does (`QemuCommand.balloonStatsPeriodSeconds`); 0 (off) sets nothing.
+ */
+export function balloonStatsPeriod(root: XmlElement): number | undefined {
+  const balloon = firstChild(firstChild(root, "devices") ?? root, "memballoon");
+  const stats = balloon && firstChild(balloon, "stats");
+  if (!stats) return undefined;
+  const path = "/domain/devices/memballoon[1]/stats";
+  onlyAttrs(stats, path, ["period"]);
+  if (getAttr(balloon, "model") !== "virtio")
+    throw unsupported(path, undefined, "statistics need a virtio balloon: write <memballoon model='virtio'>");
+  const n = xmlWholeNumber(
+    `${path}/@period`,
+    getAttr(stats, "period"),
+    0,
+    2 ** 31 - 1,
+    "write the period in seconds, e.g. period='10' (0: off)",
+    "invalid statistics collection period",
+  );
+  return n === 0 ? undefined : n;
 }
 
 // ---------------------------------------------------------------------------------------------

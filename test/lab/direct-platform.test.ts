@@ -23,7 +23,7 @@ for (const which of ["host", "new"] as const) {
     });
     after(() => removeDirectState(uri, state));
 
-    it("PC: pcihole64, builtin RNG with rate and packed, balloon packed, vmport and PMU off, vmcoreinfo, absolute clock", async () => {
+    it("PC: pcihole64, builtin RNG with rate and packed, balloon options and stats period, vmport and PMU off, vmcoreinfo, absolute clock", async () => {
       const xml = `<domain type='qemu'><name>platform</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
         <os><type arch='x86_64' machine='pc'>hvm</type><bios rebootTimeout='1000'/></os>
         <features><acpi/><vmport state='off'/><pmu state='off'/><vmcoreinfo/></features>
@@ -31,7 +31,7 @@ for (const which of ["host", "new"] as const) {
         <devices>
         <controller type='pci' index='0' model='pci-root'><pcihole64 unit='GiB'>4</pcihole64></controller>
         <rng model='virtio'><backend model='builtin'/><rate bytes='2048' period='500'/><driver packed='on'/></rng>
-        <memballoon model='virtio'><driver packed='on'/></memballoon>
+        <memballoon model='virtio' autodeflate='on' freePageReporting='on'><stats period='10'/><driver packed='on'/></memballoon>
         </devices></domain>`;
       const a = await checkAndCreate({ name: "platform", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
       expect(a.outs.state).to.equal("running");
@@ -44,6 +44,10 @@ for (const which of ["host", "new"] as const) {
       expect(await get("/machine/peripheral/rng0", "rng")).to.equal("/objects/objrng0");
       expect(await get("/objects/objrng0", "type")).to.equal("rng-builtin");
       expect(await get("/machine/peripheral/balloon0", "packed")).to.equal(true);
+      expect(await get("/machine/peripheral/balloon0", "deflate-on-oom")).to.equal(true);
+      expect(await get("/machine/peripheral/balloon0", "free-page-reporting")).to.equal(true);
+      // <stats period>: set over QMP after start, as libvirt does
+      expect(await get("/machine/peripheral/balloon0", "guest-stats-polling-interval")).to.equal(10);
       expect(await get("/machine", "vmport")).to.equal("off");
       const [cpu] = (await qmpOnce(qmp, "query-cpus-fast")) as { "qom-path": string }[];
       expect(await get(cpu!["qom-path"], "pmu")).to.equal(false);

@@ -31,7 +31,7 @@ describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)",
 
   it("an element the builder does not build is refused, wherever it is (host tuning, clock timers, features)", () => {
     expect(refusal(doc("", "<memtune><hard_limit>1</hard_limit></memtune>")).path).to.equal("/domain/memtune");
-    expect(refusal(doc("", "<clock offset='utc'><timer name='hypervclock' present='yes'/></clock>")).path).to.equal(
+    expect(refusal(doc("", "<clock offset='utc'><timer name='tsc' present='yes'/></clock>")).path).to.equal(
       "/domain/clock/timer[1]/@name",
     );
     // smm and vmcoreinfo are built (argv-memory-cpu.test.ts, argv-platform.test.ts); a feature the builder does not build stays refused

@@ -65,6 +65,47 @@ describe("QEMU command line: platform (features, firmware tables, clock, pcihole
     expect(balloon).to.include({ ats: true, iommu_platform: false, id: "balloon0" });
   });
 
+  it("<memballoon autodeflate freePageReporting> as deflate-on-oom and free-page-reporting; <stats period> is set after start", () => {
+    const d = doc({
+      devices: "<memballoon model='virtio' autodeflate='on' freePageReporting='on'><stats period='10'/></memballoon>",
+    });
+    const c = buildQemuArgv(d);
+    const balloon = values(c.argv, "-device")
+      .map((v) => JSON.parse(v) as Record<string, unknown>)
+      .find((x) => x.driver === "virtio-balloon-pci");
+    expect(balloon).to.include({ "deflate-on-oom": true, "free-page-reporting": true });
+    expect(c.balloonStatsPeriodSeconds).to.equal(10);
+    const plain = buildQemuArgv(
+      doc({ devices: "<memballoon model='virtio' autodeflate='on' freePageReporting='on'/>" }),
+    );
+    expect(c.argv).to.deep.equal(plain.argv);
+    expect(plain.balloonStatsPeriodSeconds).to.equal(undefined);
+    const off = buildQemuArgv(doc({ devices: "<memballoon model='virtio'><stats period='0'/></memballoon>" }));
+    expect(off.balloonStatsPeriodSeconds).to.equal(undefined);
+    expect(refused(doc({ devices: "<memballoon model='virtio'><stats period='-1'/></memballoon>" })).path).to.equal(
+      "/domain/devices/memballoon[1]/stats/@period",
+    );
+  });
+
+  it("<timer name='hypervclock' present='yes'> as hv-time=on; a catchup timer's <catchup> tuning has no argument (clock-timer-hyperv-rtc, clock-catchup)", () => {
+    expect(
+      values(argv(doc({ rest: "<clock offset='utc'><timer name='hypervclock' present='yes'/></clock>" })), "-cpu"),
+    ).to.deep.equal(["qemu64,hv-time=on"]);
+    const a = argv(
+      doc({
+        rest: "<clock offset='utc'><timer name='rtc' tickpolicy='catchup'><catchup slew='4636'/></timer></clock>",
+      }),
+    );
+    expect(values(a, "-rtc")).to.deep.equal(["base=utc,driftfix=slew"]);
+    expect(
+      refused(
+        doc({
+          rest: "<clock offset='utc'><timer name='rtc' tickpolicy='delay'><catchup slew='4636'/></timer></clock>",
+        }),
+      ).path,
+    ).to.equal("/domain/clock/timer[1]/catchup");
+  });
+
   it("<rng><rate> as max-bytes and period (1000 ms unstated) (virtio-rng-random)", () => {
     const rng = (rate: string) =>
       devices(

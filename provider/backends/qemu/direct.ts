@@ -458,6 +458,25 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
     }
+    // <memballoon><stats period>: the statistics polling period libvirt sets over QMP once QEMU runs
+    if (cmd.balloonStatsPeriodSeconds !== undefined) {
+      try {
+        await qmpOnce(f.qmp, "qom-set", {
+          path: "/machine/peripheral/balloon0",
+          property: "guest-stats-polling-interval",
+          value: cmd.balloonStatsPeriodSeconds,
+        });
+      } catch (e) {
+        throw new DirectError(
+          `internal error: QEMU for ${name} runs, but setting its balloon statistics period (<memballoon><stats period>) to ${cmd.balloonStatsPeriodSeconds} s failed: ${(e as Error).message}`,
+          {
+            path: "/domain/devices/memballoon[1]/stats/@period",
+            fix: "check the <memballoon model='virtio'> device, or remove <stats>",
+            cause: e,
+          },
+        );
+      }
+    }
   }
 
   /** The NVRAM stamps recorded for `name` (files this backend made); empty when none. */
