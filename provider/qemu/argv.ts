@@ -524,6 +524,7 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
           ...panicCpuFlags(root),
           ...platform.kvmPmuCpuOptions(root),
           ...tail,
+          ...platform.cpuCheckOptions(root),
         ].join(","),
       ),
     root,

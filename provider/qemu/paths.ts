@@ -569,6 +569,7 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     `/domain/features/kvm/${f}/@state`,
   ]),
   "/domain/features/kvm/dirty-ring/@size",
+  "/domain/cpu/@check", // partial, full: -cpu ...,enforce=on (cpuCheckOptions)
   "/domain/os/acpi",
   "/domain/os/acpi/table",
   "/domain/os/acpi/table/@type",

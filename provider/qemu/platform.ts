@@ -226,6 +226,25 @@ export function kvmPmuCpuOptions(root: XmlElement): string[] {
 }
 
 /**
+ * `<cpu check=>` as the `-cpu` option QEMU checks it with: libvirt itself compares the guest CPU
+ * with what the host (or TCG) provides before start (`partial`, qemuProcessStartValidateGuestCPU)
+ * and also the CPU QEMU made after start (`full`), and refuses to start a CPU that would lack a
+ * feature; without libvirt QEMU makes that check with `enforce=on` (it refuses to start when a
+ * feature of the model or a required one is unavailable). `none` checks nothing.
+ */
+export function cpuCheckOptions(root: XmlElement): string[] {
+  const check = getAttr(firstChild(root, "cpu"), "check");
+  if (check === undefined || check === "none") return [];
+  if (check === "partial" || check === "full") return ["enforce=on"];
+  throw new DomainXmlError("invalid CPU check", {
+    path: "/domain/cpu/@check",
+    value: check,
+    allowed: "none, partial, full",
+    fix: "write check='none', 'partial' or 'full'",
+  });
+}
+
+/**
  * The devices of `<features>`: `<vmcoreinfo>` (state on, or bare) as the `vmcoreinfo` device
  * (qemuBuildVMCoreInfoCommandLine), through which the guest kernel tells where its crash dump notes are.
  */

@@ -4,7 +4,7 @@
  * (qom-get): the 64-bit PCI hole of the PC and Q35 host bridges, an RNG on the builtin backend
  * with its rate and a virtio option, the balloon's virtio option, the vmport, PMU, PS/2 (i8042)
  * and split I/O APIC features with the IOMMU's interrupt remapping over it, the vmcoreinfo
- * device, and the guest clock started at an absolute date.
+ * device, the guest clock started at an absolute date, and `<cpu check='full'>` enforced by QEMU.
  */
 import { expect } from "chai";
 import * as path from "node:path";
@@ -82,6 +82,32 @@ for (const which of ["host", "new"] as const) {
       expect(await get("/machine", "i8042")).to.equal(false);
       expect(await get("/machine/peripheral/iommu0", "intremap")).to.equal("on");
       await impl.remove("platform-q35", a.outs);
+    });
+
+    it("<cpu check='full'>: a CPU model TCG provides in full starts, one it cannot is refused by QEMU at start", async () => {
+      const xml = (
+        name: string,
+        model: string,
+      ) => `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os>
+        <cpu mode='custom' match='exact' check='full'><model fallback='forbid'>${model}</model></cpu>
+        <devices><memballoon model='none'/></devices></domain>`;
+      const a = await checkAndCreate({
+        name: "check-ok",
+        xml: xml("check-ok", "core2duo"),
+        connection: { uri },
+        shutdownTimeoutSeconds: 0,
+      });
+      expect(a.outs.state).to.equal("running");
+      await impl.remove("check-ok", a.outs);
+      const c = await impl.check(
+        {},
+        { name: "check-no", xml: xml("check-no", "Haswell"), connection: { uri }, shutdownTimeoutSeconds: 0 },
+      );
+      expect(c.failures).to.deep.equal([]);
+      let err: unknown;
+      await impl.create(c.inputs).catch((e: unknown) => (err = e));
+      expect(String((err as Error | undefined)?.message)).to.match(/TCG doesn't support requested feature/);
     });
   });
 }

@@ -162,6 +162,24 @@ describe("QEMU command line: platform (features, firmware tables, clock, pcihole
     expect(values(argv(off), "-cpu")).to.deep.equal(["qemu64,kvm-pv-ipi=off,pmu=off"]);
   });
 
+  it("<cpu check='partial'|'full'> as -cpu ...,enforce=on: QEMU refuses a CPU it cannot provide, as libvirt does (cpu-check-*)", () => {
+    const cpu = (check: string) =>
+      values(
+        argv(
+          doc({
+            cpu: `<cpu mode='custom' match='exact' check='${check}'><model fallback='forbid'>core2duo</model></cpu>`,
+          }),
+        ),
+        "-cpu",
+      );
+    expect(cpu("full")).to.deep.equal(["core2duo,enforce=on"]);
+    expect(cpu("partial")).to.deep.equal(["core2duo,enforce=on"]);
+    expect(cpu("none")).to.deep.equal(["core2duo"]);
+    expect(refused(doc({ cpu: "<cpu mode='custom' check='most'><model>core2duo</model></cpu>" })).path).to.equal(
+      "/domain/cpu/@check",
+    );
+  });
+
   it("kvm hint-dedicated without host-passthrough and a dirty ring size not a power of two are refused", () => {
     expect(refused(doc({ rest: "<features><kvm><hint-dedicated state='on'/></kvm></features>" })).path).to.equal(
       "/domain/features/kvm/hint-dedicated/@state",
