@@ -138,8 +138,9 @@ export interface QemuCommand {
   /** Secret files the command line refers to (`-object secret,file=...`). */
   readonly secretFiles: QemuSecretFile[];
   /**
-   * The host CPUs QEMU may run on (`<vcpu cpuset>`, canonical ranges such as `0-1,4`), which no
-   * argument carries: the backend sets the affinity when it spawns QEMU, as libvirt does.
+   * The host CPUs QEMU may run on (`<cputune><emulatorpin>`, else `<vcpu cpuset>`; canonical
+   * ranges such as `0-1,4`), which no argument carries: the backend sets the affinity when it
+   * spawns QEMU, as libvirt does.
    */
   readonly cpuAffinity?: string;
   /**
@@ -153,6 +154,12 @@ export interface QemuCommand {
    * QEMU runs, as libvirt does.
    */
   readonly balloonStatsPeriodSeconds?: number;
+  /**
+   * The host CPUs of each vCPU and iothread (`<cputune>` vcpupin, iothreadpin, and the threads an
+   * emulatorpin must not hold), which no argument carries: the backend sets them once QEMU runs, as
+   * libvirt does. `<emulatorpin>` itself is {@link QemuCommand.cpuAffinity}.
+   */
+  readonly threadAffinity?: platform.ThreadAffinity;
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -201,7 +208,6 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   checkRefusedPaths(def);
   checkMachineBasics(def.root);
   platform.checkVcpuPlacement(def.root);
-  platform.checkCputune(def.root);
   const v = readDomain(def);
   if (identity.uuid === null && identity.guestUuid === null) {
     throw new DomainXmlError("domain has no uuid", {
@@ -297,9 +303,13 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   // <qemu:commandline> passthrough comes last, as in libvirt; QEMU takes the last -uuid.
   add(...v.qemuArgs);
   for (const e of v.qemuEnv) env[e.name] = e.value;
+  // <cputune>: pins applied by the backend, before exec and after start (platform.ts)
+  const vcpuCpuset = vcpuCpuAffinity(def.root);
+  const iothreadIds = iothreadObjects(def.root).map((o) => (JSON.parse(o) as { id: string }).id);
+  const pinning = platform.cputunePinning(def.root, vcpuCpuset, iothreadIds);
   // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
   checkExpressedPaths(def);
-  const cpuAffinity = vcpuCpuAffinity(def.root);
+  const cpuAffinity = pinning.emulator ?? vcpuCpuset;
   const balloon = balloonTargetBytes(def.root);
   const statsPeriod = platform.balloonStatsPeriod(def.root);
   return {
@@ -310,6 +320,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
     ...(cpuAffinity === undefined ? {} : { cpuAffinity }),
     ...(balloon === undefined ? {} : { balloonTargetBytes: balloon }),
     ...(statsPeriod === undefined ? {} : { balloonStatsPeriodSeconds: statsPeriod }),
+    ...(pinning.threads === undefined ? {} : { threadAffinity: pinning.threads }),
   };
 }
 

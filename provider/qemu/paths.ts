@@ -570,6 +570,12 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   ]),
   "/domain/features/kvm/dirty-ring/@size",
   "/domain/cpu/@check", // partial, full: -cpu ...,enforce=on (cpuCheckOptions)
+  // no argument: emulatorpin is the CPU affinity QEMU is spawned with, vcpupin/iothreadpin are set
+  // on QEMU's threads after start (QemuCommand.cpuAffinity, threadAffinity); the rest is refused (cputunePinning)
+  "/domain/cputune",
+  ...["emulatorpin", "vcpupin", "iothreadpin"].flatMap((e) => [`/domain/cputune/${e}`, `/domain/cputune/${e}/@cpuset`]),
+  "/domain/cputune/vcpupin/@vcpu",
+  "/domain/cputune/iothreadpin/@iothread",
   "/domain/os/acpi",
   "/domain/os/acpi/table",
   "/domain/os/acpi/table/@type",

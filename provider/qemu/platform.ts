@@ -10,6 +10,7 @@
 import { DomainXmlError } from "../xml/errors";
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { toKiB } from "../xml/units";
+import { canonicalBitmap } from "../xml/bitmap";
 import { chardevBackend, qemuOptEscape, unsupported, xmlWholeNumber } from "./argv";
 import { virtioOptionsProps } from "./storage";
 
@@ -588,7 +589,7 @@ export function checkVcpuPlacement(root: XmlElement): void {
   });
 }
 
-/** The `<cputune>` children and what each needs. */
+/** The `<cputune>` children that are cgroup settings libvirt makes for the QEMU process. */
 const CPUTUNE_CGROUPS = [
   "shares",
   "period",
@@ -602,26 +603,129 @@ const CPUTUNE_CGROUPS = [
 ];
 
 /**
- * `<cputune>` has no QEMU argument: libvirt applies it after QEMU starts, through cgroups
- * (shares, periods, quotas), thread affinities (vcpupin, emulatorpin, iothreadpin) and
- * scheduler policies (vcpusched, iothreadsched, emulatorsched), none of which the QEMU-direct
- * backend sets: refused naming the first element and the fix.
+ * The host CPUs of QEMU's threads after start (`<cputune>` pinning), which no argument carries:
+ * libvirt sets them through sched_setaffinity once QEMU runs (qemuProcessSetupVcpus,
+ * qemuProcessSetupIOThreads), as the QEMU-direct backend does (taskset --pid on each thread).
+ * A thread without a pin of its own gets `<vcpu cpuset>`, or every online host CPU (`undefined`),
+ * as in libvirt (qemuProcessSetupPid).
  */
-export function checkCputune(root: XmlElement): void {
+export interface ThreadAffinity {
+  /** vCPU index (QMP `cpu-index`) -> host CPUs (canonical list, `undefined`: all online). */
+  readonly vcpus: Readonly<Record<number, string | undefined>>;
+  /** iothread object id (`iothreadN`) -> host CPUs (canonical list, `undefined`: all online). */
+  readonly iothreads: Readonly<Record<string, string | undefined>>;
+}
+
+/** A `<cputune>` pin's host CPU set, canonical; an invalid or empty one is refused as libvirt refuses it. */
+function pinSet(el: XmlElement, path: string): string {
+  const cpuset = getAttr(el, "cpuset");
+  const list = cpuset === undefined ? undefined : canonicalBitmap(cpuset);
+  if (list === undefined || list === "")
+    throw new DomainXmlError("invalid host CPU set", {
+      path: `${path}/@cpuset`,
+      value: cpuset,
+      allowed: "a libvirt bitmap of host CPUs with at least one CPU, such as 0-3,^2,8",
+      fix: "write e.g. cpuset='0-1'",
+    });
+  return list;
+}
+
+/** What `<cputune>` asks of the QEMU-direct backend: the process's host CPUs before exec and the threads' after start. */
+export interface CputunePinning {
+  /** `<emulatorpin cpuset>`: the whole process's host CPUs before exec (libvirt's qemuProcessInitCpuAffinity). */
+  readonly emulator: string | undefined;
+  /** The vCPU and iothread affinities after start; `undefined` without `<vcpupin>`/`<iothreadpin>`/`<emulatorpin>`. */
+  readonly threads: ThreadAffinity | undefined;
+}
+
+/**
+ * `<cputune>` as the QEMU-direct backend applies it: `<emulatorpin>` as QEMU's CPU affinity
+ * before exec, `<vcpupin>` and `<iothreadpin>` as each thread's after start ({@link ThreadAffinity}).
+ * No argument carries any of them, in libvirt as here. The cgroup settings (shares, periods,
+ * quotas) and the scheduler policies (vcpusched, iothreadsched, emulatorsched) are refused naming
+ * the fix; so is a pin of a vCPU offline at start (libvirt pins it when it is plugged).
+ * @param vcpuCpuset the canonical `<vcpu cpuset>`, if any
+ * @param iothreadIds the iothread object ids QEMU has (`iothreadN`)
+ */
+export function cputunePinning(
+  root: XmlElement,
+  vcpuCpuset: string | undefined,
+  iothreadIds: readonly string[],
+): CputunePinning {
   const tune = firstChild(root, "cputune");
-  if (!tune) return;
-  const [first] = childElements(tune);
-  if (!first) return;
-  const path = `/domain/cputune/${first.name}`;
-  if (CPUTUNE_CGROUPS.includes(first.name))
-    throw unsupported(
-      path,
-      textContent(first)?.trim(),
-      "CPU shares, periods and quotas are cgroup settings libvirt makes for the QEMU process: remove them, set them on the cgroup you run QEMU in, or apply through libvirt",
-    );
-  throw unsupported(
-    path,
-    first.name,
-    "thread pinning and scheduling are applied by libvirt to QEMU's threads after start: use <vcpu cpuset='...'> (the whole process's host CPUs, which the QEMU-direct backend sets), or apply through libvirt",
-  );
+  if (!tune) return { emulator: undefined, threads: undefined };
+  onlyAttrs(tune, "/domain/cputune", []);
+  const vcpuEl = firstChild(root, "vcpu");
+  const max = Number((textContent(vcpuEl) ?? "1").trim()) || 1;
+  const current = Number(getAttr(vcpuEl, "current") ?? max) || max;
+  const vcpus: Record<number, string | undefined> = {};
+  const iothreads: Record<string, string | undefined> = {};
+  let emulator: string | undefined;
+  const seen: Record<string, number> = {};
+  for (const c of childElements(tune)) {
+    seen[c.name] = (seen[c.name] ?? 0) + 1;
+    const path = `/domain/cputune/${c.name}[${seen[c.name]}]`;
+    if (CPUTUNE_CGROUPS.includes(c.name))
+      throw unsupported(
+        `/domain/cputune/${c.name}`,
+        textContent(c)?.trim(),
+        "CPU shares, periods and quotas are cgroup settings libvirt makes for the QEMU process: remove them, set them on the cgroup you run QEMU in, or apply through libvirt",
+      );
+    if (c.name === "emulatorpin") {
+      onlyAttrs(c, path, ["cpuset"]);
+      if (emulator !== undefined)
+        throw new DomainXmlError("only one emulatorpin is supported", { path, fix: "keep one <emulatorpin>" });
+      emulator = pinSet(c, path);
+    } else if (c.name === "vcpupin") {
+      onlyAttrs(c, path, ["vcpu", "cpuset"]);
+      const id = xmlWholeNumber(
+        `${path}/@vcpu`,
+        getAttr(c, "vcpu"),
+        0,
+        max - 1,
+        `write a vCPU id from 0 to ${max - 1}`,
+      );
+      if (id in vcpus)
+        throw new DomainXmlError("duplicate vcpupin for same vcpu", {
+          path: `${path}/@vcpu`,
+          value: String(id),
+          fix: "keep one <vcpupin> per vCPU",
+        });
+      if (id >= current)
+        throw unsupported(
+          `${path}/@vcpu`,
+          String(id),
+          "this vCPU is offline at start (<vcpu current>): libvirt pins it when it is plugged; remove the vcpupin, or apply through libvirt",
+        );
+      vcpus[id] = pinSet(c, path);
+    } else if (c.name === "iothreadpin") {
+      onlyAttrs(c, path, ["iothread", "cpuset"]);
+      const id = `iothread${getAttr(c, "iothread") ?? ""}`;
+      if (!iothreadIds.includes(id))
+        throw new DomainXmlError(`Cannot find 'iothread' : ${getAttr(c, "iothread") ?? ""}`, {
+          path: `${path}/@iothread`,
+          value: getAttr(c, "iothread"),
+          allowed: iothreadIds.map((i) => i.slice("iothread".length)).join(", ") || "no iothread is defined",
+          category: "unsupported configuration",
+          fix: "pin an iothread of <iothreads>/<iothreadids>",
+        });
+      if (id in iothreads)
+        throw new DomainXmlError("duplicate iothreadpin for same iothread", {
+          path: `${path}/@iothread`,
+          value: getAttr(c, "iothread"),
+          fix: "keep one <iothreadpin> per iothread",
+        });
+      iothreads[id] = pinSet(c, path);
+    } else
+      throw unsupported(
+        `/domain/cputune/${c.name}`,
+        c.name,
+        "scheduler policies and other thread tuning are applied by libvirt to QEMU's threads after start: remove it, or apply through libvirt",
+      );
+  }
+  // every vCPU and iothread gets its pin, else <vcpu cpuset>, else all online host CPUs (qemuProcessSetupPid)
+  for (let i = 0; i < current; i++) if (!(i in vcpus)) vcpus[i] = vcpuCpuset;
+  for (const id of iothreadIds) if (!(id in iothreads)) iothreads[id] = vcpuCpuset;
+  const any = childElements(tune).length > 0;
+  return { emulator, threads: any ? { vcpus, iothreads } : undefined };
 }

@@ -4,14 +4,24 @@
  * (qom-get): the 64-bit PCI hole of the PC and Q35 host bridges, an RNG on the builtin backend
  * with its rate and a virtio option, the balloon's virtio option, the vmport, PMU, PS/2 (i8042)
  * and split I/O APIC features with the IOMMU's interrupt remapping over it, the vmcoreinfo
- * device, the guest clock started at an absolute date, and `<cpu check='full'>` enforced by QEMU.
+ * device, the guest clock started at an absolute date, `<cpu check='full'>` enforced by QEMU, and the
+ * `<cputune>` pins on QEMU's threads (/proc/PID/task/TID/status).
  */
 import { expect } from "chai";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { qmpOnce } from "../../provider/backends/qemu/qmp";
 import * as impl from "../../provider/dynamic/impl";
 import { checkAndCreate } from "../support/domains";
 import { directQemuLabel, makeDirectState, removeDirectState } from "../support/lab";
+
+/** The Cpus_allowed_list of a process or thread (`/proc/PID[/task/TID]/status`). */
+function cpusAllowed(statusDir: string): string {
+  const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(fs.readFileSync(path.join(statusDir, "status"), "utf8"));
+  if (!m?.[1]) throw new Error(`no Cpus_allowed_list in ${statusDir}/status`);
+  return m[1];
+}
 
 for (const which of ["host", "new"] as const) {
   describe(`QEMU-direct platform (features, pcihole64, rng, balloon, clock), QEMU ${directQemuLabel(which)}`, function () {
@@ -82,6 +92,28 @@ for (const which of ["host", "new"] as const) {
       expect(await get("/machine", "i8042")).to.equal(false);
       expect(await get("/machine/peripheral/iommu0", "intremap")).to.equal("on");
       await impl.remove("platform-q35", a.outs);
+    });
+
+    it("<cputune>: emulatorpin is QEMU's affinity from exec, vcpupin and iothreadpin are set on the threads after start", async () => {
+      // CPU 0 for the emulator, the last online CPU for the pins (on a 1-CPU host both are 0)
+      const last = os.cpus().length - 1;
+      const all = last === 0 ? "0" : `0-${last}`;
+      const xml = `<domain type='qemu'><name>cputune</name><memory unit='MiB'>64</memory><vcpu>2</vcpu><iothreads>1</iothreads>
+        <cputune><vcpupin vcpu='0' cpuset='${last}'/><emulatorpin cpuset='0'/><iothreadpin iothread='1' cpuset='${last}'/></cputune>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os><devices><memballoon model='none'/></devices></domain>`;
+      const a = await checkAndCreate({ name: "cputune", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      const pid = Number(fs.readFileSync(path.join(state, "cputune", "qemu.pid"), "utf8"));
+      const qmp = path.join(state, "cputune", "qmp.sock");
+      expect(cpusAllowed(`/proc/${pid}`)).to.equal("0");
+      const vcpus = (await qmpOnce(qmp, "query-cpus-fast")) as { "cpu-index": number; "thread-id": number }[];
+      const tid = (i: number) => vcpus.find((v) => v["cpu-index"] === i)!["thread-id"];
+      expect(cpusAllowed(`/proc/${pid}/task/${tid(0)}`)).to.equal(`${last}`);
+      // a vCPU without a pin runs on every online host CPU, not on the emulator's (libvirt's qemuProcessSetupPid)
+      expect(cpusAllowed(`/proc/${pid}/task/${tid(1)}`)).to.equal(all);
+      const [io] = (await qmpOnce(qmp, "query-iothreads")) as { id: string; "thread-id": number }[];
+      expect(io!.id).to.equal("iothread1");
+      expect(cpusAllowed(`/proc/${pid}/task/${io!["thread-id"]}`)).to.equal(`${last}`);
+      await impl.remove("cputune", a.outs);
     });
 
     it("<cpu check='full'>: a CPU model TCG provides in full starts, one it cannot is refused by QEMU at start", async () => {

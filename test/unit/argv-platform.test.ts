@@ -283,13 +283,56 @@ describe("QEMU command line: platform (features, firmware tables, clock, pcihole
     expect(refused(doc({ rest: "<clock offset='utc' start='1'/>" })).path).to.equal("/domain/clock/@start");
   });
 
-  it("<cputune> is refused naming its first element and the fix (cgroups, thread pinning need libvirt)", () => {
-    const shares = refused(doc({ rest: "<cputune><shares>2048</shares><vcpupin vcpu='0' cpuset='0'/></cputune>" }));
+  it("<cputune> pins: emulatorpin is the CPU affinity, vcpupin/iothreadpin the threads' after start; no argument (cputune-cpuset-big-id)", () => {
+    const tuned = (tune: string, vcpu = "<vcpu>2</vcpu>") =>
+      buildQemuArgv(
+        DomainDef.parse(
+          `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory>219136</memory>${vcpu}<iothreads>1</iothreads>${tune}<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>`,
+        ),
+      );
+    const plain = tuned("");
+    const c = tuned(
+      "<cputune><vcpupin vcpu='1' cpuset='0,16383'/><emulatorpin cpuset='2-3,^3'/><iothreadpin iothread='1' cpuset='4'/></cputune>",
+    );
+    expect(c.argv).to.deep.equal(plain.argv);
+    expect(c.cpuAffinity).to.equal("2");
+    expect(c.threadAffinity).to.deep.equal({ vcpus: { 0: undefined, 1: "0,16383" }, iothreads: { iothread1: "4" } });
+    expect(plain.threadAffinity).to.equal(undefined);
+    // unpinned threads get <vcpu cpuset>, as libvirt gives them
+    const withCpuset = tuned("<cputune><vcpupin vcpu='0' cpuset='1'/></cputune>", "<vcpu cpuset='0-1'>2</vcpu>");
+    expect(withCpuset.cpuAffinity).to.equal("0-1");
+    expect(withCpuset.threadAffinity).to.deep.equal({ vcpus: { 0: "1", 1: "0-1" }, iothreads: { iothread1: "0-1" } });
+    const refusedTune = (tune: string, vcpu?: string) => {
+      try {
+        tuned(tune, vcpu);
+      } catch (e) {
+        expect(DomainXmlError.isInstance(e)).to.equal(true);
+        expect((e as DomainXmlError).fix).to.be.a("string");
+        return e as DomainXmlError;
+      }
+      throw new Error("accepted");
+    };
+    const shares = refusedTune("<cputune><shares>2048</shares><vcpupin vcpu='0' cpuset='0'/></cputune>");
     expect(shares.path).to.equal("/domain/cputune/shares");
     expect(shares.fix).to.match(/cgroup/);
-    const pin = refused(doc({ rest: "<cputune><vcpupin vcpu='0' cpuset='0'/></cputune>" }));
-    expect(pin.path).to.equal("/domain/cputune/vcpupin");
-    expect(pin.fix).to.match(/cpuset/);
+    expect(refusedTune("<cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/></cputune>").path).to.equal(
+      "/domain/cputune/vcpusched",
+    );
+    expect(refusedTune("<cputune><iothreadpin iothread='2' cpuset='0'/></cputune>").path).to.equal(
+      "/domain/cputune/iothreadpin[1]/@iothread",
+    );
+    expect(refusedTune("<cputune><vcpupin vcpu='2' cpuset='0'/></cputune>").path).to.equal(
+      "/domain/cputune/vcpupin[1]/@vcpu",
+    );
+    expect(refusedTune("<cputune><vcpupin vcpu='1' cpuset='0'/></cputune>", "<vcpu current='1'>2</vcpu>").fix).to.match(
+      /offline at start/,
+    );
+    expect(refusedTune("<cputune><vcpupin vcpu='0' cpuset='0-'/></cputune>").path).to.equal(
+      "/domain/cputune/vcpupin[1]/@cpuset",
+    );
+    expect(
+      refusedTune("<cputune><vcpupin vcpu='0' cpuset='0'/><vcpupin vcpu='0' cpuset='1'/></cputune>").path,
+    ).to.equal("/domain/cputune/vcpupin[2]/@vcpu");
   });
 
   it("<vcpu placement='auto'> is refused naming numad and the static fix", () => {
