@@ -544,12 +544,15 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
 
 /**
  * `<feature policy=>` as libvirt writes it on `-cpu`: require and force on, disable and forbid
- * off. `optional` (on only where the host has it) is decided by libvirt against the host CPU:
- * refused.
+ * off. `optional` (on only where the host provides it) is on as well: libvirt decides it against
+ * the host CPU it probed and writes on or off, QEMU (not enforcing, see platform.ts
+ * cpuCheckOptions) keeps a feature on where the host (KVM, TCG) provides it and drops it
+ * otherwise: the same rule, decided by the other process.
  */
 const CPU_FEATURE_POLICY: Readonly<Record<string, string>> = {
   require: "on",
   force: "on",
+  optional: "on",
   disable: "off",
   forbid: "off",
 };
@@ -562,7 +565,7 @@ const CPU_FEATURE_POLICY: Readonly<Record<string, string>> = {
 function cpuFeatures(v: DomainView, root: XmlElement): string[] {
   const cpu = firstChild(root, "cpu");
   const mode = v.cpu?.mode ?? "custom";
-  return (cpu ? childElements(cpu, "feature") : []).map((f, i) => {
+  return (cpu ? childElements(cpu, "feature") : []).flatMap((f, i) => {
     const path = `/domain/cpu/feature[${i + 1}]`;
     if (mode !== "custom" && mode !== "host-passthrough")
       throw unsupported(
@@ -581,7 +584,9 @@ function cpuFeatures(v: DomainView, root: XmlElement): string[] {
     const policy = getAttr(f, "policy") ?? "require";
     const on = CPU_FEATURE_POLICY[policy];
     if (!on) throw unsupported(`${path}/@policy`, policy, `use one of ${Object.keys(CPU_FEATURE_POLICY).join(", ")}`);
-    return `${name.replace(/_/g, "-")}=${on}`;
+    // platform.ts: a CPUID bit the guest OS sets itself (osxsave, ospke) has no QEMU property
+    if (platform.osControlledCpuFeature(name, policy, path)) return [];
+    return [`${name.replace(/_/g, "-")}=${on}`];
   });
 }
 

@@ -236,13 +236,43 @@ export function kvmPmuCpuOptions(root: XmlElement): string[] {
 export function cpuCheckOptions(root: XmlElement): string[] {
   const check = getAttr(firstChild(root, "cpu"), "check");
   if (check === undefined || check === "none") return [];
-  if (check === "partial" || check === "full") return ["enforce=on"];
+  if (check === "partial" || check === "full") {
+    // QEMU's check is all or nothing: it cannot spare the optional features libvirt's check spares
+    const cpu = firstChild(root, "cpu")!;
+    const i = childElements(cpu, "feature").findIndex((f) => getAttr(f, "policy") === "optional");
+    if (i >= 0)
+      throw unsupported(
+        `/domain/cpu/feature[${i + 1}]/@policy`,
+        "optional",
+        `with check='${check}' QEMU refuses a CPU that lacks any feature, optional ones included: write policy='require' or 'disable', or check='none', or apply through libvirt`,
+      );
+    return ["enforce=on"];
+  }
   throw new DomainXmlError("invalid CPU check", {
     path: "/domain/cpu/@check",
     value: check,
     allowed: "none, partial, full",
     fix: "write check='none', 'partial' or 'full'",
   });
+}
+
+/** CPUID bits the guest OS sets itself (CR4.OSXSAVE, CR4.PKE): QEMU has no property for them. */
+const OS_CONTROLLED_CPU_FEATURES = ["osxsave", "ospke"];
+
+/**
+ * Whether a CPU `<feature>` is one of the bits the guest OS sets itself (osxsave, ospke), which
+ * QEMU has no property for (it refuses `osxsave=on`): `optional` (on where available) asks for
+ * what the guest gets anyway and is written as nothing, as libvirt writes it
+ * (cpu-no-removed-features); any other policy is refused naming the fix.
+ */
+export function osControlledCpuFeature(name: string, policy: string, path: string): boolean {
+  if (!OS_CONTROLLED_CPU_FEATURES.includes(name)) return false;
+  if (policy === "optional") return true;
+  throw unsupported(
+    `${path}/@name`,
+    name,
+    `${name} is set by the guest OS itself (a CR4 bit) and QEMU has no such CPU property: remove the feature, or write policy='optional'`,
+  );
 }
 
 /**

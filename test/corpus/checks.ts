@@ -479,6 +479,14 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
   ],
   ["host-model-cpu", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "mode") === "host-model"],
   [
+    "cpu-optional-feature",
+    (s, _, def) =>
+      s === "-cpu" &&
+      childElements(firstChild(def.root, "cpu") ?? def.root, "feature").some(
+        (f) => getAttr(f, "policy") === "optional",
+      ),
+  ],
+  [
     "cpu-feature-map",
     (s, _, def) => s === "-cpu" && childElements(firstChild(def.root, "cpu") ?? def.root, "feature").length > 0,
   ],

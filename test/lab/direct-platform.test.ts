@@ -141,5 +141,21 @@ for (const which of ["host", "new"] as const) {
       await impl.create(c.inputs).catch((e: unknown) => (err = e));
       expect(String((err as Error | undefined)?.message)).to.match(/TCG doesn't support requested feature/);
     });
+
+    it("<feature policy='optional'>: on where TCG provides it (popcnt), dropped where it does not (pcid); the guest starts", async () => {
+      const xml = `<domain type='qemu'><name>optional</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type></os>
+        <cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model>
+        <feature policy='optional' name='popcnt'/><feature policy='optional' name='pcid'/><feature policy='optional' name='osxsave'/></cpu>
+        <devices><memballoon model='none'/></devices></domain>`;
+      const a = await checkAndCreate({ name: "optional", xml, connection: { uri }, shutdownTimeoutSeconds: 0 });
+      expect(a.outs.state).to.equal("running");
+      const qmp = path.join(state, "optional", "qmp.sock");
+      const [cpu] = (await qmpOnce(qmp, "query-cpus-fast")) as { "qom-path": string }[];
+      const get = (property: string) => qmpOnce(qmp, "qom-get", { path: cpu!["qom-path"], property });
+      expect(await get("popcnt")).to.equal(true);
+      expect(await get("pcid")).to.equal(false);
+      await impl.remove("optional", a.outs);
+    });
   });
 }

@@ -162,12 +162,16 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     expect(e.path).to.equal("/domain/clock/timer[1]/@frequency");
   });
 
-  it("CPU features on -cpu in document order with QEMU's spelling; optional (decided against the host) refused", () => {
-    const cpu = (f: string) =>
-      doc("", `<cpu mode='custom' match='exact'><model fallback='forbid'>Haswell</model>${f}</cpu>`);
+  it("CPU features on -cpu in document order with QEMU's spelling; optional is on (QEMU drops it where the host lacks it)", () => {
+    const cpu = (f: string, check = "") =>
+      doc("", `<cpu mode='custom' match='exact'${check}><model fallback='forbid'>Haswell</model>${f}</cpu>`);
     const d = cpu("<feature policy='disable' name='hle'/><feature policy='require' name='lahf_lm'/>");
     expect(values(argv(d), "-cpu")).to.deep.equal(["Haswell,hle=off,lahf-lm=on"]);
-    expect(refusal(cpu("<feature policy='optional' name='tm'/>")).path).to.equal("/domain/cpu/feature[1]/@policy");
+    expect(values(argv(cpu("<feature policy='optional' name='tm'/>")), "-cpu")).to.deep.equal(["Haswell,tm=on"]);
+    // QEMU's check (enforce) would refuse a missing optional feature, which libvirt's check spares
+    expect(refusal(cpu("<feature policy='optional' name='tm'/>", " check='full'")).path).to.equal(
+      "/domain/cpu/feature[1]/@policy",
+    );
   });
 
   it("disks in libvirt's order (by bus, then target name): node names, and <boot dev='fd'> the first floppy; floppies on the fdc", () => {

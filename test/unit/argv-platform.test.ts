@@ -180,6 +180,14 @@ describe("QEMU command line: platform (features, firmware tables, clock, pcihole
     );
   });
 
+  it("the OS-controlled CPUID bits (osxsave, ospke) QEMU has no property for: optional writes nothing, other policies refuse (cpu-no-removed-features)", () => {
+    const cpu = (f: string) => doc({ cpu: `<cpu match='exact'><model>core2duo</model>${f}</cpu>` });
+    expect(
+      values(argv(cpu("<feature name='osxsave' policy='optional'/><feature name='ospke' policy='optional'/>")), "-cpu"),
+    ).to.deep.equal(["core2duo"]);
+    expect(refused(cpu("<feature name='osxsave' policy='require'/>")).path).to.equal("/domain/cpu/feature[1]/@name");
+  });
+
   it("kvm hint-dedicated without host-passthrough and a dirty ring size not a power of two are refused", () => {
     expect(refused(doc({ rest: "<features><kvm><hint-dedicated state='on'/></kvm></features>" })).path).to.equal(
       "/domain/features/kvm/hint-dedicated/@state",
