@@ -290,15 +290,15 @@ export function buildFeatureDevices(root: XmlElement, add: (...a: string[]) => v
 }
 
 /**
- * `<features><async-teardown enabled='yes'>` as libvirt writes it: `-run-with async-teardown=on`
+ * `<features><async-teardown enabled='yes|no'>` as libvirt writes it: `-run-with async-teardown=on|off`
  * (QEMU tears the guest's memory down in a separate process after exit; `-run-with` is QEMU >= 8.1's).
  */
 export function buildRunWith(root: XmlElement, add: (...a: string[]) => void): void {
   const at = firstChild(featuresOf(root) ?? root, "async-teardown");
   if (!at || !featuresOf(root)) return;
   onlyAttrs(at, "/domain/features/async-teardown", ["enabled"]);
-  if (featureState(at, "/domain/features/async-teardown", "enabled", "yes", "no"))
-    add("-run-with", "async-teardown=on");
+  const on = featureState(at, "/domain/features/async-teardown", "enabled", "yes", "no");
+  add("-run-with", `async-teardown=${on ? "on" : "off"}`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -235,7 +235,7 @@ describe("QEMU command line: platform (features, firmware tables, clock, pcihole
     expect(values(a, "-run-with")).to.deep.equal(["async-teardown=on"]);
     expect(values(a, "-accel")).to.deep.equal(["tcg,tb-size=100"]);
     const off = argv(doc({ rest: "<features><vmcoreinfo state='off'/><async-teardown enabled='no'/></features>" }));
-    expect(values(off, "-run-with")).to.deep.equal([]);
+    expect(values(off, "-run-with")).to.deep.equal(["async-teardown=off"]);
     expect(values(off, "-device").some((v) => v.includes("vmcoreinfo"))).to.equal(false);
   });
 
