@@ -121,8 +121,9 @@ export function accelOptions(root: XmlElement, accel: "kvm" | "tcg"): string[] {
   const f = featuresOf(root);
   if (!f) return [];
   const out: string[] = [];
-  const ring = firstChild(firstChild(f, "kvm") ?? f, "dirty-ring");
-  if (ring && firstChild(f, "kvm") && accel === "kvm") {
+  const kvm = firstChild(f, "kvm");
+  const ring = kvm && firstChild(kvm, "dirty-ring");
+  if (ring && accel === "kvm") {
     const path = "/domain/features/kvm/dirty-ring";
     if (featureState(ring, path) && getAttr(ring, "size") !== undefined)
       out.push(`dirty-ring-size=${dirtyRingSize(ring, path)}`);
