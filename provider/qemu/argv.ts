@@ -104,6 +104,7 @@ import {
 
 export { chardevBackend } from "./chardev";
 import { SwtpmSpec, TpmOptions, buildTpms } from "./tpm";
+import * as platform from "./platform";
 
 /** Where the per-domain runtime files go; all paths are passed as they are. */
 export interface QemuArgvOptions extends HostMemoryInfo, TpmOptions {
@@ -156,6 +157,11 @@ export interface QemuArgvOptions extends HostMemoryInfo, TpmOptions {
    * the QEMU-direct backend finds them at start. Without them the builder writes 3 up.
    */
   readonly vsockCids?: readonly number[];
+  /**
+   * The time the guest clock is counted from for `<clock offset='variable'>` (seconds since the
+   * epoch, UTC), as libvirt counts it at start. @default the current time
+   */
+  readonly nowEpochSeconds?: number;
 }
 
 /** libvirt's directory for the NVRAM files it makes from their templates (`qemu.conf` `nvram_dir`). */
@@ -180,8 +186,9 @@ export interface QemuCommand {
   /** Secret files the command line refers to (`-object secret,file=...`). */
   readonly secretFiles: QemuSecretFile[];
   /**
-   * The host CPUs QEMU may run on (`<vcpu cpuset>`, canonical ranges such as `0-1,4`), which no
-   * argument carries: the backend sets the affinity when it spawns QEMU, as libvirt does.
+   * The host CPUs QEMU may run on (`<cputune><emulatorpin>`, else `<vcpu cpuset>`; canonical
+   * ranges such as `0-1,4`), which no argument carries: the backend sets the affinity when it
+   * spawns QEMU, as libvirt does.
    */
   readonly cpuAffinity?: string;
   /**
@@ -203,6 +210,18 @@ export interface QemuCommand {
   };
   /** The swtpm each `<tpm><backend type='emulator'>` needs, started before QEMU (provider/qemu/tpm.ts). */
   readonly swtpm: SwtpmSpec[];
+  /**
+   * The balloon's statistics polling period (seconds, `<memballoon><stats period>`), which no
+   * argument carries: the backend sets it over QMP (`qom-set guest-stats-polling-interval`) once
+   * QEMU runs, as libvirt does.
+   */
+  readonly balloonStatsPeriodSeconds?: number;
+  /**
+   * The host CPUs of each vCPU and iothread (`<cputune>` vcpupin, iothreadpin, and the threads an
+   * emulatorpin must not hold), which no argument carries: the backend sets them once QEMU runs, as
+   * libvirt does. `<emulatorpin>` itself is {@link QemuCommand.cpuAffinity}.
+   */
+  readonly threadAffinity?: platform.ThreadAffinity;
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -252,6 +271,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   checkDevicesSupported(def);
   checkRefusedPaths(def);
   checkMachineBasics(def.root);
+  platform.checkVcpuPlacement(def.root);
   const v = readDomain(def);
   assignControllerIndexes(v.controllers); // controllers.ts: libvirt's indexes for controllers written without one
   if (identity.uuid === null && identity.guestUuid === null) {
@@ -274,14 +294,16 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   const ramDir = opts.memoryBackingDir ?? LIBVIRT_MEMORY_BACKING_DIR;
   const memoryOpts = machineMemoryOptions(def.root, numaCells(def.root).length > 0, opts);
   const smm = smmOptions(def.root);
+  const plat = platform.platformMachineOptions(def.root);
   buildMachine(
     v,
     add,
     buildFirmware(def.root, add, nvramDefault),
     [...timers.machine, ...soundProps],
     memoryOpts,
-    smm.machine,
+    [...plat.beforeSmm, ...smm.machine, ...plat.afterSmm],
     memoryDumpCore(def.root),
+    (accel) => platform.accelOptions(def.root, accel),
   );
   for (const g of smm.globals) add("-global", g);
   buildCpu(v, add, def.root, timers.cpu);
@@ -298,11 +320,13 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   const qmp = opts.qmpSocketPath ?? `/run/libvirt-domain/${identity.name}/qmp.sock`;
   add("-chardev", `socket,id=charmonitor,path=${qemuOptEscape(qmp)},server=on,wait=off`);
   add("-mon", "chardev=charmonitor,id=monitor,mode=control");
-  buildClock(v, add, timers);
+  const rtc = platform.rtcBase(def.root, opts.nowEpochSeconds ?? Math.floor(Date.now() / 1000));
+  buildClock(add, timers, rtc.base);
   buildLifecycle(def.root, add);
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
   for (const t of acpiTableArgs(def.root)) add("-acpitable", t); // firmware.ts
+  for (const g of platform.pciHole64Globals(devs.of("controller"))) add("-global", g);
   buildControllers(v, add, devs, def.root);
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs), opts, ramDir);
   buildDisks(v, add, devs);
@@ -315,7 +339,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   chardev.buildParallels(add, devs);
   const swtpm = buildTpms(devs.of("tpm"), arch, identity.name, (identity.uuid ?? identity.guestUuid)!, opts, add); // tpm.ts
   const secretFiles: QemuSecretFile[] = [];
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { ...rtc.env };
   const mediaCtx: media.MediaContext = {
     add,
     env,
@@ -342,18 +366,25 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   buildInputs(add, devs, usbPorts);
   buildRedirdevs(add, devs);
   buildGenid(v, add);
+  platform.buildFeatureDevices(def.root, add);
+  platform.buildRunWith(def.root, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
   if (opts.daemonize) add("-daemonize");
   add("-msg", "timestamp=on");
   // <qemu:commandline> passthrough comes last, as in libvirt; QEMU takes the last -uuid.
   add(...v.qemuArgs);
   for (const e of v.qemuEnv) env[e.name] = e.value;
+  // <cputune>: pins applied by the backend, before exec and after start (platform.ts)
+  const vcpuCpuset = vcpuCpuAffinity(def.root);
+  const iothreadIds = iothreadObjects(def.root).map((o) => (JSON.parse(o) as { id: string }).id);
+  const pinning = platform.cputunePinning(def.root, vcpuCpuset, iothreadIds);
   // Last: what no builder above expressed nor refused with its own message (provider/qemu/paths.ts).
   checkExpressedPaths(def);
-  const cpuAffinity = vcpuCpuAffinity(def.root);
+  const cpuAffinity = pinning.emulator ?? vcpuCpuset;
   const balloon = balloonTargetBytes(def.root);
   const nvram = firmwareNvram(def.root);
   const nvramLocal = nvram?.local === true; // a block or network NVRAM is nobody's to make
+  const statsPeriod = platform.balloonStatsPeriod(def.root);
   return {
     argv: args,
     env,
@@ -363,6 +394,8 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
     ...(cpuAffinity === undefined ? {} : { cpuAffinity }),
     ...(balloon === undefined ? {} : { balloonTargetBytes: balloon }),
     ...(nvramLocal ? { firmwareNvram: firmwareNvramOf(def.root, nvram.path ?? nvramDefault, nvram.template) } : {}),
+    ...(statsPeriod === undefined ? {} : { balloonStatsPeriodSeconds: statsPeriod }),
+    ...(pinning.threads === undefined ? {} : { threadAffinity: pinning.threads }),
   };
 }
 
@@ -393,6 +426,7 @@ function buildMachine(
   memory: string[] = [],
   smm: string[] = [],
   dumpCore = "off",
+  accel: (kind: "kvm" | "tcg") => string[] = () => [],
 ): void {
   const machine = v.os.machine ?? "pc";
   const parts = [
@@ -407,8 +441,8 @@ function buildMachine(
   // libvirt states ACPI either way on x86 machines (qemuBuildMachineCommandLine)
   parts.push(v.features.includes("acpi") ? "acpi=on" : "acpi=off");
   add("-machine", parts.join(","));
-  if (v.type === "kvm") add("-accel", "kvm");
-  else if (v.type === "qemu" || v.type === undefined) add("-accel", "tcg");
+  if (v.type === "kvm") add("-accel", ["kvm", ...accel("kvm")].join(","));
+  else if (v.type === "qemu" || v.type === undefined) add("-accel", ["tcg", ...accel("tcg")].join(","));
   else throw unsupported("/domain/@type", v.type, "use type='qemu' (TCG) or type='kvm'");
 }
 
@@ -689,7 +723,17 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
     (o, value) =>
       add(
         o,
-        [value, ...features, ...timers, ...pv, ...featureCpuOptions(root), ...panicCpuFlags(root), ...tail].join(","),
+        [
+          value,
+          ...features,
+          ...timers,
+          ...pv,
+          ...featureCpuOptions(root),
+          ...panicCpuFlags(root),
+          ...platform.kvmPmuCpuOptions(root),
+          ...tail,
+          ...platform.cpuCheckOptions(root),
+        ].join(","),
       ),
     root,
   );
@@ -697,12 +741,15 @@ function buildCpu(v: DomainView, add: Add, root: XmlElement, timers: string[] = 
 
 /**
  * `<feature policy=>` as libvirt writes it on `-cpu`: require and force on, disable and forbid
- * off. `optional` (on only where the host has it) is decided by libvirt against the host CPU:
- * refused.
+ * off. `optional` (on only where the host provides it) is on as well: libvirt decides it against
+ * the host CPU it probed and writes on or off, QEMU (not enforcing, see platform.ts
+ * cpuCheckOptions) keeps a feature on where the host (KVM, TCG) provides it and drops it
+ * otherwise: the same rule, decided by the other process.
  */
 const CPU_FEATURE_POLICY: Readonly<Record<string, string>> = {
   require: "on",
   force: "on",
+  optional: "on",
   disable: "off",
   forbid: "off",
 };
@@ -715,7 +762,7 @@ const CPU_FEATURE_POLICY: Readonly<Record<string, string>> = {
 function cpuFeatures(v: DomainView, root: XmlElement): string[] {
   const cpu = firstChild(root, "cpu");
   const mode = v.cpu?.mode ?? "custom";
-  return (cpu ? childElements(cpu, "feature") : []).map((f, i) => {
+  return (cpu ? childElements(cpu, "feature") : []).flatMap((f, i) => {
     const path = `/domain/cpu/feature[${i + 1}]`;
     if (mode !== "custom" && mode !== "host-passthrough")
       throw unsupported(
@@ -734,7 +781,9 @@ function cpuFeatures(v: DomainView, root: XmlElement): string[] {
     const policy = getAttr(f, "policy") ?? "require";
     const on = CPU_FEATURE_POLICY[policy];
     if (!on) throw unsupported(`${path}/@policy`, policy, `use one of ${Object.keys(CPU_FEATURE_POLICY).join(", ")}`);
-    return `${name.replace(/_/g, "-")}=${on}`;
+    // platform.ts: a CPUID bit the guest OS sets itself (osxsave, ospke) has no QEMU property
+    if (platform.osControlledCpuFeature(name, policy, path)) return [];
+    return [`${name.replace(/_/g, "-")}=${on}`];
   });
 }
 
@@ -1109,9 +1158,9 @@ const RTC_TRACK: Readonly<Record<string, string>> = { guest: "vm", wall: "host",
 /**
  * `<clock><timer>` as libvirt writes it (qemuBuildClockCommandLine): rtc `tickpolicy='catchup'`
  * as `-rtc driftfix=slew` and `track` as `clock=`, pit `delay`/`discard` as
- * `-global kvm-pit.lost_tick_policy=`, `<timer name='hpet' present='no'/>` as `-machine hpet=off`,
+ * `-global kvm-pit.lost_tick_policy=`, `<timer name='hpet' present='no|yes'/>` as `-machine hpet=off|on`,
  * `<timer name='kvmclock' present='no'/>` as `-cpu ...,kvmclock=off`; the values libvirt writes
- * nothing for (rtc/pit/hpet catchup or delay defaults, present='yes') give nothing. The rest
+ * nothing for (rtc/pit/hpet catchup or delay defaults, kvmclock present='yes') give nothing. The rest
  * (other timers, frequencies, modes, merge) is refused.
  */
 function clockTimers(root: XmlElement): ClockTimers {
@@ -1126,15 +1175,17 @@ function clockTimers(root: XmlElement): ClockTimers {
     for (const a of t.attrs)
       if (!["name", "tickpolicy", "present", "track"].includes(a.name) || (a.name === "track" && name !== "rtc"))
         throw unsupported(`${path}/@${a.name}`, a.value, "remove it or apply through libvirt");
-    if (childElements(t).length > 0)
-      throw unsupported(`${path}/${childElements(t)[0]!.name}`, undefined, "remove it or apply through libvirt");
+    // <catchup threshold slew limit>: libvirt's QEMU driver passes nothing for it (paths.ts NO_ARGV)
+    const child = childElements(t).find((c) => c.name !== "catchup" || tick !== "catchup");
+    if (child) throw unsupported(`${path}/${child.name}`, undefined, "remove it or apply through libvirt");
     const refuse = (attr: string, value: string | undefined) =>
       unsupported(
         `${path}/@${attr}`,
         value,
         "the builder writes rtc catchup/track, pit delay/discard, hpet and kvmclock present='no'",
       );
-    if (present === "no" && name !== "hpet" && name !== "kvmclock") throw refuse("present", present);
+    if (present === "no" && name !== "hpet" && name !== "kvmclock" && name !== "hypervclock")
+      throw refuse("present", present);
     if (name === "rtc") {
       if (tick === "catchup") out.rtc.push("driftfix=slew");
       else if (tick !== undefined && tick !== "delay") throw refuse("tickpolicy", tick);
@@ -1147,20 +1198,21 @@ function clockTimers(root: XmlElement): ClockTimers {
       if (tick === "delay" || tick === "discard") out.globals.push(`kvm-pit.lost_tick_policy=${tick}`);
       else if (tick !== undefined && tick !== "catchup") throw refuse("tickpolicy", tick);
     } else if (name === "hpet") {
-      if (present === "no") out.machine.push("hpet=off");
+      if (present !== undefined) out.machine.push(`hpet=${present === "no" ? "off" : "on"}`);
       if (tick !== undefined && tick !== "catchup" && tick !== "delay") throw refuse("tickpolicy", tick);
     } else if (name === "kvmclock" && tick === undefined) {
       if (present === "no") out.cpu.push("kvmclock=off");
+    } else if (name === "hypervclock" && tick === undefined) {
+      // the Hyper-V reference TSC page (platform family): libvirt writes hv-time=on for present='yes' only
+      if (present === "yes") out.cpu.push("hv-time=on");
     } else throw refuse("name", name);
   });
   return out;
 }
 
-function buildClock(v: DomainView, add: Add, timers: ClockTimers): void {
-  const off = v.clockOffset ?? "utc";
-  if (off === "utc") add("-rtc", ["base=utc", ...timers.rtc].join(","));
-  else if (off === "localtime") add("-rtc", ["base=localtime", ...timers.rtc].join(","));
-  else throw unsupported("/domain/clock/@offset", off, "use offset='utc' or offset='localtime'");
+/** `-rtc` with its base (provider/qemu/platform.ts rtcBase: utc, localtime, a date) and the timers' options. */
+function buildClock(add: Add, timers: ClockTimers, base: string): void {
+  add("-rtc", [`base=${base}`, ...timers.rtc].join(","));
   for (const g of timers.globals) add("-global", g);
 }
 
@@ -1521,8 +1573,8 @@ function checkBuiltinAddress(
 
 /**
  * `-boot` as libvirt writes it (qemuBuildBootCommandLine): `<bootmenu enable=>` as `menu=on|off`,
- * its `timeout` (ms) as `splash-time` only when the menu is on, `<bios rebootTimeout>` is refused
- * with `<bios>`; always `strict=on` (boot only from the devices given a boot index).
+ * its `timeout` (ms) as `splash-time` only when the menu is on, `<bios rebootTimeout>` as
+ * `reboot-timeout=` (provider/qemu/firmware.ts); always `strict=on` (boot only from the devices given a boot index).
  */
 function buildBoot(root: XmlElement, add: Add): void {
   const os = firstChild(root, "os");
@@ -2537,17 +2589,6 @@ function balloonProps(el: XmlElement | undefined): Record<string, unknown> {
   return { "deflate-on-oom": a === "on" };
 }
 
-/** The file of `<backend model='random'>` (empty: libvirt's /dev/random); other backends are refused. */
-function rngRandomFile(el: XmlElement | undefined, path: string): string {
-  const b = el && firstChild(el, "backend");
-  if (!b) return "/dev/urandom";
-  const model = getAttr(b, "model");
-  if (model !== "random")
-    throw unsupported(`${path}/backend/@model`, model, "use <backend model='random'>/dev/urandom</backend>");
-  // an empty <backend model='random'/> is libvirt's /dev/random (the corpus: virtio-rng-default)
-  return (textContent(b) ?? "").trim() || "/dev/random";
-}
-
 /**
  * `<on_reboot>destroy</on_reboot>`: QEMU exits instead of rebooting (`-no-reboot`). libvirt asks
  * QEMU for the same at run time (QMP `set-action reboot=shutdown`); without libvirt there is no one
@@ -2561,19 +2602,10 @@ function buildLifecycle(root: XmlElement, add: Add): void {
 function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
   v.rngModels.forEach((m, i) => {
     if (m !== "virtio") throw unsupported(`/domain/devices/rng[${i + 1}]/@model`, m, "use model='virtio'");
-    add(
-      "-object",
-      JSON.stringify({
-        "qom-type": "rng-random",
-        id: `objrng${i}`,
-        filename: rngRandomFile(devs.of("rng")[i], `/domain/devices/rng[${i + 1}]`),
-      }),
-    );
-    const dev = { driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}` };
-    add(
-      "-device",
-      JSON.stringify({ ...dev, ...pciAddressProps(devs.of("rng")[i], `/domain/devices/rng[${i + 1}]`, devs) }),
-    );
+    const el = devs.of("rng")[i]!;
+    add("-object", platform.rngBackendObject(el, i, add)); // platform.ts: random, builtin, egd
+    const dev = { driver: "virtio-rng-pci", rng: `objrng${i}`, id: `rng${i}`, ...platform.rngDeviceProps(el, i) };
+    add("-device", JSON.stringify({ ...dev, ...pciAddressProps(el, `/domain/devices/rng[${i + 1}]`, devs) }));
   });
   const balloon = devs.of("memballoon")[0];
   // libvirt adds a virtio balloon when the definition has none (virDomainDefAddImplicitDevices)
@@ -2584,6 +2616,7 @@ function buildMisc(v: DomainView, add: Add, devs: DeviceElements): void {
         driver: "virtio-balloon-pci",
         id: "balloon0",
         ...balloonProps(balloon),
+        ...platform.balloonDriverProps(balloon),
         ...pciAddressProps(balloon, "/domain/devices/memballoon[1]", devs, balloon ?? IMPLICIT_BALLOON),
       }),
     );

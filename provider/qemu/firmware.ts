@@ -592,10 +592,10 @@ const ACPI_TABLE_SIGNATURES: Readonly<Record<string, string>> = { raw: "", slic:
 export function acpiTableArgs(root: XmlElement): string[] {
   const acpi = firstChild(firstChild(root, "os") ?? root, "acpi");
   if (!acpi) return [];
-  const P = `${OS}/acpi/table`;
   const seen = new Set<string>();
   const out: string[] = [];
-  for (const t of childElements(acpi)) {
+  for (const [i, t] of childElements(acpi).entries()) {
+    const P = `${OS}/acpi/table[${i + 1}]`;
     if (t.name !== "table")
       throw new DomainXmlError("unknown element", {
         path: `${OS}/acpi/${t.name}`,

@@ -692,6 +692,52 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   "/domain/devices/tpm/backend/active_pcr_banks",
   ...["sha1", "sha256", "sha384", "sha512"].map((b) => `/domain/devices/tpm/backend/active_pcr_banks/${b}`),
   // ---- end of TPM family ----
+  // platform family (provider/qemu/platform.ts): features, ACPI tables, SeaBIOS, clock, pcihole64, RNG and balloon options
+  ...["vmport", "ps2", "pmu", "vmcoreinfo"].flatMap((f) => [`/domain/features/${f}`, `/domain/features/${f}/@state`]),
+  "/domain/features/ioapic",
+  "/domain/features/ioapic/@driver",
+  "/domain/features/async-teardown",
+  "/domain/features/async-teardown/@enabled",
+  "/domain/features/tcg",
+  "/domain/features/tcg/tb-cache",
+  "/domain/features/tcg/tb-cache/@unit",
+  "/domain/features/kvm",
+  ...["hidden", "hint-dedicated", "poll-control", "pv-ipi", "dirty-ring"].flatMap((f) => [
+    `/domain/features/kvm/${f}`,
+    `/domain/features/kvm/${f}/@state`,
+  ]),
+  "/domain/features/kvm/dirty-ring/@size",
+  "/domain/cpu/@check", // partial, full: -cpu ...,enforce=on (cpuCheckOptions)
+  // no argument: emulatorpin is the CPU affinity QEMU is spawned with, vcpupin/iothreadpin are set
+  // on QEMU's threads after start (QemuCommand.cpuAffinity, threadAffinity); the rest is refused (cputunePinning)
+  "/domain/cputune",
+  ...["emulatorpin", "vcpupin", "iothreadpin"].flatMap((e) => [`/domain/cputune/${e}`, `/domain/cputune/${e}/@cpuset`]),
+  "/domain/cputune/vcpupin/@vcpu",
+  "/domain/cputune/iothreadpin/@iothread",
+  "/domain/os/acpi",
+  "/domain/os/acpi/table",
+  "/domain/os/acpi/table/@type",
+  "/domain/os/bios",
+  "/domain/os/bios/@rebootTimeout",
+  "/domain/os/bios/@useserial", // 'no' only (biosRebootTimeout refuses 'yes', firmware.ts)
+  ...["start", "timezone", "adjustment", "basis"].map((a) => `/domain/clock/@${a}`),
+  "/domain/devices/controller/pcihole64",
+  "/domain/devices/controller/pcihole64/@unit",
+  ...["rng", "memballoon"].flatMap((d) => [
+    `/domain/devices/${d}/driver`,
+    ...["iommu", "ats", "packed", "page_per_vq"].map((a) => `/domain/devices/${d}/driver/@${a}`),
+  ]),
+  "/domain/devices/rng/rate",
+  "/domain/devices/rng/rate/@bytes",
+  "/domain/devices/rng/rate/@period",
+  "/domain/devices/rng/backend/@type",
+  ...["", "/@mode", "/@path", "/@host", "/@service"].map((a) => `/domain/devices/rng/backend/source${a}`),
+  "/domain/devices/rng/backend/protocol",
+  "/domain/devices/rng/backend/protocol/@type",
+  "/domain/devices/memballoon/@autodeflate", // deflate-on-oom (argv.ts balloonProps)
+  "/domain/devices/memballoon/@freePageReporting",
+  "/domain/devices/memballoon/stats", // no argument: the polling period, set over QMP after start (QemuCommand.balloonStatsPeriodSeconds)
+  "/domain/devices/memballoon/stats/@period",
   // memory and CPU (provider/qemu/memory-cpu.ts)
   "/domain/vcpu/@cpuset", // no argument: the backend spawns QEMU with this CPU affinity (QemuCommand.cpuAffinity)
   "/domain/memoryBacking",
@@ -802,6 +848,9 @@ export const NO_ARGV: Readonly<Record<string, string>> = {
   // chardev family (provider/qemu/chardev.ts)
   "/domain/devices/channel/target/@state":
     "whether the guest agent has the channel open: runtime state libvirt records from QEMU's VSERPORT_CHANGE events (its status XML); no QEMU argument, in libvirt as here",
+  // platform family (provider/qemu/platform.ts)
+  "/domain/clock/timer/catchup":
+    "the catch-up tuning of a timer with tickpolicy='catchup' (threshold, slew, limit): libvirt's QEMU driver passes nothing for it (QEMU has no such settings; the tick policy itself is -rtc driftfix=slew)",
   "/domain/cpu/model/@fallback":
     "whether libvirt may pick a CPU model other than the one written when checking the host before start (qemuProcessUpdateGuestCPU); the command line carries the model itself either way",
   // memory family (provider/qemu/memory-devices.ts)

@@ -368,9 +368,10 @@ export interface ArgvRun extends CheckResult {
  * The host libvirt's test suite fakes for the command lines: NUMA nodes 0-3 (its .err files say
  * "NUMA node 4 is unavailable") and hugetlbfs mounted at /dev/hugepages2M (2 MiB pages, the
  * default size) and /dev/hugepages1G (tests/testutilsqemu.c); the builder checks against them
- * as libvirt does.
+ * as libvirt does. Its clock is fixed at 1234567890 (2009-02-13T23:31:30Z) for `<clock offset='variable'>`.
  */
 const CORPUS_HOST = {
+  nowEpochSeconds: 1234567890,
   hostNumaNodes: [0, 1, 2, 3],
   hugetlbfs: {
     mounts: [
@@ -515,6 +516,14 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
       !/"vhostfd"/.test(d),
   ],
   ["host-model-cpu", (s, _, def) => s === "-cpu" && getAttr(firstChild(def.root, "cpu"), "mode") === "host-model"],
+  [
+    "cpu-optional-feature",
+    (s, _, def) =>
+      s === "-cpu" &&
+      childElements(firstChild(def.root, "cpu") ?? def.root, "feature").some(
+        (f) => getAttr(f, "policy") === "optional",
+      ),
+  ],
   [
     "cpu-feature-map",
     (s, _, def) => s === "-cpu" && childElements(firstChild(def.root, "cpu") ?? def.root, "feature").length > 0,

@@ -31,13 +31,11 @@ describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)",
 
   it("an element the builder does not build is refused, wherever it is (host tuning, clock timers, features)", () => {
     expect(refusal(doc("", "<memtune><hard_limit>1</hard_limit></memtune>")).path).to.equal("/domain/memtune");
-    expect(refusal(doc("", "<clock offset='utc'><timer name='hypervclock' present='yes'/></clock>")).path).to.equal(
+    expect(refusal(doc("", "<clock offset='utc'><timer name='tsc' present='yes'/></clock>")).path).to.equal(
       "/domain/clock/timer[1]/@name",
     );
-    // smm is built (test/unit/argv-memory-cpu.test.ts); a feature the builder does not build stays refused
-    expect(refusal(doc("", "<features><acpi/><vmcoreinfo state='on'/></features>")).path).to.equal(
-      "/domain/features/vmcoreinfo",
-    );
+    // smm and vmcoreinfo are built (argv-memory-cpu.test.ts, argv-platform.test.ts); a feature the builder does not build stays refused
+    expect(refusal(doc("", "<features><acpi/><htm state='on'/></features>")).path).to.equal("/domain/features/htm");
     // <currentMemory> is the balloon target (argv-memory-cpu.test.ts); host block I/O tuning stays refused
     expect(refusal(doc("", "<blkiotune><weight>100</weight></blkiotune>")).path).to.equal("/domain/blkiotune");
   });
@@ -183,12 +181,16 @@ describe("QEMU command line: devices where libvirt puts them", () => {
     expect(e.path).to.equal("/domain/clock/timer[1]/@frequency");
   });
 
-  it("CPU features on -cpu in document order with QEMU's spelling; optional (decided against the host) refused", () => {
-    const cpu = (f: string) =>
-      doc("", `<cpu mode='custom' match='exact'><model fallback='forbid'>Haswell</model>${f}</cpu>`);
+  it("CPU features on -cpu in document order with QEMU's spelling; optional is on (QEMU drops it where the host lacks it)", () => {
+    const cpu = (f: string, check = "") =>
+      doc("", `<cpu mode='custom' match='exact'${check}><model fallback='forbid'>Haswell</model>${f}</cpu>`);
     const d = cpu("<feature policy='disable' name='hle'/><feature policy='require' name='lahf_lm'/>");
     expect(values(argv(d), "-cpu")).to.deep.equal(["Haswell,hle=off,lahf-lm=on"]);
-    expect(refusal(cpu("<feature policy='optional' name='tm'/>")).path).to.equal("/domain/cpu/feature[1]/@policy");
+    expect(values(argv(cpu("<feature policy='optional' name='tm'/>")), "-cpu")).to.deep.equal(["Haswell,tm=on"]);
+    // QEMU's check (enforce) would refuse a missing optional feature, which libvirt's check spares
+    expect(refusal(cpu("<feature policy='optional' name='tm'/>", " check='full'")).path).to.equal(
+      "/domain/cpu/feature[1]/@policy",
+    );
   });
 
   it("disks in libvirt's order (by bus, then target name): node names, and <boot dev='fd'> the first floppy; floppies on the fdc", () => {

@@ -27,10 +27,12 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { QemuCommand, buildQemuArgv, qemuOptEscape } from "../../qemu/argv";
 import { readFirmwareDescriptors } from "./firmware-descriptors";
 import { HostMemoryInfo, TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
+import type { ThreadAffinity } from "../../qemu/platform";
 import { parseBitmap } from "../../xml/bitmap";
 import { ImageError, ImageStamp, copyImage, fileIdentity, removeImage } from "../image";
 import { DomainDef } from "../../xml/domain";
@@ -88,6 +90,59 @@ function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: str
       resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 }),
     );
   });
+}
+
+/** The host's online CPUs as a list (`0-3`), for a thread pinned to no set of its own. */
+function onlineHostCpus(): string {
+  try {
+    return readFileSync("/sys/devices/system/cpu/online", "utf8").trim();
+  } catch {
+    return `0-${Math.max(0, os.cpus().length - 1)}`;
+  }
+}
+
+/**
+ * Sets the host CPUs of QEMU's vCPU and iothread threads (`<cputune>` vcpupin, iothreadpin; the
+ * others get `<vcpu cpuset>` or every online host CPU), as libvirt does once QEMU runs
+ * (qemuProcessSetupVcpus, qemuProcessSetupIOThreads): the thread ids come from QMP
+ * (query-cpus-fast, query-iothreads), the affinity is set by util-linux `taskset --pid`, an
+ * argument array, each run bounded (60 s).
+ */
+async function pinThreads(name: string, qmp: string, aff: ThreadAffinity): Promise<void> {
+  const online = onlineHostCpus();
+  const cpus = (await qmpOnce(qmp, "query-cpus-fast")) as { "cpu-index": number; "thread-id": number }[];
+  const iothreads = (await qmpOnce(qmp, "query-iothreads")) as { id: string; "thread-id": number }[];
+  const threads: { what: string; path: string; tid: number | undefined; list: string }[] = [
+    ...Object.entries(aff.vcpus).map(([i, list]) => ({
+      what: `vCPU ${i}`,
+      path: "/domain/cputune/vcpupin",
+      tid: cpus.find((c) => c["cpu-index"] === Number(i))?.["thread-id"],
+      list: list ?? online,
+    })),
+    ...Object.entries(aff.iothreads).map(([id, list]) => ({
+      what: id,
+      path: "/domain/cputune/iothreadpin",
+      tid: iothreads.find((t) => t.id === id)?.["thread-id"],
+      list: list ?? online,
+    })),
+  ];
+  for (const t of threads) {
+    if (t.tid === undefined)
+      throw new DirectError(`internal error: QEMU for ${name} runs, but QMP lists no thread for its ${t.what}`, {
+        path: t.path,
+        fix: "check the <vcpu> and <iothreads> counts, or remove the pin",
+      });
+    const r = await run(TASKSET, ["--pid", "--cpu-list", t.list, String(t.tid)]);
+    if (r.code !== 0)
+      throw new DirectError(
+        `internal error: QEMU for ${name} runs, but pinning its ${t.what} (thread ${t.tid}) to host CPUs ${t.list} failed: ${(r.stderr || r.stdout).trim()}`,
+        {
+          path: t.path,
+          value: t.list,
+          fix: `pin to host CPUs this host has online (${online}), and have ${TASKSET} (util-linux) on PATH`,
+        },
+      );
+  }
 }
 
 /**
@@ -522,6 +577,27 @@ export class QemuDirectBackend implements DomainBackend {
           {
             path: "/domain/currentMemory",
             fix: "check the <memballoon> device, or make <currentMemory> equal to <memory>",
+            cause: e,
+          },
+        );
+      }
+    }
+    // <cputune> vcpupin/iothreadpin: each thread's host CPUs, set once QEMU runs as libvirt sets them
+    if (cmd.threadAffinity !== undefined) await pinThreads(name, f.qmp, cmd.threadAffinity);
+    // <memballoon><stats period>: the statistics polling period libvirt sets over QMP once QEMU runs
+    if (cmd.balloonStatsPeriodSeconds !== undefined) {
+      try {
+        await qmpOnce(f.qmp, "qom-set", {
+          path: "/machine/peripheral/balloon0",
+          property: "guest-stats-polling-interval",
+          value: cmd.balloonStatsPeriodSeconds,
+        });
+      } catch (e) {
+        throw new DirectError(
+          `internal error: QEMU for ${name} runs, but setting its balloon statistics period (<memballoon><stats period>) to ${cmd.balloonStatsPeriodSeconds} s failed: ${(e as Error).message}`,
+          {
+            path: "/domain/devices/memballoon[1]/stats/@period",
+            fix: "check the <memballoon model='virtio'> device, or remove <stats>",
             cause: e,
           },
         );
