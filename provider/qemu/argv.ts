@@ -69,6 +69,7 @@ import {
   deviceJson,
   diskBlockdevProps,
   diskDeviceProps,
+  diskIoTune,
   implicitScsiControllers,
   implicitScsiKey,
   libvirtControllerOrder,
@@ -141,6 +142,19 @@ export interface QemuCommand {
    * carries: the backend sets it over QMP (`balloon`) once QEMU runs, as libvirt does.
    */
   readonly balloonTargetBytes?: number;
+  /**
+   * The disks' `<iotune>` limits, which no argument carries: the backend sends each as QMP
+   * `block_set_io_throttle` once QEMU runs, as libvirt does (provider/qemu/storage.ts diskIoTune).
+   */
+  readonly blockThrottles?: readonly BlockThrottle[];
+}
+
+/** One disk's I/O limits: the `block_set_io_throttle` arguments, `id` (the QOM device) included. */
+export interface BlockThrottle {
+  /** The disk, e.g. `/domain/devices/disk[1]`, for errors. */
+  readonly path: string;
+  /** The arguments of `block_set_io_throttle`. */
+  readonly args: Readonly<Record<string, unknown>>;
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -238,7 +252,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildKernelBoot(def.root, add);
   buildControllers(v, add, devs);
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs));
-  buildDisks(v, add, devs);
+  const blockThrottles = buildDisks(v, add, devs);
   buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
   buildInterfaces(v, add, devs, def.root);
   buildPm(def.root, add, devs);
@@ -287,6 +301,7 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
     secretFiles,
     ...(cpuAffinity === undefined ? {} : { cpuAffinity }),
     ...(balloon === undefined ? {} : { balloonTargetBytes: balloon }),
+    ...(blockThrottles.length ? { blockThrottles } : {}),
   };
 }
 
@@ -1625,7 +1640,8 @@ function driveAddress(
  */
 const HOST_CDROM = /^\/dev\/(cdrom\d*|sr\d+|scd\d+)$/;
 
-function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
+function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottle[] {
+  const throttles: BlockThrottle[] = [];
   checkDiskTargets(v.disks);
   checkBootOrders(v.os.boot, [...v.disks, ...v.interfaces]);
   const boot = bootIndexes(v, devs);
@@ -1802,6 +1818,11 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
     }
     const bi = boot.get(d);
     const dev: Record<string, unknown> = {};
+    // <iotune>: no argument; QMP block_set_io_throttle after start, skipped for an empty drive (libvirt)
+    const ioTune = el ? diskIoTune(el, path) : undefined;
+    const throttle = (id: string) => {
+      if (ioTune && drive !== undefined) throttles.push({ path, args: { id, ...ioTune } });
+    };
     if (floppy) {
       // the PC machine's built-in floppy controller: its boot index is a property of isa-fdc
       const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, "fdc");
@@ -1818,6 +1839,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
       const fd: Record<string, unknown> = { driver: "floppy", unit: a.unit, drive, id: `fdc0-0-${a.unit}` };
       if (drive === undefined) delete fd.drive;
       if (cache) fd["write-cache"] = cache.writeCache ? "on" : "off";
+      throttle(fd.id as string);
       add("-device", JSON.stringify(fd));
       return;
     }
@@ -1938,8 +1960,11 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
     if (bi !== undefined) dev.bootindex = bi;
     if (cache) dev["write-cache"] = cache.writeCache ? "on" : "off";
     if (drive === undefined) delete dev.drive;
+    // libvirt names a virtio disk's block backend by the virtio device inside the PCI proxy
+    throttle(bus === "virtio" ? `/machine/peripheral/${String(dev.id)}/virtio-backend` : String(dev.id));
     add("-device", deviceJson(dev));
   });
+  return throttles;
 }
 
 /** `hda` -> 0, `hdc` -> 2, `sdb` -> 1: libvirt's virDiskNameToIndex for one-letter suffixes. */

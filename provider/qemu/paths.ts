@@ -393,6 +393,15 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     ];
   }),
   ...NETWORK_SOURCE_PATHS.map((a) => `/domain/devices/disk/source/${a}`),
+  // ---- r3 storage leftovers (provider/qemu/storage.ts) ----
+  // <iotune>: no argument, in libvirt as here: QMP block_set_io_throttle after start (QemuCommand.blockThrottles)
+  "/domain/devices/disk/iotune",
+  ...["total", "read", "write"]
+    .flatMap((k) => ["bytes_sec", "iops_sec"].flatMap((u) => [`${k}_${u}`, `${k}_${u}_max`, `${k}_${u}_max_length`]))
+    .map((e) => `/domain/devices/disk/iotune/${e}`),
+  ...["size_iops_sec", "group_name"].map((e) => `/domain/devices/disk/iotune/${e}`),
+  ...["event_idx", "ioeventfd"].map((a) => `/domain/devices/disk/driver/@${a}`),
+  // ---- end of r3 storage leftovers ----
 
   "/domain/devices/controller/@ports",
   "/domain/devices/controller/@vectors",

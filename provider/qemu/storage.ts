@@ -365,12 +365,19 @@ export function diskDeviceProps(d: DomainDisk, el: XmlElement, path: string, bus
   const queues = wholeAttr(driver, "queues", `${path}/driver`, 1, 65535);
   const queueSize = wholeAttr(driver, "queue_size", `${path}/driver`, 1, 65535);
   const virtio = virtioOptionsProps(driver, `${path}/driver`);
+  // virtio-blk's ioeventfd and event_idx (libvirt: booleans on the -device, virtio disks only)
+  const ioeventfd = onOff(driver, "ioeventfd", `${path}/driver`);
+  const eventIdx = onOff(driver, "event_idx", `${path}/driver`);
   if (bus === "virtio") {
+    if (ioeventfd !== undefined) props.ioeventfd = ioeventfd;
+    if (eventIdx !== undefined) props.event_idx = eventIdx;
     if (queues !== undefined) props["num-queues"] = queues;
     if (queueSize !== undefined) props["queue-size"] = queueSize;
     Object.assign(props, virtio);
   } else {
-    const a = ["queues", "queue_size", ...VIRTIO_OPTION_ATTRS].find((x) => driver && getAttr(driver, x) !== undefined);
+    const a = ["queues", "queue_size", "ioeventfd", "event_idx", ...VIRTIO_OPTION_ATTRS].find(
+      (x) => driver && getAttr(driver, x) !== undefined,
+    );
     if (a) throw unsupported(`${path}/driver/@${a}`, getAttr(driver, a), "this is set on virtio disks only: remove it");
   }
   return props;
@@ -1061,4 +1068,150 @@ export function rootHotplugGlobal(
   onlyAttrs(target, `${path}/target`, ["hotplug"], "the pci-root's <target>");
   const on = onOff(target, "hotplug", `${path}/target`);
   return on === undefined ? undefined : `PIIX4_PM.acpi-root-pci-hotplug=${on ? "on" : "off"}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disk I/O throttling (<iotune>)
+
+/**
+ * A disk's `<iotune>` child elements and the `block_set_io_throttle` argument each is (libvirt's
+ * qemuMonitorJSONSetBlockIoThrottle). The six rates are always sent, 0 meaning no limit.
+ */
+const IOTUNE_RATES: Readonly<Record<string, string>> = {
+  total_bytes_sec: "bps",
+  read_bytes_sec: "bps_rd",
+  write_bytes_sec: "bps_wr",
+  total_iops_sec: "iops",
+  read_iops_sec: "iops_rd",
+  write_iops_sec: "iops_wr",
+  total_bytes_sec_max: "bps_max",
+  read_bytes_sec_max: "bps_rd_max",
+  write_bytes_sec_max: "bps_wr_max",
+  total_iops_sec_max: "iops_max",
+  read_iops_sec_max: "iops_rd_max",
+  write_iops_sec_max: "iops_wr_max",
+  size_iops_sec: "iops_size",
+};
+
+/** The burst lengths (seconds), sent only when set and above 0, as libvirt does. */
+const IOTUNE_LENGTHS: Readonly<Record<string, string>> = {
+  total_bytes_sec_max_length: "bps_max_length",
+  read_bytes_sec_max_length: "bps_rd_max_length",
+  write_bytes_sec_max_length: "bps_wr_max_length",
+  total_iops_sec_max_length: "iops_max_length",
+  read_iops_sec_max_length: "iops_rd_max_length",
+  write_iops_sec_max_length: "iops_wr_max_length",
+};
+
+/** The `<iotune>` child elements the builder reads (every one libvirt 11 knows). */
+export const IOTUNE_ELEMENTS: readonly string[] = [
+  ...Object.keys(IOTUNE_RATES),
+  ...Object.keys(IOTUNE_LENGTHS),
+  "group_name",
+];
+
+/** libvirt's QEMU_BLOCK_IOTUNE_MAX (QEMU's THROTTLE_VALUE_MAX): no limit may exceed it. */
+const IOTUNE_MAX = 1_000_000_000_000_000;
+
+/**
+ * A disk's `<iotune>` as the arguments of QMP `block_set_io_throttle` (without the device `id`),
+ * which libvirt sends once QEMU runs (qemuProcessSetupDiskThrottling): it writes no QEMU argument
+ * for it. `undefined` when the disk has no `<iotune>` or one that sets nothing.
+ *
+ * Checked as libvirt (virDomainDiskIoTuneValidate, qemuValidateDomainDeviceDefDiskIOThrottle) and
+ * QEMU (throttle_is_valid, which fails `block_set_io_throttle` after start) check it: whole numbers
+ * up to 10^15, a total limit and a read/write limit of the same kind not both set, a burst (`_max`)
+ * not without its rate nor below it, a burst length not without its burst, `size_iops_sec` not
+ * without an IOPS limit, `group_name` not alone.
+ */
+export function diskIoTune(el: XmlElement, path: string): Record<string, unknown> | undefined {
+  const iotune = firstChild(el, "iotune");
+  if (!iotune) return undefined;
+  const ip = `${path}/iotune`;
+  onlyAttrs(iotune, ip, [], "<iotune>");
+  const values: Record<string, number> = {};
+  let group: string | undefined;
+  for (const c of childElements(iotune)) {
+    const cp = `${ip}/${c.name}`;
+    if (!IOTUNE_ELEMENTS.includes(c.name))
+      throw new DomainXmlError("unknown iotune setting", {
+        path: cp,
+        value: c.name,
+        allowed: IOTUNE_ELEMENTS.join(", "),
+        fix: `remove <${c.name}> or write one of the settings libvirt knows`,
+      });
+    onlyAttrs(c, cp, [], `<${c.name}>`);
+    const text = textContent(c)?.trim() ?? "";
+    if (c.name === "group_name") {
+      if (text === "")
+        throw new DomainXmlError("empty iotune group name", {
+          path: cp,
+          fix: "write a group name, e.g. <group_name>group1</group_name>, or remove it",
+        });
+      group = text;
+      continue;
+    }
+    const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n) || n > IOTUNE_MAX)
+      throw new DomainXmlError("invalid iotune value", {
+        path: cp,
+        value: text,
+        allowed: `a whole number from 0 to ${IOTUNE_MAX}`,
+        fix: `write a decimal number, e.g. <${c.name}>1000</${c.name}>`,
+      });
+    values[c.name] = n;
+  }
+  const v = (k: string) => values[k] ?? 0;
+  for (const suffix of ["bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max"]) {
+    const rw = ["read", "write"].find((d) => v(`${d}_${suffix}`) > 0);
+    if (v(`total_${suffix}`) > 0 && rw)
+      throw new DomainXmlError("total and read/write limits set together", {
+        path: `${ip}/total_${suffix}`,
+        value: String(v(`total_${suffix}`)),
+        fix: `set either total_${suffix} or read_${suffix}/write_${suffix}, not both (libvirt: "total and read/write ${suffix} cannot be set at the same time")`,
+      });
+  }
+  for (const kind of ["total", "read", "write"])
+    for (const unit of ["bytes_sec", "iops_sec"]) {
+      const rate = `${kind}_${unit}`;
+      const max = `${rate}_max`;
+      const len = `${max}_length`;
+      if (v(max) > 0 && v(rate) === 0)
+        throw new DomainXmlError("a burst limit without its rate", {
+          path: `${ip}/${max}`,
+          value: String(v(max)),
+          fix: `set <${rate}> too (QEMU: bps_max/iops_max require corresponding bps/iops values)`,
+        });
+      if (v(max) > 0 && v(max) < v(rate))
+        throw new DomainXmlError("a burst limit below its rate", {
+          path: `${ip}/${max}`,
+          value: String(v(max)),
+          fix: `make <${max}> at least <${rate}> (${v(rate)})`,
+        });
+      if (v(len) > 0 && v(max) === 0)
+        throw new DomainXmlError("a burst length without its burst limit", {
+          path: `${ip}/${len}`,
+          value: String(v(len)),
+          fix: `set <${max}> too, or remove <${len}>`,
+        });
+    }
+  if (v("size_iops_sec") > 0 && v("total_iops_sec") + v("read_iops_sec") + v("write_iops_sec") === 0)
+    throw new DomainXmlError("an I/O size without an IOPS limit", {
+      path: `${ip}/size_iops_sec`,
+      value: String(v("size_iops_sec")),
+      fix: "set total_iops_sec (or read_iops_sec/write_iops_sec) too, or remove size_iops_sec",
+    });
+  const any = Object.values(values).some((n) => n > 0);
+  if (group !== undefined && !any)
+    throw new DomainXmlError("an iotune group without limits", {
+      path: `${ip}/group_name`,
+      value: group,
+      fix: "set at least one limit in the <iotune>, or remove group_name (libvirt: group_name can be configured only together with settings)",
+    });
+  if (!any) return undefined;
+  const args: Record<string, unknown> = {};
+  for (const [name, arg] of Object.entries(IOTUNE_RATES)) args[arg] = v(name);
+  if (group !== undefined) args.group = group;
+  for (const [name, arg] of Object.entries(IOTUNE_LENGTHS)) if (v(name) > 0) args[arg] = v(name);
+  return args;
 }

@@ -347,7 +347,7 @@ export class QemuDirectBackend implements DomainBackend {
     const def = DomainDef.parse(await this.dumpxmlInactive(name));
     await fs.rm(f.pid, { force: true });
     await fs.rm(f.qmp, { force: true });
-    const cmd = buildQemuArgv(def, {
+    const opts = {
       qmpSocketPath: f.qmp,
       pidFilePath: f.pid,
       emulator: this.emulator,
@@ -356,7 +356,12 @@ export class QemuDirectBackend implements DomainBackend {
       nvramDir: f.dir,
       memoryBackingDir: f.dir, // file-backed RAM: QEMU makes an unlinked file here, nothing is left
       ...hostMemoryInfo(),
-    });
+    };
+    const built = buildQemuArgv(def, opts);
+    // I/O limits are set before the guest runs, as libvirt does: QEMU starts paused (-S) and is
+    // continued once they are set
+    const paused = (built.blockThrottles ?? []).length > 0;
+    const cmd = paused ? buildQemuArgv(def, { ...opts, startPaused: true }) : built;
     await this.prepareNvram(name, def);
     // Secrets (a VNC password) reach QEMU through files only it and we can read; QEMU reads them
     // while it starts, so they are removed as soon as the daemonized QEMU is up (or failed).
@@ -443,6 +448,25 @@ export class QemuDirectBackend implements DomainBackend {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    // <iotune>: the disks' I/O limits libvirt sets over QMP once QEMU runs (qemuProcessSetupDiskThrottling)
+    for (const t of cmd.blockThrottles ?? []) {
+      try {
+        await qmpOnce(f.qmp, "block_set_io_throttle", { ...t.args });
+      } catch (e) {
+        // the guest never ran: QEMU is stopped rather than left paused without its limits
+        const pid = this.livePid(name);
+        await qmpOnce(f.qmp, "quit").catch(() => killGroup(pid));
+        throw new DirectError(
+          `internal error: QEMU for ${name} runs, but setting the I/O limits (<iotune>) of ${t.path} failed: ${(e as Error).message}`,
+          {
+            path: `${t.path}/iotune`,
+            fix: "correct the <iotune> limits QEMU's message names, or remove <iotune>",
+            cause: e,
+          },
+        );
+      }
+    }
+    if (paused) await qmpOnce(f.qmp, "cont");
     // <currentMemory> below <memory>: the balloon target libvirt sets over QMP once QEMU runs
     if (cmd.balloonTargetBytes !== undefined) {
       try {
