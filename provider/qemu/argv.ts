@@ -1657,6 +1657,8 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottl
   const order = libvirtDiskOrder(v.disks);
   const chains = order.map((i) => backingChain(els[i], `/domain/devices/disk[${i + 1}]`));
   const firstIndex = order.map((_, pos) => chains.slice(pos + 1).reduce((n, c) => n + 1 + c.layers.length, 1));
+  const q35 = devs.rootBus === "pcie.0";
+  if (q35) q35FloppyController(v, order, els, boot, add);
   order.forEach((i, pos) => {
     const d = v.disks[i]!;
     const path = `/domain/devices/disk[${i + 1}]`;
@@ -1673,12 +1675,14 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottl
             ? "fdc"
             : "ide");
     const unit = (counters[bus] = (counters[bus] ?? -1) + 1);
-    const floppy = d.device === "floppy" && bus === "fdc" && devs.rootBus === "pci.0";
+    const floppy = d.device === "floppy" && bus === "fdc" && (devs.rootBus === "pci.0" || q35);
     if (d.device !== "disk" && d.device !== "cdrom" && !floppy)
       throw unsupported(
         `${path}/@device`,
         d.device,
-        "the builder attaches device='disk' and 'cdrom', and floppies on the PC machine's fdc; apply others through libvirt",
+        d.device === "lun"
+          ? "device='lun' passes SCSI commands through to a host device libvirt opens and labels (and, with <reservations>, a pr-helper it starts): use device='disk' or apply through libvirt"
+          : "the builder attaches device='disk' and 'cdrom', and floppies on the PC and q35 machines' fdc; apply others through libvirt",
       );
     let drive: string | undefined;
     // a network disk: QEMU's own block driver for its protocol (provider/qemu/storage.ts)
@@ -1832,7 +1836,8 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottl
           undefined,
           "the floppy controller has units 0 and 1 (controller 0, bus 0)",
         );
-      if (bi !== undefined) add("-global", `isa-fdc.bootindex${a.unit === 0 ? "A" : "B"}=${bi}`);
+      // on q35 the boot index is a property of the isa-fdc device (q35FloppyController)
+      if (bi !== undefined && !q35) add("-global", `isa-fdc.bootindex${a.unit === 0 ? "A" : "B"}=${bi}`);
       const extra = el ? Object.keys(diskDeviceProps(d, el, path, "fdc"))[0] : undefined;
       if (extra !== undefined)
         throw unsupported(path, extra, "a floppy drive takes no such property: remove it or apply through libvirt");
@@ -1965,6 +1970,35 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottl
     add("-device", deviceJson(dev));
   });
   return throttles;
+}
+
+/**
+ * The q35 machine has no floppy controller built in: with a floppy disk, libvirt adds an
+ * `isa-fdc` device before the disks (qemuBuildFloppyCommandLineControllerOptions), the floppies'
+ * boot indexes its `bootindexA`/`bootindexB` (the PC machine's built-in one takes them as
+ * `-global isa-fdc.bootindexA=`). Units as the disk loop reads them (driveAddress).
+ */
+function q35FloppyController(
+  v: DomainView,
+  order: readonly number[],
+  els: readonly (XmlElement | undefined)[],
+  boot: Map<object, number>,
+  add: Add,
+): void {
+  const props: Record<string, unknown> = { driver: "isa-fdc" };
+  let counter = -1;
+  let any = false;
+  for (const i of order) {
+    const d = v.disks[i]!;
+    if (diskBus(d) !== "fdc") continue;
+    const unit = ++counter;
+    if (d.device !== "floppy") continue;
+    any = true;
+    const a = driveAddress(els[i], `/domain/devices/disk[${i + 1}]`, driveIndex(d.targetDev) ?? unit, "fdc");
+    const bi = boot.get(d);
+    if (bi !== undefined && a.unit <= 1) props[`bootindex${a.unit === 0 ? "A" : "B"}`] = bi;
+  }
+  if (any) add("-device", JSON.stringify(props));
 }
 
 /** `hda` -> 0, `hdc` -> 2, `sdb` -> 1: libvirt's virDiskNameToIndex for one-letter suffixes. */
