@@ -1588,7 +1588,7 @@ function bootIndexes(v: DomainView, devs: DeviceElements): Map<object, number> {
   for (const dev of v.os.boot.length ? v.os.boot : ["hd"]) {
     const target =
       dev === "hd"
-        ? sorted.find((d) => d.device === "disk")
+        ? sorted.find((d) => d.device === "disk" || d.device === "lun")
         : dev === "cdrom"
           ? sorted.find((d) => d.device === "cdrom")
           : dev === "network"
@@ -1676,7 +1676,10 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottl
             : "ide");
     const unit = (counters[bus] = (counters[bus] ?? -1) + 1);
     const floppy = d.device === "floppy" && bus === "fdc" && (devs.rootBus === "pci.0" || q35);
-    if (d.device !== "disk" && d.device !== "cdrom" && !floppy)
+    // device='lun': SCSI commands passed through to the host block device (scsi-block)
+    const lun = d.device === "lun";
+    if (lun) checkLun(d, el, path, bus);
+    if (d.device !== "disk" && d.device !== "cdrom" && !floppy && !lun)
       throw unsupported(
         `${path}/@device`,
         d.device,
@@ -1893,7 +1896,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottl
           : undefined);
       if (!ctrl)
         throw unsupported(`${path}/address/@controller`, `${a.controller}`, "add the SCSI controller of that index");
-      const driver = d.device === "cdrom" ? "scsi-cd" : "scsi-hd";
+      const driver = lun ? "scsi-block" : d.device === "cdrom" ? "scsi-cd" : "scsi-hd";
       // as libvirt (qemuBuildDeviceAddressProps): lsi has one LUN per target id, virtio-scsi both
       if ((ctrl.model ?? "auto") === "auto" || ctrl.model === "lsilogic") {
         const id = `scsi${a.controller}-${a.bus}-${a.unit}`;
@@ -1962,6 +1965,19 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottl
     }
     if (el) Object.assign(dev, diskDeviceProps(d, el, path, bus));
     if (d.serial !== undefined) dev.serial = d.serial;
+    if (lun) {
+      // scsi-block: the host device answers the guest's SCSI inquiries itself (libvirt writes no device_id)
+      delete dev.device_id;
+      const own =
+        Object.keys(dev).find((k) => !["driver", "bus", "channel", "scsi-id", "lun", "drive", "id"].includes(k)) ??
+        (cache ? "cache" : undefined);
+      if (own !== undefined)
+        throw unsupported(
+          path,
+          own,
+          "a device='lun' disk is the host's SCSI device as it is: remove what would change it (serial, wwn, vendor, product, geometry, blockio, cache, error policies) or use device='disk'",
+        );
+    }
     if (bi !== undefined) dev.bootindex = bi;
     if (cache) dev["write-cache"] = cache.writeCache ? "on" : "off";
     if (drive === undefined) delete dev.drive;
@@ -1970,6 +1986,34 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottl
     add("-device", deviceJson(dev));
   });
   return throttles;
+}
+
+/**
+ * A `device='lun'` disk as the builder builds it: on a SCSI controller, over a host block device
+ * (libvirt: "disk device='lun' is only valid for block type disk source"; SCSI passthrough over
+ * virtio-blk is gone from QEMU). Network LUNs (iSCSI) and persistent reservations are refused.
+ */
+function checkLun(d: DomainDisk, el: XmlElement | undefined, path: string, bus: string): void {
+  if (d.type !== "block")
+    throw new DomainXmlError("a LUN must be a block device", {
+      path: `${path}/@type`,
+      value: d.type ?? "file",
+      allowed: "block",
+      fix: "write type='block' with <source dev='/dev/...'/> for device='lun', or use device='disk' (libvirt: disk device='lun' is only valid for block type disk source)",
+    });
+  if (bus !== "scsi")
+    throw unsupported(
+      `${path}/target/@bus`,
+      bus,
+      "device='lun' is built on a SCSI controller (scsi-block): write bus='scsi' (QEMU has no SCSI passthrough over virtio-blk)",
+    );
+  const src = el && firstChild(el, "source");
+  if (src && firstChild(src, "reservations"))
+    throw unsupported(
+      `${path}/source/reservations`,
+      undefined,
+      "persistent reservations need the qemu-pr-helper process libvirt starts: remove <reservations> or apply through libvirt",
+    );
 }
 
 /**
