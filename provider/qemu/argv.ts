@@ -252,13 +252,14 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildKernelBoot(def.root, add);
   buildControllers(v, add, devs);
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs));
-  const blockThrottles = buildDisks(v, add, devs);
+  const secretFiles: QemuSecretFile[] = [];
+  const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
+  const blockThrottles = buildDisks(v, add, devs, secrets);
   buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
   buildInterfaces(v, add, devs, def.root);
   buildPm(def.root, add, devs);
   buildChardevs(v, add, devs);
   buildParallels(add, devs);
-  const secretFiles: QemuSecretFile[] = [];
   const env: Record<string, string> = {};
   const mediaCtx: media.MediaContext = {
     add,
@@ -267,7 +268,6 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
     pci: (el, path) => pciAddressProps(el, path, devs),
   };
   const audios = media.buildAudiodevs(mediaCtx);
-  const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
   buildGraphics(v, add, secrets, devs, mediaCtx, audios);
   let usbPorts = 0;
   media.buildSounds(mediaCtx, audios, (written) =>
@@ -1640,7 +1640,12 @@ function driveAddress(
  */
 const HOST_CDROM = /^\/dev\/(cdrom\d*|sr\d+|scd\d+)$/;
 
-function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottle[] {
+function buildDisks(
+  v: DomainView,
+  add: Add,
+  devs: DeviceElements,
+  secrets: { dir: string; files: QemuSecretFile[] },
+): BlockThrottle[] {
   const throttles: BlockThrottle[] = [];
   checkDiskTargets(v.disks);
   checkBootOrders(v.os.boot, [...v.disks, ...v.interfaces]);
@@ -1689,7 +1694,16 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): BlockThrottl
       );
     let drive: string | undefined;
     // a network disk: QEMU's own block driver for its protocol (provider/qemu/storage.ts)
-    const net = d.type === "network" && el ? networkStorage(el, path) : undefined;
+    // HTTP cookies: a secret object QEMU reads from a file (libvirt: the same object, its data
+    // encrypted with libvirt's master key), named as libvirt names it
+    const cookieSecret = (cookie: string) => {
+      const id = `${node}-storage-httpcookie-secret0`;
+      const file = `${secrets.dir}/${id}`;
+      secrets.files.push({ path: file, data: cookie });
+      add("-object", JSON.stringify({ "qom-type": "secret", id, format: "raw", file }));
+      return id;
+    };
+    const net = d.type === "network" && el ? networkStorage(el, path, cookieSecret) : undefined;
     const src = net ? { driver: String(net.driver), filename: "" } : diskSource(d, path);
     const driverEl = el && firstChild(el, "driver");
     // libvirt: a shareable, writable disk without a cache mode is not cached on the host (cache='none')

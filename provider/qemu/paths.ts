@@ -401,6 +401,8 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     .map((e) => `/domain/devices/disk/iotune/${e}`),
   ...["size_iops_sec", "group_name"].map((e) => `/domain/devices/disk/iotune/${e}`),
   ...["event_idx", "ioeventfd"].map((a) => `/domain/devices/disk/driver/@${a}`),
+  // HTTP(S) cookies of a disk's own source (a backing layer's stay refused): a secret object read from a file
+  ...["cookies", "cookies/cookie", "cookies/cookie/@name"].map((e) => `/domain/devices/disk/source/${e}`),
   // ---- end of r3 storage leftovers ----
 
   "/domain/devices/controller/@ports",

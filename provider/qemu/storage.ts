@@ -749,7 +749,11 @@ function networkHosts(source: XmlElement, path: string, protocol: string): Netwo
  * certificates are qemu.conf host configuration), ssh (`<knownHosts>` and keys need nbdkit or
  * ssh-agent), gluster, vxhs, sheepdog and the like (not in QEMU any more, or not built).
  */
-export function networkStorage(el: XmlElement, path: string): Record<string, unknown> {
+export function networkStorage(
+  el: XmlElement,
+  path: string,
+  cookieSecret?: (cookie: string) => string,
+): Record<string, unknown> {
   const source = firstChild(el, "source");
   if (!source)
     throw new DomainXmlError("missing disk source", {
@@ -795,7 +799,10 @@ export function networkStorage(el: XmlElement, path: string): Record<string, unk
     nfs: ["host", "identity"],
   };
   for (const c of childElements(source))
-    if (!allowedKids[protocol]!.includes(c.name))
+    if (
+      !allowedKids[protocol]!.includes(c.name) &&
+      !(c.name === "cookies" && cookieSecret && protocol.startsWith("http"))
+    )
       throw unsupported(
         `${sp}/${c.name}`,
         undefined,
@@ -944,9 +951,71 @@ export function networkStorage(el: XmlElement, path: string): Record<string, unk
           });
         props.sslverify = verify === "yes";
       }
+      const cookies = child("cookies");
+      if (cookies && cookieSecret) props["cookie-secret"] = cookieSecret(httpCookies(cookies, `${sp}/cookies`));
       return props;
     }
   }
+}
+
+/** Characters a cookie name may not hold (libvirt's virDomainStorageNetCookieValidate, RFC 6265 token). */
+const COOKIE_NAME_INVALID = (s: string): boolean => hasControlChar(s) || /[()<>@,;:\\"/[\]?={} ]/.test(s);
+/** Characters a cookie value may not hold, inside its optional double quotes (libvirt's rule). */
+const COOKIE_VALUE_INVALID = (s: string): boolean => hasControlChar(s) || /[",;\\ ]/.test(s);
+
+/** Whether a string holds an ASCII control character (below 0x20, or DEL). */
+function hasControlChar(s: string): boolean {
+  return [...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+}
+
+/**
+ * An HTTP(S) disk's `<cookies>` as the one header value QEMU's curl driver sends
+ * (`name=value; name2=value2`, libvirt's qemuBlockStorageSourceGetCookieString), checked as
+ * libvirt checks them: a name is an RFC 6265 token, a value has no `"`, `,`, `;`, `\`, space or
+ * control character (inside optional double quotes), no name twice. Errors name the cookie, never
+ * its value (a cookie is a credential).
+ */
+export function httpCookies(cookies: XmlElement, path: string): string {
+  onlyAttrs(cookies, path, [], "<cookies>");
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  childElements(cookies).forEach((c, i) => {
+    const cp = `${path}/cookie[${i + 1}]`;
+    if (c.name !== "cookie")
+      throw unsupported(`${path}/${c.name}`, undefined, "<cookies> holds <cookie> elements only");
+    onlyAttrs(c, cp, ["name"], "<cookie>");
+    const name = getAttr(c, "name") ?? "";
+    if (name === "" || COOKIE_NAME_INVALID(name))
+      throw new DomainXmlError("invalid cookie name", {
+        path: `${cp}/@name`,
+        value: name,
+        allowed: 'an RFC 6265 token: no spaces, control characters nor ()<>@,;:\\"/[]?={}',
+        fix: "write a cookie name such as name='session'",
+      });
+    if (seen.has(name))
+      throw new DomainXmlError("duplicate cookie", {
+        path: `${cp}/@name`,
+        value: name,
+        fix: `give the cookie '${name}' once`,
+      });
+    seen.add(name);
+    const value = textContent(c) ?? "";
+    const inner = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+    if (COOKIE_VALUE_INVALID(inner))
+      throw new DomainXmlError("invalid cookie value", {
+        path: cp,
+        allowed:
+          'printable characters without ", comma, semicolon, backslash or space, optionally inside double quotes',
+        fix: `correct the value of cookie '${name}' (it is not shown here: a cookie is a credential)`,
+      });
+    parts.push(`${name}=${value}`);
+  });
+  if (!parts.length)
+    throw new DomainXmlError("empty cookies", {
+      path,
+      fix: "write <cookie name='...'>value</cookie> or remove <cookies>",
+    });
+  return parts.join("; ");
 }
 
 /**
