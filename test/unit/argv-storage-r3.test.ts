@@ -1,0 +1,243 @@
+/**
+ * Storage leftovers of issue 12 (provider/qemu/storage.ts, the disk loop of provider/qemu/argv.ts):
+ * `<iotune>` (no argument: QMP block_set_io_throttle after start, QemuCommand.blockThrottles),
+ * virtio-blk `ioeventfd`/`event_idx`, floppies on q35 (an isa-fdc device), `device='lun'`
+ * (scsi-block), HTTP(S) cookies (a secret object read from a file). Spellings are those of
+ * libvirt 11.3's tests/qemuxmlconfdata .args files (blkdeviotune, disk-ioeventfd, event_idx,
+ * disk-floppy-q35, boot-floppy-q35, disk-scsi-lun-passthrough, disk-network-http).
+ */
+import { expect } from "chai";
+import { buildQemuArgv } from "../../provider/qemu/argv";
+import { EXPRESSED_PATHS } from "../../provider/qemu/paths";
+import { IOTUNE_ELEMENTS, httpCookies } from "../../provider/qemu/storage";
+import { DomainDef } from "../../provider/xml/domain";
+import { parseXml } from "../../provider/xml/tree";
+import { argv, devices, refusal, values } from "../support/argv";
+
+const U = "33721861-ccee-4dc2-858c-5f1e4629771f";
+
+const doc = (devs = "", machine = "pc", os = "") =>
+  DomainDef.parse(
+    `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='MiB'>256</memory><vcpu>1</vcpu>` +
+      `<os><type arch='x86_64' machine='${machine}'>hvm</type>${os}</os><devices>${devs}</devices></domain>`,
+  );
+
+const disk = (inner: string, type = "file", dev = "disk") => `<disk type='${type}' device='${dev}'>${inner}</disk>`;
+const iotune = (inner: string, target = "<target dev='vda' bus='virtio'/>", src = "<source file='/i/a.img'/>") =>
+  doc(disk(`${src}${target}<iotune>${inner}</iotune>`));
+
+describe("QEMU command line: disk <iotune> (QMP block_set_io_throttle after start)", () => {
+  it("adds no argument; the limits are blockThrottles for the backend, as libvirt sends them (blkdeviotune)", () => {
+    const plain = argv(doc(disk("<source file='/i/a.img'/><target dev='hda' bus='ide'/>")));
+    const c = buildQemuArgv(
+      iotune(
+        "<total_bytes_sec>5000</total_bytes_sec><total_iops_sec>6000</total_iops_sec>",
+        "<target dev='hda' bus='ide'/>",
+      ),
+    );
+    expect(c.argv).to.deep.equal(plain);
+    expect(c.blockThrottles).to.deep.equal([
+      {
+        path: "/domain/devices/disk[1]",
+        args: {
+          id: "ide0-0-0",
+          bps: 5000,
+          bps_rd: 0,
+          bps_wr: 0,
+          iops: 6000,
+          iops_rd: 0,
+          iops_wr: 0,
+          bps_max: 0,
+          bps_rd_max: 0,
+          bps_wr_max: 0,
+          iops_max: 0,
+          iops_rd_max: 0,
+          iops_wr_max: 0,
+          iops_size: 0,
+        },
+      },
+    ]);
+  });
+
+  it("a virtio disk is named by its virtio backend; group and burst lengths are sent when set", () => {
+    const c = buildQemuArgv(
+      iotune(
+        "<read_bytes_sec>5000</read_bytes_sec><read_bytes_sec_max>6000</read_bytes_sec_max>" +
+          "<read_bytes_sec_max_length>3</read_bytes_sec_max_length><group_name>g1</group_name>",
+      ),
+    );
+    expect(c.blockThrottles?.[0]?.args).to.include({
+      id: "/machine/peripheral/virtio-disk0/virtio-backend",
+      bps_rd: 5000,
+      bps_rd_max: 6000,
+      bps_rd_max_length: 3,
+      group: "g1",
+    });
+    expect(c.blockThrottles?.[0]?.args).not.to.have.property("bps_max_length");
+  });
+
+  it("an empty drive and a definition without limits get none (libvirt skips them)", () => {
+    expect(buildQemuArgv(iotune("<total_bytes_sec>0</total_bytes_sec>")).blockThrottles).to.equal(undefined);
+    const cd = doc(
+      "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><iotune><total_bytes_sec>1</total_bytes_sec></iotune></disk>",
+    );
+    expect(buildQemuArgv(cd).blockThrottles).to.equal(undefined);
+  });
+
+  it("libvirt's and QEMU's rules are checked at preview, naming the setting", () => {
+    const cases: [string, string, RegExp][] = [
+      ["<total_bytes_sec>1</total_bytes_sec><read_bytes_sec>1</read_bytes_sec>", "total_bytes_sec", /not both/],
+      ["<total_iops_sec>1</total_iops_sec><write_iops_sec>1</write_iops_sec>", "total_iops_sec", /not both/],
+      ["<total_bytes_sec_max>9</total_bytes_sec_max>", "total_bytes_sec_max", /set <total_bytes_sec> too/],
+      [
+        "<read_iops_sec>9</read_iops_sec><read_iops_sec_max>5</read_iops_sec_max>",
+        "read_iops_sec_max",
+        /at least <read_iops_sec>/,
+      ],
+      [
+        "<total_bytes_sec>1</total_bytes_sec><total_bytes_sec_max_length>3</total_bytes_sec_max_length>",
+        "total_bytes_sec_max_length",
+        /set <total_bytes_sec_max>/,
+      ],
+      ["<total_bytes_sec>1</total_bytes_sec><size_iops_sec>4096</size_iops_sec>", "size_iops_sec", /total_iops_sec/],
+      ["<group_name>g</group_name>", "group_name", /at least one limit/],
+      ["<total_bytes_sec>12k</total_bytes_sec>", "total_bytes_sec", /decimal/],
+      ["<total_bytes_sec>1000000000000001</total_bytes_sec>", "total_bytes_sec", /decimal/],
+      ["<total_bytes_secs>1</total_bytes_secs>", "total_bytes_secs", /remove <total_bytes_secs>/],
+    ];
+    for (const [inner, at, fix] of cases) {
+      const e = refusal(iotune(inner));
+      expect(e.path, inner).to.equal(`/domain/devices/disk[1]/iotune/${at}`);
+      expect(e.fix, inner).to.match(fix);
+    }
+  });
+
+  it("every <iotune> setting the builder reads is in the path table", () => {
+    for (const e of IOTUNE_ELEMENTS) expect(EXPRESSED_PATHS.has(`/domain/devices/disk/iotune/${e}`), e).to.equal(true);
+  });
+});
+
+describe("QEMU command line: virtio-blk ioeventfd and event_idx", () => {
+  it("are booleans of virtio-blk-pci (disk-ioeventfd, event_idx)", () => {
+    const d = doc(
+      disk(
+        "<driver name='qemu' type='raw' ioeventfd='on' event_idx='off'/><source file='/i/a.img'/><target dev='vda' bus='virtio'/>",
+      ),
+    );
+    expect(devices(d).find((x) => x.driver === "virtio-blk-pci")).to.include({ ioeventfd: true, event_idx: false });
+  });
+
+  it("are refused on other buses and for other values", () => {
+    const ide = refusal(
+      doc(disk("<driver name='qemu' ioeventfd='on'/><source file='/i/a.img'/><target dev='hda' bus='ide'/>")),
+    );
+    expect(ide.path).to.equal("/domain/devices/disk[1]/driver/@ioeventfd");
+    const bad = refusal(
+      doc(disk("<driver name='qemu' event_idx='yes'/><source file='/i/a.img'/><target dev='vda' bus='virtio'/>")),
+    );
+    expect(bad.path).to.equal("/domain/devices/disk[1]/driver/@event_idx");
+  });
+});
+
+describe("QEMU command line: floppies on q35 and LUNs", () => {
+  const floppy = (dev: string, unit: number, boot = "") =>
+    `<disk type='file' device='floppy'><source file='/i/${dev}.img'/><target dev='${dev}' bus='fdc'/>${boot}` +
+    `<address type='drive' controller='0' bus='0' target='0' unit='${unit}'/></disk>`;
+
+  it("q35 gets an isa-fdc device carrying the boot indexes (disk-floppy-q35, boot-floppy-q35)", () => {
+    const d = doc(floppy("fda", 0, "<boot order='1'/>") + floppy("fdb", 1, "<boot order='2'/>"), "q35");
+    const a = argv(d);
+    const devs = values(a, "-device").map((v) => JSON.parse(v) as Record<string, unknown>);
+    expect(devs.find((x) => x.driver === "isa-fdc")).to.deep.equal({ driver: "isa-fdc", bootindexA: 1, bootindexB: 2 });
+    expect(devs.filter((x) => x.driver === "floppy").map((x) => x.id)).to.deep.equal(["fdc0-0-0", "fdc0-0-1"]);
+    // the controller comes before the drives that plug into it
+    const at = (s: string) => a.findIndex((x) => x.includes(s));
+    expect(at('"isa-fdc"')).to.be.lessThan(at('"driver":"floppy"'));
+    expect(values(a, "-global").some((g) => g.startsWith("isa-fdc."))).to.equal(false);
+  });
+
+  it("the PC machine keeps its built-in fdc and -global boot indexes", () => {
+    const a = argv(doc(floppy("fda", 0, "<boot order='1'/>")));
+    expect(values(a, "-global")).to.include("isa-fdc.bootindexA=1");
+    expect(a.some((x) => x.includes('"isa-fdc"'))).to.equal(false);
+  });
+
+  it("device='lun' on SCSI is scsi-block without device_id (disk-scsi-lun-passthrough)", () => {
+    const d = doc(
+      "<disk type='block' device='lun'><source dev='/dev/sdz'/><target dev='sda' bus='scsi'/></disk>" +
+        "<controller type='scsi' index='0' model='virtio-scsi'/>",
+    );
+    expect(devices(d).find((x) => x.driver === "scsi-block")).to.deep.equal({
+      driver: "scsi-block",
+      bus: "scsi0.0",
+      channel: 0,
+      "scsi-id": 0,
+      lun: 0,
+      drive: "libvirt-1-storage",
+      id: "scsi0-0-0-0",
+      bootindex: 1,
+    });
+  });
+
+  it("a LUN that is a file, on virtio, with reservations or a serial is refused naming it", () => {
+    const lun = (attrs: string, inner: string) => doc(`<disk device='lun' ${attrs}>${inner}</disk>`);
+    expect(refusal(lun("type='file'", "<source file='/i/a'/><target dev='sda' bus='scsi'/>")).path).to.equal(
+      "/domain/devices/disk[1]/@type",
+    );
+    expect(refusal(lun("type='block'", "<source dev='/dev/sdz'/><target dev='vda' bus='virtio'/>")).path).to.equal(
+      "/domain/devices/disk[1]/target/@bus",
+    );
+    expect(
+      refusal(
+        lun(
+          "type='block'",
+          "<source dev='/dev/sdz'><reservations managed='yes'/></source><target dev='sda' bus='scsi'/>",
+        ),
+      ).path,
+    ).to.equal("/domain/devices/disk[1]/source/reservations");
+    const serial = refusal(
+      lun("type='block'", "<source dev='/dev/sdz'/><target dev='sda' bus='scsi'/><serial>x</serial>"),
+    );
+    expect(serial.value).to.equal("serial");
+  });
+});
+
+describe("QEMU command line: HTTP(S) disk cookies", () => {
+  const http = (cookies: string) =>
+    doc(
+      disk(
+        `<driver name='qemu' type='raw'/><source protocol='https' name='a.img'><host name='example.org' port='1234'/>` +
+          `<cookies>${cookies}</cookies></source><target dev='vda' bus='virtio'/>`,
+        "network",
+      ),
+    );
+
+  it("reach QEMU as a secret object read from a file, named as libvirt names it (disk-network-http)", () => {
+    const c = buildQemuArgv(
+      http("<cookie name='test'>testcookievalue</cookie><cookie name='test2'>\"blurb\"</cookie>"),
+    );
+    const id = "libvirt-1-storage-httpcookie-secret0";
+    const secret = values(c.argv, "-object").map((v) => JSON.parse(v) as Record<string, unknown>);
+    expect(secret).to.deep.include({ "qom-type": "secret", id, format: "raw", file: `/run/libvirt-domain/d/${id}` });
+    const blockdev = values(c.argv, "-blockdev").map((v) => JSON.parse(v) as Record<string, unknown>);
+    expect(blockdev[0]).to.include({ driver: "https", "cookie-secret": id });
+    expect(c.secretFiles).to.deep.equal([
+      { path: `/run/libvirt-domain/d/${id}`, data: 'test=testcookievalue; test2="blurb"' },
+    ]);
+    // the cookie itself is on no argument
+    expect(c.argv.join(" ")).not.to.include("testcookievalue");
+  });
+
+  it("invalid names, values and duplicates are refused without showing the value", () => {
+    expect(refusal(http("<cookie name='a b'>v</cookie>")).path).to.match(/cookie\[1\]\/@name$/);
+    expect(refusal(http("<cookie name='a'>v</cookie><cookie name='a'>w</cookie>")).message).to.match(/duplicate/);
+    const bad = refusal(http("<cookie name='a'>se;cret</cookie>"));
+    expect(bad.path).to.match(/cookie\[1\]$/);
+    expect(bad.message).not.to.include("se;cret");
+  });
+
+  it("the header value joins the cookies as libvirt does", () => {
+    const el = parseXml("<cookies><cookie name='a'>1</cookie><cookie name='b'>\"2\"</cookie></cookies>").root;
+    expect(httpCookies(el, "/c")).to.equal('a=1; b="2"');
+  });
+});
