@@ -215,7 +215,9 @@ for (const which of ["host", "new"] as const) {
         });
         expect(a.outs.state).to.equal("running");
         const qmp = path.join(state, name, "qmp.sock");
-        // started paused for the limits, then continued
+        // started paused (-S) for the limits, then continued
+        const pid = Number(fs.readFileSync(path.join(state, name, "qemu.pid"), "utf8"));
+        expect(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).to.include("-S");
         expect(((await qmpOnce(qmp, "query-status")) as { status: string }).status).to.equal("running");
         const blocks = (await qmpOnce(qmp, "query-block")) as BlockInfo[];
         const of = (qdev: string) => blocks.find((b) => b.qdev === qdev)?.inserted ?? {};
