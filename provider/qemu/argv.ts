@@ -70,6 +70,7 @@ import {
   diskBlockdevProps,
   diskDeviceProps,
   diskIoTune,
+  checkDiskSourceSeclabels,
   implicitScsiControllers,
   implicitScsiKey,
   libvirtControllerOrder,
@@ -1841,6 +1842,7 @@ function buildDisks(
     const dev: Record<string, unknown> = {};
     // <iotune>: no argument; QMP block_set_io_throttle after start, skipped for an empty drive (libvirt)
     const ioTune = el ? diskIoTune(el, path) : undefined;
+    if (el) checkDiskSourceSeclabels(el, path);
     const throttle = (id: string) => {
       if (ioTune && drive !== undefined) throttles.push({ path, args: { id, ...ioTune } });
     };

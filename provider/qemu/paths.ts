@@ -403,6 +403,11 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   ...["event_idx", "ioeventfd"].map((a) => `/domain/devices/disk/driver/@${a}`),
   // HTTP(S) cookies of a disk's own source (a backing layer's stay refused): a secret object read from a file
   ...["cookies", "cookies/cookie", "cookies/cookie/@name"].map((e) => `/domain/devices/disk/source/${e}`),
+  // a disk source's seclabel asking for no relabeling (storage.ts checkDiskSourceSeclabels refuses the others):
+  // no argument, in libvirt as here (libvirt's security drivers label files before start)
+  ...["seclabel", "seclabel/@model", "seclabel/@relabel", "seclabel/@labelskip"].map(
+    (e) => `/domain/devices/disk/source/${e}`,
+  ),
   // ---- end of r3 storage leftovers ----
 
   "/domain/devices/controller/@ports",

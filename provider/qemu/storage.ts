@@ -1284,3 +1284,55 @@ export function diskIoTune(el: XmlElement, path: string): Record<string, unknown
   for (const [name, arg] of Object.entries(IOTUNE_LENGTHS)) if (v(name) > 0) args[arg] = v(name);
   return args;
 }
+
+// ---------------------------------------------------------------------------------------------
+// A disk source's <seclabel>
+
+/**
+ * A disk source's `<seclabel>` elements: the QEMU-direct backend applies no SELinux or DAC labels
+ * (libvirt's security drivers relabel the image before start; no QEMU argument either way), so a
+ * seclabel that asks for no relabeling (`relabel='no'`, or `labelskip='yes'`, which libvirt
+ * records when it skipped labeling) is what the backend does anyway and is accepted; one that asks
+ * for a label (`relabel='yes'`, a `<label>`) is refused, naming the fix. Several seclabels each
+ * name their model, as libvirt requires.
+ */
+export function checkDiskSourceSeclabels(el: XmlElement, path: string): void {
+  const source = firstChild(el, "source");
+  if (!source) return;
+  const labels = childElements(source, "seclabel");
+  labels.forEach((l, i) => {
+    const lp = `${path}/source/seclabel${labels.length > 1 ? `[${i + 1}]` : ""}`;
+    onlyAttrs(l, lp, ["model", "relabel", "labelskip"], "a disk's <seclabel>");
+    const model = getAttr(l, "model");
+    if (model === undefined && labels.length > 1)
+      throw new DomainXmlError("missing security model", {
+        path: `${lp}/@model`,
+        fix: "name the model of each of several seclabels, e.g. model='selinux' (libvirt: missing security model when using multiple labels)",
+      });
+    const relabel = getAttr(l, "relabel");
+    const labelskip = getAttr(l, "labelskip");
+    for (const [a, v] of [
+      ["relabel", relabel],
+      ["labelskip", labelskip],
+    ] as const)
+      if (v !== undefined && v !== "yes" && v !== "no")
+        throw new DomainXmlError(`invalid ${a} value`, {
+          path: `${lp}/@${a}`,
+          value: v,
+          allowed: "yes, no",
+          fix: `write ${a}='no'`,
+        });
+    const kid = childElements(l)[0];
+    if (relabel === "no" && kid)
+      throw new DomainXmlError("a label without relabeling", {
+        path: `${lp}/${kid.name}`,
+        fix: "remove the <label> or write relabel='yes' (libvirt refuses a label with relabeling turned off)",
+      });
+    if (relabel === "no" || (labelskip === "yes" && relabel === undefined && !kid)) return;
+    throw unsupported(
+      kid ? `${lp}/${kid.name}` : `${lp}/@relabel`,
+      kid ? undefined : (relabel ?? "yes"),
+      `the QEMU-direct backend applies no ${model ?? "security"} labels to disk images (libvirt's security drivers do): label the image yourself and write <seclabel model='${model ?? "selinux"}' relabel='no'/>, or apply through libvirt`,
+    );
+  });
+}

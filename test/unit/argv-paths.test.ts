@@ -260,10 +260,9 @@ describe("QEMU command line: devices where libvirt puts them", () => {
   });
 
   it("a disk device other than disk and cdrom is refused, not attached as a disk", () => {
+    // (a LUN on SCSI is built as scsi-block, a floppy on the fdc: test/unit/argv-storage-r3.test.ts)
     const e = refusal(
-      doc(
-        "<disk type='block' device='lun'><source dev='/dev/sdz'/><target dev='sda' bus='scsi'/></disk><controller type='scsi' model='virtio-scsi'/>",
-      ),
+      doc("<disk type='file' device='floppy'><source file='/i/f.img'/><target dev='hda' bus='ide'/></disk>"),
     );
     expect(e.path).to.equal("/domain/devices/disk[1]/@device");
   });

@@ -241,3 +241,33 @@ describe("QEMU command line: HTTP(S) disk cookies", () => {
     expect(httpCookies(el, "/c")).to.equal('a=1; b="2"');
   });
 });
+
+describe("QEMU command line: a disk source's <seclabel>", () => {
+  const withLabels = (labels: string) =>
+    doc(disk(`<source file='/i/a.img'>${labels}</source><target dev='vda' bus='virtio'/>`));
+
+  it("relabel='no' and labelskip='yes' ask for nothing the backend does not do: accepted, no argument", () => {
+    const plain = argv(doc(disk("<source file='/i/a.img'/><target dev='vda' bus='virtio'/>")));
+    expect(
+      argv(withLabels("<seclabel model='selinux' relabel='no'/><seclabel model='dac' relabel='no'/>")),
+    ).to.deep.equal(plain);
+    expect(argv(withLabels("<seclabel model='selinux' labelskip='yes'/>"))).to.deep.equal(plain);
+  });
+
+  it("a label or relabel='yes' is refused naming the fix; several seclabels each name their model", () => {
+    const label = refusal(
+      withLabels("<seclabel model='selinux' relabel='yes'><label>system_u:object_r:x_t:s0</label></seclabel>"),
+    );
+    expect(label.path).to.equal("/domain/devices/disk[1]/source/seclabel/label");
+    expect(label.fix).to.match(/relabel='no'/);
+    expect(refusal(withLabels("<seclabel model='dac'/>")).path).to.equal(
+      "/domain/devices/disk[1]/source/seclabel/@relabel",
+    );
+    expect(refusal(withLabels("<seclabel relabel='no'/><seclabel model='dac' relabel='no'/>")).path).to.equal(
+      "/domain/devices/disk[1]/source/seclabel[1]/@model",
+    );
+    expect(refusal(withLabels("<seclabel model='dac' relabel='maybe'/>")).path).to.equal(
+      "/domain/devices/disk[1]/source/seclabel/@relabel",
+    );
+  });
+});
