@@ -70,6 +70,7 @@ import {
   diskBlockdevProps,
   diskDeviceProps,
   diskIoTune,
+  diskIothreadProps,
   checkDiskSourceSeclabels,
   implicitScsiControllers,
   implicitScsiKey,
@@ -251,11 +252,11 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   buildLifecycle(def.root, add);
   buildBoot(def.root, add);
   buildKernelBoot(def.root, add);
-  buildControllers(v, add, devs);
+  buildControllers(v, add, devs, iothreadObjects(def.root));
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs));
   const secretFiles: QemuSecretFile[] = [];
   const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
-  const blockThrottles = buildDisks(v, add, devs, secrets);
+  const blockThrottles = buildDisks(v, add, devs, secrets, iothreadObjects(def.root));
   buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
   buildInterfaces(v, add, devs, def.root);
   buildPm(def.root, add, devs);
@@ -1382,7 +1383,8 @@ const SCSI_MODELS: Readonly<Record<string, string>> = {
   vmpvscsi: "pvscsi",
 };
 
-function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
+function buildControllers(v: DomainView, add: Add, devs: DeviceElements, iothreads: readonly string[]): void {
+  const iothreadIds = new Set(iothreads.map((o) => String((JSON.parse(o) as { id: string }).id)));
   // libvirt adds the PIIX3 USB controller (01.2) to a PC machine without one (qemuDomainDefAddDefaultDevices)
   const pc = devs.rootBus === "pci.0" && v.os.machine !== "isapc";
   if (pc && !v.controllers.some((c) => c.type === "usb"))
@@ -1440,7 +1442,7 @@ function buildControllers(v: DomainView, add: Add, devs: DeviceElements): void {
     const at = () => pciAddressProps(el, path, devs);
     if (c.index !== undefined) xmlWholeNumber(`${path}/@index`, c.index, 0, 65535, "write e.g. index='0'");
     const scsiModel = c.type === "scsi" && (c.model ?? "auto") === "auto" ? "lsilogic" : c.model;
-    const drv = controllerDriverProps(c.type === "scsi" ? `${scsiModel}` : (c.type ?? ""), el, path);
+    const drv = controllerDriverProps(c.type === "scsi" ? `${scsiModel}` : (c.type ?? ""), el, path, iothreadIds);
     // q35's pcie-root-ports are laid out and built with the others (assignPciSlots)
     if (c.type === "pci" && c.model === "pcie-root-port" && devs.rootBus === "pcie.0") return;
     if (c.type === "pci" && c.model !== undefined && c.model !== "pci-root" && c.model !== "pcie-root") {
@@ -1646,6 +1648,7 @@ function buildDisks(
   add: Add,
   devs: DeviceElements,
   secrets: { dir: string; files: QemuSecretFile[] },
+  iothreads: readonly string[],
 ): BlockThrottle[] {
   const throttles: BlockThrottle[] = [];
   checkDiskTargets(v.disks);
@@ -1665,6 +1668,7 @@ function buildDisks(
   const firstIndex = order.map((_, pos) => chains.slice(pos + 1).reduce((n, c) => n + 1 + c.layers.length, 1));
   const q35 = devs.rootBus === "pcie.0";
   if (q35) q35FloppyController(v, order, els, boot, add);
+  const iothreadIds = new Set(iothreads.map((o) => String((JSON.parse(o) as { id: string }).id)));
   order.forEach((i, pos) => {
     const d = v.disks[i]!;
     const path = `/domain/devices/disk[${i + 1}]`;
@@ -1979,7 +1983,7 @@ function buildDisks(
     } else {
       throw unsupported(`${path}/target/@bus`, bus, "use bus virtio, ide, sata, scsi or usb");
     }
-    if (el) Object.assign(dev, diskDeviceProps(d, el, path, bus));
+    if (el) Object.assign(dev, diskDeviceProps(d, el, path, bus), diskIothreadProps(el, path, bus, iothreadIds));
     if (d.serial !== undefined) dev.serial = d.serial;
     if (lun) {
       // scsi-block: the host device answers the guest's SCSI inquiries itself (libvirt writes no device_id)

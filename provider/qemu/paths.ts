@@ -403,6 +403,16 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   ...["event_idx", "ioeventfd"].map((a) => `/domain/devices/disk/driver/@${a}`),
   // HTTP(S) cookies of a disk's own source (a backing layer's stay refused): a secret object read from a file
   ...["cookies", "cookies/cookie", "cookies/cookie/@name"].map((e) => `/domain/devices/disk/source/${e}`),
+  // a virtio disk's IOThread, or its queues' IOThreads (storage.ts diskIothreadProps)
+  ...["@iothread", "iothreads", "iothreads/iothread", "iothreads/iothread/@id"].map(
+    (e) => `/domain/devices/disk/driver/${e}`,
+  ),
+  ...["iothreads/iothread/queue", "iothreads/iothread/queue/@id"].map((e) => `/domain/devices/disk/driver/${e}`),
+  // a virtio-scsi controller's IOThread(s), the same way (storage.ts controllerDriverProps)
+  ...["@iothread", "iothreads", "iothreads/iothread", "iothreads/iothread/@id"].map(
+    (e) => `/domain/devices/controller/driver/${e}`,
+  ),
+  ...["iothreads/iothread/queue", "iothreads/iothread/queue/@id"].map((e) => `/domain/devices/controller/driver/${e}`),
   // a disk source's seclabel asking for no relabeling (storage.ts checkDiskSourceSeclabels refuses the others):
   // no argument, in libvirt as here (libvirt's security drivers label files before start)
   ...["seclabel", "seclabel/@model", "seclabel/@relabel", "seclabel/@labelskip"].map(

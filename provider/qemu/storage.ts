@@ -185,16 +185,23 @@ export function usbControllerProps(
  * `cmd_per_lun`, `max_sectors`, `ioeventfd`, and the virtio options of the virtio
  * controllers); any attribute the controller does not take is refused, naming it.
  */
-export function controllerDriverProps(kind: string, el: XmlElement | undefined, path: string): Record<string, unknown> {
+export function controllerDriverProps(
+  kind: string,
+  el: XmlElement | undefined,
+  path: string,
+  iothreadIds: ReadonlySet<string> = new Set(),
+): Record<string, unknown> {
   const driver = el && firstChild(el, "driver");
   if (!driver) return {};
   const dp = `${path}/driver`;
   const own = CONTROLLER_DRIVER_ATTRS[kind];
   if (!own)
     throw unsupported(dp, undefined, `a ${kind} controller takes no <driver> here: remove it or apply through libvirt`);
-  onlyAttrs(driver, dp, [...Object.keys(own), ...VIRTIO_OPTION_ATTRS], `a ${kind} controller's <driver>`);
-  if (childElements(driver).length)
-    throw unsupported(`${dp}/${childElements(driver)[0]!.name}`, undefined, "remove it or apply through libvirt");
+  // a virtio-scsi controller's IOThread, or its queues' IOThreads (as a virtio disk's)
+  const threads = kind === "virtio-scsi" ? ["iothread"] : [];
+  onlyAttrs(driver, dp, [...Object.keys(own), ...threads, ...VIRTIO_OPTION_ATTRS], `a ${kind} controller's <driver>`);
+  const kid = childElements(driver).find((k) => !(threads.length && k.name === "iothreads"));
+  if (kid) throw unsupported(`${dp}/${kid.name}`, undefined, "remove it or apply through libvirt");
   const props: Record<string, unknown> = {};
   for (const [attr, prop] of Object.entries(own)) {
     if (attr === "ioeventfd") {
@@ -205,6 +212,7 @@ export function controllerDriverProps(kind: string, el: XmlElement | undefined, 
       if (n !== undefined) props[prop] = n;
     }
   }
+  if (threads.length) Object.assign(props, iothreadProps(driver, dp, iothreadIds));
   return { ...props, ...virtioOptionsProps(driver, dp) };
 }
 
@@ -1335,4 +1343,130 @@ export function checkDiskSourceSeclabels(el: XmlElement, path: string): void {
       `the QEMU-direct backend applies no ${model ?? "security"} labels to disk images (libvirt's security drivers do): label the image yourself and write <seclabel model='${model ?? "selinux"}' relabel='no'/>, or apply through libvirt`,
     );
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A virtio disk's IOThreads
+
+/**
+ * A virtio disk's `<driver iothread='N'>` (`iothread`) or `<driver><iothreads>` (QEMU's
+ * `iothread-vq-mapping`, QEMU 9.0 and later) as libvirt writes them on virtio-blk-pci; `defined`
+ * are the ids of the domain's IOThread objects (`iothreadN`). Checked as libvirt and QEMU check
+ * them: a defined IOThread, not both forms, each IOThread once, queues given for all of them or
+ * none, each queue below `<driver queues>` and mapped exactly once. Other buses are refused.
+ */
+export function diskIothreadProps(
+  el: XmlElement,
+  path: string,
+  bus: string,
+  defined: ReadonlySet<string>,
+): Record<string, unknown> {
+  const driver = firstChild(el, "driver");
+  const dp = `${path}/driver`;
+  const single = driver && getAttr(driver, "iothread");
+  const map = driver && firstChild(driver, "iothreads");
+  if (single === undefined && !map) return {};
+  if (bus !== "virtio")
+    throw unsupported(
+      single !== undefined ? `${dp}/@iothread` : `${dp}/iothreads`,
+      single,
+      "IOThreads are set on virtio disks only (a SCSI disk runs in its virtio-scsi controller's IOThread): remove it",
+    );
+  return iothreadProps(driver, dp, defined);
+}
+
+/**
+ * A virtio device's `<driver iothread='N'>` or `<driver><iothreads>` mapping (virtio-blk and
+ * virtio-scsi alike), checked as described at {@link diskIothreadProps}.
+ */
+export function iothreadProps(
+  driver: XmlElement | undefined,
+  dp: string,
+  defined: ReadonlySet<string>,
+): Record<string, unknown> {
+  const single = driver && getAttr(driver, "iothread");
+  const map = driver && firstChild(driver, "iothreads");
+  if (single === undefined && !map) return {};
+  const known = (id: string, at: string) => {
+    if (!defined.has(`iothread${id}`))
+      throw new DomainXmlError("IOThread not defined", {
+        path: at,
+        value: id,
+        allowed: [...defined].map((d) => d.replace(/^iothread/, "")).join(", ") || "none defined",
+        fix: `define it (<iothreads> or <iothreadids><iothread id='${id}'/>), or name one that is`,
+      });
+    return `iothread${id}`;
+  };
+  if (single !== undefined) {
+    if (map)
+      throw new DomainXmlError("iothread and <iothreads> together", {
+        path: `${dp}/iothreads`,
+        fix: "use either <driver iothread='N'> or <driver><iothreads>, not both",
+      });
+    wholeAttr(driver, "iothread", dp, 1, 0xffffffff);
+    return { iothread: known(single, `${dp}/@iothread`) };
+  }
+  if (!map) return {};
+  const mp = `${dp}/iothreads`;
+  onlyAttrs(map, mp, [], "<iothreads>");
+  const threads = childElements(map);
+  if (!threads.length)
+    throw new DomainXmlError("empty <iothreads>", {
+      path: mp,
+      fix: "map at least one <iothread id='N'/>, or remove it",
+    });
+  const queues = wholeAttr(driver, "queues", dp, 1, 65535);
+  const seen = new Set<string>();
+  const mapped = new Set<number>();
+  const withQueues = threads.filter((t) => childElements(t).length > 0).length;
+  const out = threads.map((t, i) => {
+    const tp = `${mp}/iothread[${i + 1}]`;
+    if (t.name !== "iothread") throw unsupported(`${mp}/${t.name}`, undefined, "<iothreads> holds <iothread> elements");
+    onlyAttrs(t, tp, ["id"], "<iothread>");
+    const id = getAttr(t, "id") ?? "";
+    wholeAttr(t, "id", tp, 1, 0xffffffff);
+    const name = known(id, `${tp}/@id`);
+    if (seen.has(name))
+      throw new DomainXmlError("IOThread mapped twice", {
+        path: `${tp}/@id`,
+        value: id,
+        fix: "list each IOThread once and give it all its queues",
+      });
+    seen.add(name);
+    if (withQueues && !childElements(t).length)
+      throw new DomainXmlError("queues for some IOThreads only", {
+        path: tp,
+        fix: "give queues to every IOThread of the mapping, or to none",
+      });
+    const vqs = childElements(t).map((q, k) => {
+      const qp = `${tp}/queue[${k + 1}]`;
+      if (q.name !== "queue") throw unsupported(`${tp}/${q.name}`, undefined, "<iothread> holds <queue> elements");
+      onlyAttrs(q, qp, ["id"], "<queue>");
+      const n = wholeAttr(q, "id", qp, 0, 65534);
+      if (n === undefined)
+        throw new DomainXmlError("missing queue id", { path: `${qp}/@id`, fix: "write <queue id='0'/>" });
+      if (queues === undefined || n >= queues)
+        throw new DomainXmlError("queue beyond the disk's queues", {
+          path: `${qp}/@id`,
+          value: String(n),
+          fix: `set <driver queues> above ${n} (queue ids count from 0), or map a lower queue`,
+        });
+      if (mapped.has(n))
+        throw new DomainXmlError("queue mapped twice", {
+          path: `${qp}/@id`,
+          value: String(n),
+          fix: "map each queue to one IOThread",
+        });
+      mapped.add(n);
+      return n;
+    });
+    return vqs.length ? { iothread: name, vqs } : { iothread: name };
+  });
+  if (withQueues && queues !== undefined && mapped.size < queues)
+    throw new DomainXmlError("queues left unmapped", {
+      path: mp,
+      value: String(queues - mapped.size),
+      fix: `map every queue from 0 to ${queues - 1} to an IOThread (QEMU requires all or none)`,
+    });
+  return { "iothread-vq-mapping": out };
 }

@@ -271,3 +271,77 @@ describe("QEMU command line: a disk source's <seclabel>", () => {
     );
   });
 });
+
+describe("QEMU command line: IOThreads of virtio disks and virtio-scsi controllers", () => {
+  const withThreads = (devs: string) =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='MiB'>256</memory><vcpu>1</vcpu>` +
+        `<iothreads>4</iothreads><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${devs}</devices></domain>`,
+    );
+  const vdisk = (drv: string) => disk(`${drv}<source file='/i/a.img'/><target dev='vda' bus='virtio'/>`);
+
+  it("iothread and the queue mapping as libvirt writes them (iothreads-disk, iothreads-virtio-scsi-*)", () => {
+    const one = devices(withThreads(vdisk("<driver name='qemu' type='raw' iothread='1'/>")));
+    expect(one.find((x) => x.driver === "virtio-blk-pci")).to.include({ iothread: "iothread1" });
+    const map = devices(
+      withThreads(
+        vdisk(
+          "<driver name='qemu' type='raw' queues='4'><iothreads><iothread id='2'><queue id='1'/><queue id='3'/></iothread>" +
+            "<iothread id='3'><queue id='0'/><queue id='2'/></iothread></iothreads></driver>",
+        ),
+      ),
+    );
+    expect(map.find((x) => x.driver === "virtio-blk-pci")?.["iothread-vq-mapping"]).to.deep.equal([
+      { iothread: "iothread2", vqs: [1, 3] },
+      { iothread: "iothread3", vqs: [0, 2] },
+    ]);
+    const scsi = devices(
+      withThreads(
+        "<controller type='scsi' index='0' model='virtio-scsi'><driver iothread='2'/></controller>" +
+          "<controller type='scsi' index='1' model='virtio-scsi'><driver queues='2'><iothreads><iothread id='4'><queue id='0'/></iothread>" +
+          "<iothread id='2'><queue id='1'/></iothread></iothreads></driver></controller>",
+      ),
+    );
+    expect(scsi.find((x) => x.id === "scsi0")).to.include({ iothread: "iothread2" });
+    expect(scsi.find((x) => x.id === "scsi1")).to.deep.include({
+      num_queues: 2,
+      "iothread-vq-mapping": [
+        { iothread: "iothread4", vqs: [0] },
+        { iothread: "iothread2", vqs: [1] },
+      ],
+    });
+  });
+
+  it("undefined IOThreads, doubled or partial mappings, queues out of range and other buses are refused", () => {
+    const P = "/domain/devices/disk[1]/driver";
+    const cases: [string, string][] = [
+      ["<driver name='qemu' iothread='5'/>", `${P}/@iothread`],
+      ["<driver name='qemu' iothread='1'><iothreads><iothread id='2'/></iothreads></driver>", `${P}/iothreads`],
+      [
+        "<driver name='qemu'><iothreads><iothread id='2'/><iothread id='2'/></iothreads></driver>",
+        `${P}/iothreads/iothread[2]/@id`,
+      ],
+      [
+        "<driver name='qemu' queues='2'><iothreads><iothread id='1'><queue id='0'/></iothread><iothread id='2'/></iothreads></driver>",
+        `${P}/iothreads/iothread[2]`,
+      ],
+      [
+        "<driver name='qemu' queues='2'><iothreads><iothread id='1'><queue id='2'/></iothread></iothreads></driver>",
+        `${P}/iothreads/iothread[1]/queue[1]/@id`,
+      ],
+      [
+        "<driver name='qemu' queues='2'><iothreads><iothread id='1'><queue id='0'/></iothread><iothread id='2'><queue id='0'/></iothread></iothreads></driver>",
+        `${P}/iothreads/iothread[2]/queue[1]/@id`,
+      ],
+      [
+        "<driver name='qemu' queues='2'><iothreads><iothread id='1'><queue id='0'/></iothread></iothreads></driver>",
+        `${P}/iothreads`,
+      ],
+    ];
+    for (const [drv, at] of cases) expect(refusal(withThreads(vdisk(drv))).path, drv).to.equal(at);
+    const ide = withThreads(
+      disk("<driver name='qemu' iothread='1'/><source file='/i/a.img'/><target dev='hda' bus='ide'/>"),
+    );
+    expect(refusal(ide).path).to.equal(`${P}/@iothread`);
+  });
+});
