@@ -1709,7 +1709,10 @@ function buildDisks(
       return id;
     };
     const net = d.type === "network" && el ? networkStorage(el, path, cookieSecret) : undefined;
-    const src = net ? { driver: String(net.driver), filename: "" } : diskSource(d, path);
+    // a host directory as a virtual FAT image (QEMU's vvfat), read-only, under a raw format node
+    const fat = el && (d.type === "dir" || d.driverType === "fat") ? fatStorage(d, el, path) : undefined;
+    const storageOf = net ?? fat;
+    const src = storageOf ? { driver: String(storageOf.driver), filename: "" } : diskSource(d, path);
     const driverEl = el && firstChild(el, "driver");
     // libvirt: a shareable, writable disk without a cache mode is not cached on the host (cache='none')
     const cacheMode =
@@ -1727,7 +1730,14 @@ function buildDisks(
     if (src) {
       const readOnly = d.readonly || d.device === "cdrom";
       const fmt = d.driverType ?? "raw";
-      if (!["raw", "qcow2"].includes(fmt)) throw unsupported(`${path}/driver/@type`, fmt, "use a raw or qcow2 image");
+      if (!["raw", "qcow2", "fat"].includes(fmt))
+        throw unsupported(`${path}/driver/@type`, fmt, "use a raw or qcow2 image");
+      if (fat && chain.layers.length > 0)
+        throw unsupported(
+          `${path}/backingStore`,
+          "fat",
+          "a virtual FAT image has no backing image: remove <backingStore>",
+        );
       if (d.shareable && fmt !== "raw")
         throw unsupported(
           `${path}/shareable`,
@@ -1741,7 +1751,7 @@ function buildDisks(
           "the I/O mode is for local files and block devices: remove it",
         );
       const storage = {
-        ...(net ?? {
+        ...(storageOf ?? {
           driver:
             src.driver === "host_device" && d.device === "cdrom" && HOST_CDROM.test(src.filename)
               ? "host_cdrom"
@@ -1827,7 +1837,7 @@ function buildDisks(
             "read-only": readOnly,
             ...cacheProps,
             ...bp.top,
-            driver: fmt,
+            driver: fat ? "raw" : fmt,
             ...bp.format,
             file: `${node}-storage`,
             ...backingOf(0),
@@ -2063,6 +2073,42 @@ function q35FloppyController(
     if (bi !== undefined && a.unit <= 1) props[`bootindex${a.unit === 0 ? "A" : "B"}`] = bi;
   }
   if (any) add("-device", JSON.stringify(props));
+}
+
+/**
+ * A `<disk type='dir'>` with `<driver type='fat'>`: QEMU's vvfat driver presents the host
+ * directory as a FAT file system, as libvirt writes it (`floppy` for a floppy, `rw` false). libvirt's
+ * rules: the fat format only for a directory, a directory only as fat, read-only ("cannot create
+ * virtual FAT disks in read-write mode").
+ */
+function fatStorage(d: DomainDisk, el: XmlElement, path: string): Record<string, unknown> {
+  if (d.type !== "dir")
+    throw new DomainXmlError("a virtual FAT image is made from a directory", {
+      path: `${path}/@type`,
+      value: d.type ?? "file",
+      allowed: "dir",
+      fix: "write <disk type='dir'> with <source dir='/path'/> for driver type='fat', or use a raw or qcow2 image",
+    });
+  if (d.driverType !== "fat")
+    throw new DomainXmlError("a directory disk is a virtual FAT image", {
+      path: `${path}/driver/@type`,
+      value: d.driverType ?? "raw",
+      allowed: "fat",
+      fix: "write <driver name='qemu' type='fat'/>",
+    });
+  const dir = getAttr(firstChild(el, "source"), "dir");
+  if (dir === undefined)
+    throw new DomainXmlError("missing disk source", {
+      path: `${path}/source/@dir`,
+      fix: "write <source dir='/path'/>",
+    });
+  if (!d.readonly)
+    throw new DomainXmlError("cannot create virtual FAT disks in read-write mode", {
+      path: `${path}/readonly`,
+      mirrorsLibvirt: true,
+      fix: "add <readonly/> (QEMU's writable vvfat is not supported by libvirt)",
+    });
+  return { driver: "vvfat", dir, floppy: d.device === "floppy", rw: false };
 }
 
 /** `hda` -> 0, `hdc` -> 2, `sdb` -> 1: libvirt's virDiskNameToIndex for one-letter suffixes. */

@@ -345,3 +345,54 @@ describe("QEMU command line: IOThreads of virtio disks and virtio-scsi controlle
     expect(refusal(ide).path).to.equal(`${P}/@iothread`);
   });
 });
+
+describe("QEMU command line: a directory as a virtual FAT disk", () => {
+  const fat = (attrs: string, inner: string) => doc(`<disk ${attrs}>${inner}</disk>`);
+
+  it("is QEMU's vvfat under a raw format node, read-only (floppy-drive-fat)", () => {
+    const d = fat(
+      "type='dir' device='floppy'",
+      "<driver name='qemu' type='fat'/><source dir='/var/somefiles'/><target dev='fda' bus='fdc'/><readonly/>",
+    );
+    const nodes = values(argv(d), "-blockdev").map((v) => JSON.parse(v) as Record<string, unknown>);
+    expect(nodes).to.deep.equal([
+      {
+        driver: "vvfat",
+        dir: "/var/somefiles",
+        floppy: true,
+        rw: false,
+        "node-name": "libvirt-1-storage",
+        "auto-read-only": true,
+        discard: "unmap",
+      },
+      { "node-name": "libvirt-1-format", "read-only": true, driver: "raw", file: "libvirt-1-storage" },
+    ]);
+  });
+
+  it("read-write, a file as fat, or a directory not as fat is refused as libvirt refuses it", () => {
+    const rw = refusal(
+      fat(
+        "type='dir' device='disk'",
+        "<driver name='qemu' type='fat'/><source dir='/d'/><target dev='hda' bus='ide'/>",
+      ),
+    );
+    expect(rw.path).to.equal("/domain/devices/disk[1]/readonly");
+    expect(rw.message).to.match(/read-write/);
+    expect(
+      refusal(
+        fat(
+          "type='file' device='disk'",
+          "<driver name='qemu' type='fat'/><source file='/f'/><target dev='hda' bus='ide'/><readonly/>",
+        ),
+      ).path,
+    ).to.equal("/domain/devices/disk[1]/@type");
+    expect(
+      refusal(
+        fat(
+          "type='dir' device='disk'",
+          "<driver name='qemu' type='raw'/><source dir='/d'/><target dev='hda' bus='ide'/><readonly/>",
+        ),
+      ).path,
+    ).to.equal("/domain/devices/disk[1]/driver/@type");
+  });
+});
