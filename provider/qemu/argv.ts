@@ -72,6 +72,7 @@ import {
   diskIoTune,
   diskIothreadProps,
   checkDiskSourceSeclabels,
+  checkDiskNeedsLibvirt,
   implicitScsiControllers,
   implicitScsiKey,
   libvirtControllerOrder,
@@ -1698,6 +1699,8 @@ function buildDisks(
           : "the builder attaches device='disk' and 'cdrom', and floppies on the PC and q35 machines' fdc; apply others through libvirt",
       );
     let drive: string | undefined;
+    // encryption, transient: libvirt's secret store and overlays (storage.ts)
+    if (el) checkDiskNeedsLibvirt(el, path);
     // a network disk: QEMU's own block driver for its protocol (provider/qemu/storage.ts)
     // HTTP cookies: a secret object QEMU reads from a file (libvirt: the same object, its data
     // encrypted with libvirt's master key), named as libvirt names it
@@ -1902,7 +1905,7 @@ function buildDisks(
           `${path}/address`,
           undefined,
           bus === "ide"
-            ? "the built-in IDE controller has buses 0-1, units 0-1 (controller 0, target 0)"
+            ? 'the built-in IDE controller has buses 0-1, units 0-1 (controller 0, target 0): libvirt writes other units, but QEMU refuses them at start ("Can\'t create IDE unit 2, bus supports only 2 units", checked with QEMU 7.2 and 11); write a unit QEMU has'
             : "the built-in SATA controller has units 0-5 on controller 0, bus 0, target 0",
         );
       const driver = d.device === "cdrom" ? "ide-cd" : "ide-hd";
@@ -2122,12 +2125,18 @@ function diskSource(d: DomainDisk, path: string): { driver: string; filename: st
     return d.sourceFile !== undefined ? { driver: "file", filename: d.sourceFile } : undefined;
   if (d.type === "block")
     return d.sourceDev !== undefined ? { driver: "host_device", filename: d.sourceDev } : undefined;
-  throw unsupported(
-    `${path}/@type`,
-    d.type,
-    "storage pools and network disks need libvirt; use type='file' or type='block'",
-  );
+  throw unsupported(`${path}/@type`, d.type, DISK_TYPE_NEEDS[d.type] ?? "use type='file', 'block', 'network' or 'dir'");
 }
+
+/** Why a disk type needs libvirt (the fix of its refusal). */
+const DISK_TYPE_NEEDS: Readonly<Record<string, string>> = {
+  volume:
+    "a storage pool volume is resolved by libvirt's storage driver, which the QEMU-direct backend has no access to: write the volume's path as type='file' or 'block', or apply through libvirt",
+  nvme: "a host NVMe namespace is driven by QEMU over VFIO after libvirt detaches it from the host driver: apply through libvirt",
+  vhostuser:
+    "a vhost-user disk needs a vhost-user-blk server (e.g. qemu-storage-daemon) and guest memory shared with it, which libvirt sets up: apply through libvirt",
+  vhostvdpa: "a vDPA block device is opened by libvirt and passed to QEMU as a file descriptor: apply through libvirt",
+};
 
 const NIC_DRIVERS: Record<string, string> = {
   virtio: "virtio-net-pci",

@@ -774,7 +774,9 @@ export function networkStorage(
     throw unsupported(
       `${sp}/@protocol`,
       protocol,
-      "the QEMU-direct backend builds network disks over nbd, rbd, iscsi, http(s), ftp(s) and nfs: apply others through libvirt",
+      protocol === "ssh"
+        ? "libvirt reaches ssh disks through an nbdkit process it starts (keys, ssh-agent, passwords, <knownHosts>) or QEMU's ssh driver with the QEMU user's own known_hosts; the QEMU-direct backend builds neither: apply through libvirt, or serve the image over nbd"
+        : "the QEMU-direct backend builds network disks over nbd, rbd, iscsi, http(s), ftp(s) and nfs: apply others through libvirt",
     );
   if (firstChild(el, "auth") || firstChild(source, "auth"))
     throw unsupported(
@@ -1469,4 +1471,39 @@ export function iothreadProps(
       fix: `map every queue from 0 to ${queues - 1} to an IOThread (QEMU requires all or none)`,
     });
   return { "iothread-vq-mapping": out };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What only libvirt can do for a disk
+
+/**
+ * Refuses, with the fix, what a disk needs libvirt for: `<encryption>` (on the disk, its source or
+ * a backing layer: the passphrase is a libvirt secret, `<secret type='passphrase' uuid|usage>`,
+ * read from libvirt's secret store, which the QEMU-direct backend does not have) and `<transient/>`
+ * (libvirt makes a throwaway overlay at start and deletes it at shutdown). The secret's uuid or
+ * usage is not repeated in the error.
+ */
+export function checkDiskNeedsLibvirt(el: XmlElement, path: string): void {
+  const enc = findEncryption(el, path);
+  if (enc)
+    throw unsupported(
+      enc,
+      undefined,
+      "an encrypted image is opened with a passphrase from libvirt's secret store (the <secret> names it), which the QEMU-direct backend has no access to: use an unencrypted image, or apply the domain through libvirt",
+    );
+  if (firstChild(el, "transient"))
+    throw unsupported(
+      `${path}/transient`,
+      undefined,
+      "a transient disk is a throwaway overlay libvirt creates at start and deletes at shutdown: remove <transient/> (the QEMU-direct backend writes to the image itself), or apply through libvirt",
+    );
+}
+
+/** The path of the first `<encryption>` of a disk: its own, its source's, a backing layer's. */
+function findEncryption(el: XmlElement, path: string): string | undefined {
+  if (firstChild(el, "encryption")) return `${path}/encryption`;
+  const src = firstChild(el, "source");
+  if (src && firstChild(src, "encryption")) return `${path}/source/encryption`;
+  const b = firstChild(el, "backingStore");
+  return b ? findEncryption(b, `${path}/backingStore`) : undefined;
 }

@@ -67,6 +67,12 @@ function throttleXml(dir: string, name: string, machine: "pc" | "q35"): string {
         <target dev='hdd' bus='ide'/>
         <iotune><read_bytes_sec>3000000</read_bytes_sec><write_bytes_sec>2000000</write_bytes_sec><read_bytes_sec_max>4000000</read_bytes_sec_max><group_name>grp1</group_name></iotune>
         <address type='drive' controller='0' bus='1' target='0' unit='1'/>
+      </disk>
+      <disk type='dir' device='floppy'>
+        <driver name='qemu' type='fat'/>
+        <source dir='${dir}/share'/>
+        <target dev='fdb' bus='fdc'/>
+        <readonly/>
       </disk>`
       : "";
   return `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
@@ -240,6 +246,10 @@ for (const which of ["host", "new"] as const) {
           // <address type='drive' bus='1' unit='1'>: the secondary IDE bus's slave
           expect(await get("/machine/peripheral/ide0-1-1", "unit")).to.equal(1);
           expect(await get("/machine/peripheral/ide0-1-1", "parent_bus")).to.match(/\/ide\.1$/);
+          // a directory as a read-only virtual FAT floppy (vvfat)
+          const fat = blocks.find((b) => b.qdev === "fdc0-0-1")?.inserted;
+          expect(fat?.ro).to.equal(true);
+          expect(JSON.stringify(fat)).to.include("fat:");
         }
         // the floppy: on the PC machine's built-in fdc, on q35 an isa-fdc libvirt adds; boot index A
         expect(await get("/machine/peripheral/fdc0-0-0", "unit")).to.equal(0);

@@ -396,3 +396,70 @@ describe("QEMU command line: a directory as a virtual FAT disk", () => {
     ).to.equal("/domain/devices/disk[1]/driver/@type");
   });
 });
+
+describe("QEMU command line: what a disk needs libvirt for is refused with the fix", () => {
+  it("encryption (disk, source, backing layer) names libvirt's secret store and not the secret", () => {
+    const uuid = "0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f";
+    const enc = `<encryption format='luks'><secret type='passphrase' uuid='${uuid}'/></encryption>`;
+    const at = [
+      refusal(doc(disk(`<source file='/i/a.img'/><target dev='vda' bus='virtio'/>${enc}`))),
+      refusal(doc(disk(`<source file='/i/a.img'>${enc}</source><target dev='vda' bus='virtio'/>`))),
+      refusal(
+        doc(
+          disk(
+            "<driver name='qemu' type='qcow2'/><source file='/i/a.qcow2'/><target dev='vda' bus='virtio'/>" +
+              `<backingStore type='file'><format type='qcow2'/><source file='/i/b.qcow2'>${enc}</source></backingStore>`,
+          ),
+        ),
+      ),
+      refusal(
+        doc(
+          disk(
+            `<source protocol='rbd' name='pool/image'><host name='mon1'/>${enc}</source><target dev='vda' bus='virtio'/>`,
+            "network",
+          ),
+        ),
+      ),
+    ];
+    expect(at.map((e) => e.path)).to.deep.equal([
+      "/domain/devices/disk[1]/encryption",
+      "/domain/devices/disk[1]/source/encryption",
+      "/domain/devices/disk[1]/backingStore/source/encryption",
+      "/domain/devices/disk[1]/source/encryption",
+    ]);
+    for (const e of at) {
+      expect(e.fix).to.match(/secret store/);
+      expect(e.message).not.to.include(uuid);
+    }
+  });
+
+  it("transient disks, storage volumes, vhost-user and ssh disks and IDE units QEMU lacks say why", () => {
+    expect(refusal(doc(disk("<source file='/i/a.img'/><target dev='vda' bus='virtio'/><transient/>"))).fix).to.match(
+      /overlay/,
+    );
+    expect(refusal(doc(disk("<source pool='p' volume='v'/><target dev='vda' bus='virtio'/>", "volume"))).fix).to.match(
+      /storage driver/,
+    );
+    expect(
+      refusal(doc(disk("<source type='unix' path='/tmp/v.sock'/><target dev='vda' bus='virtio'/>", "vhostuser"))).fix,
+    ).to.match(/vhost-user-blk server/);
+    expect(
+      refusal(
+        doc(
+          disk(
+            "<source protocol='ssh' name='a.img'><host name='h'/></source><target dev='vda' bus='virtio'/>",
+            "network",
+          ),
+        ),
+      ).fix,
+    ).to.match(/nbdkit/);
+    const ide = refusal(
+      doc(
+        disk(
+          "<source file='/i/a.img'/><target dev='hda' bus='ide'/><address type='drive' controller='0' bus='0' target='0' unit='2'/>",
+        ),
+      ),
+    );
+    expect(ide.fix).to.match(/QEMU refuses/);
+  });
+});
