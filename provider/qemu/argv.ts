@@ -258,7 +258,11 @@ export function buildQemuArgv(def: DomainDef, opts: QemuArgvOptions = {}): QemuC
   const secretFiles: QemuSecretFile[] = [];
   const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
   const blockThrottles = buildDisks(v, add, devs, secrets, iothreadObjects(def.root));
-  buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
+  buildFilesystems(devs.of("filesystem"), {
+    add,
+    pciAddress: (el, p) => pciAddressProps(el, p, devs),
+    sharedMemory: guestMemoryShared(def.root),
+  });
   buildInterfaces(v, add, devs, def.root);
   buildPm(def.root, add, devs);
   buildChardevs(v, add, devs);
@@ -2112,6 +2116,18 @@ function fatStorage(d: DomainDisk, el: XmlElement, path: string): Record<string,
       fix: "add <readonly/> (QEMU's writable vvfat is not supported by libvirt)",
     });
   return { driver: "vvfat", dir, floppy: d.device === "floppy", rw: false };
+}
+
+/**
+ * Whether the guest RAM is shared with other processes, as libvirt decides it for vhost-user
+ * devices (qemuValidateDomainDefVhostUserRequireSharedMemory): `<memoryBacking><access
+ * mode='shared'>`, or NUMA cells that are all `memAccess='shared'`.
+ */
+function guestMemoryShared(root: XmlElement): boolean {
+  const access = firstChild(firstChild(root, "memoryBacking") ?? root, "access");
+  const cells = childElements(firstChild(firstChild(root, "cpu") ?? root, "numa") ?? root, "cell");
+  if (cells.length) return cells.every((c) => (getAttr(c, "memAccess") ?? getAttr(access, "mode")) === "shared");
+  return !!access && getAttr(access, "mode") === "shared";
 }
 
 /** `hda` -> 0, `hdc` -> 2, `sdb` -> 1: libvirt's virDiskNameToIndex for one-letter suffixes. */

@@ -403,6 +403,9 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   ...["event_idx", "ioeventfd"].map((a) => `/domain/devices/disk/driver/@${a}`),
   // HTTP(S) cookies of a disk's own source (a backing layer's stay refused): a secret object read from a file
   ...["cookies", "cookies/cookie", "cookies/cookie/@name"].map((e) => `/domain/devices/disk/source/${e}`),
+  // virtiofs over the socket of a virtiofsd the user runs (storage.ts buildVirtiofsSocket)
+  "/domain/devices/filesystem/source/@socket",
+  "/domain/devices/filesystem/driver/@queue",
   // a host directory as a virtual FAT image (argv.ts fatStorage)
   "/domain/devices/disk/source/@dir",
   // a virtio disk's IOThread, or its queues' IOThreads (storage.ts diskIothreadProps)

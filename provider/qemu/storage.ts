@@ -490,6 +490,70 @@ export interface FilesystemContext {
   pciAddress(el: XmlElement, path: string): Record<string, unknown>;
   /** Adds arguments. */
   add(...a: string[]): void;
+  /**
+   * Whether the guest RAM is shared (`<memoryBacking><access mode='shared'>`, or every NUMA cell
+   * `memAccess='shared'`), which a vhost-user device needs. @default false
+   */
+  sharedMemory?: boolean;
+}
+
+/**
+ * A virtiofs share served by a virtiofsd the user runs (`<source socket=...>`): QEMU connects to
+ * its socket, as libvirt writes it (`-chardev socket,id=chr-vu-fsN,path=...` and a
+ * `vhost-user-fs-pci` with `tag` and `queue-size`). libvirt starts no virtiofsd for it, and the
+ * guest RAM must be shared with it (libvirt: virtiofs requires shared memory).
+ */
+function buildVirtiofsSocket(fs: XmlElement, i: number, path: string, ctx: FilesystemContext): void {
+  onlyAttrs(fs, path, ["type", "accessmode"], "a virtiofs <filesystem>");
+  const access = getAttr(fs, "accessmode");
+  if (access !== undefined && access !== "passthrough")
+    throw new DomainXmlError("virtiofs supports only accessmode passthrough", {
+      path: `${path}/@accessmode`,
+      value: access,
+      allowed: "passthrough",
+      fix: "remove accessmode (virtiofsd applies its own)",
+    });
+  const driver = firstChild(fs, "driver")!;
+  onlyAttrs(driver, `${path}/driver`, ["type", "queue", ...VIRTIO_OPTION_ATTRS], "a virtiofs <driver>");
+  const source = firstChild(fs, "source")!;
+  onlyAttrs(source, `${path}/source`, ["socket"], "a virtiofs <source socket>");
+  const target = firstChild(fs, "target");
+  const tag = target && getAttr(target, "dir");
+  if (!target || tag === undefined)
+    throw new DomainXmlError("missing filesystem target", {
+      path: `${path}/target/@dir`,
+      fix: "write <target dir='mount_tag'/>",
+    });
+  onlyAttrs(target, `${path}/target`, ["dir"], "<target>");
+  for (const c of childElements(fs))
+    if (!["driver", "source", "target", "address", "alias"].includes(c.name))
+      throw unsupported(
+        `${path}/${c.name}`,
+        undefined,
+        "with <source socket> the virtiofsd is yours: its options (binary, readonly, idmap, ...) are set where you start it; remove it",
+      );
+  if (!ctx.sharedMemory)
+    throw new DomainXmlError("virtiofs requires shared memory", {
+      path: `${path}/driver/@type`,
+      value: "virtiofs",
+      mirrorsLibvirt: true,
+      fix: "share the guest RAM with virtiofsd: <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>",
+    });
+  const chr = `chr-vu-fs${i}`;
+  ctx.add("-chardev", `socket,id=${chr},path=${getAttr(source, "socket")!.replace(/,/g, ",,")}`);
+  const queue = wholeAttr(driver, "queue", `${path}/driver`, 1, 32768);
+  ctx.add(
+    "-device",
+    JSON.stringify({
+      driver: "vhost-user-fs-pci",
+      ...virtioOptionsProps(driver, `${path}/driver`),
+      id: `fs${i}`,
+      chardev: chr,
+      ...(queue === undefined ? {} : { "queue-size": queue }),
+      tag,
+      ...ctx.pciAddress(fs, path),
+    }),
+  );
 }
 
 /**
@@ -512,11 +576,15 @@ export function buildFilesystems(fss: readonly XmlElement[], ctx: FilesystemCont
     onlyAttrs(fs, path, ["type", "accessmode", "multidevs", "fmode", "dmode"], "<filesystem>");
     const driver = firstChild(fs, "driver");
     const dtype = (driver && getAttr(driver, "type")) ?? "path";
+    if (dtype === "virtiofs" && firstChild(fs, "source") && getAttr(firstChild(fs, "source"), "socket") !== undefined) {
+      buildVirtiofsSocket(fs, i, path, ctx);
+      return;
+    }
     if (dtype === "virtiofs")
       throw unsupported(
         `${path}/driver/@type`,
         dtype,
-        "virtiofs needs a virtiofsd process per share, which libvirt starts and supervises (the QEMU-direct backend starts no helper daemons): share over 9p (driver type='path') or apply through libvirt",
+        "virtiofs needs a virtiofsd process per share, which libvirt starts and supervises (the QEMU-direct backend starts no helper daemons): run virtiofsd yourself and write <source socket='/path/to/its.sock'/>, share over 9p (driver type='path'), or apply through libvirt",
       );
     if (dtype !== "path" && dtype !== "handle")
       throw unsupported(

@@ -463,3 +463,37 @@ describe("QEMU command line: what a disk needs libvirt for is refused with the f
     expect(ide.fix).to.match(/QEMU refuses/);
   });
 });
+
+describe("QEMU command line: virtiofs over the socket of a virtiofsd the user runs", () => {
+  const SHARED = "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>";
+  const withFs = (fs: string, top = SHARED) =>
+    DomainDef.parse(
+      `<domain type='qemu'><name>d</name><uuid>${U}</uuid><memory unit='MiB'>256</memory><vcpu>1</vcpu>${top}` +
+        `<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>${fs}</devices></domain>`,
+    );
+  const vfs = (inner = "") =>
+    `<filesystem type='mount'><driver type='virtiofs' queue='1024'/><source socket='/tmp/sock'/><target dir='tag'/>${inner}</filesystem>`;
+
+  it("is a socket chardev and vhost-user-fs-pci as libvirt writes them (vhost-user-fs-sock)", () => {
+    const a = argv(withFs(vfs()));
+    expect(values(a, "-chardev")).to.include("socket,id=chr-vu-fs0,path=/tmp/sock");
+    expect(devices(withFs(vfs())).find((x) => x.driver === "vhost-user-fs-pci")).to.include({
+      id: "fs0",
+      chardev: "chr-vu-fs0",
+      "queue-size": 1024,
+      tag: "tag",
+    });
+  });
+
+  it("needs shared guest memory; what the user's virtiofsd decides, and virtiofs without a socket, are refused", () => {
+    const unshared = refusal(withFs(vfs(), ""));
+    expect(unshared.message).to.match(/requires shared memory/);
+    expect(unshared.fix).to.match(/access mode='shared'/);
+    expect(refusal(withFs(vfs("<readonly/>"))).path).to.equal("/domain/devices/filesystem[1]/readonly");
+    const dir = refusal(
+      withFs("<filesystem type='mount'><driver type='virtiofs'/><source dir='/srv'/><target dir='tag'/></filesystem>"),
+    );
+    expect(dir.path).to.equal("/domain/devices/filesystem[1]/driver/@type");
+    expect(dir.fix).to.match(/source socket/);
+  });
+});
