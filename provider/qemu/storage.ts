@@ -590,7 +590,9 @@ export function buildFilesystems(fss: readonly XmlElement[], ctx: FilesystemCont
       throw unsupported(
         `${path}/driver/@type`,
         dtype,
-        "the 9p drivers path and handle are built: apply others through libvirt",
+        dtype === "mtp"
+          ? "a USB MTP share (usb-mtp) takes a port on the guest's USB bus among the other USB devices, which the builder does not lay out for it: share over 9p (driver type='path') or apply through libvirt"
+          : "the 9p drivers path and handle are built: apply others through libvirt",
       );
     if (driver)
       onlyAttrs(driver, `${path}/driver`, ["type", "wrpolicy", ...VIRTIO_OPTION_ATTRS], "a 9p filesystem's <driver>");
