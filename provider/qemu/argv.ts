@@ -73,6 +73,7 @@ import {
   diskIothreadProps,
   checkDiskSourceSeclabels,
   checkDiskNeedsLibvirt,
+  checkStartupPolicy,
   implicitScsiControllers,
   implicitScsiKey,
   libvirtControllerOrder,
@@ -1864,6 +1865,7 @@ function buildDisks(
     // <iotune>: no argument; QMP block_set_io_throttle after start, skipped for an empty drive (libvirt)
     const ioTune = el ? diskIoTune(el, path) : undefined;
     if (el) checkDiskSourceSeclabels(el, path);
+    if (el) checkStartupPolicy(el, path);
     const throttle = (id: string) => {
       if (ioTune && drive !== undefined) throttles.push({ path, args: { id, ...ioTune } });
     };

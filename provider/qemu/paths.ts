@@ -406,6 +406,8 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
   // virtiofs over the socket of a virtiofsd the user runs (storage.ts buildVirtiofsSocket)
   "/domain/devices/filesystem/source/@socket",
   "/domain/devices/filesystem/driver/@queue",
+  // what a missing image does at start (storage.ts checkStartupPolicy; the backend applies it: applyStartupPolicies)
+  "/domain/devices/disk/source/@startupPolicy",
   // a host directory as a virtual FAT image (argv.ts fatStorage)
   "/domain/devices/disk/source/@dir",
   // a virtio disk's IOThread, or its queues' IOThreads (storage.ts diskIothreadProps)

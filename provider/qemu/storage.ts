@@ -9,7 +9,7 @@
  */
 import { DomainController, DomainDisk } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
-import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
+import { XmlElement, childElements, firstChild, getAttr, removeChild, textContent } from "../xml/tree";
 import { unsupported } from "./argv";
 
 /** A refusal of something the builder cannot express (the same shape as argv.ts's). */
@@ -1576,4 +1576,71 @@ function findEncryption(el: XmlElement, path: string): string | undefined {
   if (src && firstChild(src, "encryption")) return `${path}/source/encryption`;
   const b = firstChild(el, "backingStore");
   return b ? findEncryption(b, `${path}/backingStore`) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// <source startupPolicy>
+
+/** `<source startupPolicy>` values (libvirt's virDomainStartupPolicy). */
+const STARTUP_POLICIES: readonly string[] = ["mandatory", "requisite", "optional"];
+
+/**
+ * Checks a disk's `<source startupPolicy>`: a local image (`type='file'` or `'block'`) only,
+ * `requisite` for a CD-ROM or floppy only. No QEMU argument: the policy decides, at start, what
+ * happens when the image is missing (see {@link applyStartupPolicies}).
+ */
+export function checkStartupPolicy(el: XmlElement, path: string): void {
+  const source = firstChild(el, "source");
+  const policy = source && getAttr(source, "startupPolicy");
+  if (policy === undefined) return;
+  const sp = `${path}/source/@startupPolicy`;
+  if (!STARTUP_POLICIES.includes(policy))
+    throw new DomainXmlError("invalid startupPolicy", {
+      path: sp,
+      value: policy,
+      allowed: STARTUP_POLICIES.join(", "),
+      fix: "write startupPolicy='optional' or remove it",
+    });
+  const type = getAttr(el, "type") ?? "file";
+  if (type !== "file" && type !== "block")
+    throw unsupported(
+      sp,
+      policy,
+      `a startup policy is built for local images (type='file' or 'block'), the sources the backend can look for before start: remove it from this type='${type}' disk`,
+    );
+  const device = getAttr(el, "device") ?? "disk";
+  if (policy === "requisite" && device !== "cdrom" && device !== "floppy")
+    throw new DomainXmlError("Setting disk 'requisite' is allowed only for cdrom or floppy", {
+      path: sp,
+      value: policy,
+      mirrorsLibvirt: true,
+      fix: "write startupPolicy='optional' or 'mandatory'",
+    });
+}
+
+/**
+ * What libvirt does at start for `<source startupPolicy='optional'>` whose image is missing
+ * (qemuDomainCheckDiskStartupPolicy): a CD-ROM or floppy starts empty (its source dropped), a disk
+ * is left out. `mandatory` and `requisite` keep the disk (QEMU then fails to open the missing
+ * image, naming it). Changes `def` in place; `exists` is the backend's look at the host. Returns
+ * the disks changed, as `path: what`.
+ */
+export function applyStartupPolicies(def: { root: XmlElement }, exists: (file: string) => boolean): string[] {
+  const devices = firstChild(def.root, "devices");
+  if (!devices) return [];
+  const changed: string[] = [];
+  childElements(devices, "disk").forEach((el, i) => {
+    const source = firstChild(el, "source");
+    const file = source && (getAttr(source, "file") ?? getAttr(source, "dev"));
+    if (!source || file === undefined || getAttr(source, "startupPolicy") !== "optional" || exists(file)) return;
+    const device = getAttr(el, "device") ?? "disk";
+    if (device === "cdrom" || device === "floppy") {
+      removeChild(el, source);
+      changed.push(`/domain/devices/disk[${i + 1}]: ${file} is missing, the ${device} starts empty`);
+    } else {
+      removeChild(devices, el);
+      changed.push(`/domain/devices/disk[${i + 1}]: ${file} is missing, the disk is left out`);
+    }
+  });
+  return changed;
 }

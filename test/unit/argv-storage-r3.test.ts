@@ -9,7 +9,7 @@
 import { expect } from "chai";
 import { buildQemuArgv } from "../../provider/qemu/argv";
 import { EXPRESSED_PATHS } from "../../provider/qemu/paths";
-import { IOTUNE_ELEMENTS, httpCookies } from "../../provider/qemu/storage";
+import { IOTUNE_ELEMENTS, applyStartupPolicies, httpCookies } from "../../provider/qemu/storage";
 import { DomainDef } from "../../provider/xml/domain";
 import { parseXml } from "../../provider/xml/tree";
 import { argv, devices, refusal, values } from "../support/argv";
@@ -495,5 +495,54 @@ describe("QEMU command line: virtiofs over the socket of a virtiofsd the user ru
     );
     expect(dir.path).to.equal("/domain/devices/filesystem[1]/driver/@type");
     expect(dir.fix).to.match(/source socket/);
+  });
+});
+
+describe("<source startupPolicy>: no argument; a missing optional image is left out at start, as libvirt does", () => {
+  const two = () =>
+    doc(
+      disk("<source file='/i/here.img' startupPolicy='optional'/><target dev='vda' bus='virtio'/>") +
+        disk("<source file='/i/gone.img' startupPolicy='optional'/><target dev='vdb' bus='virtio'/>") +
+        disk(
+          "<source file='/i/gone.iso' startupPolicy='optional'/><target dev='hdc' bus='ide'/><readonly/>",
+          "file",
+          "cdrom",
+        ) +
+        disk("<source file='/i/gone2.img' startupPolicy='mandatory'/><target dev='vdc' bus='virtio'/>"),
+    );
+
+  it("is accepted with no argument on file and block disks (disk-aio-io_uring)", () => {
+    const plain = argv(doc(disk("<source file='/i/a.img'/><target dev='vda' bus='virtio'/>")));
+    expect(
+      argv(doc(disk("<source file='/i/a.img' startupPolicy='optional'/><target dev='vda' bus='virtio'/>"))),
+    ).to.deep.equal(plain);
+    expect(
+      refusal(doc(disk("<source file='/i/a.img' startupPolicy='requisite'/><target dev='vda' bus='virtio'/>"))).message,
+    ).to.match(/only for cdrom or floppy/);
+    expect(
+      refusal(doc(disk("<source file='/i/a.img' startupPolicy='maybe'/><target dev='vda' bus='virtio'/>"))).path,
+    ).to.equal("/domain/devices/disk[1]/source/@startupPolicy");
+    const net = refusal(
+      doc(
+        disk(
+          "<source protocol='nbd' name='x' startupPolicy='optional'><host name='h'/></source><target dev='vda' bus='virtio'/>",
+          "network",
+        ),
+      ),
+    );
+    expect(net.path).to.equal("/domain/devices/disk[1]/source/@startupPolicy");
+  });
+
+  it("the backend's pass: an optional missing disk is left out, an optional missing CD-ROM starts empty, others stay", () => {
+    const d = two();
+    const changed = applyStartupPolicies(d, (f) => f === "/i/here.img");
+    expect(changed).to.have.length(2);
+    const a = argv(d);
+    const files = values(a, "-blockdev").map((v) => String((JSON.parse(v) as { filename?: string }).filename));
+    expect(files).to.include("/i/here.img");
+    expect(files).to.include("/i/gone2.img"); // mandatory: QEMU names the missing file at start
+    expect(files).not.to.include("/i/gone.img");
+    expect(files).not.to.include("/i/gone.iso");
+    expect(devices(d).find((x) => x.driver === "ide-cd")).to.not.have.property("drive");
   });
 });

@@ -21,6 +21,7 @@ import { promises as fs, readFileSync, existsSync, openSync, closeSync } from "n
 import * as path from "node:path";
 import { buildQemuArgv, defaultNvramPath, firmwareNvram } from "../../qemu/argv";
 import { HostMemoryInfo, TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
+import { applyStartupPolicies } from "../../qemu/storage";
 import { parseBitmap } from "../../xml/bitmap";
 import { ImageError, ImageStamp, copyImage, fileIdentity, removeImage } from "../image";
 import { DomainDef } from "../../xml/domain";
@@ -345,6 +346,8 @@ export class QemuDirectBackend implements DomainBackend {
     if (this.livePid(name) !== undefined)
       throw new DirectError(`Requested operation is not valid: domain is already running`);
     const def = DomainDef.parse(await this.dumpxmlInactive(name));
+    // <source startupPolicy='optional'> with its image missing: left out or empty, as libvirt does
+    applyStartupPolicies(def, (file) => existsSync(file));
     await fs.rm(f.pid, { force: true });
     await fs.rm(f.qmp, { force: true });
     const opts = {
