@@ -2020,8 +2020,16 @@ function buildDisks(
     if (bi !== undefined) dev.bootindex = bi;
     if (cache) dev["write-cache"] = cache.writeCache ? "on" : "off";
     if (drive === undefined) delete dev.drive;
-    // libvirt names a virtio disk's block backend by the virtio device inside the PCI proxy
-    throttle(bus === "virtio" ? `/machine/peripheral/${String(dev.id)}/virtio-backend` : String(dev.id));
+    // libvirt names a virtio disk's block backend by the virtio device inside the PCI proxy, a USB
+    // disk's by the SCSI disk usb-storage makes on its own bus (qemuAssignDeviceDiskAlias's qomName)
+    const id = String(dev.id);
+    throttle(
+      bus === "virtio"
+        ? `/machine/peripheral/${id}/virtio-backend`
+        : bus === "usb"
+          ? `/machine/peripheral/${id}/${id}.0/legacy[0]`
+          : id,
+    );
     add("-device", deviceJson(dev));
   });
   return throttles;

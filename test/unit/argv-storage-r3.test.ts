@@ -76,6 +76,11 @@ describe("QEMU command line: disk <iotune> (QMP block_set_io_throttle after star
     expect(c.blockThrottles?.[0]?.args).not.to.have.property("bps_max_length");
   });
 
+  it("a USB disk is named by the SCSI disk usb-storage makes (QEMU refuses its own id: no block backend)", () => {
+    const c = buildQemuArgv(iotune("<total_bytes_sec>1</total_bytes_sec>", "<target dev='sda' bus='usb'/>"));
+    expect(c.blockThrottles?.[0]?.args.id).to.equal("/machine/peripheral/usb-disk0/usb-disk0.0/legacy[0]");
+  });
+
   it("an empty drive and a definition without limits get none (libvirt skips them)", () => {
     expect(buildQemuArgv(iotune("<total_bytes_sec>0</total_bytes_sec>")).blockThrottles).to.equal(undefined);
     const cd = doc(
