@@ -68,6 +68,12 @@ function throttleXml(dir: string, name: string, machine: "pc" | "q35"): string {
         <iotune><read_bytes_sec>3000000</read_bytes_sec><write_bytes_sec>2000000</write_bytes_sec><read_bytes_sec_max>4000000</read_bytes_sec_max><group_name>grp1</group_name></iotune>
         <address type='drive' controller='0' bus='1' target='0' unit='1'/>
       </disk>
+      <disk type='file' device='disk'>
+        <driver name='qemu' type='raw'/>
+        <source file='${dir}/scsi.img'/>
+        <target dev='sda' bus='usb'/>
+        <iotune><total_iops_sec>300</total_iops_sec></iotune>
+      </disk>
       <disk type='dir' device='floppy'>
         <driver name='qemu' type='fat'/>
         <source dir='${dir}/share'/>
@@ -243,6 +249,8 @@ for (const which of ["host", "new"] as const) {
             bps: 0,
             group: "grp1",
           });
+          // a USB disk's limits are on the SCSI disk usb-storage makes (libvirt's qomName for it)
+          expect(of("/machine/peripheral/usb-disk0/usb-disk0.0/legacy[0]")).to.include({ iops: 300, bps: 0 });
           // <address type='drive' bus='1' unit='1'>: the secondary IDE bus's slave
           expect(await get("/machine/peripheral/ide0-1-1", "unit")).to.equal(1);
           expect(await get("/machine/peripheral/ide0-1-1", "parent_bus")).to.match(/\/ide\.1$/);
