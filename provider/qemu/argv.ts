@@ -73,6 +73,11 @@ import {
   deviceJson,
   diskBlockdevProps,
   diskDeviceProps,
+  diskIoTune,
+  diskIothreadProps,
+  checkDiskSourceSeclabels,
+  checkDiskNeedsLibvirt,
+  checkStartupPolicy,
   implicitScsiControllers,
   implicitScsiKey,
   libvirtControllerOrder,
@@ -222,6 +227,19 @@ export interface QemuCommand {
    * libvirt does. `<emulatorpin>` itself is {@link QemuCommand.cpuAffinity}.
    */
   readonly threadAffinity?: platform.ThreadAffinity;
+  /**
+   * The disks' `<iotune>` limits, which no argument carries: the backend sends each as QMP
+   * `block_set_io_throttle` once QEMU runs, as libvirt does (provider/qemu/storage.ts diskIoTune).
+   */
+  readonly blockThrottles?: readonly BlockThrottle[];
+}
+
+/** One disk's I/O limits: the `block_set_io_throttle` arguments, `id` (the QOM device) included. */
+export interface BlockThrottle {
+  /** The disk, e.g. `/domain/devices/disk[1]`, for errors. */
+  readonly path: string;
+  /** The arguments of `block_set_io_throttle`. */
+  readonly args: Readonly<Record<string, unknown>>;
 }
 
 /** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
@@ -329,8 +347,14 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   for (const g of platform.pciHole64Globals(devs.of("controller"))) add("-global", g);
   buildControllers(v, add, devs, def.root);
   buildMemoryDevices(def.root, devs.of("memory"), add, (el, p) => pciAddressProps(el, p, devs), opts, ramDir);
-  buildDisks(v, add, devs);
-  buildFilesystems(devs.of("filesystem"), { add, pciAddress: (el, p) => pciAddressProps(el, p, devs) });
+  const secretFiles: QemuSecretFile[] = [];
+  const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
+  const blockThrottles = buildDisks(v, add, devs, secrets, iothreadObjects(def.root));
+  buildFilesystems(devs.of("filesystem"), {
+    add,
+    pciAddress: (el, p) => pciAddressProps(el, p, devs),
+    sharedMemory: guestMemoryShared(def.root),
+  });
   buildInterfaces(v, add, devs, def.root);
   buildPm(def.root, add, devs);
   chardev.buildChardevs(add, devs, {
@@ -338,7 +362,6 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   });
   chardev.buildParallels(add, devs);
   const swtpm = buildTpms(devs.of("tpm"), arch, identity.name, (identity.uuid ?? identity.guestUuid)!, opts, add); // tpm.ts
-  const secretFiles: QemuSecretFile[] = [];
   const env: Record<string, string> = { ...rtc.env };
   const mediaCtx: media.MediaContext = {
     add,
@@ -349,7 +372,6 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
     autoPort: iv.autoPorts(opts.graphicsPorts),
   };
   const audios = media.buildAudiodevs(mediaCtx);
-  const secrets = { dir: opts.secretDir ?? `/run/libvirt-domain/${identity.name}`, files: secretFiles };
   buildGraphics(v, add, secrets, devs, mediaCtx, audios);
   let usbPorts = 0;
   media.buildSounds(mediaCtx, audios, (written) =>
@@ -396,6 +418,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
     ...(nvramLocal ? { firmwareNvram: firmwareNvramOf(def.root, nvram.path ?? nvramDefault, nvram.template) } : {}),
     ...(statsPeriod === undefined ? {} : { balloonStatsPeriodSeconds: statsPeriod }),
     ...(pinning.threads === undefined ? {} : { threadAffinity: pinning.threads }),
+    ...(blockThrottles.length ? { blockThrottles } : {}),
   };
 }
 
@@ -1840,7 +1863,7 @@ function bootIndexes(v: DomainView, devs: DeviceElements): Map<object, number> {
   for (const dev of v.os.boot.length ? v.os.boot : ["hd"]) {
     const target =
       dev === "hd"
-        ? sorted.find((d) => d.device === "disk")
+        ? sorted.find((d) => d.device === "disk" || d.device === "lun")
         : dev === "cdrom"
           ? sorted.find((d) => d.device === "cdrom")
           : dev === "network"
@@ -1892,7 +1915,14 @@ function driveAddress(
  */
 const HOST_CDROM = /^\/dev\/(cdrom\d*|sr\d+|scd\d+)$/;
 
-function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
+function buildDisks(
+  v: DomainView,
+  add: Add,
+  devs: DeviceElements,
+  secrets: { dir: string; files: QemuSecretFile[] },
+  iothreads: readonly string[],
+): BlockThrottle[] {
+  const throttles: BlockThrottle[] = [];
   checkDiskTargets(v.disks);
   checkBootOrders(v.os.boot, [...v.disks, ...v.interfaces]);
   const boot = bootIndexes(v, devs);
@@ -1908,6 +1938,9 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
   const order = libvirtDiskOrder(v.disks);
   const chains = order.map((i) => backingChain(els[i], `/domain/devices/disk[${i + 1}]`));
   const firstIndex = order.map((_, pos) => chains.slice(pos + 1).reduce((n, c) => n + 1 + c.layers.length, 1));
+  const q35 = devs.rootBus === "pcie.0";
+  if (q35) q35FloppyController(v, order, els, boot, add);
+  const iothreadIds = new Set(iothreads.map((o) => String((JSON.parse(o) as { id: string }).id)));
   order.forEach((i, pos) => {
     const d = v.disks[i]!;
     const path = `/domain/devices/disk[${i + 1}]`;
@@ -1924,17 +1957,36 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
             ? "fdc"
             : "ide");
     const unit = (counters[bus] = (counters[bus] ?? -1) + 1);
-    const floppy = d.device === "floppy" && bus === "fdc" && devs.rootBus === "pci.0";
-    if (d.device !== "disk" && d.device !== "cdrom" && !floppy)
+    const floppy = d.device === "floppy" && bus === "fdc" && (devs.rootBus === "pci.0" || q35);
+    // device='lun': SCSI commands passed through to the host block device (scsi-block)
+    const lun = d.device === "lun";
+    if (lun) checkLun(d, el, path, bus);
+    if (d.device !== "disk" && d.device !== "cdrom" && !floppy && !lun)
       throw unsupported(
         `${path}/@device`,
         d.device,
-        "the builder attaches device='disk' and 'cdrom', and floppies on the PC machine's fdc; apply others through libvirt",
+        d.device === "lun"
+          ? "device='lun' passes SCSI commands through to a host device libvirt opens and labels (and, with <reservations>, a pr-helper it starts): use device='disk' or apply through libvirt"
+          : "the builder attaches device='disk' and 'cdrom', and floppies on the PC and q35 machines' fdc; apply others through libvirt",
       );
     let drive: string | undefined;
+    // encryption, transient: libvirt's secret store and overlays (storage.ts)
+    if (el) checkDiskNeedsLibvirt(el, path);
     // a network disk: QEMU's own block driver for its protocol (provider/qemu/storage.ts)
-    const net = d.type === "network" && el ? networkStorage(el, path) : undefined;
-    const src = net ? { driver: String(net.driver), filename: "" } : diskSource(d, path);
+    // HTTP cookies: a secret object QEMU reads from a file (libvirt: the same object, its data
+    // encrypted with libvirt's master key), named as libvirt names it
+    const cookieSecret = (cookie: string) => {
+      const id = `${node}-storage-httpcookie-secret0`;
+      const file = `${secrets.dir}/${id}`;
+      secrets.files.push({ path: file, data: cookie });
+      add("-object", JSON.stringify({ "qom-type": "secret", id, format: "raw", file }));
+      return id;
+    };
+    const net = d.type === "network" && el ? networkStorage(el, path, cookieSecret) : undefined;
+    // a host directory as a virtual FAT image (QEMU's vvfat), read-only, under a raw format node
+    const fat = el && (d.type === "dir" || d.driverType === "fat") ? fatStorage(d, el, path) : undefined;
+    const storageOf = net ?? fat;
+    const src = storageOf ? { driver: String(storageOf.driver), filename: "" } : diskSource(d, path);
     const driverEl = el && firstChild(el, "driver");
     // libvirt: a shareable, writable disk without a cache mode is not cached on the host (cache='none')
     const cacheMode =
@@ -1952,7 +2004,14 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
     if (src) {
       const readOnly = d.readonly || d.device === "cdrom";
       const fmt = d.driverType ?? "raw";
-      if (!["raw", "qcow2"].includes(fmt)) throw unsupported(`${path}/driver/@type`, fmt, "use a raw or qcow2 image");
+      if (!["raw", "qcow2", "fat"].includes(fmt))
+        throw unsupported(`${path}/driver/@type`, fmt, "use a raw or qcow2 image");
+      if (fat && chain.layers.length > 0)
+        throw unsupported(
+          `${path}/backingStore`,
+          "fat",
+          "a virtual FAT image has no backing image: remove <backingStore>",
+        );
       if (d.shareable && fmt !== "raw")
         throw unsupported(
           `${path}/shareable`,
@@ -1966,7 +2025,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           "the I/O mode is for local files and block devices: remove it",
         );
       const storage = {
-        ...(net ?? {
+        ...(storageOf ?? {
           driver:
             src.driver === "host_device" && d.device === "cdrom" && HOST_CDROM.test(src.filename)
               ? "host_cdrom"
@@ -2052,7 +2111,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
             "read-only": readOnly,
             ...cacheProps,
             ...bp.top,
-            driver: fmt,
+            driver: fat ? "raw" : fmt,
             ...bp.format,
             file: `${node}-storage`,
             ...backingOf(0),
@@ -2069,6 +2128,13 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
     }
     const bi = boot.get(d);
     const dev: Record<string, unknown> = {};
+    // <iotune>: no argument; QMP block_set_io_throttle after start, skipped for an empty drive (libvirt)
+    const ioTune = el ? diskIoTune(el, path) : undefined;
+    if (el) checkDiskSourceSeclabels(el, path);
+    if (el) checkStartupPolicy(el, path);
+    const throttle = (id: string) => {
+      if (ioTune && drive !== undefined) throttles.push({ path, args: { id, ...ioTune } });
+    };
     if (floppy) {
       // the PC machine's built-in floppy controller: its boot index is a property of isa-fdc
       const a = driveAddress(el, path, driveIndex(d.targetDev) ?? unit, "fdc");
@@ -2078,13 +2144,15 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           undefined,
           "the floppy controller has units 0 and 1 (controller 0, bus 0)",
         );
-      if (bi !== undefined) add("-global", `isa-fdc.bootindex${a.unit === 0 ? "A" : "B"}=${bi}`);
+      // on q35 the boot index is a property of the isa-fdc device (q35FloppyController)
+      if (bi !== undefined && !q35) add("-global", `isa-fdc.bootindex${a.unit === 0 ? "A" : "B"}=${bi}`);
       const extra = el ? Object.keys(diskDeviceProps(d, el, path, "fdc"))[0] : undefined;
       if (extra !== undefined)
         throw unsupported(path, extra, "a floppy drive takes no such property: remove it or apply through libvirt");
       const fd: Record<string, unknown> = { driver: "floppy", unit: a.unit, drive, id: `fdc0-0-${a.unit}` };
       if (drive === undefined) delete fd.drive;
       if (cache) fd["write-cache"] = cache.writeCache ? "on" : "off";
+      throttle(fd.id as string);
       add("-device", JSON.stringify(fd));
       return;
     }
@@ -2109,7 +2177,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           `${path}/address`,
           undefined,
           bus === "ide"
-            ? "the built-in IDE controller has buses 0-1, units 0-1 (controller 0, target 0)"
+            ? 'the built-in IDE controller has buses 0-1, units 0-1 (controller 0, target 0): libvirt writes other units, but QEMU refuses them at start ("Can\'t create IDE unit 2, bus supports only 2 units", checked with QEMU 7.2 and 11); write a unit QEMU has'
             : "the built-in SATA controller has units 0-5 on controller 0, bus 0, target 0",
         );
       const driver = d.device === "cdrom" ? "ide-cd" : "ide-hd";
@@ -2133,7 +2201,7 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
           : undefined);
       if (!ctrl)
         throw unsupported(`${path}/address/@controller`, `${a.controller}`, "add the SCSI controller of that index");
-      const driver = d.device === "cdrom" ? "scsi-cd" : "scsi-hd";
+      const driver = lun ? "scsi-block" : d.device === "cdrom" ? "scsi-cd" : "scsi-hd";
       // as libvirt (qemuBuildDeviceAddressProps): lsi has one LUN per target id, virtio-scsi both
       if ((ctrl.model ?? "auto") === "auto" || ctrl.model === "lsilogic") {
         const id = `scsi${a.controller}-${a.bus}-${a.unit}`;
@@ -2200,13 +2268,142 @@ function buildDisks(v: DomainView, add: Add, devs: DeviceElements): void {
     } else {
       throw unsupported(`${path}/target/@bus`, bus, "use bus virtio, ide, sata, scsi or usb");
     }
-    if (el) Object.assign(dev, diskDeviceProps(d, el, path, bus));
+    if (el) Object.assign(dev, diskDeviceProps(d, el, path, bus), diskIothreadProps(el, path, bus, iothreadIds));
     if (d.serial !== undefined) dev.serial = d.serial;
+    if (lun) {
+      // scsi-block: the host device answers the guest's SCSI inquiries itself (libvirt writes no device_id)
+      delete dev.device_id;
+      const own =
+        Object.keys(dev).find((k) => !["driver", "bus", "channel", "scsi-id", "lun", "drive", "id"].includes(k)) ??
+        (cache ? "cache" : undefined);
+      if (own !== undefined)
+        throw unsupported(
+          path,
+          own,
+          "a device='lun' disk is the host's SCSI device as it is: remove what would change it (serial, wwn, vendor, product, geometry, blockio, cache, error policies) or use device='disk'",
+        );
+    }
     if (bi !== undefined) dev.bootindex = bi;
     if (cache) dev["write-cache"] = cache.writeCache ? "on" : "off";
     if (drive === undefined) delete dev.drive;
+    // libvirt names a virtio disk's block backend by the virtio device inside the PCI proxy, a USB
+    // disk's by the SCSI disk usb-storage makes on its own bus (qemuAssignDeviceDiskAlias's qomName)
+    const id = String(dev.id);
+    throttle(
+      bus === "virtio"
+        ? `/machine/peripheral/${id}/virtio-backend`
+        : bus === "usb"
+          ? `/machine/peripheral/${id}/${id}.0/legacy[0]`
+          : id,
+    );
     add("-device", deviceJson(dev));
   });
+  return throttles;
+}
+
+/**
+ * A `device='lun'` disk as the builder builds it: on a SCSI controller, over a host block device
+ * (libvirt: "disk device='lun' is only valid for block type disk source"; SCSI passthrough over
+ * virtio-blk is gone from QEMU). Network LUNs (iSCSI) and persistent reservations are refused.
+ */
+function checkLun(d: DomainDisk, el: XmlElement | undefined, path: string, bus: string): void {
+  if (d.type !== "block")
+    throw new DomainXmlError("a LUN must be a block device", {
+      path: `${path}/@type`,
+      value: d.type ?? "file",
+      allowed: "block",
+      fix: "write type='block' with <source dev='/dev/...'/> for device='lun', or use device='disk' (libvirt: disk device='lun' is only valid for block type disk source)",
+    });
+  if (bus !== "scsi")
+    throw unsupported(
+      `${path}/target/@bus`,
+      bus,
+      "device='lun' is built on a SCSI controller (scsi-block): write bus='scsi' (QEMU has no SCSI passthrough over virtio-blk)",
+    );
+  const src = el && firstChild(el, "source");
+  if (src && firstChild(src, "reservations"))
+    throw unsupported(
+      `${path}/source/reservations`,
+      undefined,
+      "persistent reservations need the qemu-pr-helper process libvirt starts: remove <reservations> or apply through libvirt",
+    );
+}
+
+/**
+ * The q35 machine has no floppy controller built in: with a floppy disk, libvirt adds an
+ * `isa-fdc` device before the disks (qemuBuildFloppyCommandLineControllerOptions), the floppies'
+ * boot indexes its `bootindexA`/`bootindexB` (the PC machine's built-in one takes them as
+ * `-global isa-fdc.bootindexA=`). Units as the disk loop reads them (driveAddress).
+ */
+function q35FloppyController(
+  v: DomainView,
+  order: readonly number[],
+  els: readonly (XmlElement | undefined)[],
+  boot: Map<object, number>,
+  add: Add,
+): void {
+  const props: Record<string, unknown> = { driver: "isa-fdc" };
+  let counter = -1;
+  let any = false;
+  for (const i of order) {
+    const d = v.disks[i]!;
+    if (diskBus(d) !== "fdc") continue;
+    const unit = ++counter;
+    if (d.device !== "floppy") continue;
+    any = true;
+    const a = driveAddress(els[i], `/domain/devices/disk[${i + 1}]`, driveIndex(d.targetDev) ?? unit, "fdc");
+    const bi = boot.get(d);
+    if (bi !== undefined && a.unit <= 1) props[`bootindex${a.unit === 0 ? "A" : "B"}`] = bi;
+  }
+  if (any) add("-device", JSON.stringify(props));
+}
+
+/**
+ * A `<disk type='dir'>` with `<driver type='fat'>`: QEMU's vvfat driver presents the host
+ * directory as a FAT file system, as libvirt writes it (`floppy` for a floppy, `rw` false). libvirt's
+ * rules: the fat format only for a directory, a directory only as fat, read-only ("cannot create
+ * virtual FAT disks in read-write mode").
+ */
+function fatStorage(d: DomainDisk, el: XmlElement, path: string): Record<string, unknown> {
+  if (d.type !== "dir")
+    throw new DomainXmlError("a virtual FAT image is made from a directory", {
+      path: `${path}/@type`,
+      value: d.type ?? "file",
+      allowed: "dir",
+      fix: "write <disk type='dir'> with <source dir='/path'/> for driver type='fat', or use a raw or qcow2 image",
+    });
+  if (d.driverType !== "fat")
+    throw new DomainXmlError("a directory disk is a virtual FAT image", {
+      path: `${path}/driver/@type`,
+      value: d.driverType ?? "raw",
+      allowed: "fat",
+      fix: "write <driver name='qemu' type='fat'/>",
+    });
+  const dir = getAttr(firstChild(el, "source"), "dir");
+  if (dir === undefined)
+    throw new DomainXmlError("missing disk source", {
+      path: `${path}/source/@dir`,
+      fix: "write <source dir='/path'/>",
+    });
+  if (!d.readonly)
+    throw new DomainXmlError("cannot create virtual FAT disks in read-write mode", {
+      path: `${path}/readonly`,
+      mirrorsLibvirt: true,
+      fix: "add <readonly/> (QEMU's writable vvfat is not supported by libvirt)",
+    });
+  return { driver: "vvfat", dir, floppy: d.device === "floppy", rw: false };
+}
+
+/**
+ * Whether the guest RAM is shared with other processes, as libvirt decides it for vhost-user
+ * devices (qemuValidateDomainDefVhostUserRequireSharedMemory): `<memoryBacking><access
+ * mode='shared'>`, or NUMA cells that are all `memAccess='shared'`.
+ */
+function guestMemoryShared(root: XmlElement): boolean {
+  const access = firstChild(firstChild(root, "memoryBacking") ?? root, "access");
+  const cells = childElements(firstChild(firstChild(root, "cpu") ?? root, "numa") ?? root, "cell");
+  if (cells.length) return cells.every((c) => (getAttr(c, "memAccess") ?? getAttr(access, "mode")) === "shared");
+  return !!access && getAttr(access, "mode") === "shared";
 }
 
 /** `hda` -> 0, `hdc` -> 2, `sdb` -> 1: libvirt's virDiskNameToIndex for one-letter suffixes. */
@@ -2220,12 +2417,18 @@ function diskSource(d: DomainDisk, path: string): { driver: string; filename: st
     return d.sourceFile !== undefined ? { driver: "file", filename: d.sourceFile } : undefined;
   if (d.type === "block")
     return d.sourceDev !== undefined ? { driver: "host_device", filename: d.sourceDev } : undefined;
-  throw unsupported(
-    `${path}/@type`,
-    d.type,
-    "storage pools and network disks need libvirt; use type='file' or type='block'",
-  );
+  throw unsupported(`${path}/@type`, d.type, DISK_TYPE_NEEDS[d.type] ?? "use type='file', 'block', 'network' or 'dir'");
 }
+
+/** Why a disk type needs libvirt (the fix of its refusal). */
+const DISK_TYPE_NEEDS: Readonly<Record<string, string>> = {
+  volume:
+    "a storage pool volume is resolved by libvirt's storage driver, which the QEMU-direct backend has no access to: write the volume's path as type='file' or 'block', or apply through libvirt",
+  nvme: "a host NVMe namespace is driven by QEMU over VFIO after libvirt detaches it from the host driver: apply through libvirt",
+  vhostuser:
+    "a vhost-user disk needs a vhost-user-blk server (e.g. qemu-storage-daemon) and guest memory shared with it, which libvirt sets up: apply through libvirt",
+  vhostvdpa: "a vDPA block device is opened by libvirt and passed to QEMU as a file descriptor: apply through libvirt",
+};
 
 const NIC_DRIVERS: Record<string, string> = {
   virtio: "virtio-net-pci",

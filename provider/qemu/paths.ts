@@ -496,6 +496,39 @@ export const EXPRESSED_PATHS: ReadonlySet<string> = new Set<string>([
     ];
   }),
   ...NETWORK_SOURCE_PATHS.map((a) => `/domain/devices/disk/source/${a}`),
+  // ---- r3 storage leftovers (provider/qemu/storage.ts) ----
+  // <iotune>: no argument, in libvirt as here: QMP block_set_io_throttle after start (QemuCommand.blockThrottles)
+  "/domain/devices/disk/iotune",
+  ...["total", "read", "write"]
+    .flatMap((k) => ["bytes_sec", "iops_sec"].flatMap((u) => [`${k}_${u}`, `${k}_${u}_max`, `${k}_${u}_max_length`]))
+    .map((e) => `/domain/devices/disk/iotune/${e}`),
+  ...["size_iops_sec", "group_name"].map((e) => `/domain/devices/disk/iotune/${e}`),
+  ...["event_idx", "ioeventfd"].map((a) => `/domain/devices/disk/driver/@${a}`),
+  // HTTP(S) cookies of a disk's own source (a backing layer's stay refused): a secret object read from a file
+  ...["cookies", "cookies/cookie", "cookies/cookie/@name"].map((e) => `/domain/devices/disk/source/${e}`),
+  // virtiofs over the socket of a virtiofsd the user runs (storage.ts buildVirtiofsSocket)
+  "/domain/devices/filesystem/source/@socket",
+  "/domain/devices/filesystem/driver/@queue",
+  // what a missing image does at start (storage.ts checkStartupPolicy; the backend applies it: applyStartupPolicies)
+  "/domain/devices/disk/source/@startupPolicy",
+  // a host directory as a virtual FAT image (argv.ts fatStorage)
+  "/domain/devices/disk/source/@dir",
+  // a virtio disk's IOThread, or its queues' IOThreads (storage.ts diskIothreadProps)
+  ...["@iothread", "iothreads", "iothreads/iothread", "iothreads/iothread/@id"].map(
+    (e) => `/domain/devices/disk/driver/${e}`,
+  ),
+  ...["iothreads/iothread/queue", "iothreads/iothread/queue/@id"].map((e) => `/domain/devices/disk/driver/${e}`),
+  // a virtio-scsi controller's IOThread(s), the same way (storage.ts controllerDriverProps)
+  ...["@iothread", "iothreads", "iothreads/iothread", "iothreads/iothread/@id"].map(
+    (e) => `/domain/devices/controller/driver/${e}`,
+  ),
+  ...["iothreads/iothread/queue", "iothreads/iothread/queue/@id"].map((e) => `/domain/devices/controller/driver/${e}`),
+  // a disk source's seclabel asking for no relabeling (storage.ts checkDiskSourceSeclabels refuses the others):
+  // no argument, in libvirt as here (libvirt's security drivers label files before start)
+  ...["seclabel", "seclabel/@model", "seclabel/@relabel", "seclabel/@labelskip"].map(
+    (e) => `/domain/devices/disk/source/${e}`,
+  ),
+  // ---- end of r3 storage leftovers ----
 
   "/domain/devices/controller/@ports",
   "/domain/devices/controller/@vectors",

@@ -9,7 +9,7 @@
  */
 import { DomainController, DomainDisk } from "../xml/domain";
 import { DomainXmlError } from "../xml/errors";
-import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
+import { XmlElement, childElements, firstChild, getAttr, removeChild, textContent } from "../xml/tree";
 import { unsupported } from "./argv";
 
 /** A refusal of something the builder cannot express (the same shape as argv.ts's). */
@@ -367,12 +367,19 @@ export function diskDeviceProps(d: DomainDisk, el: XmlElement, path: string, bus
   const queues = wholeAttr(driver, "queues", `${path}/driver`, 1, 65535);
   const queueSize = wholeAttr(driver, "queue_size", `${path}/driver`, 1, 65535);
   const virtio = virtioOptionsProps(driver, `${path}/driver`);
+  // virtio-blk's ioeventfd and event_idx (libvirt: booleans on the -device, virtio disks only)
+  const ioeventfd = onOff(driver, "ioeventfd", `${path}/driver`);
+  const eventIdx = onOff(driver, "event_idx", `${path}/driver`);
   if (bus === "virtio") {
+    if (ioeventfd !== undefined) props.ioeventfd = ioeventfd;
+    if (eventIdx !== undefined) props.event_idx = eventIdx;
     if (queues !== undefined) props["num-queues"] = queues;
     if (queueSize !== undefined) props["queue-size"] = queueSize;
     Object.assign(props, virtio);
   } else {
-    const a = ["queues", "queue_size", ...VIRTIO_OPTION_ATTRS].find((x) => driver && getAttr(driver, x) !== undefined);
+    const a = ["queues", "queue_size", "ioeventfd", "event_idx", ...VIRTIO_OPTION_ATTRS].find(
+      (x) => driver && getAttr(driver, x) !== undefined,
+    );
     if (a) throw unsupported(`${path}/driver/@${a}`, getAttr(driver, a), "this is set on virtio disks only: remove it");
   }
   return props;
@@ -477,6 +484,70 @@ export interface FilesystemContext {
   pciAddress(el: XmlElement, path: string): Record<string, unknown>;
   /** Adds arguments. */
   add(...a: string[]): void;
+  /**
+   * Whether the guest RAM is shared (`<memoryBacking><access mode='shared'>`, or every NUMA cell
+   * `memAccess='shared'`), which a vhost-user device needs. @default false
+   */
+  sharedMemory?: boolean;
+}
+
+/**
+ * A virtiofs share served by a virtiofsd the user runs (`<source socket=...>`): QEMU connects to
+ * its socket, as libvirt writes it (`-chardev socket,id=chr-vu-fsN,path=...` and a
+ * `vhost-user-fs-pci` with `tag` and `queue-size`). libvirt starts no virtiofsd for it, and the
+ * guest RAM must be shared with it (libvirt: virtiofs requires shared memory).
+ */
+function buildVirtiofsSocket(fs: XmlElement, i: number, path: string, ctx: FilesystemContext): void {
+  onlyAttrs(fs, path, ["type", "accessmode"], "a virtiofs <filesystem>");
+  const access = getAttr(fs, "accessmode");
+  if (access !== undefined && access !== "passthrough")
+    throw new DomainXmlError("virtiofs supports only accessmode passthrough", {
+      path: `${path}/@accessmode`,
+      value: access,
+      allowed: "passthrough",
+      fix: "remove accessmode (virtiofsd applies its own)",
+    });
+  const driver = firstChild(fs, "driver")!;
+  onlyAttrs(driver, `${path}/driver`, ["type", "queue", ...VIRTIO_OPTION_ATTRS], "a virtiofs <driver>");
+  const source = firstChild(fs, "source")!;
+  onlyAttrs(source, `${path}/source`, ["socket"], "a virtiofs <source socket>");
+  const target = firstChild(fs, "target");
+  const tag = target && getAttr(target, "dir");
+  if (!target || tag === undefined)
+    throw new DomainXmlError("missing filesystem target", {
+      path: `${path}/target/@dir`,
+      fix: "write <target dir='mount_tag'/>",
+    });
+  onlyAttrs(target, `${path}/target`, ["dir"], "<target>");
+  for (const c of childElements(fs))
+    if (!["driver", "source", "target", "address", "alias"].includes(c.name))
+      throw unsupported(
+        `${path}/${c.name}`,
+        undefined,
+        "with <source socket> the virtiofsd is yours: its options (binary, readonly, idmap, ...) are set where you start it; remove it",
+      );
+  if (!ctx.sharedMemory)
+    throw new DomainXmlError("virtiofs requires shared memory", {
+      path: `${path}/driver/@type`,
+      value: "virtiofs",
+      mirrorsLibvirt: true,
+      fix: "share the guest RAM with virtiofsd: <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>",
+    });
+  const chr = `chr-vu-fs${i}`;
+  ctx.add("-chardev", `socket,id=${chr},path=${getAttr(source, "socket")!.replace(/,/g, ",,")}`);
+  const queue = wholeAttr(driver, "queue", `${path}/driver`, 1, 32768);
+  ctx.add(
+    "-device",
+    JSON.stringify({
+      driver: "vhost-user-fs-pci",
+      ...virtioOptionsProps(driver, `${path}/driver`),
+      id: `fs${i}`,
+      chardev: chr,
+      ...(queue === undefined ? {} : { "queue-size": queue }),
+      tag,
+      ...ctx.pciAddress(fs, path),
+    }),
+  );
 }
 
 /**
@@ -499,17 +570,23 @@ export function buildFilesystems(fss: readonly XmlElement[], ctx: FilesystemCont
     onlyAttrs(fs, path, ["type", "accessmode", "multidevs", "fmode", "dmode"], "<filesystem>");
     const driver = firstChild(fs, "driver");
     const dtype = (driver && getAttr(driver, "type")) ?? "path";
+    if (dtype === "virtiofs" && firstChild(fs, "source") && getAttr(firstChild(fs, "source"), "socket") !== undefined) {
+      buildVirtiofsSocket(fs, i, path, ctx);
+      return;
+    }
     if (dtype === "virtiofs")
       throw unsupported(
         `${path}/driver/@type`,
         dtype,
-        "virtiofs needs a virtiofsd process per share, which libvirt starts and supervises (the QEMU-direct backend starts no helper daemons): share over 9p (driver type='path') or apply through libvirt",
+        "virtiofs needs a virtiofsd process per share, which libvirt starts and supervises (the QEMU-direct backend starts no helper daemons): run virtiofsd yourself and write <source socket='/path/to/its.sock'/>, share over 9p (driver type='path'), or apply through libvirt",
       );
     if (dtype !== "path" && dtype !== "handle")
       throw unsupported(
         `${path}/driver/@type`,
         dtype,
-        "the 9p drivers path and handle are built: apply others through libvirt",
+        dtype === "mtp"
+          ? "a USB MTP share (usb-mtp) takes a port on the guest's USB bus among the other USB devices, which the builder does not lay out for it: share over 9p (driver type='path') or apply through libvirt"
+          : "the 9p drivers path and handle are built: apply others through libvirt",
       );
     if (driver)
       onlyAttrs(driver, `${path}/driver`, ["type", "wrpolicy", ...VIRTIO_OPTION_ATTRS], "a 9p filesystem's <driver>");
@@ -744,7 +821,11 @@ function networkHosts(source: XmlElement, path: string, protocol: string): Netwo
  * certificates are qemu.conf host configuration), ssh (`<knownHosts>` and keys need nbdkit or
  * ssh-agent), gluster, vxhs, sheepdog and the like (not in QEMU any more, or not built).
  */
-export function networkStorage(el: XmlElement, path: string): Record<string, unknown> {
+export function networkStorage(
+  el: XmlElement,
+  path: string,
+  cookieSecret?: (cookie: string) => string,
+): Record<string, unknown> {
   const source = firstChild(el, "source");
   if (!source)
     throw new DomainXmlError("missing disk source", {
@@ -757,7 +838,9 @@ export function networkStorage(el: XmlElement, path: string): Record<string, unk
     throw unsupported(
       `${sp}/@protocol`,
       protocol,
-      "the QEMU-direct backend builds network disks over nbd, rbd, iscsi, http(s), ftp(s) and nfs: apply others through libvirt",
+      protocol === "ssh"
+        ? "libvirt reaches ssh disks through an nbdkit process it starts (keys, ssh-agent, passwords, <knownHosts>) or QEMU's ssh driver with the QEMU user's own known_hosts; the QEMU-direct backend builds neither: apply through libvirt, or serve the image over nbd"
+        : "the QEMU-direct backend builds network disks over nbd, rbd, iscsi, http(s), ftp(s) and nfs: apply others through libvirt",
     );
   if (firstChild(el, "auth") || firstChild(source, "auth"))
     throw unsupported(
@@ -790,7 +873,10 @@ export function networkStorage(el: XmlElement, path: string): Record<string, unk
     nfs: ["host", "identity"],
   };
   for (const c of childElements(source))
-    if (!allowedKids[protocol]!.includes(c.name))
+    if (
+      !allowedKids[protocol]!.includes(c.name) &&
+      !(c.name === "cookies" && cookieSecret && protocol.startsWith("http"))
+    )
       throw unsupported(
         `${sp}/${c.name}`,
         undefined,
@@ -939,9 +1025,71 @@ export function networkStorage(el: XmlElement, path: string): Record<string, unk
           });
         props.sslverify = verify === "yes";
       }
+      const cookies = child("cookies");
+      if (cookies && cookieSecret) props["cookie-secret"] = cookieSecret(httpCookies(cookies, `${sp}/cookies`));
       return props;
     }
   }
+}
+
+/** Characters a cookie name may not hold (libvirt's virDomainStorageNetCookieValidate, RFC 6265 token). */
+const COOKIE_NAME_INVALID = (s: string): boolean => hasControlChar(s) || /[()<>@,;:\\"/[\]?={} ]/.test(s);
+/** Characters a cookie value may not hold, inside its optional double quotes (libvirt's rule). */
+const COOKIE_VALUE_INVALID = (s: string): boolean => hasControlChar(s) || /[",;\\ ]/.test(s);
+
+/** Whether a string holds an ASCII control character (below 0x20, or DEL). */
+function hasControlChar(s: string): boolean {
+  return [...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+}
+
+/**
+ * An HTTP(S) disk's `<cookies>` as the one header value QEMU's curl driver sends
+ * (`name=value; name2=value2`, libvirt's qemuBlockStorageSourceGetCookieString), checked as
+ * libvirt checks them: a name is an RFC 6265 token, a value has no `"`, `,`, `;`, `\`, space or
+ * control character (inside optional double quotes), no name twice. Errors name the cookie, never
+ * its value (a cookie is a credential).
+ */
+export function httpCookies(cookies: XmlElement, path: string): string {
+  onlyAttrs(cookies, path, [], "<cookies>");
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  childElements(cookies).forEach((c, i) => {
+    const cp = `${path}/cookie[${i + 1}]`;
+    if (c.name !== "cookie")
+      throw unsupported(`${path}/${c.name}`, undefined, "<cookies> holds <cookie> elements only");
+    onlyAttrs(c, cp, ["name"], "<cookie>");
+    const name = getAttr(c, "name") ?? "";
+    if (name === "" || COOKIE_NAME_INVALID(name))
+      throw new DomainXmlError("invalid cookie name", {
+        path: `${cp}/@name`,
+        value: name,
+        allowed: 'an RFC 6265 token: no spaces, control characters nor ()<>@,;:\\"/[]?={}',
+        fix: "write a cookie name such as name='session'",
+      });
+    if (seen.has(name))
+      throw new DomainXmlError("duplicate cookie", {
+        path: `${cp}/@name`,
+        value: name,
+        fix: `give the cookie '${name}' once`,
+      });
+    seen.add(name);
+    const value = textContent(c) ?? "";
+    const inner = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+    if (COOKIE_VALUE_INVALID(inner))
+      throw new DomainXmlError("invalid cookie value", {
+        path: cp,
+        allowed:
+          'printable characters without ", comma, semicolon, backslash or space, optionally inside double quotes',
+        fix: `correct the value of cookie '${name}' (it is not shown here: a cookie is a credential)`,
+      });
+    parts.push(`${name}=${value}`);
+  });
+  if (!parts.length)
+    throw new DomainXmlError("empty cookies", {
+      path,
+      fix: "write <cookie name='...'>value</cookie> or remove <cookies>",
+    });
+  return parts.join("; ");
 }
 
 /**
@@ -1063,4 +1211,430 @@ export function rootHotplugGlobal(
   onlyAttrs(target, `${path}/target`, ["hotplug"], "the pci-root's <target>");
   const on = onOff(target, "hotplug", `${path}/target`);
   return on === undefined ? undefined : `PIIX4_PM.acpi-root-pci-hotplug=${on ? "on" : "off"}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disk I/O throttling (<iotune>)
+
+/**
+ * A disk's `<iotune>` child elements and the `block_set_io_throttle` argument each is (libvirt's
+ * qemuMonitorJSONSetBlockIoThrottle). The six rates are always sent, 0 meaning no limit.
+ */
+const IOTUNE_RATES: Readonly<Record<string, string>> = {
+  total_bytes_sec: "bps",
+  read_bytes_sec: "bps_rd",
+  write_bytes_sec: "bps_wr",
+  total_iops_sec: "iops",
+  read_iops_sec: "iops_rd",
+  write_iops_sec: "iops_wr",
+  total_bytes_sec_max: "bps_max",
+  read_bytes_sec_max: "bps_rd_max",
+  write_bytes_sec_max: "bps_wr_max",
+  total_iops_sec_max: "iops_max",
+  read_iops_sec_max: "iops_rd_max",
+  write_iops_sec_max: "iops_wr_max",
+  size_iops_sec: "iops_size",
+};
+
+/** The burst lengths (seconds), sent only when set and above 0, as libvirt does. */
+const IOTUNE_LENGTHS: Readonly<Record<string, string>> = {
+  total_bytes_sec_max_length: "bps_max_length",
+  read_bytes_sec_max_length: "bps_rd_max_length",
+  write_bytes_sec_max_length: "bps_wr_max_length",
+  total_iops_sec_max_length: "iops_max_length",
+  read_iops_sec_max_length: "iops_rd_max_length",
+  write_iops_sec_max_length: "iops_wr_max_length",
+};
+
+/** The `<iotune>` child elements the builder reads (every one libvirt 11 knows). */
+export const IOTUNE_ELEMENTS: readonly string[] = [
+  ...Object.keys(IOTUNE_RATES),
+  ...Object.keys(IOTUNE_LENGTHS),
+  "group_name",
+];
+
+/** libvirt's QEMU_BLOCK_IOTUNE_MAX (QEMU's THROTTLE_VALUE_MAX): no limit may exceed it. */
+const IOTUNE_MAX = 1_000_000_000_000_000;
+
+/**
+ * A disk's `<iotune>` as the arguments of QMP `block_set_io_throttle` (without the device `id`),
+ * which libvirt sends once QEMU runs (qemuProcessSetupDiskThrottling): it writes no QEMU argument
+ * for it. `undefined` when the disk has no `<iotune>` or one that sets nothing.
+ *
+ * Checked as libvirt (virDomainDiskIoTuneValidate, qemuValidateDomainDeviceDefDiskIOThrottle) and
+ * QEMU (throttle_is_valid, which fails `block_set_io_throttle` after start) check it: whole numbers
+ * up to 10^15, a total limit and a read/write limit of the same kind not both set, a burst (`_max`)
+ * not without its rate nor below it, a burst length not without its burst, `size_iops_sec` not
+ * without an IOPS limit, `group_name` not alone.
+ */
+export function diskIoTune(el: XmlElement, path: string): Record<string, unknown> | undefined {
+  const iotune = firstChild(el, "iotune");
+  if (!iotune) return undefined;
+  const ip = `${path}/iotune`;
+  onlyAttrs(iotune, ip, [], "<iotune>");
+  const values: Record<string, number> = {};
+  let group: string | undefined;
+  for (const c of childElements(iotune)) {
+    const cp = `${ip}/${c.name}`;
+    if (!IOTUNE_ELEMENTS.includes(c.name))
+      throw new DomainXmlError("unknown iotune setting", {
+        path: cp,
+        value: c.name,
+        allowed: IOTUNE_ELEMENTS.join(", "),
+        fix: `remove <${c.name}> or write one of the settings libvirt knows`,
+      });
+    onlyAttrs(c, cp, [], `<${c.name}>`);
+    const text = textContent(c)?.trim() ?? "";
+    if (c.name === "group_name") {
+      if (text === "")
+        throw new DomainXmlError("empty iotune group name", {
+          path: cp,
+          fix: "write a group name, e.g. <group_name>group1</group_name>, or remove it",
+        });
+      group = text;
+      continue;
+    }
+    const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n) || n > IOTUNE_MAX)
+      throw new DomainXmlError("invalid iotune value", {
+        path: cp,
+        value: text,
+        allowed: `a whole number from 0 to ${IOTUNE_MAX}`,
+        fix: `write a decimal number, e.g. <${c.name}>1000</${c.name}>`,
+      });
+    values[c.name] = n;
+  }
+  const v = (k: string) => values[k] ?? 0;
+  for (const suffix of ["bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max"]) {
+    const rw = ["read", "write"].find((d) => v(`${d}_${suffix}`) > 0);
+    if (v(`total_${suffix}`) > 0 && rw)
+      throw new DomainXmlError("total and read/write limits set together", {
+        path: `${ip}/total_${suffix}`,
+        value: String(v(`total_${suffix}`)),
+        fix: `set either total_${suffix} or read_${suffix}/write_${suffix}, not both (libvirt: "total and read/write ${suffix} cannot be set at the same time")`,
+      });
+  }
+  for (const kind of ["total", "read", "write"])
+    for (const unit of ["bytes_sec", "iops_sec"]) {
+      const rate = `${kind}_${unit}`;
+      const max = `${rate}_max`;
+      const len = `${max}_length`;
+      if (v(max) > 0 && v(rate) === 0)
+        throw new DomainXmlError("a burst limit without its rate", {
+          path: `${ip}/${max}`,
+          value: String(v(max)),
+          fix: `set <${rate}> too (QEMU: bps_max/iops_max require corresponding bps/iops values)`,
+        });
+      if (v(max) > 0 && v(max) < v(rate))
+        throw new DomainXmlError("a burst limit below its rate", {
+          path: `${ip}/${max}`,
+          value: String(v(max)),
+          fix: `make <${max}> at least <${rate}> (${v(rate)})`,
+        });
+      if (v(len) > 0 && v(max) === 0)
+        throw new DomainXmlError("a burst length without its burst limit", {
+          path: `${ip}/${len}`,
+          value: String(v(len)),
+          fix: `set <${max}> too, or remove <${len}>`,
+        });
+    }
+  if (v("size_iops_sec") > 0 && v("total_iops_sec") + v("read_iops_sec") + v("write_iops_sec") === 0)
+    throw new DomainXmlError("an I/O size without an IOPS limit", {
+      path: `${ip}/size_iops_sec`,
+      value: String(v("size_iops_sec")),
+      fix: "set total_iops_sec (or read_iops_sec/write_iops_sec) too, or remove size_iops_sec",
+    });
+  const any = Object.values(values).some((n) => n > 0);
+  if (group !== undefined && !any)
+    throw new DomainXmlError("an iotune group without limits", {
+      path: `${ip}/group_name`,
+      value: group,
+      fix: "set at least one limit in the <iotune>, or remove group_name (libvirt: group_name can be configured only together with settings)",
+    });
+  if (!any) return undefined;
+  const args: Record<string, unknown> = {};
+  for (const [name, arg] of Object.entries(IOTUNE_RATES)) args[arg] = v(name);
+  if (group !== undefined) args.group = group;
+  for (const [name, arg] of Object.entries(IOTUNE_LENGTHS)) if (v(name) > 0) args[arg] = v(name);
+  return args;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A disk source's <seclabel>
+
+/**
+ * A disk source's `<seclabel>` elements: the QEMU-direct backend applies no SELinux or DAC labels
+ * (libvirt's security drivers relabel the image before start; no QEMU argument either way), so a
+ * seclabel that asks for no relabeling (`relabel='no'`, or `labelskip='yes'`, which libvirt
+ * records when it skipped labeling) is what the backend does anyway and is accepted; one that asks
+ * for a label (`relabel='yes'`, a `<label>`) is refused, naming the fix. Several seclabels each
+ * name their model, as libvirt requires.
+ */
+export function checkDiskSourceSeclabels(el: XmlElement, path: string): void {
+  const source = firstChild(el, "source");
+  if (!source) return;
+  const labels = childElements(source, "seclabel");
+  labels.forEach((l, i) => {
+    const lp = `${path}/source/seclabel${labels.length > 1 ? `[${i + 1}]` : ""}`;
+    onlyAttrs(l, lp, ["model", "relabel", "labelskip"], "a disk's <seclabel>");
+    const model = getAttr(l, "model");
+    if (model === undefined && labels.length > 1)
+      throw new DomainXmlError("missing security model", {
+        path: `${lp}/@model`,
+        fix: "name the model of each of several seclabels, e.g. model='selinux' (libvirt: missing security model when using multiple labels)",
+      });
+    const relabel = getAttr(l, "relabel");
+    const labelskip = getAttr(l, "labelskip");
+    for (const [a, v] of [
+      ["relabel", relabel],
+      ["labelskip", labelskip],
+    ] as const)
+      if (v !== undefined && v !== "yes" && v !== "no")
+        throw new DomainXmlError(`invalid ${a} value`, {
+          path: `${lp}/@${a}`,
+          value: v,
+          allowed: "yes, no",
+          fix: `write ${a}='no'`,
+        });
+    const kid = childElements(l)[0];
+    if (relabel === "no" && kid)
+      throw new DomainXmlError("a label without relabeling", {
+        path: `${lp}/${kid.name}`,
+        fix: "remove the <label> or write relabel='yes' (libvirt refuses a label with relabeling turned off)",
+      });
+    if (relabel === "no" || (labelskip === "yes" && relabel === undefined && !kid)) return;
+    throw unsupported(
+      kid ? `${lp}/${kid.name}` : `${lp}/@relabel`,
+      kid ? undefined : (relabel ?? "yes"),
+      `the QEMU-direct backend applies no ${model ?? "security"} labels to disk images (libvirt's security drivers do): label the image yourself and write <seclabel model='${model ?? "selinux"}' relabel='no'/>, or apply through libvirt`,
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A virtio disk's IOThreads
+
+/**
+ * A virtio disk's `<driver iothread='N'>` (`iothread`) or `<driver><iothreads>` (QEMU's
+ * `iothread-vq-mapping`, QEMU 9.0 and later) as libvirt writes them on virtio-blk-pci; `defined`
+ * are the ids of the domain's IOThread objects (`iothreadN`). Checked as libvirt and QEMU check
+ * them: a defined IOThread, not both forms, each IOThread once, queues given for all of them or
+ * none, each queue below `<driver queues>` and mapped exactly once. Other buses are refused.
+ */
+export function diskIothreadProps(
+  el: XmlElement,
+  path: string,
+  bus: string,
+  defined: ReadonlySet<string>,
+): Record<string, unknown> {
+  const driver = firstChild(el, "driver");
+  const dp = `${path}/driver`;
+  const single = driver && getAttr(driver, "iothread");
+  const map = driver && firstChild(driver, "iothreads");
+  if (single === undefined && !map) return {};
+  if (bus !== "virtio")
+    throw unsupported(
+      single !== undefined ? `${dp}/@iothread` : `${dp}/iothreads`,
+      single,
+      "IOThreads are set on virtio disks only (a SCSI disk runs in its virtio-scsi controller's IOThread): remove it",
+    );
+  return iothreadProps(driver, dp, defined);
+}
+
+/**
+ * A virtio device's `<driver iothread='N'>` or `<driver><iothreads>` mapping (virtio-blk and
+ * virtio-scsi alike), checked as described at {@link diskIothreadProps}.
+ */
+export function iothreadProps(
+  driver: XmlElement | undefined,
+  dp: string,
+  defined: ReadonlySet<string>,
+): Record<string, unknown> {
+  const single = driver && getAttr(driver, "iothread");
+  const map = driver && firstChild(driver, "iothreads");
+  if (single === undefined && !map) return {};
+  const known = (id: string, at: string) => {
+    if (!defined.has(`iothread${id}`))
+      throw new DomainXmlError("IOThread not defined", {
+        path: at,
+        value: id,
+        allowed: [...defined].map((d) => d.replace(/^iothread/, "")).join(", ") || "none defined",
+        fix: `define it (<iothreads> or <iothreadids><iothread id='${id}'/>), or name one that is`,
+      });
+    return `iothread${id}`;
+  };
+  if (single !== undefined) {
+    if (map)
+      throw new DomainXmlError("iothread and <iothreads> together", {
+        path: `${dp}/iothreads`,
+        fix: "use either <driver iothread='N'> or <driver><iothreads>, not both",
+      });
+    wholeAttr(driver, "iothread", dp, 1, 0xffffffff);
+    return { iothread: known(single, `${dp}/@iothread`) };
+  }
+  if (!map) return {};
+  const mp = `${dp}/iothreads`;
+  onlyAttrs(map, mp, [], "<iothreads>");
+  const threads = childElements(map);
+  if (!threads.length)
+    throw new DomainXmlError("empty <iothreads>", {
+      path: mp,
+      fix: "map at least one <iothread id='N'/>, or remove it",
+    });
+  const queues = wholeAttr(driver, "queues", dp, 1, 65535);
+  const seen = new Set<string>();
+  const mapped = new Set<number>();
+  const withQueues = threads.filter((t) => childElements(t).length > 0).length;
+  const out = threads.map((t, i) => {
+    const tp = `${mp}/iothread[${i + 1}]`;
+    if (t.name !== "iothread") throw unsupported(`${mp}/${t.name}`, undefined, "<iothreads> holds <iothread> elements");
+    onlyAttrs(t, tp, ["id"], "<iothread>");
+    const id = getAttr(t, "id") ?? "";
+    wholeAttr(t, "id", tp, 1, 0xffffffff);
+    const name = known(id, `${tp}/@id`);
+    if (seen.has(name))
+      throw new DomainXmlError("IOThread mapped twice", {
+        path: `${tp}/@id`,
+        value: id,
+        fix: "list each IOThread once and give it all its queues",
+      });
+    seen.add(name);
+    if (withQueues && !childElements(t).length)
+      throw new DomainXmlError("queues for some IOThreads only", {
+        path: tp,
+        fix: "give queues to every IOThread of the mapping, or to none",
+      });
+    const vqs = childElements(t).map((q, k) => {
+      const qp = `${tp}/queue[${k + 1}]`;
+      if (q.name !== "queue") throw unsupported(`${tp}/${q.name}`, undefined, "<iothread> holds <queue> elements");
+      onlyAttrs(q, qp, ["id"], "<queue>");
+      const n = wholeAttr(q, "id", qp, 0, 65534);
+      if (n === undefined)
+        throw new DomainXmlError("missing queue id", { path: `${qp}/@id`, fix: "write <queue id='0'/>" });
+      if (queues === undefined || n >= queues)
+        throw new DomainXmlError("queue beyond the disk's queues", {
+          path: `${qp}/@id`,
+          value: String(n),
+          fix: `set <driver queues> above ${n} (queue ids count from 0), or map a lower queue`,
+        });
+      if (mapped.has(n))
+        throw new DomainXmlError("queue mapped twice", {
+          path: `${qp}/@id`,
+          value: String(n),
+          fix: "map each queue to one IOThread",
+        });
+      mapped.add(n);
+      return n;
+    });
+    return vqs.length ? { iothread: name, vqs } : { iothread: name };
+  });
+  if (withQueues && queues !== undefined && mapped.size < queues)
+    throw new DomainXmlError("queues left unmapped", {
+      path: mp,
+      value: String(queues - mapped.size),
+      fix: `map every queue from 0 to ${queues - 1} to an IOThread (QEMU requires all or none)`,
+    });
+  return { "iothread-vq-mapping": out };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What only libvirt can do for a disk
+
+/**
+ * Refuses, with the fix, what a disk needs libvirt for: `<encryption>` (on the disk, its source or
+ * a backing layer: the passphrase is a libvirt secret, `<secret type='passphrase' uuid|usage>`,
+ * read from libvirt's secret store, which the QEMU-direct backend does not have) and `<transient/>`
+ * (libvirt makes a throwaway overlay at start and deletes it at shutdown). The secret's uuid or
+ * usage is not repeated in the error.
+ */
+export function checkDiskNeedsLibvirt(el: XmlElement, path: string): void {
+  const enc = findEncryption(el, path);
+  if (enc)
+    throw unsupported(
+      enc,
+      undefined,
+      "an encrypted image is opened with a passphrase from libvirt's secret store (the <secret> names it), which the QEMU-direct backend has no access to: use an unencrypted image, or apply the domain through libvirt",
+    );
+  if (firstChild(el, "transient"))
+    throw unsupported(
+      `${path}/transient`,
+      undefined,
+      "a transient disk is a throwaway overlay libvirt creates at start and deletes at shutdown: remove <transient/> (the QEMU-direct backend writes to the image itself), or apply through libvirt",
+    );
+}
+
+/** The path of the first `<encryption>` of a disk: its own, its source's, a backing layer's. */
+function findEncryption(el: XmlElement, path: string): string | undefined {
+  if (firstChild(el, "encryption")) return `${path}/encryption`;
+  const src = firstChild(el, "source");
+  if (src && firstChild(src, "encryption")) return `${path}/source/encryption`;
+  const b = firstChild(el, "backingStore");
+  return b ? findEncryption(b, `${path}/backingStore`) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// <source startupPolicy>
+
+/** `<source startupPolicy>` values (libvirt's virDomainStartupPolicy). */
+const STARTUP_POLICIES: readonly string[] = ["mandatory", "requisite", "optional"];
+
+/**
+ * Checks a disk's `<source startupPolicy>`: a local image (`type='file'` or `'block'`) only,
+ * `requisite` for a CD-ROM or floppy only. No QEMU argument: the policy decides, at start, what
+ * happens when the image is missing (see {@link applyStartupPolicies}).
+ */
+export function checkStartupPolicy(el: XmlElement, path: string): void {
+  const source = firstChild(el, "source");
+  const policy = source && getAttr(source, "startupPolicy");
+  if (policy === undefined) return;
+  const sp = `${path}/source/@startupPolicy`;
+  if (!STARTUP_POLICIES.includes(policy))
+    throw new DomainXmlError("invalid startupPolicy", {
+      path: sp,
+      value: policy,
+      allowed: STARTUP_POLICIES.join(", "),
+      fix: "write startupPolicy='optional' or remove it",
+    });
+  const type = getAttr(el, "type") ?? "file";
+  if (type !== "file" && type !== "block")
+    throw unsupported(
+      sp,
+      policy,
+      `a startup policy is built for local images (type='file' or 'block'), the sources the backend can look for before start: remove it from this type='${type}' disk`,
+    );
+  const device = getAttr(el, "device") ?? "disk";
+  if (policy === "requisite" && device !== "cdrom" && device !== "floppy")
+    throw new DomainXmlError("Setting disk 'requisite' is allowed only for cdrom or floppy", {
+      path: sp,
+      value: policy,
+      mirrorsLibvirt: true,
+      fix: "write startupPolicy='optional' or 'mandatory'",
+    });
+}
+
+/**
+ * What libvirt does at start for `<source startupPolicy='optional'>` whose image is missing
+ * (qemuDomainCheckDiskStartupPolicy): a CD-ROM or floppy starts empty (its source dropped), a disk
+ * is left out. `mandatory` and `requisite` keep the disk (QEMU then fails to open the missing
+ * image, naming it). Changes `def` in place; `exists` is the backend's look at the host. Returns
+ * the disks changed, as `path: what`.
+ */
+export function applyStartupPolicies(def: { root: XmlElement }, exists: (file: string) => boolean): string[] {
+  const devices = firstChild(def.root, "devices");
+  if (!devices) return [];
+  const changed: string[] = [];
+  childElements(devices, "disk").forEach((el, i) => {
+    const source = firstChild(el, "source");
+    const file = source && (getAttr(source, "file") ?? getAttr(source, "dev"));
+    if (!source || file === undefined || getAttr(source, "startupPolicy") !== "optional" || exists(file)) return;
+    const device = getAttr(el, "device") ?? "disk";
+    if (device === "cdrom" || device === "floppy") {
+      removeChild(el, source);
+      changed.push(`/domain/devices/disk[${i + 1}]: ${file} is missing, the ${device} starts empty`);
+    } else {
+      removeChild(devices, el);
+      changed.push(`/domain/devices/disk[${i + 1}]: ${file} is missing, the disk is left out`);
+    }
+  });
+  return changed;
 }

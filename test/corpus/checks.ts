@@ -586,6 +586,9 @@ const WHOLE_ARGV_RULES: [string, (subject: string, detail: string, def: DomainDe
       (s === "-netdev" && /libvirt: -netdev \{[^|]*("fds?":|\/dev\/fdset\/)/.test(d)) ||
       (/^-device vhost-/.test(s) && /"vhostfd"/.test(d)),
   ],
+  // r3 storage: a disk's HTTP cookies libvirt encrypts with its master key; an http(s) disk libvirt serves through nbdkit
+  ["secret-master-key", (s, d) => s === "-object secret" && /httpcookie-secret/.test(d)],
+  ["host-nbdkit", (s, d) => s === "-blockdev" && /libvirt: -blockdev [^|]*nbdkit-libvirt-/.test(d)],
   ["blockdev-node-numbering", (s) => s === "-blockdev" || /^-device (ide|scsi|virtio-blk)/.test(s)],
   [
     "prealloc-thread-context",

@@ -5,7 +5,9 @@
  * backing image, a USB disk, a SCSI disk with a WWN and a rotation rate, and a 9p share;
  * QEMU is asked over QMP whether it has each as built. Then the same devices against libvirt
  * 12.x's own command line for the same XML (`virsh domxml-to-native`); and a q35 domain's PCIe
- * layout (pcie-root-ports) against both.
+ * layout (pcie-root-ports) against both. Also, on the PC machine and q35: disk I/O limits
+ * (`<iotune>`, set over QMP block_set_io_throttle while QEMU is paused, as libvirt does; read back
+ * with query-block), an IDE disk at a written drive address, and a floppy (q35: an isa-fdc device).
  */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
@@ -50,6 +52,59 @@ function domainXml(dir: string, name = "storage"): string {
         <target dir='share0'/>
       </filesystem>
     </devices></domain>`;
+}
+
+/**
+ * Disk I/O limits (<iotune>, set over QMP before the guest runs), an IDE disk at a written drive
+ * address (the secondary bus's slave) and a floppy, on the PC machine or on q35 (an isa-fdc device).
+ */
+function throttleXml(dir: string, name: string, machine: "pc" | "q35"): string {
+  const ide =
+    machine === "pc"
+      ? `<disk type='file' device='disk'>
+        <driver name='qemu' type='raw'/>
+        <source file='${dir}/ide.img'/>
+        <target dev='hdd' bus='ide'/>
+        <iotune><read_bytes_sec>3000000</read_bytes_sec><write_bytes_sec>2000000</write_bytes_sec><read_bytes_sec_max>4000000</read_bytes_sec_max><group_name>grp1</group_name></iotune>
+        <address type='drive' controller='0' bus='1' target='0' unit='1'/>
+      </disk>
+      <disk type='file' device='disk'>
+        <driver name='qemu' type='raw'/>
+        <source file='${dir}/scsi.img'/>
+        <target dev='sda' bus='usb'/>
+        <iotune><total_iops_sec>300</total_iops_sec></iotune>
+      </disk>
+      <disk type='dir' device='floppy'>
+        <driver name='qemu' type='fat'/>
+        <source dir='${dir}/share'/>
+        <target dev='fdb' bus='fdc'/>
+        <readonly/>
+      </disk>`
+      : "";
+  return `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+    <os><type arch='x86_64' machine='${machine}'>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'>
+        <driver name='qemu' type='raw'/>
+        <source file='${dir}/usb.img'/>
+        <target dev='vda' bus='virtio'/>
+        <iotune><total_bytes_sec>5000000</total_bytes_sec><total_iops_sec>600</total_iops_sec><size_iops_sec>4096</size_iops_sec></iotune>
+        <boot order='2'/>
+      </disk>
+      ${ide}
+      <disk type='file' device='floppy'>
+        <driver name='qemu' type='raw'/>
+        <source file='${dir}/floppy.img'/>
+        <target dev='fda' bus='fdc'/>
+        <boot order='1'/>
+      </disk>
+    </devices></domain>`;
+}
+
+/** What query-block says of one device's throttling (the fields compared). */
+interface BlockInfo {
+  qdev: string;
+  inserted?: Record<string, unknown>;
 }
 
 /** A q35 domain: libvirt lays its PCIe devices out behind pcie-root-ports it adds. */
@@ -109,8 +164,9 @@ for (const which of ["host", "new"] as const) {
         "raw",
         path.join(images, "top.qcow2"),
       ]);
-      for (const f of ["usb.img", "scsi.img"])
+      for (const f of ["usb.img", "scsi.img", "ide.img"])
         execFileSync("qemu-img", ["create", "-q", "-f", "raw", path.join(images, f), "4M"]);
+      execFileSync("qemu-img", ["create", "-q", "-f", "raw", path.join(images, "floppy.img"), "1440K"]);
       fs.mkdirSync(path.join(images, "share"));
     });
     after(async () => {
@@ -159,6 +215,64 @@ for (const which of ["host", "new"] as const) {
       expect(await get("/machine/peripheral/virtio-disk0", "bootindex")).to.equal(1);
       await impl.remove("storage", a.outs);
     });
+
+    for (const machine of ["pc", "q35"] as const)
+      it(`${machine}: <iotune> limits are set before the guest runs, an IDE drive address and a floppy are where written (QMP)`, async () => {
+        const name = `throttle-${machine}`;
+        const a = await checkAndCreate({
+          name,
+          xml: throttleXml(images, name, machine),
+          connection: { uri },
+          shutdownTimeoutSeconds: 0,
+        });
+        expect(a.outs.state).to.equal("running");
+        const qmp = path.join(state, name, "qmp.sock");
+        // started paused (-S) for the limits, then continued
+        const pid = Number(fs.readFileSync(path.join(state, name, "qemu.pid"), "utf8"));
+        expect(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).to.include("-S");
+        expect(((await qmpOnce(qmp, "query-status")) as { status: string }).status).to.equal("running");
+        const blocks = (await qmpOnce(qmp, "query-block")) as BlockInfo[];
+        const of = (qdev: string) => blocks.find((b) => b.qdev === qdev)?.inserted ?? {};
+        expect(of("/machine/peripheral/virtio-disk0/virtio-backend")).to.include({
+          bps: 5000000,
+          iops: 600,
+          iops_size: 4096,
+          bps_rd: 0,
+          bps_wr: 0,
+        });
+        const get = (p: string, property: string) => qmpOnce(qmp, "qom-get", { path: p, property });
+        if (machine === "pc") {
+          expect(of("ide0-1-1")).to.include({
+            bps_rd: 3000000,
+            bps_wr: 2000000,
+            bps_rd_max: 4000000,
+            bps: 0,
+            group: "grp1",
+          });
+          // a USB disk's limits are on the SCSI disk usb-storage makes (libvirt's qomName for it)
+          expect(of("/machine/peripheral/usb-disk0/usb-disk0.0/legacy[0]")).to.include({ iops: 300, bps: 0 });
+          // <address type='drive' bus='1' unit='1'>: the secondary IDE bus's slave
+          expect(await get("/machine/peripheral/ide0-1-1", "unit")).to.equal(1);
+          expect(await get("/machine/peripheral/ide0-1-1", "parent_bus")).to.match(/\/ide\.1$/);
+          // a directory as a read-only virtual FAT floppy (vvfat)
+          const fat = blocks.find((b) => b.qdev === "fdc0-0-1")?.inserted;
+          expect(fat?.ro).to.equal(true);
+          expect(fat?.drv).to.equal("raw");
+          expect(String(fat?.file)).to.include('"driver": "vvfat"');
+        }
+        // the floppy: on the PC machine's built-in fdc, on q35 an isa-fdc libvirt adds; boot index A
+        expect(await get("/machine/peripheral/fdc0-0-0", "unit")).to.equal(0);
+        expect(blocks.some((b) => b.qdev === "fdc0-0-0" && b.inserted)).to.equal(true);
+        if (machine === "q35") {
+          const anon = (await qmpOnce(qmp, "qom-list", { path: "/machine/peripheral-anon" })) as { name: string }[];
+          const isa: string[] = [];
+          for (const c of anon.filter((x) => x.name.startsWith("device[")))
+            if ((await get(`/machine/peripheral-anon/${c.name}`, "type")) === "isa-fdc") isa.push(c.name);
+          expect(isa, "one isa-fdc device").to.have.length(1);
+          expect(await get(`/machine/peripheral-anon/${isa[0]!}`, "bootindexA")).to.equal(1);
+        }
+        await impl.remove(name, a.outs);
+      });
 
     it("the storage devices and block nodes equal what libvirt 12.x passes for the same XML", async () => {
       const lab = await requireLab("new");

@@ -22,11 +22,12 @@ const DISK = "<disk type='file' device='disk'><source file='/i/a.qcow2'/><target
 
 describe("QEMU command line: nothing dropped silently (provider/qemu/paths.ts)", () => {
   it("an attribute the builder does not build is refused naming it, its value, what is built there and the fix", () => {
-    const e = refusal(doc(`${DISK}<driver name='qemu' type='qcow2' iothread='1'/></disk>`));
-    expect(e.path).to.equal("/domain/devices/disk[1]/driver/@iothread");
-    expect(e.value).to.equal("1");
-    expect(e.allowed).to.match(/@name, @type, @cache/);
-    expect(e.fix).to.match(/remove @iothread .*through libvirt/);
+    // (a disk's iothread is built now: test/unit/argv-storage-r3.test.ts)
+    const e = refusal(doc(DISK.replace("device='disk'", "device='disk' rawio='yes'") + "</disk>"));
+    expect(e.path).to.equal("/domain/devices/disk[1]/@rawio");
+    expect(e.value).to.equal("yes");
+    expect(e.allowed).to.match(/@type, @device, driver/);
+    expect(e.fix).to.match(/remove @rawio .*through libvirt/);
   });
 
   it("an element the builder does not build is refused, wherever it is (host tuning, clock timers, features)", () => {
@@ -281,10 +282,9 @@ describe("QEMU command line: devices where libvirt puts them", () => {
   });
 
   it("a disk device other than disk and cdrom is refused, not attached as a disk", () => {
+    // (a LUN on SCSI is built as scsi-block, a floppy on the fdc: test/unit/argv-storage-r3.test.ts)
     const e = refusal(
-      doc(
-        "<disk type='block' device='lun'><source dev='/dev/sdz'/><target dev='sda' bus='scsi'/></disk><controller type='scsi' model='virtio-scsi'/>",
-      ),
+      doc("<disk type='file' device='floppy'><source file='/i/f.img'/><target dev='hda' bus='ide'/></disk>"),
     );
     expect(e.path).to.equal("/domain/devices/disk[1]/@device");
   });

@@ -33,6 +33,7 @@ import { QemuCommand, buildQemuArgv, qemuOptEscape } from "../../qemu/argv";
 import { readFirmwareDescriptors } from "./firmware-descriptors";
 import { HostMemoryInfo, TASKSET, withCpuAffinity } from "../../qemu/memory-cpu";
 import type { ThreadAffinity } from "../../qemu/platform";
+import { applyStartupPolicies } from "../../qemu/storage";
 import { parseBitmap } from "../../xml/bitmap";
 import { ImageError, ImageStamp, copyImage, fileIdentity, removeImage } from "../image";
 import { DomainDef } from "../../xml/domain";
@@ -453,9 +454,11 @@ export class QemuDirectBackend implements DomainBackend {
     if (this.livePid(name) !== undefined)
       throw new DirectError(`Requested operation is not valid: domain is already running`);
     const def = DomainDef.parse(await this.dumpxmlInactive(name));
+    // <source startupPolicy='optional'> with its image missing: left out or empty, as libvirt does
+    applyStartupPolicies(def, (file) => existsSync(file));
     await fs.rm(f.pid, { force: true });
     await fs.rm(f.qmp, { force: true });
-    const cmd = buildQemuArgv(def, {
+    const opts = {
       qmpSocketPath: f.qmp,
       pidFilePath: f.pid,
       emulator: this.emulator,
@@ -470,7 +473,12 @@ export class QemuDirectBackend implements DomainBackend {
       graphicsPorts: await freeDisplayPorts(autoGraphicsPortCount(def)), // SPICE autoport (free-ports.ts)
       vsockCids: await freeVsockCids(autoVsockCount(def)), // <cid auto='yes'/> (free-ports.ts)
       ...hostMemoryInfo(),
-    });
+    };
+    const built = buildQemuArgv(def, opts);
+    // I/O limits are set before the guest runs, as libvirt does: QEMU starts paused (-S) and is
+    // continued once they are set
+    const paused = (built.blockThrottles ?? []).length > 0;
+    const cmd = paused ? buildQemuArgv(def, { ...opts, startPaused: true }) : built;
     await this.prepareNvram(name, cmd);
     if (cmd.argv.some((a) => a.includes(`path=${qemuOptEscape(f.channels)}/`)))
       await fs.mkdir(f.channels, { mode: 0o700 }).catch(exists);
@@ -567,6 +575,25 @@ export class QemuDirectBackend implements DomainBackend {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    // <iotune>: the disks' I/O limits libvirt sets over QMP once QEMU runs (qemuProcessSetupDiskThrottling)
+    for (const t of cmd.blockThrottles ?? []) {
+      try {
+        await qmpOnce(f.qmp, "block_set_io_throttle", { ...t.args });
+      } catch (e) {
+        // the guest never ran: QEMU is stopped rather than left paused without its limits
+        const pid = this.livePid(name);
+        await qmpOnce(f.qmp, "quit").catch(() => killGroup(pid));
+        throw new DirectError(
+          `internal error: QEMU for ${name} runs, but setting the I/O limits (<iotune>) of ${t.path} failed: ${(e as Error).message}`,
+          {
+            path: `${t.path}/iotune`,
+            fix: "correct the <iotune> limits QEMU's message names, or remove <iotune>",
+            cause: e,
+          },
+        );
+      }
+    }
+    if (paused) await qmpOnce(f.qmp, "cont");
     // <currentMemory> below <memory>: the balloon target libvirt sets over QMP once QEMU runs
     if (cmd.balloonTargetBytes !== undefined) {
       try {
