@@ -1,5 +1,5 @@
 /**
- * Storage leftovers of issue 12 (provider/qemu/storage.ts, the disk loop of provider/qemu/argv.ts):
+ * Disk options of the QEMU-direct builder (provider/qemu/storage.ts, the disk loop of provider/qemu/argv.ts):
  * `<iotune>` (no argument: QMP block_set_io_throttle after start, QemuCommand.blockThrottles),
  * virtio-blk `ioeventfd`/`event_idx`, floppies on q35 (an isa-fdc device), `device='lun'`
  * (scsi-block), HTTP(S) cookies (a secret object read from a file). Spellings are those of
