@@ -388,6 +388,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   buildInputs(add, devs, usbPorts);
   buildRedirdevs(add, devs);
   buildGenid(v, add);
+  checkUsbPortsDistinct(args);
   platform.buildFeatureDevices(def.root, add);
   platform.buildRunWith(def.root, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
@@ -423,6 +424,33 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
 }
 
 type Add = (...a: string[]) => void;
+
+/**
+ * One USB device a port: USB disks (storage.ts), USB sound (media.ts), hubs, host devices, CCID
+ * readers and redirections (hostdev-net.ts) and inputs each lay out their own ports, in the order
+ * libvirt gives them within their family only; where two of them meet on one port of one bus
+ * (QEMU would refuse to start), the definition is refused here, at preview, with a fix.
+ */
+function checkUsbPortsDistinct(args: readonly string[]): void {
+  const seen = new Map<string, string>();
+  args.forEach((a, i) => {
+    if (args[i - 1] !== "-device" || !a.startsWith("{")) return;
+    const p = JSON.parse(a) as { bus?: unknown; port?: unknown; id?: unknown };
+    if (typeof p.bus !== "string" || !/^usb/.test(p.bus) || typeof p.port !== "string") return;
+    const key = `${p.bus}:${p.port}`;
+    const other = seen.get(key);
+    const id = typeof p.id === "string" ? p.id : "a USB device";
+    if (other !== undefined)
+      throw new DomainXmlError(`USB port ${p.port} of bus ${p.bus} is given to two devices (${other}, ${id})`, {
+        path: "/domain/devices",
+        value: `${other}, ${id}`,
+        allowed: "one device a USB port",
+        category: "unsupported configuration",
+        fix: "write the port of each USB device (disks, sound, hubs, host devices, inputs): <address type='usb' bus='0' port='N'/>, or apply through libvirt",
+      });
+    seen.set(key, id);
+  });
+}
 
 /**
  * `<memory dumpCore='on|off'>` as the `-machine dump-guest-core=` value (libvirt writes `off` when
