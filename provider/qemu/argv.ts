@@ -281,6 +281,36 @@ export function unsupported(path: string, value: string | undefined, fix: string
   });
 }
 
+/**
+ * {@link unsupported} with what is allowed: "cannot be expressed on the QEMU command line without
+ * libvirt" naming the path, the value, what is built and the fix (shared by the builders).
+ */
+export function unsupportedAllowed(
+  path: string,
+  value: string | undefined,
+  allowed: string | undefined,
+  fix: string,
+): DomainXmlError {
+  return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
+    path,
+    value,
+    allowed,
+    category: "unsupported configuration",
+    fix,
+  });
+}
+
+/** A rule libvirt checks, in its words ("unsupported configuration"), naming the path, value, what is allowed and the fix. */
+export function libvirtRule(
+  reason: string,
+  path: string,
+  value: string | undefined,
+  allowed: string,
+  fix: string,
+): DomainXmlError {
+  return new DomainXmlError(reason, { path, value, allowed, category: "unsupported configuration", fix });
+}
+
 /** Builds the QEMU command line for a domain (libvirt's `qemuBuildCommandLine`, the subset we model). */
 export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): QemuCommand {
   // libvirt's firmware selection first (qemuFirmwareFillDomain): the rest builds the filled definition
