@@ -101,6 +101,7 @@ import {
   assignControllerIndexes,
   checkUsbControllers,
   hasPciAddr,
+  libvirtUint,
   scsiIothreadProps,
   layoutPci,
   pciControllerDevice,
@@ -1554,14 +1555,7 @@ const IMPLICIT_Q35_USB = { implicit: "q35-usb" };
 
 /** A hex or decimal address component (libvirt's virStrToLong_ui base 0 for PCI addresses). */
 function addressNumber(path: string, value: string | undefined, max: number): number {
-  const n =
-    value === undefined
-      ? 0
-      : /^0x[0-9a-f]+$/i.test(value)
-        ? parseInt(value, 16)
-        : /^[0-9]+$/.test(value)
-          ? Number(value)
-          : NaN;
+  const n = value === undefined ? 0 : libvirtUint(value);
   if (!Number.isSafeInteger(n) || n < 0 || n > max) {
     throw new DomainXmlError("invalid address", {
       path,

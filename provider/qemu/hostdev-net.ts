@@ -23,20 +23,14 @@
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { DomainXmlError } from "../xml/errors";
 import { DeviceElements, chardevBackend, pciAddressProps, qemuOptEscape, unsupported, xmlWholeNumber } from "./argv";
+import { libvirtUint } from "./controllers";
 import { redirFilter } from "./input-video";
 
 type Add = (...a: string[]) => void;
 
 /** A hex or decimal number as libvirt reads PCI source addresses (base 0). */
 function hostNumber(path: string, value: string | undefined, max: number): number {
-  const n =
-    value === undefined
-      ? NaN
-      : /^0x[0-9a-f]+$/i.test(value)
-        ? parseInt(value, 16)
-        : /^[0-9]+$/.test(value)
-          ? Number(value)
-          : NaN;
+  const n = libvirtUint(value);
   if (!Number.isSafeInteger(n) || n < 0 || n > max)
     throw new DomainXmlError("invalid host device address", {
       path,
