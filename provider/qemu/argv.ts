@@ -2802,15 +2802,13 @@ function buildInputs(add: Add, devs: DeviceElements, soundPorts = 0): void {
         throw unsupported(`${path}/address/@port`, at, "write a port on the root hub, e.g. port='1'");
       port = Math.max(port, Number(at));
     } else at = String(++port);
-    // libvirt adds USB hubs when the root hub is full (the PIIX3 UHCI has 2 ports): not built here
-    const uhci = devs
-      .of("controller")
-      .every((c) => getAttr(c, "type") !== "usb" || (getAttr(c, "model") ?? "piix3-uhci") === "piix3-uhci");
-    if (uhci && laid === undefined && Number(at) > 2)
+    // beyond the root hub's ports with no layout (usbInputLayout) to add hubs: refused, not built
+    const rootPorts = usbRootPorts(devs);
+    if (rootPorts !== undefined && laid === undefined && Number(at) > rootPorts)
       throw unsupported(
         path,
         type,
-        "the PIIX3 USB controller has 2 ports: use fewer USB devices, a qemu-xhci controller, or libvirt (it adds hubs)",
+        `the USB controller has ${rootPorts} ports: use fewer USB devices, more ports (a qemu-xhci controller with ports='N'), or libvirt (it adds hubs)`,
       );
     add("-device", JSON.stringify({ driver, id: `input${n++}`, bus: "usb.0", port: at }));
   });

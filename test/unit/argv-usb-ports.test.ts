@@ -56,3 +56,38 @@ describe("QEMU command line: one USB port, one device, across the device familie
     ]);
   });
 });
+
+describe("QEMU command line: an xHCI controller's written ports bound the USB layout", () => {
+  // <controller type='usb' model='qemu-xhci' ports='N'> is built as p2=N,p3=N (storage.ts); the USB
+  // layout (hostdev-net.ts usbRootPorts, input-video.ts usbInputLayout) took 15 root ports whatever
+  // N, so a third tablet went to port 3, which the guest's USB 2 root hub does not have
+  it("three tablets on a 2-port qemu-xhci: on its 2 root ports and a hub, as libvirt lays them out", () => {
+    const d = DomainDef.parse(
+      `<domain type='qemu'><name>d</name><uuid>11111111-2222-3333-4444-555555555555</uuid><memory unit='MiB'>64</memory>` +
+        `<os><type arch='x86_64' machine='pc'>hvm</type></os><devices><controller type='usb' model='qemu-xhci' ports='2'/>` +
+        `<input type='tablet' bus='usb'/><input type='tablet' bus='usb'/><input type='tablet' bus='usb'/>` +
+        `<memballoon model='none'/></devices></domain>`,
+    );
+    const ports = usbPorts(d);
+    expect(
+      ports.every((p) => Number(p.split(":")[1]!.split(".")[0]) <= 2),
+      ports.join(" "),
+    ).to.equal(true);
+    expect(new Set(ports).size).to.equal(ports.length);
+  });
+});
+
+describe("QEMU command line: USB inputs on the qemu-xhci libvirt adds to q35", () => {
+  // buildInputs took a definition without a USB controller for the PIIX3 UHCI's 2 ports, also on
+  // q35, where libvirt (and buildControllers) adds a qemu-xhci: a third tablet was refused
+  it("three tablets on a q35 without a USB controller are built, one port each", () => {
+    const d = DomainDef.parse(
+      `<domain type='qemu'><name>d</name><uuid>11111111-2222-3333-4444-555555555555</uuid><memory unit='MiB'>64</memory>` +
+        `<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>` +
+        `<input type='tablet' bus='usb'/><input type='tablet' bus='usb'/><input type='tablet' bus='usb'/>` +
+        `</devices></domain>`,
+    );
+    expect(refusalOrAccepted(d)).to.equal("accepted");
+    expect(usbPorts(d)).to.deep.equal(["usb.0:1", "usb.0:2", "usb.0:3"]);
+  });
+});
