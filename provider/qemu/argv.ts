@@ -101,6 +101,7 @@ import {
   assignControllerIndexes,
   checkUsbControllers,
   hasPciAddr,
+  libvirtUint,
   scsiIothreadProps,
   layoutPci,
   pciControllerDevice,
@@ -281,6 +282,36 @@ export function unsupported(path: string, value: string | undefined, fix: string
   });
 }
 
+/**
+ * {@link unsupported} with what is allowed: "cannot be expressed on the QEMU command line without
+ * libvirt" naming the path, the value, what is built and the fix (shared by the builders).
+ */
+export function unsupportedAllowed(
+  path: string,
+  value: string | undefined,
+  allowed: string | undefined,
+  fix: string,
+): DomainXmlError {
+  return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
+    path,
+    value,
+    allowed,
+    category: "unsupported configuration",
+    fix,
+  });
+}
+
+/** A rule libvirt checks, in its words ("unsupported configuration"), naming the path, value, what is allowed and the fix. */
+export function libvirtRule(
+  reason: string,
+  path: string,
+  value: string | undefined,
+  allowed: string,
+  fix: string,
+): DomainXmlError {
+  return new DomainXmlError(reason, { path, value, allowed, category: "unsupported configuration", fix });
+}
+
 /** Builds the QEMU command line for a domain (libvirt's `qemuBuildCommandLine`, the subset we model). */
 export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): QemuCommand {
   // libvirt's firmware selection first (qemuFirmwareFillDomain): the rest builds the filled definition
@@ -388,6 +419,7 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
   buildInputs(add, devs, usbPorts);
   buildRedirdevs(add, devs);
   buildGenid(v, add);
+  checkUsbPortsDistinct(args);
   platform.buildFeatureDevices(def.root, add);
   platform.buildRunWith(def.root, add);
   if (opts.pidFilePath) add("-pidfile", opts.pidFilePath);
@@ -423,6 +455,33 @@ export function buildQemuArgv(input: DomainDef, opts: QemuArgvOptions = {}): Qem
 }
 
 type Add = (...a: string[]) => void;
+
+/**
+ * One USB device a port: USB disks (storage.ts), USB sound (media.ts), hubs, host devices, CCID
+ * readers and redirections (hostdev-net.ts) and inputs each lay out their own ports, in the order
+ * libvirt gives them within their family only; where two of them meet on one port of one bus
+ * (QEMU would refuse to start), the definition is refused here, at preview, with a fix.
+ */
+function checkUsbPortsDistinct(args: readonly string[]): void {
+  const seen = new Map<string, string>();
+  args.forEach((a, i) => {
+    if (args[i - 1] !== "-device" || !a.startsWith("{")) return;
+    const p = JSON.parse(a) as { bus?: unknown; port?: unknown; id?: unknown };
+    if (typeof p.bus !== "string" || !/^usb/.test(p.bus) || typeof p.port !== "string") return;
+    const key = `${p.bus}:${p.port}`;
+    const other = seen.get(key);
+    const id = typeof p.id === "string" ? p.id : "a USB device";
+    if (other !== undefined)
+      throw new DomainXmlError(`USB port ${p.port} of bus ${p.bus} is given to two devices (${other}, ${id})`, {
+        path: "/domain/devices",
+        value: `${other}, ${id}`,
+        allowed: "one device a USB port",
+        category: "unsupported configuration",
+        fix: "write the port of each USB device (disks, sound, hubs, host devices, inputs): <address type='usb' bus='0' port='N'/>, or apply through libvirt",
+      });
+    seen.set(key, id);
+  });
+}
 
 /**
  * `<memory dumpCore='on|off'>` as the `-machine dump-guest-core=` value (libvirt writes `off` when
@@ -1496,14 +1555,7 @@ const IMPLICIT_Q35_USB = { implicit: "q35-usb" };
 
 /** A hex or decimal address component (libvirt's virStrToLong_ui base 0 for PCI addresses). */
 function addressNumber(path: string, value: string | undefined, max: number): number {
-  const n =
-    value === undefined
-      ? 0
-      : /^0x[0-9a-f]+$/i.test(value)
-        ? parseInt(value, 16)
-        : /^[0-9]+$/.test(value)
-          ? Number(value)
-          : NaN;
+  const n = value === undefined ? 0 : libvirtUint(value);
   if (!Number.isSafeInteger(n) || n < 0 || n > max) {
     throw new DomainXmlError("invalid address", {
       path,
@@ -2750,15 +2802,13 @@ function buildInputs(add: Add, devs: DeviceElements, soundPorts = 0): void {
         throw unsupported(`${path}/address/@port`, at, "write a port on the root hub, e.g. port='1'");
       port = Math.max(port, Number(at));
     } else at = String(++port);
-    // libvirt adds USB hubs when the root hub is full (the PIIX3 UHCI has 2 ports): not built here
-    const uhci = devs
-      .of("controller")
-      .every((c) => getAttr(c, "type") !== "usb" || (getAttr(c, "model") ?? "piix3-uhci") === "piix3-uhci");
-    if (uhci && laid === undefined && Number(at) > 2)
+    // beyond the root hub's ports with no layout (usbInputLayout) to add hubs: refused, not built
+    const rootPorts = usbRootPorts(devs);
+    if (rootPorts !== undefined && laid === undefined && Number(at) > rootPorts)
       throw unsupported(
         path,
         type,
-        "the PIIX3 USB controller has 2 ports: use fewer USB devices, a qemu-xhci controller, or libvirt (it adds hubs)",
+        `the USB controller has ${rootPorts} ports: use fewer USB devices, more ports (a qemu-xhci controller with ports='N'), or libvirt (it adds hubs)`,
       );
     add("-device", JSON.stringify({ driver, id: `input${n++}`, bus: "usb.0", port: at }));
   });

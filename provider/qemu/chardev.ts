@@ -11,6 +11,7 @@
  */
 import { DomainXmlError } from "../xml/errors";
 import { XmlElement, childElements, firstChild, getAttr } from "../xml/tree";
+import { libvirtUint } from "./controllers";
 import { DeviceElements, pciAddressProps, qemuOptEscape, unsupported, xmlWholeNumber } from "./argv";
 
 type Add = (...a: string[]) => void;
@@ -442,7 +443,7 @@ function serialDevice(
       if (v === undefined) continue;
       if (k === "irq" && driver === "isa-debugcon")
         throw unsupported(`${path}/address/@irq`, v, "a debug console has no IRQ: remove irq");
-      const num = /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : /^[0-9]+$/.test(v) ? Number(v) : NaN;
+      const num = libvirtUint(v);
       if (!Number.isSafeInteger(num) || num > (k === "irq" ? 15 : 0xffff))
         throw new DomainXmlError("not an ISA address", {
           path: `${path}/address/@${k}`,

@@ -446,16 +446,18 @@ export interface PciLayout {
   readonly multiSlots: Set<string>;
 }
 
+/**
+ * A number as libvirt reads addresses (virStrToLong_ui base 0 as the XML writes them): hex with
+ * `0x`, or decimal; `NaN` for anything else (and for no value), for the caller to refuse.
+ */
+export function libvirtUint(value: string | undefined): number {
+  if (value === undefined) return NaN;
+  return /^0x[0-9a-f]+$/i.test(value) ? parseInt(value, 16) : /^[0-9]+$/.test(value) ? Number(value) : NaN;
+}
+
 /** A number of a controller `<target>` or `<address>` (libvirt: decimal, or hex with 0x for addresses). */
 function num(path: string, value: string | undefined, max: number, fix: string): number {
-  const n =
-    value === undefined
-      ? NaN
-      : /^0x[0-9a-f]+$/i.test(value)
-        ? parseInt(value, 16)
-        : /^[0-9]+$/.test(value)
-          ? Number(value)
-          : NaN;
+  const n = libvirtUint(value);
   if (!Number.isSafeInteger(n) || n < 0 || n > max)
     throw new DomainXmlError("not a whole number in range", {
       path,

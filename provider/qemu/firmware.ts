@@ -419,8 +419,9 @@ function nvramHasSource(nvram: XmlElement): boolean {
  * The definition with its firmware filled in as libvirt's qemuFirmwareFillDomain leaves it
  * (the inactive definition libvirt keeps, not an ABI update: a `<loader>` without a format asks
  * for raw): `def` itself when there is nothing to fill, else a copy. `descriptors` undefined:
- * autoselection is refused (nothing to select from), manual firmware is taken as written;
- * `nvramDir` is where a missing NVRAM file goes (`NAME_VARS.fd`). Refuses, with libvirt's
+ * autoselection is refused (nothing to select from), manual firmware is filled as with no
+ * descriptor fitting (raw unless written, its NVRAM named); `nvramDir` is where a missing NVRAM
+ * file goes (`NAME_VARS.fd`, `.qcow2` for qcow2). Refuses, with libvirt's
  * message, an `<os>` libvirt refuses and an autoselection no descriptor fits (naming the
  * features asked and the directories searched).
  */
@@ -451,8 +452,8 @@ export function fillFirmware(
   }
   const auto = r0.firmware !== undefined;
   if (!auto && (!r0.loader || (r0.loaderType ?? "rom") === "rom")) return def;
-  if (!auto && !descriptors) return def;
-  if (!descriptors)
+  // manual pflash firmware is filled (format, NVRAM name) whether or not the host has descriptors, as libvirt does
+  if (auto && !descriptors)
     throw new DomainXmlError("firmware autoselection has no firmware descriptors to select from", {
       path: `${OS}/@firmware`,
       value: r0.firmware,
@@ -468,7 +469,7 @@ export function fillFirmware(
   } else if (auto && getAttr(firstChild(os, "loader"), "format") === undefined)
     setAttr(firstChild(os, "loader")!, "format", "raw");
   const r = readRequest(out.root, os);
-  const fw = descriptors.descriptors.find((d) => matches(r, d));
+  const fw = descriptors?.descriptors.find((d) => matches(r, d));
   if (fw) enableFeatures(out.root, os, fw);
   else if (auto) {
     const asked = [
@@ -491,7 +492,7 @@ export function fillFirmware(
         path: `${OS}/@firmware`,
         value: r.firmware,
         category: "unsupported configuration",
-        allowed: `a firmware descriptor for ${asked.join(", ")}; searched ${descriptors.searched.join(", ") || "no directory"} (${descriptors.descriptors.length} descriptors)`,
+        allowed: `a firmware descriptor for ${asked.join(", ")}; searched ${descriptors?.searched.join(", ") || "no directory"} (${descriptors?.descriptors.length ?? 0} descriptors)`,
         fix: "install a firmware that has these features (Debian: ovmf), or ask for fewer (<os><firmware><feature .../>, <smm>, <loader secure>)",
       },
     );

@@ -23,20 +23,14 @@
 import { XmlElement, childElements, firstChild, getAttr, textContent } from "../xml/tree";
 import { DomainXmlError } from "../xml/errors";
 import { DeviceElements, chardevBackend, pciAddressProps, qemuOptEscape, unsupported, xmlWholeNumber } from "./argv";
+import { libvirtUint } from "./controllers";
 import { redirFilter } from "./input-video";
 
 type Add = (...a: string[]) => void;
 
 /** A hex or decimal number as libvirt reads PCI source addresses (base 0). */
 function hostNumber(path: string, value: string | undefined, max: number): number {
-  const n =
-    value === undefined
-      ? NaN
-      : /^0x[0-9a-f]+$/i.test(value)
-        ? parseInt(value, 16)
-        : /^[0-9]+$/.test(value)
-          ? Number(value)
-          : NaN;
+  const n = libvirtUint(value);
   if (!Number.isSafeInteger(n) || n < 0 || n > max)
     throw new DomainXmlError("invalid host device address", {
       path,
@@ -170,13 +164,21 @@ export function buildRedirdevs(add: Add, devs: DeviceElements): void {
   });
 }
 
-/** The USB controllers are all the PIIX3 UHCI (two root ports) or there are none of another model. */
+/**
+ * The root-hub ports of USB bus 0: 2 on the PIIX3 UHCI, an xHCI's written `ports` (else 15), 6 on
+ * other models (15 for the qemu-xhci libvirt adds to a q35 without one), 0 with `model='none'`.
+ */
 export function usbRootPorts(devs: DeviceElements): number | undefined {
   const usb = devs.of("controller").filter((c) => getAttr(c, "type") === "usb" && (getAttr(c, "index") ?? "0") === "0");
   const model = usb.length ? getAttr(usb[0], "model") : devs.rootBus === "pci.0" ? "piix3-uhci" : undefined;
   if (model === "none") return 0;
+  // no USB controller on q35: the qemu-xhci libvirt adds (argv.ts buildControllers)
+  if (usb.length === 0 && devs.rootBus === "pcie.0") return 15;
   if (model === undefined || model === "piix3-uhci") return 2;
-  return model === "qemu-xhci" || model === "nec-xhci" ? 15 : 6;
+  if (model !== "qemu-xhci" && model !== "nec-xhci") return 6;
+  // an xHCI's written ports (built as p2/p3, storage.ts usbControllerProps) are its root ports, as libvirt counts them
+  const ports = getAttr(usb[0], "ports");
+  return ports !== undefined && /^[1-9][0-9]*$/.test(ports) ? Math.min(Number(ports), 15) : 15;
 }
 
 /**

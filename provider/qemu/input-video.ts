@@ -13,6 +13,7 @@
 import { DomainXmlError } from "../xml/errors";
 import { XmlElement, childElements, firstChild, getAttr } from "../xml/tree";
 import { unsupported } from "./argv";
+import { libvirtUint } from "./controllers";
 import { virtioDriverProps } from "./media";
 
 /** `<input type=>` on the virtio bus as the QEMU device libvirt writes (qemuBuildVirtioInputDevProps). */
@@ -244,7 +245,7 @@ export function autoCids(cids: readonly number[] | undefined): () => number {
 /** A `<usbdev>` attribute of `<redirfilter>` as a number (`-1` any), checked against its maximum. */
 function usbdevNumber(path: string, value: string | undefined, max: number): number {
   if (value === undefined || value === "-1") return -1;
-  const n = /^0x[0-9a-f]+$/i.test(value) ? parseInt(value, 16) : /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  const n = libvirtUint(value);
   if (!Number.isSafeInteger(n) || n > max)
     throw invalid(path, value, `-1 (any) or 0 to 0x${max.toString(16)}`, "write a hex number such as 0x08, or -1");
   return n;

@@ -22,21 +22,7 @@ import {
   readMemoryBacking,
   readNumatune,
 } from "./memory-cpu";
-
-function refuse(path: string, value: string | undefined, allowed: string, fix: string): DomainXmlError {
-  return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
-    path,
-    value,
-    allowed,
-    category: "unsupported configuration",
-    fix,
-  });
-}
-
-/** A rule libvirt checks, in its words ("unsupported configuration"), naming the path, value and fix. */
-function invalid(reason: string, path: string, value: string | undefined, allowed: string, fix: string) {
-  return new DomainXmlError(reason, { path, value, allowed, category: "unsupported configuration", fix });
-}
+import { libvirtRule as invalid, unsupportedAllowed as refuse } from "./argv";
 
 /** The memory device models the builder writes, with their alias prefix (qemuAssignDeviceMemoryAlias). */
 const MODELS: Readonly<Record<string, string>> = {

@@ -491,6 +491,19 @@ export interface FilesystemContext {
   sharedMemory?: boolean;
 }
 
+/** A filesystem's mount tag, `<target dir=...>` (required; no other attribute), 9p or virtiofs alike. */
+function filesystemTag(fs: XmlElement, path: string): string {
+  const target = firstChild(fs, "target");
+  const tag = target && getAttr(target, "dir");
+  if (!target || tag === undefined)
+    throw new DomainXmlError("missing filesystem target", {
+      path: `${path}/target/@dir`,
+      fix: "write <target dir='mount_tag'/>",
+    });
+  onlyAttrs(target, `${path}/target`, ["dir"], "<target>");
+  return tag;
+}
+
 /**
  * A virtiofs share served by a virtiofsd the user runs (`<source socket=...>`): QEMU connects to
  * its socket, as libvirt writes it (`-chardev socket,id=chr-vu-fsN,path=...` and a
@@ -511,14 +524,7 @@ function buildVirtiofsSocket(fs: XmlElement, i: number, path: string, ctx: Files
   onlyAttrs(driver, `${path}/driver`, ["type", "queue", ...VIRTIO_OPTION_ATTRS], "a virtiofs <driver>");
   const source = firstChild(fs, "source")!;
   onlyAttrs(source, `${path}/source`, ["socket"], "a virtiofs <source socket>");
-  const target = firstChild(fs, "target");
-  const tag = target && getAttr(target, "dir");
-  if (!target || tag === undefined)
-    throw new DomainXmlError("missing filesystem target", {
-      path: `${path}/target/@dir`,
-      fix: "write <target dir='mount_tag'/>",
-    });
-  onlyAttrs(target, `${path}/target`, ["dir"], "<target>");
+  const tag = filesystemTag(fs, path);
   for (const c of childElements(fs))
     if (!["driver", "source", "target", "address", "alias"].includes(c.name))
       throw unsupported(
@@ -598,14 +604,7 @@ export function buildFilesystems(fss: readonly XmlElement[], ctx: FilesystemCont
         fix: "write <source dir='/path/on/host'/>",
       });
     onlyAttrs(source, `${path}/source`, ["dir"], "<source>");
-    const target = firstChild(fs, "target");
-    const tag = target && getAttr(target, "dir");
-    if (!target || tag === undefined)
-      throw new DomainXmlError("missing filesystem target", {
-        path: `${path}/target/@dir`,
-        fix: "write <target dir='mount_tag'/>",
-      });
-    onlyAttrs(target, `${path}/target`, ["dir"], "<target>");
+    const tag = filesystemTag(fs, path);
     for (const c of childElements(fs))
       if (!["driver", "source", "target", "readonly", "address", "alias"].includes(c.name))
         throw unsupported(`${path}/${c.name}`, undefined, "remove it or apply through libvirt");

@@ -19,6 +19,7 @@
  */
 import { DomainXmlError } from "../xml/errors";
 import { XmlElement, childElements, firstChild, getAttr } from "../xml/tree";
+import { libvirtRule as invalid, qemuOptEscape, unsupportedAllowed as refuse } from "./argv";
 
 /** libvirt's directory of swtpm state, per domain uuid (`qemu.conf` `swtpm_storage_dir`... `/var/lib/libvirt/swtpm`). */
 export const LIBVIRT_SWTPM_STORAGE_DIR = "/var/lib/libvirt/swtpm";
@@ -62,31 +63,6 @@ export interface SwtpmSpec {
    * start (`--pcr-banks ... --reconfigure`), as libvirt does.
    */
   readonly pcrBanks?: string[];
-}
-
-function refuse(path: string, value: string | undefined, allowed: string | undefined, fix: string): DomainXmlError {
-  return new DomainXmlError("cannot be expressed on the QEMU command line without libvirt", {
-    path,
-    value,
-    allowed,
-    category: "unsupported configuration",
-    fix,
-  });
-}
-
-function invalid(
-  reason: string,
-  path: string,
-  value: string | undefined,
-  allowed: string,
-  fix: string,
-): DomainXmlError {
-  return new DomainXmlError(reason, { path, value, allowed, category: "unsupported configuration", fix });
-}
-
-/** Escapes a value for QEMU's comma-separated option syntax (`,` becomes `,,`). */
-function optEscape(s: string): string {
-  return s.replace(/,/g, ",,");
 }
 
 const X86 = /^(x86_64|i686)$/;
@@ -166,7 +142,7 @@ export function buildTpms(
     for (const c of childElements(tpm))
       if (c.name !== "backend")
         throw refuse(`${at}/${c.name}`, c.name, "backend", `remove <${c.name}> from <tpm>, or apply through libvirt`);
-    add("-chardev", `socket,id=chrtpm,path=${optEscape(socket)}`);
+    add("-chardev", `socket,id=chrtpm,path=${qemuOptEscape(socket)}`);
     add("-tpmdev", `emulator,id=tpm-tpm${i},chardev=chrtpm`);
     add("-device", JSON.stringify({ driver: model, tpmdev: `tpm-tpm${i}`, id: `tpm${i}` }));
   });

@@ -383,3 +383,28 @@ describe("QEMU command line: firmware autoselection and NVRAM", () => {
     );
   });
 });
+
+describe("QEMU command line: manual firmware with and without firmware descriptors", () => {
+  // a manual qcow2 pflash loader with no <nvram>: libvirt names the NVRAM NAME_VARS.qcow2 in qcow2
+  // (qemuFirmwareEnsureNVRAM) whether or not the host has descriptors; the builder did so only with
+  // descriptors, else a raw NAME_VARS.fd (argv.ts defaultNvramPath)
+  it("a qcow2 pflash loader without <nvram> gets a qcow2 NAME_VARS.qcow2, descriptors or not", () => {
+    const os = "<loader readonly='yes' type='pflash' format='qcow2'>/fw/CODE.qcow2</loader>";
+    const withHost = build(dom({ os })).argv;
+    const without = buildQemuArgv(dom({ os })).argv;
+    const empty = buildQemuArgv(dom({ os }), { firmware: { descriptors: [], searched: [] } }).argv;
+    expect(blockdevs(without)).to.deep.equal(blockdevs(withHost));
+    expect(blockdevs(empty)).to.deep.equal(blockdevs(withHost));
+    expect(blockdevs(without)).to.deep.include({
+      driver: "file",
+      filename: "/var/lib/libvirt/qemu/nvram/d_VARS.qcow2",
+      "node-name": "libvirt-pflash1-storage",
+      "auto-read-only": true,
+      discard: "unmap",
+    });
+    expect(buildQemuArgv(dom({ os })).firmwareNvram).to.deep.include({
+      path: "/var/lib/libvirt/qemu/nvram/d_VARS.qcow2",
+      format: "qcow2",
+    });
+  });
+});
