@@ -129,14 +129,14 @@ async function pinThreads(name: string, qmp: string, aff: ThreadAffinity): Promi
   ];
   for (const t of threads) {
     if (t.tid === undefined)
-      throw new DirectError(`internal error: QEMU for ${name} runs, but QMP lists no thread for its ${t.what}`, {
+      throw new DirectError(`internal error: QEMU for ${name} started, but QMP lists no thread for its ${t.what}`, {
         path: t.path,
         fix: "check the <vcpu> and <iothreads> counts, or remove the pin",
       });
     const r = await run(TASKSET, ["--pid", "--cpu-list", t.list, String(t.tid)]);
     if (r.code !== 0)
       throw new DirectError(
-        `internal error: QEMU for ${name} runs, but pinning its ${t.what} (thread ${t.tid}) to host CPUs ${t.list} failed: ${(r.stderr || r.stdout).trim()}`,
+        `internal error: QEMU for ${name} started, but pinning its ${t.what} (thread ${t.tid}) to host CPUs ${t.list} failed: ${(r.stderr || r.stdout).trim()}`,
         {
           path: t.path,
           value: t.list,
@@ -575,16 +575,44 @@ export class QemuDirectBackend implements DomainBackend {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    try {
+      await this.setUpLaunched(name, cmd, paused);
+    } catch (e) {
+      // libvirt stops a QEMU whose setup after launch failed (qemuProcessStop): none is left paused
+      // and never continued, without its limits or pins, or running while its start is reported failed
+      const err = DirectError.isInstance(e) ? e : wrapDirect(e);
+      let stopped = "QEMU was stopped again";
+      try {
+        await this.destroy(name);
+        const stray = this.livePid(name);
+        if (stray !== undefined) stopped = `stopping QEMU (pid ${stray}) failed: it still runs; kill it by hand`;
+      } catch (s) {
+        stopped = `stopping QEMU again failed too: ${(s as Error).message}`;
+      }
+      throw new DirectError(`${err.reason}; ${stopped}`, {
+        path: err.path,
+        value: err.value,
+        allowed: err.allowed,
+        fix: err.fix,
+        cause: e,
+      });
+    }
+  }
+
+  /**
+   * What libvirt sets over QMP once QEMU runs: the disks' I/O limits (then `cont` of a QEMU started
+   * paused), the balloon target, the threads' host CPUs, the balloon statistics period. A failure
+   * throws; the caller stops QEMU.
+   */
+  private async setUpLaunched(name: string, cmd: QemuCommand, paused: boolean): Promise<void> {
+    const f = this.files(name);
     // <iotune>: the disks' I/O limits libvirt sets over QMP once QEMU runs (qemuProcessSetupDiskThrottling)
     for (const t of cmd.blockThrottles ?? []) {
       try {
         await qmpOnce(f.qmp, "block_set_io_throttle", { ...t.args });
       } catch (e) {
-        // the guest never ran: QEMU is stopped rather than left paused without its limits
-        const pid = this.livePid(name);
-        await qmpOnce(f.qmp, "quit").catch(() => killGroup(pid));
         throw new DirectError(
-          `internal error: QEMU for ${name} runs, but setting the I/O limits (<iotune>) of ${t.path} failed: ${(e as Error).message}`,
+          `internal error: QEMU for ${name} started, but setting the I/O limits (<iotune>) of ${t.path} failed: ${(e as Error).message}`,
           {
             path: `${t.path}/iotune`,
             fix: "correct the <iotune> limits QEMU's message names, or remove <iotune>",
@@ -593,14 +621,22 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
     }
-    if (paused) await qmpOnce(f.qmp, "cont");
+    if (paused)
+      try {
+        await qmpOnce(f.qmp, "cont");
+      } catch (e) {
+        throw new DirectError(
+          `internal error: QEMU for ${name} started paused (-S) for its I/O limits, but continuing it (QMP cont) failed: ${(e as Error).message}`,
+          { fix: `read ${f.log}, then start the domain again`, cause: e },
+        );
+      }
     // <currentMemory> below <memory>: the balloon target libvirt sets over QMP once QEMU runs
     if (cmd.balloonTargetBytes !== undefined) {
       try {
         await qmpOnce(f.qmp, "balloon", { value: cmd.balloonTargetBytes });
       } catch (e) {
         throw new DirectError(
-          `internal error: QEMU for ${name} runs, but setting its balloon target (<currentMemory>) to ${cmd.balloonTargetBytes} bytes failed: ${(e as Error).message}`,
+          `internal error: QEMU for ${name} started, but setting its balloon target (<currentMemory>) to ${cmd.balloonTargetBytes} bytes failed: ${(e as Error).message}`,
           {
             path: "/domain/currentMemory",
             fix: "check the <memballoon> device, or make <currentMemory> equal to <memory>",
@@ -621,7 +657,7 @@ export class QemuDirectBackend implements DomainBackend {
         });
       } catch (e) {
         throw new DirectError(
-          `internal error: QEMU for ${name} runs, but setting its balloon statistics period (<memballoon><stats period>) to ${cmd.balloonStatsPeriodSeconds} s failed: ${(e as Error).message}`,
+          `internal error: QEMU for ${name} started, but setting its balloon statistics period (<memballoon><stats period>) to ${cmd.balloonStatsPeriodSeconds} s failed: ${(e as Error).message}`,
           {
             path: "/domain/devices/memballoon[1]/stats/@period",
             fix: "check the <memballoon model='virtio'> device, or remove <stats>",

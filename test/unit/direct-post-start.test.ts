@@ -1,0 +1,134 @@
+/**
+ * QEMU-direct `start` when a step after launch fails (fake QEMU: a Node script that daemonizes, writes
+ * its pid file and answers QMP, refusing the commands named in FAKE_QMP_FAIL): the I/O limits, the
+ * `cont` of a QEMU started paused, the balloon target. As libvirt does (qemuProcessStop), QEMU is
+ * stopped again: no guest is left paused and never continued, or running while its start is reported
+ * failed (a later `start` would then refuse: "domain is already running"). The real QEMU runs in
+ * the lab suite.
+ */
+import { expect } from "chai";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { DirectError, QemuDirectBackend } from "../../provider/backends/qemu/direct";
+
+/** The daemon: listens on the QMP socket named in its argv, writes its pid file, records each command. */
+const DAEMON = `
+const net = require("net");
+const fs = require("fs");
+const [qmp, pidFile, record] = process.argv.slice(2);
+const fail = (process.env.FAKE_QMP_FAIL || "").split(",");
+let paused = process.env.FAKE_QMP_PAUSED === "1";
+const server = net.createServer((c) => {
+  c.write(JSON.stringify({ QMP: { version: {}, capabilities: [] } }) + "\\n");
+  let buf = "";
+  c.on("data", (d) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf("\\n")) >= 0) {
+      const m = JSON.parse(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+      fs.appendFileSync(record, m.execute + "\\n");
+      if (fail.includes(m.execute)) {
+        c.write(JSON.stringify({ error: { class: "GenericError", desc: "fake: " + m.execute + " refused" } }) + "\\n");
+        continue;
+      }
+      if (m.execute === "cont") paused = false;
+      const ret = m.execute === "query-status" ? { status: paused ? "paused" : "running" } : {};
+      c.write(JSON.stringify({ return: ret }) + "\\n");
+      if (m.execute === "quit") setTimeout(() => process.exit(0), 20);
+    }
+  });
+});
+server.listen(qmp, () => fs.writeFileSync(pidFile, String(process.pid)));
+`;
+
+/** The emulator: finds -pidfile and the monitor socket, starts the daemon detached, exits once its pid file is there. */
+const EMULATOR = (daemon: string, record: string) => `#!${process.execPath}
+const { spawn } = require("child_process");
+const fs = require("fs");
+const a = process.argv.slice(2);
+const pidFile = a[a.indexOf("-pidfile") + 1];
+const qmp = /^socket,id=charmonitor,path=([^,]+),/.exec(a.find((x) => x.startsWith("socket,id=charmonitor,")))[1];
+if (a.includes("-S")) process.env.FAKE_QMP_PAUSED = "1";
+spawn(process.execPath, [${JSON.stringify(daemon)}, qmp, pidFile, ${JSON.stringify(record)}], { detached: true, stdio: "ignore", env: process.env }).unref();
+const t = setInterval(() => { if (fs.existsSync(pidFile)) { clearInterval(t); process.exit(0); } }, 20);
+`;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("QEMU-direct start: a step after launch fails (fake QEMU answering QMP)", function () {
+  this.timeout(30000);
+  let dir: string;
+  let b: QemuDirectBackend;
+  let record: string;
+  const daemonPids: number[] = [];
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-direct-post-"));
+    const daemon = path.join(dir, "fake-qemu-daemon.js");
+    record = path.join(dir, "qmp-commands");
+    fs.writeFileSync(daemon, DAEMON);
+    const emulator = path.join(dir, "fake-qemu");
+    fs.writeFileSync(emulator, EMULATOR(daemon, record), { mode: 0o755 });
+    b = new QemuDirectBackend(`qemu-direct://${dir}/state?emulator=${emulator}`, { startTimeoutMs: 10000 });
+  });
+  afterEach(() => {
+    delete process.env.FAKE_QMP_FAIL;
+    for (const pid of daemonPids.splice(0))
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function startFails(name: string, xml: string, failing: string): Promise<DirectError> {
+    await b.define(xml);
+    process.env.FAKE_QMP_FAIL = failing;
+    const pidFile = path.join(dir, "state", name, "qemu.pid");
+    try {
+      await b.start(name);
+    } catch (e) {
+      if (fs.existsSync(pidFile)) daemonPids.push(Number(fs.readFileSync(pidFile, "utf8")));
+      expect(DirectError.isInstance(e), String(e)).to.equal(true);
+      return e as DirectError;
+    }
+    if (fs.existsSync(pidFile)) daemonPids.push(Number(fs.readFileSync(pidFile, "utf8")));
+    throw new Error("start should have failed");
+  }
+
+  const domain = (name: string, extra: string, devices = "") =>
+    `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory>${extra}<os><type arch='x86_64'>hvm</type></os><devices>${devices}</devices></domain>`;
+
+  it("the balloon target is refused: the error says so and QEMU is stopped, not left running", async () => {
+    const e = await startFails("balloon", domain("balloon", "<currentMemory unit='MiB'>32</currentMemory>"), "balloon");
+    expect(e.message).to.contain("balloon target").and.contain("fake: balloon refused").and.contain("stopped again");
+    expect(fs.readFileSync(record, "utf8")).to.contain("quit");
+    expect(await b.domstate("balloon")).to.equal("shut off");
+    for (const pid of daemonPids) expect(alive(pid), `fake QEMU ${pid} stopped`).to.equal(false);
+    // a new start is not refused as "already running"
+    delete process.env.FAKE_QMP_FAIL;
+    await b.start("balloon");
+    expect(await b.domstate("balloon")).to.equal("running");
+    await b.destroy("balloon");
+  });
+
+  it("QEMU started paused for <iotune> and `cont` fails: QEMU is stopped, not left paused for ever", async () => {
+    const img = path.join(dir, "a.img");
+    fs.writeFileSync(img, "");
+    const disk = `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/><target dev='vda' bus='virtio'/><iotune><total_bytes_sec>5000000</total_bytes_sec></iotune></disk>`;
+    const e = await startFails("paused", domain("paused", "", disk), "cont");
+    expect(e.message).to.contain("cont").and.contain("fake: cont refused").and.contain("stopped again");
+    const sent = fs.readFileSync(record, "utf8").split("\n");
+    expect(sent).to.include("block_set_io_throttle").and.include("quit");
+    expect(await b.domstate("paused")).to.equal("shut off");
+  });
+});
