@@ -1,6 +1,6 @@
 /**
  * QEMU-direct `start` when a step after launch fails (fake QEMU: a Node script that daemonizes, writes
- * its pid file and answers QMP, refusing the commands named in FAKE_QMP_FAIL): the I/O limits, the
+ * its pid file and answers QMP, refusing the commands named in FAKE_QMP_FAIL or, later, in a file): the I/O limits, the
  * `cont` of a QEMU started paused, the balloon target. As libvirt does (qemuProcessStop), QEMU is
  * stopped again: no guest is left paused and never continued, or running while its start is reported
  * failed (a later `start` would then refuse: "domain is already running"). The real QEMU runs in
@@ -29,7 +29,8 @@ const server = net.createServer((c) => {
       const m = JSON.parse(buf.slice(0, i));
       buf = buf.slice(i + 1);
       fs.appendFileSync(record, m.execute + "\\n");
-      if (fail.includes(m.execute)) {
+      const more = fs.existsSync(record + ".fail") ? fs.readFileSync(record + ".fail", "utf8").split(",") : [];
+      if (fail.includes(m.execute) || more.includes(m.execute)) {
         c.write(JSON.stringify({ error: { class: "GenericError", desc: "fake: " + m.execute + " refused" } }) + "\\n");
         continue;
       }
@@ -55,10 +56,10 @@ spawn(process.execPath, [${JSON.stringify(daemon)}, qmp, pidFile, ${JSON.stringi
 const t = setInterval(() => { if (fs.existsSync(pidFile)) { clearInterval(t); process.exit(0); } }, 20);
 `;
 
+/** Whether the process runs (a zombie is dead). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return false;
   }
@@ -77,7 +78,8 @@ describe("QEMU-direct start: a step after launch fails (fake QEMU answering QMP)
     fs.writeFileSync(daemon, DAEMON);
     const emulator = path.join(dir, "fake-qemu");
     fs.writeFileSync(emulator, EMULATOR(daemon, record), { mode: 0o755 });
-    b = new QemuDirectBackend(`qemu-direct://${dir}/state?emulator=${emulator}`, { startTimeoutMs: 10000 });
+    const options = { startTimeoutMs: 10000, stopTimeoutMs: 1000 }; // bounds of start, and of each wait of a stop
+    b = new QemuDirectBackend(`qemu-direct://${dir}/state?emulator=${emulator}`, options);
   });
   afterEach(() => {
     delete process.env.FAKE_QMP_FAIL;
@@ -130,5 +132,34 @@ describe("QEMU-direct start: a step after launch fails (fake QEMU answering QMP)
     const sent = fs.readFileSync(record, "utf8").split("\n");
     expect(sent).to.include("block_set_io_throttle").and.include("quit");
     expect(await b.domstate("paused")).to.equal("shut off");
+  });
+
+  it("destroy of a QEMU that outlives SIGKILL (hung in the kernel): an error naming it; it still reads as running, its pid file kept", async () => {
+    await b.define(domain("hung", ""));
+    await b.start("hung");
+    const pidFile = path.join(dir, "state", "hung", "qemu.pid");
+    const pid = Number(fs.readFileSync(pidFile, "utf8"));
+    daemonPids.push(pid);
+    fs.writeFileSync(`${record}.fail`, "quit");
+    // SIGKILL to it does nothing, as to a process in uninterruptible sleep (a hung NFS disk)
+    const kill = process.kill.bind(process);
+    process.kill = (p: number, sig?: string | number) =>
+      Math.abs(p) === pid && sig === "SIGKILL" ? true : kill(p, sig);
+    let err: unknown;
+    try {
+      await b.destroy("hung");
+    } catch (e) {
+      err = e;
+    } finally {
+      process.kill = kill;
+    }
+    expect(alive(pid)).to.equal(true);
+    expect(DirectError.isInstance(err), `destroy must fail: ${String(err)}`).to.equal(true);
+    expect((err as DirectError).message)
+      .to.contain(`pid ${pid}`)
+      .and.contain("SIGKILL")
+      .and.contain("fix:");
+    expect(fs.existsSync(pidFile), "pid file kept").to.equal(true);
+    expect(await b.domstate("hung")).to.equal("running");
   });
 });

@@ -162,6 +162,9 @@ function wrapDirect(e: unknown): DirectError {
 /** @default bound of a QEMU start: QEMU must have opened its monitor and daemonized within it. */
 export const DEFAULT_START_TIMEOUT_MS = 60000;
 
+/** @default bound of each wait of a stop: for QEMU to exit after QMP `quit`, then after SIGKILL. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10000;
+
 /** After QEMU daemonized: how long its pid file and monitor socket may take to show. */
 const POST_DAEMONIZE_GRACE_MS = 2000;
 
@@ -213,6 +216,8 @@ function hostHugetlbfs(): HostMemoryInfo["hugetlbfs"] {
 export interface QemuDirectOptions {
   /** How long `start` waits for QEMU to open its monitor and daemonize. @default {@link DEFAULT_START_TIMEOUT_MS} */
   readonly startTimeoutMs?: number;
+  /** How long a stop waits for QEMU to exit after QMP `quit`, and again after SIGKILL. @default {@link DEFAULT_STOP_TIMEOUT_MS} */
+  readonly stopTimeoutMs?: number;
 }
 
 /** SIGKILL to a process group (a detached child leads its own), else to the process. */
@@ -245,6 +250,7 @@ export class QemuDirectBackend implements DomainBackend {
   private readonly stateDir: string;
   private readonly emulator?: string;
   private readonly startTimeoutMs: number;
+  private readonly stopTimeoutMs: number;
 
   /** A backend for `qemu-direct:///STATE_DIR`. */
   constructor(uri: string, options: QemuDirectOptions = {}) {
@@ -253,6 +259,7 @@ export class QemuDirectBackend implements DomainBackend {
     this.stateDir = p.stateDir;
     this.emulator = p.emulator;
     this.startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    this.stopTimeoutMs = options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   }
 
   private dir(name: string): string {
@@ -784,10 +791,24 @@ export class QemuDirectBackend implements DomainBackend {
     const name = await this.nameOf(ref);
     const pid = this.livePid(name);
     if (pid === undefined) return;
-    await qmpOnce(this.files(name).qmp, "quit").catch(() => process.kill(pid, "SIGKILL"));
-    if (!(await this.waitGone(name, 10000))) {
-      process.kill(pid, "SIGKILL");
-      await this.waitGone(name, 10000);
+    const kill = () => {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    };
+    await qmpOnce(this.files(name).qmp, "quit").catch(kill);
+    if (!(await this.waitGone(name, this.stopTimeoutMs))) {
+      kill();
+      // its pid file stays while it lives: removing it would read a live QEMU as shut off (and a start would run a second one)
+      if (!(await this.waitGone(name, this.stopTimeoutMs)))
+        throw new DirectError(
+          `internal error: QEMU for ${name} (pid ${pid}) did not exit within ${this.stopTimeoutMs / 1000} s of QMP quit and ${this.stopTimeoutMs / 1000} s of SIGKILL`,
+          {
+            fix: `it is hung in the kernel (see /proc/${pid}/stack and /proc/${pid}/wchan: often a storage it waits on); once it has exited, retry`,
+          },
+        );
     }
     await fs.rm(this.files(name).pid, { force: true });
     await this.stopTpm(name);
