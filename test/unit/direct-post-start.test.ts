@@ -52,6 +52,7 @@ const a = process.argv.slice(2);
 const pidFile = a[a.indexOf("-pidfile") + 1];
 const qmp = /^socket,id=charmonitor,path=([^,]+),/.exec(a.find((x) => x.startsWith("socket,id=charmonitor,")))[1];
 if (a.includes("-S")) process.env.FAKE_QMP_PAUSED = "1";
+fs.writeFileSync(${JSON.stringify(record)} + ".argv", a.join("\\n"));
 spawn(process.execPath, [${JSON.stringify(daemon)}, qmp, pidFile, ${JSON.stringify(record)}], { detached: true, stdio: "ignore", env: process.env }).unref();
 const t = setInterval(() => { if (fs.existsSync(pidFile)) { clearInterval(t); process.exit(0); } }, 20);
 `;
@@ -161,5 +162,19 @@ describe("QEMU-direct start: a step after launch fails (fake QEMU answering QMP)
       .and.contain("fix:");
     expect(fs.existsSync(pidFile), "pid file kept").to.equal(true);
     expect(await b.domstate("hung")).to.equal("running");
+  });
+
+  it("SPICE autoport next to a fixed VNC port 5900: the fixed port is not given to SPICE too (libvirt reserves it first)", async () => {
+    await b.define(
+      domain("ports", "", "<graphics type='vnc' port='5900' autoport='no'/><graphics type='spice' autoport='yes'/>"),
+    );
+    await b.start("ports");
+    daemonPids.push(Number(fs.readFileSync(path.join(dir, "state", "ports", "qemu.pid"), "utf8")));
+    const argv = fs.readFileSync(`${record}.argv`, "utf8").split("\n");
+    const spice = argv[argv.indexOf("-spice") + 1] ?? "";
+    expect(argv[argv.indexOf("-vnc") + 1]).to.match(/^127\.0\.0\.1:0,/);
+    expect(spice).to.match(/^port=[0-9]+,/);
+    expect(spice).not.to.match(/^port=5900,/);
+    await b.destroy("ports");
   });
 });

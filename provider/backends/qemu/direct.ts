@@ -46,7 +46,13 @@ export { DirectError, DirectErrorDetails, directFix } from "./direct-error";
 import { randomBytes } from "node:crypto";
 import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
 import { qmpOnce } from "./qmp";
-import { autoGraphicsPortCount, autoVsockCount, freeDisplayPorts, freeVsockCids } from "./free-ports";
+import {
+  autoGraphicsPortCount,
+  autoVsockCount,
+  fixedGraphicsPorts,
+  freeDisplayPorts,
+  freeVsockCids,
+} from "./free-ports";
 import { DirectLock } from "./lock";
 import { removeTpmState, startSwtpm, stopSwtpm } from "./swtpm";
 
@@ -477,7 +483,8 @@ export class QemuDirectBackend implements DomainBackend {
       channelTargetDir: f.channels, // a unix channel without a path (the guest agent's): QEMU listens on DIR/TARGET-NAME
       swtpmSocketPath: f.swtpmSock,
       tpmStateDir: f.tpmStateDir,
-      graphicsPorts: await freeDisplayPorts(autoGraphicsPortCount(def)), // SPICE autoport (free-ports.ts)
+      // SPICE autoport, never a port another graphics of the domain names (free-ports.ts)
+      graphicsPorts: await freeDisplayPorts(autoGraphicsPortCount(def), fixedGraphicsPorts(def)),
       vsockCids: await freeVsockCids(autoVsockCount(def)), // <cid auto='yes'/> (free-ports.ts)
       ...hostMemoryInfo(),
     };
