@@ -9,6 +9,7 @@
 import { expect } from "chai";
 import * as fs from "node:fs";
 import * as os from "node:os";
+import * as net from "node:net";
 import * as path from "node:path";
 import { DirectError, QemuDirectBackend } from "../../provider/backends/qemu/direct";
 
@@ -176,5 +177,21 @@ describe("QEMU-direct start: a step after launch fails (fake QEMU answering QMP)
     expect(spice).to.match(/^port=[0-9]+,/);
     expect(spice).not.to.match(/^port=5900,/);
     await b.destroy("ports");
+  });
+
+  it("undefine removes channel sockets only in the domain's own channel directory, never through a link to another", async () => {
+    await b.define(domain("chan", ""));
+    const other = path.join(dir, "other");
+    fs.mkdirSync(other);
+    const sock = path.join(other, "someone.sock");
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(sock, r));
+    try {
+      fs.symlinkSync(other, path.join(dir, "state", "chan", "channel"));
+      await b.undefine("chan");
+      expect(fs.existsSync(sock), "a socket we did not make stays").to.equal(true);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

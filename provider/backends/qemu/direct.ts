@@ -494,8 +494,13 @@ export class QemuDirectBackend implements DomainBackend {
     const paused = (built.blockThrottles ?? []).length > 0;
     const cmd = paused ? buildQemuArgv(def, { ...opts, startPaused: true }) : built;
     await this.prepareNvram(name, cmd);
-    if (cmd.argv.some((a) => a.includes(`path=${qemuOptEscape(f.channels)}/`)))
+    if (cmd.argv.some((a) => a.includes(`path=${qemuOptEscape(f.channels)}/`))) {
       await fs.mkdir(f.channels, { mode: 0o700 }).catch(exists);
+      if (!(await fs.lstat(f.channels)).isDirectory())
+        throw new DirectError(`operation failed: ${f.channels} (the channel sockets of ${name}) is not a directory`, {
+          fix: `remove ${f.channels} (a link or file someone put there), then start again`,
+        });
+    }
     // <tpm><backend type='emulator'>: swtpm runs before QEMU connects to it (swtpm.ts)
     for (const spec of cmd.swtpm)
       await startSwtpm(name, `${name}:${def.childText("uuid") ?? ""}`, spec, f.swtpm, f.dir);
@@ -881,9 +886,12 @@ export class QemuDirectBackend implements DomainBackend {
     for (const file of [f.pid, f.qmp, f.log, f.nvramStamps, f.swtpm.pid, f.swtpm.log, f.swtpmSock, ...leftovers, f.xml])
       await fs.rm(file, { force: true });
     // the channel sockets QEMU left (it removes them when it quits; not when killed), and their directory
-    const sockets = await fs.readdir(f.channels, { withFileTypes: true }).catch(() => []);
-    for (const e of sockets) if (e.isSocket()) await fs.rm(path.join(f.channels, e.name), { force: true });
-    await fs.rmdir(f.channels).catch(() => undefined);
+    // (only a real directory: never through a link to someone else's)
+    if ((await fs.lstat(f.channels).catch(() => undefined))?.isDirectory()) {
+      const sockets = await fs.readdir(f.channels, { withFileTypes: true }).catch(() => []);
+      for (const e of sockets) if (e.isSocket()) await fs.rm(path.join(f.channels, e.name), { force: true });
+      await fs.rmdir(f.channels).catch(() => undefined);
+    }
     await fs.rmdir(f.dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST" && e.code !== "ENOENT") throw e;
     });
