@@ -194,4 +194,16 @@ describe("QEMU-direct start: a step after launch fails (fake QEMU answering QMP)
       await new Promise((r) => server.close(r));
     }
   });
+
+  it("the balloon target is set while QEMU is paused (-S), then `cont`: the guest never runs without it (libvirt's order)", async () => {
+    await b.define(domain("order", "<currentMemory unit='MiB'>32</currentMemory>"));
+    await b.start("order");
+    daemonPids.push(Number(fs.readFileSync(path.join(dir, "state", "order", "qemu.pid"), "utf8")));
+    expect(fs.readFileSync(`${record}.argv`, "utf8").split("\n")).to.include("-S");
+    const sent = fs.readFileSync(record, "utf8").split("\n");
+    expect(sent).to.include("balloon").and.include("cont");
+    expect(sent.lastIndexOf("balloon")).to.be.below(sent.lastIndexOf("cont"));
+    expect(await b.domstate("order")).to.equal("running");
+    await b.destroy("order");
+  });
 });

@@ -489,9 +489,13 @@ export class QemuDirectBackend implements DomainBackend {
       ...hostMemoryInfo(),
     };
     const built = buildQemuArgv(def, opts);
-    // I/O limits are set before the guest runs, as libvirt does: QEMU starts paused (-S) and is
-    // continued once they are set
-    const paused = (built.blockThrottles ?? []).length > 0;
+    // I/O limits, balloon target, thread pins are set before the guest runs, as libvirt does: QEMU
+    // starts paused (-S) and is continued once they are set
+    const paused =
+      (built.blockThrottles ?? []).length > 0 ||
+      built.balloonTargetBytes !== undefined ||
+      built.threadAffinity !== undefined ||
+      built.balloonStatsPeriodSeconds !== undefined;
     const cmd = paused ? buildQemuArgv(def, { ...opts, startPaused: true }) : built;
     await this.prepareNvram(name, cmd);
     if (cmd.argv.some((a) => a.includes(`path=${qemuOptEscape(f.channels)}/`))) {
@@ -619,9 +623,9 @@ export class QemuDirectBackend implements DomainBackend {
   }
 
   /**
-   * What libvirt sets over QMP once QEMU runs: the disks' I/O limits (then `cont` of a QEMU started
-   * paused), the balloon target, the threads' host CPUs, the balloon statistics period. A failure
-   * throws; the caller stops QEMU.
+   * What libvirt sets over QMP once QEMU runs and before the guest does: the disks' I/O limits, the
+   * balloon target, the threads' host CPUs, the balloon statistics period; then `cont` of a QEMU
+   * started paused. A failure throws; the caller stops QEMU.
    */
   private async setUpLaunched(name: string, cmd: QemuCommand, paused: boolean): Promise<void> {
     const f = this.files(name);
@@ -640,15 +644,6 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
     }
-    if (paused)
-      try {
-        await qmpOnce(f.qmp, "cont");
-      } catch (e) {
-        throw new DirectError(
-          `internal error: QEMU for ${name} started paused (-S) for its I/O limits, but continuing it (QMP cont) failed: ${(e as Error).message}`,
-          { fix: `read ${f.log}, then start the domain again`, cause: e },
-        );
-      }
     // <currentMemory> below <memory>: the balloon target libvirt sets over QMP once QEMU runs
     if (cmd.balloonTargetBytes !== undefined) {
       try {
@@ -685,6 +680,16 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
     }
+    // the guest runs only now, with all of the above set (libvirt continues its -S QEMU last)
+    if (paused)
+      try {
+        await qmpOnce(f.qmp, "cont");
+      } catch (e) {
+        throw new DirectError(
+          `internal error: QEMU for ${name} started paused (-S) for its set-up, but continuing it (QMP cont) failed: ${(e as Error).message}`,
+          { fix: `read ${f.log}, then start the domain again`, cause: e },
+        );
+      }
   }
 
   /** The NVRAM stamps recorded for `name` (files this backend made); empty when none. */
