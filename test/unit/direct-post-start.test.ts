@@ -207,3 +207,29 @@ describe("QEMU-direct start: a step after launch fails (fake QEMU answering QMP)
     await b.destroy("order");
   });
 });
+
+describe("QEMU-direct start: an emulator that cannot be run", () => {
+  it("a missing emulator: a DirectError naming it, with a fix (not a bare spawn ENOENT)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvd-direct-noemu-"));
+    try {
+      const emulator = path.join(dir, "no-such-qemu");
+      const b = new QemuDirectBackend(`qemu-direct://${dir}/state?emulator=${emulator}`);
+      await b.define(
+        "<domain type='qemu'><name>noemu</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>",
+      );
+      let err: unknown;
+      try {
+        await b.start("noemu");
+      } catch (e) {
+        err = e;
+      }
+      expect(DirectError.isInstance(err), `a DirectError: ${String(err)}`).to.equal(true);
+      expect((err as DirectError).message)
+        .to.contain(emulator)
+        .and.contain("fix:")
+        .and.contain("?emulator=");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -551,7 +551,13 @@ export class QemuDirectBackend implements DomainBackend {
                 },
               ),
             );
-          else reject(e);
+          else
+            reject(
+              new DirectError(`internal error: cannot run the emulator ${emulator} to start ${name}: ${e.message}`, {
+                fix: "install QEMU (qemu-system-x86_64) on this host, or name an executable QEMU binary with ?emulator=PATH in the URI",
+                cause: e,
+              }),
+            );
         });
         child.on("exit", (c) => {
           clearTimeout(timer);
