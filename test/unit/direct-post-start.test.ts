@@ -7,6 +7,7 @@
  * the lab suite.
  */
 import { expect } from "chai";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as net from "node:net";
@@ -36,7 +37,7 @@ const server = net.createServer((c) => {
         continue;
       }
       if (m.execute === "cont") paused = false;
-      const ret = m.execute === "query-status" ? { status: paused ? "paused" : "running" } : {};
+      const ret = m.execute === "query-status" ? { status: paused ? "prelaunch" : "running" } : {};
       c.write(JSON.stringify({ return: ret }) + "\\n");
       if (m.execute === "quit") setTimeout(() => process.exit(0), 20);
     }
@@ -205,6 +206,44 @@ describe("QEMU-direct start: a step after launch fails (fake QEMU answering QMP)
     expect(sent.lastIndexOf("balloon")).to.be.below(sent.lastIndexOf("cont"));
     expect(await b.domstate("order")).to.equal("running");
     await b.destroy("order");
+  });
+  it("a QEMU left paused before its guest ever ran (-S, a start interrupted before `cont`) is replaced by the next start", async () => {
+    await b.define(domain("left", ""));
+    const state = path.join(dir, "state", "left");
+    const qmp = path.join(state, "qmp.sock");
+    const pidFile = path.join(state, "qemu.pid");
+    // what an interrupted start leaves: a daemonized QEMU in prelaunch (the provider was killed before cont)
+    execFileSync(path.join(dir, "fake-qemu"), [
+      "-S",
+      "-chardev",
+      `socket,id=charmonitor,path=${qmp},server=on,wait=off`,
+      "-pidfile",
+      pidFile,
+    ]);
+    const old = Number(fs.readFileSync(pidFile, "utf8"));
+    daemonPids.push(old);
+    expect(await b.domstate("left")).to.equal("paused");
+    await b.start("left");
+    const now = Number(fs.readFileSync(pidFile, "utf8"));
+    daemonPids.push(now);
+    expect(now).not.to.equal(old);
+    expect(alive(old), "the one left paused is stopped").to.equal(false);
+    expect(await b.domstate("left")).to.equal("running");
+    await b.destroy("left");
+  });
+
+  it("a QEMU whose guest runs is not replaced: start refuses (already running), as libvirt does", async () => {
+    await b.define(domain("ran", ""));
+    await b.start("ran");
+    daemonPids.push(Number(fs.readFileSync(path.join(dir, "state", "ran", "qemu.pid"), "utf8")));
+    let err: unknown;
+    try {
+      await b.start("ran");
+    } catch (e) {
+      err = e;
+    }
+    expect(String(err)).to.contain("already running");
+    await b.destroy("ran");
   });
 });
 

@@ -464,8 +464,17 @@ export class QemuDirectBackend implements DomainBackend {
 
   private async startQemu(name: string): Promise<void> {
     const f = this.files(name);
-    if (this.livePid(name) !== undefined)
-      throw new DirectError(`Requested operation is not valid: domain is already running`);
+    if (this.livePid(name) !== undefined) {
+      // A QEMU whose guest never ran (prelaunch: started paused with -S, its start interrupted before
+      // `cont`; we hold the domain's lock, so no start is under way) is one that start left half set
+      // up: it is stopped and started anew. Any other live QEMU is the running domain.
+      const status = await qmpOnce(f.qmp, "query-status").then(
+        (r) => (r as { status?: string }).status,
+        () => undefined,
+      );
+      if (status !== "prelaunch") throw new DirectError(`Requested operation is not valid: domain is already running`);
+      await this.destroy(name);
+    }
     const def = DomainDef.parse(await this.dumpxmlInactive(name));
     // <source startupPolicy='optional'> with its image missing: left out or empty, as libvirt does
     applyStartupPolicies(def, (file) => existsSync(file));
