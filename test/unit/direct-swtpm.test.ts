@@ -131,6 +131,15 @@ describe("QEMU-direct swtpm (fakes)", function () {
       expect(fs.existsSync(path.join(dir, "qemu-ran"))).to.equal(false);
     });
 
+    it("a swtpm on PATH that cannot be run (not executable): an error naming swtpm with a fix, not a bare spawn error", async () => {
+      await b.define(xml);
+      fakes("#!/bin/sh\nexit 0\n");
+      fs.chmodSync(path.join(dir, "bin", "swtpm"), 0o644);
+      const m = await startFails();
+      expect(m).to.contain("cannot start the TPM of d").and.contain("swtpm").and.contain("fix:");
+      expect(fs.existsSync(path.join(dir, "qemu-ran"))).to.equal(false);
+    });
+
     it("a swtpm that refuses: its message, the state and the socket are named; QEMU is not started", async () => {
       await b.define(xml);
       fakes("#!/bin/sh\necho 'swtpm: cannot do that' >&2\nexit 1\n");

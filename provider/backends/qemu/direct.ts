@@ -46,7 +46,13 @@ export { DirectError, DirectErrorDetails, directFix } from "./direct-error";
 import { randomBytes } from "node:crypto";
 import type { DomainAddress, DomainBackend, DomainRef, DomainState, LibvirtCapabilities } from "../domain-backend";
 import { qmpOnce } from "./qmp";
-import { autoGraphicsPortCount, autoVsockCount, freeDisplayPorts, freeVsockCids } from "./free-ports";
+import {
+  autoGraphicsPortCount,
+  autoVsockCount,
+  fixedGraphicsPorts,
+  freeDisplayPorts,
+  freeVsockCids,
+} from "./free-ports";
 import { DirectLock } from "./lock";
 import { removeTpmState, startSwtpm, stopSwtpm } from "./swtpm";
 
@@ -129,14 +135,14 @@ async function pinThreads(name: string, qmp: string, aff: ThreadAffinity): Promi
   ];
   for (const t of threads) {
     if (t.tid === undefined)
-      throw new DirectError(`internal error: QEMU for ${name} runs, but QMP lists no thread for its ${t.what}`, {
+      throw new DirectError(`internal error: QEMU for ${name} started, but QMP lists no thread for its ${t.what}`, {
         path: t.path,
         fix: "check the <vcpu> and <iothreads> counts, or remove the pin",
       });
     const r = await run(TASKSET, ["--pid", "--cpu-list", t.list, String(t.tid)]);
     if (r.code !== 0)
       throw new DirectError(
-        `internal error: QEMU for ${name} runs, but pinning its ${t.what} (thread ${t.tid}) to host CPUs ${t.list} failed: ${(r.stderr || r.stdout).trim()}`,
+        `internal error: QEMU for ${name} started, but pinning its ${t.what} (thread ${t.tid}) to host CPUs ${t.list} failed: ${(r.stderr || r.stdout).trim()}`,
         {
           path: t.path,
           value: t.list,
@@ -161,6 +167,9 @@ function wrapDirect(e: unknown): DirectError {
 
 /** @default bound of a QEMU start: QEMU must have opened its monitor and daemonized within it. */
 export const DEFAULT_START_TIMEOUT_MS = 60000;
+
+/** @default bound of each wait of a stop: for QEMU to exit after QMP `quit`, then after SIGKILL. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10000;
 
 /** After QEMU daemonized: how long its pid file and monitor socket may take to show. */
 const POST_DAEMONIZE_GRACE_MS = 2000;
@@ -213,6 +222,8 @@ function hostHugetlbfs(): HostMemoryInfo["hugetlbfs"] {
 export interface QemuDirectOptions {
   /** How long `start` waits for QEMU to open its monitor and daemonize. @default {@link DEFAULT_START_TIMEOUT_MS} */
   readonly startTimeoutMs?: number;
+  /** How long a stop waits for QEMU to exit after QMP `quit`, and again after SIGKILL. @default {@link DEFAULT_STOP_TIMEOUT_MS} */
+  readonly stopTimeoutMs?: number;
 }
 
 /** SIGKILL to a process group (a detached child leads its own), else to the process. */
@@ -245,6 +256,7 @@ export class QemuDirectBackend implements DomainBackend {
   private readonly stateDir: string;
   private readonly emulator?: string;
   private readonly startTimeoutMs: number;
+  private readonly stopTimeoutMs: number;
 
   /** A backend for `qemu-direct:///STATE_DIR`. */
   constructor(uri: string, options: QemuDirectOptions = {}) {
@@ -253,6 +265,7 @@ export class QemuDirectBackend implements DomainBackend {
     this.stateDir = p.stateDir;
     this.emulator = p.emulator;
     this.startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    this.stopTimeoutMs = options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   }
 
   private dir(name: string): string {
@@ -451,8 +464,17 @@ export class QemuDirectBackend implements DomainBackend {
 
   private async startQemu(name: string): Promise<void> {
     const f = this.files(name);
-    if (this.livePid(name) !== undefined)
-      throw new DirectError(`Requested operation is not valid: domain is already running`);
+    if (this.livePid(name) !== undefined) {
+      // A QEMU whose guest never ran (prelaunch: started paused with -S, its start interrupted before
+      // `cont`; we hold the domain's lock, so no start is under way) is one that start left half set
+      // up: it is stopped and started anew. Any other live QEMU is the running domain.
+      const status = await qmpOnce(f.qmp, "query-status").then(
+        (r) => (r as { status?: string }).status,
+        () => undefined,
+      );
+      if (status !== "prelaunch") throw new DirectError(`Requested operation is not valid: domain is already running`);
+      await this.destroy(name);
+    }
     const def = DomainDef.parse(await this.dumpxmlInactive(name));
     // <source startupPolicy='optional'> with its image missing: left out or empty, as libvirt does
     applyStartupPolicies(def, (file) => existsSync(file));
@@ -470,18 +492,28 @@ export class QemuDirectBackend implements DomainBackend {
       channelTargetDir: f.channels, // a unix channel without a path (the guest agent's): QEMU listens on DIR/TARGET-NAME
       swtpmSocketPath: f.swtpmSock,
       tpmStateDir: f.tpmStateDir,
-      graphicsPorts: await freeDisplayPorts(autoGraphicsPortCount(def)), // SPICE autoport (free-ports.ts)
+      // SPICE autoport, never a port another graphics of the domain names (free-ports.ts)
+      graphicsPorts: await freeDisplayPorts(autoGraphicsPortCount(def), fixedGraphicsPorts(def)),
       vsockCids: await freeVsockCids(autoVsockCount(def)), // <cid auto='yes'/> (free-ports.ts)
       ...hostMemoryInfo(),
     };
     const built = buildQemuArgv(def, opts);
-    // I/O limits are set before the guest runs, as libvirt does: QEMU starts paused (-S) and is
-    // continued once they are set
-    const paused = (built.blockThrottles ?? []).length > 0;
+    // I/O limits, balloon target, thread pins are set before the guest runs, as libvirt does: QEMU
+    // starts paused (-S) and is continued once they are set
+    const paused =
+      (built.blockThrottles ?? []).length > 0 ||
+      built.balloonTargetBytes !== undefined ||
+      built.threadAffinity !== undefined ||
+      built.balloonStatsPeriodSeconds !== undefined;
     const cmd = paused ? buildQemuArgv(def, { ...opts, startPaused: true }) : built;
     await this.prepareNvram(name, cmd);
-    if (cmd.argv.some((a) => a.includes(`path=${qemuOptEscape(f.channels)}/`)))
+    if (cmd.argv.some((a) => a.includes(`path=${qemuOptEscape(f.channels)}/`))) {
       await fs.mkdir(f.channels, { mode: 0o700 }).catch(exists);
+      if (!(await fs.lstat(f.channels)).isDirectory())
+        throw new DirectError(`operation failed: ${f.channels} (the channel sockets of ${name}) is not a directory`, {
+          fix: `remove ${f.channels} (a link or file someone put there), then start again`,
+        });
+    }
     // <tpm><backend type='emulator'>: swtpm runs before QEMU connects to it (swtpm.ts)
     for (const spec of cmd.swtpm)
       await startSwtpm(name, `${name}:${def.childText("uuid") ?? ""}`, spec, f.swtpm, f.dir);
@@ -528,7 +560,13 @@ export class QemuDirectBackend implements DomainBackend {
                 },
               ),
             );
-          else reject(e);
+          else
+            reject(
+              new DirectError(`internal error: cannot run the emulator ${emulator} to start ${name}: ${e.message}`, {
+                fix: "install QEMU (qemu-system-x86_64) on this host, or name an executable QEMU binary with ?emulator=PATH in the URI",
+                cause: e,
+              }),
+            );
         });
         child.on("exit", (c) => {
           clearTimeout(timer);
@@ -575,16 +613,44 @@ export class QemuDirectBackend implements DomainBackend {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    try {
+      await this.setUpLaunched(name, cmd, paused);
+    } catch (e) {
+      // libvirt stops a QEMU whose setup after launch failed (qemuProcessStop): none is left paused
+      // and never continued, without its limits or pins, or running while its start is reported failed
+      const err = DirectError.isInstance(e) ? e : wrapDirect(e);
+      let stopped = "QEMU was stopped again";
+      try {
+        await this.destroy(name);
+        const stray = this.livePid(name);
+        if (stray !== undefined) stopped = `stopping QEMU (pid ${stray}) failed: it still runs; kill it by hand`;
+      } catch (s) {
+        stopped = `stopping QEMU again failed too: ${(s as Error).message}`;
+      }
+      throw new DirectError(`${err.reason}; ${stopped}`, {
+        path: err.path,
+        value: err.value,
+        allowed: err.allowed,
+        fix: err.fix,
+        cause: e,
+      });
+    }
+  }
+
+  /**
+   * What libvirt sets over QMP once QEMU runs and before the guest does: the disks' I/O limits, the
+   * balloon target, the threads' host CPUs, the balloon statistics period; then `cont` of a QEMU
+   * started paused. A failure throws; the caller stops QEMU.
+   */
+  private async setUpLaunched(name: string, cmd: QemuCommand, paused: boolean): Promise<void> {
+    const f = this.files(name);
     // <iotune>: the disks' I/O limits libvirt sets over QMP once QEMU runs (qemuProcessSetupDiskThrottling)
     for (const t of cmd.blockThrottles ?? []) {
       try {
         await qmpOnce(f.qmp, "block_set_io_throttle", { ...t.args });
       } catch (e) {
-        // the guest never ran: QEMU is stopped rather than left paused without its limits
-        const pid = this.livePid(name);
-        await qmpOnce(f.qmp, "quit").catch(() => killGroup(pid));
         throw new DirectError(
-          `internal error: QEMU for ${name} runs, but setting the I/O limits (<iotune>) of ${t.path} failed: ${(e as Error).message}`,
+          `internal error: QEMU for ${name} started, but setting the I/O limits (<iotune>) of ${t.path} failed: ${(e as Error).message}`,
           {
             path: `${t.path}/iotune`,
             fix: "correct the <iotune> limits QEMU's message names, or remove <iotune>",
@@ -593,14 +659,13 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
     }
-    if (paused) await qmpOnce(f.qmp, "cont");
     // <currentMemory> below <memory>: the balloon target libvirt sets over QMP once QEMU runs
     if (cmd.balloonTargetBytes !== undefined) {
       try {
         await qmpOnce(f.qmp, "balloon", { value: cmd.balloonTargetBytes });
       } catch (e) {
         throw new DirectError(
-          `internal error: QEMU for ${name} runs, but setting its balloon target (<currentMemory>) to ${cmd.balloonTargetBytes} bytes failed: ${(e as Error).message}`,
+          `internal error: QEMU for ${name} started, but setting its balloon target (<currentMemory>) to ${cmd.balloonTargetBytes} bytes failed: ${(e as Error).message}`,
           {
             path: "/domain/currentMemory",
             fix: "check the <memballoon> device, or make <currentMemory> equal to <memory>",
@@ -621,7 +686,7 @@ export class QemuDirectBackend implements DomainBackend {
         });
       } catch (e) {
         throw new DirectError(
-          `internal error: QEMU for ${name} runs, but setting its balloon statistics period (<memballoon><stats period>) to ${cmd.balloonStatsPeriodSeconds} s failed: ${(e as Error).message}`,
+          `internal error: QEMU for ${name} started, but setting its balloon statistics period (<memballoon><stats period>) to ${cmd.balloonStatsPeriodSeconds} s failed: ${(e as Error).message}`,
           {
             path: "/domain/devices/memballoon[1]/stats/@period",
             fix: "check the <memballoon model='virtio'> device, or remove <stats>",
@@ -630,6 +695,16 @@ export class QemuDirectBackend implements DomainBackend {
         );
       }
     }
+    // the guest runs only now, with all of the above set (libvirt continues its -S QEMU last)
+    if (paused)
+      try {
+        await qmpOnce(f.qmp, "cont");
+      } catch (e) {
+        throw new DirectError(
+          `internal error: QEMU for ${name} started paused (-S) for its set-up, but continuing it (QMP cont) failed: ${(e as Error).message}`,
+          { fix: `read ${f.log}, then start the domain again`, cause: e },
+        );
+      }
   }
 
   /** The NVRAM stamps recorded for `name` (files this backend made); empty when none. */
@@ -748,10 +823,24 @@ export class QemuDirectBackend implements DomainBackend {
     const name = await this.nameOf(ref);
     const pid = this.livePid(name);
     if (pid === undefined) return;
-    await qmpOnce(this.files(name).qmp, "quit").catch(() => process.kill(pid, "SIGKILL"));
-    if (!(await this.waitGone(name, 10000))) {
-      process.kill(pid, "SIGKILL");
-      await this.waitGone(name, 10000);
+    const kill = () => {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    };
+    await qmpOnce(this.files(name).qmp, "quit").catch(kill);
+    if (!(await this.waitGone(name, this.stopTimeoutMs))) {
+      kill();
+      // its pid file stays while it lives: removing it would read a live QEMU as shut off (and a start would run a second one)
+      if (!(await this.waitGone(name, this.stopTimeoutMs)))
+        throw new DirectError(
+          `internal error: QEMU for ${name} (pid ${pid}) did not exit within ${this.stopTimeoutMs / 1000} s of QMP quit and ${this.stopTimeoutMs / 1000} s of SIGKILL`,
+          {
+            fix: `it is hung in the kernel (see /proc/${pid}/stack and /proc/${pid}/wchan: often a storage it waits on); once it has exited, retry`,
+          },
+        );
     }
     await fs.rm(this.files(name).pid, { force: true });
     await this.stopTpm(name);
@@ -817,9 +906,12 @@ export class QemuDirectBackend implements DomainBackend {
     for (const file of [f.pid, f.qmp, f.log, f.nvramStamps, f.swtpm.pid, f.swtpm.log, f.swtpmSock, ...leftovers, f.xml])
       await fs.rm(file, { force: true });
     // the channel sockets QEMU left (it removes them when it quits; not when killed), and their directory
-    const sockets = await fs.readdir(f.channels, { withFileTypes: true }).catch(() => []);
-    for (const e of sockets) if (e.isSocket()) await fs.rm(path.join(f.channels, e.name), { force: true });
-    await fs.rmdir(f.channels).catch(() => undefined);
+    // (only a real directory: never through a link to someone else's)
+    if ((await fs.lstat(f.channels).catch(() => undefined))?.isDirectory()) {
+      const sockets = await fs.readdir(f.channels, { withFileTypes: true }).catch(() => []);
+      for (const e of sockets) if (e.isSocket()) await fs.rm(path.join(f.channels, e.name), { force: true });
+      await fs.rmdir(f.channels).catch(() => undefined);
+    }
     await fs.rmdir(f.dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST" && e.code !== "ENOENT") throw e;
     });

@@ -26,6 +26,25 @@ export function autoGraphicsPortCount(def: DomainDef): number {
   }).length;
 }
 
+/**
+ * The TCP ports the definition's graphics name themselves (`port`, `tlsPort`, VNC `websocket`, above
+ * 0, of graphics without autoport), which libvirt reserves before it picks the automatic ones
+ * (qemuProcessGraphicsReservePorts): an automatic port is never one of them.
+ */
+export function fixedGraphicsPorts(def: DomainDef): number[] {
+  const devices = firstChild(def.root, "devices");
+  if (!devices) return [];
+  const ports: number[] = [];
+  for (const g of childElements(devices, "graphics")) {
+    const auto = getAttr(g, "autoport") === "yes";
+    for (const a of auto ? ["websocket"] : ["port", "tlsPort", "websocket"]) {
+      const n = Number(getAttr(g, a));
+      if (Number.isInteger(n) && n > 0) ports.push(n);
+    }
+  }
+  return ports;
+}
+
 /** Whether nothing listens on TCP `port` (of any address): a listen there succeeds. Bounded by `timeoutMs`. */
 function portIsFree(port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {

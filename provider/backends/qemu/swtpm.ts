@@ -307,7 +307,14 @@ export async function startSwtpm(
             cause: e,
           }),
         );
-      else reject(e);
+      else
+        reject(
+          new DirectError(`internal error: cannot start the TPM of ${name}: cannot run ${SWTPM}: ${e.message}`, {
+            path: spec.path,
+            fix: `make the ${SWTPM} on PATH an executable swtpm (Debian/Ubuntu: apt-get install --reinstall swtpm), or remove the <tpm> device`,
+            cause: e,
+          }),
+        );
     });
     child.on("exit", (c) => {
       clearTimeout(timer);
