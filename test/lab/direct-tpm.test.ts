@@ -43,15 +43,16 @@ function tpmArgs(a: readonly string[]): string[] {
   return out;
 }
 
-/** The pids of the processes whose command line names `text`, by program name. */
-function processesNaming(program: string, text: string): number[] {
+/** The pids of the processes whose command line names `text`, by program name (`program` itself, or a prefix of it). */
+function processesNaming(program: string, text: string, prefix = true): number[] {
   return fs
     .readdirSync("/proc")
     .filter((p) => /^[0-9]+$/.test(p))
     .filter((p) => {
       try {
         const argv = fs.readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-        return path.basename(argv[0] ?? "").startsWith(program) && argv.some((a) => a.includes(text));
+        const name = path.basename(argv[0] ?? "");
+        return (prefix ? name.startsWith(program) : name === program) && argv.some((a) => a.includes(text));
       } catch {
         return false;
       }
@@ -60,20 +61,7 @@ function processesNaming(program: string, text: string): number[] {
 }
 
 /** The pids of the swtpm processes whose command line names `text`. */
-function swtpmsNaming(text: string): number[] {
-  return fs
-    .readdirSync("/proc")
-    .filter((p) => /^[0-9]+$/.test(p))
-    .filter((p) => {
-      try {
-        const argv = fs.readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-        return path.basename(argv[0] ?? "") === "swtpm" && argv.some((a) => a.includes(text));
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
+const swtpmsNaming = (text: string): number[] => processesNaming("swtpm", text, false);
 
 for (const which of ["host", "new"] as const) {
   describe(`QEMU-direct TPM through swtpm, QEMU ${directQemuLabel(which)}`, function () {
