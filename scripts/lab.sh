@@ -183,6 +183,13 @@ WRAP
     chroot "$ROOT" apt-get update -q >&2
     DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
   fi
+  # libvirt runs swtpm_setup as tss, which signs a new TPM's certificates with the local CA in
+  # /var/lib/swtpm-localca: swtpm-tools makes that directory tss's, and a swtpm_setup once run there
+  # as root leaves root's files (its lock first), after which every new TPM fails ("Need read/write
+  # rights on /var/lib/swtpm-localca/.lock.swtpm-localca for user tss"). They are given back to tss.
+  if [ -d "$ROOT/var/lib/swtpm-localca" ] && chroot "$ROOT" getent passwd tss >/dev/null; then
+    chroot "$ROOT" chown -R tss:root /var/lib/swtpm-localca
+  fi
 }
 
 ensure_firmware_pkgs() { # ovmf and swtpm on the host; never installed on a host whose libvirt is set up (only said: EFI and TPM tests then fail naming it)
